@@ -1,0 +1,117 @@
+"""create_app: the ASGI application, wired from Settings and injectable dependencies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from polyrelay.auth import Authenticator
+from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError
+from polyrelay.frontends import Frontend
+from polyrelay.pipeline import Gateway
+from polyrelay.providers import Provider
+from polyrelay.providers.transport import UpstreamClient
+from polyrelay.settings import Settings
+from polyrelay.storage import Database
+from polyrelay.web.models import models_endpoint
+
+__all__ = ["Deps", "create_app"]
+
+log = logging.getLogger("polyrelay")
+
+
+class Deps:
+    """What the app needs from the outside; tests pass their own."""
+
+    def __init__(
+        self,
+        database: Database,
+        client: UpstreamClient | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.database = database
+        self.client = client or UpstreamClient()
+        self.clock = clock or time.time
+
+
+def default_providers() -> dict[str, Provider]:
+    from polyrelay.providers.anthropic import AnthropicProvider
+    from polyrelay.providers.gemini import GeminiProvider
+    from polyrelay.providers.openai_chat import OpenAIChatProvider
+    from polyrelay.providers.openai_responses import OpenAIResponsesProvider
+
+    providers: list[Provider] = [
+        OpenAIChatProvider(),
+        OpenAIResponsesProvider(),
+        AnthropicProvider(),
+        GeminiProvider(),
+    ]
+    return {p.type: p for p in providers}
+
+
+def default_frontends(settings: Settings) -> dict[str, Frontend]:
+    from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
+    from polyrelay.frontends.openai_chat import OpenAIChatFrontend
+    from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
+
+    return {
+        "/v1/chat/completions": OpenAIChatFrontend(),
+        "/v1/messages": AnthropicMessagesFrontend(default_model=settings.default_model),
+        "/v1/responses": OpenAIResponsesFrontend(),
+    }
+
+
+def _protocol_endpoint(
+    gateway: Gateway, frontend: Frontend
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await gateway.handle(request, frontend)
+        except Exception:
+            # Never crash a request: an unexpected fault is a 500 in the client's protocol.
+            log.exception("unhandled error on %s", request.url.path)
+            error = GatewayError("The gateway hit an internal error; see its log.")
+            return gateway.error_response(frontend, error, RequestContext())
+
+    return endpoint
+
+
+async def _root(request: Request) -> Response:
+    # Claude Code probes `HEAD /` before its first request; any 200 will do.
+    return Response(b"polyrelay\n" if request.method == "GET" else b"", media_type="text/plain")
+
+
+def create_app(settings: Settings, deps: Deps) -> Starlette:
+    authenticator = Authenticator(deps.database.keys, settings.keys, deps.clock)
+    gateway = Gateway(
+        settings, authenticator=authenticator, client=deps.client, providers=default_providers()
+    )
+    frontends: Mapping[str, Frontend] = default_frontends(settings)
+    routes: list[BaseRoute] = [
+        Route(path, _protocol_endpoint(gateway, frontend), methods=["POST"])
+        for path, frontend in frontends.items()
+    ]
+    routes.append(Route("/v1/models", models_endpoint(gateway), methods=["GET"]))
+    routes.append(Route("/", _root, methods=["GET", "HEAD"]))
+    if settings.embedded_emulator:
+        from polyrelay.emulator.app import create_emulator_app
+
+        routes.append(Mount("/_upstream/emulator", app=create_emulator_app()))
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await deps.client.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

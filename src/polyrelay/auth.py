@@ -1,0 +1,135 @@
+"""Client API keys: generating and hashing secrets, and authenticating requests.
+
+Secrets never leave this module except as the one-time return of `KeyStore.create`; only
+their SHA-256 digests are stored, cached, compared or logged (and only the 10-character
+display prefix besides).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping
+
+from polyrelay.errors import AuthenticationError, PermissionDeniedError
+from polyrelay.settings import StaticKey
+from polyrelay.storage import ApiKey, KeyStore
+
+__all__ = ["Authenticator", "generate_secret", "hash_secret"]
+
+_SECRET_CHARS = 48
+_MAX_SECRET_LENGTH = 512
+_MISSING_KEY = (
+    "Missing API key: send it as 'Authorization: Bearer sk-...', 'x-api-key: sk-...' "
+    "or 'x-goog-api-key: sk-...'"
+)
+
+
+def generate_secret() -> str:
+    """`sk-` + 48 URL-safe characters (288 random bits)."""
+    # token_urlsafe(36) encodes 36 random bytes as exactly 48 base64url characters.
+    return "sk-" + secrets.token_urlsafe(_SECRET_CHARS * 3 // 4)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 hex digest of a secret.
+
+    A fast hash is right here, unlike for passwords: a generated secret carries 288 random
+    bits, so there is nothing to brute-force from a leaked digest, and a slow KDF would
+    put hundreds of milliseconds on every uncached request.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Authenticator:
+    """Resolves request headers to an `ApiKey`, or raises 401/403 `GatewayError`s.
+
+    Lookups (hits and misses) are cached by digest for `cache_ttl` seconds, so the hot
+    path does no database query per request; a revoked key therefore stops working within
+    `cache_ttl` seconds. The cache holds at most `cache_size` digests, dropping the oldest.
+    """
+
+    def __init__(
+        self,
+        store: KeyStore,
+        static_keys: tuple[StaticKey, ...],
+        clock: Callable[[], float],
+        *,
+        cache_ttl: float = 5.0,
+        cache_size: int = 10_000,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._cache_ttl = cache_ttl
+        self._cache_size = cache_size
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._static = [(hash_secret(k.key), _static_api_key(k)) for k in static_keys if k.key]
+
+    def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
+        """The key the request carries; header names are expected in lower case."""
+        secret = _secret_from_headers(headers)
+        if not secret:
+            raise AuthenticationError(_MISSING_KEY)
+        if len(secret) > _MAX_SECRET_LENGTH:
+            raise AuthenticationError("Invalid API key.")
+        digest = hash_secret(secret)
+        key = self._static_match(digest) or self._lookup(digest)
+        if key is None:
+            raise AuthenticationError("Invalid API key.")
+        if key.revoked_at is not None:
+            raise AuthenticationError(f"API key {key.prefix}... has been revoked.")
+        return key
+
+    def authorize_model(self, key: ApiKey, model: str) -> None:
+        """Raise 403 when `key` is limited to a list of models that excludes `model`."""
+        if key.models is not None and model not in key.models:
+            raise PermissionDeniedError(
+                f"This API key may not use model {model!r}; allowed: {', '.join(key.models)}.",
+                param="model",
+            )
+
+    def _static_match(self, digest: str) -> ApiKey | None:
+        # Compare against every static key, so timing does not tell how many matched first.
+        found = None
+        for static_digest, key in self._static:
+            if hmac.compare_digest(static_digest, digest):
+                found = key
+        return found
+
+    def _lookup(self, digest: str) -> ApiKey | None:
+        now = self._clock()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        key = self._store.get_by_hash(digest)
+        self._cache.pop(digest, None)
+        if len(self._cache) >= self._cache_size:
+            self._evict(now)
+        self._cache[digest] = (now + self._cache_ttl, key)
+        return key
+
+    def _evict(self, now: float) -> None:
+        expired = [digest for digest, (expires, _) in self._cache.items() if expires <= now]
+        for digest in expired:
+            del self._cache[digest]
+        while len(self._cache) >= self._cache_size:
+            del self._cache[next(iter(self._cache))]
+
+
+def _secret_from_headers(headers: Mapping[str, str]) -> str:
+    authorization = headers.get("authorization", "")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return (headers.get("x-api-key") or headers.get("x-goog-api-key") or "").strip()
+
+
+def _static_api_key(key: StaticKey) -> ApiKey:
+    return ApiKey(
+        id=f"static:{key.name}",
+        name=key.name,
+        prefix="",  # a static key may be short enough that any prefix would reveal it
+        models=key.models,
+        created_at=0,
+    )

@@ -1,0 +1,256 @@
+"""The `polyrelay` command line (DESIGN.md "Command line").
+
+Every subcommand reads the same settings (`--config`, else $POLYRELAY_CONFIG, else
+./polyrelay.yaml, else the embedded default), so `keys` acts on the database `serve` uses.
+The server and the emulator are imported only by their own subcommands, keeping `keys` fast.
+Errors print one line to stderr and exit with status 2; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+import msgspec
+
+from polyrelay.settings import ConfigError, Settings, load_settings
+from polyrelay.storage import ApiKey, StorageError, open_database
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
+_EMULATOR_PORT = 8090
+_CONFIG_HELP = (
+    "config file (default: $POLYRELAY_CONFIG, else ./polyrelay.yaml when present, "
+    "else the embedded default)"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return handler(args, os.environ)
+    except (ConfigError, StorageError) as exc:
+        print(f"polyrelay: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: with a default, `keys create` would reset a --config given before `create`.
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=_CONFIG_HELP)
+    parser = argparse.ArgumentParser(
+        prog="polyrelay",
+        description="Self-hosted LLM API gateway: Anthropic Messages, OpenAI Chat Completions "
+        "and Responses in, any provider out.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the gateway", description="Run the gateway."
+    )
+    serve.add_argument("--host", help="address to listen on (default: from the config)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default: from the config)")
+    serve.add_argument("--workers", type=_positive, help="worker processes (default: 1)")
+    serve.set_defaults(handler=_serve)
+    _add_emulator(commands, common)
+    _add_keys(commands, common)
+    return parser
+
+
+def _add_emulator(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    emulator = commands.add_parser(
+        "emulator",
+        parents=[common],
+        help="run the deterministic provider emulator",
+        description="Serve the OpenAI, Anthropic and Gemini wire protocols with scripted, "
+        "deterministic replies, for tests, benchmarks and offline demos.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    emulator.add_argument("--port", type=_port, default=_EMULATOR_PORT, help="default: 8090")
+    emulator.add_argument(
+        "--latency-ms", type=_non_negative, default=0, metavar="N", help="delay before answering"
+    )
+    emulator.add_argument(
+        "--tokens-per-second",
+        type=float,
+        default=None,
+        metavar="N",
+        help="pace streamed words (default: as fast as possible)",
+    )
+    emulator.set_defaults(handler=_emulator)
+
+
+def _add_keys(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    keys = commands.add_parser(
+        "keys",
+        parents=[common],
+        help="manage client API keys",
+        description="Manage the client API keys stored in the configured database.",
+    )
+    actions = keys.add_subparsers(title="actions", metavar="ACTION")
+    keys.set_defaults(handler=lambda _args, _env: _usage(keys))
+    create = actions.add_parser(
+        "create",
+        parents=[common],
+        help="create a key and print its secret once",
+        description="Create a client API key. The secret is printed once and never stored.",
+    )
+    create.add_argument("--name", required=True, help="a label for the key's owner or use")
+    create.add_argument(
+        "--models", type=_model_list, help="comma-separated models the key may use (default: all)"
+    )
+    create.set_defaults(handler=_keys_create)
+    listing = actions.add_parser(
+        "list", parents=[common], help="list keys", description="List every key, revoked too."
+    )
+    listing.set_defaults(handler=_keys_list)
+    revoke = actions.add_parser(
+        "revoke", parents=[common], help="revoke a key", description="Revoke a key by its id."
+    )
+    revoke.add_argument("id", metavar="ID", help="the key id shown by `keys create`/`keys list`")
+    revoke.set_defaults(handler=_keys_revoke)
+
+
+def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = _settings(args, env)
+    host: str = args.host or settings.host
+    port: int = settings.port if args.port is None else args.port
+    settings = settings.with_listen(host, port)
+    if args.workers is not None:
+        settings = msgspec.structs.replace(settings, workers=args.workers)
+    from polyrelay.server import serve
+
+    serve(settings)
+    return 0
+
+
+def _emulator(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
+    from polyrelay.emulator import run_emulator
+
+    host: str = args.host
+    port: int = args.port
+    latency_ms: int = args.latency_ms
+    tokens_per_second: float | None = args.tokens_per_second
+    run_emulator(host, port, latency_ms, tokens_per_second)
+    return 0
+
+
+def _keys_create(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = _settings(args, env)
+    name: str = args.name.strip()
+    models: tuple[str, ...] | None = args.models
+    if not name:
+        raise ConfigError("--name must not be empty")
+    unknown = [m for m in models or () if m not in settings.models]
+    if unknown:
+        known = ", ".join(settings.models) or "none"
+        raise ConfigError(f"unknown model {unknown[0]!r} in --models (configured: {known})")
+    database = open_database(settings.database)
+    try:
+        key, secret = database.keys.create(name, models)
+    finally:
+        database.close()
+    print(f"Created key {key.id} (name: {key.name}, models: {_models_text(key)})")
+    print(secret)
+    print("Copy the secret now: it is stored only as a hash and cannot be shown again.")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    database = open_database(_settings(args, env).database)
+    try:
+        keys = database.keys.list()
+    finally:
+        database.close()
+    if not keys:
+        print("No keys yet; create one with: polyrelay keys create --name NAME")
+        return 0
+    header = ("ID", "NAME", "PREFIX", "MODELS", "CREATED", "REVOKED")
+    rows = [
+        (k.id, k.name, k.prefix, _models_text(k), _when(k.created_at), _when(k.revoked_at))
+        for k in keys
+    ]
+    print(_table([header, *rows]))
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    key_id: str = args.id
+    database = open_database(_settings(args, env).database)
+    try:
+        revoked = database.keys.revoke(key_id)
+    finally:
+        database.close()
+    if not revoked:
+        print(
+            f"polyrelay: no active key with id {key_id!r} (see: polyrelay keys list)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Revoked key {key_id}")
+    return 0
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    config: str | None = getattr(args, "config", None)
+    return load_settings(config, env)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _models_text(key: ApiKey) -> str:
+    return "all" if key.models is None else ",".join(key.models)
+
+
+def _when(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return int(text)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+def _model_list(text: str) -> tuple[str, ...]:
+    models = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not models:
+        raise argparse.ArgumentTypeError("expected comma-separated model names, e.g. a,b")
+    return models

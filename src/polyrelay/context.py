@@ -1,0 +1,37 @@
+"""Per-request context shared by the frontend, the pipeline and the provider."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+__all__ = ["RequestContext", "new_id"]
+
+
+def new_id(prefix: str, nbytes: int = 12) -> str:
+    """A random id in the style of the vendors' ids, e.g. `chatcmpl-3f9a...`."""
+    return prefix + secrets.token_hex(nbytes)
+
+
+class RequestContext:
+    """Mutable state of one client request. Not shared between requests.
+
+    `warnings` collects every lossy mapping applied on the way (one short sentence
+    each); the pipeline returns them in the `polyrelay-warnings` header and logs them.
+    """
+
+    __slots__ = ("created", "include_usage", "key_id", "model", "request_id", "warnings")
+
+    def __init__(self, model: str = "", key_id: str | None = None) -> None:
+        self.request_id = new_id("req_")
+        self.created = int(time.time())
+        self.model = model
+        """The public model name the client asked for; echoed in responses."""
+        self.key_id = key_id
+        self.include_usage = False
+        """Chat clients: whether stream_options.include_usage was set."""
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)

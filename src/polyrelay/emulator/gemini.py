@@ -1,0 +1,189 @@
+"""Gemini: `models/{model}:generateContent` and `:streamGenerateContent` (SSE or JSON array)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+from starlette.responses import Response
+
+from polyrelay.codec import JSONObject, encode
+from polyrelay.emulator.dialect import Reply, ReplyContext
+from polyrelay.emulator.errors import gemini_error
+from polyrelay.emulator.script import (
+    Conversation,
+    Finish,
+    Plan,
+    RequestError,
+    ToolResult,
+    read_limit,
+    read_stop_sequences,
+    signature_hex,
+)
+from polyrelay.emulator.state import BoundedMemory
+from polyrelay.emulator.streaming import Frame
+from polyrelay.emulator.wire import (
+    as_list,
+    as_object,
+    as_str,
+    collapse,
+    count_words,
+    first_of,
+    json_text,
+    new_id,
+    parts_text,
+)
+from polyrelay.sse import encode_event
+
+__all__ = ["GeminiDialect"]
+
+
+class GeminiDialect:
+    def __init__(self, model: str, *, stream: bool = False, sse: bool = True) -> None:
+        self.model = model
+        self.stream = stream
+        self.sse = sse
+
+    def conversation(self, body: JSONObject, call_names: BoundedMemory) -> Conversation:
+        del call_names  # functionResponse carries its own name
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            raise RequestError(400, "contents: a non-empty array is required", "contents")
+        turns = [(as_str(as_object(content).get("role"), "user"),
+                  [as_object(part) for part in as_list(as_object(content).get("parts"))])
+                 for content in contents]
+        system = as_object(first_of(body, "systemInstruction", "system_instruction"))
+        texts = [parts_text(system.get("parts"))]
+        user_text = ""
+        for role, parts in turns:
+            texts += [_part_text(part) for part in parts]
+            spoken = [part for part in parts if _is_answer_text(part)]
+            if role == "user" and spoken:
+                user_text = parts_text(spoken)
+        declarations = _function_declarations(body)
+        texts += [as_str(declaration.get("description")) for declaration in declarations]
+        config = as_object(first_of(body, "generationConfig", "generation_config"))
+        return Conversation(
+            user_text=user_text,
+            tool_results=_trailing_tool_results(turns),
+            tool_names={as_str(declaration.get("name")) for declaration in declarations},
+            input_tokens=sum(map(count_words, texts)),
+            max_tokens=read_limit(first_of(config, "maxOutputTokens", "max_output_tokens"),
+                                  "generationConfig.maxOutputTokens"),
+            stop_sequences=read_stop_sequences(first_of(config, "stopSequences", "stop_sequences"),
+                                               "generationConfig.stopSequences"),
+        )
+
+    def reply(self, plan: Plan, body: JSONObject) -> Reply:
+        del body
+        writer = _CandidateWriter(plan, ReplyContext(self.model, new_id("emu-")))
+        headers = {"x-request-id": new_id("req_")}
+        if not self.stream:
+            return Reply(body=writer.whole(), headers=headers, media_type="application/json")
+        if self.sse:
+            frames = ((encode_event(chunk), is_content) for chunk, is_content in writer.chunks())
+            return Reply(frames=frames, headers=headers)
+        # Without alt=sse the API answers one JSON array of all the chunks.
+        array = b"[" + b",\n".join(chunk for chunk, _ in writer.chunks()) + b"]"
+        return Reply(body=array, headers=headers, media_type="application/json")
+
+    def error(self, status: int, message: str | None = None,
+              param: str | None = None) -> Response:
+        return gemini_error(status, message, param)
+
+
+def _is_answer_text(part: JSONObject) -> bool:
+    return isinstance(part.get("text"), str) and not part.get("thought")
+
+
+def _part_text(part: JSONObject) -> str:
+    call = first_of(part, "functionCall", "function_call")
+    if call is not None:
+        return json_text(as_object(call).get("args", {}))
+    response = first_of(part, "functionResponse", "function_response")
+    if response is not None:
+        return _response_text(as_object(response))
+    return as_str(part.get("text"))
+
+
+def _response_text(function_response: JSONObject) -> str:
+    response = as_object(function_response.get("response"))
+    return json_text(response["output"] if "output" in response else response)
+
+
+def _function_declarations(body: JSONObject) -> list[JSONObject]:
+    return [as_object(declaration)
+            for tool in as_list(body.get("tools"))
+            for declaration in as_list(first_of(as_object(tool), "functionDeclarations",
+                                                "function_declarations"))]
+
+
+def _trailing_tool_results(turns: list[tuple[str, list[JSONObject]]]) -> list[ToolResult]:
+    role, parts = turns[-1]
+    if role not in ("user", "function"):
+        return []
+    responses = [as_object(first_of(part, "functionResponse", "function_response"))
+                 for part in parts if first_of(part, "functionResponse", "function_response")]
+    return [ToolResult(as_str(response.get("name"), "unknown"),
+                       collapse(_response_text(response))) for response in responses]
+
+
+class _CandidateWriter:
+    def __init__(self, plan: Plan, context: ReplyContext) -> None:
+        self.plan = plan
+        self.context = context
+        signature = f"emu-sig-{signature_hex(plan.thinking)}".encode()
+        # Sent on the first part after the thought, like Gemini; the SDK reads it as base64.
+        self._signature: str | None = (base64.b64encode(signature).decode()
+                                       if plan.thinking else None)
+
+    def _signed(self, part: JSONObject) -> JSONObject:
+        if self._signature is not None:
+            part["thoughtSignature"] = self._signature
+            self._signature = None
+        return part
+
+    def _answer_parts(self) -> list[JSONObject]:
+        parts: list[JSONObject] = []
+        if self.plan.text or not self.plan.tool_calls:
+            parts.append(self._signed({"text": self.plan.text}))
+        parts += [self._signed({"functionCall": {"name": call.name, "args": call.arguments}})
+                  for call in self.plan.tool_calls]
+        return parts
+
+    def _usage(self) -> JSONObject:
+        plan = self.plan
+        usage: JSONObject = {
+            "promptTokenCount": plan.input_tokens,
+            "candidatesTokenCount": plan.output_tokens - plan.reasoning_tokens,
+            "totalTokenCount": plan.input_tokens + plan.output_tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": plan.input_tokens}],
+        }
+        if plan.reasoning_tokens:
+            usage["thoughtsTokenCount"] = plan.reasoning_tokens
+        return usage
+
+    def _response(self, parts: list[JSONObject], final: bool) -> JSONObject:
+        candidate: JSONObject = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        response: JSONObject = {"candidates": [candidate]}
+        if final:
+            finish = "MAX_TOKENS" if self.plan.finish is Finish.LENGTH else "STOP"
+            candidate["finishReason"] = finish
+            response["usageMetadata"] = self._usage()
+        response["modelVersion"] = self.context.model
+        response["responseId"] = self.context.response_id
+        return response
+
+    def whole(self) -> bytes:
+        parts = [{"text": self.plan.thinking, "thought": True}] if self.plan.thinking else []
+        return encode(self._response(parts + self._answer_parts(), final=True))
+
+    def chunks(self) -> Iterator[Frame]:
+        for word in self.plan.thinking_chunks:
+            yield encode(self._response([{"text": word, "thought": True}], final=False)), True
+        for word in self.plan.chunks:
+            yield encode(self._response([self._signed({"text": word})], final=False)), True
+        for call in self.plan.tool_calls:
+            part = self._signed({"functionCall": {"name": call.name, "args": call.arguments}})
+            yield encode(self._response([part], final=False)), True
+        yield encode(self._response([self._signed({"text": ""})], final=True)), False

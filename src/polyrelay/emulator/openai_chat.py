@@ -1,0 +1,204 @@
+"""OpenAI Chat Completions: `POST /v1/chat/completions`, plain and streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.responses import Response
+
+from polyrelay.codec import JSONObject, encode
+from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
+from polyrelay.emulator.errors import openai_error
+from polyrelay.emulator.script import (
+    Conversation,
+    Finish,
+    Plan,
+    RequestError,
+    ToolCall,
+    ToolResult,
+    read_limit,
+    read_stop_sequences,
+)
+from polyrelay.emulator.state import BoundedMemory
+from polyrelay.emulator.streaming import Frame
+from polyrelay.emulator.wire import (
+    as_list,
+    as_object,
+    as_str,
+    collapse,
+    count_words,
+    new_id,
+    parts_text,
+)
+
+__all__ = ["ChatDialect", "chat_usage"]
+
+FINISH_REASON = {
+    Finish.END: "stop",
+    Finish.STOP_SEQUENCE: "stop",
+    Finish.LENGTH: "length",
+    Finish.TOOL_USE: "tool_calls",
+}
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+class ChatDialect:
+    def conversation(self, body: JSONObject, call_names: BoundedMemory) -> Conversation:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise RequestError(400, "messages: a non-empty array is required", "messages")
+        messages = [as_object(message) for message in messages]
+        texts, local_names, user_text = _read_messages(messages)
+        tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
+        tools += [as_object(function) for function in as_list(body.get("functions"))]
+        texts += [as_str(tool.get("description")) for tool in tools]
+        return Conversation(
+            user_text=user_text,
+            tool_results=_trailing_tool_results(messages, local_names, call_names),
+            tool_names={as_str(tool.get("name")) for tool in tools},
+            input_tokens=sum(map(count_words, texts)),
+            max_tokens=read_limit(
+                body.get("max_completion_tokens", body.get("max_tokens")), "max_tokens"
+            ),
+            stop_sequences=read_stop_sequences(body.get("stop"), "stop"),
+        )
+
+    def reply(self, plan: Plan, body: JSONObject) -> Reply:
+        context = ReplyContext(as_str(body.get("model")), new_id("chatcmpl-"))
+        headers = {"x-request-id": new_id("req_")}
+        if body.get("stream") is True:
+            include_usage = as_object(body.get("stream_options")).get("include_usage") is True
+            return Reply(frames=_chunks(plan, context, include_usage), headers=headers)
+        completion = _completion(plan, context)
+        return Reply(body=encode(completion), headers=headers, media_type="application/json")
+
+    def error(self, status: int, message: str | None = None,
+              param: str | None = None) -> Response:
+        return openai_error(status, message, param)
+
+
+def _tool_function(tool: object) -> JSONObject:
+    tool = as_object(tool)
+    return as_object(tool.get("function") or tool.get("custom"))
+
+
+def _read_messages(messages: list[JSONObject]) -> tuple[list[str], dict[str, str], str]:
+    texts: list[str] = []
+    local_names: dict[str, str] = {}
+    user_text = ""
+    for message in messages:
+        text = parts_text(message.get("content"))
+        texts.append(text)
+        if message.get("role") == "user":
+            user_text = text
+        for call in map(as_object, as_list(message.get("tool_calls"))):
+            function = as_object(call.get("function"))
+            local_names[as_str(call.get("id"))] = as_str(function.get("name"))
+            texts.append(as_str(function.get("arguments")))
+    return texts, local_names, user_text
+
+
+def _trailing_tool_results(messages: list[JSONObject], local_names: dict[str, str],
+                           call_names: BoundedMemory) -> list[ToolResult]:
+    results: list[ToolResult] = []
+    for message in reversed(messages):
+        role = message.get("role")
+        if role in _SYSTEM_ROLES:
+            continue
+        if role == "tool":
+            name = resolve_tool_name(as_str(message.get("tool_call_id")), local_names, call_names)
+        elif role == "function":
+            name = as_str(message.get("name"), "unknown")
+        else:
+            break
+        results.append(ToolResult(name, collapse(parts_text(message.get("content")))))
+    results.reverse()
+    return results
+
+
+def chat_usage(plan: Plan) -> JSONObject:
+    return {
+        "prompt_tokens": plan.input_tokens,
+        "completion_tokens": plan.output_tokens,
+        "total_tokens": plan.input_tokens + plan.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": plan.reasoning_tokens, "audio_tokens": 0,
+            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _tool_call(call: ToolCall) -> JSONObject:
+    return {"id": f"call_{call.token}", "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments_json}}
+
+
+def _completion(plan: Plan, context: ReplyContext) -> JSONObject:
+    message: JSONObject = {
+        "role": "assistant",
+        "content": plan.text if plan.text or not plan.tool_calls else None,
+        "refusal": None,
+        "annotations": [],
+    }
+    if plan.thinking:
+        # Non-standard, as DeepSeek/vLLM send it: Chat Completions has no reasoning field.
+        message["reasoning_content"] = plan.thinking
+    if plan.tool_calls:
+        message["tool_calls"] = [_tool_call(call) for call in plan.tool_calls]
+    return {
+        "id": context.response_id,
+        "object": "chat.completion",
+        "created": context.created,
+        "model": context.model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": FINISH_REASON[plan.finish]}],
+        "usage": chat_usage(plan),
+    }
+
+
+class _ChunkWriter:
+    """Encodes chunks around a pre-encoded envelope: only the delta changes per chunk."""
+
+    def __init__(self, context: ReplyContext, include_usage: bool) -> None:
+        envelope = encode({
+            "id": context.response_id, "object": "chat.completion.chunk",
+            "created": context.created, "model": context.model, "system_fingerprint": None,
+        })
+        self._head = b"data: " + envelope[:-1] + b',"choices":'
+        self._usage_tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
+
+    def delta(self, delta: JSONObject, finish_reason: str | None = None) -> bytes:
+        choice = b'[{"index":0,"delta":' + encode(delta) + b',"logprobs":null,"finish_reason":'
+        return self._head + choice + encode(finish_reason) + b"}]" + self._usage_tail
+
+    def usage(self, usage: JSONObject) -> bytes:
+        return self._head + b'[],"usage":' + encode(usage) + b"}\n\n"
+
+
+def _chunks(plan: Plan, context: ReplyContext, include_usage: bool) -> Iterator[Frame]:
+    writer = _ChunkWriter(context, include_usage)
+    yield writer.delta({"role": "assistant", "content": "", "refusal": None}), False
+    for word in plan.thinking_chunks:
+        yield writer.delta({"reasoning_content": word}), True
+    for word in plan.chunks:
+        yield writer.delta({"content": word}), True
+    for index, call in enumerate(plan.tool_calls):
+        for fragment in _tool_call_fragments(index, call):
+            yield writer.delta({"tool_calls": [fragment]}), True
+    yield writer.delta({}, FINISH_REASON[plan.finish]), False
+    if include_usage:
+        yield writer.usage(chat_usage(plan)), False
+    yield b"data: [DONE]\n\n", False
+
+
+def _tool_call_fragments(index: int, call: ToolCall) -> list[dict[str, Any]]:
+    """The id, type and name only in the first fragment: clients concatenate every string."""
+    arguments = call.arguments_json
+    middle = max(len(arguments) // 2, 1)
+    first = {"index": index, "id": f"call_{call.token}", "type": "function",
+             "function": {"name": call.name, "arguments": ""}}
+    return [first] + [{"index": index, "function": {"arguments": part}}
+                      for part in (arguments[:middle], arguments[middle:])]

@@ -1,0 +1,257 @@
+"""OpenAI Responses: `POST /v1/responses`, plain and as the typed event stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from starlette.responses import Response
+
+from polyrelay.codec import JSONObject, encode
+from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
+from polyrelay.emulator.errors import openai_error
+from polyrelay.emulator.script import (
+    Conversation,
+    Finish,
+    Plan,
+    ToolCall,
+    ToolResult,
+    read_limit,
+    signature_hex,
+)
+from polyrelay.emulator.state import BoundedMemory
+from polyrelay.emulator.streaming import Frame
+from polyrelay.emulator.wire import (
+    as_list,
+    as_object,
+    as_str,
+    collapse,
+    count_words,
+    json_text,
+    new_id,
+    parts_text,
+)
+from polyrelay.sse import encode_event
+
+__all__ = ["ResponsesDialect"]
+
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+class ResponsesDialect:
+    def conversation(self, body: JSONObject, call_names: BoundedMemory) -> Conversation:
+        raw_input = body.get("input")
+        items = ([{"role": "user", "content": raw_input}] if isinstance(raw_input, str)
+                 else [as_object(item) for item in as_list(raw_input)])
+        texts = [as_str(body.get("instructions"))]
+        local_names: dict[str, str] = {}
+        user_text = ""
+        for item in items:
+            kind = item.get("type", "message")
+            texts.append(_item_text(item))
+            if kind == "message" and item.get("role") == "user":
+                user_text = texts[-1]
+            elif kind == "function_call":
+                local_names[as_str(item.get("call_id"))] = as_str(item.get("name"))
+        tools = [as_object(tool) for tool in as_list(body.get("tools"))]
+        texts += [as_str(tool.get("description")) for tool in tools]
+        return Conversation(
+            user_text=user_text,
+            tool_results=_trailing_tool_results(items, local_names, call_names),
+            tool_names={as_str(tool.get("name")) for tool in tools if tool.get("name")},
+            input_tokens=sum(map(count_words, texts)),
+            max_tokens=read_limit(body.get("max_output_tokens"), "max_output_tokens"),
+        )
+
+    def reply(self, plan: Plan, body: JSONObject) -> Reply:
+        writer = _ResponseWriter(plan, body)
+        headers = {"x-request-id": new_id("req_")}
+        if body.get("stream") is True:
+            return Reply(frames=writer.events(), headers=headers)
+        return Reply(body=encode(writer.final()), headers=headers, media_type="application/json")
+
+    def error(self, status: int, message: str | None = None,
+              param: str | None = None) -> Response:
+        return openai_error(status, message, param)
+
+
+def _item_text(item: JSONObject) -> str:
+    kind = item.get("type", "message")
+    if kind == "function_call":
+        return as_str(item.get("arguments"))
+    if kind == "function_call_output":
+        return _output_text(item.get("output"))
+    if kind == "reasoning":
+        return parts_text(item.get("summary"))
+    return parts_text(item.get("content"))
+
+
+def _output_text(output: object) -> str:
+    return parts_text(output) if isinstance(output, list) else json_text(output)
+
+
+def _trailing_tool_results(items: list[JSONObject], local_names: dict[str, str],
+                           call_names: BoundedMemory) -> list[ToolResult]:
+    results: list[ToolResult] = []
+    for item in reversed(items):
+        kind = item.get("type", "message")
+        if kind == "message" and item.get("role") in _SYSTEM_ROLES:
+            continue
+        if kind != "function_call_output":
+            break
+        name = resolve_tool_name(as_str(item.get("call_id")), local_names, call_names)
+        results.append(ToolResult(name, collapse(_output_text(item.get("output")))))
+    results.reverse()
+    return results
+
+
+class _ResponseWriter:
+    """Builds the response object and its event stream; both share the same ids."""
+
+    def __init__(self, plan: Plan, body: JSONObject) -> None:
+        self.plan = plan
+        self.body = body
+        self.context = ReplyContext(as_str(body.get("model")), new_id("resp_"))
+        self.message_id = new_id("msg_")
+        self.reasoning_id = new_id("rs_")
+        self.incomplete = plan.finish is Finish.LENGTH
+        self.sequence_number = 0
+
+    def final(self) -> JSONObject:
+        status = "incomplete" if self.incomplete else "completed"
+        response = self._response(status, self._output())
+        response["usage"] = self._usage()
+        if self.incomplete:
+            response["incomplete_details"] = {"reason": "max_output_tokens"}
+        else:
+            response["completed_at"] = int(time.time())
+        return response
+
+    def _response(self, status: str, output: list[JSONObject]) -> JSONObject:
+        body = self.body
+        return {
+            "id": self.context.response_id, "object": "response",
+            "created_at": self.context.created, "status": status, "model": self.context.model,
+            "output": output, "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "tool_choice": body.get("tool_choice", "auto"), "tools": as_list(body.get("tools")),
+            "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
+            "previous_response_id": body.get("previous_response_id"),
+            "store": body.get("store", True), "truncation": body.get("truncation", "disabled"),
+            "temperature": body.get("temperature", 1.0), "top_p": body.get("top_p", 1.0),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
+            "text": body.get("text") or {"format": {"type": "text"}},
+            "usage": None, "metadata": body.get("metadata") or {},
+        }
+
+    def _usage(self) -> JSONObject:
+        plan = self.plan
+        return {"input_tokens": plan.input_tokens, "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": plan.output_tokens,
+                "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
+                "total_tokens": plan.input_tokens + plan.output_tokens}
+
+    def _output(self) -> list[JSONObject]:
+        output: list[JSONObject] = []
+        if self.plan.thinking:
+            output.append(self._reasoning_item(self.plan.thinking))
+        if self._has_message():
+            output.append(self._message_item(self.plan.text, done=True))
+        output += [self._function_call(call, call.arguments_json, "completed")
+                   for call in self.plan.tool_calls]
+        return output
+
+    def _has_message(self) -> bool:
+        return bool(self.plan.text) or not self.plan.tool_calls
+
+    def _reasoning_item(self, summary: str | None) -> JSONObject:
+        item: JSONObject = {"id": self.reasoning_id, "type": "reasoning", "summary": []}
+        if summary is not None:
+            item["summary"] = [{"type": "summary_text", "text": summary}]
+            item["encrypted_content"] = f"emu-enc-{signature_hex(summary)}"
+        return item
+
+    def _message_item(self, text: str, *, done: bool) -> JSONObject:
+        status = ("incomplete" if self.incomplete else "completed") if done else "in_progress"
+        content = [_text_part(text)] if done else []
+        return {"id": self.message_id, "type": "message", "status": status,
+                "role": "assistant", "content": content}
+
+    @staticmethod
+    def _function_call(call: ToolCall, arguments: str, status: str) -> JSONObject:
+        return {"id": f"fc_{call.token}", "type": "function_call", "status": status,
+                "call_id": f"call_{call.token}", "name": call.name, "arguments": arguments}
+
+    def _event(self, kind: str, payload: JSONObject) -> bytes:
+        data = encode({"type": kind, "sequence_number": self.sequence_number, **payload})
+        self.sequence_number += 1
+        return encode_event(data, kind)
+
+    def events(self) -> Iterator[Frame]:
+        snapshot = self._response("in_progress", [])
+        yield self._event("response.created", {"response": snapshot}), False
+        yield self._event("response.in_progress", {"response": snapshot}), False
+        output_index = 0
+        if self.plan.thinking:
+            yield from self._reasoning_events(output_index)
+            output_index += 1
+        if self._has_message():
+            yield from self._message_events(output_index)
+            output_index += 1
+        for call in self.plan.tool_calls:
+            yield from self._function_call_events(output_index, call)
+            output_index += 1
+        final = self.final()
+        kind = "response.incomplete" if self.incomplete else "response.completed"
+        yield self._event(kind, {"response": final}), False
+
+    def _reasoning_events(self, output_index: int) -> Iterator[Frame]:
+        text = self.plan.thinking
+        where = {"item_id": self.reasoning_id, "output_index": output_index, "summary_index": 0}
+        yield self._item_added(output_index, self._reasoning_item(None))
+        yield self._event("response.reasoning_summary_part.added",
+                          {**where, "part": {"type": "summary_text", "text": ""}}), False
+        for word in self.plan.thinking_chunks:
+            yield self._event("response.reasoning_summary_text.delta",
+                              {**where, "delta": word}), True
+        yield self._event("response.reasoning_summary_text.done", {**where, "text": text}), False
+        yield self._event("response.reasoning_summary_part.done",
+                          {**where, "part": {"type": "summary_text", "text": text}}), False
+        yield self._item_done(output_index, self._reasoning_item(text))
+
+    def _message_events(self, output_index: int) -> Iterator[Frame]:
+        text = self.plan.text
+        where = {"item_id": self.message_id, "output_index": output_index, "content_index": 0}
+        yield self._item_added(output_index, self._message_item("", done=False))
+        yield self._event("response.content_part.added", {**where, "part": _text_part("")}), False
+        for word in self.plan.chunks:
+            yield self._event("response.output_text.delta",
+                              {**where, "delta": word, "logprobs": []}), True
+        yield self._event("response.output_text.done",
+                          {**where, "text": text, "logprobs": []}), False
+        yield self._event("response.content_part.done", {**where, "part": _text_part(text)}), False
+        yield self._item_done(output_index, self._message_item(text, done=True))
+
+    def _function_call_events(self, output_index: int, call: ToolCall) -> Iterator[Frame]:
+        arguments = call.arguments_json
+        where = {"item_id": f"fc_{call.token}", "output_index": output_index}
+        yield self._item_added(output_index, self._function_call(call, "", "in_progress"))
+        middle = max(len(arguments) // 2, 1)
+        for part in (arguments[:middle], arguments[middle:]):
+            yield self._event("response.function_call_arguments.delta",
+                              {**where, "delta": part}), True
+        yield self._event("response.function_call_arguments.done",
+                          {**where, "arguments": arguments, "name": call.name}), False
+        yield self._item_done(output_index, self._function_call(call, arguments, "completed"))
+
+    def _item_added(self, output_index: int, item: JSONObject) -> Frame:
+        return self._event("response.output_item.added",
+                           {"output_index": output_index, "item": item}), False
+
+    def _item_done(self, output_index: int, item: JSONObject) -> Frame:
+        return self._event("response.output_item.done",
+                           {"output_index": output_index, "item": item}), False
+
+
+def _text_part(text: str) -> JSONObject:
+    return {"type": "output_text", "text": text, "annotations": []}

@@ -1,0 +1,288 @@
+"""The protocol-neutral core: from a conversation to a deterministic plan of the answer.
+
+Each protocol module reads its request body into a `Conversation`; `make_plan` decides the
+reply (echo, tool calls, thinking, errors, pacing) from it; the protocol module then writes
+the `Plan` in its own wire format.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from polyrelay.codec import DecodeError, JSONObject, decode, encode_str
+from polyrelay.emulator.wire import collapse, new_id
+
+__all__ = [
+    "Conversation",
+    "EmulatedError",
+    "Finish",
+    "Plan",
+    "RequestError",
+    "ToolCall",
+    "ToolResult",
+    "make_plan",
+    "read_limit",
+    "read_stop_sequences",
+    "signature_hex",
+    "word_chunks",
+]
+
+_WORD_CHUNK = re.compile(r"\s*\S+")
+_DIRECTIVE = re.compile(
+    r"\[\[\s*(?:tool\s+(?P<tool>[^\s\[\]{}]+)\s*(?P<args>\{.*?\})?"
+    r"|(?P<kind>error|delay|cut|think|words|pace)\b\s*(?P<arg>.*?))\s*\]\]",
+    re.DOTALL,
+)
+
+
+class RequestError(Exception):
+    """A request the emulator rejects: answered with `status` in the protocol's error format."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+
+
+@dataclass(slots=True)
+class ToolResult:
+    name: str
+    content: str
+
+
+@dataclass(slots=True)
+class Conversation:
+    """What a request says, independent of its protocol."""
+
+    user_text: str = ""
+    tool_results: list[ToolResult] = field(default_factory=list)
+    tool_names: set[str] = field(default_factory=set)
+    input_tokens: int = 0
+    max_tokens: int | None = None
+    stop_sequences: list[str] = field(default_factory=list)
+
+
+class Finish(enum.Enum):
+    END = "end"
+    LENGTH = "length"
+    STOP_SEQUENCE = "stop_sequence"
+    TOOL_USE = "tool_use"
+
+
+@dataclass(slots=True)
+class ToolCall:
+    name: str
+    arguments: JSONObject
+    arguments_json: str
+    # Shared by the protocol-specific ids (call_<token>, toolu_<token>, fc_<token>).
+    token: str
+
+
+@dataclass(slots=True)
+class EmulatedError:
+    status: int
+    once_key: str | None
+
+
+@dataclass(slots=True)
+class Plan:
+    text: str
+    chunks: list[str]
+    thinking: str
+    thinking_chunks: list[str]
+    tool_calls: list[ToolCall]
+    finish: Finish
+    stop_sequence: str | None
+    input_tokens: int
+    output_tokens: int
+    delay_seconds: float = 0.0
+    cut_after: int | None = None
+    pace: float | None = None
+    error: EmulatedError | None = None
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return len(self.thinking_chunks)
+
+
+@dataclass(slots=True)
+class _Directives:
+    text: str = ""
+    tools: list[tuple[str, str | None]] = field(default_factory=list)
+    error: str | None = None
+    error_directive: str = ""
+    delay_ms: float = 0.0
+    cut: int | None = None
+    think: str = ""
+    words: int | None = None
+    pace: float | None = None
+
+
+def word_chunks(text: str) -> list[str]:
+    """`text` split into words each carrying the whitespace before it; they join back to `text`."""
+    chunks: list[str] = _WORD_CHUNK.findall(text)
+    consumed = sum(map(len, chunks))
+    if consumed < len(text):
+        if chunks:
+            chunks[-1] += text[consumed:]
+        else:
+            chunks.append(text)
+    return chunks
+
+
+def signature_hex(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def make_plan(conversation: Conversation) -> Plan:
+    if conversation.tool_results:
+        directives = _Directives()
+        reply = "\n".join(
+            f"Tool {result.name} returned: {result.content}".rstrip()
+            for result in conversation.tool_results
+        )
+    else:
+        directives = _parse_directives(conversation.user_text)
+        reply = _reply_text(directives)
+    tool_calls = _tool_calls(directives, conversation.tool_names)
+    plan = _limited_plan(reply if not tool_calls else "", conversation)
+    plan.tool_calls = tool_calls
+    if tool_calls:
+        plan.finish = Finish.TOOL_USE
+    plan.thinking = directives.think
+    plan.thinking_chunks = word_chunks(directives.think)
+    plan.output_tokens = len(plan.chunks) + len(plan.thinking_chunks) + sum(
+        len(call.name.split()) + len(call.arguments_json.split()) for call in tool_calls
+    )
+    plan.delay_seconds = directives.delay_ms / 1000
+    plan.cut_after = directives.cut
+    plan.pace = directives.pace
+    plan.error = _emulated_error(directives, reply)
+    return plan
+
+
+def _reply_text(directives: _Directives) -> str:
+    if directives.words is not None:
+        return " ".join(f"w{n}" for n in range(1, directives.words + 1))
+    return f"You said: {directives.text}".rstrip()
+
+
+def _limited_plan(reply: str, conversation: Conversation) -> Plan:
+    text, finish, matched = reply, Finish.END, None
+    stop = _first_stop(reply, conversation.stop_sequences)
+    if stop is not None:
+        text, finish, matched = reply[: stop[0]], Finish.STOP_SEQUENCE, stop[1]
+    chunks = word_chunks(text)
+    limit = conversation.max_tokens
+    if limit is not None and len(chunks) > limit:
+        chunks = chunks[: max(limit, 0)]
+        text, finish, matched = "".join(chunks), Finish.LENGTH, None
+    return Plan(
+        text=text, chunks=chunks, thinking="", thinking_chunks=[], tool_calls=[],
+        finish=finish, stop_sequence=matched, input_tokens=conversation.input_tokens,
+        output_tokens=0,
+    )
+
+
+def _first_stop(reply: str, stop_sequences: list[str]) -> tuple[int, str] | None:
+    found: tuple[int, str] | None = None
+    for sequence in stop_sequences:
+        position = reply.find(sequence) if sequence else -1
+        if position >= 0 and (found is None or position < found[0]):
+            found = (position, sequence)
+    return found
+
+
+def _parse_directives(raw: str) -> _Directives:
+    directives = _Directives()
+    for match in _DIRECTIVE.finditer(raw):
+        if match["tool"] is not None:
+            directives.tools.append((match["tool"], match["args"]))
+        else:
+            _apply_directive(directives, match["kind"], match["arg"].strip(), match[0])
+    directives.text = collapse(_DIRECTIVE.sub(" ", raw))
+    return directives
+
+
+def _apply_directive(directives: _Directives, kind: str, argument: str, raw: str) -> None:
+    if kind == "think":
+        directives.think = collapse(argument)
+    elif kind == "error":
+        directives.error, directives.error_directive = argument, raw
+    elif kind == "delay":
+        directives.delay_ms = _number(kind, argument)
+    elif kind == "cut":
+        directives.cut = int(_number(kind, argument))
+    elif kind == "words":
+        directives.words = int(_number(kind, argument))
+    else:
+        directives.pace = _number(kind, argument) or None
+
+
+def _number(kind: str, argument: str) -> float:
+    try:
+        value = float(argument)
+    except ValueError:
+        raise RequestError(400, f"[[{kind} N]] needs a number, got {argument!r}") from None
+    if value < 0 or value > 10_000_000:
+        raise RequestError(400, f"[[{kind} N]] is out of range: {argument}")
+    return value
+
+
+def _tool_calls(directives: _Directives, tool_names: set[str]) -> list[ToolCall]:
+    calls = []
+    for name, raw_arguments in directives.tools:
+        if name not in tool_names:
+            offered = ", ".join(sorted(tool_names)) or "none"
+            raise RequestError(
+                400, f"[[tool {name}]]: no tool named {name!r} in the request (tools: {offered})",
+                param="tools",
+            )
+        arguments = _tool_arguments(name, raw_arguments)
+        calls.append(ToolCall(name, arguments, encode_str(arguments), new_id("")))
+    return calls
+
+
+def _tool_arguments(name: str, raw_arguments: str | None) -> JSONObject:
+    if raw_arguments is None:
+        return {}
+    try:
+        arguments = decode(raw_arguments)
+    except DecodeError as exc:
+        raise RequestError(400, f"[[tool {name} ...]]: arguments are not JSON: {exc}") from None
+    if not isinstance(arguments, dict):
+        raise RequestError(400, f"[[tool {name} ...]]: arguments must be a JSON object")
+    return arguments
+
+
+def _emulated_error(directives: _Directives, reply: str) -> EmulatedError | None:
+    if directives.error is None:
+        return None
+    status_text, _, rest = directives.error.partition(" ")
+    if not status_text.isdigit() or not 400 <= int(status_text) <= 599:
+        raise RequestError(400, f"[[error STATUS]] needs a status 400-599, got {status_text!r}")
+    once = rest.strip() == "once"
+    return EmulatedError(int(status_text), directives.error_directive + reply if once else None)
+
+
+def read_limit(value: object, name: str) -> int | None:
+    """An optional non-negative integer field such as max_tokens."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RequestError(400, f"{name}: expected a non-negative integer, got {value!r}", name)
+    return value
+
+
+def read_stop_sequences(value: object, name: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise RequestError(400, f"{name}: expected a string or an array of strings", name)

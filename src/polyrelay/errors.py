@@ -1,0 +1,136 @@
+"""The gateway's error tree. Frontends render each error in their own protocol's shape.
+
+`kind` is protocol-neutral; each frontend maps it to its `type`/`code` (see
+protocols/translation.md §11).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "GatewayError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "UnsupportedError",
+    "UpstreamError",
+    "UpstreamTimeoutError",
+    "UpstreamUnreachableError",
+    "kind_for_status",
+]
+
+
+class GatewayError(Exception):
+    """Base class. `status` is the HTTP status the client gets."""
+
+    status: int = 500
+    kind: str = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+        if status is not None:
+            self.status = status
+
+
+class InvalidRequestError(GatewayError):
+    status = 400
+    kind = "invalid_request_error"
+
+
+class UnsupportedError(InvalidRequestError):
+    """A feature the chosen upstream cannot carry; a 400 that names it."""
+
+
+class AuthenticationError(GatewayError):
+    status = 401
+    kind = "authentication_error"
+
+
+class PermissionDeniedError(GatewayError):
+    status = 403
+    kind = "permission_error"
+
+
+class NotFoundError(GatewayError):
+    status = 404
+    kind = "not_found_error"
+
+
+class RequestTooLargeError(GatewayError):
+    status = 413
+    kind = "request_too_large"
+
+
+class RateLimitError(GatewayError):
+    status = 429
+    kind = "rate_limit_error"
+
+
+class OverloadedError(GatewayError):
+    status = 529
+    kind = "overloaded_error"
+
+
+class UpstreamError(GatewayError):
+    """An error answered by the upstream, relayed with its status and a mapped body."""
+
+    kind = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        kind: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, param=param, code=code, retry_after=retry_after)
+        if kind is not None:
+            self.kind = kind
+
+
+class UpstreamUnreachableError(GatewayError):
+    status = 502
+    kind = "api_error"
+
+
+class UpstreamTimeoutError(GatewayError):
+    status = 504
+    kind = "timeout_error"
+
+
+def kind_for_status(status: int) -> str:
+    """The neutral error kind for an upstream HTTP status."""
+    return _KIND_BY_STATUS.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
+_KIND_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}

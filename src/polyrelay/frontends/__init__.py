@@ -1,0 +1,49 @@
+"""Client-facing protocols: decode a wire request into the IR, encode IR back.
+
+Contract: a Frontend is a stateless singleton per wire protocol. `decode` validates and
+raises InvalidRequestError naming the field; `encode` renders finished responses;
+`stream_renderer` returns a fresh, single-use StreamRenderer for one streamed response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError
+from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent
+
+__all__ = ["Frontend", "StreamRenderer"]
+
+
+class StreamRenderer(Protocol):
+    """IR events in, complete SSE frames out. Not thread-safe; one per response."""
+
+    def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
+        """`choice` is the index of the parallel completion the event belongs to
+        (only Chat Completions with n > 1 uses more than 0)."""
+        ...
+
+    def finish(self) -> list[bytes]:
+        """Terminal frames (`[DONE]`, `response.completed`, ...) after every choice ended."""
+        ...
+
+    def fail(self, error: GatewayError) -> list[bytes]:
+        """An in-band error after the headers went out; the stream ends after these."""
+        ...
+
+
+class Frontend(Protocol):
+    name: str
+    """Also the upstream type that speaks the same protocol (the fast path)."""
+
+    def decode(self, body: bytes, ctx: RequestContext) -> ChatRequest: ...
+
+    def encode(self, responses: Sequence[ChatResponse], ctx: RequestContext) -> bytes:
+        """One response per choice; only Chat Completions accepts more than one."""
+        ...
+
+    def encode_error(self, error: GatewayError) -> tuple[int, bytes]: ...
+
+    def stream_renderer(self, request: ChatRequest, ctx: RequestContext) -> StreamRenderer: ...

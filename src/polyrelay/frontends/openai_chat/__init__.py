@@ -1,0 +1,33 @@
+"""The OpenAI Chat Completions frontend (`POST /v1/chat/completions`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError
+from polyrelay.frontends.openai_chat.decode import decode_request
+from polyrelay.frontends.openai_chat.encode import encode_error, encode_response
+from polyrelay.frontends.openai_chat.stream import OpenAIChatStreamRenderer
+from polyrelay.ir import ChatRequest, ChatResponse
+
+__all__ = ["OpenAIChatFrontend", "OpenAIChatStreamRenderer"]
+
+
+class OpenAIChatFrontend:
+    name = "openai"
+    paths = ("/v1/chat/completions", "/chat/completions")
+
+    def decode(self, body: bytes, ctx: RequestContext) -> ChatRequest:
+        return decode_request(body, ctx)
+
+    def encode(self, responses: Sequence[ChatResponse], ctx: RequestContext) -> bytes:
+        return encode_response(responses, ctx)
+
+    def encode_error(self, error: GatewayError) -> tuple[int, bytes]:
+        return encode_error(error)
+
+    def stream_renderer(
+        self, request: ChatRequest, ctx: RequestContext
+    ) -> OpenAIChatStreamRenderer:
+        return OpenAIChatStreamRenderer(request, ctx)

@@ -1,0 +1,179 @@
+"""Chat Completions messages → IR messages (the `messages` array of a request).
+
+Rules: system/developer messages before the first other message become
+`ChatRequest.system`; later ones stay in place as `Role.SYSTEM` messages. Consecutive
+`tool` messages are merged into ONE `Role.TOOL` message (the IR keeps one message per
+client turn, which is what Anthropic and Gemini need; the Chat provider splits them
+again). Assistant `refusal` becomes text; non-standard `reasoning_content` is ignored
+(it carries no signature, so no upstream can use it).
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.ir import (
+    DocumentPart,
+    ImagePart,
+    MediaPart,
+    Message,
+    Part,
+    Role,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from polyrelay.schemas.openai_chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionContentPartImageParam,
+    ChatCompletionContentPartInputAudioParam,
+    ChatCompletionContentPartRefusalParam,
+    ChatCompletionContentPartTextParam,
+    ChatCompletionDeveloperMessageParam,
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionToolMessageParam,
+    ChatCompletionUserMessageParam,
+    File,
+    TextContent,
+    UserContentPart,
+)
+
+__all__ = ["data_url_to_ir", "messages_to_ir"]
+
+_DEFAULT_DOCUMENT_TYPE = "application/pdf"
+
+
+def messages_to_ir(
+    messages: list[ChatCompletionMessageParam], ctx: RequestContext
+) -> tuple[tuple[TextPart, ...], tuple[Message, ...]]:
+    """Returns (system, messages)."""
+    system: list[TextPart] = []
+    out: list[Message] = []
+    for i, msg in enumerate(messages):
+        match msg:
+            case ChatCompletionSystemMessageParam() | ChatCompletionDeveloperMessageParam():
+                parts = _text_to_ir(msg.content)
+                if out:
+                    out.append(Message(role=Role.SYSTEM, parts=parts, name=msg.name))
+                else:
+                    system.extend(parts)
+            case ChatCompletionUserMessageParam():
+                out.append(
+                    Message(role=Role.USER, parts=_user_content_to_ir(msg, i), name=msg.name)
+                )
+            case ChatCompletionAssistantMessageParam():
+                out.append(_assistant_to_ir(msg, ctx))
+            case ChatCompletionToolMessageParam():
+                _append_tool_result(out, msg)
+            case _:
+                assert_never(msg)
+    if not out:
+        raise InvalidRequestError(
+            "Invalid 'messages': at least one user, assistant or tool message is required.",
+            param="messages",
+        )
+    return tuple(system), tuple(out)
+
+
+def _text_to_ir(content: TextContent) -> tuple[TextPart, ...]:
+    if isinstance(content, str):
+        return (TextPart(text=content),)
+    return tuple(TextPart(text=p.text) for p in content)
+
+
+def _append_tool_result(out: list[Message], msg: ChatCompletionToolMessageParam) -> None:
+    result = ToolResultPart(tool_call_id=msg.tool_call_id, content=_text_to_ir(msg.content))
+    if out and out[-1].role is Role.TOOL:
+        out[-1] = Message(role=Role.TOOL, parts=(*out[-1].parts, result))
+    else:
+        out.append(Message(role=Role.TOOL, parts=(result,)))
+
+
+def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam, ctx: RequestContext) -> Message:
+    parts: list[Part] = []
+    content = msg.content
+    if isinstance(content, str):
+        parts.append(TextPart(text=content))
+    elif content is not None:
+        for item in content:
+            if isinstance(item, ChatCompletionContentPartRefusalParam):
+                ctx.warn("an assistant refusal in the history was sent as plain text")
+                parts.append(TextPart(text=item.refusal))
+            else:
+                parts.append(TextPart(text=item.text))
+    if msg.refusal and not parts:
+        ctx.warn("an assistant refusal in the history was sent as plain text")
+        parts.append(TextPart(text=msg.refusal))
+    for call in msg.tool_calls or ():
+        fn = call.function
+        parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments))
+    return Message(role=Role.ASSISTANT, parts=tuple(parts), name=msg.name)
+
+
+def _user_content_to_ir(msg: ChatCompletionUserMessageParam, index: int) -> tuple[MediaPart, ...]:
+    content = msg.content
+    if isinstance(content, str):
+        return (TextPart(text=content),)
+    return tuple(
+        _user_part_to_ir(part, f"messages[{index}].content[{j}]") for j, part in enumerate(content)
+    )
+
+
+def _user_part_to_ir(part: UserContentPart, param: str) -> MediaPart:
+    match part:
+        case ChatCompletionContentPartTextParam():
+            return TextPart(text=part.text)
+        case ChatCompletionContentPartImageParam():
+            return _image_to_ir(part, f"{param}.image_url.url")
+        case File():
+            return _file_to_ir(part, f"{param}.file")
+        case ChatCompletionContentPartInputAudioParam():
+            raise UnsupportedError(
+                f"Invalid '{param}.type': audio input ('input_audio') is not supported.",
+                param=f"{param}.type",
+            )
+        case _:
+            assert_never(part)
+
+
+def data_url_to_ir(url: str) -> tuple[str, str] | None:
+    """`data:<media type>;base64,<payload>` → (media type, bare base64), else None."""
+    header, sep, payload = url[5:].partition(",")
+    if not url.startswith("data:") or not sep or not header.endswith(";base64"):
+        return None
+    return header[:-7], payload
+
+
+def _image_to_ir(part: ChatCompletionContentPartImageParam, param: str) -> ImagePart:
+    url, detail = part.image_url.url, part.image_url.detail
+    if url.startswith(("https://", "http://")):
+        return ImagePart(url=url, detail=detail)
+    parsed = data_url_to_ir(url)
+    if parsed is None:
+        raise InvalidRequestError(
+            f"Invalid '{param}': expected an https URL or a base64 data URL "
+            "('data:image/png;base64,...').",
+            param=param,
+        )
+    return ImagePart(media_type=parsed[0], data=parsed[1], detail=detail)
+
+
+def _file_to_ir(part: File, param: str) -> DocumentPart:
+    file = part.file
+    if file.file_id is not None:
+        raise UnsupportedError(
+            f"Invalid '{param}.file_id': file ids are not supported; send the file inline "
+            "as 'file_data'.",
+            param=f"{param}.file_id",
+        )
+    if not file.file_data:
+        raise InvalidRequestError(
+            f"Missing required parameter: '{param}.file_data'.", param=f"{param}.file_data"
+        )
+    # The SDK documents plain base64; OpenAI's own examples send a data URL. Accept both.
+    parsed = data_url_to_ir(file.file_data)
+    media_type, data = parsed or (_DEFAULT_DOCUMENT_TYPE, file.file_data)
+    return DocumentPart(media_type=media_type, data=data, filename=file.filename)

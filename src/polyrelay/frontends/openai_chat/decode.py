@@ -1,0 +1,329 @@
+"""Chat Completions request body → `ChatRequest`.
+
+The body is decoded with msgspec into `ChatCompletionCreateParamsStrict` (types checked,
+unknown top-level fields rejected). Only when that fails on an unknown field do we decode
+again leniently and warn about each extra field, so well-formed requests pay one pass.
+Value ranges are checked here so the messages read like OpenAI's own
+(`Invalid 'temperature': 2.5 is greater than the maximum of 2.`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, assert_never
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.frontends.openai_chat.content import messages_to_ir
+from polyrelay.ir import (
+    ChatRequest,
+    FunctionTool,
+    OutputFormat,
+    OutputFormatKind,
+    ReasoningConfig,
+    ToolChoice,
+    ToolChoiceMode,
+    UserLocation,
+    WebSearchTool,
+)
+from polyrelay.schemas.openai_chat import (
+    ChatCompletionCreateParams,
+    ChatCompletionCreateParamsStrict,
+    ChatCompletionCustomToolChoiceParam,
+    ChatCompletionCustomToolParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionNamedToolChoiceParam,
+    FunctionName,
+    ResponseFormat,
+    ResponseFormatJSONObject,
+    ResponseFormatJSONSchema,
+    ResponseFormatText,
+    ToolChoiceAllowedTools,
+    ToolChoiceParam,
+    WebSearchOptions,
+)
+
+__all__ = ["decode_request"]
+
+_KNOWN_FIELDS = frozenset(ChatCompletionCreateParams.__struct_fields__)
+_IGNORED_FIELDS = (
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "modalities",
+    "audio",
+    "prediction",
+    "service_tier",
+    "store",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "prompt_cache_options",
+    "verbosity",
+    "moderation",
+)
+_MODES = {
+    "none": ToolChoiceMode.NONE,
+    "auto": ToolChoiceMode.AUTO,
+    "required": ToolChoiceMode.REQUIRED,
+}
+_MAX_STOP = 4
+_MAX_METADATA = 16
+
+
+def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
+    p = _decode_params(body, ctx)
+    _check_ranges(p)
+    system, messages = messages_to_ir(p.messages, ctx)
+    tools = _tools_to_ir(p)
+    choice = p.tool_choice if p.tool_choice is not None else _legacy_choice(p.function_call)
+    tools, tool_choice = _tool_choice_to_ir(choice, tools)
+    stream = bool(p.stream)
+    if stream and p.stream_options is not None:
+        ctx.include_usage = bool(p.stream_options.include_usage)
+    if not ctx.model:
+        ctx.model = p.model
+    _warn_ignored(p, ctx)
+    return ChatRequest(
+        model=p.model,
+        messages=messages,
+        system=system,
+        tools=tools,
+        web_search=_web_search_to_ir(p.web_search_options, ctx),
+        tool_choice=tool_choice,
+        parallel_tool_calls=p.parallel_tool_calls,
+        max_tokens=p.max_completion_tokens if p.max_completion_tokens is not None else p.max_tokens,
+        temperature=p.temperature,
+        top_p=p.top_p,
+        stop=_stop_to_ir(p.stop),
+        n=p.n if p.n is not None else 1,
+        presence_penalty=p.presence_penalty,
+        frequency_penalty=p.frequency_penalty,
+        seed=p.seed,
+        user=_user_to_ir(p, ctx),
+        output_format=_output_format_to_ir(p.response_format),
+        reasoning=_reasoning_to_ir(p),
+        metadata=p.metadata or {},
+        stream=stream,
+    )
+
+
+def _decode_params(body: bytes, ctx: RequestContext) -> ChatCompletionCreateParams:
+    try:
+        return codec.decode_as(body, ChatCompletionCreateParamsStrict)
+    except msgspec.ValidationError as exc:
+        if not str(exc).startswith("Object contains unknown field"):
+            raise _validation_error(exc) from None
+    except msgspec.DecodeError:
+        raise InvalidRequestError(
+            "We could not parse the JSON body of your request. The body must be valid JSON."
+        ) from None
+    params = codec.decode_as(body, ChatCompletionCreateParams)
+    for key in codec.decode_as(body, dict[str, msgspec.Raw]):
+        if key not in _KNOWN_FIELDS:
+            ctx.warn(f"{key} is not supported by this route and was ignored")
+    return params
+
+
+def _validation_error(exc: msgspec.ValidationError) -> InvalidRequestError:
+    """msgspec's `<detail> - at `$.path`` → an OpenAI-style message with `param` set."""
+    detail, _, path = str(exc).partition(" - at `$")
+    param = path.rstrip("`").lstrip(".") or None
+    if detail.startswith("Object missing required field"):
+        field = detail.split("`")[1]
+        full = f"{param}.{field}" if param else field
+        return InvalidRequestError(f"Missing required parameter: '{full}'.", param=full)
+    if param is None:
+        if detail == "Expected `object`, got `array`" or detail.startswith("Expected `object`"):
+            return InvalidRequestError("The request body must be a JSON object.")
+        return InvalidRequestError(f"Invalid request body: {detail}.")
+    return InvalidRequestError(f"Invalid '{param}': {detail[0].lower()}{detail[1:]}.", param=param)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _check_range(name: str, value: float | None, low: float, high: float | None) -> None:
+    if value is None:
+        return
+    kind = "integer" if isinstance(value, int) else "decimal"
+    if value < low:
+        raise InvalidRequestError(
+            f"Invalid '{name}': {_number(value)} is less than the minimum of {_number(low)}.",
+            param=name,
+            code=f"{kind}_below_min_value",
+        )
+    if high is not None and value > high:
+        raise InvalidRequestError(
+            f"Invalid '{name}': {_number(value)} is greater than the maximum of {_number(high)}.",
+            param=name,
+            code=f"{kind}_above_max_value",
+        )
+
+
+def _check_ranges(p: ChatCompletionCreateParams) -> None:
+    _check_range("temperature", p.temperature, 0, 2)
+    _check_range("top_p", p.top_p, 0, 1)
+    _check_range("presence_penalty", p.presence_penalty, -2, 2)
+    _check_range("frequency_penalty", p.frequency_penalty, -2, 2)
+    _check_range("n", p.n, 1, 128)
+    _check_range("max_tokens", p.max_tokens, 1, None)
+    _check_range("max_completion_tokens", p.max_completion_tokens, 1, None)
+    if isinstance(p.stop, list) and len(p.stop) > _MAX_STOP:
+        raise InvalidRequestError(
+            f"Invalid 'stop': array too long. Expected an array with maximum length "
+            f"{_MAX_STOP}, but got an array with length {len(p.stop)} instead.",
+            param="stop",
+        )
+    if p.metadata is not None and len(p.metadata) > _MAX_METADATA:
+        raise InvalidRequestError(
+            f"Invalid 'metadata': at most {_MAX_METADATA} key-value pairs are allowed.",
+            param="metadata",
+        )
+
+
+def _stop_to_ir(stop: str | list[str] | None) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    return (stop,) if isinstance(stop, str) else tuple(stop)
+
+
+def _tools_to_ir(p: ChatCompletionCreateParams) -> tuple[FunctionTool, ...]:
+    if p.tools is None:
+        # The deprecated `functions` list is the predecessor of `tools`.
+        return tuple(
+            FunctionTool(name=f.name, description=f.description, parameters=f.parameters)
+            for f in p.functions or ()
+        )
+    tools: list[FunctionTool] = []
+    for i, tool in enumerate(p.tools):
+        match tool:
+            case ChatCompletionFunctionToolParam(function=fn):
+                tools.append(
+                    FunctionTool(
+                        name=fn.name,
+                        description=fn.description,
+                        parameters=fn.parameters,
+                        strict=fn.strict,
+                    )
+                )
+            case ChatCompletionCustomToolParam():
+                raise UnsupportedError(
+                    f"Invalid 'tools[{i}].type': custom tools are not supported; "
+                    "use function tools.",
+                    param=f"tools[{i}].type",
+                )
+            case _:
+                assert_never(tool)
+    return tuple(tools)
+
+
+def _tool_choice_to_ir(
+    choice: ToolChoiceParam | None, tools: tuple[FunctionTool, ...]
+) -> tuple[tuple[FunctionTool, ...], ToolChoice | None]:
+    """Returns the tools (narrowed by `allowed_tools`) and the choice."""
+    match choice:
+        case None:
+            return tools, None
+        case "none" | "auto" | "required":
+            if choice == "required" and not tools:
+                raise _no_tools_error()
+            return tools, ToolChoice(mode=_MODES[choice])
+        case ChatCompletionNamedToolChoiceParam(function=fn):
+            _require_tool(fn.name, tools, "tool_choice.function.name")
+            return tools, ToolChoice(mode=ToolChoiceMode.NAMED, name=fn.name)
+        case ToolChoiceAllowedTools(allowed_tools=allowed):
+            names = [t.function.name for t in allowed.tools]
+            for j, name in enumerate(names):
+                _require_tool(name, tools, f"tool_choice.allowed_tools.tools[{j}].function.name")
+            subset = tuple(t for t in tools if t.name in names)
+            return subset, ToolChoice(mode=_MODES[allowed.mode])
+        case ChatCompletionCustomToolChoiceParam():
+            raise UnsupportedError(
+                "Invalid 'tool_choice.type': custom tools are not supported.",
+                param="tool_choice.type",
+            )
+        case _:
+            assert_never(choice)
+
+
+def _legacy_choice(call: Literal["none", "auto"] | FunctionName | None) -> ToolChoiceParam | None:
+    """The deprecated `function_call` → the `tool_choice` it stands for."""
+    if isinstance(call, FunctionName):
+        return ChatCompletionNamedToolChoiceParam(function=call)
+    return call
+
+
+def _require_tool(name: str, tools: tuple[FunctionTool, ...], param: str) -> None:
+    if not tools:
+        raise _no_tools_error()
+    if all(t.name != name for t in tools):
+        raise InvalidRequestError(
+            f"Invalid '{param}': no function named '{name}' was given in 'tools'.", param=param
+        )
+
+
+def _no_tools_error() -> InvalidRequestError:
+    return InvalidRequestError(
+        "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+        "specified.",
+        param="tool_choice",
+    )
+
+
+def _output_format_to_ir(fmt: ResponseFormat | None) -> OutputFormat | None:
+    match fmt:
+        case None:
+            return None
+        case ResponseFormatText():
+            return OutputFormat(kind=OutputFormatKind.TEXT)
+        case ResponseFormatJSONObject():
+            return OutputFormat(kind=OutputFormatKind.JSON_OBJECT)
+        case ResponseFormatJSONSchema(json_schema=js):
+            return OutputFormat(
+                kind=OutputFormatKind.JSON_SCHEMA,
+                name=js.name,
+                schema=js.schema,
+                strict=js.strict,
+                description=js.description,
+            )
+        case _:
+            assert_never(fmt)
+
+
+def _reasoning_to_ir(p: ChatCompletionCreateParams) -> ReasoningConfig | None:
+    effort = p.reasoning_effort
+    if effort is None:
+        return None
+    if effort == "none":
+        return ReasoningConfig(enabled=False)
+    return ReasoningConfig(effort=effort)
+
+
+def _user_to_ir(p: ChatCompletionCreateParams, ctx: RequestContext) -> str | None:
+    if p.safety_identifier is not None and p.user is not None:
+        ctx.warn("safety_identifier was ignored because user is also set")
+    return p.user if p.user is not None else p.safety_identifier
+
+
+def _web_search_to_ir(opts: WebSearchOptions | None, ctx: RequestContext) -> WebSearchTool | None:
+    if opts is None:
+        return None
+    if opts.search_context_size is not None:
+        ctx.warn("web_search_options.search_context_size is not supported and was ignored")
+    loc = opts.user_location
+    if loc is None:
+        return WebSearchTool()
+    a = loc.approximate
+    location = UserLocation(city=a.city, region=a.region, country=a.country, timezone=a.timezone)
+    return WebSearchTool(user_location=location)
+
+
+def _warn_ignored(p: ChatCompletionCreateParams, ctx: RequestContext) -> None:
+    for name in _IGNORED_FIELDS:
+        value = getattr(p, name)
+        # `false` / `null` ask for nothing, so ignoring them loses nothing.
+        if value is not None and value is not False:
+            ctx.warn(f"{name} is not supported by this route and was ignored")

@@ -1,0 +1,159 @@
+"""IR → Chat Completions: the `chat.completion` body, usage, finish reasons and errors.
+
+Reasoning text is returned in the non-standard `message.reasoning_content` field (the
+DeepSeek/vLLM convention) only when the response has some; the official SDK keeps unknown
+fields, so nothing breaks for clients that ignore it. Web citations become
+`url_citation` annotations with offsets into the joined `content`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import assert_never
+
+from msgspec import UNSET
+
+from polyrelay import codec
+from polyrelay.context import RequestContext, new_id
+from polyrelay.errors import GatewayError
+from polyrelay.ir import ChatResponse, ReasoningPart, StopReason, TextPart, ToolCallPart, Usage
+from polyrelay.schemas.openai_chat import (
+    Annotation,
+    AnnotationURLCitation,
+    ChatCompletion,
+    ChatCompletionMessage,
+    ChatCompletionMessageToolCall,
+    Choice,
+    CompletionTokensDetails,
+    CompletionUsage,
+    ErrorObject,
+    ErrorResponse,
+    FunctionCall,
+    PromptTokensDetails,
+)
+
+__all__ = [
+    "encode_error",
+    "encode_response",
+    "error_from_gateway",
+    "finish_reason_from_ir",
+    "usage_from_ir",
+]
+
+
+def encode_response(responses: Sequence[ChatResponse], ctx: RequestContext) -> bytes:
+    usage = Usage()
+    choices: list[Choice] = []
+    for i, response in enumerate(responses):
+        usage = usage + response.usage
+        choices.append(
+            Choice(
+                index=i,
+                message=message_from_ir(response),
+                finish_reason=finish_reason_from_ir(response.stop_reason),
+            )
+        )
+    completion = ChatCompletion(
+        id=new_id("chatcmpl-"),
+        created=ctx.created,
+        model=ctx.model,
+        choices=choices,
+        usage=usage_from_ir(usage),
+    )
+    return codec.encode(completion)
+
+
+def message_from_ir(response: ChatResponse) -> ChatCompletionMessage:
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[ChatCompletionMessageToolCall] = []
+    annotations: list[Annotation] = []
+    offset = 0
+    for part in response.parts:
+        if isinstance(part, TextPart):
+            annotations.extend(_annotations_from_ir(part, offset))
+            texts.append(part.text)
+            offset += len(part.text)
+        elif isinstance(part, ToolCallPart):
+            fn = FunctionCall(name=part.name, arguments=part.arguments)
+            calls.append(ChatCompletionMessageToolCall(id=part.id, function=fn))
+        elif isinstance(part, ReasoningPart) and part.text:
+            reasoning.append(part.text)
+    # OpenAI sends `content: null` when the message is only tool calls.
+    content = "".join(texts) if texts or not calls else None
+    return ChatCompletionMessage(
+        content=content,
+        tool_calls=calls or UNSET,
+        annotations=annotations or UNSET,
+        reasoning_content="".join(reasoning) if reasoning else UNSET,
+    )
+
+
+def _annotations_from_ir(part: TextPart, offset: int) -> list[Annotation]:
+    out: list[Annotation] = []
+    for c in part.citations:
+        start = offset + (c.start_index if c.start_index is not None else 0)
+        end = offset + (c.end_index if c.end_index is not None else len(part.text))
+        cite = AnnotationURLCitation(
+            start_index=start, end_index=end, url=c.url, title=c.title or ""
+        )
+        out.append(Annotation(url_citation=cite))
+    return out
+
+
+def finish_reason_from_ir(reason: StopReason) -> str:
+    match reason:
+        case StopReason.END_TURN | StopReason.STOP_SEQUENCE | StopReason.PAUSE_TURN:
+            return "stop"
+        case StopReason.MAX_TOKENS | StopReason.CONTEXT_WINDOW:
+            return "length"
+        case StopReason.TOOL_USE:
+            return "tool_calls"
+        case StopReason.REFUSAL:
+            return "content_filter"
+        case _:
+            assert_never(reason)
+
+
+def usage_from_ir(usage: Usage) -> CompletionUsage:
+    return CompletionUsage(
+        prompt_tokens=usage.input_tokens,
+        completion_tokens=usage.output_tokens,
+        total_tokens=usage.input_tokens + usage.output_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=usage.cache_read_tokens),
+        completion_tokens_details=CompletionTokensDetails(reasoning_tokens=usage.reasoning_tokens),
+    )
+
+
+# kind → (OpenAI error type, default code); translation.md §11, openai-chat-completions.md §6.
+_ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
+    "invalid_request_error": ("invalid_request_error", None),
+    "authentication_error": ("invalid_request_error", "invalid_api_key"),
+    "permission_error": ("invalid_request_error", "permission_denied"),
+    "not_found_error": ("invalid_request_error", "model_not_found"),
+    "request_too_large": ("invalid_request_error", "request_too_large"),
+    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
+    "overloaded_error": ("server_error", "overloaded"),
+    "timeout_error": ("server_error", "timeout"),
+    "api_error": ("server_error", None),
+}
+
+
+def error_from_gateway(error: GatewayError) -> tuple[int, ErrorObject]:
+    """The HTTP status and the `error` object for a gateway error."""
+    type_, code = _ERROR_SHAPES.get(error.kind, ("server_error", None))
+    if error.status < 500 and type_ == "server_error":
+        type_ = "invalid_request_error"
+    status = error.status
+    # 529 is Anthropic's; OpenAI clients know overload as 503 (and the SDK retries it).
+    if status == 529:
+        status = 503
+    body = ErrorObject(
+        message=error.message, type=type_, param=error.param, code=error.code or code
+    )
+    return status, body
+
+
+def encode_error(error: GatewayError) -> tuple[int, bytes]:
+    status, body = error_from_gateway(error)
+    return status, codec.encode(ErrorResponse(error=body))

@@ -1,0 +1,63 @@
+"""ChatRequest: the one canonical request every frontend decodes into."""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from polyrelay.ir.content import JSONSchema, TextPart
+from polyrelay.ir.messages import Message
+from polyrelay.ir.tools import FunctionTool, ToolChoice, WebSearchTool
+
+__all__ = ["ChatRequest", "OutputFormat", "OutputFormatKind", "ReasoningConfig"]
+
+
+class OutputFormatKind(enum.Enum):
+    TEXT = "text"
+    JSON_OBJECT = "json_object"
+    JSON_SCHEMA = "json_schema"
+
+
+class OutputFormat(msgspec.Struct, frozen=True, kw_only=True):
+    kind: OutputFormatKind
+    name: str | None = None
+    schema: JSONSchema | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+class ReasoningConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Reasoning policy. `enabled=False` turns it off; otherwise `budget_tokens` (Anthropic,
+    Gemini 2.5) or `effort` (OpenAI; minimal/low/medium/high/xhigh) say how much."""
+
+    enabled: bool = True
+    effort: str | None = None
+    budget_tokens: int | None = None
+    adaptive: bool = False
+    summary: str | None = None
+
+
+class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
+    model: str
+    """The public model name the client asked for."""
+    messages: tuple[Message, ...]
+    system: tuple[TextPart, ...] = ()
+    tools: tuple[FunctionTool, ...] = ()
+    web_search: WebSearchTool | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: tuple[str, ...] = ()
+    n: int = 1
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    user: str | None = None
+    output_format: OutputFormat | None = None
+    reasoning: ReasoningConfig | None = None
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    stream: bool = False

@@ -1,0 +1,69 @@
+"""Calling a provider through the IR: one upstream call per choice, complete or streamed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError
+from polyrelay.ir import ChatRequest, ChatResponse
+from polyrelay.providers import Provider, Route
+from polyrelay.providers.transport import UpstreamClient, UpstreamStream
+
+__all__ = ["choice_count", "complete", "open_streams"]
+
+
+def choice_count(request: ChatRequest, provider: Provider) -> int:
+    """How many upstream calls serve the request: `n` of them when the upstream has no `n`."""
+    return 1 if provider.capabilities.native_n else request.n
+
+
+async def complete(
+    client: UpstreamClient,
+    provider: Provider,
+    request: ChatRequest,
+    route: Route,
+    ctx: RequestContext,
+) -> list[ChatResponse]:
+    upstream_request = provider.build_request(request, route, ctx)
+
+    async def one() -> ChatResponse:
+        response = await client.send(upstream_request, route.provider)
+        if response.status >= 400:
+            raise provider.parse_error(response)
+        return provider.parse_response(response, route, ctx)
+
+    count = choice_count(request, provider)
+    if count == 1:
+        return [await one()]
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def open_streams(
+    client: UpstreamClient,
+    provider: Provider,
+    request: ChatRequest,
+    route: Route,
+    ctx: RequestContext,
+) -> list[UpstreamStream]:
+    """Open every upstream stream and check its status before the client's headers go out,
+    so an upstream error still reaches the client with its own HTTP status."""
+    upstream_request = provider.build_request(request, route, ctx)
+    count = choice_count(request, provider)
+    results = await asyncio.gather(
+        *(client.open(upstream_request, route.provider) for _ in range(count)),
+        return_exceptions=True,
+    )
+    streams = [r for r in results if isinstance(r, UpstreamStream)]
+    try:
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        for stream in streams:
+            if stream.status >= 400:
+                raise provider.parse_error(await stream.read())
+    except GatewayError:
+        for stream in streams:
+            stream.close()
+        raise
+    return streams

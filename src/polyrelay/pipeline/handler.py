@@ -1,0 +1,143 @@
+"""Gateway: the single request path shared by every client protocol.
+
+authenticate → read the body (size-capped) → decode into the IR → route → authorize the
+model → call the provider (fast path when the protocols match) → render. Every
+GatewayError raised on the way is rendered by the client's frontend, with its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from polyrelay.auth import Authenticator
+from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError, RequestTooLargeError
+from polyrelay.frontends import Frontend
+from polyrelay.ir import ChatRequest
+from polyrelay.pipeline import passthrough
+from polyrelay.pipeline.calls import complete, open_streams
+from polyrelay.pipeline.streaming import render_streams
+from polyrelay.providers import Provider, Route, SupportsPassthrough
+from polyrelay.providers.transport import UpstreamClient
+from polyrelay.routing import Router
+from polyrelay.settings import Settings
+
+__all__ = ["Gateway", "read_body"]
+
+log = logging.getLogger("polyrelay.requests")
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with a 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLargeError(_too_large(limit))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(_too_large(limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"Request body is larger than the limit of {limit} bytes."
+
+
+def response_headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {"x-request-id": ctx.request_id}
+    if ctx.warnings:
+        # Header values are single-line latin-1; warnings are short ASCII sentences.
+        text = "; ".join(w.replace("\n", " ") for w in ctx.warnings)
+        headers["polyrelay-warnings"] = text.encode("latin-1", "replace").decode("latin-1")
+    return headers
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        authenticator: Authenticator,
+        client: UpstreamClient,
+        providers: Mapping[str, Provider],
+    ) -> None:
+        self.settings = settings
+        self.router = Router(settings)
+        self.authenticator = authenticator
+        self.client = client
+        self.providers = providers
+
+    async def handle(self, request: Request, frontend: Frontend) -> Response:
+        ctx = RequestContext()
+        started = time.perf_counter()
+        try:
+            response = await self._handle(request, frontend, ctx)
+        except GatewayError as error:
+            response = self.error_response(frontend, error, ctx)
+        log.info(
+            "%s %s model=%s status=%s %.1fms%s",
+            request.method,
+            request.url.path,
+            ctx.model or "-",
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            f" warnings={ctx.warnings}" if ctx.warnings else "",
+        )
+        return response
+
+    def error_response(
+        self, frontend: Frontend, error: GatewayError, ctx: RequestContext
+    ) -> Response:
+        status, body = frontend.encode_error(error)
+        headers = response_headers(ctx)
+        if error.retry_after:
+            headers["retry-after"] = error.retry_after
+        return Response(body, status, headers, media_type="application/json")
+
+    async def _handle(self, request: Request, frontend: Frontend, ctx: RequestContext) -> Response:
+        key = self.authenticator.authenticate(request.headers)
+        ctx.key_id = key.id
+        body = await read_body(request, self.settings.max_body_bytes)
+        chat = frontend.decode(body, ctx)
+        ctx.model = chat.model
+        route = self.router.resolve(chat.model)
+        self.authenticator.authorize_model(key, chat.model)
+        provider = self.providers[route.provider.type]
+        if provider.type == frontend.name and isinstance(provider, SupportsPassthrough):
+            return await passthrough.relay(
+                self, provider, route, body, chat, frontend, ctx, request.headers
+            )
+        if chat.stream:
+            return await self._stream(frontend, provider, chat, route, ctx)
+        responses = await complete(self.client, provider, chat, route, ctx)
+        return Response(
+            frontend.encode(responses, ctx),
+            200,
+            response_headers(ctx),
+            media_type="application/json",
+        )
+
+    async def _stream(
+        self,
+        frontend: Frontend,
+        provider: Provider,
+        chat: ChatRequest,
+        route: Route,
+        ctx: RequestContext,
+    ) -> Response:
+        streams = await open_streams(self.client, provider, chat, route, ctx)
+        renderer = frontend.stream_renderer(chat, ctx)
+        frames: AsyncIterator[bytes] = render_streams(streams, provider, route, ctx, renderer)
+        return StreamingResponse(
+            frames, 200, {**SSE_HEADERS, **response_headers(ctx)}, media_type="text/event-stream"
+        )

@@ -1,0 +1,93 @@
+"""The same-protocol fast path.
+
+The client's body goes upstream with only the model replaced (the provider's
+`passthrough_request` decides the few other edits, e.g. Chat's stream usage), so fields
+polyrelay does not know survive. The edits go on a fresh decode of the client's bytes.
+Streams are forwarded byte for byte and also parsed, so that a stream that breaks off is
+ended with an in-band error instead of being silently truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response, StreamingResponse
+
+from polyrelay import codec
+from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError, UpstreamError
+from polyrelay.frontends import Frontend, StreamRenderer
+from polyrelay.ir import ChatRequest, StreamError
+from polyrelay.providers import Provider, Route, SupportsPassthrough
+from polyrelay.providers.transport import UpstreamStream
+
+if TYPE_CHECKING:
+    from polyrelay.pipeline.handler import Gateway
+
+__all__ = ["relay"]
+
+
+async def relay(
+    gateway: Gateway,
+    provider: Provider,
+    route: Route,
+    body: bytes,
+    chat: ChatRequest,
+    frontend: Frontend,
+    ctx: RequestContext,
+    headers: Mapping[str, str],
+) -> Response:
+    from polyrelay.pipeline.handler import SSE_HEADERS, response_headers
+
+    assert isinstance(provider, SupportsPassthrough)
+    raw = codec.decode(body)
+    upstream_request = provider.passthrough_request(raw, route, chat.stream, dict(headers))
+    stream = await gateway.client.open(upstream_request, route.provider)
+    if stream.status >= 400 or not chat.stream:
+        async with stream:
+            response = await stream.read()
+        if response.status >= 400:
+            raise provider.parse_error(response)
+        return Response(
+            _patch_model(response.body, ctx.model),
+            200,
+            response_headers(ctx),
+            media_type="application/json",
+        )
+    renderer = frontend.stream_renderer(chat, ctx)
+    frames = _forward(stream, provider, route, ctx, renderer)
+    return StreamingResponse(
+        frames, 200, {**SSE_HEADERS, **response_headers(ctx)}, media_type="text/event-stream"
+    )
+
+
+def _patch_model(body: bytes, model: str) -> bytes:
+    """Echo the model name the client asked for, as the IR path does."""
+    document = codec.decode(body)
+    if isinstance(document, dict) and "model" in document:
+        document["model"] = model
+        return codec.encode(document)
+    return body
+
+
+async def _forward(
+    stream: UpstreamStream,
+    provider: Provider,
+    route: Route,
+    ctx: RequestContext,
+    renderer: StreamRenderer,
+) -> AsyncIterator[bytes]:
+    parser = provider.stream_parser(route, ctx)
+    try:
+        async with stream:
+            async for chunk in stream.chunks():
+                # An in-band upstream error is in these bytes already: forward, don't add.
+                parser.feed(chunk)
+                yield chunk
+        for event in parser.finish():
+            if isinstance(event, StreamError):
+                error = UpstreamError(event.message, status=event.status, kind=event.kind)
+                yield b"".join(renderer.fail(error))
+    except GatewayError as error:
+        yield b"".join(renderer.fail(error))

@@ -1,0 +1,106 @@
+"""Upstream providers: one small protocol per upstream wire protocol.
+
+Contract: a Provider is a stateless singleton per upstream type. The pipeline calls
+`build_request` (pure), sends it with the transport, then either `parse_response` /
+`parse_error` on a complete body, or feeds the body's bytes to a fresh `stream_parser`.
+Lossy mappings are recorded with `ctx.warn(...)`; unmappable features raise
+`UnsupportedError`. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from polyrelay.codec import JSONObject
+from polyrelay.context import RequestContext
+from polyrelay.errors import UpstreamError
+from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent
+from polyrelay.settings import ModelConfig, ProviderConfig
+
+__all__ = [
+    "Capabilities",
+    "Provider",
+    "Route",
+    "StreamParser",
+    "SupportsPassthrough",
+    "UpstreamRequest",
+    "UpstreamResponse",
+]
+
+
+class Route(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a public model name goes: the provider and the upstream's own model name."""
+
+    public_model: str
+    upstream_model: str
+    provider: ProviderConfig
+    model: ModelConfig
+
+
+class UpstreamRequest(msgspec.Struct, kw_only=True):
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class UpstreamResponse(msgspec.Struct, kw_only=True):
+    status: int
+    headers: dict[str, str]
+    """Lower-case header names."""
+    body: bytes
+
+
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What an upstream protocol can carry; the pipeline reads it to choose between a
+    native mapping, a gateway emulation, or an UnsupportedError."""
+
+    native_n: bool = False
+    """Whether one call can return several choices (`n`)."""
+    max_stop_sequences: int | None = None
+    pdf: bool = True
+
+
+class StreamParser(Protocol):
+    """Per-request, sans-I/O: upstream body bytes in, IR events out (ir/events.py grammar)."""
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]: ...
+
+    def finish(self) -> list[StreamEvent]:
+        """Called at EOF. Emits what is still held; a stream that ended without its
+        terminal event yields a StreamError (never a silent truncation)."""
+        ...
+
+
+class Provider(Protocol):
+    type: str
+    """The upstream wire protocol: openai, openai-responses, anthropic or gemini."""
+    capabilities: Capabilities
+
+    def build_request(
+        self, request: ChatRequest, route: Route, ctx: RequestContext
+    ) -> UpstreamRequest: ...
+
+    def parse_response(
+        self, response: UpstreamResponse, route: Route, ctx: RequestContext
+    ) -> ChatResponse: ...
+
+    def parse_error(self, response: UpstreamResponse) -> UpstreamError: ...
+
+    def stream_parser(self, route: Route, ctx: RequestContext) -> StreamParser: ...
+
+
+@runtime_checkable
+class SupportsPassthrough(Protocol):
+    """The same-protocol fast path: the client's raw body goes upstream with only the
+    model replaced (and, for Chat, stream usage requested); unknown fields are kept.
+    Edits go on `body`, a fresh decode of the client's bytes, never on those bytes."""
+
+    def passthrough_request(
+        self, body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
+    ) -> UpstreamRequest:
+        """`headers` are the client's request headers (lower-case names); a provider may
+        forward protocol headers from them (e.g. anthropic-beta)."""
+        ...

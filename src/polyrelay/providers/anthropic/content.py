@@ -1,0 +1,246 @@
+"""IR messages and parts → Anthropic `messages` (request side).
+
+Rules (translation.md §1, §5): TOOL messages become `tool_result` blocks in a user turn;
+consecutive same-role turns are merged, and inside a merged user turn the tool results
+go first (the API demands it). A mid-conversation SYSTEM message becomes a
+`<system-reminder>` user text block in its position (lossy). Reasoning is replayed only
+when Anthropic issued it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import assert_never
+
+import msgspec
+
+from polyrelay.codec import DecodeError, decode
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError
+from polyrelay.ir import (
+    Citation,
+    DocumentPart,
+    ImagePart,
+    MediaPart,
+    Message,
+    Part,
+    ReasoningPart,
+    Role,
+    ServerToolCallPart,
+    ServerToolResultPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from polyrelay.schemas.anthropic_messages import (
+    Base64Source,
+    CacheControl,
+    ContentBlockParam,
+    DocumentBlockParam,
+    ImageBlockParam,
+    MessageParam,
+    PlainTextSource,
+    RedactedThinkingBlock,
+    ServerToolUseBlock,
+    TextBlock,
+    TextCitation,
+    ThinkingBlock,
+    ToolResultBlockParam,
+    ToolResultContentParam,
+    ToolUseBlock,
+    URLSource,
+    WebSearchResultBlock,
+    WebSearchToolResultBlock,
+    WebSearchToolResultError,
+)
+
+__all__ = ["ORIGIN", "messages_from_ir", "text_block_from_ir", "web_search_result_from_ir"]
+
+ORIGIN = "anthropic"
+_EPHEMERAL = CacheControl()
+_EMPTY_INPUT = msgspec.Raw(b"{}")
+
+
+def messages_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[MessageParam]:
+    out: list[MessageParam] = []
+    for message in messages:
+        role, blocks = _turn_from_ir(message, ctx)
+        if not blocks:
+            continue
+        if out and out[-1].role == role and isinstance(out[-1].content, list):
+            out[-1].content.extend(blocks)
+        else:
+            out.append(MessageParam(role=role, content=blocks))
+    for turn in out:
+        if turn.role == "user" and isinstance(turn.content, list):
+            # Stable partition: tool_result blocks first (anthropic-messages.md §3 rule 2).
+            turn.content.sort(key=lambda b: not isinstance(b, ToolResultBlockParam))
+    return out
+
+
+def _turn_from_ir(message: Message, ctx: RequestContext) -> tuple[str, list[ContentBlockParam]]:
+    match message.role:
+        case Role.SYSTEM:
+            ctx.warn("a mid-conversation system message was sent as a <system-reminder> user block")
+            text = f"<system-reminder>\n{message.text()}\n</system-reminder>"
+            return "user", [TextBlock(text=text)]
+        case Role.USER | Role.TOOL:
+            return "user", _blocks_from_ir(message.parts, ctx)
+        case Role.ASSISTANT:
+            return "assistant", _blocks_from_ir(message.parts, ctx)
+        case _:
+            assert_never(message.role)
+
+
+def _blocks_from_ir(parts: tuple[Part, ...], ctx: RequestContext) -> list[ContentBlockParam]:
+    blocks: list[ContentBlockParam] = []
+    for part in parts:
+        block = _block_from_ir(part, ctx)
+        if block is not None:
+            blocks.append(block)
+    return blocks
+
+
+def _block_from_ir(part: Part, ctx: RequestContext) -> ContentBlockParam | None:
+    match part:
+        case TextPart() | ImagePart() | DocumentPart():
+            return _media_from_ir(part, ctx)
+        case ToolCallPart():
+            return ToolUseBlock(id=part.id, name=part.name, input=_tool_input(part))
+        case ToolResultPart():
+            return _tool_result_from_ir(part, ctx)
+        case ReasoningPart():
+            return _reasoning_from_ir(part, ctx)
+        case ServerToolCallPart():
+            return _server_call_from_ir(part, ctx)
+        case ServerToolResultPart():
+            return _server_result_from_ir(part, ctx)
+        case _:
+            assert_never(part)
+
+
+def _media_from_ir(part: MediaPart, ctx: RequestContext) -> ToolResultContentParam:
+    match part:
+        case TextPart():
+            return text_block_from_ir(part, ctx)
+        case ImagePart():
+            if part.url is not None:
+                return ImageBlockParam(source=URLSource(url=part.url))
+            source = Base64Source(media_type=part.media_type or "image/png", data=part.data or "")
+            return ImageBlockParam(source=source)
+        case DocumentPart():
+            return _document_from_ir(part)
+        case _:
+            assert_never(part)
+
+
+def text_block_from_ir(part: TextPart, ctx: RequestContext) -> TextBlock:
+    cache = _EPHEMERAL if part.cache_control else None
+    citations = None
+    if part.citations:
+        if all(c.encrypted_index for c in part.citations):
+            citations = [_citation_from_ir(c) for c in part.citations]
+        else:
+            ctx.warn("citations without an Anthropic encrypted_index were dropped from history")
+    return TextBlock(text=part.text, citations=citations, cache_control=cache)
+
+
+def _citation_from_ir(citation: Citation) -> TextCitation:
+    return TextCitation(
+        type="web_search_result_location",
+        url=citation.url,
+        title=citation.title,
+        cited_text=citation.cited_text,
+        encrypted_index=citation.encrypted_index,
+    )
+
+
+def _document_from_ir(part: DocumentPart) -> DocumentBlockParam:
+    if part.url is not None:
+        return DocumentBlockParam(source=URLSource(url=part.url), title=part.title)
+    media_type = part.media_type or "text/plain"
+    if part.text is not None:
+        return DocumentBlockParam(source=PlainTextSource(data=part.text), title=part.title)
+    data = part.data or ""
+    if media_type == "application/pdf":
+        return DocumentBlockParam(source=Base64Source(media_type=media_type, data=data))
+    # Anthropic takes only PDFs as base64; other text documents go as a text source.
+    try:
+        text = base64.b64decode(data, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"document ({media_type}) is not valid base64 text") from exc
+    return DocumentBlockParam(source=PlainTextSource(data=text), title=part.title or part.filename)
+
+
+def _tool_input(part: ToolCallPart) -> msgspec.Raw:
+    text = part.arguments.strip()
+    if not text:
+        return _EMPTY_INPUT
+    try:
+        value = decode(text)
+    except DecodeError as exc:
+        raise InvalidRequestError(
+            f"tool call {part.id} ({part.name}): arguments are not valid JSON"
+        ) from exc
+    if not isinstance(value, dict):
+        raise InvalidRequestError(f"tool call {part.id} ({part.name}): arguments must be an object")
+    return msgspec.Raw(text.encode())
+
+
+def _tool_result_from_ir(part: ToolResultPart, ctx: RequestContext) -> ToolResultBlockParam:
+    content: str | list[ToolResultContentParam]
+    if all(isinstance(p, TextPart) for p in part.content):
+        content = part.text()
+    else:
+        content = [_media_from_ir(p, ctx) for p in part.content]
+    return ToolResultBlockParam(
+        tool_use_id=part.tool_call_id, content=content, is_error=part.is_error or None
+    )
+
+
+def _reasoning_from_ir(
+    part: ReasoningPart, ctx: RequestContext
+) -> ThinkingBlock | RedactedThinkingBlock | None:
+    if part.origin != ORIGIN or part.signature is None:
+        # translation.md §6: foreign (or missing) signatures always fail validation.
+        ctx.warn("reasoning from another provider was dropped from the history")
+        return None
+    if part.redacted:
+        return RedactedThinkingBlock(data=part.signature)
+    return ThinkingBlock(thinking=part.text, signature=part.signature)
+
+
+def _is_anthropic_server_id(call_id: str) -> bool:
+    return call_id.startswith("srvtoolu_")
+
+
+def _server_call_from_ir(part: ServerToolCallPart, ctx: RequestContext) -> ServerToolUseBlock | None:
+    if not _is_anthropic_server_id(part.id):
+        ctx.warn("server tool activity from another provider was dropped from the history")
+        return None
+    raw = msgspec.Raw(part.arguments.encode()) if part.arguments else _EMPTY_INPUT
+    return ServerToolUseBlock(id=part.id, name=part.name, input=raw)
+
+
+def _server_result_from_ir(
+    part: ServerToolResultPart, ctx: RequestContext
+) -> WebSearchToolResultBlock | None:
+    if not _is_anthropic_server_id(part.tool_call_id):
+        ctx.warn("server tool activity from another provider was dropped from the history")
+        return None
+    return web_search_result_from_ir(part)
+
+
+def web_search_result_from_ir(part: ServerToolResultPart) -> WebSearchToolResultBlock:
+    content: list[WebSearchResultBlock] | WebSearchToolResultError
+    if part.error_code is not None:
+        content = WebSearchToolResultError(error_code=part.error_code)
+    else:
+        content = [
+            WebSearchResultBlock(
+                url=r.url, title=r.title, encrypted_content=r.encrypted_content, page_age=r.page_age
+            )
+            for r in part.results
+        ]
+    return WebSearchToolResultBlock(tool_use_id=part.tool_call_id, content=content)

@@ -1,0 +1,255 @@
+"""IR ChatRequest → Anthropic `POST /v1/messages` (plus passthrough and count_tokens).
+
+Parameter policy (translation.md §4, §6, §10): temperature is clamped to [0, 1];
+penalties and seed are dropped with a warning; an effort becomes a thinking budget
+(the gateway's published table) and `max_tokens` is raised to budget + requested
+output when needed; thinking is turned off when a tool is forced, since the API
+rejects the pair and downgrading the choice would break structured-output callers.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from polyrelay.codec import JSONObject, encode
+from polyrelay.context import RequestContext
+from polyrelay.ir import (
+    ChatRequest,
+    FunctionTool,
+    OutputFormatKind,
+    ReasoningConfig,
+    TextPart,
+    ToolChoiceMode,
+    WebSearchTool,
+)
+from polyrelay.providers import Route, UpstreamRequest
+from polyrelay.providers.anthropic.content import messages_from_ir, text_block_from_ir
+from polyrelay.schemas.anthropic_messages import (
+    MessageCreateParams,
+    Metadata,
+    OutputConfig,
+    OutputFormatParam,
+    TextBlock,
+    ThinkingConfigParam,
+    ToolChoiceParam,
+    ToolParam,
+    UserLocationParam,
+)
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_MAX_TOKENS",
+    "EFFORT_BUDGETS",
+    "build_request",
+    "count_tokens_request",
+    "headers_for",
+    "passthrough_request",
+]
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+"""translation.md §6: the gateway's published effort → thinking budget policy."""
+_MAX_EFFORT_BUDGET = 32000
+_EMPTY_SCHEMA: JSONObject = {"type": "object", "properties": {}}
+_JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
+
+
+def headers_for(route: Route, version: str = API_VERSION) -> dict[str, str]:
+    headers = {"content-type": "application/json", "anthropic-version": version}
+    if route.provider.api_key is not None:
+        headers["x-api-key"] = route.provider.api_key
+    headers.update(route.provider.headers)
+    return headers
+
+
+def _url(route: Route, path: str) -> str:
+    return route.provider.base_url.rstrip("/") + path
+
+
+def build_request(request: ChatRequest, route: Route, ctx: RequestContext) -> UpstreamRequest:
+    params = params_from_ir(request, route, ctx)
+    return UpstreamRequest(
+        method="POST", url=_url(route, "/v1/messages"), headers=headers_for(route), body=encode(params)
+    )
+
+
+def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> MessageCreateParams:
+    _warn_dropped(request, ctx)
+    max_tokens = request.max_tokens or route.model.max_output_tokens or DEFAULT_MAX_TOKENS
+    thinking, effort = _thinking_from_ir(request, route, ctx)
+    if thinking is not None and thinking.budget_tokens is not None:
+        if thinking.budget_tokens >= max_tokens:
+            max_tokens = thinking.budget_tokens + max_tokens
+    tools = _tools_from_ir(request.tools, request.web_search)
+    return MessageCreateParams(
+        model=route.upstream_model,
+        messages=messages_from_ir(request.messages, ctx),
+        max_tokens=max_tokens,
+        system=_system_from_ir(request, ctx),
+        temperature=_temperature(request.temperature, ctx),
+        top_p=request.top_p,
+        top_k=request.top_k,
+        stop_sequences=list(request.stop) or None,
+        stream=request.stream or None,
+        tools=tools or None,
+        tool_choice=_tool_choice_from_ir(request) if tools else None,
+        metadata=Metadata(user_id=request.user) if request.user is not None else None,
+        thinking=thinking,
+        output_config=_output_config_from_ir(request, effort),
+    )
+
+
+def _warn_dropped(request: ChatRequest, ctx: RequestContext) -> None:
+    if request.presence_penalty is not None or request.frequency_penalty is not None:
+        ctx.warn("presence_penalty/frequency_penalty are not supported by Anthropic; dropped")
+    if request.seed is not None:
+        ctx.warn("seed is not supported by Anthropic; dropped")
+    if request.metadata:
+        ctx.warn("metadata other than the user id is not supported by Anthropic; dropped")
+
+
+def _temperature(value: float | None, ctx: RequestContext) -> float | None:
+    if value is None or 0.0 <= value <= 1.0:
+        return value
+    ctx.warn(f"temperature {value} clamped to Anthropic's range [0, 1]")
+    return min(max(value, 0.0), 1.0)
+
+
+def _system_from_ir(request: ChatRequest, ctx: RequestContext) -> str | list[TextBlock] | None:
+    parts = list(request.system)
+    output_format = request.output_format
+    if output_format is not None and output_format.kind is OutputFormatKind.JSON_OBJECT:
+        ctx.warn("json_object output is requested from Anthropic by a system instruction")
+        parts.append(TextPart(text=_JSON_OBJECT_INSTRUCTION))
+    if not parts:
+        return None
+    if len(parts) == 1 and not parts[0].cache_control:
+        return parts[0].text
+    return [text_block_from_ir(p, ctx) for p in parts]
+
+
+def _forces_tool(request: ChatRequest) -> bool:
+    choice = request.tool_choice
+    return choice is not None and choice.mode in (ToolChoiceMode.REQUIRED, ToolChoiceMode.NAMED)
+
+
+def _thinking_from_ir(
+    request: ChatRequest, route: Route, ctx: RequestContext
+) -> tuple[ThinkingConfigParam | None, str | None]:
+    """The thinking config and the `output_config.effort` to send."""
+    reasoning = request.reasoning
+    if reasoning is None:
+        return None, None
+    if not reasoning.enabled:
+        return ThinkingConfigParam(type="disabled"), None
+    if _forces_tool(request):
+        ctx.warn("thinking was turned off because a tool is forced (Anthropic rejects both)")
+        return None, None
+    if reasoning.budget_tokens is not None:
+        return ThinkingConfigParam(type="enabled", budget_tokens=reasoning.budget_tokens), None
+    if reasoning.adaptive:
+        return ThinkingConfigParam(type="adaptive"), reasoning.effort
+    return _budget_for_effort(reasoning, route), None
+
+
+def _budget_for_effort(reasoning: ReasoningConfig, route: Route) -> ThinkingConfigParam:
+    effort = reasoning.effort or "medium"
+    budget = EFFORT_BUDGETS.get(effort)
+    if budget is None:
+        budget = (route.model.max_output_tokens or _MAX_EFFORT_BUDGET + 1) - 1
+    return ThinkingConfigParam(type="enabled", budget_tokens=budget)
+
+
+def _output_config_from_ir(request: ChatRequest, effort: str | None) -> OutputConfig | None:
+    output_format = request.output_format
+    fmt = None
+    if output_format is not None and output_format.kind is OutputFormatKind.JSON_SCHEMA:
+        fmt = OutputFormatParam(type="json_schema", schema=output_format.schema or _EMPTY_SCHEMA)
+    if fmt is None and effort is None:
+        return None
+    return OutputConfig(effort=effort, format=fmt)
+
+
+def _tools_from_ir(
+    tools: tuple[FunctionTool, ...], web_search: WebSearchTool | None
+) -> list[ToolParam]:
+    out = [
+        ToolParam(
+            name=t.name,
+            description=t.description,
+            input_schema=t.parameters or _EMPTY_SCHEMA,
+            strict=t.strict,
+        )
+        for t in tools
+    ]
+    if web_search is not None:
+        out.append(_web_search_from_ir(web_search))
+    return out
+
+
+def _web_search_from_ir(tool: WebSearchTool) -> ToolParam:
+    location = tool.user_location
+    return ToolParam(
+        type="web_search_20250305",
+        name="web_search",
+        max_uses=tool.max_uses,
+        allowed_domains=list(tool.allowed_domains) or None,
+        blocked_domains=list(tool.blocked_domains) or None,
+        user_location=UserLocationParam(
+            city=location.city,
+            region=location.region,
+            country=location.country,
+            timezone=location.timezone,
+        )
+        if location is not None
+        else None,
+    )
+
+
+def _tool_choice_from_ir(request: ChatRequest) -> ToolChoiceParam | None:
+    disable = True if request.parallel_tool_calls is False else None
+    choice = request.tool_choice
+    if choice is None:
+        return ToolChoiceParam(type="auto", disable_parallel_tool_use=True) if disable else None
+    match choice.mode:
+        case ToolChoiceMode.AUTO:
+            return ToolChoiceParam(type="auto", disable_parallel_tool_use=disable)
+        case ToolChoiceMode.NONE:
+            return ToolChoiceParam(type="none")
+        case ToolChoiceMode.REQUIRED:
+            return ToolChoiceParam(type="any", disable_parallel_tool_use=disable)
+        case ToolChoiceMode.NAMED:
+            return ToolChoiceParam(type="tool", name=choice.name, disable_parallel_tool_use=disable)
+        case _:
+            assert_never(choice.mode)
+
+
+def passthrough_request(
+    body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
+) -> UpstreamRequest:
+    """The fast path: the client's body with only `model` replaced."""
+    del stream  # the client's body already says whether it streams
+    body["model"] = route.upstream_model
+    out = headers_for(route, headers.get("anthropic-version", API_VERSION))
+    beta = headers.get("anthropic-beta")
+    if beta is not None and "anthropic-beta" not in route.provider.headers:
+        out["anthropic-beta"] = beta
+    return UpstreamRequest(
+        method="POST", url=_url(route, "/v1/messages"), headers=out, body=encode(body)
+    )
+
+
+def count_tokens_request(
+    request_body: JSONObject, route: Route, headers: dict[str, str] | None = None
+) -> UpstreamRequest:
+    body = dict(request_body)
+    body["model"] = route.upstream_model
+    client = headers or {}
+    out = headers_for(route, client.get("anthropic-version", API_VERSION))
+    if "anthropic-beta" in client:
+        out["anthropic-beta"] = client["anthropic-beta"]
+    return UpstreamRequest(
+        method="POST", url=_url(route, "/v1/messages/count_tokens"), headers=out, body=encode(body)
+    )
+

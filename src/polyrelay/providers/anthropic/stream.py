@@ -1,0 +1,200 @@
+"""AnthropicStreamParser: Messages SSE bytes → IR stream events (translation.md §9.2 A).
+
+Theory of operation: the mapping is almost 1:1. `message_start` → MessageStart with the
+input usage; each content block → PartStart / deltas / PartStop; `message_delta` →
+UsageDelta (cumulative; absent optional counts keep their earlier value) and holds the
+stop reason until `message_stop` → MessageStop. `ping` and unknown events are ignored;
+blocks of unknown types are skipped and the IR indexes renumbered so they stay 0,1,2…
+An `error` event, or EOF before `message_stop`, ends the stream with a StreamError.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from polyrelay.codec import decode_as
+from polyrelay.context import RequestContext
+from polyrelay.errors import kind_for_status
+from polyrelay.ir import (
+    CitationDelta,
+    MessageStart,
+    MessageStop,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    ReasoningPart,
+    ServerToolCallPart,
+    SignatureDelta,
+    StopReason,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolArgsDelta,
+    ToolCallPart,
+    Usage,
+)
+from polyrelay.providers.anthropic.content import ORIGIN
+from polyrelay.providers.anthropic.response import (
+    STATUS_BY_ERROR_TYPE,
+    citation_to_ir,
+    content_block_to_ir,
+    stop_reason_to_ir,
+    usage_to_ir,
+)
+from polyrelay.schemas import anthropic_messages as wire
+from polyrelay.sse import SSEDecoder, SSEEvent
+
+__all__ = ["AnthropicStreamParser"]
+
+_KNOWN_EVENTS = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+    }
+)
+
+
+class _Indexed(msgspec.Struct):
+    index: int
+
+
+class AnthropicStreamParser:
+    def __init__(self, ctx: RequestContext) -> None:
+        self._ctx = ctx
+        self._sse = SSEDecoder()
+        self._usage = Usage()
+        self._stop_reason = StopReason.END_TURN
+        self._stop_sequence: str | None = None
+        self._indexes: dict[int, int | None] = {}
+        self._next = 0
+        self._args_seen = True
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        return self._events(self._sse.feed(chunk))
+
+    def finish(self) -> list[StreamEvent]:
+        events = self._events(self._sse.finish())
+        if not self._done:
+            self._done = True
+            message = "Anthropic stream ended before message_stop"
+            events.append(StreamError(status=502, kind="api_error", message=message))
+        return events
+
+    def _events(self, frames: list[SSEEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for frame in frames:
+            if self._done or (frame.event is not None and frame.event not in _KNOWN_EVENTS):
+                continue
+            try:
+                event = decode_as(frame.data, wire.RawMessageStreamEvent)
+            except msgspec.ValidationError:
+                self._unknown(frame)
+                continue
+            except msgspec.DecodeError:
+                self._done = True
+                msg = "Anthropic sent an unreadable stream event"
+                out.append(StreamError(status=502, kind="api_error", message=msg))
+                continue
+            self._event(event, out)
+        return out
+
+    def _unknown(self, frame: SSEEvent) -> None:
+        """A block of a type the gateway does not know: skip it and its deltas."""
+        if frame.event == "content_block_start":
+            index = decode_as(frame.data, _Indexed).index
+            self._indexes[index] = None
+            self._ctx.warn("an Anthropic content block of an unknown type was skipped")
+
+    def _event(self, event: wire.RawMessageStreamEvent, out: list[StreamEvent]) -> None:
+        match event:
+            case wire.RawMessageStartEvent():
+                message = event.message
+                self._usage = usage_to_ir(message.usage)
+                out.append(MessageStart(id=message.id, model=message.model, usage=self._usage))
+            case wire.RawContentBlockStartEvent():
+                self._block_start(event, out)
+            case wire.RawContentBlockDeltaEvent():
+                self._delta(event, out)
+            case wire.RawContentBlockStopEvent():
+                self._block_stop(event.index, out)
+            case wire.RawMessageDeltaEvent():
+                self._usage = usage_to_ir(event.usage, self._usage)
+                self._stop_reason = stop_reason_to_ir(event.delta.stop_reason, self._ctx)
+                self._stop_sequence = event.delta.stop_sequence
+                out.append(UsageDelta(usage=self._usage))
+            case wire.RawMessageStopEvent():
+                self._done = True
+                out.append(MessageStop(stop_reason=self._stop_reason, stop_sequence=self._stop_sequence))
+            case wire.PingEvent():
+                pass
+            case wire.RawErrorEvent():
+                self._done = True
+                out.append(_error_to_ir(event.error))
+            case _:
+                assert_never(event)
+
+    def _block_start(self, event: wire.RawContentBlockStartEvent, out: list[StreamEvent]) -> None:
+        index = self._next
+        self._next += 1
+        self._indexes[event.index] = index
+        part = content_block_to_ir(event.content_block, self._ctx)
+        match part:
+            case TextPart():
+                part = TextPart(text=part.text, citations=part.citations)
+            case ReasoningPart() if not part.redacted:
+                part = ReasoningPart(text=part.text, signature=part.signature or None, origin=ORIGIN)
+            case ToolCallPart():
+                part = ToolCallPart(id=part.id, name=part.name)
+                self._args_seen = False
+            case ServerToolCallPart():
+                part = ServerToolCallPart(id=part.id, name=part.name)
+                self._args_seen = False
+            case _:
+                pass
+        out.append(PartStart(index=index, part=part))
+
+    def _delta(self, event: wire.RawContentBlockDeltaEvent, out: list[StreamEvent]) -> None:
+        index = self._indexes.get(event.index)
+        if index is None:
+            return
+        delta = event.delta
+        match delta:
+            case wire.TextDelta():
+                out.append(TextDelta(index=index, text=delta.text))
+            case wire.InputJSONDelta():
+                if delta.partial_json:
+                    self._args_seen = True
+                    out.append(ToolArgsDelta(index=index, json=delta.partial_json))
+            case wire.ThinkingDelta():
+                out.append(ReasoningDelta(index=index, text=delta.thinking))
+            case wire.SignatureDelta():
+                out.append(SignatureDelta(index=index, signature=delta.signature))
+            case wire.CitationsDelta():
+                citation = citation_to_ir(delta.citation, self._ctx)
+                if citation is not None:
+                    out.append(CitationDelta(index=index, citation=citation))
+            case _:
+                assert_never(delta)
+
+    def _block_stop(self, wire_index: int, out: list[StreamEvent]) -> None:
+        index = self._indexes.get(wire_index)
+        if index is None:
+            return
+        if not self._args_seen:
+            # An all-empty input buffer means `{}` (anthropic-messages.md §6 delta table).
+            self._args_seen = True
+            out.append(ToolArgsDelta(index=index, json="{}"))
+        out.append(PartStop(index=index))
+
+
+def _error_to_ir(error: wire.ErrorObject) -> StreamError:
+    status = STATUS_BY_ERROR_TYPE.get(error.type, 500)
+    return StreamError(status=status, kind=kind_for_status(status), message=error.message)

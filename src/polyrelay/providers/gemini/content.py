@@ -1,0 +1,202 @@
+"""IR messages → Gemini `contents`: roles, merged turns, parts, tool calls and results.
+
+Rules (translation.md §1, §2, §5, §6):
+- roles are `user` / `model`; TOOL messages become `user` Contents of functionResponses;
+  consecutive Contents with the same role are merged (strict alternation is safest);
+- a mid-conversation SYSTEM message becomes user text wrapped in <system-reminder> (lossy);
+- a functionResponse needs the function's `name`: taken from the result, else from the
+  call with that id earlier in the history (unknown id → InvalidRequestError);
+- reasoning is replayed only when Gemini issued it; a signature-only ReasoningPart (how
+  response.py keeps a signature that sat on a text part) goes back onto the part before it.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+import msgspec
+
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.ir import (
+    DocumentPart,
+    ImagePart,
+    MediaPart,
+    Message,
+    Part,
+    ReasoningPart,
+    Role,
+    ServerToolCallPart,
+    ServerToolResultPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from polyrelay.schemas.gemini import Blob, Content, FunctionCall, FunctionResponse
+from polyrelay.schemas.gemini import Part as GeminiPart
+
+__all__ = [
+    "PROVIDER_TYPE",
+    "SIGNATURE_KEY",
+    "contents_from_ir",
+    "media_from_url",
+    "system_from_ir",
+]
+
+PROVIDER_TYPE = "gemini"
+SIGNATURE_KEY = "gemini.thought_signature"
+"""ToolCallPart.extensions key holding the functionCall part's thoughtSignature."""
+
+_EMPTY_ARGS = msgspec.Raw(b"{}")
+
+
+def system_from_ir(system: tuple[TextPart, ...]) -> Content | None:
+    if not system:
+        return None
+    return Content(parts=[GeminiPart(text=p.text) for p in system])
+
+
+def contents_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[Content]:
+    builder = _ContentsBuilder(ctx)
+    for message in messages:
+        builder.add(message)
+    return builder.contents
+
+
+def media_from_url(url: str) -> GeminiPart:
+    """Gemini does not fetch arbitrary URLs (only Files API URIs): the gateway must download
+    and inline them. That hardened fetcher is not wired in yet, so this is the seam."""
+    raise UnsupportedError(
+        f"image URLs must be fetched by the gateway before they can go to gemini ({url[:80]})",
+        param="messages",
+    )
+
+
+class _ContentsBuilder:
+    __slots__ = ("call_names", "contents", "ctx")
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+        self.contents: list[Content] = []
+        self.call_names: dict[str, str] = {}
+
+    def add(self, message: Message) -> None:
+        match message.role:
+            case Role.SYSTEM:
+                self.ctx.warn("a mid-conversation system message was sent to gemini as user text")
+                text = f"<system-reminder>{message.text()}</system-reminder>"
+                self._append("user", [GeminiPart(text=text)])
+            case Role.USER | Role.TOOL:
+                self._append("user", self._parts(message.parts))
+            case Role.ASSISTANT:
+                self._append("model", self._parts(message.parts))
+            case _:
+                assert_never(message.role)
+
+    def _append(self, role: str, parts: list[GeminiPart]) -> None:
+        if not parts:
+            return
+        last = self.contents[-1] if self.contents else None
+        if last is not None and last.role == role:
+            last.parts.extend(parts)
+        else:
+            self.contents.append(Content(role=role, parts=parts))
+
+    def _parts(self, parts: tuple[Part, ...]) -> list[GeminiPart]:
+        out: list[GeminiPart] = []
+        trailing: list[GeminiPart] = []
+        for part in parts:
+            if isinstance(part, ToolResultPart):
+                out.append(self._function_response(part, trailing))
+            elif isinstance(part, ReasoningPart):
+                self._reasoning(part, out)
+            else:
+                converted = self._part(part)
+                if converted is not None:
+                    out.append(converted)
+        out.extend(trailing)
+        return out
+
+    def _part(self, part: Part) -> GeminiPart | None:
+        match part:
+            case TextPart() | ImagePart() | DocumentPart():
+                return media_part_from_ir(part)
+            case ToolCallPart():
+                self.call_names[part.id] = part.name
+                return _function_call(part)
+            case ServerToolCallPart() | ServerToolResultPart():
+                self.ctx.warn("server tool activity in the history was not sent to gemini")
+                return None
+            case ToolResultPart() | ReasoningPart():
+                raise AssertionError("handled by _parts")
+            case _:
+                assert_never(part)
+
+    def _reasoning(self, part: ReasoningPart, out: list[GeminiPart]) -> None:
+        if part.origin != PROVIDER_TYPE or part.redacted:
+            self.ctx.warn("reasoning from another provider was dropped from the history")
+            return
+        if not part.text and part.signature is not None and out:
+            prev = out[-1]
+            if prev.thought_signature is None:
+                prev.thought_signature = part.signature
+                return
+        out.append(GeminiPart(text=part.text, thought=True, thought_signature=part.signature))
+
+    def _function_response(self, part: ToolResultPart, trailing: list[GeminiPart]) -> GeminiPart:
+        name = part.name or self.call_names.get(part.tool_call_id)
+        if name is None:
+            raise InvalidRequestError(
+                f"tool result {part.tool_call_id!r} does not answer any tool call in the history",
+                param="messages",
+            )
+        text = part.text()
+        response = {"error": text} if part.is_error else {"output": text}
+        media = [p for p in part.content if not isinstance(p, TextPart)]
+        if media:
+            self.ctx.warn("images in tool results were sent to gemini as parts after the results")
+            trailing.extend(media_part_from_ir(p) for p in media)
+        fr = FunctionResponse(id=part.tool_call_id, name=name, response=response)
+        return GeminiPart(function_response=fr)
+
+
+def media_part_from_ir(part: MediaPart) -> GeminiPart:
+    match part:
+        case TextPart():
+            return GeminiPart(text=part.text)
+        case ImagePart():
+            if part.data is not None:
+                return _inline(part.media_type or "image/png", part.data)
+            return media_from_url(part.url or "")
+        case DocumentPart():
+            if part.text is not None:
+                return GeminiPart(text=part.text)
+            if part.data is not None:
+                return _inline(part.media_type or "application/pdf", part.data)
+            return media_from_url(part.url or "")
+        case _:
+            assert_never(part)
+
+
+def _inline(media_type: str, data: str) -> GeminiPart:
+    return GeminiPart(inline_data=Blob(mime_type=media_type, data=data))
+
+
+def _function_call(part: ToolCallPart) -> GeminiPart:
+    call = FunctionCall(id=part.id, name=part.name, args=_args_from_ir(part))
+    return GeminiPart(function_call=call, thought_signature=part.extensions.get(SIGNATURE_KEY))
+
+
+def _args_from_ir(part: ToolCallPart) -> msgspec.Raw:
+    """Validate and compact the raw arguments in C, without building Python objects."""
+    if not part.arguments.strip():
+        return _EMPTY_ARGS
+    try:
+        compact = msgspec.json.format(part.arguments.encode(), indent=-1)
+    except msgspec.DecodeError:
+        compact = b""
+    if not compact.startswith(b"{"):
+        raise InvalidRequestError(
+            f"arguments of tool call {part.id!r} are not a JSON object", param="messages"
+        )
+    return msgspec.Raw(compact)

@@ -1,0 +1,225 @@
+"""ir.ChatRequest → a Gemini generateContent / streamGenerateContent / countTokens request.
+
+Parameters Gemini lacks are rejected (web search, more than 5 stop sequences) or dropped
+with a warning (parallel_tool_calls=false, user, metadata, strict tool schemas).
+Reasoning follows translation.md §6: 2.5-series models take `thinkingBudget`, Gemini 3
+takes `thinkingLevel`; effort ↔ budget is the gateway's published table.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from polyrelay import codec
+from polyrelay.context import RequestContext
+from polyrelay.errors import UnsupportedError
+from polyrelay.ir import (
+    ChatRequest,
+    OutputFormat,
+    OutputFormatKind,
+    ReasoningConfig,
+    ToolChoice,
+    ToolChoiceMode,
+)
+from polyrelay.providers import Route, UpstreamRequest
+from polyrelay.providers.gemini.content import contents_from_ir, system_from_ir
+from polyrelay.schemas.gemini import (
+    CountTokensRequest,
+    FunctionCallingConfig,
+    FunctionDeclaration,
+    GenerateContentRequest,
+    GenerationConfig,
+    ThinkingConfig,
+    Tool,
+    ToolConfig,
+)
+
+__all__ = [
+    "MAX_STOP_SEQUENCES",
+    "build_request",
+    "count_tokens_request",
+    "generate_content_request",
+    "thinking_config_from_ir",
+]
+
+MAX_STOP_SEQUENCES = 5
+
+_BUDGET_BY_EFFORT = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+_LEVEL_BY_EFFORT = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH"}
+# Largest thinkingBudget per 2.5 model family (ai.google.dev/gemini-api/docs/thinking).
+_MAX_BUDGET_PRO = 32768
+_MAX_BUDGET = 24576
+_DYNAMIC_BUDGET = -1
+
+
+def build_request(request: ChatRequest, route: Route, ctx: RequestContext) -> UpstreamRequest:
+    body = generate_content_request(request, route, ctx)
+    method = "streamGenerateContent?alt=sse" if request.stream else "generateContent"
+    return _upstream(route, method, codec.encode(body))
+
+
+def count_tokens_request(
+    request: ChatRequest, route: Route, ctx: RequestContext | None = None
+) -> UpstreamRequest:
+    """POST :countTokens. The Developer API counts systemInstruction and tools only inside
+    a `generateContentRequest` wrapper (google-genai rejects them on bare `contents`)."""
+    ctx = ctx if ctx is not None else RequestContext(request.model)
+    inner = GenerateContentRequest(
+        model=f"models/{route.upstream_model}",
+        contents=contents_from_ir(request.messages, ctx),
+        system_instruction=system_from_ir(request.system),
+        tools=_tools_from_ir(request, ctx),
+    )
+    return _upstream(
+        route, "countTokens", codec.encode(CountTokensRequest(generate_content_request=inner))
+    )
+
+
+def generate_content_request(
+    request: ChatRequest, route: Route, ctx: RequestContext
+) -> GenerateContentRequest:
+    _warn_dropped(request, ctx)
+    tools = _tools_from_ir(request, ctx)
+    return GenerateContentRequest(
+        contents=contents_from_ir(request.messages, ctx),
+        system_instruction=system_from_ir(request.system),
+        tools=tools,
+        tool_config=_tool_config_from_ir(request.tool_choice) if tools else None,
+        generation_config=_generation_config_from_ir(request, route, ctx),
+    )
+
+
+def _upstream(route: Route, method: str, body: bytes) -> UpstreamRequest:
+    base = route.provider.base_url.rstrip("/")
+    headers = {"content-type": "application/json"}
+    if route.provider.api_key is not None:
+        headers["x-goog-api-key"] = route.provider.api_key
+    headers.update(route.provider.headers)
+    url = f"{base}/v1beta/models/{route.upstream_model}:{method}"
+    return UpstreamRequest(method="POST", url=url, headers=headers, body=body)
+
+
+def _warn_dropped(request: ChatRequest, ctx: RequestContext) -> None:
+    if request.web_search is not None:
+        raise UnsupportedError("web search is not supported on gemini upstreams", param="tools")
+    if request.parallel_tool_calls is False:
+        ctx.warn("gemini cannot disable parallel tool calls; parallel_tool_calls=false ignored")
+    if request.user is not None:
+        ctx.warn("gemini has no end-user field; user dropped")
+    if request.metadata:
+        ctx.warn("gemini has no request metadata; metadata dropped")
+
+
+def _tools_from_ir(request: ChatRequest, ctx: RequestContext) -> list[Tool] | None:
+    if not request.tools:
+        return None
+    if any(t.strict for t in request.tools):
+        ctx.warn("gemini does not enforce strict tool schemas; strict dropped")
+    declarations = [
+        FunctionDeclaration(
+            name=t.name, description=t.description, parameters_json_schema=t.parameters
+        )
+        for t in request.tools
+    ]
+    return [Tool(function_declarations=declarations)]
+
+
+def _tool_config_from_ir(choice: ToolChoice | None) -> ToolConfig | None:
+    if choice is None:
+        return None
+    match choice.mode:
+        case ToolChoiceMode.AUTO:
+            config = FunctionCallingConfig(mode="AUTO")
+        case ToolChoiceMode.NONE:
+            config = FunctionCallingConfig(mode="NONE")
+        case ToolChoiceMode.REQUIRED:
+            config = FunctionCallingConfig(mode="ANY")
+        case ToolChoiceMode.NAMED:
+            names = [choice.name] if choice.name else None
+            config = FunctionCallingConfig(mode="ANY", allowed_function_names=names)
+        case _:
+            assert_never(choice.mode)
+    return ToolConfig(function_calling_config=config)
+
+
+def _generation_config_from_ir(
+    request: ChatRequest, route: Route, ctx: RequestContext
+) -> GenerationConfig | None:
+    if len(request.stop) > MAX_STOP_SEQUENCES:
+        raise UnsupportedError(
+            f"gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences, got {len(request.stop)}",
+            param="stop",
+        )
+    mime, schema = _output_format_from_ir(request.output_format)
+    config = GenerationConfig(
+        max_output_tokens=request.max_tokens,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        top_k=request.top_k,
+        stop_sequences=list(request.stop) or None,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        seed=request.seed,
+        response_mime_type=mime,
+        response_json_schema=schema,
+        thinking_config=thinking_config_from_ir(request.reasoning, route.upstream_model, ctx),
+    )
+    return None if config == _EMPTY_CONFIG else config
+
+
+_EMPTY_CONFIG = GenerationConfig()
+
+
+def _output_format_from_ir(
+    output_format: OutputFormat | None,
+) -> tuple[str | None, codec.JSONObject | None]:
+    if output_format is None:
+        return None, None
+    match output_format.kind:
+        case OutputFormatKind.TEXT:
+            return None, None
+        case OutputFormatKind.JSON_OBJECT:
+            return "application/json", None
+        case OutputFormatKind.JSON_SCHEMA:
+            return "application/json", output_format.schema
+        case _:
+            assert_never(output_format.kind)
+
+
+def thinking_config_from_ir(
+    reasoning: ReasoningConfig | None, model: str, ctx: RequestContext
+) -> ThinkingConfig | None:
+    if reasoning is None:
+        return None
+    level_style = model.startswith("gemini-3")
+    if not reasoning.enabled:
+        if level_style:
+            ctx.warn("gemini 3 models cannot turn thinking off; sent thinkingLevel MINIMAL")
+            return ThinkingConfig(thinking_level="MINIMAL")
+        return ThinkingConfig(thinking_budget=0)
+    if level_style:
+        return ThinkingConfig(include_thoughts=True, thinking_level=_level(reasoning))
+    return ThinkingConfig(include_thoughts=True, thinking_budget=_budget(reasoning, model))
+
+
+def _budget(reasoning: ReasoningConfig, model: str) -> int:
+    if reasoning.budget_tokens is not None:
+        return reasoning.budget_tokens
+    if reasoning.effort is None or reasoning.adaptive:
+        return _DYNAMIC_BUDGET
+    budget = _BUDGET_BY_EFFORT.get(reasoning.effort)
+    if budget is not None:
+        return budget
+    return _MAX_BUDGET_PRO if "-pro" in model else _MAX_BUDGET
+
+
+def _level(reasoning: ReasoningConfig) -> str | None:
+    """None leaves the model's default (dynamic, high) in place."""
+    if reasoning.effort is not None:
+        return _LEVEL_BY_EFFORT.get(reasoning.effort, "HIGH")
+    budget = reasoning.budget_tokens
+    if budget is None or reasoning.adaptive:
+        return None
+    if budget <= _BUDGET_BY_EFFORT["low"]:
+        return "LOW"
+    return "MEDIUM" if budget <= _BUDGET_BY_EFFORT["medium"] else "HIGH"

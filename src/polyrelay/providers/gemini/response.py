@@ -1,0 +1,263 @@
+"""Gemini response / error bodies → ir.ChatResponse / UpstreamError.
+
+Part rules (shared with stream.py, translation.md §9.2 G): consecutive text parts form
+one TextPart and consecutive `thought: true` parts one ReasoningPart(origin="gemini");
+a functionCall becomes a ToolCallPart with an invented `call_…` id when Gemini gave none,
+its thoughtSignature kept in `extensions`. A thoughtSignature on a plain text part has no
+IR slot, so it becomes a signature-only ReasoningPart right after that text (content.py
+puts it back on the text when the history is replayed).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.context import RequestContext, new_id
+from polyrelay.errors import UpstreamError, kind_for_status
+from polyrelay.ir import (
+    ChatResponse,
+    Part,
+    ReasoningPart,
+    StopReason,
+    TextPart,
+    ToolCallPart,
+    Usage,
+)
+from polyrelay.providers import Route, UpstreamResponse
+from polyrelay.providers.gemini.content import PROVIDER_TYPE, SIGNATURE_KEY
+from polyrelay.schemas.gemini import (
+    Candidate,
+    CountTokensResponse,
+    ErrorResponse,
+    GenerateContentResponse,
+    Status,
+    UsageMetadata,
+)
+from polyrelay.schemas.gemini import Part as GeminiPart
+
+__all__ = [
+    "error_from_status",
+    "parse_count_tokens",
+    "parse_error",
+    "parse_response",
+    "stop_reason_to_ir",
+    "tool_call_to_ir",
+    "usage_to_ir",
+]
+
+_REFUSALS = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_OTHER",
+        "IMAGE_RECITATION",
+        "MODEL_ARMOR",
+        "JAILBREAK",
+    }
+)
+_KIND_BY_RPC_STATUS = {
+    "INVALID_ARGUMENT": "invalid_request_error",
+    "FAILED_PRECONDITION": "invalid_request_error",
+    "OUT_OF_RANGE": "invalid_request_error",
+    "NOT_FOUND": "not_found_error",
+    "RESOURCE_EXHAUSTED": "rate_limit_error",
+    "INTERNAL": "api_error",
+    "UNAVAILABLE": "overloaded_error",
+    "DEADLINE_EXCEEDED": "timeout_error",
+}
+_ERROR_BODY = ErrorResponse | list[ErrorResponse]
+
+
+def parse_response(response: UpstreamResponse, route: Route, ctx: RequestContext) -> ChatResponse:
+    try:
+        body = codec.decode_as(response.body, GenerateContentResponse)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise UpstreamError(f"gemini sent an unreadable response: {exc}", status=502) from exc
+    candidate = body.candidates[0] if body.candidates else None
+    parts = _parts_to_ir(candidate, ctx)
+    return ChatResponse(
+        id=body.response_id or new_id("gemini-"),
+        model=body.model_version or route.upstream_model,
+        parts=parts,
+        stop_reason=_stop_reason(body, candidate, parts),
+        usage=usage_to_ir(body.usage_metadata),
+    )
+
+
+def _parts_to_ir(candidate: Candidate | None, ctx: RequestContext) -> tuple[Part, ...]:
+    if candidate is None or candidate.content is None:
+        return ()
+    folder = _PartFolder()
+    for part in candidate.content.parts:
+        if part.function_call is not None:
+            folder.close()
+            folder.parts.append(tool_call_to_ir(part))
+        elif part.text is None:
+            ctx.warn("gemini returned a non-text part; it was dropped")
+        elif part.thought:
+            folder.thought(part.text, part.thought_signature)
+        else:
+            folder.text(part.text, part.thought_signature)
+    folder.close()
+    return tuple(folder.parts)
+
+
+class _PartFolder:
+    """Merges consecutive text / thought parts as the stream parser does across chunks."""
+
+    __slots__ = ("open", "parts", "pending_signature")
+
+    def __init__(self) -> None:
+        self.parts: list[Part] = []
+        self.open: type[TextPart] | type[ReasoningPart] | None = None
+        self.pending_signature: str | None = None
+
+    def text(self, text: str, signature: str | None) -> None:
+        if text:
+            if self.open is TextPart:
+                last = self.parts[-1]
+                assert isinstance(last, TextPart)
+                self.parts[-1] = TextPart(text=last.text + text)
+            else:
+                self.close()
+                self.parts.append(TextPart(text=text))
+                self.open = TextPart
+        if signature is not None:
+            self.pending_signature = signature
+
+    def thought(self, text: str, signature: str | None) -> None:
+        if self.open is ReasoningPart:
+            last = self.parts[-1]
+            assert isinstance(last, ReasoningPart)
+            sig = signature or last.signature
+            self.parts[-1] = msgspec.structs.replace(last, text=last.text + text, signature=sig)
+            return
+        self.close()
+        self.parts.append(ReasoningPart(text=text, signature=signature, origin=PROVIDER_TYPE))
+        self.open = ReasoningPart
+
+    def close(self) -> None:
+        if self.pending_signature is not None:
+            sig, self.pending_signature = self.pending_signature, None
+            self.parts.append(ReasoningPart(signature=sig, origin=PROVIDER_TYPE))
+        self.open = None
+
+
+def tool_call_to_ir(part: GeminiPart) -> ToolCallPart:
+    call = part.function_call
+    assert call is not None
+    sig = part.thought_signature
+    return ToolCallPart(
+        id=call.id or new_id("call_"),
+        name=call.name,
+        arguments=msgspec.json.format(bytes(call.args), indent=-1).decode(),
+        extensions={SIGNATURE_KEY: sig} if sig is not None else {},
+    )
+
+
+def stop_reason_to_ir(
+    reason: str | None, *, blocked: bool, has_calls: bool, has_text: bool, detail: str | None
+) -> StopReason:
+    """translation.md §7. Raises UpstreamError when Gemini failed without any output."""
+    if blocked:
+        return StopReason.REFUSAL
+    if reason == "STOP":
+        return StopReason.TOOL_USE if has_calls else StopReason.END_TURN
+    if reason == "MAX_TOKENS":
+        return StopReason.MAX_TOKENS
+    if reason in _REFUSALS:
+        return StopReason.REFUSAL
+    # MALFORMED_FUNCTION_CALL, OTHER, ...: keep what was produced, else fail.
+    if has_calls or has_text:
+        return StopReason.TOOL_USE if has_calls else StopReason.END_TURN
+    message = f"gemini stopped with finishReason {reason} and no output"
+    raise UpstreamError(f"{message}: {detail}" if detail else message, status=502)
+
+
+def _stop_reason(
+    body: GenerateContentResponse, candidate: Candidate | None, parts: tuple[Part, ...]
+) -> StopReason:
+    feedback = body.prompt_feedback
+    return stop_reason_to_ir(
+        candidate.finish_reason if candidate is not None else None,
+        blocked=candidate is None and feedback is not None and feedback.block_reason is not None,
+        has_calls=any(isinstance(p, ToolCallPart) for p in parts),
+        has_text=any(isinstance(p, TextPart) for p in parts),
+        detail=candidate.finish_message if candidate is not None else None,
+    )
+
+
+def usage_to_ir(meta: UsageMetadata | None) -> Usage:
+    """translation.md §8: promptTokenCount already includes the cached tokens."""
+    if meta is None:
+        return Usage()
+    return Usage(
+        input_tokens=meta.prompt_token_count + meta.tool_use_prompt_token_count,
+        output_tokens=meta.candidates_token_count + meta.thoughts_token_count,
+        cache_read_tokens=meta.cached_content_token_count,
+        reasoning_tokens=meta.thoughts_token_count,
+    )
+
+
+def parse_error(response: UpstreamResponse) -> UpstreamError:
+    status: Status | None = None
+    try:
+        body = codec.decode_as(response.body, _ERROR_BODY)  # type: ignore[arg-type]
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    else:
+        if isinstance(body, list):
+            status = body[0].error if body else None
+        else:
+            status = body.error
+    if status is None:
+        text = response.body[:500].decode("utf-8", errors="replace")
+        status = Status(code=response.status, message=text or f"HTTP {response.status}")
+    return error_from_status(status, response.status, response.headers.get("retry-after"))
+
+
+def error_from_status(
+    status: Status, http_status: int, retry_after: str | None = None
+) -> UpstreamError:
+    """One google.rpc.Status → UpstreamError; also used for errors inside a stream."""
+    if http_status in (401, 403):
+        return UpstreamError(
+            f"the gateway's gemini credential was rejected upstream: {status.message}",
+            status=500,
+            kind="api_error",
+        )
+    kind = _KIND_BY_RPC_STATUS.get(status.status or "") or kind_for_status(http_status)
+    return UpstreamError(
+        status.message or f"gemini error {http_status}",
+        status=http_status,
+        kind=kind,
+        code=status.status,
+        retry_after=retry_after or _retry_delay(status),
+    )
+
+
+def _retry_delay(status: Status) -> str | None:
+    """RESOURCE_EXHAUSTED details may carry google.rpc.RetryInfo {retryDelay: "37s"}."""
+    for detail in status.details:
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return str(max(1, round(float(delay[:-1]))))
+            except ValueError:
+                return None
+    return None
+
+
+def parse_count_tokens(response: UpstreamResponse) -> int:
+    try:
+        return codec.decode_as(response.body, CountTokensResponse).total_tokens
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise UpstreamError(
+            f"gemini sent an unreadable countTokens reply: {exc}", status=502
+        ) from exc

@@ -1,0 +1,245 @@
+"""GeminiStreamParser: `streamGenerateContent?alt=sse` bytes → IR stream events.
+
+Theory of operation (translation.md §9.2 G, gemini-generate-content.md §5):
+- every SSE `data:` is a whole GenerateContentResponse; there is no `[DONE]`, EOF ends it;
+- text parts are increments: consecutive text extends the open TextPart, consecutive
+  `thought: true` parts the open ReasoningPart; any other kind closes the open part first;
+- a thoughtSignature on a thought part → SignatureDelta on that part; on a plain text part
+  it is held until the text closes, then emitted as a signature-only ReasoningPart (the
+  same shape response.py builds, so folding the stream equals parsing the JSON);
+- a functionCall arrives whole: PartStart(tool call, invented id if absent), one
+  ToolArgsDelta with the compact arguments, PartStop;
+- usageMetadata totals are cumulative: the last one becomes the UsageDelta at EOF, followed
+  by MessageStop when a finishReason (or a prompt block) was seen, else a StreamError;
+- `{"error": …}` in place of a chunk, or as bare JSON outside `data:` lines, → StreamError.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.context import new_id
+from polyrelay.errors import UpstreamError
+from polyrelay.ir import (
+    MessageStart,
+    MessageStop,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    ReasoningPart,
+    SignatureDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolArgsDelta,
+    Usage,
+    UsageDelta,
+)
+from polyrelay.providers.gemini.content import PROVIDER_TYPE
+from polyrelay.providers.gemini.response import (
+    error_from_status,
+    stop_reason_to_ir,
+    tool_call_to_ir,
+    usage_to_ir,
+)
+from polyrelay.schemas.gemini import (
+    Candidate,
+    ErrorResponse,
+    GenerateContentStreamChunk,
+    Part,
+    Status,
+    UsageMetadata,
+)
+from polyrelay.sse import SSEDecoder
+
+__all__ = ["GeminiStreamParser"]
+
+_TEXT = "text"
+_THOUGHT = "thought"
+_TAIL_CHUNKS = 4
+_ERROR_BODY = ErrorResponse | list[ErrorResponse]
+
+
+class GeminiStreamParser:
+    def __init__(self, upstream_model: str) -> None:
+        self._model = upstream_model
+        self._sse = SSEDecoder()
+        self._tail: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)
+        self._started = False
+        self._done = False
+        self._index = 0
+        self._open: str | None = None
+        self._pending_signature: str | None = None
+        self._finish_reason: str | None = None
+        self._finish_message: str | None = None
+        self._blocked = False
+        self._has_calls = False
+        self._has_text = False
+        self._usage: UsageMetadata | None = None
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        self._tail.append(chunk)
+        events: list[StreamEvent] = []
+        for sse in self._sse.feed(chunk):
+            if self._done:
+                break
+            self._on_data(sse.data, events)
+        return events
+
+    def finish(self) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for sse in self._sse.finish():
+            if not self._done:
+                self._on_data(sse.data, events)
+        if self._done:
+            return events
+        self._done = True
+        if self._finish_reason is None and not self._blocked:
+            events.append(self._eof_error())
+            return events
+        self._close(events)
+        try:
+            stop = stop_reason_to_ir(
+                self._finish_reason,
+                blocked=self._blocked,
+                has_calls=self._has_calls,
+                has_text=self._has_text,
+                detail=self._finish_message,
+            )
+        except UpstreamError as exc:
+            events.append(StreamError(status=exc.status, kind=exc.kind, message=exc.message))
+            return events
+        if self._usage is not None:
+            events.append(UsageDelta(usage=usage_to_ir(self._usage)))
+        events.append(MessageStop(stop_reason=stop))
+        return events
+
+    def _on_data(self, data: str, events: list[StreamEvent]) -> None:
+        try:
+            chunk = codec.decode_as(data, GenerateContentStreamChunk)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            self._fail(events, 502, "api_error", f"gemini sent an unreadable stream chunk: {exc}")
+            return
+        if chunk.error is not None:
+            err = error_from_status(chunk.error, chunk.error.code or 500)
+            self._fail(events, err.status, err.kind, err.message)
+            return
+        if not self._started:
+            self._start(chunk, events)
+        if chunk.usage_metadata is not None:
+            self._usage = chunk.usage_metadata
+        if chunk.prompt_feedback is not None and chunk.prompt_feedback.block_reason:
+            self._blocked = not chunk.candidates
+        if chunk.candidates:
+            self._on_candidate(chunk.candidates[0], events)
+
+    def _start(self, chunk: GenerateContentStreamChunk, events: list[StreamEvent]) -> None:
+        self._started = True
+        meta = chunk.usage_metadata
+        usage = None
+        if meta is not None:
+            usage = Usage(
+                input_tokens=meta.prompt_token_count + meta.tool_use_prompt_token_count,
+                cache_read_tokens=meta.cached_content_token_count,
+            )
+        message_id = chunk.response_id or new_id("gemini-")
+        model = chunk.model_version or self._model
+        events.append(MessageStart(id=message_id, model=model, usage=usage))
+
+    def _on_candidate(self, candidate: Candidate, events: list[StreamEvent]) -> None:
+        if candidate.content is not None:
+            for part in candidate.content.parts:
+                self._on_part(part, events)
+        if candidate.finish_reason is not None:
+            self._finish_reason = candidate.finish_reason
+            self._finish_message = candidate.finish_message
+
+    def _on_part(self, part: Part, events: list[StreamEvent]) -> None:
+        if part.function_call is not None:
+            self._close(events)
+            call = tool_call_to_ir(part)
+            self._has_calls = True
+            events.append(
+                PartStart(index=self._index, part=msgspec.structs.replace(call, arguments=""))
+            )
+            events.append(ToolArgsDelta(index=self._index, json=call.arguments))
+            events.append(PartStop(index=self._index))
+            self._index += 1
+        elif part.text is None:
+            return
+        elif part.thought:
+            self._thought(part.text, part.thought_signature, events)
+        else:
+            self._text(part.text, part.thought_signature, events)
+
+    def _text(self, text: str, signature: str | None, events: list[StreamEvent]) -> None:
+        if text:
+            if self._open != _TEXT:
+                self._close(events)
+                events.append(PartStart(index=self._index, part=TextPart(text="")))
+                self._open = _TEXT
+                self._has_text = True
+            events.append(TextDelta(index=self._index, text=text))
+        if signature is not None:
+            self._pending_signature = signature
+
+    def _thought(self, text: str, signature: str | None, events: list[StreamEvent]) -> None:
+        if self._open != _THOUGHT:
+            self._close(events)
+            shell = ReasoningPart(origin=PROVIDER_TYPE)
+            events.append(PartStart(index=self._index, part=shell))
+            self._open = _THOUGHT
+        if text:
+            events.append(ReasoningDelta(index=self._index, text=text))
+        if signature is not None:
+            events.append(SignatureDelta(index=self._index, signature=signature))
+
+    def _close(self, events: list[StreamEvent]) -> None:
+        if self._open is not None:
+            events.append(PartStop(index=self._index))
+            self._index += 1
+            self._open = None
+        if self._pending_signature is not None:
+            sig, self._pending_signature = self._pending_signature, None
+            shell = ReasoningPart(origin=PROVIDER_TYPE)
+            events.append(PartStart(index=self._index, part=shell))
+            events.append(SignatureDelta(index=self._index, signature=sig))
+            events.append(PartStop(index=self._index))
+            self._index += 1
+
+    def _fail(self, events: list[StreamEvent], status: int, kind: str, message: str) -> None:
+        self._done = True
+        events.append(StreamError(status=status, kind=kind, message=message))
+
+    def _eof_error(self) -> StreamError:
+        """An error after the 200 may come as bare JSON outside `data:` lines (the SDK
+        buffers such lines until the braces balance); look for it in the last bytes."""
+        status = _bare_error(b"".join(self._tail))
+        if status is not None:
+            err = error_from_status(status, status.code or 500)
+            return StreamError(status=err.status, kind=err.kind, message=err.message)
+        return StreamError(
+            status=502, kind="api_error", message="gemini stream ended without a finishReason"
+        )
+
+
+def _bare_error(tail: bytes) -> Status | None:
+    for block in reversed(tail.split(b"\n\n")):
+        block = block.strip()
+        if not block:
+            continue
+        if not block.startswith((b"{", b"[")):
+            return None
+        try:
+            body = codec.decode_as(block, _ERROR_BODY)  # type: ignore[arg-type]
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if isinstance(body, list):
+            return body[0].error if body else None
+        assert isinstance(body, ErrorResponse)
+        return body.error
+    return None

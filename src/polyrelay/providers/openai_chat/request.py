@@ -1,0 +1,201 @@
+"""IR `ChatRequest` → Chat Completions request body (and the passthrough body).
+
+Mapping notes:
+- The token cap goes out as `max_completion_tokens` to api.openai.com (its reasoning
+  models reject `max_tokens`) and as `max_tokens` everywhere else: OpenAI-compatible
+  servers (vLLM, Ollama, llama.cpp, older proxies) often know only the older name.
+- `reasoning` with a token budget maps to the nearest effort on the translation.md §6
+  scale (minimal 1024, low 2048, medium 8192, high 24576), split at geometric midpoints.
+- `parallel_tool_calls` is sent only with tools: OpenAI rejects it otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never, get_args
+
+from polyrelay import codec
+from polyrelay.codec import JSONObject
+from polyrelay.context import RequestContext
+from polyrelay.ir import (
+    ChatRequest,
+    OutputFormat,
+    OutputFormatKind,
+    ReasoningConfig,
+    ToolChoice,
+    ToolChoiceMode,
+    WebSearchTool,
+)
+from polyrelay.providers import Route, UpstreamRequest
+from polyrelay.providers.openai_chat.content import messages_from_ir
+from polyrelay.schemas.openai_chat import (
+    ChatCompletionCreateParams,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionNamedToolChoiceParam,
+    FunctionDefinition,
+    FunctionName,
+    JSONSchema,
+    ReasoningEffort,
+    ResponseFormat,
+    ResponseFormatJSONObject,
+    ResponseFormatJSONSchema,
+    ResponseFormatText,
+    StreamOptions,
+    ToolChoiceParam,
+    WebSearchOptions,
+    WebSearchOptionsUserLocation,
+    WebSearchOptionsUserLocationApproximate,
+)
+
+__all__ = ["build_request", "passthrough_request", "reasoning_effort_from_ir"]
+
+PATH = "/chat/completions"
+_USAGE = StreamOptions(include_usage=True)
+_EFFORT_BY_BUDGET: tuple[tuple[int, ReasoningEffort], ...] = (
+    (1448, "minimal"),
+    (4096, "low"),
+    (14189, "medium"),
+)
+_EFFORTS: dict[str, ReasoningEffort] = {e: e for e in get_args(ReasoningEffort)}
+
+
+def _url_and_headers(route: Route) -> tuple[str, dict[str, str]]:
+    provider = route.provider
+    headers = {"content-type": "application/json"}
+    if provider.api_key is not None:
+        headers["authorization"] = "Bearer " + provider.api_key
+    headers.update(provider.headers)
+    return provider.base_url.rstrip("/") + PATH, headers
+
+
+def build_request(request: ChatRequest, route: Route, ctx: RequestContext) -> UpstreamRequest:
+    body = _params_from_ir(request, route, ctx)
+    url, headers = _url_and_headers(route)
+    return UpstreamRequest(method="POST", url=url, headers=headers, body=codec.encode(body))
+
+
+def _params_from_ir(
+    request: ChatRequest, route: Route, ctx: RequestContext
+) -> ChatCompletionCreateParams:
+    if request.top_k is not None:
+        ctx.warn("top_k is not supported by this upstream and was ignored")
+    tools = [
+        ChatCompletionFunctionToolParam(
+            function=FunctionDefinition(
+                name=t.name, description=t.description, parameters=t.parameters, strict=t.strict
+            )
+        )
+        for t in request.tools
+    ]
+    native_cap = "api.openai.com" in route.provider.base_url
+    return ChatCompletionCreateParams(
+        model=route.upstream_model,
+        messages=messages_from_ir(request, ctx),
+        max_completion_tokens=request.max_tokens if native_cap else None,
+        max_tokens=None if native_cap else request.max_tokens,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        n=request.n if request.n != 1 else None,
+        stop=list(request.stop) or None,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        seed=request.seed,
+        response_format=_response_format_from_ir(request.output_format),
+        tools=list(tools) or None,
+        tool_choice=_tool_choice_from_ir(request.tool_choice),
+        parallel_tool_calls=request.parallel_tool_calls if tools else None,
+        stream=True if request.stream else None,
+        stream_options=_USAGE if request.stream else None,
+        user=request.user,
+        reasoning_effort=reasoning_effort_from_ir(request.reasoning, ctx),
+        metadata=request.metadata or None,
+        web_search_options=_web_search_from_ir(request.web_search, ctx),
+    )
+
+
+def _tool_choice_from_ir(choice: ToolChoice | None) -> ToolChoiceParam | None:
+    if choice is None:
+        return None
+    match choice.mode:
+        case ToolChoiceMode.AUTO:
+            return "auto"
+        case ToolChoiceMode.NONE:
+            return "none"
+        case ToolChoiceMode.REQUIRED:
+            return "required"
+        case ToolChoiceMode.NAMED:
+            return ChatCompletionNamedToolChoiceParam(function=FunctionName(name=choice.name or ""))
+        case _:
+            assert_never(choice.mode)
+
+
+def _response_format_from_ir(fmt: OutputFormat | None) -> ResponseFormat | None:
+    if fmt is None:
+        return None
+    match fmt.kind:
+        case OutputFormatKind.TEXT:
+            return ResponseFormatText()
+        case OutputFormatKind.JSON_OBJECT:
+            return ResponseFormatJSONObject()
+        case OutputFormatKind.JSON_SCHEMA:
+            schema = JSONSchema(
+                name=fmt.name or "response",
+                description=fmt.description,
+                schema=fmt.schema,
+                strict=fmt.strict,
+            )
+            return ResponseFormatJSONSchema(json_schema=schema)
+        case _:
+            assert_never(fmt.kind)
+
+
+def reasoning_effort_from_ir(
+    config: ReasoningConfig | None, ctx: RequestContext
+) -> ReasoningEffort | None:
+    if config is None:
+        return None
+    if not config.enabled:
+        # `none` exists only on the newest models, and any effort makes older, non-reasoning
+        # models answer 400; leaving it out is the portable way to ask for no reasoning.
+        return None
+    if config.effort is not None:
+        effort = _EFFORTS.get(config.effort)
+        if effort is None:
+            ctx.warn(f"reasoning effort {config.effort!r} is not known upstream and was ignored")
+        return effort
+    if config.budget_tokens is not None:
+        for limit, effort in _EFFORT_BY_BUDGET:
+            if config.budget_tokens < limit:
+                return effort
+        return "high"
+    if config.summary is not None:
+        ctx.warn("reasoning summary is not supported by this upstream and was ignored")
+    return None
+
+
+def _web_search_from_ir(tool: WebSearchTool | None, ctx: RequestContext) -> WebSearchOptions | None:
+    if tool is None:
+        return None
+    if tool.max_uses is not None or tool.allowed_domains or tool.blocked_domains:
+        ctx.warn("web search max_uses and domain filters are not supported by this upstream")
+    loc = tool.user_location
+    if loc is None:
+        return WebSearchOptions()
+    approx = WebSearchOptionsUserLocationApproximate(
+        city=loc.city, region=loc.region, country=loc.country, timezone=loc.timezone
+    )
+    return WebSearchOptions(user_location=WebSearchOptionsUserLocation(approximate=approx))
+
+
+def passthrough_request(
+    body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
+) -> UpstreamRequest:
+    """Same-protocol fast path: only `model` (and stream usage) change; unknown fields stay."""
+    del headers  # Chat Completions has no protocol headers worth forwarding.
+    body["model"] = route.upstream_model
+    if stream:
+        options = body.get("stream_options")
+        merged = dict(options) if isinstance(options, dict) else {}
+        merged["include_usage"] = True
+        body["stream_options"] = merged
+    url, out_headers = _url_and_headers(route)
+    return UpstreamRequest(method="POST", url=url, headers=out_headers, body=codec.encode(body))

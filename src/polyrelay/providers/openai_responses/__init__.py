@@ -1,0 +1,51 @@
+"""The OpenAI Responses upstream (`type: openai-responses`): POST `{base_url}/responses`."""
+
+from __future__ import annotations
+
+from polyrelay.codec import JSONObject, encode
+from polyrelay.context import RequestContext
+from polyrelay.errors import UpstreamError
+from polyrelay.ir import ChatRequest, ChatResponse
+from polyrelay.providers import Capabilities, Route, UpstreamRequest, UpstreamResponse
+from polyrelay.providers.openai_responses.request import PROVIDER_TYPE, build_body
+from polyrelay.providers.openai_responses.response import error_to_ir, response_to_ir
+from polyrelay.providers.openai_responses.stream import OpenAIResponsesStreamParser
+
+__all__ = ["OpenAIResponsesProvider", "OpenAIResponsesStreamParser"]
+
+
+class OpenAIResponsesProvider:
+    type = PROVIDER_TYPE
+    capabilities = Capabilities(native_n=False)
+
+    def _request(self, route: Route, body: bytes) -> UpstreamRequest:
+        provider = route.provider
+        headers = {"content-type": "application/json"}
+        if provider.api_key is not None:
+            headers["authorization"] = f"Bearer {provider.api_key}"
+        headers.update(provider.headers)
+        url = provider.base_url.rstrip("/") + "/responses"
+        return UpstreamRequest(method="POST", url=url, headers=headers, body=body)
+
+    def build_request(
+        self, request: ChatRequest, route: Route, ctx: RequestContext
+    ) -> UpstreamRequest:
+        return self._request(route, build_body(request, route.upstream_model, ctx))
+
+    def parse_response(
+        self, response: UpstreamResponse, route: Route, ctx: RequestContext
+    ) -> ChatResponse:
+        return response_to_ir(response.body, ctx)
+
+    def parse_error(self, response: UpstreamResponse) -> UpstreamError:
+        return error_to_ir(response.status, response.headers, response.body)
+
+    def stream_parser(self, route: Route, ctx: RequestContext) -> OpenAIResponsesStreamParser:
+        return OpenAIResponsesStreamParser(ctx)
+
+    def passthrough_request(
+        self, body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
+    ) -> UpstreamRequest:
+        """Same-protocol fast path: only `model` changes; every other field is kept."""
+        body["model"] = route.upstream_model
+        return self._request(route, encode(body))

@@ -1,0 +1,193 @@
+"""OpenAIResponsesStreamParser: Responses SSE events → IR stream events.
+
+Theory of operation (translation.md §9.2 R). `response.created` opens the message. Each
+output item maps to IR parts, numbered 0, 1, 2… in arrival order:
+
+- message: every `content_part.added` opens a text part, closed by `content_part.done`;
+  `output_text.delta` / `refusal.delta` fill it, `annotation.added` adds a citation.
+- reasoning: `output_item.added` opens a reasoning part; summary deltas fill it (summary
+  parts after the first are separated as in `response.py`); `output_item.done` sets the
+  signature from `encrypted_content` and closes it.
+- function_call: `output_item.added` opens a tool-call part, argument deltas fill it,
+  `output_item.done` closes it (sending the whole arguments if no delta came).
+- web_search_call: its query is known only at `output_item.done`, so the part is
+  opened and closed there.
+
+`response.completed` / `response.incomplete` give usage and the stop reason;
+`response.failed` and `error` end the stream with a StreamError, as does EOF without a
+terminal event.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from polyrelay.codec import DecodeError, decode_as
+from polyrelay.context import RequestContext
+from polyrelay.errors import kind_for_status
+from polyrelay.ir import (
+    CitationDelta,
+    MessageStart,
+    MessageStop,
+    Part,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    ReasoningPart,
+    SignatureDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolArgsDelta,
+    ToolCallPart,
+    UsageDelta,
+)
+from polyrelay.providers.openai_responses.request import PROVIDER_TYPE
+from polyrelay.providers.openai_responses.response import (
+    REASONING_SEPARATOR,
+    citation_to_ir,
+    failure_to_ir,
+    item_to_ir,
+    stop_reason_to_ir,
+    usage_to_ir,
+    web_search_to_ir,
+)
+from polyrelay.schemas.openai_responses import ResponseStreamEvent
+from polyrelay.sse import SSEDecoder
+
+__all__ = ["OpenAIResponsesStreamParser"]
+
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+
+
+class OpenAIResponsesStreamParser:
+    def __init__(self, ctx: RequestContext) -> None:
+        self._ctx = ctx
+        self._sse = SSEDecoder()
+        self._next_index = 0
+        self._open: int | None = None
+        self._args_seen = False
+        self._parts: list[Part] = []
+        """Shells of the parts started so far (for the stop reason and search count)."""
+        self._started = False
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for sse in self._sse.feed(chunk):
+            if self._done or sse.data == "[DONE]":
+                continue
+            try:
+                event = decode_as(sse.data, ResponseStreamEvent)
+            except (msgspec.ValidationError, DecodeError) as exc:
+                out.append(self._error(502, f"invalid OpenAI Responses stream event: {exc}"))
+                continue
+            self._handle(event, out)
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        out = self.feed(b"\n\n")  # dispatches a final event that lacked its blank line
+        if not self._done:
+            out.append(self._error(502, "upstream stream ended before response.completed"))
+        return out
+
+    def _error(self, status: int, message: str, kind: str = "api_error") -> StreamError:
+        self._done = True
+        return StreamError(status=status, kind=kind, message=message)
+
+    def _handle(self, event: ResponseStreamEvent, out: list[StreamEvent]) -> None:
+        kind = event.type
+        if kind == "response.created" and event.response is not None:
+            self._started = True
+            out.append(MessageStart(id=event.response.id, model=event.response.model))
+        elif kind in _TERMINAL:
+            self._terminal(event, out)
+        elif kind == "response.output_item.added" or kind == "response.output_item.done":
+            self._item(event, out)
+        else:
+            self._content(event, out)
+
+    def _start(self, part: Part, out: list[StreamEvent]) -> int:
+        index = self._next_index
+        self._next_index += 1
+        self._open = index
+        self._args_seen = False
+        self._parts.append(part)
+        out.append(PartStart(index=index, part=part))
+        return index
+
+    def _stop(self, out: list[StreamEvent]) -> None:
+        if self._open is not None:
+            out.append(PartStop(index=self._open))
+            self._open = None
+
+    def _item(self, event: ResponseStreamEvent, out: list[StreamEvent]) -> None:
+        item = event.item
+        if item is None:
+            return
+        added = event.type == "response.output_item.added"
+        match item.type:
+            case "reasoning" if added:
+                self._start(ReasoningPart(origin=PROVIDER_TYPE), out)
+            case "reasoning":
+                if item.encrypted_content is not None and self._open is not None:
+                    out.append(SignatureDelta(index=self._open, signature=item.encrypted_content))
+                self._stop(out)
+            case "function_call" if added:
+                shell = item_to_ir(msgspec.structs.replace(item, arguments=""), self._ctx)[0]
+                index = self._start(shell, out)
+                if item.arguments:
+                    self._args_seen = True
+                    out.append(ToolArgsDelta(index=index, json=item.arguments))
+            case "function_call":
+                if not self._args_seen and item.arguments and self._open is not None:
+                    out.append(ToolArgsDelta(index=self._open, json=item.arguments))
+                self._stop(out)
+            case "web_search_call" if not added:
+                self._start(web_search_to_ir(item), out)
+                self._stop(out)
+            case "message" | "web_search_call":
+                pass
+            case _ if added:
+                self._ctx.warn(f"OpenAI Responses output item {item.type!r} is not supported")
+
+    def _content(self, event: ResponseStreamEvent, out: list[StreamEvent]) -> None:
+        index = self._open
+        match event.type:
+            case "response.content_part.added":
+                self._start(TextPart(text=""), out)
+            case "response.content_part.done":
+                self._stop(out)
+            case "response.output_text.delta" | "response.refusal.delta" if index is not None:
+                out.append(TextDelta(index=index, text=event.delta or ""))
+            case "response.output_text.annotation.added" if index is not None:
+                annotation = event.annotation
+                if annotation is not None and annotation.type == "url_citation":
+                    out.append(CitationDelta(index=index, citation=citation_to_ir(annotation)))
+            case "response.reasoning_summary_part.added" if index is not None:
+                if event.summary_index:
+                    out.append(ReasoningDelta(index=index, text=REASONING_SEPARATOR))
+            case "response.reasoning_summary_text.delta" if index is not None:
+                out.append(ReasoningDelta(index=index, text=event.delta or ""))
+            case "response.function_call_arguments.delta" if index is not None:
+                self._args_seen = True
+                out.append(ToolArgsDelta(index=index, json=event.delta or ""))
+            case _:
+                pass
+
+    def _terminal(self, event: ResponseStreamEvent, out: list[StreamEvent]) -> None:
+        self._stop(out)
+        response = event.response
+        if event.type == "error" or response is None:
+            status = 429 if event.code == "rate_limit_exceeded" else 500
+            message = event.message or "the upstream stream failed"
+            out.append(self._error(status, message, kind_for_status(status)))
+            return
+        if event.type == "response.failed":
+            err = failure_to_ir(response)
+            out.append(self._error(err.status, err.message, err.kind))
+            return
+        self._done = True
+        out.append(UsageDelta(usage=usage_to_ir(response.usage, self._parts)))
+        out.append(MessageStop(stop_reason=stop_reason_to_ir(response, self._parts)))

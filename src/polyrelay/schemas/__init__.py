@@ -1,0 +1,1 @@
+"""Vendor wire schemas (vendor names), shared by the frontends and the providers."""

@@ -1,0 +1,438 @@
+"""OpenAI Chat Completions wire schemas, shared by the frontend and the provider.
+
+Request-side Structs (`...Param`) omit defaults on output, so the provider encodes only
+what it sets. Response-side Structs always write their nullable fields (`content: null`,
+`logprobs: null`) as OpenAI does, and use UNSET for fields OpenAI leaves out when empty.
+Unknown fields are ignored on decode. Field names follow openai-python 3.57 types.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+__all__ = [
+    "Annotation",
+    "AnnotationURLCitation",
+    "ChatCompletion",
+    "ChatCompletionAssistantMessageParam",
+    "ChatCompletionChunk",
+    "ChatCompletionContentPartImageParam",
+    "ChatCompletionContentPartInputAudioParam",
+    "ChatCompletionContentPartRefusalParam",
+    "ChatCompletionContentPartTextParam",
+    "ChatCompletionCreateParams",
+    "ChatCompletionCreateParamsStrict",
+    "ChatCompletionCustomToolChoiceParam",
+    "ChatCompletionCustomToolParam",
+    "ChatCompletionDeveloperMessageParam",
+    "ChatCompletionFunctionToolParam",
+    "ChatCompletionMessage",
+    "ChatCompletionMessageParam",
+    "ChatCompletionMessageToolCall",
+    "ChatCompletionNamedToolChoiceParam",
+    "ChatCompletionSystemMessageParam",
+    "ChatCompletionToolMessageParam",
+    "ChatCompletionUserMessageParam",
+    "Choice",
+    "ChoiceDelta",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChunkChoice",
+    "CompletionTokensDetails",
+    "CompletionUsage",
+    "ErrorObject",
+    "ErrorResponse",
+    "File",
+    "FileFile",
+    "FunctionCall",
+    "FunctionDefinition",
+    "FunctionName",
+    "ImageURL",
+    "JSONSchema",
+    "InputAudio",
+    "PromptTokensDetails",
+    "ReasoningEffort",
+    "ResponseFormat",
+    "ResponseFormatJSONObject",
+    "ResponseFormatJSONSchema",
+    "ResponseFormatText",
+    "StreamOptions",
+    "TextContent",
+    "ToolChoiceAllowedTools",
+    "ToolChoiceParam",
+    "UserContentPart",
+    "WebSearchOptions",
+    "WebSearchOptionsUserLocation",
+    "WebSearchOptionsUserLocationApproximate",
+]
+
+ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+JSONObject = dict[str, Any]
+
+
+class _Param(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Base of request-side shapes."""
+
+
+# --- content parts ------------------------------------------------------------------
+
+
+class ChatCompletionContentPartTextParam(_Param, tag="text", tag_field="type"):
+    text: str
+
+
+class ImageURL(_Param):
+    url: str
+    detail: str | None = None
+
+
+class ChatCompletionContentPartImageParam(_Param, tag="image_url", tag_field="type"):
+    image_url: ImageURL
+
+
+class InputAudio(_Param):
+    data: str
+    format: str
+
+
+class ChatCompletionContentPartInputAudioParam(_Param, tag="input_audio", tag_field="type"):
+    input_audio: InputAudio
+
+
+class FileFile(_Param):
+    file_data: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class File(_Param, tag="file", tag_field="type"):
+    file: FileFile
+
+
+class ChatCompletionContentPartRefusalParam(_Param, tag="refusal", tag_field="type"):
+    refusal: str
+
+
+UserContentPart = (
+    ChatCompletionContentPartTextParam
+    | ChatCompletionContentPartImageParam
+    | ChatCompletionContentPartInputAudioParam
+    | File
+)
+TextContent = str | list[ChatCompletionContentPartTextParam]
+
+# --- messages -----------------------------------------------------------------------
+
+
+class FunctionCall(_Param):
+    name: str
+    arguments: str
+
+
+class ChatCompletionMessageToolCall(msgspec.Struct, kw_only=True, tag="function", tag_field="type"):
+    """A function tool call; the same shape in requests and responses."""
+
+    id: str
+    function: FunctionCall
+
+
+class ChatCompletionSystemMessageParam(_Param, tag="system", tag_field="role"):
+    content: TextContent
+    name: str | None = None
+
+
+class ChatCompletionDeveloperMessageParam(_Param, tag="developer", tag_field="role"):
+    content: TextContent
+    name: str | None = None
+
+
+class ChatCompletionUserMessageParam(_Param, tag="user", tag_field="role"):
+    content: str | list[UserContentPart]
+    name: str | None = None
+
+
+class ChatCompletionAssistantMessageParam(_Param, tag="assistant", tag_field="role"):
+    content: (
+        str
+        | list[ChatCompletionContentPartTextParam | ChatCompletionContentPartRefusalParam]
+        | None
+    ) = None
+    tool_calls: list[ChatCompletionMessageToolCall] | None = None
+    refusal: str | None = None
+    name: str | None = None
+
+
+class ChatCompletionToolMessageParam(_Param, tag="tool", tag_field="role"):
+    content: TextContent
+    tool_call_id: str
+
+
+ChatCompletionMessageParam = (
+    ChatCompletionSystemMessageParam
+    | ChatCompletionDeveloperMessageParam
+    | ChatCompletionUserMessageParam
+    | ChatCompletionAssistantMessageParam
+    | ChatCompletionToolMessageParam
+)
+
+# --- tools, tool_choice, response_format --------------------------------------------
+
+
+class FunctionDefinition(_Param):
+    name: ToolName
+    description: str | None = None
+    parameters: JSONObject | None = None
+    strict: bool | None = None
+
+
+class ChatCompletionFunctionToolParam(_Param, tag="function", tag_field="type"):
+    function: FunctionDefinition
+
+
+class ChatCompletionCustomToolParam(_Param, tag="custom", tag_field="type"):
+    custom: JSONObject
+
+
+class FunctionName(_Param):
+    name: str
+
+
+class ChatCompletionNamedToolChoiceParam(_Param, tag="function", tag_field="type"):
+    function: FunctionName
+
+
+class _AllowedTools(_Param):
+    mode: Literal["auto", "required"]
+    tools: list[ChatCompletionNamedToolChoiceParam]
+
+
+class ToolChoiceAllowedTools(_Param, tag="allowed_tools", tag_field="type"):
+    allowed_tools: _AllowedTools
+
+
+class ChatCompletionCustomToolChoiceParam(_Param, tag="custom", tag_field="type"):
+    custom: JSONObject
+
+
+ToolChoiceParam = (
+    Literal["none", "auto", "required"]
+    | ChatCompletionNamedToolChoiceParam
+    | ToolChoiceAllowedTools
+    | ChatCompletionCustomToolChoiceParam
+)
+
+
+class ResponseFormatText(_Param, tag="text", tag_field="type"):
+    pass
+
+
+class ResponseFormatJSONObject(_Param, tag="json_object", tag_field="type"):
+    pass
+
+
+class JSONSchema(_Param):
+    name: ToolName
+    description: str | None = None
+    schema: JSONObject | None = None
+    strict: bool | None = None
+
+
+class ResponseFormatJSONSchema(_Param, tag="json_schema", tag_field="type"):
+    json_schema: JSONSchema
+
+
+ResponseFormat = ResponseFormatText | ResponseFormatJSONObject | ResponseFormatJSONSchema
+
+
+class StreamOptions(_Param):
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+class _LegacyFunction(_Param):
+    name: ToolName
+    description: str | None = None
+    parameters: JSONObject | None = None
+
+
+class WebSearchOptionsUserLocationApproximate(_Param):
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    timezone: str | None = None
+
+
+class WebSearchOptionsUserLocation(_Param):
+    approximate: WebSearchOptionsUserLocationApproximate
+    type: Literal["approximate"] = "approximate"
+
+
+class WebSearchOptions(_Param):
+    search_context_size: Literal["low", "medium", "high"] | None = None
+    user_location: WebSearchOptionsUserLocation | None = None
+
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
+class ChatCompletionCreateParams(_Param):
+    """The request body. Range checks live in the frontend decoder, which words its
+    errors the way OpenAI does (msgspec only checks types here)."""
+
+    model: str
+    messages: list[ChatCompletionMessageParam]
+    max_completion_tokens: int | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[ChatCompletionFunctionToolParam | ChatCompletionCustomToolParam] | None = None
+    tool_choice: ToolChoiceParam | None = None
+    parallel_tool_calls: bool | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    metadata: dict[str, str] | None = None
+    web_search_options: WebSearchOptions | None = None
+    safety_identifier: str | None = None
+    functions: list[_LegacyFunction] | None = None
+    function_call: Literal["none", "auto"] | FunctionName | None = None
+    # Known fields the IR cannot carry: kept raw (never parsed) so the decoder can warn.
+    logprobs: Any = None
+    top_logprobs: Any = None
+    logit_bias: Any = None
+    modalities: Any = None
+    audio: Any = None
+    prediction: Any = None
+    service_tier: Any = None
+    store: Any = None
+    prompt_cache_key: Any = None
+    prompt_cache_retention: Any = None
+    prompt_cache_options: Any = None
+    verbosity: Any = None
+    moderation: Any = None
+
+
+class ChatCompletionCreateParamsStrict(ChatCompletionCreateParams, forbid_unknown_fields=True):
+    """The same body, failing on unknown top-level fields: the decoder's fast path; it
+    falls back to the lenient type (and warns) only when a client sends extra fields."""
+
+
+# --- response -----------------------------------------------------------------------
+
+
+class AnnotationURLCitation(msgspec.Struct, kw_only=True):
+    start_index: int
+    end_index: int
+    url: str
+    title: str = ""
+
+
+class Annotation(msgspec.Struct, kw_only=True, tag="url_citation", tag_field="type"):
+    url_citation: AnnotationURLCitation
+
+
+class ChatCompletionMessage(msgspec.Struct, kw_only=True):
+    role: str = "assistant"
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ChatCompletionMessageToolCall] | UnsetType = UNSET
+    annotations: list[Annotation] | UnsetType = UNSET
+    reasoning_content: str | UnsetType | None = UNSET
+    """Non-standard (DeepSeek, vLLM): reasoning text."""
+    reasoning: str | UnsetType | None = UNSET
+    """Non-standard (OpenRouter, Ollama): reasoning text; read only."""
+
+
+class Choice(msgspec.Struct, kw_only=True):
+    index: int = 0
+    message: ChatCompletionMessage
+    logprobs: None = None
+    finish_reason: str | None = None
+
+
+class PromptTokensDetails(msgspec.Struct, kw_only=True):
+    cached_tokens: int = 0
+
+
+class CompletionTokensDetails(msgspec.Struct, kw_only=True):
+    reasoning_tokens: int = 0
+
+
+class CompletionUsage(msgspec.Struct, kw_only=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+
+
+class ChatCompletion(msgspec.Struct, kw_only=True):
+    id: str
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: list[Choice]
+    usage: CompletionUsage | None = None
+
+
+# --- stream -------------------------------------------------------------------------
+
+
+class ChoiceDeltaToolCallFunction(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ChoiceDeltaToolCall(msgspec.Struct, kw_only=True, omit_defaults=True):
+    index: int
+    id: str | None = None
+    type: str | None = None
+    function: ChoiceDeltaToolCallFunction | None = None
+
+
+class ChoiceDelta(msgspec.Struct, kw_only=True, omit_defaults=True):
+    role: str | None = None
+    content: str | None = None
+    refusal: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ChoiceDeltaToolCall] | None = None
+
+
+class ChunkChoice(msgspec.Struct, kw_only=True):
+    index: int = 0
+    delta: ChoiceDelta = msgspec.field(default_factory=ChoiceDelta)
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(msgspec.Struct, kw_only=True):
+    id: str = ""
+    model: str = ""
+    choices: list[ChunkChoice] = []
+    usage: CompletionUsage | None = None
+    error: ErrorObject | None = None
+    """Set on an in-band error event (`data: {"error": {...}}`)."""
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class ErrorObject(msgspec.Struct, kw_only=True):
+    message: str = ""
+    type: str | None = None
+    param: str | None = None
+    code: str | int | None = None
+
+
+class ErrorResponse(msgspec.Struct, kw_only=True):
+    error: ErrorObject

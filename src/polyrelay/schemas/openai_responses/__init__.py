@@ -1,0 +1,58 @@
+"""OpenAI Responses wire schemas, shared by the frontend and the provider."""
+
+from polyrelay.schemas.openai_responses.events import ResponseStreamEvent
+from polyrelay.schemas.openai_responses.request import (
+    ContentPartParam,
+    InputItemParam,
+    ReasoningParam,
+    ResponseCreateParams,
+    SummaryTextParam,
+    TextConfigParam,
+    TextFormatParam,
+    ToolChoiceParam,
+    ToolParam,
+    UserLocationParam,
+    WebSearchFiltersParam,
+)
+from polyrelay.schemas.openai_responses.response import (
+    ErrorObject,
+    ErrorResponse,
+    IncompleteDetails,
+    InputTokensDetails,
+    OutputTokensDetails,
+    Reasoning,
+    Response,
+    ResponseError,
+    ResponseOutputContent,
+    ResponseOutputItem,
+    ResponseUsage,
+    URLCitation,
+    WebSearchAction,
+)
+
+__all__ = [
+    "ContentPartParam",
+    "ErrorObject",
+    "ErrorResponse",
+    "IncompleteDetails",
+    "InputItemParam",
+    "InputTokensDetails",
+    "OutputTokensDetails",
+    "Reasoning",
+    "ReasoningParam",
+    "Response",
+    "ResponseCreateParams",
+    "ResponseError",
+    "ResponseOutputContent",
+    "ResponseOutputItem",
+    "ResponseStreamEvent",
+    "ResponseUsage",
+    "SummaryTextParam",
+    "TextConfigParam",
+    "TextFormatParam",
+    "ToolChoiceParam",
+    "ToolParam",
+    "URLCitation",
+    "UserLocationParam",
+    "WebSearchFiltersParam",
+]

@@ -1,0 +1,97 @@
+"""`polyrelay serve`: open the database, print the banner, run uvicorn.
+
+With several workers uvicorn needs an import string, so the settings travel to each
+worker process through an environment variable as JSON and `app_from_env` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import msgspec
+import uvicorn
+from starlette.applications import Starlette
+
+from polyrelay import codec
+from polyrelay.app import Deps, create_app
+from polyrelay.settings import Settings
+from polyrelay.storage import open_database
+
+__all__ = ["app_from_env", "serve"]
+
+_SETTINGS_ENV = "POLYRELAY_WORKER_SETTINGS"
+DEMO_KEY_NAME = "demo"
+
+
+def app_from_env() -> Starlette:
+    settings = msgspec.json.decode(os.environ[_SETTINGS_ENV], type=Settings)
+    return create_app(settings, Deps(open_database(settings.database)))
+
+
+def _demo_key(settings: Settings) -> str:
+    """A fresh demo key for the emulator-only default; earlier demo keys are revoked."""
+    database = open_database(settings.database)
+    try:
+        for key in database.keys.list():
+            if key.name == DEMO_KEY_NAME and key.revoked_at is None:
+                database.keys.revoke(key.id)
+        _, secret = database.keys.create(DEMO_KEY_NAME, None)
+        return secret
+    finally:
+        database.close()
+
+
+def banner(settings: Settings, demo_secret: str | None) -> str:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [f"polyrelay listening on {base}  (config: {settings.source})"]
+    lines += [f"  model {name} -> {m.provider}" for name, m in settings.models.items()]
+    if demo_secret is None:
+        return "\n".join(lines)
+    key = demo_secret
+    lines += [
+        "",
+        "!! No provider API key is set (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY):",
+        "!! every model is served by the BUILT-IN EMULATOR, which echoes 'You said: ...'.",
+        f"!! Demo key (shown once): {key}",
+        "",
+        f"  curl {base}/v1/chat/completions -H 'Authorization: Bearer {key}' \\",
+        "    -H 'content-type: application/json' \\",
+        '    -d \'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}\'',
+        "",
+        f"  python -c \"import openai; c = openai.OpenAI(base_url='{base}/v1', api_key='{key}');"
+        " print(c.chat.completions.create(model='claude-opus-4-6',"
+        " messages=[{'role': 'user', 'content': 'Hello'}]).choices[0].message.content)\"",
+    ]
+    return "\n".join(lines)
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    demo_secret = _demo_key(settings) if settings.embedded_emulator else None
+    print(banner(settings, demo_secret), flush=True)  # noqa: T201
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+    }
+    if settings.workers == 1:
+        app = create_app(settings, Deps(open_database(settings.database)))
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
+        return
+    os.environ[_SETTINGS_ENV] = codec.encode_str(settings)
+    uvicorn.run(
+        "polyrelay.server:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        **common,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,400 @@
+"""Typed configuration: the YAML file (DESIGN.md "Config file") or the embedded default.
+
+The file is read as a `yaml.compose` node tree, so every error names its line. One walker
+converts nodes to the field types below (via `msgspec.inspect`), so a new section is a new
+Struct plus a field on `Settings`. A mapping becomes a Struct (unknown keys are errors) or a
+`dict[str, Struct]`, whose entry key fills the Struct's `name` and its `key_defaults` fields.
+`${VAR}` expands from the environment (missing: empty); an optional value that expands to
+nothing is None, so `api_key: "${OPENAI_API_KEY}"` with the variable unset means no key.
+Top-level `max_body_bytes` and `log_level` are accepted besides the DESIGN.md keys.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+import yaml
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "ConfigError",
+    "LogLevel",
+    "ModelConfig",
+    "ProviderConfig",
+    "ProviderType",
+    "Settings",
+    "StaticKey",
+    "embedded_settings",
+    "load_settings",
+    "parse_settings",
+]
+
+ProviderType = Literal["openai", "openai-responses", "anthropic", "gemini"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and what to fix."""
+
+
+class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    type: ProviderType
+    base_url: str
+    api_key: str | None = None
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    headers: dict[str, str] = {}
+    pdf: bool | None = None
+    """Whether the upstream reads PDFs natively; None means the provider type's default."""
+
+
+class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
+    key_defaults: ClassVar[tuple[str, ...]] = ("model",)
+
+    name: str
+    provider: str
+    model: str
+    """The upstream's own model name; defaults to the public `name`."""
+    context_window: Positive | None = None
+    max_output_tokens: Positive | None = None
+    input_price: NonNegative | None = None
+    """USD per million input tokens."""
+    output_price: NonNegative | None = None
+    """USD per million output tokens."""
+    vision: bool = True
+    pdf: bool | None = None
+
+
+class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    name: str
+    models: tuple[str, ...] | None = None
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = DEFAULT_HOST
+    port: Port = DEFAULT_PORT
+    database: str = "sqlite:///polyrelay.db"
+    default_model: str = "claude-opus-4-6"
+    providers: dict[str, ProviderConfig]
+    models: dict[str, ModelConfig]
+    keys: tuple[StaticKey, ...] = ()
+    max_body_bytes: Positive = 32 * 1024 * 1024
+    workers: Positive = 1
+    embedded_emulator: bool = False
+    source: str
+    """The config file's path, or "embedded default"."""
+    log_level: LogLevel = "info"
+
+    def with_listen(self, host: str, port: int) -> Settings:
+        """A copy listening on host:port; emulator providers follow the new address."""
+        if not self.embedded_emulator:
+            return msgspec.structs.replace(self, host=host, port=port)
+        providers = _emulator_providers(host, port)
+        return msgspec.structs.replace(self, host=host, port=port, providers=providers)
+
+
+class _FileOnly(msgspec.Struct, frozen=True):
+    listen: str
+    """HOST:PORT, split into Settings.host and Settings.port."""
+
+
+# Settings fields the file does not set: `listen` fills host/port, the rest come from the CLI
+# or from how the settings were found.
+_NOT_IN_FILE = frozenset({"host", "port", "workers", "embedded_emulator", "source"})
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def load_settings(path: str | None, env: Mapping[str, str]) -> Settings:
+    """Explicit path, else $POLYRELAY_CONFIG, else ./polyrelay.yaml if present, else default."""
+    path = path or env.get("POLYRELAY_CONFIG") or None
+    if path is None and os.path.isfile("polyrelay.yaml"):
+        path = "polyrelay.yaml"
+    if path is None:
+        return embedded_settings(env)
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    return parse_settings(text, source=path, env=env)
+
+
+def parse_settings(text: str, *, source: str, env: Mapping[str, str]) -> Settings:
+    """Settings from YAML text; `source` names the file in error messages."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise ConfigError(f"{source}:{line}: invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    if root is None:
+        raise ConfigError(f"{source}: the file is empty; it needs providers and models")
+    return _Reader(source, env).settings(root)
+
+
+class _Reader:
+    """Converts one file's node tree; remembers each value's line for the cross-checks."""
+
+    def __init__(self, source: str, env: Mapping[str, str]) -> None:
+        self._source = source
+        self._env = env
+        self._lines: dict[str, int] = {}
+
+    def settings(self, root: yaml.Node) -> Settings:
+        fields = {f.name: f for f in _fields(Settings) if f.name not in _NOT_IN_FILE}
+        values = self._mapping(root, "", fields | {f.name: f for f in _fields(_FileOnly)})
+        if "listen" in values:
+            values["host"], values["port"] = self._listen(str(values.pop("listen")))
+        values["source"] = self._source
+        self._require(Settings, root, "", values)
+        static_keys = values.get("keys", ())
+        if isinstance(static_keys, tuple):  # an unset ${VAR} switches that key off
+            values["keys"] = tuple(k for k in static_keys if isinstance(k, StaticKey) and k.key)
+        settings = msgspec.convert(values, Settings)
+        self._check_references(settings, explicit_default="default_model" in values)
+        return settings
+
+    def _error(self, node: yaml.Node, message: str) -> ConfigError:
+        return ConfigError(f"{self._source}:{node.start_mark.line + 1}: {message}")
+
+    def _mapping(
+        self, node: yaml.Node, path: str, fields: Mapping[str, msgspec.inspect.Field]
+    ) -> dict[str, object]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self._error(node, f"{path or 'the file'}: expected a mapping of keys")
+        values: dict[str, object] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node, values)
+            sub = f"{path}.{key}" if path else key
+            self._lines[sub] = value_node.start_mark.line + 1
+            field = fields.get(key)
+            if field is None:
+                where = f"in {path}" if path else "at top level"
+                allowed = ", ".join(fields)
+                raise self._error(key_node, f"unknown key {key!r} {where} (allowed: {allowed})")
+            values[key] = self._value(value_node, field.type, sub)
+        return values
+
+    def _require(
+        self, cls: type[msgspec.Struct], node: yaml.Node, path: str, values: Mapping[str, object]
+    ) -> None:
+        for field in _fields(cls):
+            if field.required and field.name not in values:
+                where = f"{path}: " if path else ""
+                raise self._error(node, f"{where}missing required key {field.name!r}")
+
+    def _value(self, node: yaml.Node, info: msgspec.inspect.Type, path: str) -> object:
+        inspect = msgspec.inspect
+        if isinstance(info, inspect.StructType):
+            return self._struct(node, info.cls, path, key=None)
+        if isinstance(info, inspect.DictType):
+            return self._dict(node, info.value_type, path)
+        if isinstance(info, inspect.VarTupleType):
+            if not isinstance(node, yaml.SequenceNode):
+                raise self._error(node, f"{path}: expected a list")
+            return tuple(
+                self._value(n, info.item_type, f"{path}[{i}]") for i, n in enumerate(node.value)
+            )
+        if isinstance(info, inspect.UnionType):
+            return self._optional(node, info, path)
+        if not isinstance(node, yaml.ScalarNode):
+            raise self._error(node, f"{path}: expected {_describe(info)}")
+        return self._scalar(node, info, path)
+
+    def _struct(
+        self, node: yaml.Node, cls: type[msgspec.Struct], path: str, key: str | None
+    ) -> msgspec.Struct:
+        fields = {f.name: f for f in _fields(cls) if key is None or f.name != "name"}
+        values = self._mapping(node, path, fields)
+        if key is not None:
+            values["name"] = key
+            for name in getattr(cls, "key_defaults", ()):
+                values.setdefault(name, key)
+        self._require(cls, node, path, values)
+        return msgspec.convert(values, cls)
+
+    def _dict(self, node: yaml.Node, info: msgspec.inspect.Type, path: str) -> dict[str, object]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self._error(node, f"{path}: expected a mapping of names to entries")
+        entries: dict[str, object] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node, entries)
+            sub = f"{path}.{key}"
+            if isinstance(info, msgspec.inspect.StructType):
+                entries[key] = self._struct(value_node, info.cls, sub, key=key)
+            else:
+                entries[key] = self._value(value_node, info, sub)
+        return entries
+
+    def _optional(self, node: yaml.Node, info: msgspec.inspect.UnionType, path: str) -> object:
+        if isinstance(node, yaml.ScalarNode) and self._raw(node) in (None, ""):
+            return None
+        others = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        assert len(others) == 1, f"{path}: the walker supports only `T | None` unions"
+        return self._value(node, others[0], path)
+
+    def _scalar(self, node: yaml.ScalarNode, info: msgspec.inspect.Type, path: str) -> object:
+        value = self._raw(node)
+        inspect = msgspec.inspect
+        if isinstance(info, inspect.StrType) and value is not None:
+            return value if isinstance(value, str) else node.value
+        if isinstance(info, inspect.LiteralType) and value in info.values:
+            return value
+        if isinstance(info, inspect.LiteralType):
+            allowed = ", ".join(map(str, info.values))
+            raise self._error(node, f"{path}: invalid value {value!r} (allowed: {allowed})")
+        if isinstance(info, inspect.BoolType) and isinstance(value, bool):
+            return value
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        is_number = is_int or (isinstance(info, inspect.FloatType) and isinstance(value, float))
+        if isinstance(info, inspect.IntType | inspect.FloatType) and is_number:
+            assert isinstance(value, int | float)
+            if not _in_range(info, value):
+                raise self._error(node, f"{path}: {value} is out of range ({_describe(info)})")
+            return value if isinstance(info, inspect.IntType) else float(value)
+        raise self._error(node, f"{path}: expected {_describe(info)}, got {node.value!r}")
+
+    def _raw(self, node: yaml.ScalarNode) -> object:
+        constructor = yaml.constructor.SafeConstructor()
+        if node.tag != _STR_TAG or "${" not in node.value:
+            return constructor.construct_object(node, deep=True)
+        expanded = _ENV_VAR.sub(lambda m: self._env.get(m.group(1), ""), node.value)
+        if node.style is not None:  # quoted: stays a string
+            return expanded
+        resolver = yaml.resolver.Resolver()
+        tag = resolver.resolve(yaml.ScalarNode, expanded, (True, False))  # type: ignore[no-untyped-call]
+        return constructor.construct_object(yaml.ScalarNode(tag, expanded), deep=True)
+
+    def _key(self, node: yaml.Node, seen: Mapping[str, object]) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self._error(node, "keys must be plain names")
+        if node.value in seen:
+            raise self._error(node, f"duplicate key {node.value!r}")
+        return str(node.value)
+
+    def _listen(self, text: str) -> tuple[str, int]:
+        host, _, port = text.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            line = self._lines["listen"]
+            raise ConfigError(f"{self._source}:{line}: listen: expected HOST:PORT, got {text!r}")
+        return host.strip("[]"), int(port)
+
+    def _check_references(self, settings: Settings, explicit_default: bool) -> None:
+        for model in settings.models.values():
+            if model.provider not in settings.providers:
+                path, defined = f"models.{model.name}.provider", ", ".join(settings.providers)
+                line, name = self._lines[path], model.provider
+                problem = f"undefined provider {name!r} (defined: {defined or 'none'})"
+                raise ConfigError(f"{self._source}:{line}: {path}: {problem}")
+        if explicit_default and settings.default_model not in settings.models:
+            line, name = self._lines["default_model"], settings.default_model
+            problem = f"{name!r} is not among models ({', '.join(settings.models) or 'none'})"
+            raise ConfigError(f"{self._source}:{line}: default_model: {problem}")
+
+
+def _fields(cls: type[msgspec.Struct]) -> tuple[msgspec.inspect.Field, ...]:
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return info.fields
+
+
+def _in_range(info: msgspec.inspect.IntType | msgspec.inspect.FloatType, value: float) -> bool:
+    low_ok = (info.ge is None or value >= info.ge) and (info.gt is None or value > info.gt)
+    return low_ok and (info.le is None or value <= info.le) and (info.lt is None or value < info.lt)
+
+
+def _describe(info: msgspec.inspect.Type) -> str:
+    inspect = msgspec.inspect
+    if isinstance(info, inspect.IntType | inspect.FloatType):
+        kind = "an integer" if isinstance(info, inspect.IntType) else "a number"
+        limits = [
+            f"{op} {bound}"
+            for op, bound in ((">=", info.ge), (">", info.gt), ("<=", info.le), ("<", info.lt))
+            if bound is not None
+        ]
+        return kind + (f" {' and '.join(limits)}" if limits else "")
+    names = {inspect.StrType: "a string", inspect.BoolType: "true or false"}
+    return names.get(type(info), "a mapping" if isinstance(info, inspect.StructType) else "a value")
+
+
+_EMBEDDED = "embedded default"
+_CATALOGUE_FIELDS = ("name", "context_window", "max_output_tokens", "input_price", "output_price")
+_CATALOGUE: dict[str, tuple[tuple[str, int, int, float, float], ...]] = {
+    "anthropic": (
+        ("claude-opus-4-6", 200_000, 32_000, 5.0, 25.0),
+        ("claude-sonnet-4-5", 200_000, 64_000, 3.0, 15.0),
+    ),
+    "openai": (("gpt-4o-mini", 128_000, 16_384, 0.15, 0.6),),
+    "openai-responses": (("gpt-5-mini", 400_000, 128_000, 0.25, 2.0),),
+    "gemini": (("gemini-2.5-flash", 1_048_576, 65_536, 0.3, 2.5),),
+}
+_EMULATOR_PROVIDERS: tuple[tuple[str, ProviderType, str], ...] = (
+    ("emulator-openai", "openai", "/v1"),
+    ("emulator-responses", "openai-responses", "/v1"),
+    ("emulator-anthropic", "anthropic", ""),
+    ("emulator-gemini", "gemini", ""),
+)
+_REAL_PROVIDERS: tuple[tuple[str, ProviderType, str, str], ...] = (
+    ("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    ("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+    ("openai-responses", "openai-responses", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+    ("gemini", "gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),
+)
+
+
+def embedded_settings(env: Mapping[str, str]) -> Settings:
+    """No config file: real providers for the API keys in `env`, else the built-in emulator."""
+    providers = {
+        name: ProviderConfig(name=name, type=type_, base_url=url, api_key=env[var])
+        for name, type_, url, var in _REAL_PROVIDERS
+        if env.get(var)
+    }
+    emulator = not providers
+    if emulator:
+        providers = _emulator_providers(DEFAULT_HOST, DEFAULT_PORT)
+    models = {
+        model.name: model
+        for provider in providers.values()
+        for model in _catalogue_models(provider)
+    }
+    default = "claude-opus-4-6" if "claude-opus-4-6" in models else next(iter(models))
+    return Settings(
+        providers=providers,
+        models=models,
+        default_model=default,
+        source=_EMBEDDED,
+        embedded_emulator=emulator,
+    )
+
+
+def _catalogue_models(provider: ProviderConfig) -> list[ModelConfig]:
+    rows = [dict(zip(_CATALOGUE_FIELDS, row, strict=True)) for row in _CATALOGUE[provider.type]]
+    extra = {"provider": provider.name}
+    return [msgspec.convert({**row, **extra, "model": row["name"]}, ModelConfig) for row in rows]
+
+
+def _emulator_providers(host: str, port: int) -> dict[str, ProviderConfig]:
+    """The emulator mounted inside the gateway itself, reached over real HTTP."""
+    # A wildcard bind address accepts connections but is no address to connect to.
+    connect = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    if ":" in connect:
+        connect = f"[{connect}]"
+    base = f"http://{connect}:{port}/_upstream/emulator"
+    return {
+        name: ProviderConfig(name=name, type=type_, base_url=base + suffix)
+        for name, type_, suffix in _EMULATOR_PROVIDERS
+    }

@@ -1,0 +1,64 @@
+"""Schema migrations for the SQLite database.
+
+`MIGRATIONS` is append-only: each entry's name is recorded in `_migrations` once it has run,
+and a released migration is never edited or reordered (add a new one instead). `migrate` runs
+every pending migration in order, each in its own transaction, and is safe when several
+processes start at once: `BEGIN IMMEDIATE` takes the write lock before reading what has run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+__all__ = ["MIGRATIONS", "Migration", "migrate"]
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _create_api_keys(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            secret_hash TEXT NOT NULL UNIQUE,
+            models TEXT,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[tuple[str, Migration], ...] = (("0001_api_keys", _create_api_keys),)
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    now: int,
+    migrations: tuple[tuple[str, Migration], ...] = MIGRATIONS,
+) -> list[str]:
+    """Apply pending migrations; returns the names applied. `conn` must be in autocommit mode."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations"
+        " (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
+    )
+    done_before = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied: list[str] = []
+    for name, apply in migrations:
+        if name in done_before:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
+            if done is None:
+                apply(conn)
+                conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now))
+                applied.append(name)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return applied

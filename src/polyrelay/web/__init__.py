@@ -1,0 +1,1 @@
+"""HTTP endpoints beyond the three protocol routes (models, tasks, stored responses)."""

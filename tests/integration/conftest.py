@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.servers import (
+    STATIC_KEY,
+    free_port,
+    gateway_config,
+    start,
+    stop,
+)
+
+
+class Emulator:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def requests(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = httpx.get(f"{self.url}/_emulator/requests").json()["requests"]
+        return data
+
+    def last(self) -> dict[str, Any]:
+        return self.requests()[-1]
+
+    def clear(self) -> None:
+        httpx.delete(f"{self.url}/_emulator/requests")
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    proc = start(["emulator", "--port", str(port)], url + "/", log)
+    yield Emulator(url)
+    stop(proc)
+
+
+class Gateway:
+    def __init__(self, url: str, log: Path) -> None:
+        self.url = url
+        self.log = log
+
+
+@pytest.fixture(scope="session")
+def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    workdir = tmp_path_factory.mktemp("gateway")
+    config = workdir / "polyrelay.yaml"
+    config.write_text(gateway_config(emulator.url, workdir / "polyrelay.db"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = workdir / "gateway.log"
+    proc = start(["serve", "--config", str(config), "--port", str(port)], url + "/", log)
+    yield Gateway(url, log)
+    stop(proc)
+
+
+@pytest.fixture
+def api_key() -> str:
+    return STATIC_KEY

@@ -1,0 +1,87 @@
+"""Real servers for integration tests: the emulator and the gateway as subprocesses on
+loopback ports, exactly as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+STATIC_KEY = "sk-test-" + "a" * 40
+LIMITED_KEY = "sk-limited-" + "b" * 37
+
+# One model per upstream type, all served by the emulator.
+MODELS_BY_PROVIDER = {
+    "openai": "gpt-4o-mini",
+    "openai-responses": "gpt-5-mini",
+    "anthropic": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+def start(args: list[str], url: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "polyrelay", *args],
+        stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+    )
+    wait_http(url, proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def gateway_config(emulator: str, database: Path, extra: str = "") -> str:
+    return f"""\
+listen: 127.0.0.1:0
+database: sqlite:///{database}
+default_model: claude-sonnet-4-5
+providers:
+  emu-openai: {{type: openai, base_url: "{emulator}/v1", api_key: upstream-openai-secret}}
+  emu-responses: {{type: openai-responses, base_url: "{emulator}/v1", api_key: upstream-openai-secret}}
+  emu-anthropic: {{type: anthropic, base_url: "{emulator}", api_key: upstream-anthropic-secret}}
+  emu-gemini: {{type: gemini, base_url: "{emulator}", api_key: upstream-gemini-secret}}
+  dead: {{type: openai, base_url: "http://127.0.0.1:9/v1", connect_timeout: 2}}
+  slow: {{type: openai, base_url: "{emulator}/v1", timeout: 1}}
+models:
+  gpt-4o-mini: {{provider: emu-openai}}
+  gpt-5-mini: {{provider: emu-responses}}
+  claude-sonnet-4-5: {{provider: emu-anthropic, max_output_tokens: 1024}}
+  gemini-2.5-flash: {{provider: emu-gemini}}
+  unreachable-model: {{provider: dead, model: gpt-4o-mini}}
+  slow-model: {{provider: slow, model: gpt-4o-mini}}
+keys:
+  - {{key: "{STATIC_KEY}", name: ci}}
+  - {{key: "{LIMITED_KEY}", name: limited, models: [gpt-4o-mini]}}
+{extra}"""

@@ -1,0 +1,345 @@
+"""Chat Completions through the real gateway to each upstream type, with the openai SDK."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.integration.conftest import Emulator, Gateway
+from tests.integration.servers import LIMITED_KEY, MODELS_BY_PROVIDER
+
+PROVIDERS = list(MODELS_BY_PROVIDER)
+WEATHER_TOOL: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+# A 1x1 PNG.
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
+).decode()
+
+
+@pytest.fixture
+def client(gateway: Gateway, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=api_key, max_retries=0)
+
+
+def user(text: str) -> Any:
+    return {"role": "user", "content": text}
+
+
+def stream_text(client: openai.OpenAI, **kwargs: Any) -> tuple[str, list[Any]]:
+    chunks = list(client.chat.completions.create(stream=True, **kwargs))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    return text, chunks
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_plain_text(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    result = client.chat.completions.create(model=model, messages=[user("hello there")])
+    assert result.choices[0].message.content == "You said: hello there"
+    assert result.choices[0].finish_reason == "stop"
+    assert result.model == model
+    assert result.usage is not None
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (2, 4)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_streaming_with_usage(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    text, chunks = stream_text(
+        client, model=model, messages=[user("one two three")],
+        stream_options={"include_usage": True},
+    )
+    assert text == "You said: one two three"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 5
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_stream_helper_final_completion(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    with client.chat.completions.stream(model=model, messages=[user("helper test")]) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "You said: helper test"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_system_prompt_reaches_upstream(
+    client: openai.OpenAI, emulator: Emulator, provider: str
+) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    result = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "system", "content": "be very brief"}, user("hi")],
+    )
+    assert result.choices[0].message.content == "You said: hi"
+    assert result.usage is not None and result.usage.prompt_tokens == 4
+    assert "be very brief" in str(emulator.last()["body"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_multi_turn_answers_last_user_message(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    result = client.chat.completions.create(
+        model=model,
+        messages=[
+            user("first question"),
+            {"role": "assistant", "content": "You said: first question"},
+            user("second question"),
+        ],
+    )
+    assert result.choices[0].message.content == "You said: second question"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_round_trip(client: openai.OpenAI, provider: str, stream: bool) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    messages: list[Any] = [user('weather? [[tool get_weather {"city": "Paris"}]]')]
+    if stream:
+        with client.chat.completions.stream(model=model, messages=messages, tools=[WEATHER_TOOL]) as s:
+            first = s.get_final_completion()
+    else:
+        first = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL])
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert [(c.function.name, c.function.arguments.replace(" ", "")) for c in calls] == [
+        ("get_weather", '{"city":"Paris"}')
+    ]
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [c.model_dump() for c in calls]},
+        {"role": "tool", "tool_call_id": calls[0].id, "content": "sunny"},
+    ]
+    final = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL])
+    assert final.choices[0].message.content == "Tool get_weather returned: sunny"
+    assert final.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_parallel_tool_calls(client: openai.OpenAI, provider: str, stream: bool) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    prompt = 'two [[tool get_weather {"city": "Paris"}]] [[tool get_weather {"city": "Rome"}]]'
+    kwargs: Any = {"model": model, "messages": [user(prompt)], "tools": [WEATHER_TOOL]}
+    if stream:
+        with client.chat.completions.stream(**kwargs) as s:
+            result = s.get_final_completion()
+    else:
+        result = client.chat.completions.create(**kwargs)
+    calls = result.choices[0].message.tool_calls or []
+    assert [c.function.arguments.replace(" ", "") for c in calls] == [
+        '{"city":"Paris"}', '{"city":"Rome"}'
+    ]
+    assert len({c.id for c in calls}) == 2
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_image_input_reaches_upstream(
+    client: openai.OpenAI, emulator: Emulator, provider: str
+) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    content: Any = [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+    ]
+    result = client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}])
+    assert result.choices[0].message.content == "You said: what is this"
+    assert PNG in str(emulator.last()["body"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_max_tokens_truncates_with_length(client: openai.OpenAI, provider: str, stream: bool) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    kwargs: Any = {"model": model, "messages": [user("a b c d e f")], "max_tokens": 3}
+    if stream:
+        with client.chat.completions.stream(**kwargs) as s:
+            result = s.get_final_completion()
+    else:
+        result = client.chat.completions.create(**kwargs)
+    assert result.choices[0].message.content == "You said: a"
+    assert result.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_stop_sequence(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    result = client.chat.completions.create(
+        model=model, messages=[user("alpha beta gamma")], stop=["gamma"]
+    )
+    assert result.choices[0].message.content.strip() == "You said: alpha beta"  # type: ignore[union-attr]
+    assert result.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_n_choices(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    result = client.chat.completions.create(model=model, messages=[user("twice")], n=2)
+    assert [c.index for c in result.choices] == [0, 1]
+    assert {c.message.content for c in result.choices} == {"You said: twice"}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_n_choices_streamed(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    chunks = list(client.chat.completions.create(model=model, messages=[user("twice")], n=2, stream=True))
+    texts = {0: "", 1: ""}
+    for chunk in chunks:
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+    assert texts == {0: "You said: twice", 1: "You said: twice"}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(
+    ("status", "error"), [(429, openai.RateLimitError), (500, openai.InternalServerError)]
+)
+def test_upstream_errors_are_relayed(
+    client: openai.OpenAI, provider: str, status: int, error: type[Exception]
+) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    with pytest.raises(error) as info:
+        client.chat.completions.create(model=model, messages=[user(f"[[error {status}]]")])
+    assert info.value.status_code == status  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_upstream_error_before_stream_keeps_status(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    with pytest.raises(openai.RateLimitError):
+        list(client.chat.completions.create(model=model, messages=[user("[[error 429]]")], stream=True))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_mid_stream_cut_ends_with_error(client: openai.OpenAI, provider: str) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    with pytest.raises(openai.APIError):
+        list(
+            client.chat.completions.create(
+                model=model, messages=[user("[[cut 2]] one two three four five")], stream=True
+            )
+        )
+
+
+def test_unreachable_upstream_is_502(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model="unreachable-model", messages=[user("hi")])
+    assert info.value.status_code == 502
+
+
+def test_timed_out_upstream_is_504(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model="slow-model", messages=[user("[[delay 3000]] hi")])
+    assert info.value.status_code == 504
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "param"),
+    [
+        ("temperature", 2.5, "temperature"),
+        ("top_p", 1.5, "top_p"),
+        ("presence_penalty", -3, "presence_penalty"),
+        ("frequency_penalty", "high", "frequency_penalty"),
+        ("n", 0, "n"),
+        ("max_tokens", "ten", "max_tokens"),
+        ("stop", ["a", "b", "c", "d", "e"], "stop"),
+    ],
+)
+def test_bad_input_is_400_naming_the_field(
+    client: openai.OpenAI, field: str, value: Any, param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[user("hi")], extra_body={field: value}
+        )
+    assert param in info.value.message
+
+
+def test_wrong_message_type_is_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "wizard", "content": "x"}])  # type: ignore[list-item]
+    assert "role" in info.value.message
+
+
+def test_unknown_model_is_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="no-such-model", messages=[user("hi")])
+    assert "no-such-model" in info.value.message
+
+
+def test_missing_and_wrong_key_are_401(gateway: Gateway) -> None:
+    body = {"model": "gpt-4o-mini", "messages": [user("hi")]}
+    missing = httpx.post(gateway.url + "/v1/chat/completions", json=body)
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "invalid_api_key"
+    wrong = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        wrong.chat.completions.create(model="gpt-4o-mini", messages=[user("hi")])
+
+
+def test_key_limited_to_models_gets_403(gateway: Gateway) -> None:
+    limited = openai.OpenAI(base_url=gateway.url + "/v1", api_key=LIMITED_KEY, max_retries=0)
+    assert limited.chat.completions.create(model="gpt-4o-mini", messages=[user("ok")]).choices
+    with pytest.raises(openai.PermissionDeniedError):
+        limited.chat.completions.create(model="gemini-2.5-flash", messages=[user("hi")])
+
+
+def test_dropped_parameter_is_warned(gateway: Gateway, api_key: str) -> None:
+    body = {"model": "claude-sonnet-4-5", "messages": [user("hi")], "seed": 7}
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {api_key}"}
+    )
+    assert response.status_code == 200
+    assert "seed" in response.headers["polyrelay-warnings"]
+
+
+def test_fast_path_keeps_unknown_fields(gateway: Gateway, emulator: Emulator, api_key: str) -> None:
+    body = {"model": "gpt-4o-mini", "messages": [user("hi")], "x_custom_field": {"keep": True}}
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {api_key}"}
+    )
+    assert response.status_code == 200
+    assert emulator.last()["body"]["x_custom_field"] == {"keep": True}
+
+
+def test_models_lists_configured_models(client: openai.OpenAI) -> None:
+    ids = {m.id for m in client.models.list()}
+    assert set(MODELS_BY_PROVIDER.values()) <= ids
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_client_disconnect_cancels_upstream(
+    gateway: Gateway, emulator: Emulator, api_key: str, provider: str
+) -> None:
+    emulator.clear()
+    body = {
+        "model": MODELS_BY_PROVIDER[provider], "stream": True,
+        "messages": [user("[[words 50000]] go")],
+    }
+    headers = {"authorization": f"Bearer {api_key}"}
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=body, headers=headers) as r:
+        next(r.iter_bytes())
+    for _ in range(100):
+        entries = emulator.requests()
+        if entries and entries[-1].get("cancelled"):
+            break
+        import time
+
+        time.sleep(0.05)
+    assert emulator.requests()[-1]["cancelled"] is True

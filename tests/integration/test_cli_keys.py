@@ -1,0 +1,172 @@
+"""`python -m polyrelay keys ...` as real subprocesses against a temporary SQLite database."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+SECRET = re.compile(r"^sk-[A-Za-z0-9_-]{48}$", re.MULTILINE)
+KEY_ID = re.compile(r"Created key (key_[0-9a-f]+)")
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "POLYRELAY_CONFIG"}
+    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), base.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "polyrelay", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        f"database: sqlite:///{tmp_path}/keys.db\n"
+        "providers:\n  emu: {type: openai, base_url: http://127.0.0.1:1/v1}\n"
+        "models:\n  gpt-4o-mini: {provider: emu}\n  gpt-5-mini: {provider: emu}\n"
+    )
+    return path
+
+
+def test_create_list_revoke(config: Path, tmp_path: Path) -> None:
+    created = run(
+        "keys",
+        "create",
+        "--config",
+        str(config),
+        "--name",
+        "ci",
+        "--models",
+        "gpt-4o-mini,gpt-5-mini",
+        cwd=tmp_path,
+    )
+    assert created.returncode == 0, created.stderr
+    secret_match = SECRET.search(created.stdout)
+    id_match = KEY_ID.search(created.stdout)
+    assert secret_match and id_match, created.stdout
+    secret, key_id = secret_match.group(0), id_match.group(1)
+
+    database = (tmp_path / "keys.db").read_bytes()
+    for suffix in ("-wal", "-shm"):
+        extra = tmp_path / f"keys.db{suffix}"
+        database += extra.read_bytes() if extra.exists() else b""
+    assert secret.encode() not in database
+    assert secret[:10].encode() in database
+
+    listed = run("keys", "list", "--config", str(config), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(key_id))
+    assert row.split()[1:4] == ["ci", secret[:10], "gpt-4o-mini,gpt-5-mini"]
+    assert row.rstrip().endswith("-")
+    assert secret not in listed.stdout
+
+    revoked = run("keys", "revoke", key_id, "--config", str(config), cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
+    row = next(
+        line
+        for line in run("keys", "list", "--config", str(config), cwd=tmp_path).stdout.splitlines()
+        if line.startswith(key_id)
+    )
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$", row.rstrip())
+
+    again = run("keys", "revoke", key_id, "--config", str(config), cwd=tmp_path)
+    assert again.returncode == 1
+    assert "no active key" in again.stderr
+
+
+def test_config_from_environment(config: Path, tmp_path: Path) -> None:
+    env = {"POLYRELAY_CONFIG": str(config)}
+    assert run("keys", "create", "--name", "env", cwd=tmp_path, env=env).returncode == 0
+    listed = run("keys", "list", cwd=tmp_path, env=env)
+    assert " env " in listed.stdout
+    assert (tmp_path / "keys.db").exists()
+
+
+def test_unknown_model_is_rejected(config: Path, tmp_path: Path) -> None:
+    result = run(
+        "keys", "create", "--config", str(config), "--name", "x", "--models", "gpt-9", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "unknown model 'gpt-9'" in result.stderr
+
+
+def test_unknown_config_key_exits_2_naming_key_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "providers:\n  emu: {type: openai, base_url: http://x/v1}\n"
+        "models:\n  gpt-5-mini:\n    providr: emu\n"
+    )
+    result = run("keys", "list", "--config", str(bad), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert f"{bad}:5: unknown key 'providr' in models.gpt-5-mini" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_postgresql_url_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "pg.yaml"
+    config.write_text("database: postgresql://db/x\nproviders: {}\nmodels: {}\n")
+    result = run("keys", "list", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "PostgreSQL support arrives with the scale-out work" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["emulator"],
+        ["keys"],
+        ["keys", "create"],
+        ["keys", "list"],
+        ["keys", "revoke"],
+    ],
+)
+def test_help_everywhere(command: list[str], tmp_path: Path) -> None:
+    result = run(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: polyrelay")
+    assert "--config" in result.stdout or not command
+
+
+def test_serve_and_emulator_pass_their_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from polyrelay import cli
+    from polyrelay.settings import Settings
+
+    served: list[Settings] = []
+    emulated: list[tuple[str, int, int, float | None]] = []
+    server = types.ModuleType("polyrelay.server")
+    server.serve = served.append  # type: ignore[attr-defined]
+    emulator = types.ModuleType("polyrelay.emulator")
+    emulator.run_emulator = lambda *args: emulated.append(args)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "polyrelay.server", server)
+    monkeypatch.setitem(sys.modules, "polyrelay.emulator", emulator)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLYRELAY_CONFIG", raising=False)
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "9001", "--workers", "3"]) == 0
+    (settings,) = served
+    assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 9001, 3)
+    assert settings.providers["emulator-openai"].base_url.startswith("http://127.0.0.1:9001/")
+
+    assert cli.main(["emulator", "--latency-ms", "5", "--tokens-per-second", "50"]) == 0
+    assert emulated == [("127.0.0.1", 8090, 5, 50.0)]

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from polyrelay.auth import Authenticator, generate_secret, hash_secret
+from polyrelay.errors import AuthenticationError, PermissionDeniedError
+from polyrelay.settings import StaticKey
+from polyrelay.storage import ApiKey
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingStore:
+    """A KeyStore holding keys by digest and counting lookups."""
+
+    def __init__(self) -> None:
+        self.by_hash: dict[str, ApiKey] = {}
+        self.lookups = 0
+
+    def add(self, models: tuple[str, ...] | None = None) -> tuple[ApiKey, str]:
+        secret = generate_secret()
+        key = ApiKey(
+            id=f"key_{len(self.by_hash)}", name="n", prefix=secret[:10], models=models, created_at=1
+        )
+        self.by_hash[hash_secret(secret)] = key
+        return key, secret
+
+    def get_by_hash(self, digest: str) -> ApiKey | None:
+        self.lookups += 1
+        return self.by_hash.get(digest)
+
+    def create(self, name: str, models: tuple[str, ...] | None) -> tuple[ApiKey, str]:
+        raise NotImplementedError
+
+    def revoke(self, key_id: str) -> bool:
+        raise NotImplementedError
+
+    def list(self) -> list[ApiKey]:
+        return list(self.by_hash.values())
+
+
+@pytest.fixture
+def store() -> CountingStore:
+    return CountingStore()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make(
+    store: CountingStore,
+    clock: FakeClock,
+    *static: StaticKey,
+    cache_ttl: float = 5.0,
+    cache_size: int = 100,
+) -> Authenticator:
+    return Authenticator(store, static, clock, cache_ttl=cache_ttl, cache_size=cache_size)
+
+
+def test_secret_format_and_hash() -> None:
+    secret = generate_secret()
+    assert re.fullmatch(r"sk-[A-Za-z0-9_-]{48}", secret)
+    assert generate_secret() != secret
+    assert re.fullmatch(r"[0-9a-f]{64}", hash_secret(secret))
+    assert hash_secret(secret) == hash_secret(secret)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["authorization", "x-api-key", "x-goog-api-key"],
+)
+def test_each_client_header_is_accepted(
+    store: CountingStore, clock: FakeClock, header: str
+) -> None:
+    key, secret = store.add()
+    value = f"Bearer {secret}" if header == "authorization" else secret
+    assert make(store, clock).authenticate({header: value}) == key
+
+
+def test_bearer_scheme_is_case_insensitive(store: CountingStore, clock: FakeClock) -> None:
+    key, secret = store.add()
+    assert make(store, clock).authenticate({"authorization": f"bearer  {secret} "}) == key
+
+
+def test_non_bearer_authorization_falls_back_to_api_key_header(
+    store: CountingStore, clock: FakeClock
+) -> None:
+    key, secret = store.add()
+    headers = {"authorization": "Basic Zm9vOmJhcg==", "x-api-key": secret}
+    assert make(store, clock).authenticate(headers) == key
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer "}, {"x-api-key": "  "}])
+def test_missing_key_is_401_saying_where_to_put_it(
+    store: CountingStore, clock: FakeClock, headers: dict[str, str]
+) -> None:
+    with pytest.raises(AuthenticationError, match="Missing API key") as info:
+        make(store, clock).authenticate(headers)
+    assert info.value.status == 401
+
+
+def test_wrong_key_is_401_without_echoing_it(store: CountingStore, clock: FakeClock) -> None:
+    with pytest.raises(AuthenticationError) as info:
+        make(store, clock).authenticate({"x-api-key": "sk-wrong-secret"})
+    assert info.value.status == 401
+    assert "sk-wrong" not in info.value.message
+
+
+def test_overlong_key_is_rejected_without_lookup(store: CountingStore, clock: FakeClock) -> None:
+    with pytest.raises(AuthenticationError):
+        make(store, clock).authenticate({"x-api-key": "x" * 10_000})
+    assert store.lookups == 0
+
+
+def test_revoked_key_is_401(store: CountingStore, clock: FakeClock) -> None:
+    key, secret = store.add()
+    store.by_hash[hash_secret(secret)] = ApiKey(
+        id=key.id, name=key.name, prefix=key.prefix, created_at=1, revoked_at=2
+    )
+    with pytest.raises(AuthenticationError, match="revoked"):
+        make(store, clock).authenticate({"x-api-key": secret})
+
+
+def test_hits_and_misses_are_cached_until_ttl(store: CountingStore, clock: FakeClock) -> None:
+    authenticator = make(store, clock, cache_ttl=5.0)
+    _, secret = store.add()
+    for _ in range(3):
+        authenticator.authenticate({"x-api-key": secret})
+        with pytest.raises(AuthenticationError):
+            authenticator.authenticate({"x-api-key": "sk-unknown"})
+    assert store.lookups == 2
+    clock.now += 5.0
+    authenticator.authenticate({"x-api-key": secret})
+    assert store.lookups == 3
+
+
+def test_revocation_applies_after_cache_ttl(store: CountingStore, clock: FakeClock) -> None:
+    authenticator = make(store, clock, cache_ttl=5.0)
+    key, secret = store.add()
+    authenticator.authenticate({"x-api-key": secret})
+    del store.by_hash[hash_secret(secret)]
+    assert authenticator.authenticate({"x-api-key": secret}) == key
+    clock.now += 6
+    with pytest.raises(AuthenticationError):
+        authenticator.authenticate({"x-api-key": secret})
+
+
+def test_cache_is_bounded(store: CountingStore, clock: FakeClock) -> None:
+    authenticator = make(store, clock, cache_size=3)
+    for i in range(10):
+        with pytest.raises(AuthenticationError):
+            authenticator.authenticate({"x-api-key": f"sk-{i}"})
+    assert len(authenticator._cache) <= 3
+    with pytest.raises(AuthenticationError):
+        authenticator.authenticate({"x-api-key": "sk-9"})
+    assert store.lookups == 10
+
+
+def test_static_key_matches_without_store(store: CountingStore, clock: FakeClock) -> None:
+    static = StaticKey(key="sk-static-config-key", name="ci", models=("gpt-5-mini",))
+    key = make(store, clock, static).authenticate({"authorization": "Bearer sk-static-config-key"})
+    assert (key.id, key.name, key.models) == ("static:ci", "ci", ("gpt-5-mini",))
+    assert key.prefix == ""
+    assert store.lookups == 0
+
+
+def test_empty_static_key_never_matches(store: CountingStore, clock: FakeClock) -> None:
+    with pytest.raises(AuthenticationError):
+        make(store, clock, StaticKey(key="", name="off")).authenticate({"x-api-key": " "})
+
+
+def test_authorize_model(store: CountingStore, clock: FakeClock) -> None:
+    authenticator = make(store, clock)
+    limited, _ = store.add(models=("gpt-5-mini",))
+    unlimited, _ = store.add()
+    authenticator.authorize_model(limited, "gpt-5-mini")
+    authenticator.authorize_model(unlimited, "anything")
+    with pytest.raises(PermissionDeniedError, match="may not use model 'claude-opus-4-6'") as info:
+        authenticator.authorize_model(limited, "claude-opus-4-6")
+    assert info.value.status == 403
+    assert info.value.param == "model"

@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polyrelay.settings import (
+    ConfigError,
+    ModelConfig,
+    ProviderConfig,
+    Settings,
+    StaticKey,
+    embedded_settings,
+    load_settings,
+    parse_settings,
+)
+
+DESIGN_EXAMPLE = """\
+listen: 127.0.0.1:8080
+database: sqlite:///polyrelay.db          # postgresql://... for several replicas
+default_model: claude-opus-4-6
+providers:
+  anthropic: {type: anthropic, base_url: https://api.anthropic.com, api_key: "${ANTHROPIC_API_KEY}"}
+  openai:    {type: openai, base_url: https://api.openai.com/v1, api_key: "${OPENAI_API_KEY}"}
+  openai-r:  {type: openai-responses, base_url: https://api.openai.com/v1,
+              api_key: "${OPENAI_API_KEY}"}
+  gemini:    {type: gemini, base_url: https://generativelanguage.googleapis.com,
+              api_key: "${GEMINI_API_KEY}"}
+  local:     {type: openai, base_url: http://127.0.0.1:11434/v1}     # Ollama, vLLM, llama.cpp, ...
+models:
+  claude-opus-4-6: {provider: anthropic}
+  gpt-5-mini:      {provider: openai-r}
+  gemini-2.5-flash: {provider: gemini}
+  qwen:            {provider: local, model: "qwen2.5:0.5b", context_window: 32768}
+keys:                                      # optional static client keys
+  - {key: "${CLIENT_KEY}", name: ci}
+"""
+
+MINIMAL = "providers:\n  p: {type: openai, base_url: http://x/v1}\nmodels:\n  m: {provider: p}\n"
+
+
+def parse(text: str, env: dict[str, str] | None = None) -> Settings:
+    return parse_settings(text, source="polyrelay.yaml", env=env or {})
+
+
+def config_error(text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse(text, env)
+    return str(info.value)
+
+
+def test_design_example_parses_with_env_expansion() -> None:
+    env = {"ANTHROPIC_API_KEY": "sk-ant", "OPENAI_API_KEY": "sk-oai", "CLIENT_KEY": "sk-client"}
+    settings = parse(DESIGN_EXAMPLE, env)
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.providers["anthropic"] == ProviderConfig(
+        name="anthropic", type="anthropic", base_url="https://api.anthropic.com", api_key="sk-ant"
+    )
+    assert settings.providers["openai-r"].api_key == "sk-oai"
+    assert settings.models["qwen"] == ModelConfig(
+        name="qwen", provider="local", model="qwen2.5:0.5b", context_window=32768
+    )
+    assert settings.models["gpt-5-mini"].model == "gpt-5-mini"
+    assert settings.keys == (StaticKey(key="sk-client", name="ci"),)
+    assert settings.source == "polyrelay.yaml"
+    assert not settings.embedded_emulator
+
+
+def test_unset_variable_means_no_api_key_and_no_static_key() -> None:
+    settings = parse(DESIGN_EXAMPLE, {})
+    assert settings.providers["gemini"].api_key is None
+    assert settings.keys == ()
+
+
+def test_plain_variable_is_typed_after_expansion() -> None:
+    text = "providers:\n  p:\n    type: openai\n    base_url: http://x\n    timeout: ${T}\n"
+    text += "models: {}\n"
+    assert parse(text, {"T": "12"}).providers["p"].timeout == 12.0
+
+
+def test_listen_max_body_and_log_level() -> None:
+    settings = parse(f"listen: '[::1]:9000'\nmax_body_bytes: 1024\nlog_level: debug\n{MINIMAL}")
+    assert (settings.host, settings.port) == ("::1", 9000)
+    assert (settings.max_body_bytes, settings.log_level) == (1024, "debug")
+
+
+def test_provider_options() -> None:
+    text = (
+        "providers:\n  p:\n    type: anthropic\n    base_url: http://x\n    connect_timeout: 2\n"
+        "    headers: {x-extra: '1'}\n    pdf: false\nmodels:\n"
+        "  m: {provider: p, input_price: 3, output_price: 15.5, vision: false, pdf: true}\n"
+    )
+    settings = parse(text)
+    assert settings.providers["p"].headers == {"x-extra": "1"}
+    assert settings.providers["p"].connect_timeout == 2.0
+    assert settings.providers["p"].pdf is False
+    model = settings.models["m"]
+    assert (model.input_price, model.output_price, model.vision, model.pdf) == (
+        3.0,
+        15.5,
+        False,
+        True,
+    )
+
+
+def test_unknown_key_names_key_line_and_allowed_keys() -> None:
+    text = (
+        "providers:\n  openai: {type: openai, base_url: http://x}\nmodels:\n"
+        "  gpt-5-mini:\n    provider: openai\n    providr: openai\n"
+    )
+    message = config_error(text)
+    assert message.startswith("polyrelay.yaml:6: unknown key 'providr' in models.gpt-5-mini")
+    assert "(allowed: provider, model, context_window," in message
+
+
+def test_unknown_top_level_key() -> None:
+    message = config_error(f"{MINIMAL}prot: 1\n")
+    assert message.startswith("polyrelay.yaml:5: unknown key 'prot' at top level (allowed:")
+    assert "listen" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "providers:\n  p: {type: grpc, base_url: http://x}\nmodels: {}\n",
+            "polyrelay.yaml:2: providers.p.type: invalid value 'grpc' (allowed:",
+        ),
+        (
+            "providers:\n  p: {type: openai, base_url: http://x}\nmodels:\n  m: {provider: q}\n",
+            "polyrelay.yaml:4: models.m.provider: undefined provider 'q' (defined: p)",
+        ),
+        (
+            "providers:\n  p: {type: openai, base_url: http://x, timeout: soon}\nmodels: {}\n",
+            "polyrelay.yaml:2: providers.p.timeout: expected a number > 0, got 'soon'",
+        ),
+        (
+            "providers:\n  p: {type: openai}\nmodels: {}\n",
+            "polyrelay.yaml:2: providers.p: missing required key 'base_url'",
+        ),
+        (f"{MINIMAL}listen: nowhere\n", "polyrelay.yaml:5: listen: expected HOST:PORT"),
+        (f"{MINIMAL}max_body_bytes: 0\n", "polyrelay.yaml:5: max_body_bytes: 0 is out of range"),
+        (f"{MINIMAL}log_level: loud\n", "polyrelay.yaml:5: log_level: invalid value 'loud'"),
+        (f"{MINIMAL}default_model: x\n", "polyrelay.yaml:5: default_model: 'x' is not among"),
+        ("providers: []\nmodels: {}\n", "polyrelay.yaml:1: providers: expected a mapping"),
+        ("providers: {}\n", "polyrelay.yaml:1: missing required key 'models'"),
+        ("providers: {}\nmodels: {}\nmodels: {}\n", "polyrelay.yaml:3: duplicate key 'models'"),
+        ("providers: {\n", "polyrelay.yaml:2: invalid YAML:"),
+        ("", "polyrelay.yaml: the file is empty"),
+        (
+            f"{MINIMAL}keys:\n  - {{key: abc}}\n",
+            "polyrelay.yaml:6: keys[0]: missing required key 'name'",
+        ),
+        (
+            "providers:\n  p: {type: openai, base_url: http://x}\n"
+            "models:\n  m: {provider: p, vision: 2}\n",
+            "polyrelay.yaml:4: models.m.vision: expected true or false, got '2'",
+        ),
+    ],
+)
+def test_invalid_config_names_line_and_problem(text: str, expected: str) -> None:
+    assert config_error(text).startswith(expected)
+
+
+def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(None, {}).source == "embedded default"
+    (tmp_path / "polyrelay.yaml").write_text(MINIMAL)
+    assert load_settings(None, {}).source == "polyrelay.yaml"
+    other = tmp_path / "other.yaml"
+    other.write_text(MINIMAL)
+    assert load_settings(None, {"POLYRELAY_CONFIG": str(other)}).source == str(other)
+    explicit = tmp_path / "explicit.yaml"
+    explicit.write_text(MINIMAL)
+    assert load_settings(str(explicit), {"POLYRELAY_CONFIG": str(other)}).source == str(explicit)
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot read config file .*missing\.yaml"):
+        load_settings(str(tmp_path / "missing.yaml"), {})
+
+
+def test_embedded_default_without_keys_is_the_emulator() -> None:
+    settings = embedded_settings({})
+    assert settings.embedded_emulator
+    assert settings.source == "embedded default"
+    assert settings.database == "sqlite:///polyrelay.db"
+    base = "http://127.0.0.1:8080/_upstream/emulator"
+    assert {(p.name, p.type, p.base_url) for p in settings.providers.values()} == {
+        ("emulator-openai", "openai", f"{base}/v1"),
+        ("emulator-responses", "openai-responses", f"{base}/v1"),
+        ("emulator-anthropic", "anthropic", base),
+        ("emulator-gemini", "gemini", base),
+    }
+    routes = {name: model.provider for name, model in settings.models.items()}
+    assert routes["claude-opus-4-6"] == "emulator-anthropic"
+    assert routes["gpt-4o-mini"] == "emulator-openai"
+    assert routes["gpt-5-mini"] == "emulator-responses"
+    assert routes["gemini-2.5-flash"] == "emulator-gemini"
+    assert settings.default_model == "claude-opus-4-6"
+
+
+def test_with_listen_moves_emulator_providers() -> None:
+    settings = embedded_settings({}).with_listen("0.0.0.0", 9999)
+    assert (settings.host, settings.port) == ("0.0.0.0", 9999)
+    assert settings.providers["emulator-anthropic"].base_url == (
+        "http://127.0.0.1:9999/_upstream/emulator"
+    )
+    ipv6 = embedded_settings({}).with_listen("::1", 9999)
+    assert ipv6.providers["emulator-openai"].base_url.startswith("http://[::1]:9999/")
+
+
+def test_with_listen_leaves_real_providers_alone() -> None:
+    settings = parse(MINIMAL).with_listen("0.0.0.0", 1)
+    assert settings.providers["p"].base_url == "http://x/v1"
+    assert settings.port == 1
+
+
+def test_embedded_default_uses_real_providers_for_set_keys() -> None:
+    settings = embedded_settings({"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o"})
+    assert not settings.embedded_emulator
+    assert set(settings.providers) == {"anthropic", "openai", "openai-responses"}
+    assert settings.providers["openai"].base_url == "https://api.openai.com/v1"
+    assert settings.providers["anthropic"].api_key == "a"
+    assert settings.models["gpt-5-mini"].provider == "openai-responses"
+    assert settings.models["gpt-4o-mini"].provider == "openai"
+    assert {"claude-opus-4-6", "claude-sonnet-4-5"} <= set(settings.models)
+    assert "gemini-2.5-flash" not in settings.models
+
+
+def test_embedded_default_model_falls_back_to_an_available_model() -> None:
+    settings = embedded_settings({"GEMINI_API_KEY": "g"})
+    assert settings.default_model == "gemini-2.5-flash"
+    assert settings.providers["gemini"].base_url == "https://generativelanguage.googleapis.com"
