@@ -20,7 +20,15 @@ class RequestContext:
     each); the pipeline returns them in the `polyrelay-warnings` header and logs them.
     """
 
-    __slots__ = ("created", "include_usage", "key_id", "model", "request_id", "warnings")
+    __slots__ = (
+        "created",
+        "frontend_state",
+        "include_usage",
+        "key_id",
+        "model",
+        "request_id",
+        "warnings",
+    )
 
     def __init__(self, model: str = "", key_id: str | None = None) -> None:
         self.request_id = new_id("req_")
@@ -31,6 +39,9 @@ class RequestContext:
         self.include_usage = False
         """Chat clients: whether stream_options.include_usage was set."""
         self.warnings: list[str] = []
+        self.frontend_state: object | None = None
+        """Protocol-specific options a frontend's decode keeps for its own encode and
+        renderer (e.g. the Responses options); opaque to everything else."""
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:

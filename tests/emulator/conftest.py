@@ -19,14 +19,19 @@ from polyrelay.emulator import create_emulator_app
 class EmulatorServer:
     """An emulator served by uvicorn on a free 127.0.0.1 port, in a daemon thread."""
 
-    def __init__(self, **app_options: Any) -> None:
+    def __init__(self, app: Any = None, **app_options: Any) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_emulator_app(**app_options), host="127.0.0.1", port=self.port,
-            loop="asyncio", http="httptools", log_level="warning", lifespan="off",
+            app or create_emulator_app(**app_options),
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            http="httptools",
+            log_level="warning",
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -55,6 +60,11 @@ class EmulatorServer:
 
     def last_request(self) -> dict[str, Any]:
         return self.requests()[-1]
+
+
+@pytest.fixture(scope="session")
+def emulator_server_class() -> type[EmulatorServer]:
+    return EmulatorServer
 
 
 @pytest.fixture(scope="session")

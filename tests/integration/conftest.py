@@ -36,7 +36,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("emulator") / "emulator.log"
-    proc = start(["emulator", "--port", str(port)], url + "/", log)
+    # Paced, so a long stream is still running when a test's client walks away from it.
+    proc = start(["emulator", "--port", str(port), "--tokens-per-second", "1000"], url + "/", log)
     yield Emulator(url)
     stop(proc)
 

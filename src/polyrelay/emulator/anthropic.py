@@ -45,8 +45,9 @@ STOP_REASON = {
 
 
 class AnthropicDialect:
-    def conversation(self, body: JSONObject, call_names: BoundedMemory, *,
-                     counting: bool = False) -> Conversation:
+    def conversation(
+        self, body: JSONObject, call_names: BoundedMemory, *, counting: bool = False
+    ) -> Conversation:
         messages = _messages(body)
         max_tokens = read_limit(body.get("max_tokens"), "max_tokens")
         if max_tokens is None and not counting:
@@ -80,8 +81,7 @@ class AnthropicDialect:
         message = _message(plan, context, _content(plan), STOP_REASON[plan.finish])
         return Reply(body=encode(message), headers=headers, media_type="application/json")
 
-    def error(self, status: int, message: str | None = None,
-              param: str | None = None) -> Response:
+    def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
         return anthropic_error(status, message, param)
 
 
@@ -93,8 +93,11 @@ def _messages(body: JSONObject) -> list[tuple[str, list[JSONObject]]]:
     result = []
     for message in map(as_object, messages):
         content = message.get("content")
-        blocks = ([{"type": "text", "text": content}] if isinstance(content, str)
-                  else [as_object(block) for block in as_list(content)])
+        blocks = (
+            [{"type": "text", "text": content}]
+            if isinstance(content, str)
+            else [as_object(block) for block in as_list(content)]
+        )
         result.append((as_str(message.get("role")), blocks))
     return result
 
@@ -110,16 +113,21 @@ def _block_text(block: JSONObject) -> str:
     return as_str(block.get("text"))
 
 
-def _trailing_tool_results(messages: list[tuple[str, list[JSONObject]]],
-                           local_names: dict[str, str],
-                           call_names: BoundedMemory) -> list[ToolResult]:
+def _trailing_tool_results(
+    messages: list[tuple[str, list[JSONObject]]],
+    local_names: dict[str, str],
+    call_names: BoundedMemory,
+) -> list[ToolResult]:
     last = next((item for item in reversed(messages) if item[0] != "system"), None)
     if last is None or last[0] != "user":
         return []
     return [
-        ToolResult(resolve_tool_name(as_str(block.get("tool_use_id")), local_names, call_names),
-                   collapse(parts_text(block.get("content"))))
-        for block in last[1] if block.get("type") == "tool_result"
+        ToolResult(
+            resolve_tool_name(as_str(block.get("tool_use_id")), local_names, call_names),
+            collapse(parts_text(block.get("content"))),
+        )
+        for block in last[1]
+        if block.get("type") == "tool_result"
     ]
 
 
@@ -128,15 +136,15 @@ def _signature(plan: Plan) -> str:
 
 
 def _tool_use(call: ToolCall, arguments: JSONObject) -> JSONObject:
-    return {"type": "tool_use", "id": f"toolu_{call.token}", "name": call.name,
-            "input": arguments}
+    return {"type": "tool_use", "id": f"toolu_{call.token}", "name": call.name, "input": arguments}
 
 
 def _content(plan: Plan) -> list[JSONObject]:
     content: list[JSONObject] = []
     if plan.thinking:
-        content.append({"type": "thinking", "thinking": plan.thinking,
-                        "signature": _signature(plan)})
+        content.append(
+            {"type": "thinking", "thinking": plan.thinking, "signature": _signature(plan)}
+        )
     if plan.text:
         content.append({"type": "text", "text": plan.text})
     content += [_tool_use(call, call.arguments) for call in plan.tool_calls]
@@ -144,17 +152,27 @@ def _content(plan: Plan) -> list[JSONObject]:
 
 
 def _usage(plan: Plan) -> JSONObject:
-    return {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-            "service_tier": "standard"}
-
-
-def _message(plan: Plan, context: ReplyContext, content: list[JSONObject],
-             stop_reason: str | None) -> JSONObject:
     return {
-        "id": context.response_id, "type": "message", "role": "assistant",
-        "model": context.model, "content": content, "stop_reason": stop_reason,
-        "stop_sequence": plan.stop_sequence if stop_reason else None, "usage": _usage(plan),
+        "input_tokens": plan.input_tokens,
+        "output_tokens": plan.output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "service_tier": "standard",
+    }
+
+
+def _message(
+    plan: Plan, context: ReplyContext, content: list[JSONObject], stop_reason: str | None
+) -> JSONObject:
+    return {
+        "id": context.response_id,
+        "type": "message",
+        "role": "assistant",
+        "model": context.model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": plan.stop_sequence if stop_reason else None,
+        "usage": _usage(plan),
     }
 
 
@@ -162,8 +180,7 @@ def _event(kind: str, payload: JSONObject) -> bytes:
     return encode_event(encode({"type": kind, **payload}), kind)
 
 
-def _block_events(index: int, start: JSONObject,
-                  deltas: Iterator[JSONObject]) -> Iterator[Frame]:
+def _block_events(index: int, start: JSONObject, deltas: Iterator[JSONObject]) -> Iterator[Frame]:
     yield _event("content_block_start", {"index": index, "content_block": start}), False
     for delta in deltas:
         yield _event("content_block_delta", {"index": index, "delta": delta}), True
@@ -177,12 +194,16 @@ def _events(plan: Plan, context: ReplyContext) -> Iterator[Frame]:
     yield _event("ping", {}), False
     index = 0
     if plan.thinking:
-        yield from _block_events(index, {"type": "thinking", "thinking": "", "signature": ""},
-                                 _thinking_deltas(plan))
+        yield from _block_events(
+            index, {"type": "thinking", "thinking": "", "signature": ""}, _thinking_deltas(plan)
+        )
         index += 1
     if plan.text:
-        yield from _block_events(index, {"type": "text", "text": ""},
-                                 ({"type": "text_delta", "text": word} for word in plan.chunks))
+        yield from _block_events(
+            index,
+            {"type": "text", "text": ""},
+            ({"type": "text_delta", "text": word} for word in plan.chunks),
+        )
         index += 1
     for call in plan.tool_calls:
         yield from _block_events(index, _tool_use(call, {}), _input_json_deltas(call))

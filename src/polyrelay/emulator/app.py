@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from polyrelay.codec import DecodeError, decode
+from polyrelay.codec import DecodeError, JSONObject, decode
 from polyrelay.emulator.anthropic import AnthropicDialect
 from polyrelay.emulator.dialect import Dialect, Reply
 from polyrelay.emulator.errors import gemini_error, json_response
@@ -83,8 +83,9 @@ class _Handlers:
     async def count_tokens(self, request: Request) -> Response:
         _, body = await self._record(request)
         try:
-            conversation = _ANTHROPIC.conversation(_require_object(body), self.state.call_names,
-                                                   counting=True)
+            conversation = _ANTHROPIC.conversation(
+                _require_object(body), self.state.call_names, counting=True
+            )
         except RequestError as exc:
             return _ANTHROPIC.error(exc.status, exc.message, exc.param)
         return json_response({"input_tokens": conversation.input_tokens})
@@ -92,6 +93,8 @@ class _Handlers:
     async def list_models(self, request: Request) -> Response:
         if "anthropic-version" in request.headers:
             return json_response(anthropic_models())
+        if "x-goog-api-key" in request.headers:
+            return json_response(gemini_models())
         return json_response(openai_models())
 
     async def list_gemini_models(self, _request: Request) -> Response:
@@ -103,6 +106,8 @@ class _Handlers:
             return await self._gemini(request, target)
         if "anthropic-version" in request.headers:
             return json_response(anthropic_model(target))
+        if "x-goog-api-key" in request.headers:
+            return json_response(gemini_model(target))
         return json_response(openai_model(target))
 
     async def gemini_model_item(self, request: Request) -> Response:
@@ -123,7 +128,8 @@ class _Handlers:
             _, body = await self._record(request)
             try:
                 conversation = GeminiDialect(model).conversation(
-                    _count_tokens_request(body), self.state.call_names)
+                    _count_tokens_request(body), self.state.call_names
+                )
             except RequestError as exc:
                 return gemini_error(exc.status, exc.message)
             return json_response({"totalTokens": conversation.input_tokens})
@@ -159,8 +165,11 @@ class _Handlers:
             record.cancelled = True
 
         return EmulatorStream(
-            reply.frames, headers=reply.headers, on_cancel=mark_cancelled,
-            pace=plan.pace or self.state.tokens_per_second, cut_after=plan.cut_after,
+            reply.frames,
+            headers=reply.headers,
+            on_cancel=mark_cancelled,
+            pace=plan.pace or self.state.tokens_per_second,
+            cut_after=plan.cut_after,
         )
 
     async def _record(self, request: Request) -> tuple[RequestRecord, Any]:
@@ -173,20 +182,19 @@ class _Handlers:
         path: str = scope["path"]
         root_path: str = scope.get("root_path", "")
         if root_path and path.startswith(root_path):
-            path = path[len(root_path):] or "/"
+            path = path[len(root_path) :] or "/"
         query = scope.get("query_string", b"").decode("latin-1")
         record = self.state.log.record(request.method, path, query, request.headers, body)
         return record, body
 
 
-def _require_object(body: Any) -> dict[str, Any]:
+def _require_object(body: Any) -> JSONObject:
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
     return body
 
 
-def _count_tokens_request(body: Any) -> dict[str, Any]:
+def _count_tokens_request(body: Any) -> JSONObject:
     body = _require_object(body)
     nested = body.get("generateContentRequest")
     return nested if isinstance(nested, dict) else body
-

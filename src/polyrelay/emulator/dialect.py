@@ -41,11 +41,11 @@ class Dialect(Protocol):
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply: ...
 
-    def error(self, status: int, message: str | None = None,
-              param: str | None = None) -> Response: ...
+    def error(
+        self, status: int, message: str | None = None, param: str | None = None
+    ) -> Response: ...
 
 
-def resolve_tool_name(call_id: str, local_names: dict[str, str],
-                      call_names: BoundedMemory) -> str:
+def resolve_tool_name(call_id: str, local_names: dict[str, str], call_names: BoundedMemory) -> str:
     """The tool a result answers: from the call in this request, else from ids we issued."""
     return local_names.get(call_id) or call_names.get(call_id) or "unknown"

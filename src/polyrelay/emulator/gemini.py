@@ -49,9 +49,13 @@ class GeminiDialect:
         contents = body.get("contents")
         if not isinstance(contents, list) or not contents:
             raise RequestError(400, "contents: a non-empty array is required", "contents")
-        turns = [(as_str(as_object(content).get("role"), "user"),
-                  [as_object(part) for part in as_list(as_object(content).get("parts"))])
-                 for content in contents]
+        turns = [
+            (
+                as_str(as_object(content).get("role"), "user"),
+                [as_object(part) for part in as_list(as_object(content).get("parts"))],
+            )
+            for content in contents
+        ]
         system = as_object(first_of(body, "systemInstruction", "system_instruction"))
         texts = [parts_text(system.get("parts"))]
         user_text = ""
@@ -68,10 +72,14 @@ class GeminiDialect:
             tool_results=_trailing_tool_results(turns),
             tool_names={as_str(declaration.get("name")) for declaration in declarations},
             input_tokens=sum(map(count_words, texts)),
-            max_tokens=read_limit(first_of(config, "maxOutputTokens", "max_output_tokens"),
-                                  "generationConfig.maxOutputTokens"),
-            stop_sequences=read_stop_sequences(first_of(config, "stopSequences", "stop_sequences"),
-                                               "generationConfig.stopSequences"),
+            max_tokens=read_limit(
+                first_of(config, "maxOutputTokens", "max_output_tokens"),
+                "generationConfig.maxOutputTokens",
+            ),
+            stop_sequences=read_stop_sequences(
+                first_of(config, "stopSequences", "stop_sequences"),
+                "generationConfig.stopSequences",
+            ),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
@@ -87,8 +95,7 @@ class GeminiDialect:
         array = b"[" + b",\n".join(chunk for chunk, _ in writer.chunks()) + b"]"
         return Reply(body=array, headers=headers, media_type="application/json")
 
-    def error(self, status: int, message: str | None = None,
-              param: str | None = None) -> Response:
+    def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
         return gemini_error(status, message, param)
 
 
@@ -112,20 +119,28 @@ def _response_text(function_response: JSONObject) -> str:
 
 
 def _function_declarations(body: JSONObject) -> list[JSONObject]:
-    return [as_object(declaration)
-            for tool in as_list(body.get("tools"))
-            for declaration in as_list(first_of(as_object(tool), "functionDeclarations",
-                                                "function_declarations"))]
+    return [
+        as_object(declaration)
+        for tool in as_list(body.get("tools"))
+        for declaration in as_list(
+            first_of(as_object(tool), "functionDeclarations", "function_declarations")
+        )
+    ]
 
 
 def _trailing_tool_results(turns: list[tuple[str, list[JSONObject]]]) -> list[ToolResult]:
     role, parts = turns[-1]
     if role not in ("user", "function"):
         return []
-    responses = [as_object(first_of(part, "functionResponse", "function_response"))
-                 for part in parts if first_of(part, "functionResponse", "function_response")]
-    return [ToolResult(as_str(response.get("name"), "unknown"),
-                       collapse(_response_text(response))) for response in responses]
+    responses = [
+        as_object(first_of(part, "functionResponse", "function_response"))
+        for part in parts
+        if first_of(part, "functionResponse", "function_response")
+    ]
+    return [
+        ToolResult(as_str(response.get("name"), "unknown"), collapse(_response_text(response)))
+        for response in responses
+    ]
 
 
 class _CandidateWriter:
@@ -134,8 +149,9 @@ class _CandidateWriter:
         self.context = context
         signature = f"emu-sig-{signature_hex(plan.thinking)}".encode()
         # Sent on the first part after the thought, like Gemini; the SDK reads it as base64.
-        self._signature: str | None = (base64.b64encode(signature).decode()
-                                       if plan.thinking else None)
+        self._signature: str | None = (
+            base64.b64encode(signature).decode() if plan.thinking else None
+        )
 
     def _signed(self, part: JSONObject) -> JSONObject:
         if self._signature is not None:
@@ -147,8 +163,10 @@ class _CandidateWriter:
         parts: list[JSONObject] = []
         if self.plan.text or not self.plan.tool_calls:
             parts.append(self._signed({"text": self.plan.text}))
-        parts += [self._signed({"functionCall": {"name": call.name, "args": call.arguments}})
-                  for call in self.plan.tool_calls]
+        parts += [
+            self._signed({"functionCall": {"name": call.name, "args": call.arguments}})
+            for call in self.plan.tool_calls
+        ]
         return parts
 
     def _usage(self) -> JSONObject:

@@ -42,8 +42,7 @@ def _find(model_id: str) -> _Model:
 
 def openai_model(model_id: str) -> JSONObject:
     model = _find(model_id)
-    return {"id": model.id, "object": "model", "created": model.created,
-            "owned_by": model.owned_by}
+    return {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
 
 
 def openai_models() -> JSONObject:
@@ -53,21 +52,27 @@ def openai_models() -> JSONObject:
 def anthropic_model(model_id: str) -> JSONObject:
     model = _find(model_id)
     created = datetime.fromtimestamp(model.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"type": "model", "id": model.id, "display_name": model.display_name,
-            "created_at": created}
+    return {
+        "type": "model",
+        "id": model.id,
+        "display_name": model.display_name,
+        "created_at": created,
+    }
 
 
 def anthropic_models() -> JSONObject:
     data = [anthropic_model(model.id) for model in _MODELS]
-    return {"data": data, "has_more": False, "first_id": data[0]["id"],
-            "last_id": data[-1]["id"]}
+    return {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
 
 
 def gemini_model(model_id: str) -> JSONObject:
     model = _find(model_id.removeprefix("models/"))
     return {
-        "name": f"models/{model.id}", "version": "001", "displayName": model.display_name,
-        "inputTokenLimit": 1_048_576, "outputTokenLimit": 65_536,
+        "name": f"models/{model.id}",
+        "version": "001",
+        "displayName": model.display_name,
+        "inputTokenLimit": 1_048_576,
+        "outputTokenLimit": 65_536,
         "supportedGenerationMethods": ["generateContent", "countTokens"],
     }
 

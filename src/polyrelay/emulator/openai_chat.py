@@ -67,15 +67,26 @@ class ChatDialect:
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
         context = ReplyContext(as_str(body.get("model")), new_id("chatcmpl-"))
         headers = {"x-request-id": new_id("req_")}
+        choices = _choice_count(body)
         if body.get("stream") is True:
             include_usage = as_object(body.get("stream_options")).get("include_usage") is True
-            return Reply(frames=_chunks(plan, context, include_usage), headers=headers)
-        completion = _completion(plan, context)
+            frames = _chunks(plan, context, include_usage, choices)
+            return Reply(frames=frames, headers=headers)
+        completion = _completion(plan, context, choices)
         return Reply(body=encode(completion), headers=headers, media_type="application/json")
 
-    def error(self, status: int, message: str | None = None,
-              param: str | None = None) -> Response:
+    def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
         return openai_error(status, message, param)
+
+
+def _choice_count(body: JSONObject) -> int:
+    """`n`: every choice is the same deterministic reply."""
+    n = body.get("n")
+    if n is None:
+        return 1
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 128:
+        raise RequestError(400, "n: an integer from 1 to 128 is required", "n")
+    return n
 
 
 def _tool_function(tool: object) -> JSONObject:
@@ -99,8 +110,9 @@ def _read_messages(messages: list[JSONObject]) -> tuple[list[str], dict[str, str
     return texts, local_names, user_text
 
 
-def _trailing_tool_results(messages: list[JSONObject], local_names: dict[str, str],
-                           call_names: BoundedMemory) -> list[ToolResult]:
+def _trailing_tool_results(
+    messages: list[JSONObject], local_names: dict[str, str], call_names: BoundedMemory
+) -> list[ToolResult]:
     results: list[ToolResult] = []
     for message in reversed(messages):
         role = message.get("role")
@@ -117,25 +129,30 @@ def _trailing_tool_results(messages: list[JSONObject], local_names: dict[str, st
     return results
 
 
-def chat_usage(plan: Plan) -> JSONObject:
+def chat_usage(plan: Plan, choices: int = 1) -> JSONObject:
     return {
         "prompt_tokens": plan.input_tokens,
-        "completion_tokens": plan.output_tokens,
-        "total_tokens": plan.input_tokens + plan.output_tokens,
+        "completion_tokens": plan.output_tokens * choices,
+        "total_tokens": plan.input_tokens + plan.output_tokens * choices,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": plan.reasoning_tokens, "audio_tokens": 0,
-            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+            "reasoning_tokens": plan.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
         },
     }
 
 
 def _tool_call(call: ToolCall) -> JSONObject:
-    return {"id": f"call_{call.token}", "type": "function",
-            "function": {"name": call.name, "arguments": call.arguments_json}}
+    return {
+        "id": f"call_{call.token}",
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments_json},
+    }
 
 
-def _completion(plan: Plan, context: ReplyContext) -> JSONObject:
+def _completion(plan: Plan, context: ReplyContext, choices: int) -> JSONObject:
     message: JSONObject = {
         "role": "assistant",
         "content": plan.text if plan.text or not plan.tool_calls else None,
@@ -153,9 +170,16 @@ def _completion(plan: Plan, context: ReplyContext) -> JSONObject:
         "created": context.created,
         "model": context.model,
         "system_fingerprint": None,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": FINISH_REASON[plan.finish]}],
-        "usage": chat_usage(plan),
+        "choices": [
+            {
+                "index": index,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": FINISH_REASON[plan.finish],
+            }
+            for index in range(choices)
+        ],
+        "usage": chat_usage(plan, choices),
     }
 
 
@@ -163,42 +187,61 @@ class _ChunkWriter:
     """Encodes chunks around a pre-encoded envelope: only the delta changes per chunk."""
 
     def __init__(self, context: ReplyContext, include_usage: bool) -> None:
-        envelope = encode({
-            "id": context.response_id, "object": "chat.completion.chunk",
-            "created": context.created, "model": context.model, "system_fingerprint": None,
-        })
+        envelope = encode(
+            {
+                "id": context.response_id,
+                "object": "chat.completion.chunk",
+                "created": context.created,
+                "model": context.model,
+                "system_fingerprint": None,
+            }
+        )
         self._head = b"data: " + envelope[:-1] + b',"choices":'
         self._usage_tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
 
-    def delta(self, delta: JSONObject, finish_reason: str | None = None) -> bytes:
-        choice = b'[{"index":0,"delta":' + encode(delta) + b',"logprobs":null,"finish_reason":'
+    def delta(self, delta: JSONObject, finish_reason: str | None = None, index: int = 0) -> bytes:
+        choice = b'[{"index":%d,"delta":' % index
+        choice += encode(delta) + b',"logprobs":null,"finish_reason":'
         return self._head + choice + encode(finish_reason) + b"}]" + self._usage_tail
 
     def usage(self, usage: JSONObject) -> bytes:
         return self._head + b'[],"usage":' + encode(usage) + b"}\n\n"
 
 
-def _chunks(plan: Plan, context: ReplyContext, include_usage: bool) -> Iterator[Frame]:
+def _chunks(
+    plan: Plan, context: ReplyContext, include_usage: bool, choices: int
+) -> Iterator[Frame]:
     writer = _ChunkWriter(context, include_usage)
-    yield writer.delta({"role": "assistant", "content": "", "refusal": None}), False
+    for choice in range(choices):
+        yield from _choice_chunks(plan, writer, choice)
+    if include_usage:
+        yield writer.usage(chat_usage(plan, choices)), False
+    yield b"data: [DONE]\n\n", False
+
+
+def _choice_chunks(plan: Plan, writer: _ChunkWriter, choice: int) -> Iterator[Frame]:
+    yield writer.delta({"role": "assistant", "content": "", "refusal": None}, None, choice), False
     for word in plan.thinking_chunks:
-        yield writer.delta({"reasoning_content": word}), True
+        yield writer.delta({"reasoning_content": word}, None, choice), True
     for word in plan.chunks:
-        yield writer.delta({"content": word}), True
+        yield writer.delta({"content": word}, None, choice), True
     for index, call in enumerate(plan.tool_calls):
         for fragment in _tool_call_fragments(index, call):
-            yield writer.delta({"tool_calls": [fragment]}), True
-    yield writer.delta({}, FINISH_REASON[plan.finish]), False
-    if include_usage:
-        yield writer.usage(chat_usage(plan)), False
-    yield b"data: [DONE]\n\n", False
+            yield writer.delta({"tool_calls": [fragment]}, None, choice), True
+    yield writer.delta({}, FINISH_REASON[plan.finish], choice), False
 
 
 def _tool_call_fragments(index: int, call: ToolCall) -> list[dict[str, Any]]:
     """The id, type and name only in the first fragment: clients concatenate every string."""
     arguments = call.arguments_json
     middle = max(len(arguments) // 2, 1)
-    first = {"index": index, "id": f"call_{call.token}", "type": "function",
-             "function": {"name": call.name, "arguments": ""}}
-    return [first] + [{"index": index, "function": {"arguments": part}}
-                      for part in (arguments[:middle], arguments[middle:])]
+    first = {
+        "index": index,
+        "id": f"call_{call.token}",
+        "type": "function",
+        "function": {"name": call.name, "arguments": ""},
+    }
+    return [first] + [
+        {"index": index, "function": {"arguments": part}}
+        for part in (arguments[:middle], arguments[middle:])
+    ]

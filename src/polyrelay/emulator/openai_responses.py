@@ -41,8 +41,11 @@ _SYSTEM_ROLES = frozenset({"system", "developer"})
 class ResponsesDialect:
     def conversation(self, body: JSONObject, call_names: BoundedMemory) -> Conversation:
         raw_input = body.get("input")
-        items = ([{"role": "user", "content": raw_input}] if isinstance(raw_input, str)
-                 else [as_object(item) for item in as_list(raw_input)])
+        items = (
+            [{"role": "user", "content": raw_input}]
+            if isinstance(raw_input, str)
+            else [as_object(item) for item in as_list(raw_input)]
+        )
         texts = [as_str(body.get("instructions"))]
         local_names: dict[str, str] = {}
         user_text = ""
@@ -70,8 +73,7 @@ class ResponsesDialect:
             return Reply(frames=writer.events(), headers=headers)
         return Reply(body=encode(writer.final()), headers=headers, media_type="application/json")
 
-    def error(self, status: int, message: str | None = None,
-              param: str | None = None) -> Response:
+    def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
         return openai_error(status, message, param)
 
 
@@ -90,8 +92,9 @@ def _output_text(output: object) -> str:
     return parts_text(output) if isinstance(output, list) else json_text(output)
 
 
-def _trailing_tool_results(items: list[JSONObject], local_names: dict[str, str],
-                           call_names: BoundedMemory) -> list[ToolResult]:
+def _trailing_tool_results(
+    items: list[JSONObject], local_names: dict[str, str], call_names: BoundedMemory
+) -> list[ToolResult]:
     results: list[ToolResult] = []
     for item in reversed(items):
         kind = item.get("type", "message")
@@ -130,26 +133,39 @@ class _ResponseWriter:
     def _response(self, status: str, output: list[JSONObject]) -> JSONObject:
         body = self.body
         return {
-            "id": self.context.response_id, "object": "response",
-            "created_at": self.context.created, "status": status, "model": self.context.model,
-            "output": output, "parallel_tool_calls": body.get("parallel_tool_calls", True),
-            "tool_choice": body.get("tool_choice", "auto"), "tools": as_list(body.get("tools")),
-            "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
+            "id": self.context.response_id,
+            "object": "response",
+            "created_at": self.context.created,
+            "status": status,
+            "model": self.context.model,
+            "output": output,
+            "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": as_list(body.get("tools")),
+            "error": None,
+            "incomplete_details": None,
+            "instructions": body.get("instructions"),
             "previous_response_id": body.get("previous_response_id"),
-            "store": body.get("store", True), "truncation": body.get("truncation", "disabled"),
-            "temperature": body.get("temperature", 1.0), "top_p": body.get("top_p", 1.0),
+            "store": body.get("store", True),
+            "truncation": body.get("truncation", "disabled"),
+            "temperature": body.get("temperature", 1.0),
+            "top_p": body.get("top_p", 1.0),
             "max_output_tokens": body.get("max_output_tokens"),
             "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
             "text": body.get("text") or {"format": {"type": "text"}},
-            "usage": None, "metadata": body.get("metadata") or {},
+            "usage": None,
+            "metadata": body.get("metadata") or {},
         }
 
     def _usage(self) -> JSONObject:
         plan = self.plan
-        return {"input_tokens": plan.input_tokens, "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": plan.output_tokens,
-                "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
-                "total_tokens": plan.input_tokens + plan.output_tokens}
+        return {
+            "input_tokens": plan.input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": plan.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
+            "total_tokens": plan.input_tokens + plan.output_tokens,
+        }
 
     def _output(self) -> list[JSONObject]:
         output: list[JSONObject] = []
@@ -157,8 +173,10 @@ class _ResponseWriter:
             output.append(self._reasoning_item(self.plan.thinking))
         if self._has_message():
             output.append(self._message_item(self.plan.text, done=True))
-        output += [self._function_call(call, call.arguments_json, "completed")
-                   for call in self.plan.tool_calls]
+        output += [
+            self._function_call(call, call.arguments_json, "completed")
+            for call in self.plan.tool_calls
+        ]
         return output
 
     def _has_message(self) -> bool:
@@ -174,13 +192,24 @@ class _ResponseWriter:
     def _message_item(self, text: str, *, done: bool) -> JSONObject:
         status = ("incomplete" if self.incomplete else "completed") if done else "in_progress"
         content = [_text_part(text)] if done else []
-        return {"id": self.message_id, "type": "message", "status": status,
-                "role": "assistant", "content": content}
+        return {
+            "id": self.message_id,
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
 
     @staticmethod
     def _function_call(call: ToolCall, arguments: str, status: str) -> JSONObject:
-        return {"id": f"fc_{call.token}", "type": "function_call", "status": status,
-                "call_id": f"call_{call.token}", "name": call.name, "arguments": arguments}
+        return {
+            "id": f"fc_{call.token}",
+            "type": "function_call",
+            "status": status,
+            "call_id": f"call_{call.token}",
+            "name": call.name,
+            "arguments": arguments,
+        }
 
     def _event(self, kind: str, payload: JSONObject) -> bytes:
         data = encode({"type": kind, "sequence_number": self.sequence_number, **payload})
@@ -209,14 +238,26 @@ class _ResponseWriter:
         text = self.plan.thinking
         where = {"item_id": self.reasoning_id, "output_index": output_index, "summary_index": 0}
         yield self._item_added(output_index, self._reasoning_item(None))
-        yield self._event("response.reasoning_summary_part.added",
-                          {**where, "part": {"type": "summary_text", "text": ""}}), False
+        yield (
+            self._event(
+                "response.reasoning_summary_part.added",
+                {**where, "part": {"type": "summary_text", "text": ""}},
+            ),
+            False,
+        )
         for word in self.plan.thinking_chunks:
-            yield self._event("response.reasoning_summary_text.delta",
-                              {**where, "delta": word}), True
+            yield (
+                self._event("response.reasoning_summary_text.delta", {**where, "delta": word}),
+                True,
+            )
         yield self._event("response.reasoning_summary_text.done", {**where, "text": text}), False
-        yield self._event("response.reasoning_summary_part.done",
-                          {**where, "part": {"type": "summary_text", "text": text}}), False
+        yield (
+            self._event(
+                "response.reasoning_summary_part.done",
+                {**where, "part": {"type": "summary_text", "text": text}},
+            ),
+            False,
+        )
         yield self._item_done(output_index, self._reasoning_item(text))
 
     def _message_events(self, output_index: int) -> Iterator[Frame]:
@@ -225,10 +266,14 @@ class _ResponseWriter:
         yield self._item_added(output_index, self._message_item("", done=False))
         yield self._event("response.content_part.added", {**where, "part": _text_part("")}), False
         for word in self.plan.chunks:
-            yield self._event("response.output_text.delta",
-                              {**where, "delta": word, "logprobs": []}), True
-        yield self._event("response.output_text.done",
-                          {**where, "text": text, "logprobs": []}), False
+            yield (
+                self._event("response.output_text.delta", {**where, "delta": word, "logprobs": []}),
+                True,
+            )
+        yield (
+            self._event("response.output_text.done", {**where, "text": text, "logprobs": []}),
+            False,
+        )
         yield self._event("response.content_part.done", {**where, "part": _text_part(text)}), False
         yield self._item_done(output_index, self._message_item(text, done=True))
 
@@ -238,19 +283,28 @@ class _ResponseWriter:
         yield self._item_added(output_index, self._function_call(call, "", "in_progress"))
         middle = max(len(arguments) // 2, 1)
         for part in (arguments[:middle], arguments[middle:]):
-            yield self._event("response.function_call_arguments.delta",
-                              {**where, "delta": part}), True
-        yield self._event("response.function_call_arguments.done",
-                          {**where, "arguments": arguments, "name": call.name}), False
+            yield (
+                self._event("response.function_call_arguments.delta", {**where, "delta": part}),
+                True,
+            )
+        yield (
+            self._event(
+                "response.function_call_arguments.done",
+                {**where, "arguments": arguments, "name": call.name},
+            ),
+            False,
+        )
         yield self._item_done(output_index, self._function_call(call, arguments, "completed"))
 
     def _item_added(self, output_index: int, item: JSONObject) -> Frame:
-        return self._event("response.output_item.added",
-                           {"output_index": output_index, "item": item}), False
+        return self._event(
+            "response.output_item.added", {"output_index": output_index, "item": item}
+        ), False
 
     def _item_done(self, output_index: int, item: JSONObject) -> Frame:
-        return self._event("response.output_item.done",
-                           {"output_index": output_index, "item": item}), False
+        return self._event(
+            "response.output_item.done", {"output_index": output_index, "item": item}
+        ), False
 
 
 def _text_part(text: str) -> JSONObject:

@@ -30,9 +30,11 @@ __all__ = [
     "word_chunks",
 ]
 
+# Replies are built in memory: a million words is about 7 MB.
+_MAX_WORDS = 1_000_000
 _WORD_CHUNK = re.compile(r"\s*\S+")
 _DIRECTIVE = re.compile(
-    r"\[\[\s*(?:tool\s+(?P<tool>[^\s\[\]{}]+)\s*(?P<args>\{.*?\})?"
+    r"\[\[\s*(?:tool\s+(?P<tool>[^\s\[\]{}]+)\s*(?P<args>\{.*?\}|[^\]\s][^\]]*)?"
     r"|(?P<kind>error|delay|cut|think|words|pace)\b\s*(?P<arg>.*?))\s*\]\]",
     re.DOTALL,
 )
@@ -155,8 +157,10 @@ def make_plan(conversation: Conversation) -> Plan:
         plan.finish = Finish.TOOL_USE
     plan.thinking = directives.think
     plan.thinking_chunks = word_chunks(directives.think)
-    plan.output_tokens = len(plan.chunks) + len(plan.thinking_chunks) + sum(
-        len(call.name.split()) + len(call.arguments_json.split()) for call in tool_calls
+    plan.output_tokens = (
+        len(plan.chunks)
+        + len(plan.thinking_chunks)
+        + sum(len(call.name.split()) + len(call.arguments_json.split()) for call in tool_calls)
     )
     plan.delay_seconds = directives.delay_ms / 1000
     plan.cut_after = directives.cut
@@ -182,8 +186,14 @@ def _limited_plan(reply: str, conversation: Conversation) -> Plan:
         chunks = chunks[: max(limit, 0)]
         text, finish, matched = "".join(chunks), Finish.LENGTH, None
     return Plan(
-        text=text, chunks=chunks, thinking="", thinking_chunks=[], tool_calls=[],
-        finish=finish, stop_sequence=matched, input_tokens=conversation.input_tokens,
+        text=text,
+        chunks=chunks,
+        thinking="",
+        thinking_chunks=[],
+        tool_calls=[],
+        finish=finish,
+        stop_sequence=matched,
+        input_tokens=conversation.input_tokens,
         output_tokens=0,
     )
 
@@ -218,17 +228,17 @@ def _apply_directive(directives: _Directives, kind: str, argument: str, raw: str
     elif kind == "cut":
         directives.cut = int(_number(kind, argument))
     elif kind == "words":
-        directives.words = int(_number(kind, argument))
+        directives.words = int(_number(kind, argument, maximum=_MAX_WORDS))
     else:
         directives.pace = _number(kind, argument) or None
 
 
-def _number(kind: str, argument: str) -> float:
+def _number(kind: str, argument: str, maximum: float = 10_000_000) -> float:
     try:
         value = float(argument)
     except ValueError:
         raise RequestError(400, f"[[{kind} N]] needs a number, got {argument!r}") from None
-    if value < 0 or value > 10_000_000:
+    if not 0 <= value <= maximum:
         raise RequestError(400, f"[[{kind} N]] is out of range: {argument}")
     return value
 
@@ -239,7 +249,8 @@ def _tool_calls(directives: _Directives, tool_names: set[str]) -> list[ToolCall]
         if name not in tool_names:
             offered = ", ".join(sorted(tool_names)) or "none"
             raise RequestError(
-                400, f"[[tool {name}]]: no tool named {name!r} in the request (tools: {offered})",
+                400,
+                f"[[tool {name}]]: no tool named {name!r} in the request (tools: {offered})",
                 param="tools",
             )
         arguments = _tool_arguments(name, raw_arguments)

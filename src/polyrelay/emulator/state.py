@@ -34,8 +34,9 @@ class RequestLog:
     def __init__(self, capacity: int = 1000) -> None:
         self._records: deque[RequestRecord] = deque(maxlen=capacity)
 
-    def record(self, method: str, path: str, query: str, headers: Headers,
-               body: Any) -> RequestRecord:
+    def record(
+        self, method: str, path: str, query: str, headers: Headers, body: Any
+    ) -> RequestRecord:
         masked_query = _KEY_IN_QUERY.sub(r"\1\2" + MASK, query)
         entry = RequestRecord(method, path, masked_query, _masked(headers), body)
         self._records.append(entry)

@@ -129,6 +129,9 @@ class EmulatorStream(Response):
                 raise EmulatedCut
             if pace is not None or len(pending) >= _UNPACED_BATCH:
                 await _send_body(send, pending)
+                # A send to a fast client never suspends: yield so disconnects get noticed
+                # and one long stream cannot starve the other connections.
+                await asyncio.sleep(0)
         await _send_body(send, pending)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

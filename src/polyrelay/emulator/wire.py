@@ -54,8 +54,11 @@ def parts_text(content: object) -> str:
     """Text of a content field that is a string or a list of parts carrying `text`."""
     if isinstance(content, str):
         return content
-    texts = [part["text"] for part in as_list(content) if isinstance(part, dict)
-             and isinstance(part.get("text"), str)]
+    texts = [
+        part["text"]
+        for part in as_list(content)
+        if isinstance(part, dict) and isinstance(part.get("text"), str)
+    ]
     return " ".join(texts)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.ir import ChatRequest, ChatResponse
@@ -18,6 +20,13 @@ def choice_count(request: ChatRequest, provider: Provider) -> int:
     return 1 if provider.capabilities.native_n else request.n
 
 
+def _single_choice(request: ChatRequest, provider: Provider) -> ChatRequest:
+    """The request each of the parallel calls carries when the upstream has no `n`."""
+    if request.n == 1 or provider.capabilities.native_n:
+        return request
+    return msgspec.structs.replace(request, n=1)
+
+
 async def complete(
     client: UpstreamClient,
     provider: Provider,
@@ -25,7 +34,7 @@ async def complete(
     route: Route,
     ctx: RequestContext,
 ) -> list[ChatResponse]:
-    upstream_request = provider.build_request(request, route, ctx)
+    upstream_request = provider.build_request(_single_choice(request, provider), route, ctx)
 
     async def one() -> ChatResponse:
         response = await client.send(upstream_request, route.provider)
@@ -48,7 +57,7 @@ async def open_streams(
 ) -> list[UpstreamStream]:
     """Open every upstream stream and check its status before the client's headers go out,
     so an upstream error still reaches the client with its own HTTP status."""
-    upstream_request = provider.build_request(request, route, ctx)
+    upstream_request = provider.build_request(_single_choice(request, provider), route, ctx)
     count = choice_count(request, provider)
     results = await asyncio.gather(
         *(client.open(upstream_request, route.provider) for _ in range(count)),

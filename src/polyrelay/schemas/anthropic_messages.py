@@ -19,10 +19,10 @@ import msgspec
 __all__ = [
     "Base64Source",
     "CacheControl",
+    "CitationsDelta",
     "ContentBlock",
     "ContentBlockParam",
     "ContentSource",
-    "CitationsDelta",
     "DocumentBlockParam",
     "ErrorObject",
     "ErrorResponse",
@@ -85,7 +85,7 @@ class _Param(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class CacheControl(_Param, kw_only=True):
-    type: str = "ephemeral"
+    type: str
     ttl: str | None = None
 
 
@@ -219,11 +219,15 @@ class WebSearchResultBlock(_Param, kw_only=True, tag="web_search_result", tag_fi
     page_age: str | None = None
 
 
-class WebSearchToolResultError(_Param, kw_only=True, tag="web_search_tool_result_error", tag_field="type"):
+class WebSearchToolResultError(
+    _Param, kw_only=True, tag="web_search_tool_result_error", tag_field="type"
+):
     error_code: str
 
 
-class WebSearchToolResultBlock(_Param, kw_only=True, tag="web_search_tool_result", tag_field="type"):
+class WebSearchToolResultBlock(
+    _Param, kw_only=True, tag="web_search_tool_result", tag_field="type"
+):
     tool_use_id: str
     # anthropic-messages.md §4.2: an array of results, or one error object.
     content: list[WebSearchResultBlock] | WebSearchToolResultError
@@ -264,7 +268,7 @@ class MessageParam(_Param, kw_only=True):
 
 
 class UserLocationParam(_Param, kw_only=True):
-    type: str = "approximate"
+    type: str
     city: str | None = None
     region: str | None = None
     country: str | None = None

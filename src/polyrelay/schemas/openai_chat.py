@@ -51,8 +51,8 @@ __all__ = [
     "FunctionDefinition",
     "FunctionName",
     "ImageURL",
-    "JSONSchema",
     "InputAudio",
+    "JSONSchema",
     "PromptTokensDetails",
     "ReasoningEffort",
     "ResponseFormat",
@@ -265,9 +265,8 @@ class WebSearchOptionsUserLocationApproximate(_Param):
     timezone: str | None = None
 
 
-class WebSearchOptionsUserLocation(_Param):
+class WebSearchOptionsUserLocation(_Param, tag="approximate", tag_field="type"):
     approximate: WebSearchOptionsUserLocationApproximate
-    type: Literal["approximate"] = "approximate"
 
 
 class WebSearchOptions(_Param):

@@ -3,8 +3,8 @@
 Theory of operation (translation.md §9.3 C; protocols/README.md detail 2 and 3):
 - `id`, `created` and `model` are fixed for the whole stream, so the bytes around a
   chunk's `index` and `delta` are encoded once per stream and each chunk is a join of
-  pre-encoded pieces plus one encoded string (measured ~3x faster than encoding a
-  chunk Struct per delta).
+  pre-encoded pieces plus one encoded string (timeit: 1.2 µs per text chunk through
+  `feed`, vs 1.4 µs to encode an equivalent, smaller chunk Struct).
 - Per choice: `MessageStart` → the role chunk `{"role":"assistant","content":""}`; text
   and reasoning deltas → `content` / non-standard `reasoning_content`; each tool-call
   part gets the next per-choice tool counter `k` (not the part index) and sends id, type

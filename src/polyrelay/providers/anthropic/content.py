@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import assert_never
+from typing import Literal, assert_never
 
 import msgspec
 
@@ -58,7 +58,8 @@ from polyrelay.schemas.anthropic_messages import (
 __all__ = ["ORIGIN", "messages_from_ir", "text_block_from_ir", "web_search_result_from_ir"]
 
 ORIGIN = "anthropic"
-_EPHEMERAL = CacheControl()
+_Role = Literal["user", "assistant"]
+_EPHEMERAL = CacheControl(type="ephemeral")
 _EMPTY_INPUT = msgspec.Raw(b"{}")
 
 
@@ -79,7 +80,7 @@ def messages_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list
     return out
 
 
-def _turn_from_ir(message: Message, ctx: RequestContext) -> tuple[str, list[ContentBlockParam]]:
+def _turn_from_ir(message: Message, ctx: RequestContext) -> tuple[_Role, list[ContentBlockParam]]:
     match message.role:
         case Role.SYSTEM:
             ctx.warn("a mid-conversation system message was sent as a <system-reminder> user block")
@@ -215,7 +216,9 @@ def _is_anthropic_server_id(call_id: str) -> bool:
     return call_id.startswith("srvtoolu_")
 
 
-def _server_call_from_ir(part: ServerToolCallPart, ctx: RequestContext) -> ServerToolUseBlock | None:
+def _server_call_from_ir(
+    part: ServerToolCallPart, ctx: RequestContext
+) -> ServerToolUseBlock | None:
     if not _is_anthropic_server_id(part.id):
         ctx.warn("server tool activity from another provider was dropped from the history")
         return None

@@ -70,7 +70,10 @@ def _url(route: Route, path: str) -> str:
 def build_request(request: ChatRequest, route: Route, ctx: RequestContext) -> UpstreamRequest:
     params = params_from_ir(request, route, ctx)
     return UpstreamRequest(
-        method="POST", url=_url(route, "/v1/messages"), headers=headers_for(route), body=encode(params)
+        method="POST",
+        url=_url(route, "/v1/messages"),
+        headers=headers_for(route),
+        body=encode(params),
     )
 
 
@@ -197,6 +200,7 @@ def _web_search_from_ir(tool: WebSearchTool) -> ToolParam:
         allowed_domains=list(tool.allowed_domains) or None,
         blocked_domains=list(tool.blocked_domains) or None,
         user_location=UserLocationParam(
+            type="approximate",
             city=location.city,
             region=location.region,
             country=location.country,
@@ -252,4 +256,3 @@ def count_tokens_request(
     return UpstreamRequest(
         method="POST", url=_url(route, "/v1/messages/count_tokens"), headers=out, body=encode(body)
     )
-

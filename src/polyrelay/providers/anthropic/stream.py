@@ -10,6 +10,8 @@ An `error` event, or EOF before `message_stop`, ends the stream with a StreamErr
 
 from __future__ import annotations
 
+from typing import assert_never
+
 import msgspec
 
 from polyrelay.codec import decode_as
@@ -29,10 +31,10 @@ from polyrelay.ir import (
     StreamError,
     StreamEvent,
     TextDelta,
-    TextPart,
     ToolArgsDelta,
     ToolCallPart,
     Usage,
+    UsageDelta,
 )
 from polyrelay.providers.anthropic.content import ORIGIN
 from polyrelay.providers.anthropic.response import (
@@ -94,7 +96,10 @@ class AnthropicStreamParser:
             if self._done or (frame.event is not None and frame.event not in _KNOWN_EVENTS):
                 continue
             try:
-                event = decode_as(frame.data, wire.RawMessageStreamEvent)
+                event: wire.RawMessageStreamEvent = decode_as(
+                    frame.data,
+                    wire.RawMessageStreamEvent,  # type: ignore[arg-type]  # a union, not a type
+                )
             except msgspec.ValidationError:
                 self._unknown(frame)
                 continue
@@ -132,7 +137,9 @@ class AnthropicStreamParser:
                 out.append(UsageDelta(usage=self._usage))
             case wire.RawMessageStopEvent():
                 self._done = True
-                out.append(MessageStop(stop_reason=self._stop_reason, stop_sequence=self._stop_sequence))
+                out.append(
+                    MessageStop(stop_reason=self._stop_reason, stop_sequence=self._stop_sequence)
+                )
             case wire.PingEvent():
                 pass
             case wire.RawErrorEvent():
@@ -147,10 +154,10 @@ class AnthropicStreamParser:
         self._indexes[event.index] = index
         part = content_block_to_ir(event.content_block, self._ctx)
         match part:
-            case TextPart():
-                part = TextPart(text=part.text, citations=part.citations)
             case ReasoningPart() if not part.redacted:
-                part = ReasoningPart(text=part.text, signature=part.signature or None, origin=ORIGIN)
+                part = ReasoningPart(
+                    text=part.text, signature=part.signature or None, origin=ORIGIN
+                )
             case ToolCallPart():
                 part = ToolCallPart(id=part.id, name=part.name)
                 self._args_seen = False

@@ -38,7 +38,7 @@ class GeminiProvider:
     def parse_error(self, response: UpstreamResponse) -> UpstreamError:
         return parse_error(response)
 
-    def stream_parser(self, route: Route, ctx: RequestContext) -> GeminiStreamParser:
+    def stream_parser(self, route: Route, ctx: RequestContext) -> GeminiStreamParser:  # noqa: ARG002
         return GeminiStreamParser(route.upstream_model)
 
     def count_tokens_request(

@@ -32,8 +32,13 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
-from polyrelay.schemas.gemini import Blob, Content, FunctionCall, FunctionResponse
-from polyrelay.schemas.gemini import Part as GeminiPart
+from polyrelay.schemas.gemini import (
+    Blob,
+    Content,
+    FunctionCall,
+    FunctionResponse,
+    Part as GeminiPart,
+)
 
 __all__ = [
     "PROVIDER_TYPE",

@@ -31,12 +31,13 @@ from polyrelay.schemas.gemini import (
     CountTokensResponse,
     ErrorResponse,
     GenerateContentResponse,
+    Part as GeminiPart,
     Status,
     UsageMetadata,
 )
-from polyrelay.schemas.gemini import Part as GeminiPart
 
 __all__ = [
+    "decode_error_body",
     "error_from_status",
     "parse_count_tokens",
     "parse_error",
@@ -206,20 +207,22 @@ def usage_to_ir(meta: UsageMetadata | None) -> Usage:
 
 
 def parse_error(response: UpstreamResponse) -> UpstreamError:
-    status: Status | None = None
-    try:
-        body = codec.decode_as(response.body, _ERROR_BODY)  # type: ignore[arg-type]
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        pass
-    else:
-        if isinstance(body, list):
-            status = body[0].error if body else None
-        else:
-            status = body.error
+    status = decode_error_body(response.body)
     if status is None:
         text = response.body[:500].decode("utf-8", errors="replace")
         status = Status(code=response.status, message=text or f"HTTP {response.status}")
     return error_from_status(status, response.status, response.headers.get("retry-after"))
+
+
+def decode_error_body(data: bytes) -> Status | None:
+    """`{"error": {...}}`, or a JSON list of those (older servers); None if neither."""
+    try:
+        body: ErrorResponse | list[ErrorResponse] = codec.decode_as(data, _ERROR_BODY)  # type: ignore[arg-type]
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if isinstance(body, list):
+        return body[0].error if body else None
+    return body.error
 
 
 def error_from_status(

@@ -16,8 +16,6 @@ Theory of operation (translation.md §9.2 G, gemini-generate-content.md §5):
 
 from __future__ import annotations
 
-from collections import deque
-
 import msgspec
 
 from polyrelay import codec
@@ -41,6 +39,7 @@ from polyrelay.ir import (
 )
 from polyrelay.providers.gemini.content import PROVIDER_TYPE
 from polyrelay.providers.gemini.response import (
+    decode_error_body,
     error_from_status,
     stop_reason_to_ir,
     tool_call_to_ir,
@@ -48,7 +47,6 @@ from polyrelay.providers.gemini.response import (
 )
 from polyrelay.schemas.gemini import (
     Candidate,
-    ErrorResponse,
     GenerateContentStreamChunk,
     Part,
     Status,
@@ -60,15 +58,14 @@ __all__ = ["GeminiStreamParser"]
 
 _TEXT = "text"
 _THOUGHT = "thought"
-_TAIL_CHUNKS = 4
-_ERROR_BODY = ErrorResponse | list[ErrorResponse]
+_TAIL_BYTES = 8192
 
 
 class GeminiStreamParser:
     def __init__(self, upstream_model: str) -> None:
         self._model = upstream_model
         self._sse = SSEDecoder()
-        self._tail: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)
+        self._tail = bytearray()
         self._started = False
         self._done = False
         self._index = 0
@@ -82,7 +79,10 @@ class GeminiStreamParser:
         self._usage: UsageMetadata | None = None
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        self._tail.append(chunk)
+        tail = self._tail
+        tail += chunk
+        if len(tail) > 2 * _TAIL_BYTES:
+            del tail[:-_TAIL_BYTES]
         events: list[StreamEvent] = []
         for sse in self._sse.feed(chunk):
             if self._done:
@@ -218,7 +218,7 @@ class GeminiStreamParser:
     def _eof_error(self) -> StreamError:
         """An error after the 200 may come as bare JSON outside `data:` lines (the SDK
         buffers such lines until the braces balance); look for it in the last bytes."""
-        status = _bare_error(b"".join(self._tail))
+        status = _bare_error(bytes(self._tail[-_TAIL_BYTES:]))
         if status is not None:
             err = error_from_status(status, status.code or 500)
             return StreamError(status=err.status, kind=err.kind, message=err.message)
@@ -228,18 +228,9 @@ class GeminiStreamParser:
 
 
 def _bare_error(tail: bytes) -> Status | None:
-    for block in reversed(tail.split(b"\n\n")):
+    lines = tail.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    for block in reversed(lines.split(b"\n\n")):
         block = block.strip()
-        if not block:
-            continue
-        if not block.startswith((b"{", b"[")):
-            return None
-        try:
-            body = codec.decode_as(block, _ERROR_BODY)  # type: ignore[arg-type]
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        if isinstance(body, list):
-            return body[0].error if body else None
-        assert isinstance(body, ErrorResponse)
-        return body.error
+        if block:
+            return decode_error_body(block) if block.startswith((b"{", b"[")) else None
     return None

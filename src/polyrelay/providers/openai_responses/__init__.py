@@ -35,17 +35,21 @@ class OpenAIResponsesProvider:
     def parse_response(
         self, response: UpstreamResponse, route: Route, ctx: RequestContext
     ) -> ChatResponse:
+        del route  # the body names its own model
         return response_to_ir(response.body, ctx)
 
     def parse_error(self, response: UpstreamResponse) -> UpstreamError:
         return error_to_ir(response.status, response.headers, response.body)
 
     def stream_parser(self, route: Route, ctx: RequestContext) -> OpenAIResponsesStreamParser:
+        del route
         return OpenAIResponsesStreamParser(ctx)
 
     def passthrough_request(
         self, body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
     ) -> UpstreamRequest:
-        """Same-protocol fast path: only `model` changes; every other field is kept."""
+        """Same-protocol fast path: only `model` changes; every other field (`stream`
+        included) is kept as the client sent it, and no client header is forwarded."""
+        del stream, headers
         body["model"] = route.upstream_model
         return self._request(route, encode(body))

@@ -257,7 +257,11 @@ def _web_search_from_ir(tool: WebSearchTool, ctx: RequestContext) -> ToolParam:
     loc = tool.user_location
     location = (
         UserLocationParam(
-            city=loc.city, region=loc.region, country=loc.country, timezone=loc.timezone
+            type="approximate",
+            city=loc.city,
+            region=loc.region,
+            country=loc.country,
+            timezone=loc.timezone,
         )
         if loc is not None
         else None
@@ -275,7 +279,8 @@ def tool_choice_from_ir(choice: ToolChoice | None) -> str | ToolChoiceParam | No
         return None
     match choice.mode:
         case ToolChoiceMode.AUTO | ToolChoiceMode.NONE | ToolChoiceMode.REQUIRED:
-            return choice.mode.value
+            mode: str = choice.mode.value
+            return mode
         case ToolChoiceMode.NAMED:
             return ToolChoiceParam(type="function", name=choice.name)
         case _:

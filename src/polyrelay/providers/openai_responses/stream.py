@@ -40,7 +40,6 @@ from polyrelay.ir import (
     TextDelta,
     TextPart,
     ToolArgsDelta,
-    ToolCallPart,
     UsageDelta,
 )
 from polyrelay.providers.openai_responses.request import PROVIDER_TYPE
@@ -149,8 +148,9 @@ class OpenAIResponsesStreamParser:
                 self._stop(out)
             case "message" | "web_search_call":
                 pass
-            case _ if added:
-                self._ctx.warn(f"OpenAI Responses output item {item.type!r} is not supported")
+            case _:
+                if added:
+                    self._ctx.warn(f"OpenAI Responses output item {item.type!r} is not supported")
 
     def _content(self, event: ResponseStreamEvent, out: list[StreamEvent]) -> None:
         index = self._open

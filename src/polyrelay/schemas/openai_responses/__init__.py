@@ -54,5 +54,6 @@ __all__ = [
     "ToolParam",
     "URLCitation",
     "UserLocationParam",
+    "WebSearchAction",
     "WebSearchFiltersParam",
 ]

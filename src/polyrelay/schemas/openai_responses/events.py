@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import msgspec
 
-from polyrelay.schemas.openai_responses.request import SummaryTextParam
 from polyrelay.schemas.openai_responses.response import (
     Response,
     ResponseOutputContent,
@@ -31,7 +30,8 @@ class ResponseStreamEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     content_index: int | None = None
     summary_index: int | None = None
     annotation_index: int | None = None
-    part: ResponseOutputContent | SummaryTextParam | None = None
+    part: ResponseOutputContent | None = None
+    """A content part, or a reasoning summary part (`type: summary_text`)."""
     delta: str | None = None
     text: str | None = None
     arguments: str | None = None

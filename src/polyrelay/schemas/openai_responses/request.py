@@ -76,7 +76,8 @@ class InputItemParam(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class UserLocationParam(msgspec.Struct, kw_only=True, omit_defaults=True):
-    type: str = "approximate"
+    type: str | None = None
+    """Always "approximate"; set explicitly so it is written."""
     city: str | None = None
     region: str | None = None
     country: str | None = None

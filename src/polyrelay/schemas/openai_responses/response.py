@@ -59,7 +59,8 @@ class ResponseOutputContent(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class WebSearchAction(msgspec.Struct, kw_only=True, omit_defaults=True):
-    type: str = "search"
+    type: str | None = None
+    """search / open_page / find_in_page; always set on output."""
     query: str | None = None
     queries: list[str] | None = None
     url: str | None = None

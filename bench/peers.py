@@ -1,0 +1,156 @@
+"""The gateways under test: polyrelay itself, and LiteLLM's proxy as the peer (`--peer litellm`).
+
+Both are configured on the same nginx upstream with the same model names (bench/upstream.py
+`MODELS`, `-sse` twins for streams), so a path's request body is the same for both.
+LiteLLM lives in a throwaway virtual environment (bench/.peer-venv, gitignored, kept between
+runs); it is never a dependency of the project. The version is pinned: releases of LiteLLM
+have been pulled from the registry after a supply-chain compromise, so move the pin only to
+a release you have checked. Newer releases need a `litellm-proxy` package that the registry
+does not serve here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import bodies
+from bench.load import post
+from bench.procs import Child, free_port
+from bench.upstream import MODELS, Upstream, gateway_config
+
+__all__ = ["LITELLM_VERSION", "Target", "start_litellm", "start_polyrelay"]
+
+LITELLM_VERSION = "1.106.12"
+PEER_VENV = Path(__file__).resolve().parent / ".peer-venv"
+# LiteLLM's provider prefix per upstream protocol. Its `openai/` provider serves /v1/responses
+# by calling the upstream's own /responses API, so for responses→openai chat it hits the
+# chat-only prefix's 404 and the path is reported as failed with that reason.
+_LITELLM_PREFIX = {"openai": "openai", "anthropic": "anthropic", "openai-responses": "openai"}
+
+
+@dataclass
+class Target:
+    name: str
+    child: Child
+    port: int
+    key: str
+    start_seconds: float | None = None
+    start_error: str = ""
+    model_names: dict[str, str] = field(default_factory=dict)
+    """upstream protocol -> the model name clients send for it (streams add `-sse`)."""
+
+    def url(self, client_protocol: str) -> str:
+        return f"http://127.0.0.1:{self.port}{bodies.CLIENT_PATHS[client_protocol]}"
+
+    def model(self, upstream_protocol: str, stream: bool) -> str:
+        return self.model_names[upstream_protocol] + ("-sse" if stream else "")
+
+
+def _wait_first_200(target: Target, started: float, timeout: float) -> None:
+    """Poll chat→openai until a proxied request answers 200 with a good body."""
+    body = bodies.client_request("chat", target.model("openai", False), False)
+    deadline = started + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if not target.child.alive():
+            target.start_error = f"exited with {target.child.proc.returncode}"
+            break
+        status, text = post(target.url("chat"), body, target.key, timeout=5)
+        if status and bodies.check_response("chat", False, status, text) is None:
+            target.start_seconds = time.monotonic() - started
+            return
+        last = f"HTTP {status}: {text[:200]}"
+        time.sleep(0.01)
+    target.start_error = target.start_error or f"no proxied 200 in {timeout:g}s ({last})"
+    target.start_error += "\n" + target.child.tail()
+
+
+def start_polyrelay(
+    upstream: Upstream | None, workdir: Path, workers: int = 1, config_text: str | None = None
+) -> Target:
+    port = free_port()
+    key = "sk-bench-" + secrets.token_urlsafe(36)
+    config = workdir / f"polyrelay-{port}.yaml"
+    if config_text is None:
+        assert upstream is not None
+        config_text = gateway_config(upstream, port, key, workdir / f"bench-{port}.db")
+    text = config_text
+    config.write_text(text.replace("__KEY__", key).replace("__PORT__", str(port)))
+    argv = [sys.executable, "-m", "polyrelay", "serve", "--config", str(config)]
+    argv += ["--port", str(port), "--workers", str(workers)]
+    started = time.monotonic()
+    child = Child("polyrelay", argv, workdir / f"polyrelay-{port}.log")
+    target = Target("polyrelay", child, port, key, model_names=dict(MODELS))
+    _wait_first_200(target, started, timeout=30)
+    return target
+
+
+def ensure_litellm_venv() -> Path:
+    """bench/.peer-venv with litellm[proxy]==LITELLM_VERSION; the `litellm` executable."""
+    exe = PEER_VENV / "bin" / "litellm"
+    marker = PEER_VENV / f".litellm-{LITELLM_VERSION}"
+    if exe.exists() and marker.exists():
+        return exe
+    print(f"installing litellm[proxy]=={LITELLM_VERSION} into {PEER_VENV} (minutes) ...")
+    requirement = f"litellm[proxy]=={LITELLM_VERSION}"
+    uv = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
+    if Path(uv).exists():
+        subprocess.run([uv, "venv", "-q", "--allow-existing", str(PEER_VENV)], check=True)
+        python = str(PEER_VENV / "bin" / "python")
+        subprocess.run([uv, "pip", "install", "-q", "-p", python, requirement], check=True)
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        pip = str(PEER_VENV / "bin" / "pip")
+        subprocess.run([pip, "install", "-q", requirement], check=True)
+    marker.touch()
+    return exe
+
+
+def litellm_config(upstream: Upstream) -> str:
+    lines = ["model_list:"]
+    for protocol, name in MODELS.items():
+        for stream in (False, True):
+            model = f"{_LITELLM_PREFIX[protocol]}/{protocol}-bench"
+            lines += [
+                f"  - model_name: {name}{'-sse' if stream else ''}",
+                "    litellm_params:",
+                f"      model: {model}",
+                f"      api_base: {upstream.base_url(protocol, stream)}",
+                "      api_key: sk-upstream",
+            ]
+    lines += [
+        "litellm_settings:",
+        "  telemetry: false",
+        "  drop_params: true",
+        "general_settings: {}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def start_litellm(upstream: Upstream, workdir: Path) -> Target:
+    exe = ensure_litellm_venv()
+    port = free_port()
+    config = workdir / "litellm.yaml"
+    config.write_text(litellm_config(upstream))
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no cost-map download at import
+        "LITELLM_TELEMETRY": "False",
+        "LITELLM_LOG": "ERROR",
+        "PATH": f"{exe.parent}:{os.environ.get('PATH', '')}",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    argv = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--num_workers", "1"]
+    started = time.monotonic()
+    child = Child("litellm", argv, workdir / "litellm.log", env=env)
+    target = Target("litellm", child, port, "sk-anything", model_names=dict(MODELS))
+    _wait_first_200(target, started, timeout=120)
+    return target

@@ -1,0 +1,189 @@
+"""The result model of a run, its one printed table, and the JSON file in bench/results/."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["Cell", "Report"]
+
+
+@dataclass
+class Cell:
+    """One (target, path, stream, connections) measurement, or why there is none."""
+
+    target: str
+    path: str
+    stream: bool
+    connections: int
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    cpu_ms_per_req: float = 0.0
+    requests: int = 0
+    errors: int = 0
+    failure: str = ""
+    sample: str = ""
+
+
+@dataclass
+class Report:
+    started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
+    settings: dict[str, object] = field(default_factory=dict)
+    cells: list[Cell] = field(default_factory=list)
+    direct: dict[str, float] = field(default_factory=dict)
+    """`<upstream protocol>/<stream|json>` -> nginx p50 ms at one connection."""
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    processes: dict[str, int] = field(default_factory=dict)
+    start_seconds: dict[str, float | None] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    """Problems that are not one cell's: a target that did not start, the slow streams."""
+    slow: dict[str, object] = field(default_factory=dict)
+
+    def find(self, target: str, path: str, stream: bool, connections: int) -> Cell | None:
+        for cell in self.cells:
+            key = (cell.target, cell.path, cell.stream, cell.connections)
+            if key == (target, path, stream, connections):
+                return cell
+        return None
+
+    def write_json(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.started.replace(':', '')}.json"
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+
+def _num(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _row(report: Report, cell: Cell, peer: str | None, direct_p50: float | None) -> list[str]:
+    kind = "stream" if cell.stream else "json"
+    head = [cell.path, kind, str(cell.connections)]
+    if cell.failure:
+        row = [*head, "FAILED", "", "", "", ""]
+    else:
+        row = [
+            *head,
+            _num(cell.rps, 0),
+            _num(cell.p50_ms, 2),
+            _num(cell.p99_ms, 2),
+            _num(cell.cpu_ms_per_req, 2),
+            str(cell.errors),
+        ]
+    delta = ""
+    if direct_p50 is not None and cell.connections == 1 and not cell.failure:
+        delta = f"+{cell.p50_ms - direct_p50:.2f}"
+    row.append(delta)
+    if peer:
+        other = report.find(peer, cell.path, cell.stream, cell.connections)
+        if other is None or other.failure:
+            row += ["n/a", "", "", "n/a"]
+        else:
+            ratio = cell.rps / other.rps if other.rps and not cell.failure else 0.0
+            row += [
+                _num(other.rps, 0),
+                _num(other.p50_ms, 2),
+                _num(other.cpu_ms_per_req, 2),
+                f"{ratio:.1f}x" if ratio else "-",
+            ]
+    return row
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append(
+            "  ".join(
+                c.rjust(w) if i > 1 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render(report: Report, peer: str | None, direct_key: dict[str, str]) -> str:
+    """The table, then the per-target lines and the failures; `direct_key` maps a path name
+    to its `Report.direct` key."""
+    header = ["path", "kind", "conns", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "errors"]
+    header.append("p50-direct")
+    if peer:
+        header += [f"{peer} req/s", f"{peer} p50", f"{peer} CPU", "ratio"]
+    rows = [header]
+    for cell in report.cells:
+        if cell.target == "polyrelay":
+            direct = report.direct.get(
+                f"{direct_key[cell.path]}/{'stream' if cell.stream else 'json'}"
+            )
+            rows.append(_row(report, cell, peer, direct))
+    out = [_table(rows), ""]
+    for target, rss in report.rss_mb.items():
+        procs = report.processes.get(target, 1)
+        start = report.start_seconds.get(target)
+        start_text = f"{start * 1000:.0f} ms" if start is not None else "never"
+        out.append(
+            f"{target}: RSS after load {rss:.1f} MB ({procs} process{'es' if procs > 1 else ''}),"
+            f" first proxied 200 after {start_text}"
+        )
+    if report.slow:
+        s = report.slow
+        out.append(
+            f"slow streams: {s['ok']}/{s['streams']} ok, {s['errors']} errors,"
+            f" peak RSS {s['peak_rss_mb']:.1f} MB, {s['seconds']:.1f} s"
+        )
+    out += _summary(report, peer)
+    failed = [c for c in report.cells if c.failure or c.errors]
+    if failed or report.failures:
+        out += ["", "Failures:"]
+        seen: set[tuple[str, str, bool]] = set()
+        for cell in failed:
+            key = (cell.target, cell.path, cell.stream)
+            if key in seen:
+                continue
+            seen.add(key)
+            kind = "stream" if cell.stream else "json"
+            why = cell.failure or f"{cell.errors} bad responses, e.g. {cell.sample}"
+            out.append(f"  {cell.target} {cell.path} {kind}: {why[:400]}")
+        out += [f"  {name}: {why[:600]}" for name, why in report.failures.items()]
+    return "\n".join(out)
+
+
+def _summary(report: Report, peer: str | None) -> list[str]:
+    ours = [c for c in report.cells if c.target == "polyrelay" and not c.failure]
+    lines: list[str] = []
+    fast = (
+        {
+            c.stream: c.cpu_ms_per_req
+            for c in ours
+            if c.path == "chat→openai" and c.connections == max(x.connections for x in ours)
+        }
+        if ours
+        else {}
+    )
+    if fast:
+        worst = max(
+            (c.cpu_ms_per_req / fast[c.stream], c.path)
+            for c in ours
+            if c.stream in fast
+            and fast[c.stream]
+            and c.connections == max(x.connections for x in ours)
+        )
+        lines.append(f"CPU/request vs chat→openai fast path: worst {worst[0]:.2f}x ({worst[1]})")
+    if peer:
+        ratios = []
+        for cell in ours:
+            other = report.find(peer, cell.path, cell.stream, cell.connections)
+            if other and not other.failure and other.rps:
+                ratios.append(cell.rps / other.rps)
+        if ratios:
+            lines.append(
+                f"polyrelay/{peer} throughput: min {min(ratios):.1f}x, max {max(ratios):.1f}x"
+                f" over {len(ratios)} cells"
+            )
+    return lines

@@ -1,0 +1,214 @@
+"""`make bench`: polyrelay (and optionally LiteLLM) against a fixed nginx upstream.
+
+Starts nginx with the fixed bodies of bench/bodies.py, starts the gateway(s), checks every
+path with fully parsed responses, then measures each path, stream and connection count with
+wrk (whose Lua hook checks every body), reads CPU time and RSS from /proc, optionally holds
+many slow streams through the emulator, and prints one table (bench/README.md explains it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import bodies
+from bench.load import check_pass, run_wrk, slow_streams
+from bench.peers import Target, start_litellm, start_polyrelay
+from bench.procs import cpu_seconds, ensure_tools, rss_mb
+from bench.report import Cell, Report, render
+from bench.upstream import Upstream, emulator_config, start_emulator, start_nginx
+
+# name -> (client protocol, upstream protocol)
+PATHS: dict[str, tuple[str, str]] = {
+    "chat→openai": ("chat", "openai"),
+    "messages→anthropic": ("messages", "anthropic"),
+    "messages→openai": ("messages", "openai"),
+    "chat→anthropic": ("chat", "anthropic"),
+    "responses→openai": ("responses", "openai"),
+    "responses→openai-responses": ("responses", "openai-responses"),
+}
+_ALIASES = {name.replace("→", "-"): name for name in PATHS} | {n: n for n in PATHS}
+_CLIENT_OF = {"openai": "chat", "anthropic": "messages", "openai-responses": "responses"}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
+    parser.add_argument(
+        "--paths",
+        default=",".join(n.replace("→", "-") for n in PATHS),
+        help="comma-separated paths (default: all): " + ", ".join(_ALIASES),
+    )
+    parser.add_argument("--connections", default="1,16,64", help="default: 1,16,64")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--peer", choices=["litellm"], help="also measure this gateway")
+    parser.add_argument(
+        "--slow-streams", type=int, default=None, metavar="N", help="default 1000; 0 skips"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="polyrelay worker processes")
+    parser.add_argument(
+        "--check-requests",
+        type=int,
+        default=5,
+        metavar="N",
+        help="fully parsed requests per path before its wrk runs",
+    )
+    parser.add_argument("--quick", action="store_true", help="CI smoke: 1 connection, 2 s")
+    parser.add_argument("--no-install", action="store_true", help="never apt-get nginx/wrk")
+    args = parser.parse_args(argv)
+    try:
+        args.paths = [_ALIASES[p.strip()] for p in args.paths.split(",") if p.strip()]
+    except KeyError as exc:
+        parser.error(f"unknown path {exc.args[0]!r}; choose from {', '.join(_ALIASES)}")
+    args.connections = [int(c) for c in args.connections.split(",")]
+    if args.quick:
+        args.connections, args.duration = [1], 2.0
+    if args.slow_streams is None:
+        args.slow_streams = 0 if args.quick else 1000
+    return args
+
+
+def measure(
+    target: Target, path: str, args: argparse.Namespace, workdir: Path, report: Report
+) -> None:
+    client, upstream = PATHS[path]
+    for stream in (False, True):
+        body = bodies.client_request(client, target.model(upstream, stream), stream)
+        url = target.url(client)
+        problem = check_pass(url, body, client, stream, target.key, args.check_requests)
+        for conns in args.connections:
+            cell = Cell(target.name, path, stream, conns)
+            report.cells.append(cell)
+            if problem:
+                cell.failure = problem
+                continue
+            if not target.child.alive():
+                cell.failure = f"{target.name} exited: {target.child.tail(5)}"
+                continue
+            cpu0 = cpu_seconds(target.child.pid)
+            result = run_wrk(
+                url,
+                body,
+                bodies.markers(client, stream),
+                key=target.key,
+                connections=conns,
+                seconds=args.duration,
+                workdir=workdir,
+            )
+            cpu = cpu_seconds(target.child.pid) - cpu0
+            cell.failure = result.failure
+            cell.rps, cell.p50_ms, cell.p99_ms = result.rps, result.p50_ms, result.p99_ms
+            cell.requests, cell.errors, cell.sample = result.requests, result.errors, result.sample
+            cell.cpu_ms_per_req = cpu * 1000 / result.requests if result.requests else 0.0
+        kind = "stream" if stream else "json"
+        last = report.find(target.name, path, stream, args.connections[-1])
+        summary = (last.failure[:100] if last.failure else f"{last.rps:,.0f} req/s") if last else ""
+        print(f"  {target.name:9} {path:27} {kind:6} {summary}", flush=True)
+
+
+def direct_baseline(
+    upstream: Upstream, args: argparse.Namespace, workdir: Path, report: Report
+) -> None:
+    """nginx without a gateway, one connection: the floor for the p50 comparison."""
+    for protocol in sorted({PATHS[p][1] for p in args.paths}):
+        for stream in (False, True):
+            client = _CLIENT_OF[protocol]
+            result = run_wrk(
+                upstream.url(protocol, stream),
+                bodies.client_request(client, "x", stream),
+                bodies.markers(client, stream),
+                key="sk-direct",
+                connections=1,
+                seconds=min(args.duration, 2.0),
+                workdir=workdir,
+            )
+            if not result.failure and not result.errors:
+                report.direct[f"{protocol}/{'stream' if stream else 'json'}"] = result.p50_ms
+
+
+def run_slow(workdir: Path, args: argparse.Namespace, report: Report) -> None:
+    emulator, emulator_port = start_emulator(workdir, tokens_per_second=20)
+    target = None
+    try:
+        config = emulator_config(emulator_port, workdir / "slow.db")
+        target = start_polyrelay(None, workdir, args.workers, config_text=config)
+        if target.start_seconds is None:
+            report.failures["slow streams"] = f"polyrelay did not start: {target.start_error}"
+            return
+        result = slow_streams(target.url("chat"), target.key, args.slow_streams, target.child.pid)
+        report.slow = {
+            "streams": result.streams,
+            "ok": result.ok,
+            "errors": result.errors,
+            "seconds": result.seconds,
+            "peak_rss_mb": result.peak_rss_mb,
+        }
+        if result.errors:
+            report.failures["slow streams"] = "; ".join(result.samples)
+    finally:
+        if target:
+            target.child.stop()
+        emulator.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = ensure_tools(install=not args.no_install)
+    if missing:
+        print(
+            f"bench: missing {', '.join(missing)}; apt-get install -y nginx-light wrk",
+            file=sys.stderr,
+        )
+        return 2
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    report = Report(settings={k: v for k, v in vars(args).items()})
+    with tempfile.TemporaryDirectory(prefix="polyrelay-bench-") as tmp:
+        workdir = Path(tmp)
+        upstream = start_nginx(workdir)
+        try:
+            run_targets(upstream, workdir, args, report)
+            if args.slow_streams:
+                print(f"slow streams: {args.slow_streams} at 20 tokens/s ...", flush=True)
+                run_slow(workdir, args, report)
+        finally:
+            upstream.child.stop()
+    print()
+    print(render(report, args.peer, {p: PATHS[p][1] for p in PATHS}))
+    print(f"\nJSON: {report.write_json(RESULTS)}")
+    return 0
+
+
+def run_targets(
+    upstream: Upstream, workdir: Path, args: argparse.Namespace, report: Report
+) -> None:
+    direct_baseline(upstream, args, workdir, report)
+    starters = [("polyrelay", lambda: start_polyrelay(upstream, workdir, args.workers))]
+    if args.peer == "litellm":
+        starters.append(("litellm", lambda: start_litellm(upstream, workdir)))
+    for name, start in starters:
+        print(f"starting {name} ...", flush=True)
+        try:
+            target = start()
+        except Exception as exc:  # a peer that cannot install or start is a reported failure
+            report.failures[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        try:
+            report.start_seconds[name] = target.start_seconds
+            if target.start_seconds is None:
+                report.failures[name] = f"did not start: {target.start_error}"
+                continue
+            for path in args.paths:
+                measure(target, path, args, workdir, report)
+            report.rss_mb[name], report.processes[name] = rss_mb(target.child.pid)
+        finally:
+            target.child.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Anthropic request content blocks → IR parts, and the gateway's thinking signatures.
+
+Media rules (DESIGN.md `/v1/messages` row): sources `base64`, `url` and `text`;
+media types from a fixed list, anything else is a 400 naming the type. `file` blocks
+are routed by their media type (image/* → image), `file_data` carries inline data.
+
+Gateway signature tokens (translation.md §6): an Anthropic client can only hold a
+thinking block's state in its `signature`, so reasoning from another provider is sent
+as `gw1.<base64url of {"o": origin, "s": signature-or-null}>`; decoding reverses it,
+and the Anthropic provider never forwards a foreign origin.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import assert_never
+
+import msgspec
+
+from polyrelay.codec import decode_as, encode
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.ir import (
+    DocumentPart,
+    ImagePart,
+    MediaPart,
+    Part,
+    ReasoningPart,
+    ServerToolCallPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from polyrelay.providers.anthropic.content import ORIGIN
+from polyrelay.providers.anthropic.response import citations_to_ir, web_search_result_to_ir
+from polyrelay.schemas.anthropic_messages import (
+    Base64Source,
+    ContentBlockParam,
+    ContentSource,
+    DocumentBlockParam,
+    FileBlockParam,
+    FileDataBlockParam,
+    FileSource,
+    ImageBlockParam,
+    PlainTextSource,
+    RedactedThinkingBlock,
+    ServerToolUseBlock,
+    Source,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlockParam,
+    ToolResultContentParam,
+    ToolUseBlock,
+    URLSource,
+    WebSearchToolResultBlock,
+)
+
+__all__ = [
+    "DOCUMENT_TYPES",
+    "IMAGE_TYPES",
+    "block_to_ir",
+    "reasoning_from_signature",
+    "signature_token",
+]
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/markdown", "text/csv")
+_TEXT_TYPES = DOCUMENT_TYPES[1:]
+_ALLOWED = ", ".join(DOCUMENT_TYPES + IMAGE_TYPES)
+_TOKEN_PREFIX = "gw1."  # noqa: S105 - a format prefix, not a secret
+
+
+class _Token(msgspec.Struct):
+    o: str | None
+    s: str | None
+
+
+def signature_token(origin: str | None, signature: str | None) -> str:
+    raw = base64.urlsafe_b64encode(encode(_Token(o=origin, s=signature)))
+    return _TOKEN_PREFIX + raw.rstrip(b"=").decode("ascii")
+
+
+def reasoning_from_signature(text: str, signature: str, path: str) -> ReasoningPart:
+    if not signature.startswith(_TOKEN_PREFIX):
+        return ReasoningPart(text=text, signature=signature or None, origin=ORIGIN)
+    payload = signature[len(_TOKEN_PREFIX) :]
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        token = decode_as(raw, _Token)
+    except (binascii.Error, ValueError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise InvalidRequestError(
+            f"{path}.signature: not a signature this gateway issued", param=f"{path}.signature"
+        ) from exc
+    return ReasoningPart(text=text, signature=token.s, origin=token.o)
+
+
+def _fail(path: str, message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{path}: {message}", param=path)
+
+
+def _check_type(media_type: str, allowed: tuple[str, ...], path: str) -> str:
+    if media_type not in allowed:
+        raise _fail(path, f"unsupported media type {media_type!r}; allowed: {_ALLOWED}")
+    return media_type
+
+
+def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Part:
+    match block:
+        case TextBlock() | ImageBlockParam() | DocumentBlockParam():
+            return media_to_ir(block, path, ctx)
+        case FileBlockParam():
+            return _file_to_ir(block, path)
+        case FileDataBlockParam():
+            media_type = _check_type(block.media_type, DOCUMENT_TYPES + IMAGE_TYPES, path)
+            if media_type.startswith("image/"):
+                return ImagePart(media_type=media_type, data=block.data)
+            title = block.title
+            return DocumentPart(
+                media_type=media_type, data=block.data, title=title, filename=block.filename
+            )
+        case ToolUseBlock():
+            return ToolCallPart(id=block.id, name=block.name, arguments=bytes(block.input).decode())
+        case ToolResultBlockParam():
+            return _tool_result_to_ir(block, path, ctx)
+        case ThinkingBlock():
+            return reasoning_from_signature(block.thinking, block.signature, path)
+        case RedactedThinkingBlock():
+            return ReasoningPart(signature=block.data, origin=ORIGIN, redacted=True)
+        case ServerToolUseBlock():
+            args = bytes(block.input).decode()
+            return ServerToolCallPart(id=block.id, name=block.name, arguments=args)
+        case WebSearchToolResultBlock():
+            return web_search_result_to_ir(block)
+        case _:
+            assert_never(block)
+
+
+def media_to_ir(block: ToolResultContentParam, path: str, ctx: RequestContext) -> MediaPart:
+    match block:
+        case TextBlock():
+            citations = citations_to_ir(block.citations, ctx)
+            cache = block.cache_control is not None
+            return TextPart(text=block.text, citations=citations, cache_control=cache)
+        case ImageBlockParam():
+            return _image_to_ir(block.source, f"{path}.source")
+        case DocumentBlockParam():
+            return _document_to_ir(block.source, f"{path}.source", block.title, None)
+        case _:
+            assert_never(block)
+
+
+def _image_to_ir(source: Source, path: str) -> ImagePart:
+    match source:
+        case Base64Source():
+            media_type = _check_type(source.media_type, IMAGE_TYPES, f"{path}.media_type")
+            return ImagePart(media_type=media_type, data=source.data)
+        case URLSource():
+            return ImagePart(url=source.url)
+        case PlainTextSource() | FileSource() | ContentSource():
+            raise _unsupported_source(source, path)
+        case _:
+            assert_never(source)
+
+
+def _document_to_ir(
+    source: Source, path: str, title: str | None, filename: str | None
+) -> DocumentPart:
+    match source:
+        case Base64Source():
+            media_type = _check_type(source.media_type, DOCUMENT_TYPES, f"{path}.media_type")
+            return DocumentPart(media_type=media_type, data=source.data, title=title)
+        case PlainTextSource():
+            media_type = _check_type(source.media_type, _TEXT_TYPES, f"{path}.media_type")
+            return DocumentPart(media_type=media_type, text=source.data, title=title)
+        case URLSource():
+            return DocumentPart(url=source.url, title=title, filename=filename)
+        case FileSource() | ContentSource():
+            raise _unsupported_source(source, path)
+        case _:
+            assert_never(source)
+
+
+def _unsupported_source(source: Source, path: str) -> UnsupportedError:
+    kind = type(source).__struct_config__.tag
+    return UnsupportedError(
+        f"{path}.type: source type {kind!r} is not supported; allowed: base64, url, text",
+        param=f"{path}.type",
+    )
+
+
+def _file_to_ir(block: FileBlockParam, path: str) -> ImagePart | DocumentPart:
+    source = block.source
+    media_type = block.media_type
+    if media_type is None and isinstance(source, Base64Source | PlainTextSource):
+        media_type = source.media_type
+    if media_type is not None:
+        _check_type(media_type, DOCUMENT_TYPES + IMAGE_TYPES, f"{path}.media_type")
+    if media_type is not None and media_type.startswith("image/"):
+        return _image_to_ir(source, f"{path}.source")
+    return _document_to_ir(source, f"{path}.source", block.title, block.filename)
+
+
+def _tool_result_to_ir(
+    block: ToolResultBlockParam, path: str, ctx: RequestContext
+) -> ToolResultPart:
+    content: tuple[MediaPart, ...]
+    if block.content is None:
+        content = ()
+    elif isinstance(block.content, str):
+        content = (TextPart(text=block.content),)
+    else:
+        content = tuple(
+            media_to_ir(b, f"{path}.content.{i}", ctx) for i, b in enumerate(block.content)
+        )
+    return ToolResultPart(
+        tool_call_id=block.tool_use_id, content=content, is_error=bool(block.is_error)
+    )

@@ -1,0 +1,169 @@
+"""Anthropic `MessageCreateParams` → IR ChatRequest, with the service's additions.
+
+Additions (DESIGN.md `/v1/messages`): `messages` may be a plain string; `model` may be
+omitted (the configured default); `max_tokens` defaults to 4096 within 1-32000.
+Turn rules (ir/messages.py): `role: "system"` messages before the first user/assistant
+message join `ChatRequest.system`, later ones stay SYSTEM messages in position; a user
+turn holding tool results becomes a TOOL message then a USER message with the rest.
+Validation errors name the field as `messages.0.content.1.type: ...`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from polyrelay.codec import decode_as
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError
+from polyrelay.frontends.anthropic_messages.content import block_to_ir
+from polyrelay.frontends.anthropic_messages.tools import (
+    reasoning_to_ir,
+    tool_choice_to_ir,
+    tools_to_ir,
+)
+from polyrelay.ir import ChatRequest, Message, Part, Role, TextPart, ToolResultPart
+from polyrelay.schemas.anthropic_messages import MessageCreateParams, MessageParam, TextBlock
+
+__all__ = ["DEFAULT_MAX_TOKENS", "MAX_TOKENS_LIMIT", "decode_request", "messages_to_ir"]
+
+DEFAULT_MAX_TOKENS = 4096
+MAX_TOKENS_LIMIT = 32000
+_PATH_INDEX = re.compile(r"\[(\d+)\]")
+_UNCARRIED = (
+    "service_tier",
+    "context_management",
+    "container",
+    "mcp_servers",
+    "inference_geo",
+    "speed",
+    "diagnostics",
+    "cache_control",
+)
+
+
+def _field_error(exc: msgspec.ValidationError) -> InvalidRequestError:
+    text = str(exc)
+    message, sep, path = text.rpartition(" - at `")
+    if not sep:
+        return InvalidRequestError(text)
+    field = _PATH_INDEX.sub(r".\1", path.rstrip("`")).removeprefix("$").lstrip(".")
+    return InvalidRequestError(f"{field}: {message}", param=field)
+
+
+def decode_request(
+    body: bytes,
+    ctx: RequestContext,
+    default_model: str,
+    max_tokens_limit: int = MAX_TOKENS_LIMIT,
+) -> ChatRequest:
+    try:
+        params = decode_as(body, MessageCreateParams)
+    except msgspec.ValidationError as exc:
+        raise _field_error(exc) from exc
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
+    max_tokens = DEFAULT_MAX_TOKENS if params.max_tokens is None else params.max_tokens
+    if not 1 <= max_tokens <= max_tokens_limit:
+        raise InvalidRequestError(
+            f"max_tokens: must be between 1 and {max_tokens_limit}, got {max_tokens}",
+            param="max_tokens",
+        )
+    for name in _UNCARRIED:
+        if getattr(params, name) is not None:
+            ctx.warn(f"{name} is not carried to non-Anthropic upstreams; ignored")
+    system, messages = messages_to_ir(params, ctx)
+    tools, web_search = tools_to_ir(params.tools)
+    tool_choice, parallel = tool_choice_to_ir(params.tool_choice)
+    reasoning, output_format = reasoning_to_ir(params.thinking, params.output_config, max_tokens)
+    return ChatRequest(
+        model=params.model or default_model,
+        messages=messages,
+        system=system,
+        tools=tools,
+        web_search=web_search,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
+        max_tokens=max_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        top_k=params.top_k,
+        stop=tuple(params.stop_sequences or ()),
+        user=params.metadata.user_id if params.metadata else None,
+        output_format=output_format,
+        reasoning=reasoning,
+        stream=bool(params.stream),
+    )
+
+
+def _system_to_ir(system: str | list[TextBlock] | None) -> list[TextPart]:
+    if system is None:
+        return []
+    if isinstance(system, str):
+        return [TextPart(text=system)] if system else []
+    return [TextPart(text=b.text, cache_control=b.cache_control is not None) for b in system]
+
+
+def messages_to_ir(
+    params: MessageCreateParams, ctx: RequestContext
+) -> tuple[tuple[TextPart, ...], tuple[Message, ...]]:
+    system = _system_to_ir(params.system)
+    if isinstance(params.messages, str):
+        return tuple(system), (Message(role=Role.USER, parts=(TextPart(text=params.messages),)),)
+    if not params.messages:
+        raise InvalidRequestError("messages: at least one message is required", param="messages")
+    out: list[Message] = []
+    for i, message in enumerate(params.messages):
+        path = f"messages.{i}"
+        if message.role == "system":
+            parts = _system_message_to_ir(message, path)
+            if out:
+                out.append(Message(role=Role.SYSTEM, parts=tuple(parts)))
+            else:
+                system.extend(parts)
+        else:
+            out.extend(_turn_to_ir(message, path, ctx))
+    if not out:
+        raise InvalidRequestError("messages: at least one user message is required")
+    return tuple(system), tuple(out)
+
+
+def _system_message_to_ir(message: MessageParam, path: str) -> list[TextPart]:
+    if isinstance(message.content, str):
+        return [TextPart(text=message.content)]
+    parts: list[TextPart] = []
+    for j, block in enumerate(message.content):
+        if not isinstance(block, TextBlock):
+            raise InvalidRequestError(
+                f"{path}.content.{j}.type: a system message may hold only text blocks",
+                param=f"{path}.content.{j}.type",
+            )
+        parts.append(TextPart(text=block.text, cache_control=block.cache_control is not None))
+    return parts
+
+
+def _turn_to_ir(message: MessageParam, path: str, ctx: RequestContext) -> list[Message]:
+    if isinstance(message.content, str):
+        role = Role.USER if message.role == "user" else Role.ASSISTANT
+        return [Message(role=role, parts=(TextPart(text=message.content),))]
+    results: list[Part] = []
+    rest: list[Part] = []
+    for j, block in enumerate(message.content):
+        part = block_to_ir(block, f"{path}.content.{j}", ctx)
+        if isinstance(part, ToolResultPart):
+            if message.role != "user":
+                raise InvalidRequestError(
+                    f"{path}.content.{j}.type: tool_result is allowed only in user messages",
+                    param=f"{path}.content.{j}.type",
+                )
+            results.append(part)
+        else:
+            rest.append(part)
+    out: list[Message] = []
+    if results:
+        out.append(Message(role=Role.TOOL, parts=tuple(results)))
+    if rest or not results:
+        role = Role.USER if message.role == "user" else Role.ASSISTANT
+        out.append(Message(role=role, parts=tuple(rest)))
+    return out

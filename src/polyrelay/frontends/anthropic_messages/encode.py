@@ -1,0 +1,168 @@
+"""IR → Anthropic response bodies: the Message object, usage, and error bodies.
+
+Usage (translation.md §8): the IR's input count includes cache tokens; Anthropic's
+`input_tokens` excludes them, so they are subtracted (clamped at 0).
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+import msgspec
+
+from polyrelay.codec import DecodeError, decode, encode
+from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError
+from polyrelay.frontends.anthropic_messages.content import signature_token
+from polyrelay.ir import (
+    ChatResponse,
+    Citation,
+    DocumentPart,
+    ImagePart,
+    Part,
+    ReasoningPart,
+    ServerToolCallPart,
+    ServerToolResultPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
+from polyrelay.providers.anthropic.content import ORIGIN, web_search_result_from_ir
+from polyrelay.schemas.anthropic_messages import (
+    ContentBlock,
+    ErrorObject,
+    ErrorResponse,
+    Message,
+    RedactedThinkingBlock,
+    ServerToolUsage,
+    ServerToolUseBlock,
+    TextBlock,
+    TextCitation,
+    ThinkingBlock,
+    ToolUseBlock,
+    Usage as WireUsage,
+)
+
+__all__ = [
+    "citation_from_ir",
+    "encode_error",
+    "encode_response",
+    "error_type_for",
+    "message_id",
+    "thinking_from_ir",
+    "tool_input",
+    "usage_from_ir",
+]
+
+_EMPTY_INPUT = msgspec.Raw(b"{}")
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def message_id(ctx: RequestContext) -> str:
+    return "msg_" + ctx.request_id.removeprefix("req_")
+
+
+def encode_response(response: ChatResponse, ctx: RequestContext) -> bytes:
+    content = [b for b in (_block_from_ir(p, ctx) for p in response.parts) if b is not None]
+    message = Message(
+        id=message_id(ctx),
+        model=ctx.model or response.model,
+        content=content,
+        stop_reason=response.stop_reason.value,
+        stop_sequence=response.stop_sequence,
+        usage=usage_from_ir(response.usage),
+    )
+    return encode(message)
+
+
+def usage_from_ir(usage: Usage) -> WireUsage:
+    cache_read, cache_write = usage.cache_read_tokens, usage.cache_write_tokens
+    server = usage.web_search_requests
+    return WireUsage(
+        input_tokens=max(0, usage.input_tokens - cache_read - cache_write),
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=cache_write,
+        cache_read_input_tokens=cache_read,
+        server_tool_use=ServerToolUsage(web_search_requests=server) if server > 0 else None,
+    )
+
+
+def _block_from_ir(part: Part, ctx: RequestContext) -> ContentBlock | None:
+    match part:
+        case TextPart():
+            citations = [citation_from_ir(c) for c in part.citations] or None
+            return TextBlock(text=part.text, citations=citations)
+        case ReasoningPart():
+            return thinking_from_ir(part)
+        case ToolCallPart():
+            return ToolUseBlock(id=part.id, name=part.name, input=tool_input(part.arguments, ctx))
+        case ServerToolCallPart():
+            args = tool_input(part.arguments, ctx)
+            return ServerToolUseBlock(id=part.id, name=part.name, input=args)
+        case ServerToolResultPart():
+            return web_search_result_from_ir(part)
+        case ImagePart() | DocumentPart() | ToolResultPart():
+            ctx.warn(f"a {type(part).__name__} in a model response cannot be sent; dropped")
+            return None
+        case _:
+            assert_never(part)
+
+
+def citation_from_ir(citation: Citation) -> TextCitation:
+    return TextCitation(
+        type="web_search_result_location",
+        url=citation.url,
+        title=citation.title,
+        cited_text=citation.cited_text or "",
+        encrypted_index=citation.encrypted_index or "",
+    )
+
+
+def thinking_from_ir(part: ReasoningPart) -> ThinkingBlock | RedactedThinkingBlock:
+    if part.origin == ORIGIN and part.signature is not None:
+        if part.redacted:
+            return RedactedThinkingBlock(data=part.signature)
+        return ThinkingBlock(thinking=part.text, signature=part.signature)
+    return ThinkingBlock(thinking=part.text, signature=signature_token(part.origin, part.signature))
+
+
+def tool_input(arguments: str, ctx: RequestContext) -> msgspec.Raw:
+    """The arguments' own JSON text when it is an object (never re-serialised)."""
+    if not arguments.strip():
+        return _EMPTY_INPUT
+    try:
+        valid = isinstance(decode(arguments), dict)
+    except DecodeError:
+        valid = False
+    if not valid:
+        ctx.warn("tool call arguments that were not a JSON object were sent as {}")
+        return _EMPTY_INPUT
+    return msgspec.Raw(arguments.encode())
+
+
+def error_type_for(error: GatewayError) -> tuple[int, str]:
+    if error.kind == "overloaded_error":
+        return 529, "overloaded_error"
+    status = error.status
+    fallback = "api_error" if status >= 500 else "invalid_request_error"
+    return status, _ERROR_TYPES.get(status, fallback)
+
+
+def encode_error(error: GatewayError, request_id: str | None = None) -> tuple[int, bytes]:
+    status, error_type = error_type_for(error)
+    body = ErrorResponse(
+        error=ErrorObject(type=error_type, message=error.message), request_id=request_id
+    )
+    return status, encode(body)

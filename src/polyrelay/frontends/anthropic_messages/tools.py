@@ -1,0 +1,169 @@
+"""Anthropic tools, tool_choice, thinking and output_config → IR.
+
+Custom tools have no `type` (or `custom`); `web_search_20250305` is the one server tool
+the gateway carries, into `ChatRequest.web_search` (DESIGN.md: max_uses 1-20,
+allowed_domains xor blocked_domains, an approximate user_location).
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.ir import (
+    FunctionTool,
+    OutputFormat,
+    OutputFormatKind,
+    ReasoningConfig,
+    ToolChoice,
+    ToolChoiceMode,
+    UserLocation,
+    WebSearchTool,
+)
+from polyrelay.schemas.anthropic_messages import (
+    OutputConfig,
+    ThinkingConfigParam,
+    ToolChoiceParam,
+    ToolParam,
+    UserLocationParam,
+)
+
+__all__ = ["reasoning_to_ir", "tool_choice_to_ir", "tools_to_ir"]
+
+WEB_SEARCH_TYPE = "web_search_20250305"
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+_MIN_BUDGET = 1024
+
+
+def _fail(path: str, message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{path}: {message}", param=path)
+
+
+def tools_to_ir(
+    tools: list[ToolParam] | None,
+) -> tuple[tuple[FunctionTool, ...], WebSearchTool | None]:
+    functions: list[FunctionTool] = []
+    web_search: WebSearchTool | None = None
+    for i, tool in enumerate(tools or ()):
+        path = f"tools.{i}"
+        if tool.type is None or tool.type == "custom":
+            functions.append(_function_to_ir(tool, path))
+        elif tool.type == WEB_SEARCH_TYPE:
+            if web_search is not None:
+                raise _fail(f"{path}.type", "web_search may be declared only once")
+            web_search = _web_search_to_ir(tool, path)
+        else:
+            raise UnsupportedError(
+                f"{path}.type: tool type {tool.type!r} is not supported; "
+                f"allowed: custom tools and {WEB_SEARCH_TYPE}",
+                param=f"{path}.type",
+            )
+    return tuple(functions), web_search
+
+
+def _function_to_ir(tool: ToolParam, path: str) -> FunctionTool:
+    if tool.input_schema is None:
+        raise _fail(f"{path}.input_schema", "Field required")
+    return FunctionTool(
+        name=tool.name,
+        description=tool.description,
+        parameters=tool.input_schema,
+        strict=tool.strict,
+    )
+
+
+def _web_search_to_ir(tool: ToolParam, path: str) -> WebSearchTool:
+    if tool.name != "web_search":
+        raise _fail(f"{path}.name", f"must be 'web_search' for {WEB_SEARCH_TYPE}")
+    if tool.max_uses is not None and not 1 <= tool.max_uses <= 20:
+        raise _fail(f"{path}.max_uses", f"must be between 1 and 20, got {tool.max_uses}")
+    if tool.allowed_domains and tool.blocked_domains:
+        raise _fail(path, "allowed_domains and blocked_domains cannot both be set")
+    location = tool.user_location
+    return WebSearchTool(
+        max_uses=tool.max_uses,
+        allowed_domains=tuple(tool.allowed_domains or ()),
+        blocked_domains=tuple(tool.blocked_domains or ()),
+        user_location=_location_to_ir(location, f"{path}.user_location") if location else None,
+    )
+
+
+def _location_to_ir(location: UserLocationParam, path: str) -> UserLocation:
+    if location.type != "approximate":
+        raise _fail(f"{path}.type", "must be 'approximate'")
+    country = location.country
+    if country is not None and not (len(country) == 2 and country.isalpha()):
+        raise _fail(f"{path}.country", f"must be a two-letter country code, got {country!r}")
+    return UserLocation(
+        city=location.city,
+        region=location.region,
+        country=country,
+        timezone=location.timezone,
+    )
+
+
+def tool_choice_to_ir(choice: ToolChoiceParam | None) -> tuple[ToolChoice | None, bool | None]:
+    """The tool choice and `parallel_tool_calls` (False when parallel use is disabled)."""
+    if choice is None:
+        return None, None
+    parallel = False if choice.disable_parallel_tool_use else None
+    match choice.type:
+        case "auto":
+            return ToolChoice(mode=ToolChoiceMode.AUTO), parallel
+        case "any":
+            return ToolChoice(mode=ToolChoiceMode.REQUIRED), parallel
+        case "none":
+            return ToolChoice(mode=ToolChoiceMode.NONE), None
+        case "tool":
+            if not choice.name:
+                raise _fail("tool_choice.name", "Field required when type is 'tool'")
+            return ToolChoice(mode=ToolChoiceMode.NAMED, name=choice.name), parallel
+        case _:
+            assert_never(choice.type)
+
+
+def reasoning_to_ir(
+    thinking: ThinkingConfigParam | None, output_config: OutputConfig | None, max_tokens: int
+) -> tuple[ReasoningConfig | None, OutputFormat | None]:
+    effort = output_config.effort if output_config else None
+    if effort is not None and effort not in _EFFORTS:
+        raise _fail("output_config.effort", f"must be one of {', '.join(_EFFORTS)}")
+    reasoning = _thinking_to_ir(thinking, max_tokens)
+    if effort is not None:
+        reasoning = ReasoningConfig(
+            enabled=reasoning.enabled if reasoning else True,
+            effort=effort,
+            budget_tokens=reasoning.budget_tokens if reasoning else None,
+            adaptive=reasoning.adaptive if reasoning else False,
+        )
+    fmt = output_config.format if output_config else None
+    if fmt is None:
+        return reasoning, None
+    if fmt.type != "json_schema" or fmt.schema is None:
+        raise _fail("output_config.format", "must be {type: 'json_schema', schema: {...}}")
+    return reasoning, OutputFormat(kind=OutputFormatKind.JSON_SCHEMA, schema=fmt.schema)
+
+
+def _thinking_to_ir(
+    thinking: ThinkingConfigParam | None, max_tokens: int
+) -> ReasoningConfig | None:
+    if thinking is None:
+        return None
+    match thinking.type:
+        case "enabled":
+            budget = thinking.budget_tokens
+            if budget is None:
+                raise _fail("thinking.budget_tokens", "Field required when type is 'enabled'")
+            if budget < _MIN_BUDGET or budget >= max_tokens:
+                raise _fail(
+                    "thinking.budget_tokens",
+                    f"must be >= {_MIN_BUDGET} and less than max_tokens ({max_tokens}), "
+                    f"got {budget}",
+                )
+            return ReasoningConfig(budget_tokens=budget)
+        case "adaptive":
+            return ReasoningConfig(adaptive=True)
+        case "disabled":
+            return ReasoningConfig(enabled=False)
+        case _:
+            raise _fail("thinking.type", "must be one of enabled, adaptive, disabled")

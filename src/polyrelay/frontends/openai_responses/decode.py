@@ -1,0 +1,152 @@
+"""Responses request body → IR ChatRequest + ResponsesOptions.
+
+Validation errors become InvalidRequestError naming the field (`$.temperature` →
+`temperature`). Fields the IR cannot hold go to ResponsesOptions; fields that change
+behaviour and are ignored (text.verbosity, service_tier, ...) are recorded as warnings.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from polyrelay.codec import DecodeError, decode_as
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.frontends.openai_responses.items import input_to_ir
+from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
+from polyrelay.frontends.openai_responses.tools import tool_choice_to_ir, tools_to_ir
+from polyrelay.ir import (
+    ChatRequest,
+    OutputFormat,
+    OutputFormatKind,
+    ReasoningConfig,
+    TextPart,
+)
+from polyrelay.schemas.openai_responses import (
+    Reasoning,
+    ReasoningParam,
+    ResponseCreateParams,
+    TextConfigParam,
+)
+
+__all__ = ["decode_request", "options_from_params", "parse_params"]
+
+_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_TRUNCATION = frozenset({"auto", "disabled"})
+
+
+def parse_params(body: bytes) -> ResponseCreateParams:
+    try:
+        return decode_as(body, ResponseCreateParams)
+    except msgspec.ValidationError as exc:
+        match = _PATH.search(str(exc))
+        raise InvalidRequestError(str(exc), param=match.group(1) if match else None) from exc
+    except DecodeError as exc:
+        raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from exc
+
+
+def decode_request(body: bytes, ctx: RequestContext) -> tuple[ChatRequest, ResponsesOptions]:
+    params = parse_params(body)
+    options = options_from_params(params, ctx)
+    system, messages = input_to_ir(params.input, ctx)
+    if params.instructions:
+        system.insert(0, TextPart(text=params.instructions))
+    tools, web_search = tools_to_ir(params.tools or [], options.tool_names, ctx)
+    choice, tools = tool_choice_to_ir(params.tool_choice, tools, ctx)
+    request = ChatRequest(
+        model=params.model,
+        messages=tuple(messages),
+        system=tuple(system),
+        tools=tuple(tools),
+        web_search=web_search,
+        tool_choice=choice,
+        parallel_tool_calls=params.parallel_tool_calls,
+        max_tokens=params.max_output_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        user=params.user or params.safety_identifier,
+        output_format=output_format_to_ir(params.text),
+        reasoning=reasoning_to_ir(params.reasoning),
+        metadata=params.metadata or {},
+        stream=bool(params.stream),
+    )
+    return request, options
+
+
+def options_from_params(params: ResponseCreateParams, ctx: RequestContext) -> ResponsesOptions:
+    if params.conversation is not None:
+        raise UnsupportedError("conversation objects are not supported", param="conversation")
+    truncation = params.truncation or "disabled"
+    if truncation not in _TRUNCATION:
+        raise InvalidRequestError(f"invalid truncation {truncation!r}", param="truncation")
+    _warn_ignored(params, ctx)
+    reasoning = params.reasoning
+    return ResponsesOptions(
+        store=params.store is not False,
+        include=tuple(params.include or ()),
+        truncation=truncation,
+        previous_response_id=params.previous_response_id,
+        background=bool(params.background),
+        instructions=params.instructions,
+        tool_names=ToolNames(),
+        tools=params.tools or [],
+        tool_choice=params.tool_choice or "auto",
+        parallel_tool_calls=params.parallel_tool_calls is not False,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        max_output_tokens=params.max_output_tokens,
+        reasoning=Reasoning(effort=reasoning.effort, summary=_summary(reasoning))
+        if reasoning is not None
+        else None,
+        text=params.text,
+        metadata=params.metadata or {},
+        user=params.user,
+        prompt_cache_key=params.prompt_cache_key,
+        service_tier=params.service_tier,
+    )
+
+
+def _warn_ignored(params: ResponseCreateParams, ctx: RequestContext) -> None:
+    if params.service_tier not in (None, "auto", "default"):
+        ctx.warn("service_tier is not supported by the gateway; ignored")
+    if params.top_logprobs:
+        ctx.warn("top_logprobs is not supported by the gateway; ignored")
+    if params.max_tool_calls is not None:
+        ctx.warn("max_tool_calls is not supported by the gateway; ignored")
+    if params.text is not None and params.text.verbosity is not None:
+        ctx.warn("text.verbosity is not supported by the gateway; ignored")
+
+
+def _summary(reasoning: ReasoningParam) -> str | None:
+    return reasoning.summary or reasoning.generate_summary
+
+
+def reasoning_to_ir(reasoning: ReasoningParam | None) -> ReasoningConfig | None:
+    if reasoning is None:
+        return None
+    if reasoning.effort == "none":
+        return ReasoningConfig(enabled=False)
+    return ReasoningConfig(effort=reasoning.effort, summary=_summary(reasoning))
+
+
+def output_format_to_ir(text: TextConfigParam | None) -> OutputFormat | None:
+    fmt = text.format if text is not None else None
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return OutputFormat(kind=OutputFormatKind.JSON_OBJECT)
+    if fmt.type != "json_schema":
+        raise InvalidRequestError(f"invalid text.format type {fmt.type!r}", param="text.format")
+    if not fmt.name or fmt.schema is None:
+        raise InvalidRequestError(
+            "text.format json_schema needs name and schema", param="text.format.schema"
+        )
+    return OutputFormat(
+        kind=OutputFormatKind.JSON_SCHEMA,
+        name=fmt.name,
+        schema=fmt.schema,
+        strict=fmt.strict,
+        description=fmt.description,
+    )

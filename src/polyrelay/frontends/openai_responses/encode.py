@@ -1,0 +1,265 @@
+"""IR ChatResponse → Responses `Response` object; GatewayError → OpenAI error body.
+
+The item builders here are shared with the stream renderer, so a streamed response and
+a unary one render the same items. Stop reasons follow translation.md §7 (R column),
+usage §8, error types and statuses §11.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import assert_never
+
+from polyrelay.codec import DecodeError, decode, encode
+from polyrelay.context import RequestContext, new_id
+from polyrelay.errors import GatewayError
+from polyrelay.frontends.openai_responses.blob import reasoning_state_from_ir
+from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
+from polyrelay.ir import (
+    ChatResponse,
+    Citation,
+    Part,
+    ReasoningPart,
+    ServerToolCallPart,
+    StopReason,
+    TextPart,
+    ToolCallPart,
+    Usage,
+)
+from polyrelay.schemas.openai_responses import (
+    ErrorObject,
+    ErrorResponse,
+    IncompleteDetails,
+    InputTokensDetails,
+    OutputTokensDetails,
+    Response,
+    ResponseOutputContent,
+    ResponseOutputItem,
+    ResponseUsage,
+    SummaryTextParam,
+    URLCitation,
+    WebSearchAction,
+)
+
+__all__ = [
+    "call_item_from_ir",
+    "citation_from_ir",
+    "encode_error",
+    "encode_response",
+    "output_text",
+    "reasoning_item_from_ir",
+    "response_id",
+    "response_shell",
+    "status_from_ir",
+    "usage_from_ir",
+    "web_search_item_from_ir",
+]
+
+_ITEM_ID_KEY = "openai-responses.item_id"
+# Neutral error kind → (OpenAI error type, code, client-facing status override).
+_ERROR_TYPES: dict[str, tuple[str, str | None, int | None]] = {
+    "invalid_request_error": ("invalid_request_error", None, None),
+    "authentication_error": ("invalid_request_error", "invalid_api_key", None),
+    "permission_error": ("invalid_request_error", None, None),
+    "not_found_error": ("invalid_request_error", "model_not_found", None),
+    "request_too_large": ("invalid_request_error", "request_too_large", None),
+    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded", None),
+    "overloaded_error": ("server_error", "overloaded", 503),
+    "timeout_error": ("server_error", "timeout", None),
+    "api_error": ("server_error", "server_error", None),
+}
+
+
+def response_id(ctx: RequestContext, options: ResponsesOptions | None) -> str:
+    """The pipeline's id if it set one, else one derived from the request id, so the
+    storage layer can name the response before it is rendered."""
+    if options is not None and options.response_id is not None:
+        return options.response_id
+    return "resp_" + ctx.request_id.removeprefix("req_")
+
+
+def response_shell(
+    ctx: RequestContext, options: ResponsesOptions | None, status: str, resp_id: str
+) -> Response:
+    """A Response with the request's parameters echoed and no output yet."""
+    opts = options if options is not None else ResponsesOptions()
+    return Response(
+        id=resp_id,
+        created_at=ctx.created,
+        status=status,
+        model=ctx.model,
+        instructions=opts.instructions,
+        parallel_tool_calls=opts.parallel_tool_calls,
+        tool_choice=opts.tool_choice,
+        tools=opts.tools,
+        temperature=opts.temperature,
+        top_p=opts.top_p,
+        max_output_tokens=opts.max_output_tokens,
+        previous_response_id=opts.previous_response_id,
+        reasoning=opts.reasoning,
+        text=opts.text,
+        truncation=opts.truncation,
+        store=opts.store,
+        background=opts.background,
+        user=opts.user,
+        metadata=opts.metadata,
+    )
+
+
+def encode_response(
+    response: ChatResponse, ctx: RequestContext, options: ResponsesOptions | None
+) -> Response:
+    names = options.tool_names if options is not None else ToolNames()
+    status, incomplete = status_from_ir(response.stop_reason)
+    out = response_shell(ctx, options, status, response_id(ctx, options))
+    out.output = output_from_ir(response.parts, names)
+    out.incomplete_details = incomplete
+    out.completed_at = time.time() if status == "completed" else None
+    out.usage = usage_from_ir(response.usage)
+    return out
+
+
+def output_from_ir(parts: tuple[Part, ...], names: ToolNames) -> list[ResponseOutputItem]:
+    items: list[ResponseOutputItem] = []
+    message: ResponseOutputItem | None = None
+    for part in parts:
+        if isinstance(part, TextPart):
+            if message is None:
+                message = _message_item(new_id("msg_"), "completed")
+                items.append(message)
+            assert message.content is not None
+            message.content.append(output_text(part.text, part.citations))
+            continue
+        message = None
+        match part:
+            case ToolCallPart():
+                items.append(call_item_from_ir(part, names, part.arguments, "completed"))
+            case ReasoningPart():
+                items.append(reasoning_item_from_ir(part, new_id("rs_"), "completed"))
+            case ServerToolCallPart():
+                items.append(web_search_item_from_ir(part, "completed"))
+            case _:
+                pass
+    return items
+
+
+def _message_item(item_id: str, status: str) -> ResponseOutputItem:
+    return ResponseOutputItem(
+        type="message", id=item_id, status=status, role="assistant", content=[]
+    )
+
+
+def output_text(text: str, citations: tuple[Citation, ...] = ()) -> ResponseOutputContent:
+    annotations = [citation_from_ir(c, text) for c in citations]
+    return ResponseOutputContent(
+        type="output_text", text=text, annotations=annotations, logprobs=[]
+    )
+
+
+def citation_from_ir(citation: Citation, text: str) -> URLCitation:
+    # A citation without offsets (Anthropic cites whole blocks) spans the part's text.
+    start = citation.start_index if citation.start_index is not None else 0
+    end = citation.end_index if citation.end_index is not None else len(text)
+    return URLCitation(
+        url=citation.url, title=citation.title or "", start_index=start, end_index=end
+    )
+
+
+def call_item_from_ir(
+    part: ToolCallPart, names: ToolNames, arguments: str, status: str
+) -> ResponseOutputItem:
+    """A function_call item, or custom_tool_call for a custom tool; ids are reused when the
+    call came from an OpenAI Responses upstream."""
+    item_id = part.extensions.get(_ITEM_ID_KEY)
+    if part.name in names.custom:
+        return ResponseOutputItem(
+            type="custom_tool_call",
+            id=item_id or new_id("ctc_"),
+            status=status,
+            call_id=part.id,
+            name=part.name,
+            input=custom_input(arguments),
+        )
+    namespace, name = names.namespaced.get(part.name, (None, part.name))
+    return ResponseOutputItem(
+        type="function_call",
+        id=item_id or new_id("fc_"),
+        status=status,
+        call_id=part.id,
+        name=name,
+        namespace=namespace,
+        arguments=arguments,
+    )
+
+
+def custom_input(arguments: str) -> str:
+    """The free-form input of a custom tool call declared as a function taking {input}."""
+    try:
+        value = decode(arguments)
+    except DecodeError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get("input"), str):
+        text: str = value["input"]
+        return text
+    return arguments
+
+
+def reasoning_item_from_ir(part: ReasoningPart, item_id: str, status: str) -> ResponseOutputItem:
+    summary = [SummaryTextParam(text=part.text)] if part.text else []
+    return ResponseOutputItem(
+        type="reasoning",
+        id=item_id,
+        status=status,
+        summary=summary,
+        encrypted_content=reasoning_state_from_ir(part),
+    )
+
+
+def web_search_item_from_ir(part: ServerToolCallPart, status: str) -> ResponseOutputItem:
+    try:
+        args = decode(part.arguments) if part.arguments else {}
+    except DecodeError:
+        args = {}
+    query = args.get("query") if isinstance(args, dict) else None
+    item_id = part.id if part.id.startswith("ws_") else new_id("ws_")
+    action = WebSearchAction(type="search", query=query if isinstance(query, str) else None)
+    return ResponseOutputItem(type="web_search_call", id=item_id, status=status, action=action)
+
+
+def status_from_ir(stop: StopReason) -> tuple[str, IncompleteDetails | None]:
+    match stop:
+        case StopReason.END_TURN | StopReason.STOP_SEQUENCE | StopReason.TOOL_USE:
+            return "completed", None
+        case StopReason.PAUSE_TURN:
+            return "completed", None
+        case StopReason.MAX_TOKENS | StopReason.CONTEXT_WINDOW:
+            return "incomplete", IncompleteDetails(reason="max_output_tokens")
+        case StopReason.REFUSAL:
+            return "incomplete", IncompleteDetails(reason="content_filter")
+        case _:
+            assert_never(stop)
+
+
+def usage_from_ir(usage: Usage) -> ResponseUsage:
+    return ResponseUsage(
+        input_tokens=usage.input_tokens,
+        input_tokens_details=InputTokensDetails(
+            cached_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens
+        ),
+        output_tokens=usage.output_tokens,
+        output_tokens_details=OutputTokensDetails(reasoning_tokens=usage.reasoning_tokens),
+        total_tokens=usage.total_tokens,
+    )
+
+
+def error_object_from_ir(error: GatewayError) -> tuple[int, ErrorObject]:
+    type_, code, status = _ERROR_TYPES.get(error.kind, ("server_error", None, None))
+    body = ErrorObject(
+        message=error.message, type=type_, param=error.param, code=error.code or code
+    )
+    return status or error.status, body
+
+
+def encode_error(error: GatewayError) -> tuple[int, bytes]:
+    status, body = error_object_from_ir(error)
+    return status, encode(ErrorResponse(error=body))

@@ -1,0 +1,197 @@
+"""Responses `input` items → IR messages.
+
+Rules: leading `system`/`developer` messages join `instructions` in ChatRequest.system;
+later ones become SYSTEM messages in place. Consecutive assistant-side items (assistant
+messages, `reasoning`, `function_call`, `custom_tool_call`, `web_search_call`) form one
+ASSISTANT message; consecutive `*_output` items form one TOOL message.
+"""
+
+from __future__ import annotations
+
+from polyrelay.codec import encode_str
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.frontends.openai_responses.blob import reasoning_state_to_ir
+from polyrelay.frontends.openai_responses.options import NAMESPACE_SEPARATOR
+from polyrelay.ir import (
+    DocumentPart,
+    ImagePart,
+    MediaPart,
+    Message,
+    Part,
+    Role,
+    ServerToolCallPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from polyrelay.schemas.openai_responses import ContentPartParam, InputItemParam
+
+__all__ = ["content_to_ir", "data_url_to_ir", "input_to_ir"]
+
+ITEM_ID_KEY = "openai-responses.item_id"
+_OUTPUT_TYPES = frozenset({"function_call_output", "custom_tool_call_output"})
+
+
+class _History:
+    """Accumulates messages, merging consecutive assistant or tool parts into one message."""
+
+    def __init__(self) -> None:
+        self.system: list[TextPart] = []
+        self.messages: list[Message] = []
+        self._role: Role | None = None
+        self._parts: list[Part] = []
+
+    @property
+    def at_start(self) -> bool:
+        """No conversation item yet: system/developer text still joins the instructions."""
+        return not self.messages and self._role is None
+
+    def add(self, role: Role, part: Part) -> None:
+        if role is not self._role:
+            self.flush()
+            self._role = role
+        self._parts.append(part)
+
+    def message(self, role: Role, parts: tuple[Part, ...]) -> None:
+        self.flush()
+        self.messages.append(Message(role=role, parts=parts))
+
+    def flush(self) -> None:
+        if self._role is not None and self._parts:
+            self.messages.append(Message(role=self._role, parts=tuple(self._parts)))
+        self._role, self._parts = None, []
+
+
+def input_to_ir(
+    items: str | list[InputItemParam] | None, ctx: RequestContext
+) -> tuple[list[TextPart], list[Message]]:
+    if isinstance(items, str):
+        return [], [Message(role=Role.USER, parts=(TextPart(text=items),))]
+    history = _History()
+    for index, item in enumerate(items or ()):
+        _item_to_ir(item, f"input[{index}]", history, ctx)
+    history.flush()
+    return history.system, history.messages
+
+
+def _item_to_ir(item: InputItemParam, param: str, history: _History, ctx: RequestContext) -> None:
+    match item.type or "message":
+        case "message":
+            _message_to_ir(item, param, history)
+        case "function_call" | "custom_tool_call" | "reasoning" | "web_search_call":
+            history.add(Role.ASSISTANT, _assistant_item_to_ir(item, param))
+        case kind if kind in _OUTPUT_TYPES:
+            history.add(Role.TOOL, _tool_output_to_ir(item, param))
+        case "item_reference":
+            raise UnsupportedError("item_reference needs stored responses", param=param)
+        case kind:
+            ctx.warn(f"input item type {kind!r} is not supported; dropped")
+
+
+def _message_to_ir(item: InputItemParam, param: str, history: _History) -> None:
+    parts = content_to_ir(item.content, f"{param}.content")
+    match item.role:
+        case "system" | "developer":
+            if history.at_start:
+                history.system.extend(p for p in parts if isinstance(p, TextPart))
+            else:
+                history.message(Role.SYSTEM, parts)
+        case "user":
+            history.message(Role.USER, parts)
+        case "assistant":
+            for part in parts:
+                history.add(Role.ASSISTANT, part)
+        case role:
+            raise InvalidRequestError(f"invalid role {role!r}", param=f"{param}.role")
+
+
+def _require(value: str | None, param: str) -> str:
+    if value is None:
+        raise InvalidRequestError(f"{param} is required", param=param)
+    return value
+
+
+def _assistant_item_to_ir(item: InputItemParam, param: str) -> Part:
+    if item.type == "reasoning":
+        text = "\n\n".join(s.text for s in item.summary or ())
+        return reasoning_state_to_ir(item.encrypted_content, text)
+    if item.type == "web_search_call":
+        query = (item.action or {}).get("query")
+        args = encode_str({"query": query} if query is not None else {})
+        return ServerToolCallPart(id=item.id or "", name="web_search", arguments=args)
+    call_id = _require(item.call_id, f"{param}.call_id")
+    name = _require(item.name, f"{param}.name")
+    if item.namespace:
+        name = f"{item.namespace}{NAMESPACE_SEPARATOR}{name}"
+    if item.type == "custom_tool_call":
+        arguments = encode_str({"input": item.input or ""})
+    else:
+        arguments = _require(item.arguments, f"{param}.arguments")
+    extensions = {ITEM_ID_KEY: item.id} if item.id else {}
+    return ToolCallPart(id=call_id, name=name, arguments=arguments, extensions=extensions)
+
+
+def _tool_output_to_ir(item: InputItemParam, param: str) -> ToolResultPart:
+    call_id = _require(item.call_id, f"{param}.call_id")
+    output = item.output
+    if output is None:
+        raise InvalidRequestError(f"{param}.output is required", param=f"{param}.output")
+    return ToolResultPart(tool_call_id=call_id, content=content_to_ir(output, f"{param}.output"))
+
+
+def content_to_ir(
+    content: str | list[ContentPartParam] | None, param: str
+) -> tuple[MediaPart, ...]:
+    if content is None:
+        raise InvalidRequestError(f"{param} is required", param=param)
+    if isinstance(content, str):
+        return (TextPart(text=content),)
+    return tuple(_part_to_ir(p, f"{param}[{i}]") for i, p in enumerate(content))
+
+
+def _part_to_ir(part: ContentPartParam, param: str) -> MediaPart:
+    match part.type:
+        case "input_text" | "output_text" | "text":
+            return TextPart(text=_require(part.text, f"{param}.text"))
+        case "refusal":
+            return TextPart(text=_require(part.refusal, f"{param}.refusal"))
+        case "input_image":
+            return _image_to_ir(part, param)
+        case "input_file":
+            return _file_to_ir(part, param)
+        case kind:
+            raise InvalidRequestError(f"unsupported content part type {kind!r}", param=param)
+
+
+def _image_to_ir(part: ContentPartParam, param: str) -> ImagePart:
+    if part.file_id is not None:
+        raise UnsupportedError("file_id inputs are not supported; send image_url", param=param)
+    url = _require(part.image_url, f"{param}.image_url")
+    inline = data_url_to_ir(url)
+    if inline is None:
+        return ImagePart(url=url, detail=part.detail)
+    media_type, data = inline
+    return ImagePart(media_type=media_type, data=data, detail=part.detail)
+
+
+def _file_to_ir(part: ContentPartParam, param: str) -> DocumentPart:
+    if part.file_id is not None:
+        raise UnsupportedError("file_id inputs are not supported; send file_data", param=param)
+    if part.file_url is not None:
+        return DocumentPart(url=part.file_url, filename=part.filename)
+    inline = data_url_to_ir(_require(part.file_data, f"{param}.file_data"))
+    if inline is None:
+        raise InvalidRequestError("file_data must be a base64 data URL", param=f"{param}.file_data")
+    media_type, data = inline
+    return DocumentPart(media_type=media_type, data=data, filename=part.filename)
+
+
+def data_url_to_ir(url: str) -> tuple[str, str] | None:
+    """`data:<media type>;base64,<payload>` → (media type, bare base64); else None."""
+    if not url.startswith("data:"):
+        return None
+    header, sep, payload = url[5:].partition(",")
+    if not sep or not header.endswith(";base64"):
+        return None
+    return header[: -len(";base64")], payload

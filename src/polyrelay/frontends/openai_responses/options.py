@@ -1,0 +1,58 @@
+"""ResponsesOptions: the Responses request fields that have no place in the IR.
+
+The frontend returns them next to the ChatRequest (`decode_with_options`) for the
+pipeline (storage, `previous_response_id`, `truncation`, `background`) and takes them
+back when it renders, to echo the request's parameters and to restore tool names the IR
+had to flatten (namespace members, custom tools).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from polyrelay.schemas.openai_responses import (
+    Reasoning,
+    TextConfigParam,
+    ToolChoiceParam,
+    ToolParam,
+)
+
+__all__ = ["NAMESPACE_SEPARATOR", "ResponsesOptions", "ToolNames"]
+
+NAMESPACE_SEPARATOR = "__"
+"""A namespace member `fn` of namespace `ns` is the IR function `ns__fn`."""
+
+
+class ToolNames(msgspec.Struct, kw_only=True):
+    """How IR function names map back to the client's tools."""
+
+    namespaced: dict[str, tuple[str, str]] = msgspec.field(default_factory=dict)
+    """IR name → (namespace, member name)."""
+    custom: set[str] = msgspec.field(default_factory=set)
+    """Custom (free-form) tools, declared to the model as functions taking `{"input"}`."""
+
+
+class ResponsesOptions(msgspec.Struct, kw_only=True):
+    """Mutable on purpose: the pipeline may set `response_id` before rendering."""
+
+    response_id: str | None = None
+    """The `resp_…` id to render; None lets the frontend derive one from the request id."""
+    store: bool = True
+    include: tuple[str, ...] = ()
+    truncation: str = "disabled"
+    previous_response_id: str | None = None
+    background: bool = False
+    instructions: str | None = None
+    tool_names: ToolNames = msgspec.field(default_factory=ToolNames)
+    tools: list[ToolParam] = msgspec.field(default_factory=list)
+    tool_choice: str | ToolChoiceParam = "auto"
+    parallel_tool_calls: bool = True
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    reasoning: Reasoning | None = None
+    text: TextConfigParam | None = None
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    user: str | None = None
+    prompt_cache_key: str | None = None
+    service_tier: str | None = None

@@ -1,0 +1,366 @@
+"""OpenAIResponsesStreamRenderer: IR stream events → Responses SSE events.
+
+Theory of operation (translation.md §9.3 → R). `MessageStart` → `response.created` and
+`response.in_progress`. Consecutive IR text parts share one `message` item, each text part
+being one content part; the message item closes when a non-text part starts or the
+stream ends. A reasoning part is a `reasoning` item with one summary part; a tool call is
+a `function_call` item (or `custom_tool_call` for custom tools, whose input is known
+only at the end of the part); a server web-search call is a `web_search_call` item,
+emitted whole at its `PartStop` once its query is known. Other parts (tool results,
+media) have no Responses output item and are skipped. `finish()` ends with
+`response.completed`, `response.incomplete` or `response.failed` carrying the full output
+and usage. `sequence_number` counts every event from 0; each frame has an `event:` line.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+
+import msgspec
+
+from polyrelay.codec import encode
+from polyrelay.context import RequestContext, new_id
+from polyrelay.errors import GatewayError
+from polyrelay.frontends.openai_responses.encode import (
+    call_item_from_ir,
+    citation_from_ir,
+    custom_input,
+    error_object_from_ir,
+    output_text,
+    reasoning_item_from_ir,
+    response_id,
+    response_shell,
+    status_from_ir,
+    usage_from_ir,
+    web_search_item_from_ir,
+)
+from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
+from polyrelay.ir import (
+    Citation,
+    CitationDelta,
+    MessageStart,
+    MessageStop,
+    Part,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    ReasoningPart,
+    ServerToolCallPart,
+    SignatureDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolArgsDelta,
+    ToolCallPart,
+    Usage,
+    UsageDelta,
+)
+from polyrelay.schemas.openai_responses import (
+    Response,
+    ResponseError,
+    ResponseOutputContent,
+    ResponseOutputItem,
+    ResponseStreamEvent,
+)
+from polyrelay.sse import encode_event
+
+__all__ = ["OpenAIResponsesStreamRenderer"]
+
+
+class _Kind(enum.Enum):
+    TEXT = "text"
+    REASONING = "reasoning"
+    CALL = "call"
+    CUSTOM = "custom"
+    SEARCH = "search"
+    SKIP = "skip"
+
+
+_KIND_BY_PART: dict[type, _Kind] = {
+    TextPart: _Kind.TEXT,
+    ReasoningPart: _Kind.REASONING,
+    ToolCallPart: _Kind.CALL,
+    ServerToolCallPart: _Kind.SEARCH,
+}
+
+
+class OpenAIResponsesStreamRenderer:
+    def __init__(self, ctx: RequestContext, options: ResponsesOptions | None = None) -> None:
+        self._ctx = ctx
+        self._options = options
+        self._names = options.tool_names if options is not None else ToolNames()
+        self._id = response_id(ctx, options)
+        self._seq = 0
+        self._started = False
+        self._ended = False
+        self._output: list[ResponseOutputItem] = []
+        self._message: ResponseOutputItem | None = None
+        self._kind = _Kind.SKIP
+        self._shell: Part | None = None
+        self._item: ResponseOutputItem | None = None
+        self._item_index = 0
+        self._message_index = 0
+        self._pieces: list[str] = []
+        self._citations: list[Citation] = []
+        self._signature: str | None = None
+        self._usage = Usage()
+        self._stop: MessageStop | None = None
+        self._final: Response | None = None
+
+    @property
+    def final_response(self) -> Response | None:
+        """The Response sent in the terminal event (for storage); None before it."""
+        return self._final
+
+    def _frame(self, event: ResponseStreamEvent) -> bytes:
+        event.sequence_number = self._seq
+        self._seq += 1
+        return encode_event(encode(event), event=event.type)
+
+    def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
+        del choice  # Responses has one output per response
+        if self._ended:
+            return []
+        out: list[bytes] = []
+        if not self._started and not isinstance(event, StreamError):
+            self._begin(out)
+        match event:
+            case MessageStart():
+                pass
+            case PartStart():
+                self._part_start(event.part, out)
+            case TextDelta() | ReasoningDelta() | ToolArgsDelta():
+                self._delta(event.json if isinstance(event, ToolArgsDelta) else event.text, out)
+            case CitationDelta():
+                self._citation(event.citation, out)
+            case SignatureDelta():
+                self._signature = event.signature
+            case PartStop():
+                self._part_stop(out)
+            case UsageDelta():
+                self._usage = event.usage
+            case MessageStop():
+                self._stop = event
+            case StreamError():
+                out.extend(self._failed(event.kind, event.message))
+        return out
+
+    def _begin(self, out: list[bytes]) -> None:
+        self._started = True
+        shell = response_shell(self._ctx, self._options, "in_progress", self._id)
+        out.append(self._frame(ResponseStreamEvent(type="response.created", response=shell)))
+        out.append(self._frame(ResponseStreamEvent(type="response.in_progress", response=shell)))
+
+    def _add_item(self, item: ResponseOutputItem, out: list[bytes]) -> int:
+        self._output.append(item)
+        index = len(self._output) - 1
+        added = ResponseStreamEvent(
+            type="response.output_item.added", output_index=index, item=item
+        )
+        out.append(self._frame(added))
+        return index
+
+    def _done_item(self, item: ResponseOutputItem, index: int, out: list[bytes]) -> None:
+        self._output[index] = item
+        done = ResponseStreamEvent(type="response.output_item.done", output_index=index, item=item)
+        out.append(self._frame(done))
+
+    def _close_message(self, out: list[bytes]) -> None:
+        if self._message is not None:
+            self._message.status = "completed"
+            self._done_item(self._message, self._message_index, out)
+            self._message = None
+
+    def _part_start(self, part: Part, out: list[bytes]) -> None:
+        self._kind = _KIND_BY_PART.get(type(part), _Kind.SKIP)
+        if isinstance(part, ToolCallPart) and part.name in self._names.custom:
+            self._kind = _Kind.CUSTOM
+        self._shell, self._pieces, self._citations, self._signature = part, [], [], None
+        if self._kind is _Kind.TEXT:
+            self._text_start(out)
+            return
+        if self._kind is not _Kind.SKIP:
+            self._close_message(out)
+        if isinstance(part, ReasoningPart):
+            self._item = reasoning_item_from_ir(ReasoningPart(), new_id("rs_"), "in_progress")
+            self._item.encrypted_content = None
+            self._item_index = self._add_item(self._item, out)
+        elif isinstance(part, ToolCallPart):
+            self._item = call_item_from_ir(part, self._names, "", "in_progress")
+            self._item_index = self._add_item(self._item, out)
+            if part.arguments:
+                self._delta(part.arguments, out)
+        elif isinstance(part, ServerToolCallPart):
+            self._pieces.append(part.arguments)
+
+    def _text_start(self, out: list[bytes]) -> None:
+        if self._message is None:
+            self._message = ResponseOutputItem(
+                type="message", id=new_id("msg_"), status="in_progress", role="assistant"
+            )
+            self._message.content = []
+            self._message_index = self._add_item(self._message, out)
+        out.append(self._frame(self._content_event("response.content_part.added", output_text(""))))
+
+    def _content_event(self, kind: str, part: ResponseOutputContent | None) -> ResponseStreamEvent:
+        message = self._message
+        assert message is not None and message.content is not None
+        return ResponseStreamEvent(
+            type=kind,
+            item_id=message.id,
+            output_index=self._message_index,
+            content_index=len(message.content),
+            part=part,
+        )
+
+    def _item_event(self, kind: str, **fields: object) -> ResponseStreamEvent:
+        item = self._item
+        assert item is not None
+        event = ResponseStreamEvent(type=kind, item_id=item.id, output_index=self._item_index)
+        for name, value in fields.items():
+            setattr(event, name, value)
+        return event
+
+    def _delta(self, text: str, out: list[bytes]) -> None:
+        first = not self._pieces
+        self._pieces.append(text)
+        match self._kind:
+            case _Kind.TEXT:
+                event = self._content_event("response.output_text.delta", None)
+                event.delta, event.logprobs = text, []
+                out.append(self._frame(event))
+            case _Kind.REASONING:
+                summary = ResponseOutputContent(type="summary_text", text="")
+                if first:
+                    added = "response.reasoning_summary_part.added"
+                    out.append(self._frame(self._item_event(added, summary_index=0, part=summary)))
+                kind = "response.reasoning_summary_text.delta"
+                out.append(self._frame(self._item_event(kind, summary_index=0, delta=text)))
+            case _Kind.CALL:
+                kind = "response.function_call_arguments.delta"
+                out.append(self._frame(self._item_event(kind, delta=text)))
+            case _Kind.CUSTOM | _Kind.SEARCH | _Kind.SKIP:
+                pass
+
+    def _citation(self, citation: Citation, out: list[bytes]) -> None:
+        if self._kind is not _Kind.TEXT:
+            return
+        event = self._content_event("response.output_text.annotation.added", None)
+        event.annotation_index = len(self._citations)
+        event.annotation = citation_from_ir(citation, "".join(self._pieces))
+        self._citations.append(citation)
+        out.append(self._frame(event))
+
+    def _part_stop(self, out: list[bytes]) -> None:
+        text = "".join(self._pieces)
+        match self._kind:
+            case _Kind.TEXT:
+                self._text_stop(text, out)
+            case _Kind.REASONING:
+                self._reasoning_stop(text, out)
+            case _Kind.CALL | _Kind.CUSTOM:
+                self._call_stop(text, out)
+            case _Kind.SEARCH:
+                self._search_stop(text, out)
+            case _Kind.SKIP:
+                pass
+        self._kind, self._item = _Kind.SKIP, None
+
+    def _text_stop(self, text: str, out: list[bytes]) -> None:
+        done = self._content_event("response.output_text.done", None)
+        done.text, done.logprobs = text, []
+        out.append(self._frame(done))
+        part = output_text(text, tuple(self._citations))
+        out.append(self._frame(self._content_event("response.content_part.done", part)))
+        assert self._message is not None and self._message.content is not None
+        self._message.content.append(part)
+
+    def _reasoning_stop(self, text: str, out: list[bytes]) -> None:
+        shell = self._shell
+        assert isinstance(shell, ReasoningPart) and self._item is not None
+        if text:
+            kind = "response.reasoning_summary_text.done"
+            out.append(self._frame(self._item_event(kind, summary_index=0, text=text)))
+            summary = ResponseOutputContent(type="summary_text", text=text)
+            kind = "response.reasoning_summary_part.done"
+            out.append(self._frame(self._item_event(kind, summary_index=0, part=summary)))
+        signature = self._signature if self._signature is not None else shell.signature
+        part = msgspec.structs.replace(shell, text=text, signature=signature)
+        item = reasoning_item_from_ir(part, self._item.id or "", "completed")
+        self._done_item(item, self._item_index, out)
+
+    def _call_stop(self, arguments: str, out: list[bytes]) -> None:
+        shell = self._shell
+        assert isinstance(shell, ToolCallPart) and self._item is not None
+        if self._kind is _Kind.CUSTOM:
+            value = custom_input(arguments)
+            kind = "response.custom_tool_call_input"
+            out.append(self._frame(self._item_event(kind + ".delta", delta=value)))
+            out.append(self._frame(self._item_event(kind + ".done", input=value)))
+        else:
+            kind = "response.function_call_arguments.done"
+            event = self._item_event(kind, arguments=arguments, name=self._item.name)
+            out.append(self._frame(event))
+        item = msgspec.structs.replace(self._item, status="completed")
+        if item.type == "custom_tool_call":
+            item.input = custom_input(arguments)
+        else:
+            item.arguments = arguments
+        self._done_item(item, self._item_index, out)
+
+    def _search_stop(self, arguments: str, out: list[bytes]) -> None:
+        shell = self._shell
+        assert isinstance(shell, ServerToolCallPart)
+        part = msgspec.structs.replace(shell, arguments=arguments)
+        self._item = web_search_item_from_ir(part, "in_progress")
+        self._item_index = self._add_item(self._item, out)
+        for phase in ("in_progress", "searching", "completed"):
+            out.append(self._frame(self._item_event(f"response.web_search_call.{phase}")))
+        done = msgspec.structs.replace(self._item, status="completed")
+        self._done_item(done, self._item_index, out)
+
+    def finish(self) -> list[bytes]:
+        if self._ended:
+            return []
+        out: list[bytes] = []
+        if not self._started:
+            self._begin(out)
+        if self._stop is None:
+            return out + self._failed("api_error", "the upstream stream ended before its end")
+        self._close_message(out)
+        status, incomplete = status_from_ir(self._stop.stop_reason)
+        final = self._final_shell(status)
+        final.incomplete_details = incomplete
+        final.completed_at = time.time() if status == "completed" else None
+        final.usage = usage_from_ir(self._usage)
+        self._ended = True
+        event = ResponseStreamEvent(type=f"response.{status}", response=final)
+        return [*out, self._frame(event)]
+
+    def fail(self, error: GatewayError) -> list[bytes]:
+        if self._ended:
+            return []
+        out: list[bytes] = []
+        if not self._started:
+            self._begin(out)
+        _, body = error_object_from_ir(error)
+        return out + self._failed_with(body.code, error.message)
+
+    def _failed(self, kind: str, message: str) -> list[bytes]:
+        code = "rate_limit_exceeded" if kind == "rate_limit_error" else "server_error"
+        return self._failed_with(code, message)
+
+    def _failed_with(self, code: str | None, message: str) -> list[bytes]:
+        final = self._final_shell("failed")
+        final.error = ResponseError(code=code or "server_error", message=message)
+        final.usage = usage_from_ir(self._usage)
+        self._ended = True
+        return [self._frame(ResponseStreamEvent(type="response.failed", response=final))]
+
+    def _final_shell(self, status: str) -> Response:
+        final = response_shell(self._ctx, self._options, status, self._id)
+        final.output = list(self._output)
+        self._final = final
+        return final

@@ -1,0 +1,218 @@
+"""OpenAIChatStreamParser: `chat.completion.chunk` SSE → IR stream events.
+
+Theory of operation (translation.md §9.2 C):
+- The first chunk → `MessageStart`. `delta.content` (and `refusal`) → a text part;
+  non-standard `delta.reasoning_content` / `delta.reasoning` → a reasoning part (origin
+  None, no signature). A change of kind closes the open part and opens the next.
+- Tool calls: the first call streams live (its fragments → `ToolArgsDelta`). A fragment for
+  any OTHER new index is held and released whole after the live call closes. IR parts
+  are strictly sequential, and some OpenAI-compatible servers interleave fragments of
+  parallel calls (0, 1, 0, 1...), so only a call that is known to be alone may stream.
+  Ids and names are taken from the first fragment that has them, never concatenated.
+- `finish_reason` closes the parts and releases held calls, but `MessageStop` waits for
+  the usage chunk (`choices: []`) or `data: [DONE]`, so usage precedes it.
+- `data: {"error": ...}` → `StreamError`. EOF before any finish → `StreamError` (502).
+- Only choice 0 is parsed: the StreamParser contract has no choice index.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.context import RequestContext, new_id
+from polyrelay.errors import kind_for_status
+from polyrelay.ir import (
+    MessageStart,
+    MessageStop,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    ReasoningPart,
+    StopReason,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolArgsDelta,
+    ToolCallPart,
+    Usage,
+    UsageDelta,
+)
+from polyrelay.providers.openai_chat.response import stop_reason_to_ir, usage_to_ir
+from polyrelay.schemas.openai_chat import ChatCompletionChunk, ChoiceDelta, ErrorObject
+from polyrelay.sse import SSEDecoder
+
+__all__ = ["OpenAIChatStreamParser"]
+
+_TEXT, _REASONING, _TOOL = "text", "reasoning", "tool"
+_ERROR_STATUS = {"invalid_request_error": 400, "rate_limit_error": 429, "server_error": 500}
+
+
+class _HeldCall:
+    __slots__ = ("args", "id", "name")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.name = ""
+        self.args: list[str] = []
+
+
+class OpenAIChatStreamParser:
+    def __init__(self, ctx: RequestContext) -> None:
+        self._ctx = ctx
+        self._sse = SSEDecoder()
+        self._started = False
+        self._done = False
+        self._next = 0
+        self._open: str | None = None
+        self._live: int | None = None
+        self._held: dict[int, _HeldCall] = {}
+        self._seen_tools: set[int] = set()
+        self._stop: StopReason | None = None
+        self._usage = Usage()
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in self._sse.feed(chunk):
+            if not self._done:
+                self._data(event.data, out)
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in self._sse.finish():
+            if not self._done:
+                self._data(event.data, out)
+        if self._done:
+            return out
+        if self._stop is not None:
+            self._message_stop(out)
+            return out
+        self._done = True
+        message = "upstream stream ended before its final chunk"
+        out.append(StreamError(status=502, kind="api_error", message=message))
+        return out
+
+    def _data(self, data: str, out: list[StreamEvent]) -> None:
+        if data == "[DONE]":
+            if self._stop is None:
+                self._stop = StopReason.END_TURN if self._started else None
+            if self._stop is not None:
+                self._close_all(out)
+                self._message_stop(out)
+            return
+        try:
+            chunk = codec.decode_as(data, ChatCompletionChunk)
+        except msgspec.DecodeError as exc:
+            self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {exc}")
+            return
+        if chunk.error is not None:
+            self._error(chunk.error, out)
+            return
+        if not self._started:
+            self._started = True
+            out.append(MessageStart(id=chunk.id, model=chunk.model))
+        if chunk.usage is not None:
+            self._usage = usage_to_ir(chunk.usage)
+        for choice in chunk.choices:
+            if choice.index != 0:
+                self._ctx.warn("only the first choice of a streamed completion is relayed")
+                continue
+            self._delta(choice.delta, out)
+            if choice.finish_reason is not None:
+                self._close_all(out)
+                has_calls = bool(self._seen_tools)
+                self._stop = stop_reason_to_ir(choice.finish_reason, has_calls)
+        if not chunk.choices and chunk.usage is not None and self._stop is not None:
+            self._message_stop(out)
+
+    def _delta(self, delta: ChoiceDelta, out: list[StreamEvent]) -> None:
+        reasoning = delta.reasoning_content or delta.reasoning
+        if reasoning:
+            self._switch(_REASONING, out)
+            out.append(ReasoningDelta(index=self._next, text=reasoning))
+        text = (delta.content or "") + (delta.refusal or "")
+        if text:
+            self._switch(_TEXT, out)
+            out.append(TextDelta(index=self._next, text=text))
+        for call in delta.tool_calls or ():
+            fn = call.function
+            self._tool_fragment(
+                call.index,
+                call.id,
+                fn.name if fn is not None else None,
+                fn.arguments if fn is not None else None,
+                out,
+            )
+
+    def _switch(self, kind: str, out: list[StreamEvent]) -> None:
+        if self._open == kind:
+            return
+        self._close(out)
+        part = TextPart(text="") if kind == _TEXT else ReasoningPart()
+        out.append(PartStart(index=self._next, part=part))
+        self._open = kind
+
+    def _tool_fragment(
+        self,
+        index: int,
+        call_id: str | None,
+        name: str | None,
+        args: str | None,
+        out: list[StreamEvent],
+    ) -> None:
+        if index == self._live:
+            if args:
+                out.append(ToolArgsDelta(index=self._next, json=args))
+            return
+        new = index not in self._seen_tools
+        self._seen_tools.add(index)
+        if new and self._live is None and not self._held and call_id and name:
+            self._close(out)
+            out.append(PartStart(index=self._next, part=ToolCallPart(id=call_id, name=name)))
+            self._open, self._live = _TOOL, index
+            if args:
+                out.append(ToolArgsDelta(index=self._next, json=args))
+            return
+        held = self._held.setdefault(index, _HeldCall())
+        held.id = held.id or call_id or ""
+        held.name = held.name or name or ""
+        if args:
+            held.args.append(args)
+
+    def _close(self, out: list[StreamEvent]) -> None:
+        if self._open is not None:
+            out.append(PartStop(index=self._next))
+            self._next += 1
+            self._open = None
+            self._live = None
+
+    def _close_all(self, out: list[StreamEvent]) -> None:
+        self._close(out)
+        for index in sorted(self._held):
+            held = self._held[index]
+            # Some compatible servers omit tool-call ids; the gateway issues one.
+            call = ToolCallPart(id=held.id or new_id("call_"), name=held.name)
+            out.append(PartStart(index=self._next, part=call))
+            if held.args:
+                out.append(ToolArgsDelta(index=self._next, json="".join(held.args)))
+            out.append(PartStop(index=self._next))
+            self._next += 1
+        self._held.clear()
+
+    def _message_stop(self, out: list[StreamEvent]) -> None:
+        out.append(UsageDelta(usage=self._usage))
+        out.append(MessageStop(stop_reason=self._stop or StopReason.END_TURN))
+        self._done = True
+
+    def _error(self, error: ErrorObject, out: list[StreamEvent]) -> None:
+        status = _ERROR_STATUS.get(error.type or "", 502)
+        if isinstance(error.code, int) and 400 <= error.code < 600:
+            status = error.code
+        kind = kind_for_status(status)
+        self._fail(out, status, kind, error.message or "upstream stream failed")
+
+    def _fail(self, out: list[StreamEvent], status: int, kind: str, message: str) -> None:
+        out.append(StreamError(status=status, kind=kind, message=message))
+        self._done = True

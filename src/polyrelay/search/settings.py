@@ -1,0 +1,24 @@
+"""The `search:` section of the config file: which backend runs the web search tool."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = ["SearchBackendName", "SearchSettings"]
+
+SearchBackendName = Literal["local", "searxng", "brave", "tavily"]
+
+
+class SearchSettings(msgspec.Struct, frozen=True, kw_only=True):
+    backend: SearchBackendName = "local"
+    index_path: str = "search.db"
+    """The local index's SQLite file (relative to the working directory), or `:memory:`."""
+    base_url: str | None = None
+    """SearXNG: required. Brave/Tavily: overrides the public API's URL (proxies, tests)."""
+    api_key: str | None = None
+    """Brave and Tavily: required."""
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    max_results: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    """Results per search handed to the model."""

@@ -1,0 +1,9 @@
+"""Shared helpers for the OpenAI Responses frontend tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TESTS = Path(__file__).parents[3]
+CLIENTS = TESTS / "fixtures" / "clients" / "openai-responses"
+SAMPLES = Path("/work/shared/clients/samples")

@@ -1,0 +1,324 @@
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from polyrelay.context import RequestContext
+from polyrelay.errors import UnsupportedError
+from polyrelay.ir import (
+    ChatRequest,
+    DocumentPart,
+    FunctionTool,
+    ImagePart,
+    Message,
+    OutputFormat,
+    OutputFormatKind,
+    ReasoningConfig,
+    ReasoningPart,
+    Role,
+    TextPart,
+    ToolCallPart,
+    ToolChoice,
+    ToolChoiceMode,
+    ToolResultPart,
+    UserLocation,
+    WebSearchTool,
+)
+from polyrelay.providers import Route
+from polyrelay.providers.openai_chat import OpenAIChatProvider
+from polyrelay.settings import ModelConfig, ProviderConfig
+
+PROVIDER = OpenAIChatProvider()
+
+
+def _route(base_url: str = "https://api.openai.com/v1", api_key: str | None = "sk-test") -> Route:
+    return Route(
+        public_model="public",
+        upstream_model="gpt-4.1",
+        provider=ProviderConfig(
+            name="p", type="openai", base_url=base_url, api_key=api_key, headers={"x-extra": "1"}
+        ),
+        model=ModelConfig(name="public", provider="p", model="gpt-4.1"),
+    )
+
+
+def _user(text: str) -> Message:
+    return Message(role=Role.USER, parts=(TextPart(text=text),))
+
+
+def _build(request: ChatRequest, route: Route | None = None, ctx: RequestContext | None = None):
+    upstream = PROVIDER.build_request(request, route or _route(), ctx or RequestContext())
+    return upstream, json.loads(upstream.body)
+
+
+def test_url_headers_model_and_minimal_body() -> None:
+    upstream, body = _build(ChatRequest(model="public", messages=(_user("hi"),)))
+    assert (upstream.method, upstream.url) == ("POST", "https://api.openai.com/v1/chat/completions")
+    assert upstream.headers["authorization"] == "Bearer sk-test"
+    assert upstream.headers["x-extra"] == "1"
+    assert body == {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_no_api_key_no_authorization_header() -> None:
+    upstream, _ = _build(ChatRequest(model="m", messages=(_user("hi"),)), _route(api_key=None))
+    assert "authorization" not in upstream.headers
+
+
+def test_stream_always_asks_for_usage() -> None:
+    _, body = _build(ChatRequest(model="m", messages=(_user("hi"),), stream=True))
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+
+
+def test_max_tokens_name_depends_on_the_server() -> None:
+    request = ChatRequest(model="m", messages=(_user("hi"),), max_tokens=50)
+    assert _build(request)[1]["max_completion_tokens"] == 50
+    _, body = _build(request, _route("http://localhost:8000/v1"))
+    assert body["max_tokens"] == 50 and "max_completion_tokens" not in body
+
+
+def test_sampling_and_misc_parameters() -> None:
+    ctx = RequestContext()
+    request = ChatRequest(
+        model="m",
+        messages=(_user("hi"),),
+        temperature=0.5,
+        top_p=0.9,
+        top_k=40,
+        stop=("END",),
+        n=2,
+        presence_penalty=0.1,
+        frequency_penalty=-0.1,
+        seed=7,
+        user="u1",
+        metadata={"k": "v"},
+    )
+    _, body = _build(request, ctx=ctx)
+    assert {k: body[k] for k in ("temperature", "top_p", "stop", "n", "seed", "user")} == {
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "stop": ["END"],
+        "n": 2,
+        "seed": 7,
+        "user": "u1",
+    }
+    assert (body["presence_penalty"], body["frequency_penalty"], body["metadata"]) == (
+        0.1,
+        -0.1,
+        {"k": "v"},
+    )
+    assert "top_k" not in body
+    assert ctx.warnings == ["top_k is not supported by this upstream and was ignored"]
+
+
+def test_system_history_tools_and_results() -> None:
+    ctx = RequestContext()
+    request = ChatRequest(
+        model="m",
+        system=(TextPart(text="Be brief."), TextPart(text="Be kind.")),
+        messages=(
+            _user("weather?"),
+            Message(
+                role=Role.ASSISTANT,
+                parts=(
+                    ReasoningPart(text="think", signature="sig", origin="anthropic"),
+                    ToolCallPart(id="toolu_1", name="get", arguments='{"a":1}'),
+                    ToolCallPart(id="toolu_2", name="get", arguments="{}"),
+                ),
+            ),
+            Message(
+                role=Role.TOOL,
+                parts=(
+                    ToolResultPart(tool_call_id="toolu_1", content=(TextPart(text="sunny"),)),
+                    ToolResultPart(
+                        tool_call_id="toolu_2",
+                        content=(
+                            TextPart(text="boom"),
+                            ImagePart(media_type="image/png", data="AAAA"),
+                        ),
+                        is_error=True,
+                    ),
+                ),
+            ),
+            Message(role=Role.SYSTEM, parts=(TextPart(text="Now summarise."),)),
+        ),
+    )
+    _, body = _build(request, ctx=ctx)
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief.\n\nBe kind."},
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "toolu_1",
+                    "type": "function",
+                    "function": {"name": "get", "arguments": '{"a":1}'},
+                },
+                {
+                    "id": "toolu_2",
+                    "type": "function",
+                    "function": {"name": "get", "arguments": "{}"},
+                },
+            ],
+        },
+        {"role": "tool", "content": "sunny", "tool_call_id": "toolu_1"},
+        {"role": "tool", "content": "Error: boom", "tool_call_id": "toolu_2"},
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
+        },
+        {"role": "system", "content": "Now summarise."},
+    ]
+    assert ctx.warnings == [
+        "reasoning parts in assistant history were dropped",
+        "images in tool results were moved to a following user message",
+    ]
+
+
+def test_user_media_parts() -> None:
+    parts = (
+        TextPart(text="look"),
+        ImagePart(url="https://x/y.png", detail="low"),
+        DocumentPart(media_type="application/pdf", data="JVBE", filename="a.pdf"),
+        DocumentPart(text="plain doc"),
+    )
+    _, body = _build(ChatRequest(model="m", messages=(Message(role=Role.USER, parts=parts),)))
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}},
+        {
+            "type": "file",
+            "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"},
+        },
+        {"type": "text", "text": "plain doc"},
+    ]
+
+
+def test_document_url_is_unsupported() -> None:
+    msg = Message(role=Role.USER, parts=(DocumentPart(url="https://x/a.pdf"),))
+    with pytest.raises(UnsupportedError):
+        _build(ChatRequest(model="m", messages=(msg,)))
+
+
+def test_tools_choice_format_reasoning_web_search() -> None:
+    ctx = RequestContext()
+    request = ChatRequest(
+        model="m",
+        messages=(_user("hi"),),
+        tools=(
+            FunctionTool(name="f", description="d", parameters={"type": "object"}, strict=True),
+        ),
+        tool_choice=ToolChoice(mode=ToolChoiceMode.NAMED, name="f"),
+        parallel_tool_calls=False,
+        output_format=OutputFormat(
+            kind=OutputFormatKind.JSON_SCHEMA, name="out", schema={"type": "object"}, strict=True
+        ),
+        reasoning=ReasoningConfig(effort="high"),
+        web_search=WebSearchTool(user_location=UserLocation(city="Oslo"), max_uses=3),
+    )
+    _, body = _build(request, ctx=ctx)
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "f",
+                "description": "d",
+                "parameters": {"type": "object"},
+                "strict": True,
+            },
+        }
+    ]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "f"}}
+    assert body["parallel_tool_calls"] is False
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "out", "schema": {"type": "object"}, "strict": True},
+    }
+    assert body["reasoning_effort"] == "high"
+    assert body["web_search_options"] == {
+        "user_location": {"type": "approximate", "approximate": {"city": "Oslo"}}
+    }
+    assert ctx.warnings == [
+        "web search max_uses and domain filters are not supported by this upstream"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "wire"),
+    [
+        (ToolChoiceMode.AUTO, "auto"),
+        (ToolChoiceMode.NONE, "none"),
+        (ToolChoiceMode.REQUIRED, "required"),
+    ],
+)
+def test_tool_choice_modes(mode: ToolChoiceMode, wire: str) -> None:
+    request = ChatRequest(
+        model="m",
+        messages=(_user("hi"),),
+        tools=(FunctionTool(name="f"),),
+        tool_choice=ToolChoice(mode=mode),
+    )
+    assert _build(request)[1]["tool_choice"] == wire
+
+
+def test_parallel_tool_calls_needs_tools() -> None:
+    _, body = _build(ChatRequest(model="m", messages=(_user("hi"),), parallel_tool_calls=False))
+    assert "parallel_tool_calls" not in body
+
+
+@pytest.mark.parametrize(
+    ("config", "effort"),
+    [
+        (ReasoningConfig(budget_tokens=1024), "minimal"),
+        (ReasoningConfig(budget_tokens=2048), "low"),
+        (ReasoningConfig(budget_tokens=8192), "medium"),
+        (ReasoningConfig(budget_tokens=32000), "high"),
+        (ReasoningConfig(enabled=False), None),
+        (ReasoningConfig(adaptive=True), None),
+    ],
+)
+def test_reasoning_budget_maps_to_nearest_effort(
+    config: ReasoningConfig, effort: str | None
+) -> None:
+    _, body = _build(ChatRequest(model="m", messages=(_user("hi"),), reasoning=config))
+    assert body.get("reasoning_effort") == effort
+
+
+@pytest.mark.parametrize(
+    ("kind", "wire"),
+    [
+        (OutputFormatKind.TEXT, {"type": "text"}),
+        (OutputFormatKind.JSON_OBJECT, {"type": "json_object"}),
+    ],
+)
+def test_simple_response_formats(kind: OutputFormatKind, wire: dict[str, str]) -> None:
+    request = ChatRequest(model="m", messages=(_user("hi"),), output_format=OutputFormat(kind=kind))
+    assert _build(request)[1]["response_format"] == wire
+
+
+def test_passthrough_patches_model_and_usage_only() -> None:
+    body = {
+        "model": "public",
+        "messages": [],
+        "stream": True,
+        "stream_options": {"include_obfuscation": False},
+        "x_new": 1,
+    }
+    upstream = PROVIDER.passthrough_request(body, _route(), True, {})
+    sent = msgspec.json.decode(upstream.body)
+    assert sent == {
+        "model": "gpt-4.1",
+        "messages": [],
+        "stream": True,
+        "stream_options": {"include_obfuscation": False, "include_usage": True},
+        "x_new": 1,
+    }
+    assert upstream.url == "https://api.openai.com/v1/chat/completions"
+
+
+def test_passthrough_without_stream_leaves_options_alone() -> None:
+    upstream = PROVIDER.passthrough_request({"model": "a", "messages": []}, _route(), False, {})
+    assert msgspec.json.decode(upstream.body) == {"model": "gpt-4.1", "messages": []}
