@@ -289,7 +289,8 @@ def _stream_text(protocol: str, body: str) -> tuple[str, int, str]:
     for data in _sse_data(body):
         count += 1
         if data == "[DONE]":
-            last = "[DONE]"
+            # Terminal for Chat; the OpenAI SDK also tolerates it after a Responses stream.
+            last = "[DONE]" if protocol != "responses" else last
             continue
         event = json.loads(data)
         last = event.get("type", "") if protocol != "chat" else "chunk"

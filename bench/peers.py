@@ -29,10 +29,14 @@ __all__ = ["LITELLM_VERSION", "Target", "start_litellm", "start_polyrelay"]
 
 LITELLM_VERSION = "1.106.12"
 PEER_VENV = Path(__file__).resolve().parent / ".peer-venv"
-# LiteLLM's provider prefix per upstream protocol. Its `openai/` provider serves /v1/responses
-# by calling the upstream's own /responses API, so for responses→openai chat it hits the
-# chat-only prefix's 404 and the path is reported as failed with that reason.
+# LiteLLM's provider prefix per upstream protocol.
 _LITELLM_PREFIX = {"openai": "openai", "anthropic": "anthropic", "openai-responses": "openai"}
+# Its `openai/` provider answers /v1/messages and /v1/responses by calling the upstream's
+# Responses API, which a Chat-Completions-only server lacks (the 404 of the chat-only
+# prefix). `hosted_vllm/` is its generic OpenAI-compatible (chat only) provider, so the
+# translated paths to an OpenAI chat upstream use that model instead.
+_LITELLM_COMPAT = "bench-openai-compat"
+_LITELLM_PATH_MODELS = {"messages→openai": _LITELLM_COMPAT, "responses→openai": _LITELLM_COMPAT}
 
 
 @dataclass
@@ -45,12 +49,15 @@ class Target:
     start_error: str = ""
     model_names: dict[str, str] = field(default_factory=dict)
     """upstream protocol -> the model name clients send for it (streams add `-sse`)."""
+    path_models: dict[str, str] = field(default_factory=dict)
+    """path -> a model name that overrides `model_names` for that path."""
 
     def url(self, client_protocol: str) -> str:
         return f"http://127.0.0.1:{self.port}{bodies.CLIENT_PATHS[client_protocol]}"
 
-    def model(self, upstream_protocol: str, stream: bool) -> str:
-        return self.model_names[upstream_protocol] + ("-sse" if stream else "")
+    def model(self, upstream_protocol: str, stream: bool, path: str = "") -> str:
+        name = self.path_models.get(path) or self.model_names[upstream_protocol]
+        return name + ("-sse" if stream else "")
 
 
 def _wait_first_200(target: Target, started: float, timeout: float) -> None:
@@ -113,11 +120,13 @@ def ensure_litellm_venv() -> Path:
     return exe
 
 
-def litellm_config(upstream: Upstream) -> str:
+def litellm_config(upstream: Upstream, master_key: str) -> str:
     lines = ["model_list:"]
-    for protocol, name in MODELS.items():
+    entries = [(p, name, _LITELLM_PREFIX[p]) for p, name in MODELS.items()]
+    entries.append(("openai", _LITELLM_COMPAT, "hosted_vllm"))
+    for protocol, name, prefix in entries:
         for stream in (False, True):
-            model = f"{_LITELLM_PREFIX[protocol]}/{protocol}-bench"
+            model = f"{prefix}/{protocol}-bench"
             lines += [
                 f"  - model_name: {name}{'-sse' if stream else ''}",
                 "    litellm_params:",
@@ -129,7 +138,8 @@ def litellm_config(upstream: Upstream) -> str:
         "litellm_settings:",
         "  telemetry: false",
         "  drop_params: true",
-        "general_settings: {}",
+        "general_settings:",
+        f"  master_key: {master_key}",  # it refuses to start without one
     ]
     return "\n".join(lines) + "\n"
 
@@ -138,7 +148,8 @@ def start_litellm(upstream: Upstream, workdir: Path) -> Target:
     exe = ensure_litellm_venv()
     port = free_port()
     config = workdir / "litellm.yaml"
-    config.write_text(litellm_config(upstream))
+    key = "sk-" + secrets.token_hex(24)
+    config.write_text(litellm_config(upstream, key))
     env = {
         **os.environ,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no cost-map download at import
@@ -151,6 +162,7 @@ def start_litellm(upstream: Upstream, workdir: Path) -> Target:
     argv += ["--num_workers", "1"]
     started = time.monotonic()
     child = Child("litellm", argv, workdir / "litellm.log", env=env)
-    target = Target("litellm", child, port, "sk-anything", model_names=dict(MODELS))
+    target = Target("litellm", child, port, key, model_names=dict(MODELS))
+    target.path_models = dict(_LITELLM_PATH_MODELS)
     _wait_first_200(target, started, timeout=120)
     return target

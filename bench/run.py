@@ -78,7 +78,7 @@ def measure(
 ) -> None:
     client, upstream = PATHS[path]
     for stream in (False, True):
-        body = bodies.client_request(client, target.model(upstream, stream), stream)
+        body = bodies.client_request(client, target.model(upstream, stream, path), stream)
         url = target.url(client)
         problem = check_pass(url, body, client, stream, target.key, args.check_requests)
         for conns in args.connections:

@@ -50,6 +50,9 @@ def main() -> int:
     problems = []
     for folder in ("src", "tests", "scripts", "bench"):
         for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT).parts
+            if any(part.startswith(".") for part in parts):
+                continue  # throwaway virtual environments (bench/.peer-venv) and caches
             if path.relative_to(ROOT).as_posix() in exempt:
                 continue
             problems.extend(problems_in(path))

@@ -20,7 +20,7 @@ from polyrelay.providers import Provider
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.settings import Settings
 from polyrelay.storage import Database
-from polyrelay.web.models import models_endpoint
+from polyrelay.web import EndpointModule
 
 __all__ = ["Deps", "create_app"]
 
@@ -58,7 +58,14 @@ def default_providers() -> dict[str, Provider]:
     return {p.type: p for p in providers}
 
 
-def default_frontends(settings: Settings) -> dict[str, Frontend]:
+def endpoint_modules() -> list[EndpointModule]:
+    """The endpoint modules beyond the three protocol routes; each adds its routes."""
+    from polyrelay.web import models
+
+    return [models]
+
+
+def default_frontends(settings: Settings, database: Database) -> dict[str, Frontend]:  # noqa: ARG001
     from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
     from polyrelay.frontends.openai_chat import OpenAIChatFrontend
     from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
@@ -92,15 +99,21 @@ async def _root(request: Request) -> Response:
 
 def create_app(settings: Settings, deps: Deps) -> Starlette:
     authenticator = Authenticator(deps.database.keys, settings.keys, deps.clock)
+    frontends: Mapping[str, Frontend] = default_frontends(settings, deps.database)
     gateway = Gateway(
-        settings, authenticator=authenticator, client=deps.client, providers=default_providers()
+        settings,
+        authenticator=authenticator,
+        client=deps.client,
+        providers=default_providers(),
+        database=deps.database,
+        frontends=frontends,
     )
-    frontends: Mapping[str, Frontend] = default_frontends(settings)
     routes: list[BaseRoute] = [
         Route(path, _protocol_endpoint(gateway, frontend), methods=["POST"])
         for path, frontend in frontends.items()
     ]
-    routes.append(Route("/v1/models", models_endpoint(gateway), methods=["GET"]))
+    for module in endpoint_modules():
+        routes.extend(module.routes(gateway))
     routes.append(Route("/", _root, methods=["GET", "HEAD"]))
     if settings.embedded_emulator:
         from polyrelay.emulator.app import create_emulator_app
@@ -109,7 +122,11 @@ def create_app(settings: Settings, deps: Deps) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        for start in gateway.on_startup:
+            await start()
         yield
+        for stop in gateway.on_shutdown:
+            await stop()
         await deps.client.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

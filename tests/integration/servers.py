@@ -43,11 +43,15 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) ->
     raise RuntimeError(f"server at {url} did not start")
 
 
-def start(args: list[str], url: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str], url: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "polyrelay", *args],
-        stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     wait_http(url, proc)
     return proc
@@ -68,10 +72,10 @@ listen: 127.0.0.1:0
 database: sqlite:///{database}
 default_model: claude-sonnet-4-5
 providers:
-  emu-openai: {{type: openai, base_url: "{emulator}/v1", api_key: upstream-openai-secret}}
-  emu-responses: {{type: openai-responses, base_url: "{emulator}/v1", api_key: upstream-openai-secret}}
-  emu-anthropic: {{type: anthropic, base_url: "{emulator}", api_key: upstream-anthropic-secret}}
-  emu-gemini: {{type: gemini, base_url: "{emulator}", api_key: upstream-gemini-secret}}
+  emu-openai: {{type: openai, base_url: "{emulator}/v1", api_key: up-openai}}
+  emu-responses: {{type: openai-responses, base_url: "{emulator}/v1", api_key: up-openai}}
+  emu-anthropic: {{type: anthropic, base_url: "{emulator}", api_key: up-anthropic}}
+  emu-gemini: {{type: gemini, base_url: "{emulator}", api_key: up-gemini}}
   dead: {{type: openai, base_url: "http://127.0.0.1:9/v1", connect_timeout: 2}}
   slow: {{type: openai, base_url: "{emulator}/v1", timeout: 1}}
 models:

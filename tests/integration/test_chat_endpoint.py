@@ -60,11 +60,15 @@ def test_plain_text(client: openai.OpenAI, provider: str) -> None:
 def test_streaming_with_usage(client: openai.OpenAI, provider: str) -> None:
     model = MODELS_BY_PROVIDER[provider]
     text, chunks = stream_text(
-        client, model=model, messages=[user("one two three")],
+        client,
+        model=model,
+        messages=[user("one two three")],
         stream_options={"include_usage": True},
     )
     assert text == "You said: one two three"
-    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finishes == ["stop"]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 5
@@ -112,7 +116,9 @@ def test_tool_round_trip(client: openai.OpenAI, provider: str, stream: bool) -> 
     model = MODELS_BY_PROVIDER[provider]
     messages: list[Any] = [user('weather? [[tool get_weather {"city": "Paris"}]]')]
     if stream:
-        with client.chat.completions.stream(model=model, messages=messages, tools=[WEATHER_TOOL]) as s:
+        with client.chat.completions.stream(
+            model=model, messages=messages, tools=[WEATHER_TOOL]
+        ) as s:
             first = s.get_final_completion()
     else:
         first = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL])
@@ -144,7 +150,8 @@ def test_parallel_tool_calls(client: openai.OpenAI, provider: str, stream: bool)
         result = client.chat.completions.create(**kwargs)
     calls = result.choices[0].message.tool_calls or []
     assert [c.function.arguments.replace(" ", "") for c in calls] == [
-        '{"city":"Paris"}', '{"city":"Rome"}'
+        '{"city":"Paris"}',
+        '{"city":"Rome"}',
     ]
     assert len({c.id for c in calls}) == 2
 
@@ -158,14 +165,18 @@ def test_image_input_reaches_upstream(
         {"type": "text", "text": "what is this"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
     ]
-    result = client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}])
+    result = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": content}]
+    )
     assert result.choices[0].message.content == "You said: what is this"
     assert PNG in str(emulator.last()["body"])
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("stream", [False, True])
-def test_max_tokens_truncates_with_length(client: openai.OpenAI, provider: str, stream: bool) -> None:
+def test_max_tokens_truncates_with_length(
+    client: openai.OpenAI, provider: str, stream: bool
+) -> None:
     model = MODELS_BY_PROVIDER[provider]
     # 18, not fewer: OpenAI Responses upstreams take no max_output_tokens below 16.
     kwargs: Any = {"model": model, "messages": [user("[[words 30]] go")], "max_tokens": 18}
@@ -202,7 +213,9 @@ def test_n_choices(client: openai.OpenAI, provider: str) -> None:
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_n_choices_streamed(client: openai.OpenAI, provider: str) -> None:
     model = MODELS_BY_PROVIDER[provider]
-    chunks = list(client.chat.completions.create(model=model, messages=[user("twice")], n=2, stream=True))
+    chunks = list(
+        client.chat.completions.create(model=model, messages=[user("twice")], n=2, stream=True)
+    )
     texts = {0: "", 1: ""}
     for chunk in chunks:
         for choice in chunk.choices:
@@ -227,7 +240,11 @@ def test_upstream_errors_are_relayed(
 def test_upstream_error_before_stream_keeps_status(client: openai.OpenAI, provider: str) -> None:
     model = MODELS_BY_PROVIDER[provider]
     with pytest.raises(openai.RateLimitError):
-        list(client.chat.completions.create(model=model, messages=[user("[[error 429]]")], stream=True))
+        list(
+            client.chat.completions.create(
+                model=model, messages=[user("[[error 429]]")], stream=True
+            )
+        )
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -277,7 +294,9 @@ def test_bad_input_is_400_naming_the_field(
 
 def test_wrong_message_type_is_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "wizard", "content": "x"}])  # type: ignore[list-item]
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "wizard", "content": "x"}]
+        )  # type: ignore[list-item]
     assert "role" in info.value.message
 
 
@@ -308,7 +327,9 @@ def test_stop_on_responses_upstream_is_warned(gateway: Gateway, api_key: str) ->
     # The Responses API has no stop parameter: dropped, and the client is told.
     body = {"model": "gpt-5-mini", "messages": [user("alpha beta")], "stop": ["beta"]}
     response = httpx.post(
-        gateway.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {api_key}"}
+        gateway.url + "/v1/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {api_key}"},
     )
     assert response.status_code == 200
     assert "stop" in response.headers["polyrelay-warnings"]
@@ -317,7 +338,9 @@ def test_stop_on_responses_upstream_is_warned(gateway: Gateway, api_key: str) ->
 def test_dropped_parameter_is_warned(gateway: Gateway, api_key: str) -> None:
     body = {"model": "claude-sonnet-4-5", "messages": [user("hi")], "seed": 7}
     response = httpx.post(
-        gateway.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {api_key}"}
+        gateway.url + "/v1/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {api_key}"},
     )
     assert response.status_code == 200
     assert "seed" in response.headers["polyrelay-warnings"]
@@ -326,7 +349,9 @@ def test_dropped_parameter_is_warned(gateway: Gateway, api_key: str) -> None:
 def test_fast_path_keeps_unknown_fields(gateway: Gateway, emulator: Emulator, api_key: str) -> None:
     body = {"model": "gpt-4o-mini", "messages": [user("hi")], "x_custom_field": {"keep": True}}
     response = httpx.post(
-        gateway.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {api_key}"}
+        gateway.url + "/v1/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {api_key}"},
     )
     assert response.status_code == 200
     assert emulator.last()["body"]["x_custom_field"] == {"keep": True}
@@ -343,11 +368,14 @@ def test_client_disconnect_cancels_upstream(
 ) -> None:
     emulator.clear()
     body = {
-        "model": MODELS_BY_PROVIDER[provider], "stream": True,
+        "model": MODELS_BY_PROVIDER[provider],
+        "stream": True,
         "messages": [user("[[words 20000]] go")],
     }
     headers = {"authorization": f"Bearer {api_key}"}
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=body, headers=headers) as r:
+    with httpx.stream(
+        "POST", gateway.url + "/v1/chat/completions", json=body, headers=headers
+    ) as r:
         next(r.iter_bytes())
     for _ in range(100):
         entries = emulator.requests()

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from polyrelay.errors import InvalidRequestError
-from polyrelay.fetch import AddressPolicy, FetchSettings, IPAddress, UrlFetcher
+from polyrelay.fetch import FetchSettings, IPAddress, UrlFetcher
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 CAP = 256 * 1024
@@ -103,7 +103,7 @@ def fetcher(
     **settings: float,
 ) -> UrlFetcher:
     options = FetchSettings(allow=allow, max_bytes=CAP, **settings)  # type: ignore[arg-type]
-    return UrlFetcher(AddressPolicy(allow), options, resolver)
+    return UrlFetcher.from_settings(options, resolver)
 
 
 async def refused(fetch: Awaitable[object]) -> str:

@@ -99,6 +99,10 @@ class UrlFetcher:
         self._settings = settings
         self._resolve = resolver or system_resolve
 
+    @classmethod
+    def from_settings(cls, settings: FetchSettings, resolver: Resolve | None = None) -> UrlFetcher:
+        return cls(settings.policy(), settings, resolver)
+
     def check_url(self, url: str) -> None:
         """Refuse what can be refused without I/O (scheme, credentials, port, literal IPs)."""
         check_url(url, self._policy)

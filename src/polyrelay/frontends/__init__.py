@@ -8,13 +8,14 @@ raises InvalidRequestError naming the field; `encode` renders finished responses
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent
 
-__all__ = ["Frontend", "StreamRenderer"]
+__all__ = ["Frontend", "PassthroughHooks", "StreamObserver", "StreamRenderer"]
 
 
 class StreamRenderer(Protocol):
@@ -47,3 +48,27 @@ class Frontend(Protocol):
     def encode_error(self, error: GatewayError) -> tuple[int, bytes]: ...
 
     def stream_renderer(self, request: ChatRequest, ctx: RequestContext) -> StreamRenderer: ...
+
+
+class StreamObserver(Protocol):
+    """Sees the raw bytes of a relayed stream, e.g. to store the final response."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@runtime_checkable
+class PassthroughHooks(Protocol):
+    """Optional, for a frontend that keeps gateway-side state around same-protocol
+    relays (the Responses API's stored responses and previous_response_id)."""
+
+    def passthrough_body(self, raw: JSONObject, ctx: RequestContext) -> JSONObject:
+        """Edit the client's decoded body before it is relayed (e.g. expand history)."""
+        ...
+
+    def passthrough_result(self, body: bytes, ctx: RequestContext) -> bytes:
+        """See (and possibly rewrite) a complete relayed response body."""
+        ...
+
+    def passthrough_observer(self, ctx: RequestContext) -> StreamObserver: ...

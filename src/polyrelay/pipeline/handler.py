@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -26,8 +27,9 @@ from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.routing import Router
 from polyrelay.settings import Settings
+from polyrelay.storage import ApiKey, Database
 
-__all__ = ["Gateway", "read_body"]
+__all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
 
 log = logging.getLogger("polyrelay.requests")
 
@@ -62,7 +64,20 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
     return headers
 
 
+class TaskSubmitter(Protocol):
+    """The async task mode (`async: true`): takes a request instead of running it."""
+
+    def wants_async(self, frontend: Frontend, body: bytes) -> bool: ...
+
+    async def submit(
+        self, frontend: Frontend, body: bytes, key: ApiKey, ctx: RequestContext
+    ) -> Response: ...
+
+
 class Gateway:
+    """The request path plus what the endpoints share: settings, stores, the upstream
+    client. Endpoint modules (polyrelay.web) register start-up and shut-down work here."""
+
     def __init__(
         self,
         settings: Settings,
@@ -70,12 +85,20 @@ class Gateway:
         authenticator: Authenticator,
         client: UpstreamClient,
         providers: Mapping[str, Provider],
+        database: Database,
+        frontends: Mapping[str, Frontend],
     ) -> None:
         self.settings = settings
         self.router = Router(settings)
         self.authenticator = authenticator
         self.client = client
         self.providers = providers
+        self.database = database
+        self.frontends = frontends
+        """By route path, e.g. "/v1/messages"."""
+        self.tasks: TaskSubmitter | None = None
+        self.on_startup: list[Callable[[], Awaitable[None]]] = []
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
 
     async def handle(self, request: Request, frontend: Frontend) -> Response:
         ctx = RequestContext()
@@ -108,6 +131,20 @@ class Gateway:
         key = self.authenticator.authenticate(request.headers)
         ctx.key_id = key.id
         body = await read_body(request, self.settings.max_body_bytes)
+        if self.tasks is not None and self.tasks.wants_async(frontend, body):
+            return await self.tasks.submit(frontend, body, key, ctx)
+        return await self.dispatch(frontend, body, key, ctx, request.headers)
+
+    async def dispatch(
+        self,
+        frontend: Frontend,
+        body: bytes,
+        key: ApiKey,
+        ctx: RequestContext,
+        headers: Mapping[str, str],
+    ) -> Response:
+        """Run one authenticated request: decode, route, call, render. Async tasks call
+        this too, so a task's result is exactly what the synchronous call returns."""
         chat = frontend.decode(body, ctx)
         ctx.model = chat.model
         route = self.router.resolve(chat.model)
@@ -115,7 +152,7 @@ class Gateway:
         provider = self.providers[route.provider.type]
         if provider.type == frontend.name and isinstance(provider, SupportsPassthrough):
             return await passthrough.relay(
-                self, provider, route, body, chat, frontend, ctx, request.headers
+                self, provider, route, body, chat, frontend, ctx, headers
             )
         if chat.stream:
             return await self._stream(frontend, provider, chat, route, ctx)

@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
-from polyrelay.frontends import Frontend, StreamRenderer
+from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError
 from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamStream
@@ -41,7 +41,10 @@ async def relay(
     from polyrelay.pipeline.handler import SSE_HEADERS, response_headers
 
     assert isinstance(provider, SupportsPassthrough)
+    hooks = frontend if isinstance(frontend, PassthroughHooks) else None
     raw = codec.decode(body)
+    if hooks is not None:
+        raw = hooks.passthrough_body(raw, ctx)
     upstream_request = provider.passthrough_request(raw, route, chat.stream, dict(headers))
     stream = await gateway.client.open(upstream_request, route.provider)
     if stream.status >= 400 or not chat.stream:
@@ -49,14 +52,13 @@ async def relay(
             response = await stream.read()
         if response.status >= 400:
             raise provider.parse_error(response)
-        return Response(
-            _patch_model(response.body, ctx.model),
-            200,
-            response_headers(ctx),
-            media_type="application/json",
-        )
+        result = _patch_model(response.body, ctx.model)
+        if hooks is not None:
+            result = hooks.passthrough_result(result, ctx)
+        return Response(result, 200, response_headers(ctx), media_type="application/json")
     renderer = frontend.stream_renderer(chat, ctx)
-    frames = _forward(stream, provider, route, ctx, renderer)
+    observer = hooks.passthrough_observer(ctx) if hooks is not None else None
+    frames = _forward(stream, provider, route, ctx, renderer, observer)
     return StreamingResponse(
         frames, 200, {**SSE_HEADERS, **response_headers(ctx)}, media_type="text/event-stream"
     )
@@ -77,6 +79,7 @@ async def _forward(
     route: Route,
     ctx: RequestContext,
     renderer: StreamRenderer,
+    observer: StreamObserver | None,
 ) -> AsyncIterator[bytes]:
     parser = provider.stream_parser(route, ctx)
     try:
@@ -84,7 +87,11 @@ async def _forward(
             async for chunk in stream.chunks():
                 # An in-band upstream error is in these bytes already: forward, don't add.
                 parser.feed(chunk)
+                if observer is not None:
+                    observer.feed(chunk)
                 yield chunk
+        if observer is not None:
+            observer.finish()
         for event in parser.finish():
             if isinstance(event, StreamError):
                 error = UpstreamError(event.message, status=event.status, kind=event.kind)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from polyrelay import codec
 from polyrelay.errors import GatewayError
@@ -14,7 +15,7 @@ from polyrelay.errors import GatewayError
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
 
-__all__ = ["models_endpoint"]
+__all__ = ["models_endpoint", "routes"]
 
 _CREATED = 1_735_689_600  # models carry no creation time in the config; a fixed date
 
@@ -75,3 +76,7 @@ def models_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Response]
         return Response(_openai_models(names, owners), media_type="application/json")
 
     return endpoint
+
+
+def routes(gateway: Gateway) -> list[BaseRoute]:
+    return [Route("/v1/models", models_endpoint(gateway), methods=["GET"])]
