@@ -64,7 +64,37 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     _add_emulator(commands, common)
     _add_keys(commands, common)
+    _add_search(commands, common)
     return parser
+
+
+def _add_search(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    search = commands.add_parser(
+        "search",
+        parents=[common],
+        help="manage the local web search index",
+        description="Manage the local full-text index behind the web search tool.",
+    )
+    actions = search.add_subparsers(title="actions", metavar="ACTION")
+    search.set_defaults(handler=lambda _args, _env: _usage(search))
+    ingest = actions.add_parser(
+        "ingest",
+        parents=[common],
+        help="add pages to the index",
+        description="Add HTML, Markdown and text pages (files, directories or http(s) URLs)"
+        " to the local search index named by search.index_path.",
+    )
+    ingest.add_argument("targets", nargs="+", metavar="PATH|URL", help="files, dirs or URLs")
+    ingest.set_defaults(handler=_search_ingest)
+
+
+def _search_ingest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from polyrelay.search.cli import run_ingest
+
+    targets: list[str] = args.targets
+    return run_ingest(_settings(args, env).search, targets)
 
 
 def _add_emulator(

@@ -19,6 +19,10 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 import yaml
 
+from polyrelay.fetch.settings import FetchSettings
+from polyrelay.search.settings import SearchSettings
+from polyrelay.tasks.settings import TasksSettings
+
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
@@ -96,6 +100,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     source: str
     """The config file's path, or "embedded default"."""
     log_level: LogLevel = "info"
+    fetch: FetchSettings = FetchSettings()
+    """The hardened URL fetcher: allow-list, size cap, timeouts."""
+    search: SearchSettings = SearchSettings()
+    """The web search backend."""
+    tasks: TasksSettings = TasksSettings()
+    """The async task mode."""
 
     def with_listen(self, host: str, port: int) -> Settings:
         """A copy listening on host:port; emulator providers follow the new address."""

@@ -17,7 +17,9 @@ import pytest
 from aiohttp import web
 
 from polyrelay.errors import InvalidRequestError
-from polyrelay.fetch import FetchSettings, IPAddress, UrlFetcher
+from polyrelay.fetch.client import UrlFetcher
+from polyrelay.fetch.policy import IPAddress
+from polyrelay.fetch.settings import FetchSettings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 CAP = 256 * 1024

@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 
 from polyrelay.ir.tools import UserLocation
-from polyrelay.search import SearchConfigError, make_backend
 from polyrelay.search.backends import SearchBackend, SearchError, search_filtered
 from polyrelay.search.brave import BraveBackend
 from polyrelay.search.cli import SimpleFetcher
 from polyrelay.search.domains import DomainFilter
+from polyrelay.search.factory import SearchConfigError, make_backend
 from polyrelay.search.searxng import SearxngBackend
 from polyrelay.search.settings import SearchSettings
 from polyrelay.search.tavily import TavilyBackend

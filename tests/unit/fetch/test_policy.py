@@ -11,8 +11,16 @@ from ipaddress import IPv4Address, ip_address
 import pytest
 
 from polyrelay.errors import InvalidRequestError
-from polyrelay.fetch import AddressPolicy, FetchSettings, IPAddress, UrlFetcher, check_url
-from polyrelay.fetch.policy import classify_ip, parse_host_ip, parse_ipv4_literal
+from polyrelay.fetch.client import UrlFetcher
+from polyrelay.fetch.policy import (
+    AddressPolicy,
+    IPAddress,
+    classify_ip,
+    parse_host_ip,
+    parse_ipv4_literal,
+)
+from polyrelay.fetch.settings import FetchSettings
+from polyrelay.fetch.url import check_url
 
 HINT = "allow it with fetch.allow in the config"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from polyrelay.ir.tools import UserLocation
-from polyrelay.search import make_backend
 from polyrelay.search.backends import SearchError, search_filtered
 from polyrelay.search.cli import run_ingest
 from polyrelay.search.domains import DomainFilter
+from polyrelay.search.factory import make_backend
 from polyrelay.search.ingest import ingest
 from polyrelay.search.local_index import LocalIndex
 from polyrelay.search.settings import SearchSettings
