@@ -154,27 +154,29 @@ def render(report: Report, peer: str | None, direct_key: dict[str, str]) -> str:
     return "\n".join(out)
 
 
+def _cpu_vs_fast_path(ours: list[Cell]) -> str | None:
+    """The worst translated path's CPU/request over chat→openai's, at the top connection count."""
+    if not ours:
+        return None
+    top = max(c.connections for c in ours)
+    cells = [c for c in ours if c.connections == top]
+    fast = {c.stream: c.cpu_ms_per_req for c in cells if c.path == "chat→openai"}
+    ratios = [
+        (c.cpu_ms_per_req / fast[c.stream], c.path, c.stream)
+        for c in cells
+        if fast.get(c.stream) and c.path != "chat→openai"
+    ]
+    if not ratios:
+        return None
+    ratio, path, stream = max(ratios)
+    kind = "stream" if stream else "json"
+    return f"CPU/request vs chat→openai fast path: worst {ratio:.2f}x ({path} {kind}, {top} conns)"
+
+
 def _summary(report: Report, peer: str | None) -> list[str]:
     ours = [c for c in report.cells if c.target == "polyrelay" and not c.failure]
-    lines: list[str] = []
-    fast = (
-        {
-            c.stream: c.cpu_ms_per_req
-            for c in ours
-            if c.path == "chat→openai" and c.connections == max(x.connections for x in ours)
-        }
-        if ours
-        else {}
-    )
-    if fast:
-        worst = max(
-            (c.cpu_ms_per_req / fast[c.stream], c.path)
-            for c in ours
-            if c.stream in fast
-            and fast[c.stream]
-            and c.connections == max(x.connections for x in ours)
-        )
-        lines.append(f"CPU/request vs chat→openai fast path: worst {worst[0]:.2f}x ({worst[1]})")
+    cpu = _cpu_vs_fast_path(ours)
+    lines = [cpu] if cpu else []
     if peer:
         ratios = []
         for cell in ours:

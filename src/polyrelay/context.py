@@ -26,6 +26,7 @@ class RequestContext:
         "include_usage",
         "key_id",
         "model",
+        "passthrough_ok",
         "request_id",
         "warnings",
     )
@@ -39,6 +40,10 @@ class RequestContext:
         self.include_usage = False
         """Chat clients: whether stream_options.include_usage was set."""
         self.warnings: list[str] = []
+        self.passthrough_ok = True
+        """A decoder clears this when the body holds gateway-only features (e.g. the
+        service's `file_data` blocks) that the same-protocol upstream would not accept,
+        so the request takes the IR path instead of the raw relay."""
         self.frontend_state: object | None = None
         """Protocol-specific options a frontend's decode keeps for its own encode and
         renderer (e.g. the Responses options); opaque to everything else."""

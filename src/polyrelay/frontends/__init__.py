@@ -7,7 +7,7 @@ raises InvalidRequestError naming the field; `encode` renders finished responses
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from polyrelay.codec import JSONObject
@@ -15,7 +15,14 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent
 
-__all__ = ["Frontend", "PassthroughHooks", "StreamObserver", "StreamRenderer"]
+__all__ = [
+    "EncodesErrorInContext",
+    "Frontend",
+    "PassthroughHooks",
+    "ReadsHeaders",
+    "StreamObserver",
+    "StreamRenderer",
+]
 
 
 class StreamRenderer(Protocol):
@@ -72,3 +79,19 @@ class PassthroughHooks(Protocol):
         ...
 
     def passthrough_observer(self, ctx: RequestContext) -> StreamObserver: ...
+
+
+@runtime_checkable
+class ReadsHeaders(Protocol):
+    """Optional, for a frontend whose protocol carries request options in headers
+    (Anthropic's `anthropic-beta`). The pipeline calls it right before `decode`."""
+
+    def note_headers(self, headers: Mapping[str, str], ctx: RequestContext) -> None: ...
+
+
+@runtime_checkable
+class EncodesErrorInContext(Protocol):
+    """Optional: `encode_error` with the request's context (e.g. to carry its request id
+    in the body); the pipeline prefers it over `encode_error` when present."""
+
+    def encode_error_in(self, error: GatewayError, ctx: RequestContext) -> tuple[int, bytes]: ...

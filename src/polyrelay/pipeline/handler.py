@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from polyrelay.auth import Authenticator
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, RequestTooLargeError
-from polyrelay.frontends import Frontend
+from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders
 from polyrelay.ir import ChatRequest
 from polyrelay.pipeline import passthrough
 from polyrelay.pipeline.calls import complete, open_streams
@@ -121,7 +121,10 @@ class Gateway:
     def error_response(
         self, frontend: Frontend, error: GatewayError, ctx: RequestContext
     ) -> Response:
-        status, body = frontend.encode_error(error)
+        if isinstance(frontend, EncodesErrorInContext):
+            status, body = frontend.encode_error_in(error, ctx)
+        else:
+            status, body = frontend.encode_error(error)
         headers = response_headers(ctx)
         if error.retry_after:
             headers["retry-after"] = error.retry_after
@@ -145,12 +148,15 @@ class Gateway:
     ) -> Response:
         """Run one authenticated request: decode, route, call, render. Async tasks call
         this too, so a task's result is exactly what the synchronous call returns."""
+        if isinstance(frontend, ReadsHeaders):
+            frontend.note_headers(headers, ctx)
         chat = frontend.decode(body, ctx)
         ctx.model = chat.model
         route = self.router.resolve(chat.model)
         self.authenticator.authorize_model(key, chat.model)
         provider = self.providers[route.provider.type]
-        if provider.type == frontend.name and isinstance(provider, SupportsPassthrough):
+        fast = provider.type == frontend.name and ctx.passthrough_ok
+        if fast and isinstance(provider, SupportsPassthrough):
             return await passthrough.relay(
                 self, provider, route, body, chat, frontend, ctx, headers
             )

@@ -1,7 +1,10 @@
 """Anthropic `MessageCreateParams` → IR ChatRequest, with the service's additions.
 
 Additions (DESIGN.md `/v1/messages`): `messages` may be a plain string; `model` may be
-omitted (the configured default); `max_tokens` defaults to 4096 within 1-32000.
+omitted (the configured default); `max_tokens` defaults to 4096 within 1-32000 (values
+above are clamped with a warning, since Claude Code sends 64000). Fields and server tools
+only Anthropic understands are left to the fast path when the model's upstream is
+Anthropic, and warned about (fields) or refused (server tools) for any other upstream.
 Turn rules (ir/messages.py): `role: "system"` messages before the first user/assistant
 message join `ChatRequest.system`, later ones stay SYSTEM messages in position; a user
 turn holding tool results becomes a TOOL message then a USER message with the rest.
@@ -17,19 +20,38 @@ import msgspec
 from polyrelay.codec import decode_as
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
+from polyrelay.frontends.anthropic_messages.betas import warn_betas
 from polyrelay.frontends.anthropic_messages.content import block_to_ir
 from polyrelay.frontends.anthropic_messages.tools import (
     reasoning_to_ir,
     tool_choice_to_ir,
     tools_to_ir,
 )
-from polyrelay.ir import ChatRequest, Message, Part, Role, TextPart, ToolResultPart
+from polyrelay.ir import (
+    ChatRequest,
+    Message,
+    Part,
+    ReasoningConfig,
+    Role,
+    TextPart,
+    ToolResultPart,
+)
 from polyrelay.schemas.anthropic_messages import MessageCreateParams, MessageParam, TextBlock
 
-__all__ = ["DEFAULT_MAX_TOKENS", "MAX_TOKENS_LIMIT", "decode_request", "messages_to_ir"]
+__all__ = [
+    "ANTHROPIC",
+    "DEFAULT_MAX_TOKENS",
+    "MAX_TOKENS_LIMIT",
+    "DecodeOptions",
+    "HeaderState",
+    "decode_request",
+    "messages_to_ir",
+]
 
 DEFAULT_MAX_TOKENS = 4096
 MAX_TOKENS_LIMIT = 32000
+ANTHROPIC = "anthropic"
+_COUNTING_LIMIT = 1 << 31
 _PATH_INDEX = re.compile(r"\[(\d+)\]")
 _UNCARRIED = (
     "service_tier",
@@ -52,33 +74,47 @@ def _field_error(exc: msgspec.ValidationError) -> InvalidRequestError:
     return InvalidRequestError(f"{field}: {message}", param=field)
 
 
+class DecodeOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """What decoding needs to know beyond the body: the configured default model, the
+    max_tokens limit, and which upstream type serves each public model (decode runs
+    before routing, but what is forwarded, mapped or refused depends on the upstream)."""
+
+    default_model: str
+    max_tokens_limit: int = MAX_TOKENS_LIMIT
+    upstream_types: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class HeaderState(msgspec.Struct, frozen=True, kw_only=True):
+    """What `note_headers` read, kept in `ctx.frontend_state` for decode."""
+
+    betas: tuple[str, ...] = ()
+
+
 def decode_request(
-    body: bytes,
-    ctx: RequestContext,
-    default_model: str,
-    max_tokens_limit: int = MAX_TOKENS_LIMIT,
+    body: bytes, ctx: RequestContext, options: DecodeOptions, *, counting: bool = False
 ) -> ChatRequest:
+    """`counting`: a count_tokens body, which has no max_tokens, sampling or stream."""
     try:
         params = decode_as(body, MessageCreateParams)
     except msgspec.ValidationError as exc:
         raise _field_error(exc) from exc
     except msgspec.DecodeError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
-    max_tokens = DEFAULT_MAX_TOKENS if params.max_tokens is None else params.max_tokens
-    if not 1 <= max_tokens <= max_tokens_limit:
-        raise InvalidRequestError(
-            f"max_tokens: must be between 1 and {max_tokens_limit}, got {max_tokens}",
-            param="max_tokens",
-        )
-    for name in _UNCARRIED:
-        if getattr(params, name) is not None:
-            ctx.warn(f"{name} is not carried to non-Anthropic upstreams; ignored")
+    model = params.model or options.default_model
+    upstream = options.upstream_types.get(model)
+    passthrough = upstream == ANTHROPIC
+    requested = DEFAULT_MAX_TOKENS if params.max_tokens is None else params.max_tokens
+    max_tokens = _max_tokens(requested, options.max_tokens_limit, passthrough, ctx)
+    if not passthrough:
+        _warn_uncarried(params, upstream or "non-Anthropic", ctx)
     system, messages = messages_to_ir(params, ctx)
-    tools, web_search = tools_to_ir(params.tools)
+    tools, web_search = tools_to_ir(params.tools, forward_server_tools=passthrough)
     tool_choice, parallel = tool_choice_to_ir(params.tool_choice)
-    reasoning, output_format = reasoning_to_ir(params.thinking, params.output_config, max_tokens)
+    budget_limit = _COUNTING_LIMIT if counting else requested
+    reasoning, output_format = reasoning_to_ir(params.thinking, params.output_config, budget_limit)
+    reasoning = _fit_budget(reasoning, max_tokens, ctx)
     return ChatRequest(
-        model=params.model or default_model,
+        model=model,
         messages=messages,
         system=system,
         tools=tools,
@@ -93,8 +129,48 @@ def decode_request(
         user=params.metadata.user_id if params.metadata else None,
         output_format=output_format,
         reasoning=reasoning,
-        stream=bool(params.stream),
+        stream=bool(params.stream) and not counting,
     )
+
+
+def _max_tokens(requested: int, limit: int, passthrough: bool, ctx: RequestContext) -> int:
+    """1..limit; above the limit is clamped with a warning (Claude Code asks for 64000),
+    except that the fast path forwards the client's value to Anthropic unchanged."""
+    if requested < 1:
+        raise InvalidRequestError(
+            f"max_tokens: must be between 1 and {limit}, got {requested}", param="max_tokens"
+        )
+    if requested <= limit:
+        return requested
+    if passthrough:
+        ctx.warn(
+            f"max_tokens {requested} is above the documented limit of {limit}; "
+            "forwarded unchanged to the Anthropic upstream"
+        )
+    else:
+        ctx.warn(f"max_tokens {requested} is above the documented limit of {limit}; clamped")
+    return limit
+
+
+def _fit_budget(
+    reasoning: ReasoningConfig | None, max_tokens: int, ctx: RequestContext
+) -> ReasoningConfig | None:
+    """A thinking budget valid for the client's max_tokens but not for the clamped one."""
+    if reasoning is None or reasoning.budget_tokens is None:
+        return reasoning
+    if reasoning.budget_tokens < max_tokens:
+        return reasoning
+    ctx.warn(f"thinking.budget_tokens lowered to {max_tokens - 1} to fit the clamped max_tokens")
+    return msgspec.structs.replace(reasoning, budget_tokens=max_tokens - 1)
+
+
+def _warn_uncarried(params: MessageCreateParams, upstream: str, ctx: RequestContext) -> None:
+    for name in _UNCARRIED:
+        if getattr(params, name) is not None:
+            ctx.warn(f"{name} is not carried to a {upstream} upstream; ignored")
+    state = ctx.frontend_state
+    if isinstance(state, HeaderState):
+        warn_betas(state.betas, upstream, ctx)
 
 
 def _system_to_ir(system: str | list[TextBlock] | None) -> list[TextPart]:

@@ -2,7 +2,9 @@
 
 Custom tools have no `type` (or `custom`); `web_search_20250305` is the one server tool
 the gateway carries, into `ChatRequest.web_search` (DESIGN.md: max_uses 1-20,
-allowed_domains xor blocked_domains, an approximate user_location).
+allowed_domains xor blocked_domains, an approximate user_location). Other server tools
+(bash_*, text_editor_*, code_execution_*, computer_*, ...) reach only an Anthropic
+upstream, through the fast path; for any other upstream they are refused by name.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ def _fail(path: str, message: str) -> InvalidRequestError:
 
 
 def tools_to_ir(
-    tools: list[ToolParam] | None,
+    tools: list[ToolParam] | None, *, forward_server_tools: bool = False
 ) -> tuple[tuple[FunctionTool, ...], WebSearchTool | None]:
+    """`forward_server_tools`: the upstream is Anthropic, whose fast path forwards the
+    client's body, so server tools other than web search are left to it, not refused."""
     functions: list[FunctionTool] = []
     web_search: WebSearchTool | None = None
     for i, tool in enumerate(tools or ()):
@@ -52,10 +56,10 @@ def tools_to_ir(
             if web_search is not None:
                 raise _fail(f"{path}.type", "web_search may be declared only once")
             web_search = _web_search_to_ir(tool, path)
-        else:
+        elif not forward_server_tools:
             raise UnsupportedError(
-                f"{path}.type: tool type {tool.type!r} is not supported; "
-                f"allowed: custom tools and {WEB_SEARCH_TYPE}",
+                f"{path}.type: server tool {tool.type!r} runs only on an Anthropic upstream; "
+                f"this model's upstream accepts custom tools and {WEB_SEARCH_TYPE}",
                 param=f"{path}.type",
             )
     return tuple(functions), web_search
