@@ -105,6 +105,8 @@ def measure(
             cell.rps, cell.p50_ms, cell.p99_ms = result.rps, result.p50_ms, result.p99_ms
             cell.requests, cell.errors, cell.sample = result.requests, result.errors, result.sample
             cell.cpu_ms_per_req = cpu * 1000 / result.requests if result.requests else 0.0
+            if not cell.failure and not result.ok:
+                cell.failure = f"no good response within {args.duration:g} s {result.sample}"
         kind = "stream" if stream else "json"
         last = report.find(target.name, path, stream, args.connections[-1])
         summary = (last.failure[:100] if last.failure else f"{last.rps:,.0f} req/s") if last else ""
