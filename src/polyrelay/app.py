@@ -60,20 +60,20 @@ def default_providers() -> dict[str, Provider]:
 
 def endpoint_modules() -> list[EndpointModule]:
     """The endpoint modules beyond the three protocol routes; each adds its routes."""
-    from polyrelay.web import models
+    from polyrelay.web import count_tokens, models, responses, tasks
 
-    return [models]
+    return [models, count_tokens, responses, tasks]
 
 
-def default_frontends(settings: Settings, database: Database) -> dict[str, Frontend]:  # noqa: ARG001
+def default_frontends(settings: Settings, database: Database) -> dict[str, Frontend]:
     from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
     from polyrelay.frontends.openai_chat import OpenAIChatFrontend
     from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 
     return {
         "/v1/chat/completions": OpenAIChatFrontend(),
-        "/v1/messages": AnthropicMessagesFrontend(default_model=settings.default_model),
-        "/v1/responses": OpenAIResponsesFrontend(),
+        "/v1/messages": AnthropicMessagesFrontend.from_settings(settings),
+        "/v1/responses": OpenAIResponsesFrontend(store=database.responses, models=settings.models),
     }
 
 

@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_emulator(commands, common)
     _add_keys(commands, common)
     _add_search(commands, common)
+    _add_tasks(commands, common)
     return parser
 
 
@@ -88,6 +89,14 @@ def _add_search(
     )
     ingest.add_argument("targets", nargs="+", metavar="PATH|URL", help="files, dirs or URLs")
     ingest.set_defaults(handler=_search_ingest)
+
+
+def _add_tasks(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    from polyrelay.tasks.cli import add_tasks_parser
+
+    add_tasks_parser(commands, common, _settings)
 
 
 def _search_ingest(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -1,7 +1,16 @@
-"""Anthropic Messages: `POST /v1/messages` (plain and streamed) and `/count_tokens`."""
+"""Anthropic Messages: `POST /v1/messages` (plain and streamed) and `/count_tokens`.
+
+Web search (the `web_search_20250305` server tool): each `[[search QUERY]]` in the last user
+message becomes a `server_tool_use` (`srvtoolu_…`, input `{query}`) and a
+`web_search_tool_result` of three deterministic results
+(`https://example.com/<slug>-<i>`, "Result <i> for <query>"); searches beyond the tool's
+`max_uses` get the `max_uses_exceeded` error instead. The reply's text block then cites the
+first result, and usage counts `server_tool_use.web_search_requests`.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from starlette.responses import Response
@@ -44,6 +53,11 @@ STOP_REASON = {
 }
 
 
+_SEARCH_TYPE = "web_search_"
+_CLIENT_TYPES = (None, "custom")
+_RESULTS_PER_SEARCH = 3
+
+
 class AnthropicDialect:
     def conversation(
         self, body: JSONObject, call_names: BoundedMemory, *, counting: bool = False
@@ -64,10 +78,15 @@ class AnthropicDialect:
                 user_text = parts_text([b for b in blocks if b.get("type") == "text"])
         tools = [as_object(tool) for tool in as_list(body.get("tools"))]
         texts += [as_str(tool.get("description")) for tool in tools]
+        search = next((t for t in tools if as_str(t.get("type")).startswith(_SEARCH_TYPE)), None)
+        max_uses = search.get("max_uses") if search is not None else None
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(messages, local_names, call_names),
-            tool_names={as_str(tool.get("name")) for tool in tools},
+            # Server tools are the provider's own; `[[tool NAME]]` calls only client tools.
+            tool_names={as_str(t.get("name")) for t in tools if t.get("type") in _CLIENT_TYPES},
+            search_tool=as_str(search.get("name")) or "web_search" if search else None,
+            search_max_uses=max_uses if isinstance(max_uses, int) else None,
             input_tokens=sum(map(count_words, texts)),
             max_tokens=max_tokens,
             stop_sequences=read_stop_sequences(body.get("stop_sequences"), "stop_sequences"),
@@ -145,20 +164,88 @@ def _content(plan: Plan) -> list[JSONObject]:
         content.append(
             {"type": "thinking", "thinking": plan.thinking, "signature": _signature(plan)}
         )
+    searches = _searches(plan)
+    for use, result in searches:
+        content += [use, result]
     if plan.text:
-        content.append({"type": "text", "text": plan.text})
+        text: JSONObject = {"type": "text", "text": plan.text}
+        citation = _citation(searches)
+        if citation is not None:
+            text["citations"] = [citation]
+        content.append(text)
     content += [_tool_use(call, call.arguments) for call in plan.tool_calls]
     return content
 
 
 def _usage(plan: Plan) -> JSONObject:
-    return {
+    usage: JSONObject = {
         "input_tokens": plan.input_tokens,
         "output_tokens": plan.output_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
         "service_tier": "standard",
     }
+    if plan.searches:
+        usage["server_tool_use"] = {"web_search_requests": _search_count(plan)}
+    return usage
+
+
+def _search_count(plan: Plan) -> int:
+    limit = plan.search_max_uses
+    return len(plan.searches) if limit is None else min(len(plan.searches), limit)
+
+
+def _searches(plan: Plan) -> list[tuple[JSONObject, JSONObject]]:
+    """(server_tool_use, web_search_tool_result) per `[[search QUERY]]`, deterministic."""
+    out = []
+    for number, query in enumerate(plan.searches):
+        use_id = f"srvtoolu_emu{signature_hex(f'{number}:{query}')[:20]}"
+        use = {
+            "type": "server_tool_use",
+            "id": use_id,
+            "name": "web_search",
+            "input": {"query": query},
+        }
+        content: JSONObject | list[JSONObject]
+        if plan.search_max_uses is not None and number >= plan.search_max_uses:
+            content = {"type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"}
+        else:
+            content = [_search_result(query, i) for i in range(1, _RESULTS_PER_SEARCH + 1)]
+        out.append(
+            (use, {"type": "web_search_tool_result", "tool_use_id": use_id, "content": content})
+        )
+    return out
+
+
+def _slug(query: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", query.lower()).strip("-") or "search"
+
+
+def _search_result(query: str, number: int) -> JSONObject:
+    url = f"https://example.com/{_slug(query)}-{number}"
+    return {
+        "type": "web_search_result",
+        "url": url,
+        "title": f"Result {number} for {query}",
+        "encrypted_content": f"emu-enc-{signature_hex(url)}",
+        "page_age": f"{number} days ago",
+    }
+
+
+def _citation(searches: list[tuple[JSONObject, JSONObject]]) -> JSONObject | None:
+    """A web_search_result_location citing the first result of the first search that had any."""
+    for use, result in searches:
+        content = result["content"]
+        if isinstance(content, list) and content:
+            first = content[0]
+            return {
+                "type": "web_search_result_location",
+                "url": first["url"],
+                "title": first["title"],
+                "encrypted_index": f"emu-idx-{signature_hex(first['url'])}",
+                "cited_text": f"{first['title']}: an excerpt about {use['input']['query']}.",
+            }
+    return None
 
 
 def _message(
@@ -189,7 +276,9 @@ def _block_events(index: int, start: JSONObject, deltas: Iterator[JSONObject]) -
 
 def _events(plan: Plan, context: ReplyContext) -> Iterator[Frame]:
     start = _message(plan, context, [], None)
+    # As Anthropic's: message_start carries no final counts (server tool use included).
     start["usage"] = {**start["usage"], "output_tokens": 1}
+    start["usage"].pop("server_tool_use", None)
     yield _event("message_start", {"message": start}), False
     yield _event("ping", {}), False
     index = 0
@@ -198,12 +287,17 @@ def _events(plan: Plan, context: ReplyContext) -> Iterator[Frame]:
             index, {"type": "thinking", "thinking": "", "signature": ""}, _thinking_deltas(plan)
         )
         index += 1
+    searches = _searches(plan)
+    for use, result in searches:
+        query = use["input"]
+        yield from _block_events(index, {**use, "input": {}}, _json_deltas(json_text(query)))
+        yield from _block_events(index + 1, result, iter(()))
+        index += 2
     if plan.text:
-        yield from _block_events(
-            index,
-            {"type": "text", "text": ""},
-            ({"type": "text_delta", "text": word} for word in plan.chunks),
-        )
+        citation = _citation(searches)
+        cites = [{"type": "citations_delta", "citation": citation}] if citation else []
+        words = [{"type": "text_delta", "text": word} for word in plan.chunks]
+        yield from _block_events(index, {"type": "text", "text": ""}, iter(cites + words))
         index += 1
     for call in plan.tool_calls:
         yield from _block_events(index, _tool_use(call, {}), _input_json_deltas(call))
@@ -220,7 +314,10 @@ def _thinking_deltas(plan: Plan) -> Iterator[JSONObject]:
 
 
 def _input_json_deltas(call: ToolCall) -> Iterator[JSONObject]:
-    arguments = call.arguments_json
+    return _json_deltas(call.arguments_json)
+
+
+def _json_deltas(arguments: str) -> Iterator[JSONObject]:
     middle = max(len(arguments) // 2, 1)
     for part in ("", arguments[:middle], arguments[middle:]):
         yield {"type": "input_json_delta", "partial_json": part}

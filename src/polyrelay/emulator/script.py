@@ -35,7 +35,7 @@ _MAX_WORDS = 1_000_000
 _WORD_CHUNK = re.compile(r"\s*\S+")
 _DIRECTIVE = re.compile(
     r"\[\[\s*(?:tool\s+(?P<tool>[^\s\[\]{}]+)\s*(?P<args>\{.*?\}|[^\]\s][^\]]*)?"
-    r"|(?P<kind>error|delay|cut|think|words|pace)\b\s*(?P<arg>.*?))\s*\]\]",
+    r"|(?P<kind>error|delay|cut|think|words|pace|search)\b\s*(?P<arg>.*?))\s*\]\]",
     re.DOTALL,
 )
 
@@ -66,6 +66,9 @@ class Conversation:
     input_tokens: int = 0
     max_tokens: int | None = None
     stop_sequences: list[str] = field(default_factory=list)
+    search_tool: str | None = None
+    """The name of the request's server-side web search tool (Anthropic only), if any."""
+    search_max_uses: int | None = None
 
 
 class Finish(enum.Enum):
@@ -105,6 +108,9 @@ class Plan:
     cut_after: int | None = None
     pace: float | None = None
     error: EmulatedError | None = None
+    searches: list[str] = field(default_factory=list)
+    """`[[search QUERY]]` queries, run by the provider's own server tool."""
+    search_max_uses: int | None = None
 
     @property
     def reasoning_tokens(self) -> int:
@@ -122,6 +128,7 @@ class _Directives:
     think: str = ""
     words: int | None = None
     pace: float | None = None
+    searches: list[str] = field(default_factory=list)
 
 
 def word_chunks(text: str) -> list[str]:
@@ -166,7 +173,19 @@ def make_plan(conversation: Conversation) -> Plan:
     plan.cut_after = directives.cut
     plan.pace = directives.pace
     plan.error = _emulated_error(directives, reply)
+    plan.searches = _searches(directives, conversation)
+    plan.search_max_uses = conversation.search_max_uses
     return plan
+
+
+def _searches(directives: _Directives, conversation: Conversation) -> list[str]:
+    if directives.searches and conversation.search_tool is None:
+        raise RequestError(
+            400,
+            "[[search QUERY]] needs the web_search_20250305 server tool in the request",
+            param="tools",
+        )
+    return directives.searches
 
 
 def _reply_text(directives: _Directives) -> str:
@@ -227,6 +246,8 @@ def _apply_directive(directives: _Directives, kind: str, argument: str, raw: str
         directives.delay_ms = _number(kind, argument)
     elif kind == "cut":
         directives.cut = int(_number(kind, argument))
+    elif kind == "search":
+        directives.searches.append(collapse(argument))
     elif kind == "words":
         directives.words = int(_number(kind, argument, maximum=_MAX_WORDS))
     else:

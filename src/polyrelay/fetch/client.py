@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from ipaddress import IPv6Address, ip_address
 
 import aiohttp
@@ -114,6 +114,37 @@ class UrlFetcher:
         other type is refused. Every refusal and failure is an InvalidRequestError (400)
         whose message says why.
         """
+        return await self._run(url, lambda session, pins: self._follow(session, pins, url, accept))
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> FetchResult:
+        """POST `body` to `url` under the same address rules and pinned resolution as
+        `fetch`. Redirects are never followed: a 3xx comes back as the result, for the
+        caller to treat as a failure (webhooks). Refusals and failures raise as in `fetch`."""
+
+        async def send(session: aiohttp.ClientSession, pins: _PinnedResolver) -> FetchResult:
+            target = check_url(url, self._policy)
+            await self._admit(target, pins, url, None)
+            sent = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity", **headers}
+            async with session.post(
+                target.url, data=body, headers=sent, allow_redirects=False
+            ) as resp:
+                content_type = _media_type(resp.headers.get("Content-Type", ""))
+                answer = await self._read_capped(url, resp)
+                return FetchResult(
+                    url=url, status=resp.status, content_type=content_type, body=answer
+                )
+
+        return await self._run(url, send)
+
+    async def check_address(self, url: str) -> None:
+        """Refuse `url` now if a request to it would be refused (its host is resolved)."""
+        await self._admit(check_url(url, self._policy), _PinnedResolver(), url, None)
+
+    async def _run(
+        self,
+        url: str,
+        work: Callable[[aiohttp.ClientSession, _PinnedResolver], Awaitable[FetchResult]],
+    ) -> FetchResult:
         settings = self._settings
         pins = _PinnedResolver()
         timeout = aiohttp.ClientTimeout(
@@ -130,7 +161,7 @@ class UrlFetcher:
         async with session:
             try:
                 async with asyncio.timeout(settings.total_timeout):
-                    return await self._follow(session, pins, url, accept)
+                    return await work(session, pins)
             except aiohttp.ConnectionTimeoutError:
                 raise _failure(
                     url, f"timed out connecting after {settings.connect_timeout}s"

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 
-from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError
-
 from polyrelay.errors import InvalidRequestError
 
 __all__ = ["page_marker", "pdf_to_text", "pdf_to_text_async"]
@@ -25,6 +22,9 @@ def pdf_to_text(data: bytes, *, field: str = "data") -> str:
     A PDF that cannot be read (corrupt, encrypted, no pages) is a 400. This is CPU-bound;
     from async code call `pdf_to_text_async`.
     """
+    # Imported here: pypdf is only needed by requests that carry a PDF for a text-only model.
+    from pypdf.errors import FileNotDecryptedError
+
     try:
         pages = _extract_pages(data)
     except FileNotDecryptedError:
@@ -47,6 +47,8 @@ async def pdf_to_text_async(data: bytes, *, field: str = "data") -> str:
 
 
 def _extract_pages(data: bytes) -> list[str]:
+    from pypdf import PdfReader
+
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
         reader.decrypt("")  # many PDFs are "encrypted" with an empty user password

@@ -1,4 +1,8 @@
-"""Calling a provider through the IR: one upstream call per choice, complete or streamed."""
+"""Calling a provider through the IR: one upstream call per choice, complete or streamed.
+
+When the request carries a server tool the upstream cannot run (web search on anything but
+Anthropic), each choice runs the server-tool loop (polyrelay.tools.loop) instead of one call.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,10 @@ from polyrelay.errors import GatewayError
 from polyrelay.ir import ChatRequest, ChatResponse
 from polyrelay.providers import Provider, Route
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
+from polyrelay.tools.loop import complete_with_tool, prepare_request
+from polyrelay.tools.web_search import WebSearchRuntime
 
-__all__ = ["choice_count", "complete", "open_streams"]
+__all__ = ["call_once", "choice_count", "complete", "open_streams"]
 
 
 def choice_count(request: ChatRequest, provider: Provider) -> int:
@@ -33,7 +39,10 @@ async def complete(
     request: ChatRequest,
     route: Route,
     ctx: RequestContext,
+    server_tools: WebSearchRuntime | None = None,
 ) -> list[ChatResponse]:
+    if server_tools is not None and server_tools.emulates(request, provider.type):
+        return await _complete_with_tools(client, provider, request, route, ctx, server_tools)
     upstream_request = provider.build_request(_single_choice(request, provider), route, ctx)
 
     async def one() -> ChatResponse:
@@ -46,6 +55,41 @@ async def complete(
     if count == 1:
         return [await one()]
     return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def call_once(
+    client: UpstreamClient,
+    provider: Provider,
+    request: ChatRequest,
+    route: Route,
+    ctx: RequestContext,
+) -> ChatResponse:
+    response = await client.send(provider.build_request(request, route, ctx), route.provider)
+    if response.status >= 400:
+        raise provider.parse_error(response)
+    return provider.parse_response(response, route, ctx)
+
+
+async def _complete_with_tools(
+    client: UpstreamClient,
+    provider: Provider,
+    request: ChatRequest,
+    route: Route,
+    ctx: RequestContext,
+    server_tools: WebSearchRuntime,
+) -> list[ChatResponse]:
+    """Every choice runs its own loop (its own search count), each call asking for one."""
+    single = msgspec.structs.replace(request, n=1)
+
+    async def call(prepared: ChatRequest) -> ChatResponse:
+        return await call_once(client, provider, prepared, route, ctx)
+
+    async def one() -> ChatResponse:
+        tool = server_tools.tool_for(request, provider.type, ctx)
+        assert tool is not None
+        return await complete_with_tool(call, prepare_request(single, tool), tool)
+
+    return list(await asyncio.gather(*(one() for _ in range(request.n))))
 
 
 async def open_streams(

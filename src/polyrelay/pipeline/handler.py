@@ -18,16 +18,19 @@ from starlette.responses import Response, StreamingResponse
 from polyrelay.auth import Authenticator
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, RequestTooLargeError
+from polyrelay.fetch.client import UrlFetcher
 from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders
 from polyrelay.ir import ChatRequest
 from polyrelay.pipeline import passthrough
-from polyrelay.pipeline.calls import complete, open_streams
-from polyrelay.pipeline.streaming import render_streams
+from polyrelay.pipeline.calls import complete
+from polyrelay.pipeline.media import prepare_media
+from polyrelay.pipeline.streaming import open_stream
 from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.routing import Router
 from polyrelay.settings import Settings
 from polyrelay.storage import ApiKey, Database
+from polyrelay.tools.web_search import WebSearchRuntime
 
 __all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
 
@@ -70,8 +73,15 @@ class TaskSubmitter(Protocol):
     def wants_async(self, frontend: Frontend, body: bytes) -> bool: ...
 
     async def submit(
-        self, frontend: Frontend, body: bytes, key: ApiKey, ctx: RequestContext
-    ) -> Response: ...
+        self,
+        frontend: Frontend,
+        body: bytes,
+        key: ApiKey,
+        ctx: RequestContext,
+        headers: Mapping[str, str],
+    ) -> Response:
+        """`headers` are the client's: the task keeps those the frontends read."""
+        ...
 
 
 class Gateway:
@@ -96,9 +106,15 @@ class Gateway:
         self.database = database
         self.frontends = frontends
         """By route path, e.g. "/v1/messages"."""
+        self.fetcher = UrlFetcher.from_settings(settings.fetch)
+        """The one hardened fetcher for every URL the server fetches (media, search, hooks)."""
         self.tasks: TaskSubmitter | None = None
         self.on_startup: list[Callable[[], Awaitable[None]]] = []
         self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        self.server_tools = WebSearchRuntime(settings.search)
+        """The search backend, built at start-up, behind the gateway-run web search tool."""
+        self.on_startup.append(self.server_tools.start)
+        self.on_shutdown.append(self.server_tools.close)
 
     async def handle(self, request: Request, frontend: Frontend) -> Response:
         ctx = RequestContext()
@@ -135,7 +151,7 @@ class Gateway:
         ctx.key_id = key.id
         body = await read_body(request, self.settings.max_body_bytes)
         if self.tasks is not None and self.tasks.wants_async(frontend, body):
-            return await self.tasks.submit(frontend, body, key, ctx)
+            return await self.tasks.submit(frontend, body, key, ctx, request.headers)
         return await self.dispatch(frontend, body, key, ctx, request.headers)
 
     async def dispatch(
@@ -155,14 +171,17 @@ class Gateway:
         route = self.router.resolve(chat.model)
         self.authenticator.authorize_model(key, chat.model)
         provider = self.providers[route.provider.type]
+        chat = await prepare_media(chat, route, provider.capabilities, self.fetcher, ctx)
         fast = provider.type == frontend.name and ctx.passthrough_ok
+        # A web search the upstream cannot run takes the IR path, where the gateway runs it.
+        fast = fast and not self.server_tools.emulates(chat, provider.type)
         if fast and isinstance(provider, SupportsPassthrough):
             return await passthrough.relay(
                 self, provider, route, body, chat, frontend, ctx, headers
             )
         if chat.stream:
             return await self._stream(frontend, provider, chat, route, ctx)
-        responses = await complete(self.client, provider, chat, route, ctx)
+        responses = await complete(self.client, provider, chat, route, ctx, self.server_tools)
         return Response(
             frontend.encode(responses, ctx),
             200,
@@ -178,9 +197,9 @@ class Gateway:
         route: Route,
         ctx: RequestContext,
     ) -> Response:
-        streams = await open_streams(self.client, provider, chat, route, ctx)
-        renderer = frontend.stream_renderer(chat, ctx)
-        frames: AsyncIterator[bytes] = render_streams(streams, provider, route, ctx, renderer)
+        frames: AsyncIterator[bytes] = await open_stream(
+            self.client, provider, chat, route, ctx, frontend, self.server_tools
+        )
         return StreamingResponse(
             frames, 200, {**SSE_HEADERS, **response_headers(ctx)}, media_type="text/event-stream"
         )

@@ -4,22 +4,29 @@ One parser per upstream stream (several when `n` choices are served by parallel 
 one renderer for the client. A StreamError event or a transport failure after the
 headers went out ends the client stream with the renderer's in-band error frames, never
 a silent truncation. Cancellation (the client went away) closes every upstream stream,
-which drops the upstream connections.
+which drops the upstream connections. With a server tool the gateway runs (web search),
+the events come from the tool loop (polyrelay.tools.stream), which opens one upstream
+stream per round.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError, UpstreamError
-from polyrelay.frontends import StreamRenderer
-from polyrelay.ir import StreamError, StreamEvent
+from polyrelay.errors import GatewayError, UnsupportedError, UpstreamError
+from polyrelay.frontends import Frontend, StreamRenderer
+from polyrelay.ir import ChatRequest, StreamError, StreamEvent
+from polyrelay.pipeline.calls import choice_count, open_streams
 from polyrelay.providers import Provider, Route
-from polyrelay.providers.transport import UpstreamStream
+from polyrelay.providers.transport import UpstreamClient, UpstreamStream
+from polyrelay.tools.loop import prepare_request
+from polyrelay.tools.stream import stream_with_tool
+from polyrelay.tools.web_search import WebSearchRuntime
 
-__all__ = ["render_streams"]
+__all__ = ["open_stream", "render_streams"]
 
 _DONE = object()
 
@@ -112,3 +119,61 @@ async def _merge(
     finally:
         for task in tasks:
             task.cancel()
+
+
+async def open_stream(
+    client: UpstreamClient,
+    provider: Provider,
+    chat: ChatRequest,
+    route: Route,
+    ctx: RequestContext,
+    frontend: Frontend,
+    server_tools: WebSearchRuntime | None = None,
+) -> AsyncIterator[bytes]:
+    """The client's frames. The first upstream stream is open (and its status checked) when
+    this returns, so an upstream error still gets its own HTTP status."""
+    tool = server_tools.tool_for(chat, provider.type, ctx) if server_tools else None
+    if tool is None:
+        streams = await open_streams(client, provider, chat, route, ctx)
+        return render_streams(streams, provider, route, ctx, frontend.stream_renderer(chat, ctx))
+    if choice_count(chat, provider) > 1:
+        raise UnsupportedError("n > 1 cannot be streamed with web search", param="n")
+    prepared = prepare_request(chat, tool)
+    [first] = await open_streams(client, provider, prepared, route, ctx)
+
+    async def reopen(request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        [stream] = await open_streams(client, provider, request, route, ctx)
+        return _events(stream, provider, route, ctx)
+
+    events = stream_with_tool(_events(first, provider, route, ctx), reopen, prepared, tool)
+    return _render_events(events, frontend.stream_renderer(chat, ctx))
+
+
+async def _events(
+    stream: UpstreamStream, provider: Provider, route: Route, ctx: RequestContext
+) -> AsyncGenerator[StreamEvent, None]:
+    parser = provider.stream_parser(route, ctx)
+    try:
+        async for chunk in stream.chunks():
+            for event in parser.feed(chunk):
+                yield event
+        for event in parser.finish():
+            yield event
+    finally:
+        stream.close()
+
+
+async def _render_events(
+    events: AsyncGenerator[StreamEvent, None], renderer: StreamRenderer
+) -> AsyncIterator[bytes]:
+    try:
+        async with contextlib.aclosing(events):
+            async for event in events:
+                frames = _render([event], renderer, 0)
+                if frames:
+                    yield frames
+        yield b"".join(renderer.finish())
+    except _Failed as failed:
+        yield b"".join(renderer.fail(failed.error))
+    except GatewayError as error:
+        yield b"".join(renderer.fail(error))

@@ -61,6 +61,13 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     """Whether one call can return several choices (`n`)."""
     max_stop_sequences: int | None = None
     pdf: bool = True
+    """Reads PDFs natively (the default; `pdf:` on a model or provider overrides it)."""
+    image_urls: bool = False
+    """The upstream fetches image URLs itself, so the gateway passes them through."""
+    document_urls: bool = False
+    """The upstream fetches PDF URLs itself, so the gateway passes them through."""
+    text_documents: bool = False
+    """Takes plain-text documents as their own blocks (else they become text parts)."""
 
 
 class StreamParser(Protocol):

@@ -18,7 +18,12 @@ from polyrelay.errors import InvalidRequestError
 from polyrelay.ir.tools import UserLocation, WebSearchTool
 from polyrelay.search.domains import parse_domain
 
-__all__ = ["WEB_SEARCH_TOOL_TYPES", "validate_web_search_tool"]
+__all__ = [
+    "WEB_SEARCH_TOOL_TYPES",
+    "validate_domains",
+    "validate_user_location",
+    "validate_web_search_tool",
+]
 
 WEB_SEARCH_TOOL_TYPES = frozenset({"web_search_20250305"})
 MAX_USES_LIMIT = 20
@@ -60,6 +65,22 @@ def validate_web_search_tool(tool: JSONObject, *, param: str = "") -> WebSearchT
         blocked_domains=_domains(blocked, path.child("blocked_domains")),
         user_location=_location(tool.get("user_location"), path.child("user_location")),
     )
+
+
+def validate_domains(value: Any, *, param: str) -> tuple[str, ...]:
+    """A domain list of another protocol's web search tool (e.g. the Responses API's
+    `filters.allowed_domains`), by the same rules; `param` is the list's own path."""
+    return _domains(value, _Path(param))
+
+
+def validate_user_location(
+    value: Any, *, param: str, require_type: bool = True
+) -> UserLocation | None:
+    """A `user_location` object by the same rules; `require_type=False` for protocols where
+    `type: "approximate"` may be left out (the Responses API's)."""
+    if not require_type and isinstance(value, dict) and "type" not in value:
+        value = {**value, "type": "approximate"}
+    return _location(value, _Path(param))
 
 
 class _Path:

@@ -9,11 +9,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
 
-__all__ = ["ApiKey", "Database", "KeyStore", "StorageError", "open_database"]
+from polyrelay.codec import JSONObject
+from polyrelay.storage.responses import InputItemsPage, StoredResponse
+
+if TYPE_CHECKING:
+    from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError
+
+__all__ = [
+    "ApiKey",
+    "Database",
+    "InputItemsPage",
+    "KeyStore",
+    "ResponseStore",
+    "StorageError",
+    "StoredResponse",
+    "TaskStore",
+    "open_database",
+]
 
 
 class StorageError(Exception):
@@ -51,11 +67,117 @@ class KeyStore(Protocol):
         ...
 
 
+class ResponseStore(Protocol):
+    """Stored OpenAI Responses (`store: true`), each readable only by the key that made it.
+
+    The Responses frontend `put`s a response when it completes (or ends incomplete); the
+    async task mode `put`s a `queued` one for `background: true` and later calls
+    `update_status`. Every other key gets None/False, exactly as for an unknown id.
+    """
+
+    def put(self, record: StoredResponse) -> None:
+        """Insert, or replace the record with the same id and key (input items too)."""
+        ...
+
+    def get(self, response_id: str, key_id: str) -> StoredResponse | None: ...
+
+    def delete(self, response_id: str, key_id: str) -> bool: ...
+
+    def update_status(
+        self,
+        response_id: str,
+        key_id: str,
+        status: str,
+        *,
+        response: JSONObject | None = None,
+        output_items: list[JSONObject] | None = None,
+    ) -> bool:
+        """Set the status, and the Response object and output items when given."""
+        ...
+
+    def input_items(
+        self,
+        response_id: str,
+        key_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> InputItemsPage | None:
+        """A page of this turn's input items; None when the response is not this key's."""
+        ...
+
+
+class TaskStore(Protocol):
+    """Async tasks and their webhook deliveries (polyrelay.tasks).
+
+    Every state change is one guarded UPDATE (`... WHERE status = <expected>`), so several
+    server processes can share the store: a claim, a completion or a cancel succeeds in
+    exactly one of them, and a method returns False when its guard no longer held.
+    """
+
+    def enqueue(self, task: NewTask) -> None:
+        """Commit a new pending task; it is durable when this returns."""
+        ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def list(self, key_id: str | None, limit: int, after: str | None) -> list[Task]:
+        """Newest first; `after` is the id of the last task of the previous page."""
+        ...
+
+    def claim(self, worker: str, lease_seconds: float) -> Task | None:
+        """Take the oldest claimable task (pending and due, or processing with an expired
+        lease): it becomes processing, leased to `worker`, with one more attempt."""
+        ...
+
+    def renew(self, task_id: str, worker: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when the task is no longer this worker's (cancelled)."""
+        ...
+
+    def complete(self, task_id: str, worker: str, result: bytes) -> bool: ...
+
+    def fail(self, task_id: str, worker: str, error: TaskError) -> bool: ...
+
+    def retry(self, task_id: str, worker: str, not_before: float, error: TaskError) -> bool:
+        """Back to pending, claimable from `not_before` on."""
+        ...
+
+    def cancel(self, task_id: str) -> bool:
+        """Pending or processing → cancelled; False when the task had already ended."""
+        ...
+
+    def purge(self, finished_before: float) -> int:
+        """Delete tasks that ended before then (keeping those with pending webhooks)."""
+        ...
+
+    def claim_delivery(self, worker: str, lease_seconds: float) -> Delivery | None:
+        """The oldest due webhook delivery, leased to `worker`."""
+        ...
+
+    def delivery_done(self, delivery_id: str, worker: str, delivered: bool) -> None:
+        """Delivered (2xx) or given up."""
+        ...
+
+    def delivery_retry(self, delivery_id: str, worker: str, at: float, error: str) -> None: ...
+
+    def secret(self, name: str, generate: Callable[[], str]) -> str:
+        """The stored secret `name`, created with `generate` the first time (once across
+        processes)."""
+        ...
+
+
 class Database(Protocol):
     """One open database and the stores on it. Call `close` once, at shutdown."""
 
     @property
     def keys(self) -> KeyStore: ...
+
+    @property
+    def tasks(self) -> TaskStore: ...
+
+    @property
+    def responses(self) -> ResponseStore: ...
 
     def close(self) -> None: ...
 

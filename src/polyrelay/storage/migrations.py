@@ -11,6 +11,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from polyrelay.storage.responses import create_response_tables
+from polyrelay.storage.tasks import create_task_tables
+
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -32,7 +35,11 @@ def _create_api_keys(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[tuple[str, Migration], ...] = (("0001_api_keys", _create_api_keys),)
+MIGRATIONS: tuple[tuple[str, Migration], ...] = (
+    ("0001_api_keys", _create_api_keys),
+    ("0002_responses", create_response_tables),
+    ("0003_tasks", create_task_tables),
+)
 
 
 def migrate(

@@ -18,6 +18,8 @@ from polyrelay import codec
 from polyrelay.auth import generate_secret, hash_secret
 from polyrelay.storage import ApiKey, StorageError
 from polyrelay.storage.migrations import migrate
+from polyrelay.storage.responses import SqliteResponseStore
+from polyrelay.storage.tasks import SqliteTaskStore
 
 __all__ = ["SqliteDatabase", "SqliteKeyStore"]
 
@@ -81,7 +83,10 @@ class SqliteDatabase:
 
     def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float]) -> None:
         self._conn = conn
-        self._keys = SqliteKeyStore(conn, threading.Lock(), clock)
+        lock = threading.Lock()
+        self._keys = SqliteKeyStore(conn, lock, clock)
+        self._responses = SqliteResponseStore(conn, lock)
+        self._tasks = SqliteTaskStore(conn, lock, clock)
 
     @classmethod
     def open(cls, path: str, *, clock: Callable[[], float]) -> SqliteDatabase:
@@ -111,6 +116,14 @@ class SqliteDatabase:
     @property
     def keys(self) -> SqliteKeyStore:
         return self._keys
+
+    @property
+    def responses(self) -> SqliteResponseStore:
+        return self._responses
+
+    @property
+    def tasks(self) -> SqliteTaskStore:
+        return self._tasks
 
     def close(self) -> None:
         self._conn.close()

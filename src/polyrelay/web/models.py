@@ -1,4 +1,6 @@
-"""GET /v1/models, in OpenAI's shape, or Anthropic's when the client sends anthropic-version."""
+"""GET /v1/models and /v1/models/{id}, in OpenAI's shape, or Anthropic's when the client
+sends `anthropic-version` (anthropic-messages.md §5b: `created_at` an RFC 3339 string,
+cursor pages by `limit` 1-1000 (default 20), `after_id`, `before_id`)."""
 
 from __future__ import annotations
 
@@ -10,51 +12,82 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from polyrelay import codec
-from polyrelay.errors import GatewayError
+from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
+from polyrelay.frontends.anthropic_messages.encode import encode_error as anthropic_error
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
+    from polyrelay.storage import ApiKey
 
 __all__ = ["models_endpoint", "routes"]
 
 _CREATED = 1_735_689_600  # models carry no creation time in the config; a fixed date
+_CREATED_AT = "2025-01-01T00:00:00Z"
+_DEFAULT_LIMIT = 20
+_MAX_LIMIT = 1000
 
 
-def _openai_models(names: list[str], owners: dict[str, str]) -> bytes:
-    data = [{"id": n, "object": "model", "created": _CREATED, "owned_by": owners[n]} for n in names]
-    return codec.encode({"object": "list", "data": data})
+def _openai_model(name: str, owner: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": _CREATED, "owned_by": owner}
 
 
-def _anthropic_models(names: list[str]) -> bytes:
-    data = [
-        {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"}
-        for n in names
-    ]
-    return codec.encode(
-        {
-            "data": data,
-            "has_more": False,
-            "first_id": names[0] if names else None,
-            "last_id": names[-1] if names else None,
-        }
-    )
+def _anthropic_model(name: str) -> dict[str, object]:
+    return {"type": "model", "id": name, "display_name": name, "created_at": _CREATED_AT}
 
 
-def _error_body(anthropic: bool, error: GatewayError) -> bytes:
-    if anthropic:
-        return codec.encode(
-            {"type": "error", "error": {"type": error.kind, "message": error.message}}
+def _page(names: list[str], request: Request) -> list[str]:
+    """The slice of `names` that `limit`, `after_id` and `before_id` select."""
+    raw_limit = request.query_params.get("limit", str(_DEFAULT_LIMIT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= _MAX_LIMIT:
+        raise InvalidRequestError(
+            f"limit: must be an integer between 1 and {_MAX_LIMIT}, got {raw_limit!r}",
+            param="limit",
         )
+    limit = int(raw_limit)
+    after, before = request.query_params.get("after_id"), request.query_params.get("before_id")
+    for field, cursor in (("after_id", after), ("before_id", before)):
+        if cursor is not None and cursor not in names:
+            raise InvalidRequestError(f"{field}: unknown model id {cursor!r}", param=field)
+    if after is not None:
+        return names[names.index(after) + 1 :][:limit]
+    if before is not None:
+        return names[: names.index(before)][-limit:]
+    return names[:limit]
+
+
+def _anthropic_list(names: list[str], request: Request) -> bytes:
+    page = _page(names, request)
+    more = bool(page) and (
+        names.index(page[-1]) < len(names) - 1
+        if "before_id" not in request.query_params
+        else names.index(page[0]) > 0
+    )
     return codec.encode(
         {
-            "error": {
-                "message": error.message,
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_api_key" if error.status == 401 else None,
-            }
+            "data": [_anthropic_model(n) for n in page],
+            "has_more": more,
+            "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None,
         }
     )
+
+
+def _error(gateway: Gateway, anthropic: bool, error: GatewayError) -> Response:
+    """The error in the client's protocol: Anthropic's, or the Chat Completions one."""
+    if anthropic:
+        status, body = anthropic_error(error)
+    else:
+        status, body = gateway.frontends["/v1/chat/completions"].encode_error(error)
+    return Response(body, status, media_type="application/json")
+
+
+def _visible(gateway: Gateway, key: ApiKey) -> dict[str, str]:
+    """Public model name → provider name, for the models the key may use."""
+    return {
+        r.public_model: r.provider.name
+        for r in gateway.router.models()
+        if key.models is None or r.public_model in key.models
+    }
 
 
 def models_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Response]]:
@@ -62,21 +95,32 @@ def models_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Response]
         anthropic = "anthropic-version" in request.headers
         try:
             key = gateway.authenticator.authenticate(request.headers)
+            owners = _visible(gateway, key)
+            target = request.path_params.get("model_id")
+            if target is not None:
+                if target not in owners:
+                    raise NotFoundError(f"model: {target}", param="model")
+                one = (
+                    _anthropic_model(target) if anthropic else _openai_model(target, owners[target])
+                )
+                return Response(codec.encode(one), media_type="application/json")
+            if anthropic:
+                return Response(
+                    _anthropic_list(list(owners), request), media_type="application/json"
+                )
         except GatewayError as error:
-            return Response(
-                _error_body(anthropic, error), error.status, media_type="application/json"
-            )
-        routes = [
-            r for r in gateway.router.models() if key.models is None or r.public_model in key.models
-        ]
-        names = [r.public_model for r in routes]
-        if anthropic:
-            return Response(_anthropic_models(names), media_type="application/json")
-        owners = {r.public_model: r.provider.name for r in routes}
-        return Response(_openai_models(names, owners), media_type="application/json")
+            return _error(gateway, anthropic, error)
+        data = [_openai_model(n, o) for n, o in owners.items()]
+        return Response(
+            codec.encode({"object": "list", "data": data}), media_type="application/json"
+        )
 
     return endpoint
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
-    return [Route("/v1/models", models_endpoint(gateway), methods=["GET"])]
+    endpoint = models_endpoint(gateway)
+    return [
+        Route("/v1/models", endpoint, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", endpoint, methods=["GET"]),
+    ]

@@ -65,10 +65,9 @@ def warn_betas(betas: tuple[str, ...], upstream: str, ctx: RequestContext) -> No
             continue
         reason = next((r for prefix, r in _UNSUPPORTED.items() if beta.startswith(prefix)), None)
         if reason is not None:
-            ctx.warn(f"anthropic-beta {beta} is not available on a {upstream} upstream; {reason}")
+            ctx.warn(f"anthropic-beta {beta} is not available on the {upstream} upstream; {reason}")
         else:
             unknown.append(beta)
     if unknown:
-        ctx.warn(
-            f"anthropic-beta {', '.join(unknown)} not understood for a {upstream} upstream; ignored"
-        )
+        names = ", ".join(unknown)
+        ctx.warn(f"anthropic-beta {names} not understood for the {upstream} upstream; ignored")

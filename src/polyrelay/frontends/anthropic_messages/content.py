@@ -33,6 +33,7 @@ from polyrelay.ir import (
     ToolResultPart,
 )
 from polyrelay.providers.anthropic.content import ORIGIN
+from polyrelay.providers.anthropic.request import GATEWAY_TOKEN_PREFIX
 from polyrelay.providers.anthropic.response import citations_to_ir, web_search_result_to_ir
 from polyrelay.schemas.anthropic_messages import (
     Base64Source,
@@ -62,13 +63,17 @@ __all__ = [
     "block_to_ir",
     "reasoning_from_signature",
     "signature_token",
+    "tool_id_from_ir",
+    "tool_id_to_ir",
 ]
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/markdown", "text/csv")
 _TEXT_TYPES = DOCUMENT_TYPES[1:]
 _ALLOWED = ", ".join(DOCUMENT_TYPES + IMAGE_TYPES)
-_TOKEN_PREFIX = "gw1."  # noqa: S105 - a format prefix, not a secret
+_TOKEN_PREFIX = GATEWAY_TOKEN_PREFIX
+_ID_MARK = "__gw1_"
+_EXTENSIONS = msgspec.json.Decoder(dict[str, str])
 
 
 class _Token(msgspec.Struct):
@@ -95,6 +100,28 @@ def reasoning_from_signature(text: str, signature: str, path: str) -> ReasoningP
     return ReasoningPart(text=text, signature=token.s, origin=token.o)
 
 
+def tool_id_from_ir(call_id: str, extensions: dict[str, str]) -> str:
+    """A tool call's id, carrying its round-trip extensions (e.g. Gemini's thoughtSignature
+    on a functionCall) when it has any: `<id>__gw1_<base64url JSON>`, still within the
+    `[a-zA-Z0-9_-]` alphabet of Anthropic tool ids. The client echoes it back unchanged."""
+    if not extensions:
+        return call_id
+    raw = base64.urlsafe_b64encode(encode(extensions)).rstrip(b"=").decode("ascii")
+    return f"{call_id}{_ID_MARK}{raw}"
+
+
+def tool_id_to_ir(wire_id: str) -> tuple[str, dict[str, str]]:
+    """The inverse of `tool_id_from_ir`; an id this gateway did not extend is kept whole."""
+    call_id, mark, payload = wire_id.partition(_ID_MARK)
+    if not mark:
+        return wire_id, {}
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        return call_id, _EXTENSIONS.decode(raw)
+    except (binascii.Error, ValueError, msgspec.ValidationError, msgspec.DecodeError):
+        return wire_id, {}
+
+
 def _fail(path: str, message: str) -> InvalidRequestError:
     return InvalidRequestError(f"{path}: {message}", param=path)
 
@@ -110,8 +137,10 @@ def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Par
         case TextBlock() | ImageBlockParam() | DocumentBlockParam():
             return media_to_ir(block, path, ctx)
         case FileBlockParam():
+            ctx.passthrough_ok = False  # a service addition Anthropic itself rejects
             return _file_to_ir(block, path)
         case FileDataBlockParam():
+            ctx.passthrough_ok = False  # a service addition Anthropic itself rejects
             media_type = _check_type(block.media_type, DOCUMENT_TYPES + IMAGE_TYPES, path)
             if media_type.startswith("image/"):
                 return ImagePart(media_type=media_type, data=block.data)
@@ -120,7 +149,11 @@ def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Par
                 media_type=media_type, data=block.data, title=title, filename=block.filename
             )
         case ToolUseBlock():
-            return ToolCallPart(id=block.id, name=block.name, arguments=bytes(block.input).decode())
+            call_id, extensions = tool_id_to_ir(block.id)
+            arguments = bytes(block.input).decode()
+            return ToolCallPart(
+                id=call_id, name=block.name, arguments=arguments, extensions=extensions
+            )
         case ToolResultBlockParam():
             return _tool_result_to_ir(block, path, ctx)
         case ThinkingBlock():
@@ -145,9 +178,19 @@ def media_to_ir(block: ToolResultContentParam, path: str, ctx: RequestContext) -
         case ImageBlockParam():
             return _image_to_ir(block.source, f"{path}.source")
         case DocumentBlockParam():
+            if _gateway_only(block.source):
+                ctx.passthrough_ok = False
             return _document_to_ir(block.source, f"{path}.source", block.title, None)
         case _:
             assert_never(block)
+
+
+def _gateway_only(source: Source) -> bool:
+    """Document sources only the gateway takes (Anthropic: base64 PDFs, text/plain text),
+    so the raw body cannot be relayed; pipeline/media.py converts them."""
+    if isinstance(source, Base64Source):
+        return source.media_type != "application/pdf"
+    return isinstance(source, PlainTextSource) and source.media_type != "text/plain"
 
 
 def _image_to_ir(source: Source, path: str) -> ImagePart:
@@ -214,5 +257,7 @@ def _tool_result_to_ir(
             media_to_ir(b, f"{path}.content.{i}", ctx) for i, b in enumerate(block.content)
         )
     return ToolResultPart(
-        tool_call_id=block.tool_use_id, content=content, is_error=bool(block.is_error)
+        tool_call_id=tool_id_to_ir(block.tool_use_id)[0],
+        content=content,
+        is_error=bool(block.is_error),
     )

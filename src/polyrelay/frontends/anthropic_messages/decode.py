@@ -32,6 +32,7 @@ from polyrelay.ir import (
     Message,
     Part,
     ReasoningConfig,
+    ReasoningPart,
     Role,
     TextPart,
     ToolResultPart,
@@ -102,12 +103,16 @@ def decode_request(
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
     model = params.model or options.default_model
     upstream = options.upstream_types.get(model)
-    passthrough = upstream == ANTHROPIC
+    system, messages = messages_to_ir(params, ctx)
+    # The fast path relays the client's body to an Anthropic upstream unless a content
+    # block needs the gateway (messages_to_ir clears passthrough_ok then).
+    passthrough = upstream == ANTHROPIC and ctx.passthrough_ok
     requested = DEFAULT_MAX_TOKENS if params.max_tokens is None else params.max_tokens
     max_tokens = _max_tokens(requested, options.max_tokens_limit, passthrough, ctx)
     if not passthrough:
         _warn_uncarried(params, upstream or "non-Anthropic", ctx)
-    system, messages = messages_to_ir(params, ctx)
+    elif _has_foreign_reasoning(messages):
+        ctx.warn("reasoning from another provider was dropped from the history")
     tools, web_search = tools_to_ir(params.tools, forward_server_tools=passthrough)
     tool_choice, parallel = tool_choice_to_ir(params.tool_choice)
     budget_limit = _COUNTING_LIMIT if counting else requested
@@ -164,10 +169,18 @@ def _fit_budget(
     return msgspec.structs.replace(reasoning, budget_tokens=max_tokens - 1)
 
 
+def _has_foreign_reasoning(messages: tuple[Message, ...]) -> bool:
+    return any(
+        isinstance(part, ReasoningPart) and part.origin != ANTHROPIC
+        for message in messages
+        for part in message.parts
+    )
+
+
 def _warn_uncarried(params: MessageCreateParams, upstream: str, ctx: RequestContext) -> None:
     for name in _UNCARRIED:
         if getattr(params, name) is not None:
-            ctx.warn(f"{name} is not carried to a {upstream} upstream; ignored")
+            ctx.warn(f"{name} is not carried to the {upstream} upstream; ignored")
     state = ctx.frontend_state
     if isinstance(state, HeaderState):
         warn_betas(state.betas, upstream, ctx)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import assert_never
 
+import msgspec
+
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.ir import (
     FunctionTool,
@@ -19,7 +21,6 @@ from polyrelay.ir import (
     ReasoningConfig,
     ToolChoice,
     ToolChoiceMode,
-    UserLocation,
     WebSearchTool,
 )
 from polyrelay.schemas.anthropic_messages import (
@@ -27,8 +28,8 @@ from polyrelay.schemas.anthropic_messages import (
     ThinkingConfigParam,
     ToolChoiceParam,
     ToolParam,
-    UserLocationParam,
 )
+from polyrelay.search.options import validate_web_search_tool
 
 __all__ = ["reasoning_to_ir", "tool_choice_to_ir", "tools_to_ir"]
 
@@ -77,33 +78,8 @@ def _function_to_ir(tool: ToolParam, path: str) -> FunctionTool:
 
 
 def _web_search_to_ir(tool: ToolParam, path: str) -> WebSearchTool:
-    if tool.name != "web_search":
-        raise _fail(f"{path}.name", f"must be 'web_search' for {WEB_SEARCH_TYPE}")
-    if tool.max_uses is not None and not 1 <= tool.max_uses <= 20:
-        raise _fail(f"{path}.max_uses", f"must be between 1 and 20, got {tool.max_uses}")
-    if tool.allowed_domains and tool.blocked_domains:
-        raise _fail(path, "allowed_domains and blocked_domains cannot both be set")
-    location = tool.user_location
-    return WebSearchTool(
-        max_uses=tool.max_uses,
-        allowed_domains=tuple(tool.allowed_domains or ()),
-        blocked_domains=tuple(tool.blocked_domains or ()),
-        user_location=_location_to_ir(location, f"{path}.user_location") if location else None,
-    )
-
-
-def _location_to_ir(location: UserLocationParam, path: str) -> UserLocation:
-    if location.type != "approximate":
-        raise _fail(f"{path}.type", "must be 'approximate'")
-    country = location.country
-    if country is not None and not (len(country) == 2 and country.isalpha()):
-        raise _fail(f"{path}.country", f"must be a two-letter country code, got {country!r}")
-    return UserLocation(
-        city=location.city,
-        region=location.region,
-        country=country,
-        timezone=location.timezone,
-    )
+    # One validator for every protocol's web search options (polyrelay.search.options).
+    return validate_web_search_tool(msgspec.to_builtins(tool), param=path)
 
 
 def tool_choice_to_ir(choice: ToolChoiceParam | None) -> tuple[ToolChoice | None, bool | None]:

@@ -1,24 +1,47 @@
-"""The OpenAI Responses frontend (`POST /v1/responses`).
+"""The OpenAI Responses frontend (`POST /v1/responses`), stateful.
 
 Besides the `Frontend` protocol, it offers `decode_with_options`, which also returns the
 ResponsesOptions side channel (store, previous_response_id, truncation, background, the
-echoed parameters and the tool-name map); pass those options back to `encode` and
-`stream_renderer` so namespace and custom tool calls return in the client's own shape.
+echoed parameters, the tool-name map and the resolved conversation); `decode` keeps those
+options in `ctx.frontend_state`, where `encode`, `stream_renderer` and the passthrough
+hooks find them, so namespace and custom tool calls return in the client's own shape.
+
+With a ResponseStore, `decode` expands `previous_response_id` into the stored history
+(history.py) and applies `truncation`; finished responses are saved for the request's
+key (persist.py). Without one (unit tests), nothing is stored and chaining is a 400.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import msgspec
 
 from polyrelay import codec
+from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError
-from polyrelay.frontends.openai_responses.decode import decode_request
+from polyrelay.errors import GatewayError, InvalidRequestError
+from polyrelay.frontends import StreamObserver, StreamRenderer
+from polyrelay.frontends.openai_responses.decode import (
+    options_from_params,
+    parse_params,
+    request_from_params,
+)
 from polyrelay.frontends.openai_responses.encode import encode_error, encode_response
+from polyrelay.frontends.openai_responses.history import fit_context, load_history, normalise_input
 from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
+from polyrelay.frontends.openai_responses.persist import (
+    StoringObserver,
+    StoringStreamRenderer,
+    finish_response,
+    save_response,
+    upstream_input,
+)
 from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
 from polyrelay.ir import ChatRequest, ChatResponse
-from polyrelay.schemas.openai_responses import Response
+from polyrelay.schemas.openai_responses import InputItemParam, Response, ResponseCreateParams
+from polyrelay.settings import ModelConfig
+from polyrelay.storage import ResponseStore
 
 __all__ = [
     "OpenAIResponsesFrontend",
@@ -31,21 +54,79 @@ __all__ = [
 class OpenAIResponsesFrontend:
     name = "openai-responses"
 
+    def __init__(
+        self,
+        store: ResponseStore | None = None,
+        models: Mapping[str, ModelConfig] | None = None,
+    ) -> None:
+        self._store = store
+        self._models: Mapping[str, ModelConfig] = models or {}
+
     def decode(self, body: bytes, ctx: RequestContext) -> ChatRequest:
-        request, options = decode_request(body, ctx)
+        request, options = self.decode_with_options(body, ctx)
         ctx.frontend_state = options
         return request
 
     def decode_with_options(
         self, body: bytes, ctx: RequestContext
     ) -> tuple[ChatRequest, ResponsesOptions]:
-        """One parse of `body` into the IR request and the Responses-only options."""
-        return decode_request(body, ctx)
+        """One parse of `body` into the IR request (with the stored history, truncated as
+        asked) and the Responses-only options."""
+        params = parse_params(body)
+        options = options_from_params(params, ctx)
+        self.check_background(options)
+        return self._conversation(params, options, ctx), options
+
+    def check_background(self, options: ResponsesOptions) -> None:
+        """`background: true` runs through the async task mode (the task engineer's hook:
+        the ResponseStore keeps `queued`/`in_progress` responses and `update_status`)."""
+        if options.background:
+            raise InvalidRequestError(
+                "background: true needs the gateway's async task mode, which is not "
+                "available here; send the request without background.",
+                param="background",
+            )
+
+    def _conversation(
+        self, params: ResponseCreateParams, options: ResponsesOptions, ctx: RequestContext
+    ) -> ChatRequest:
+        current = normalise_input(params.input)
+        history: list[InputItemParam] = []
+        if options.previous_response_id is not None:
+            history = load_history(self._store, options.previous_response_id, ctx.key_id)
+        items = [*history, *current]
+        names = ["previous_response_id"] * len(history)
+        names += [f"input[{i}]" for i in range(len(current))]
+        kept = fit_context(
+            items,
+            fixed_chars=self._fixed_chars(params),
+            limit=self._input_limit(params),
+            truncation=options.truncation,
+            ctx=ctx,
+        )
+        options.input_items = current
+        options.history = [items[i] for i in kept if i < len(history)]
+        if len(kept) < len(items):
+            options.kept_input = [i - len(history) for i in kept if i >= len(history)]
+        items, names = [items[i] for i in kept], [names[i] for i in kept]
+        return request_from_params(params, items, options.tool_names, ctx, names)
+
+    @staticmethod
+    def _fixed_chars(params: ResponseCreateParams) -> int:
+        tools = len(codec.encode(params.tools)) if params.tools else 0
+        return len(params.instructions or "") + tools
+
+    def _input_limit(self, params: ResponseCreateParams) -> int | None:
+        """Tokens left for the input: the context window minus the output budget."""
+        model = self._models.get(params.model)
+        if model is None or model.context_window is None:
+            return None
+        output = params.max_output_tokens or model.max_output_tokens or 0
+        return model.context_window - output
 
     def decode_options(self, body: bytes) -> ResponsesOptions:
-        """The Responses-only options alone (decodes `body` again; prefer
-        `decode_with_options` on the hot path)."""
-        return decode_request(body, RequestContext())[1]
+        """The Responses-only options alone (decodes `body` again)."""
+        return options_from_params(parse_params(body), RequestContext())
 
     def encode(
         self,
@@ -53,8 +134,13 @@ class OpenAIResponsesFrontend:
         ctx: RequestContext,
         options: ResponsesOptions | None = None,
     ) -> bytes:
-        # `codec.encode`: the name `encode` here is the submodule of this package.
-        return codec.encode(self.encode_response(responses, ctx, options or _options(ctx)))
+        opts = options or _options(ctx)
+        response = self.encode_response(responses, ctx, opts)
+        if opts is None or self._store is None or not opts.store:
+            return codec.encode(response)
+        document: JSONObject = msgspec.to_builtins(response)
+        save_response(self._store, document, opts, ctx)
+        return codec.encode(document)
 
     def encode_response(
         self,
@@ -62,7 +148,7 @@ class OpenAIResponsesFrontend:
         ctx: RequestContext,
         options: ResponsesOptions | None = None,
     ) -> Response:
-        """The Response object itself (for the pipeline to store)."""
+        """The Response object itself."""
         return encode_response(responses[0], ctx, options or _options(ctx))
 
     def encode_error(self, error: GatewayError) -> tuple[int, bytes]:
@@ -73,9 +159,41 @@ class OpenAIResponsesFrontend:
         request: ChatRequest,
         ctx: RequestContext,
         options: ResponsesOptions | None = None,
-    ) -> OpenAIResponsesStreamRenderer:
+    ) -> StreamRenderer:
         del request  # the echoed parameters come from `options`
-        return OpenAIResponsesStreamRenderer(ctx, options or _options(ctx))
+        opts = options or _options(ctx)
+        renderer = OpenAIResponsesStreamRenderer(ctx, opts)
+        if opts is None or self._store is None or not opts.store:
+            return renderer
+        return StoringStreamRenderer(renderer, self._store, opts, ctx)
+
+    # PassthroughHooks: the same-protocol fast path to an openai-responses upstream.
+
+    def passthrough_body(self, raw: JSONObject, ctx: RequestContext) -> JSONObject:
+        options = _options(ctx)
+        if options is None:
+            return raw
+        # The upstream's own state is not ours: the history goes in `input` instead.
+        raw.pop("previous_response_id", None)
+        expanded = upstream_input(raw.get("input"), options, ctx)
+        if expanded is not None:
+            raw["input"] = expanded
+        return raw
+
+    def passthrough_result(self, body: bytes, ctx: RequestContext) -> bytes:
+        options = _options(ctx)
+        try:
+            document = codec.decode(body)
+        except codec.DecodeError:
+            return body
+        if options is None or not isinstance(document, dict) or "id" not in document:
+            return body
+        finish_response(document, options, ctx)
+        save_response(self._store, document, options, ctx)
+        return codec.encode(document)
+
+    def passthrough_observer(self, ctx: RequestContext) -> StreamObserver:
+        return StoringObserver(self._store, _options(ctx) or ResponsesOptions(store=False), ctx)
 
 
 def _options(ctx: RequestContext) -> ResponsesOptions | None:

@@ -8,6 +8,7 @@ behaviour and are ignored (text.verbosity, service_tier, ...) are recorded as wa
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import msgspec
 
@@ -25,13 +26,14 @@ from polyrelay.ir import (
     TextPart,
 )
 from polyrelay.schemas.openai_responses import (
+    InputItemParam,
     Reasoning,
     ReasoningParam,
     ResponseCreateParams,
     TextConfigParam,
 )
 
-__all__ = ["decode_request", "options_from_params", "parse_params"]
+__all__ = ["decode_request", "options_from_params", "parse_params", "request_from_params"]
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 _TRUNCATION = frozenset({"auto", "disabled"})
@@ -48,14 +50,28 @@ def parse_params(body: bytes) -> ResponseCreateParams:
 
 
 def decode_request(body: bytes, ctx: RequestContext) -> tuple[ChatRequest, ResponsesOptions]:
+    """Stateless decode: `input` alone, no stored history."""
     params = parse_params(body)
     options = options_from_params(params, ctx)
-    system, messages = input_to_ir(params.input, ctx)
+    return request_from_params(params, params.input, options.tool_names, ctx), options
+
+
+def request_from_params(
+    params: ResponseCreateParams,
+    items: str | list[InputItemParam] | None,
+    names: ToolNames,
+    ctx: RequestContext,
+    item_params: Sequence[str] | None = None,
+) -> ChatRequest:
+    """The IR request for `params`, with `items` as the conversation (the request's own
+    `input`, or the stored history followed by it; `item_params` names them in errors).
+    `names` collects how flattened tool names map back (ResponsesOptions.tool_names)."""
+    system, messages = input_to_ir(items, ctx, item_params)
     if params.instructions:
         system.insert(0, TextPart(text=params.instructions))
-    tools, web_search = tools_to_ir(params.tools or [], options.tool_names, ctx)
+    tools, web_search = tools_to_ir(params.tools or [], names, ctx)
     choice, tools = tool_choice_to_ir(params.tool_choice, tools, ctx)
-    request = ChatRequest(
+    return ChatRequest(
         model=params.model,
         messages=tuple(messages),
         system=tuple(system),
@@ -72,7 +88,6 @@ def decode_request(body: bytes, ctx: RequestContext) -> tuple[ChatRequest, Respo
         metadata=params.metadata or {},
         stream=bool(params.stream),
     )
-    return request, options
 
 
 def options_from_params(params: ResponseCreateParams, ctx: RequestContext) -> ResponsesOptions:

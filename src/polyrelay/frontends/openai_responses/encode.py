@@ -61,7 +61,7 @@ _ERROR_TYPES: dict[str, tuple[str, str | None, int | None]] = {
     "invalid_request_error": ("invalid_request_error", None, None),
     "authentication_error": ("invalid_request_error", "invalid_api_key", None),
     "permission_error": ("invalid_request_error", None, None),
-    "not_found_error": ("invalid_request_error", "model_not_found", None),
+    "not_found_error": ("invalid_request_error", None, None),
     "request_too_large": ("invalid_request_error", "request_too_large", None),
     "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded", None),
     "overloaded_error": ("server_error", "overloaded", 503),

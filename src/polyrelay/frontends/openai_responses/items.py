@@ -8,6 +8,8 @@ ASSISTANT message; consecutive `*_output` items form one TOOL message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from polyrelay.codec import encode_str
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
@@ -64,13 +66,17 @@ class _History:
 
 
 def input_to_ir(
-    items: str | list[InputItemParam] | None, ctx: RequestContext
+    items: str | list[InputItemParam] | None,
+    ctx: RequestContext,
+    params: Sequence[str] | None = None,
 ) -> tuple[list[TextPart], list[Message]]:
+    """`params` names each item in errors (default `input[i]`); items inherited from stored
+    responses are named `previous_response_id`."""
     if isinstance(items, str):
         return [], [Message(role=Role.USER, parts=(TextPart(text=items),))]
     history = _History()
     for index, item in enumerate(items or ()):
-        _item_to_ir(item, f"input[{index}]", history, ctx)
+        _item_to_ir(item, params[index] if params else f"input[{index}]", history, ctx)
     history.flush()
     return history.system, history.messages
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from polyrelay.schemas.openai_responses import (
+    InputItemParam,
     Reasoning,
     TextConfigParam,
     ToolChoiceParam,
@@ -56,3 +57,9 @@ class ResponsesOptions(msgspec.Struct, kw_only=True):
     user: str | None = None
     prompt_cache_key: str | None = None
     service_tier: str | None = None
+    input_items: list[InputItemParam] = msgspec.field(default_factory=list)
+    """This turn's input, normalised with ids: what a stored response keeps."""
+    history: list[InputItemParam] = msgspec.field(default_factory=list)
+    """Items inherited through previous_response_id (after truncation), oldest first."""
+    kept_input: list[int] | None = None
+    """Indexes of `input_items` left after `truncation: auto`; None when none was dropped."""

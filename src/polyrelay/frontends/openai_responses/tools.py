@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
 from polyrelay.frontends.openai_responses.options import NAMESPACE_SEPARATOR, ToolNames
-from polyrelay.ir import FunctionTool, ToolChoice, ToolChoiceMode, UserLocation, WebSearchTool
+from polyrelay.ir import FunctionTool, ToolChoice, ToolChoiceMode, WebSearchTool
 from polyrelay.schemas.openai_responses import ToolChoiceParam, ToolParam
+from polyrelay.search.options import validate_domains, validate_user_location
 
 __all__ = ["WEB_SEARCH_TYPES", "tool_choice_to_ir", "tools_to_ir"]
 
@@ -49,7 +52,7 @@ def tools_to_ir(
                 out.append(_custom_to_ir(tool, index, ctx))
                 names.custom.add(out[-1].name)
             case kind if kind in WEB_SEARCH_TYPES:
-                web_search = _web_search_to_ir(tool, ctx)
+                web_search = _web_search_to_ir(tool, index, ctx)
             case kind:
                 ctx.warn(f"tool type {kind!r} is not supported by the gateway; dropped")
     return out, web_search
@@ -91,18 +94,22 @@ def _custom_to_ir(tool: ToolParam, index: int, ctx: RequestContext) -> FunctionT
     )
 
 
-def _web_search_to_ir(tool: ToolParam, ctx: RequestContext) -> WebSearchTool:
+def _web_search_to_ir(tool: ToolParam, index: int, ctx: RequestContext) -> WebSearchTool:
     if tool.search_context_size is not None:
         ctx.warn("web_search search_context_size is not supported; ignored")
     if tool.external_web_access is False:
         ctx.warn("web_search external_web_access=false is not enforced by the gateway")
-    loc = tool.user_location
-    location = (
-        UserLocation(city=loc.city, region=loc.region, country=loc.country, timezone=loc.timezone)
-        if loc is not None
-        else None
+    # The same domain and location rules as the Anthropic tool (polyrelay.search.options).
+    param = f"tools[{index}]"
+    location = validate_user_location(
+        msgspec.to_builtins(tool.user_location) if tool.user_location else None,
+        param=f"{param}.user_location",
+        require_type=False,
     )
-    domains = tuple(tool.filters.allowed_domains or ()) if tool.filters else ()
+    domains = validate_domains(
+        tool.filters.allowed_domains if tool.filters else None,
+        param=f"{param}.filters.allowed_domains",
+    )
     return WebSearchTool(allowed_domains=domains, user_location=location)
 
 

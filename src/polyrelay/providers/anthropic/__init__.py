@@ -17,7 +17,9 @@ class AnthropicProvider:
     """Stateless; one instance serves every Anthropic route."""
 
     type = "anthropic"
-    capabilities = Capabilities(native_n=False)
+    capabilities = Capabilities(
+        native_n=False, image_urls=True, document_urls=True, text_documents=True
+    )
 
     def build_request(
         self, request: ChatRequest, route: Route, ctx: RequestContext
@@ -42,6 +44,9 @@ class AnthropicProvider:
     ) -> UpstreamRequest:
         return _request.passthrough_request(body, route, stream, headers)
 
-    def count_tokens_request(self, request_body: JSONObject, route: Route) -> UpstreamRequest:
-        """`POST /v1/messages/count_tokens` with the client's body, model replaced."""
-        return _request.count_tokens_request(request_body, route)
+    def count_tokens_request(
+        self, request_body: JSONObject, route: Route, headers: dict[str, str] | None = None
+    ) -> UpstreamRequest:
+        """`POST /v1/messages/count_tokens` with the client's body, model replaced;
+        `headers` may carry the client's anthropic-version and anthropic-beta."""
+        return _request.count_tokens_request(request_body, route, headers)

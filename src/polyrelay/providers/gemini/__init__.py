@@ -23,6 +23,7 @@ __all__ = ["GeminiProvider", "GeminiStreamParser"]
 
 class GeminiProvider:
     type = "gemini"
+    # Gemini fetches no arbitrary URLs: the gateway fetches and inlines them (pipeline/media.py).
     capabilities = Capabilities(native_n=False, max_stop_sequences=MAX_STOP_SEQUENCES)
 
     def build_request(

@@ -69,8 +69,8 @@ def contents_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list
 
 
 def media_from_url(url: str) -> GeminiPart:
-    """Gemini does not fetch arbitrary URLs (only Files API URIs): the gateway must download
-    and inline them. That hardened fetcher is not wired in yet, so this is the seam."""
+    """Gemini does not fetch arbitrary URLs (only Files API URIs): pipeline/media.py fetches
+    and inlines every URL before a request reaches this provider, so this is only a guard."""
     raise UnsupportedError(
         f"image URLs must be fetched by the gateway before they can go to gemini ({url[:80]})",
         param="messages",

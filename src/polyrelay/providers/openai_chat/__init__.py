@@ -17,7 +17,7 @@ __all__ = ["OpenAIChatProvider", "OpenAIChatStreamParser"]
 
 class OpenAIChatProvider:
     type = "openai"
-    capabilities = Capabilities(native_n=True, max_stop_sequences=4)
+    capabilities = Capabilities(native_n=True, max_stop_sequences=4, image_urls=True)
 
     def build_request(
         self, request: ChatRequest, route: Route, ctx: RequestContext

@@ -16,7 +16,7 @@ __all__ = ["OpenAIResponsesProvider", "OpenAIResponsesStreamParser"]
 
 class OpenAIResponsesProvider:
     type = PROVIDER_TYPE
-    capabilities = Capabilities(native_n=False)
+    capabilities = Capabilities(native_n=False, image_urls=True, document_urls=True)
 
     def _request(self, route: Route, body: bytes) -> UpstreamRequest:
         provider = route.provider

@@ -25,7 +25,6 @@ from polyrelay.ir import (
 )
 
 CLIENTS = Path(__file__).parents[3] / "fixtures" / "clients" / "anthropic"
-SAMPLES = Path("/work/shared/clients/samples")
 FRONTEND = AnthropicMessagesFrontend(default_model="claude-opus-4-6")
 
 
@@ -116,8 +115,9 @@ def test_gateway_signature_round_trip() -> None:
             },
             "messages.0.content.1.type",
         ),
-        ({"messages": "x", "max_tokens": 64000}, "max_tokens"),
+        ({"messages": "x", "max_tokens": 1.5}, "max_tokens"),
         ({"messages": "x", "max_tokens": 0}, "max_tokens"),
+        ({"messages": "x", "max_tokens": -3}, "max_tokens"),
         ({"messages": "x", "temperature": 1.5}, "temperature"),
         ({"messages": "x", "top_p": -0.1}, "top_p"),
         ({"messages": "x", "top_k": -1}, "top_k"),
@@ -172,7 +172,7 @@ def test_gateway_signature_round_trip() -> None:
                     }
                 ],
             },
-            "tools.0",
+            "tools.0.allowed_domains",
         ),
         ({"messages": "x", "tools": [{"name": "f"}]}, "tools.0.input_schema"),
         ({"messages": "x", "tool_choice": {"type": "tool"}}, "tool_choice.name"),
@@ -210,24 +210,35 @@ def test_unsupported_media_type_lists_allowed_ones() -> None:
         _decode(body)
 
 
-@pytest.mark.parametrize(
-    "name", ["claude_code_first_turn", "claude_code_tool_result_turn", "claude_code_haiku_model"]
-)
-def test_claude_code_captures_decode(name: str) -> None:
-    path = SAMPLES / f"{name}.json"
-    if not path.exists():
-        pytest.skip("Claude Code samples are not available")
+CLAUDE_CODE_SAMPLES = sorted(CLIENTS.glob("claude_code_*.json"))
+
+
+@pytest.mark.parametrize("path", CLAUDE_CODE_SAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("upstream", ["openai", "gemini", "anthropic"])
+def test_claude_code_captures_decode(path: Path, upstream: str) -> None:
+    """Every captured Claude Code request (copied unchanged from shared/clients/samples)."""
     body = json.dumps(json.loads(path.read_text())["body"]).encode()
-    # Claude Code sends max_tokens 64000, over the service's documented 32000 limit.
-    frontend = AnthropicMessagesFrontend(default_model="claude-opus-4-6", max_tokens_limit=64000)
+    model = json.loads(body)["model"]
+    frontend = AnthropicMessagesFrontend(
+        default_model="claude-opus-4-6", upstream_types={model: upstream}
+    )
     ctx = RequestContext()
     request = frontend.decode(body, ctx)
     assert len(request.system) == 3 and request.system[1].cache_control
     assert request.messages[0].role is Role.USER
     assert len(request.tools) > 10 and request.user is not None and request.stream
+    assert all(t.parameters and "$schema" in t.parameters for t in request.tools)
     assert request.reasoning is not None
-    if name != "claude_code_haiku_model":
+    # Claude Code asks for up to 64000; the service limit is 32000.
+    assert request.max_tokens == 32000
+    if path.stem != "claude_code_haiku_model":
         assert request.messages[1].role is Role.SYSTEM
-    if name == "claude_code_tool_result_turn":
+        assert any("max_tokens 64000" in w for w in ctx.warnings)
+    if path.stem == "claude_code_tool_result_turn":
         assert request.messages[-1].role is Role.TOOL
-    assert any("context_management" in w for w in ctx.warnings)
+    carried_warning = any("context_management" in w for w in ctx.warnings)
+    assert carried_warning is (upstream != "anthropic")
+
+
+def test_claude_code_samples_are_present() -> None:
+    assert len(CLAUDE_CODE_SAMPLES) >= 3

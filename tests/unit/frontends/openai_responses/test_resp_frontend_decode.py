@@ -23,6 +23,7 @@ from polyrelay.ir import (
     ToolChoiceMode,
     ToolResultPart,
 )
+from polyrelay.storage import StoredResponse, open_database
 
 from .conftest import CLIENTS, SAMPLES
 
@@ -43,8 +44,15 @@ def test_string_input_is_one_user_message() -> None:
 
 
 def test_multiturn_fixture() -> None:
-    ctx = RequestContext()
-    request, options = FRONTEND.decode_with_options((CLIENTS / "multiturn.json").read_bytes(), ctx)
+    # The fixture continues "resp_prev", stored (with no items) for this key.
+    database = open_database("sqlite:///:memory:")
+    previous = StoredResponse(
+        id="resp_prev", key_id="k", created_at=1, status="completed", response={}
+    )
+    database.responses.put(previous)
+    frontend = OpenAIResponsesFrontend(store=database.responses)
+    ctx = RequestContext(key_id="k")
+    request, options = frontend.decode_with_options((CLIENTS / "multiturn.json").read_bytes(), ctx)
     assert request.system == (TextPart(text="Be brief."), TextPart(text="Use metric units."))
     roles = [m.role for m in request.messages]
     assert roles == [Role.USER, Role.ASSISTANT, Role.TOOL, Role.SYSTEM, Role.USER]

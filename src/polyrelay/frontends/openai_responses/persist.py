@@ -1,0 +1,193 @@
+"""Saving finished responses (`store: true`) and the fast path's history expansion.
+
+A response is saved, for the request's key, once it ends `completed` or `incomplete`:
+- IR path, unary: by the frontend's `encode`;
+- IR path, streamed: by `StoringStreamRenderer.finish`, from the renderer's final Response;
+- fast path (an openai-responses upstream), unary: by `passthrough_result` on the body;
+- fast path, streamed: by `StoringObserver`, at the relayed `response.completed` or
+  `response.incomplete` event.
+Failed responses are never saved, so they cannot be chained. A storage fault is logged and
+does not fail the client's response, which has been produced already.
+
+`upstream_input` builds the fast path's `input`: the stored history then the client's
+items, since the upstream never sees our `previous_response_id`. Reasoning items go back
+only to the provider that made them: items carrying a gateway `gw1.` blob (reasoning
+from Anthropic or Gemini) are dropped, and inherited OpenAI reasoning items lose their
+`id` (with `store: false` upstream, OpenAI looks ids up and fails) and are dropped when
+they carry no `encrypted_content` to replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.codec import JSONObject
+from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError
+from polyrelay.frontends.openai_responses.blob import BLOB_PREFIX
+from polyrelay.frontends.openai_responses.options import ResponsesOptions
+from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
+from polyrelay.ir import StreamEvent
+from polyrelay.schemas.openai_responses import InputItemParam
+from polyrelay.sse import SSEDecoder, SSEEvent
+from polyrelay.storage import ResponseStore, StoredResponse
+
+__all__ = [
+    "StoringObserver",
+    "StoringStreamRenderer",
+    "finish_response",
+    "save_response",
+    "upstream_input",
+]
+
+log = logging.getLogger("polyrelay.responses")
+
+_STORABLE = frozenset({"completed", "incomplete"})
+_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
+
+
+def save_response(
+    store: ResponseStore | None,
+    response: JSONObject,
+    options: ResponsesOptions,
+    ctx: RequestContext,
+) -> None:
+    status = response.get("status")
+    if store is None or not options.store or ctx.key_id is None or status not in _STORABLE:
+        return
+    created = response.get("created_at")
+    record = StoredResponse(
+        id=str(response["id"]),
+        key_id=ctx.key_id,
+        created_at=int(created) if isinstance(created, int | float) else ctx.created,
+        status=str(status),
+        previous_response_id=options.previous_response_id,
+        response=response,
+        input_items=[msgspec.to_builtins(item) for item in options.input_items],
+        output_items=list(response.get("output") or ()),
+    )
+    try:
+        store.put(record)
+    except Exception:  # the client has its response; losing the stored copy is logged
+        log.exception("could not store response %s", record.id)
+
+
+def finish_response(response: JSONObject, options: ResponsesOptions, ctx: RequestContext) -> None:
+    """Echo what the client asked, not what the fast path sent upstream."""
+    response["previous_response_id"] = options.previous_response_id
+    if ctx.model:
+        response["model"] = ctx.model
+
+
+class StoringStreamRenderer:
+    """Wraps the IR path's renderer; saves its final Response when the stream ends."""
+
+    def __init__(
+        self,
+        inner: OpenAIResponsesStreamRenderer,
+        store: ResponseStore,
+        options: ResponsesOptions,
+        ctx: RequestContext,
+    ) -> None:
+        self._inner = inner
+        self._store = store
+        self._options = options
+        self._ctx = ctx
+
+    def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
+        return self._inner.feed(event, choice)
+
+    def finish(self) -> list[bytes]:
+        frames = self._inner.finish()
+        final = self._inner.final_response
+        if final is not None:
+            save_response(self._store, msgspec.to_builtins(final), self._options, self._ctx)
+        return frames
+
+    def fail(self, error: GatewayError) -> list[bytes]:
+        return self._inner.fail(error)
+
+
+class StoringObserver:
+    """Sees a relayed Responses stream; saves the response its terminal event carries."""
+
+    def __init__(
+        self, store: ResponseStore | None, options: ResponsesOptions, ctx: RequestContext
+    ) -> None:
+        self._store = store
+        self._options = options
+        self._ctx = ctx
+        self._decoder = SSEDecoder()
+        self._saved = False
+
+    def feed(self, chunk: bytes) -> None:
+        if not self._saved:
+            for event in self._decoder.feed(chunk):
+                self._event(event)
+
+    def finish(self) -> None:
+        if not self._saved:
+            for event in self._decoder.finish():
+                self._event(event)
+
+    def _event(self, event: SSEEvent) -> None:
+        # Only the terminal event is decoded; the `event:` line names it when present.
+        if self._saved or (event.event is not None and event.event not in _TERMINAL_EVENTS):
+            return
+        try:
+            data = codec.decode(event.data)
+        except codec.DecodeError:
+            return
+        response = data.get("response") if isinstance(data, dict) else None
+        if data.get("type") in _TERMINAL_EVENTS and isinstance(response, dict):
+            self._saved = True
+            finish_response(response, self._options, self._ctx)
+            save_response(self._store, response, self._options, self._ctx)
+
+
+def _is_gateway_blob(item: Any) -> bool:
+    encrypted = item.get("encrypted_content")
+    return isinstance(encrypted, str) and encrypted.startswith(BLOB_PREFIX)
+
+
+def _inherited(item: InputItemParam) -> JSONObject | None:
+    document: JSONObject = msgspec.to_builtins(item)
+    if item.type != "reasoning":
+        return document
+    if not item.encrypted_content or _is_gateway_blob(document):
+        return None
+    document.pop("id", None)
+    return document
+
+
+def upstream_input(
+    raw_input: object, options: ResponsesOptions, ctx: RequestContext
+) -> object | None:
+    """The `input` to relay upstream, or None when the client's may go as it is."""
+    if not options.history and options.kept_input is None:
+        if not isinstance(raw_input, list) or not any(
+            isinstance(i, dict) and i.get("type") == "reasoning" and _is_gateway_blob(i)
+            for i in raw_input
+        ):
+            return None
+    current: list[Any] = (
+        [{"role": "user", "content": raw_input}] if isinstance(raw_input, str) else []
+    )
+    if isinstance(raw_input, list):
+        current = list(raw_input)
+    if options.kept_input is not None:
+        current = [current[i] for i in options.kept_input if i < len(current)]
+    inherited = [_inherited(item) for item in options.history]
+    items = [i for i in inherited if i is not None]
+    items += [
+        i
+        for i in current
+        if not (isinstance(i, dict) and i.get("type") == "reasoning" and _is_gateway_blob(i))
+    ]
+    if len(items) < len(options.history) + len(current):
+        ctx.warn("reasoning made by another provider was not sent to the OpenAI upstream")
+    return items

@@ -1,0 +1,229 @@
+"""Stored OpenAI Responses (`store: true`), on SQLite.
+
+A stored response is its Response object (the JSON `GET /v1/responses/{id}` returns), the
+items of its own turn's input (normalised to item form, each with an id, in the order sent)
+and its output items. `previous_response_id` links a response to the one it continued, so
+the conversation of a response is the chain's input and output items, oldest first.
+
+Every read and write is scoped to the API key that created the response: another key's id
+behaves exactly like an unknown one. Input items live in their own table so
+`GET /v1/responses/{id}/input_items` pages through them with an index, not in Python.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Literal
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.codec import JSONObject
+
+__all__ = [
+    "RESPONSE_STATUSES",
+    "InputItemsPage",
+    "SqliteResponseStore",
+    "StoredResponse",
+    "create_response_tables",
+]
+
+RESPONSE_STATUSES = frozenset(
+    {"completed", "incomplete", "failed", "queued", "in_progress", "cancelled"}
+)
+Order = Literal["asc", "desc"]
+
+
+class StoredResponse(msgspec.Struct, kw_only=True):
+    id: str
+    key_id: str
+    created_at: int
+    status: str
+    """One of RESPONSE_STATUSES."""
+    previous_response_id: str | None = None
+    response: JSONObject
+    """The Response object as the client receives it."""
+    input_items: list[JSONObject] = msgspec.field(default_factory=list)
+    """This turn's input items only (not the inherited chain), each with an `id`."""
+    output_items: list[JSONObject] = msgspec.field(default_factory=list)
+
+
+class InputItemsPage(msgspec.Struct, kw_only=True):
+    items: list[JSONObject]
+    has_more: bool
+
+
+def create_response_tables(conn: sqlite3.Connection) -> None:
+    """Migration `0002_responses`."""
+    conn.execute(
+        """
+        CREATE TABLE responses (
+            id TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            previous_response_id TEXT,
+            response TEXT NOT NULL,
+            output_items TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX responses_by_key ON responses (key_id, created_at)")
+    conn.execute(
+        """
+        CREATE TABLE response_input_items (
+            response_id TEXT NOT NULL REFERENCES responses (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            item_id TEXT NOT NULL,
+            item TEXT NOT NULL,
+            PRIMARY KEY (response_id, position)
+        )
+        """
+    )
+
+
+_COLUMNS = "id, key_id, created_at, status, previous_response_id, response, output_items"
+
+
+class SqliteResponseStore:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._conn = conn
+        self._lock = lock
+
+    def put(self, record: StoredResponse) -> None:
+        """Insert or replace `record` (same id and key); its input items are replaced too."""
+        row = (
+            record.id,
+            record.key_id,
+            record.created_at,
+            record.status,
+            record.previous_response_id,
+            codec.encode_str(record.response),
+            codec.encode_str(record.output_items),
+        )
+        items = [
+            (record.id, position, str(item.get("id") or ""), codec.encode_str(item))
+            for position, item in enumerate(record.input_items)
+        ]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+                    " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                    " previous_response_id = excluded.previous_response_id,"
+                    " response = excluded.response, output_items = excluded.output_items"
+                    " WHERE responses.key_id = excluded.key_id",
+                    row,
+                )
+                self._conn.execute(
+                    "DELETE FROM response_input_items WHERE response_id = ?", (record.id,)
+                )
+                self._conn.executemany(
+                    "INSERT INTO response_input_items VALUES (?, ?, ?, ?)", items
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def get(self, response_id: str, key_id: str) -> StoredResponse | None:
+        """The response with its input items, or None (unknown, or another key's)."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM responses WHERE id = ? AND key_id = ?",  # noqa: S608
+                (response_id, key_id),
+            ).fetchone()
+            if row is None:
+                return None
+            items = self._conn.execute(
+                "SELECT item FROM response_input_items WHERE response_id = ? ORDER BY position",
+                (response_id,),
+            ).fetchall()
+        rid, key, created_at, status, previous, response, output = row
+        return StoredResponse(
+            id=rid,
+            key_id=key,
+            created_at=created_at,
+            status=status,
+            previous_response_id=previous,
+            response=codec.decode(response),
+            input_items=[codec.decode(item) for (item,) in items],
+            output_items=codec.decode(output),
+        )
+
+    def delete(self, response_id: str, key_id: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM responses WHERE id = ? AND key_id = ?", (response_id, key_id)
+            )
+        return cursor.rowcount == 1
+
+    def update_status(
+        self,
+        response_id: str,
+        key_id: str,
+        status: str,
+        *,
+        response: JSONObject | None = None,
+        output_items: list[JSONObject] | None = None,
+    ) -> bool:
+        """Set the status (and, when given, the Response object and output items), e.g.
+        when a background response finishes; False when there is no such response."""
+        if status not in RESPONSE_STATUSES:
+            raise ValueError(f"unknown response status {status!r}")
+        sets, values = ["status = ?"], [status]
+        if response is not None:
+            sets.append("response = ?")
+            values.append(codec.encode_str(response))
+        if output_items is not None:
+            sets.append("output_items = ?")
+            values.append(codec.encode_str(output_items))
+        with self._lock:
+            cursor = self._conn.execute(
+                f"UPDATE responses SET {', '.join(sets)} WHERE id = ? AND key_id = ?",  # noqa: S608
+                (*values, response_id, key_id),
+            )
+        return cursor.rowcount == 1
+
+    def input_items(
+        self,
+        response_id: str,
+        key_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        order: Order = "desc",
+    ) -> InputItemsPage | None:
+        """A page of the response's input items; None when the response is not this key's.
+        `after` is an item id: the page starts after it in `order` (an unknown id → empty)."""
+        with self._lock:
+            owner = self._conn.execute(
+                "SELECT 1 FROM responses WHERE id = ? AND key_id = ?", (response_id, key_id)
+            ).fetchone()
+            if owner is None:
+                return None
+            rows = self._page(response_id, after, limit, order)
+        items = [codec.decode(item) for (item,) in rows[:limit]]
+        return InputItemsPage(items=items, has_more=len(rows) > limit)
+
+    def _page(
+        self, response_id: str, after: str | None, limit: int, order: Order
+    ) -> list[tuple[str]]:
+        direction, compare = ("ASC", ">") if order == "asc" else ("DESC", "<")
+        query = "SELECT item FROM response_input_items WHERE response_id = ?"
+        params: list[str | int] = [response_id]
+        if after is not None:
+            cursor = self._conn.execute(
+                "SELECT position FROM response_input_items WHERE response_id = ? AND item_id = ?",
+                (response_id, after),
+            ).fetchone()
+            if cursor is None:
+                return []
+            query += f" AND position {compare} ?"
+            params.append(cursor[0])
+        query += f" ORDER BY position {direction} LIMIT ?"
+        params.append(limit + 1)
+        rows: list[tuple[str]] = self._conn.execute(query, params).fetchall()
+        return rows

@@ -1,0 +1,319 @@
+"""Async tasks and their webhook deliveries, on SQLite (the `TaskStore` protocol).
+
+Every transition is one UPDATE guarded by the state it leaves (and, for a worker's own
+transitions, by its lease), so two server processes on one database file can never both
+claim, complete or cancel the same task; `completions` counts stored results and stays 1.
+A task's end and its webhook delivery row are committed in one transaction, so a
+delivery is never lost between the two. The claim is written as PostgreSQL would need it
+(`UPDATE ... WHERE seq = (SELECT ... LIMIT 1) AND <claimable> RETURNING`); there, the
+subquery gets `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from polyrelay import codec
+from polyrelay.storage import ApiKey
+from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError, TaskKind, TaskStatus
+
+__all__ = ["SqliteTaskStore", "create_task_tables"]
+
+_COLUMNS = (
+    "id, kind, key, endpoint, request_id, model, body, headers, callback_url, created_at,"
+    " status, started_at, finished_at, attempts, result, error, completions"
+)
+_CLAIMABLE = (
+    "((status = 'pending' AND not_before <= :now)"
+    " OR (status = 'processing' AND lease_until < :now))"
+)
+_ENDED = "('success', 'failed', 'cancelled')"
+
+
+def create_task_tables(conn: sqlite3.Connection) -> None:
+    """Migration `0003_tasks`."""
+    conn.execute(
+        """
+        CREATE TABLE tasks (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            body BLOB NOT NULL,
+            headers TEXT NOT NULL,
+            callback_url TEXT,
+            created_at INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            not_before REAL NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_until REAL,
+            started_at INTEGER,
+            finished_at INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            result BLOB,
+            error TEXT,
+            completions INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    conn.execute("CREATE INDEX tasks_by_status ON tasks (status, not_before)")
+    conn.execute("CREATE INDEX tasks_by_key ON tasks (key_id, seq)")
+    conn.execute(
+        """
+        CREATE TABLE task_webhooks (
+            id TEXT PRIMARY KEY,
+            task_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            lease_owner TEXT,
+            lease_until REAL,
+            last_error TEXT,
+            created_at INTEGER NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX task_webhooks_due ON task_webhooks (status, next_attempt_at)")
+    conn.execute(
+        "CREATE TABLE task_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL,"
+        " created_at INTEGER NOT NULL)"
+    )
+
+
+class SqliteTaskStore:
+    def __init__(
+        self, conn: sqlite3.Connection, lock: threading.Lock, clock: Callable[[], float]
+    ) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._clock = clock
+
+    def enqueue(self, task: NewTask) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO tasks (id, kind, key_id, key, endpoint, request_id, model, body,"
+                " headers, callback_url, created_at, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                (
+                    task.id,
+                    str(task.kind),
+                    task.key.id,
+                    codec.encode_str(task.key),
+                    task.endpoint,
+                    task.request_id,
+                    task.model,
+                    task.body,
+                    codec.encode_str(task.headers),
+                    task.callback_url,
+                    task.created_at,
+                ),
+            )
+
+    def get(self, task_id: str) -> Task | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE id = ?",  # noqa: S608
+                (task_id,),
+            ).fetchone()
+        return None if row is None else _row_to_task(row)
+
+    def list(self, key_id: str | None, limit: int, after: str | None) -> list[Task]:
+        where, params = ["1 = 1"], []
+        if key_id is not None:
+            where.append("key_id = ?")
+            params.append(key_id)
+        if after is not None:
+            where.append("seq < COALESCE((SELECT seq FROM tasks WHERE id = ?), 0)")
+            params.append(after)
+        query = f"SELECT {_COLUMNS} FROM tasks WHERE {' AND '.join(where)}"  # noqa: S608
+        with self._lock:
+            rows = self._conn.execute(f"{query} ORDER BY seq DESC LIMIT ?", (*params, limit))
+            return [_row_to_task(row) for row in rows.fetchall()]
+
+    def claim(self, worker: str, lease_seconds: float) -> Task | None:
+        now = self._clock()
+        with self._lock:
+            row = self._conn.execute(
+                "UPDATE tasks SET status = 'processing', lease_owner = :worker,"  # noqa: S608
+                " lease_until = :until, attempts = attempts + 1, started_at = :started"
+                f" WHERE seq = (SELECT seq FROM tasks WHERE {_CLAIMABLE} ORDER BY seq LIMIT 1)"
+                f" AND {_CLAIMABLE} RETURNING {_COLUMNS}",
+                {"worker": worker, "until": now + lease_seconds, "now": now, "started": int(now)},
+            ).fetchone()
+        return None if row is None else _row_to_task(row)
+
+    def renew(self, task_id: str, worker: str, lease_seconds: float) -> bool:
+        return self._update(
+            "SET lease_until = ?",
+            (self._clock() + lease_seconds,),
+            task_id,
+            worker,
+        )
+
+    def complete(self, task_id: str, worker: str, result: bytes) -> bool:
+        return self._finish(
+            "SET status = 'success', result = ?, error = NULL, completions = completions + 1",
+            (result,),
+            task_id,
+            worker,
+        )
+
+    def fail(self, task_id: str, worker: str, error: TaskError) -> bool:
+        return self._finish(
+            "SET status = 'failed', error = ?", (codec.encode_str(error),), task_id, worker
+        )
+
+    def retry(self, task_id: str, worker: str, not_before: float, error: TaskError) -> bool:
+        return self._update(
+            "SET status = 'pending', lease_owner = NULL, lease_until = NULL, not_before = ?,"
+            " error = ?",
+            (not_before, codec.encode_str(error)),
+            task_id,
+            worker,
+        )
+
+    def cancel(self, task_id: str) -> bool:
+        with self._transaction():
+            cursor = self._conn.execute(
+                "UPDATE tasks SET status = 'cancelled', finished_at = ?, lease_owner = NULL"
+                " WHERE id = ? AND status IN ('pending', 'processing')",
+                (int(self._clock()), task_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._add_delivery(task_id)
+        return True
+
+    def purge(self, finished_before: float) -> int:
+        with self._transaction():
+            cursor = self._conn.execute(
+                f"DELETE FROM tasks WHERE status IN {_ENDED} AND finished_at < ?"  # noqa: S608
+                " AND id NOT IN (SELECT task_id FROM task_webhooks WHERE status = 'pending')",
+                (finished_before,),
+            )
+            self._conn.execute(
+                "DELETE FROM task_webhooks WHERE status != 'pending'"
+                " AND task_id NOT IN (SELECT id FROM tasks)"
+            )
+        return cursor.rowcount
+
+    def claim_delivery(self, worker: str, lease_seconds: float) -> Delivery | None:
+        now = self._clock()
+        due = (
+            "status = 'pending' AND next_attempt_at <= :now"
+            " AND (lease_until IS NULL OR lease_until < :now)"
+        )
+        with self._lock:
+            row = self._conn.execute(
+                "UPDATE task_webhooks SET lease_owner = :worker, lease_until = :until,"  # noqa: S608
+                " attempts = attempts + 1 WHERE id = (SELECT id FROM task_webhooks"
+                f" WHERE {due} ORDER BY next_attempt_at LIMIT 1) AND {due}"
+                " RETURNING id, task_id, url, attempts",
+                {"worker": worker, "until": now + lease_seconds, "now": now},
+            ).fetchone()
+        if row is None:
+            return None
+        return Delivery(id=row[0], task_id=row[1], url=row[2], attempts=row[3])
+
+    def delivery_done(self, delivery_id: str, worker: str, delivered: bool) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE task_webhooks SET status = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND lease_owner = ?",
+                ("delivered" if delivered else "failed", delivery_id, worker),
+            )
+
+    def delivery_retry(self, delivery_id: str, worker: str, at: float, error: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE task_webhooks SET next_attempt_at = ?, last_error = ?,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                (at, error, delivery_id, worker),
+            )
+
+    def secret(self, name: str, generate: Callable[[], str]) -> str:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO task_secrets VALUES (?, ?, ?)",
+                (name, generate(), int(self._clock())),
+            )
+            row = self._conn.execute(
+                "SELECT value FROM task_secrets WHERE name = ?", (name,)
+            ).fetchone()
+        value: str = row[0]
+        return value
+
+    def _update(self, assignments: str, values: tuple[Any, ...], task_id: str, worker: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                f"UPDATE tasks {assignments}"
+                " WHERE id = ? AND status = 'processing' AND lease_owner = ?",
+                (*values, task_id, worker),
+            )
+        return cursor.rowcount == 1
+
+    def _finish(self, assignments: str, values: tuple[Any, ...], task_id: str, worker: str) -> bool:
+        """End a task this worker holds and queue its webhook, in one transaction."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                f"UPDATE tasks {assignments}, finished_at = ?, lease_owner = NULL,"
+                " lease_until = NULL WHERE id = ? AND status = 'processing' AND lease_owner = ?",
+                (*values, int(self._clock()), task_id, worker),
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._add_delivery(task_id)
+        return True
+
+    def _add_delivery(self, task_id: str) -> None:
+        self._conn.execute(
+            "INSERT INTO task_webhooks (id, task_id, url, status, next_attempt_at, created_at)"
+            " SELECT ?, id, callback_url, 'pending', ?, ? FROM tasks"
+            " WHERE id = ? AND callback_url IS NOT NULL",
+            (f"msg_{secrets.token_hex(12)}", self._clock(), int(self._clock()), task_id),
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+
+def _row_to_task(row: tuple[Any, ...]) -> Task:
+    (task_id, kind, key, endpoint, request_id, model, body, headers, callback_url) = row[:9]
+    (created_at, status, started_at, finished_at, attempts, result, error, completions) = row[9:]
+    return Task(
+        id=task_id,
+        kind=TaskKind(kind),
+        key=codec.decode_as(key, ApiKey),
+        endpoint=endpoint,
+        request_id=request_id,
+        model=model,
+        body=bytes(body),
+        headers=codec.decode_as(headers, dict[str, str]),
+        callback_url=callback_url,
+        created_at=created_at,
+        status=TaskStatus(status),
+        started_at=started_at,
+        finished_at=finished_at,
+        attempts=attempts,
+        result=None if result is None else bytes(result),
+        error=None if error is None else codec.decode_as(error, TaskError),
+        completions=completions,
+    )

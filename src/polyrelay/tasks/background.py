@@ -1,0 +1,89 @@
+"""`background: true` on /v1/responses: OpenAI's own form of the async task mode.
+
+The task's id is the response id (`resp_` + the request id's suffix, as the Responses
+frontend derives it), so `GET /v1/responses/{id}` and `POST /v1/responses/{id}/cancel`
+find both. The ResponseStore holds the client's view: `queued` at submission, then
+`in_progress`, then what the synchronous call stored (`completed`/`incomplete`), or
+`failed` with the error, or `cancelled`. The body runs without `background`, so the
+final Response is patched back to `background: true`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.codec import JSONObject
+from polyrelay.context import RequestContext
+from polyrelay.errors import InvalidRequestError
+from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
+from polyrelay.frontends.openai_responses.encode import response_id, response_shell
+from polyrelay.storage import ApiKey, ResponseStore, StoredResponse
+from polyrelay.tasks.model import Task, TaskError
+
+__all__ = ["finish_response", "queue_response", "set_status"]
+
+
+def queue_response(
+    frontend: OpenAIResponsesFrontend,
+    body: bytes,
+    key: ApiKey,
+    ctx: RequestContext,
+    store: ResponseStore,
+) -> JSONObject:
+    """Validate the request and store its `queued` Response; returns that Response."""
+    chat, options = frontend.decode_with_options(body, ctx)
+    if not options.store:
+        raise InvalidRequestError("background: true requires store: true", param="store")
+    ctx.model = chat.model
+    resp_id = response_id(ctx, options)
+    shell: JSONObject = msgspec.to_builtins(response_shell(ctx, options, "queued", resp_id))
+    shell["background"] = True
+    store.put(
+        StoredResponse(
+            id=resp_id,
+            key_id=key.id,
+            created_at=ctx.created,
+            status="queued",
+            previous_response_id=options.previous_response_id,
+            response=shell,
+            input_items=[msgspec.to_builtins(item) for item in options.input_items],
+        )
+    )
+    return shell
+
+
+def set_status(
+    store: ResponseStore, task: Task, status: str, error: TaskError | None = None
+) -> None:
+    """Move the stored Response to `in_progress`, `failed` or `cancelled`."""
+    record = store.get(task.id, task.key.id)
+    if record is None:
+        return
+    response: dict[str, Any] = dict(record.response)
+    response["status"] = status
+    if error is not None:
+        response["error"] = {"code": _error_code(error), "message": error.message}
+    store.update_status(task.id, task.key.id, status, response=response)
+
+
+def finish_response(store: ResponseStore, task: Task, result: bytes) -> None:
+    """Store the synchronous call's Response as the background response's final state."""
+    response = codec.decode(result)
+    if not isinstance(response, dict):
+        return
+    # The fast path relays the upstream's own id; the client was promised this one.
+    response["id"] = task.id
+    response["background"] = True
+    status = str(response.get("status") or "completed")
+    output = response.get("output")
+    items = output if isinstance(output, list) else None
+    store.update_status(task.id, task.key.id, status, response=response, output_items=items)
+
+
+def _error_code(error: TaskError) -> str:
+    if error.status == 429:
+        return "rate_limit_exceeded"
+    return "server_error" if error.status >= 500 else "invalid_prompt"

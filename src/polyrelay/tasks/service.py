@@ -1,0 +1,241 @@
+"""The async task mode's entry points: submission (the pipeline's TaskSubmitter hook) and
+the reads, waits and cancels behind /v1/tasks.
+
+Submission validates first, exactly as the synchronous call would (the frontend decodes
+the body, the model is resolved and authorized, the callback URL passes the fetcher's
+address rules), then commits the task, then answers 202. The stored body is the client's
+without `async`, `callback_url`/`webhook_url` (and `background` on /v1/responses), so
+the frontends never see those fields. `stream: true` wins over `async: true`: such a
+request runs synchronously, streamed, with the async fields removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from starlette.responses import Response
+
+from polyrelay import codec
+from polyrelay.context import RequestContext, new_id
+from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
+from polyrelay.frontends import Frontend, ReadsHeaders
+from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
+from polyrelay.pipeline.handler import response_headers
+from polyrelay.storage import ApiKey
+from polyrelay.tasks import background
+from polyrelay.tasks.model import FINAL_STATUSES, NewTask, Task, TaskKind
+from polyrelay.tasks.runner import Outcome, run_task
+from polyrelay.tasks.webhooks import WebhookSender
+from polyrelay.tasks.worker import TaskWorker
+
+if TYPE_CHECKING:
+    from polyrelay.pipeline import Gateway
+
+__all__ = ["MAX_WAIT_SECONDS", "TaskService"]
+
+log = logging.getLogger("polyrelay.tasks")
+
+MAX_WAIT_SECONDS = 60.0
+CALLBACK_FIELDS = ("callback_url", "webhook_url")
+_KEPT_HEADERS = ("anthropic-version", "anthropic-beta")
+_POLL_SECONDS = 0.2
+_MARKERS = (b'"async"', b'"background"', b'"callback_url"', b'"webhook_url"')
+
+
+class _Submission(NamedTuple):
+    frontend: Frontend
+    body: bytes
+    """Without the async, callback and background fields."""
+    key: ApiKey
+    ctx: RequestContext
+    headers: dict[str, str]
+    callback: str | None
+
+
+class TaskService:
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self.store = gateway.database.tasks
+        settings = gateway.settings.tasks
+        self.worker = TaskWorker(self.store, settings, self._execute, time.time, self._on_end)
+        self.webhooks = WebhookSender(
+            self.store, gateway.fetcher, settings, self.worker.id, time.time
+        )
+        self.worker.ended.append(self.webhooks.wake)
+
+    async def start(self) -> None:
+        await self.worker.start(self.webhooks.run)
+
+    async def stop(self) -> None:
+        await self.worker.stop()
+
+    def wants_async(self, frontend: Frontend, body: bytes) -> bool:
+        if not any(marker in body for marker in _MARKERS):
+            return False
+        try:
+            document = codec.decode(body)
+        except codec.DecodeError:
+            return False  # the frontend reports the broken JSON
+        if not isinstance(document, dict):
+            return False
+        if isinstance(frontend, OpenAIResponsesFrontend):
+            return document.get("background") is True
+        return document.get("async") is True or any(f in document for f in CALLBACK_FIELDS)
+
+    async def submit(
+        self,
+        frontend: Frontend,
+        body: bytes,
+        key: ApiKey,
+        ctx: RequestContext,
+        headers: Mapping[str, str],
+    ) -> Response:
+        document: dict[str, Any] = codec.decode(body)
+        is_async = document.pop("async", None)
+        callback = _callback_url(document)
+        responses = isinstance(frontend, OpenAIResponsesFrontend)
+        if responses:
+            document.pop("background", None)
+        stripped = codec.encode(document)
+        if document.get("stream") is True:
+            if responses:
+                raise InvalidRequestError(
+                    "background: true with stream: true is not supported; poll "
+                    "GET /v1/responses/{id} instead of streaming",
+                    param="stream",
+                )
+            if callback is not None:
+                ctx.warn("callback_url applies to async requests only; ignored with stream")
+            return await self._gateway.dispatch(frontend, stripped, key, ctx, headers)
+        if not responses and is_async is not True:
+            raise InvalidRequestError("callback_url needs async: true", param="callback_url")
+        if callback is not None:
+            await self._gateway.fetcher.check_address(callback)
+        kept = {name: headers[name] for name in _KEPT_HEADERS if name in headers}
+        job = _Submission(frontend, stripped, key, ctx, kept, callback)
+        return self._submit_response(job) if responses else self._submit_task(job)
+
+    def _submit_task(self, job: _Submission) -> Response:
+        frontend, ctx = job.frontend, job.ctx
+        if isinstance(frontend, ReadsHeaders):
+            frontend.note_headers(job.headers, ctx)
+        chat = frontend.decode(job.body, ctx)
+        self._admit(chat.model, job.key, ctx)
+        task = self._enqueue(new_id("task_"), TaskKind.TASK, job)
+        document = {
+            "id": task.id,
+            "object": "task",
+            "status": "pending",
+            "created_at": task.created_at,
+        }
+        return Response(codec.encode(document), 202, response_headers(ctx), "application/json")
+
+    def _submit_response(self, job: _Submission) -> Response:
+        frontend = job.frontend
+        assert isinstance(frontend, OpenAIResponsesFrontend)
+        store = self._gateway.database.responses
+        shell = background.queue_response(frontend, job.body, job.key, job.ctx, store)
+        self._admit(job.ctx.model, job.key, job.ctx)
+        self._enqueue(str(shell["id"]), TaskKind.RESPONSE, job)
+        return Response(codec.encode(shell), 200, response_headers(job.ctx), "application/json")
+
+    def _admit(self, model: str, key: ApiKey, ctx: RequestContext) -> None:
+        ctx.model = model
+        self._gateway.router.resolve(model)
+        self._gateway.authenticator.authorize_model(key, model)
+
+    def _enqueue(self, task_id: str, kind: TaskKind, job: _Submission) -> NewTask:
+        """Commit the task; it is durable before the client hears of it."""
+        endpoint = next(p for p, f in self._gateway.frontends.items() if f is job.frontend)
+        task = NewTask(
+            id=task_id,
+            kind=kind,
+            key=job.key,
+            endpoint=endpoint,
+            request_id=job.ctx.request_id,
+            model=job.ctx.model,
+            body=job.body,
+            headers=job.headers,
+            callback_url=job.callback,
+            created_at=job.ctx.created,
+        )
+        self.store.enqueue(task)
+        self.worker.wake()
+        return task
+
+    def get(self, task_id: str, key: ApiKey) -> Task:
+        """The key's own task; any other id is a 404, whoever owns it."""
+        task = self.store.get(task_id)
+        if task is None or task.key.id != key.id:
+            raise NotFoundError(f"No task with id {task_id!r}.", param="task_id")
+        return task
+
+    async def wait(self, task_id: str, key: ApiKey, seconds: float) -> Task:
+        """The task once it reaches a final status, or as it is after `seconds`."""
+        deadline = time.monotonic() + min(seconds, MAX_WAIT_SECONDS)
+        task = self.get(task_id, key)
+        while task.status not in FINAL_STATUSES and time.monotonic() < deadline:
+            remaining = deadline - time.monotonic()
+            event = self.worker.done_event(task_id)
+            try:
+                async with asyncio.timeout(min(remaining, _POLL_SECONDS if event is None else 5)):
+                    await (event.wait() if event is not None else asyncio.sleep(remaining))
+            except TimeoutError:
+                pass
+            task = self.get(task_id, key)
+        return task
+
+    def cancel(self, task_id: str, key: ApiKey) -> Task:
+        task = self.get(task_id, key)
+        if task.status in FINAL_STATUSES:
+            raise InvalidRequestError(
+                f"Task {task_id} has already ended ({task.status}); it cannot be cancelled.",
+                param="task_id",
+                status=409,
+            )
+        if self.store.cancel(task_id):
+            self.worker.cancel_local(task_id)
+            self.worker.wake()
+            for callback in self.worker.ended:
+                callback()
+            if task.kind is TaskKind.RESPONSE:
+                background.set_status(self._gateway.database.responses, task, "cancelled")
+        return self.get(task_id, key)
+
+    def list(self, key: ApiKey, limit: int, after: str | None) -> list[Task]:
+        return self.store.list(key.id, limit, after)
+
+    async def _execute(self, task: Task) -> Outcome:
+        if task.kind is TaskKind.RESPONSE:
+            background.set_status(self._gateway.database.responses, task, "in_progress")
+        return await run_task(self._gateway, task)
+
+    def _on_end(self, task: Task, outcome: Outcome) -> None:
+        if task.kind is not TaskKind.RESPONSE:
+            return
+        store = self._gateway.database.responses
+        try:
+            if outcome.result is not None:
+                background.finish_response(store, task, outcome.result)
+            else:
+                background.set_status(store, task, "failed", outcome.error)
+        except (GatewayError, codec.DecodeError, ValueError):
+            log.exception("could not store the end of background response %s", task.id)
+
+
+def _callback_url(document: dict[str, Any]) -> str | None:
+    urls = {document.pop(name) for name in CALLBACK_FIELDS if name in document}
+    if not urls:
+        return None
+    if len(urls) > 1:
+        raise InvalidRequestError(
+            "callback_url and webhook_url differ; send one of them", param="callback_url"
+        )
+    url = urls.pop()
+    if not isinstance(url, str) or not url:
+        raise InvalidRequestError("callback_url must be an http(s) URL", param="callback_url")
+    return url

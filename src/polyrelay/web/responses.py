@@ -1,0 +1,139 @@
+"""Stored OpenAI Responses: `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}` and
+`GET /v1/responses/{id}/input_items`.
+
+Each reads the database's ResponseStore for the authenticated key only: another key's
+response is a 404, indistinguishable from an unknown id. Errors use OpenAI's body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from polyrelay import codec
+from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError, UnsupportedError
+from polyrelay.frontends.openai_responses.encode import encode_error
+from polyrelay.storage import ApiKey
+
+if TYPE_CHECKING:
+    from polyrelay.pipeline import Gateway
+
+__all__ = ["routes"]
+
+_MAX_LIMIT = 100
+Handler = Callable[[Request, ApiKey], Response]
+
+
+def _not_found(response_id: str) -> NotFoundError:
+    return NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
+
+
+def _json(document: object) -> Response:
+    return Response(codec.encode(document), 200, media_type="application/json")
+
+
+def _endpoint(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            key = gateway.authenticator.authenticate(request.headers)
+            return handler(request, key)
+        except GatewayError as error:
+            status, body = encode_error(error)
+            return Response(body, status, media_type="application/json")
+
+    return endpoint
+
+
+def _retrieve(gateway: Gateway) -> Handler:
+    def handle(request: Request, key: ApiKey) -> Response:
+        response_id = request.path_params["response_id"]
+        if request.query_params.get("stream") in ("true", "1"):
+            raise UnsupportedError(
+                "replaying a stored response as a stream is not supported; omit stream",
+                param="stream",
+            )
+        record = gateway.database.responses.get(response_id, key.id)
+        if record is None:
+            raise _not_found(response_id)
+        return _json(record.response)
+
+    return handle
+
+
+def _delete(gateway: Gateway) -> Handler:
+    def handle(request: Request, key: ApiKey) -> Response:
+        response_id = request.path_params["response_id"]
+        if not gateway.database.responses.delete(response_id, key.id):
+            raise _not_found(response_id)
+        return _json({"id": response_id, "object": "response", "deleted": True})
+
+    return handle
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 20
+    if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
+        raise InvalidRequestError(
+            f"limit must be an integer from 1 to {_MAX_LIMIT}, got {value!r}", param="limit"
+        )
+    return int(value)
+
+
+def _order(value: str | None) -> Literal["asc", "desc"]:
+    if value is None or value == "desc":
+        return "desc"
+    if value == "asc":
+        return "asc"
+    raise InvalidRequestError(f"order must be 'asc' or 'desc', got {value!r}", param="order")
+
+
+def _input_items(gateway: Gateway) -> Handler:
+    def handle(request: Request, key: ApiKey) -> Response:
+        response_id = request.path_params["response_id"]
+        query = request.query_params
+        page = gateway.database.responses.input_items(
+            response_id,
+            key.id,
+            after=query.get("after"),
+            limit=_limit(query.get("limit")),
+            order=_order(query.get("order")),
+        )
+        if page is None:
+            raise _not_found(response_id)
+        items = page.items
+        return _json(
+            {
+                "object": "list",
+                "data": items,
+                "first_id": items[0].get("id") if items else None,
+                "last_id": items[-1].get("id") if items else None,
+                "has_more": page.has_more,
+            }
+        )
+
+    return handle
+
+
+def routes(gateway: Gateway) -> list[BaseRoute]:
+    return [
+        Route(
+            "/v1/responses/{response_id}",
+            _endpoint(gateway, _retrieve(gateway)),
+            methods=["GET"],
+        ),
+        Route(
+            "/v1/responses/{response_id}",
+            _endpoint(gateway, _delete(gateway)),
+            methods=["DELETE"],
+        ),
+        Route(
+            "/v1/responses/{response_id}/input_items",
+            _endpoint(gateway, _input_items(gateway)),
+            methods=["GET"],
+        ),
+    ]

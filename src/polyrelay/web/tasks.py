@@ -1,0 +1,155 @@
+"""The async task mode's endpoints, and its wiring into the gateway.
+
+`GET /v1/tasks` (the key's own tasks, newest first, paged by `limit` and `after`),
+`GET /v1/tasks/{id}` (`?wait=N` waits up to N ≤ 60 seconds for a final status),
+`POST /v1/tasks/{id}/cancel` and `POST /v1/responses/{id}/cancel` (background
+responses). Another key's task is a 404, like an unknown id. Errors use OpenAI's body,
+or Anthropic's when the request carries `anthropic-version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from polyrelay import codec
+from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
+from polyrelay.storage import ApiKey
+from polyrelay.tasks.model import FINAL_STATUSES, TaskKind, task_object
+from polyrelay.tasks.service import MAX_WAIT_SECONDS, TaskService
+
+if TYPE_CHECKING:
+    from polyrelay.pipeline import Gateway
+
+__all__ = ["routes"]
+
+Handler = Callable[[Request, ApiKey], Awaitable[Response]]
+_MAX_LIMIT = 100
+_RESPONSES = "/v1/responses"
+
+
+def _json(document: object, status: int = 200) -> Response:
+    return Response(codec.encode(document), status, media_type="application/json")
+
+
+def _endpoint(
+    gateway: Gateway, handler: Handler, protocol: str | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate, run, and render errors in the caller's protocol."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            key = gateway.authenticator.authenticate(request.headers)
+            return await handler(request, key)
+        except GatewayError as error:
+            path = protocol or (
+                "/v1/messages" if "anthropic-version" in request.headers else "/v1/chat/completions"
+            )
+            status, body = gateway.frontends[path].encode_error(error)
+            return Response(body, status, media_type="application/json")
+
+    return endpoint
+
+
+def _number(value: str | None, name: str, low: float, high: float) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not low <= number <= high:
+        raise InvalidRequestError(
+            f"{name} must be a number from {low:g} to {high:g}, got {value!r}", param=name
+        )
+    return number
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 20
+    if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
+        raise InvalidRequestError(
+            f"limit must be a whole number from 1 to {_MAX_LIMIT}, got {value!r}", param="limit"
+        )
+    return int(value)
+
+
+def _get(service: TaskService) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        task_id = request.path_params["task_id"]
+        wait = _number(request.query_params.get("wait"), "wait", 0, MAX_WAIT_SECONDS)
+        if wait:
+            task = await service.wait(task_id, key, wait)
+        else:
+            task = service.get(task_id, key)
+        return _json(task_object(task))
+
+    return handle
+
+
+def _cancel(service: TaskService) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        return _json(task_object(service.cancel(request.path_params["task_id"], key)))
+
+    return handle
+
+
+def _list(service: TaskService) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        query = request.query_params
+        limit = _limit(query.get("limit"))
+        tasks = service.list(key, limit + 1, query.get("after"))
+        data = [task_object(task) for task in tasks[:limit]]
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": len(tasks) > limit,
+            }
+        )
+
+    return handle
+
+
+def _cancel_response(gateway: Gateway, service: TaskService) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        response_id = request.path_params["response_id"]
+        stored = gateway.database.responses.get(response_id, key.id)
+        if stored is None:
+            raise NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
+        task = service.store.get(response_id)
+        if task is None or task.kind is not TaskKind.RESPONSE or task.key.id != key.id:
+            raise InvalidRequestError(
+                "Only responses created with background: true can be cancelled.",
+                param="response_id",
+            )
+        if task.status not in FINAL_STATUSES:
+            service.cancel(response_id, key)
+        record = gateway.database.responses.get(response_id, key.id)
+        return _json(record.response if record is not None else stored.response)
+
+    return handle
+
+
+def routes(gateway: Gateway) -> list[BaseRoute]:
+    service = TaskService(gateway)
+    gateway.tasks = service
+    gateway.on_startup.append(service.start)
+    gateway.on_shutdown.append(service.stop)
+    return [
+        Route("/v1/tasks", _endpoint(gateway, _list(service)), methods=["GET"]),
+        Route("/v1/tasks/{task_id}", _endpoint(gateway, _get(service)), methods=["GET"]),
+        Route("/v1/tasks/{task_id}/cancel", _endpoint(gateway, _cancel(service)), methods=["POST"]),
+        Route(
+            "/v1/responses/{response_id}/cancel",
+            _endpoint(gateway, _cancel_response(gateway, service), _RESPONSES),
+            methods=["POST"],
+        ),
+    ]

@@ -1,0 +1,121 @@
+"""Helpers for the async task mode's integration tests: a gateway subprocess whose config
+allows loopback webhooks and runs tasks with short leases, and a signed-webhook receiver."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start
+
+WEBHOOK_KEY = b"polyrelay-test-webhook-key-32byt"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(WEBHOOK_KEY).decode()
+TASKS_CONFIG = f"""\
+fetch: {{allow: ["127.0.0.1/32"]}}
+tasks: {{workers: 4, lease_seconds: 3, retry_base_seconds: 0.5, poll_seconds: 0.2,
+         webhook_secret: "{WEBHOOK_SECRET}"}}
+"""
+
+
+class TasksGateway:
+    def __init__(self, workdir: Path, emulator_url: str) -> None:
+        self.workdir = workdir
+        self.database = workdir / "polyrelay.db"
+        self.config = workdir / "polyrelay.yaml"
+        self.config.write_text(gateway_config(emulator_url, self.database, extra=TASKS_CONFIG))
+        self.url = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        log = self.workdir / f"gateway-{port}.log"
+        args = ["serve", "--config", str(self.config), "--port", str(port)]
+        self.proc = start(args, self.url + "/", log)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()  # SIGKILL: no shutdown work runs
+        self.proc.wait()
+
+    def headers(self, key: str = STATIC_KEY) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"}
+
+    def get(self, task_id: str, key: str = STATIC_KEY, wait: float = 0) -> httpx.Response:
+        params = {"wait": str(wait)} if wait else {}
+        return httpx.get(
+            f"{self.url}/v1/tasks/{task_id}", params=params, headers=self.headers(key), timeout=90
+        )
+
+    def wait_final(self, task_id: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            task: dict[str, Any] = self.get(task_id, wait=min(10, timeout)).json()
+            if task["status"] in ("success", "failed", "cancelled"):
+                return task
+            assert time.monotonic() < deadline, f"task still {task['status']}: {task}"
+
+
+def verify_signature(key: bytes, headers: dict[str, str], body: bytes) -> bool:
+    """Standard Webhooks verification, written from the spec (not the server's code)."""
+    signed = b".".join(
+        [headers["webhook-id"].encode(), headers["webhook-timestamp"].encode(), body]
+    )
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = [s.split(",", 1)[1] for s in headers["webhook-signature"].split() if "," in s]
+    return any(hmac.compare_digest(expected, sig) for sig in offered)
+
+
+class Receiver:
+    """Records every POST; answers 500 to the first `failures` of them, then 200."""
+
+    def __init__(self, failures: int = 1) -> None:
+        self.failures = failures
+        self.calls: list[tuple[dict[str, str], bytes, int]] = []
+        self.received = threading.Event()
+        self.url = ""
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                status = 500 if len(receiver.calls) < receiver.failures else 200
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.calls.append((headers, body, status))
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                if status == 200:
+                    receiver.received.set()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@contextmanager
+def receiving(failures: int = 1) -> Iterator[Receiver]:
+    receiver = Receiver(failures)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), receiver.handler())
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()

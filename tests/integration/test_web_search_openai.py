@@ -1,0 +1,110 @@
+"""The web search tool through the OpenAI protocols with the openai SDK: the Responses API's
+`web_search` tool (as Codex sends it) and Chat Completions' `web_search_options`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from tests.integration.conftest import Emulator, Gateway
+from tests.integration.servers import MODELS_BY_PROVIDER
+from tests.integration.web_search_support import PAGES, search_gateway  # noqa: F401
+
+LOOP_PROVIDERS = ["openai", "openai-responses", "gemini"]
+SEARCH = '[[tool web_search {"query": "relay guide"}]]'
+GUIDE = "https://docs.example.com/guide/intro"
+EXAMPLE_PAGES = sorted(u for u in PAGES if "example.com" in u)
+CODEX_TOOL: Any = {"type": "web_search", "filters": {"allowed_domains": ["example.com"]}}
+
+
+@pytest.fixture
+def client(search_gateway: Gateway, api_key: str) -> openai.OpenAI:  # noqa: F811
+    return openai.OpenAI(base_url=search_gateway.url + "/v1", api_key=api_key, max_retries=0)
+
+
+@pytest.mark.parametrize("provider", LOOP_PROVIDERS)
+def test_responses_web_search_call_and_citations(client: openai.OpenAI, provider: str) -> None:
+    response = client.responses.create(
+        model=MODELS_BY_PROVIDER[provider], input=f"look it up {SEARCH}", tools=[CODEX_TOOL]
+    )
+    kinds = [item.type for item in response.output]
+    assert kinds == ["web_search_call", "message"]
+    call, message = response.output
+    assert call.status == "completed"
+    assert call.action.type == "search" and call.action.query == "relay guide"
+    text = message.content[0]
+    assert text.type == "output_text"
+    annotations = [a for a in text.annotations if a.type == "url_citation"]
+    assert sorted(a.url for a in annotations) == EXAMPLE_PAGES  # other.org filtered out
+    guide = next(a for a in annotations if a.url == GUIDE)
+    assert text.text[guide.start_index : guide.end_index] == GUIDE
+
+
+@pytest.mark.parametrize("provider", LOOP_PROVIDERS)
+def test_responses_stream_reports_search_progress(client: openai.OpenAI, provider: str) -> None:
+    kinds: list[str] = []
+    with client.responses.stream(
+        model=MODELS_BY_PROVIDER[provider], input=f"stream {SEARCH}", tools=[CODEX_TOOL]
+    ) as stream:
+        for event in stream:
+            kinds.append(event.type)
+        final = stream.get_final_response()
+    searching = [k for k in kinds if k.startswith("response.web_search_call.")]
+    assert searching == [
+        "response.web_search_call.in_progress",
+        "response.web_search_call.searching",
+        "response.web_search_call.completed",
+    ]
+    assert kinds.index("response.web_search_call.completed") < kinds.index(
+        "response.output_text.delta"
+    )
+    assert "response.output_text.annotation.added" in kinds
+    assert [item.type for item in final.output] == ["web_search_call", "message"]
+
+
+def test_responses_bad_domain_is_a_400(client: openai.OpenAI) -> None:
+    bad: Any = {"type": "web_search", "filters": {"allowed_domains": ["https://example.com"]}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=MODELS_BY_PROVIDER["openai"], input="x", tools=[bad])
+    assert "tools[0].filters.allowed_domains[0]" in str(caught.value)
+
+
+@pytest.mark.parametrize("provider", LOOP_PROVIDERS)
+def test_chat_web_search_options_give_annotations(
+    client: openai.OpenAI, emulator: Emulator, provider: str
+) -> None:
+    emulator.clear()
+    result = client.chat.completions.create(
+        model=MODELS_BY_PROVIDER[provider],
+        messages=[{"role": "user", "content": f"look {SEARCH}"}],
+        web_search_options={
+            "user_location": {"type": "approximate", "approximate": {"country": "NO"}}
+        },
+    )
+    message = result.choices[0].message
+    assert message.content is not None and GUIDE in message.content
+    assert message.annotations is not None
+    urls = [a.url_citation.url for a in message.annotations if a.type == "url_citation"]
+    assert sorted(urls) == sorted(PAGES)
+    assert result.choices[0].finish_reason == "stop"
+    assert len([r for r in emulator.requests() if r["method"] == "POST"]) == 2
+
+
+def test_chat_stream_carries_the_answer_text(client: openai.OpenAI) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model=MODELS_BY_PROVIDER["gemini"],
+            messages=[{"role": "user", "content": f"look {SEARCH}"}],
+            web_search_options={},
+            stream=True,
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("Tool web_search returned: Web search results:") and GUIDE in text
+    assert not any(c.choices and c.choices[0].delta.tool_calls for c in chunks)
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finishes == ["stop"]

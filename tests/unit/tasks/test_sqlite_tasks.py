@@ -1,0 +1,178 @@
+"""The SQLite TaskStore: guarded transitions shared by several processes, leases, purge,
+webhook deliveries and the stored secret."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polyrelay.storage import ApiKey
+from polyrelay.storage.sqlite import SqliteDatabase
+from polyrelay.tasks.model import NewTask, TaskError, TaskKind, TaskStatus
+
+KEY = ApiKey(id="static:ci", name="ci", prefix="", created_at=0)
+ERROR = TaskError(type="api_error", message="boom", status=503)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "tasks.db"
+
+
+@pytest.fixture
+def database(path: Path, clock: FakeClock) -> Iterator[SqliteDatabase]:
+    database = SqliteDatabase.open(str(path), clock=clock)
+    yield database
+    database.close()
+
+
+def new_task(task_id: str, callback: str | None = None, key: ApiKey = KEY) -> NewTask:
+    return NewTask(
+        id=task_id,
+        kind=TaskKind.TASK,
+        key=key,
+        endpoint="/v1/messages",
+        request_id="req_" + task_id,
+        model="claude-sonnet-4-5",
+        body=b'{"messages": "hi"}',
+        headers={"anthropic-beta": "x"},
+        callback_url=callback,
+        created_at=1_700_000_000,
+    )
+
+
+def test_enqueue_then_get_round_trips(database: SqliteDatabase) -> None:
+    database.tasks.enqueue(new_task("task_1", "https://example.com/hook"))
+    task = database.tasks.get("task_1")
+    assert task is not None
+    assert (task.status, task.attempts, task.completions) == (TaskStatus.PENDING, 0, 0)
+    assert task.key == KEY and task.headers == {"anthropic-beta": "x"}
+    assert task.body == b'{"messages": "hi"}'
+    assert database.tasks.get("task_2") is None
+
+
+def test_two_processes_never_claim_the_same_task(
+    database: SqliteDatabase, path: Path, clock: FakeClock
+) -> None:
+    other = SqliteDatabase.open(str(path), clock=clock)
+    try:
+        database.tasks.enqueue(new_task("task_1"))
+        first = database.tasks.claim("a", 30)
+        second = other.tasks.claim("b", 30)
+        assert first is not None and first.id == "task_1" and first.attempts == 1
+        assert second is None
+        assert not other.tasks.complete("task_1", "b", b"{}")
+        assert database.tasks.complete("task_1", "a", b'{"ok": true}')
+        assert not database.tasks.complete("task_1", "a", b"{}")  # idempotent: stored once
+    finally:
+        other.close()
+    task = database.tasks.get("task_1")
+    assert task is not None and task.completions == 1 and task.result == b'{"ok": true}'
+
+
+def test_an_expired_lease_makes_the_task_claimable_again(
+    database: SqliteDatabase, clock: FakeClock
+) -> None:
+    store = database.tasks
+    store.enqueue(new_task("task_1"))
+    assert store.claim("dead", 10) is not None
+    clock.now += 5
+    assert store.claim("alive", 10) is None
+    assert store.renew("task_1", "dead", 10) is True  # a heartbeat keeps it
+    clock.now += 11
+    again = store.claim("alive", 10)
+    assert again is not None and again.attempts == 2
+    assert not store.complete("task_1", "dead", b"{}")  # the old holder cannot end it
+    assert store.fail("task_1", "alive", ERROR)
+    task = store.get("task_1")
+    assert task is not None and task.status is TaskStatus.FAILED and task.error == ERROR
+
+
+def test_retry_waits_for_not_before(database: SqliteDatabase, clock: FakeClock) -> None:
+    store = database.tasks
+    store.enqueue(new_task("task_1"))
+    assert store.claim("w", 10) is not None
+    assert store.retry("task_1", "w", clock.now + 2, ERROR)
+    assert store.claim("w", 10) is None
+    clock.now += 2
+    claimed = store.claim("w", 10)
+    assert claimed is not None and claimed.attempts == 2
+
+
+def test_cancel_ends_pending_and_processing_tasks_only(database: SqliteDatabase) -> None:
+    store = database.tasks
+    store.enqueue(new_task("task_1"))
+    store.enqueue(new_task("task_2"))
+    assert store.cancel("task_1")
+    claimed = store.claim("w", 10)
+    assert claimed is not None and claimed.id == "task_2"
+    assert store.cancel("task_2")
+    assert not store.renew("task_2", "w", 10)  # the worker learns of it at its heartbeat
+    assert not store.complete("task_2", "w", b"{}")
+    assert not store.cancel("task_2")
+
+
+def test_list_is_per_key_newest_first(database: SqliteDatabase) -> None:
+    other = ApiKey(id="key_other", name="o", prefix="", created_at=0)
+    for n in range(4):
+        database.tasks.enqueue(new_task(f"task_{n}"))
+    database.tasks.enqueue(new_task("task_x", key=other))
+    page = database.tasks.list(KEY.id, 2, None)
+    assert [t.id for t in page] == ["task_3", "task_2"]
+    assert [t.id for t in database.tasks.list(KEY.id, 5, "task_2")] == ["task_1", "task_0"]
+    assert [t.id for t in database.tasks.list("key_other", 5, None)] == ["task_x"]
+
+
+def test_purge_keeps_tasks_with_pending_webhooks(
+    database: SqliteDatabase, clock: FakeClock
+) -> None:
+    store = database.tasks
+    store.enqueue(new_task("task_1"))
+    store.enqueue(new_task("task_2", "https://example.com/hook"))
+    for _ in range(2):
+        claimed = store.claim("w", 10)
+        assert claimed is not None
+        store.complete(claimed.id, "w", b"{}")
+    clock.now += 100
+    assert store.purge(clock.now - 50) == 1
+    assert store.get("task_1") is None and store.get("task_2") is not None
+    delivery = store.claim_delivery("w", 10)
+    assert delivery is not None and delivery.task_id == "task_2" and delivery.attempts == 1
+    store.delivery_done(delivery.id, "w", delivered=True)
+    assert store.purge(clock.now - 50) == 1
+
+
+def test_webhook_delivery_retries_with_the_same_id(
+    database: SqliteDatabase, clock: FakeClock
+) -> None:
+    store = database.tasks
+    store.enqueue(new_task("task_1", "https://example.com/hook"))
+    assert store.cancel("task_1")
+    first = store.claim_delivery("w", 10)
+    assert first is not None
+    assert store.claim_delivery("w2", 10) is None  # leased
+    store.delivery_retry(first.id, "w", clock.now + 5, "HTTP 500")
+    assert store.claim_delivery("w", 10) is None
+    clock.now += 5
+    second = store.claim_delivery("w", 10)
+    assert second is not None and second.id == first.id and second.attempts == 2
+
+
+def test_secret_is_generated_once(database: SqliteDatabase) -> None:
+    first = database.tasks.secret("webhook_secret", lambda: "one")
+    assert database.tasks.secret("webhook_secret", lambda: "two") == first == "one"
