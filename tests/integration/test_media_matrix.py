@@ -542,3 +542,26 @@ def test_media_in_tool_results_is_converted(
     assert response.status_code == 200, response.text
     parts = emulator.last()["body"]["contents"][-1]["parts"]
     assert {"mimeType": "image/png", "data": PNG_B64} in [p.get("inlineData") for p in parts]
+
+
+def test_streamed_request_gets_the_fetched_image(
+    media_gateway: str, emulator: Emulator, files: FileServer
+) -> None:
+    files.hits.clear()
+    part = image_url_part("chat", files.url + "/img.png")
+    with httpx.stream(
+        "POST",
+        media_gateway + PATHS["chat"],
+        json={
+            "model": MODELS_BY_PROVIDER["gemini"],
+            "stream": True,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "look"}, part]}],
+        },
+        headers={"authorization": f"Bearer {STATIC_KEY}"},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        text = "".join(response.iter_text())
+    assert "data: [DONE]" in text
+    assert received("gemini", emulator.last()["body"]) == [("text", "look"), IMAGE]
+    assert files.hits == ["/img.png"]
