@@ -108,3 +108,35 @@ def test_chat_stream_carries_the_answer_text(client: openai.OpenAI) -> None:
         c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
     ]
     assert finishes == ["stop"]
+
+
+def test_chat_to_an_anthropic_upstream_uses_its_search(
+    client: openai.OpenAI, emulator: Emulator
+) -> None:
+    emulator.clear()
+    result = client.chat.completions.create(
+        model=MODELS_BY_PROVIDER["anthropic"],
+        messages=[{"role": "user", "content": "weather [[search oslo weather]]"}],
+        web_search_options={},
+    )
+    message = result.choices[0].message
+    assert message.content == "You said: weather"
+    assert message.annotations is not None
+    assert [a.url_citation.url for a in message.annotations] == [
+        "https://example.com/oslo-weather-1"
+    ]
+    calls = [r for r in emulator.requests() if r["method"] == "POST"]
+    assert len(calls) == 1
+    assert calls[0]["body"]["tools"][0]["type"] == "web_search_20250305"
+
+
+def test_responses_to_an_anthropic_upstream_uses_its_search(client: openai.OpenAI) -> None:
+    response = client.responses.create(
+        model=MODELS_BY_PROVIDER["anthropic"],
+        input="weather [[search oslo weather]]",
+        tools=[{"type": "web_search"}],
+    )
+    kinds = [item.type for item in response.output]
+    assert kinds == ["web_search_call", "message"]
+    call: Any = response.output[0]
+    assert call.action.query == "oslo weather"

@@ -59,7 +59,8 @@ def _too_large(limit: int) -> str:
 
 
 def response_headers(ctx: RequestContext) -> dict[str, str]:
-    headers = {"x-request-id": ctx.request_id}
+    # `request-id` is what the Anthropic SDKs read; `x-request-id` what OpenAI's read.
+    headers = {"x-request-id": ctx.request_id, "request-id": ctx.request_id}
     if ctx.warnings:
         # Header values are single-line latin-1; warnings are short ASCII sentences.
         text = "; ".join(w.replace("\n", " ") for w in ctx.warnings)

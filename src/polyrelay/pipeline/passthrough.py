@@ -45,7 +45,9 @@ async def relay(
     raw = codec.decode(body)
     if hooks is not None:
         raw = hooks.passthrough_body(raw, ctx)
-    upstream_request = provider.passthrough_request(raw, route, chat.stream, dict(headers))
+    upstream_request = provider.passthrough_request(
+        raw, route, chat.stream, _merged_headers(headers)
+    )
     stream = await gateway.client.open(upstream_request, route.provider)
     if stream.status >= 400 or not chat.stream:
         async with stream:
@@ -62,6 +64,15 @@ async def relay(
     return StreamingResponse(
         frames, 200, {**SSE_HEADERS, **response_headers(ctx)}, media_type="text/event-stream"
     )
+
+
+def _merged_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Lower-case names; a header sent several times (anthropic-beta often is) is joined
+    with commas, as HTTP allows, instead of keeping only the first."""
+    getlist = getattr(headers, "getlist", None)
+    if getlist is None:
+        return {k.lower(): v for k, v in headers.items()}
+    return {k.lower(): ", ".join(getlist(k)) for k in headers}
 
 
 def _patch_model(body: bytes, model: str) -> bytes:

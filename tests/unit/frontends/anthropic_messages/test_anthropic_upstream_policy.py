@@ -137,8 +137,7 @@ def test_tool_ids_carry_extensions_and_decode_back() -> None:
 def test_tool_call_extensions_survive_encode_and_decode() -> None:
     call = ToolCallPart(id="c1", name="f", arguments="{}", extensions={"gemini.k": "v"})
     response = ChatResponse(
-        id="r1",
-        model="g", parts=(call,), stop_reason=StopReason.TOOL_USE, usage=Usage()
+        id="r1", model="g", parts=(call,), stop_reason=StopReason.TOOL_USE, usage=Usage()
     )
     block = json.loads(encode_response(response, RequestContext()))["content"][0]
     body = {
