@@ -235,7 +235,11 @@ class _Reader:
             for name in getattr(cls, "key_defaults", ()):
                 values.setdefault(name, key)
         self._require(cls, node, path, values)
-        return msgspec.convert(values, cls)
+        try:
+            return msgspec.convert(values, cls)
+        except (msgspec.ValidationError, ValueError) as exc:
+            # Checks in a section's __post_init__ (e.g. fetch.allow entries) land here.
+            raise self._error(node, f"{path or 'config'}: {exc}") from exc
 
     def _dict(self, node: yaml.Node, info: msgspec.inspect.Type, path: str) -> dict[str, object]:
         if not isinstance(node, yaml.MappingNode):
