@@ -25,10 +25,10 @@ test-fast: install
 
 lint: install
 	$(RUN) ruff check .
-	$(RUN) ruff format --check .
+	$(RUN) ruff format --check src tests scripts bench
 
 fmt: install
-	$(RUN) ruff format .
+	$(RUN) ruff format src tests scripts bench
 	$(RUN) ruff check --fix .
 
 typecheck: install

@@ -41,7 +41,7 @@ async def complete(
     ctx: RequestContext,
     server_tools: WebSearchRuntime | None = None,
 ) -> list[ChatResponse]:
-    if server_tools is not None and server_tools.emulates(request, provider.type):
+    if server_tools is not None and server_tools.emulates(request, provider.capabilities):
         return await _complete_with_tools(client, provider, request, route, ctx, server_tools)
     upstream_request = provider.build_request(_single_choice(request, provider), route, ctx)
 
@@ -85,7 +85,7 @@ async def _complete_with_tools(
         return await call_once(client, provider, prepared, route, ctx)
 
     async def one() -> ChatResponse:
-        tool = server_tools.tool_for(request, provider.type, ctx)
+        tool = server_tools.tool_for(request, provider.capabilities, ctx)
         assert tool is not None
         return await complete_with_tool(call, prepare_request(single, tool), tool)
 

@@ -175,7 +175,7 @@ class Gateway:
         chat = await prepare_media(chat, route, provider.capabilities, self.fetcher, ctx)
         fast = provider.type == frontend.name and ctx.passthrough_ok
         # A web search the upstream cannot run takes the IR path, where the gateway runs it.
-        fast = fast and not self.server_tools.emulates(chat, provider.type)
+        fast = fast and not self.server_tools.emulates(chat, provider.capabilities)
         if fast and isinstance(provider, SupportsPassthrough):
             return await passthrough.relay(
                 self, provider, route, body, chat, frontend, ctx, headers

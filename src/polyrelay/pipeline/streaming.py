@@ -132,7 +132,7 @@ async def open_stream(
 ) -> AsyncIterator[bytes]:
     """The client's frames. The first upstream stream is open (and its status checked) when
     this returns, so an upstream error still gets its own HTTP status."""
-    tool = server_tools.tool_for(chat, provider.type, ctx) if server_tools else None
+    tool = server_tools.tool_for(chat, provider.capabilities, ctx) if server_tools else None
     if tool is None:
         streams = await open_streams(client, provider, chat, route, ctx)
         return render_streams(streams, provider, route, ctx, frontend.stream_renderer(chat, ctx))

@@ -68,6 +68,8 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     """The upstream fetches PDF URLs itself, so the gateway passes them through."""
     text_documents: bool = False
     """Takes plain-text documents as their own blocks (else they become text parts)."""
+    native_web_search: bool = False
+    """Runs the web search server tool itself; otherwise the gateway runs the search loop."""
 
 
 class StreamParser(Protocol):

@@ -42,6 +42,7 @@ from polyrelay.ir import (
     WebSearchResult,
     WebSearchTool,
 )
+from polyrelay.providers import Capabilities
 from polyrelay.search.backends import (
     SearchBackend,
     SearchError,
@@ -56,7 +57,6 @@ from polyrelay.search.settings import SearchSettings
 __all__ = [
     "BLOB_PREFIX",
     "DEFAULT_ROUNDS",
-    "NATIVE_WEB_SEARCH",
     "WebSearch",
     "WebSearchRuntime",
     "excerpt_of",
@@ -64,7 +64,6 @@ __all__ = [
 
 log = logging.getLogger("polyrelay.search")
 
-NATIVE_WEB_SEARCH = frozenset({"anthropic"})
 """Upstream types that run web_search_20250305 themselves: the tool passes through."""
 BLOB_PREFIX = "prs1."
 DEFAULT_ROUNDS = 10
@@ -275,16 +274,16 @@ class WebSearchRuntime:
         return self._settings.backend == "local" and path != ":memory:" and not Path(path).exists()
 
     @staticmethod
-    def emulates(request: ChatRequest, upstream_type: str) -> bool:
+    def emulates(request: ChatRequest, upstream: Capabilities) -> bool:
         """Whether the gateway runs the request's web search (the upstream cannot)."""
-        return request.web_search is not None and upstream_type not in NATIVE_WEB_SEARCH
+        return request.web_search is not None and not upstream.native_web_search
 
     def tool_for(
-        self, request: ChatRequest, upstream_type: str, ctx: RequestContext
+        self, request: ChatRequest, upstream: Capabilities, ctx: RequestContext
     ) -> WebSearch | None:
         """The tool the gateway runs for `request`, or None when there is no web search or
         the upstream runs it natively."""
-        if request.web_search is None or not self.emulates(request, upstream_type):
+        if request.web_search is None or not self.emulates(request, upstream):
             return None
         return WebSearch(
             request.web_search, self.backend(), ctx, max_results=self._settings.max_results

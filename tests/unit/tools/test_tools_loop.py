@@ -34,6 +34,8 @@ from polyrelay.ir import (
     UserLocation,
     WebSearchTool,
 )
+from polyrelay.providers.anthropic import AnthropicProvider
+from polyrelay.providers.openai_chat import OpenAIChatProvider
 from polyrelay.search.backends import SearchError, SearchHit
 from polyrelay.search.settings import SearchSettings
 from polyrelay.tools.loop import complete_with_tool, prepare_request
@@ -244,7 +246,7 @@ async def test_missing_local_index_is_not_created(tmp_path: Path) -> None:
     runtime = WebSearchRuntime(SearchSettings(index_path=str(index)))
     await runtime.start()
     assert runtime.backend() is None and not index.exists()
-    assert runtime.tool_for(request(), "anthropic", RequestContext()) is None
-    tool = runtime.tool_for(request(), "openai", RequestContext())
+    assert runtime.tool_for(request(), AnthropicProvider.capabilities, RequestContext()) is None
+    tool = runtime.tool_for(request(), OpenAIChatProvider.capabilities, RequestContext())
     assert tool is not None and (await run(tool, "x")).results == ()
     await runtime.close()

@@ -18,7 +18,11 @@ class AnthropicProvider:
 
     type = "anthropic"
     capabilities = Capabilities(
-        native_n=False, image_urls=True, document_urls=True, text_documents=True
+        native_n=False,
+        image_urls=True,
+        document_urls=True,
+        text_documents=True,
+        native_web_search=True,
     )
 
     def build_request(

@@ -198,7 +198,7 @@ def _web_search_from_ir(tool: WebSearchTool) -> ToolParam:
     location = tool.user_location
     return ToolParam(
         type="web_search_20250305",
-        name="web_search",
+        name=tool.name,
         max_uses=tool.max_uses,
         allowed_domains=list(tool.allowed_domains) or None,
         blocked_domains=list(tool.blocked_domains) or None,
