@@ -392,3 +392,15 @@ def test_codex_style_request_is_accepted(client: openai.OpenAI, emulator: Emulat
     )
     call = next(i for i in events[-1].response.output if i.type == "function_call")
     assert call.name == "spawn" and getattr(call, "namespace", None) == "agents"
+
+
+def test_fast_path_keeps_state_in_the_gateway_only(
+    client: openai.OpenAI, emulator: Emulator
+) -> None:
+    first = client.responses.create(
+        model="gpt-5-mini", input="keep this", reasoning={"effort": "low", "summary": "auto"}
+    )
+    sent = emulator.last()["body"]
+    assert sent["store"] is False
+    assert "reasoning.encrypted_content" in sent["include"]
+    assert client.responses.retrieve(first.id).id == first.id

@@ -178,6 +178,13 @@ class OpenAIResponsesFrontend:
         expanded = upstream_input(raw.get("input"), options, ctx)
         if expanded is not None:
             raw["input"] = expanded
+        # The gateway holds the conversation state, so the upstream keeps no copy; the
+        # reasoning then has to travel as encrypted_content to be replayable next turn.
+        raw["store"] = False
+        if raw.get("reasoning") is not None:
+            include = [i for i in raw.get("include") or () if isinstance(i, str)]
+            if "reasoning.encrypted_content" not in include:
+                raw["include"] = [*include, "reasoning.encrypted_content"]
         return raw
 
     def passthrough_result(self, body: bytes, ctx: RequestContext) -> bytes:
