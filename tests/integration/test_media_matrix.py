@@ -253,6 +253,16 @@ FORMS: dict[str, tuple[str, Part, Expect]] = {
         },
         inline(text_document("t.csv", "text/csv", CSV)),
     ),
+    "messages-file-url-markdown": (
+        "messages",
+        lambda base: {
+            "type": "file",
+            "media_type": "text/markdown",
+            "filename": "notes.md",
+            "source": {"type": "url", "url": base + "/notes.md"},
+        },
+        fetched_text("/notes.md", text_document("notes.md", "text/markdown", NOTES)),
+    ),
     "messages-file-data-image": (
         "messages",
         lambda _: {"type": "file_data", "media_type": "image/png", "data": PNG_B64},

@@ -240,8 +240,14 @@ def _file_to_ir(block: FileBlockParam, path: str) -> ImagePart | DocumentPart:
     if media_type is not None:
         _check_type(media_type, DOCUMENT_TYPES + IMAGE_TYPES, f"{path}.media_type")
     if media_type is not None and media_type.startswith("image/"):
-        return _image_to_ir(source, f"{path}.source")
-    return _document_to_ir(source, f"{path}.source", block.title, block.filename)
+        image = _image_to_ir(source, f"{path}.source")
+        return image if image.media_type else msgspec.structs.replace(image, media_type=media_type)
+    document = _document_to_ir(source, f"{path}.source", block.title, block.filename)
+    if document.media_type is None and media_type is not None:
+        # A URL source has no media type of its own: the block's declared one tells the
+        # media pass whether the upstream can take the URL (a PDF) or it must become text.
+        document = msgspec.structs.replace(document, media_type=media_type)
+    return document
 
 
 def _tool_result_to_ir(

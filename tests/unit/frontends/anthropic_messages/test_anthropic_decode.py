@@ -49,7 +49,7 @@ def test_every_block_type_decodes() -> None:
     assert user[3] == DocumentPart(media_type="application/pdf", data="JVBER", title="doc")
     assert user[4] == DocumentPart(media_type="text/plain", text="plain")
     assert user[5] == ImagePart(media_type="image/webp", data="UklG")
-    assert user[6] == DocumentPart(url="https://x.test/r.pdf")
+    assert user[6] == DocumentPart(media_type="application/pdf", url="https://x.test/r.pdf")
     assert user[7] == DocumentPart(media_type="text/csv", data="YSxi", filename="t.csv")
     assistant = request.messages[1].parts
     assert assistant[0] == ReasoningPart(text="hmm", signature="sigA", origin="anthropic")
