@@ -69,16 +69,35 @@ def main() -> int:
             if target.start_seconds is None:
                 print(f"polyrelay did not start: {target.start_error}", file=sys.stderr)
                 return 1
-            body = bodies.client_request(client, target.model(upstream_protocol, args.stream), args.stream)
+            body = bodies.client_request(
+                client, target.model(upstream_protocol, args.stream), args.stream
+            )
             spy = subprocess.Popen(
-                [sys.executable.rsplit("/", 1)[0] + "/py-spy", "record", "--nonblocking",
-                 "-p", str(target.child.pid), "-d", f"{int(args.seconds) + 1}", "-r", "250",
-                 "-f", args.format, "-o", str(out)],
+                [
+                    sys.executable.rsplit("/", 1)[0] + "/py-spy",
+                    "record",
+                    "--nonblocking",
+                    "-p",
+                    str(target.child.pid),
+                    "-d",
+                    f"{int(args.seconds) + 1}",
+                    "-r",
+                    "250",
+                    "-f",
+                    args.format,
+                    "-o",
+                    str(out),
+                ],
                 stdout=subprocess.DEVNULL,
             )
             result = run_wrk(
-                target.url(client), body, bodies.markers(client, args.stream), key=target.key,
-                connections=args.connections, seconds=args.seconds, workdir=workdir,
+                target.url(client),
+                body,
+                bodies.markers(client, args.stream),
+                key=target.key,
+                connections=args.connections,
+                seconds=args.seconds,
+                workdir=workdir,
             )
             spy.wait(timeout=args.seconds + 60)
             print(f"{path} {kind}: {result.rps:,.0f} req/s, errors {result.errors}")

@@ -9,8 +9,10 @@ many slow streams through the emulator, and prints one table (bench/README.md ex
 from __future__ import annotations
 
 import argparse
+import compileall
 import resource
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -158,8 +160,21 @@ def run_slow(workdir: Path, args: argparse.Namespace, report: Report) -> None:
         emulator.stop()
 
 
+def precompile() -> None:
+    """Write the bytecode caches a normal install has (pip compiles at install time). With
+    PYTHONDONTWRITEBYTECODE=1 and `uv sync` (which does not compile by default), every start
+    would compile aiohttp, uvicorn, starlette... from source: ~1.0 s instead of ~0.4 s to
+    the first proxied 200 on the benchmark machine."""
+    for tree in {
+        sysconfig.get_paths()["purelib"],
+        str(Path(__file__).resolve().parents[1] / "src"),
+    }:
+        compileall.compile_dir(tree, quiet=1, workers=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    precompile()
     missing = ensure_tools(install=not args.no_install)
     if missing:
         print(

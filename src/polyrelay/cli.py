@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 
 import msgspec
 
+from polyrelay.cli_common import Actions, action_group, database, table, when
 from polyrelay.settings import ConfigError, Settings, load_settings
-from polyrelay.storage import ApiKey, StorageError, open_database
+from polyrelay.storage import ApiKey, StorageError
 
 __all__ = ["build_parser", "main"]
 
@@ -69,17 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_search(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    search = commands.add_parser(
+def _add_search(commands: Actions, common: argparse.ArgumentParser) -> None:
+    actions = action_group(
+        commands,
+        common,
         "search",
-        parents=[common],
         help="manage the local web search index",
         description="Manage the local full-text index behind the web search tool.",
     )
-    actions = search.add_subparsers(title="actions", metavar="ACTION")
-    search.set_defaults(handler=lambda _args, _env: _usage(search))
     ingest = actions.add_parser(
         "ingest",
         parents=[common],
@@ -91,9 +88,7 @@ def _add_search(
     ingest.set_defaults(handler=_search_ingest)
 
 
-def _add_tasks(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def _add_tasks(commands: Actions, common: argparse.ArgumentParser) -> None:
     from polyrelay.tasks.cli import add_tasks_parser
 
     add_tasks_parser(commands, common, _settings)
@@ -106,9 +101,7 @@ def _search_ingest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return run_ingest(_settings(args, env).search, targets)
 
 
-def _add_emulator(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def _add_emulator(commands: Actions, common: argparse.ArgumentParser) -> None:
     emulator = commands.add_parser(
         "emulator",
         parents=[common],
@@ -131,17 +124,14 @@ def _add_emulator(
     emulator.set_defaults(handler=_emulator)
 
 
-def _add_keys(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    keys = commands.add_parser(
+def _add_keys(commands: Actions, common: argparse.ArgumentParser) -> None:
+    actions = action_group(
+        commands,
+        common,
         "keys",
-        parents=[common],
         help="manage client API keys",
         description="Manage the client API keys stored in the configured database.",
     )
-    actions = keys.add_subparsers(title="actions", metavar="ACTION")
-    keys.set_defaults(handler=lambda _args, _env: _usage(keys))
     create = actions.add_parser(
         "create",
         parents=[common],
@@ -198,11 +188,8 @@ def _keys_create(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if unknown:
         known = ", ".join(settings.models) or "none"
         raise ConfigError(f"unknown model {unknown[0]!r} in --models (configured: {known})")
-    database = open_database(settings.database)
-    try:
-        key, secret = database.keys.create(name, models)
-    finally:
-        database.close()
+    with database(settings) as opened:
+        key, secret = opened.keys.create(name, models)
     print(f"Created key {key.id} (name: {key.name}, models: {_models_text(key)})")
     print(secret)
     print("Copy the secret now: it is stored only as a hash and cannot be shown again.")
@@ -210,30 +197,24 @@ def _keys_create(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _keys_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    database = open_database(_settings(args, env).database)
-    try:
-        keys = database.keys.list()
-    finally:
-        database.close()
+    with database(_settings(args, env)) as opened:
+        keys = opened.keys.list()
     if not keys:
         print("No keys yet; create one with: polyrelay keys create --name NAME")
         return 0
     header = ("ID", "NAME", "PREFIX", "MODELS", "CREATED", "REVOKED")
     rows = [
-        (k.id, k.name, k.prefix, _models_text(k), _when(k.created_at), _when(k.revoked_at))
+        (k.id, k.name, k.prefix, _models_text(k), when(k.created_at), when(k.revoked_at))
         for k in keys
     ]
-    print(_table([header, *rows]))
+    print(table([header, *rows]))
     return 0
 
 
 def _keys_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     key_id: str = args.id
-    database = open_database(_settings(args, env).database)
-    try:
-        revoked = database.keys.revoke(key_id)
-    finally:
-        database.close()
+    with database(_settings(args, env)) as opened:
+        revoked = opened.keys.revoke(key_id)
     if not revoked:
         print(
             f"polyrelay: no active key with id {key_id!r} (see: polyrelay keys list)",
@@ -249,25 +230,8 @@ def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     return load_settings(config, env)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
 def _models_text(key: ApiKey) -> str:
     return "all" if key.models is None else ",".join(key.models)
-
-
-def _when(timestamp: int | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def _port(text: str) -> int:

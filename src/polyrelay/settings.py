@@ -6,7 +6,8 @@ Struct plus a field on `Settings`. A mapping becomes a Struct (unknown keys are 
 `dict[str, Struct]`, whose entry key fills the Struct's `name` and its `key_defaults` fields.
 `${VAR}` expands from the environment (missing: empty); an optional value that expands to
 nothing is None, so `api_key: "${OPENAI_API_KEY}"` with the variable unset means no key.
-Top-level `max_body_bytes` and `log_level` are accepted besides the DESIGN.md keys.
+Top-level `max_body_bytes`, `stream_keepalive_seconds` and `log_level` are accepted besides the
+DESIGN.md keys.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     models: dict[str, ModelConfig]
     keys: tuple[StaticKey, ...] = ()
     max_body_bytes: Positive = 32 * 1024 * 1024
+    stream_keepalive_seconds: NonNegative = 10.0
+    """Silence after which a stream gets a keep-alive frame (ping / SSE comment); 0: never."""
     workers: Positive = 1
     embedded_emulator: bool = False
     source: str

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Emulator
-from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start, stop
+from tests.clients.support import Servers, run_servers
+from tests.integration.servers import STATIC_KEY
 
 CLAUDE = Path(__file__).parents[2] / ".clients" / "node_modules" / ".bin" / "claude"
 # The names Claude Code is given with --model, and those it picks itself for side
@@ -34,29 +34,9 @@ pytestmark = [
 ]
 
 
-class Servers:
-    def __init__(self, gateway: str, emulator: Emulator, log: Path) -> None:
-        self.gateway = gateway
-        self.emulator = emulator
-        self.log = log
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """An emulator and a gateway of this module's own (tests/clients has no shared ones)."""
-    workdir = tmp_path_factory.mktemp("claude-servers")
-    emulator_url = f"http://127.0.0.1:{free_port()}"
-    port = emulator_url.rsplit(":", 1)[1]
-    emulator = start(["emulator", "--port", port], emulator_url + "/", workdir / "emulator.log")
-    lines = "".join(f"  {line}\n" for line in CLAUDE_MODELS.values())
-    config = gateway_config(emulator_url, workdir / "db.sqlite")
-    (workdir / "polyrelay.yaml").write_text(config.replace("models:\n", "models:\n" + lines, 1))
-    url = f"http://127.0.0.1:{free_port()}"
-    args = ["serve", "--config", str(workdir / "polyrelay.yaml"), "--port", url.rsplit(":", 1)[1]]
-    gateway = start(args, url + "/", workdir / "gateway.log")
-    yield Servers(url, Emulator(emulator_url), workdir / "gateway.log")
-    stop(gateway)
-    stop(emulator)
+    yield from run_servers(tmp_path_factory.mktemp("claude-servers"), CLAUDE_MODELS.values())
 
 
 def run_claude(base: str, model: str, prompt: str, tmp_path: Path, *extra: str) -> Any:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Emulator
-from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start, stop
+from tests.clients.support import Servers, run_servers
+from tests.integration.servers import STATIC_KEY
 
 CODEX = Path(__file__).parents[2] / ".clients" / "node_modules" / ".bin" / "codex"
 # Codex sends `model = "gpt-5"` unless told otherwise: these names route it.
@@ -48,28 +48,9 @@ remote_plugin = false
 """
 
 
-class Servers:
-    def __init__(self, gateway: str, emulator: Emulator) -> None:
-        self.gateway = gateway
-        self.emulator = emulator
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """An emulator and a gateway of this module's own (tests/clients has no shared ones)."""
-    workdir = tmp_path_factory.mktemp("codex-servers")
-    emulator_url = f"http://127.0.0.1:{free_port()}"
-    port = emulator_url.rsplit(":", 1)[1]
-    emulator = start(["emulator", "--port", port], emulator_url + "/", workdir / "emulator.log")
-    lines = "".join(f"  {line}\n" for line in CODEX_MODELS.values())
-    config = gateway_config(emulator_url, workdir / "db.sqlite")
-    (workdir / "polyrelay.yaml").write_text(config.replace("models:\n", "models:\n" + lines, 1))
-    url = f"http://127.0.0.1:{free_port()}"
-    args = ["serve", "--config", str(workdir / "polyrelay.yaml"), "--port", url.rsplit(":", 1)[1]]
-    gateway = start(args, url + "/", workdir / "gateway.log")
-    yield Servers(url, Emulator(emulator_url))
-    stop(gateway)
-    stop(emulator)
+    yield from run_servers(tmp_path_factory.mktemp("codex-servers"), CODEX_MODELS.values())
 
 
 def run_codex(base: str, model: str, prompt: str, tmp_path: Path) -> list[dict[str, Any]]:

@@ -41,6 +41,11 @@ class StreamRenderer(Protocol):
         """An in-band error after the headers went out; the stream ends after these."""
         ...
 
+    def heartbeat(self) -> list[bytes]:
+        """Frames that keep a silent stream alive (an Anthropic `ping`, an SSE comment).
+        The pipeline sends them only after the stream's first frame, between frames."""
+        ...
+
 
 class Frontend(Protocol):
     name: str

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol, cast
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from polyrelay.auth import Authenticator
 from polyrelay.context import RequestContext
@@ -24,6 +24,7 @@ from polyrelay.ir import ChatRequest
 from polyrelay.pipeline import passthrough
 from polyrelay.pipeline.calls import complete
 from polyrelay.pipeline.media import prepare_media
+from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.streaming import open_stream
 from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamClient
@@ -35,8 +36,6 @@ from polyrelay.tools.web_search import WebSearchRuntime
 __all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
 
 log = logging.getLogger("polyrelay.requests")
-
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -56,16 +55,6 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def _too_large(limit: int) -> str:
     return f"Request body is larger than the limit of {limit} bytes."
-
-
-def response_headers(ctx: RequestContext) -> dict[str, str]:
-    # `request-id` is what the Anthropic SDKs read; `x-request-id` what OpenAI's read.
-    headers = {"x-request-id": ctx.request_id, "request-id": ctx.request_id}
-    if ctx.warnings:
-        # Header values are single-line latin-1; warnings are short ASCII sentences.
-        text = "; ".join(w.replace("\n", " ") for w in ctx.warnings)
-        headers["polyrelay-warnings"] = text.encode("latin-1", "replace").decode("latin-1")
-    return headers
 
 
 class TaskSubmitter(Protocol):
@@ -124,22 +113,23 @@ class Gateway:
             response = await self._handle(request, frontend, ctx)
         except GatewayError as error:
             response = self.error_response(frontend, error, ctx)
-        log.info(
-            "%s %s model=%s status=%s %.1fms%s",
-            request.method,
-            request.url.path,
-            ctx.model or "-",
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            f" warnings={ctx.warnings}" if ctx.warnings else "",
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s model=%s status=%s %.1fms%s",
+                request.method,
+                request.scope["path"],
+                ctx.model or "-",
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                f" warnings={ctx.warnings}" if ctx.warnings else "",
+            )
         return response
 
     def error_response(
         self, frontend: Frontend, error: GatewayError, ctx: RequestContext
     ) -> Response:
-        if isinstance(frontend, EncodesErrorInContext):
-            status, body = frontend.encode_error_in(error, ctx)
+        if conforms(frontend, EncodesErrorInContext):
+            status, body = cast(EncodesErrorInContext, frontend).encode_error_in(error, ctx)
         else:
             status, body = frontend.encode_error(error)
         headers = response_headers(ctx)
@@ -165,8 +155,8 @@ class Gateway:
     ) -> Response:
         """Run one authenticated request: decode, route, call, render. Async tasks call
         this too, so a task's result is exactly what the synchronous call returns."""
-        if isinstance(frontend, ReadsHeaders):
-            frontend.note_headers(headers, ctx)
+        if conforms(frontend, ReadsHeaders):
+            cast(ReadsHeaders, frontend).note_headers(headers, ctx)
         chat = frontend.decode(body, ctx)
         ctx.model = chat.model
         route = self.router.resolve(chat.model)
@@ -176,7 +166,7 @@ class Gateway:
         fast = provider.type == frontend.name and ctx.passthrough_ok
         # A web search the upstream cannot run takes the IR path, where the gateway runs it.
         fast = fast and not self.server_tools.emulates(chat, provider.capabilities)
-        if fast and isinstance(provider, SupportsPassthrough):
+        if fast and conforms(provider, SupportsPassthrough):
             return await passthrough.relay(
                 self, provider, route, body, chat, frontend, ctx, headers
             )
@@ -198,9 +188,8 @@ class Gateway:
         route: Route,
         ctx: RequestContext,
     ) -> Response:
-        frames: AsyncIterator[bytes] = await open_stream(
-            self.client, provider, chat, route, ctx, frontend, self.server_tools
+        renderer = frontend.stream_renderer(chat, ctx)
+        frames = await open_stream(
+            self.client, provider, chat, route, ctx, renderer, self.server_tools
         )
-        return StreamingResponse(
-            frames, 200, {**SSE_HEADERS, **response_headers(ctx)}, media_type="text/event-stream"
-        )
+        return sse_response(frames, renderer.heartbeat, ctx, self.settings.stream_keepalive_seconds)

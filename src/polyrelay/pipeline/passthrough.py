@@ -10,15 +10,16 @@ ended with an in-band error instead of being silently truncated.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError
+from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamStream
 
@@ -38,14 +39,13 @@ async def relay(
     ctx: RequestContext,
     headers: Mapping[str, str],
 ) -> Response:
-    from polyrelay.pipeline.handler import SSE_HEADERS, response_headers
-
-    assert isinstance(provider, SupportsPassthrough)
-    hooks = frontend if isinstance(frontend, PassthroughHooks) else None
+    assert conforms(provider, SupportsPassthrough)
+    relaying = cast(SupportsPassthrough, provider)
+    hooks = cast(PassthroughHooks, frontend) if conforms(frontend, PassthroughHooks) else None
     raw = codec.decode(body)
     if hooks is not None:
         raw = hooks.passthrough_body(raw, ctx)
-    upstream_request = provider.passthrough_request(
+    upstream_request = relaying.passthrough_request(
         raw, route, chat.stream, _merged_headers(headers)
     )
     stream = await gateway.client.open(upstream_request, route.provider)
@@ -58,12 +58,11 @@ async def relay(
         if hooks is not None:
             result = hooks.passthrough_result(result, ctx)
         return Response(result, 200, response_headers(ctx), media_type="application/json")
-    renderer = frontend.stream_renderer(chat, ctx)
+    renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
     frames = _forward(stream, provider, route, ctx, renderer, observer)
-    return StreamingResponse(
-        frames, 200, {**SSE_HEADERS, **response_headers(ctx)}, media_type="text/event-stream"
-    )
+    keepalive = gateway.settings.stream_keepalive_seconds
+    return sse_response(frames, renderer.heartbeat, ctx, keepalive)
 
 
 def _merged_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -84,12 +83,35 @@ def _patch_model(body: bytes, model: str) -> bytes:
     return body
 
 
+class _Boundary:
+    """The renderer of a relayed stream, whose heartbeat waits for the end of an upstream
+    frame: raw chunks may stop in the middle of one, where a heartbeat would corrupt it."""
+
+    __slots__ = ("at_boundary", "inner")
+
+    def __init__(self, inner: StreamRenderer) -> None:
+        self.inner = inner
+        self.at_boundary = True
+
+    def feed(self, chunk: bytes) -> None:
+        self.at_boundary = chunk.endswith(_FRAME_ENDS)
+
+    def heartbeat(self) -> list[bytes]:
+        return self.inner.heartbeat() if self.at_boundary else []
+
+    def fail(self, error: GatewayError) -> list[bytes]:
+        return self.inner.fail(error)
+
+
+_FRAME_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
 async def _forward(
     stream: UpstreamStream,
     provider: Provider,
     route: Route,
     ctx: RequestContext,
-    renderer: StreamRenderer,
+    renderer: _Boundary,
     observer: StreamObserver | None,
 ) -> AsyncIterator[bytes]:
     parser = provider.stream_parser(route, ctx)
@@ -100,6 +122,7 @@ async def _forward(
                 parser.feed(chunk)
                 if observer is not None:
                     observer.feed(chunk)
+                renderer.feed(chunk)
                 yield chunk
         if observer is not None:
             observer.finish()

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UnsupportedError, UpstreamError
-from polyrelay.frontends import Frontend, StreamRenderer
+from polyrelay.frontends import StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError, StreamEvent
 from polyrelay.pipeline.calls import choice_count, open_streams
 from polyrelay.providers import Provider, Route
@@ -127,15 +127,15 @@ async def open_stream(
     chat: ChatRequest,
     route: Route,
     ctx: RequestContext,
-    frontend: Frontend,
+    renderer: StreamRenderer,
     server_tools: WebSearchRuntime | None = None,
 ) -> AsyncIterator[bytes]:
-    """The client's frames. The first upstream stream is open (and its status checked) when
-    this returns, so an upstream error still gets its own HTTP status."""
+    """The client's frames, by `renderer`. The first upstream stream is open (and its status
+    checked) when this returns, so an upstream error still gets its own HTTP status."""
     tool = server_tools.tool_for(chat, provider.capabilities, ctx) if server_tools else None
     if tool is None:
         streams = await open_streams(client, provider, chat, route, ctx)
-        return render_streams(streams, provider, route, ctx, frontend.stream_renderer(chat, ctx))
+        return render_streams(streams, provider, route, ctx, renderer)
     if choice_count(chat, provider) > 1:
         raise UnsupportedError("n > 1 cannot be streamed with web search", param="n")
     prepared = prepare_request(chat, tool)
@@ -146,7 +146,7 @@ async def open_stream(
         return _events(stream, provider, route, ctx)
 
     events = stream_with_tool(_events(first, provider, route, ctx), reopen, prepared, tool)
-    return _render_events(events, frontend.stream_renderer(chat, ctx))
+    return _render_events(events, renderer)
 
 
 async def _events(

@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 
 from polyrelay import codec
+from polyrelay.cli_common import Actions, action_group, database, table, when
 from polyrelay.settings import Settings
-from polyrelay.storage import open_database
 from polyrelay.tasks.model import Task, task_object
 from polyrelay.tasks.webhooks import stored_secret
 
@@ -22,18 +21,17 @@ SettingsOf = Callable[[argparse.Namespace, Mapping[str, str]], Settings]
 
 
 def add_tasks_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: Actions,
     common: argparse.ArgumentParser,
     settings_of: SettingsOf,
 ) -> None:
-    tasks = commands.add_parser(
+    actions = action_group(
+        commands,
+        common,
         "tasks",
-        parents=[common],
         help="inspect async tasks",
         description="Inspect the async tasks (async: true, background: true) in the database.",
     )
-    actions = tasks.add_subparsers(title="actions", metavar="ACTION")
-    tasks.set_defaults(handler=lambda _args, _env: _usage(tasks))
     listing = actions.add_parser(
         "list", parents=[common], help="list tasks, newest first", description="List tasks."
     )
@@ -59,19 +57,13 @@ def add_tasks_parser(
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    database = open_database(settings.database)
-    try:
-        tasks = database.tasks.list(args.key, args.limit, None)
-    finally:
-        database.close()
+    with database(settings) as opened:
+        tasks = opened.tasks.list(args.key, args.limit, None)
     if not tasks:
         _say("No tasks.")
         return 0
     header = ("ID", "STATUS", "KEY", "MODEL", "ATTEMPTS", "CREATED", "FINISHED")
-    rows = [header, *(_row(task) for task in tasks)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    _say(table([header, *(_row(task) for task in tasks)]))
     return 0
 
 
@@ -82,18 +74,15 @@ def _row(task: Task) -> tuple[str, ...]:
         task.key.id,
         task.model,
         str(task.attempts),
-        _when(task.created_at),
-        _when(task.finished_at),
+        when(task.created_at),
+        when(task.finished_at),
     )
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     task_id: str = args.id
-    database = open_database(settings.database)
-    try:
-        task = database.tasks.get(task_id)
-    finally:
-        database.close()
+    with database(settings) as opened:
+        task = opened.tasks.get(task_id)
     if task is None:
         sys.stderr.write(f"polyrelay: no task with id {task_id!r} (see: polyrelay tasks list)\n")
         return 1
@@ -104,27 +93,13 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _secret(settings: Settings) -> int:
-    database = open_database(settings.database)
-    try:
-        _say(stored_secret(database.tasks, settings.tasks))
-    finally:
-        database.close()
+    with database(settings) as opened:
+        _say(stored_secret(opened.tasks, settings.tasks))
     return 0
 
 
 def _say(text: str) -> None:
     sys.stdout.write(text + "\n")
-
-
-def _when(timestamp: int | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def _limit(text: str) -> int:

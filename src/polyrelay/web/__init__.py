@@ -1,18 +1,75 @@
 """HTTP endpoints beyond the three protocol routes (models, count_tokens, stored responses,
 tasks). Each module exposes `routes(gateway) -> list[BaseRoute]` and may register start-up
-and shut-down work on the gateway."""
+and shut-down work on the gateway.
+
+The helpers below are what those endpoints share: errors rendered by the frontend of the
+client's protocol (Anthropic's when the request carries `anthropic-version`, else Chat
+Completions', unless the endpoint belongs to one protocol), and an authenticated wrapper.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
+
+from polyrelay import codec
+from polyrelay.errors import GatewayError
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
+    from polyrelay.storage import ApiKey
 
-__all__ = ["EndpointModule"]
+__all__ = [
+    "ANTHROPIC",
+    "CHAT",
+    "RESPONSES",
+    "EndpointModule",
+    "Handler",
+    "authenticated",
+    "client_protocol",
+    "error_response",
+    "json_response",
+]
+
+ANTHROPIC = "/v1/messages"
+CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+
+Handler = Callable[[Request, "ApiKey"], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class EndpointModule(Protocol):
     def routes(self, gateway: Gateway) -> list[BaseRoute]: ...
+
+
+def client_protocol(headers: Mapping[str, str]) -> str:
+    """The frontend path whose error shape the client reads."""
+    return ANTHROPIC if "anthropic-version" in headers else CHAT
+
+
+def json_response(document: object, status: int = 200) -> Response:
+    return Response(codec.encode(document), status, media_type="application/json")
+
+
+def error_response(gateway: Gateway, error: GatewayError, protocol: str) -> Response:
+    """The error as the frontend of `protocol` renders it."""
+    status, body = gateway.frontends[protocol].encode_error(error)
+    return Response(body, status, media_type="application/json")
+
+
+def authenticated(gateway: Gateway, handler: Handler, protocol: str | None = None) -> Endpoint:
+    """Authenticate, run, and render errors in `protocol`'s shape (default: the caller's)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            key = gateway.authenticator.authenticate(request.headers)
+            return await handler(request, key)
+        except GatewayError as error:
+            return error_response(gateway, error, protocol or client_protocol(request.headers))
+
+    return endpoint

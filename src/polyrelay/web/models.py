@@ -12,8 +12,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from polyrelay import codec
-from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
-from polyrelay.frontends.anthropic_messages.encode import encode_error as anthropic_error
+from polyrelay.errors import InvalidRequestError, NotFoundError
+from polyrelay.web import ANTHROPIC, authenticated, client_protocol, json_response
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -72,15 +72,6 @@ def _anthropic_list(names: list[str], request: Request) -> bytes:
     )
 
 
-def _error(gateway: Gateway, anthropic: bool, error: GatewayError) -> Response:
-    """The error in the client's protocol: Anthropic's, or the Chat Completions one."""
-    if anthropic:
-        status, body = anthropic_error(error)
-    else:
-        status, body = gateway.frontends["/v1/chat/completions"].encode_error(error)
-    return Response(body, status, media_type="application/json")
-
-
 def _visible(gateway: Gateway, key: ApiKey) -> dict[str, str]:
     """Public model name → provider name, for the models the key may use."""
     return {
@@ -91,31 +82,22 @@ def _visible(gateway: Gateway, key: ApiKey) -> dict[str, str]:
 
 
 def models_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        anthropic = "anthropic-version" in request.headers
-        try:
-            key = gateway.authenticator.authenticate(request.headers)
-            owners = _visible(gateway, key)
-            target = request.path_params.get("model_id")
-            if target is not None:
-                if target not in owners:
-                    raise NotFoundError(f"model: {target}", param="model")
-                one = (
-                    _anthropic_model(target) if anthropic else _openai_model(target, owners[target])
-                )
-                return Response(codec.encode(one), media_type="application/json")
-            if anthropic:
-                return Response(
-                    _anthropic_list(list(owners), request), media_type="application/json"
-                )
-        except GatewayError as error:
-            return _error(gateway, anthropic, error)
+    async def handle(request: Request, key: ApiKey) -> Response:
+        anthropic = client_protocol(request.headers) == ANTHROPIC
+        owners = _visible(gateway, key)
+        target = request.path_params.get("model_id")
+        if target is not None:
+            if target not in owners:
+                raise NotFoundError(f"model: {target}", param="model")
+            return json_response(
+                _anthropic_model(target) if anthropic else _openai_model(target, owners[target])
+            )
+        if anthropic:
+            return Response(_anthropic_list(list(owners), request), media_type="application/json")
         data = [_openai_model(n, o) for n, o in owners.items()]
-        return Response(
-            codec.encode({"object": "list", "data": data}), media_type="application/json"
-        )
+        return json_response({"object": "list", "data": data})
 
-    return endpoint
+    return authenticated(gateway, handle)
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:

@@ -7,17 +7,15 @@ response is a 404, indistinguishable from an unknown id. Errors use OpenAI's bod
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from polyrelay import codec
-from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError, UnsupportedError
-from polyrelay.frontends.openai_responses.encode import encode_error
+from polyrelay.errors import InvalidRequestError, NotFoundError, UnsupportedError
 from polyrelay.storage import ApiKey
+from polyrelay.web import RESPONSES, Handler, authenticated, json_response
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -25,31 +23,14 @@ if TYPE_CHECKING:
 __all__ = ["routes"]
 
 _MAX_LIMIT = 100
-Handler = Callable[[Request, ApiKey], Response]
 
 
 def _not_found(response_id: str) -> NotFoundError:
     return NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
 
 
-def _json(document: object) -> Response:
-    return Response(codec.encode(document), 200, media_type="application/json")
-
-
-def _endpoint(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            key = gateway.authenticator.authenticate(request.headers)
-            return handler(request, key)
-        except GatewayError as error:
-            status, body = encode_error(error)
-            return Response(body, status, media_type="application/json")
-
-    return endpoint
-
-
 def _retrieve(gateway: Gateway) -> Handler:
-    def handle(request: Request, key: ApiKey) -> Response:
+    async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
         if request.query_params.get("stream") in ("true", "1"):
             raise UnsupportedError(
@@ -59,17 +40,17 @@ def _retrieve(gateway: Gateway) -> Handler:
         record = gateway.database.responses.get(response_id, key.id)
         if record is None:
             raise _not_found(response_id)
-        return _json(record.response)
+        return json_response(record.response)
 
     return handle
 
 
 def _delete(gateway: Gateway) -> Handler:
-    def handle(request: Request, key: ApiKey) -> Response:
+    async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
         if not gateway.database.responses.delete(response_id, key.id):
             raise _not_found(response_id)
-        return _json({"id": response_id, "object": "response", "deleted": True})
+        return json_response({"id": response_id, "object": "response", "deleted": True})
 
     return handle
 
@@ -93,7 +74,7 @@ def _order(value: str | None) -> Literal["asc", "desc"]:
 
 
 def _input_items(gateway: Gateway) -> Handler:
-    def handle(request: Request, key: ApiKey) -> Response:
+    async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
         query = request.query_params
         page = gateway.database.responses.input_items(
@@ -106,7 +87,7 @@ def _input_items(gateway: Gateway) -> Handler:
         if page is None:
             raise _not_found(response_id)
         items = page.items
-        return _json(
+        return json_response(
             {
                 "object": "list",
                 "data": items,
@@ -123,17 +104,17 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
     return [
         Route(
             "/v1/responses/{response_id}",
-            _endpoint(gateway, _retrieve(gateway)),
+            authenticated(gateway, _retrieve(gateway), RESPONSES),
             methods=["GET"],
         ),
         Route(
             "/v1/responses/{response_id}",
-            _endpoint(gateway, _delete(gateway)),
+            authenticated(gateway, _delete(gateway), RESPONSES),
             methods=["DELETE"],
         ),
         Route(
             "/v1/responses/{response_id}/input_items",
-            _endpoint(gateway, _input_items(gateway)),
+            authenticated(gateway, _input_items(gateway), RESPONSES),
             methods=["GET"],
         ),
     ]

@@ -9,50 +9,24 @@ or Anthropic's when the request carries `anthropic-version`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from polyrelay import codec
-from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
+from polyrelay.errors import InvalidRequestError, NotFoundError
 from polyrelay.storage import ApiKey
 from polyrelay.tasks.model import FINAL_STATUSES, TaskKind, task_object
 from polyrelay.tasks.service import MAX_WAIT_SECONDS, TaskService
+from polyrelay.web import RESPONSES, Handler, authenticated, json_response
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
 
 __all__ = ["routes"]
 
-Handler = Callable[[Request, ApiKey], Awaitable[Response]]
 _MAX_LIMIT = 100
-_RESPONSES = "/v1/responses"
-
-
-def _json(document: object, status: int = 200) -> Response:
-    return Response(codec.encode(document), status, media_type="application/json")
-
-
-def _endpoint(
-    gateway: Gateway, handler: Handler, protocol: str | None = None
-) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate, run, and render errors in the caller's protocol."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            key = gateway.authenticator.authenticate(request.headers)
-            return await handler(request, key)
-        except GatewayError as error:
-            path = protocol or (
-                "/v1/messages" if "anthropic-version" in request.headers else "/v1/chat/completions"
-            )
-            status, body = gateway.frontends[path].encode_error(error)
-            return Response(body, status, media_type="application/json")
-
-    return endpoint
 
 
 def _number(value: str | None, name: str, low: float, high: float) -> float | None:
@@ -87,14 +61,14 @@ def _get(service: TaskService) -> Handler:
             task = await service.wait(task_id, key, wait)
         else:
             task = service.get(task_id, key)
-        return _json(task_object(task))
+        return json_response(task_object(task))
 
     return handle
 
 
 def _cancel(service: TaskService) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
-        return _json(task_object(service.cancel(request.path_params["task_id"], key)))
+        return json_response(task_object(service.cancel(request.path_params["task_id"], key)))
 
     return handle
 
@@ -105,7 +79,7 @@ def _list(service: TaskService) -> Handler:
         limit = _limit(query.get("limit"))
         tasks = service.list(key, limit + 1, query.get("after"))
         data = [task_object(task) for task in tasks[:limit]]
-        return _json(
+        return json_response(
             {
                 "object": "list",
                 "data": data,
@@ -133,7 +107,7 @@ def _cancel_response(gateway: Gateway, service: TaskService) -> Handler:
         if task.status not in FINAL_STATUSES:
             service.cancel(response_id, key)
         record = gateway.database.responses.get(response_id, key.id)
-        return _json(record.response if record is not None else stored.response)
+        return json_response(record.response if record is not None else stored.response)
 
     return handle
 
@@ -144,12 +118,14 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
     gateway.on_startup.append(service.start)
     gateway.on_shutdown.append(service.stop)
     return [
-        Route("/v1/tasks", _endpoint(gateway, _list(service)), methods=["GET"]),
-        Route("/v1/tasks/{task_id}", _endpoint(gateway, _get(service)), methods=["GET"]),
-        Route("/v1/tasks/{task_id}/cancel", _endpoint(gateway, _cancel(service)), methods=["POST"]),
+        Route("/v1/tasks", authenticated(gateway, _list(service)), methods=["GET"]),
+        Route("/v1/tasks/{task_id}", authenticated(gateway, _get(service)), methods=["GET"]),
+        Route(
+            "/v1/tasks/{task_id}/cancel", authenticated(gateway, _cancel(service)), methods=["POST"]
+        ),
         Route(
             "/v1/responses/{response_id}/cancel",
-            _endpoint(gateway, _cancel_response(gateway, service), _RESPONSES),
+            authenticated(gateway, _cancel_response(gateway, service), RESPONSES),
             methods=["POST"],
         ),
     ]

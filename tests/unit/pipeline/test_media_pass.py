@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from tests.integration.media_helpers import PAGES, PDF, PDF_B64, PNG, PNG_B64
+from tests.unit.builders import route as build_route
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
@@ -26,7 +27,6 @@ from polyrelay.ir import (
 )
 from polyrelay.pipeline.media import document_header, media_policy, prepare_media
 from polyrelay.providers import Capabilities, Route
-from polyrelay.settings import ModelConfig, ProviderConfig
 
 ANTHROPIC = Capabilities(image_urls=True, document_urls=True, text_documents=True)
 OPENAI = Capabilities(image_urls=True)
@@ -53,9 +53,9 @@ class FakeFetcher:
 def route(
     *, vision: bool = True, model_pdf: bool | None = None, provider_pdf: bool | None = None
 ) -> Route:
-    provider = ProviderConfig(name="p", type="openai", base_url="http://x/v1", pdf=provider_pdf)
-    model = ModelConfig(name="m", provider="p", model="m", vision=vision, pdf=model_pdf)
-    return Route(public_model="m", upstream_model="m", provider=provider, model=model)
+    return build_route(
+        "openai", base_url="http://x/v1", provider_pdf=provider_pdf, vision=vision, pdf=model_pdf
+    )
 
 
 def request(*parts: Any) -> ChatRequest:

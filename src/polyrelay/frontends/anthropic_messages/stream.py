@@ -7,6 +7,7 @@ never interleave; a thinking block's signature is held and sent as one
 upstream is not Anthropic); `message_delta` carries the cumulative usage, then
 `message_stop`. Errors after the start become one `event: error` frame, which ends
 the stream. Text deltas, the hot path, are framed from pre-encoded byte pieces.
+`heartbeat()` is a `ping`, which the pipeline sends while the upstream is silent.
 """
 
 from __future__ import annotations
@@ -234,3 +235,7 @@ class AnthropicStreamRenderer:
         _, error_type = error_type_for(error)
         body = wire.RawErrorEvent(error=wire.ErrorObject(type=error_type, message=error.message))
         return [_frame(body)]
+
+    def heartbeat(self) -> list[bytes]:
+        """`event: ping` (§9.3 A step 5); nothing once the stream ended."""
+        return [] if self._ended else [_PING]

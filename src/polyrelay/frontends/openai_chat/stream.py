@@ -13,6 +13,7 @@ Theory of operation (translation.md §9.3 C; protocols/README.md detail 2 and 3)
   citations have no chunk field and are not streamed.
 - `finish()` → with `include_usage`, one `choices: []` chunk with usage summed over the
   choices, then `data: [DONE]`. `fail()` → `data: {"error": {...}}` (no `[DONE]`).
+- `heartbeat()` → the SSE comment `: keep-alive` (the pipeline sends it during silence).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ __all__ = ["OpenAIChatStreamRenderer"]
 _ROLE_DELTA = b'{"role":"assistant","content":""}'
 _EMPTY_DELTA = b"{}"
 _DONE = encode_event(b"[DONE]")
+_KEEPALIVE = b": keep-alive\n\n"
 
 
 class _Choice:
@@ -154,3 +156,7 @@ class OpenAIChatStreamRenderer:
     def fail(self, error: GatewayError) -> list[bytes]:
         _, body = error_from_gateway(error)
         return [encode_event(codec.encode(ErrorResponse(error=body)))]
+
+    def heartbeat(self) -> list[bytes]:
+        """An SSE comment: every SSE decoder skips it."""
+        return [_KEEPALIVE]

@@ -111,6 +111,9 @@ class StoringStreamRenderer:
     def fail(self, error: GatewayError) -> list[bytes]:
         return self._inner.fail(error)
 
+    def heartbeat(self) -> list[bytes]:
+        return self._inner.heartbeat()
+
 
 class StoringObserver:
     """Sees a relayed Responses stream; saves the response its terminal event carries."""

@@ -7,8 +7,9 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError
 from polyrelay.ir import ChatRequest, ChatResponse
 from polyrelay.providers import Capabilities, Route, UpstreamRequest, UpstreamResponse
+from polyrelay.providers.openai_errors import parse_error
 from polyrelay.providers.openai_responses.request import PROVIDER_TYPE, build_body
-from polyrelay.providers.openai_responses.response import error_to_ir, response_to_ir
+from polyrelay.providers.openai_responses.response import response_to_ir
 from polyrelay.providers.openai_responses.stream import OpenAIResponsesStreamParser
 
 __all__ = ["OpenAIResponsesProvider", "OpenAIResponsesStreamParser"]
@@ -39,7 +40,7 @@ class OpenAIResponsesProvider:
         return response_to_ir(response.body, ctx)
 
     def parse_error(self, response: UpstreamResponse) -> UpstreamError:
-        return error_to_ir(response.status, response.headers, response.body)
+        return parse_error(response)
 
     def stream_parser(self, route: Route, ctx: RequestContext) -> OpenAIResponsesStreamParser:
         del route

@@ -26,7 +26,6 @@ from polyrelay.ir import (
 )
 from polyrelay.providers.openai_responses.request import ITEM_ID_KEY, PROVIDER_TYPE
 from polyrelay.schemas.openai_responses import (
-    ErrorResponse,
     Response,
     ResponseOutputContent,
     ResponseOutputItem,
@@ -38,7 +37,6 @@ from polyrelay.schemas.openai_responses import (
 __all__ = [
     "REASONING_SEPARATOR",
     "citation_to_ir",
-    "error_to_ir",
     "failure_to_ir",
     "item_to_ir",
     "response_to_ir",
@@ -152,26 +150,3 @@ def failure_to_ir(response: Response) -> UpstreamError:
     status = _STATUS_BY_CODE.get(code or "", 500)
     message = error.message if error and error.message else "the upstream response failed"
     return UpstreamError(message, status=status, kind=kind_for_status(status), code=code)
-
-
-def error_to_ir(status: int, headers: dict[str, str], body: bytes) -> UpstreamError:
-    try:
-        err = decode_as(body, ErrorResponse).error
-        message, param, code = err.message, err.param, err.code
-    except (msgspec.ValidationError, DecodeError):
-        message = body.decode("utf-8", errors="replace")[:500] or f"upstream HTTP {status}"
-        param = code = None
-    if status in (401, 403):
-        return UpstreamError(
-            f"the gateway's upstream credential was rejected (HTTP {status}): {message}",
-            status=500,
-            kind="api_error",
-        )
-    return UpstreamError(
-        message,
-        status=status,
-        kind=kind_for_status(status),
-        param=param,
-        code=code,
-        retry_after=headers.get("retry-after"),
-    )

@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 
 import anthropic
-import httpx2
 import pytest
 from anthropic.types import Message as SDKMessage
+from tests.unit.builders import anthropic_sse_client
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import (
@@ -163,14 +163,7 @@ def _render(events: list[StreamEvent], ctx: RequestContext) -> bytes:
 
 
 def _sdk_stream(body: bytes) -> anthropic.types.Message:
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
-
-    client = anthropic.Anthropic(
-        api_key="k",
-        base_url="http://gateway.test",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
-    )
+    client = anthropic_sse_client(body, "http://gateway.test")
     with client.messages.stream(
         model="m", max_tokens=10, messages=[{"role": "user", "content": "q"}]
     ) as stream:

@@ -8,6 +8,7 @@ import math
 
 import pytest
 from starlette.datastructures import Headers
+from tests.unit.builders import route as build_route
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
@@ -32,9 +33,7 @@ from polyrelay.ir import (
     ToolCallPart,
     Usage,
 )
-from polyrelay.providers import Route
 from polyrelay.providers.anthropic.request import passthrough_request
-from polyrelay.settings import ModelConfig, ProviderConfig
 from polyrelay.web.count_tokens import estimate_tokens
 
 UPSTREAMS = {"a": "anthropic", "o": "openai", "r": "openai-responses", "g": "gemini"}
@@ -173,9 +172,7 @@ def test_passthrough_body_normalises_service_additions() -> None:
 
 
 def test_fast_path_drops_thinking_another_provider_issued() -> None:
-    provider = ProviderConfig(name="p", type="anthropic", base_url="https://a.test")
-    model = ModelConfig(name="a", provider="p", model="a-up")
-    route = Route(public_model="a", upstream_model="a-up", provider=provider, model=model)
+    route = build_route("anthropic", public="a", upstream="a-up", base_url="https://a.test")
     foreign = {"type": "thinking", "thinking": "t", "signature": signature_token("gemini", "s")}
     own = {"type": "thinking", "thinking": "t", "signature": "EqQB"}
     body = {"messages": [{"role": "assistant", "content": [foreign, own]}]}

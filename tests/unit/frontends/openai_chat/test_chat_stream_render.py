@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-import httpx
 import openai
 import pytest
+from tests.unit.builders import openai_sse_client
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError
@@ -72,11 +72,7 @@ def _render(choices: Iterable[tuple[int, StreamEvent]], ctx: RequestContext) -> 
 
 
 def _client(body: bytes) -> openai.OpenAI:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
-
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    return openai.OpenAI(api_key="k", base_url="http://gw/v1", http_client=http, max_retries=0)
+    return openai_sse_client(body, "http://gw/v1", max_retries=0)
 
 
 def test_frames_are_data_lines_with_fixed_identity() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import openai
 from openai.types.responses import Response
+from tests.unit.builders import openai_sse_client
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import OverloadedError, RateLimitError, UpstreamError
@@ -168,14 +168,7 @@ def render(
 
 
 def sdk_client(sse: bytes) -> openai.OpenAI:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
-
-    return openai.OpenAI(
-        api_key="k",
-        base_url="http://gw.test/v1",
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-    )
+    return openai_sse_client(sse, "http://gw.test/v1")
 
 
 def test_stream_parses_with_the_sdk_helper() -> None:

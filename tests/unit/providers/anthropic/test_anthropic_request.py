@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.unit.builders import route
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
@@ -26,27 +27,20 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import Route
 from polyrelay.providers.anthropic import AnthropicProvider
-from polyrelay.settings import ModelConfig, ProviderConfig
 
 PROVIDER = AnthropicProvider()
 
 
 def _route(max_output_tokens: int | None = None) -> Route:
-    provider = ProviderConfig(
-        name="anthropic",
-        type="anthropic",
+    return route(
+        "anthropic",
+        provider="anthropic",
+        public="claude",
+        upstream="claude-sonnet-4-5",
         base_url="https://api.anthropic.test/",
         api_key="sk-upstream",
         headers={"x-extra": "1"},
-    )
-    model = ModelConfig(
-        name="claude",
-        provider="anthropic",
-        model="claude-sonnet-4-5",
         max_output_tokens=max_output_tokens,
-    )
-    return Route(
-        public_model="claude", upstream_model="claude-sonnet-4-5", provider=provider, model=model
     )
 
 

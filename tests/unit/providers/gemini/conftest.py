@@ -6,25 +6,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.unit.builders import route as build_route
 
 from polyrelay.context import RequestContext
 from polyrelay.providers import Route
-from polyrelay.settings import ModelConfig, ProviderConfig
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "upstream" / "gemini"
 
 
 def make_route(upstream_model: str = "gemini-2.5-flash", api_key: str | None = "gk-test") -> Route:
-    provider = ProviderConfig(
-        name="google",
-        type="gemini",
+    return build_route(
+        "gemini",
+        provider="google",
+        public="flash",
+        upstream=upstream_model,
         base_url="https://gemini.example/",
         api_key=api_key,
         headers={"x-extra": "1"},
-    )
-    model = ModelConfig(name="flash", provider="google", model=upstream_model)
-    return Route(
-        public_model="flash", upstream_model=upstream_model, provider=provider, model=model
     )
 
 

@@ -4,6 +4,7 @@ import json
 
 import msgspec
 import pytest
+from tests.unit.builders import route
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import UnsupportedError
@@ -28,19 +29,18 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import Route
 from polyrelay.providers.openai_chat import OpenAIChatProvider
-from polyrelay.settings import ModelConfig, ProviderConfig
 
 PROVIDER = OpenAIChatProvider()
 
 
 def _route(base_url: str = "https://api.openai.com/v1", api_key: str | None = "sk-test") -> Route:
-    return Route(
-        public_model="public",
-        upstream_model="gpt-4.1",
-        provider=ProviderConfig(
-            name="p", type="openai", base_url=base_url, api_key=api_key, headers={"x-extra": "1"}
-        ),
-        model=ModelConfig(name="public", provider="p", model="gpt-4.1"),
+    return route(
+        "openai",
+        public="public",
+        upstream="gpt-4.1",
+        base_url=base_url,
+        api_key=api_key,
+        headers={"x-extra": "1"},
     )
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.unit.builders import route
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError
@@ -14,17 +15,17 @@ from polyrelay.ir import (
     ToolCallPart,
     Usage,
 )
-from polyrelay.providers import Route, UpstreamResponse
+from polyrelay.providers import UpstreamResponse
 from polyrelay.providers.openai_chat import OpenAIChatProvider
-from polyrelay.settings import ModelConfig, ProviderConfig
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "upstream" / "openai"
 PROVIDER = OpenAIChatProvider()
-ROUTE = Route(
-    public_model="gpt",
-    upstream_model="gpt-4.1",
-    provider=ProviderConfig(name="openai", type="openai", base_url="https://api.openai.com/v1"),
-    model=ModelConfig(name="gpt", provider="openai", model="gpt-4.1"),
+ROUTE = route(
+    "openai",
+    provider="openai",
+    public="gpt",
+    upstream="gpt-4.1",
+    base_url="https://api.openai.com/v1",
 )
 
 

@@ -1,0 +1,51 @@
+"""What every response of the request path shares: its headers, the streamed response, and
+a cached protocol check for the per-request capability tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from polyrelay.context import RequestContext
+from polyrelay.pipeline.sse_response import SSEResponse
+
+__all__ = ["SSE_HEADERS", "conforms", "response_headers", "sse_response"]
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+_conforms: dict[tuple[type, type], bool] = {}
+
+
+def conforms(obj: object, protocol: type) -> bool:
+    """`isinstance(obj, protocol)` for a runtime-checkable Protocol, cached by type: the
+    uncached check walks the protocol's members on every call (a few % of a request)."""
+    key = (type(obj), protocol)
+    found = _conforms.get(key)
+    if found is None:
+        found = _conforms[key] = isinstance(obj, protocol)
+    return found
+
+
+def response_headers(ctx: RequestContext) -> dict[str, str]:
+    # `request-id` is what the Anthropic SDKs read; `x-request-id` what OpenAI's read.
+    headers = {"x-request-id": ctx.request_id, "request-id": ctx.request_id}
+    if ctx.warnings:
+        # Header values are single-line latin-1; warnings are short ASCII sentences.
+        text = "; ".join(w.replace("\n", " ") for w in ctx.warnings)
+        headers["polyrelay-warnings"] = text.encode("latin-1", "replace").decode("latin-1")
+    return headers
+
+
+def sse_response(
+    frames: AsyncIterator[bytes],
+    beat: Callable[[], list[bytes]],
+    ctx: RequestContext,
+    keepalive: float,
+) -> SSEResponse:
+    """The streamed answer: frames as they come, and during silence `beat()`, a renderer's
+    `heartbeat`."""
+
+    def heartbeat() -> bytes:
+        return b"".join(beat())
+
+    headers = {**SSE_HEADERS, **response_headers(ctx)}
+    return SSEResponse(frames, headers, heartbeat=heartbeat, keepalive=keepalive)

@@ -1,0 +1,162 @@
+"""SSEResponse: the streamed answer, sent with a plain ASGI loop, with keep-alive frames.
+
+Starlette's StreamingResponse runs every stream in an anyio task group with a second task
+listening for the client's disconnect; per stream that costs more CPU than translating a
+short answer (bench/README.md). This response sends each frame batch as it comes and:
+
+- watches for the client's disconnect only once a stream has lasted `_WATCH_AFTER` seconds
+  (a short stream is over before that); a disconnect cancels the stream, whose generators
+  close the upstream streams in their `finally` (dropping the upstream connection);
+- while the source is silent for `keepalive` seconds (a slow upstream, a gateway-run web
+  search), sends the renderer's heartbeat frames (`event: ping` to Anthropic clients, an
+  SSE comment to the others) — only after the first frame and never inside one, since the
+  source yields whole frames. `keepalive <= 0` turns them off.
+
+Sends never overlap: a heartbeat is sent by a short task only while the loop waits for the
+source, and the loop waits for that task before it sends the next frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+__all__ = ["SSEResponse"]
+
+_WATCH_AFTER = 0.25
+"""Seconds into a stream before its client's disconnect is watched for."""
+
+
+class SSEResponse(Response):
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        frames: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        *,
+        heartbeat: Callable[[], bytes],
+        keepalive: float,
+    ) -> None:
+        self.frames = frames
+        self.status_code = 200
+        self.background = None
+        self.heartbeat = heartbeat
+        """The bytes that keep the stream alive now (b"" for none), from the renderer."""
+        self.keepalive = keepalive
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        del scope  # HTTP only: the routes that return it are POST endpoints
+        pump = _Pump(send, receive, self.heartbeat, self.keepalive)
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await pump.run(self.frames)
+
+
+class _Pump:
+    __slots__ = (
+        "beat",
+        "disconnected",
+        "heartbeat",
+        "keepalive",
+        "last",
+        "loop",
+        "receive",
+        "send",
+        "started",
+        "task",
+        "timer",
+        "waiting",
+        "watcher",
+    )
+
+    def __init__(
+        self, send: Send, receive: Receive, heartbeat: Callable[[], bytes], keepalive: float
+    ) -> None:
+        self.send = send
+        self.receive = receive
+        self.heartbeat = heartbeat
+        self.keepalive = keepalive
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.last = self.loop.time()
+        self.waiting = True
+        self.started = False
+        self.disconnected = False
+        self.beat: asyncio.Task[None] | None = None
+        self.watcher: asyncio.Future[Message] | None = None
+        first = min(self.keepalive, _WATCH_AFTER) if self.keepalive > 0 else _WATCH_AFTER
+        self.timer: asyncio.TimerHandle | None = self.loop.call_later(first, self._tick)
+
+    async def run(self, frames: AsyncIterator[bytes]) -> None:
+        send = self.send
+        try:
+            async for chunk in frames:
+                self.waiting = False
+                if self.beat is not None:
+                    await self.beat
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                self.started = True
+                self.last = self.loop.time()
+                self.waiting = True
+            self.waiting = False
+            if self.beat is not None:
+                await self.beat
+            self._stop()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not self.disconnected or self.task is None:
+                raise
+            self.task.uncancel()  # our own cancellation: the client is gone, end quietly
+        finally:
+            self._stop()
+            aclose = getattr(frames, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    def _stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.watcher is not None:
+            self.watcher.remove_done_callback(self._gone)
+            self.watcher.cancel()
+            self.watcher = None
+        if self.beat is not None and not self.beat.done():
+            self.beat.cancel()
+
+    def _tick(self) -> None:
+        if self.watcher is None:
+            self.watcher = asyncio.ensure_future(self.receive())
+            self.watcher.add_done_callback(self._gone)
+        if self.keepalive <= 0:
+            self.timer = None
+            return
+        now = self.loop.time()
+        due = self.last + self.keepalive
+        if now >= due:
+            if self.waiting and self.started and self.beat is None:
+                self.beat = self.loop.create_task(self._beat())
+            due = now + self.keepalive
+        self.timer = self.loop.call_at(due, self._tick)
+
+    async def _beat(self) -> None:
+        try:
+            frames = self.heartbeat()
+            if frames:
+                await self.send({"type": "http.response.body", "body": frames, "more_body": True})
+            self.last = self.loop.time()
+        finally:
+            self.beat = None
+
+    def _gone(self, watcher: asyncio.Future[Message]) -> None:
+        if watcher.cancelled() or watcher.exception() is not None:
+            return
+        if watcher.result().get("type") == "http.disconnect" and self.task is not None:
+            self.disconnected = True
+            self.task.cancel()

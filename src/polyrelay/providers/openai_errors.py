@@ -1,0 +1,62 @@
+"""OpenAI error bodies → UpstreamError, for both OpenAI upstream types (Chat Completions
+and Responses answer errors with the same `{"error": {message, type, param, code}}`
+body), and for OpenAI-compatible servers' variants of it.
+
+A 401/403 means the upstream rejected the gateway's own credential: that is the
+gateway's fault, so the client gets a 500 rather than a hint to fix its key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.errors import UpstreamError, kind_for_status
+from polyrelay.providers import UpstreamResponse
+from polyrelay.schemas.openai_chat import ErrorResponse
+
+__all__ = ["parse_error"]
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """(message, code, param) from an OpenAI error body or a compatible server's variant."""
+    try:
+        err = codec.decode_as(body, ErrorResponse).error
+        code = str(err.code) if err.code is not None else None
+        return err.message or None, code, err.param
+    except msgspec.DecodeError:
+        pass
+    try:
+        raw: Any = codec.decode(body)
+    except msgspec.DecodeError:
+        return None, None, None
+    if isinstance(raw, dict):
+        # vLLM: {"object": "error", "message": ...}; some proxies: {"error": "..."}.
+        for key in ("message", "error", "detail"):
+            if isinstance(raw.get(key), str):
+                return raw[key], None, None
+    return None, None, None
+
+
+def parse_error(response: UpstreamResponse) -> UpstreamError:
+    status = response.status
+    message, code, param = _error_fields(response.body)
+    if message is None:
+        text = response.body[:200].decode("utf-8", errors="replace").strip()
+        message = text or f"upstream answered HTTP {status}"
+    if status in (401, 403):
+        return UpstreamError(
+            f"The upstream provider rejected the gateway's credentials (HTTP {status}): {message}",
+            status=500,
+            kind="api_error",
+        )
+    return UpstreamError(
+        message,
+        status=status,
+        kind=kind_for_status(status),
+        code=code,
+        param=param,
+        retry_after=response.headers.get("retry-after"),
+    )

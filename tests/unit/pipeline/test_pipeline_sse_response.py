@@ -1,0 +1,97 @@
+"""SSEResponse as a plain ASGI app with a fake server: frames in order, heartbeats only
+during silence (after the first frame, never while a send is pending), and a client
+disconnect that ends the stream and closes its source."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from polyrelay.pipeline.sse_response import SSEResponse
+
+BEAT = b": keep-alive\n\n"
+
+
+class FakeServer:
+    def __init__(self, disconnect_after: float | None = None) -> None:
+        self.sent: list[tuple[float, dict[str, Any]]] = []
+        self.disconnect_after = disconnect_after
+        self.start = 0.0
+
+    async def receive(self) -> dict[str, Any]:
+        if self.disconnect_after is None:
+            await asyncio.Event().wait()  # never: the client stays
+        await asyncio.sleep(self.disconnect_after or 0)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append((asyncio.get_running_loop().time() - self.start, message))
+
+    def bodies(self) -> list[bytes]:
+        return [m["body"] for _, m in self.sent if m["type"] == "http.response.body"]
+
+    async def run(self, response: SSEResponse) -> None:
+        self.start = asyncio.get_running_loop().time()
+        scope = {"type": "http", "method": "POST", "path": "/"}
+        await response(scope, self.receive, self.send)
+
+
+def _response(frames: AsyncIterator[bytes], keepalive: float) -> SSEResponse:
+    return SSEResponse(frames, {"x-request-id": "r1"}, heartbeat=lambda: BEAT, keepalive=keepalive)
+
+
+async def _paced(gaps: list[float], closed: list[bool]) -> AsyncIterator[bytes]:
+    try:
+        for number, gap in enumerate(gaps):
+            await asyncio.sleep(gap)
+            yield b"data: %d\n\n" % number
+    finally:
+        closed.append(True)
+
+
+def test_frames_then_end_without_heartbeats_when_not_silent() -> None:
+    server, closed = FakeServer(), []
+    asyncio.run(server.run(_response(_paced([0, 0, 0], closed), keepalive=0.05)))
+    start = server.sent[0][1]
+    assert start["type"] == "http.response.start" and start["status"] == 200
+    headers = dict(start["headers"])
+    assert headers[b"content-type"].startswith(b"text/event-stream")
+    assert headers[b"x-request-id"] == b"r1"
+    assert server.bodies() == [b"data: 0\n\n", b"data: 1\n\n", b"data: 2\n\n", b""]
+    assert server.sent[-1][1]["more_body"] is False
+    assert closed == [True]
+
+
+def test_heartbeats_fill_silence_between_frames_only() -> None:
+    server, closed = FakeServer(), []
+    # Silent 0.3 s before the first frame (no heartbeat yet), then 0.35 s between frames.
+    asyncio.run(server.run(_response(_paced([0.3, 0.35, 0.0], closed), keepalive=0.1)))
+    bodies = server.bodies()
+    first = bodies.index(b"data: 0\n\n")
+    assert first == 0, "no heartbeat before the stream's first frame"
+    between = bodies[first + 1 : bodies.index(b"data: 1\n\n")]
+    assert 2 <= len(between) <= 4 and set(between) == {BEAT}
+    assert bodies[-3:] == [b"data: 1\n\n", b"data: 2\n\n", b""]
+
+
+def test_keepalive_zero_sends_no_heartbeat() -> None:
+    server, closed = FakeServer(), []
+    asyncio.run(server.run(_response(_paced([0, 0.3, 0], closed), keepalive=0)))
+    assert BEAT not in server.bodies()
+
+
+def test_disconnect_ends_the_stream_and_closes_the_source() -> None:
+    server, closed = FakeServer(disconnect_after=0.1), []
+    gaps = [0.0] + [0.2] * 50  # ten seconds of frames if nobody stopped it
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await server.run(_response(_paced(gaps, closed), keepalive=10))
+        return loop.time() - started
+
+    elapsed = asyncio.run(run())
+    assert elapsed < 1.0
+    assert closed == [True]
+    assert server.sent[-1][1].get("more_body") is True  # no end frame to a gone client
