@@ -16,6 +16,7 @@ from msgspec import UNSET
 from polyrelay import codec
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError
+from polyrelay.frontends.openai_errors import encode_openai_error, openai_error
 from polyrelay.ir import ChatResponse, ReasoningPart, StopReason, TextPart, ToolCallPart, Usage
 from polyrelay.schemas.openai_chat import (
     Annotation,
@@ -27,7 +28,6 @@ from polyrelay.schemas.openai_chat import (
     CompletionTokensDetails,
     CompletionUsage,
     ErrorObject,
-    ErrorResponse,
     FunctionCall,
     PromptTokensDetails,
 )
@@ -125,35 +125,10 @@ def usage_from_ir(usage: Usage) -> CompletionUsage:
     )
 
 
-# kind → (OpenAI error type, default code); translation.md §11, openai-chat-completions.md §6.
-_ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
-    "invalid_request_error": ("invalid_request_error", None),
-    "authentication_error": ("invalid_request_error", "invalid_api_key"),
-    "permission_error": ("invalid_request_error", "permission_denied"),
-    "not_found_error": ("invalid_request_error", "model_not_found"),
-    "request_too_large": ("invalid_request_error", "request_too_large"),
-    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
-    "overloaded_error": ("server_error", "overloaded"),
-    "timeout_error": ("server_error", "timeout"),
-    "api_error": ("server_error", None),
-}
-
-
 def error_from_gateway(error: GatewayError) -> tuple[int, ErrorObject]:
-    """The HTTP status and the `error` object for a gateway error."""
-    type_, code = _ERROR_SHAPES.get(error.kind, ("server_error", None))
-    if error.status < 500 and type_ == "server_error":
-        type_ = "invalid_request_error"
-    status = error.status
-    # 529 is Anthropic's; OpenAI clients know overload as 503 (and the SDK retries it).
-    if status == 529:
-        status = 503
-    body = ErrorObject(
-        message=error.message, type=type_, param=error.param, code=error.code or code
-    )
-    return status, body
+    """The HTTP status and the `error` object for a gateway error (shared with Responses)."""
+    return openai_error(error)
 
 
 def encode_error(error: GatewayError) -> tuple[int, bytes]:
-    status, body = error_from_gateway(error)
-    return status, codec.encode(ErrorResponse(error=body))
+    return encode_openai_error(error)

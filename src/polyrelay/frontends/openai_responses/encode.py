@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from typing import assert_never
 
-from polyrelay.codec import DecodeError, decode, encode
+from polyrelay.codec import DecodeError, decode
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError
+from polyrelay.frontends.openai_errors import encode_openai_error, openai_error
 from polyrelay.frontends.openai_responses.blob import reasoning_state_from_ir
 from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
 from polyrelay.ir import (
@@ -28,7 +29,6 @@ from polyrelay.ir import (
 )
 from polyrelay.schemas.openai_responses import (
     ErrorObject,
-    ErrorResponse,
     IncompleteDetails,
     InputTokensDetails,
     OutputTokensDetails,
@@ -56,20 +56,9 @@ __all__ = [
 ]
 
 _ITEM_ID_KEY = "openai-responses.item_id"
+
+
 # Neutral error kind → (OpenAI error type, code, client-facing status override).
-_ERROR_TYPES: dict[str, tuple[str, str | None, int | None]] = {
-    "invalid_request_error": ("invalid_request_error", None, None),
-    "authentication_error": ("invalid_request_error", "invalid_api_key", None),
-    "permission_error": ("invalid_request_error", None, None),
-    "not_found_error": ("invalid_request_error", None, None),
-    "request_too_large": ("invalid_request_error", "request_too_large", None),
-    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded", None),
-    "overloaded_error": ("server_error", "overloaded", 503),
-    "timeout_error": ("server_error", "timeout", None),
-    "api_error": ("server_error", "server_error", None),
-}
-
-
 def response_id(ctx: RequestContext, options: ResponsesOptions | None) -> str:
     """The pipeline's id if it set one, else one derived from the request id, so the
     storage layer can name the response before it is rendered."""
@@ -253,13 +242,13 @@ def usage_from_ir(usage: Usage) -> ResponseUsage:
 
 
 def error_object_from_ir(error: GatewayError) -> tuple[int, ErrorObject]:
-    type_, code, status = _ERROR_TYPES.get(error.kind, ("server_error", None, None))
-    body = ErrorObject(
-        message=error.message, type=type_, param=error.param, code=error.code or code
+    """The shared OpenAI error mapping, as the Responses schema's error object."""
+    status, shared = openai_error(error)
+    code = None if shared.code is None else str(shared.code)
+    return status, ErrorObject(
+        message=shared.message, type=shared.type, param=shared.param, code=code
     )
-    return status or error.status, body
 
 
 def encode_error(error: GatewayError) -> tuple[int, bytes]:
-    status, body = error_object_from_ir(error)
-    return status, encode(ErrorResponse(error=body))
+    return encode_openai_error(error)

@@ -215,9 +215,10 @@ class OpenAIResponsesStreamRenderer:
             self._message_index = self._add_item(self._message, out)
         added = self._content_event("response.content_part.added", output_text(""))
         out.append(self._frame(added))
-        self._text_delta_middle = (
-            b',"output_index":%d,"item_id":%b,"content_index":%d,"delta":'
-            % (added.output_index, encode(added.item_id), added.content_index)
+        self._text_delta_middle = b',"output_index":%d,"item_id":%b,"content_index":%d,"delta":' % (
+            self._message_index,
+            encode(added.item_id),
+            len(self._message.content or ()),
         )
 
     def _content_event(self, kind: str, part: ResponseOutputContent | None) -> ResponseStreamEvent:

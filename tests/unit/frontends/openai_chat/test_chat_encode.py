@@ -160,7 +160,13 @@ def test_every_stop_reason_maps(stop: StopReason, finish: str) -> None:
         (InvalidRequestError("bad", param="temperature"), 400, "invalid_request_error", None),
         (AuthenticationError("no key"), 401, "invalid_request_error", "invalid_api_key"),
         (PermissionDeniedError("nope"), 403, "invalid_request_error", "permission_denied"),
-        (NotFoundError("no model"), 404, "invalid_request_error", "model_not_found"),
+        (
+            NotFoundError("no model", code="model_not_found"),
+            404,
+            "invalid_request_error",
+            "model_not_found",
+        ),
+        (NotFoundError("no such response"), 404, "invalid_request_error", None),
         (RequestTooLargeError("big"), 413, "invalid_request_error", "request_too_large"),
         (RateLimitError("slow", retry_after="3"), 429, "rate_limit_error", "rate_limit_exceeded"),
         (
