@@ -1,0 +1,108 @@
+"""Tool-call ids that carry their round-trip extensions through any client.
+
+Some upstream state belongs to a tool call and must come back with it (Gemini's
+`thoughtSignature` on a functionCall: Gemini 3 answers 400 without it). No client protocol
+has a field for it, but every client echoes the tool-call id verbatim, in the assistant
+history and in the tool result. So the gateway appends the extensions to the id it gives the
+client — `<id>__gw1_<base64url JSON>`, within the `[a-zA-Z0-9_-]` alphabet every protocol
+accepts — and splits them off again when the id comes back. Ids without extensions are
+untouched, so other upstreams' ids pass through verbatim.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import msgspec
+
+from polyrelay.ir.content import Part, ToolCallPart, ToolResultPart
+from polyrelay.ir.events import PartStart, StreamEvent
+from polyrelay.ir.messages import Message
+from polyrelay.ir.request import ChatRequest
+from polyrelay.ir.response import ChatResponse
+
+__all__ = [
+    "ID_MARK",
+    "id_with_extensions",
+    "outgoing_event",
+    "outgoing_response",
+    "restore_request",
+    "split_id",
+]
+
+ID_MARK = "__gw1_"
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(dict[str, str])
+
+
+def id_with_extensions(call_id: str, extensions: dict[str, str]) -> str:
+    if not extensions or ID_MARK in call_id:
+        return call_id
+    raw = base64.urlsafe_b64encode(_encoder.encode(extensions)).rstrip(b"=").decode("ascii")
+    return f"{call_id}{ID_MARK}{raw}"
+
+
+def split_id(wire_id: str) -> tuple[str, dict[str, str]]:
+    """The inverse of `id_with_extensions`; an id this gateway did not extend is kept whole."""
+    call_id, mark, payload = wire_id.partition(ID_MARK)
+    if not mark:
+        return wire_id, {}
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        return call_id, _decoder.decode(raw)
+    except (binascii.Error, ValueError, msgspec.ValidationError, msgspec.DecodeError):
+        return wire_id, {}
+
+
+def _outgoing_part(part: Part) -> Part:
+    if isinstance(part, ToolCallPart) and part.extensions:
+        wire_id = id_with_extensions(part.id, part.extensions)
+        return msgspec.structs.replace(part, id=wire_id, extensions={})
+    return part
+
+
+def outgoing_response(response: ChatResponse) -> ChatResponse:
+    """The response with extensions folded into tool-call ids, ready for any frontend."""
+    if not any(isinstance(p, ToolCallPart) and p.extensions for p in response.parts):
+        return response
+    return msgspec.structs.replace(response, parts=tuple(map(_outgoing_part, response.parts)))
+
+
+def outgoing_event(event: StreamEvent) -> StreamEvent:
+    if isinstance(event, PartStart) and isinstance(event.part, ToolCallPart):
+        if event.part.extensions:
+            return PartStart(index=event.index, part=_outgoing_part(event.part))
+    return event
+
+
+def _incoming_part(part: Part) -> Part:
+    if isinstance(part, ToolCallPart) and ID_MARK in part.id:
+        call_id, extensions = split_id(part.id)
+        return msgspec.structs.replace(
+            part, id=call_id, extensions={**extensions, **part.extensions}
+        )
+    if isinstance(part, ToolResultPart) and ID_MARK in part.tool_call_id:
+        return msgspec.structs.replace(part, tool_call_id=split_id(part.tool_call_id)[0])
+    return part
+
+
+def _incoming_message(message: Message) -> Message:
+    return msgspec.structs.replace(message, parts=tuple(map(_incoming_part, message.parts)))
+
+
+def restore_request(request: ChatRequest) -> ChatRequest:
+    """The request with gateway-extended ids split back into ids and extensions."""
+    if not any(_carries_mark(m) for m in request.messages):
+        return request
+    messages = tuple(_incoming_message(m) if _carries_mark(m) else m for m in request.messages)
+    return msgspec.structs.replace(request, messages=messages)
+
+
+def _carries_mark(message: Message) -> bool:
+    for part in message.parts:
+        if isinstance(part, ToolCallPart) and ID_MARK in part.id:
+            return True
+        if isinstance(part, ToolResultPart) and ID_MARK in part.tool_call_id:
+            return True
+    return False
