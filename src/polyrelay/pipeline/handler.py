@@ -21,6 +21,7 @@ from polyrelay.errors import GatewayError, RequestTooLargeError
 from polyrelay.fetch.client import UrlFetcher
 from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders
 from polyrelay.ir import ChatRequest
+from polyrelay.ir.tool_ids import outgoing_response, restore_request
 from polyrelay.pipeline import passthrough
 from polyrelay.pipeline.calls import complete
 from polyrelay.pipeline.media import prepare_media
@@ -157,7 +158,7 @@ class Gateway:
         this too, so a task's result is exactly what the synchronous call returns."""
         if conforms(frontend, ReadsHeaders):
             cast(ReadsHeaders, frontend).note_headers(headers, ctx)
-        chat = frontend.decode(body, ctx)
+        chat = restore_request(frontend.decode(body, ctx))
         ctx.model = chat.model
         route = self.router.resolve(chat.model)
         self.authenticator.authorize_model(key, chat.model)
@@ -174,7 +175,7 @@ class Gateway:
             return await self._stream(frontend, provider, chat, route, ctx)
         responses = await complete(self.client, provider, chat, route, ctx, self.server_tools)
         return Response(
-            frontend.encode(responses, ctx),
+            frontend.encode([outgoing_response(r) for r in responses], ctx),
             200,
             response_headers(ctx),
             media_type="application/json",

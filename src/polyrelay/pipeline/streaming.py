@@ -19,6 +19,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UnsupportedError, UpstreamError
 from polyrelay.frontends import StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError, StreamEvent
+from polyrelay.ir.tool_ids import outgoing_event
 from polyrelay.pipeline.calls import choice_count, open_streams
 from polyrelay.providers import Provider, Route
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
@@ -41,7 +42,7 @@ def _render(events: list[StreamEvent], renderer: StreamRenderer, choice: int) ->
     for event in events:
         if isinstance(event, StreamError):
             raise _Failed(UpstreamError(event.message, status=event.status, kind=event.kind))
-        out.extend(renderer.feed(event, choice))
+        out.extend(renderer.feed(outgoing_event(event), choice))
     return b"".join(out)
 
 

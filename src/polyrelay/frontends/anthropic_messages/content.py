@@ -32,6 +32,7 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
+from polyrelay.ir.tool_ids import id_with_extensions, split_id
 from polyrelay.providers.anthropic.content import ORIGIN
 from polyrelay.providers.anthropic.request import GATEWAY_TOKEN_PREFIX
 from polyrelay.providers.anthropic.response import citations_to_ir, web_search_result_to_ir
@@ -72,8 +73,6 @@ DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/markdown", "text/csv")
 _TEXT_TYPES = DOCUMENT_TYPES[1:]
 _ALLOWED = ", ".join(DOCUMENT_TYPES + IMAGE_TYPES)
 _TOKEN_PREFIX = GATEWAY_TOKEN_PREFIX
-_ID_MARK = "__gw1_"
-_EXTENSIONS = msgspec.json.Decoder(dict[str, str])
 
 
 class _Token(msgspec.Struct):
@@ -101,25 +100,13 @@ def reasoning_from_signature(text: str, signature: str, path: str) -> ReasoningP
 
 
 def tool_id_from_ir(call_id: str, extensions: dict[str, str]) -> str:
-    """A tool call's id, carrying its round-trip extensions (e.g. Gemini's thoughtSignature
-    on a functionCall) when it has any: `<id>__gw1_<base64url JSON>`, still within the
-    `[a-zA-Z0-9_-]` alphabet of Anthropic tool ids. The client echoes it back unchanged."""
-    if not extensions:
-        return call_id
-    raw = base64.urlsafe_b64encode(encode(extensions)).rstrip(b"=").decode("ascii")
-    return f"{call_id}{_ID_MARK}{raw}"
+    """A tool call's id with its round-trip extensions folded in (see ir/tool_ids.py)."""
+    return id_with_extensions(call_id, extensions)
 
 
 def tool_id_to_ir(wire_id: str) -> tuple[str, dict[str, str]]:
     """The inverse of `tool_id_from_ir`; an id this gateway did not extend is kept whole."""
-    call_id, mark, payload = wire_id.partition(_ID_MARK)
-    if not mark:
-        return wire_id, {}
-    try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        return call_id, _EXTENSIONS.decode(raw)
-    except (binascii.Error, ValueError, msgspec.ValidationError, msgspec.DecodeError):
-        return wire_id, {}
+    return split_id(wire_id)
 
 
 def _fail(path: str, message: str) -> InvalidRequestError:
