@@ -103,7 +103,7 @@ def encode_response(
     out = response_shell(ctx, options, status, response_id(ctx, options))
     out.output = output_from_ir(response.parts, names)
     out.incomplete_details = incomplete
-    out.completed_at = time.time() if status == "completed" else None
+    out.completed_at = int(time.time()) if status == "completed" else None
     out.usage = usage_from_ir(response.usage)
     return out
 

@@ -124,7 +124,7 @@ class Response(msgspec.Struct, kw_only=True):
     object: str = "response"
     created_at: float = 0
     status: str | None = None
-    completed_at: float | None = None
+    completed_at: int | float | None = None
     model: str = ""
     output: list[ResponseOutputItem] = msgspec.field(default_factory=list)
     error: ResponseError | None = None

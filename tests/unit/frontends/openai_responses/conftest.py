@@ -6,4 +6,5 @@ from pathlib import Path
 
 TESTS = Path(__file__).parents[3]
 CLIENTS = TESTS / "fixtures" / "clients" / "openai-responses"
-SAMPLES = Path("/work/shared/clients/samples")
+# Copied unchanged from shared/clients/samples, so CI does not depend on that folder.
+SAMPLES = TESTS / "fixtures" / "clients" / "codex"
