@@ -41,18 +41,18 @@ class SSEDecoder:
         """The last chunk ended in CR, which may be the first half of a CRLF."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buffer = self._buffer + self._normalise(chunk)
+        if self._cr or b"\r" in chunk:
+            chunk = self._normalise(chunk)
+        blocks = (self._buffer + chunk if self._buffer else chunk).split(b"\n\n")
+        self._buffer = blocks.pop()
         events: list[SSEEvent] = []
-        start = 0
-        while True:
-            end = buffer.find(b"\n\n", start)
-            if end < 0:
-                break
-            event = _parse_block(buffer[start:end])
+        for block in blocks:
+            if block.startswith(b"data: ") and b"\n" not in block:  # the common case, inline
+                events.append(SSEEvent(None, block[6:].decode("utf-8", "replace")))
+                continue
+            event = _parse_block(block)
             if event is not None:
                 events.append(event)
-            start = end + 2
-        self._buffer = buffer[start:]
         return events
 
     def finish(self) -> list[SSEEvent]:
@@ -81,6 +81,12 @@ def _parse_block(block: bytes) -> SSEEvent | None:
     """One event's lines (no blank line inside). None when it carries no data."""
     if block.startswith(b"data: ") and b"\n" not in block:
         return SSEEvent(None, block[6:].decode("utf-8", "replace"))  # the common case
+    if block.startswith(b"event: "):  # `event: X` + `data: Y`, as Anthropic and Responses send
+        name, newline, rest = block.partition(b"\n")
+        if newline and rest.startswith(b"data: ") and b"\n" not in rest:
+            return SSEEvent(
+                name[7:].decode("utf-8", "replace"), rest[6:].decode("utf-8", "replace")
+            )
     event: str | None = None
     data: list[str] = []
     for raw in block.split(b"\n"):

@@ -25,7 +25,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["SSEResponse"]
+__all__ = ["FinalFrames", "SSEResponse"]
+
+
+class FinalFrames(bytes):
+    """The stream's last frames: sent together with the end of the body (one `send`
+    instead of two). Nothing may follow them."""
+
 
 _WATCH_AFTER = 0.25
 """Seconds into a stream before its client's disconnect is watched for."""
@@ -95,15 +101,23 @@ class _Pump:
     async def run(self, frames: AsyncIterator[bytes]) -> None:
         send = self.send
         try:
+            ended = False
             async for chunk in frames:
                 self.waiting = False
                 if self.beat is not None:
                     await self.beat
+                if type(chunk) is FinalFrames:
+                    self._stop()
+                    ended = True
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    continue
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 self.started = True
                 self.last = self.loop.time()
                 self.waiting = True
             self.waiting = False
+            if ended:
+                return
             if self.beat is not None:
                 await self.beat
             self._stop()

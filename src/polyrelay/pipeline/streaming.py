@@ -21,6 +21,7 @@ from polyrelay.frontends import StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError, StreamEvent
 from polyrelay.ir.tool_ids import outgoing_event
 from polyrelay.pipeline.calls import choice_count, open_streams
+from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.providers import Provider, Route
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
 from polyrelay.tools.loop import prepare_request
@@ -78,11 +79,11 @@ async def render_streams(
             source = _merge(streams, provider, route, ctx, renderer)
         async for frames in source:
             yield frames
-        yield b"".join(renderer.finish())
+        yield FinalFrames(b"".join(renderer.finish()))
     except _Failed as failed:
-        yield b"".join(renderer.fail(failed.error))
+        yield FinalFrames(b"".join(renderer.fail(failed.error)))
     except GatewayError as error:
-        yield b"".join(renderer.fail(error))
+        yield FinalFrames(b"".join(renderer.fail(error)))
     finally:
         for stream in streams:
             stream.close()
@@ -173,8 +174,8 @@ async def _render_events(
                 frames = _render([event], renderer, 0)
                 if frames:
                     yield frames
-        yield b"".join(renderer.finish())
+        yield FinalFrames(b"".join(renderer.finish()))
     except _Failed as failed:
-        yield b"".join(renderer.fail(failed.error))
+        yield FinalFrames(b"".join(renderer.fail(failed.error)))
     except GatewayError as error:
-        yield b"".join(renderer.fail(error))
+        yield FinalFrames(b"".join(renderer.fail(error)))

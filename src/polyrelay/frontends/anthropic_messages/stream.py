@@ -65,6 +65,8 @@ _DELTA_KINDS = {
     "signature_delta": (b',"delta":{"type":"signature_delta","signature":', b"}}\n\n"),
 }
 
+_TEXT_MIDDLE = _DELTA_KINDS["text_delta"][0]
+
 
 def _frame(event: msgspec.Struct) -> bytes:
     tag = type(event).__struct_config__.tag
@@ -91,6 +93,14 @@ class AnthropicStreamRenderer:
         del choice  # Anthropic has one answer per response
         if self._ended:
             return []
+        if type(event) is TextDelta and not self._skip:  # the hot event, without the match
+            return [
+                _DELTA_HEAD
+                + str(self._next).encode()
+                + _TEXT_MIDDLE
+                + encode(event.text)
+                + b"}}\n\n"
+            ]
         match event:
             case MessageStart():
                 return self._start(event)

@@ -88,6 +88,7 @@ class OpenAIChatStreamRenderer:
         usage_null = b',"usage":null}' if self._include_usage else b"}"
         self._open = self._head + b',"choices":[{"index":'
         self._tail = b',"logprobs":null,"finish_reason":null}]' + usage_null
+        self._tail_end = self._tail + b"\n\n"
         self._usage_null = usage_null
         self._choices: dict[int, _Choice] = {}
 
@@ -95,6 +96,9 @@ class OpenAIChatStreamRenderer:
         state = self._choices.get(choice)
         if state is None:
             state = self._choices[choice] = _Choice(choice)
+        if type(event) is TextDelta and state.started:  # the hot event, without the match
+            delta = b'{"content":' + codec.encode(event.text) + b"}"
+            return [b"data: " + self._open + state.index + b',"delta":' + delta + self._tail_end]
         frames: list[bytes] = []
         if not state.started and not isinstance(event, StreamError):
             state.started = True

@@ -134,9 +134,21 @@ class OpenAIResponsesStreamRenderer:
         del choice  # Responses has one output per response
         if self._ended:
             return []
+        if type(event) is TextDelta and self._started and self._kind is _Kind.TEXT:
+            self._pieces.append(event.text)  # the hot event, without the match
+            return [self._text_delta(event.text)]
         out: list[bytes] = []
         if not self._started and not isinstance(event, StreamError):
             self._begin(out)
+        self._dispatch(event, out)
+        return out
+
+    def _text_delta(self, text: str) -> bytes:
+        seq = str(self._seq).encode()
+        self._seq += 1
+        return _TEXT_DELTA_HEAD + seq + self._text_delta_middle + encode(text) + _TEXT_DELTA_TAIL
+
+    def _dispatch(self, event: StreamEvent, out: list[bytes]) -> None:
         match event:
             case MessageStart():
                 pass
@@ -156,7 +168,6 @@ class OpenAIResponsesStreamRenderer:
                 self._stop = event
             case StreamError():
                 out.extend(self._failed(event.kind, event.message))
-        return out
 
     def _begin(self, out: list[bytes]) -> None:
         self._started = True
@@ -245,10 +256,7 @@ class OpenAIResponsesStreamRenderer:
         self._pieces.append(text)
         match self._kind:
             case _Kind.TEXT:
-                seq = str(self._seq).encode()
-                self._seq += 1
-                middle = self._text_delta_middle
-                out.append(_TEXT_DELTA_HEAD + seq + middle + encode(text) + _TEXT_DELTA_TAIL)
+                out.append(self._text_delta(text))
             case _Kind.REASONING:
                 summary = ResponseOutputContent(type="summary_text", text="")
                 if first:

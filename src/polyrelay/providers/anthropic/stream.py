@@ -47,6 +47,11 @@ from polyrelay.providers.anthropic.response import (
 from polyrelay.schemas import anthropic_messages as wire
 from polyrelay.sse import SSEDecoder, SSEEvent
 
+# Held here, not looked up per event: hashing the union type costs more than the decode.
+_EVENTS: msgspec.json.Decoder[wire.RawMessageStreamEvent] = msgspec.json.Decoder(
+    wire.RawMessageStreamEvent
+)
+
 __all__ = ["AnthropicStreamParser"]
 
 _KNOWN_EVENTS = frozenset(
@@ -96,10 +101,7 @@ class AnthropicStreamParser:
             if self._done or (frame.event is not None and frame.event not in _KNOWN_EVENTS):
                 continue
             try:
-                event: wire.RawMessageStreamEvent = decode_as(
-                    frame.data,
-                    wire.RawMessageStreamEvent,  # type: ignore[arg-type]  # a union, not a type
-                )
+                event: wire.RawMessageStreamEvent = _EVENTS.decode(frame.data)
             except msgspec.ValidationError:
                 self._unknown(frame)
                 continue
