@@ -50,10 +50,14 @@ def test_put_replaces_and_never_takes_over_another_keys_id(store: SqliteResponse
     store.put(record(items=2))
     got = store.get("resp_1", "k1")
     assert got is not None and got.status == "completed" and len(got.input_items) == 2
-    store.put(record(key="k2", status="failed"))
+    store.put(record(key="k2", status="failed", items=5))
     still = store.get("resp_1", "k1")
     assert still is not None and still.status == "completed"
     assert store.get("resp_1", "k2") is None
+    # The colliding put must not replace the owner's input items either.
+    store.flush()
+    owner = store.get("resp_1", "k1")
+    assert owner is not None and len(owner.input_items) == 2
 
 
 def test_update_status(store: SqliteResponseStore) -> None:

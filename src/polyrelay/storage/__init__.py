@@ -1,8 +1,10 @@
 """Persistent stores behind small protocols, opened from the `database` URL in the settings.
 
 `open_database` is the one constructor: the app and the CLI call it once and pass the stores
-it exposes to whoever needs them. Every store method is synchronous and short (an indexed
-lookup or a single-row write), so callers on the event loop call them directly.
+it exposes to whoever needs them. Store methods are short (an indexed lookup or a single-row
+write), so callers on the event loop call them directly; the one exception is
+`ResponseStore.put`, which parks the record (readable at once) for a writer thread to commit
+in batches, because it runs once per stored response on the hot path.
 """
 
 from __future__ import annotations

@@ -184,7 +184,14 @@ class SqliteResponseStore:
             for record in batch
         ]
         items = [
-            (record.id, position, str(item.get("id") or ""), codec.encode_str(item))
+            (
+                record.id,
+                position,
+                str(item.get("id") or ""),
+                codec.encode_str(item),
+                record.id,
+                record.key_id,
+            )
             for record in batch
             for position, item in enumerate(record.input_items)
         ]
@@ -198,11 +205,18 @@ class SqliteResponseStore:
                 " WHERE responses.key_id = excluded.key_id",
                 rows,
             )
+            # Input items are written only under a response row this key owns: an id that
+            # collides with another key's response must not touch that key's items.
             self._conn.executemany(
-                "DELETE FROM response_input_items WHERE response_id = ?",
-                [(record.id,) for record in batch],
+                "DELETE FROM response_input_items WHERE response_id = ?"
+                " AND EXISTS (SELECT 1 FROM responses WHERE id = ? AND key_id = ?)",
+                [(record.id, record.id, record.key_id) for record in batch],
             )
-            self._conn.executemany("INSERT INTO response_input_items VALUES (?, ?, ?, ?)", items)
+            self._conn.executemany(
+                "INSERT INTO response_input_items SELECT ?, ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM responses WHERE id = ? AND key_id = ?)",
+                items,
+            )
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")

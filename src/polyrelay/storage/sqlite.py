@@ -1,7 +1,8 @@
 """SQLite implementation of the stores (stdlib `sqlite3`).
 
 One connection per process, shared by every store and guarded by a lock: calls come from the
-event loop thread (and the CLI), each is sub-millisecond, so a pool would only add cost. WAL
+event loop thread, the response store's writer thread and the CLI; each is sub-millisecond,
+so a pool would only add cost. WAL
 mode lets `polyrelay keys ...` write while a server reads; `busy_timeout` makes a writer wait
 for another process's write lock instead of failing.
 """
