@@ -84,6 +84,8 @@ models:
   claude-sonnet-4-5: {{provider: emu-anthropic, max_output_tokens: 1024}}
   gemini-2.5-flash: {{provider: emu-gemini}}
   unreachable-model: {{provider: dead, model: gpt-4o-mini}}
+  alias-mini: {{provider: emu-openai, model: gpt-4o-mini}}
+  alias-responses: {{provider: emu-responses, model: gpt-5-mini}}
   slow-model: {{provider: slow, model: gpt-4o-mini}}
 keys:
   - {{key: "{STATIC_KEY}", name: ci}}

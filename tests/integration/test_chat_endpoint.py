@@ -385,3 +385,29 @@ def test_client_disconnect_cancels_upstream(
 
         time.sleep(0.05)
     assert emulator.requests()[-1]["cancelled"] is True
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_fast_path_echoes_the_public_model_name(
+    client: openai.OpenAI, emulator: Emulator, stream: bool
+) -> None:
+    if stream:
+        chunks = list(
+            client.chat.completions.create(
+                model="alias-mini",
+                messages=[user("[[words 40]] hi")],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        assert {c.model for c in chunks} == {"alias-mini"}
+    else:
+        result = client.chat.completions.create(model="alias-mini", messages=[user("hi")])
+        assert result.model == "alias-mini"
+    assert emulator.last()["body"]["model"] == "gpt-4o-mini"
+
+
+def test_responses_fast_path_stream_echoes_the_public_model_name(client: openai.OpenAI) -> None:
+    events = list(client.responses.create(model="alias-responses", input="hi", stream=True))
+    models = {e.response.model for e in events if hasattr(e, "response")}
+    assert models == {"alias-responses"}

@@ -106,6 +106,45 @@ class _Boundary:
 _FRAME_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 
+class _ModelRename:
+    """Echoes the model name the client asked for in relayed stream frames, as the
+    non-streamed fast path and the IR path do. Only whole frames are rewritten (a partial
+    frame waits for the rest), so a name split across two chunks is still found. A JSON
+    string's own quotes are escaped, so text that merely mentions the name is not touched.
+    When the public and upstream names are the same, chunks pass through untouched."""
+
+    __slots__ = ("_held", "_pairs")
+
+    def __init__(self, upstream: str, public: str) -> None:
+        self._held = b""
+        old, new = codec.encode(upstream), codec.encode(public)
+        self._pairs = (
+            []
+            if upstream == public
+            else [(b'"model":' + old, b'"model":' + new), (b'"model": ' + old, b'"model": ' + new)]
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not self._pairs:
+            return chunk
+        data = self._held + chunk
+        cut = data.rfind(b"\n\n") + 2 if b"\r" not in data else len(data)
+        if cut < 2:
+            self._held = data
+            return b""
+        self._held = data[cut:]
+        return self._rename(data[:cut])
+
+    def finish(self) -> bytes:
+        held, self._held = self._held, b""
+        return self._rename(held) if held else b""
+
+    def _rename(self, data: bytes) -> bytes:
+        for old, new in self._pairs:
+            data = data.replace(old, new)
+        return data
+
+
 async def _forward(
     stream: UpstreamStream,
     provider: Provider,
@@ -115,6 +154,7 @@ async def _forward(
     observer: StreamObserver | None,
 ) -> AsyncIterator[bytes]:
     parser = provider.stream_parser(route, ctx)
+    rename = _ModelRename(route.upstream_model, ctx.model)
     try:
         async with stream:
             async for chunk in stream.chunks():
@@ -122,8 +162,14 @@ async def _forward(
                 parser.feed(chunk)
                 if observer is not None:
                     observer.feed(chunk)
-                renderer.feed(chunk)
-                yield chunk
+                chunk = rename.feed(chunk)
+                if chunk:
+                    renderer.feed(chunk)
+                    yield chunk
+        tail = rename.finish()
+        if tail:
+            renderer.feed(tail)
+            yield tail
         if observer is not None:
             observer.finish()
         for event in parser.finish():
