@@ -20,6 +20,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "UpstreamUnreachableError",
     "kind_for_status",
+    "upstream_credential_error",
 ]
 
 
@@ -114,6 +115,17 @@ class UpstreamUnreachableError(GatewayError):
 class UpstreamTimeoutError(GatewayError):
     status = 504
     kind = "timeout_error"
+
+
+def upstream_credential_error(status: int) -> UpstreamError:
+    """An upstream 401/403: the gateway's own provider key was refused. The client gets a
+    500 without the upstream's text, which may quote part of the operator's key."""
+    return UpstreamError(
+        f"The upstream provider rejected the gateway's credentials (HTTP {status});"
+        " the gateway's provider configuration needs fixing.",
+        status=500,
+        kind="api_error",
+    )
 
 
 def kind_for_status(status: int) -> str:

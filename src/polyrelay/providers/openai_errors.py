@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from polyrelay import codec
-from polyrelay.errors import UpstreamError, kind_for_status
+from polyrelay.errors import UpstreamError, kind_for_status, upstream_credential_error
 from polyrelay.providers import UpstreamResponse
 from polyrelay.schemas.openai_chat import ErrorResponse
 
@@ -47,11 +47,7 @@ def parse_error(response: UpstreamResponse) -> UpstreamError:
         text = response.body[:200].decode("utf-8", errors="replace").strip()
         message = text or f"upstream answered HTTP {status}"
     if status in (401, 403):
-        return UpstreamError(
-            f"The upstream provider rejected the gateway's credentials (HTTP {status}): {message}",
-            status=500,
-            kind="api_error",
-        )
+        return upstream_credential_error(status)
     return UpstreamError(
         message,
         status=status,

@@ -12,7 +12,7 @@ import msgspec
 
 from polyrelay.codec import decode_as
 from polyrelay.context import RequestContext
-from polyrelay.errors import UpstreamError, kind_for_status
+from polyrelay.errors import UpstreamError, kind_for_status, upstream_credential_error
 from polyrelay.ir import (
     ChatResponse,
     Citation,
@@ -182,11 +182,6 @@ def parse_error(response: UpstreamResponse) -> UpstreamError:
         message = response.body[:500].decode("utf-8", errors="replace") or f"HTTP {status}"
         wire_type = kind_for_status(status)
     if status in (401, 403):
-        return UpstreamError(
-            f"the gateway's Anthropic credential was rejected by the upstream ({status}): "
-            f"{message}",
-            status=500,
-            kind="api_error",
-        )
+        return upstream_credential_error(status)
     kind = wire_type if wire_type in _NEUTRAL_KINDS else kind_for_status(status)
     return UpstreamError(message, status=status, kind=kind, retry_after=retry_after)

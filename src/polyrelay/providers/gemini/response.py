@@ -14,7 +14,7 @@ import msgspec
 
 from polyrelay import codec
 from polyrelay.context import RequestContext, new_id
-from polyrelay.errors import UpstreamError, kind_for_status
+from polyrelay.errors import UpstreamError, kind_for_status, upstream_credential_error
 from polyrelay.ir import (
     ChatResponse,
     Part,
@@ -230,11 +230,7 @@ def error_from_status(
 ) -> UpstreamError:
     """One google.rpc.Status → UpstreamError; also used for errors inside a stream."""
     if http_status in (401, 403):
-        return UpstreamError(
-            f"the gateway's gemini credential was rejected upstream: {status.message}",
-            status=500,
-            kind="api_error",
-        )
+        return upstream_credential_error(http_status)
     kind = _KIND_BY_RPC_STATUS.get(status.status or "") or kind_for_status(http_status)
     return UpstreamError(
         status.message or f"gemini error {http_status}",
