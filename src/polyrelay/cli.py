@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_keys(commands, common)
     _add_search(commands, common)
     _add_tasks(commands, common)
+    _add_usage(commands, common)
     return parser
 
 
@@ -92,6 +93,12 @@ def _add_tasks(commands: Actions, common: argparse.ArgumentParser) -> None:
     from polyrelay.tasks.cli import add_tasks_parser
 
     add_tasks_parser(commands, common, _settings)
+
+
+def _add_usage(commands: Actions, common: argparse.ArgumentParser) -> None:
+    from polyrelay.usage_cli import add_usage_parser
+
+    add_usage_parser(commands, common, _settings)
 
 
 def _search_ingest(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -17,7 +17,13 @@ from starlette.responses import Response
 
 from polyrelay.auth import Authenticator
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError, RequestTooLargeError
+from polyrelay.errors import (
+    GatewayError,
+    RequestTooLargeError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnreachableError,
+)
 from polyrelay.fetch.client import UrlFetcher
 from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders
 from polyrelay.ir import ChatRequest
@@ -25,6 +31,7 @@ from polyrelay.ir.tool_ids import outgoing_response, restore_request
 from polyrelay.pipeline import passthrough
 from polyrelay.pipeline.calls import complete
 from polyrelay.pipeline.media import prepare_media
+from polyrelay.pipeline.metering import Meter, MeteredFrames, MeteredRenderer
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.streaming import open_stream
 from polyrelay.providers import Provider, Route, SupportsPassthrough
@@ -37,6 +44,9 @@ from polyrelay.tools.web_search import WebSearchRuntime
 __all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
 
 log = logging.getLogger("polyrelay.requests")
+
+_UPSTREAM_ERRORS = (UpstreamError, UpstreamUnreachableError, UpstreamTimeoutError)
+"""Errors that mean the request reached (or tried to reach) the upstream: metered."""
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -167,13 +177,22 @@ class Gateway:
         fast = provider.type == frontend.name and ctx.passthrough_ok
         # A web search the upstream cannot run takes the IR path, where the gateway runs it.
         fast = fast and not self.server_tools.emulates(chat, provider.capabilities)
-        if fast and conforms(provider, SupportsPassthrough):
-            return await passthrough.relay(
-                self, provider, route, body, chat, frontend, ctx, headers
-            )
-        if chat.stream:
-            return await self._stream(frontend, provider, chat, route, ctx)
-        responses = await complete(self.client, provider, chat, route, ctx, self.server_tools)
+        # Usage accounting (pipeline/metering.py): every path below settles this once.
+        meter = Meter(self.database.usage, ctx, route, stream=chat.stream)
+        try:
+            if fast and conforms(provider, SupportsPassthrough):
+                return await passthrough.relay(
+                    self, provider, route, body, chat, frontend, ctx, headers, meter
+                )
+            if chat.stream:
+                return await self._stream(frontend, provider, chat, route, ctx, meter)
+            responses = await complete(self.client, provider, chat, route, ctx, self.server_tools)
+        except _UPSTREAM_ERRORS as error:
+            meter.settle(error.status)
+            raise
+        for response in responses:
+            meter.add(response.usage)
+        meter.settle(200)
         return Response(
             frontend.encode([outgoing_response(r) for r in responses], ctx),
             200,
@@ -188,9 +207,15 @@ class Gateway:
         chat: ChatRequest,
         route: Route,
         ctx: RequestContext,
+        meter: Meter,
     ) -> Response:
-        renderer = frontend.stream_renderer(chat, ctx)
+        renderer = MeteredRenderer(frontend.stream_renderer(chat, ctx), meter)
         frames = await open_stream(
             self.client, provider, chat, route, ctx, renderer, self.server_tools
         )
-        return sse_response(frames, renderer.heartbeat, ctx, self.settings.stream_keepalive_seconds)
+        return sse_response(
+            MeteredFrames(frames, meter),
+            renderer.heartbeat,
+            ctx,
+            self.settings.stream_keepalive_seconds,
+        )

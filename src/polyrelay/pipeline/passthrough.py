@@ -18,7 +18,8 @@ from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, StreamRenderer
-from polyrelay.ir import ChatRequest, StreamError
+from polyrelay.ir import ChatRequest, MessageStart, StreamError, StreamEvent, UsageDelta
+from polyrelay.pipeline.metering import Meter, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamStream
@@ -38,7 +39,9 @@ async def relay(
     frontend: Frontend,
     ctx: RequestContext,
     headers: Mapping[str, str],
+    meter: Meter,
 ) -> Response:
+    """`meter` gets the usage: read from the relayed body, or from the stream's parser."""
     assert conforms(provider, SupportsPassthrough)
     relaying = cast(SupportsPassthrough, provider)
     hooks = cast(PassthroughHooks, frontend) if conforms(frontend, PassthroughHooks) else None
@@ -54,13 +57,16 @@ async def relay(
             response = await stream.read()
         if response.status >= 400:
             raise provider.parse_error(response)
-        result = _patch_model(response.body, ctx.model)
+        document = codec.decode(response.body)
+        meter.add(usage_of_body(provider.type, document))
+        meter.settle(200)
+        result = _patch_model(document, response.body, ctx.model)
         if hooks is not None:
             result = hooks.passthrough_result(result, ctx)
         return Response(result, 200, response_headers(ctx), media_type="application/json")
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
-    frames = _forward(stream, provider, route, ctx, renderer, observer)
+    frames = _forward(stream, provider, route, ctx, renderer, observer, meter)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
 
@@ -74,9 +80,9 @@ def _merged_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): ", ".join(getlist(k)) for k in headers}
 
 
-def _patch_model(body: bytes, model: str) -> bytes:
-    """Echo the model name the client asked for, as the IR path does."""
-    document = codec.decode(body)
+def _patch_model(document: object, body: bytes, model: str) -> bytes:
+    """Echo the model name the client asked for, as the IR path does (`document` is
+    `body` decoded)."""
     if isinstance(document, dict) and "model" in document:
         document["model"] = model
         return codec.encode(document)
@@ -152,6 +158,7 @@ async def _forward(
     ctx: RequestContext,
     renderer: _Boundary,
     observer: StreamObserver | None,
+    meter: Meter,
 ) -> AsyncIterator[bytes]:
     parser = provider.stream_parser(route, ctx)
     rename = _ModelRename(route.upstream_model, ctx.model)
@@ -159,7 +166,8 @@ async def _forward(
         async with stream:
             async for chunk in stream.chunks():
                 # An in-band upstream error is in these bytes already: forward, don't add.
-                parser.feed(chunk)
+                for event in parser.feed(chunk):
+                    _meter_event(meter, event)
                 if observer is not None:
                     observer.feed(chunk)
                 chunk = rename.feed(chunk)
@@ -173,8 +181,18 @@ async def _forward(
         if observer is not None:
             observer.finish()
         for event in parser.finish():
+            _meter_event(meter, event)
             if isinstance(event, StreamError):
                 error = UpstreamError(event.message, status=event.status, kind=event.kind)
                 yield b"".join(renderer.fail(error))
     except GatewayError as error:
         yield b"".join(renderer.fail(error))
+    finally:
+        meter.settle(200)
+
+
+def _meter_event(meter: Meter, event: StreamEvent) -> None:
+    if isinstance(event, UsageDelta):
+        meter.observe(event.usage)
+    elif isinstance(event, MessageStart) and event.usage is not None:
+        meter.observe(event.usage)

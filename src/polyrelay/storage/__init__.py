@@ -3,8 +3,8 @@
 `open_database` is the one constructor: the app and the CLI call it once and pass the stores
 it exposes to whoever needs them. Store methods are short (an indexed lookup or a single-row
 write), so callers on the event loop call them directly; the one exception is
-`ResponseStore.put`, which parks the record (readable at once) for a writer thread to commit
-in batches, because it runs once per stored response on the hot path.
+`ResponseStore.put` and `UsageStore.record`, which park the record (readable at once) for a
+writer thread to commit in batches, because they run once per request on the hot path.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import msgspec
 
 from polyrelay.codec import JSONObject
 from polyrelay.storage.responses import InputItemsPage, StoredResponse
+from polyrelay.storage.usage import GroupBy, UsageGroup, UsageRecord
 
 if TYPE_CHECKING:
     from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError
@@ -30,6 +31,9 @@ __all__ = [
     "StorageError",
     "StoredResponse",
     "TaskStore",
+    "UsageGroup",
+    "UsageRecord",
+    "UsageStore",
     "open_database",
 ]
 
@@ -169,6 +173,29 @@ class TaskStore(Protocol):
         ...
 
 
+class UsageStore(Protocol):
+    """Usage accounting: one row per request an upstream served or refused (see
+    polyrelay.pipeline.metering). `record` parks the row for a writer thread, like
+    `ResponseStore.put`; `summary` and `flush` see it at once."""
+
+    def record(self, row: UsageRecord) -> None: ...
+
+    def flush(self) -> None:
+        """Commit every parked row now."""
+        ...
+
+    def summary(
+        self,
+        *,
+        group_by: GroupBy = "model",
+        key_id: str | None = None,
+        model: str | None = None,
+        since: int | None = None,
+    ) -> list[UsageGroup]:
+        """Requests, tokens and cost per group; `since` is a Unix time (inclusive)."""
+        ...
+
+
 class Database(Protocol):
     """One open database and the stores on it. Call `close` once, at shutdown."""
 
@@ -180,6 +207,9 @@ class Database(Protocol):
 
     @property
     def responses(self) -> ResponseStore: ...
+
+    @property
+    def usage(self) -> UsageStore: ...
 
     def close(self) -> None: ...
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from polyrelay.storage.responses import create_response_tables
 from polyrelay.storage.tasks import create_task_tables
+from polyrelay.storage.usage import create_usage_table
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
 
@@ -39,6 +40,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_api_keys", _create_api_keys),
     ("0002_responses", create_response_tables),
     ("0003_tasks", create_task_tables),
+    ("0004_usage", create_usage_table),
 )
 
 

@@ -21,6 +21,7 @@ from polyrelay.storage import ApiKey, StorageError
 from polyrelay.storage.migrations import migrate
 from polyrelay.storage.responses import SqliteResponseStore
 from polyrelay.storage.tasks import SqliteTaskStore
+from polyrelay.storage.usage import SqliteUsageStore
 
 __all__ = ["SqliteDatabase", "SqliteKeyStore"]
 
@@ -88,6 +89,7 @@ class SqliteDatabase:
         self._keys = SqliteKeyStore(conn, lock, clock)
         self._responses = SqliteResponseStore(conn, lock)
         self._tasks = SqliteTaskStore(conn, lock, clock)
+        self._usage = SqliteUsageStore(conn, lock)
 
     @classmethod
     def open(cls, path: str, *, clock: Callable[[], float]) -> SqliteDatabase:
@@ -126,7 +128,12 @@ class SqliteDatabase:
     def tasks(self) -> SqliteTaskStore:
         return self._tasks
 
+    @property
+    def usage(self) -> SqliteUsageStore:
+        return self._usage
+
     def close(self) -> None:
+        self._usage.flush()
         self._conn.close()
 
 

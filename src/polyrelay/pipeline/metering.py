@@ -1,0 +1,186 @@
+"""Usage accounting for the request path: one `Meter` per request that reaches an upstream,
+settled once into one `UsageRecord` row.
+
+`Gateway.dispatch` creates the meter once the route is known and settles it, on every path:
+
+- IR path, not streamed: the usage of every choice's `ChatResponse`, summed (the web search
+  loop already sums its rounds into its response);
+- IR path, streamed: `MeteredRenderer` keeps the last usage seen per choice (`MessageStart`,
+  `UsageDelta` are cumulative) as the events go to the renderer; the row is written when
+  the response's frames are closed (end, in-band error or client disconnect) by
+  `MeteredFrames.aclose`, so a cancelled stream records what the upstream had reported;
+- fast path, streamed: `passthrough._forward` hands the parser's usage events to `observe`;
+- fast path, not streamed: `usage_of_body` reads the `usage` object of the relayed JSON,
+  already decoded to echo the model, with the provider's own usage mapping;
+- an error the upstream answered (or a transport failure reaching it): a row with zero
+  tokens and the status the client got, so refused and failed calls are visible too.
+  Errors raised before the call (bad body, unknown model, auth) record nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from polyrelay.codec import JSONObject
+from polyrelay.frontends import StreamRenderer
+from polyrelay.ir import MessageStart, StreamEvent, Usage, UsageDelta
+from polyrelay.providers.anthropic.response import usage_to_ir as anthropic_usage
+from polyrelay.providers.openai_chat.response import usage_to_ir as chat_usage
+from polyrelay.providers.openai_responses.response import usage_to_ir as responses_usage
+from polyrelay.schemas.anthropic_messages import Usage as AnthropicUsage
+from polyrelay.schemas.openai_chat import CompletionUsage
+from polyrelay.schemas.openai_responses import ResponseUsage
+from polyrelay.storage.usage import UsageRecord, cost_usd
+
+if TYPE_CHECKING:
+    from polyrelay.context import RequestContext
+    from polyrelay.errors import GatewayError
+    from polyrelay.providers import Route
+    from polyrelay.storage import UsageStore
+
+__all__ = ["Meter", "MeteredFrames", "MeteredRenderer", "usage_of_body"]
+
+
+class Meter:
+    """The usage of one request; `settle` writes its row once (later calls do nothing)."""
+
+    __slots__ = ("_choices", "_ctx", "_route", "_settled", "_store", "_stream", "_usage")
+
+    def __init__(
+        self, store: UsageStore, ctx: RequestContext, route: Route, *, stream: bool
+    ) -> None:
+        self._store = store
+        self._ctx = ctx
+        self._route = route
+        self._stream = stream
+        self._usage = Usage()
+        self._choices: dict[int, Usage] = {}
+        self._settled = False
+
+    def add(self, usage: Usage) -> None:
+        """A whole response's usage (summed with the other choices')."""
+        self._usage = self._usage + usage
+
+    def observe(self, usage: Usage, choice: int = 0) -> None:
+        """A stream's cumulative usage so far for `choice`: replaces the earlier value."""
+        self._choices[choice] = usage
+
+    def settle(self, status: int = 200) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        usage = self._usage
+        for seen in self._choices.values():
+            usage = usage + seen
+        model = self._route.model
+        ctx = self._ctx
+        self._store.record(
+            UsageRecord(
+                id=ctx.request_id,
+                key_id=ctx.key_id or "",
+                model=ctx.model,
+                provider=self._route.provider.name,
+                created_at=ctx.created,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                web_search_requests=usage.web_search_requests,
+                cost_usd=cost_usd(
+                    usage.input_tokens, usage.output_tokens, model.input_price, model.output_price
+                ),
+                status=status,
+                stream=self._stream,
+            )
+        )
+
+
+class MeteredRenderer:
+    """A stream renderer that shows the meter every usage event on the way through."""
+
+    __slots__ = ("_inner", "_meter")
+
+    def __init__(self, inner: StreamRenderer, meter: Meter) -> None:
+        self._inner = inner
+        self._meter = meter
+
+    def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
+        if isinstance(event, UsageDelta):
+            self._meter.observe(event.usage, choice)
+        elif isinstance(event, MessageStart) and event.usage is not None:
+            self._meter.observe(event.usage, choice)
+        return self._inner.feed(event, choice)
+
+    def finish(self) -> list[bytes]:
+        return self._inner.finish()
+
+    def fail(self, error: GatewayError) -> list[bytes]:
+        return self._inner.fail(error)
+
+    def heartbeat(self) -> list[bytes]:
+        return self._inner.heartbeat()
+
+
+class MeteredFrames:
+    """The response's frames, unchanged: iterating them is iterating the source itself (no
+    extra generator hop per frame); `aclose`, which the SSE response always calls when the
+    stream ends for whatever reason, closes the source and settles the meter."""
+
+    __slots__ = ("_frames", "_meter")
+
+    def __init__(self, frames: AsyncIterator[bytes], meter: Meter) -> None:
+        self._frames = frames
+        self._meter = meter
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._frames.__aiter__()
+
+    async def __anext__(self) -> bytes:
+        return await self._frames.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            aclose = getattr(self._frames, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            self._meter.settle(200)
+
+
+def usage_of_body(provider_type: str, document: object) -> Usage:
+    """The usage in a relayed non-streamed response body (already decoded), mapped by the
+    provider's own usage mapping; zero when absent or malformed."""
+    if not isinstance(document, dict):
+        return Usage()
+    try:
+        return _READERS[provider_type](document)
+    except (KeyError, msgspec.ValidationError):
+        return Usage()
+
+
+def _openai_chat(document: JSONObject) -> Usage:
+    return chat_usage(msgspec.convert(document.get("usage"), CompletionUsage | None))
+
+
+def _anthropic(document: JSONObject) -> Usage:
+    usage = document.get("usage")
+    return Usage() if usage is None else anthropic_usage(msgspec.convert(usage, AnthropicUsage))
+
+
+def _openai_responses(document: JSONObject) -> Usage:
+    usage = responses_usage(msgspec.convert(document.get("usage"), ResponseUsage | None), [])
+    output = document.get("output")
+    items = output if isinstance(output, list) else []
+    searches = sum(1 for i in items if isinstance(i, dict) and i.get("type") == "web_search_call")
+    return msgspec.structs.replace(usage, web_search_requests=searches)
+
+
+_READERS = {
+    "openai": _openai_chat,
+    "anthropic": _anthropic,
+    "openai-responses": _openai_responses,
+}

@@ -1,0 +1,253 @@
+"""Usage accounting on SQLite: one row per request an upstream served (or refused).
+
+`record` runs once per request on the event loop, so it only parks the row; a writer
+thread commits what has accumulated in one transaction (the group commit of
+`storage/responses.py`). `summary` and `flush` commit the parked rows first, so within the
+process a row counts the moment `record` returns. A row the writer has not committed yet
+is lost if the process dies (graceful shutdown flushes); with several worker processes,
+another worker sees it once committed (normally within ~10 ms).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "GROUP_BY",
+    "GroupBy",
+    "SqliteUsageStore",
+    "UsageGroup",
+    "UsageRecord",
+    "cost_usd",
+    "create_usage_table",
+    "parse_since",
+]
+
+GroupBy = Literal["key", "model", "day"]
+GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "day")
+
+log = logging.getLogger("polyrelay.usage")
+
+_GATHER_SECONDS = 0.01
+_COLUMNS = (
+    "id, key_id, model, provider, created_at, input_tokens, output_tokens, cache_read_tokens,"
+    " cache_write_tokens, reasoning_tokens, web_search_requests, cost_usd, status, stream"
+)
+_GROUP_EXPRESSIONS: dict[GroupBy, str] = {
+    "key": "key_id",
+    "model": "model",
+    "day": "date(created_at, 'unixepoch')",
+}
+
+
+class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    """The request id (`x-request-id`)."""
+    key_id: str
+    model: str
+    """The public model name the client asked for."""
+    provider: str
+    """The provider's name in the config."""
+    created_at: int
+    input_tokens: int = 0
+    """Including cache reads and writes (the IR's convention)."""
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    web_search_requests: int = 0
+    cost_usd: float | None = None
+    """None when the model has no price in the config."""
+    status: int = 200
+    """The HTTP status the client got (a stream that failed in-band still got 200)."""
+    stream: bool = False
+
+
+class UsageGroup(msgspec.Struct, frozen=True, kw_only=True):
+    group: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    web_search_requests: int
+    cost_usd: float | None
+    """None when no row of the group had a price."""
+
+
+def cost_usd(
+    input_tokens: int, output_tokens: int, input_price: float | None, output_price: float | None
+) -> float | None:
+    """USD for the tokens at prices in USD per million tokens; None when neither is set
+    (a missing one of the two counts as free)."""
+    if input_price is None and output_price is None:
+        return None
+    return (input_tokens * (input_price or 0.0) + output_tokens * (output_price or 0.0)) / 1e6
+
+
+def create_usage_table(conn: sqlite3.Connection) -> None:
+    """Migration `0004_usage`."""
+    conn.execute(
+        """
+        CREATE TABLE usage (
+            id TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            cache_write_tokens INTEGER NOT NULL,
+            reasoning_tokens INTEGER NOT NULL,
+            web_search_requests INTEGER NOT NULL,
+            cost_usd REAL,
+            status INTEGER NOT NULL,
+            stream INTEGER NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX usage_by_key ON usage (key_id, created_at)")
+    conn.execute("CREATE INDEX usage_by_time ON usage (created_at)")
+
+
+class SqliteUsageStore:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._pending: list[UsageRecord] = []
+        self._wake = threading.Condition(threading.Lock())
+        self._writer: threading.Thread | None = None
+
+    def record(self, row: UsageRecord) -> None:
+        """Park `row` for the writer thread; counted by `summary` at once."""
+        with self._wake:
+            self._pending.append(row)
+            self._wake.notify()
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_forever, name="polyrelay-usage", daemon=True
+                )
+                self._writer.start()
+
+    def flush(self) -> None:
+        """Commit every parked row now, on the calling thread."""
+        with self._lock:
+            with self._wake:
+                batch, self._pending = self._pending, []
+            if batch:
+                self._write(batch)
+
+    def summary(
+        self,
+        *,
+        group_by: GroupBy = "model",
+        key_id: str | None = None,
+        model: str | None = None,
+        since: int | None = None,
+    ) -> list[UsageGroup]:
+        """Totals per group, ordered by group; filters combine with AND."""
+        self.flush()
+        where, params = _filters(key_id, model, since)
+        group = _GROUP_EXPRESSIONS[group_by]
+        query = (
+            f"SELECT {group}, COUNT(*), SUM(input_tokens), SUM(output_tokens),"  # noqa: S608
+            " SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens),"
+            f" SUM(web_search_requests), SUM(cost_usd) FROM usage{where}"
+            f" GROUP BY 1 ORDER BY 1"
+        )
+        with self._lock:
+            rows = self._conn.execute(query, params).fetchall()
+        return [
+            UsageGroup(
+                group=str(g),
+                requests=n,
+                input_tokens=i,
+                output_tokens=o,
+                cache_read_tokens=cr,
+                cache_write_tokens=cw,
+                reasoning_tokens=r,
+                web_search_requests=ws,
+                cost_usd=cost,
+            )
+            for g, n, i, o, cr, cw, r, ws, cost in rows
+        ]
+
+    def _write_forever(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending:
+                    self._wake.wait()
+            time.sleep(_GATHER_SECONDS)  # noqa: TID251  (the writer thread: a batch gathers)
+            try:
+                self.flush()
+            except sqlite3.ProgrammingError:  # the database was closed under us
+                with self._wake:
+                    self._pending.clear()
+
+    def _write(self, batch: list[UsageRecord]) -> None:
+        rows = [
+            (
+                r.id,
+                r.key_id,
+                r.model,
+                r.provider,
+                r.created_at,
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                r.cache_write_tokens,
+                r.reasoning_tokens,
+                r.web_search_requests,
+                r.cost_usd,
+                r.status,
+                int(r.stream),
+            )
+            for r in batch
+        ]
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(
+                    f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
+                    rows,
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.ProgrammingError:
+            raise
+        except Exception:
+            log.exception("could not record usage of %d requests", len(rows))
+
+
+def _filters(
+    key_id: str | None, model: str | None, since: int | None
+) -> tuple[str, list[str | int]]:
+    clauses: list[str] = []
+    params: list[str | int] = []
+    for clause, value in (("key_id = ?", key_id), ("model = ?", model), ("created_at >= ?", since)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def parse_since(text: str) -> int:
+    """`YYYY-MM-DD` (midnight UTC) or a Unix time in seconds → Unix time; ValueError else."""
+    if text.isdigit():
+        return int(text)
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"expected YYYY-MM-DD or a Unix time in seconds, got {text!r}") from None
+    return int(day.timestamp())

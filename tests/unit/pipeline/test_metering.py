@@ -1,0 +1,132 @@
+"""The per-request Meter: one row, usage summed over choices, streams folded, fast-path
+bodies read with each protocol's usage mapping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from polyrelay.context import RequestContext
+from polyrelay.ir import MessageStart, Usage, UsageDelta
+from polyrelay.pipeline.metering import Meter, MeteredFrames, MeteredRenderer, usage_of_body
+from polyrelay.providers import Route
+from polyrelay.settings import ModelConfig, ProviderConfig
+from polyrelay.storage import UsageRecord
+
+
+class Store:
+    def __init__(self) -> None:
+        self.rows: list[UsageRecord] = []
+
+    def record(self, row: UsageRecord) -> None:
+        self.rows.append(row)
+
+
+def route(input_price: float | None = 2.0, output_price: float | None = 8.0) -> Route:
+    provider = ProviderConfig(name="emu", type="anthropic", base_url="http://x")
+    model = ModelConfig(
+        name="m", provider="emu", model="up", input_price=input_price, output_price=output_price
+    )
+    return Route(public_model="m", upstream_model="up", provider=provider, model=model)
+
+
+def meter(store: Store, stream: bool = False, **prices: float | None) -> Meter:
+    ctx = RequestContext(model="m", key_id="k1")
+    return Meter(store, ctx, route(**prices), stream=stream)  # type: ignore[arg-type]
+
+
+def test_choices_are_summed_and_settled_once() -> None:
+    store = Store()
+    m = meter(store)
+    m.add(Usage(input_tokens=2, output_tokens=4))
+    m.add(Usage(input_tokens=2, output_tokens=4, reasoning_tokens=1))
+    m.settle(200)
+    m.settle(500)
+    [row] = store.rows
+    assert (row.input_tokens, row.output_tokens, row.reasoning_tokens) == (4, 8, 1)
+    assert (row.status, row.stream, row.key_id, row.provider) == (200, False, "k1", "emu")
+    assert row.cost_usd == pytest.approx((4 * 2 + 8 * 8) / 1e6)
+
+
+def test_unpriced_model_has_no_cost() -> None:
+    store = Store()
+    meter(store, input_price=None, output_price=None).settle(200)
+    assert store.rows[0].cost_usd is None
+
+
+class Renderer:
+    def __init__(self) -> None:
+        self.fed = 0
+
+    def feed(self, event: object, choice: int = 0) -> list[bytes]:
+        self.fed += 1
+        return [b"x"]
+
+    def finish(self) -> list[bytes]:
+        return []
+
+    def fail(self, error: object) -> list[bytes]:
+        return []
+
+    def heartbeat(self) -> list[bytes]:
+        return []
+
+
+def test_stream_keeps_the_last_usage_per_choice_and_settles_on_close() -> None:
+    store = Store()
+    m = meter(store, stream=True)
+    inner = Renderer()
+    renderer = MeteredRenderer(inner, m)  # type: ignore[arg-type]
+    renderer.feed(MessageStart(id="a", model="m", usage=Usage(input_tokens=3)), 0)
+    renderer.feed(UsageDelta(usage=Usage(input_tokens=3, output_tokens=1)), 0)
+    renderer.feed(UsageDelta(usage=Usage(input_tokens=3, output_tokens=7)), 0)
+    renderer.feed(UsageDelta(usage=Usage(input_tokens=3, output_tokens=5)), 1)
+    assert inner.fed == 4
+
+    async def source() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+
+    async def consume() -> list[bytes]:
+        frames = MeteredFrames(source(), m)
+        out = [chunk async for chunk in frames]
+        assert store.rows == []  # settled when the response closes the frames
+        await frames.aclose()
+        return out
+
+    assert asyncio.run(consume()) == [b"a", b"b"]
+    [row] = store.rows
+    assert (row.input_tokens, row.output_tokens, row.stream) == (6, 12, True)
+
+
+def test_usage_of_relayed_bodies() -> None:
+    chat = {"usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}
+    assert usage_of_body("openai", chat) == Usage(input_tokens=5, output_tokens=3)
+    messages = {
+        "usage": {"input_tokens": 5, "output_tokens": 3, "cache_read_input_tokens": 2},
+    }
+    assert usage_of_body("anthropic", messages) == Usage(
+        input_tokens=7, output_tokens=3, cache_read_tokens=2
+    )
+    response = {
+        "usage": {
+            "input_tokens": 5,
+            "output_tokens": 3,
+            "total_tokens": 8,
+            "input_tokens_details": {"cached_tokens": 1},
+            "output_tokens_details": {"reasoning_tokens": 2},
+        },
+        "output": [{"type": "web_search_call"}, {"type": "message"}],
+    }
+    assert usage_of_body("openai-responses", response) == Usage(
+        input_tokens=5,
+        output_tokens=3,
+        cache_read_tokens=1,
+        reasoning_tokens=2,
+        web_search_requests=1,
+    )
+    assert usage_of_body("openai", {"usage": {"prompt_tokens": "x"}}) == Usage()
+    assert usage_of_body("anthropic", [1, 2]) == Usage()
+    assert usage_of_body("gemini", {"usage": {}}) == Usage()

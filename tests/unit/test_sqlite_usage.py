@@ -1,0 +1,106 @@
+"""The UsageStore: batched writes, aggregation per group, key scoping, cost math."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from polyrelay.storage import UsageRecord, open_database
+from polyrelay.storage.usage import cost_usd, parse_since
+
+DAY = 86_400
+T0 = 1_750_000_000 - 1_750_000_000 % DAY  # a UTC midnight
+
+
+def row(rid: str, key: str = "k1", model: str = "m1", at: int = T0, **kw: object) -> UsageRecord:
+    fields: dict[str, object] = {"input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5}
+    fields.update(kw)
+    return UsageRecord(
+        id=rid,
+        key_id=key,
+        model=model,
+        provider="p",
+        created_at=at,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_cost_math() -> None:
+    assert cost_usd(1_000_000, 500_000, 3.0, 15.0) == pytest.approx(10.5)
+    assert cost_usd(2, 4, 2.0, 8.0) == pytest.approx(36e-6)
+    assert cost_usd(100, 100, None, None) is None
+    assert cost_usd(1_000_000, 1_000_000, 1.0, None) == pytest.approx(1.0)  # missing = free
+    assert cost_usd(0, 0, 3.0, 15.0) == 0
+
+
+def test_parse_since() -> None:
+    assert parse_since("1970-01-02") == DAY
+    assert parse_since("12345") == 12345
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        parse_since("2024-13-01")
+
+
+def test_summary_groups_and_filters() -> None:
+    db = open_database("sqlite:///:memory:")
+    usage = db.usage
+    usage.record(row("a", reasoning_tokens=2, cache_read_tokens=3))
+    usage.record(row("b", model="m2", at=T0 + DAY, cost_usd=None))
+    usage.record(row("c", key="k2", web_search_requests=1))
+    usage.record(row("d", model="m2", at=T0 + DAY, cost_usd=0.25, status=429))
+    by_model = usage.summary(key_id="k1")
+    assert [(g.group, g.requests, g.input_tokens, g.output_tokens) for g in by_model] == [
+        ("m1", 1, 10, 5),
+        ("m2", 2, 20, 10),
+    ]
+    assert by_model[0].reasoning_tokens == 2 and by_model[0].cache_read_tokens == 3
+    assert by_model[1].cost_usd == pytest.approx(0.25)  # NULL (unpriced) rows add nothing
+    by_key = usage.summary(group_by="key")
+    assert [(g.group, g.requests, g.web_search_requests) for g in by_key] == [
+        ("k1", 3, 0),
+        ("k2", 1, 1),
+    ]
+    by_day = usage.summary(group_by="day", key_id="k1")
+    first = time.strftime("%Y-%m-%d", time.gmtime(T0))
+    second = time.strftime("%Y-%m-%d", time.gmtime(T0 + DAY))
+    assert [(g.group, g.requests) for g in by_day] == [(first, 1), (second, 2)]
+    assert [g.requests for g in usage.summary(since=T0 + DAY)] == [2]
+    assert usage.summary(model="m1", key_id="k2")[0].requests == 1
+    assert usage.summary(key_id="nobody") == []
+    db.close()
+
+
+def test_unpriced_group_has_no_cost() -> None:
+    db = open_database("sqlite:///:memory:")
+    db.usage.record(row("a", cost_usd=None))
+    [group] = db.usage.summary()
+    assert group.cost_usd is None
+    db.close()
+
+
+def committed(path: Path) -> list[tuple[str, int, int]]:
+    with sqlite3.connect(path) as other:
+        return other.execute("SELECT id, status, stream FROM usage ORDER BY id").fetchall()
+
+
+def test_writer_thread_commits_in_the_background(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    db = open_database(f"sqlite:///{path}")
+    for i in range(50):
+        db.usage.record(row(f"r{i:02d}", stream=i % 2 == 1, status=200))
+    deadline = time.monotonic() + 5
+    while len(committed(path)) < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rows = committed(path)
+    assert len(rows) == 50 and rows[1] == ("r01", 200, 1)
+    db.close()
+
+
+def test_close_flushes_parked_rows(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    db = open_database(f"sqlite:///{path}")
+    db.usage.record(row("last", status=502))
+    db.close()
+    assert committed(path) == [("last", 502, 0)]
