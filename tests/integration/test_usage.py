@@ -226,7 +226,7 @@ def test_usage_cli(priced: Priced) -> None:
     chat(priced, secret, "gemini-2.5-flash", False)
     chat(priced, secret, "gemini-2.5-flash", True)
     wait_usage(priced, secret, 2)
-    time.sleep(0.1)  # the server's writer thread commits within ~10 ms
+    time.sleep(0.1)  # GET /v1/usage above already committed the parked rows
     command = [sys.executable, "-m", "polyrelay", "usage", "--config", str(priced.config)]
     out = subprocess.run(
         [*command, "--key", key_id, "--group-by", "model", "--since", "2020-01-01"],

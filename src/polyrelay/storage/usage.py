@@ -5,7 +5,9 @@ thread commits what has accumulated in one transaction (the group commit of
 `storage/responses.py`). `summary` and `flush` commit the parked rows first, so within the
 process a row counts the moment `record` returns. A row the writer has not committed yet
 is lost if the process dies (graceful shutdown flushes); with several worker processes,
-another worker sees it once committed (normally within ~10 ms).
+another worker sees it once committed (within about a second). The writer gathers for a
+second because one wake-up and one transaction per second keeps it off the hot path: a
+10 ms cycle measured ~0.1 ms of CPU per request at 16 connections (GIL handoffs).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "day")
 
 log = logging.getLogger("polyrelay.usage")
 
-_GATHER_SECONDS = 0.01
+_GATHER_SECONDS = 1.0
 _COLUMNS = (
     "id, key_id, model, provider, created_at, input_tokens, output_tokens, cache_read_tokens,"
     " cache_write_tokens, reasoning_tokens, web_search_requests, cost_usd, status, stream"
