@@ -25,7 +25,6 @@ from polyrelay.ir import (
     ReasoningConfig,
     ToolChoice,
     ToolChoiceMode,
-    UserLocation,
     WebSearchTool,
 )
 from polyrelay.schemas.openai_chat import (
@@ -44,6 +43,7 @@ from polyrelay.schemas.openai_chat import (
     ToolChoiceParam,
     WebSearchOptions,
 )
+from polyrelay.search.options import validate_user_location
 
 __all__ = ["decode_request"]
 
@@ -317,7 +317,12 @@ def _web_search_to_ir(opts: WebSearchOptions | None, ctx: RequestContext) -> Web
     if loc is None:
         return WebSearchTool()
     a = loc.approximate
-    location = UserLocation(city=a.city, region=a.region, country=a.country, timezone=a.timezone)
+    fields = {"city": a.city, "region": a.region, "country": a.country, "timezone": a.timezone}
+    # The same rules as the Messages tool's user_location (two-letter country, IANA zone).
+    location = validate_user_location(
+        {"type": "approximate", **{k: v for k, v in fields.items() if v is not None}},
+        param="web_search_options.user_location.approximate",
+    )
     return WebSearchTool(user_location=location)
 
 

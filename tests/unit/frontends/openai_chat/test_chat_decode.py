@@ -178,6 +178,16 @@ def test_web_search_options_map_to_web_search() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("country", "Norway"), ("timezone", "Europe/Atlantis")]
+)
+def test_web_search_location_is_validated(field: str, value: str) -> None:
+    opts = {"user_location": {"type": "approximate", "approximate": {field: value}}}
+    with pytest.raises(InvalidRequestError) as info:
+        _decode(_minimal(web_search_options=opts))
+    assert info.value.param == f"web_search_options.user_location.approximate.{field}"
+
+
 def test_safety_identifier_fills_user() -> None:
     assert _decode(_minimal(safety_identifier="s-1")).user == "s-1"
 
