@@ -13,7 +13,7 @@ import anthropic
 import httpx
 import pytest
 
-from polyrelay.frontends.anthropic_messages.content import tool_id_to_ir
+from polyrelay.ir.tool_ids import split_id
 from tests.integration import servers
 from tests.integration.conftest import Emulator, Gateway
 from tests.integration.servers import MODELS_BY_PROVIDER
@@ -198,7 +198,7 @@ def _gemini_thinking_turn(client: anthropic.Anthropic, stream: bool) -> list[Any
 
 
 def _signature_in(call_id: str) -> str:
-    _, extensions = tool_id_to_ir(call_id)
+    _, extensions = split_id(call_id)
     return extensions["gemini.thought_signature"]
 
 

@@ -38,6 +38,7 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
+from polyrelay.ir.tool_ids import restore_request
 from polyrelay.pipeline.handler import read_body, response_headers
 from polyrelay.providers.anthropic import AnthropicProvider
 from polyrelay.providers.gemini import GeminiProvider
@@ -163,7 +164,7 @@ def count_tokens_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Res
             ctx.key_id = key.id
             body = await read_body(request, gateway.settings.max_body_bytes)
             frontend.note_headers(request.headers, ctx)
-            chat = frontend.decode_count_tokens(body, ctx)
+            chat = restore_request(frontend.decode_count_tokens(body, ctx))
             ctx.model = chat.model
             gateway.router.resolve(chat.model)
             gateway.authenticator.authorize_model(key, chat.model)

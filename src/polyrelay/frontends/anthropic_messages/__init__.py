@@ -9,7 +9,6 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, InvalidRequestError
 from polyrelay.frontends import StreamObserver
 from polyrelay.frontends.anthropic_messages.betas import betas_from_headers
-from polyrelay.frontends.anthropic_messages.content import tool_id_to_ir
 from polyrelay.frontends.anthropic_messages.decode import (
     DEFAULT_MAX_TOKENS,
     MAX_TOKENS_LIMIT,
@@ -20,6 +19,7 @@ from polyrelay.frontends.anthropic_messages.decode import (
 from polyrelay.frontends.anthropic_messages.encode import encode_error, encode_response
 from polyrelay.frontends.anthropic_messages.stream import AnthropicStreamRenderer
 from polyrelay.ir import ChatRequest, ChatResponse
+from polyrelay.ir.tool_ids import split_id
 from polyrelay.settings import Settings
 
 __all__ = ["AnthropicMessagesFrontend", "AnthropicStreamRenderer"]
@@ -111,7 +111,7 @@ def _plain_tool_ids(message: object) -> None:
         for key in ("id", "tool_use_id"):
             value = block.get(key)
             if block.get("type") in ("tool_use", "tool_result") and isinstance(value, str):
-                block[key] = tool_id_to_ir(value)[0]
+                block[key] = split_id(value)[0]
 
 
 class _NoObserver:

@@ -32,7 +32,6 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
-from polyrelay.ir.tool_ids import id_with_extensions, split_id
 from polyrelay.providers.anthropic.content import ORIGIN
 from polyrelay.providers.anthropic.request import GATEWAY_TOKEN_PREFIX
 from polyrelay.providers.anthropic.response import citations_to_ir, web_search_result_to_ir
@@ -64,8 +63,6 @@ __all__ = [
     "block_to_ir",
     "reasoning_from_signature",
     "signature_token",
-    "tool_id_from_ir",
-    "tool_id_to_ir",
 ]
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
@@ -99,16 +96,6 @@ def reasoning_from_signature(text: str, signature: str, path: str) -> ReasoningP
     return ReasoningPart(text=text, signature=token.s, origin=token.o)
 
 
-def tool_id_from_ir(call_id: str, extensions: dict[str, str]) -> str:
-    """A tool call's id with its round-trip extensions folded in (see ir/tool_ids.py)."""
-    return id_with_extensions(call_id, extensions)
-
-
-def tool_id_to_ir(wire_id: str) -> tuple[str, dict[str, str]]:
-    """The inverse of `tool_id_from_ir`; an id this gateway did not extend is kept whole."""
-    return split_id(wire_id)
-
-
 def _fail(path: str, message: str) -> InvalidRequestError:
     return InvalidRequestError(f"{path}: {message}", param=path)
 
@@ -136,11 +123,8 @@ def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Par
                 media_type=media_type, data=block.data, title=title, filename=block.filename
             )
         case ToolUseBlock():
-            call_id, extensions = tool_id_to_ir(block.id)
             arguments = bytes(block.input).decode()
-            return ToolCallPart(
-                id=call_id, name=block.name, arguments=arguments, extensions=extensions
-            )
+            return ToolCallPart(id=block.id, name=block.name, arguments=arguments)
         case ToolResultBlockParam():
             return _tool_result_to_ir(block, path, ctx)
         case ThinkingBlock():
@@ -250,7 +234,7 @@ def _tool_result_to_ir(
             media_to_ir(b, f"{path}.content.{i}", ctx) for i, b in enumerate(block.content)
         )
     return ToolResultPart(
-        tool_call_id=tool_id_to_ir(block.tool_use_id)[0],
+        tool_call_id=block.tool_use_id,
         content=content,
         is_error=bool(block.is_error),
     )

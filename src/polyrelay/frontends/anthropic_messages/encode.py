@@ -13,7 +13,7 @@ import msgspec
 from polyrelay.codec import DecodeError, decode, encode
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
-from polyrelay.frontends.anthropic_messages.content import signature_token, tool_id_from_ir
+from polyrelay.frontends.anthropic_messages.content import signature_token
 from polyrelay.ir import (
     ChatResponse,
     Citation,
@@ -107,8 +107,8 @@ def _block_from_ir(part: Part, ctx: RequestContext) -> ContentBlock | None:
         case ReasoningPart():
             return thinking_from_ir(part)
         case ToolCallPart():
-            call_id = tool_id_from_ir(part.id, part.extensions)
-            return ToolUseBlock(id=call_id, name=part.name, input=tool_input(part.arguments, ctx))
+            # Extensions are already folded into the id by the pipeline (ir/tool_ids.py).
+            return ToolUseBlock(id=part.id, name=part.name, input=tool_input(part.arguments, ctx))
         case ServerToolCallPart():
             args = tool_input(part.arguments, ctx)
             return ServerToolUseBlock(id=part.id, name=part.name, input=args)

@@ -19,7 +19,6 @@ import msgspec
 from polyrelay.codec import encode
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
-from polyrelay.frontends.anthropic_messages.content import tool_id_from_ir
 from polyrelay.frontends.anthropic_messages.encode import (
     citation_from_ir,
     error_type_for,
@@ -183,8 +182,8 @@ class AnthropicStreamRenderer:
                     if part.text:
                         frames.append(_delta(index, "thinking_delta", part.text))
             case ToolCallPart():
-                call_id = tool_id_from_ir(part.id, part.extensions)
-                block = wire.ToolUseBlock(id=call_id, name=part.name, input=_EMPTY_INPUT)
+                # Extensions are already folded into the id by the pipeline (ir/tool_ids.py).
+                block = wire.ToolUseBlock(id=part.id, name=part.name, input=_EMPTY_INPUT)
                 if part.arguments:
                     frames.append(_delta(index, "input_json_delta", part.arguments))
             case ServerToolCallPart():

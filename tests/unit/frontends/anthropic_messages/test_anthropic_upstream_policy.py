@@ -17,8 +17,6 @@ from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
 from polyrelay.frontends.anthropic_messages.betas import betas_from_headers
 from polyrelay.frontends.anthropic_messages.content import (
     signature_token,
-    tool_id_from_ir,
-    tool_id_to_ir,
 )
 from polyrelay.frontends.anthropic_messages.encode import encode_response
 from polyrelay.ir import (
@@ -32,6 +30,12 @@ from polyrelay.ir import (
     TextPart,
     ToolCallPart,
     Usage,
+)
+from polyrelay.ir.tool_ids import (
+    id_with_extensions,
+    outgoing_response,
+    restore_request,
+    split_id,
 )
 from polyrelay.providers.anthropic.request import passthrough_request
 from polyrelay.web.count_tokens import estimate_tokens
@@ -124,13 +128,13 @@ def test_behaviour_changing_betas_warn_off_anthropic() -> None:
 
 
 def test_tool_ids_carry_extensions_and_decode_back() -> None:
-    wire = tool_id_from_ir("call_1", {"gemini.thought_signature": "c2ln"})
+    wire = id_with_extensions("call_1", {"gemini.thought_signature": "c2ln"})
     assert wire.startswith("call_1__gw1_")
     assert all(c.isalnum() or c in "_-" for c in wire)
-    assert tool_id_to_ir(wire) == ("call_1", {"gemini.thought_signature": "c2ln"})
-    assert tool_id_to_ir("toolu_plain") == ("toolu_plain", {})
-    assert tool_id_to_ir("x__gw1_!!") == ("x__gw1_!!", {})
-    assert tool_id_from_ir("toolu_1", {}) == "toolu_1"
+    assert split_id(wire) == ("call_1", {"gemini.thought_signature": "c2ln"})
+    assert split_id("toolu_plain") == ("toolu_plain", {})
+    assert split_id("x__gw1_!!") == ("x__gw1_!!", {})
+    assert id_with_extensions("toolu_1", {}) == "toolu_1"
 
 
 def test_tool_call_extensions_survive_encode_and_decode() -> None:
@@ -138,7 +142,9 @@ def test_tool_call_extensions_survive_encode_and_decode() -> None:
     response = ChatResponse(
         id="r1", model="g", parts=(call,), stop_reason=StopReason.TOOL_USE, usage=Usage()
     )
-    block = json.loads(encode_response(response, RequestContext()))["content"][0]
+    # The pipeline folds extensions into ids before encoding and splits them after decoding.
+    wire = outgoing_response(response)
+    block = json.loads(encode_response(wire, RequestContext()))["content"][0]
     body = {
         "model": "g",
         "messages": [
@@ -150,13 +156,13 @@ def test_tool_call_extensions_survive_encode_and_decode() -> None:
             },
         ],
     }
-    request, _ = decode(body)
+    request = restore_request(decode(body)[0])
     assert request.messages[1].parts[0] == call
     assert request.messages[2].parts[0].tool_call_id == "c1"  # type: ignore[union-attr]
 
 
 def test_passthrough_body_normalises_service_additions() -> None:
-    wire_id = tool_id_from_ir("c1", {"gemini.k": "v"})
+    wire_id = id_with_extensions("c1", {"gemini.k": "v"})
     raw = {
         "messages": [
             {"role": "assistant", "content": [{"type": "tool_use", "id": wire_id, "input": {}}]},
