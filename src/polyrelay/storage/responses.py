@@ -24,13 +24,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from typing import Literal
 
 import msgspec
 
 from polyrelay import codec
 from polyrelay.codec import JSONObject
+from polyrelay.storage.group_commit import GroupCommit
 
 __all__ = [
     "RESPONSE_STATUSES",
@@ -106,25 +106,26 @@ class SqliteResponseStore:
         self._conn = conn
         self._lock = lock
         self._pending: dict[str, StoredResponse] = {}
-        self._wake = threading.Condition(threading.Lock())
-        self._writer: threading.Thread | None = None
+        # ≈24 µs of CPU per stored response with a 10 ms gather, ≈50 without it.
+        self._commit = GroupCommit(
+            "polyrelay-responses",
+            _GATHER_SECONDS,
+            has_pending=lambda: bool(self._pending),
+            flush=self.flush,
+            discard=lambda: self._pending.clear(),
+        )
 
     def put(self, record: StoredResponse) -> None:
         """Insert or replace `record` (same id and key); its input items are replaced too.
         Committed by the writer thread; readable through this store at once."""
-        with self._wake:
+        with self._commit.lock:
             parked = self._pending.get(record.id)
             if parked is not None and parked.key_id != record.key_id:
                 clash = True
             else:
                 clash = False
                 self._pending[record.id] = record
-                self._wake.notify()
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_forever, name="polyrelay-responses", daemon=True
-                )
-                self._writer.start()
+                self._commit.wake()
         if clash:  # another key's response with this id is parked: keep the order exact
             self.flush()
             self.put(record)
@@ -132,28 +133,14 @@ class SqliteResponseStore:
     def flush(self) -> None:
         """Commit every parked record now, on the calling thread."""
         with self._lock:
-            with self._wake:
+            with self._commit.lock:
                 batch = list(self._pending.values())
             if batch:
                 self._write(batch)
-                with self._wake:
+                with self._commit.lock:
                     for record in batch:
                         if self._pending.get(record.id) is record:
                             del self._pending[record.id]
-
-    def _write_forever(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending:
-                    self._wake.wait()
-            # On the writer thread, not the loop: a batch gathers (fewer transactions and
-            # GIL handoffs: ≈24 µs of CPU per stored response instead of ≈50 without it).
-            time.sleep(_GATHER_SECONDS)  # noqa: TID251
-            try:
-                self.flush()
-            except sqlite3.ProgrammingError:  # the database was closed under us
-                with self._wake:
-                    self._pending.clear()
 
     def _write(self, batch: list[StoredResponse]) -> None:
         """One transaction for the batch; when it fails, each record alone, failures logged."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
+
+from polyrelay.storage.group_commit import GroupCommit
 
 __all__ = [
     "GROUP_BY",
@@ -126,24 +127,24 @@ class SqliteUsageStore:
         self._conn = conn
         self._lock = lock
         self._pending: list[UsageRecord] = []
-        self._wake = threading.Condition(threading.Lock())
-        self._writer: threading.Thread | None = None
+        self._commit = GroupCommit(
+            "polyrelay-usage",
+            _GATHER_SECONDS,
+            has_pending=lambda: bool(self._pending),
+            flush=self.flush,
+            discard=lambda: self._pending.clear(),
+        )
 
     def record(self, row: UsageRecord) -> None:
         """Park `row` for the writer thread; counted by `summary` at once."""
-        with self._wake:
+        with self._commit.lock:
             self._pending.append(row)
-            self._wake.notify()
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_forever, name="polyrelay-usage", daemon=True
-                )
-                self._writer.start()
+            self._commit.wake()
 
     def flush(self) -> None:
         """Commit every parked row now, on the calling thread."""
         with self._lock:
-            with self._wake:
+            with self._commit.lock:
                 batch, self._pending = self._pending, []
             if batch:
                 self._write(batch)
@@ -182,18 +183,6 @@ class SqliteUsageStore:
             )
             for g, n, i, o, cr, cw, r, ws, cost in rows
         ]
-
-    def _write_forever(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending:
-                    self._wake.wait()
-            time.sleep(_GATHER_SECONDS)  # noqa: TID251  (the writer thread: a batch gathers)
-            try:
-                self.flush()
-            except sqlite3.ProgrammingError:  # the database was closed under us
-                with self._wake:
-                    self._pending.clear()
 
     def _write(self, batch: list[UsageRecord]) -> None:
         rows = [
