@@ -12,13 +12,10 @@ and the Anthropic provider never forwards a foreign origin.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import assert_never
 
 import msgspec
 
-from polyrelay.codec import decode_as, encode
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.ir import (
@@ -32,8 +29,12 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
+from polyrelay.ir.reasoning_token import (
+    is_reasoning_token,
+    reasoning_from_token,
+    reasoning_token,
+)
 from polyrelay.providers.anthropic.content import ORIGIN
-from polyrelay.providers.anthropic.request import GATEWAY_TOKEN_PREFIX
 from polyrelay.providers.anthropic.response import citations_to_ir, web_search_result_to_ir
 from polyrelay.schemas.anthropic_messages import (
     Base64Source,
@@ -69,31 +70,21 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/markdown", "text/csv")
 _TEXT_TYPES = DOCUMENT_TYPES[1:]
 _ALLOWED = ", ".join(DOCUMENT_TYPES + IMAGE_TYPES)
-_TOKEN_PREFIX = GATEWAY_TOKEN_PREFIX
-
-
-class _Token(msgspec.Struct):
-    o: str | None
-    s: str | None
 
 
 def signature_token(origin: str | None, signature: str | None) -> str:
-    raw = base64.urlsafe_b64encode(encode(_Token(o=origin, s=signature)))
-    return _TOKEN_PREFIX + raw.rstrip(b"=").decode("ascii")
+    return reasoning_token(origin, signature)
 
 
 def reasoning_from_signature(text: str, signature: str, path: str) -> ReasoningPart:
-    if not signature.startswith(_TOKEN_PREFIX):
+    if not is_reasoning_token(signature):
         return ReasoningPart(text=text, signature=signature or None, origin=ORIGIN)
-    payload = signature[len(_TOKEN_PREFIX) :]
-    try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        token = decode_as(raw, _Token)
-    except (binascii.Error, ValueError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+    part = reasoning_from_token(signature, text)
+    if part is None:
         raise InvalidRequestError(
             f"{path}.signature: not a signature this gateway issued", param=f"{path}.signature"
-        ) from exc
-    return ReasoningPart(text=text, signature=token.s, origin=token.o)
+        )
+    return ReasoningPart(text=text, signature=part.signature, origin=part.origin)
 
 
 def _fail(path: str, message: str) -> InvalidRequestError:

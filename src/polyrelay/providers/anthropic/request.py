@@ -22,6 +22,7 @@ from polyrelay.ir import (
     ToolChoiceMode,
     WebSearchTool,
 )
+from polyrelay.ir.reasoning_token import TOKEN_PREFIX
 from polyrelay.providers import Route, UpstreamRequest
 from polyrelay.providers.anthropic.content import messages_from_ir, text_block_from_ir
 from polyrelay.schemas.anthropic_messages import (
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 API_VERSION = "2023-06-01"
-GATEWAY_TOKEN_PREFIX = "gw1."  # noqa: S105 - the gateway's signature token format
+GATEWAY_TOKEN_PREFIX = TOKEN_PREFIX
 """frontends/anthropic_messages/content.py: reasoning another provider issued."""
 DEFAULT_MAX_TOKENS = 4096
 EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
