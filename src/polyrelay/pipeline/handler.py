@@ -31,7 +31,7 @@ from polyrelay.ir.tool_ids import outgoing_response, restore_request
 from polyrelay.pipeline import passthrough
 from polyrelay.pipeline.calls import complete
 from polyrelay.pipeline.media import prepare_media
-from polyrelay.pipeline.metering import Meter, MeteredFrames, MeteredRenderer
+from polyrelay.pipeline.metering import Meter, MeteredFrames
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.streaming import open_stream
 from polyrelay.providers import Provider, Route, SupportsPassthrough
@@ -209,9 +209,9 @@ class Gateway:
         ctx: RequestContext,
         meter: Meter,
     ) -> Response:
-        renderer = MeteredRenderer(frontend.stream_renderer(chat, ctx), meter)
+        renderer = frontend.stream_renderer(chat, ctx)
         frames = await open_stream(
-            self.client, provider, chat, route, ctx, renderer, self.server_tools
+            self.client, provider, chat, route, ctx, renderer, meter, self.server_tools
         )
         return sse_response(
             MeteredFrames(frames, meter),

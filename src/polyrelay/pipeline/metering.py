@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from polyrelay.codec import JSONObject
-from polyrelay.frontends import StreamRenderer
 from polyrelay.ir import MessageStart, StreamEvent, Usage, UsageDelta
 from polyrelay.providers.anthropic.response import usage_to_ir as anthropic_usage
 from polyrelay.providers.openai_chat.response import usage_to_ir as chat_usage
@@ -37,11 +36,10 @@ from polyrelay.storage.usage import UsageRecord, cost_usd
 
 if TYPE_CHECKING:
     from polyrelay.context import RequestContext
-    from polyrelay.errors import GatewayError
     from polyrelay.providers import Route
     from polyrelay.storage import UsageStore
 
-__all__ = ["Meter", "MeteredFrames", "MeteredRenderer", "usage_of_body"]
+__all__ = ["Meter", "MeteredFrames", "usage_of_body"]
 
 
 class Meter:
@@ -67,6 +65,13 @@ class Meter:
     def observe(self, usage: Usage, choice: int = 0) -> None:
         """A stream's cumulative usage so far for `choice`: replaces the earlier value."""
         self._choices[choice] = usage
+
+    def see(self, event: StreamEvent, choice: int = 0) -> None:
+        """Observe the usage a stream event carries, if any."""
+        if isinstance(event, UsageDelta):
+            self._choices[choice] = event.usage
+        elif isinstance(event, MessageStart) and event.usage is not None:
+            self._choices[choice] = event.usage
 
     def settle(self, status: int = 200) -> None:
         if self._settled:
@@ -97,32 +102,6 @@ class Meter:
                 stream=self._stream,
             )
         )
-
-
-class MeteredRenderer:
-    """A stream renderer that shows the meter every usage event on the way through."""
-
-    __slots__ = ("_inner", "_meter")
-
-    def __init__(self, inner: StreamRenderer, meter: Meter) -> None:
-        self._inner = inner
-        self._meter = meter
-
-    def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
-        if isinstance(event, UsageDelta):
-            self._meter.observe(event.usage, choice)
-        elif isinstance(event, MessageStart) and event.usage is not None:
-            self._meter.observe(event.usage, choice)
-        return self._inner.feed(event, choice)
-
-    def finish(self) -> list[bytes]:
-        return self._inner.finish()
-
-    def fail(self, error: GatewayError) -> list[bytes]:
-        return self._inner.fail(error)
-
-    def heartbeat(self) -> list[bytes]:
-        return self._inner.heartbeat()
 
 
 class MeteredFrames:

@@ -18,7 +18,7 @@ from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, StreamRenderer
-from polyrelay.ir import ChatRequest, MessageStart, StreamError, StreamEvent, UsageDelta
+from polyrelay.ir import ChatRequest, StreamError
 from polyrelay.pipeline.metering import Meter, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.providers import Provider, Route, SupportsPassthrough
@@ -167,7 +167,7 @@ async def _forward(
             async for chunk in stream.chunks():
                 # An in-band upstream error is in these bytes already: forward, don't add.
                 for event in parser.feed(chunk):
-                    _meter_event(meter, event)
+                    meter.see(event)
                 if observer is not None:
                     observer.feed(chunk)
                 chunk = rename.feed(chunk)
@@ -181,7 +181,7 @@ async def _forward(
         if observer is not None:
             observer.finish()
         for event in parser.finish():
-            _meter_event(meter, event)
+            meter.see(event)
             if isinstance(event, StreamError):
                 error = UpstreamError(event.message, status=event.status, kind=event.kind)
                 yield b"".join(renderer.fail(error))
@@ -189,10 +189,3 @@ async def _forward(
         yield b"".join(renderer.fail(error))
     finally:
         meter.settle(200)
-
-
-def _meter_event(meter: Meter, event: StreamEvent) -> None:
-    if isinstance(event, UsageDelta):
-        meter.observe(event.usage)
-    elif isinstance(event, MessageStart) and event.usage is not None:
-        meter.observe(event.usage)

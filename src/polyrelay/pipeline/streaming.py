@@ -18,9 +18,10 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UnsupportedError, UpstreamError
 from polyrelay.frontends import StreamRenderer
-from polyrelay.ir import ChatRequest, StreamError, StreamEvent
+from polyrelay.ir import ChatRequest, StreamError, StreamEvent, TextDelta
 from polyrelay.ir.tool_ids import outgoing_event
 from polyrelay.pipeline.calls import choice_count, open_streams
+from polyrelay.pipeline.metering import Meter
 from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.providers import Provider, Route
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
@@ -38,12 +39,19 @@ class _Failed(Exception):
         self.error = error
 
 
-def _render(events: list[StreamEvent], renderer: StreamRenderer, choice: int) -> bytes:
+def _render(
+    events: list[StreamEvent], renderer: StreamRenderer, meter: Meter, choice: int
+) -> bytes:
     out: list[bytes] = []
+    feed = renderer.feed
     for event in events:
+        if type(event) is TextDelta:  # the hot event: no tool id, no usage, no error
+            out += feed(event, choice)
+            continue
         if isinstance(event, StreamError):
             raise _Failed(UpstreamError(event.message, status=event.status, kind=event.kind))
-        out.extend(renderer.feed(outgoing_event(event), choice))
+        meter.see(event, choice)
+        out += feed(outgoing_event(event), choice)
     return b"".join(out)
 
 
@@ -53,14 +61,15 @@ async def _pump_one(
     route: Route,
     ctx: RequestContext,
     renderer: StreamRenderer,
+    meter: Meter,
     choice: int,
 ) -> AsyncIterator[bytes]:
     parser = provider.stream_parser(route, ctx)
     async for chunk in stream.chunks():
-        frames = _render(parser.feed(chunk), renderer, choice)
+        frames = _render(parser.feed(chunk), renderer, meter, choice)
         if frames:
             yield frames
-    frames = _render(parser.finish(), renderer, choice)
+    frames = _render(parser.finish(), renderer, meter, choice)
     if frames:
         yield frames
 
@@ -71,12 +80,13 @@ async def render_streams(
     route: Route,
     ctx: RequestContext,
     renderer: StreamRenderer,
+    meter: Meter,
 ) -> AsyncIterator[bytes]:
     try:
         if len(streams) == 1:
-            source = _pump_one(streams[0], provider, route, ctx, renderer, 0)
+            source = _pump_one(streams[0], provider, route, ctx, renderer, meter, 0)
         else:
-            source = _merge(streams, provider, route, ctx, renderer)
+            source = _merge(streams, provider, route, ctx, renderer, meter)
         async for frames in source:
             yield frames
         yield FinalFrames(b"".join(renderer.finish()))
@@ -95,13 +105,14 @@ async def _merge(
     route: Route,
     ctx: RequestContext,
     renderer: StreamRenderer,
+    meter: Meter,
 ) -> AsyncIterator[bytes]:
     """Interleave the choices' frames in arrival order (n > 1 by parallel calls)."""
     queue: asyncio.Queue[bytes | BaseException | object] = asyncio.Queue()
 
     async def pump(choice: int, stream: UpstreamStream) -> None:
         try:
-            async for frames in _pump_one(stream, provider, route, ctx, renderer, choice):
+            async for frames in _pump_one(stream, provider, route, ctx, renderer, meter, choice):
                 queue.put_nowait(frames)
             queue.put_nowait(_DONE)
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -130,6 +141,7 @@ async def open_stream(
     route: Route,
     ctx: RequestContext,
     renderer: StreamRenderer,
+    meter: Meter,
     server_tools: WebSearchRuntime | None = None,
 ) -> AsyncIterator[bytes]:
     """The client's frames, by `renderer`. The first upstream stream is open (and its status
@@ -137,7 +149,7 @@ async def open_stream(
     tool = server_tools.tool_for(chat, provider.capabilities, ctx) if server_tools else None
     if tool is None:
         streams = await open_streams(client, provider, chat, route, ctx)
-        return render_streams(streams, provider, route, ctx, renderer)
+        return render_streams(streams, provider, route, ctx, renderer, meter)
     if choice_count(chat, provider) > 1:
         raise UnsupportedError("n > 1 cannot be streamed with web search", param="n")
     prepared = prepare_request(chat, tool)
@@ -148,7 +160,7 @@ async def open_stream(
         return _events(stream, provider, route, ctx)
 
     events = stream_with_tool(_events(first, provider, route, ctx), reopen, prepared, tool)
-    return _render_events(events, renderer)
+    return _render_events(events, renderer, meter)
 
 
 async def _events(
@@ -166,12 +178,12 @@ async def _events(
 
 
 async def _render_events(
-    events: AsyncGenerator[StreamEvent, None], renderer: StreamRenderer
+    events: AsyncGenerator[StreamEvent, None], renderer: StreamRenderer, meter: Meter
 ) -> AsyncIterator[bytes]:
     try:
         async with contextlib.aclosing(events):
             async for event in events:
-                frames = _render([event], renderer, 0)
+                frames = _render([event], renderer, meter, 0)
                 if frames:
                     yield frames
         yield FinalFrames(b"".join(renderer.finish()))

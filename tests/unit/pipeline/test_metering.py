@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from polyrelay.context import RequestContext
-from polyrelay.ir import MessageStart, Usage, UsageDelta
-from polyrelay.pipeline.metering import Meter, MeteredFrames, MeteredRenderer, usage_of_body
+from polyrelay.ir import MessageStart, TextDelta, Usage, UsageDelta
+from polyrelay.pipeline.metering import Meter, MeteredFrames, usage_of_body
 from polyrelay.providers import Route
 from polyrelay.settings import ModelConfig, ProviderConfig
 from polyrelay.storage import UsageRecord
@@ -56,34 +56,14 @@ def test_unpriced_model_has_no_cost() -> None:
     assert store.rows[0].cost_usd is None
 
 
-class Renderer:
-    def __init__(self) -> None:
-        self.fed = 0
-
-    def feed(self, event: object, choice: int = 0) -> list[bytes]:
-        self.fed += 1
-        return [b"x"]
-
-    def finish(self) -> list[bytes]:
-        return []
-
-    def fail(self, error: object) -> list[bytes]:
-        return []
-
-    def heartbeat(self) -> list[bytes]:
-        return []
-
-
 def test_stream_keeps_the_last_usage_per_choice_and_settles_on_close() -> None:
     store = Store()
     m = meter(store, stream=True)
-    inner = Renderer()
-    renderer = MeteredRenderer(inner, m)  # type: ignore[arg-type]
-    renderer.feed(MessageStart(id="a", model="m", usage=Usage(input_tokens=3)), 0)
-    renderer.feed(UsageDelta(usage=Usage(input_tokens=3, output_tokens=1)), 0)
-    renderer.feed(UsageDelta(usage=Usage(input_tokens=3, output_tokens=7)), 0)
-    renderer.feed(UsageDelta(usage=Usage(input_tokens=3, output_tokens=5)), 1)
-    assert inner.fed == 4
+    m.see(MessageStart(id="a", model="m", usage=Usage(input_tokens=3)), 0)
+    m.see(UsageDelta(usage=Usage(input_tokens=3, output_tokens=1)), 0)
+    m.see(TextDelta(index=0, text="hi"), 0)
+    m.see(UsageDelta(usage=Usage(input_tokens=3, output_tokens=7)), 0)
+    m.see(UsageDelta(usage=Usage(input_tokens=3, output_tokens=5)), 1)
 
     async def source() -> AsyncIterator[bytes]:
         yield b"a"

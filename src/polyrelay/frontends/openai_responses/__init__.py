@@ -162,10 +162,9 @@ class OpenAIResponsesFrontend:
     ) -> StreamRenderer:
         del request  # the echoed parameters come from `options`
         opts = options or _options(ctx)
-        renderer = OpenAIResponsesStreamRenderer(ctx, opts)
         if opts is None or self._store is None or not opts.store:
-            return renderer
-        return StoringStreamRenderer(renderer, self._store, opts, ctx)
+            return OpenAIResponsesStreamRenderer(ctx, opts)
+        return StoringStreamRenderer(ctx, opts, self._store)
 
     # PassthroughHooks: the same-protocol fast path to an openai-responses upstream.
 

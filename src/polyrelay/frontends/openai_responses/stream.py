@@ -76,6 +76,7 @@ _TEXT_DELTA_HEAD = (
     b'"sequence_number":'
 )
 _TEXT_DELTA_TAIL = b',"logprobs":[]}\n\n'
+_encode = msgspec.json.Encoder().encode
 
 
 class _Kind(enum.Enum):
@@ -135,8 +136,15 @@ class OpenAIResponsesStreamRenderer:
         if self._ended:
             return []
         if type(event) is TextDelta and self._started and self._kind is _Kind.TEXT:
-            self._pieces.append(event.text)  # the hot event, without the match
-            return [self._text_delta(event.text)]
+            # The hot event, without the match and inline (a call per delta showed).
+            text = event.text
+            self._pieces.append(text)
+            seq = self._seq
+            self._seq = seq + 1
+            return [
+                b"%b%d%b%b%b"
+                % (_TEXT_DELTA_HEAD, seq, self._text_delta_middle, _encode(text), _TEXT_DELTA_TAIL)
+            ]
         out: list[bytes] = []
         if not self._started and not isinstance(event, StreamError):
             self._begin(out)
