@@ -47,9 +47,21 @@ class SSEDecoder:
         self._buffer = blocks.pop()
         events: list[SSEEvent] = []
         for block in blocks:
-            if block.startswith(b"data: ") and b"\n" not in block:  # the common case, inline
-                events.append(SSEEvent(None, block[6:].decode("utf-8", "replace")))
-                continue
+            # The two common shapes inline: `data: X` (Chat), `event: N` + `data: X`
+            # (Anthropic, Responses); anything else line by line.
+            if block.startswith(b"data: "):
+                if b"\n" not in block:
+                    events.append(SSEEvent(None, block[6:].decode("utf-8", "replace")))
+                    continue
+            elif block.startswith(b"event: "):
+                name, _, rest = block.partition(b"\n")
+                if rest.startswith(b"data: ") and b"\n" not in rest:
+                    events.append(
+                        SSEEvent(
+                            name[7:].decode("utf-8", "replace"), rest[6:].decode("utf-8", "replace")
+                        )
+                    )
+                    continue
             event = _parse_block(block)
             if event is not None:
                 events.append(event)

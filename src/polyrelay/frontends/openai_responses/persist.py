@@ -46,6 +46,7 @@ log = logging.getLogger("polyrelay.responses")
 
 _STORABLE = frozenset({"completed", "incomplete"})
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
+_TERMINAL_MARKS = tuple(name.encode() for name in _TERMINAL_EVENTS)
 
 
 def save_response(
@@ -103,7 +104,13 @@ class StoringStreamRenderer(OpenAIResponsesStreamRenderer):
 
 
 class StoringObserver:
-    """Sees a relayed Responses stream; saves the response its terminal event carries."""
+    """Sees a relayed Responses stream; saves the response its terminal event carries.
+
+    Only the terminal event matters, so the bytes are not SSE-decoded until a chunk names
+    a terminal event type: until then the observer keeps only the unfinished frame at the
+    end of what it saw (so a name split across two chunks is still found, and decoding
+    starts on a frame boundary). Text that merely mentions the name only starts decoding
+    early; so does a CR, since CR line endings have no LF-LF boundary to cut at."""
 
     def __init__(
         self, store: ResponseStore | None, options: ResponsesOptions, ctx: RequestContext
@@ -111,16 +118,29 @@ class StoringObserver:
         self._store = store
         self._options = options
         self._ctx = ctx
-        self._decoder = SSEDecoder()
+        self._decoder: SSEDecoder | None = None
+        self._held = b""
         self._saved = False
 
     def feed(self, chunk: bytes) -> None:
-        if not self._saved:
-            for event in self._decoder.feed(chunk):
-                self._event(event)
+        if self._saved:
+            return
+        if self._decoder is None:
+            data = self._held + chunk if self._held else chunk
+            if b"\r" not in data:
+                marks = [at for mark in _TERMINAL_MARKS if (at := data.find(mark)) >= 0]
+                if not marks:
+                    cut = data.rfind(b"\n\n")
+                    self._held = data if cut < 0 else data[cut + 2 :]
+                    return
+                start = data.rfind(b"\n\n", 0, min(marks))  # decode from that frame on
+                data = data[start + 2 :] if start >= 0 else data
+            self._held, self._decoder, chunk = b"", SSEDecoder(), data
+        for event in self._decoder.feed(chunk):
+            self._event(event)
 
     def finish(self) -> None:
-        if not self._saved:
+        if not self._saved and self._decoder is not None:
             for event in self._decoder.finish():
                 self._event(event)
 

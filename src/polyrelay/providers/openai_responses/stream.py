@@ -58,6 +58,15 @@ from polyrelay.sse import SSEDecoder
 __all__ = ["OpenAIResponsesStreamParser"]
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+_TEXT_DELTA = "response.output_text.delta"
+
+
+class _TextDeltaEvent(msgspec.Struct):
+    type: str
+    delta: str = ""
+
+
+_decode_text_delta = msgspec.json.Decoder(_TextDeltaEvent).decode
 
 
 class OpenAIResponsesStreamParser:
@@ -77,6 +86,16 @@ class OpenAIResponsesStreamParser:
         for sse in self._sse.feed(chunk):
             if self._done or sse.data == "[DONE]":
                 continue
+            if sse.event == _TEXT_DELTA and self._open is not None:
+                # The hot event, named by its `event:` line: only its delta is decoded.
+                try:
+                    delta = _decode_text_delta(sse.data)
+                except (msgspec.ValidationError, DecodeError):
+                    pass  # the full decode below reports it
+                else:
+                    if delta.type == _TEXT_DELTA:
+                        out.append(TextDelta(index=self._open, text=delta.delta))
+                        continue
             try:
                 event = decode_as(sse.data, ResponseStreamEvent)
             except (msgspec.ValidationError, DecodeError) as exc:

@@ -1,0 +1,88 @@
+"""StoringObserver: the relayed stream's terminal response is saved once, however the
+bytes are cut, while frames before it are not decoded at all."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from polyrelay.context import RequestContext
+from polyrelay.frontends.openai_responses.options import ResponsesOptions
+from polyrelay.frontends.openai_responses.persist import StoringObserver
+from polyrelay.storage import StoredResponse
+
+
+class Store:
+    def __init__(self) -> None:
+        self.saved: list[StoredResponse] = []
+
+    def put(self, record: StoredResponse) -> None:
+        self.saved.append(record)
+
+
+def frame(kind: str, payload: dict[str, object], *, named: bool = True) -> bytes:
+    data = json.dumps({"type": kind, **payload}, separators=(",", ":")).encode()
+    return (b"event: " + kind.encode() + b"\n" if named else b"") + b"data: " + data + b"\n\n"
+
+
+RESPONSE = {
+    "id": "resp_1",
+    "object": "response",
+    "status": "completed",
+    "model": "up",
+    "output": [],
+}
+STREAM = (
+    frame("response.created", {"response": {**RESPONSE, "status": "in_progress"}})
+    + frame("response.output_text.delta", {"delta": "the word response.completed in text"})
+    + frame("response.output_text.delta", {"delta": "more"})
+    + frame("response.completed", {"response": RESPONSE})
+)
+
+
+def observe(chunks: list[bytes]) -> Store:
+    store = Store()
+    ctx = RequestContext(model="public", key_id="k1")
+    observer = StoringObserver(store, ResponsesOptions(), ctx)
+    for chunk in chunks:
+        observer.feed(chunk)
+    observer.finish()
+    return store
+
+
+@pytest.mark.parametrize("cut", range(1, len(STREAM), 7))
+def test_saved_once_whatever_the_cut(cut: int) -> None:
+    [record] = observe([STREAM[:cut], STREAM[cut:]]).saved
+    assert record.id == "resp_1"
+    assert record.response["model"] == "public"  # what the client asked for, echoed
+    assert record.key_id == "k1"
+
+
+def test_byte_by_byte_and_crlf() -> None:
+    assert len(observe([STREAM[i : i + 1] for i in range(len(STREAM))]).saved) == 1
+    crlf = STREAM.replace(b"\n", b"\r\n")
+    assert len(observe([crlf[i : i + 5] for i in range(0, len(crlf), 5)]).saved) == 1
+
+
+UNNAMED = frame("response.created", {"response": RESPONSE}, named=False) + frame(
+    "response.completed", {"response": RESPONSE}, named=False
+)
+
+
+@pytest.mark.parametrize("cut", range(1, len(UNNAMED), 5))
+def test_unnamed_events_whatever_the_cut(cut: int) -> None:
+    assert [r.id for r in observe([UNNAMED[:cut], UNNAMED[cut:]]).saved] == ["resp_1"]
+
+
+def test_unnamed_events_and_a_final_frame_without_blank_line() -> None:
+    stream = frame("response.created", {"response": RESPONSE}, named=False) + frame(
+        "response.completed", {"response": RESPONSE}, named=False
+    ).rstrip(b"\n")
+    assert [r.id for r in observe([stream]).saved] == ["resp_1"]
+
+
+def test_failed_and_truncated_streams_are_not_saved() -> None:
+    failed = frame("response.failed", {"response": {**RESPONSE, "status": "failed"}})
+    assert observe([STREAM[: STREAM.index(b"event: response.completed")], failed]).saved == []
+    assert observe([STREAM[:-40]]).saved == []
