@@ -21,6 +21,7 @@ from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, Stre
 from polyrelay.ir import ChatRequest, StreamError
 from polyrelay.pipeline.metering import Meter, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
+from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamStream
 
@@ -160,8 +161,11 @@ async def _forward(
     observer: StreamObserver | None,
     meter: Meter,
 ) -> AsyncIterator[bytes]:
+    """The relayed bytes. The chunk that ends the upstream stream (its end arrived with
+    it, so nothing waits for it) goes out with the end of the response, in one send."""
     parser = provider.stream_parser(route, ctx)
     rename = _ModelRename(route.upstream_model, ctx.model)
+    tail = b""
     try:
         async with stream:
             async for chunk in stream.chunks():
@@ -171,21 +175,21 @@ async def _forward(
                 if observer is not None:
                     observer.feed(chunk)
                 chunk = rename.feed(chunk)
-                if chunk:
+                if stream.at_eof():
+                    tail += chunk
+                elif chunk:
                     renderer.feed(chunk)
                     yield chunk
-        tail = rename.finish()
-        if tail:
-            renderer.feed(tail)
-            yield tail
+        tail += rename.finish()
         if observer is not None:
             observer.finish()
         for event in parser.finish():
             meter.see(event)
             if isinstance(event, StreamError):
                 error = UpstreamError(event.message, status=event.status, kind=event.kind)
-                yield b"".join(renderer.fail(error))
+                tail += b"".join(renderer.fail(error))
+        yield FinalFrames(tail)
     except GatewayError as error:
-        yield b"".join(renderer.fail(error))
+        yield FinalFrames(tail + b"".join(renderer.fail(error)))
     finally:
         meter.settle(200)

@@ -35,8 +35,11 @@ _DONE = object()
 
 
 class _Failed(Exception):
-    def __init__(self, error: GatewayError) -> None:
+    """A StreamError event: `frames` are those rendered from the events before it."""
+
+    def __init__(self, error: GatewayError, frames: bytes = b"") -> None:
         self.error = error
+        self.frames = frames
 
 
 def _render(
@@ -49,7 +52,8 @@ def _render(
             out += feed(event, choice)
             continue
         if isinstance(event, StreamError):
-            raise _Failed(UpstreamError(event.message, status=event.status, kind=event.kind))
+            error = UpstreamError(event.message, status=event.status, kind=event.kind)
+            raise _Failed(error, b"".join(out))
         meter.see(event, choice)
         out += feed(outgoing_event(event), choice)
     return b"".join(out)
@@ -74,6 +78,34 @@ async def _pump_one(
         yield frames
 
 
+async def _pump_single(
+    stream: UpstreamStream,
+    provider: Provider,
+    route: Route,
+    ctx: RequestContext,
+    renderer: StreamRenderer,
+    meter: Meter,
+) -> AsyncIterator[bytes]:
+    """One upstream stream. The frames of the chunk that ends the upstream stream (known
+    without waiting: its end arrived with it) go out with the end of the response, in
+    one send; nothing is held while more may come."""
+    parser = provider.stream_parser(route, ctx)
+    tail = b""
+    try:
+        async for chunk in stream.chunks():
+            frames = _render(parser.feed(chunk), renderer, meter, 0)
+            if stream.at_eof():
+                tail += frames
+            elif frames:
+                yield frames
+        tail += _render(parser.finish(), renderer, meter, 0)
+        yield FinalFrames(tail + b"".join(renderer.finish()))
+    except _Failed as failed:
+        yield FinalFrames(tail + failed.frames + b"".join(renderer.fail(failed.error)))
+    except GatewayError as error:
+        yield FinalFrames(tail + b"".join(renderer.fail(error)))
+
+
 async def render_streams(
     streams: list[UpstreamStream],
     provider: Provider,
@@ -84,14 +116,14 @@ async def render_streams(
 ) -> AsyncIterator[bytes]:
     try:
         if len(streams) == 1:
-            source = _pump_one(streams[0], provider, route, ctx, renderer, meter, 0)
-        else:
-            source = _merge(streams, provider, route, ctx, renderer, meter)
-        async for frames in source:
+            async for frames in _pump_single(streams[0], provider, route, ctx, renderer, meter):
+                yield frames
+            return
+        async for frames in _merge(streams, provider, route, ctx, renderer, meter):
             yield frames
         yield FinalFrames(b"".join(renderer.finish()))
     except _Failed as failed:
-        yield FinalFrames(b"".join(renderer.fail(failed.error)))
+        yield FinalFrames(failed.frames + b"".join(renderer.fail(failed.error)))
     except GatewayError as error:
         yield FinalFrames(b"".join(renderer.fail(error)))
     finally:
@@ -188,6 +220,6 @@ async def _render_events(
                     yield frames
         yield FinalFrames(b"".join(renderer.finish()))
     except _Failed as failed:
-        yield FinalFrames(b"".join(renderer.fail(failed.error)))
+        yield FinalFrames(failed.frames + b"".join(renderer.fail(failed.error)))
     except GatewayError as error:
         yield FinalFrames(b"".join(renderer.fail(error)))

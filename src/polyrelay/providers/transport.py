@@ -52,6 +52,10 @@ class UpstreamStream:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(exc, self.url) from exc
 
+    def at_eof(self) -> bool:
+        """The whole body has arrived and been taken: no chunk will follow."""
+        return self._response.content.at_eof()
+
     async def read(self) -> UpstreamResponse:
         try:
             body = await self._response.read()

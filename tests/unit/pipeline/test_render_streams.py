@@ -1,0 +1,130 @@
+"""render_streams over a scripted upstream stream: what the client gets when the upstream
+ends, breaks off or reports an error in the middle of a chunk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from polyrelay.context import RequestContext
+from polyrelay.frontends.openai_chat.stream import OpenAIChatStreamRenderer
+from polyrelay.ir import ChatRequest
+from polyrelay.pipeline.metering import Meter
+from polyrelay.pipeline.sse_response import FinalFrames
+from polyrelay.pipeline.streaming import render_streams
+from polyrelay.providers import Route
+from polyrelay.providers.anthropic import AnthropicProvider
+from polyrelay.settings import ModelConfig, ProviderConfig
+from polyrelay.storage import UsageRecord
+
+
+class Store:
+    def __init__(self) -> None:
+        self.rows: list[UsageRecord] = []
+
+    def record(self, row: UsageRecord) -> None:
+        self.rows.append(row)
+
+
+class ScriptedStream:
+    """Chunks as an upstream sends them; `ended_with` is the index of the chunk that
+    arrives together with the end of the body."""
+
+    def __init__(self, chunks: list[bytes], ended_with: int | None = None) -> None:
+        self._chunks = chunks
+        self._ended_with = len(chunks) - 1 if ended_with is None else ended_with
+        self._taken = 0
+        self.closed = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            self._taken += 1
+            yield chunk
+
+    def at_eof(self) -> bool:
+        return self._taken > self._ended_with
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def event(name: str, data: str) -> bytes:
+    return f"event: {name}\ndata: {data}\n\n".encode()
+
+
+START = event(
+    "message_start",
+    '{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",'
+    '"model":"up","content":[],"stop_reason":null,"usage":{"input_tokens":3,"output_tokens":0}}}',
+)
+TEXT = event(
+    "content_block_start",
+    '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+) + event(
+    "content_block_delta",
+    '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hello"}}',
+)
+END = (
+    event("content_block_stop", '{"type":"content_block_stop","index":0}')
+    + event(
+        "message_delta",
+        '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}',
+    )
+    + event("message_stop", '{"type":"message_stop"}')
+)
+ERROR = event(
+    "error", '{"type":"error","error":{"type":"overloaded_error","message":"busy upstream"}}'
+)
+
+
+def run(stream: ScriptedStream) -> list[bytes]:
+    ctx = RequestContext(model="m", key_id="k")
+    provider = ProviderConfig(name="a", type="anthropic", base_url="http://x")
+    route = Route(
+        public_model="m",
+        upstream_model="up",
+        provider=provider,
+        model=ModelConfig(name="m", provider="a", model="up"),
+    )
+    renderer = OpenAIChatStreamRenderer(ChatRequest(model="m", messages=()), ctx)
+    meter = Meter(Store(), ctx, route, stream=True)  # type: ignore[arg-type]
+
+    async def collect() -> list[bytes]:
+        frames = render_streams(
+            [stream],  # type: ignore[list-item]
+            AnthropicProvider(),
+            route,
+            ctx,
+            renderer,
+            meter,
+        )
+        return [frame async for frame in frames]
+
+    return asyncio.run(collect())
+
+
+def test_the_chunk_that_ends_the_upstream_goes_out_with_the_end() -> None:
+    frames = run(ScriptedStream([START + TEXT, END]))
+    assert len(frames) == 2
+    assert b'"content":"hello"' in frames[0] and type(frames[0]) is not FinalFrames
+    assert type(frames[1]) is FinalFrames
+    assert b'"finish_reason":"stop"' in frames[1] and frames[1].endswith(b"data: [DONE]\n\n")
+
+
+def test_nothing_is_held_while_the_upstream_is_open() -> None:
+    # The last content chunk has not brought the end with it: it goes out on its own.
+    frames = run(ScriptedStream([START + TEXT, END, b""], ended_with=2))
+    assert [type(f) is FinalFrames for f in frames] == [False, False, True]
+
+
+def test_frames_before_an_in_band_error_in_the_same_chunk_are_kept() -> None:
+    [final] = run(ScriptedStream([START + TEXT + ERROR]))
+    assert type(final) is FinalFrames
+    hello, busy = final.index(b'"content":"hello"'), final.index(b"busy upstream")
+    assert hello < busy
+
+
+def test_an_upstream_that_breaks_off_ends_in_an_error() -> None:
+    frames = run(ScriptedStream([START + TEXT]))
+    assert b'"content":"hello"' in b"".join(frames)
+    assert b"error" in frames[-1] and type(frames[-1]) is FinalFrames
