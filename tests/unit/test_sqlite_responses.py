@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from polyrelay.storage import StoredResponse, open_database
+from polyrelay import codec
+from polyrelay.schemas.openai_responses import InputItemParam
+from polyrelay.storage import EncodedResponse, StoredResponse, open_database
 from polyrelay.storage.responses import SqliteResponseStore
 
 
@@ -83,3 +85,48 @@ def test_input_item_pages(store: SqliteResponseStore) -> None:
     assert ids(order="asc", limit=2, after="msg_1") == (["msg_2", "msg_3"], True)
     assert ids(order="desc", after="msg_1") == (["msg_0"], False)
     assert ids(after="msg_unknown") == ([], False)
+
+
+def encoded(rid: str = "resp_e", key: str = "k1") -> EncodedResponse:
+    response = {"id": rid, "object": "response", "status": "completed", "output": [{"id": "o"}]}
+    items = [InputItemParam(type="message", role="user", id="msg_in", content="hi")]
+    return EncodedResponse(
+        id=rid,
+        key_id=key,
+        created_at=100,
+        status="completed",
+        response=codec.encode(response),
+        input_items=list(items),
+    )
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_an_encoded_response_reads_back_as_plain_json(
+    store: SqliteResponseStore, committed: bool
+) -> None:
+    store.put(encoded())
+    if committed:
+        store.flush()
+    got = store.get("resp_e", "k1")
+    assert got is not None and got.response["output"] == [{"id": "o"}]
+    assert got.output_items == [{"id": "o"}]  # the Response's own output
+    assert got.input_items == [{"type": "message", "role": "user", "id": "msg_in", "content": "hi"}]
+    page = store.input_items("resp_e", "k1")
+    assert page is not None and [i["id"] for i in page.items] == ["msg_in"]
+    assert store.get("resp_e", "k2") is None
+
+
+def test_output_items_default_to_the_responses_output(store: SqliteResponseStore) -> None:
+    plain = record(rid="resp_p")
+    plain.output_items = []
+    plain.response = {"id": "resp_p", "output": [{"id": "from_response"}]}
+    store.put(plain)
+    parked = store.get("resp_p", "k1")
+    store.flush()
+    committed = store.get("resp_p", "k1")
+    assert parked is not None and committed is not None
+    assert parked.output_items == committed.output_items == [{"id": "from_response"}]
+    # Given explicitly (a background response's update), they are kept as given.
+    assert store.update_status("resp_p", "k1", "completed", output_items=[{"id": "x"}])
+    again = store.get("resp_p", "k1")
+    assert again is not None and again.output_items == [{"id": "x"}]

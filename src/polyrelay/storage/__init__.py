@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import msgspec
 
 from polyrelay.codec import JSONObject
-from polyrelay.storage.responses import InputItemsPage, StoredResponse
+from polyrelay.storage.responses import EncodedResponse, InputItemsPage, StoredResponse
 from polyrelay.storage.usage import GroupBy, UsageGroup, UsageRecord
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiKey",
     "Database",
+    "EncodedResponse",
     "InputItemsPage",
     "KeyStore",
     "ResponseStore",
@@ -81,8 +82,9 @@ class ResponseStore(Protocol):
     `update_status`. Every other key gets None/False, exactly as for an unknown id.
     """
 
-    def put(self, record: StoredResponse) -> None:
-        """Insert, or replace the record with the same id and key (input items too)."""
+    def put(self, record: StoredResponse | EncodedResponse) -> None:
+        """Insert, or replace the record with the same id and key (input items too). A
+        StoredResponse with no output items takes its Response's `output`."""
         ...
 
     def get(self, response_id: str, key_id: str) -> StoredResponse | None: ...

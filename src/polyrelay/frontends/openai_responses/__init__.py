@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import msgspec
-
 from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
@@ -34,6 +32,7 @@ from polyrelay.frontends.openai_responses.persist import (
     StoringObserver,
     StoringStreamRenderer,
     finish_response,
+    save_encoded,
     save_response,
     upstream_input,
 )
@@ -136,11 +135,10 @@ class OpenAIResponsesFrontend:
     ) -> bytes:
         opts = options or _options(ctx)
         response = self.encode_response(responses, ctx, opts)
-        if opts is None or self._store is None or not opts.store:
-            return codec.encode(response)
-        document: JSONObject = msgspec.to_builtins(response)
-        save_response(self._store, document, opts, ctx)
-        return codec.encode(document)
+        body = codec.encode(response)
+        if opts is not None:
+            save_encoded(self._store, response, body, opts, ctx)
+        return body
 
     def encode_response(
         self,

@@ -30,14 +30,15 @@ from polyrelay.context import RequestContext
 from polyrelay.frontends.openai_responses.blob import BLOB_PREFIX
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
-from polyrelay.schemas.openai_responses import InputItemParam
+from polyrelay.schemas.openai_responses import InputItemParam, Response
 from polyrelay.sse import SSEDecoder, SSEEvent
-from polyrelay.storage import ResponseStore, StoredResponse
+from polyrelay.storage import EncodedResponse, ResponseStore, StoredResponse
 
 __all__ = [
     "StoringObserver",
     "StoringStreamRenderer",
     "finish_response",
+    "save_encoded",
     "save_response",
     "upstream_input",
 ]
@@ -55,20 +56,51 @@ def save_response(
     options: ResponsesOptions,
     ctx: RequestContext,
 ) -> None:
+    """Save a Response object held as a dict (the fast path's, decoded from upstream)."""
     status = response.get("status")
-    if store is None or not options.store or ctx.key_id is None or status not in _STORABLE:
+    if store is None or not _storing(options, ctx, status):
         return
     created = response.get("created_at")
     record = StoredResponse(
         id=str(response["id"]),
-        key_id=ctx.key_id,
+        key_id=ctx.key_id or "",
         created_at=int(created) if isinstance(created, int | float) else ctx.created,
         status=str(status),
         previous_response_id=options.previous_response_id,
         response=response,
         input_items=[msgspec.to_builtins(item) for item in options.input_items],
-        output_items=list(response.get("output") or ()),
     )
+    _put(store, record)
+
+
+def save_encoded(
+    store: ResponseStore | None,
+    response: Response,
+    encoded: bytes,
+    options: ResponsesOptions,
+    ctx: RequestContext,
+) -> None:
+    """Save the IR path's Response as the JSON the client was sent (`encoded` is
+    `response` encoded): nothing is converted or encoded again."""
+    if store is None or not _storing(options, ctx, response.status):
+        return
+    record = EncodedResponse(
+        id=response.id,
+        key_id=ctx.key_id or "",
+        created_at=int(response.created_at),
+        status=str(response.status),
+        previous_response_id=options.previous_response_id,
+        response=encoded,
+        input_items=list(options.input_items),
+    )
+    _put(store, record)
+
+
+def _storing(options: ResponsesOptions, ctx: RequestContext, status: object) -> bool:
+    return options.store and ctx.key_id is not None and status in _STORABLE
+
+
+def _put(store: ResponseStore, record: StoredResponse | EncodedResponse) -> None:
     try:
         store.put(record)
     except Exception:  # the client has its response; losing the stored copy is logged
@@ -96,10 +128,10 @@ class StoringStreamRenderer(OpenAIResponsesStreamRenderer):
 
     def finish(self) -> list[bytes]:
         frames = super().finish()
-        final = self.final_response
-        if final is not None and not self._saved:
+        final, encoded = self.final_response, self.final_json
+        if final is not None and encoded is not None and not self._saved:
             self._saved = True
-            save_response(self._store, msgspec.to_builtins(final), self._saving_options, self._ctx)
+            save_encoded(self._store, final, encoded, self._saving_options, self._ctx)
         return frames
 
 

@@ -120,11 +120,17 @@ class OpenAIResponsesStreamRenderer:
         self._usage = Usage()
         self._stop: MessageStop | None = None
         self._final: Response | None = None
+        self._final_json: bytes | None = None
 
     @property
     def final_response(self) -> Response | None:
         """The Response sent in the terminal event (for storage); None before it."""
         return self._final
+
+    @property
+    def final_json(self) -> bytes | None:
+        """`final_response` as encoded in a completed or incomplete terminal event."""
+        return self._final_json
 
     def _frame(self, event: ResponseStreamEvent) -> bytes:
         event.sequence_number = self._seq
@@ -370,8 +376,21 @@ class OpenAIResponsesStreamRenderer:
         final.completed_at = time.time() if status == "completed" else None
         final.usage = usage_from_ir(self._usage)
         self._ended = True
-        event = ResponseStreamEvent(type=f"response.{status}", response=final)
-        return [*out, self._frame(event)]
+        return [*out, self._terminal_frame(f"response.{status}", final)]
+
+    def _terminal_frame(self, kind: str, final: Response) -> bytes:
+        """The bytes `_frame(ResponseStreamEvent(type=kind, response=final))` makes, with
+        the Response encoded once and kept (`final_json`) for storage."""
+        self._final_json = encoded = _encode(final)
+        seq = self._seq
+        self._seq += 1
+        name = kind.encode()
+        return b'event: %b\ndata: {"type":"%b","sequence_number":%d,"response":%b}\n\n' % (
+            name,
+            name,
+            seq,
+            encoded,
+        )
 
     def fail(self, error: GatewayError) -> list[bytes]:
         if self._ended:

@@ -237,3 +237,36 @@ def test_fail_renders_response_failed() -> None:
     assert data["type"] == "response.failed"
     assert data["response"]["error"] == {"code": "rate_limit_exceeded", "message": "slow"}
     assert renderer.finish() == []
+
+
+def test_terminal_frame_is_the_event_struct_encoding_and_keeps_the_response_json() -> None:
+    from polyrelay.codec import encode
+    from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
+    from polyrelay.ir import (
+        MessageStart,
+        MessageStop,
+        PartStart,
+        PartStop,
+        StopReason,
+        TextDelta,
+        TextPart,
+    )
+    from polyrelay.schemas.openai_responses import ResponseStreamEvent
+    from polyrelay.sse import encode_event
+
+    renderer = OpenAIResponsesStreamRenderer(RequestContext(model="m"), ResponsesOptions())
+    events = [
+        MessageStart(id="up", model="up"),
+        PartStart(index=0, part=TextPart(text="")),
+        TextDelta(index=0, text="hi"),
+        PartStop(index=0),
+        MessageStop(stop_reason=StopReason.END_TURN),
+    ]
+    frames = [frame for event in events for frame in renderer.feed(event)]
+    *closing, last = renderer.finish()
+    final = renderer.final_response
+    assert final is not None and renderer.final_json == encode(final)
+    expected = ResponseStreamEvent(
+        type="response.completed", sequence_number=len(frames) + len(closing), response=final
+    )
+    assert last == encode_event(encode(expected), event="response.completed")
