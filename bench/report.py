@@ -41,6 +41,12 @@ class Report:
     failures: dict[str, str] = field(default_factory=dict)
     """Problems that are not one cell's: a target that did not start, the slow streams."""
     slow: dict[str, object] = field(default_factory=dict)
+    cpu_min: dict[str, float] = field(default_factory=dict)
+    """`<path>/<stream|json>` -> polyrelay's least disturbed CPU ms/request (bench/cpu.py)."""
+    cpu_connections: int = 0
+    cpu_rounds: int = 0
+    instructions: dict[str, float] = field(default_factory=dict)
+    """`<path>/<stream|json>` -> millions of instructions per request (callgrind)."""
 
     def find(self, target: str, path: str, stream: bool, connections: int) -> Cell | None:
         for cell in self.cells:
@@ -138,6 +144,7 @@ def render(report: Report, peer: str | None, direct_key: dict[str, str]) -> str:
             f" peak RSS {s['peak_rss_mb']:.1f} MB, {s['seconds']:.1f} s"
         )
     out += _summary(report, peer)
+    out += _cpu_sections(report, direct_key)
     failed = [c for c in report.cells if c.failure or c.errors]
     if failed or report.failures:
         out += ["", "Failures:"]
@@ -154,29 +161,69 @@ def render(report: Report, peer: str | None, direct_key: dict[str, str]) -> str:
     return "\n".join(out)
 
 
-def _cpu_vs_fast_path(ours: list[Cell]) -> str | None:
-    """The worst translated path's CPU/request over chat→openai's, at the top connection count."""
-    if not ours:
-        return None
-    top = max(c.connections for c in ours)
-    cells = [c for c in ours if c.connections == top]
-    fast = {c.stream: c.cpu_ms_per_req for c in cells if c.path == "chat→openai"}
-    ratios = [
-        (c.cpu_ms_per_req / fast[c.stream], c.path, c.stream)
-        for c in cells
-        if fast.get(c.stream) and c.path != "chat→openai"
-    ]
+_FAST = {"openai": "chat→openai", "anthropic": "messages→anthropic"}
+"""The same-protocol relay of each upstream protocol; a Responses upstream has no other
+path in the matrix, so responses→openai-responses is held against chat→openai."""
+
+
+def _baseline(path: str, upstream_of: dict[str, str]) -> str:
+    return _FAST.get(upstream_of.get(path, ""), "chat→openai")
+
+
+def _ratio_lines(
+    figures: dict[str, float], upstream_of: dict[str, str], unit: str, digits: int
+) -> list[str]:
+    """One line per path and kind: the figure and its multiple of the baseline's."""
+    lines = []
+    for key in sorted(figures, key=lambda k: (list(upstream_of).index(k.split("/")[0]), k)):
+        path, kind = key.split("/")
+        base = _baseline(path, upstream_of)
+        line = f"  {path:27} {kind:6} {figures[key]:.{digits}f} {unit}"
+        baseline = figures.get(f"{base}/{kind}")
+        if path not in _FAST.values() and baseline:
+            line += f"  {figures[key] / baseline:.2f}x {base}"
+        lines.append(line)
+    return lines
+
+
+def _worst(figures: dict[str, float], upstream_of: dict[str, str]) -> str | None:
+    ratios = []
+    for key, value in figures.items():
+        path, kind = key.split("/")
+        baseline = figures.get(f"{_baseline(path, upstream_of)}/{kind}")
+        if path not in _FAST.values() and baseline:
+            ratios.append((value / baseline, path, kind))
     if not ratios:
         return None
-    ratio, path, stream = max(ratios)
-    kind = "stream" if stream else "json"
-    return f"CPU/request vs chat→openai fast path: worst {ratio:.2f}x ({path} {kind}, {top} conns)"
+    ratio, path, kind = max(ratios)
+    return f"worst {ratio:.2f}x ({path} {kind} vs {_baseline(path, upstream_of)})"
+
+
+def _cpu_sections(report: Report, upstream_of: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    if report.cpu_min:
+        out += [
+            "",
+            f"CPU per request, least disturbed of {report.cpu_rounds} interleaved runs at"
+            f" {report.cpu_connections} connections (x the relay to the same upstream):",
+            *_ratio_lines(report.cpu_min, upstream_of, "ms", 3),
+        ]
+        worst = _worst(report.cpu_min, upstream_of)
+        out += [f"translated CPU/request: {worst}"] if worst else []
+    if report.instructions:
+        out += [
+            "",
+            "Instructions per request (callgrind, sequential requests; no kernel time):",
+            *_ratio_lines(report.instructions, upstream_of, "M", 2),
+        ]
+        worst = _worst(report.instructions, upstream_of)
+        out += [f"translated instructions/request: {worst}"] if worst else []
+    return out
 
 
 def _summary(report: Report, peer: str | None) -> list[str]:
     ours = [c for c in report.cells if c.target == "polyrelay" and not c.failure]
-    cpu = _cpu_vs_fast_path(ours)
-    lines = [cpu] if cpu else []
+    lines: list[str] = []
     if peer:
         ratios = []
         for cell in ours:

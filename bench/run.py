@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import bodies
+from bench.cpu import cpu_rounds, instruction_counts
 from bench.load import check_pass, run_wrk, slow_streams
 from bench.peers import Target, start_litellm, start_polyrelay
 from bench.procs import cpu_seconds, ensure_tools, rss_mb
@@ -60,6 +61,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="fully parsed requests per path before its wrk runs",
     )
+    parser.add_argument(
+        "--cpu-rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="interleaved CPU-per-request rounds at 16 connections (default 3; 0 skips)",
+    )
+    parser.add_argument("--cpu-seconds", type=float, default=2.0, help="seconds per CPU run")
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count instructions per request under callgrind, N requests per cell",
+    )
     parser.add_argument("--quick", action="store_true", help="CI smoke: 1 connection, 2 s")
     parser.add_argument("--no-install", action="store_true", help="never apt-get nginx/wrk")
     args = parser.parse_args(argv)
@@ -72,6 +88,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.connections, args.duration = [1], 2.0
     if args.slow_streams is None:
         args.slow_streams = 0 if args.quick else 1000
+    if args.cpu_rounds is None:
+        args.cpu_rounds = 1 if args.quick else 3
+    if args.quick:
+        args.cpu_seconds = min(args.cpu_seconds, 1.0)
     return args
 
 
@@ -223,8 +243,34 @@ def run_targets(
             for path in args.paths:
                 measure(target, path, args, workdir, report)
             report.rss_mb[name], report.processes[name] = rss_mb(target.child.pid)
+            if name == "polyrelay" and args.cpu_rounds:
+                print(f"CPU per request: {args.cpu_rounds} interleaved rounds ...", flush=True)
+                report.cpu_connections, report.cpu_rounds = _CPU_CONNECTIONS, args.cpu_rounds
+                report.cpu_min = cpu_rounds(
+                    target,
+                    _cells(args.paths),
+                    rounds=args.cpu_rounds,
+                    seconds=args.cpu_seconds,
+                    connections=_CPU_CONNECTIONS,
+                    workdir=workdir,
+                )
         finally:
             target.child.stop()
+    if args.instructions:
+        print(f"instructions: {args.instructions} requests per cell under callgrind ...")
+        try:
+            report.instructions = instruction_counts(
+                upstream, _cells(args.paths), requests=args.instructions, workdir=workdir
+            )
+        except Exception as exc:  # reported, the rest of the run stands
+            report.failures["instructions"] = f"{type(exc).__name__}: {exc}"
+
+
+_CPU_CONNECTIONS = 16
+
+
+def _cells(paths: list[str]) -> list[tuple[str, str, str, bool]]:
+    return [(p, *PATHS[p], stream) for p in paths for stream in (False, True)]
 
 
 if __name__ == "__main__":
