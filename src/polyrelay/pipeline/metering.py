@@ -20,7 +20,7 @@ settled once into one `UsageRecord` row.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -67,11 +67,15 @@ class Meter:
         self._choices[choice] = usage
 
     def see(self, event: StreamEvent, choice: int = 0) -> None:
-        """Observe the usage a stream event carries, if any."""
-        if isinstance(event, UsageDelta):
-            self._choices[choice] = event.usage
-        elif isinstance(event, MessageStart) and event.usage is not None:
-            self._choices[choice] = event.usage
+        """Observe the usage a stream event carries, if any. (Exact types, not isinstance:
+        this runs for every event of every stream, and IR events are never subclassed.)"""
+        kind = type(event)
+        if kind is UsageDelta:
+            self._choices[choice] = cast(UsageDelta, event).usage
+        elif kind is MessageStart:
+            usage = cast(MessageStart, event).usage
+            if usage is not None:
+                self._choices[choice] = usage
 
     def settle(self, status: int = 200) -> None:
         if self._settled:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import msgspec
 
-from polyrelay import codec
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import kind_for_status
 from polyrelay.ir import (
@@ -44,6 +43,8 @@ from polyrelay.schemas.openai_chat import ChatCompletionChunk, ChoiceDelta, Erro
 from polyrelay.sse import SSEDecoder
 
 __all__ = ["OpenAIChatStreamParser"]
+
+_decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 
 _TEXT, _REASONING, _TOOL = "text", "reasoning", "tool"
 _ERROR_STATUS = {"invalid_request_error": 400, "rate_limit_error": 429, "server_error": 500}
@@ -103,7 +104,7 @@ class OpenAIChatStreamParser:
                 self._message_stop(out)
             return
         try:
-            chunk = codec.decode_as(data, ChatCompletionChunk)
+            chunk = _decode_chunk(data)
         except msgspec.DecodeError as exc:
             self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {exc}")
             return
