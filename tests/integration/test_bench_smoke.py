@@ -1,0 +1,42 @@
+"""The benchmark's CI smoke run (`bench/run.py --quick`): nginx upstream, the gateway, wrk
+with body checks, a few slow streams, the interleaved CPU rounds. It proves the benchmark
+works end to end on every path; no figure is asserted (timings are not tests), only that
+every cell measured good responses and nothing failed. nginx and wrk come from apt (the
+bench installs them when missing and it may; `.ci/run` installs them up front)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PATHS = 6
+
+
+def test_quick_benchmark_measures_every_path_without_errors() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--slow-streams", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = re.search(r"^JSON: (.+)$", done.stdout, re.MULTILINE)
+    assert found, done.stdout[-3000:]
+    report = json.loads(Path(found.group(1)).read_text())
+    cells = [c for c in report["cells"] if c["target"] == "polyrelay"]
+    assert len(cells) == PATHS * 2, cells  # json and stream, one connection count
+    for cell in cells:
+        assert not cell["failure"] and cell["errors"] == 0, cell
+        assert cell["requests"] > 0 and cell["cpu_ms_per_req"] > 0, cell
+    assert len(report["direct"]) == 6  # nginx direct: three upstream protocols x 2 kinds
+    assert report["slow"]["ok"] == report["slow"]["streams"] == 20, report["slow"]
+    assert len(report["cpu_min"]) == PATHS * 2, report["cpu_min"]
+    assert report["start_seconds"]["polyrelay"] is not None
+    assert not report["failures"], report["failures"]
+    assert "translated CPU/request" in done.stdout
