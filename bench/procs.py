@@ -126,9 +126,9 @@ def rss_mb(pid: int, *, workers_only: bool = False) -> tuple[float, int]:
     return total_kb / 1024, len(pids)
 
 
-def ensure_tools(install: bool) -> list[str]:
-    """Install nginx and wrk from apt when missing (as root); returns what is still missing."""
-    missing = [t for t in ("nginx", "wrk") if not _which(t)]
+def ensure_tools(install: bool, tools: tuple[str, ...] = ("nginx", "wrk")) -> list[str]:
+    """Install the tools from apt when missing (as root); returns what is still missing."""
+    missing = [t for t in tools if not _which(t)]
     if missing and install and os.geteuid() == 0 and shutil.which("apt-get"):
         print(f"installing {', '.join(missing)} with apt-get ...", flush=True)
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -139,7 +139,7 @@ def ensure_tools(install: bool) -> list[str]:
             )
             if done.returncode and package == "nginx-light":
                 subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=False, **quiet)
-    return [t for t in ("nginx", "wrk") if not _which(t)]
+    return [t for t in tools if not _which(t)]
 
 
 def _which(tool: str) -> str | None:

@@ -195,10 +195,11 @@ def precompile() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     precompile()
-    missing = ensure_tools(install=not args.no_install)
+    tools = ("nginx", "wrk", "valgrind") if args.instructions else ("nginx", "wrk")
+    missing = ensure_tools(install=not args.no_install, tools=tools)
     if missing:
         print(
-            f"bench: missing {', '.join(missing)}; apt-get install -y nginx-light wrk",
+            f"bench: missing {', '.join(missing)}; apt-get install -y nginx-light wrk valgrind",
             file=sys.stderr,
         )
         return 2
