@@ -79,8 +79,12 @@ class PassthroughHooks(Protocol):
         """Edit the client's decoded body before it is relayed (e.g. expand history)."""
         ...
 
-    def passthrough_result(self, body: bytes, ctx: RequestContext) -> bytes:
-        """See (and possibly rewrite) a complete relayed response body."""
+    def passthrough_result(
+        self, document: object, body: bytes, ctx: RequestContext
+    ) -> bytes | None:
+        """See (and possibly rewrite) a complete relayed response: `document` is `body`
+        decoded, free to change. None leaves the body to the relay, which echoes the
+        model name the client asked for."""
         ...
 
     def passthrough_observer(self, ctx: RequestContext) -> StreamObserver: ...

@@ -61,9 +61,9 @@ async def relay(
         document = codec.decode(response.body)
         meter.add(usage_of_body(provider.type, document))
         meter.settle(200)
-        result = _patch_model(document, response.body, ctx.model)
-        if hooks is not None:
-            result = hooks.passthrough_result(result, ctx)
+        result = hooks.passthrough_result(document, response.body, ctx) if hooks else None
+        if result is None:
+            result = _patch_model(document, response.body, ctx.model)
         return Response(result, 200, response_headers(ctx), media_type="application/json")
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None

@@ -79,9 +79,8 @@ class AnthropicMessagesFrontend:
         raw.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         return raw
 
-    def passthrough_result(self, body: bytes, ctx: RequestContext) -> bytes:
-        del ctx
-        return body
+    def passthrough_result(self, document: object, body: bytes, ctx: RequestContext) -> None:
+        del document, body, ctx  # the relay's model echo is all a Message needs
 
     def passthrough_observer(self, ctx: RequestContext) -> StreamObserver:
         del ctx

@@ -184,17 +184,17 @@ class OpenAIResponsesFrontend:
                 raw["include"] = [*include, "reasoning.encrypted_content"]
         return raw
 
-    def passthrough_result(self, body: bytes, ctx: RequestContext) -> bytes:
+    def passthrough_result(
+        self, document: object, body: bytes, ctx: RequestContext
+    ) -> bytes | None:
+        del body
         options = _options(ctx)
-        try:
-            document = codec.decode(body)
-        except codec.DecodeError:
-            return body
         if options is None or not isinstance(document, dict) or "id" not in document:
-            return body
+            return None
         finish_response(document, options, ctx)
-        save_response(self._store, document, options, ctx)
-        return codec.encode(document)
+        encoded = codec.encode(document)
+        save_response(self._store, document, options, ctx, encoded=encoded)
+        return encoded
 
     def passthrough_observer(self, ctx: RequestContext) -> StreamObserver:
         return StoringObserver(self._store, _options(ctx) or ResponsesOptions(store=False), ctx)

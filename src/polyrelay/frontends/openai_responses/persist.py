@@ -32,7 +32,7 @@ from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
 from polyrelay.schemas.openai_responses import InputItemParam, Response
 from polyrelay.sse import SSEDecoder, SSEEvent
-from polyrelay.storage import EncodedResponse, ResponseStore, StoredResponse
+from polyrelay.storage import EncodedResponse, ResponseStore
 
 __all__ = [
     "StoringObserver",
@@ -55,22 +55,17 @@ def save_response(
     response: JSONObject,
     options: ResponsesOptions,
     ctx: RequestContext,
+    *,
+    encoded: bytes | None = None,
 ) -> None:
-    """Save a Response object held as a dict (the fast path's, decoded from upstream)."""
+    """Save a Response object held as a dict (the fast path's, decoded from upstream);
+    `encoded` is that dict as sent to the client, when the caller has it."""
     status = response.get("status")
-    if store is None or not _storing(options, ctx, status):
-        return
-    created = response.get("created_at")
-    record = StoredResponse(
-        id=str(response["id"]),
-        key_id=ctx.key_id or "",
-        created_at=int(created) if isinstance(created, int | float) else ctx.created,
-        status=str(status),
-        previous_response_id=options.previous_response_id,
-        response=response,
-        input_items=[msgspec.to_builtins(item) for item in options.input_items],
-    )
-    _put(store, record)
+    if store is not None and _storing(options, ctx, status):
+        created = response.get("created_at")
+        when = int(created) if isinstance(created, int | float) else ctx.created
+        body = codec.encode(response) if encoded is None else encoded
+        _put(store, str(response["id"]), str(status), when, body, options, ctx)
 
 
 def save_encoded(
@@ -82,25 +77,33 @@ def save_encoded(
 ) -> None:
     """Save the IR path's Response as the JSON the client was sent (`encoded` is
     `response` encoded): nothing is converted or encoded again."""
-    if store is None or not _storing(options, ctx, response.status):
-        return
-    record = EncodedResponse(
-        id=response.id,
-        key_id=ctx.key_id or "",
-        created_at=int(response.created_at),
-        status=str(response.status),
-        previous_response_id=options.previous_response_id,
-        response=encoded,
-        input_items=list(options.input_items),
-    )
-    _put(store, record)
+    if store is not None and _storing(options, ctx, response.status):
+        status, when = str(response.status), int(response.created_at)
+        _put(store, response.id, status, when, encoded, options, ctx)
 
 
 def _storing(options: ResponsesOptions, ctx: RequestContext, status: object) -> bool:
     return options.store and ctx.key_id is not None and status in _STORABLE
 
 
-def _put(store: ResponseStore, record: StoredResponse | EncodedResponse) -> None:
+def _put(
+    store: ResponseStore,
+    response_id: str,
+    status: str,
+    created_at: int,
+    encoded: bytes,
+    options: ResponsesOptions,
+    ctx: RequestContext,
+) -> None:
+    record = EncodedResponse(
+        id=response_id,
+        key_id=ctx.key_id or "",
+        created_at=created_at,
+        status=status,
+        previous_response_id=options.previous_response_id,
+        response=encoded,
+        input_items=list(options.input_items),
+    )
     try:
         store.put(record)
     except Exception:  # the client has its response; losing the stored copy is logged
