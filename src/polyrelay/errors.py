@@ -11,6 +11,7 @@ __all__ = [
     "GatewayError",
     "InvalidRequestError",
     "NotFoundError",
+    "NotStoredYetError",
     "OverloadedError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -51,6 +52,12 @@ class GatewayError(Exception):
 class InvalidRequestError(GatewayError):
     status = 400
     kind = "invalid_request_error"
+
+
+class NotStoredYetError(InvalidRequestError):
+    """A stored object the request refers to is not in the database; it may only not be
+    committed yet, by another worker process whose writer commits in batches. The
+    pipeline looks once more after a commit period before answering with this error."""
 
 
 class UnsupportedError(InvalidRequestError):

@@ -7,6 +7,7 @@ GatewayError raised on the way is rendered by the client's frontend, with its st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +20,7 @@ from polyrelay.auth import Authenticator
 from polyrelay.context import RequestContext
 from polyrelay.errors import (
     GatewayError,
+    NotStoredYetError,
     RequestTooLargeError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -38,7 +40,7 @@ from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.routing import Router
 from polyrelay.settings import Settings
-from polyrelay.storage import ApiKey, Database
+from polyrelay.storage import COMMIT_SECONDS, ApiKey, Database
 from polyrelay.tools.web_search import WebSearchRuntime
 
 __all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
@@ -168,7 +170,7 @@ class Gateway:
         this too, so a task's result is exactly what the synchronous call returns."""
         if conforms(frontend, ReadsHeaders):
             cast(ReadsHeaders, frontend).note_headers(headers, ctx)
-        chat = restore_request(frontend.decode(body, ctx))
+        chat = restore_request(await _decode(frontend, body, ctx))
         ctx.model = chat.model
         route = self.router.resolve(chat.model)
         self.authenticator.authorize_model(key, chat.model)
@@ -219,3 +221,13 @@ class Gateway:
             ctx,
             self.settings.stream_keepalive_seconds,
         )
+
+
+async def _decode(frontend: Frontend, body: bytes, ctx: RequestContext) -> ChatRequest:
+    try:
+        return frontend.decode(body, ctx)
+    except NotStoredYetError:
+        # Another worker may have stored it moments ago and not committed yet (its writer
+        # commits every COMMIT_SECONDS): look once more, without blocking the loop.
+        await asyncio.sleep(3 * COMMIT_SECONDS)
+    return frontend.decode(body, ctx)

@@ -16,13 +16,19 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import msgspec
 
 from polyrelay.codec import JSONObject
-from polyrelay.storage.responses import EncodedResponse, InputItemsPage, StoredResponse
+from polyrelay.storage.responses import (
+    COMMIT_SECONDS,
+    EncodedResponse,
+    InputItemsPage,
+    StoredResponse,
+)
 from polyrelay.storage.usage import GroupBy, UsageGroup, UsageRecord
 
 if TYPE_CHECKING:
     from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError
 
 __all__ = [
+    "COMMIT_SECONDS",
     "ApiKey",
     "Database",
     "EncodedResponse",

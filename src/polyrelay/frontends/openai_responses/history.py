@@ -21,7 +21,7 @@ from __future__ import annotations
 import msgspec
 
 from polyrelay.context import RequestContext, new_id
-from polyrelay.errors import InvalidRequestError
+from polyrelay.errors import InvalidRequestError, NotStoredYetError
 from polyrelay.schemas.openai_responses import ContentPartParam, InputItemParam
 from polyrelay.storage import ResponseStore
 
@@ -69,8 +69,8 @@ def _normalise_item(item: InputItemParam) -> InputItemParam:
     return out
 
 
-def previous_not_found(response_id: str) -> InvalidRequestError:
-    return InvalidRequestError(
+def previous_not_found(response_id: str) -> NotStoredYetError:
+    return NotStoredYetError(
         f"Previous response with id '{response_id}' not found.",
         param="previous_response_id",
         code="previous_response_not_found",
