@@ -67,43 +67,24 @@ async def _pump_one(
     renderer: StreamRenderer,
     meter: Meter,
     choice: int,
+    tail: bytearray | None = None,
 ) -> AsyncIterator[bytes]:
+    """The frames of one upstream stream. With `tail`, the frames of the chunk that ends
+    the upstream stream (known without waiting: its end arrived with it) and of the
+    parser's finish go there instead, to leave with the end of the response in one send;
+    nothing is held while more may come."""
     parser = provider.stream_parser(route, ctx)
     async for chunk in stream.chunks():
         frames = _render(parser.feed(chunk), renderer, meter, choice)
-        if frames:
+        if tail is not None and stream.at_eof():
+            tail += frames
+        elif frames:
             yield frames
     frames = _render(parser.finish(), renderer, meter, choice)
-    if frames:
+    if tail is not None:
+        tail += frames
+    elif frames:
         yield frames
-
-
-async def _pump_single(
-    stream: UpstreamStream,
-    provider: Provider,
-    route: Route,
-    ctx: RequestContext,
-    renderer: StreamRenderer,
-    meter: Meter,
-) -> AsyncIterator[bytes]:
-    """One upstream stream. The frames of the chunk that ends the upstream stream (known
-    without waiting: its end arrived with it) go out with the end of the response, in
-    one send; nothing is held while more may come."""
-    parser = provider.stream_parser(route, ctx)
-    tail = b""
-    try:
-        async for chunk in stream.chunks():
-            frames = _render(parser.feed(chunk), renderer, meter, 0)
-            if stream.at_eof():
-                tail += frames
-            elif frames:
-                yield frames
-        tail += _render(parser.finish(), renderer, meter, 0)
-        yield FinalFrames(tail + b"".join(renderer.finish()))
-    except _Failed as failed:
-        yield FinalFrames(tail + failed.frames + b"".join(renderer.fail(failed.error)))
-    except GatewayError as error:
-        yield FinalFrames(tail + b"".join(renderer.fail(error)))
 
 
 async def render_streams(
@@ -114,18 +95,19 @@ async def render_streams(
     renderer: StreamRenderer,
     meter: Meter,
 ) -> AsyncIterator[bytes]:
+    tail = bytearray()  # frames that go out with the end (one stream only)
     try:
         if len(streams) == 1:
-            async for frames in _pump_single(streams[0], provider, route, ctx, renderer, meter):
-                yield frames
-            return
-        async for frames in _merge(streams, provider, route, ctx, renderer, meter):
+            source = _pump_one(streams[0], provider, route, ctx, renderer, meter, 0, tail)
+        else:
+            source = _merge(streams, provider, route, ctx, renderer, meter)
+        async for frames in source:
             yield frames
-        yield FinalFrames(b"".join(renderer.finish()))
+        yield FinalFrames(tail + b"".join(renderer.finish()))
     except _Failed as failed:
-        yield FinalFrames(failed.frames + b"".join(renderer.fail(failed.error)))
+        yield FinalFrames(tail + failed.frames + b"".join(renderer.fail(failed.error)))
     except GatewayError as error:
-        yield FinalFrames(b"".join(renderer.fail(error)))
+        yield FinalFrames(tail + b"".join(renderer.fail(error)))
     finally:
         for stream in streams:
             stream.close()
