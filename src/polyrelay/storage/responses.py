@@ -48,13 +48,18 @@ RESPONSE_STATUSES = frozenset(
 Order = Literal["asc", "desc"]
 
 
-class StoredResponse(msgspec.Struct, kw_only=True):
+class _ResponseRow(msgspec.Struct, kw_only=True):
+    """What every stored response has, however its content is held."""
+
     id: str
     key_id: str
     created_at: int
     status: str
     """One of RESPONSE_STATUSES."""
     previous_response_id: str | None = None
+
+
+class StoredResponse(_ResponseRow, kw_only=True):
     response: JSONObject
     """The Response object as the client receives it."""
     input_items: list[JSONObject] = msgspec.field(default_factory=list)
@@ -62,17 +67,12 @@ class StoredResponse(msgspec.Struct, kw_only=True):
     output_items: list[JSONObject] = msgspec.field(default_factory=list)
 
 
-class EncodedResponse(msgspec.Struct, kw_only=True):
+class EncodedResponse(_ResponseRow, kw_only=True):
     """A response to store in the form the hot path has it: the Response object's JSON as
     it was sent to the client and the input items as decoded structs. The writer thread
     stores them as they are (no dict conversion, no second encode); `get` hands back a
     StoredResponse. The output items are the Response's `output`."""
 
-    id: str
-    key_id: str
-    created_at: int
-    status: str
-    previous_response_id: str | None = None
     response: bytes
     input_items: list[object] = msgspec.field(default_factory=list)
 
