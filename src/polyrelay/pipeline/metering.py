@@ -62,13 +62,10 @@ class Meter:
         """A whole response's usage (summed with the other choices')."""
         self._usage = self._usage + usage
 
-    def observe(self, usage: Usage, choice: int = 0) -> None:
-        """A stream's cumulative usage so far for `choice`: replaces the earlier value."""
-        self._choices[choice] = usage
-
     def see(self, event: StreamEvent, choice: int = 0) -> None:
-        """Observe the usage a stream event carries, if any. (Exact types, not isinstance:
-        this runs for every event of every stream, and IR events are never subclassed.)"""
+        """The usage a stream event carries, if any: the stream's cumulative usage so far
+        for `choice`, replacing the earlier value. (Exact types, not isinstance: this runs
+        for every event of every stream, and IR events are never subclassed.)"""
         kind = type(event)
         if kind is UsageDelta:
             self._choices[choice] = cast(UsageDelta, event).usage
