@@ -142,15 +142,8 @@ class OpenAIResponsesStreamRenderer:
         if self._ended:
             return []
         if type(event) is TextDelta and self._started and self._kind is _Kind.TEXT:
-            # The hot event, without the match and inline (a call per delta showed).
-            text = event.text
-            self._pieces.append(text)
-            seq = self._seq
-            self._seq = seq + 1
-            return [
-                b"%b%d%b%b%b"
-                % (_TEXT_DELTA_HEAD, seq, self._text_delta_middle, _encode(text), _TEXT_DELTA_TAIL)
-            ]
+            self._pieces.append(event.text)  # the hot event, without the match
+            return [self._text_delta(event.text)]
         out: list[bytes] = []
         if not self._started and not isinstance(event, StreamError):
             self._begin(out)
@@ -158,9 +151,10 @@ class OpenAIResponsesStreamRenderer:
         return out
 
     def _text_delta(self, text: str) -> bytes:
-        seq = str(self._seq).encode()
-        self._seq += 1
-        return _TEXT_DELTA_HEAD + seq + self._text_delta_middle + encode(text) + _TEXT_DELTA_TAIL
+        seq = self._seq
+        self._seq = seq + 1
+        middle = self._text_delta_middle
+        return b"%b%d%b%b%b" % (_TEXT_DELTA_HEAD, seq, middle, _encode(text), _TEXT_DELTA_TAIL)
 
     def _dispatch(self, event: StreamEvent, out: list[bytes]) -> None:
         match event:
