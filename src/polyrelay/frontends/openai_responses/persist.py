@@ -126,15 +126,14 @@ class StoringStreamRenderer(OpenAIResponsesStreamRenderer):
     ) -> None:
         super().__init__(ctx, options)
         self._store = store
-        self._saving_options = options
         self._saved = False
 
     def finish(self) -> list[bytes]:
         frames = super().finish()
-        final, encoded = self.final_response, self.final_json
-        if final is not None and encoded is not None and not self._saved:
+        final, encoded, options = self.final_response, self.final_json, self._options
+        if final is not None and encoded is not None and options is not None and not self._saved:
             self._saved = True
-            save_encoded(self._store, final, encoded, self._saving_options, self._ctx)
+            save_encoded(self._store, final, encoded, options, self._ctx)
         return frames
 
 
