@@ -7,7 +7,6 @@ Anthropic), each choice runs the server-tool loop (polyrelay.tools.loop) instead
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import msgspec
 
@@ -104,16 +103,12 @@ async def open_streams(
     so an upstream error still reaches the client with its own HTTP status."""
     upstream_request = provider.build_request(_single_choice(request, provider), route, ctx)
     count = choice_count(request, provider)
+    openings = [client.open(upstream_request, route.provider) for _ in range(count)]
+    results: list[UpstreamStream | BaseException]
     if count == 1:  # no gather: its task costs event-loop turns on every stream
-        stream = await client.open(upstream_request, route.provider)
-        if stream.status >= 400:
-            with contextlib.closing(stream):
-                raise provider.parse_error(await stream.read())
-        return [stream]
-    results = await asyncio.gather(
-        *(client.open(upstream_request, route.provider) for _ in range(count)),
-        return_exceptions=True,
-    )
+        results = [await openings[0]]
+    else:
+        results = list(await asyncio.gather(*openings, return_exceptions=True))
     streams = [r for r in results if isinstance(r, UpstreamStream)]
     try:
         for result in results:
