@@ -90,15 +90,8 @@ class SSEDecoder:
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:
-    """One event's lines (no blank line inside). None when it carries no data."""
-    if block.startswith(b"data: ") and b"\n" not in block:
-        return SSEEvent(None, block[6:].decode("utf-8", "replace"))  # the common case
-    if block.startswith(b"event: "):  # `event: X` + `data: Y`, as Anthropic and Responses send
-        name, newline, rest = block.partition(b"\n")
-        if newline and rest.startswith(b"data: ") and b"\n" not in rest:
-            return SSEEvent(
-                name[7:].decode("utf-8", "replace"), rest[6:].decode("utf-8", "replace")
-            )
+    """One event's lines (no blank line inside), line by line. None when it carries no
+    data. (`SSEDecoder.feed` handles the two common shapes inline, before this.)"""
     event: str | None = None
     data: list[str] = []
     for raw in block.split(b"\n"):
