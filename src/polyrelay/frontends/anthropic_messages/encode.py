@@ -12,7 +12,7 @@ import msgspec
 
 from polyrelay.codec import DecodeError, decode, encode
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError
+from polyrelay.errors import GatewayError, kind_for_status
 from polyrelay.frontends.anthropic_messages.content import signature_token
 from polyrelay.ir import (
     ChatResponse,
@@ -56,18 +56,6 @@ __all__ = [
 ]
 
 _EMPTY_INPUT = msgspec.Raw(b"{}")
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 
 
 def message_id(ctx: RequestContext) -> str:
@@ -157,8 +145,9 @@ def error_type_for(error: GatewayError) -> tuple[int, str]:
     if error.kind == "overloaded_error":
         return 529, "overloaded_error"
     status = error.status
-    fallback = "api_error" if status >= 500 else "invalid_request_error"
-    return status, _ERROR_TYPES.get(status, fallback)
+    # The shared status table, but Anthropic has no 503 error type: overload is 529 (above),
+    # any other error at 503 is an api_error.
+    return status, "api_error" if status == 503 else kind_for_status(status)
 
 
 def encode_error(error: GatewayError, request_id: str | None = None) -> tuple[int, bytes]:
