@@ -1,5 +1,6 @@
-"""Builders the unit tests share: a resolved Route (provider + model config), and SDK
-clients that read one canned SSE body through a mock transport."""
+"""Builders the unit tests share: a resolved Route (provider + model config), a usage
+store that keeps its rows in a list, and SDK clients that read one canned SSE body through
+a mock transport."""
 
 from __future__ import annotations
 
@@ -12,8 +13,19 @@ import openai
 
 from polyrelay.providers import Route
 from polyrelay.settings import ModelConfig, ProviderConfig, ProviderType
+from polyrelay.storage import UsageRecord
 
-__all__ = ["anthropic_sse_client", "openai_sse_client", "route"]
+__all__ = ["UsageRows", "anthropic_sse_client", "openai_sse_client", "route"]
+
+
+class UsageRows:
+    """A UsageStore that keeps the recorded rows in `rows`."""
+
+    def __init__(self) -> None:
+        self.rows: list[UsageRecord] = []
+
+    def record(self, row: UsageRecord) -> None:
+        self.rows.append(row)
 
 
 def route(

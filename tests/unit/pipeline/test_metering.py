@@ -7,38 +7,23 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.unit.builders import UsageRows, route
 
 from polyrelay.context import RequestContext
 from polyrelay.ir import MessageStart, TextDelta, Usage, UsageDelta
 from polyrelay.pipeline.metering import Meter, MeteredFrames, usage_of_body
-from polyrelay.providers import Route
-from polyrelay.settings import ModelConfig, ProviderConfig
-from polyrelay.storage import UsageRecord
 
 
-class Store:
-    def __init__(self) -> None:
-        self.rows: list[UsageRecord] = []
-
-    def record(self, row: UsageRecord) -> None:
-        self.rows.append(row)
-
-
-def route(input_price: float | None = 2.0, output_price: float | None = 8.0) -> Route:
-    provider = ProviderConfig(name="emu", type="anthropic", base_url="http://x")
-    model = ModelConfig(
-        name="m", provider="emu", model="up", input_price=input_price, output_price=output_price
-    )
-    return Route(public_model="m", upstream_model="up", provider=provider, model=model)
-
-
-def meter(store: Store, stream: bool = False, **prices: float | None) -> Meter:
+def meter(store: UsageRows, stream: bool = False, **prices: float | None) -> Meter:
     ctx = RequestContext(model="m", key_id="k1")
-    return Meter(store, ctx, route(**prices), stream=stream)  # type: ignore[arg-type]
+    prices = {"input_price": 2.0, "output_price": 8.0, **prices}
+    return Meter(
+        store, ctx, route("anthropic", provider="emu", upstream="up", **prices), stream=stream
+    )  # type: ignore[arg-type]
 
 
 def test_choices_are_summed_and_settled_once() -> None:
-    store = Store()
+    store = UsageRows()
     m = meter(store)
     m.add(Usage(input_tokens=2, output_tokens=4))
     m.add(Usage(input_tokens=2, output_tokens=4, reasoning_tokens=1))
@@ -51,13 +36,13 @@ def test_choices_are_summed_and_settled_once() -> None:
 
 
 def test_unpriced_model_has_no_cost() -> None:
-    store = Store()
+    store = UsageRows()
     meter(store, input_price=None, output_price=None).settle(200)
     assert store.rows[0].cost_usd is None
 
 
 def test_stream_keeps_the_last_usage_per_choice_and_settles_on_close() -> None:
-    store = Store()
+    store = UsageRows()
     m = meter(store, stream=True)
     m.see(MessageStart(id="a", model="m", usage=Usage(input_tokens=3)), 0)
     m.see(UsageDelta(usage=Usage(input_tokens=3, output_tokens=1)), 0)

@@ -6,24 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from tests.unit.builders import UsageRows, route
+
 from polyrelay.context import RequestContext
 from polyrelay.frontends.openai_chat.stream import OpenAIChatStreamRenderer
 from polyrelay.ir import ChatRequest
 from polyrelay.pipeline.metering import Meter
 from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.pipeline.streaming import render_streams
-from polyrelay.providers import Route
 from polyrelay.providers.anthropic import AnthropicProvider
-from polyrelay.settings import ModelConfig, ProviderConfig
-from polyrelay.storage import UsageRecord
-
-
-class Store:
-    def __init__(self) -> None:
-        self.rows: list[UsageRecord] = []
-
-    def record(self, row: UsageRecord) -> None:
-        self.rows.append(row)
 
 
 class ScriptedStream:
@@ -79,21 +70,15 @@ ERROR = event(
 
 def run(stream: ScriptedStream) -> list[bytes]:
     ctx = RequestContext(model="m", key_id="k")
-    provider = ProviderConfig(name="a", type="anthropic", base_url="http://x")
-    route = Route(
-        public_model="m",
-        upstream_model="up",
-        provider=provider,
-        model=ModelConfig(name="m", provider="a", model="up"),
-    )
+    upstream = route("anthropic", upstream="up")
     renderer = OpenAIChatStreamRenderer(ChatRequest(model="m", messages=()), ctx)
-    meter = Meter(Store(), ctx, route, stream=True)  # type: ignore[arg-type]
+    meter = Meter(UsageRows(), ctx, upstream, stream=True)
 
     async def collect() -> list[bytes]:
         frames = render_streams(
             [stream],  # type: ignore[list-item]
             AnthropicProvider(),
-            route,
+            upstream,
             ctx,
             renderer,
             meter,
