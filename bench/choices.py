@@ -2,8 +2,8 @@
 
     uv run --locked python bench/choices.py [--requests 3000] [--rounds 3]
 
-1. Upstream client: aiohttp (ClientSession) vs httpx (AsyncClient), each with one pooled
-   keep-alive connection, on uvloop, POSTing the chat request to the benchmark's nginx and
+1. Upstream client: aiohttp (ClientSession) vs httpx (AsyncClient) vs polyrelay's own
+   HTTP/1.1 client (providers/http1.py), each with one pooled keep-alive connection, on uvloop, POSTing the chat request to the benchmark's nginx and
    reading the JSON answer, then the 31-chunk stream chunk by chunk. CPU time of this
    process per request, the least disturbed of interleaved rounds.
 2. JSON: decoding the upstream's chat completion and one stream chunk, and encoding a chat
@@ -35,6 +35,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from bench import bodies
 from bench.upstream import start_nginx
+from polyrelay.providers.http1 import Http1Client
 from polyrelay.schemas.openai_chat import (
     ChatCompletion as ChatStruct,
     ChatCompletionChunk as ChunkStruct,
@@ -55,6 +56,7 @@ async def _clients(
     headers = {"content-type": "application/json", "authorization": "Bearer sk-upstream"}
     aio = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     hx = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=10), timeout=30)
+    own = Http1Client()
 
     async def with_aiohttp(url: str, data: bytes, stream: bool) -> int:
         async with aio.post(url, data=data, headers=headers) as response:
@@ -68,7 +70,17 @@ async def _clients(
         async with hx.stream("POST", url, content=data, headers=headers) as response:
             return sum([len(chunk) async for chunk in response.aiter_raw()])
 
-    fetchers: dict[str, Fetch] = {"aiohttp": with_aiohttp, "httpx": with_httpx}
+    async def with_http1(url: str, data: bytes, stream: bool) -> int:
+        response = await own.request(
+            "POST", url, headers, data, connect_timeout=10, read_timeout=30
+        )
+        return sum([len(chunk) async for chunk in response.chunks()])
+
+    fetchers: dict[str, Fetch] = {
+        "aiohttp": with_aiohttp,
+        "httpx": with_httpx,
+        "http1": with_http1,
+    }
     best: dict[str, float] = {}
     try:
         for _ in range(rounds):
@@ -86,6 +98,7 @@ async def _clients(
     finally:
         await aio.close()
         await hx.aclose()
+        await own.close()
     return best
 
 

@@ -1,0 +1,286 @@
+"""providers/http1.py, the upstream HTTP/1.1 client, against raw loopback servers that
+answer exactly what each case needs (framing, timing, closing), on uvloop as in `serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Awaitable, Callable
+
+import pytest
+import uvloop
+
+from polyrelay.providers.http1 import Http1Client, UpstreamClosedError
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Server:
+    """A loopback TCP server running `handler` per connection; counts connections."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.closed = asyncio.Event()
+
+    async def __aenter__(self) -> Server:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                await self.handler(reader, writer)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                writer.close()
+                self.closed.set()
+
+        self.server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1/x?a=1"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        request = head + await reader.readexactly(length)
+        self.requests.append(request)
+        return request
+
+
+def answer(body: bytes, *extra: bytes) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + b"".join(extra)
+    return head + b"content-length: %d\r\n\r\n" % len(body) + body
+
+
+def run(test: Callable[[Http1Client], Awaitable[None]]) -> None:
+    async def main() -> None:
+        client = Http1Client(keepalive_seconds=5)
+        try:
+            await asyncio.wait_for(test(client), 20)
+        finally:
+            await client.close()
+
+    uvloop.run(main())
+
+
+async def post(client: Http1Client, url: str, body: bytes = b"{}", timeout: float = 5.0) -> bytes:
+    response = await client.request(
+        "POST",
+        url,
+        {"content-type": "application/json", "Authorization": "Bearer k"},
+        body,
+        connect_timeout=2,
+        read_timeout=timeout,
+    )
+    assert response.status == 200
+    return await response.read()
+
+
+def test_request_framing_and_keep_alive_reuse() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.read_request(reader)
+            writer.write(answer(b'{"ok":true}'))
+
+    server = Server(handler)
+
+    async def test(client: Http1Client) -> None:
+        async with server:
+            for _ in range(5):
+                assert await post(client, server.url, b'{"n":1}') == b'{"ok":true}'
+            assert server.connections == 1
+            head, _, body = server.requests[0].partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            assert lines[0] == b"POST /v1/x?a=1 HTTP/1.1"
+            assert b"Host: " + server.url.split("/")[2].encode() in lines
+            assert b"Authorization: Bearer k" in lines
+            assert b"Content-Length: 7" in lines
+            assert body == b'{"n":1}'
+
+    run(test)
+
+
+def test_chunked_stream_arrives_piece_by_piece() -> None:
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await writer.drain()
+        await release.wait()
+        writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            response = await client.request(
+                "POST", server.url, {}, b"{}", connect_timeout=2, read_timeout=5
+            )
+            assert await response.next_chunk() == b"first"  # before the server went on
+            assert not response.at_eof()
+            release.set()
+            assert await response.next_chunk() == b"second"
+            assert await response.next_chunk() is None
+            assert response.at_eof()
+
+    run(test)
+
+
+def test_body_until_close_and_gzip() -> None:
+    plain = b'{"text":"' + b"a" * 5000 + b'"}'
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        if b"/gzip" in request:
+            writer.write(answer(gzip.compress(plain), b"content-encoding: gzip\r\n"))
+            await writer.drain()
+            await reader.read()
+        else:  # HTTP/1.0 style: no length, the end of the connection ends the body
+            writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + plain)
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            assert await post(client, server.url) == plain
+            assert await post(client, server.url.replace("/v1/x", "/gzip")) == plain
+
+    run(test)
+
+
+def test_a_reused_connection_closed_by_the_server_is_sent_again() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Keep-alive promised, but the second request on a connection is never answered:
+        # the server's idle close racing the client's reuse.
+        await server.read_request(reader)
+        writer.write(answer(b"one"))
+        await writer.drain()
+        await server.read_request(reader)
+
+    server = Server(handler)
+
+    async def test(client: Http1Client) -> None:
+        async with server:
+            assert await post(client, server.url) == b"one"
+            assert await post(client, server.url) == b"one"
+            assert server.connections == 2
+            assert len(server.requests) == 3  # the lost one, then the retry
+
+    run(test)
+
+
+def test_a_fresh_connection_closed_without_an_answer_is_an_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            with pytest.raises(UpstreamClosedError):
+                await post(client, server.url)
+            assert server.connections == 1
+
+    run(test)
+
+
+def test_read_timeout_and_connect_refused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n12345")
+        await reader.read()
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            response = await client.request(
+                "POST", server.url, {}, b"", connect_timeout=2, read_timeout=0.3
+            )
+            assert await response.next_chunk() == b"12345"
+            with pytest.raises(TimeoutError):
+                await response.next_chunk()
+            await asyncio.wait_for(server.closed.wait(), 2)  # the connection was dropped
+            url = server.url
+        with pytest.raises(OSError):
+            await post(client, url)
+
+    run(test)
+
+
+def test_closing_before_the_end_drops_the_connection() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        await writer.drain()
+        assert await reader.read() == b""  # the client went away
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            response = await client.request(
+                "POST", server.url, {}, b"{}", connect_timeout=2, read_timeout=5
+            )
+            assert await response.next_chunk() == b"abc"
+            response.close()
+            await asyncio.wait_for(server.closed.wait(), 2)
+
+    run(test)
+
+
+def test_a_slow_reader_pauses_the_socket() -> None:
+    size = 16 * 1024 * 1024
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        for _ in range(size // 65536):
+            writer.write(b"x" * 65536)
+            await writer.drain()
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            response = await client.request(
+                "POST", server.url, {}, b"", connect_timeout=2, read_timeout=5
+            )
+            await asyncio.sleep(0.5)
+            held = len(b"".join(response._chunks))
+            assert held < 1024 * 1024, held  # not the whole 16 MiB in memory
+            assert len(await response.read()) == size
+
+    run(test)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-a": "ok\r\nx-injected: 1"}, {"x-a\r\nx-b": "v"}, {"x:y": "v"}],
+)
+def test_header_injection_is_refused(headers: dict[str, str]) -> None:
+    async def test(client: Http1Client) -> None:
+        with pytest.raises(ValueError, match="line break or a colon"):
+            await client.request(
+                "POST", "http://127.0.0.1:9/x", headers, b"", connect_timeout=1, read_timeout=1
+            )
+
+    run(test)
+
+
+def test_garbage_and_trailing_bytes_are_errors_not_answers() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        if b"/garbage" in request:
+            writer.write(b"SMTP ready\r\n\r\n")
+        else:  # an answer, then bytes nobody asked for: the connection must not be reused
+            writer.write(answer(b"ok") + b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nbad")
+        await writer.drain()
+        await reader.read()
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            with pytest.raises(UpstreamClosedError, match="invalid HTTP"):
+                await post(client, server.url.replace("/v1/x", "/garbage"))
+            assert await post(client, server.url) == b"ok"
+            assert await post(client, server.url) == b"ok"
+            assert server.connections == 3
+
+    run(test)
