@@ -3,9 +3,10 @@
     uv run --locked python bench/choices.py [--requests 3000] [--rounds 3]
 
 1. Upstream client: aiohttp (ClientSession) vs httpx (AsyncClient) vs polyrelay's own
-   HTTP/1.1 client (providers/http1.py), each with one pooled keep-alive connection, on uvloop, POSTing the chat request to the benchmark's nginx and
-   reading the JSON answer, then the 31-chunk stream chunk by chunk. CPU time of this
-   process per request, the least disturbed of interleaved rounds.
+   HTTP/1.1 client (providers/http1.py), each with one pooled keep-alive connection, on
+   uvloop, POSTing the chat request to the benchmark's nginx and reading the JSON answer,
+   then the 31-chunk stream chunk by chunk. CPU time of this process per request, the
+   least disturbed of interleaved rounds.
 2. JSON: decoding the upstream's chat completion and one stream chunk, and encoding a chat
    request, with msgspec (typed Structs, as polyrelay does, and plain), orjson (dicts),
    pydantic v2 (the openai SDK's own models) and the standard library. µs per call.
@@ -70,7 +71,7 @@ async def _clients(
         async with hx.stream("POST", url, content=data, headers=headers) as response:
             return sum([len(chunk) async for chunk in response.aiter_raw()])
 
-    async def with_http1(url: str, data: bytes, stream: bool) -> int:
+    async def with_http1(url: str, data: bytes, _stream: bool) -> int:
         response = await own.request(
             "POST", url, headers, data, connect_timeout=10, read_timeout=30
         )

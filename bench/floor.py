@@ -1,5 +1,7 @@
-"""Latency floor: a raw-ASGI proxy on uvicorn (uvloop+httptools) + one aiohttp ClientSession
-vs nginx direct vs polyrelay chat→openai, 1 wrk connection, targets alternated over rounds.
+"""Latency floor: a raw-ASGI proxy on uvicorn (uvloop+httptools) with one aiohttp
+ClientSession ("aiohttp"), the same proxy with polyrelay's own HTTP/1.1 client ("lean"),
+nginx direct and polyrelay chat→openai, at 1 wrk connection, targets alternated over
+rounds.
 
 `uv run --locked python bench/floor.py [--seconds 5] [--rounds 3]`"""
 
@@ -13,7 +15,7 @@ import statistics
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,54 +32,91 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Run = tuple[float, float, int, int]  # p50 ms, CPU seconds, requests, errors
 KINDS = ("json", "stream")
+STACKS = ("aiohttp", "lean")
 
 
-def proxy_app(json_url: str, sse_url: str) -> Callable[[Message, Receive, Send], Awaitable[None]]:
+App = Callable[[Message, Receive, Send], Awaitable[None]]
+HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-upstream"}
+
+
+async def read_body(receive: Receive) -> bytes:
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body, more = body + message.get("body", b""), message.get("more_body", False)
+    return body
+
+
+async def not_found(scope: Message, send: Send) -> bool:
+    if scope["method"] == "POST" and scope["path"] == "/v1/chat/completions":
+        return False
+    await send({"type": "http.response.start", "status": 404, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+    return True
+
+
+async def relay(send: Send, status: int, stream: bool, chunks: AsyncIterator[bytes]) -> None:
+    if not stream:
+        data = b"".join([chunk async for chunk in chunks])
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+        return
+    headers = [(b"content-type", b"text/event-stream")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    async for chunk in chunks:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def lean_app(json_url: str, sse_url: str) -> App:
+    """The minimal proxy on polyrelay's HTTP/1.1 client."""
+    from polyrelay.providers.http1 import Http1Client
+
+    client: list[Http1Client] = []  # made on first use, inside the server's loop
+
+    async def app(scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or await not_found(scope, send):
+            return
+        body = await read_body(receive)
+        stream = json.loads(body).get("stream") is True
+        if not client:
+            client.append(Http1Client())
+        url = sse_url if stream else json_url
+        resp = await client[0].request(
+            "POST", url, HEADERS, body, connect_timeout=10, read_timeout=600
+        )
+        await relay(send, resp.status, stream, resp.chunks())
+
+    return app
+
+
+def proxy_app(json_url: str, sse_url: str) -> App:
     """The minimal proxy: read the body, POST it to the JSON or SSE URL, relay the answer."""
     import aiohttp
 
     session: list[aiohttp.ClientSession] = []  # made on first use, inside the server's loop
 
     async def app(scope: Message, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or await not_found(scope, send):
             return
-        if scope["method"] != "POST" or scope["path"] != "/v1/chat/completions":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
+        body = await read_body(receive)
         stream = json.loads(body).get("stream") is True
-        if not session:  # the same settings as polyrelay's UpstreamClient
+        if not session:  # the settings polyrelay's UpstreamClient had with aiohttp
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
             skip = ("User-Agent",)  # auto_decompress=True is the default, as there
             session.append(aiohttp.ClientSession(connector=connector, skip_auto_headers=skip))
-        headers = {"content-type": "application/json", "authorization": "Bearer sk-upstream"}
         url = sse_url if stream else json_url
-        async with session[0].post(url, data=body, headers=headers) as resp:
-            start = {"type": "http.response.start", "status": resp.status}
-            if not stream:
-                data = await resp.read()
-                kind = resp.headers.get("content-type", "application/json").encode()
-                start["headers"] = [(b"content-type", kind), (b"content-length", b"%d" % len(data))]
-                await send(start)
-                await send({"type": "http.response.body", "body": data})
-                return
-            start["headers"] = [(b"content-type", b"text/event-stream")]
-            await send(start)
-            async for chunk in resp.content.iter_any():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+        async with session[0].post(url, data=body, headers=HEADERS) as resp:
+            await relay(send, resp.status, stream, resp.content.iter_any())
 
     return app
 
 
-def serve(port: int, json_url: str, sse_url: str) -> None:
+def serve(port: int, json_url: str, sse_url: str, stack: str) -> None:
     import uvicorn
 
-    app = proxy_app(json_url, sse_url)
+    app = (lean_app if stack == "lean" else proxy_app)(json_url, sse_url)
     common: dict[str, Any] = {"loop": "uvloop", "http": "httptools", "log_level": "warning"}
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, lifespan="off", **common)
 
@@ -86,24 +125,28 @@ def measure(seconds: float, rounds: int, workdir: Path) -> dict[tuple[str, str],
     upstream = start_nginx(workdir)
     children: list[Child] = [upstream.child]
     try:
-        port = free_port()
         urls = [upstream.url("openai", False), upstream.url("openai", True)]  # polyrelay's too
-        argv = [sys.executable, __file__, "--serve", str(port), *urls]
-        children.append(proxy := Child("floor", argv, workdir / "floor.log"))
-        if not wait_port(port, 20):
-            raise RuntimeError(f"the minimal proxy did not start:\n{proxy.tail()}")
+        proxies: dict[str, tuple[int, Child]] = {}
+        for stack in STACKS:
+            port = free_port()
+            argv = [sys.executable, __file__, "--serve", str(port), *urls, stack]
+            children.append(proxy := Child(f"floor-{stack}", argv, workdir / f"{stack}.log"))
+            if not wait_port(port, 20):
+                raise RuntimeError(f"the minimal {stack} proxy did not start:\n{proxy.tail()}")
+            proxies[stack] = (port, proxy)
         relay = start_polyrelay(upstream, workdir)
         children.append(relay.child)
         if relay.start_seconds is None:
             raise RuntimeError(f"polyrelay did not start: {relay.start_error}")
         models = [relay.model("openai", False), relay.model("openai", True)]
-        minimal = f"http://127.0.0.1:{port}/v1/chat/completions"
         # name -> (URL per kind, model per kind, key, pid whose CPU is counted)
         targets: dict[str, tuple[list[str], list[str], str, int | None]] = {
-            "direct": (urls, ["x", "x"], "sk-direct", None),
-            "minimal": ([minimal, minimal], models, "sk-none", proxy.pid),
-            "polyrelay": ([relay.url("chat")] * 2, models, relay.key, relay.child.pid),
+            "direct": (urls, ["x", "x"], "sk-direct", None)
         }
+        for stack, (port, proxy) in proxies.items():
+            minimal = f"http://127.0.0.1:{port}/v1/chat/completions"
+            targets[stack] = ([minimal, minimal], models, "sk-none", proxy.pid)
+        targets["polyrelay"] = ([relay.url("chat")] * 2, models, relay.key, relay.child.pid)
         for name, (url_of, model_of, key, _) in targets.items():  # a few fully parsed first
             for i, kind in enumerate(KINDS):
                 body = bodies.client_request("chat", model_of[i], kind == "stream")
@@ -112,7 +155,8 @@ def measure(seconds: float, rounds: int, workdir: Path) -> dict[tuple[str, str],
         runs: dict[tuple[str, str], list[Run]] = defaultdict(list)
         wrk = functools.partial(run_wrk, connections=1, seconds=seconds, workdir=workdir)
         for r in range(rounds):
-            order = list(targets)[r % 3 :] + list(targets)[: r % 3]  # rotate who goes first
+            turn = r % len(targets)
+            order = list(targets)[turn:] + list(targets)[:turn]  # rotate who goes first
             for i, kind in enumerate(KINDS):
                 for name in order:
                     url_of, model_of, key, pid = targets[name]
@@ -138,7 +182,7 @@ def report(runs: dict[tuple[str, str], list[Run]], rounds: int) -> int:
     errors = 0
     for kind in KINDS:
         direct = statistics.median(run[0] for run in runs["direct", kind])
-        for name in ("direct", "minimal", "polyrelay"):
+        for name in ("direct", *STACKS, "polyrelay"):
             cell = runs[name, kind]
             med = statistics.median(run[0] for run in cell)
             cpu, requests = sum(run[1] for run in cell), sum(run[2] for run in cell)
@@ -154,10 +198,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="bench/floor.py", description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="per wrk run (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="default 3")
-    parser.add_argument("--serve", nargs=3, metavar=("PORT", "JSON_URL", "SSE_URL"))
+    parser.add_argument("--serve", nargs=4, metavar=("PORT", "JSON_URL", "SSE_URL", "STACK"))
     args = parser.parse_args()
     if args.serve:
-        serve(int(args.serve[0]), args.serve[1], args.serve[2])
+        serve(int(args.serve[0]), args.serve[1], args.serve[2], args.serve[3])
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the children
     with tempfile.TemporaryDirectory(prefix="polyrelay-floor-") as tmp:

@@ -161,42 +161,64 @@ def render(report: Report, peer: str | None, direct_key: dict[str, str]) -> str:
     return "\n".join(out)
 
 
-_FAST = {"openai": "chat→openai", "anthropic": "messages→anthropic"}
-"""The same-protocol relay of each upstream protocol; a Responses upstream has no other
-path in the matrix, so responses→openai-responses is held against chat→openai."""
+_FAST_BY_CLIENT = {
+    "chat": "chat→openai",
+    "messages": "messages→anthropic",
+    "responses": "responses→openai-responses",
+}
+"""The same-protocol relay (fast path) that serves each client protocol."""
+_FAST = frozenset(_FAST_BY_CLIENT.values())
+_FAST_BY_UPSTREAM = {
+    "openai": "chat→openai",
+    "anthropic": "messages→anthropic",
+    "openai-responses": "responses→openai-responses",
+}
+"""The fast path that reads each upstream protocol."""
 
 
-def _baseline(path: str, upstream_of: dict[str, str]) -> str:
-    return _FAST.get(upstream_of.get(path, ""), "chat→openai")
+def _baselines(path: str, upstream_of: dict[str, str]) -> tuple[str, str]:
+    """A translated path's two fast paths: its client protocol's (what translating costs
+    that client over relaying) and its upstream protocol's (the same upstream stream
+    parsed, only the client side differs)."""
+    client = path.split("→")[0]
+    upstream = _FAST_BY_UPSTREAM.get(upstream_of.get(path, ""), "chat→openai")
+    return _FAST_BY_CLIENT.get(client, "chat→openai"), upstream
 
 
 def _ratio_lines(
     figures: dict[str, float], upstream_of: dict[str, str], unit: str, digits: int
 ) -> list[str]:
-    """One line per path and kind: the figure and its multiple of the baseline's."""
+    """One line per path and kind: the figure and its multiples of both baselines'."""
     lines = []
     for key in sorted(figures, key=lambda k: (list(upstream_of).index(k.split("/")[0]), k)):
         path, kind = key.split("/")
-        base = _baseline(path, upstream_of)
         line = f"  {path:27} {kind:6} {figures[key]:.{digits}f} {unit}"
-        baseline = figures.get(f"{base}/{kind}")
-        if path not in _FAST.values() and baseline:
-            line += f"  {figures[key] / baseline:.2f}x {base}"
+        if path not in _FAST:
+            for base, side in zip(
+                _baselines(path, upstream_of), ("client", "upstream"), strict=True
+            ):
+                baseline = figures.get(f"{base}/{kind}")
+                if baseline:
+                    line += f"  {figures[key] / baseline:.2f}x {base} (same {side})"
         lines.append(line)
     return lines
 
 
 def _worst(figures: dict[str, float], upstream_of: dict[str, str]) -> str | None:
-    ratios = []
-    for key, value in figures.items():
-        path, kind = key.split("/")
-        baseline = figures.get(f"{_baseline(path, upstream_of)}/{kind}")
-        if path not in _FAST.values() and baseline:
-            ratios.append((value / baseline, path, kind))
-    if not ratios:
-        return None
-    ratio, path, kind = max(ratios)
-    return f"worst {ratio:.2f}x ({path} {kind} vs {_baseline(path, upstream_of)})"
+    worst: list[str] = []
+    for side in (0, 1):
+        ratios = []
+        for key, value in figures.items():
+            path, kind = key.split("/")
+            base = _baselines(path, upstream_of)[side]
+            baseline = figures.get(f"{base}/{kind}")
+            if path not in _FAST and baseline:
+                ratios.append((value / baseline, path, kind, base))
+        if ratios:
+            ratio, path, kind, base = max(ratios)
+            name = ("client", "upstream")[side]
+            worst.append(f"vs the same {name}'s fast path {ratio:.2f}x ({path} {kind} vs {base})")
+    return "worst " + "; ".join(worst) if worst else None
 
 
 def _cpu_sections(report: Report, upstream_of: dict[str, str]) -> list[str]:
@@ -205,7 +227,8 @@ def _cpu_sections(report: Report, upstream_of: dict[str, str]) -> list[str]:
         out += [
             "",
             f"CPU per request, least disturbed of {report.cpu_rounds} interleaved runs at"
-            f" {report.cpu_connections} connections (x the relay to the same upstream):",
+            f" {report.cpu_connections} connections (x the fast path of the same client"
+            " protocol, and of the same upstream protocol):",
             *_ratio_lines(report.cpu_min, upstream_of, "ms", 3),
         ]
         worst = _worst(report.cpu_min, upstream_of)

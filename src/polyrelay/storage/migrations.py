@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from polyrelay.storage.responses import create_response_tables
+from polyrelay.storage.responses import create_response_tables, inline_input_items
 from polyrelay.storage.tasks import create_task_tables
 from polyrelay.storage.usage import create_usage_table
 
@@ -41,6 +41,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0002_responses", create_response_tables),
     ("0003_tasks", create_task_tables),
     ("0004_usage", create_usage_table),
+    ("0005_inline_input_items", inline_input_items),
 )
 
 
