@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ class Report:
     cpu_rounds: int = 0
     instructions: dict[str, float] = field(default_factory=dict)
     """`<path>/<stream|json>` -> millions of instructions per request (callgrind)."""
+    latency_rounds: dict[str, list[float]] = field(default_factory=dict)
+    """`<path>/<stream|json>` -> p50 minus nginx's p50 at one connection, per round."""
 
     def find(self, target: str, path: str, stream: bool, connections: int) -> Cell | None:
         for cell in self.cells:
@@ -144,6 +147,7 @@ def render(report: Report, peer: str | None, direct_key: dict[str, str]) -> str:
             f" peak RSS {s['peak_rss_mb']:.1f} MB, {s['seconds']:.1f} s"
         )
     out += _summary(report, peer)
+    out += _latency_section(report.latency_rounds, list(direct_key))
     out += _cpu_sections(report, direct_key)
     failed = [c for c in report.cells if c.failure or c.errors]
     if failed or report.failures:
@@ -219,6 +223,25 @@ def _worst(figures: dict[str, float], upstream_of: dict[str, str]) -> str | None
             name = ("client", "upstream")[side]
             worst.append(f"vs the same {name}'s fast path {ratio:.2f}x ({path} {kind} vs {base})")
     return "worst " + "; ".join(worst) if worst else None
+
+
+def _latency_section(rounds: dict[str, list[float]], paths: list[str]) -> list[str]:
+    if not rounds:
+        return []
+    out = ["", "p50 over nginx direct at one connection, median of interleaved rounds (ms):"]
+    medians = {}
+    for key in sorted(rounds, key=lambda k: (paths.index(k.split("/")[0]), k)):
+        path, kind = key.split("/")
+        medians[key] = statistics.median(rounds[key])
+        each = ", ".join(f"{value:+.2f}" for value in rounds[key])
+        out.append(f"  {path:27} {kind:6} {medians[key]:+.2f}  (rounds: {each})")
+    worst = max(medians, key=lambda k: medians[k])
+    within = sum(value <= 0.5 for value in medians.values())
+    out.append(
+        f"p50 over direct: {within}/{len(medians)} cells within 0.5 ms,"
+        f" worst {medians[worst]:+.2f} ({worst.replace('/', ' ')})"
+    )
+    return out
 
 
 def _cpu_sections(report: Report, upstream_of: dict[str, str]) -> list[str]:

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import bodies
 from bench.cpu import cpu_rounds, instruction_counts
+from bench.latency import direct_p50, latency_rounds
 from bench.load import check_pass, run_wrk, slow_streams
 from bench.peers import Target, start_litellm, start_polyrelay
 from bench.procs import cpu_seconds, ensure_tools, rss_mb
@@ -36,7 +37,6 @@ PATHS: dict[str, tuple[str, str]] = {
     "responses→openai-responses": ("responses", "openai-responses"),
 }
 _ALIASES = {name.replace("→", "-"): name for name in PATHS} | {n: n for n in PATHS}
-_CLIENT_OF = {"openai": "chat", "anthropic": "messages", "openai-responses": "responses"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -66,9 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=None,
         metavar="N",
-        help="interleaved CPU-per-request rounds at 16 connections (default 3; 0 skips)",
+        help="interleaved rounds of CPU per request at 16 connections and of p50 at 1"
+        " connection (default 3; 0 skips)",
     )
-    parser.add_argument("--cpu-seconds", type=float, default=2.0, help="seconds per CPU run")
+    parser.add_argument(
+        "--cpu-seconds", type=float, default=2.0, help="seconds per run of those rounds"
+    )
     parser.add_argument(
         "--instructions",
         type=int,
@@ -141,18 +144,9 @@ def direct_baseline(
     """nginx without a gateway, one connection: the floor for the p50 comparison."""
     for protocol in sorted({PATHS[p][1] for p in args.paths}):
         for stream in (False, True):
-            client = _CLIENT_OF[protocol]
-            result = run_wrk(
-                upstream.url(protocol, stream),
-                bodies.client_request(client, "x", stream),
-                bodies.markers(client, stream),
-                key="sk-direct",
-                connections=1,
-                seconds=min(args.duration, 2.0),
-                workdir=workdir,
-            )
-            if not result.failure and not result.errors:
-                report.direct[f"{protocol}/{'stream' if stream else 'json'}"] = result.p50_ms
+            p50 = direct_p50(upstream, protocol, stream, min(args.duration, 2.0), workdir)
+            if p50 is not None:
+                report.direct[f"{protocol}/{'stream' if stream else 'json'}"] = p50
 
 
 def run_slow(workdir: Path, args: argparse.Namespace, report: Report) -> None:
@@ -253,6 +247,15 @@ def run_targets(
                     rounds=args.cpu_rounds,
                     seconds=args.cpu_seconds,
                     connections=_CPU_CONNECTIONS,
+                    workdir=workdir,
+                )
+                print(f"p50 at 1 connection: {args.cpu_rounds} interleaved rounds ...")
+                report.latency_rounds = latency_rounds(
+                    target,
+                    upstream,
+                    _cells(args.paths),
+                    rounds=args.cpu_rounds,
+                    seconds=args.cpu_seconds,
                     workdir=workdir,
                 )
         finally:

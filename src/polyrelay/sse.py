@@ -11,13 +11,15 @@ lines one by one, which matters on the streaming hot path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 __all__ = ["SSEDecoder", "SSEEvent", "encode_event"]
 
 
-@dataclass(slots=True)
-class SSEEvent:
+class SSEEvent(msgspec.Struct, gc=False):
+    """One dispatched event. A Struct rather than a dataclass: made in C, several times
+    faster to create, and one is made per upstream event on the hot path."""
+
     event: str | None
     data: str
 
@@ -66,6 +68,20 @@ class SSEDecoder:
             if event is not None:
                 events.append(event)
         return events
+
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """Like `feed`, for parsers that read only each event's data (Chat Completions,
+        Gemini): the data as UTF-8 bytes, for msgspec to decode with no str in between."""
+        if self._cr or b"\r" in chunk:
+            chunk = self._normalise(chunk)
+        blocks = (self._buffer + chunk if self._buffer else chunk).split(b"\n\n")
+        self._buffer = blocks.pop()
+        # The common shape, `data: X` alone, in one comprehension; any other block sends
+        # the whole chunk through the general parse (same result, slower).
+        out = [block[6:] for block in blocks if block[:6] == b"data: " and b"\n" not in block]
+        if len(out) == len(blocks):
+            return out
+        return [event.data.encode() for block in blocks if (event := _parse_block(block))]
 
     def finish(self) -> list[SSEEvent]:
         """Flush a final event that was not followed by a blank line."""

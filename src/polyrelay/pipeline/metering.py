@@ -142,8 +142,13 @@ def usage_of_body(provider_type: str, document: object) -> Usage:
         return Usage()
 
 
+# `convert(x, T | None)` analyses the union on every call (4.3 µs here); None is handled
+# before converting to the Struct type itself (0.5 µs).
+
+
 def _openai_chat(document: JSONObject) -> Usage:
-    return chat_usage(msgspec.convert(document.get("usage"), CompletionUsage | None))
+    usage = document.get("usage")
+    return Usage() if usage is None else chat_usage(msgspec.convert(usage, CompletionUsage))
 
 
 def _anthropic(document: JSONObject) -> Usage:
@@ -152,7 +157,8 @@ def _anthropic(document: JSONObject) -> Usage:
 
 
 def _openai_responses(document: JSONObject) -> Usage:
-    usage = responses_usage(msgspec.convert(document.get("usage"), ResponseUsage | None), [])
+    raw = document.get("usage")
+    usage = responses_usage(None if raw is None else msgspec.convert(raw, ResponseUsage), [])
     output = document.get("output")
     items = output if isinstance(output, list) else []
     searches = sum(1 for i in items if isinstance(i, dict) and i.get("type") == "web_search_call")

@@ -40,3 +40,21 @@ def test_crlf_split_between_chunks() -> None:
 def test_encode_round_trip() -> None:
     frames = encode_event(b'{"k":1}', "ping") + encode_event('{"k":2}')
     assert decode([frames]) == [("ping", '{"k":1}'), (None, '{"k":2}')]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, len(STREAM)])
+def test_feed_data_gives_the_data_of_feed(size: int) -> None:
+    """`feed_data` (the Chat parser's) yields exactly the data `feed` does, as UTF-8."""
+    chunks = [STREAM[i : i + size] for i in range(0, len(STREAM), size)]
+    decoder = SSEDecoder()
+    data = [d for chunk in chunks for d in decoder.feed_data(chunk)]
+    data += [e.data.encode() for e in decoder.finish()]
+    assert data == [value.encode() for _, value in EXPECTED]
+
+
+def test_feed_data_passes_utf8_through_undecoded() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b'data: {"a":"\xc3\xa9"}\n\ndata: [DONE]\n\n') == [
+        '{"a":"é"}'.encode(),
+        b"[DONE]",
+    ]

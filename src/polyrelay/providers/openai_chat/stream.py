@@ -75,16 +75,16 @@ class OpenAIChatStreamParser:
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
-        for event in self._sse.feed(chunk):
+        for data in self._sse.feed_data(chunk):
             if not self._done:
-                self._data(event.data, out)
+                self._data(data, out)
         return out
 
     def finish(self) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for event in self._sse.finish():
             if not self._done:
-                self._data(event.data, out)
+                self._data(event.data.encode(), out)
         if self._done:
             return out
         if self._stop is not None:
@@ -95,18 +95,16 @@ class OpenAIChatStreamParser:
         out.append(StreamError(status=502, kind="api_error", message=message))
         return out
 
-    def _data(self, data: str, out: list[StreamEvent]) -> None:
-        if data == "[DONE]":
+    def _data(self, data: bytes, out: list[StreamEvent]) -> None:
+        if data == b"[DONE]":
             if self._stop is None:
                 self._stop = StopReason.END_TURN if self._started else None
             if self._stop is not None:
                 self._close_all(out)
                 self._message_stop(out)
             return
-        try:
-            chunk = _decode_chunk(data)
-        except msgspec.DecodeError as exc:
-            self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {exc}")
+        chunk = self._decode(data, out)
+        if chunk is None:
             return
         if chunk.error is not None:
             self._error(chunk.error, out)
@@ -127,6 +125,16 @@ class OpenAIChatStreamParser:
                 self._stop = stop_reason_to_ir(choice.finish_reason, has_calls)
         if not chunk.choices and chunk.usage is not None and self._stop is not None:
             self._message_stop(out)
+
+    def _decode(self, data: bytes, out: list[StreamEvent]) -> ChatCompletionChunk | None:
+        try:
+            return _decode_chunk(data)
+        except msgspec.DecodeError as exc:
+            try:  # bytes that are not UTF-8 read as U+FFFD, as a text decode would
+                return _decode_chunk(data.decode("utf-8", "replace"))
+            except msgspec.DecodeError:
+                self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {exc}")
+                return None
 
     def _delta(self, delta: ChoiceDelta, out: list[StreamEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning

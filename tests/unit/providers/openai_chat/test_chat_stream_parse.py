@@ -135,3 +135,12 @@ def test_other_choices_are_ignored_with_a_warning() -> None:
     parser = OpenAIChatStreamParser(ctx)
     parser.feed(_frame('{"index":1,"delta":{"content":"b"}}'))
     assert ctx.warnings == ["only the first choice of a streamed completion is relayed"]
+
+
+def test_bytes_that_are_not_utf8_become_replacement_characters() -> None:
+    choice = b'{"index":0,"delta":{"content":"caf\xff"},"finish_reason":null}'  # 0xFF: never UTF-8
+    bad = b"data: {" + HEAD.encode() + b',"choices":[' + choice + b"]}\n\n"
+    end = _frame('{"index":0,"delta":{},"finish_reason":"stop"}') + b"data: [DONE]\n\n"
+    events = _run(bad + end)
+    assert TextDelta(index=0, text="caf\ufffd") in events
+    assert not any(isinstance(event, StreamError) for event in events)
