@@ -284,3 +284,25 @@ def test_garbage_and_trailing_bytes_are_errors_not_answers() -> None:
             assert server.connections == 3
 
     run(test)
+
+
+def test_repeated_headers_are_joined_and_interim_answers_skipped() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n")
+        writer.write(answer(b"ok", b"Vary: a\r\nX-One: 1\r\nvary: b\r\n"))
+        await writer.drain()
+        await reader.read()
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            response = await client.request(
+                "POST", server.url, {}, b"{}", connect_timeout=2, read_timeout=5
+            )
+            assert response.status == 200
+            assert response.headers["vary"] == "a, b"
+            assert response.headers["x-one"] == "1"
+            assert "x-interim" not in response.headers
+            assert await response.read() == b"ok"
+
+    run(test)

@@ -87,6 +87,17 @@ def _head(method: str, target: _Target, headers: Mapping[str, str], length: int)
     return "".join(lines).encode()
 
 
+def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-case names; a repeated header's values joined with commas, as HTTP allows."""
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+    if len(headers) == len(raw):
+        return headers
+    joined: dict[str, list[str]] = {}
+    for name, value in raw:
+        joined.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+    return {name: ", ".join(values) for name, values in joined.items()}
+
+
 class Http1Response:
     """One exchange: status and headers once `open` returns, then the body as it comes.
     It is also the parser's callback object, so each response gets a fresh parser."""
@@ -98,6 +109,7 @@ class Http1Response:
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.headers: dict[str, str] = {}
+        self._raw_headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -112,22 +124,17 @@ class Http1Response:
     # --- parser callbacks -------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._done:
-            return
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        previous = self.headers.get(key)
-        self.headers[key] = text if previous is None else f"{previous}, {text}"
+        self._raw_headers.append((name, value))  # decoded all at once, at the end of the head
 
     def on_headers_complete(self) -> None:
         if self._done:  # bytes after the end of the answer: the connection is unusable
             self._connection.abort()
             return
         self.status = self.parser.get_status_code()
+        raw, self._raw_headers = self._raw_headers, []
         if 100 <= self.status < 200:  # an interim answer: the real one follows
-            self.headers = {}
             return
-        headers = self.headers
+        self.headers = headers = _header_dict(raw)
         self._until_close = "content-length" not in headers and "chunked" not in headers.get(
             "transfer-encoding", ""
         )
