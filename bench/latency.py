@@ -1,15 +1,16 @@
 """p50 over nginx direct at one connection, in interleaved rounds.
 
 One wrk run per cell moves by 0.1 to 0.3 ms between runs on this shared 2-core VM, as much
-as the target itself (0.5 ms). So, as for CPU time, every cell runs once per round: each
-round first measures nginx direct (each upstream protocol, json and stream), then every
-path and kind through the gateway, all at one connection. A cell's figure is the median
-over the rounds of its p50 minus the same round's nginx p50 for its upstream and kind:
-the median, not the minimum, because a latency target is about the usual request.
+as the target itself (0.5 ms), and the machine's state drifts within seconds. So every
+gateway run at one connection is paired with an nginx-direct run of the same body just
+before it, and, as for CPU time, the cells are interleaved in rounds. A cell's figure is
+the median over the rounds of its p50 minus its paired nginx p50: the median, not the
+minimum, because a latency target is about the usual request.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,14 +55,10 @@ def latency_rounds(
     """`path/kind` -> p50 minus nginx's p50, one figure per good round."""
     cells = list(cells)
     over: dict[str, list[float]] = defaultdict(list)
+    time.sleep(seconds)  # let the writer threads finish what the load before left them
     for _ in range(rounds):
-        direct = {
-            (protocol, stream): direct_p50(upstream, protocol, stream, seconds, workdir)
-            for protocol in sorted({cell[2] for cell in cells})
-            for stream in (False, True)
-        }
         for path, client, protocol, stream in cells:
-            floor = direct[protocol, stream]
+            floor = direct_p50(upstream, protocol, stream, seconds, workdir)
             result = run_wrk(
                 target.url(client),
                 bodies.client_request(client, target.model(protocol, stream, path), stream),

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import ssl
+import subprocess
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import uvloop
@@ -304,5 +308,52 @@ def test_repeated_headers_are_joined_and_interim_answers_skipped() -> None:
             assert response.headers["x-one"] == "1"
             assert "x-interim" not in response.headers
             assert await response.read() == b"ok"
+
+    run(test)
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, made by the openssl CLI."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    argv = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    argv += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
+    argv += ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    subprocess.run(
+        argv,
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+def test_https_verifies_the_certificate(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(answer(b"secret"))
+
+    async def test(client: Http1Client) -> None:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_tls)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            url = f"https://localhost:{port}/v1/x"
+            with pytest.raises(ssl.SSLCertVerificationError):  # not in the system's CAs
+                await post(client, url)
+            client._ssl = ssl.create_default_context(cafile=str(cert))
+            assert await post(client, url) == b"secret"
+            assert await post(client, url) == b"secret"
+            assert (
+                len(connections) == 1
+            )  # kept alive for both (the refused handshake never got here)
+        finally:
+            server.close()
 
     run(test)
