@@ -3,7 +3,7 @@
     uv run --locked python bench/choices.py [--requests 3000] [--rounds 3]
 
 1. Upstream client: aiohttp (ClientSession) vs httpx (AsyncClient) vs polyrelay's own
-   HTTP/1.1 client (providers/http1.py), each with one pooled keep-alive connection, on
+   HTTP/1.1 client (providers/http1/), each with one pooled keep-alive connection, on
    uvloop, POSTing the chat request to the benchmark's nginx and reading the JSON answer,
    then the 31-chunk stream chunk by chunk. CPU time of this process per request, the
    least disturbed of interleaved rounds.

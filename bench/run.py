@@ -14,6 +14,7 @@ import resource
 import sys
 import sysconfig
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -115,6 +116,11 @@ def measure(
             if not target.child.alive():
                 cell.failure = f"{target.name} exited: {target.child.tail(5)}"
                 continue
+            # The previous run's leftovers (the writer threads' batches, the usage store
+            # gathers for 1 s; closing its connections) finish before this run and its
+            # CPU count start: after a 64-connection run they used to slow the next
+            # one-connection run.
+            time.sleep(0.2 if args.quick else 1.5)
             cpu0 = cpu_seconds(target.child.pid)
             result = run_wrk(
                 url,

@@ -1,6 +1,6 @@
 """UpstreamClient: the one place that talks HTTP to providers.
 
-Built on polyrelay's own lean HTTP/1.1 client (providers/http1.py; why it is not aiohttp is
+Built on polyrelay's own lean HTTP/1.1 client (providers/http1/; why it is not aiohttp is
 measured there and in bench/). Connection errors become UpstreamUnreachableError (502)
 and timeouts UpstreamTimeoutError (504), so the pipeline never sees a transport exception
 type.
