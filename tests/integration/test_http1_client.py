@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import shutil
+import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -355,5 +357,30 @@ def test_https_verifies_the_certificate(tmp_path: Path) -> None:
             )  # kept alive for both (the refused handshake never got here)
         finally:
             server.close()
+
+    run(test)
+
+
+def test_a_reset_reused_connection_is_not_sent_again() -> None:
+    """A reset (not a clean close) may come after the server started on the request, so
+    a POST is not repeated."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(answer(b"one"))
+        await writer.drain()
+        await server.read_request(reader)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST
+
+    server = Server(handler)
+
+    async def test(client: Http1Client) -> None:
+        async with server:
+            assert await post(client, server.url) == b"one"
+            with pytest.raises(UpstreamClosedError):
+                await post(client, server.url)
+            assert len(server.requests) == 2
 
     run(test)

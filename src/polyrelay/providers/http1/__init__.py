@@ -13,7 +13,7 @@ What it does: `Host`/`Content-Length` framing, Content-Length, chunked and close
 bodies, gzip/deflate bodies (it never asks for them), TLS by the default context, a
 connect timeout and a read timeout (the longest wait for the next bytes), reading paused
 while a slow consumer leaves 256 KiB untaken, and one retry on a fresh connection when a
-reused one turns out to have been closed before any byte of the answer arrived (the
+reused one turns out to have been closed cleanly before any byte of the answer (the
 server's idle timeout racing the reuse). Closing a response before its end drops the
 connection, which is how an upstream generation is cancelled.
 """

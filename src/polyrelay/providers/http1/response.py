@@ -121,7 +121,10 @@ class Http1Response:
             return
         if self._head_done and self._until_close and exc is None:
             self._done = True  # a body delimited by the end of the connection
-        elif not self.received:
+        elif not self.received and exc is None:
+            # A clean close before any byte: on a reused connection, the server's idle
+            # close (Go's net/http retries this case too, POSTs included). A reset is
+            # not: the server may have started on the request.
             self._error = StaleConnectionError("the upstream closed the connection")
         else:
             reason = f": {exc}" if exc else ""
