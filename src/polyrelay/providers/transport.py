@@ -43,11 +43,9 @@ class UpstreamStream:
         self.headers = response.headers
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        next_chunk = self._response.next_chunk
         try:
-            while (chunk := await next_chunk()) is not None:
-                if chunk:
-                    yield chunk
+            async for chunk in self._response.chunks():
+                yield chunk
         except _TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.url) from exc
 
