@@ -70,18 +70,39 @@ class SSEDecoder:
         return events
 
     def feed_data(self, chunk: bytes) -> list[bytes]:
-        """Like `feed`, for parsers that read only each event's data (Chat Completions,
-        Gemini): the data as UTF-8 bytes, for msgspec to decode with no str in between."""
-        if self._cr or b"\r" in chunk:
-            chunk = self._normalise(chunk)
-        blocks = (self._buffer + chunk if self._buffer else chunk).split(b"\n\n")
-        self._buffer = blocks.pop()
-        # The common shape, `data: X` alone, in one comprehension; any other block sends
-        # the whole chunk through the general parse (same result, slower).
-        out = [block[6:] for block in blocks if block[:6] == b"data: " and b"\n" not in block]
-        if len(out) == len(blocks):
-            return out
-        return [event.data.encode() for block in blocks if (event := _parse_block(block))]
+        """Like `feed`, for parsers that read only each event's data (Chat Completions):
+        the data as UTF-8 bytes, for msgspec to decode with no str in between."""
+        region = self._region(chunk)
+        if not region:
+            return []
+        # The common shape, every event one `data: X` line: the region is then
+        # `data: X1\n\ndata: X2\n\n…`, which one split takes apart. It is that shape
+        # exactly when it starts with `data: ` and its only newlines are the k-1
+        # `\n\ndata: ` separators and the final blank line (2k in all).
+        events = region.count(b"\n\ndata: ") + 1
+        if region.startswith(b"data: ") and region.count(b"\n") == 2 * events:
+            return region[6:-2].split(b"\n\ndata: ")
+        return [event.data.encode() for event in _parse_region(region)]
+
+    def feed_named(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        """Like `feed`, as (event name, data) in UTF-8 bytes (b"" for no name), for the
+        parsers of named events (Anthropic Messages, Responses)."""
+        region = self._region(chunk)
+        if not region:
+            return []
+        # The common shape, every event an `event: N` line and a `data: X` line: the
+        # region's lines are then name, data, blank, name, data, blank, … and a last
+        # blank; checked with joins and counts rather than line by line.
+        lines = region.split(b"\n")
+        names, data = lines[0:-1:3], lines[1::3]
+        if (
+            len(lines) % 3 == 1
+            and not any(lines[2::3])
+            and _all_start(names, b"event: ")
+            and _all_start(data, b"data: ")
+        ):
+            return list(zip([name[7:] for name in names], [d[6:] for d in data], strict=True))
+        return _named(_parse_region(region))
 
     def finish(self) -> list[SSEEvent]:
         """Flush a final event that was not followed by a blank line."""
@@ -93,6 +114,23 @@ class SSEDecoder:
         self._buffer = b""
         return events
 
+    def finish_named(self) -> list[tuple[bytes, bytes]]:
+        """`finish`, as `feed_named` gives events."""
+        return _named(self.finish())
+
+    def _region(self, chunk: bytes) -> bytes:
+        """The complete events so far, LF line endings, up to and with the last blank
+        line; what follows waits in the buffer."""
+        if self._cr or b"\r" in chunk:
+            chunk = self._normalise(chunk)
+        data = self._buffer + chunk if self._buffer else chunk
+        cut = data.rfind(b"\n\n") + 2
+        if cut < 2:
+            self._buffer = data
+            return b""
+        self._buffer = data[cut:]
+        return data[:cut]
+
     def _normalise(self, chunk: bytes) -> bytes:
         if self._cr:
             chunk = b"\r" + chunk
@@ -103,6 +141,21 @@ class SSEDecoder:
             chunk = chunk[:-1]
             self._cr = True
         return chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def _all_start(lines: list[bytes], prefix: bytes) -> bool:
+    """Whether every line (none holds a newline) starts with `prefix`."""
+    joined = b"\n".join(lines)
+    return joined.startswith(prefix) and joined.count(b"\n" + prefix) == len(lines) - 1
+
+
+def _parse_region(region: bytes) -> list[SSEEvent]:
+    """The events of complete blocks, one by one (the general parse)."""
+    return [event for block in region.split(b"\n\n") if (event := _parse_block(block))]
+
+
+def _named(events: list[SSEEvent]) -> list[tuple[bytes, bytes]]:
+    return [((event.event or "").encode(), event.data.encode()) for event in events]
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:

@@ -58,3 +58,44 @@ def test_feed_data_passes_utf8_through_undecoded() -> None:
         '{"a":"é"}'.encode(),
         b"[DONE]",
     ]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, len(STREAM)])
+def test_feed_named_gives_the_events_of_feed(size: int) -> None:
+    chunks = [STREAM[i : i + size] for i in range(0, len(STREAM), size)]
+    decoder = SSEDecoder()
+    named = [pair for chunk in chunks for pair in decoder.feed_named(chunk)]
+    named += decoder.finish_named()
+    assert named == [((name or "").encode(), value.encode()) for name, value in EXPECTED]
+
+
+# Regions that look like the one-split shapes of feed_data and feed_named but are not.
+NEAR_SHAPES = [
+    (b"event: a\ndata: 1\ndata: 2\n\nevent: b\n\n", [("a", "1\n2")]),
+    (b"data: 1\n\n\ndata: 2\n\n", [(None, "1"), (None, "2")]),
+    (b"data: 1\ndata: 2\n\ndata: 3\n\n", [(None, "1\n2"), (None, "3")]),
+    (b"event: a\ndata: 1\n\ndata: 2\n\n", [("a", "1"), (None, "2")]),
+    (b"event: a\ndata: 1\n\nevent: b\n: note\n\n", [("a", "1")]),
+    (b"event: a\n: note\ndata: 1\n\n", [("a", "1")]),
+    (b"data:x\n\ndata:  y\n\n", [(None, "x"), (None, " y")]),
+    (b"event:a\ndata:1\n\nevent: b\ndata: 2\n\n", [("a", "1"), ("b", "2")]),
+    (b"event: a\nid: 7\n\nevent: b\ndata: 2\n\n", [("b", "2")]),
+    (b"data: \n\ndata: [DONE]\n\n", [(None, ""), (None, "[DONE]")]),
+]
+
+
+@pytest.mark.parametrize(("stream", "expected"), NEAR_SHAPES)
+def test_shapes_near_the_fast_ones_take_the_general_parse(
+    stream: bytes, expected: list[tuple[str | None, str]]
+) -> None:
+    assert decode([stream]) == expected
+    assert SSEDecoder().feed_data(stream) == [value.encode() for _, value in expected]
+    named = [((name or "").encode(), value.encode()) for name, value in expected]
+    assert SSEDecoder().feed_named(stream) == named
+
+
+def test_the_fast_shapes_split_exactly() -> None:
+    chat = b'data: {"a":"x: y"}\n\ndata: {"b":"event: z"}\n\ndata: [DONE]\n\n'
+    assert SSEDecoder().feed_data(chat) == [b'{"a":"x: y"}', b'{"b":"event: z"}', b"[DONE]"]
+    named = b"event: one\ndata: {}\n\nevent: two\ndata: data: 2\n\n"
+    assert SSEDecoder().feed_named(named) == [(b"one", b"{}"), (b"two", b"data: 2")]

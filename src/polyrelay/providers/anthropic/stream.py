@@ -45,7 +45,7 @@ from polyrelay.providers.anthropic.response import (
     usage_to_ir,
 )
 from polyrelay.schemas import anthropic_messages as wire
-from polyrelay.sse import SSEDecoder, SSEEvent
+from polyrelay.sse import SSEDecoder
 
 # Held here, not looked up per event: hashing the union type costs more than the decode.
 _EVENTS: msgspec.json.Decoder[wire.RawMessageStreamEvent] = msgspec.json.Decoder(
@@ -54,16 +54,18 @@ _EVENTS: msgspec.json.Decoder[wire.RawMessageStreamEvent] = msgspec.json.Decoder
 
 __all__ = ["AnthropicStreamParser"]
 
+_BLOCK_DELTA, _TEXT_DELTA = wire.RawContentBlockDeltaEvent, wire.TextDelta
+
 _KNOWN_EVENTS = frozenset(
     {
-        "message_start",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-        "ping",
-        "error",
+        b"message_start",
+        b"content_block_start",
+        b"content_block_delta",
+        b"content_block_stop",
+        b"message_delta",
+        b"message_stop",
+        b"ping",
+        b"error",
     }
 )
 
@@ -85,38 +87,44 @@ class AnthropicStreamParser:
         self._done = False
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return self._events(self._sse.feed(chunk))
+        return self._events(self._sse.feed_named(chunk))
 
     def finish(self) -> list[StreamEvent]:
-        events = self._events(self._sse.finish())
+        events = self._events(self._sse.finish_named())
         if not self._done:
             self._done = True
             message = "Anthropic stream ended before message_stop"
             events.append(StreamError(status=502, kind="api_error", message=message))
         return events
 
-    def _events(self, frames: list[SSEEvent]) -> list[StreamEvent]:
+    def _events(self, frames: list[tuple[bytes, bytes]]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
-        for frame in frames:
-            if self._done or (frame.event is not None and frame.event not in _KNOWN_EVENTS):
+        for name, data in frames:
+            if self._done or (name and name not in _KNOWN_EVENTS):
                 continue
             try:
-                event: wire.RawMessageStreamEvent = _EVENTS.decode(frame.data)
+                event: wire.RawMessageStreamEvent = _EVENTS.decode(data)
             except msgspec.ValidationError:
-                self._unknown(frame)
+                self._unknown(name, data)
                 continue
             except msgspec.DecodeError:
                 self._done = True
                 msg = "Anthropic sent an unreadable stream event"
                 out.append(StreamError(status=502, kind="api_error", message=msg))
                 continue
+            # The hot event first, by exact type (the match below tests them in turn).
+            if type(event) is _BLOCK_DELTA and type(event.delta) is _TEXT_DELTA:
+                index = self._indexes.get(event.index)
+                if index is not None:
+                    out.append(TextDelta(index=index, text=event.delta.text))
+                continue
             self._event(event, out)
         return out
 
-    def _unknown(self, frame: SSEEvent) -> None:
+    def _unknown(self, name: bytes, data: bytes) -> None:
         """A block of a type the gateway does not know: skip it and its deltas."""
-        if frame.event == "content_block_start":
-            index = decode_as(frame.data, _Indexed).index
+        if name == b"content_block_start":
+            index = decode_as(data, _Indexed).index
             self._indexes[index] = None
             self._ctx.warn("an Anthropic content block of an unknown type was skipped")
 

@@ -50,6 +50,23 @@ _TEXT, _REASONING, _TOOL = "text", "reasoning", "tool"
 _ERROR_STATUS = {"invalid_request_error": 400, "rate_limit_error": 429, "server_error": 500}
 
 
+def _is_text_only(chunk: ChatCompletionChunk) -> bool:
+    """One choice, 0, carrying only `delta.content` text: no finish, usage or error."""
+    if len(chunk.choices) != 1 or chunk.usage is not None or chunk.error is not None:
+        return False
+    choice = chunk.choices[0]
+    delta = choice.delta
+    return (
+        choice.index == 0
+        and choice.finish_reason is None
+        and bool(delta.content)
+        and delta.tool_calls is None
+        and delta.refusal is None
+        and delta.reasoning_content is None
+        and delta.reasoning is None
+    )
+
+
 class _HeldCall:
     __slots__ = ("args", "id", "name")
 
@@ -76,8 +93,9 @@ class OpenAIChatStreamParser:
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for data in self._sse.feed_data(chunk):
-            if not self._done:
-                self._data(data, out)
+            if self._done:
+                break
+            self._data(data, out)
         return out
 
     def finish(self) -> list[StreamEvent]:
@@ -97,15 +115,25 @@ class OpenAIChatStreamParser:
 
     def _data(self, data: bytes, out: list[StreamEvent]) -> None:
         if data == b"[DONE]":
-            if self._stop is None:
-                self._stop = StopReason.END_TURN if self._started else None
-            if self._stop is not None:
-                self._close_all(out)
-                self._message_stop(out)
+            self._end_marker(out)
             return
         chunk = self._decode(data, out)
         if chunk is None:
             return
+        if self._open is _TEXT and _is_text_only(chunk):  # the hot chunk: more text
+            out.append(TextDelta(index=self._next, text=chunk.choices[0].delta.content or ""))
+            return
+        self._chunk(chunk, out)
+
+    def _end_marker(self, out: list[StreamEvent]) -> None:
+        """`data: [DONE]`: the end, whether or not a finish reason came."""
+        if self._stop is None:
+            self._stop = StopReason.END_TURN if self._started else None
+        if self._stop is not None:
+            self._close_all(out)
+            self._message_stop(out)
+
+    def _chunk(self, chunk: ChatCompletionChunk, out: list[StreamEvent]) -> None:
         if chunk.error is not None:
             self._error(chunk.error, out)
             return

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import msgspec
 
-from polyrelay.codec import DecodeError, decode_as
+from polyrelay.codec import DecodeError
 from polyrelay.context import RequestContext
 from polyrelay.errors import kind_for_status
 from polyrelay.ir import (
@@ -67,6 +67,8 @@ class _TextDeltaEvent(msgspec.Struct):
 
 
 _decode_text_delta = msgspec.json.Decoder(_TextDeltaEvent).decode
+_decode_event = msgspec.json.Decoder(ResponseStreamEvent).decode
+_TEXT_DELTA_NAME = _TEXT_DELTA.encode()
 
 
 class OpenAIResponsesStreamParser:
@@ -83,13 +85,13 @@ class OpenAIResponsesStreamParser:
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
-        for sse in self._sse.feed(chunk):
-            if self._done or sse.data == "[DONE]":
+        for name, data in self._sse.feed_named(chunk):
+            if self._done or data == b"[DONE]":
                 continue
-            if sse.event == _TEXT_DELTA and self._open is not None:
+            if name == _TEXT_DELTA_NAME and self._open is not None:
                 # The hot event, named by its `event:` line: only its delta is decoded.
                 try:
-                    delta = _decode_text_delta(sse.data)
+                    delta = _decode_text_delta(data)
                 except (msgspec.ValidationError, DecodeError):
                     pass  # the full decode below reports it
                 else:
@@ -97,7 +99,7 @@ class OpenAIResponsesStreamParser:
                         out.append(TextDelta(index=self._open, text=delta.delta))
                         continue
             try:
-                event = decode_as(sse.data, ResponseStreamEvent)
+                event = _decode_event(data)
             except (msgspec.ValidationError, DecodeError) as exc:
                 out.append(self._error(502, f"invalid OpenAI Responses stream event: {exc}"))
                 continue
