@@ -108,6 +108,23 @@ def test_betas_are_forwarded_to_anthropic(
     assert "polyrelay-warnings" not in response.headers
 
 
+def test_repeated_beta_headers_reach_anthropic_joined(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [user("beta")]}
+    headers = [
+        ("x-api-key", api_key),
+        ("anthropic-version", "2023-06-01"),
+        ("Anthropic-Beta", "context-1m-2025-08-07"),
+        ("anthropic-beta", "interleaved-thinking-2025-05-14"),
+    ]
+    response = httpx.post(gateway.url + "/v1/messages", json=body, headers=headers)
+    assert response.status_code == 200
+    sent = emulator.last()["headers"]
+    assert sent["anthropic-beta"] == "context-1m-2025-08-07, interleaved-thinking-2025-05-14"
+    assert sent["anthropic-version"] == "2023-06-01"
+
+
 @pytest.mark.parametrize("provider", ["openai", "openai-responses", "gemini"])
 def test_betas_elsewhere_are_honoured_or_warned(
     gateway: Gateway, emulator: Emulator, api_key: str, provider: str

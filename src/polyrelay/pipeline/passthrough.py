@@ -74,11 +74,17 @@ async def relay(
 
 def _merged_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Lower-case names; a header sent several times (anthropic-beta often is) is joined
-    with commas, as HTTP allows, instead of keeping only the first."""
-    getlist = getattr(headers, "getlist", None)
-    if getlist is None:
+    with commas, as HTTP allows, instead of keeping only the first. Starlette's `Headers`
+    are read from their raw pairs: its `getlist` decodes every header on every call."""
+    raw: list[tuple[bytes, bytes]] | None = getattr(headers, "raw", None)
+    if raw is None:
         return {k.lower(): v for k, v in headers.items()}
-    return {k.lower(): ", ".join(getlist(k)) for k in headers}
+    merged: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        seen = merged.get(name)
+        merged[name] = value if seen is None else f"{seen}, {value}"
+    return merged
 
 
 def _patch_model(document: object, body: bytes, model: str) -> bytes:
@@ -135,7 +141,7 @@ class _ModelRename:
         if not self._pairs:
             return chunk
         data = self._held + chunk
-        cut = data.rfind(b"\n\n") + 2 if b"\r" not in data else len(data)
+        cut = data.rfind(b"\n\n") + 2 if data.find(b"\r") < 0 else len(data)
         if cut < 2:
             self._held = data
             return b""

@@ -161,7 +161,7 @@ class StoringObserver:
             return
         if self._decoder is None:
             data = self._held + chunk if self._held else chunk
-            if b"\r" not in data:
+            if data.find(b"\r") < 0:
                 marks = [at for mark in _TERMINAL_MARKS if (at := data.find(mark)) >= 0]
                 if not marks:
                     cut = data.rfind(b"\n\n")
