@@ -60,11 +60,17 @@ _ITEM_ID_KEY = "openai-responses.item_id"
 
 # Neutral error kind → (OpenAI error type, code, client-facing status override).
 def response_id(ctx: RequestContext, options: ResponsesOptions | None) -> str:
-    """The pipeline's id if it set one, else one derived from the request id, so the
-    storage layer can name the response before it is rendered."""
+    """The pipeline's id if it set one, else one derived from the request, so the storage
+    layer can name the response before it is rendered.
+
+    Shaped like OpenAI's: the creation time in 8 hex digits, then the request id's random
+    hex. Besides looking right, time-ordered ids are appended at the end of the stored
+    responses' primary-key index instead of landing at random pages of it: a stored
+    response costs the writer about half the CPU, and the cost stays flat as the table
+    grows (bench/README.md)."""
     if options is not None and options.response_id is not None:
         return options.response_id
-    return "resp_" + ctx.request_id.removeprefix("req_")
+    return f"resp_{ctx.created:08x}{ctx.request_id.removeprefix('req_')}"
 
 
 def response_shell(

@@ -11,6 +11,7 @@ from tests.unit.builders import openai_sse_client
 from polyrelay.context import RequestContext
 from polyrelay.errors import OverloadedError, RateLimitError, UpstreamError
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend, ResponsesOptions
+from polyrelay.frontends.openai_responses.encode import response_id
 from polyrelay.frontends.openai_responses.options import ToolNames
 from polyrelay.ir import (
     ChatRequest,
@@ -102,7 +103,7 @@ def test_encode_incomplete_and_default_id() -> None:
         resp.incomplete_details is not None
         and resp.incomplete_details.reason == "max_output_tokens"
     )
-    assert resp.id == "resp_" + c.request_id.removeprefix("req_")
+    assert resp.id == f"resp_{c.created:08x}" + c.request_id.removeprefix("req_")
     refusal = Response.model_validate(
         json.loads(FRONTEND.encode([response(StopReason.REFUSAL)], c))
     )
@@ -270,3 +271,13 @@ def test_terminal_frame_is_the_event_struct_encoding_and_keeps_the_response_json
         type="response.completed", sequence_number=len(frames) + len(closing), response=final
     )
     assert last == encode_event(encode(expected), event="response.completed")
+
+
+def test_response_ids_start_with_their_creation_time_like_openais() -> None:
+    """OpenAI's `resp_67ccd2be…` carries `created_at` 1741476542 in its first 8 hex
+    digits; ids made later sort later, which keeps the store's index appending."""
+    earlier, later = ctx(), ctx()
+    earlier.created, later.created = 1741476542, 1741476543
+    first, second = response_id(earlier, None), response_id(later, None)
+    assert first.startswith("resp_67ccd2be") and len(first) == len("resp_") + 8 + 24
+    assert first < second
