@@ -47,14 +47,11 @@ class SSEDecoder:
         """The last chunk ended in CR, which may be the first half of a CRLF."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        if self._cr or chunk.find(b"\r") >= 0:
-            chunk = self._normalise(chunk)
-        blocks = (self._buffer + chunk if self._buffer else chunk).split(b"\n\n")
-        self._buffer = blocks.pop()
         events: list[SSEEvent] = []
-        for block in blocks:
-            # The two common shapes inline: `data: X` (Chat), `event: N` + `data: X`
-            # (Anthropic, Responses); anything else line by line.
+        # The region ends in a blank line, so its last piece is empty.
+        for block in self._region(chunk).split(b"\n\n")[:-1]:
+            # The two common shapes inline, `data: X` and `event: N` + `data: X` (Gemini
+            # and the Responses observer read these); anything else line by line.
             if block.startswith(b"data: "):
                 if block.find(b"\n") < 0:
                     events.append(SSEEvent(None, block[6:].decode("utf-8", "replace")))

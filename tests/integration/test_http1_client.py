@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from polyrelay.providers.http1 import Http1Client, UpstreamClosedError
+from polyrelay.providers.http1 import Http1Client, Http1Response, UpstreamClosedError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -75,15 +75,22 @@ def run(test: Callable[[Http1Client], Awaitable[None]]) -> None:
     uvloop.run(main())
 
 
-async def post(client: Http1Client, url: str, body: bytes = b"{}", timeout: float = 5.0) -> bytes:
-    response = await client.request(
-        "POST",
-        url,
-        {"content-type": "application/json", "Authorization": "Bearer k"},
-        body,
-        connect_timeout=2,
-        read_timeout=timeout,
+async def open_post(
+    client: Http1Client,
+    url: str,
+    body: bytes = b"{}",
+    timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
+) -> Http1Response:
+    """A POST whose answer has arrived up to its head (the body is read by the test)."""
+    return await client.request(
+        "POST", url, headers or {}, body, connect_timeout=2, read_timeout=timeout
     )
+
+
+async def post(client: Http1Client, url: str, body: bytes = b"{}", timeout: float = 5.0) -> bytes:
+    headers = {"content-type": "application/json", "Authorization": "Bearer k"}
+    response = await open_post(client, url, body, timeout, headers)
     assert response.status == 200
     return await response.read()
 
@@ -126,9 +133,7 @@ def test_chunked_stream_arrives_piece_by_piece() -> None:
 
     async def test(client: Http1Client) -> None:
         async with Server(handler) as server:
-            response = await client.request(
-                "POST", server.url, {}, b"{}", connect_timeout=2, read_timeout=5
-            )
+            response = await open_post(client, server.url)
             assert await response.next_chunk() == b"first"  # before the server went on
             assert not response.at_eof()
             release.set()
@@ -201,9 +206,7 @@ def test_read_timeout_and_connect_refused() -> None:
 
     async def test(client: Http1Client) -> None:
         async with Server(handler) as server:
-            response = await client.request(
-                "POST", server.url, {}, b"", connect_timeout=2, read_timeout=0.3
-            )
+            response = await open_post(client, server.url, b"", timeout=0.3)
             assert await response.next_chunk() == b"12345"
             with pytest.raises(TimeoutError):
                 await response.next_chunk()
@@ -224,9 +227,7 @@ def test_closing_before_the_end_drops_the_connection() -> None:
 
     async def test(client: Http1Client) -> None:
         async with Server(handler) as server:
-            response = await client.request(
-                "POST", server.url, {}, b"{}", connect_timeout=2, read_timeout=5
-            )
+            response = await open_post(client, server.url)
             assert await response.next_chunk() == b"abc"
             response.close()
             await asyncio.wait_for(server.closed.wait(), 2)
@@ -246,9 +247,7 @@ def test_a_slow_reader_pauses_the_socket() -> None:
 
     async def test(client: Http1Client) -> None:
         async with Server(handler) as server:
-            response = await client.request(
-                "POST", server.url, {}, b"", connect_timeout=2, read_timeout=5
-            )
+            response = await open_post(client, server.url, b"")
             await asyncio.sleep(0.5)
             held = len(b"".join(response._chunks))
             assert held < 1024 * 1024, held  # not the whole 16 MiB in memory
@@ -302,9 +301,7 @@ def test_repeated_headers_are_joined_and_interim_answers_skipped() -> None:
 
     async def test(client: Http1Client) -> None:
         async with Server(handler) as server:
-            response = await client.request(
-                "POST", server.url, {}, b"{}", connect_timeout=2, read_timeout=5
-            )
+            response = await open_post(client, server.url)
             assert response.status == 200
             assert response.headers["vary"] == "a, b"
             assert response.headers["x-one"] == "1"
