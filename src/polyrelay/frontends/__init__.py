@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
-from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent
+from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent, TextDelta
 
 __all__ = [
     "EncodesErrorInContext",
@@ -31,6 +31,11 @@ class StreamRenderer(Protocol):
     def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
         """`choice` is the index of the parallel completion the event belongs to
         (only Chat Completions with n > 1 uses more than 0)."""
+        ...
+
+    def feed_texts(self, deltas: list[TextDelta], choice: int = 0) -> list[bytes]:
+        """The frames of feeding each delta in turn; one call for a run of text deltas
+        (the hot events), rendered together once the renderer's state is checked."""
         ...
 
     def finish(self) -> list[bytes]:

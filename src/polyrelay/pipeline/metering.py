@@ -74,6 +74,14 @@ class Meter:
             if usage is not None:
                 self._choices[choice] = usage
 
+    def see_all(self, events: list[StreamEvent]) -> None:
+        """`see` for each of a relayed stream's events (one call per chunk, not per
+        event: most are text deltas, which carry no usage)."""
+        for event in events:
+            kind = type(event)
+            if kind is UsageDelta or kind is MessageStart:
+                self.see(event)
+
     def settle(self, status: int = 200) -> None:
         if self._settled:
             return

@@ -176,8 +176,7 @@ async def _forward(
         async with stream:
             async for chunk in stream.chunks():
                 # An in-band upstream error is in these bytes already: forward, don't add.
-                for event in parser.feed(chunk):
-                    meter.see(event)
+                meter.see_all(parser.feed(chunk))
                 if observer is not None:
                     observer.feed(chunk)
                 chunk = rename.feed(chunk)
@@ -189,8 +188,9 @@ async def _forward(
         tail += rename.finish()
         if observer is not None:
             observer.finish()
-        for event in parser.finish():
-            meter.see(event)
+        ending = parser.finish()
+        meter.see_all(ending)
+        for event in ending:
             if isinstance(event, StreamError):
                 error = UpstreamError(event.message, status=event.status, kind=event.kind)
                 tail += b"".join(renderer.fail(error))

@@ -46,16 +46,21 @@ def _render(
     events: list[StreamEvent], renderer: StreamRenderer, meter: Meter, choice: int
 ) -> bytes:
     out: list[bytes] = []
-    feed = renderer.feed
+    texts: list[TextDelta] = []  # a run of the hot event, rendered in one call
     for event in events:
-        if type(event) is TextDelta:  # the hot event: no tool id, no usage, no error
-            out += feed(event, choice)
+        if type(event) is TextDelta:  # no tool id, no usage, no error
+            texts.append(event)
             continue
+        if texts:
+            out += renderer.feed_texts(texts, choice)
+            texts = []
         if isinstance(event, StreamError):
             error = UpstreamError(event.message, status=event.status, kind=event.kind)
             raise _Failed(error, b"".join(out))
         meter.see(event, choice)
-        out += feed(outgoing_event(event), choice)
+        out += renderer.feed(outgoing_event(event), choice)
+    if texts:
+        out += renderer.feed_texts(texts, choice)
     return b"".join(out)
 
 

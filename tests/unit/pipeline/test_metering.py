@@ -10,7 +10,7 @@ import pytest
 from tests.unit.builders import UsageRows, route
 
 from polyrelay.context import RequestContext
-from polyrelay.ir import MessageStart, TextDelta, Usage, UsageDelta
+from polyrelay.ir import MessageStart, MessageStop, StopReason, TextDelta, Usage, UsageDelta
 from polyrelay.pipeline.metering import Meter, MeteredFrames, usage_of_body
 
 
@@ -64,6 +64,20 @@ def test_stream_keeps_the_last_usage_per_choice_and_settles_on_close() -> None:
     assert asyncio.run(consume()) == [b"a", b"b"]
     [row] = store.rows
     assert (row.input_tokens, row.output_tokens, row.stream) == (6, 12, True)
+
+
+_STOP = MessageStop(stop_reason=StopReason.END_TURN)
+
+
+def test_see_all_keeps_the_last_usage_of_a_relayed_stream() -> None:
+    store = UsageRows()
+    m = meter(store, stream=True)
+    m.see_all([MessageStart(id="a", model="m", usage=Usage(input_tokens=3))])
+    m.see_all([TextDelta(index=0, text="hi"), UsageDelta(usage=Usage(input_tokens=3))])
+    m.see_all([UsageDelta(usage=Usage(input_tokens=4, output_tokens=7)), _STOP])
+    m.settle(200)
+    [row] = store.rows
+    assert (row.input_tokens, row.output_tokens) == (4, 7)
 
 
 def test_usage_of_relayed_bodies() -> None:

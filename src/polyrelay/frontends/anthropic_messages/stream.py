@@ -88,18 +88,22 @@ class AnthropicStreamRenderer:
         self._signature: str | None = None
         self._usage = Usage()
 
+    def _text_head(self) -> bytes:
+        """A text delta's frame up to its text (then the text and `}}` and a blank line)."""
+        return _DELTA_HEAD + str(self._next).encode() + _TEXT_MIDDLE
+
+    def feed_texts(self, deltas: list[TextDelta], choice: int = 0) -> list[bytes]:
+        if self._ended or self._skip:
+            return [frame for delta in deltas for frame in self.feed(delta, choice)]
+        head = self._text_head()
+        return [head + encode(delta.text) + b"}}\n\n" for delta in deltas]
+
     def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
         del choice  # Anthropic has one answer per response
         if self._ended:
             return []
         if type(event) is TextDelta and not self._skip:  # the hot event, without the match
-            return [
-                _DELTA_HEAD
-                + str(self._next).encode()
-                + _TEXT_MIDDLE
-                + encode(event.text)
-                + b"}}\n\n"
-            ]
+            return [self._text_head() + encode(event.text) + b"}}\n\n"]
         match event:
             case MessageStart():
                 return self._start(event)

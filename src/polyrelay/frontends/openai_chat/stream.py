@@ -90,15 +90,26 @@ class OpenAIChatStreamRenderer:
         self._tail = b',"logprobs":null,"finish_reason":null}]' + usage_null
         self._tail_end = self._tail + b"\n\n"
         self._usage_null = usage_null
+        self._text_tail = b"}" + self._tail_end
         self._choices: dict[int, _Choice] = {}
+
+    def _text_head(self, state: _Choice) -> bytes:
+        """A text delta's frame up to its text (then the text and `_text_tail`)."""
+        return b"data: " + self._open + state.index + b',"delta":{"content":'
+
+    def feed_texts(self, deltas: list[TextDelta], choice: int = 0) -> list[bytes]:
+        state = self._choices.get(choice)
+        if state is None or not state.started:
+            return [frame for delta in deltas for frame in self.feed(delta, choice)]
+        head, tail, encode = self._text_head(state), self._text_tail, codec.encode
+        return [head + encode(delta.text) + tail for delta in deltas]
 
     def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
         state = self._choices.get(choice)
         if state is None:
             state = self._choices[choice] = _Choice(choice)
         if type(event) is TextDelta and state.started:  # the hot event, without the match
-            delta = b'{"content":' + codec.encode(event.text) + b"}"
-            return [b"data: " + self._open + state.index + b',"delta":' + delta + self._tail_end]
+            return [self._text_head(state) + codec.encode(event.text) + self._text_tail]
         frames: list[bytes] = []
         if not state.started and not isinstance(event, StreamError):
             state.started = True

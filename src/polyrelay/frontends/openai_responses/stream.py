@@ -150,6 +150,18 @@ class OpenAIResponsesStreamRenderer:
         self._dispatch(event, out)
         return out
 
+    def feed_texts(self, deltas: list[TextDelta], choice: int = 0) -> list[bytes]:
+        if self._ended or not self._started or self._kind is not _Kind.TEXT:
+            return [frame for delta in deltas for frame in self.feed(delta, choice)]
+        texts = [delta.text for delta in deltas]
+        self._pieces += texts
+        seq, middle = self._seq, self._text_delta_middle
+        self._seq = seq + len(texts)
+        return [
+            b"%b%d%b%b%b" % (_TEXT_DELTA_HEAD, n, middle, _encode(text), _TEXT_DELTA_TAIL)
+            for n, text in enumerate(texts, seq)
+        ]
+
     def _text_delta(self, text: str) -> bytes:
         seq = self._seq
         self._seq = seq + 1

@@ -13,6 +13,8 @@ Theory of operation (translation.md §9.2 C):
   the usage chunk (`choices: []`) or `data: [DONE]`, so usage precedes it.
 - `data: {"error": ...}` → `StreamError`. EOF before any finish → `StreamError` (502).
 - Only choice 0 is parsed: the StreamParser contract has no choice index.
+- Text-only chunks that repeat the shape of one decoded in full are read by that shape,
+  many at once (`text_shape.TextShape`): the same events, without a decode per chunk.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from polyrelay.ir import (
     UsageDelta,
 )
 from polyrelay.providers.openai_chat.response import stop_reason_to_ir, usage_to_ir
+from polyrelay.providers.text_shape import PROBE, TextShape
 from polyrelay.schemas.openai_chat import ChatCompletionChunk, ChoiceDelta, ErrorObject
 from polyrelay.sse import SSEDecoder
 
@@ -67,6 +70,15 @@ def _is_text_only(chunk: ChatCompletionChunk) -> bool:
     )
 
 
+def _is_probe(data: bytes) -> bool:
+    """A `TextShape` check: `data` is a text-only chunk whose text is the probe."""
+    try:
+        chunk = _decode_chunk(data)
+    except msgspec.DecodeError:
+        return False
+    return _is_text_only(chunk) and chunk.choices[0].delta.content == PROBE
+
+
 class _HeldCall:
     __slots__ = ("args", "id", "name")
 
@@ -89,14 +101,37 @@ class OpenAIChatStreamParser:
         self._seen_tools: set[int] = set()
         self._stop: StopReason | None = None
         self._usage = Usage()
+        self._shape = TextShape(b'"content":')
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
+        shape = self._shape
+        hot: list[bytes] = []  # chunks of the learned text-only shape, read together
         for data in self._sse.feed_data(chunk):
             if self._done:
                 break
+            if self._open is _TEXT and shape.head:
+                if data.startswith(shape.head) and data.endswith(shape.tail):
+                    hot.append(data)
+                    continue
+            if hot:
+                self._hot(hot, out)
+                hot = []
             self._data(data, out)
+        if hot:
+            self._hot(hot, out)
         return out
+
+    def _hot(self, chunks: list[bytes], out: list[StreamEvent]) -> None:
+        """Text-only chunks of the learned shape (an empty text adds nothing, as in
+        `_delta`); read one by one, in full, if their texts do not read together."""
+        texts = self._shape.texts(chunks)
+        if texts is None:
+            for data in chunks:
+                self._data(data, out)
+            return
+        index = self._next
+        out += [TextDelta(index=index, text=text) for text in texts if text]
 
     def finish(self) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -120,8 +155,9 @@ class OpenAIChatStreamParser:
         chunk = self._decode(data, out)
         if chunk is None:
             return
-        if self._open is _TEXT and _is_text_only(chunk):  # the hot chunk: more text
+        if self._open is _TEXT and _is_text_only(chunk):
             out.append(TextDelta(index=self._next, text=chunk.choices[0].delta.content or ""))
+            self._shape.learn(data, _is_probe)
             return
         self._chunk(chunk, out)
 
