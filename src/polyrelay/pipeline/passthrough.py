@@ -22,7 +22,7 @@ from polyrelay.ir import ChatRequest, StreamError
 from polyrelay.pipeline.metering import Meter, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.sse_response import FinalFrames
-from polyrelay.providers import Provider, Route, SupportsPassthrough
+from polyrelay.providers import Provider, Route, StreamParser, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamStream
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ async def relay(
         return Response(result, 200, response_headers(ctx), media_type="application/json")
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
-    frames = _forward(stream, provider, route, ctx, renderer, observer, meter)
+    parser = relaying.relay_parser(route, ctx)
+    frames = _forward(stream, parser, ctx, renderer, observer, meter, route.upstream_model)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
 
@@ -160,17 +161,16 @@ class _ModelRename:
 
 async def _forward(
     stream: UpstreamStream,
-    provider: Provider,
-    route: Route,
+    parser: StreamParser,
     ctx: RequestContext,
     renderer: _Boundary,
     observer: StreamObserver | None,
     meter: Meter,
+    upstream_model: str,
 ) -> AsyncIterator[bytes]:
     """The relayed bytes. The chunk that ends the upstream stream (its end arrived with
     it, so nothing waits for it) goes out with the end of the response, in one send."""
-    parser = provider.stream_parser(route, ctx)
-    rename = _ModelRename(route.upstream_model, ctx.model)
+    rename = _ModelRename(upstream_model, ctx.model)
     tail = b""
     try:
         async with stream:

@@ -113,3 +113,9 @@ class SupportsPassthrough(Protocol):
         """`headers` are the client's request headers (lower-case names); a provider may
         forward protocol headers from them (e.g. anthropic-beta)."""
         ...
+
+    def relay_parser(self, route: Route, ctx: RequestContext) -> StreamParser:
+        """The parser of a relayed stream, which reads only its usage and its end (its
+        bytes reach the client as they came): events that carry neither may be left
+        undecoded."""
+        ...

@@ -43,6 +43,10 @@ class AnthropicProvider:
         del route
         return AnthropicStreamParser(ctx)
 
+    def relay_parser(self, route: Route, ctx: RequestContext) -> AnthropicStreamParser:
+        del route
+        return AnthropicStreamParser(ctx, usage_only=True)
+
     def passthrough_request(
         self, body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
     ) -> UpstreamRequest:

@@ -70,13 +70,23 @@ _KNOWN_EVENTS = frozenset(
 )
 
 
+_WITHOUT_USAGE = frozenset(
+    {b"content_block_start", b"content_block_delta", b"content_block_stop", b"ping"}
+)
+"""What a relayed stream's parser (`usage_only`) does not decode: these events carry no
+usage and do not end the stream."""
+
+
 class _Indexed(msgspec.Struct):
     index: int
 
 
 class AnthropicStreamParser:
-    def __init__(self, ctx: RequestContext) -> None:
+    def __init__(self, ctx: RequestContext, *, usage_only: bool = False) -> None:
+        """`usage_only`: for a relayed stream, whose bytes reach the client as they are;
+        only the usage and the end are read, and content blocks are not decoded."""
         self._ctx = ctx
+        self._skipped = _WITHOUT_USAGE if usage_only else frozenset()
         self._sse = SSEDecoder()
         self._usage = Usage()
         self._stop_reason = StopReason.END_TURN
@@ -100,7 +110,7 @@ class AnthropicStreamParser:
     def _events(self, frames: list[tuple[bytes, bytes]]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for name, data in frames:
-            if self._done or (name and name not in _KNOWN_EVENTS):
+            if self._done or (name and (name not in _KNOWN_EVENTS or name in self._skipped)):
                 continue
             try:
                 event: wire.RawMessageStreamEvent = _EVENTS.decode(data)

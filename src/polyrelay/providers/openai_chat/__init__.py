@@ -44,6 +44,11 @@ class OpenAIChatProvider:
         del route
         return OpenAIChatStreamParser(ctx)
 
+    def relay_parser(self, route: Route, ctx: RequestContext) -> OpenAIChatStreamParser:
+        """Chunks are unnamed and any may carry usage: all are read (text-only chunks by
+        their learned shape, which is cheap)."""
+        return self.stream_parser(route, ctx)
+
     def passthrough_request(
         self, body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
     ) -> UpstreamRequest:

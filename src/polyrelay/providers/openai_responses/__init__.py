@@ -46,6 +46,10 @@ class OpenAIResponsesProvider:
         del route
         return OpenAIResponsesStreamParser(ctx)
 
+    def relay_parser(self, route: Route, ctx: RequestContext) -> OpenAIResponsesStreamParser:
+        del route
+        return OpenAIResponsesStreamParser(ctx, usage_only=True)
+
     def passthrough_request(
         self, body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
     ) -> UpstreamRequest:

@@ -69,11 +69,38 @@ class _TextDeltaEvent(msgspec.Struct):
 _decode_text_delta = msgspec.json.Decoder(_TextDeltaEvent).decode
 _decode_event = msgspec.json.Decoder(ResponseStreamEvent).decode
 _TEXT_DELTA_NAME = _TEXT_DELTA.encode()
+_WITHOUT_USAGE = frozenset(
+    name.encode()
+    for name in (
+        "response.queued",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.output_text.annotation.added",
+        "response.refusal.delta",
+        "response.refusal.done",
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_part.done",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+    )
+)
+"""What a relayed stream's parser (`usage_only`) does not decode: these events carry no
+usage and do not end the stream. (`output_item.done` is read: web searches are counted
+from it.)"""
 
 
 class OpenAIResponsesStreamParser:
-    def __init__(self, ctx: RequestContext) -> None:
+    def __init__(self, ctx: RequestContext, *, usage_only: bool = False) -> None:
+        """`usage_only`: for a relayed stream, whose bytes reach the client as they are;
+        only the usage and the end are read, and content events are not decoded."""
         self._ctx = ctx
+        self._skipped = _WITHOUT_USAGE if usage_only else frozenset()
         self._sse = SSEDecoder()
         self._next_index = 0
         self._open: int | None = None
@@ -86,7 +113,7 @@ class OpenAIResponsesStreamParser:
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for name, data in self._sse.feed_named(chunk):
-            if self._done or data == b"[DONE]":
+            if self._done or data == b"[DONE]" or name in self._skipped:
                 continue
             if name == _TEXT_DELTA_NAME and self._open is not None:
                 # The hot event, named by its `event:` line: only its delta is decoded.
