@@ -100,6 +100,9 @@ def serve(settings: Settings) -> None:
         "http": "httptools",
         "log_level": "warning",
         "access_log": False,
+        # Nothing reads the client's address, so uvicorn's X-Forwarded-* middleware
+        # would only add a layer to every request.
+        "proxy_headers": False,
         "timeout_graceful_shutdown": 5,
     }
     if settings.workers == 1:

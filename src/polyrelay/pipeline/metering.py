@@ -9,7 +9,7 @@ settled once into one `UsageRecord` row.
   `UsageDelta` are cumulative) as the events go to the renderer; the row is written when
   the response's frames are closed (end, in-band error or client disconnect) by
   `MeteredFrames.aclose`, so a cancelled stream records what the upstream had reported;
-- fast path, streamed: `passthrough._forward` hands the parser's usage events to `observe`;
+- fast path, streamed: `passthrough._forward` hands the relay parser's events to `see_all`;
 - fast path, not streamed: `usage_of_body` reads the `usage` object of the relayed JSON,
   already decoded to echo the model, with the provider's own usage mapping;
 - an error the upstream answered (or a transport failure reaching it): a row with zero

@@ -3,8 +3,10 @@
 The client's body goes upstream with only the model replaced (the provider's
 `passthrough_request` decides the few other edits, e.g. Chat's stream usage), so fields
 polyrelay does not know survive. The edits go on a fresh decode of the client's bytes.
-Streams are forwarded byte for byte and also parsed, so that a stream that breaks off is
-ended with an in-band error instead of being silently truncated.
+Streams are forwarded byte for byte and also parsed by the provider's `relay_parser`, for
+their usage and so that a stream that breaks off is ended with an in-band error instead of
+being silently truncated; events that carry neither are not decoded where their names
+say so (Anthropic, Responses).
 """
 
 from __future__ import annotations
