@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.unit.builders import route
 
 from polyrelay.context import RequestContext
 from polyrelay.ir import (
@@ -24,7 +25,6 @@ from polyrelay.providers import StreamParser
 from polyrelay.providers.anthropic import AnthropicProvider
 from polyrelay.providers.openai_chat import OpenAIChatProvider
 from polyrelay.providers.openai_responses import OpenAIResponsesProvider
-from tests.unit.builders import route
 
 UPSTREAM = Path(__file__).parents[2] / "fixtures" / "upstream"
 PROVIDERS = {
