@@ -11,6 +11,7 @@ does not serve here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -29,6 +30,7 @@ __all__ = ["LITELLM_VERSION", "Target", "start_litellm", "start_polyrelay"]
 
 LITELLM_VERSION = "1.106.12"
 PEER_VENV = Path(__file__).resolve().parent / ".peer-venv"
+PEER_PINS = Path(__file__).resolve().parent / "litellm-peer.txt"
 # LiteLLM's provider prefix per upstream protocol.
 _LITELLM_PREFIX = {"openai": "openai", "anthropic": "anthropic", "openai-responses": "openai"}
 # Its `openai/` provider answers /v1/messages and /v1/responses by calling the upstream's
@@ -107,20 +109,23 @@ def start_polyrelay(
 def ensure_litellm_venv() -> Path:
     """bench/.peer-venv with litellm[proxy]==LITELLM_VERSION; the `litellm` executable."""
     exe = PEER_VENV / "bin" / "litellm"
-    marker = PEER_VENV / f".litellm-{LITELLM_VERSION}"
+    pins = hashlib.sha256(PEER_PINS.read_bytes()).hexdigest()[:12]
+    marker = PEER_VENV / f".litellm-{LITELLM_VERSION}-{pins}"
     if exe.exists() and marker.exists():
         return exe
     print(f"installing litellm[proxy]=={LITELLM_VERSION} into {PEER_VENV} (minutes) ...")
-    requirement = f"litellm[proxy]=={LITELLM_VERSION}"
+    # Its dependencies are pinned too (PEER_PINS), so a new release of one of them cannot
+    # change or break the peer from one run to the next.
+    requirement = [f"litellm[proxy]=={LITELLM_VERSION}", "-c", str(PEER_PINS)]
     uv = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
     if Path(uv).exists():
         subprocess.run([uv, "venv", "-q", "--allow-existing", str(PEER_VENV)], check=True)
         python = str(PEER_VENV / "bin" / "python")
-        subprocess.run([uv, "pip", "install", "-q", "-p", python, requirement], check=True)
+        subprocess.run([uv, "pip", "install", "-q", "-p", python, *requirement], check=True)
     else:
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
         pip = str(PEER_VENV / "bin" / "pip")
-        subprocess.run([pip, "install", "-q", requirement], check=True)
+        subprocess.run([pip, "install", "-q", *requirement], check=True)
     marker.touch()
     return exe
 

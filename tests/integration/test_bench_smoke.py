@@ -1,8 +1,9 @@
 """The benchmark's CI smoke run (`bench/run.py --quick`): nginx upstream, the gateway, wrk
 with body checks, a few slow streams, the interleaved CPU rounds. It proves the benchmark
 works end to end on every path; no figure is asserted (timings are not tests), only that
-every cell measured good responses and nothing failed. nginx and wrk come from apt (the
-bench installs them when missing and it may; `.ci/run` installs them up front)."""
+every cell measured good responses and nothing failed; and the same with the LiteLLM peer.
+nginx and wrk come from apt (the bench installs them when missing and it may; `.ci/run`
+installs them up front); LiteLLM from the package registry, into bench/.peer-venv."""
 
 from __future__ import annotations
 
@@ -40,3 +41,32 @@ def test_quick_benchmark_measures_every_path_without_errors() -> None:
     assert report["start_seconds"]["polyrelay"] is not None
     assert not report["failures"], report["failures"]
     assert "translated CPU/request" in done.stdout
+
+
+def test_quick_benchmark_with_the_litellm_peer() -> None:
+    """`--peer litellm`: LiteLLM installed into bench/.peer-venv (never a dependency of the
+    project), measured on the same upstream in the same run, with polyrelay/LiteLLM
+    ratios. LiteLLM cannot serve responses→openai (its Responses bridge needs a Responses
+    upstream): those two cells are reported as failed, every other cell is good."""
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--peer", "litellm", "--slow-streams", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = re.search(r"^JSON: (.+)$", done.stdout, re.MULTILINE)
+    assert found, done.stdout[-3000:]
+    report = json.loads(Path(found.group(1)).read_text())
+    peer = {(c["path"], c["stream"]): c for c in report["cells"] if c["target"] == "litellm"}
+    assert len(peer) == PATHS * 2, sorted(peer)
+    for (path, _), cell in peer.items():
+        if path == "responses→openai":
+            assert cell["failure"], cell
+            continue
+        assert not cell["failure"] and cell["errors"] == 0 and cell["requests"] > 0, cell
+    assert report["start_seconds"]["litellm"] is not None
+    assert report["rss_mb"]["litellm"] > 0
+    assert re.search(r"^polyrelay/litellm throughput: min [\d.]+x", done.stdout, re.MULTILINE)
