@@ -15,6 +15,9 @@ lines one by one, which matters on the streaming hot path.
 
 from __future__ import annotations
 
+import re
+from itertools import chain
+
 import msgspec
 
 __all__ = ["SSEDecoder", "SSEEvent", "encode_event"]
@@ -91,18 +94,12 @@ class SSEDecoder:
         region = self._region(chunk)
         if not region:
             return []
-        # The common shape, every event an `event: N` line and a `data: X` line: the
-        # region's lines are then name, data, blank, name, data, blank, … and a last
-        # blank; checked with joins and counts rather than line by line.
-        lines = region.split(b"\n")
-        names, data = lines[0:-1:3], lines[1::3]
-        if (
-            len(lines) % 3 == 1
-            and not any(lines[2::3])
-            and _all_start(names, b"event: ")
-            and _all_start(data, b"data: ")
-        ):
-            return list(zip([name[7:] for name in names], [d[6:] for d in data], strict=True))
+        # The common shape, every event an `event: N` line and a `data: X` line, taken
+        # apart by one regex pass. The matches never overlap, so when their lengths add up
+        # to the region's they tile it: every block has that shape, nothing was skipped.
+        events: list[tuple[bytes, bytes]] = _NAMED_BLOCK.findall(region)
+        if sum(map(len, chain.from_iterable(events))) + _NAMED_FRAMING * len(events) == len(region):
+            return events
         return _named(_parse_region(region))
 
     def finish(self) -> list[SSEEvent]:
@@ -144,10 +141,9 @@ class SSEDecoder:
         return chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
-def _all_start(lines: list[bytes], prefix: bytes) -> bool:
-    """Whether every line (none holds a newline) starts with `prefix`."""
-    joined = b"\n".join(lines)
-    return joined.startswith(prefix) and joined.count(b"\n" + prefix) == len(lines) - 1
+_NAMED_BLOCK = re.compile(rb"event: ([^\n]*)\ndata: ([^\n]*)\n\n")
+_NAMED_FRAMING = len(b"event: \ndata: \n\n")
+"""The bytes of a `_NAMED_BLOCK` match besides its name and data."""
 
 
 def _parse_region(region: bytes) -> list[SSEEvent]:
