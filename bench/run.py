@@ -15,6 +15,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,6 +42,28 @@ _ALIASES = {name.replace("→", "-"): name for name in PATHS} | {n: n for n in P
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _whole_seconds(text: str) -> float:
+    """wrk's `-d` takes whole seconds (`1.5s` is refused), so the runs' lengths must be."""
+    seconds = float(text)
+    if seconds < 1 or seconds != int(seconds):
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of seconds, 1 or more")
+    return seconds
+
+
+def _note_missing(
+    report: Report, rounds: str, measured: Mapping[str, object], paths: list[str]
+) -> None:
+    """A cell none of whose rounds measured anything is a failure, not a blank line."""
+    missing = [
+        f"{path}/{kind}"
+        for path in paths
+        for kind in ("json", "stream")
+        if f"{path}/{kind}" not in measured
+    ]
+    if missing:
+        report.failures[rounds] = "no good run for " + ", ".join(missing)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
     parser.add_argument(
@@ -49,7 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated paths (default: all): " + ", ".join(_ALIASES),
     )
     parser.add_argument("--connections", default="1,16,64", help="default: 1,16,64")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--duration", type=_whole_seconds, default=5.0, help="seconds per wrk run")
     parser.add_argument("--peer", choices=["litellm"], help="also measure this gateway")
     parser.add_argument(
         "--slow-streams", type=int, default=None, metavar="N", help="default 1000; 0 skips"
@@ -71,7 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         " connection (default 3; 0 skips)",
     )
     parser.add_argument(
-        "--cpu-seconds", type=float, default=2.0, help="seconds per run of those rounds"
+        "--cpu-seconds", type=_whole_seconds, default=2.0, help="seconds per run of those rounds"
     )
     parser.add_argument(
         "--instructions",
@@ -264,6 +287,8 @@ def run_targets(
                     seconds=args.cpu_seconds,
                     workdir=workdir,
                 )
+                _note_missing(report, "CPU rounds", report.cpu_min, args.paths)
+                _note_missing(report, "p50 rounds", report.latency_rounds, args.paths)
         finally:
             target.child.stop()
     if args.instructions:

@@ -1,0 +1,26 @@
+"""bench/run.py's arguments and its report of rounds that measured nothing."""
+
+from __future__ import annotations
+
+import pytest
+from bench.report import Report
+from bench.run import _note_missing, parse_args
+
+
+def test_run_lengths_are_whole_seconds_as_wrk_takes_them() -> None:
+    assert parse_args(["--cpu-seconds", "3", "--duration", "2"]).cpu_seconds == 3.0
+    for bad in ("1.5", "0", "-2"):
+        with pytest.raises(SystemExit):
+            parse_args(["--cpu-seconds", bad])
+        with pytest.raises(SystemExit):
+            parse_args(["--duration", bad])
+
+
+def test_cells_no_round_measured_are_failures() -> None:
+    report = Report()
+    _note_missing(report, "CPU rounds", {"chat→openai/json": 0.2}, ["chat→openai"])
+    assert report.failures == {"CPU rounds": "no good run for chat→openai/stream"}
+    _note_missing(
+        report, "p50 rounds", {"chat→openai/json": 0.3, "chat→openai/stream": 0.4}, ["chat→openai"]
+    )
+    assert "p50 rounds" not in report.failures
