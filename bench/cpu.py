@@ -3,8 +3,10 @@
 `cpu_rounds`: every path and kind, short wrk runs at one connection count, repeated in
 interleaved rounds (round 1 runs every cell, then round 2 ...), so a noisy stretch of the
 shared machine hits every path alike; a cell's figure is its least disturbed (minimum)
-round. On a 2-core machine that shares its host, the CPU time a process is charged
-includes time it was descheduled by the hypervisor, so single runs swing by ±30 %.
+round, and a multiple of two cells is the median of their per-round multiples (two runs of
+one round are seconds apart, so the machine's drift mostly cancels in them). On a 2-core
+machine that shares its host, the CPU time a process is charged includes time it was
+descheduled by the hypervisor, so single runs swing by ±30 %.
 
 `instruction_counts` (optional, `--instructions N`): a second gateway under valgrind's
 callgrind, N sequential requests per cell with instrumentation on only around them. The
@@ -38,10 +40,11 @@ Cells = Iterable[tuple[str, str, str, bool]]
 
 def cpu_rounds(
     target: Target, cells: Cells, *, rounds: int, seconds: float, connections: int, workdir: Path
-) -> dict[str, float]:
-    """`path/kind` -> the minimum CPU ms per request over `rounds` interleaved runs."""
+) -> dict[str, list[float | None]]:
+    """`path/kind` -> CPU ms per request in each of `rounds` interleaved runs (None for a
+    run that went wrong)."""
     cells = list(cells)
-    best: dict[str, float] = {}
+    each: dict[str, list[float | None]] = {}
     for _ in range(rounds):
         for path, client, upstream, stream in cells:
             body = bodies.client_request(client, target.model(upstream, stream, path), stream)
@@ -56,12 +59,11 @@ def cpu_rounds(
                 workdir=workdir,
             )
             cpu = cpu_seconds(target.child.pid) - cpu0
-            if result.failure or result.errors or not result.requests:
-                continue  # a bad run measures nothing; the cell keeps its other rounds
-            key = f"{path}/{'stream' if stream else 'json'}"
-            per_request = cpu * 1000 / result.requests
-            best[key] = min(best.get(key, per_request), per_request)
-    return best
+            runs = each.setdefault(f"{path}/{'stream' if stream else 'json'}", [])
+            # a bad run measures nothing; the cell keeps its other rounds
+            bad = result.failure or result.errors or not result.requests
+            runs.append(None if bad else cpu * 1000 / result.requests)
+    return each
 
 
 def instruction_counts(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class Report:
     slow: dict[str, object] = field(default_factory=dict)
     cpu_min: dict[str, float] = field(default_factory=dict)
     """`<path>/<stream|json>` -> polyrelay's least disturbed CPU ms/request (bench/cpu.py)."""
+    cpu_each: dict[str, list[float | None]] = field(default_factory=dict)
+    """`<path>/<stream|json>` -> CPU ms/request in each interleaved round (None: bad run)."""
     cpu_connections: int = 0
     cpu_rounds: int = 0
     instructions: dict[str, float] = field(default_factory=dict)
@@ -189,8 +192,35 @@ def _baselines(path: str, upstream_of: dict[str, str]) -> tuple[str, str]:
     return _FAST_BY_CLIENT.get(client, "chat→openai"), upstream
 
 
+Multiple = Callable[[str, str], float | None]
+"""(cell, baseline cell) -> the cell's figure as a multiple of the baseline's, if known."""
+
+
+def _quotient(figures: dict[str, float]) -> Multiple:
+    def multiple(key: str, base: str) -> float | None:
+        baseline = figures.get(base)
+        return figures[key] / baseline if baseline else None
+
+    return multiple
+
+
+def _paired(each: dict[str, list[float | None]]) -> Multiple:
+    """The median over rounds of the two cells' quotient in the same round."""
+
+    def multiple(key: str, base: str) -> float | None:
+        pairs = zip(each.get(key, []), each.get(base, []), strict=False)
+        quotients = [value / baseline for value, baseline in pairs if value and baseline]
+        return statistics.median(quotients) if quotients else None
+
+    return multiple
+
+
 def _ratio_lines(
-    figures: dict[str, float], upstream_of: dict[str, str], unit: str, digits: int
+    figures: dict[str, float],
+    upstream_of: dict[str, str],
+    unit: str,
+    digits: int,
+    multiple: Multiple,
 ) -> list[str]:
     """One line per path and kind: the figure and its multiples of both baselines'."""
     lines = []
@@ -201,23 +231,25 @@ def _ratio_lines(
             for base, side in zip(
                 _baselines(path, upstream_of), ("client", "upstream"), strict=True
             ):
-                baseline = figures.get(f"{base}/{kind}")
-                if baseline:
-                    line += f"  {figures[key] / baseline:.2f}x {base} (same {side})"
+                ratio = multiple(key, f"{base}/{kind}")
+                if ratio:
+                    line += f"  {ratio:.2f}x {base} (same {side})"
         lines.append(line)
     return lines
 
 
-def _worst(figures: dict[str, float], upstream_of: dict[str, str]) -> str | None:
+def _worst(
+    figures: dict[str, float], upstream_of: dict[str, str], multiple: Multiple
+) -> str | None:
     worst: list[str] = []
     for side in (0, 1):
         ratios = []
-        for key, value in figures.items():
+        for key in figures:
             path, kind = key.split("/")
             base = _baselines(path, upstream_of)[side]
-            baseline = figures.get(f"{base}/{kind}")
-            if path not in _FAST and baseline:
-                ratios.append((value / baseline, path, kind, base))
+            ratio = multiple(key, f"{base}/{kind}") if path not in _FAST else None
+            if ratio:
+                ratios.append((ratio, path, kind, base))
         if ratios:
             ratio, path, kind, base = max(ratios)
             name = ("client", "upstream")[side]
@@ -247,22 +279,25 @@ def _latency_section(rounds: dict[str, list[float]], paths: list[str]) -> list[s
 def _cpu_sections(report: Report, upstream_of: dict[str, str]) -> list[str]:
     out: list[str] = []
     if report.cpu_min:
+        paired = _paired(report.cpu_each) if report.cpu_each else _quotient(report.cpu_min)
         out += [
             "",
             f"CPU per request, least disturbed of {report.cpu_rounds} interleaved runs at"
             f" {report.cpu_connections} connections (x the fast path of the same client"
-            " protocol, and of the same upstream protocol):",
-            *_ratio_lines(report.cpu_min, upstream_of, "ms", 3),
+            " protocol, and of the same upstream protocol: the median of the multiples"
+            " within each round):",
+            *_ratio_lines(report.cpu_min, upstream_of, "ms", 3, paired),
         ]
-        worst = _worst(report.cpu_min, upstream_of)
+        worst = _worst(report.cpu_min, upstream_of, paired)
         out += [f"translated CPU/request: {worst}"] if worst else []
     if report.instructions:
+        quotient = _quotient(report.instructions)
         out += [
             "",
             "Instructions per request (callgrind, sequential requests; no kernel time):",
-            *_ratio_lines(report.instructions, upstream_of, "M", 2),
+            *_ratio_lines(report.instructions, upstream_of, "M", 2, quotient),
         ]
-        worst = _worst(report.instructions, upstream_of)
+        worst = _worst(report.instructions, upstream_of, quotient)
         out += [f"translated instructions/request: {worst}"] if worst else []
     return out
 

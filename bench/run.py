@@ -50,6 +50,10 @@ def _whole_seconds(text: str) -> float:
     return seconds
 
 
+def _good(runs: list[float | None]) -> list[float]:
+    return [run for run in runs if run is not None]
+
+
 def _note_missing(
     report: Report, rounds: str, measured: Mapping[str, object], paths: list[str]
 ) -> None:
@@ -270,7 +274,7 @@ def run_targets(
             if name == "polyrelay" and args.cpu_rounds:
                 print(f"CPU per request: {args.cpu_rounds} interleaved rounds ...", flush=True)
                 report.cpu_connections, report.cpu_rounds = _CPU_CONNECTIONS, args.cpu_rounds
-                report.cpu_min = cpu_rounds(
+                report.cpu_each = cpu_rounds(
                     target,
                     _cells(args.paths),
                     rounds=args.cpu_rounds,
@@ -287,6 +291,9 @@ def run_targets(
                     seconds=args.cpu_seconds,
                     workdir=workdir,
                 )
+                report.cpu_min = {
+                    key: min(good) for key, runs in report.cpu_each.items() if (good := _good(runs))
+                }
                 _note_missing(report, "CPU rounds", report.cpu_min, args.paths)
                 _note_missing(report, "p50 rounds", report.latency_rounds, args.paths)
         finally:
