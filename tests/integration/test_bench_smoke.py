@@ -12,24 +12,30 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PATHS = 6
 
 
-def test_quick_benchmark_measures_every_path_without_errors() -> None:
+def _quick_run(*args: str) -> tuple[str, dict[str, Any]]:
+    """`bench/run.py --quick ARGS`: its printed report, and the JSON one it wrote."""
     done = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--slow-streams", "20"],
+        [sys.executable, "bench/run.py", "--quick", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     found = re.search(r"^JSON: (.+)$", done.stdout, re.MULTILINE)
     assert found, done.stdout[-3000:]
-    report = json.loads(Path(found.group(1)).read_text())
+    return done.stdout, json.loads(Path(found.group(1)).read_text())
+
+
+def test_quick_benchmark_measures_every_path_without_errors() -> None:
+    stdout, report = _quick_run("--slow-streams", "20")
     cells = [c for c in report["cells"] if c["target"] == "polyrelay"]
     assert len(cells) == PATHS * 2, cells  # json and stream, one connection count
     for cell in cells:
@@ -40,7 +46,7 @@ def test_quick_benchmark_measures_every_path_without_errors() -> None:
     assert len(report["cpu_min"]) == PATHS * 2, report["cpu_min"]
     assert report["start_seconds"]["polyrelay"] is not None
     assert not report["failures"], report["failures"]
-    assert "translated CPU/request" in done.stdout
+    assert "translated CPU/request" in stdout
 
 
 def test_quick_benchmark_with_the_litellm_peer() -> None:
@@ -48,18 +54,7 @@ def test_quick_benchmark_with_the_litellm_peer() -> None:
     project), measured on the same upstream in the same run, with polyrelay/LiteLLM
     ratios. LiteLLM cannot serve responses→openai (its Responses bridge needs a Responses
     upstream): those two cells are reported as failed, every other cell is good."""
-    done = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--peer", "litellm", "--slow-streams", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    found = re.search(r"^JSON: (.+)$", done.stdout, re.MULTILINE)
-    assert found, done.stdout[-3000:]
-    report = json.loads(Path(found.group(1)).read_text())
+    stdout, report = _quick_run("--peer", "litellm", "--slow-streams", "0")
     peer = {(c["path"], c["stream"]): c for c in report["cells"] if c["target"] == "litellm"}
     assert len(peer) == PATHS * 2, sorted(peer)
     for (path, _), cell in peer.items():
@@ -69,4 +64,4 @@ def test_quick_benchmark_with_the_litellm_peer() -> None:
         assert not cell["failure"] and cell["errors"] == 0 and cell["requests"] > 0, cell
     assert report["start_seconds"]["litellm"] is not None
     assert report["rss_mb"]["litellm"] > 0
-    assert re.search(r"^polyrelay/litellm throughput: min [\d.]+x", done.stdout, re.MULTILINE)
+    assert re.search(r"^polyrelay/litellm throughput: min [\d.]+x", stdout, re.MULTILINE)
