@@ -25,6 +25,7 @@ from polyrelay.ir import (
     ReasoningDelta,
     ReasoningPart,
     StopReason,
+    StreamError,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -79,6 +80,12 @@ def _responses(ctx: RequestContext) -> StreamRenderer:
     return frontend.stream_renderer(request, ctx)
 
 
+_AFTER_AN_ERROR_EVENT: list[StreamEvent] = [
+    StreamError(status=502, kind="api_error", message="upstream failed"),
+    *_texts(0, "late", " text"),
+]
+
+
 _RENDERERS: dict[str, Callable[[RequestContext], StreamRenderer]] = {
     "chat": _chat,
     "anthropic": AnthropicStreamRenderer,
@@ -114,8 +121,8 @@ def _normalised(frames: list[bytes]) -> bytes:
 @pytest.mark.parametrize("name", sorted(_RENDERERS))
 @pytest.mark.parametrize(
     "events",
-    [_ANSWER, _BEFORE_ANY_START, _IN_A_PART_NOT_SHOWN],
-    ids=["answer", "before-any-start", "in-a-part-not-shown"],
+    [_ANSWER, _BEFORE_ANY_START, _IN_A_PART_NOT_SHOWN, _AFTER_AN_ERROR_EVENT],
+    ids=["answer", "before-any-start", "in-a-part-not-shown", "after-an-error-event"],
 )
 def test_a_run_renders_as_its_deltas_one_by_one(name: str, events: list[StreamEvent]) -> None:
     make = _RENDERERS[name]
