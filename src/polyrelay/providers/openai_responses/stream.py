@@ -113,7 +113,8 @@ class OpenAIResponsesStreamParser:
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for name, data in self._sse.feed_named(chunk):
-            if self._done or data == b"[DONE]" or name in self._skipped:
+            # `_skipped` is empty unless usage_only: skip the name's hash on the full parse
+            if self._done or data == b"[DONE]" or (self._skipped and name in self._skipped):
                 continue
             if name == _TEXT_DELTA_NAME and self._open is not None:
                 # The hot event, named by its `event:` line: only its delta is decoded.
