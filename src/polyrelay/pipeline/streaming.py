@@ -72,7 +72,7 @@ async def _pump_one(
     renderer: StreamRenderer,
     meter: Meter,
     choice: int,
-    tail: bytearray | None = None,
+    tail: list[bytes] | None = None,
 ) -> AsyncIterator[bytes]:
     """The frames of one upstream stream. With `tail`, the frames of the chunk that ends
     the upstream stream (known without waiting: its end arrived with it) and of the
@@ -82,12 +82,12 @@ async def _pump_one(
     async for chunk in stream.chunks():
         frames = _render(parser.feed(chunk), renderer, meter, choice)
         if tail is not None and stream.at_eof():
-            tail += frames
+            tail.append(frames)
         elif frames:
             yield frames
     frames = _render(parser.finish(), renderer, meter, choice)
     if tail is not None:
-        tail += frames
+        tail.append(frames)
     elif frames:
         yield frames
 
@@ -100,7 +100,9 @@ async def render_streams(
     renderer: StreamRenderer,
     meter: Meter,
 ) -> AsyncIterator[bytes]:
-    tail = bytearray()  # frames that go out with the end (one stream only)
+    # Frames that go out with the end (one stream only), joined once: the final send is
+    # the whole response when the upstream's answer came in one read.
+    tail: list[bytes] = []
     try:
         if len(streams) == 1:
             source = _pump_one(streams[0], provider, route, ctx, renderer, meter, 0, tail)
@@ -108,11 +110,11 @@ async def render_streams(
             source = _merge(streams, provider, route, ctx, renderer, meter)
         async for frames in source:
             yield frames
-        yield FinalFrames(tail + b"".join(renderer.finish()))
+        yield FinalFrames(b"".join([*tail, *renderer.finish()]))
     except _Failed as failed:
-        yield FinalFrames(tail + failed.frames + b"".join(renderer.fail(failed.error)))
+        yield FinalFrames(b"".join([*tail, failed.frames, *renderer.fail(failed.error)]))
     except GatewayError as error:
-        yield FinalFrames(tail + b"".join(renderer.fail(error)))
+        yield FinalFrames(b"".join([*tail, *renderer.fail(error)]))
     finally:
         for stream in streams:
             stream.close()

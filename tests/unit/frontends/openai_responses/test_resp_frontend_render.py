@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import openai
+import pytest
 from openai.types.responses import Response
 from tests.unit.builders import openai_sse_client
 
@@ -281,3 +282,44 @@ def test_response_ids_start_with_their_creation_time_like_openais() -> None:
     first, second = response_id(earlier, None), response_id(later, None)
     assert first.startswith("resp_67ccd2be") and len(first) == len("resp_") + 8 + 24
     assert first < second
+
+
+@pytest.mark.parametrize("count", [3, 2100])
+def test_text_delta_frames_are_the_event_struct_encoding(count: int) -> None:
+    """The hot delta frame is joined from pieces; it must be the bytes the event Struct
+    encodes to, past the cached sequence numbers too, one by one and in runs."""
+    from polyrelay.codec import encode
+    from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
+    from polyrelay.ir import MessageStart, PartStart, TextDelta, TextPart
+    from polyrelay.schemas.openai_responses import ResponseStreamEvent
+    from polyrelay.sse import encode_event
+
+    texts = [f'tok "{n}"\n' for n in range(count)]
+    for in_runs in (False, True):
+        renderer = OpenAIResponsesStreamRenderer(RequestContext(model="m"), ResponsesOptions())
+        opening = renderer.feed(MessageStart(id="up", model="up"))
+        opening += renderer.feed(PartStart(index=0, part=TextPart(text="")))
+        deltas = [TextDelta(index=0, text=text) for text in texts]
+        if in_runs:
+            frames = renderer.feed_texts(deltas[:1000]) + renderer.feed_texts(deltas[1000:])
+        else:
+            frames = [frame for delta in deltas for frame in renderer.feed(delta)]
+        added = json.loads(opening[-1].split(b"\ndata: ")[1])
+        expected = [
+            encode_event(
+                encode(
+                    ResponseStreamEvent(
+                        type="response.output_text.delta",
+                        sequence_number=len(opening) + n,
+                        output_index=added["output_index"],
+                        item_id=added["item_id"],
+                        content_index=0,
+                        delta=text,
+                        logprobs=[],
+                    )
+                ),
+                event="response.output_text.delta",
+            )
+            for n, text in enumerate(texts)
+        ]
+        assert frames == expected
