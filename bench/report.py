@@ -28,6 +28,24 @@ class Cell:
     errors: int = 0
     failure: str = ""
     sample: str = ""
+    rounds_rps: list[float] = field(default_factory=list)
+    """req/s of every round, in order (0 for a run that went wrong)."""
+
+    def take(self, rps: float, p50: float, p99: float, cpu_ms: float, requests: int) -> None:
+        """One round's good run: the cell keeps the round with the most req/s, whole (its
+        latencies and CPU with it), and every round's req/s."""
+        self.rounds_rps.append(rps)
+        if rps > self.rps:
+            self.rps, self.p50_ms, self.p99_ms = rps, p50, p99
+            self.cpu_ms_per_req, self.requests = cpu_ms, requests
+
+    def fail(self, failure: str, errors: int, sample: str) -> None:
+        """One round went wrong: the cell is failed whatever its other rounds did (a best
+        round must not hide an error), with the first failure's reason."""
+        self.rounds_rps.append(0.0)
+        self.errors += errors
+        self.failure = self.failure or failure
+        self.sample = self.sample or sample
 
 
 @dataclass
@@ -35,6 +53,8 @@ class Report:
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
     settings: dict[str, object] = field(default_factory=dict)
     cells: list[Cell] = field(default_factory=list)
+    rounds: int = 1
+    """Interleaved rounds of the main table; a cell shows its best one."""
     direct: dict[str, float] = field(default_factory=dict)
     """`<upstream protocol>/<stream|json>` -> nginx p50 ms at one connection."""
     rss_mb: dict[str, float] = field(default_factory=dict)
@@ -88,7 +108,7 @@ def _row(report: Report, cell: Cell, peer: str | None, direct_p50: float | None)
         ]
     delta = ""
     if direct_p50 is not None and cell.connections == 1 and not cell.failure:
-        delta = f"+{cell.p50_ms - direct_p50:.2f}"
+        delta = f"{cell.p50_ms - direct_p50:+.2f}"
     row.append(delta)
     if peer:
         other = report.find(peer, cell.path, cell.stream, cell.connections)
@@ -135,6 +155,12 @@ def render(report: Report, peer: str | None, direct_key: dict[str, str]) -> str:
             )
             rows.append(_row(report, cell, peer, direct))
     out = [_table(rows), ""]
+    if report.rounds > 1:
+        out += [
+            f"Each cell: the round with the most req/s of {report.rounds} interleaved rounds,"
+            " for every gateway alike (every round's req/s: the JSON).",
+            "",
+        ]
     for target, rss in report.rss_mb.items():
         procs = report.processes.get(target, 1)
         start = report.start_seconds.get(target)

@@ -77,6 +77,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--connections", default="1,16,64", help="default: 1,16,64")
     parser.add_argument("--duration", type=_whole_seconds, default=5.0, help="seconds per wrk run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="interleaved rounds of the main table, the same for every gateway; a cell shows"
+        " its round with the most req/s (default 3)",
+    )
     parser.add_argument("--peer", choices=["litellm"], help="also measure this gateway")
     parser.add_argument(
         "--slow-streams", type=int, default=None, metavar="N", help="default 1000; 0 skips"
@@ -119,6 +127,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.connections, args.duration = [1], 2.0
     if args.slow_streams is None:
         args.slow_streams = 0 if args.quick else 1000
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.cpu_rounds is None:
         args.cpu_rounds = 1 if args.quick else 3
     if args.quick:
@@ -129,19 +141,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def measure(
     target: Target, path: str, args: argparse.Namespace, workdir: Path, report: Report
 ) -> None:
+    """One round of a path's cells: a cell met again in a later round keeps its best."""
     client, upstream = PATHS[path]
     for stream in (False, True):
         body = bodies.client_request(client, target.model(upstream, stream, path), stream)
         url = target.url(client)
         problem = check_pass(url, body, client, stream, target.key, args.check_requests)
         for conns in args.connections:
-            cell = Cell(target.name, path, stream, conns)
-            report.cells.append(cell)
+            cell = report.find(target.name, path, stream, conns)
+            if cell is None:
+                cell = Cell(target.name, path, stream, conns)
+                report.cells.append(cell)
             if problem:
-                cell.failure = problem
+                cell.fail(problem, 0, "")
                 continue
             if not target.child.alive():
-                cell.failure = f"{target.name} exited: {target.child.tail(5)}"
+                cell.fail(f"{target.name} exited: {target.child.tail(5)}", 0, "")
                 continue
             # The previous run's leftovers (the writer threads' batches, the usage store
             # gathers for 1 s; closing its connections) finish before this run and its
@@ -159,15 +174,20 @@ def measure(
                 workdir=workdir,
             )
             cpu = cpu_seconds(target.child.pid) - cpu0
-            cell.failure = result.failure
-            cell.rps, cell.p50_ms, cell.p99_ms = result.rps, result.p50_ms, result.p99_ms
-            cell.requests, cell.errors, cell.sample = result.requests, result.errors, result.sample
-            cell.cpu_ms_per_req = cpu * 1000 / result.requests if result.requests else 0.0
-            if not cell.failure and not result.ok:
-                cell.failure = f"no good response within {args.duration:g} s {result.sample}"
+            failure = result.failure
+            if not failure and not result.ok:
+                failure = f"no good response within {args.duration:g} s {result.sample}"
+            if failure or result.errors:
+                bad = failure or f"{result.errors} bad responses, e.g. {result.sample}"
+                cell.fail(bad, result.errors, result.sample)
+                continue
+            cpu_ms = cpu * 1000 / result.requests
+            cell.take(result.rps, result.p50_ms, result.p99_ms, cpu_ms, result.requests)
         kind = "stream" if stream else "json"
         last = report.find(target.name, path, stream, args.connections[-1])
-        summary = (last.failure[:100] if last.failure else f"{last.rps:,.0f} req/s") if last else ""
+        summary = ""
+        if last is not None:
+            summary = last.failure[:100] if last.failure else f"{last.rounds_rps[-1]:,.0f} req/s"
         print(f"  {target.name:9} {path:27} {kind:6} {summary}", flush=True)
 
 
@@ -268,8 +288,12 @@ def run_targets(
             if target.start_seconds is None:
                 report.failures[name] = f"did not start: {target.start_error}"
                 continue
-            for path in args.paths:
-                measure(target, path, args, workdir, report)
+            report.rounds = args.rounds
+            for round_number in range(1, args.rounds + 1):
+                if args.rounds > 1:
+                    print(f"  round {round_number} of {args.rounds}", flush=True)
+                for path in args.paths:
+                    measure(target, path, args, workdir, report)
             report.rss_mb[name], report.processes[name] = rss_mb(target.child.pid)
             if name == "polyrelay" and args.cpu_rounds:
                 print(f"CPU per request: {args.cpu_rounds} interleaved rounds ...", flush=True)

@@ -24,3 +24,11 @@ def test_cells_no_round_measured_are_failures() -> None:
         report, "p50 rounds", {"chat→openai/json": 0.3, "chat→openai/stream": 0.4}, ["chat→openai"]
     )
     assert "p50 rounds" not in report.failures
+
+
+def test_main_table_rounds_default_to_three_and_one_in_quick_mode() -> None:
+    assert parse_args([]).rounds == 3
+    assert parse_args(["--quick"]).rounds == 1
+    assert parse_args(["--rounds", "5"]).rounds == 5
+    with pytest.raises(SystemExit):
+        parse_args(["--rounds", "0"])

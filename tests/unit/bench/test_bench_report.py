@@ -31,3 +31,35 @@ def test_instruction_multiples_divide_the_counts() -> None:
     report = Report(instructions={"chat→openai/json": 0.5, "chat→anthropic/json": 0.6})
     text = "\n".join(_cpu_sections(report, UPSTREAM_OF))
     assert "chat→anthropic              json   0.60 M  1.20x chat→openai (same client)" in text
+
+
+def test_a_cell_keeps_its_best_round_whole() -> None:
+    from bench.report import Cell
+
+    cell = Cell("polyrelay", "chat→openai", True, 1)
+    cell.take(900.0, 1.1, 2.0, 0.9, 4500)
+    cell.take(1200.0, 0.8, 1.5, 0.6, 6000)  # the least disturbed round
+    cell.take(1000.0, 0.7, 1.4, 0.7, 5000)  # a lower p50 alone does not mix rounds
+    assert (cell.rps, cell.p50_ms, cell.p99_ms, cell.cpu_ms_per_req, cell.requests) == (
+        1200.0,
+        0.8,
+        1.5,
+        0.6,
+        6000,
+    )
+    assert cell.rounds_rps == [900.0, 1200.0, 1000.0] and not cell.failure
+
+
+def test_one_bad_round_fails_the_cell_whatever_the_others_did() -> None:
+    from bench.report import Cell, render
+
+    cell = Cell("polyrelay", "chat→openai", False, 1)
+    cell.take(1500.0, 0.5, 0.9, 0.3, 7500)
+    cell.fail("3 bad responses, e.g. 502", 3, "502")
+    cell.take(1600.0, 0.5, 0.9, 0.3, 8000)
+    assert cell.failure == "3 bad responses, e.g. 502" and cell.errors == 3
+    assert cell.rounds_rps == [1500.0, 0.0, 1600.0]
+    report = Report(cells=[cell], rounds=3)
+    text = render(report, None, {"chat→openai": "openai"})
+    assert "FAILED" in text and "polyrelay chat→openai json: 3 bad responses, e.g. 502" in text
+    assert "the round with the most req/s of 3 interleaved rounds" in text
