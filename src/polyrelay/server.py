@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from polyrelay import codec
 from polyrelay.app import Deps, create_app
+from polyrelay.http_protocol import HeadJoiningProtocol
 from polyrelay.settings import Settings
 from polyrelay.storage import open_database
 
@@ -97,7 +98,8 @@ def serve(settings: Settings) -> None:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, with each response's head joined to its first body write
+        "http": HeadJoiningProtocol,
         "log_level": "warning",
         "access_log": False,
         # Nothing reads the client's address, so uvicorn's X-Forwarded-* middleware
