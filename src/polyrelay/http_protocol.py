@@ -7,8 +7,9 @@ every response here (a JSON answer, or a stream whose first frames are ready whe
 head is). The client then reads twice too. Holding the head for the rest of the event
 loop's current turn joins it to the first body write when that comes in the same turn;
 otherwise the head goes out alone at the next turn, so a slow stream's head is never
-held back. Measured against the same gateway without it, in interleaved runs, a stream's
-CPU per request fell 4-8 % at 16 connections and 14-18 % at one (bench/README.md).
+held back. Against the same gateway without it, in interleaved runs, CPU per request was
+1-8 % lower at 16 connections in four cells, and at one connection 14-21 % lower in three
+cells and 8 % higher in one (bench/README.md: the host is noisy).
 
 Bytes and their order are unchanged whatever is written: a held write is always the
 first bytes of the next write or goes out by itself, before anything else.
