@@ -24,6 +24,8 @@ __all__ = [
     "check_response",
     "client_request",
     "markers",
+    "path_alias",
+    "path_request",
     "upstream_body",
 ]
 
@@ -251,8 +253,25 @@ def upstream_body(protocol: str, stream: bool) -> str:
 # -- client side ---------------------------------------------------------------------------
 
 
-def client_request(protocol: str, model: str, stream: bool) -> bytes:
-    """The request body a client of `protocol` posts; `stream` adds `"stream": true`."""
+UNSTORED = " (no store)"
+"""The suffix of a Responses path whose requests say `"store": false`: the same path
+without the stored response that `store` (true by default) costs on every request."""
+
+
+def path_alias(path: str) -> str:
+    """A path's name as typed on the command line and in file names:
+    `responses-openai-nostore` for `responses→openai (no store)`."""
+    return path.replace("→", "-").replace(UNSTORED, "-nostore")
+
+
+def path_request(path: str, protocol: str, model: str, stream: bool) -> bytes:
+    """`client_request` for a benchmark path (a path named with UNSTORED sends no store)."""
+    return client_request(protocol, model, stream, store=not path.endswith(UNSTORED))
+
+
+def client_request(protocol: str, model: str, stream: bool, *, store: bool = True) -> bytes:
+    """The request body a client of `protocol` posts; `stream` adds `"stream": true`, and
+    `store=False` adds a Responses request's `"store": false`."""
     body: dict[str, Any]
     if protocol == "chat":
         body = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
@@ -261,6 +280,8 @@ def client_request(protocol: str, model: str, stream: bool) -> bytes:
         body = {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": PROMPT}]}
     else:
         body = {"model": model, "input": PROMPT, "max_output_tokens": 64}
+        if not store:
+            body["store"] = False
     if stream:
         body["stream"] = True
     return _dumps(body).encode()

@@ -47,7 +47,7 @@ def cpu_rounds(
     each: dict[str, list[float | None]] = {}
     for _ in range(rounds):
         for path, client, upstream, stream in cells:
-            body = bodies.client_request(client, target.model(upstream, stream, path), stream)
+            body = bodies.path_request(path, client, target.model(upstream, stream, path), stream)
             cpu0 = cpu_seconds(target.child.pid)
             result = run_wrk(
                 target.url(client),
@@ -109,7 +109,7 @@ def _count(
     requests: int,
     out_dir: Path,
 ) -> float:
-    body = bodies.client_request(client, target.model(upstream, stream, path), stream)
+    body = bodies.path_request(path, client, target.model(upstream, stream, path), stream)
     url = urlsplit(target.url(client))
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=120)
     headers = {
@@ -128,7 +128,7 @@ def _count(
                 raise RuntimeError(f"{path}: {problem}")
 
     control = ["callgrind_control"]
-    pid, label = str(target.child.pid), path.replace("→", "-") + ("-stream" if stream else "-json")
+    pid, label = str(target.child.pid), bodies.path_alias(path) + ("-stream" if stream else "-json")
     try:
         send(20)  # warm: connections, caches, the first stored rows
         subprocess.run([*control, "--instr=on", pid], check=True, capture_output=True)

@@ -61,7 +61,7 @@ def latency_rounds(
             floor = direct_p50(upstream, protocol, stream, seconds, workdir)
             result = run_wrk(
                 target.url(client),
-                bodies.client_request(client, target.model(protocol, stream, path), stream),
+                bodies.path_request(path, client, target.model(protocol, stream, path), stream),
                 bodies.markers(client, stream),
                 key=target.key,
                 connections=1,

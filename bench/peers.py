@@ -38,7 +38,11 @@ _LITELLM_PREFIX = {"openai": "openai", "anthropic": "anthropic", "openai-respons
 # prefix). `hosted_vllm/` is its generic OpenAI-compatible (chat only) provider, so the
 # translated paths to an OpenAI chat upstream use that model instead.
 _LITELLM_COMPAT = "bench-openai-compat"
-_LITELLM_PATH_MODELS = {"messages→openai": _LITELLM_COMPAT, "responses→openai": _LITELLM_COMPAT}
+_LITELLM_PATH_MODELS = {
+    "messages→openai": _LITELLM_COMPAT,
+    "responses→openai": _LITELLM_COMPAT,
+    "responses→openai (no store)": _LITELLM_COMPAT,
+}
 
 
 @dataclass

@@ -69,9 +69,8 @@ def main() -> int:
             if target.start_seconds is None:
                 print(f"polyrelay did not start: {target.start_error}", file=sys.stderr)
                 return 1
-            body = bodies.client_request(
-                client, target.model(upstream_protocol, args.stream), args.stream
-            )
+            model = target.model(upstream_protocol, args.stream)
+            body = bodies.path_request(path, client, model, args.stream)
             spy = subprocess.Popen(
                 [
                     sys.executable.rsplit("/", 1)[0] + "/py-spy",

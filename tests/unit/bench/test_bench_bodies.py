@@ -120,3 +120,13 @@ def test_bodies_hold_no_nginx_variables() -> None:
     for upstream in bodies.UPSTREAM_PROTOCOLS:
         for stream in (False, True):
             assert "$" not in bodies.upstream_body(upstream, stream)
+
+
+def test_the_no_store_path_asks_for_no_stored_response() -> None:
+    from bench.run import PATHS
+
+    path = "responses→openai" + bodies.UNSTORED
+    assert PATHS[path] == PATHS["responses→openai"]
+    unstored = json.loads(bodies.path_request(path, "responses", "m", True))
+    stored = json.loads(bodies.path_request("responses→openai", "responses", "m", True))
+    assert unstored == {**stored, "store": False} and "store" not in stored
