@@ -83,7 +83,7 @@ _DIGITS = tuple(b"%d" % n for n in range(2048))
 
 
 def _digits(n: int) -> bytes:
-    return _DIGITS[n] if n < 2048 else b"%d" % n
+    return _DIGITS[n] if n < len(_DIGITS) else b"%d" % n
 
 
 class _Kind(enum.Enum):
