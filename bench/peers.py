@@ -41,7 +41,7 @@ _LITELLM_COMPAT = "bench-openai-compat"
 _LITELLM_PATH_MODELS = {
     "messages→openai": _LITELLM_COMPAT,
     "responses→openai": _LITELLM_COMPAT,
-    "responses→openai (no store)": _LITELLM_COMPAT,
+    "responses→openai" + bodies.UNSTORED: _LITELLM_COMPAT,
 }
 
 

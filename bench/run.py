@@ -276,6 +276,7 @@ def run_targets(
     upstream: Upstream, workdir: Path, args: argparse.Namespace, report: Report
 ) -> None:
     direct_baseline(upstream, args, workdir, report)
+    report.rounds = args.rounds
     starters = [("polyrelay", lambda: start_polyrelay(upstream, workdir, args.workers))]
     if args.peer == "litellm":
         starters.append(("litellm", lambda: start_litellm(upstream, workdir)))
@@ -291,7 +292,6 @@ def run_targets(
             if target.start_seconds is None:
                 report.failures[name] = f"did not start: {target.start_error}"
                 continue
-            report.rounds = args.rounds
             for round_number in range(1, args.rounds + 1):
                 if args.rounds > 1:
                     print(f"  round {round_number} of {args.rounds}", flush=True)
