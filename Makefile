@@ -40,5 +40,13 @@ sizes: install
 check: lint typecheck sizes
 	$(RUN) python scripts/check_import_time.py
 
+# BENCH_PYTHON=/path/to/python3.11 runs the benchmark, and so both gateways, on that
+# interpreter, from an environment of its own (bench/.venv-python): bench/README.md shows
+# what an interpreter's build changes.
 bench: install
+ifeq ($(strip $(BENCH_PYTHON)),)
 	$(RUN) python bench/run.py $(BENCH_ARGS)
+else
+	UV_PROJECT_ENVIRONMENT=bench/.venv-python $(RUN) --python $(BENCH_PYTHON) \
+		python bench/run.py $(BENCH_ARGS)
+endif

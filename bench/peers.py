@@ -2,17 +2,21 @@
 
 Both are configured on the same nginx upstream with the same model names (bench/upstream.py
 `MODELS`, `-sse` twins for streams), so a path's request body is the same for both.
-LiteLLM lives in a throwaway virtual environment (bench/.peer-venv, gitignored, kept between
-runs); it is never a dependency of the project. The version is pinned: releases of LiteLLM
-have been pulled from the registry after a supply-chain compromise, so move the pin only to
-a release you have checked. Newer releases need a `litellm-proxy` package that the registry
-does not serve here.
+LiteLLM lives in a throwaway virtual environment (bench/.peer-venv-<version>-<tag>, gitignored,
+kept between runs); it is never a dependency of the project. Both gateways run on the same
+Python: polyrelay on the one running the benchmark, LiteLLM in a venv made from that
+interpreter's base (`make bench BENCH_PYTHON=...` picks another for both).
+
+The version is pinned: releases of LiteLLM have been pulled from the registry after a
+supply-chain compromise, so move the pin only to a release you have checked. Newer releases
+need a `litellm-proxy` package that the registry does not serve here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import secrets
 import shutil
 import subprocess
@@ -26,11 +30,18 @@ from bench.load import post
 from bench.procs import Child, free_port
 from bench.upstream import MODELS, Upstream, gateway_config
 
-__all__ = ["LITELLM_VERSION", "Target", "start_litellm", "start_polyrelay"]
+__all__ = [
+    "LITELLM_VERSION",
+    "Target",
+    "base_interpreter",
+    "peer_venv",
+    "start_litellm",
+    "start_polyrelay",
+]
 
 LITELLM_VERSION = "1.106.12"
-PEER_VENV = Path(__file__).resolve().parent / ".peer-venv"
-PEER_PINS = Path(__file__).resolve().parent / "litellm-peer.txt"
+_BENCH_DIR = Path(__file__).resolve().parent
+PEER_PINS = _BENCH_DIR / "litellm-peer.txt"
 # LiteLLM's provider prefix per upstream protocol.
 _LITELLM_PREFIX = {"openai": "openai", "anthropic": "anthropic", "openai-responses": "openai"}
 # Its `openai/` provider answers /v1/messages and /v1/responses by calling the upstream's
@@ -110,25 +121,41 @@ def start_polyrelay(
     return target
 
 
+def base_interpreter() -> Path:
+    """The interpreter this benchmark (and so polyrelay) runs on; for a venv's python, the
+    one the venv was made from, which the peer's venv is made from too."""
+    return Path(getattr(sys, "_base_executable", "") or sys.executable).resolve()
+
+
+def peer_venv(base: Path) -> Path:
+    """One peer venv per interpreter: an interpreter's build changes both gateways' speed
+    (bench/README.md), so they must never run on different ones."""
+    tag = hashlib.sha256(str(base).encode()).hexdigest()[:8]
+    return _BENCH_DIR / f".peer-venv-{platform.python_version()}-{tag}"
+
+
 def ensure_litellm_venv() -> Path:
-    """bench/.peer-venv with litellm[proxy]==LITELLM_VERSION; the `litellm` executable."""
-    exe = PEER_VENV / "bin" / "litellm"
+    """A peer venv with litellm[proxy]==LITELLM_VERSION; the `litellm` executable."""
+    base = base_interpreter()
+    venv = peer_venv(base)
+    exe = venv / "bin" / "litellm"
     pins = hashlib.sha256(PEER_PINS.read_bytes()).hexdigest()[:12]
-    marker = PEER_VENV / f".litellm-{LITELLM_VERSION}-{pins}"
+    marker = venv / f".litellm-{LITELLM_VERSION}-{pins}"
     if exe.exists() and marker.exists():
         return exe
-    print(f"installing litellm[proxy]=={LITELLM_VERSION} into {PEER_VENV} (minutes) ...")
+    print(f"installing litellm[proxy]=={LITELLM_VERSION} into {venv} (minutes) ...")
     # Its dependencies are pinned too (PEER_PINS), so a new release of one of them cannot
     # change or break the peer from one run to the next.
     requirement = [f"litellm[proxy]=={LITELLM_VERSION}", "-c", str(PEER_PINS)]
     uv = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
     if Path(uv).exists():
-        subprocess.run([uv, "venv", "-q", "--allow-existing", str(PEER_VENV)], check=True)
-        python = str(PEER_VENV / "bin" / "python")
+        venv_argv = [uv, "venv", "-q", "--allow-existing", "-p", str(base), str(venv)]
+        subprocess.run(venv_argv, check=True)
+        python = str(venv / "bin" / "python")
         subprocess.run([uv, "pip", "install", "-q", "-p", python, *requirement], check=True)
     else:
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        pip = str(PEER_VENV / "bin" / "pip")
+        subprocess.run([str(base), "-m", "venv", str(venv)], check=True)
+        pip = str(venv / "bin" / "pip")
         subprocess.run([pip, "install", "-q", *requirement], check=True)
     marker.touch()
     return exe

@@ -52,6 +52,8 @@ class Cell:
 class Report:
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
     settings: dict[str, object] = field(default_factory=dict)
+    python: str = ""
+    """The interpreter both gateways ran on: version and path (its build matters)."""
     cells: list[Cell] = field(default_factory=list)
     rounds: int = 1
     """Interleaved rounds of the main table; a cell shows its best one."""
@@ -161,6 +163,8 @@ def render(report: Report, peer: str | None, direct_key: dict[str, str]) -> str:
             " for every gateway alike (every round's req/s: the JSON).",
             "",
         ]
+    if report.python:
+        out.append(f"Python {report.python}, for every gateway")
     for target, rss in report.rss_mb.items():
         procs = report.processes.get(target, 1)
         start = report.start_seconds.get(target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import platform
 import resource
 import sys
 import sysconfig
@@ -24,7 +25,7 @@ from bench import bodies
 from bench.cpu import cpu_rounds, instruction_counts
 from bench.latency import direct_p50, latency_rounds
 from bench.load import check_pass, run_wrk, slow_streams
-from bench.peers import Target, start_litellm, start_polyrelay
+from bench.peers import Target, base_interpreter, start_litellm, start_polyrelay
 from bench.procs import cpu_seconds, ensure_tools, rss_mb
 from bench.report import Cell, Report, render
 from bench.upstream import Upstream, emulator_config, start_emulator, start_nginx
@@ -256,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     report = Report(settings={k: v for k, v in vars(args).items()})
+    report.python = f"{platform.python_version()} ({base_interpreter()})"
     with tempfile.TemporaryDirectory(prefix="polyrelay-bench-") as tmp:
         workdir = Path(tmp)
         upstream = start_nginx(workdir)

@@ -32,3 +32,19 @@ def test_main_table_rounds_default_to_three_and_one_in_quick_mode() -> None:
     assert parse_args(["--rounds", "5"]).rounds == 5
     with pytest.raises(SystemExit):
         parse_args(["--rounds", "0"])
+
+
+def test_the_peer_gets_a_venv_of_its_own_per_interpreter() -> None:
+    import platform
+    import sys
+    from pathlib import Path
+
+    from bench.peers import base_interpreter, peer_venv
+
+    base = base_interpreter()
+    assert base.is_file()
+    assert base == Path(sys._base_executable).resolve()  # a venv's python: its base
+    one, other = peer_venv(base), peer_venv(Path("/usr/bin/python3.11"))
+    assert one != other
+    assert one.name.startswith(f".peer-venv-{platform.python_version()}-")
+    assert one.parent == Path(__file__).resolve().parents[3] / "bench"

@@ -63,3 +63,13 @@ def test_one_bad_round_fails_the_cell_whatever_the_others_did() -> None:
     text = render(report, None, {"chat→openai": "openai"})
     assert "FAILED" in text and "polyrelay chat→openai json: 3 bad responses, e.g. 502" in text
     assert "the round with the most req/s of 3 interleaved rounds" in text
+
+
+def test_the_report_names_the_interpreter_every_gateway_ran_on() -> None:
+    from bench.report import render
+
+    report = Report(python="3.11.2 (/usr/bin/python3.11)", rss_mb={"polyrelay": 60.0})
+    report.start_seconds = {"polyrelay": 0.5}
+    text = render(report, None, {})
+    assert "Python 3.11.2 (/usr/bin/python3.11), for every gateway" in text
+    assert "Python" not in render(Report(), None, {})
