@@ -127,17 +127,17 @@ def base_interpreter() -> Path:
     return Path(getattr(sys, "_base_executable", "") or sys.executable).resolve()
 
 
-def peer_venv(base: Path) -> Path:
-    """One peer venv per interpreter: an interpreter's build changes both gateways' speed
-    (bench/README.md), so they must never run on different ones."""
-    tag = hashlib.sha256(str(base).encode()).hexdigest()[:8]
+def peer_venv() -> Path:
+    """The peer venv of `base_interpreter()`, one per interpreter (its version and path):
+    an interpreter's build changes both gateways' speed (bench/README.md), so they must
+    never run on different ones."""
+    tag = hashlib.sha256(str(base_interpreter()).encode()).hexdigest()[:8]
     return _BENCH_DIR / f".peer-venv-{platform.python_version()}-{tag}"
 
 
 def ensure_litellm_venv() -> Path:
     """A peer venv with litellm[proxy]==LITELLM_VERSION; the `litellm` executable."""
-    base = base_interpreter()
-    venv = peer_venv(base)
+    base, venv = base_interpreter(), peer_venv()
     exe = venv / "bin" / "litellm"
     pins = hashlib.sha256(PEER_PINS.read_bytes()).hexdigest()[:12]
     marker = venv / f".litellm-{LITELLM_VERSION}-{pins}"

@@ -52,7 +52,7 @@ def main() -> int:
         for path in sorted((ROOT / folder).rglob("*.py")):
             parts = path.relative_to(ROOT).parts
             if any(part.startswith(".") for part in parts):
-                continue  # throwaway virtual environments (bench/.peer-venv) and caches
+                continue  # throwaway virtual environments (bench/.peer-venv-*, …) and caches
             if path.relative_to(ROOT).as_posix() in exempt:
                 continue
             problems.extend(problems_in(path))

@@ -3,7 +3,7 @@ with body checks, a few slow streams, the interleaved CPU rounds. It proves the 
 works end to end on every path; no figure is asserted (timings are not tests), only that
 every cell measured good responses and nothing failed; and the same with the LiteLLM peer.
 nginx and wrk come from apt (the bench installs them when missing and it may; `.ci/run`
-installs them up front); LiteLLM from the package registry, into bench/.peer-venv."""
+installs them up front); LiteLLM from the package registry, into a bench/.peer-venv-* venv."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_quick_benchmark_measures_every_path_without_errors() -> None:
 
 
 def test_quick_benchmark_with_the_litellm_peer() -> None:
-    """`--peer litellm`: LiteLLM installed into bench/.peer-venv (never a dependency of the
+    """`--peer litellm`: LiteLLM installed into a bench/.peer-venv-* venv (never a dependency of the
     project), measured on the same upstream in the same run, with polyrelay/LiteLLM
     ratios. LiteLLM cannot serve responses→openai (its Responses bridge needs a Responses
     upstream): those cells, with and without store, are reported as failed, every other
