@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from polyrelay.auth import Authenticator
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError
+from polyrelay.errors import internal_error
 from polyrelay.frontends import Frontend
 from polyrelay.pipeline import Gateway
 from polyrelay.providers import Provider
@@ -87,8 +87,7 @@ def _protocol_endpoint(
         except Exception:
             # Never crash a request: an unexpected fault is a 500 in the client's protocol.
             log.exception("unhandled error on %s", request.url.path)
-            error = GatewayError("The gateway hit an internal error; see its log.")
-            return gateway.error_response(frontend, error, RequestContext())
+            return gateway.error_response(frontend, internal_error(), RequestContext())
 
     return endpoint
 

@@ -32,7 +32,10 @@ def encode_str(value: object) -> str:
 
 def decode(data: bytes | str) -> Any:
     """Decode JSON into plain Python values. Raises DecodeError."""
-    return _decoder.decode(data)
+    try:
+        return _decoder.decode(data)
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def decode_as(data: bytes | str, type_: type[T]) -> T:
@@ -41,5 +44,14 @@ def decode_as(data: bytes | str, type_: type[T]) -> T:
     if decoder is None:
         decoder = msgspec.json.Decoder(type_)
         _typed_decoders[type_] = decoder
-    result: T = decoder.decode(data)
+    try:
+        result: T = decoder.decode(data)
+    except RecursionError:
+        raise _too_deep() from None
     return result
+
+
+def _too_deep() -> DecodeError:
+    # msgspec recurses once per nesting level (skipping an unknown field's value too), so
+    # `[[[[…` thousands deep ends in RecursionError: for the caller, malformed input.
+    return DecodeError("JSON is nested too deeply")

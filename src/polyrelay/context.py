@@ -49,6 +49,9 @@ class RequestContext:
 
     `warnings` collects every lossy mapping applied on the way (one short sentence
     each); the pipeline returns them in the `polyrelay-warnings` header and logs them.
+    A decoder files what the IR cannot carry with `warn_translated`: the fast path relays
+    the client's own body, which keeps those fields, so such a warning holds only once the
+    pipeline has chosen to translate (`translating`).
     """
 
     __slots__ = (
@@ -59,6 +62,7 @@ class RequestContext:
         "model",
         "passthrough_ok",
         "request_id",
+        "translation_warnings",
         "warnings",
     )
 
@@ -71,6 +75,7 @@ class RequestContext:
         self.include_usage = False
         """Chat clients: whether stream_options.include_usage was set."""
         self.warnings: list[str] = []
+        self.translation_warnings: list[str] = []
         self.passthrough_ok = True
         """A decoder clears this when the body holds gateway-only features (e.g. the
         service's `file_data` blocks) that the same-protocol upstream would not accept,
@@ -82,3 +87,13 @@ class RequestContext:
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
+
+    def warn_translated(self, message: str) -> None:
+        """A loss of the translation into the IR (a field it has no room for)."""
+        if message not in self.translation_warnings:
+            self.translation_warnings.append(message)
+
+    def translating(self) -> None:
+        """The request takes the IR path: what decoding lost is lost."""
+        for message in self.translation_warnings:
+            self.warn(message)

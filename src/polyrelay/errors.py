@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "ClientClosedError",
     "GatewayError",
     "InvalidRequestError",
     "NotFoundError",
@@ -20,6 +21,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeoutError",
     "UpstreamUnreachableError",
+    "internal_error",
     "kind_for_status",
     "upstream_credential_error",
 ]
@@ -94,6 +96,13 @@ class OverloadedError(GatewayError):
     kind = "overloaded_error"
 
 
+class ClientClosedError(GatewayError):
+    """The client went away before its request was read: nobody reads this answer, but
+    the request log shows it (499, as nginx logs a closed request) instead of a traceback."""
+
+    status = 499
+
+
 class UpstreamError(GatewayError):
     """An error answered by the upstream, relayed with its status and a mapped body."""
 
@@ -122,6 +131,11 @@ class UpstreamUnreachableError(GatewayError):
 class UpstreamTimeoutError(GatewayError):
     status = 504
     kind = "timeout_error"
+
+
+def internal_error() -> GatewayError:
+    """What the client is told of a fault in the gateway itself (the log has the rest)."""
+    return GatewayError("The gateway hit an internal error; see its log.")
 
 
 def upstream_credential_error(status: int) -> UpstreamError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import socket
+import time
 from typing import Any
 
 import httpx
@@ -333,6 +335,64 @@ def test_stop_on_responses_upstream_is_warned(gateway: Gateway, api_key: str) ->
     )
     assert response.status_code == 200
     assert "stop" in response.headers["polyrelay-warnings"]
+
+
+def test_a_warning_quoting_the_client_is_one_line_of_ascii(gateway: Gateway, api_key: str) -> None:
+    # An unknown field's name is quoted in the warning header (on a translated path): CR LF
+    # in it once made the server drop the response (an invalid header value).
+    body = (
+        '{"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}],'
+        ' "a\\r\\nx-injected: 1": 1, "caf\\u00e9\\u2603": 2}'
+    )
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        content=body,
+        headers={"authorization": f"Bearer {api_key}", "content-type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert "x-injected" not in response.headers
+    warning = response.headers["polyrelay-warnings"]
+    assert warning.isascii() and warning.isprintable()
+    assert "a  x-injected: 1 is not supported" in warning
+    assert "caf\\xe9\\u2603 is not supported" in warning
+
+
+def test_the_request_log_shows_a_model_name_on_one_bounded_line(
+    gateway: Gateway, api_key: str
+) -> None:
+    model = "unknown-model-to-log\nFORGED LINE " + "m" * 5000
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": model, "messages": [user("hi")]},
+        headers={"authorization": f"Bearer {api_key}"},
+    )
+    assert response.status_code == 404
+    lines = gateway.log.read_text().splitlines()
+    assert not any(line.startswith("FORGED LINE") for line in lines)
+    [logged] = [line for line in lines if "model=unknown-model-to-log" in line]
+    assert "model=unknown-model-to-log FORGED LINE mmm" in logged
+    assert len(logged) < 400
+
+
+def test_a_client_gone_before_its_body_is_read_is_logged_without_a_traceback(
+    gateway: Gateway, api_key: str
+) -> None:
+    seen = len(gateway.log.read_text())
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    )
+    port = int(gateway.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.sendall(head.encode() + b'{"model": "gpt-4o-mini", ')
+        time.sleep(0.2)  # the gateway is reading the body when the client goes
+    deadline = time.monotonic() + 5
+    while "status=499" not in (new := gateway.log.read_text()[seen:]):
+        assert time.monotonic() < deadline, new
+        time.sleep(0.05)
+    assert "POST /v1/chat/completions model=- status=499" in new
+    assert "Traceback" not in new and "unhandled error" not in new
 
 
 def test_dropped_parameter_is_warned(gateway: Gateway, api_key: str) -> None:

@@ -13,12 +13,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, cast
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from polyrelay.auth import Authenticator
 from polyrelay.context import RequestContext
 from polyrelay.errors import (
+    ClientClosedError,
     GatewayError,
     NotStoredYetError,
     RequestTooLargeError,
@@ -34,7 +35,7 @@ from polyrelay.pipeline import passthrough
 from polyrelay.pipeline.calls import complete
 from polyrelay.pipeline.media import prepare_media
 from polyrelay.pipeline.metering import Meter, MeteredFrames
-from polyrelay.pipeline.replies import conforms, response_headers, sse_response
+from polyrelay.pipeline.replies import conforms, header_safe, response_headers, sse_response
 from polyrelay.pipeline.streaming import open_stream
 from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamClient
@@ -46,6 +47,9 @@ from polyrelay.tools.web_search import WebSearchRuntime
 __all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
 
 log = logging.getLogger("polyrelay.requests")
+_LOGGED_MODEL = 200
+"""The most of a client's model name the request log shows (it is the client's text: one
+line, printable, bounded, so it cannot forge or flood log lines)."""
 
 _UPSTREAM_ERRORS = (UpstreamError, UpstreamUnreachableError, UpstreamTimeoutError)
 """Errors that mean the request reached (or tried to reach) the upstream: metered."""
@@ -58,11 +62,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise RequestTooLargeError(_too_large(limit))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(_too_large(limit))
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLargeError(_too_large(limit))
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientClosedError(
+            "The client closed the connection before its body was read."
+        ) from None
     return b"".join(chunks)
 
 
@@ -131,7 +140,7 @@ class Gateway:
                 "%s %s model=%s status=%s %.1fms%s",
                 request.method,
                 request.scope["path"],
-                ctx.model or "-",
+                header_safe(ctx.model[:_LOGGED_MODEL]) if ctx.model else "-",
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
                 f" warnings={ctx.warnings}" if ctx.warnings else "",
@@ -179,6 +188,8 @@ class Gateway:
         fast = provider.type == frontend.name and ctx.passthrough_ok
         # A web search the upstream cannot run takes the IR path, where the gateway runs it.
         fast = fast and not self.server_tools.emulates(chat, provider.capabilities)
+        if not fast:
+            ctx.translating()
         # Usage accounting (pipeline/metering.py): every path below settles this once.
         meter = Meter(self.database.usage, ctx, route, stream=chat.stream)
         try:

@@ -49,6 +49,10 @@ async def relay(
     relaying = cast(SupportsPassthrough, provider)
     hooks = cast(PassthroughHooks, frontend) if conforms(frontend, PassthroughHooks) else None
     raw = codec.decode(body)
+    if isinstance(raw, dict):
+        # The service's own field (`async: false` asks for the plain synchronous call);
+        # the provider's API does not know it and would refuse it.
+        raw.pop("async", None)
     if hooks is not None:
         raw = hooks.passthrough_body(raw, ctx)
     upstream_request = relaying.passthrough_request(

@@ -3,12 +3,13 @@ a cached protocol check for the per-request capability tests."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 
 from polyrelay.context import RequestContext
 from polyrelay.pipeline.sse_response import SSEResponse
 
-__all__ = ["SSE_HEADERS", "conforms", "response_headers", "sse_response"]
+__all__ = ["SSE_HEADERS", "conforms", "header_safe", "response_headers", "sse_response"]
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -29,10 +30,20 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
     # `request-id` is what the Anthropic SDKs read; `x-request-id` what OpenAI's read.
     headers = {"x-request-id": ctx.request_id, "request-id": ctx.request_id}
     if ctx.warnings:
-        # Header values are single-line latin-1; warnings are short ASCII sentences.
-        text = "; ".join(w.replace("\n", " ") for w in ctx.warnings)
-        headers["polyrelay-warnings"] = text.encode("latin-1", "replace").decode("latin-1")
+        headers["polyrelay-warnings"] = header_safe("; ".join(ctx.warnings))
     return headers
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_safe(text: str) -> str:
+    """`text` as one line of printable ASCII. Warnings can quote what the client sent (an
+    unknown field's name), and a CR, LF or other control character in a header value makes
+    the server drop the response."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _CONTROL.sub(" ", text.encode("ascii", "backslashreplace").decode("ascii"))
 
 
 def sse_response(

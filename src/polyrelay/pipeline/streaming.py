@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError, UnsupportedError, UpstreamError
+from polyrelay.errors import GatewayError, UnsupportedError, UpstreamError, internal_error
 from polyrelay.frontends import StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError, StreamEvent, TextDelta
 from polyrelay.ir.tool_ids import outgoing_event
@@ -30,6 +31,8 @@ from polyrelay.tools.stream import stream_with_tool
 from polyrelay.tools.web_search import WebSearchRuntime
 
 __all__ = ["open_stream", "render_streams"]
+
+log = logging.getLogger("polyrelay.streams")
 
 _DONE = object()
 
@@ -115,6 +118,9 @@ async def render_streams(
         yield FinalFrames(b"".join([*tail, failed.frames, *renderer.fail(failed.error)]))
     except GatewayError as error:
         yield FinalFrames(b"".join([*tail, *renderer.fail(error)]))
+    except Exception:  # a bug: the client still gets an error frame, not a cut stream
+        log.exception("the stream failed")
+        yield FinalFrames(b"".join([*tail, *renderer.fail(internal_error())]))
     finally:
         for stream in streams:
             stream.close()
@@ -212,3 +218,6 @@ async def _render_events(
         yield FinalFrames(failed.frames + b"".join(renderer.fail(failed.error)))
     except GatewayError as error:
         yield FinalFrames(b"".join(renderer.fail(error)))
+    except Exception:
+        log.exception("the stream failed")
+        yield FinalFrames(b"".join(renderer.fail(internal_error())))

@@ -34,6 +34,7 @@ __all__ = [
     "Message",
     "MessageCountTokensParams",
     "MessageCreateParams",
+    "MessageCreateParamsStrict",
     "MessageDelta",
     "MessageDeltaUsage",
     "MessageParam",
@@ -335,6 +336,9 @@ class MessageCreateParams(_Param, kw_only=True):
     metadata: Metadata | None = None
     thinking: ThinkingConfigParam | None = None
     output_config: OutputConfig | None = None
+    async_: bool | None = msgspec.field(default=None, name="async")
+    """The service's async task mode (DESIGN.md): `true` never reaches the decoder (the
+    task engine takes the request); `false` is the plain call. Never sent upstream."""
     # Known fields the IR cannot carry: decoded only to be reported (ctx.warn).
     service_tier: Any = None
     context_management: Any = None
@@ -344,6 +348,11 @@ class MessageCreateParams(_Param, kw_only=True):
     speed: Any = None
     diagnostics: Any = None
     cache_control: Any = None
+
+
+class MessageCreateParamsStrict(MessageCreateParams, kw_only=True, forbid_unknown_fields=True):
+    """The same body, failing on unknown top-level fields: the decoder's fast path; it
+    falls back to the lenient type (and warns) only when a client sends extra fields."""
 
 
 class MessageCountTokensParams(_Param, kw_only=True):

@@ -305,6 +305,9 @@ class ChatCompletionCreateParams(_Param):
     safety_identifier: str | None = None
     functions: list[_LegacyFunction] | None = None
     function_call: Literal["none", "auto"] | FunctionName | None = None
+    async_: bool | None = msgspec.field(default=None, name="async")
+    """The service's async task mode (DESIGN.md): `true` never reaches the decoder (the
+    task engine takes the request); `false` is the plain call. Never sent upstream."""
     # Known fields the IR cannot carry: kept raw (never parsed) so the decoder can warn.
     logprobs: Any = None
     top_logprobs: Any = None

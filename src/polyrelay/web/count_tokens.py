@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from polyrelay import codec
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError, UpstreamError
+from polyrelay.errors import GatewayError, UpstreamError, internal_error
 from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
 from polyrelay.frontends.anthropic_messages.betas import betas_from_headers
 from polyrelay.ir import (
@@ -173,8 +173,7 @@ def count_tokens_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Res
             return gateway.error_response(frontend, error, ctx)
         except Exception:
             log.exception("unhandled error on %s", request.url.path)
-            internal = GatewayError("The gateway hit an internal error; see its log.")
-            return gateway.error_response(frontend, internal, ctx)
+            return gateway.error_response(frontend, internal_error(), ctx)
         return Response(
             codec.encode({"input_tokens": count}),
             200,

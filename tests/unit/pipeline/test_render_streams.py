@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
 from tests.unit.builders import UsageRows, route
 
 from polyrelay.context import RequestContext
@@ -113,3 +114,23 @@ def test_an_upstream_that_breaks_off_ends_in_an_error() -> None:
     frames = run(ScriptedStream([START + TEXT]))
     assert b'"content":"hello"' in b"".join(frames)
     assert b"error" in frames[-1] and type(frames[-1]) is FinalFrames
+
+
+class FailingStream(ScriptedStream):
+    """Breaks with an exception no layer expects (a bug) after its first chunk."""
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self._chunks[0]
+        raise RuntimeError("a bug in the gateway")
+
+
+def test_a_fault_mid_stream_ends_in_an_error_frame_not_a_cut(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = FailingStream([START + TEXT])
+    frames = run(stream)
+    assert b'"content":"hello"' in frames[0]
+    assert type(frames[-1]) is FinalFrames
+    assert frames[-1].startswith(b'data: {"error":{"message":"The gateway hit an internal error')
+    assert stream.closed
+    assert "a bug in the gateway" in caplog.text

@@ -37,7 +37,12 @@ from polyrelay.ir import (
     TextPart,
     ToolResultPart,
 )
-from polyrelay.schemas.anthropic_messages import MessageCreateParams, MessageParam, TextBlock
+from polyrelay.schemas.anthropic_messages import (
+    MessageCreateParams,
+    MessageCreateParamsStrict,
+    MessageParam,
+    TextBlock,
+)
 
 __all__ = [
     "ANTHROPIC",
@@ -64,6 +69,8 @@ _UNCARRIED = (
     "diagnostics",
     "cache_control",
 )
+
+_KNOWN = frozenset(MessageCreateParams.__struct_encode_fields__)
 
 
 def _field_error(exc: msgspec.ValidationError) -> InvalidRequestError:
@@ -95,12 +102,7 @@ def decode_request(
     body: bytes, ctx: RequestContext, options: DecodeOptions, *, counting: bool = False
 ) -> ChatRequest:
     """`counting`: a count_tokens body, which has no max_tokens, sampling or stream."""
-    try:
-        params = decode_as(body, MessageCreateParams)
-    except msgspec.ValidationError as exc:
-        raise _field_error(exc) from exc
-    except msgspec.DecodeError as exc:
-        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
+    params, unknown = _decode_params(body)
     model = params.model or options.default_model
     upstream = options.upstream_types.get(model)
     system, messages = messages_to_ir(params, ctx)
@@ -109,8 +111,9 @@ def decode_request(
     passthrough = upstream == ANTHROPIC and ctx.passthrough_ok
     requested = DEFAULT_MAX_TOKENS if params.max_tokens is None else params.max_tokens
     max_tokens = _max_tokens(requested, options.max_tokens_limit, passthrough, ctx)
+    _warn_uncarried(params, unknown, upstream or "non-Anthropic", ctx)
     if not passthrough:
-        _warn_uncarried(params, upstream or "non-Anthropic", ctx)
+        _warn_betas(upstream or "non-Anthropic", ctx)
     elif _has_foreign_reasoning(messages):
         ctx.warn("reasoning from another provider was dropped from the history")
     tools, web_search = tools_to_ir(params.tools, forward_server_tools=passthrough)
@@ -177,10 +180,36 @@ def _has_foreign_reasoning(messages: tuple[Message, ...]) -> bool:
     )
 
 
-def _warn_uncarried(params: MessageCreateParams, upstream: str, ctx: RequestContext) -> None:
+def _decode_params(body: bytes) -> tuple[MessageCreateParams, list[str]]:
+    """The body, and the names of its top-level fields this gateway does not know (the
+    fast path relays them; a translation has nowhere to put them)."""
+    try:
+        try:
+            return decode_as(body, MessageCreateParamsStrict), []
+        except msgspec.ValidationError as exc:
+            if not str(exc).startswith("Object contains unknown field"):
+                raise
+        params = decode_as(body, MessageCreateParams)
+    except msgspec.ValidationError as exc:
+        raise _field_error(exc) from exc
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
+    unknown = [key for key in decode_as(body, dict[str, msgspec.Raw]) if key not in _KNOWN]
+    return params, unknown
+
+
+def _warn_uncarried(
+    params: MessageCreateParams, unknown: list[str], upstream: str, ctx: RequestContext
+) -> None:
+    """What the translation leaves out: warned only if the request is translated."""
     for name in _UNCARRIED:
         if getattr(params, name) is not None:
-            ctx.warn(f"{name} is not carried to the {upstream} upstream; ignored")
+            ctx.warn_translated(f"{name} is not carried to the {upstream} upstream; ignored")
+    for name in unknown:
+        ctx.warn_translated(f"{name} is not a Messages field this gateway knows; ignored")
+
+
+def _warn_betas(upstream: str, ctx: RequestContext) -> None:
     state = ctx.frontend_state
     if isinstance(state, HeaderState):
         warn_betas(state.betas, upstream, ctx)

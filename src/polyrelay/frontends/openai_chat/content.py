@@ -100,12 +100,12 @@ def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam, ctx: RequestConte
     elif content is not None:
         for item in content:
             if isinstance(item, ChatCompletionContentPartRefusalParam):
-                ctx.warn("an assistant refusal in the history was sent as plain text")
+                ctx.warn_translated("an assistant refusal in the history was sent as plain text")
                 parts.append(TextPart(text=item.refusal))
             else:
                 parts.append(TextPart(text=item.text))
     if msg.refusal and not parts:
-        ctx.warn("an assistant refusal in the history was sent as plain text")
+        ctx.warn_translated("an assistant refusal in the history was sent as plain text")
         parts.append(TextPart(text=msg.refusal))
     for call in msg.tool_calls or ():
         fn = call.function

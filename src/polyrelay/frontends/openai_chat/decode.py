@@ -47,7 +47,7 @@ from polyrelay.search.options import validate_user_location
 
 __all__ = ["decode_request"]
 
-_KNOWN_FIELDS = frozenset(ChatCompletionCreateParams.__struct_fields__)
+_KNOWN_FIELDS = frozenset(ChatCompletionCreateParams.__struct_encode_fields__)
 _IGNORED_FIELDS = (
     "logprobs",
     "top_logprobs",
@@ -116,14 +116,23 @@ def _decode_params(body: bytes, ctx: RequestContext) -> ChatCompletionCreatePara
         if not str(exc).startswith("Object contains unknown field"):
             raise _validation_error(exc) from None
     except msgspec.DecodeError:
-        raise InvalidRequestError(
-            "We could not parse the JSON body of your request. The body must be valid JSON."
-        ) from None
-    params = codec.decode_as(body, ChatCompletionCreateParams)
+        raise _unparsable() from None
+    try:  # the unknown field was met first: what follows it may still be invalid
+        params = codec.decode_as(body, ChatCompletionCreateParams)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc) from None
+    except msgspec.DecodeError:
+        raise _unparsable() from None
     for key in codec.decode_as(body, dict[str, msgspec.Raw]):
         if key not in _KNOWN_FIELDS:
-            ctx.warn(f"{key} is not supported by this route and was ignored")
+            ctx.warn_translated(f"{key} is not supported by this route and was ignored")
     return params
+
+
+def _unparsable() -> InvalidRequestError:
+    return InvalidRequestError(
+        "We could not parse the JSON body of your request. The body must be valid JSON."
+    )
 
 
 def _validation_error(exc: msgspec.ValidationError) -> InvalidRequestError:
@@ -304,7 +313,7 @@ def _reasoning_to_ir(p: ChatCompletionCreateParams) -> ReasoningConfig | None:
 
 def _user_to_ir(p: ChatCompletionCreateParams, ctx: RequestContext) -> str | None:
     if p.safety_identifier is not None and p.user is not None:
-        ctx.warn("safety_identifier was ignored because user is also set")
+        ctx.warn_translated("safety_identifier was ignored because user is also set")
     return p.user if p.user is not None else p.safety_identifier
 
 
@@ -312,7 +321,9 @@ def _web_search_to_ir(opts: WebSearchOptions | None, ctx: RequestContext) -> Web
     if opts is None:
         return None
     if opts.search_context_size is not None:
-        ctx.warn("web_search_options.search_context_size is not supported and was ignored")
+        ctx.warn_translated(
+            "web_search_options.search_context_size is not supported and was ignored"
+        )
     loc = opts.user_location
     if loc is None:
         return WebSearchTool()
@@ -331,4 +342,4 @@ def _warn_ignored(p: ChatCompletionCreateParams, ctx: RequestContext) -> None:
         value = getattr(p, name)
         # `false` / `null` ask for nothing, so ignoring them loses nothing.
         if value is not None and value is not False:
-            ctx.warn(f"{name} is not supported by this route and was ignored")
+            ctx.warn_translated(f"{name} is not supported by this route and was ignored")

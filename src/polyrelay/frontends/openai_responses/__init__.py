@@ -71,7 +71,7 @@ class OpenAIResponsesFrontend:
     ) -> tuple[ChatRequest, ResponsesOptions]:
         """One parse of `body` into the IR request (with the stored history, truncated as
         asked) and the Responses-only options."""
-        params = parse_params(body)
+        params = parse_params(body, ctx)
         options = options_from_params(params, ctx)
         self.check_background(options)
         return self._conversation(params, options, ctx), options

@@ -30,6 +30,7 @@ from polyrelay.schemas.openai_responses import (
     Reasoning,
     ReasoningParam,
     ResponseCreateParams,
+    ResponseCreateParamsStrict,
     TextConfigParam,
 )
 
@@ -37,21 +38,34 @@ __all__ = ["decode_request", "options_from_params", "parse_params", "request_fro
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 _TRUNCATION = frozenset({"auto", "disabled"})
+_KNOWN = frozenset(ResponseCreateParams.__struct_encode_fields__)
 
 
-def parse_params(body: bytes) -> ResponseCreateParams:
+def parse_params(body: bytes, ctx: RequestContext | None = None) -> ResponseCreateParams:
+    """The body; with `ctx`, its top-level fields this gateway does not know are warned
+    about should the request be translated (the fast path relays them)."""
     try:
-        return decode_as(body, ResponseCreateParams)
+        try:
+            return decode_as(body, ResponseCreateParamsStrict)
+        except msgspec.ValidationError as exc:
+            if not str(exc).startswith("Object contains unknown field"):
+                raise
+        params = decode_as(body, ResponseCreateParams)
     except msgspec.ValidationError as exc:
         match = _PATH.search(str(exc))
         raise InvalidRequestError(str(exc), param=match.group(1) if match else None) from exc
     except DecodeError as exc:
         raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from exc
+    if ctx is not None:
+        for key in decode_as(body, dict[str, msgspec.Raw]):
+            if key not in _KNOWN:
+                ctx.warn_translated(f"{key} is not supported by the gateway; ignored")
+    return params
 
 
 def decode_request(body: bytes, ctx: RequestContext) -> tuple[ChatRequest, ResponsesOptions]:
     """Stateless decode: `input` alone, no stored history."""
-    params = parse_params(body)
+    params = parse_params(body, ctx)
     options = options_from_params(params, ctx)
     return request_from_params(params, params.input, options.tool_names, ctx), options
 
@@ -125,13 +139,13 @@ def options_from_params(params: ResponseCreateParams, ctx: RequestContext) -> Re
 
 def _warn_ignored(params: ResponseCreateParams, ctx: RequestContext) -> None:
     if params.service_tier not in (None, "auto", "default"):
-        ctx.warn("service_tier is not supported by the gateway; ignored")
+        ctx.warn_translated("service_tier is not supported by the gateway; ignored")
     if params.top_logprobs:
-        ctx.warn("top_logprobs is not supported by the gateway; ignored")
+        ctx.warn_translated("top_logprobs is not supported by the gateway; ignored")
     if params.max_tool_calls is not None:
-        ctx.warn("max_tool_calls is not supported by the gateway; ignored")
+        ctx.warn_translated("max_tool_calls is not supported by the gateway; ignored")
     if params.text is not None and params.text.verbosity is not None:
-        ctx.warn("text.verbosity is not supported by the gateway; ignored")
+        ctx.warn_translated("text.verbosity is not supported by the gateway; ignored")
 
 
 def _summary(reasoning: ReasoningParam) -> str | None:

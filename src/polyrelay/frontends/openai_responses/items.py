@@ -92,7 +92,7 @@ def _item_to_ir(item: InputItemParam, param: str, history: _History, ctx: Reques
         case "item_reference":
             raise UnsupportedError("item_reference needs stored responses", param=param)
         case kind:
-            ctx.warn(f"input item type {kind!r} is not supported; dropped")
+            ctx.warn_translated(f"input item type {kind!r} is not supported; dropped")
 
 
 def _message_to_ir(item: InputItemParam, param: str, history: _History) -> None:

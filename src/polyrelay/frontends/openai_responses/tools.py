@@ -54,7 +54,7 @@ def tools_to_ir(
             case kind if kind in WEB_SEARCH_TYPES:
                 web_search = _web_search_to_ir(tool, index, ctx)
             case kind:
-                ctx.warn(f"tool type {kind!r} is not supported by the gateway; dropped")
+                ctx.warn_translated(f"tool type {kind!r} is not supported by the gateway; dropped")
     return out, web_search
 
 
@@ -83,7 +83,7 @@ def _namespace_to_ir(tool: ToolParam, names: ToolNames, index: int) -> list[Func
 def _custom_to_ir(tool: ToolParam, index: int, ctx: RequestContext) -> FunctionTool:
     if not tool.name:
         raise InvalidRequestError(f"tools[{index}].name is required", param=f"tools[{index}].name")
-    ctx.warn(f"custom tool {tool.name!r} is declared as a function taking {{input}}")
+    ctx.warn_translated(f"custom tool {tool.name!r} is declared as a function taking {{input}}")
     description = tool.description or ""
     fmt = tool.format or {}
     if fmt.get("type") == "grammar":
@@ -96,9 +96,9 @@ def _custom_to_ir(tool: ToolParam, index: int, ctx: RequestContext) -> FunctionT
 
 def _web_search_to_ir(tool: ToolParam, index: int, ctx: RequestContext) -> WebSearchTool:
     if tool.search_context_size is not None:
-        ctx.warn("web_search search_context_size is not supported; ignored")
+        ctx.warn_translated("web_search search_context_size is not supported; ignored")
     if tool.external_web_access is False:
-        ctx.warn("web_search external_web_access=false is not enforced by the gateway")
+        ctx.warn_translated("web_search external_web_access=false is not enforced by the gateway")
     # The same domain and location rules as the Anthropic tool (polyrelay.search.options).
     param = f"tools[{index}]"
     location = validate_user_location(
@@ -131,7 +131,7 @@ def tool_choice_to_ir(
             mode = ToolChoiceMode.REQUIRED if choice.mode == "required" else ToolChoiceMode.AUTO
             return ToolChoice(mode=mode), [t for t in tools if t.name in allowed]
         case ToolChoiceParam(type=kind) if kind in WEB_SEARCH_TYPES:
-            ctx.warn("forcing the web_search tool is not supported; tool_choice is auto")
+            ctx.warn_translated("forcing the web_search tool is not supported; tool_choice is auto")
             return ToolChoice(mode=ToolChoiceMode.AUTO), tools
         case _:
             raise InvalidRequestError(

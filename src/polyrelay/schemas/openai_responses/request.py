@@ -20,6 +20,7 @@ __all__ = [
     "InputItemParam",
     "ReasoningParam",
     "ResponseCreateParams",
+    "ResponseCreateParamsStrict",
     "SummaryTextParam",
     "TextConfigParam",
     "TextFormatParam",
@@ -163,3 +164,8 @@ class ResponseCreateParams(msgspec.Struct, kw_only=True, omit_defaults=True):
     service_tier: str | None = None
     top_logprobs: int | None = None
     client_metadata: dict[str, Any] | None = None
+
+
+class ResponseCreateParamsStrict(ResponseCreateParams, forbid_unknown_fields=True):
+    """The same body, failing on unknown top-level fields: the decoder's fast path; it
+    falls back to the lenient type (and warns) only when a client sends extra fields."""

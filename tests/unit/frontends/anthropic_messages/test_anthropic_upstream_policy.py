@@ -96,12 +96,28 @@ def test_server_tools_are_refused_elsewhere(model: str) -> None:
     assert info.value.status == 400 and info.value.param == "tools.0.type"
 
 
-def test_uncarried_fields_warn_only_off_the_fast_path() -> None:
-    body = {"messages": "x", "context_management": {"edits": []}, "service_tier": "auto"}
+def test_uncarried_and_unknown_fields_are_warned_only_once_translated() -> None:
+    body = {"messages": "x", "context_management": {"edits": []}, "brand_new": 1}
     _, fast = decode({**body, "model": "a"})
     _, ir = decode({**body, "model": "g"})
-    assert fast.warnings == []
-    assert "context_management is not carried to the gemini upstream; ignored" in ir.warnings
+    assert fast.warnings == [] and ir.warnings == []  # the pipeline has not chosen yet
+    ir.translating()
+    assert ir.warnings == [
+        "context_management is not carried to the gemini upstream; ignored",
+        "brand_new is not a Messages field this gateway knows; ignored",
+    ]
+
+
+@pytest.mark.parametrize("value", ["yes", 1, {}])
+def test_async_must_be_a_boolean(value: object) -> None:
+    with pytest.raises(InvalidRequestError, match="async"):
+        decode({"model": "a", "messages": "x", "async": value})
+
+
+def test_async_false_is_the_plain_call_and_no_warning() -> None:
+    _, ctx = decode({"model": "g", "messages": "x", "async": False})
+    ctx.translating()
+    assert ctx.warnings == []
 
 
 def test_betas_from_repeated_headers_and_lists() -> None:

@@ -99,7 +99,7 @@ def test_full_client_request() -> None:
     assert req.reasoning == ReasoningConfig(effort="low")
     assert ctx.include_usage is True
     assert ctx.model == "gpt-4.1"
-    assert ctx.warnings == []
+    assert ctx.translation_warnings == []
 
 
 def test_max_tokens_and_stop_string() -> None:
@@ -173,7 +173,7 @@ def test_web_search_options_map_to_web_search() -> None:
     ctx = RequestContext()
     req = _decode(_minimal(web_search_options=opts), ctx)
     assert req.web_search == WebSearchTool(user_location=UserLocation(city="Oslo"))
-    assert ctx.warnings == [
+    assert ctx.translation_warnings == [
         "web_search_options.search_context_size is not supported and was ignored"
     ]
 
@@ -205,7 +205,9 @@ def test_assistant_refusal_and_text_parts() -> None:
     req = _decode(_minimal(messages=msgs), ctx)
     assert req.messages[1].parts == (TextPart(text="a"), TextPart(text="no"))
     assert req.messages[2].parts == (TextPart(text="nope"),)
-    assert ctx.warnings == ["an assistant refusal in the history was sent as plain text"]
+    assert ctx.translation_warnings == [
+        "an assistant refusal in the history was sent as plain text"
+    ]
 
 
 def test_plain_base64_file_data_is_accepted() -> None:
@@ -224,12 +226,31 @@ def test_known_and_unknown_unsupported_fields_warn() -> None:
     _decode(
         _minimal(logprobs=True, top_logprobs=2, store=False, service_tier="auto", brand_new=1), ctx
     )
-    assert sorted(ctx.warnings) == [
+    assert sorted(ctx.translation_warnings) == [
         "brand_new is not supported by this route and was ignored",
         "logprobs is not supported by this route and was ignored",
         "service_tier is not supported by this route and was ignored",
         "top_logprobs is not supported by this route and was ignored",
     ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": HI, "brand_new": 1},  # unknown field first, then a missing one
+        {"brand_new": 1, "model": "gpt-4.1", "messages": HI, "n": "two"},
+    ],
+)
+def test_an_unknown_field_does_not_hide_an_invalid_one(body: dict[str, object]) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        _decode(body)
+    assert info.value.param in {"model", "n"}
+
+
+def test_an_unknown_field_does_not_hide_malformed_json_after_it() -> None:
+    body = b'{"model": "gpt-4.1", "brand_new": 1, "messages": [{"role": "user", "content": "\\u"}]}'
+    with pytest.raises(InvalidRequestError, match="could not parse the JSON body"):
+        FRONTEND.decode(body, RequestContext())
 
 
 @pytest.mark.parametrize(
