@@ -130,6 +130,41 @@ def test_chat_to_an_anthropic_upstream_uses_its_search(
     assert calls[0]["body"]["tools"][0]["type"] == "web_search_20250305"
 
 
+def test_chat_stream_to_an_anthropic_upstream_uses_its_search(client: openai.OpenAI) -> None:
+    # The upstream streams its own search call's input: not a tool call in Chat (it once
+    # broke the stream with an internal error).
+    chunks = list(
+        client.chat.completions.create(
+            model=MODELS_BY_PROVIDER["anthropic"],
+            messages=[{"role": "user", "content": "weather [[search oslo weather]]"}],
+            web_search_options={},
+            stream=True,
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "You said: weather"
+    assert not any(c.choices and c.choices[0].delta.tool_calls for c in chunks)
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finishes == ["stop"]
+
+
+def test_responses_stream_to_an_anthropic_upstream_uses_its_search(
+    client: openai.OpenAI,
+) -> None:
+    with client.responses.stream(
+        model=MODELS_BY_PROVIDER["anthropic"],
+        input="weather [[search oslo weather]]",
+        tools=[{"type": "web_search"}],
+    ) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    assert [item.type for item in final.output] == ["web_search_call", "message"]
+    assert final.output_text == "You said: weather"
+
+
 def test_responses_to_an_anthropic_upstream_uses_its_search(client: openai.OpenAI) -> None:
     response = client.responses.create(
         model=MODELS_BY_PROVIDER["anthropic"],

@@ -121,9 +121,7 @@ class OpenAIChatStreamRenderer:
                 delta = b'{"reasoning_content":' + codec.encode(text) + b"}"
                 frames.append(self._chunk(state, delta))
             case ToolArgsDelta(index=index, json=fragment):
-                k = str(state.tools[index]).encode()
-                delta = b'{"tool_calls":[{"index":' + k + b',"function":{"arguments":'
-                frames.append(self._chunk(state, delta + codec.encode(fragment) + b"}}]}"))
+                frames.extend(self._tool_args(state, index, fragment))
             case PartStart():
                 frames.extend(self._part_start(state, event))
             case UsageDelta(usage=usage):
@@ -137,6 +135,13 @@ class OpenAIChatStreamRenderer:
             case _:
                 assert_never(event)
         return frames
+
+    def _tool_args(self, state: _Choice, index: int, fragment: str) -> list[bytes]:
+        k = state.tools.get(index)
+        if k is None:  # a server tool's call (the upstream's own web search): not a tool call
+            return []
+        delta = b'{"tool_calls":[{"index":' + str(k).encode() + b',"function":{"arguments":'
+        return [self._chunk(state, delta + codec.encode(fragment) + b"}}]}")]
 
     def _part_start(self, state: _Choice, event: PartStart) -> list[bytes]:
         part = event.part

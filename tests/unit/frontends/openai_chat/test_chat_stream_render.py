@@ -20,6 +20,7 @@ from polyrelay.ir import (
     ReasoningDelta,
     ReasoningPart,
     Role,
+    ServerToolCallPart,
     StopReason,
     StreamError,
     StreamEvent,
@@ -188,6 +189,25 @@ def test_without_include_usage_no_usage_chunk_and_no_usage_field() -> None:
     body = _render(((0, e) for e in _tool_turn()), _ctx(include_usage=False))
     chunks = [json.loads(f.removeprefix(b"data: ")) for f in body.split(b"\n\n")[:-2]]
     assert all("usage" not in c and c["choices"] for c in chunks)
+
+
+def test_a_server_tool_call_is_not_rendered_as_a_tool_call() -> None:
+    # An Anthropic upstream running its own web search streams the search's input.
+    events = [
+        MessageStart(id="u", model="m"),
+        PartStart(index=0, part=ServerToolCallPart(id="srvtoolu_1", name="web_search")),
+        ToolArgsDelta(index=0, json='{"query":"q"}'),
+        PartStop(index=0),
+        PartStart(index=1, part=TextPart(text="")),
+        TextDelta(index=1, text="found"),
+        PartStop(index=1),
+        MessageStop(stop_reason=StopReason.END_TURN),
+    ]
+    body = _render(((0, e) for e in events), _ctx(include_usage=False))
+    chunks = [json.loads(f.removeprefix(b"data: ")) for f in body.split(b"\n\n")[:-2]]
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert all("tool_calls" not in d for d in deltas)
+    assert {"content": "found"} in deltas and body.endswith(b"data: [DONE]\n\n")
 
 
 def test_reasoning_deltas_use_reasoning_content() -> None:
