@@ -10,7 +10,15 @@ from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ["DecodeError", "JSONObject", "decode", "decode_as", "encode", "encode_str"]
+__all__ = [
+    "DecodeError",
+    "JSONObject",
+    "decode",
+    "decode_as",
+    "decode_known",
+    "encode",
+    "encode_str",
+]
 
 T = TypeVar("T")
 JSONObject = dict[str, Any]
@@ -49,6 +57,30 @@ def decode_as(data: bytes | str, type_: type[T]) -> T:
     except RecursionError:
         raise _too_deep() from None
     return result
+
+
+def decode_known(data: bytes, strict: type[T], lenient: type[T]) -> tuple[T, list[str]]:
+    """`data` as `strict` (a Struct refusing unknown top-level fields) and no unknown
+    names; when it has unknown fields, as `lenient` (the same fields, tolerant) and their
+    names. The common body costs one decode. Raises msgspec.ValidationError/DecodeError."""
+    try:
+        return decode_as(data, strict), []
+    except msgspec.ValidationError as exc:
+        if not str(exc).startswith("Object contains unknown field"):
+            raise
+    value = decode_as(data, lenient)
+    known = _known_fields(lenient)
+    return value, [key for key in decode_as(data, dict[str, msgspec.Raw]) if key not in known]
+
+
+_known: dict[type, frozenset[str]] = {}
+
+
+def _known_fields(struct: type) -> frozenset[str]:
+    names = _known.get(struct)
+    if names is None:
+        names = _known[struct] = frozenset(getattr(struct, "__struct_encode_fields__", ()))
+    return names
 
 
 def _too_deep() -> DecodeError:

@@ -42,33 +42,36 @@ def post(gateway: Gateway, api_key: str, path: str, body: dict[str, Any]) -> htt
     return httpx.post(gateway.url + path, json=body, headers={"authorization": f"Bearer {api_key}"})
 
 
+def send_extras(
+    protocol: str, translated: bool, gateway: Gateway, emulator: Emulator, api_key: str
+) -> tuple[httpx.Response, str, dict[str, Any]]:
+    """The protocol's body with an unknown field (`zz_extra`) and a known one the IR cannot
+    carry; the response, that known field's name, and the body the upstream received."""
+    path, fast, translation, rest = CASES[protocol]
+    emulator.clear()
+    model = translation if translated else fast
+    response = post(gateway, api_key, path, {"model": model, **rest, "zz_extra": 1})
+    assert response.status_code == 200, response.text
+    known = next(key for key in rest if key not in {"messages", "input", "max_tokens"})
+    return response, known, emulator.last()["body"]
+
+
 @pytest.mark.parametrize("protocol", list(CASES))
 def test_the_fast_path_relays_unknown_fields_and_warns_of_nothing(
     protocol: str, gateway: Gateway, emulator: Emulator, api_key: str
 ) -> None:
-    path, fast, _, rest = CASES[protocol]
-    emulator.clear()
-    response = post(gateway, api_key, path, {"model": fast, **rest, "zz_extra": 1})
-    assert response.status_code == 200, response.text
+    response, known, sent = send_extras(protocol, False, gateway, emulator, api_key)
     assert "polyrelay-warnings" not in response.headers
-    sent = emulator.last()["body"]
-    assert sent["zz_extra"] == 1
-    known = next(key for key in rest if key not in {"messages", "input", "max_tokens"})
-    assert known in sent
+    assert sent["zz_extra"] == 1 and known in sent
 
 
 @pytest.mark.parametrize("protocol", list(CASES))
 def test_a_translation_warns_of_each_field_it_drops(
     protocol: str, gateway: Gateway, emulator: Emulator, api_key: str
 ) -> None:
-    path, _, translated, rest = CASES[protocol]
-    emulator.clear()
-    response = post(gateway, api_key, path, {"model": translated, **rest, "zz_extra": 1})
-    assert response.status_code == 200, response.text
+    response, known, sent = send_extras(protocol, True, gateway, emulator, api_key)
     warning = response.headers["polyrelay-warnings"]
-    known = next(key for key in rest if key not in {"messages", "input", "max_tokens"})
     assert "zz_extra" in warning and known in warning
-    sent = emulator.last()["body"]
     assert "zz_extra" not in sent and known not in sent
 
 

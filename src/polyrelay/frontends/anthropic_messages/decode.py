@@ -17,7 +17,7 @@ import re
 
 import msgspec
 
-from polyrelay.codec import decode_as
+from polyrelay.codec import decode_known
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
 from polyrelay.frontends.anthropic_messages.betas import warn_betas
@@ -69,8 +69,6 @@ _UNCARRIED = (
     "diagnostics",
     "cache_control",
 )
-
-_KNOWN = frozenset(MessageCreateParams.__struct_encode_fields__)
 
 
 def _field_error(exc: msgspec.ValidationError) -> InvalidRequestError:
@@ -184,18 +182,11 @@ def _decode_params(body: bytes) -> tuple[MessageCreateParams, list[str]]:
     """The body, and the names of its top-level fields this gateway does not know (the
     fast path relays them; a translation has nowhere to put them)."""
     try:
-        try:
-            return decode_as(body, MessageCreateParamsStrict), []
-        except msgspec.ValidationError as exc:
-            if not str(exc).startswith("Object contains unknown field"):
-                raise
-        params = decode_as(body, MessageCreateParams)
+        return decode_known(body, MessageCreateParamsStrict, MessageCreateParams)
     except msgspec.ValidationError as exc:
         raise _field_error(exc) from exc
     except msgspec.DecodeError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
-    unknown = [key for key in decode_as(body, dict[str, msgspec.Raw]) if key not in _KNOWN]
-    return params, unknown
 
 
 def _warn_uncarried(

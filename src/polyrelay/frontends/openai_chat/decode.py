@@ -47,7 +47,6 @@ from polyrelay.search.options import validate_user_location
 
 __all__ = ["decode_request"]
 
-_KNOWN_FIELDS = frozenset(ChatCompletionCreateParams.__struct_encode_fields__)
 _IGNORED_FIELDS = (
     "logprobs",
     "top_logprobs",
@@ -111,21 +110,15 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
 
 def _decode_params(body: bytes, ctx: RequestContext) -> ChatCompletionCreateParams:
     try:
-        return codec.decode_as(body, ChatCompletionCreateParamsStrict)
-    except msgspec.ValidationError as exc:
-        if not str(exc).startswith("Object contains unknown field"):
-            raise _validation_error(exc) from None
-    except msgspec.DecodeError:
-        raise _unparsable() from None
-    try:  # the unknown field was met first: what follows it may still be invalid
-        params = codec.decode_as(body, ChatCompletionCreateParams)
+        params, unknown = codec.decode_known(
+            body, ChatCompletionCreateParamsStrict, ChatCompletionCreateParams
+        )
     except msgspec.ValidationError as exc:
         raise _validation_error(exc) from None
     except msgspec.DecodeError:
         raise _unparsable() from None
-    for key in codec.decode_as(body, dict[str, msgspec.Raw]):
-        if key not in _KNOWN_FIELDS:
-            ctx.warn_translated(f"{key} is not supported by this route and was ignored")
+    for key in unknown:
+        ctx.warn_translated(f"{key} is not supported by this route and was ignored")
     return params
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from polyrelay.codec import DecodeError, decode_as
+from polyrelay.codec import DecodeError, decode_known
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.frontends.openai_responses.items import input_to_ir
@@ -38,28 +38,21 @@ __all__ = ["decode_request", "options_from_params", "parse_params", "request_fro
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 _TRUNCATION = frozenset({"auto", "disabled"})
-_KNOWN = frozenset(ResponseCreateParams.__struct_encode_fields__)
 
 
 def parse_params(body: bytes, ctx: RequestContext | None = None) -> ResponseCreateParams:
     """The body; with `ctx`, its top-level fields this gateway does not know are warned
     about should the request be translated (the fast path relays them)."""
     try:
-        try:
-            return decode_as(body, ResponseCreateParamsStrict)
-        except msgspec.ValidationError as exc:
-            if not str(exc).startswith("Object contains unknown field"):
-                raise
-        params = decode_as(body, ResponseCreateParams)
+        params, unknown = decode_known(body, ResponseCreateParamsStrict, ResponseCreateParams)
     except msgspec.ValidationError as exc:
         match = _PATH.search(str(exc))
         raise InvalidRequestError(str(exc), param=match.group(1) if match else None) from exc
     except DecodeError as exc:
         raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from exc
     if ctx is not None:
-        for key in decode_as(body, dict[str, msgspec.Raw]):
-            if key not in _KNOWN:
-                ctx.warn_translated(f"{key} is not supported by the gateway; ignored")
+        for key in unknown:
+            ctx.warn_translated(f"{key} is not supported by the gateway; ignored")
     return params
 
 
