@@ -422,6 +422,14 @@ def test_models_lists_configured_models(client: openai.OpenAI) -> None:
     assert set(MODELS_BY_PROVIDER.values()) <= ids
 
 
+def test_an_unknown_model_id_is_a_404_worded_as_openai_words_it(client: openai.OpenAI) -> None:
+    assert client.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("no-such-model")
+    assert info.value.message == "The model 'no-such-model' does not exist"
+    assert info.value.code == "model_not_found" and info.value.param == "model"
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_client_disconnect_cancels_upstream(
     gateway: Gateway, emulator: Emulator, api_key: str, provider: str

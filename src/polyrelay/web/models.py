@@ -88,7 +88,7 @@ def models_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Response]
         target = request.path_params.get("model_id")
         if target is not None:
             if target not in owners:
-                raise NotFoundError(f"model: {target}", param="model")
+                raise _unknown_model(target, anthropic)
             return json_response(
                 _anthropic_model(target) if anthropic else _openai_model(target, owners[target])
             )
@@ -98,6 +98,14 @@ def models_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Response]
         return json_response({"object": "list", "data": data})
 
     return authenticated(gateway, handle)
+
+
+def _unknown_model(name: str, anthropic: bool) -> NotFoundError:
+    """Worded as each vendor words it (Anthropic: `model: NAME`)."""
+    if anthropic:
+        return NotFoundError(f"model: {name}", param="model")
+    message = f"The model '{name}' does not exist"
+    return NotFoundError(message, param="model", code="model_not_found")
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
