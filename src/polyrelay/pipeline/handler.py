@@ -31,6 +31,7 @@ from polyrelay.fetch.client import UrlFetcher
 from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders
 from polyrelay.ir import ChatRequest
 from polyrelay.ir.tool_ids import outgoing_response, restore_request
+from polyrelay.limits import KeyLimiter
 from polyrelay.pipeline import passthrough
 from polyrelay.pipeline.calls import complete
 from polyrelay.pipeline.media import prepare_media
@@ -116,6 +117,8 @@ class Gateway:
         self.client = client
         self.providers = providers
         self.database = database
+        self.limiter = KeyLimiter(database.keys, database.usage, time.time)
+        """Each key's rpm, tpm and token budget (polyrelay.limits)."""
         self.frontends = frontends
         """By route path, e.g. "/v1/messages"."""
         self.fetcher = UrlFetcher.from_settings(settings.fetch)
@@ -162,6 +165,7 @@ class Gateway:
     async def _handle(self, request: Request, frontend: Frontend, ctx: RequestContext) -> Response:
         key = self.authenticator.authenticate(request.headers)
         ctx.key_id = key.id
+        self.limiter.admit(key)
         body = await read_body(request, self.settings.max_body_bytes)
         if self.tasks is not None and self.tasks.wants_async(frontend, body):
             return await self.tasks.submit(frontend, body, key, ctx, request.headers)
@@ -191,7 +195,9 @@ class Gateway:
         if not fast:
             ctx.translating()
         # Usage accounting (pipeline/metering.py): every path below settles this once.
-        meter = Meter(self.database.usage, ctx, route, stream=chat.stream)
+        meter = Meter(
+            self.database.usage, ctx, route, stream=chat.stream, counted=key.limits.counted
+        )
         try:
             if fast and conforms(provider, SupportsPassthrough):
                 return await passthrough.relay(

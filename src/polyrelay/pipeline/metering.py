@@ -19,6 +19,7 @@ settled once into one `UsageRecord` row.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
@@ -45,12 +46,29 @@ __all__ = ["Meter", "MeteredFrames", "usage_of_body"]
 class Meter:
     """The usage of one request; `settle` writes its row once (later calls do nothing)."""
 
-    __slots__ = ("_choices", "_ctx", "_route", "_settled", "_store", "_stream", "_usage")
+    __slots__ = (
+        "_choices",
+        "_counted",
+        "_ctx",
+        "_route",
+        "_settled",
+        "_store",
+        "_stream",
+        "_usage",
+    )
 
     def __init__(
-        self, store: UsageStore, ctx: RequestContext, route: Route, *, stream: bool
+        self,
+        store: UsageStore,
+        ctx: RequestContext,
+        route: Route,
+        *,
+        stream: bool,
+        counted: bool = False,
     ) -> None:
+        """`counted`: the key has token limits, which count this request's tokens."""
         self._store = store
+        self._counted = counted
         self._ctx = ctx
         self._route = route
         self._stream = stream
@@ -109,6 +127,7 @@ class Meter:
                 ),
                 status=status,
                 stream=self._stream,
+                counted_minute=int(time.time()) // 60 if self._counted else None,
             )
         )
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import msgspec
 
 from polyrelay.codec import JSONObject
+from polyrelay.storage.key_limits import NO_LIMITS, KeyLimits, KeyWindow
 from polyrelay.storage.responses import (
     COMMIT_SECONDS,
     EncodedResponse,
@@ -33,7 +34,9 @@ __all__ = [
     "Database",
     "EncodedResponse",
     "InputItemsPage",
+    "KeyLimits",
     "KeyStore",
+    "KeyWindow",
     "ResponseStore",
     "StorageError",
     "StoredResponse",
@@ -58,6 +61,7 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     """The public model names this key may use; None means every model."""
     created_at: int
     revoked_at: int | None = None
+    limits: KeyLimits = NO_LIMITS
 
 
 class KeyStore(Protocol):
@@ -67,8 +71,20 @@ class KeyStore(Protocol):
         """The key whose secret hashes to `digest`, revoked or not; None when unknown."""
         ...
 
-    def create(self, name: str, models: tuple[str, ...] | None) -> tuple[ApiKey, str]:
+    def create(
+        self, name: str, models: tuple[str, ...] | None, limits: KeyLimits = NO_LIMITS
+    ) -> tuple[ApiKey, str]:
         """A new key and its secret. The secret is not stored and cannot be shown again."""
+        ...
+
+    def admit(self, key_id: str, minute: int) -> KeyWindow:
+        """Count a request of a key with counted limits (KeyLimits.counted) in `minute`
+        (Unix time // 60), shared by every process; the minute's counts after it and the
+        key's lifetime tokens."""
+        ...
+
+    def refund(self, key_id: str, minute: int) -> None:
+        """Uncount a request `admit` counted that a limit then refused."""
         ...
 
     def revoke(self, key_id: str) -> bool:
@@ -187,6 +203,11 @@ class UsageStore(Protocol):
     `ResponseStore.put`; `summary` and `flush` see it at once."""
 
     def record(self, row: UsageRecord) -> None: ...
+
+    def uncommitted_tokens(self, key_id: str, minute: int) -> tuple[int, int]:
+        """Tokens of a counted key's rows (`counted_minute` set) that this process has
+        not committed yet: in `minute`, and in all."""
+        ...
 
     def flush(self) -> None:
         """Commit every parked row now."""

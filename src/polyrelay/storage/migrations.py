@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from polyrelay.storage.key_limits import create_key_limit_tables
 from polyrelay.storage.responses import create_response_tables, inline_input_items
 from polyrelay.storage.tasks import create_task_tables
 from polyrelay.storage.usage import create_usage_table
@@ -42,6 +43,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0003_tasks", create_task_tables),
     ("0004_usage", create_usage_table),
     ("0005_inline_input_items", inline_input_items),
+    ("0006_key_limits", create_key_limit_tables),
 )
 
 

@@ -14,10 +14,12 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from polyrelay import codec
 from polyrelay.auth import generate_secret, hash_secret
 from polyrelay.storage import ApiKey, StorageError
+from polyrelay.storage.key_limits import NO_LIMITS, KeyLimits, KeyWindow, SqliteKeyCounters
 from polyrelay.storage.migrations import migrate
 from polyrelay.storage.responses import SqliteResponseStore
 from polyrelay.storage.tasks import SqliteTaskStore
@@ -26,7 +28,9 @@ from polyrelay.storage.usage import SqliteUsageStore
 __all__ = ["SqliteDatabase", "SqliteKeyStore"]
 
 _BUSY_TIMEOUT_MS = 5000
-_KEY_COLUMNS = "id, name, prefix, models, created_at, revoked_at"
+_KEY_COLUMNS = (
+    "id, name, prefix, models, created_at, revoked_at, expires_at, rpm, tpm, token_budget"
+)
 _PREFIX_LENGTH = 10
 
 
@@ -37,6 +41,7 @@ class SqliteKeyStore:
         self._conn = conn
         self._lock = lock
         self._clock = clock
+        self._counters = SqliteKeyCounters(conn, lock)
 
     def get_by_hash(self, digest: str) -> ApiKey | None:
         with self._lock:
@@ -46,7 +51,9 @@ class SqliteKeyStore:
             ).fetchone()
         return None if row is None else _row_to_key(row)
 
-    def create(self, name: str, models: tuple[str, ...] | None) -> tuple[ApiKey, str]:
+    def create(
+        self, name: str, models: tuple[str, ...] | None, limits: KeyLimits = NO_LIMITS
+    ) -> tuple[ApiKey, str]:
         secret = generate_secret()
         key = ApiKey(
             id=f"key_{secrets.token_hex(8)}",
@@ -54,15 +61,33 @@ class SqliteKeyStore:
             prefix=secret[:_PREFIX_LENGTH],
             models=models,
             created_at=int(self._clock()),
+            limits=limits,
         )
         stored_models = None if models is None else codec.encode_str(list(models))
         with self._lock:
             self._conn.execute(
-                "INSERT INTO api_keys (id, name, prefix, secret_hash, models, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key.id, name, key.prefix, hash_secret(secret), stored_models, key.created_at),
+                "INSERT INTO api_keys (id, name, prefix, secret_hash, models, created_at,"
+                " expires_at, rpm, tpm, token_budget) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.id,
+                    name,
+                    key.prefix,
+                    hash_secret(secret),
+                    stored_models,
+                    key.created_at,
+                    limits.expires_at,
+                    limits.rpm,
+                    limits.tpm,
+                    limits.token_budget,
+                ),
             )
         return key, secret
+
+    def admit(self, key_id: str, minute: int) -> KeyWindow:
+        return self._counters.admit(key_id, minute)
+
+    def refund(self, key_id: str, minute: int) -> None:
+        self._counters.refund(key_id, minute)
 
     def revoke(self, key_id: str) -> bool:
         with self._lock:
@@ -137,8 +162,8 @@ class SqliteDatabase:
         self._conn.close()
 
 
-def _row_to_key(row: tuple[str, str, str, str | None, int, int | None]) -> ApiKey:
-    key_id, name, prefix, models, created_at, revoked_at = row
+def _row_to_key(row: tuple[Any, ...]) -> ApiKey:
+    key_id, name, prefix, models, created_at, revoked_at, expires_at, rpm, tpm, budget = row
     return ApiKey(
         id=key_id,
         name=name,
@@ -146,4 +171,5 @@ def _row_to_key(row: tuple[str, str, str, str | None, int, int | None]) -> ApiKe
         models=None if models is None else tuple(codec.decode_as(models, list[str])),
         created_at=created_at,
         revoked_at=revoked_at,
+        limits=KeyLimits(expires_at=expires_at, rpm=rpm, tpm=tpm, token_budget=budget),
     )

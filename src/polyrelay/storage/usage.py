@@ -21,6 +21,7 @@ from typing import Literal
 import msgspec
 
 from polyrelay.storage.group_commit import GroupCommit
+from polyrelay.storage.key_limits import add_counted_tokens
 
 __all__ = [
     "GROUP_BY",
@@ -71,6 +72,9 @@ class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
     status: int = 200
     """The HTTP status the client got (a stream that failed in-band still got 200)."""
     stream: bool = False
+    counted_minute: int | None = None
+    """For a key with token limits, the minute (Unix time // 60) the request ended in:
+    its tokens count against that minute and the key's budget (not stored in the row)."""
 
 
 class UsageGroup(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,27 +131,50 @@ class SqliteUsageStore:
         self._conn = conn
         self._lock = lock
         self._pending: list[UsageRecord] = []
+        # Tokens of counted keys' rows not committed yet, by (key id, minute): parked, and
+        # in the batch being written. The limits add them to the committed counts.
+        self._uncounted: dict[tuple[str, int], int] = {}
+        self._writing: dict[tuple[str, int], int] = {}
         self._commit = GroupCommit(
             "polyrelay-usage",
             _GATHER_SECONDS,
             has_pending=lambda: bool(self._pending),
             flush=self.flush,
-            discard=lambda: self._pending.clear(),
+            discard=self._discard,
         )
+
+    def _discard(self) -> None:
+        self._pending.clear()
+        self._uncounted.clear()
 
     def record(self, row: UsageRecord) -> None:
         """Park `row` for the writer thread; counted by `summary` at once."""
         with self._commit.lock:
             self._pending.append(row)
+            if row.counted_minute is not None:
+                slot = (row.key_id, row.counted_minute)
+                tokens = row.input_tokens + row.output_tokens
+                self._uncounted[slot] = self._uncounted.get(slot, 0) + tokens
             self._commit.wake()
+
+    def uncommitted_tokens(self, key_id: str, minute: int) -> tuple[int, int]:
+        """A counted key's tokens this process recorded but has not committed: in
+        `minute`, and in all."""
+        with self._commit.lock:
+            slots = [*self._uncounted.items(), *self._writing.items()]
+        mine = [(at, tokens) for (key, at), tokens in slots if key == key_id]
+        return sum(t for at, t in mine if at == minute), sum(t for _, t in mine)
 
     def flush(self) -> None:
         """Commit every parked row now, on the calling thread."""
         with self._lock:
             with self._commit.lock:
                 batch, self._pending = self._pending, []
+                self._writing, self._uncounted = self._uncounted, {}
             if batch:
                 self._write(batch)
+            with self._commit.lock:
+                self._writing = {}
 
     def summary(
         self,
@@ -211,6 +238,7 @@ class SqliteUsageStore:
                     f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
                     rows,
                 )
+                add_counted_tokens(self._conn, _counted(batch))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -219,6 +247,14 @@ class SqliteUsageStore:
             raise
         except Exception:
             log.exception("could not record usage of %d requests", len(rows))
+
+
+def _counted(batch: list[UsageRecord]) -> list[tuple[str, int, int]]:
+    return [
+        (r.key_id, r.counted_minute, r.input_tokens + r.output_tokens)
+        for r in batch
+        if r.counted_minute is not None
+    ]
 
 
 def _filters(

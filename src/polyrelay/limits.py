@@ -1,0 +1,78 @@
+"""Per-key limits, checked once a request is authenticated (polyrelay.storage.key_limits).
+
+`rpm` and `tpm` count per clock minute; `token_budget` over the key's life. A refused
+request is a 429 in the client's protocol, with `retry-after` when waiting helps, and is
+not counted. Every process shares the counts through the database, so the limits hold
+across `--workers` and replicas. A request's tokens count once it ends: at once in its own
+process, in the others when the usage writer commits (within about a second).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+from polyrelay.errors import AuthenticationError, RateLimitError
+from polyrelay.storage import ApiKey, KeyLimits, KeyStore, KeyWindow, UsageStore
+
+__all__ = ["KeyLimiter", "check_expiry"]
+
+
+def check_expiry(key: ApiKey, now: float) -> None:
+    expires_at = key.limits.expires_at
+    if expires_at is not None and now >= expires_at:
+        when = datetime.datetime.fromtimestamp(expires_at, datetime.UTC)
+        raise AuthenticationError(
+            f"API key {key.prefix}... expired at {when:%Y-%m-%d %H:%M} UTC.",
+            code="expired_api_key",
+        )
+
+
+class KeyLimiter:
+    def __init__(self, keys: KeyStore, usage: UsageStore, clock: Callable[[], float]) -> None:
+        self._keys = keys
+        self._usage = usage
+        self._clock = clock
+
+    def admit(self, key: ApiKey) -> None:
+        """Count the request, or refuse it with a 429 when one of the key's limits is
+        reached. Costs nothing for a key without counted limits."""
+        limits = key.limits
+        if not limits.counted:
+            return
+        now = self._clock()
+        minute = int(now) // 60
+        window = self._keys.admit(key.id, minute)
+        if limits.tpm is not None or limits.token_budget is not None:
+            in_minute, in_all = self._usage.uncommitted_tokens(key.id, minute)
+            window = KeyWindow(
+                requests=window.requests,
+                minute_tokens=window.minute_tokens + in_minute,
+                total_tokens=window.total_tokens + in_all,
+            )
+        refusal = _refusal(limits, window, retry_in=60 - int(now) % 60)
+        if refusal is not None:
+            self._keys.refund(key.id, minute)
+            raise refusal
+
+
+def _refusal(limits: KeyLimits, window: KeyWindow, retry_in: int) -> RateLimitError | None:
+    budget = limits.token_budget
+    if budget is not None and window.total_tokens >= budget:
+        return RateLimitError(
+            f"This API key has used its token budget ({window.total_tokens} of {budget} tokens).",
+            code="insufficient_quota",
+        )
+    if limits.rpm is not None and window.requests > limits.rpm:
+        return _per_minute(f"{limits.rpm} requests", retry_in)
+    if limits.tpm is not None and window.minute_tokens >= limits.tpm:
+        return _per_minute(f"{limits.tpm} tokens", retry_in)
+    return None
+
+
+def _per_minute(what: str, retry_in: int) -> RateLimitError:
+    return RateLimitError(
+        f"This API key is limited to {what} per minute; retry in {retry_in} s.",
+        code="rate_limit_exceeded",
+        retry_after=str(retry_in),
+    )

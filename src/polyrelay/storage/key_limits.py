@@ -1,0 +1,136 @@
+"""Per-key limits on SQLite: the counters behind `rpm`, `tpm` and `token_budget`.
+
+A limited key's requests are counted per clock minute in `key_minutes` (one atomic
+upsert per request, so several worker processes share one count); the tokens its requests
+used are added to that minute's row and to the key's lifetime total in `key_tokens` by the
+usage writer, in the transaction that records the usage rows. Tokens are therefore known a
+moment after a request ends (the writer commits within about a second): the token limits
+are soft, as every gateway's are, since a request's tokens are unknown until it is done.
+Keys without limits touch none of this.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+
+import msgspec
+
+__all__ = [
+    "NO_LIMITS",
+    "KeyLimits",
+    "KeyWindow",
+    "SqliteKeyCounters",
+    "add_counted_tokens",
+    "create_key_limit_tables",
+]
+
+_KEEP_MINUTES = 5
+
+
+class KeyLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """What a key may do; None is no limit."""
+
+    expires_at: int | None = None
+    """Unix time from which the key is refused."""
+    rpm: int | None = None
+    """Requests per clock minute."""
+    tpm: int | None = None
+    """Tokens (input + output) per clock minute."""
+    token_budget: int | None = None
+    """Tokens over the key's lifetime."""
+
+    @property
+    def counted(self) -> bool:
+        """Whether requests and tokens must be counted for this key."""
+        return self.rpm is not None or self.tpm is not None or self.token_budget is not None
+
+
+NO_LIMITS = KeyLimits()
+
+
+class KeyWindow(msgspec.Struct, frozen=True, kw_only=True):
+    requests: int
+    """Requests of this minute, the one being admitted included."""
+    minute_tokens: int
+    total_tokens: int
+
+
+def create_key_limit_tables(conn: sqlite3.Connection) -> None:
+    """Migration `0006_key_limits`."""
+    for column in ("expires_at", "rpm", "tpm", "token_budget"):
+        conn.execute(f"ALTER TABLE api_keys ADD COLUMN {column} INTEGER")
+    conn.execute(
+        """
+        CREATE TABLE key_minutes (
+            key_id TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            requests INTEGER NOT NULL,
+            tokens INTEGER NOT NULL,
+            PRIMARY KEY (key_id, minute)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        "CREATE TABLE key_tokens (key_id TEXT PRIMARY KEY, tokens INTEGER NOT NULL) WITHOUT ROWID"
+    )
+
+
+def add_counted_tokens(conn: sqlite3.Connection, rows: Iterable[tuple[str, int, int]]) -> None:
+    """Inside the usage writer's transaction: (key id, minute, tokens) of counted keys."""
+    rows = list(rows)
+    if not rows:
+        return
+    conn.executemany(
+        "INSERT INTO key_minutes VALUES (?, ?, 0, ?) ON CONFLICT (key_id, minute)"
+        " DO UPDATE SET tokens = tokens + excluded.tokens",
+        rows,
+    )
+    conn.executemany(
+        "INSERT INTO key_tokens VALUES (?, ?) ON CONFLICT (key_id)"
+        " DO UPDATE SET tokens = tokens + excluded.tokens",
+        [(key_id, tokens) for key_id, _, tokens in rows],
+    )
+
+
+class SqliteKeyCounters:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._conn = conn
+        self._lock = lock
+
+    def admit(self, key_id: str, minute: int) -> KeyWindow:
+        """Count one more request of `key_id` in `minute`; the counts after it."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                (requests, minute_tokens) = self._conn.execute(
+                    "INSERT INTO key_minutes VALUES (?, ?, 1, 0) ON CONFLICT (key_id, minute)"
+                    " DO UPDATE SET requests = requests + 1 RETURNING requests, tokens",
+                    (key_id, minute),
+                ).fetchone()
+                total = self._conn.execute(
+                    "SELECT tokens FROM key_tokens WHERE key_id = ?", (key_id,)
+                ).fetchone()
+                if requests == 1:  # a new minute: forget the old ones
+                    self._conn.execute(
+                        "DELETE FROM key_minutes WHERE key_id = ? AND minute < ?",
+                        (key_id, minute - _KEEP_MINUTES),
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return KeyWindow(
+            requests=requests,
+            minute_tokens=minute_tokens,
+            total_tokens=total[0] if total else 0,
+        )
+
+    def refund(self, key_id: str, minute: int) -> None:
+        """Take back a request `admit` counted but a limit refused: it was never served."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE key_minutes SET requests = requests - 1 WHERE key_id = ? AND minute = ?",
+                (key_id, minute),
+            )
