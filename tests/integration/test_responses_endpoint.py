@@ -404,3 +404,12 @@ def test_fast_path_keeps_state_in_the_gateway_only(
     assert sent["store"] is False
     assert "reasoning.encrypted_content" in sent["include"]
     assert client.responses.retrieve(first.id).id == first.id
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_no_input_at_all_is_a_400_about_input(client: openai.OpenAI, provider: str) -> None:
+    # Translated, an empty conversation once reached the upstream, whose refusal named
+    # its own field (`messages`, `contents`).
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model=MODELS_BY_PROVIDER[provider], input=[])
+    assert info.value.param == "input" and "nothing to answer" in info.value.message

@@ -21,6 +21,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import (
     ClientClosedError,
     GatewayError,
+    InvalidRequestError,
     NotStoredYetError,
     RequestTooLargeError,
     UpstreamError,
@@ -194,6 +195,12 @@ class Gateway:
         fast = fast and not self.server_tools.emulates(chat, provider.capabilities)
         if not fast:
             ctx.translating()
+            if not chat.messages:  # only a Responses body decodes so (Chat, Messages refuse it)
+                raise InvalidRequestError(
+                    "input: there is nothing to answer: no input items and no history"
+                    " from previous_response_id.",
+                    param="input",
+                )
         # Usage accounting (pipeline/metering.py): every path below settles this once.
         meter = Meter(
             self.database.usage, ctx, route, stream=chat.stream, counted=key.limits.counted
