@@ -43,7 +43,7 @@ class KeyLimiter:
         now = self._clock()
         minute = int(now) // 60
         window = self._keys.admit(key.id, minute)
-        if limits.tpm is not None or limits.token_budget is not None:
+        if limits.counts_tokens:
             in_minute, in_all = self._usage.uncommitted_tokens(key.id, minute)
             window = KeyWindow(
                 requests=window.requests,

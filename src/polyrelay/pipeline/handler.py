@@ -203,7 +203,7 @@ class Gateway:
                 )
         # Usage accounting (pipeline/metering.py): every path below settles this once.
         meter = Meter(
-            self.database.usage, ctx, route, stream=chat.stream, counted=key.limits.counted
+            self.database.usage, ctx, route, stream=chat.stream, counted=key.limits.counts_tokens
         )
         try:
             if fast and conforms(provider, SupportsPassthrough):

@@ -43,8 +43,13 @@ class KeyLimits(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def counted(self) -> bool:
-        """Whether requests and tokens must be counted for this key."""
-        return self.rpm is not None or self.tpm is not None or self.token_budget is not None
+        """Whether this key's requests must be counted."""
+        return self.rpm is not None or self.counts_tokens
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether this key's tokens must be counted."""
+        return self.tpm is not None or self.token_budget is not None
 
 
 NO_LIMITS = KeyLimits()
