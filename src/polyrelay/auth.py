@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from polyrelay.errors import AuthenticationError, PermissionDeniedError
 from polyrelay.limits import check_expiry
 from polyrelay.settings import StaticKey
-from polyrelay.storage import ApiKey, KeyStore
+from polyrelay.storage import ApiKey, KeyLimits, KeyStore
 
 __all__ = ["Authenticator", "generate_secret", "hash_secret"]
 
@@ -134,4 +134,5 @@ def _static_api_key(key: StaticKey) -> ApiKey:
         prefix="",  # a static key may be short enough that any prefix would reveal it
         models=key.models,
         created_at=0,
+        limits=KeyLimits(rpm=key.rpm, tpm=key.tpm, token_budget=key.token_budget),
     )

@@ -85,6 +85,9 @@ class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     name: str
     models: tuple[str, ...] | None = None
+    rpm: Positive | None = None
+    tpm: Positive | None = None
+    token_budget: Positive | None = None
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,6 +14,7 @@ import httpx
 
 STATIC_KEY = "sk-test-" + "a" * 40
 LIMITED_KEY = "sk-limited-" + "b" * 37
+RPM_KEY = "sk-rpm-" + "c" * 41
 
 # One model per upstream type, all served by the emulator.
 MODELS_BY_PROVIDER = {
@@ -90,4 +91,5 @@ models:
 keys:
   - {{key: "{STATIC_KEY}", name: ci}}
   - {{key: "{LIMITED_KEY}", name: limited, models: [gpt-4o-mini]}}
+  - {{key: "{RPM_KEY}", name: rpm-limited, rpm: 2}}
 {extra}"""

@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from tests.integration.conftest import Gateway
+from tests.integration.servers import RPM_KEY
 
 HELLO: Any = [{"role": "user", "content": "hello there friend"}]
 
@@ -73,6 +74,14 @@ def test_requests_per_minute(gateway: Gateway) -> None:
     assert refused.value.response.json()["error"]["type"] == "rate_limit_error"
 
 
+def test_a_static_key_from_the_config_takes_limits_too(gateway: Gateway) -> None:
+    away_from_a_minute_boundary()
+    chat(gateway, RPM_KEY)
+    chat(gateway, RPM_KEY)
+    with pytest.raises(openai.RateLimitError, match="2 requests per minute"):
+        chat(gateway, RPM_KEY)
+
+
 def test_tokens_per_minute(gateway: Gateway) -> None:
     away_from_a_minute_boundary(15)
     # "hello there friend" is 3 input tokens and its 5-word reply 5 output ones.
@@ -118,7 +127,7 @@ def test_unlimited_keys_count_nothing(gateway: Gateway, api_key: str) -> None:
     database = Path(gateway.log.parent / "polyrelay.db")
     with sqlite3.connect(database) as conn:
         counted = conn.execute(
-            "SELECT COUNT(*) FROM key_minutes WHERE key_id NOT IN (SELECT id FROM api_keys"
-            " WHERE rpm IS NOT NULL OR tpm IS NOT NULL OR token_budget IS NOT NULL)"
+            "SELECT COUNT(*) FROM key_minutes WHERE key_id = 'static:ci' OR key_id IN"
+            " (SELECT id FROM api_keys WHERE rpm IS NULL AND tpm IS NULL AND token_budget IS NULL)"
         )
         assert counted.fetchone() == (0,)

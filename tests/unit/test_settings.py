@@ -232,3 +232,11 @@ def test_embedded_default_model_falls_back_to_an_available_model() -> None:
     settings = embedded_settings({"GEMINI_API_KEY": "g"})
     assert settings.default_model == "gemini-2.5-flash"
     assert settings.providers["gemini"].base_url == "https://generativelanguage.googleapis.com"
+
+
+def test_static_keys_take_limits() -> None:
+    settings = parse(f"{MINIMAL}keys:\n  - {{key: sk-x, name: ci, rpm: 60, token_budget: 900}}\n")
+    [key] = settings.keys
+    assert (key.rpm, key.tpm, key.token_budget) == (60, None, 900)
+    message = config_error(f"{MINIMAL}keys:\n  - {{key: sk-x, name: ci, rpm: 0}}\n")
+    assert "rpm" in message and ">= 1" in message
