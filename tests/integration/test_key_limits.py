@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -124,7 +123,7 @@ def test_keys_list_shows_the_limits(gateway: Gateway) -> None:
 def test_unlimited_keys_count_nothing(gateway: Gateway, api_key: str) -> None:
     chat(gateway, api_key)  # the config's static key
     chat(gateway, new_key(gateway))  # a stored key without limits
-    database = Path(gateway.log.parent / "polyrelay.db")
+    database = gateway.log.parent / "polyrelay.db"
     with sqlite3.connect(database) as conn:
         counted = conn.execute(
             "SELECT COUNT(*) FROM key_minutes WHERE key_id = 'static:ci' OR key_id IN"

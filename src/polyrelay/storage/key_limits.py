@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 import msgspec
 
@@ -82,11 +82,11 @@ def create_key_limit_tables(conn: sqlite3.Connection) -> None:
     )
 
 
-def add_counted_tokens(conn: sqlite3.Connection, rows: Iterable[tuple[str, int, int]]) -> None:
-    """Inside the usage writer's transaction: (key id, minute, tokens) of counted keys."""
-    rows = list(rows)
-    if not rows:
+def add_counted_tokens(conn: sqlite3.Connection, tokens: Mapping[tuple[str, int], int]) -> None:
+    """Inside the usage writer's transaction: counted keys' tokens by (key id, minute)."""
+    if not tokens:
         return
+    rows = [(key_id, minute, count) for (key_id, minute), count in tokens.items()]
     conn.executemany(
         "INSERT INTO key_minutes VALUES (?, ?, 0, ?) ON CONFLICT (key_id, minute)"
         " DO UPDATE SET tokens = tokens + excluded.tokens",

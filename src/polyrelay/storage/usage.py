@@ -172,7 +172,7 @@ class SqliteUsageStore:
                 batch, self._pending = self._pending, []
                 self._writing, self._uncounted = self._uncounted, {}
             if batch:
-                self._write(batch)
+                self._write(batch, self._writing)
             with self._commit.lock:
                 self._writing = {}
 
@@ -211,7 +211,8 @@ class SqliteUsageStore:
             for g, n, i, o, cr, cw, r, ws, cost in rows
         ]
 
-    def _write(self, batch: list[UsageRecord]) -> None:
+    def _write(self, batch: list[UsageRecord], counted: dict[tuple[str, int], int]) -> None:
+        """`counted`: the batch's tokens of counted keys, by (key id, minute)."""
         rows = [
             (
                 r.id,
@@ -238,7 +239,7 @@ class SqliteUsageStore:
                     f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
                     rows,
                 )
-                add_counted_tokens(self._conn, _counted(batch))
+                add_counted_tokens(self._conn, counted)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -247,14 +248,6 @@ class SqliteUsageStore:
             raise
         except Exception:
             log.exception("could not record usage of %d requests", len(rows))
-
-
-def _counted(batch: list[UsageRecord]) -> list[tuple[str, int, int]]:
-    return [
-        (r.key_id, r.counted_minute, r.input_tokens + r.output_tokens)
-        for r in batch
-        if r.counted_minute is not None
-    ]
 
 
 def _filters(
