@@ -97,6 +97,11 @@ class TaskSubmitter(Protocol):
         """`headers` are the client's: the task keeps those the frontends read."""
         ...
 
+    def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
+        """The events of a background streamed response numbered above `after`, then
+        its new ones as they come (`GET /v1/responses/{id}?stream=true`)."""
+        ...
+
 
 class Gateway:
     """The request path plus what the endpoints share: settings, stores, the upstream

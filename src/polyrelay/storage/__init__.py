@@ -17,6 +17,7 @@ import msgspec
 
 from polyrelay.codec import JSONObject
 from polyrelay.storage.key_limits import NO_LIMITS, KeyLimits, KeyWindow
+from polyrelay.storage.response_events import RecordedEvent
 from polyrelay.storage.responses import (
     COMMIT_SECONDS,
     EncodedResponse,
@@ -37,6 +38,8 @@ __all__ = [
     "KeyLimits",
     "KeyStore",
     "KeyWindow",
+    "RecordedEvent",
+    "ResponseEventLog",
     "ResponseStore",
     "StorageError",
     "StoredResponse",
@@ -111,6 +114,10 @@ class ResponseStore(Protocol):
 
     def get(self, response_id: str, key_id: str) -> StoredResponse | None: ...
 
+    def flush(self) -> None:
+        """Commit every parked record now."""
+        ...
+
     def delete(self, response_id: str, key_id: str) -> bool: ...
 
     def update_status(
@@ -135,6 +142,26 @@ class ResponseStore(Protocol):
         order: Literal["asc", "desc"] = "desc",
     ) -> InputItemsPage | None:
         """A page of this turn's input items; None when the response is not this key's."""
+        ...
+
+
+class ResponseEventLog(Protocol):
+    """The events of background streamed Responses, numbered by `sequence_number`, for
+    every server process to stream and for clients to resume (see
+    polyrelay.storage.response_events). Not key-scoped: read the response first."""
+
+    def append(self, response_id: str, events: list[RecordedEvent]) -> None:
+        """Commit the next events; the response's row must be committed already."""
+        ...
+
+    def read(self, response_id: str, after: int) -> list[RecordedEvent]:
+        """The next events numbered above `after`, oldest first."""
+        ...
+
+    def next_seq(self, response_id: str) -> int: ...
+
+    def ended(self, response_id: str) -> bool:
+        """Whether the terminal event is recorded."""
         ...
 
 
@@ -236,6 +263,9 @@ class Database(Protocol):
 
     @property
     def responses(self) -> ResponseStore: ...
+
+    @property
+    def response_events(self) -> ResponseEventLog: ...
 
     @property
     def usage(self) -> UsageStore: ...

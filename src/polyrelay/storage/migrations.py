@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 from polyrelay.storage.key_limits import create_key_limit_tables
+from polyrelay.storage.response_events import create_response_event_table
 from polyrelay.storage.responses import create_response_tables, inline_input_items
 from polyrelay.storage.tasks import create_task_tables
 from polyrelay.storage.usage import create_usage_table
@@ -44,6 +45,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0004_usage", create_usage_table),
     ("0005_inline_input_items", inline_input_items),
     ("0006_key_limits", create_key_limit_tables),
+    ("0007_response_events", create_response_event_table),
 )
 
 

@@ -21,6 +21,7 @@ from polyrelay.auth import generate_secret, hash_secret
 from polyrelay.storage import ApiKey, StorageError
 from polyrelay.storage.key_limits import NO_LIMITS, KeyLimits, KeyWindow, SqliteKeyCounters
 from polyrelay.storage.migrations import migrate
+from polyrelay.storage.response_events import SqliteResponseEventLog
 from polyrelay.storage.responses import SqliteResponseStore
 from polyrelay.storage.tasks import SqliteTaskStore
 from polyrelay.storage.usage import SqliteUsageStore
@@ -113,6 +114,7 @@ class SqliteDatabase:
         lock = threading.Lock()
         self._keys = SqliteKeyStore(conn, lock, clock)
         self._responses = SqliteResponseStore(conn, lock)
+        self._response_events = SqliteResponseEventLog(conn, lock)
         self._tasks = SqliteTaskStore(conn, lock, clock)
         self._usage = SqliteUsageStore(conn, lock)
 
@@ -148,6 +150,10 @@ class SqliteDatabase:
     @property
     def responses(self) -> SqliteResponseStore:
         return self._responses
+
+    @property
+    def response_events(self) -> SqliteResponseEventLog:
+        return self._response_events
 
     @property
     def tasks(self) -> SqliteTaskStore:

@@ -195,10 +195,19 @@ class SqliteTaskStore:
         return True
 
     def purge(self, finished_before: float) -> int:
+        purgeable = (
+            f"status IN {_ENDED} AND finished_at < ?"  # noqa: S608  (constants only)
+            " AND id NOT IN (SELECT task_id FROM task_webhooks WHERE status = 'pending')"
+        )
         with self._transaction():
+            # A background streamed response's events go with its task; the response stays.
+            self._conn.execute(
+                "DELETE FROM response_events WHERE response_id IN"  # noqa: S608
+                f" (SELECT id FROM tasks WHERE {purgeable})",
+                (finished_before,),
+            )
             cursor = self._conn.execute(
-                f"DELETE FROM tasks WHERE status IN {_ENDED} AND finished_at < ?"  # noqa: S608
-                " AND id NOT IN (SELECT task_id FROM task_webhooks WHERE status = 'pending')",
+                f"DELETE FROM tasks WHERE {purgeable}",  # noqa: S608
                 (finished_before,),
             )
             self._conn.execute(

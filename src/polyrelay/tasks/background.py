@@ -10,6 +10,7 @@ final Response is patched back to `background: true`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -23,7 +24,7 @@ from polyrelay.frontends.openai_responses.encode import response_id, response_sh
 from polyrelay.storage import ApiKey, ResponseStore, StoredResponse
 from polyrelay.tasks.model import Task, TaskError
 
-__all__ = ["finish_response", "queue_response", "set_status"]
+__all__ = ["error_code", "finish_response", "queue_response", "set_status"]
 
 
 def queue_response(
@@ -32,12 +33,15 @@ def queue_response(
     key: ApiKey,
     ctx: RequestContext,
     store: ResponseStore,
+    admit: Callable[[str], None],
 ) -> JSONObject:
-    """Validate the request and store its `queued` Response; returns that Response."""
+    """Validate the request, `admit` its model, and store its `queued` Response; returns
+    that Response. Nothing is stored for a request refused."""
     chat, options = frontend.decode_with_options(body, ctx)
     if not options.store:
         raise InvalidRequestError("background: true requires store: true", param="store")
     ctx.model = chat.model
+    admit(chat.model)
     resp_id = response_id(ctx, options)
     shell: JSONObject = msgspec.to_builtins(response_shell(ctx, options, "queued", resp_id))
     shell["background"] = True
@@ -65,7 +69,7 @@ def set_status(
     response: dict[str, Any] = dict(record.response)
     response["status"] = status
     if error is not None:
-        response["error"] = {"code": _error_code(error), "message": error.message}
+        response["error"] = {"code": error_code(error), "message": error.message}
     store.update_status(task.id, task.key.id, status, response=response)
 
 
@@ -83,7 +87,7 @@ def finish_response(store: ResponseStore, task: Task, result: bytes) -> None:
     store.update_status(task.id, task.key.id, status, response=response, output_items=items)
 
 
-def _error_code(error: TaskError) -> str:
+def error_code(error: TaskError) -> str:
     if error.status == 429:
         return "rate_limit_exceeded"
     return "server_error" if error.status >= 500 else "invalid_prompt"

@@ -20,13 +20,20 @@ from polyrelay.frontends import Frontend
 from polyrelay.tasks.model import Task, TaskError
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
+
     from polyrelay.pipeline import Gateway
 
-__all__ = ["RETRYABLE_STATUSES", "Outcome", "error_of", "run_task"]
+__all__ = ["CRASHED", "RETRYABLE_STATUSES", "Outcome", "dispatch_task", "error_of", "run_task"]
 
 log = logging.getLogger("polyrelay.tasks")
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+CRASHED = TaskError(
+    type="api_error",
+    message="The gateway hit an internal error running this task; see its log.",
+    status=500,
+)
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,14 +64,15 @@ def task_context(task: Task) -> RequestContext:
     return ctx
 
 
-async def run_task(gateway: Gateway, task: Task) -> Outcome:
+async def dispatch_task(gateway: Gateway, task: Task) -> Response | Outcome:
+    """The task's call through the gateway; an Outcome when it failed before answering."""
     frontend = gateway.frontends.get(task.endpoint)
     if frontend is None:
         message = f"the endpoint {task.endpoint} is no longer served"
         return Outcome(error=TaskError(type="api_error", message=message, status=500))
     ctx = task_context(task)
     try:
-        response = await gateway.dispatch(frontend, task.body, task.key, ctx, task.headers)
+        return await gateway.dispatch(frontend, task.body, task.key, ctx, task.headers)
     except GatewayError as error:
         return Outcome(
             error=error_of(frontend, error),
@@ -73,8 +81,13 @@ async def run_task(gateway: Gateway, task: Task) -> Outcome:
         )
     except Exception:
         log.exception("task %s crashed", task.id)
-        message = "The gateway hit an internal error running this task; see its log."
-        return Outcome(error=TaskError(type="api_error", message=message, status=500))
+        return Outcome(error=CRASHED)
+
+
+async def run_task(gateway: Gateway, task: Task) -> Outcome:
+    response = await dispatch_task(gateway, task)
+    if isinstance(response, Outcome):
+        return response
     body = getattr(response, "body", None)  # a StreamingResponse has none
     if not isinstance(body, bytes):
         message = "a task cannot hold a streamed response"

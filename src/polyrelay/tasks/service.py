@@ -25,8 +25,20 @@ from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
 from polyrelay.frontends import Frontend, ReadsHeaders
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import response_headers
+from polyrelay.pipeline.replies import SSE_HEADERS, sse_response
+from polyrelay.pipeline.sse_response import SSEResponse
 from polyrelay.storage import ApiKey
 from polyrelay.tasks import background
+from polyrelay.tasks.background_stream import (
+    KEEPALIVE,
+    EventFeed,
+    Recorder,
+    follow,
+    is_streamed,
+    record_failure,
+    run_streamed,
+    submitted_events,
+)
 from polyrelay.tasks.model import FINAL_STATUSES, NewTask, Task, TaskKind
 from polyrelay.tasks.runner import Outcome, run_task
 from polyrelay.tasks.webhooks import WebhookSender
@@ -66,6 +78,8 @@ class TaskService:
             self.store, gateway.fetcher, settings, self.worker.id, time.time
         )
         self.worker.ended.append(self.webhooks.wake)
+        self.events = gateway.database.response_events
+        self.feed = EventFeed()
 
     async def start(self) -> None:
         await self.worker.start(self.webhooks.run)
@@ -101,13 +115,8 @@ class TaskService:
         if responses:
             document.pop("background", None)
         stripped = codec.encode(document)
-        if document.get("stream") is True:
-            if responses:
-                raise InvalidRequestError(
-                    "background: true with stream: true is not supported; poll "
-                    "GET /v1/responses/{id} instead of streaming",
-                    param="stream",
-                )
+        streamed = document.get("stream") is True
+        if streamed and not responses:
             if callback is not None:
                 ctx.warn("callback_url applies to async requests only; ignored with stream")
             return await self._gateway.dispatch(frontend, stripped, key, ctx, headers)
@@ -117,7 +126,9 @@ class TaskService:
             await self._gateway.fetcher.check_address(callback)
         kept = {name: headers[name] for name in _KEPT_HEADERS if name in headers}
         job = _Submission(frontend, stripped, key, ctx, kept, callback)
-        return self._submit_response(job) if responses else self._submit_task(job)
+        if not responses:
+            return self._submit_task(job)
+        return self._submit_stream(job) if streamed else self._submit_response(job)
 
     def _submit_task(self, job: _Submission) -> Response:
         frontend, ctx = job.frontend, job.ctx
@@ -138,10 +149,45 @@ class TaskService:
         frontend = job.frontend
         assert isinstance(frontend, OpenAIResponsesFrontend)
         store = self._gateway.database.responses
-        shell = background.queue_response(frontend, job.body, job.key, job.ctx, store)
-        self._admit(job.ctx.model, job.key, job.ctx)
+        shell = background.queue_response(
+            frontend, job.body, job.key, job.ctx, store, lambda m: self._admit(m, job.key, job.ctx)
+        )
         self._enqueue(str(shell["id"]), TaskKind.RESPONSE, job)
         return Response(codec.encode(shell), 200, response_headers(job.ctx), "application/json")
+
+    def _submit_stream(self, job: _Submission) -> Response:
+        """`background` with `stream`: the queued response's first events are recorded,
+        then the client follows the run's events as any later client would."""
+        frontend = job.frontend
+        assert isinstance(frontend, OpenAIResponsesFrontend)
+        store = self._gateway.database.responses
+        shell = background.queue_response(
+            frontend, job.body, job.key, job.ctx, store, lambda m: self._admit(m, job.key, job.ctx)
+        )
+        resp_id = str(shell["id"])
+        store.flush()  # the events refer to the committed response row
+        self.events.append(resp_id, submitted_events(shell))
+        self._enqueue(resp_id, TaskKind.RESPONSE, job)
+        frames = follow(self.events, store, self.feed, resp_id, job.key.id, -1)
+        keepalive = self._gateway.settings.stream_keepalive_seconds
+        return sse_response(frames, lambda: [KEEPALIVE], job.ctx, keepalive)
+
+    def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
+        """`GET /v1/responses/{id}?stream=true`: the recorded events of a background
+        streamed response after `after`, then its new ones until it ends."""
+        store = self._gateway.database.responses
+        if store.get(response_id, key.id) is None:
+            raise NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
+        if self.events.next_seq(response_id) == 0:
+            raise InvalidRequestError(
+                f"Response {response_id} has no events to stream: only responses created"
+                " with background: true and stream: true can be streamed again (until"
+                " tasks.retention_seconds after they end). GET it without stream.",
+                param="stream",
+            )
+        frames = follow(self.events, store, self.feed, response_id, key.id, after)
+        keepalive = self._gateway.settings.stream_keepalive_seconds
+        return SSEResponse(frames, SSE_HEADERS, heartbeat=lambda: KEEPALIVE, keepalive=keepalive)
 
     def _admit(self, model: str, key: ApiKey, ctx: RequestContext) -> None:
         ctx.model = model
@@ -204,15 +250,26 @@ class TaskService:
                 callback()
             if task.kind is TaskKind.RESPONSE:
                 background.set_status(self._gateway.database.responses, task, "cancelled")
+                self.feed.notify(task_id)  # its streaming clients end
         return self.get(task_id, key)
 
     def list(self, key: ApiKey, limit: int, after: str | None) -> list[Task]:
         return self.store.list(key.id, limit, after)
 
     async def _execute(self, task: Task) -> Outcome:
-        if task.kind is TaskKind.RESPONSE:
-            background.set_status(self._gateway.database.responses, task, "in_progress")
-        return await run_task(self._gateway, task)
+        if task.kind is not TaskKind.RESPONSE:
+            return await run_task(self._gateway, task)
+        store = self._gateway.database.responses
+        background.set_status(store, task, "in_progress")
+        if not is_streamed(task.body):
+            return await run_task(self._gateway, task)
+        recorder = Recorder(self.events, self.feed, task.id)
+        return await run_streamed(
+            self._gateway,
+            task,
+            recorder,
+            lambda result: background.finish_response(store, task, result),
+        )
 
     def _on_end(self, task: Task, outcome: Outcome) -> None:
         if task.kind is not TaskKind.RESPONSE:
@@ -221,8 +278,11 @@ class TaskService:
         try:
             if outcome.result is not None:
                 background.finish_response(store, task, outcome.result)
-            else:
-                background.set_status(store, task, "failed", outcome.error)
+                return
+            record = store.get(task.id, task.key.id)
+            if record is not None and outcome.error is not None and is_streamed(task.body):
+                record_failure(self.events, self.feed, task, record.response, outcome.error)
+            background.set_status(store, task, "failed", outcome.error)
         except (GatewayError, codec.DecodeError, ValueError):
             log.exception("could not store the end of background response %s", task.id)
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["routes"]
 
 _MAX_LIMIT = 100
+_MAX_SEQUENCE = 2**62
+"""Bigger `starting_after` values mean the same (after every event) and fit SQLite."""
 
 
 def _not_found(response_id: str) -> NotFoundError:
@@ -32,14 +34,17 @@ def _not_found(response_id: str) -> NotFoundError:
 def _retrieve(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
-        if request.query_params.get("stream") in ("true", "1"):
-            raise UnsupportedError(
-                "replaying a stored response as a stream is not supported; omit stream",
-                param="stream",
-            )
+        query = request.query_params
         record = gateway.database.responses.get(response_id, key.id)
         if record is None:
             raise _not_found(response_id)
+        if query.get("stream") in ("true", "1"):
+            if gateway.tasks is None:
+                raise UnsupportedError(
+                    "streaming a stored response needs the async task mode", param="stream"
+                )
+            after = _starting_after(query.get("starting_after"))
+            return gateway.tasks.stream_response(response_id, key, after)
         return json_response(record.response)
 
     return handle
@@ -53,6 +58,18 @@ def _delete(gateway: Gateway) -> Handler:
         return json_response({"id": response_id, "object": "response", "deleted": True})
 
     return handle
+
+
+def _starting_after(value: str | None) -> int:
+    """The sequence number to stream after; -1 (from the first event) when absent."""
+    if value is None:
+        return -1
+    if not value.isdigit():
+        raise InvalidRequestError(
+            f"starting_after must be a non-negative integer, got {value!r}",
+            param="starting_after",
+        )
+    return min(int(value), _MAX_SEQUENCE)
 
 
 def _limit(value: str | None) -> int:

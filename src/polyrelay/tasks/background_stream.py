@@ -1,0 +1,262 @@
+"""`background: true, stream: true` on /v1/responses: a background response its clients
+stream, and stream again after a drop with `GET /v1/responses/{id}?stream=true
+&starting_after=N` (the openai SDK's `responses.stream(response_id=…)`).
+
+At submission the `queued` Response is stored and its first two events are recorded:
+`response.created` and `response.queued` (sequence numbers 0 and 1). The task worker,
+in whichever server process claims it, then runs the request streamed and records each
+event of the run in the ResponseEventLog, renumbered to follow on, with the Response's
+id set to the promised one and `background: true` (the run's own `response.created` is
+left out: the client has had one). Every client, the submitting POST included, streams
+by reading the log back: at once when the run is in its own process (EventFeed), else
+by polling every `_POLL_SECONDS`.
+
+A run cut off mid-stream (its server died) cannot be resumed upstream: its retry ends
+the response `failed`. A run that fails before it streams is retried like any task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from polyrelay import codec
+from polyrelay.codec import JSONObject
+from polyrelay.pipeline.sse_response import FinalFrames
+from polyrelay.sse import SSEDecoder, SSEEvent, encode_event
+from polyrelay.storage import RecordedEvent, ResponseEventLog, ResponseStore
+from polyrelay.tasks.background import error_code
+from polyrelay.tasks.model import TaskError
+from polyrelay.tasks.runner import Outcome, dispatch_task
+
+if TYPE_CHECKING:
+    from polyrelay.pipeline import Gateway
+    from polyrelay.tasks.model import Task
+
+__all__ = [
+    "KEEPALIVE",
+    "EventFeed",
+    "Recorder",
+    "follow",
+    "is_streamed",
+    "record_failure",
+    "run_streamed",
+    "submitted_events",
+]
+
+SUBMITTED = 2
+"""Events recorded at submission: `response.created` and `response.queued`."""
+TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+ENDED_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
+KEEPALIVE = b": keepalive\n\n"
+_POLL_SECONDS = 0.25
+"""How often a client streaming a run of another server process looks for new events."""
+
+
+def is_streamed(body: bytes) -> bool:
+    """Whether a stored task body asks for a stream."""
+    if b'"stream"' not in body:
+        return False
+    document = codec.decode(body)
+    return isinstance(document, dict) and document.get("stream") is True
+
+
+def _frame(document: JSONObject) -> bytes:
+    return encode_event(codec.encode(document), str(document["type"]))
+
+
+def submitted_events(shell: JSONObject) -> list[RecordedEvent]:
+    """`response.created` and `response.queued` for the stored `queued` Response."""
+    return [
+        RecordedEvent(seq, _frame({"type": kind, "sequence_number": seq, "response": shell}), False)
+        for seq, kind in enumerate(("response.created", "response.queued"))
+    ]
+
+
+class EventFeed:
+    """Wakes the clients of this process that follow a response when its run, in this
+    process too, records events. Clients of runs elsewhere poll instead."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    def notify(self, response_id: str) -> None:
+        for event in self._waiters.get(response_id, ()):
+            event.set()
+
+    @contextlib.contextmanager
+    def subscription(self, response_id: str) -> Iterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._waiters.setdefault(response_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            waiters = self._waiters.get(response_id)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[response_id]
+
+
+class Recorder:
+    """Numbers, patches and commits the events of one background run."""
+
+    def __init__(self, log: ResponseEventLog, feed: EventFeed, response_id: str) -> None:
+        self._log = log
+        self._feed = feed
+        self._id = response_id
+        self._decoder = SSEDecoder()
+        self.next_seq = log.next_seq(response_id)
+        self.final: JSONObject | None = None
+        """The terminal event's Response, once the run has produced it."""
+        self.final_type = ""
+
+    @property
+    def cut_off(self) -> bool:
+        """An earlier run of this response streamed events and then stopped."""
+        return self.next_seq > SUBMITTED
+
+    def events_of(self, chunk: bytes) -> list[RecordedEvent]:
+        """The events a chunk of the run's SSE stream completes, numbered and patched."""
+        return [e for e in map(self._patch, self._decoder.feed(chunk)) if e is not None]
+
+    def commit(self, events: list[RecordedEvent]) -> None:
+        if events:
+            self._log.append(self._id, events)
+            self._feed.notify(self._id)
+
+    def _patch(self, event: SSEEvent) -> RecordedEvent | None:
+        try:
+            document = codec.decode(event.data)
+        except codec.DecodeError:
+            return None
+        if not isinstance(document, dict) or self.final is not None:
+            return None
+        kind = str(document.get("type") or event.event or "")
+        if kind == "response.created":
+            return None
+        response = document.get("response")
+        if isinstance(response, dict):
+            response["id"] = self._id
+            response["background"] = True
+            if kind in TERMINAL:
+                self.final, self.final_type = response, kind
+        document["sequence_number"] = seq = self.next_seq
+        self.next_seq += 1
+        return RecordedEvent(seq, _frame(document), kind in TERMINAL)
+
+
+def final_error(recorder: Recorder) -> TaskError | None:
+    """The run's error when it did not end completed or incomplete."""
+    if recorder.final is None:
+        return TaskError(
+            type="api_error", message="the upstream stream ended before its end", status=502
+        )
+    if recorder.final_type != "response.failed":
+        return None
+    error = recorder.final.get("error")
+    message = str(error.get("message")) if isinstance(error, dict) else "the response failed"
+    return TaskError(type="api_error", message=message, status=502)
+
+
+_CUT_OFF = TaskError(
+    type="api_error",
+    message="the server running this background response stopped mid-stream, and a stream"
+    " cannot be resumed upstream; the events it recorded stay readable",
+    status=500,
+)
+
+
+async def run_streamed(
+    gateway: Gateway, task: Task, recorder: Recorder, finish: Callable[[bytes], None]
+) -> Outcome:
+    """Run a background streamed response, recording its events. `finish` stores the
+    final Response; it runs before the terminal event is recorded, so a client that has
+    seen the end reads the ended response."""
+    if recorder.cut_off:
+        return Outcome(error=_CUT_OFF)
+    response = await dispatch_task(gateway, task)
+    if isinstance(response, Outcome):
+        return response
+    frames: AsyncIterator[bytes] | None = getattr(response, "frames", None)
+    if frames is None:
+        message = "the streamed call did not answer with a stream"
+        return Outcome(error=TaskError(type="api_error", message=message, status=500))
+    try:
+        async for chunk in frames:
+            events = recorder.events_of(chunk)
+            if recorder.final is not None and events and events[-1].last:
+                finish(codec.encode(recorder.final))
+            recorder.commit(events)
+    finally:
+        aclose = getattr(frames, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    error = final_error(recorder)
+    if error is not None or recorder.final is None:
+        return Outcome(error=error)
+    return Outcome(result=codec.encode(recorder.final))
+
+
+def record_failure(
+    log: ResponseEventLog, feed: EventFeed, task: Task, response: JSONObject, error: TaskError
+) -> None:
+    """End a failed run's event stream with `response.failed`, unless it has its end."""
+    if log.ended(task.id):
+        return
+    failed: dict[str, Any] = {**response, "id": task.id, "status": "failed", "background": True}
+    failed["error"] = {"code": error_code(error), "message": error.message}
+    seq = log.next_seq(task.id)
+    document = {"type": "response.failed", "sequence_number": seq, "response": failed}
+    log.append(task.id, [RecordedEvent(seq, _frame(document), True)])
+    feed.notify(task.id)
+
+
+async def follow(
+    log: ResponseEventLog,
+    responses: ResponseStore,
+    feed: EventFeed | None,
+    response_id: str,
+    key_id: str,
+    after: int,
+) -> AsyncIterator[bytes]:
+    """The recorded events numbered above `after`, then the run's new ones as they are
+    recorded, until the terminal event; or until the response ended without one
+    (cancelled, or its events purged)."""
+    with contextlib.ExitStack() as stack:
+        wake = stack.enter_context(feed.subscription(response_id)) if feed else None
+        settled = False
+        while True:
+            if wake is not None:
+                wake.clear()
+            events = log.read(response_id, after)
+            if events:
+                ending = next((n for n, event in enumerate(events) if event.last), None)
+                if ending is not None:
+                    yield FinalFrames(b"".join(event.frame for event in events[: ending + 1]))
+                    return
+                after = events[-1].seq
+                yield b"".join(event.frame for event in events)
+                settled = False
+                continue
+            if _has_ended(responses, response_id, key_id):
+                if settled:  # ended, and nothing more came in a whole poll: the end
+                    return
+                settled = True
+            await _wait(wake)
+
+
+def _has_ended(responses: ResponseStore, response_id: str, key_id: str) -> bool:
+    record = responses.get(response_id, key_id)
+    return record is None or record.status in ENDED_STATUSES
+
+
+async def _wait(wake: asyncio.Event | None) -> None:
+    if wake is None:
+        await asyncio.sleep(_POLL_SECONDS)
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_POLL_SECONDS):
+            await wake.wait()
