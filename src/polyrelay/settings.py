@@ -32,6 +32,7 @@ __all__ = [
     "ModelConfig",
     "ProviderConfig",
     "ProviderType",
+    "ResponsesSettings",
     "Settings",
     "StaticKey",
     "embedded_settings",
@@ -90,6 +91,12 @@ class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
     token_budget: Positive | None = None
 
 
+class ResponsesSettings(msgspec.Struct, frozen=True, kw_only=True):
+    retention_seconds: Annotated[int, msgspec.Meta(ge=0)] = 30 * 24 * 3600
+    """Stored Responses are deleted this long after they were created (OpenAI's 30 days);
+    0 keeps them forever."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = DEFAULT_HOST
     port: Port = DEFAULT_PORT
@@ -112,6 +119,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """The web search backend."""
     tasks: TasksSettings = TasksSettings()
     """The async task mode."""
+    responses: ResponsesSettings = ResponsesSettings()
+    """Stored OpenAI Responses."""
 
     def with_listen(self, host: str, port: int) -> Settings:
         """A copy listening on host:port; emulator providers follow the new address."""

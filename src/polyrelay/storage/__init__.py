@@ -120,6 +120,11 @@ class ResponseStore(Protocol):
 
     def delete(self, response_id: str, key_id: str) -> bool: ...
 
+    def purge(self, created_before: int, limit: int) -> int:
+        """Delete up to `limit` responses, any key's, created before `created_before` (Unix
+        time); how many were deleted."""
+        ...
+
     def update_status(
         self,
         response_id: str,

@@ -13,7 +13,11 @@ from collections.abc import Callable
 
 from polyrelay.storage.key_limits import create_key_limit_tables
 from polyrelay.storage.response_events import create_response_event_table
-from polyrelay.storage.responses import create_response_tables, inline_input_items
+from polyrelay.storage.responses import (
+    create_response_tables,
+    index_by_creation,
+    inline_input_items,
+)
 from polyrelay.storage.tasks import create_task_tables
 from polyrelay.storage.usage import create_usage_table
 
@@ -46,6 +50,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0005_inline_input_items", inline_input_items),
     ("0006_key_limits", create_key_limit_tables),
     ("0007_response_events", create_response_event_table),
+    ("0008_responses_by_created", index_by_creation),
 )
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyrelay import codec
 from polyrelay.codec import JSONObject
+from polyrelay.frontends.openai_responses.stream import KEEPALIVE
 from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.sse import SSEDecoder, SSEEvent, encode_event
 from polyrelay.storage import RecordedEvent, ResponseEventLog, ResponseStore
@@ -50,7 +51,6 @@ SUBMITTED = 2
 """Events recorded at submission: `response.created` and `response.queued`."""
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 ENDED_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
-KEEPALIVE = b": keepalive\n\n"
 _POLL_SECONDS = 0.25
 """How often a client streaming a run of another server process looks for new events."""
 

@@ -7,6 +7,7 @@ response is a 404, indistinguishable from an unknown id. Errors use OpenAI's bod
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Literal
 
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from polyrelay.errors import InvalidRequestError, NotFoundError, UnsupportedError
 from polyrelay.storage import ApiKey
+from polyrelay.storage.retention import ResponseRetention
 from polyrelay.web import RESPONSES, Handler, authenticated, json_response
 
 if TYPE_CHECKING:
@@ -118,6 +120,11 @@ def _input_items(gateway: Gateway) -> Handler:
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
+    retention = ResponseRetention(
+        gateway.database.responses, gateway.settings.responses.retention_seconds, time.time
+    )
+    gateway.on_startup.append(retention.start)
+    gateway.on_shutdown.append(retention.stop)
     return [
         Route(
             "/v1/responses/{response_id}",

@@ -66,9 +66,10 @@ from polyrelay.schemas.openai_responses import (
 )
 from polyrelay.sse import encode_event
 
-__all__ = ["OpenAIResponsesStreamRenderer"]
+__all__ = ["KEEPALIVE", "OpenAIResponsesStreamRenderer"]
 
-_KEEPALIVE = b": keep-alive\n\n"
+KEEPALIVE = b": keep-alive\n\n"
+"""An SSE comment: keeps a silent stream open; clients ignore it."""
 # The hot frame, `response.output_text.delta`, is joined from pre-encoded pieces (the same
 # bytes the event Struct encodes to, 1.3 µs instead of 4 µs per delta).
 _TEXT_DELTA_HEAD = (
@@ -421,7 +422,7 @@ class OpenAIResponsesStreamRenderer:
 
     def heartbeat(self) -> list[bytes]:
         """An SSE comment (no sequence number: it is not an event); none after the end."""
-        return [] if self._ended else [_KEEPALIVE]
+        return [] if self._ended else [KEEPALIVE]
 
     def _failed(self, kind: str, message: str) -> list[bytes]:
         code = "rate_limit_exceeded" if kind == "rate_limit_error" else "server_error"
