@@ -18,6 +18,7 @@ __all__ = [
     "decode_known",
     "encode",
     "encode_str",
+    "member_replacements",
 ]
 
 T = TypeVar("T")
@@ -87,3 +88,10 @@ def _too_deep() -> DecodeError:
     # msgspec recurses once per nesting level (skipping an unknown field's value too), so
     # `[[[[…` thousands deep ends in RecursionError: for the caller, malformed input.
     return DecodeError("JSON is nested too deeply")
+
+
+def member_replacements(name: bytes, old: object, new: object) -> list[tuple[bytes, bytes]]:
+    """Byte replacements of the member `"name": old` by `"name": new` in JSON text,
+    compact or with a space after the colon (for rewriting relayed bytes undecoded)."""
+    key, before, after = b'"' + name + b'":', encode(old), encode(new)
+    return [(key + before, key + after), (key + b" " + before, key + b" " + after)]

@@ -152,9 +152,12 @@ def test_previous_response_id_chains_turns(
         )
     assert second.output_text == "You said: second question"
     assert client.responses.retrieve(second.id).previous_response_id == first.id
-    if not (stream and provider == "openai-responses"):
-        # A relayed stream is forwarded byte for byte: its echo is the upstream's.
-        assert second.previous_response_id == first.id
+    # The relayed stream (openai-responses) too: the upstream echoes what it was sent.
+    assert second.previous_response_id == first.id
+    assert second.store is True and first.store is True
+    if stream:
+        lifecycle = [e.response for e in events if hasattr(e, "response")]
+        assert {(r.previous_response_id, r.store) for r in lifecycle} == {(first.id, True)}
     sent = upstream_text(emulator)
     assert "first question" in sent and "You said: first question" in sent
     assert "XYZZY" not in sent  # instructions are not inherited

@@ -94,6 +94,11 @@ class PassthroughHooks(Protocol):
 
     def passthrough_observer(self, ctx: RequestContext) -> StreamObserver: ...
 
+    def passthrough_echoes(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+        """Byte replacements that make a relayed stream's frames echo what the client
+        asked where `passthrough_body` changed it (the model name is the relay's job)."""
+        ...
+
 
 @runtime_checkable
 class ReadsHeaders(Protocol):

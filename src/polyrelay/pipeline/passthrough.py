@@ -74,7 +74,8 @@ async def relay(
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
     parser = relaying.relay_parser(route, ctx)
-    frames = _forward(stream, parser, ctx, renderer, observer, meter, route.upstream_model)
+    echo = _Echo(route.upstream_model, ctx.model, hooks.passthrough_echoes(ctx) if hooks else [])
+    frames = _forward(stream, parser, renderer, observer, meter, echo)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
 
@@ -126,23 +127,20 @@ class _Boundary:
 _FRAME_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 
-class _ModelRename:
-    """Echoes the model name the client asked for in relayed stream frames, as the
-    non-streamed fast path and the IR path do. Only whole frames are rewritten (a partial
-    frame waits for the rest), so a name split across two chunks is still found. A JSON
-    string's own quotes are escaped, so text that merely mentions the name is not touched.
-    When the public and upstream names are the same, chunks pass through untouched."""
+class _Echo:
+    """Makes relayed stream frames echo what the client asked where the upstream echoes
+    what it was sent: the model name the client asked for, as the non-streamed fast path
+    and the IR path do, and the frontend's own fields (PassthroughHooks.passthrough_echoes).
+    Only whole frames are rewritten (a partial frame waits for the rest), so a name split
+    across two chunks is still found. A JSON string's own quotes are escaped, so text that
+    merely mentions a name is not touched. With nothing to rewrite, chunks pass untouched."""
 
     __slots__ = ("_held", "_pairs")
 
-    def __init__(self, upstream: str, public: str) -> None:
+    def __init__(self, upstream: str, public: str, extra: list[tuple[bytes, bytes]]) -> None:
         self._held = b""
-        old, new = codec.encode(upstream), codec.encode(public)
-        self._pairs = (
-            []
-            if upstream == public
-            else [(b'"model":' + old, b'"model":' + new), (b'"model": ' + old, b'"model": ' + new)]
-        )
+        model = [] if upstream == public else codec.member_replacements(b"model", upstream, public)
+        self._pairs = model + extra
 
     def feed(self, chunk: bytes) -> bytes:
         if not self._pairs:
@@ -153,13 +151,13 @@ class _ModelRename:
             self._held = data
             return b""
         self._held = data[cut:]
-        return self._rename(data[:cut])
+        return self._rewrite(data[:cut])
 
     def finish(self) -> bytes:
         held, self._held = self._held, b""
-        return self._rename(held) if held else b""
+        return self._rewrite(held) if held else b""
 
-    def _rename(self, data: bytes) -> bytes:
+    def _rewrite(self, data: bytes) -> bytes:
         for old, new in self._pairs:
             data = data.replace(old, new)
         return data
@@ -168,15 +166,13 @@ class _ModelRename:
 async def _forward(
     stream: UpstreamStream,
     parser: StreamParser,
-    ctx: RequestContext,
     renderer: _Boundary,
     observer: StreamObserver | None,
     meter: Meter,
-    upstream_model: str,
+    rename: _Echo,
 ) -> AsyncIterator[bytes]:
     """The relayed bytes. The chunk that ends the upstream stream (its end arrived with
     it, so nothing waits for it) goes out with the end of the response, in one send."""
-    rename = _ModelRename(upstream_model, ctx.model)
     tail = b""
     try:
         async with stream:

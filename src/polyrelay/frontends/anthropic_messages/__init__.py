@@ -86,6 +86,10 @@ class AnthropicMessagesFrontend:
         del ctx
         return _NoObserver()
 
+    def passthrough_echoes(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+        del ctx  # nothing `passthrough_body` changes is echoed in a Message
+        return []
+
     def encode(self, responses: Sequence[ChatResponse], ctx: RequestContext) -> bytes:
         if len(responses) != 1:
             raise InvalidRequestError("the Anthropic Messages API returns exactly one answer")

@@ -199,6 +199,19 @@ class OpenAIResponsesFrontend:
     def passthrough_observer(self, ctx: RequestContext) -> StreamObserver:
         return StoringObserver(self._store, _options(ctx) or ResponsesOptions(store=False), ctx)
 
+    def passthrough_echoes(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+        """`passthrough_body` sent `store: false` and no `previous_response_id`; the
+        upstream's lifecycle events echo those, the client gets its own (as
+        `finish_response` does for a complete response)."""
+        options = _options(ctx)
+        if options is None:
+            return []
+        pairs = codec.member_replacements(b"store", False, True) if options.store else []
+        previous = options.previous_response_id
+        if previous is not None:
+            pairs += codec.member_replacements(b"previous_response_id", None, previous)
+        return pairs
+
 
 def _options(ctx: RequestContext) -> ResponsesOptions | None:
     state = ctx.frontend_state

@@ -113,6 +113,7 @@ def _put(
 def finish_response(response: JSONObject, options: ResponsesOptions, ctx: RequestContext) -> None:
     """Echo what the client asked, not what the fast path sent upstream."""
     response["previous_response_id"] = options.previous_response_id
+    response["store"] = options.store
     if ctx.model:
         response["model"] = ctx.model
 
