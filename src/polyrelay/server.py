@@ -106,6 +106,9 @@ def serve(settings: Settings) -> None:
         # would only add a layer to every request.
         "proxy_headers": False,
         "timeout_graceful_shutdown": 5,
+        # The Responses WebSocket mode: a message is a request body, with its size limit.
+        "ws": "websockets-sansio",
+        "ws_max_size": settings.max_body_bytes,
     }
     if settings.workers == 1:
         uvicorn.run(served_app(settings), **common)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ name = "gateway"
 base_url = "{base}/v1"
 env_key = "OPENAI_API_KEY"
 wire_api = "responses"
+supports_websockets = {websocket}
 [analytics]
 enabled = false
 [feedback]
@@ -53,11 +54,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     yield from run_servers(tmp_path_factory.mktemp("codex-servers"), CODEX_MODELS.values())
 
 
-def run_codex(base: str, model: str, prompt: str, tmp_path: Path) -> list[dict[str, Any]]:
+def run_codex(
+    base: str, model: str, prompt: str, tmp_path: Path, websocket: bool = False
+) -> list[dict[str, Any]]:
     home, work = tmp_path / "codex-home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
-    (home / "config.toml").write_text(CONFIG.format(model=model, base=base))
+    flag = "true" if websocket else "false"
+    (home / "config.toml").write_text(CONFIG.format(model=model, base=base, websocket=flag))
     env = {**os.environ, "OPENAI_API_KEY": STATIC_KEY, "CODEX_HOME": str(home)}
     command = [str(CODEX), "exec", "--skip-git-repo-check", "--ephemeral", "-C", str(work)]
     command += ["--color", "never", "--json", prompt]
@@ -92,10 +96,20 @@ def test_codex_plain_answer(servers: Servers, upstream: str, tmp_path: Path) -> 
     assert path == ("/v1/messages" if upstream == "anthropic" else "/v1/chat/completions")
 
 
+@pytest.mark.parametrize("transport", ["http", "websocket"])
 @pytest.mark.parametrize("upstream", list(CODEX_MODELS))
-def test_codex_runs_the_shell_tool(servers: Servers, upstream: str, tmp_path: Path) -> None:
+def test_codex_runs_the_shell_tool(
+    servers: Servers, upstream: str, transport: str, tmp_path: Path
+) -> None:
     prompt = 'check [[tool exec_command {"cmd": "echo polyrelay-ok"}]]'
-    events = run_codex(servers.gateway, f"codex-{upstream}", prompt, tmp_path)
+    logged = len(servers.log.read_text().splitlines())
+    websocket = transport == "websocket"
+    events = run_codex(servers.gateway, f"codex-{upstream}", prompt, tmp_path, websocket)
+    requests = [line for line in servers.log.read_text().splitlines()[logged:] if "/v1/" in line]
+    # Over the socket every turn, the tool output's included, is a WS request (Codex falls
+    # back to HTTP when the socket fails, so this is what proves the socket served it).
+    over = [line for line in requests if " WS /v1/responses " in line]
+    assert len(over) == (len(requests) if websocket else 0) and requests, requests
     commands = completed(events, "command_execution")
     assert len(commands) == 1
     assert "echo polyrelay-ok" in commands[0]["command"] and commands[0]["exit_code"] == 0

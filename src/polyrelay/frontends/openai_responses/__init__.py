@@ -61,6 +61,10 @@ class OpenAIResponsesFrontend:
         self._store = store
         self._models: Mapping[str, ModelConfig] = models or {}
 
+    def reading(self, store: ResponseStore) -> OpenAIResponsesFrontend:
+        """The same frontend over another ResponseStore (a WebSocket connection's)."""
+        return OpenAIResponsesFrontend(store, self._models)
+
     def decode(self, body: bytes, ctx: RequestContext) -> ChatRequest:
         request, options = self.decode_with_options(body, ctx)
         ctx.frontend_state = options

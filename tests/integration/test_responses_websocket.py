@@ -1,0 +1,187 @@
+"""The Responses API's WebSocket mode through the real gateway, with the openai SDK's
+`client.responses.connect()` (and a raw websockets client where the SDK hides the wire):
+turns on every upstream type, `store: false` continuations from the connection's memory,
+lanes, `generate: false`, errors that leave the connection open, and the handshake's key
+check."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import openai
+import pytest
+import websockets.sync.client as ws_client
+from websockets.exceptions import InvalidStatus
+
+from tests.integration.conftest import Emulator, Gateway
+from tests.integration.servers import LIMITED_KEY, MODELS_BY_PROVIDER, STATIC_KEY
+
+PROVIDERS = list(MODELS_BY_PROVIDER)
+ENDS = ("response.completed", "response.failed", "response.incomplete", "error")
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=STATIC_KEY, max_retries=0)
+
+
+def until_end(connection: Any) -> list[Any]:
+    events = []
+    for event in connection:
+        events.append(event)
+        if event.type in ENDS:
+            return events
+    raise AssertionError("the connection closed before the response ended")
+
+
+def text_of(events: list[Any]) -> str:
+    return "".join(e.delta for e in events if e.type == "response.output_text.delta")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_store_false_turn_continues_from_the_connections_memory(
+    client: openai.OpenAI, emulator: Emulator, provider: str
+) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    with client.responses.connect() as connection:
+        connection.response.create(model=model, input="first over the socket", store=False)
+        first = until_end(connection)
+        assert [first[0].type, first[-1].type] == ["response.created", "response.completed"]
+        assert text_of(first) == "You said: first over the socket"
+        first_id = first[-1].response.id
+        connection.response.create(
+            model=model, input="second turn", store=False, previous_response_id=first_id
+        )
+        second = until_end(connection)
+    assert second[-1].type == "response.completed", second[-1]
+    assert second[-1].response.previous_response_id == first_id
+    assert text_of(second) == "You said: second turn"
+    sent = str(emulator.last()["body"])
+    assert "first over the socket" in sent and "You said: first over the socket" in sent
+    with pytest.raises(openai.NotFoundError):  # store: false kept it on the connection only
+        client.responses.retrieve(first_id)
+
+
+def test_a_stored_turn_is_stored_and_continued_on_another_connection(
+    client: openai.OpenAI, emulator: Emulator
+) -> None:
+    with client.responses.connect() as connection:
+        connection.response.create(model="claude-sonnet-4-5", input="keep this one")
+        stored = until_end(connection)[-1].response
+    assert client.responses.retrieve(stored.id).output_text == "You said: keep this one"
+    with client.responses.connect() as connection:
+        connection.response.create(
+            model="gpt-4o-mini", input="and continue", previous_response_id=stored.id
+        )
+        assert until_end(connection)[-1].type == "response.completed"
+    assert "keep this one" in str(emulator.last()["body"])
+
+
+def test_lanes_run_at_once_and_each_lane_in_order(client: openai.OpenAI) -> None:
+    with client.responses.connect() as connection:
+        started = time.monotonic()
+        for lane in ("a", "b"):
+            for n in (1, 2):
+                connection.send(
+                    {
+                        "type": "response.create",
+                        "model": "claude-sonnet-4-5",
+                        "input": f"[[delay 600]] lane {lane} turn {n}",
+                        "store": False,
+                        "stream_id": lane,
+                    }
+                )
+        events: list[Any] = []
+        while sum(e.type == "response.completed" for e in events) < 4:
+            events.append(connection.recv())
+        elapsed = time.monotonic() - started
+    assert 1.2 < elapsed < 2.2  # two lanes of two 0.6 s turns each, side by side
+    for lane in ("a", "b"):
+        own = [e for e in events if e.stream_id == lane]
+        texts = [e.response.output_text for e in own if e.type == "response.completed"]
+        assert texts == [f"You said: lane {lane} turn 1", f"You said: lane {lane} turn 2"]
+        kinds = [e.type for e in own]
+        assert kinds.index("response.completed") < len(kinds) - 1  # turn 2 came after
+    assert all(e.stream_id in ("a", "b") for e in events)
+
+
+def test_generate_false_prepares_a_turn_without_the_upstream(
+    client: openai.OpenAI, emulator: Emulator
+) -> None:
+    before = len(emulator.requests())
+    with client.responses.connect() as connection:
+        connection.send(
+            {
+                "type": "response.create",
+                "model": "gpt-5-mini",
+                "input": "context prepared ahead",
+                "store": False,
+                "generate": False,
+            }
+        )
+        prepared = until_end(connection)
+        assert [e.type for e in prepared] == [
+            "response.created",
+            "response.in_progress",
+            "response.completed",
+        ]
+        assert prepared[-1].response.output == []
+        assert len(emulator.requests()) == before  # no upstream call
+        connection.response.create(
+            model="gpt-5-mini",
+            input="now answer",
+            store=False,
+            previous_response_id=prepared[-1].response.id,
+        )
+        answered = until_end(connection)
+    assert text_of(answered) == "You said: now answer"
+    assert "context prepared ahead" in str(emulator.last()["body"])
+
+
+def test_errors_are_events_and_the_connection_stays_open(client: openai.OpenAI) -> None:
+    with client.responses.connect() as connection:
+        connection.response.create(model="no-such-model", input="x")
+        missing = until_end(connection)[-1]
+        assert missing.type == "error" and missing.status == 404
+        assert missing.error.type == "invalid_request_error" and missing.error.message
+        connection.send_raw("not json")  # type: ignore[attr-defined]
+        assert until_end(connection)[-1].status == 400
+        connection.send({"type": "response.create", "model": "gpt-4o-mini", "background": True})
+        refused = until_end(connection)[-1]
+        assert refused.error.param == "background"
+        connection.send({"type": "session.update"})  # type: ignore[arg-type]
+        assert until_end(connection)[-1].error.param == "type"
+        connection.response.create(
+            model="gpt-4o-mini", input="x", previous_response_id="resp_unknown", store=False
+        )
+        assert until_end(connection)[-1].error.code == "previous_response_not_found"
+        connection.response.create(model="gpt-4o-mini", input="still here")
+        assert text_of(until_end(connection)) == "You said: still here"
+
+
+def test_steering_is_declined_in_the_protocols_own_terms(gateway: Gateway) -> None:
+    url = gateway.url.replace("http", "ws") + "/v1/responses"
+    headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    with ws_client.connect(url, additional_headers=headers) as socket:
+        socket.send(
+            json.dumps({"type": "response.steer", "previous_response_id": "resp_1", "input": "hi"})
+        )
+        failed = json.loads(socket.recv(timeout=5))
+    assert failed["type"] == "response.steer.failed"
+    assert failed["error"]["code"] == "steering_not_supported"
+    assert failed["steer"] == {"input": "hi", "previous_response_id": "resp_1"}
+
+
+def test_the_handshake_checks_the_key(gateway: Gateway) -> None:
+    url = gateway.url.replace("http", "ws") + "/v1/responses"
+    with pytest.raises(InvalidStatus) as refused:
+        ws_client.connect(url, additional_headers={"authorization": "Bearer sk-wrong"})
+    assert refused.value.response.status_code == 401
+    assert json.loads(refused.value.response.body or b"{}")["error"]["code"] == "invalid_api_key"
+    limited = {"authorization": f"Bearer {LIMITED_KEY}"}
+    with ws_client.connect(url, additional_headers=limited) as socket:
+        socket.send(json.dumps({"type": "response.create", "model": "gpt-5-mini", "input": "x"}))
+        denied = json.loads(socket.recv(timeout=5))
+    assert denied["type"] == "error" and denied["status"] == 403
