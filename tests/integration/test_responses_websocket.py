@@ -185,3 +185,27 @@ def test_the_handshake_checks_the_key(gateway: Gateway) -> None:
         socket.send(json.dumps({"type": "response.create", "model": "gpt-5-mini", "input": "x"}))
         denied = json.loads(socket.recv(timeout=5))
     assert denied["type"] == "error" and denied["status"] == 403
+
+
+def test_a_client_gone_mid_stream_ends_its_turn_at_once_as_499(
+    gateway: Gateway, client: openai.OpenAI
+) -> None:
+    url = gateway.url.replace("http", "ws") + "/v1/responses"
+    headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    logged = len(gateway.log.read_text().splitlines())
+    with ws_client.connect(url, additional_headers=headers) as socket:
+        body = {"type": "response.create", "model": "claude-sonnet-4-5", "store": False}
+        socket.send(json.dumps({**body, "input": "[[pace 20]] " + "word " * 100}))
+        assert json.loads(socket.recv(timeout=5))["type"] == "response.created"
+    deadline = time.monotonic() + 2.5  # the whole stream would take 5 s
+    while True:
+        lines = gateway.log.read_text().splitlines()[logged:]
+        if any(" WS /v1/responses " in line for line in lines):
+            break
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.05)
+    assert any("status=499" in line for line in lines), lines
+    assert not any("Traceback" in line or "unhandled" in line for line in lines), lines
+    with client.responses.connect() as connection:  # the gateway carries on
+        connection.response.create(model="gpt-4o-mini", input="after", store=False)
+        assert text_of(until_end(connection)) == "You said: after"

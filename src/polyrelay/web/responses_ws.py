@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from starlette.responses import Response
 from starlette.routing import BaseRoute, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from polyrelay import codec
 from polyrelay.context import RequestContext
@@ -55,6 +55,12 @@ log = logging.getLogger("polyrelay.requests")
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _LANE_BACKLOG = 64
 """`response.create` events a lane holds while it runs one; more is a client bug."""
+_MAX_LANES = 32
+"""Lanes (distinct `stream_id`s) a connection may open: each runs a task."""
+
+
+class _Gone(Exception):
+    """The client closed the socket: its lanes stop without an error message."""
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
@@ -149,6 +155,10 @@ class _Connection:
         event["stream"] = True  # implicit over the socket
         lane = self.lanes.get(stream_id)
         if lane is None:
+            if len(self.lanes) >= _MAX_LANES:
+                message = f"a connection may use at most {_MAX_LANES} stream_id lanes"
+                await self.send_error(InvalidRequestError(message, param="stream_id"), stream_id)
+                return
             lane = self.lanes[stream_id] = asyncio.Queue(_LANE_BACKLOG)
             self.workers.append(asyncio.create_task(self.serve(lane)))
         if lane.full():
@@ -165,27 +175,40 @@ class _Connection:
     async def respond(self, job: _Job) -> None:
         ctx = RequestContext(key_id=self.key.id)
         started = time.perf_counter()
-        status = 200
+        status = 499  # unless the turn ends otherwise, the client went away (as over HTTP)
         try:
+            status = await self.turn(job, ctx)
+        except _Gone:
+            pass
+        finally:
+            log.info(
+                "WS /v1/responses model=%s status=%s %.1fms%s",
+                header_safe(ctx.model[:200]) if ctx.model else "-",
+                status,
+                (time.perf_counter() - started) * 1000,
+                f" warnings={ctx.warnings}" if ctx.warnings else "",
+            )
+
+    async def turn(self, job: _Job, ctx: RequestContext) -> int:
+        """Run one `response.create`; its status, as the HTTP log would show it."""
+        try:
+            # Per turn, as over HTTP: a key revoked or expired meanwhile stops here.
+            self.key = self.gateway.authenticator.authenticate(self.headers)
             self.gateway.limiter.admit(self.key)
             if job.generate:
                 await self.stream(job, ctx)
             else:
                 await self.prepare(job, ctx)
         except GatewayError as error:
-            status = error.status
             await self.send_error(error, job.stream_id)
+            return error.status
+        except _Gone:
+            raise
         except Exception:
             log.exception("unhandled error on the Responses WebSocket")
-            status = 500
             await self.send_error(internal_error(), job.stream_id)
-        log.info(
-            "WS /v1/responses model=%s status=%s %.1fms%s",
-            header_safe(ctx.model[:200]) if ctx.model else "-",
-            status,
-            (time.perf_counter() - started) * 1000,
-            f" warnings={ctx.warnings}" if ctx.warnings else "",
-        )
+            return 500
+        return 200
 
     async def stream(self, job: _Job, ctx: RequestContext) -> None:
         """Run the turn as a streamed POST and send its events."""
@@ -245,7 +268,12 @@ class _Connection:
         else:
             text = event
         async with self.sending:
-            await self.websocket.send_text(text)
+            try:
+                await self.websocket.send_text(text)
+            except (WebSocketDisconnect, OSError, RuntimeError) as gone:
+                # uvicorn: ClientDisconnected (an OSError); Starlette: RuntimeError after
+                # the close message.
+                raise _Gone from gone
 
 
 def _is_terminal(name: str | None, data: str) -> bool:
