@@ -115,6 +115,8 @@ class _Connection:
                 if text is None:
                     text = (message.get("bytes") or b"").decode("utf-8", "replace")
                 await self.on_event(text)
+        except _Gone:
+            return
         finally:
             for worker in self.workers:
                 worker.cancel()
@@ -134,7 +136,7 @@ class _Connection:
         elif kind == "response.steer":
             await self.send(_steer_failed(event), None)
         else:
-            message = f"Unknown event type {kind!r}; send response.create."
+            message = f"Unknown event type {str(kind)[:100]!r}; send response.create."
             await self.send_error(InvalidRequestError(message, param="type"), None)
 
     async def on_create(self, event: dict[str, Any]) -> None:
