@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -65,6 +67,23 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def configured_gateway(emulator: str, workdir: Path, extra: str) -> Iterator[str]:
+    """A gateway on the test config plus the YAML `extra`, in `workdir` (its database and
+    its log, `workdir / "log"`); yields its URL, then stops it."""
+    config = workdir / "polyrelay.yaml"
+    config.write_text(gateway_config(emulator, workdir / "polyrelay.db", extra=extra))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start(
+        ["serve", "--config", str(config), "--port", str(port)], url + "/", workdir / "log"
+    )
+    try:
+        yield url
+    finally:
+        stop(proc)
 
 
 def gateway_config(emulator: str, database: Path, extra: str = "") -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start
+from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start, stop
 
 WEBHOOK_KEY = b"polyrelay-test-webhook-key-32byt"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(WEBHOOK_KEY).decode()
@@ -65,6 +65,15 @@ class TasksGateway:
             if task["status"] in ("success", "failed", "cancelled"):
                 return task
             assert time.monotonic() < deadline, f"task still {task['status']}: {task}"
+
+
+def running(workdir: Path, emulator_url: str) -> Iterator[TasksGateway]:
+    """A started TasksGateway for a fixture to `yield from`; stopped afterwards."""
+    gateway = TasksGateway(workdir, emulator_url)
+    gateway.start()
+    yield gateway
+    assert gateway.proc is not None
+    stop(gateway.proc)
 
 
 def verify_signature(key: bytes, headers: dict[str, str], body: bytes) -> bool:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.conftest import Emulator
 from tests.integration.servers import LIMITED_KEY, STATIC_KEY, stop
-from tests.integration.tasks_support import TasksGateway
+from tests.integration.tasks_support import TasksGateway, running
 
 MODELS = ["gpt-5-mini", "claude-sonnet-4-5"]
 """The Responses fast path (an openai-responses upstream) and a translated one."""
@@ -25,11 +25,7 @@ MODELS = ["gpt-5-mini", "claude-sonnet-4-5"]
 
 @pytest.fixture(scope="module")
 def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TasksGateway]:
-    gateway = TasksGateway(tmp_path_factory.mktemp("background-stream"), emulator.url)
-    gateway.start()
-    yield gateway
-    assert gateway.proc is not None
-    stop(gateway.proc)
+    yield from running(tmp_path_factory.mktemp("background-stream"), emulator.url)
 
 
 @pytest.fixture

@@ -10,22 +10,15 @@ import openai
 import pytest
 
 from tests.integration.conftest import Emulator
-from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start, stop
+from tests.integration.servers import STATIC_KEY, configured_gateway
 
 
 def test_an_expired_response_is_gone(
     emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     workdir: Path = tmp_path_factory.mktemp("retention")
-    config = workdir / "polyrelay.yaml"
     extra = "responses: {retention_seconds: 2}\n"
-    config.write_text(gateway_config(emulator.url, workdir / "polyrelay.db", extra=extra))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start(
-        ["serve", "--config", str(config), "--port", str(port)], url + "/", workdir / "log"
-    )
-    try:
+    with configured_gateway(emulator.url, workdir, extra) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key=STATIC_KEY, max_retries=0)
         first = client.responses.create(model="claude-sonnet-4-5", input="remember me")
         assert client.responses.retrieve(first.id).id == first.id
@@ -45,5 +38,3 @@ def test_an_expired_response_is_gone(
                 model="claude-sonnet-4-5", input="again", previous_response_id=first.id
             )
         assert gone.value.code == "previous_response_not_found"
-    finally:
-        stop(proc)

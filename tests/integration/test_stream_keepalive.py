@@ -17,14 +17,7 @@ import openai
 import pytest
 
 from tests.integration.conftest import Emulator
-from tests.integration.servers import (
-    MODELS_BY_PROVIDER,
-    STATIC_KEY,
-    free_port,
-    gateway_config,
-    start,
-    stop,
-)
+from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY, configured_gateway
 
 PROMPT = "[[pace 2]] hi there"
 REPLY = "You said: hi there"
@@ -35,16 +28,8 @@ COMMENT = b": keep-alive\n\n"
 @pytest.fixture(scope="module")
 def keepalive_url(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir: Path = tmp_path_factory.mktemp("keepalive")
-    config = workdir / "polyrelay.yaml"
-    extra = "stream_keepalive_seconds: 0.2\n"
-    config.write_text(gateway_config(emulator.url, workdir / "polyrelay.db", extra=extra))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start(
-        ["serve", "--config", str(config), "--port", str(port)], url + "/", workdir / "log"
-    )
-    yield url
-    stop(proc)
+    with configured_gateway(emulator.url, workdir, "stream_keepalive_seconds: 0.2\n") as url:
+        yield url
 
 
 def _tee(lib: Any) -> Any:

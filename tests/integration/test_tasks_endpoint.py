@@ -16,11 +16,12 @@ import openai
 import pytest
 
 from tests.integration.conftest import Emulator
-from tests.integration.servers import LIMITED_KEY, STATIC_KEY, stop
+from tests.integration.servers import LIMITED_KEY, STATIC_KEY
 from tests.integration.tasks_support import (
     WEBHOOK_KEY,
     TasksGateway,
     receiving,
+    running,
     verify_signature,
 )
 
@@ -31,11 +32,7 @@ CLAUDE = "claude-sonnet-4-5"
 def tasks_gateway(
     emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TasksGateway]:
-    gateway = TasksGateway(tmp_path_factory.mktemp("tasks"), emulator.url)
-    gateway.start()
-    yield gateway
-    assert gateway.proc is not None
-    stop(gateway.proc)
+    yield from running(tmp_path_factory.mktemp("tasks"), emulator.url)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 
 import msgspec
 
+from polyrelay.storage.transaction import write_transaction
+
 __all__ = [
     "NO_LIMITS",
     "KeyLimits",
@@ -106,26 +108,20 @@ class SqliteKeyCounters:
 
     def admit(self, key_id: str, minute: int) -> KeyWindow:
         """Count one more request of `key_id` in `minute`; the counts after it."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                (requests, minute_tokens) = self._conn.execute(
-                    "INSERT INTO key_minutes VALUES (?, ?, 1, 0) ON CONFLICT (key_id, minute)"
-                    " DO UPDATE SET requests = requests + 1 RETURNING requests, tokens",
-                    (key_id, minute),
-                ).fetchone()
-                total = self._conn.execute(
-                    "SELECT tokens FROM key_tokens WHERE key_id = ?", (key_id,)
-                ).fetchone()
-                if requests == 1:  # a new minute: forget the old ones
-                    self._conn.execute(
-                        "DELETE FROM key_minutes WHERE key_id = ? AND minute < ?",
-                        (key_id, minute - _KEEP_MINUTES),
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, write_transaction(self._conn):
+            (requests, minute_tokens) = self._conn.execute(
+                "INSERT INTO key_minutes VALUES (?, ?, 1, 0) ON CONFLICT (key_id, minute)"
+                " DO UPDATE SET requests = requests + 1 RETURNING requests, tokens",
+                (key_id, minute),
+            ).fetchone()
+            total = self._conn.execute(
+                "SELECT tokens FROM key_tokens WHERE key_id = ?", (key_id,)
+            ).fetchone()
+            if requests == 1:  # a new minute: forget the old ones
+                self._conn.execute(
+                    "DELETE FROM key_minutes WHERE key_id = ? AND minute < ?",
+                    (key_id, minute - _KEEP_MINUTES),
+                )
         return KeyWindow(
             requests=requests,
             minute_tokens=minute_tokens,

@@ -20,6 +20,8 @@ import threading
 
 import msgspec
 
+from polyrelay.storage.transaction import write_transaction
+
 __all__ = ["RecordedEvent", "SqliteResponseEventLog", "create_response_event_table"]
 
 _READ_LIMIT = 500
@@ -60,18 +62,11 @@ class SqliteResponseEventLog:
         """Commit `events` (numbered after those recorded). A sequence number already
         recorded is an IntegrityError: a second writer for one response is a bug."""
         rows = [(response_id, e.seq, e.frame, int(e.last)) for e in events]
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    "INSERT INTO response_events (response_id, seq, frame, last)"
-                    " VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, write_transaction(self._conn):
+            self._conn.executemany(
+                "INSERT INTO response_events (response_id, seq, frame, last) VALUES (?, ?, ?, ?)",
+                rows,
+            )
 
     def read(self, response_id: str, after: int) -> list[RecordedEvent]:
         """The events numbered above `after`, in order (at most a few hundred per call)."""

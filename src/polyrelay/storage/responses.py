@@ -37,6 +37,7 @@ import msgspec
 from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.storage.group_commit import GroupCommit
+from polyrelay.storage.transaction import write_transaction
 
 __all__ = [
     "COMMIT_SECONDS",
@@ -224,8 +225,7 @@ class SqliteResponseStore:
             )
             for record in batch
         ]
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn):
             # The key guard: an id that collides with another key's response leaves that
             # key's row, input items included, as it was.
             self._conn.executemany(
@@ -237,10 +237,6 @@ class SqliteResponseStore:
                 " WHERE responses.key_id = excluded.key_id",
                 rows,
             )
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
 
     def get(self, response_id: str, key_id: str) -> StoredResponse | None:
         """The response with its input items, or None (unknown, or another key's)."""

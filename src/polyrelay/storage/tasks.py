@@ -20,6 +20,7 @@ from typing import Any
 
 from polyrelay import codec
 from polyrelay.storage import ApiKey
+from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError, TaskKind, TaskStatus
 
 __all__ = ["SqliteTaskStore", "create_task_tables"]
@@ -294,14 +295,8 @@ class SqliteTaskStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, write_transaction(self._conn):
+            yield
 
 
 def _row_to_task(row: tuple[Any, ...]) -> Task:
