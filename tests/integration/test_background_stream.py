@@ -87,6 +87,8 @@ def test_the_sdk_streams_a_background_response(gpt: openai.OpenAI, model: str) -
     stored = gpt.responses.retrieve(final.id)
     assert stored.status == "completed" and stored.background is True
     assert stored.output_text == final.output_text
+    following = gpt.responses.create(model=model, input="and next", previous_response_id=final.id)
+    assert following.output_text == "You said: and next"
 
 
 @pytest.mark.parametrize("model", MODELS)

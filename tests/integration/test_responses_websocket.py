@@ -88,7 +88,7 @@ def test_lanes_run_at_once_and_each_lane_in_order(client: openai.OpenAI) -> None
                     {
                         "type": "response.create",
                         "model": "claude-sonnet-4-5",
-                        "input": f"[[delay 600]] lane {lane} turn {n}",
+                        "input": f"[[delay 1000]] lane {lane} turn {n}",
                         "store": False,
                         "stream_id": lane,
                     }
@@ -97,7 +97,7 @@ def test_lanes_run_at_once_and_each_lane_in_order(client: openai.OpenAI) -> None
         while sum(e.type == "response.completed" for e in events) < 4:
             events.append(connection.recv())
         elapsed = time.monotonic() - started
-    assert 1.2 < elapsed < 2.2  # two lanes of two 0.6 s turns each, side by side
+    assert 2.0 < elapsed < 3.5  # two lanes of two 1 s turns each: 2 s side by side, 4 s not
     for lane in ("a", "b"):
         own = [e for e in events if e.stream_id == lane]
         texts = [e.response.output_text for e in own if e.type == "response.completed"]
