@@ -134,5 +134,7 @@ def _static_api_key(key: StaticKey) -> ApiKey:
         prefix="",  # a static key may be short enough that any prefix would reveal it
         models=key.models,
         created_at=0,
-        limits=KeyLimits(rpm=key.rpm, tpm=key.tpm, token_budget=key.token_budget),
+        limits=KeyLimits(
+            rpm=key.rpm, tpm=key.tpm, token_budget=key.token_budget, expires_at=key.expiry()
+        ),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -89,6 +90,27 @@ class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
     rpm: Positive | None = None
     tpm: Positive | None = None
     token_budget: Positive | None = None
+    expires_at: str | None = None
+    """An ISO 8601 date or time (UTC unless it names its offset) from which the key is
+    refused, e.g. 2027-01-31 or 2027-01-31T18:00:00+01:00."""
+
+    def __post_init__(self) -> None:
+        if self.expires_at is not None:
+            self.expiry()  # refuse a malformed one when the config is read
+
+    def expiry(self) -> int | None:
+        """`expires_at` as Unix time."""
+        if self.expires_at is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.expires_at)
+        except ValueError:
+            raise ValueError(
+                f"expires_at: {self.expires_at!r} is not an ISO 8601 date or time"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp())
 
 
 class ResponsesSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,6 +17,7 @@ import httpx
 STATIC_KEY = "sk-test-" + "a" * 40
 LIMITED_KEY = "sk-limited-" + "b" * 37
 RPM_KEY = "sk-rpm-" + "c" * 41
+EXPIRED_KEY = "sk-expired-" + "d" * 37
 
 # One model per upstream type, all served by the emulator.
 MODELS_BY_PROVIDER = {
@@ -111,4 +112,5 @@ keys:
   - {{key: "{STATIC_KEY}", name: ci}}
   - {{key: "{LIMITED_KEY}", name: limited, models: [gpt-4o-mini]}}
   - {{key: "{RPM_KEY}", name: rpm-limited, rpm: 2}}
+  - {{key: "{EXPIRED_KEY}", name: expired, expires_at: "2020-01-01"}}
 {extra}"""

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.integration.conftest import Gateway
-from tests.integration.servers import RPM_KEY
+from tests.integration.servers import EXPIRED_KEY, RPM_KEY
 
 HELLO: Any = [{"role": "user", "content": "hello there friend"}]
 
@@ -79,6 +79,13 @@ def test_a_static_key_from_the_config_takes_limits_too(gateway: Gateway) -> None
     chat(gateway, RPM_KEY)
     with pytest.raises(openai.RateLimitError, match="2 requests per minute"):
         chat(gateway, RPM_KEY)
+
+
+def test_a_static_key_past_its_expiry_is_refused(gateway: Gateway) -> None:
+    with pytest.raises(openai.AuthenticationError) as expired:
+        chat(gateway, EXPIRED_KEY)
+    assert expired.value.code == "expired_api_key"
+    assert "expired at 2020-01-01 00:00 UTC" in expired.value.message
 
 
 def test_tokens_per_minute(gateway: Gateway) -> None:

@@ -174,6 +174,19 @@ def test_static_key_matches_without_store(store: CountingStore, clock: FakeClock
     assert store.lookups == 0
 
 
+def test_a_static_key_expires(store: CountingStore, clock: FakeClock) -> None:
+    when = "2023-11-14T22:13:20+00:00"  # 1_700_000_000
+    static = StaticKey(key="sk-static-config-key", name="ci", expires_at=when)
+    authenticator = make(store, clock, static, cache_ttl=0)
+    clock.now = 1_700_000_000 - 1
+    assert authenticator.authenticate({"x-api-key": "sk-static-config-key"}).name == "ci"
+    clock.now = 1_700_000_000
+    with pytest.raises(AuthenticationError) as expired:
+        authenticator.authenticate({"x-api-key": "sk-static-config-key"})
+    assert expired.value.code == "expired_api_key"
+    assert "2023-11-14 22:13 UTC" in expired.value.message
+
+
 def test_empty_static_key_never_matches(store: CountingStore, clock: FakeClock) -> None:
     with pytest.raises(AuthenticationError):
         make(store, clock, StaticKey(key="", name="off")).authenticate({"x-api-key": " "})

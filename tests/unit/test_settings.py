@@ -234,6 +234,18 @@ def test_embedded_default_model_falls_back_to_an_available_model() -> None:
     assert settings.providers["gemini"].base_url == "https://generativelanguage.googleapis.com"
 
 
+def test_static_keys_take_an_expiry() -> None:
+    def expiring(when: str) -> str:
+        return f"{MINIMAL}keys:\n  - {{key: sk-x, name: ci, expires_at: {when}}}\n"
+
+    [key] = parse(expiring('"2027-01-31"')).keys
+    assert key.expiry() == 1_801_353_600  # midnight UTC
+    [key] = parse(expiring('"2027-01-31T01:00:00+01:00"')).keys
+    assert key.expiry() == 1_801_353_600
+    message = config_error(expiring('"next tuesday"'))
+    assert "expires_at" in message and "ISO 8601" in message
+
+
 def test_static_keys_take_limits() -> None:
     settings = parse(f"{MINIMAL}keys:\n  - {{key: sk-x, name: ci, rpm: 60, token_budget: 900}}\n")
     [key] = settings.keys
