@@ -255,3 +255,27 @@ def test_a_refused_model_leaves_nothing_queued(
     assert refused.value.status_code in (400, 404)
     time.sleep(0.1)  # the response writer commits within 10 ms
     assert queued() == before
+
+
+def test_deleting_a_running_response_stops_its_run_quietly(
+    gateway: TasksGateway, gpt: openai.OpenAI
+) -> None:
+    reply = create_streamed(gateway, "gpt-5-mini", unique("[[pace 20]] " + "word " * 40))
+    events = sse_events(reply.iter_lines())
+    response_id = next(events)["response"]["id"]
+    next(e for e in events if e["type"] == "response.output_text.delta")  # running now
+    gpt.responses.delete(response_id)
+    rest = list(events)  # the stream ends: there is no response to follow any more
+    reply.close()
+    assert all(e["type"] != "response.completed" for e in rest)
+    with pytest.raises(openai.NotFoundError):
+        gpt.responses.retrieve(response_id)
+    deadline = time.monotonic() + 5
+    while "was deleted while it ran" not in (log := logs(gateway)):
+        assert time.monotonic() < deadline, log[-2000:]
+        time.sleep(0.1)
+    assert "Traceback" not in log
+
+
+def logs(gateway: TasksGateway) -> str:
+    return "".join(path.read_text() for path in gateway.workdir.glob("gateway-*.log"))

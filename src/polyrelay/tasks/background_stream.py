@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,7 @@ from polyrelay.sse import SSEDecoder, SSEEvent, encode_event
 from polyrelay.storage import RecordedEvent, ResponseEventLog, ResponseStore
 from polyrelay.tasks.background import error_code
 from polyrelay.tasks.model import TaskError
-from polyrelay.tasks.runner import Outcome, dispatch_task
+from polyrelay.tasks.runner import CRASHED, Outcome, dispatch_task
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -46,6 +48,8 @@ __all__ = [
     "run_streamed",
     "submitted_events",
 ]
+
+log = logging.getLogger("polyrelay.tasks")
 
 SUBMITTED = 2
 """Events recorded at submission: `response.created` and `response.queued`."""
@@ -161,6 +165,9 @@ def final_error(recorder: Recorder) -> TaskError | None:
     return TaskError(type="api_error", message=message, status=502)
 
 
+_DELETED = TaskError(
+    type="invalid_request_error", message="the response was deleted while it ran", status=404
+)
 _CUT_OFF = TaskError(
     type="api_error",
     message="the server running this background response stopped mid-stream, and a stream"
@@ -190,10 +197,18 @@ async def run_streamed(
             if recorder.final is not None and events and events[-1].last:
                 finish(codec.encode(recorder.final))
             recorder.commit(events)
+    except sqlite3.IntegrityError:
+        # The response was deleted under the run (its events cannot outlive it): stop.
+        log.info("background response %s was deleted while it ran; run stopped", task.id)
+        return Outcome(error=_DELETED)
+    except Exception:
+        log.exception("background response %s: the run failed", task.id)
+        return Outcome(error=CRASHED)
     finally:
         aclose = getattr(frames, "aclose", None)
         if aclose is not None:
-            await aclose()
+            with contextlib.suppress(Exception):
+                await aclose()
     error = final_error(recorder)
     if error is not None or recorder.final is None:
         return Outcome(error=error)

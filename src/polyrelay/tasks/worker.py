@@ -20,7 +20,7 @@ from typing import Any
 
 from polyrelay.storage import TaskStore
 from polyrelay.tasks.model import Task, TaskError
-from polyrelay.tasks.runner import Outcome
+from polyrelay.tasks.runner import CRASHED, Outcome
 from polyrelay.tasks.settings import TasksSettings
 
 __all__ = ["TaskWorker"]
@@ -114,8 +114,14 @@ class TaskWorker:
             self._running.pop(task.id, None)
             self._done.pop(task.id, None)
             done.set()
-        if not runner.cancelled():
-            self._end(task, runner.result())
+        if runner.cancelled():
+            return
+        fault = runner.exception()
+        if fault is not None:  # a bug in a run must not take its worker slot down with it
+            log.error("task %s crashed", task.id, exc_info=fault)
+            self._end(task, Outcome(error=CRASHED))
+            return
+        self._end(task, runner.result())
 
     def _end(self, task: Task, outcome: Outcome) -> None:
         store, worker = self._store, self.id

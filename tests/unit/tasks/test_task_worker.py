@@ -1,0 +1,56 @@
+"""The task worker survives a run that raises: the task ends failed and the slot goes on
+to the next task."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from polyrelay.storage import ApiKey
+from polyrelay.storage.sqlite import SqliteDatabase
+from polyrelay.tasks.model import NewTask, Task, TaskKind, TaskStatus
+from polyrelay.tasks.runner import Outcome
+from polyrelay.tasks.settings import TasksSettings
+from polyrelay.tasks.worker import TaskWorker
+
+KEY = ApiKey(id="static:ci", name="ci", prefix="", created_at=0)
+
+
+def new_task(task_id: str) -> NewTask:
+    return NewTask(
+        id=task_id, kind=TaskKind.TASK, key=KEY, endpoint="/v1/messages",
+        request_id="req_" + task_id, model="m", body=b"{}", headers={}, callback_url=None,
+        created_at=0,
+    )  # fmt: skip
+
+
+def test_a_run_that_raises_fails_its_task_and_the_slot_goes_on(tmp_path: Path) -> None:
+    database = SqliteDatabase.open(str(tmp_path / "tasks.db"), clock=time.time)
+
+    async def execute(task: Task) -> Outcome:
+        if task.id == "task_bad":
+            raise RuntimeError("a bug in the run")
+        return Outcome(result=b'{"ok": true}')
+
+    async def scenario() -> None:
+        settings = TasksSettings(workers=1, poll_seconds=0.05)
+        worker = TaskWorker(database.tasks, settings, execute, time.time)
+        database.tasks.enqueue(new_task("task_bad"))
+        database.tasks.enqueue(new_task("task_good"))
+        await worker.start()
+        try:
+            for _ in range(100):
+                good = database.tasks.get("task_good")
+                if good is not None and good.status is TaskStatus.SUCCESS:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await worker.stop()
+
+    asyncio.run(scenario())
+    bad, good = database.tasks.get("task_bad"), database.tasks.get("task_good")
+    assert bad is not None and bad.status is TaskStatus.FAILED
+    assert bad.error is not None and bad.error.status == 500
+    assert good is not None and good.status is TaskStatus.SUCCESS  # the one slot went on
+    database.close()
