@@ -61,9 +61,18 @@ def default_providers() -> dict[str, Provider]:
 
 def endpoint_modules() -> list[EndpointModule]:
     """The endpoint modules beyond the three protocol routes; each adds its routes."""
-    from polyrelay.web import count_tokens, models, responses, responses_ws, tasks, usage
+    from polyrelay.web import (
+        batches,
+        count_tokens,
+        models,
+        responses,
+        responses_ws,
+        tasks,
+        usage,
+    )
 
-    return [models, count_tokens, responses, responses_ws, tasks, usage]
+    # `batches` after `tasks`, whose TaskService it uses.
+    return [models, count_tokens, responses, responses_ws, tasks, batches, usage]
 
 
 def default_frontends(settings: Settings, database: Database) -> dict[str, Frontend]:

@@ -10,7 +10,7 @@ writer thread to commit in batches, because they run once per request on the hot
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
@@ -27,11 +27,13 @@ from polyrelay.storage.responses import (
 from polyrelay.storage.usage import GroupBy, UsageGroup, UsageRecord
 
 if TYPE_CHECKING:
+    from polyrelay.storage.batches import BatchRequestResult, BatchRow, BatchState
     from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError
 
 __all__ = [
     "COMMIT_SECONDS",
     "ApiKey",
+    "BatchStore",
     "Database",
     "EncodedResponse",
     "InputItemsPage",
@@ -148,6 +150,31 @@ class ResponseStore(Protocol):
     ) -> InputItemsPage | None:
         """A page of this turn's input items; None when the response is not this key's."""
         ...
+
+
+class BatchStore(Protocol):
+    """Anthropic Message Batches, each request a task of kind `batch`
+    (polyrelay.storage.batches). `get` and `page` are scoped to the key."""
+
+    def create(self, batch: BatchRow, requests: list[tuple[str, NewTask]]) -> None:
+        """The batch and its (custom_id, task) requests, all or nothing."""
+        ...
+
+    def get(self, batch_id: str, key_id: str) -> BatchRow | None: ...
+
+    def page(
+        self, key_id: str, limit: int, after_id: str | None, before_id: str | None
+    ) -> list[BatchRow]: ...
+
+    def state(self, batch_id: str) -> BatchState: ...
+
+    def results(self, batch_id: str) -> Iterator[BatchRequestResult]: ...
+
+    def cancel(self, batch_id: str, now: float) -> list[str]:
+        """Cancel the batch's unfinished tasks; their ids."""
+        ...
+
+    def delete(self, batch_id: str) -> None: ...
 
 
 class ResponseEventLog(Protocol):
@@ -271,6 +298,9 @@ class Database(Protocol):
 
     @property
     def response_events(self) -> ResponseEventLog: ...
+
+    @property
+    def batches(self) -> BatchStore: ...
 
     @property
     def usage(self) -> UsageStore: ...

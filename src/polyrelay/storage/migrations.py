@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from polyrelay.storage.batches import create_batch_tables
 from polyrelay.storage.key_limits import create_key_limit_tables
 from polyrelay.storage.response_events import create_response_event_table
 from polyrelay.storage.responses import (
@@ -51,6 +52,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0006_key_limits", create_key_limit_tables),
     ("0007_response_events", create_response_event_table),
     ("0008_responses_by_created", index_by_creation),
+    ("0009_message_batches", create_batch_tables),
 )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from polyrelay import codec
 from polyrelay.auth import generate_secret, hash_secret
 from polyrelay.storage import ApiKey, StorageError
+from polyrelay.storage.batches import SqliteBatchStore
 from polyrelay.storage.key_limits import NO_LIMITS, KeyLimits, KeyWindow, SqliteKeyCounters
 from polyrelay.storage.migrations import migrate
 from polyrelay.storage.response_events import SqliteResponseEventLog
@@ -115,6 +116,7 @@ class SqliteDatabase:
         self._keys = SqliteKeyStore(conn, lock, clock)
         self._responses = SqliteResponseStore(conn, lock)
         self._response_events = SqliteResponseEventLog(conn, lock)
+        self._batches = SqliteBatchStore(conn, lock)
         self._tasks = SqliteTaskStore(conn, lock, clock)
         self._usage = SqliteUsageStore(conn, lock)
 
@@ -150,6 +152,10 @@ class SqliteDatabase:
     @property
     def responses(self) -> SqliteResponseStore:
         return self._responses
+
+    @property
+    def batches(self) -> SqliteBatchStore:
+        return self._batches
 
     @property
     def response_events(self) -> SqliteResponseEventLog:

@@ -23,7 +23,7 @@ from polyrelay.storage import ApiKey
 from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError, TaskKind, TaskStatus
 
-__all__ = ["SqliteTaskStore", "create_task_tables"]
+__all__ = ["SqliteTaskStore", "create_task_tables", "insert_tasks"]
 
 _COLUMNS = (
     "id, kind, key, endpoint, request_id, model, body, headers, callback_url, created_at,"
@@ -101,24 +101,7 @@ class SqliteTaskStore:
 
     def enqueue(self, task: NewTask) -> None:
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO tasks (id, kind, key_id, key, endpoint, request_id, model, body,"
-                " headers, callback_url, created_at, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                (
-                    task.id,
-                    str(task.kind),
-                    task.key.id,
-                    codec.encode_str(task.key),
-                    task.endpoint,
-                    task.request_id,
-                    task.model,
-                    task.body,
-                    codec.encode_str(task.headers),
-                    task.callback_url,
-                    task.created_at,
-                ),
-            )
+            insert_tasks(self._conn, [task])
 
     def get(self, task_id: str) -> Task | None:
         with self._lock:
@@ -129,7 +112,7 @@ class SqliteTaskStore:
         return None if row is None else _row_to_task(row)
 
     def list(self, key_id: str | None, limit: int, after: str | None) -> list[Task]:
-        where, params = ["1 = 1"], []
+        where, params = ["kind != 'batch'"], []  # a batch's requests are listed by batch
         if key_id is not None:
             where.append("key_id = ?")
             params.append(key_id)
@@ -297,6 +280,31 @@ class SqliteTaskStore:
     def _transaction(self) -> Iterator[None]:
         with self._lock, write_transaction(self._conn):
             yield
+
+
+def insert_tasks(conn: sqlite3.Connection, tasks: list[NewTask]) -> None:
+    """Insert new pending tasks (in the caller's transaction, if any)."""
+    conn.executemany(
+        "INSERT INTO tasks (id, kind, key_id, key, endpoint, request_id, model, body,"
+        " headers, callback_url, created_at, status)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+        [
+            (
+                task.id,
+                str(task.kind),
+                task.key.id,
+                codec.encode_str(task.key),
+                task.endpoint,
+                task.request_id,
+                task.model,
+                task.body,
+                codec.encode_str(task.headers),
+                task.callback_url,
+                task.created_at,
+            )
+            for task in tasks
+        ],
+    )
 
 
 def _row_to_task(row: tuple[Any, ...]) -> Task:

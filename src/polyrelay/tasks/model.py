@@ -43,6 +43,8 @@ class TaskKind(StrEnum):
     """`async: true` on /v1/messages or /v1/chat/completions."""
     RESPONSE = "response"
     """`background: true` on /v1/responses; the task id is the response id."""
+    BATCH = "batch"
+    """One request of an Anthropic Message Batch (/v1/messages/batches)."""
 
 
 class TaskError(msgspec.Struct, frozen=True, kw_only=True):

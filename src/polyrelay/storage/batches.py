@@ -1,0 +1,207 @@
+"""Anthropic Message Batches on SQLite: a batch is a row and its requests are tasks.
+
+Each request of a batch is a task of kind `batch` (run by the task worker exactly as an
+`async: true` Messages request), tied to the batch by `(batch_id, custom_id)` in
+`message_batch_requests`. A batch's state is derived from its tasks, never stored twice:
+it has ended when none of them is pending or processing. Creating a batch is one
+transaction (the batch, its tasks, its request rows), so a batch is never half there.
+Every read is scoped to the key that made the batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.storage.tasks import insert_tasks
+from polyrelay.storage.transaction import write_transaction
+from polyrelay.tasks.model import NewTask, TaskError
+
+__all__ = [
+    "BatchRequestResult",
+    "BatchRow",
+    "BatchState",
+    "SqliteBatchStore",
+    "create_batch_tables",
+]
+
+
+class BatchRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    key_id: str
+    created_at: float
+    expires_at: float
+    cancel_initiated_at: float | None = None
+
+
+class BatchState(msgspec.Struct, frozen=True, kw_only=True):
+    """The batch's tasks, counted by status; `ended_at` once every one has ended."""
+
+    counts: dict[str, int]
+    """Task status (or "missing" for a purged task) → how many."""
+    ended_at: float | None
+
+
+class BatchRequestResult(msgspec.Struct, frozen=True, kw_only=True):
+    custom_id: str
+    status: str
+    """The task's status, or "missing" when it has been purged."""
+    result: bytes | None
+    error: TaskError | None
+
+
+def create_batch_tables(conn: sqlite3.Connection) -> None:
+    """Migration `0009_message_batches`."""
+    conn.execute(
+        """
+        CREATE TABLE message_batches (
+            id TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            cancel_initiated_at REAL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX message_batches_by_key ON message_batches (key_id, created_at)")
+    conn.execute(
+        """
+        CREATE TABLE message_batch_requests (
+            batch_id TEXT NOT NULL REFERENCES message_batches (id) ON DELETE CASCADE,
+            custom_id TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            PRIMARY KEY (batch_id, custom_id)
+        ) WITHOUT ROWID
+        """
+    )
+
+
+_ACTIVE = "('pending', 'processing')"
+_TASKS_OF = "SELECT task_id FROM message_batch_requests WHERE batch_id = ?"
+
+
+class SqliteBatchStore:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._conn = conn
+        self._lock = lock
+
+    def create(self, batch: BatchRow, requests: list[tuple[str, NewTask]]) -> None:
+        """The batch, its tasks and their custom ids, in one transaction."""
+        with self._lock, write_transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO message_batches (id, key_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (batch.id, batch.key_id, batch.created_at, batch.expires_at),
+            )
+            insert_tasks(self._conn, [task for _, task in requests])
+            self._conn.executemany(
+                "INSERT INTO message_batch_requests (batch_id, custom_id, task_id)"
+                " VALUES (?, ?, ?)",
+                [(batch.id, custom_id, task.id) for custom_id, task in requests],
+            )
+
+    def get(self, batch_id: str, key_id: str) -> BatchRow | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, key_id, created_at, expires_at, cancel_initiated_at"
+                " FROM message_batches WHERE id = ? AND key_id = ?",
+                (batch_id, key_id),
+            ).fetchone()
+        return None if row is None else _batch(row)
+
+    def page(
+        self, key_id: str, limit: int, after_id: str | None, before_id: str | None
+    ) -> list[BatchRow]:
+        """Newest first; `after_id` pages to older batches, `before_id` to newer ones."""
+        where, params = ["key_id = ?"], [key_id]
+        order = "DESC"
+        if after_id is not None:
+            where.append("rowid < COALESCE((SELECT rowid FROM message_batches WHERE id = ?), 0)")
+            params.append(after_id)
+        if before_id is not None:
+            where.append("rowid > (SELECT rowid FROM message_batches WHERE id = ?)")
+            params.append(before_id)
+            order = "ASC"
+        query = (
+            "SELECT id, key_id, created_at, expires_at, cancel_initiated_at"  # noqa: S608
+            f" FROM message_batches WHERE {' AND '.join(where)} ORDER BY rowid {order} LIMIT ?"
+        )
+        with self._lock:
+            rows = self._conn.execute(query, (*params, limit)).fetchall()
+        batches = [_batch(row) for row in rows]
+        return batches[::-1] if order == "ASC" else batches
+
+    def state(self, batch_id: str) -> BatchState:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT COALESCE(t.status, 'missing'), COUNT(*), MAX(t.finished_at)"
+                " FROM message_batch_requests r LEFT JOIN tasks t ON t.id = r.task_id"
+                " WHERE r.batch_id = ? GROUP BY 1",
+                (batch_id,),
+            ).fetchall()
+        counts = {status: count for status, count, _ in rows}
+        active = counts.get("pending", 0) + counts.get("processing", 0)
+        finished = [when for _, _, when in rows if when is not None]
+        ended_at = (max(finished) if finished else None) if active == 0 else None
+        return BatchState(counts=counts, ended_at=ended_at)
+
+    def results(self, batch_id: str) -> Iterator[BatchRequestResult]:
+        """Every request's outcome, in custom_id order, a page at a time."""
+        after = ""
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT r.custom_id, COALESCE(t.status, 'missing'), t.result, t.error"
+                    " FROM message_batch_requests r LEFT JOIN tasks t ON t.id = r.task_id"
+                    " WHERE r.batch_id = ? AND r.custom_id > ? ORDER BY r.custom_id LIMIT 500",
+                    (batch_id, after),
+                ).fetchall()
+            for custom_id, status, result, error in rows:
+                failure = codec.decode_as(error, TaskError) if error else None
+                yield BatchRequestResult(
+                    custom_id=custom_id, status=status, result=result, error=failure
+                )
+            if len(rows) < 500:
+                return
+            after = rows[-1][0]
+
+    def cancel(self, batch_id: str, now: float) -> list[str]:
+        """Mark the batch canceling and cancel its pending and processing tasks; the ids
+        of the tasks it cancelled (a running one stops at its next heartbeat)."""
+        with self._lock, write_transaction(self._conn):
+            self._conn.execute(
+                "UPDATE message_batches SET cancel_initiated_at = ?"
+                " WHERE id = ? AND cancel_initiated_at IS NULL",
+                (now, batch_id),
+            )
+            rows = self._conn.execute(
+                "UPDATE tasks SET status = 'cancelled', finished_at = ?,"  # noqa: S608
+                f" lease_owner = NULL WHERE id IN ({_TASKS_OF}) AND status IN {_ACTIVE}"
+                " RETURNING id",
+                (int(now), batch_id),
+            ).fetchall()
+        return [task_id for (task_id,) in rows]
+
+    def delete(self, batch_id: str) -> None:
+        """The batch, its request rows and its tasks."""
+        with self._lock, write_transaction(self._conn):
+            self._conn.execute(
+                f"DELETE FROM tasks WHERE id IN ({_TASKS_OF})",  # noqa: S608
+                (batch_id,),
+            )
+            self._conn.execute("DELETE FROM message_batches WHERE id = ?", (batch_id,))
+
+
+def _batch(row: tuple[object, ...]) -> BatchRow:
+    batch_id, key_id, created_at, expires_at, cancel_initiated_at = row
+    return BatchRow(
+        id=str(batch_id),
+        key_id=str(key_id),
+        created_at=float(created_at),  # type: ignore[arg-type]
+        expires_at=float(expires_at),  # type: ignore[arg-type]
+        cancel_initiated_at=None if cancel_initiated_at is None else float(cancel_initiated_at),  # type: ignore[arg-type]
+    )

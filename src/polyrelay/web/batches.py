@@ -1,0 +1,286 @@
+"""Anthropic's Message Batches API, served by the async task mode on any upstream:
+`POST /v1/messages/batches`, `GET /v1/messages/batches[/{id}]`, `POST …/{id}/cancel`,
+`DELETE …/{id}` and `GET …/{id}/results` (JSONL), as the anthropic SDK's
+`client.messages.batches` uses them.
+
+Every request of a batch is validated at creation exactly as `POST /v1/messages` would
+validate it (decode, model routing, the key's model list); a bad one refuses the whole
+batch with a 400 naming `requests.N`. Then each runs as an `async: true` Messages task
+(polyrelay.storage.batches), so its result is the body the synchronous call returns.
+As at Anthropic, `request_counts` stay `processing` until the whole batch has ended.
+Not enforced: the 24-hour expiry (`expires_at` is reported; every request runs to its
+end). Results stay as long as their tasks (`tasks.retention_seconds`); a purged one is
+reported `expired`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from polyrelay import codec
+from polyrelay.context import RequestContext, new_id
+from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
+from polyrelay.frontends import ReadsHeaders
+from polyrelay.pipeline.handler import read_body
+from polyrelay.storage import ApiKey
+from polyrelay.storage.batches import BatchRequestResult, BatchRow, BatchState
+from polyrelay.tasks.model import NewTask, TaskKind
+from polyrelay.tasks.service import TaskService
+from polyrelay.web import ANTHROPIC, Handler, authenticated, json_response
+
+if TYPE_CHECKING:
+    from polyrelay.pipeline import Gateway
+
+__all__ = ["routes"]
+
+MAX_REQUESTS = 100_000
+_EXPIRY_SECONDS = 24 * 3600
+_CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_KEPT_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+def routes(gateway: Gateway) -> list[BaseRoute]:
+    service = gateway.tasks
+    assert isinstance(service, TaskService)  # polyrelay.web.tasks mounts it first
+    base = "/v1/messages/batches"
+    return [
+        Route(base, _endpoint(gateway, _create(gateway, service)), methods=["POST"]),
+        Route(base, _endpoint(gateway, _list(gateway)), methods=["GET"]),
+        Route(base + "/{batch_id}", _endpoint(gateway, _retrieve(gateway)), methods=["GET"]),
+        Route(base + "/{batch_id}", _endpoint(gateway, _delete(gateway)), methods=["DELETE"]),
+        Route(
+            base + "/{batch_id}/cancel",
+            _endpoint(gateway, _cancel(gateway, service)),
+            methods=["POST"],
+        ),
+        Route(base + "/{batch_id}/results", _endpoint(gateway, _results(gateway)), methods=["GET"]),
+    ]
+
+
+def _endpoint(gateway: Gateway, handler: Handler) -> Any:
+    return authenticated(gateway, handler, ANTHROPIC)
+
+
+def _create(gateway: Gateway, service: TaskService) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        gateway.limiter.admit(key)
+        body = await read_body(request, gateway.settings.max_body_bytes)
+        headers = {name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers}
+        now = time.time()
+        batch = BatchRow(
+            id=new_id("msgbatch_"),
+            key_id=key.id,
+            created_at=now,
+            expires_at=now + _EXPIRY_SECONDS,
+        )
+        requests = [
+            (custom_id, _task(key, headers, params, int(now)))
+            for custom_id, params in _requests(gateway, key, headers, body)
+        ]
+        gateway.database.batches.create(batch, requests)
+        service.worker.wake()
+        return _rendered(gateway, request, batch)
+
+    return handle
+
+
+def _requests(
+    gateway: Gateway, key: ApiKey, headers: dict[str, str], body: bytes
+) -> Iterator[tuple[str, bytes]]:
+    """Each request's custom_id and params body, validated as POST /v1/messages would."""
+    try:
+        document = codec.decode(body)
+    except codec.DecodeError as exc:
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    requests = document.get("requests") if isinstance(document, dict) else None
+    if not isinstance(requests, list) or not requests:
+        raise InvalidRequestError("requests: a non-empty list is required", param="requests")
+    if len(requests) > MAX_REQUESTS:
+        message = f"requests: at most {MAX_REQUESTS} requests per batch"
+        raise InvalidRequestError(message, param="requests")
+    seen: set[str] = set()
+    for index, entry in enumerate(requests):
+        where = f"requests.{index}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
+            raise InvalidRequestError(f"{where}: an object with custom_id and params is required")
+        custom_id = entry.get("custom_id")
+        if not isinstance(custom_id, str) or not _CUSTOM_ID.fullmatch(custom_id):
+            message = f"{where}.custom_id: 1 to 64 letters, digits, '-' or '_' are required"
+            raise InvalidRequestError(message)
+        if custom_id in seen:
+            raise InvalidRequestError(f"{where}.custom_id: {custom_id!r} is used twice")
+        seen.add(custom_id)
+        params = entry["params"]
+        if params.get("stream"):
+            raise InvalidRequestError(f"{where}.params.stream: batches do not stream")
+        raw = codec.encode(params)
+        _validate(gateway, key, headers, raw, where)
+        yield custom_id, raw
+
+
+def _validate(
+    gateway: Gateway, key: ApiKey, headers: dict[str, str], raw: bytes, where: str
+) -> None:
+    frontend = gateway.frontends[ANTHROPIC]
+    ctx = RequestContext(key_id=key.id)
+    try:
+        if isinstance(frontend, ReadsHeaders):
+            frontend.note_headers(headers, ctx)
+        chat = frontend.decode(raw, ctx)
+        gateway.router.resolve(chat.model)
+        gateway.authenticator.authorize_model(key, chat.model)
+    except GatewayError as error:
+        raise InvalidRequestError(f"{where}.params: {error.message}") from None
+
+
+def _task(key: ApiKey, headers: dict[str, str], params: bytes, now: int) -> NewTask:
+    model = codec.decode(params).get("model")
+    return NewTask(
+        id=new_id("task_"),
+        kind=TaskKind.BATCH,
+        key=key,
+        endpoint=ANTHROPIC,
+        request_id=new_id("req_"),
+        model=str(model or ""),
+        body=params,
+        headers=headers,
+        callback_url=None,
+        created_at=now,
+    )
+
+
+def _own_batch(gateway: Gateway, request: Request, key: ApiKey) -> BatchRow:
+    batch_id = request.path_params["batch_id"]
+    batch = gateway.database.batches.get(batch_id, key.id)
+    if batch is None:
+        raise NotFoundError(f"No message batch with id {batch_id!r}.", param="message_batch_id")
+    return batch
+
+
+def _retrieve(gateway: Gateway) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        batch = _own_batch(gateway, request, key)
+        return _rendered(gateway, request, batch)
+
+    return handle
+
+
+def _list(gateway: Gateway) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        query = request.query_params
+        limit_text = query.get("limit", "20")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+            raise InvalidRequestError("limit must be from 1 to 1000", param="limit")
+        limit = int(limit_text)
+        store = gateway.database.batches
+        rows = store.page(key.id, limit + 1, query.get("after_id"), query.get("before_id"))
+        page = rows[:limit]
+        data = [_batch_object(request, row, store.state(row.id)) for row in page]
+        return json_response(
+            {
+                "data": data,
+                "has_more": len(rows) > limit,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
+
+    return handle
+
+
+def _cancel(gateway: Gateway, service: TaskService) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        batch = _own_batch(gateway, request, key)
+        for task_id in gateway.database.batches.cancel(batch.id, time.time()):
+            service.worker.cancel_local(task_id)
+        batch = _own_batch(gateway, request, key)
+        return _rendered(gateway, request, batch)
+
+    return handle
+
+
+def _delete(gateway: Gateway) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        batch = _own_batch(gateway, request, key)
+        if gateway.database.batches.state(batch.id).ended_at is None:
+            raise InvalidRequestError(
+                f"Message batch {batch.id} is still processing; cancel it and wait for it"
+                " to end before deleting it."
+            )
+        gateway.database.batches.delete(batch.id)
+        return json_response({"id": batch.id, "type": "message_batch_deleted"})
+
+    return handle
+
+
+def _results(gateway: Gateway) -> Handler:
+    async def handle(request: Request, key: ApiKey) -> Response:
+        batch = _own_batch(gateway, request, key)
+        if gateway.database.batches.state(batch.id).ended_at is None:
+            raise InvalidRequestError(
+                f"Message batch {batch.id} has not ended yet; its results are not ready."
+            )
+        lines = (_result_line(r) for r in gateway.database.batches.results(batch.id))
+        return StreamingResponse(lines, media_type="application/binary")
+
+    return handle
+
+
+def _result_line(outcome: BatchRequestResult) -> bytes:
+    head = b'{"custom_id":' + codec.encode(outcome.custom_id) + b',"result":'
+    if outcome.status == "success" and outcome.result is not None:
+        return head + b'{"type":"succeeded","message":' + outcome.result + b"}}\n"
+    if outcome.status == "failed" and outcome.error is not None:
+        error = {"type": outcome.error.type, "message": outcome.error.message}
+        result: dict[str, Any] = {"type": "errored", "error": {"type": "error", "error": error}}
+    elif outcome.status == "cancelled":
+        result = {"type": "canceled"}
+    else:
+        result = {"type": "expired"}
+    return head + codec.encode(result) + b"}\n"
+
+
+def _rendered(gateway: Gateway, request: Request, batch: BatchRow) -> Response:
+    return json_response(_batch_object(request, batch, gateway.database.batches.state(batch.id)))
+
+
+def _batch_object(request: Request, batch: BatchRow, state: BatchState) -> dict[str, Any]:
+    counts, ended = state.counts, state.ended_at is not None
+    total = sum(counts.values())
+    if ended:
+        status = "ended"
+    else:
+        status = "canceling" if batch.cancel_initiated_at is not None else "in_progress"
+    base = str(request.base_url).rstrip("/")
+    return {
+        "id": batch.id,
+        "type": "message_batch",
+        "processing_status": status,
+        "request_counts": {
+            "processing": 0 if ended else total,
+            "succeeded": counts.get("success", 0) if ended else 0,
+            "errored": counts.get("failed", 0) if ended else 0,
+            "canceled": counts.get("cancelled", 0) if ended else 0,
+            "expired": counts.get("missing", 0) if ended else 0,
+        },
+        "ended_at": _rfc3339(state.ended_at),
+        "created_at": _rfc3339(batch.created_at),
+        "expires_at": _rfc3339(batch.expires_at),
+        "archived_at": None,
+        "cancel_initiated_at": _rfc3339(batch.cancel_initiated_at),
+        "results_url": f"{base}/v1/messages/batches/{batch.id}/results" if ended else None,
+    }
+
+
+def _rfc3339(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")

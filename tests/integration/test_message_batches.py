@@ -1,0 +1,140 @@
+"""Anthropic Message Batches through the real gateway with the anthropic SDK: requests on
+several upstream types run as tasks, results as JSONL, validation of the whole batch up
+front, cancel, delete, and one key never seeing another's batches."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from tests.integration.conftest import Emulator
+from tests.integration.servers import LIMITED_KEY, STATIC_KEY
+from tests.integration.tasks_support import TasksGateway, running
+
+
+@pytest.fixture(scope="module")
+def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TasksGateway]:
+    yield from running(tmp_path_factory.mktemp("batches"), emulator.url)
+
+
+@pytest.fixture
+def claude(gateway: TasksGateway) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
+
+
+def request(custom_id: str, model: str, text: str) -> Any:
+    messages = [{"role": "user", "content": text}]
+    return {
+        "custom_id": custom_id,
+        "params": {"model": model, "max_tokens": 50, "messages": messages},
+    }
+
+
+def listed_tasks(gateway: TasksGateway) -> list[str]:
+    page = httpx.get(f"{gateway.url}/v1/tasks?limit=100", headers=gateway.headers()).json()
+    return [task["id"] for task in page["data"]]
+
+
+def until_ended(claude: anthropic.Anthropic, batch_id: str) -> Any:
+    deadline = time.monotonic() + 30
+    batch = claude.messages.batches.retrieve(batch_id)
+    while batch.processing_status != "ended":
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+        batch = claude.messages.batches.retrieve(batch_id)
+    return batch
+
+
+def test_a_batch_runs_on_every_upstream_and_returns_jsonl_results(
+    claude: anthropic.Anthropic, gateway: TasksGateway
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    tasks_before = listed_tasks(gateway)
+    created = claude.messages.batches.create(
+        requests=[
+            request("on-anthropic", "claude-sonnet-4-5", f"first {tag}"),
+            request("on-openai", "gpt-4o-mini", f"second {tag}"),
+            request("on-gemini", "gemini-2.5-flash", f"third {tag}"),
+            request("refused", "claude-sonnet-4-5", "[[error 400]] no"),
+        ]
+    )
+    assert created.type == "message_batch" and created.processing_status == "in_progress"
+    assert created.request_counts.processing == 4 and created.results_url is None
+    assert (created.expires_at - created.created_at).total_seconds() == 24 * 3600
+    ended = until_ended(claude, created.id)
+    counts = ended.request_counts
+    assert (counts.processing, counts.succeeded, counts.errored) == (0, 3, 1)
+    assert ended.ended_at is not None and ended.results_url.endswith(f"/{created.id}/results")
+    results = {r.custom_id: r.result for r in claude.messages.batches.results(created.id)}
+    assert results["on-anthropic"].message.content[0].text == f"You said: first {tag}"
+    assert results["on-openai"].message.content[0].text == f"You said: second {tag}"
+    assert results["on-gemini"].message.content[0].text == f"You said: third {tag}"
+    assert results["on-openai"].message.model == "gpt-4o-mini"
+    refused = results["refused"]
+    assert refused.type == "errored" and refused.error.error.type == "invalid_request_error"
+    assert created.id in [b.id for b in claude.messages.batches.list(limit=100)]
+    assert listed_tasks(gateway) == tasks_before  # a batch's requests are not /v1/tasks
+    assert claude.messages.batches.delete(created.id).type == "message_batch_deleted"
+    with pytest.raises(anthropic.NotFoundError):
+        claude.messages.batches.retrieve(created.id)
+
+
+@pytest.mark.parametrize(
+    ("requests", "says"),
+    [
+        ([], "requests"),
+        ([request("bad id!", "claude-sonnet-4-5", "x")], "requests.0.custom_id"),
+        ([request("a", "claude-sonnet-4-5", "x")] * 2, "requests.1.custom_id"),
+        ([request("a", "no-such-model", "x")], "requests.0.params"),
+        ([{"custom_id": "a", "params": {"model": "claude-sonnet-4-5", "stream": True}}], "stream"),
+        ([{"custom_id": "a", "params": {"model": "claude-sonnet-4-5"}}], "requests.0.params"),
+    ],
+)
+def test_a_bad_request_refuses_the_whole_batch(
+    claude: anthropic.Anthropic, requests: list[Any], says: str
+) -> None:
+    before = len(claude.messages.batches.list(limit=1000).data)
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        claude.messages.batches.create(requests=requests)
+    assert says in refused.value.message
+    assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert len(claude.messages.batches.list(limit=1000).data) == before
+
+
+def test_cancel_ends_the_batch_with_its_requests_canceled(
+    claude: anthropic.Anthropic, gateway: TasksGateway
+) -> None:
+    created = claude.messages.batches.create(
+        requests=[request(f"slow-{n}", "claude-sonnet-4-5", "[[delay 4000]] x") for n in range(6)]
+    )
+    url = f"{gateway.url}/v1/messages/batches/{created.id}/results"
+    early = httpx.get(url, headers=gateway.headers())  # not ended: no results, no delete
+    assert early.status_code == 400 and early.json()["error"]["type"] == "invalid_request_error"
+    with pytest.raises(anthropic.BadRequestError):
+        claude.messages.batches.delete(created.id)
+    canceling = claude.messages.batches.cancel(created.id)
+    assert canceling.cancel_initiated_at is not None
+    assert canceling.processing_status in ("canceling", "ended")
+    ended = until_ended(claude, created.id)
+    assert ended.request_counts.canceled == 6
+    assert {r.result.type for r in claude.messages.batches.results(created.id)} == {"canceled"}
+
+
+def test_another_keys_batch_is_unknown(claude: anthropic.Anthropic, gateway: TasksGateway) -> None:
+    mine = claude.messages.batches.create(requests=[request("only", "claude-sonnet-4-5", "mine")])
+    other = anthropic.Anthropic(base_url=gateway.url, api_key=LIMITED_KEY, max_retries=0)
+    with pytest.raises(anthropic.NotFoundError):
+        other.messages.batches.retrieve(mine.id)
+    with pytest.raises(anthropic.NotFoundError):
+        other.messages.batches.cancel(mine.id)
+    assert mine.id not in [b.id for b in other.messages.batches.list()]
+    until_ended(claude, mine.id)
+    url = f"{gateway.url}/v1/messages/batches/{mine.id}/results"
+    assert httpx.get(url, headers=gateway.headers(LIMITED_KEY)).status_code == 404
+    assert httpx.get(url, headers=gateway.headers()).status_code == 200

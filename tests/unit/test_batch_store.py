@@ -1,0 +1,43 @@
+"""The batch store: newest-first pages both ways, key scope, and a state derived from the
+batch's tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyrelay.storage import ApiKey
+from polyrelay.storage.batches import BatchRow
+from polyrelay.storage.sqlite import SqliteDatabase
+from polyrelay.tasks.model import NewTask, TaskKind
+
+KEY = ApiKey(id="k1", name="k1", prefix="", created_at=0)
+
+
+def task(task_id: str) -> NewTask:
+    return NewTask(
+        id=task_id, kind=TaskKind.BATCH, key=KEY, endpoint="/v1/messages", request_id="r",
+        model="m", body=b"{}", headers={}, callback_url=None, created_at=0,
+    )  # fmt: skip
+
+
+def test_pages_scope_and_state(tmp_path: Path) -> None:
+    database = SqliteDatabase.open(str(tmp_path / "db.sqlite"), clock=lambda: 1000.0)
+    store = database.batches
+    for n in range(3):
+        batch = BatchRow(id=f"b{n}", key_id="k1", created_at=n, expires_at=n + 1)
+        store.create(batch, [(f"c{n}", task(f"t{n}a")), (f"d{n}", task(f"t{n}b"))])
+    assert [b.id for b in store.page("k1", 2, None, None)] == ["b2", "b1"]
+    assert [b.id for b in store.page("k1", 2, "b1", None)] == ["b0"]
+    assert [b.id for b in store.page("k1", 5, None, "b0")] == ["b2", "b1"]
+    assert store.page("k2", 5, None, None) == [] and store.get("b0", "k2") is None
+    assert store.state("b0").counts == {"pending": 2} and store.state("b0").ended_at is None
+    claimed = database.tasks.claim("w", 30)
+    assert claimed is not None and database.tasks.complete(claimed.id, "w", b'{"ok":1}')
+    assert sorted(store.cancel("b0", 1000.0)) == ["t0b"]
+    state = store.state("b0")
+    assert state.counts == {"success": 1, "cancelled": 1} and state.ended_at == 1000
+    outcomes = {r.custom_id: (r.status, r.result) for r in store.results("b0")}
+    assert outcomes == {"c0": ("success", b'{"ok":1}'), "d0": ("cancelled", None)}
+    store.delete("b0")
+    assert store.get("b0", "k1") is None and database.tasks.get("t0a") is None
+    database.close()
