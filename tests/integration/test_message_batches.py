@@ -4,6 +4,8 @@ front, cancel, delete, and one key never seeing another's batches."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -138,3 +140,22 @@ def test_another_keys_batch_is_unknown(claude: anthropic.Anthropic, gateway: Tas
     url = f"{gateway.url}/v1/messages/batches/{mine.id}/results"
     assert httpx.get(url, headers=gateway.headers(LIMITED_KEY)).status_code == 404
     assert httpx.get(url, headers=gateway.headers()).status_code == 200
+
+
+def test_each_request_counts_against_the_keys_limits(gateway: TasksGateway) -> None:
+    command = [sys.executable, "-m", "polyrelay", "keys", "create", "--name", "budget"]
+    command += ["--token-budget", "20", "--config", str(gateway.config)]
+    made = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    secret = made.splitlines()[1]
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=secret, max_retries=0)
+    # "hello there friend" is 3 input tokens and its reply 5 output ones: 8 a request.
+    requests = [request(f"r{n}", "claude-sonnet-4-5", "hello there friend") for n in range(8)]
+    created = client.messages.batches.create(requests=requests)
+    ended = until_ended(client, created.id)
+    counts = ended.request_counts
+    assert counts.succeeded + counts.errored == 8
+    assert 2 <= counts.succeeded <= 6  # the budget stops them (4 slots run at once)
+    errored = [
+        r for r in client.messages.batches.results(created.id) if r.result.type != "succeeded"
+    ]
+    assert errored and all("token budget" in r.result.error.error.message for r in errored)

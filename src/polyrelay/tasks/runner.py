@@ -24,7 +24,15 @@ if TYPE_CHECKING:
 
     from polyrelay.pipeline import Gateway
 
-__all__ = ["CRASHED", "RETRYABLE_STATUSES", "Outcome", "dispatch_task", "error_of", "run_task"]
+__all__ = [
+    "CRASHED",
+    "RETRYABLE_STATUSES",
+    "Outcome",
+    "dispatch_task",
+    "error_of",
+    "refused_outcome",
+    "run_task",
+]
 
 log = logging.getLogger("polyrelay.tasks")
 
@@ -64,6 +72,15 @@ def task_context(task: Task) -> RequestContext:
     return ctx
 
 
+def refused_outcome(frontend: Frontend, error: GatewayError) -> Outcome:
+    """A run that ended in `error`: final, or retried when its status says so."""
+    return Outcome(
+        error=error_of(frontend, error),
+        retryable=error.status in RETRYABLE_STATUSES,
+        retry_after=_seconds(error.retry_after),
+    )
+
+
 async def dispatch_task(gateway: Gateway, task: Task) -> Response | Outcome:
     """The task's call through the gateway; an Outcome when it failed before answering."""
     frontend = gateway.frontends.get(task.endpoint)
@@ -74,11 +91,7 @@ async def dispatch_task(gateway: Gateway, task: Task) -> Response | Outcome:
     try:
         return await gateway.dispatch(frontend, task.body, task.key, ctx, task.headers)
     except GatewayError as error:
-        return Outcome(
-            error=error_of(frontend, error),
-            retryable=error.status in RETRYABLE_STATUSES,
-            retry_after=_seconds(error.retry_after),
-        )
+        return refused_outcome(frontend, error)
     except Exception:
         log.exception("task %s crashed", task.id)
         return Outcome(error=CRASHED)

@@ -40,7 +40,7 @@ from polyrelay.tasks.background_stream import (
     submitted_events,
 )
 from polyrelay.tasks.model import FINAL_STATUSES, NewTask, Task, TaskKind
-from polyrelay.tasks.runner import Outcome, run_task
+from polyrelay.tasks.runner import Outcome, refused_outcome, run_task
 from polyrelay.tasks.webhooks import WebhookSender
 from polyrelay.tasks.worker import TaskWorker
 
@@ -257,6 +257,8 @@ class TaskService:
         return self.store.list(key.id, limit, after)
 
     async def _execute(self, task: Task) -> Outcome:
+        if task.kind is TaskKind.BATCH:
+            return self._refused_by_limits(task) or await run_task(self._gateway, task)
         if task.kind is not TaskKind.RESPONSE:
             return await run_task(self._gateway, task)
         store = self._gateway.database.responses
@@ -270,6 +272,16 @@ class TaskService:
             recorder,
             lambda result: background.finish_response(store, task, result),
         )
+
+    def _refused_by_limits(self, task: Task) -> Outcome | None:
+        """A batch was admitted once when it was created; its requests count against the
+        key's limits one by one as they run (a refusal is retried like a 429)."""
+        try:
+            self._gateway.limiter.admit(task.key)
+        except GatewayError as error:
+            frontend = self._gateway.frontends[task.endpoint]
+            return refused_outcome(frontend, error)
+        return None
 
     def _on_end(self, task: Task, outcome: Outcome) -> None:
         if task.kind is not TaskKind.RESPONSE:
