@@ -207,14 +207,18 @@ def _cancel(gateway: Gateway, service: TaskService) -> Handler:
     return handle
 
 
+def _ended_batch(gateway: Gateway, request: Request, key: ApiKey, refusal: str) -> BatchRow:
+    """The key's batch, which must have ended; else a 400 `refusal` (after the batch id)."""
+    batch = _own_batch(gateway, request, key)
+    if gateway.database.batches.state(batch.id).ended_at is None:
+        raise InvalidRequestError(f"Message batch {batch.id} {refusal}")
+    return batch
+
+
 def _delete(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
-        batch = _own_batch(gateway, request, key)
-        if gateway.database.batches.state(batch.id).ended_at is None:
-            raise InvalidRequestError(
-                f"Message batch {batch.id} is still processing; cancel it and wait for it"
-                " to end before deleting it."
-            )
+        refusal = "is still processing; cancel it and wait for it to end before deleting it."
+        batch = _ended_batch(gateway, request, key, refusal)
         gateway.database.batches.delete(batch.id)
         return json_response({"id": batch.id, "type": "message_batch_deleted"})
 
@@ -223,11 +227,8 @@ def _delete(gateway: Gateway) -> Handler:
 
 def _results(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
-        batch = _own_batch(gateway, request, key)
-        if gateway.database.batches.state(batch.id).ended_at is None:
-            raise InvalidRequestError(
-                f"Message batch {batch.id} has not ended yet; its results are not ready."
-            )
+        refusal = "has not ended yet; its results are not ready."
+        batch = _ended_batch(gateway, request, key, refusal)
         lines = (_result_line(r) for r in gateway.database.batches.results(batch.id))
         return StreamingResponse(lines, media_type="application/binary")
 
