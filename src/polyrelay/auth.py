@@ -99,6 +99,10 @@ class Authenticator:
                 found = key
         return found
 
+    def forget(self, _: str = "") -> None:
+        """Drop every cached lookup (a key was revoked, in this process or another)."""
+        self._cache.clear()
+
     def _lookup(self, digest: str) -> ApiKey | None:
         now = self._clock()
         cached = self._cache.get(digest)

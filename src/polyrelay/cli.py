@@ -252,7 +252,8 @@ def _keys_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _keys_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     key_id: str = args.id
-    with database(_settings(args, env)) as opened:
+    settings = _settings(args, env)
+    with database(settings) as opened:
         revoked = opened.keys.revoke(key_id)
     if not revoked:
         print(
@@ -261,6 +262,16 @@ def _keys_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
         return 1
     print(f"Revoked key {key_id}")
+    if settings.redis is not None:
+        from polyrelay.signals import KEYS_CHANGED
+        from polyrelay.signals_redis import publish_once
+
+        if not publish_once(settings.redis, KEYS_CHANGED, key_id):
+            print(
+                "polyrelay: redis is unreachable: running servers refuse the key once their"
+                " 5-second key cache expires",
+                file=sys.stderr,
+            )
     return 0
 
 

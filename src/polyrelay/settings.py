@@ -113,6 +113,9 @@ class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
         return int(moment.timestamp())
 
 
+RedisUrl = Annotated[str, msgspec.Meta(pattern=r"^(redis|rediss|unix)://")]
+
+
 class ResponsesSettings(msgspec.Struct, frozen=True, kw_only=True):
     retention_seconds: Annotated[int, msgspec.Meta(ge=0)] = 30 * 24 * 3600
     """Stored Responses are deleted this long after they were created (OpenAI's 30 days);
@@ -123,6 +126,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = DEFAULT_HOST
     port: Port = DEFAULT_PORT
     database: str = "sqlite:///polyrelay.db"
+    redis: RedisUrl | None = None
+    """Redis for signals between replicas and worker processes (polyrelay.signals_redis):
+    followers, task waiters and key caches react at once to another process's change.
+    None: each process polls the database instead."""
     default_model: str = "claude-opus-4-6"
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]

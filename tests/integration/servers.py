@@ -87,10 +87,12 @@ def configured_gateway(emulator: str, workdir: Path, extra: str) -> Iterator[str
         stop(proc)
 
 
-def gateway_config(emulator: str, database: Path, extra: str = "") -> str:
+def gateway_config(emulator: str, database: Path | str, extra: str = "") -> str:
+    """The test config; `database` is a SQLite file or a database URL."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
     return f"""\
 listen: 127.0.0.1:0
-database: sqlite:///{database}
+database: {url}
 default_model: claude-sonnet-4-5
 providers:
   emu-openai: {{type: openai, base_url: "{emulator}/v1", api_key: up-openai}}

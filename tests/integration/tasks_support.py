@@ -29,11 +29,17 @@ tasks: {{workers: 4, lease_seconds: 3, retry_base_seconds: 0.5, poll_seconds: 0.
 
 
 class TasksGateway:
-    def __init__(self, workdir: Path, emulator_url: str) -> None:
+    def __init__(
+        self, workdir: Path, emulator_url: str, database_url: str = "", extra: str = ""
+    ) -> None:
+        """On `database_url` when given, else on a SQLite file in `workdir`; `extra` is
+        more YAML for the config."""
         self.workdir = workdir
         self.database = workdir / "polyrelay.db"
         self.config = workdir / "polyrelay.yaml"
-        self.config.write_text(gateway_config(emulator_url, self.database, extra=TASKS_CONFIG))
+        database = database_url or self.database
+        config = gateway_config(emulator_url, database, extra=TASKS_CONFIG + extra)
+        self.config.write_text(config)
         self.url = ""
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -65,6 +71,23 @@ class TasksGateway:
             if task["status"] in ("success", "failed", "cancelled"):
                 return task
             assert time.monotonic() < deadline, f"task still {task['status']}: {task}"
+
+
+def submit_slow(gateway: TasksGateway, text: str, delay_ms: int) -> str:
+    """An async Messages task whose upstream answer takes `delay_ms`; its id."""
+    response = httpx.post(
+        f"{gateway.url}/v1/messages",
+        headers={**gateway.headers(), "anthropic-version": "2023-06-01"},
+        json={
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": f"[[delay {delay_ms}]] {text}"}],
+            "async": True,
+        },
+    )
+    assert response.status_code == 202, response.text
+    task_id: str = response.json()["id"]
+    return task_id
 
 
 def running(workdir: Path, emulator_url: str) -> Iterator[TasksGateway]:

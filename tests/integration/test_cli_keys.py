@@ -117,12 +117,16 @@ def test_unknown_config_key_exits_2_naming_key_and_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_postgresql_url_is_a_clear_error(tmp_path: Path) -> None:
+def test_an_unreachable_postgresql_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "pg.yaml"
-    config.write_text("database: postgresql://db/x\nproviders: {}\nmodels: {}\n")
+    config.write_text(
+        "database: postgresql://relay:hunter2@127.0.0.1:1/polyrelay\nproviders: {}\nmodels: {}\n"
+    )
     result = run("keys", "list", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 2
-    assert "PostgreSQL support arrives with the scale-out work" in result.stderr
+    assert "cannot connect to PostgreSQL at 127.0.0.1:1/polyrelay" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

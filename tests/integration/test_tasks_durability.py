@@ -8,30 +8,13 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from tests.integration.conftest import Emulator
 from tests.integration.servers import stop
-from tests.integration.tasks_support import TasksGateway
+from tests.integration.tasks_support import TasksGateway, submit_slow
 
 TASKS = 20
-
-
-def submit(gateway: TasksGateway, text: str) -> str:
-    response = httpx.post(
-        f"{gateway.url}/v1/messages",
-        headers={**gateway.headers(), "anthropic-version": "2023-06-01"},
-        json={
-            "model": "claude-sonnet-4-5",
-            "max_tokens": 50,
-            "messages": [{"role": "user", "content": f"[[delay 2000]] {text}"}],
-            "async": True,
-        },
-    )
-    assert response.status_code == 202, response.text
-    task_id: str = response.json()["id"]
-    return task_id
 
 
 def statuses(gateway: TasksGateway) -> dict[str, int]:
@@ -48,7 +31,9 @@ def test_tasks_survive_sigkill(
     run = uuid.uuid4().hex[:6]
     texts = [f"durable {run} {n}" for n in range(TASKS)]
     with ThreadPoolExecutor(8) as pool:
-        ids = dict(zip(pool.map(lambda t: submit(gateway, t), texts), texts, strict=True))
+        ids = dict(
+            zip(pool.map(lambda t: submit_slow(gateway, t, 2000), texts), texts, strict=True)
+        )
     deadline = time.monotonic() + 10
     while statuses(gateway).get("processing", 0) == 0:
         assert time.monotonic() < deadline

@@ -1,13 +1,14 @@
-"""The batch store: newest-first pages both ways, key scope, and a state derived from the
-batch's tasks."""
+"""The batch store on both backends: newest-first pages both ways, key scope, a state
+derived from the batch's tasks, and results in custom_id order."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
-from polyrelay.storage import ApiKey
+import pytest
+
+from polyrelay.storage import ApiKey, Database, open_database
 from polyrelay.storage.batches import BatchRow
-from polyrelay.storage.sqlite import SqliteDatabase
 from polyrelay.tasks.model import NewTask, TaskKind
 
 KEY = ApiKey(id="k1", name="k1", prefix="", created_at=0)
@@ -20,8 +21,14 @@ def task(task_id: str) -> NewTask:
     )  # fmt: skip
 
 
-def test_pages_scope_and_state(tmp_path: Path) -> None:
-    database = SqliteDatabase.open(str(tmp_path / "db.sqlite"), clock=lambda: 1000.0)
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    opened = open_database(database_url, clock=lambda: 1000.0)
+    yield opened
+    opened.close()
+
+
+def test_pages_scope_and_state(database: Database) -> None:
     store = database.batches
     for n in range(3):
         batch = BatchRow(id=f"b{n}", key_id="k1", created_at=n, expires_at=n + 1)
@@ -40,4 +47,13 @@ def test_pages_scope_and_state(tmp_path: Path) -> None:
     assert outcomes == {"c0": ("success", b'{"ok":1}'), "d0": ("cancelled", None)}
     store.delete("b0")
     assert store.get("b0", "k1") is None and database.tasks.get("t0a") is None
-    database.close()
+
+
+def test_results_page_in_byte_order_of_custom_id(database: Database) -> None:
+    # More than a page (500), with ids whose order depends on the collation.
+    custom_ids = ["b", "B", "a-1", "a_1", "A", "z", "é", "0", *(f"r{n}" for n in range(600))]
+    requests = [(custom_id, task(f"t_{n}")) for n, custom_id in enumerate(custom_ids)]
+    database.batches.create(BatchRow(id="b", key_id="k1", created_at=0, expires_at=1), requests)
+    results = list(database.batches.results("b"))
+    assert [r.custom_id for r in results] == sorted(custom_ids, key=str.encode)
+    assert {r.status for r in results} == {"pending"} and results[0].result is None

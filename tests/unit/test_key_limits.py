@@ -1,37 +1,35 @@
-"""Per-key limits: the SQLite counters (shared by every process on the file), the usage
-writer's token counts, the migration, and the limiter's decisions."""
+"""Per-key limits: the counters (shared by every process on the database, on both
+backends), the usage writer's token counts, SQLite's migration, and the limiter's
+decisions."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.backends import query
+from tests.unit.conftest import run_then_close
 
 from polyrelay.errors import AuthenticationError, RateLimitError
 from polyrelay.limits import KeyLimiter, check_expiry
-from polyrelay.storage import ApiKey, KeyLimits, UsageRecord
+from polyrelay.storage import ApiKey, Database, KeyLimits, UsageRecord, open_database
 from polyrelay.storage.migrations import MIGRATIONS, migrate
-from polyrelay.storage.sqlite import SqliteDatabase
 
 NOW = 1_699_999_990.0  # 10 s into a minute
 MINUTE = int(NOW) // 60
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "limits.db"
-
-
-@pytest.fixture
-def database(path: Path) -> Iterator[SqliteDatabase]:
-    opened = SqliteDatabase.open(str(path), clock=lambda: NOW)
+def database(database_url: str) -> Iterator[Database]:
+    opened = open_database(database_url, clock=lambda: NOW)
     yield opened
     opened.close()
 
 
-def key_with(database: SqliteDatabase, **limits: int) -> ApiKey:
+def key_with(database: Database, **limits: int) -> ApiKey:
     key, _ = database.keys.create("k", None, KeyLimits(**limits))
     return key
 
@@ -49,11 +47,11 @@ def used(key: ApiKey, tokens: int, minute: int = MINUTE) -> UsageRecord:
     )
 
 
-def test_the_request_count_is_shared_by_every_process_on_the_file(
-    database: SqliteDatabase, path: Path
+def test_the_request_count_is_shared_by_every_process_on_the_database(
+    database: Database, database_url: str
 ) -> None:
     key = key_with(database, rpm=5)
-    other = SqliteDatabase.open(str(path), clock=lambda: NOW)  # as another worker would
+    other = open_database(database_url, clock=lambda: NOW)  # as another worker would
     try:
         assert database.keys.admit(key.id, MINUTE).requests == 1
         assert other.keys.admit(key.id, MINUTE).requests == 2
@@ -64,8 +62,25 @@ def test_the_request_count_is_shared_by_every_process_on_the_file(
         other.close()
 
 
+def test_concurrent_admits_of_several_processes_each_count_once(
+    database: Database, database_url: str
+) -> None:
+    key = key_with(database, rpm=1000)
+    opened = [open_database(database_url, clock=lambda: NOW) for _ in range(4)]
+    counts: list[int] = []
+    start = threading.Barrier(len(opened))
+
+    def admit(other: Database) -> None:
+        start.wait()
+        counts.extend(other.keys.admit(key.id, MINUTE).requests for _ in range(25))
+
+    threads = [threading.Thread(target=admit, args=(other,)) for other in opened]
+    run_then_close(threads, opened)
+    assert sorted(counts) == list(range(1, 101))  # each request saw its own count
+
+
 def test_the_usage_writer_counts_the_tokens_of_counted_keys_only(
-    database: SqliteDatabase,
+    database: Database,
 ) -> None:
     counted, free = key_with(database, tpm=100), key_with(database)
     database.usage.record(used(counted, 7))
@@ -80,16 +95,33 @@ def test_the_usage_writer_counts_the_tokens_of_counted_keys_only(
     assert database.keys.admit(free.id, MINUTE).total_tokens == 0
 
 
-def test_old_minutes_are_forgotten(database: SqliteDatabase, path: Path) -> None:
+def test_old_minutes_are_forgotten(database: Database, database_url: str) -> None:
     key = key_with(database, rpm=5)
     database.keys.admit(key.id, MINUTE - 10)
     database.keys.admit(key.id, MINUTE)
-    with sqlite3.connect(path) as conn:
-        minutes = conn.execute("SELECT minute FROM key_minutes WHERE key_id = ?", (key.id,))
-        assert [row[0] for row in minutes] == [MINUTE]
+    minutes = query(database_url, "SELECT minute FROM key_minutes WHERE key_id = ?", (key.id,))
+    assert minutes == [(MINUTE,)]
 
 
-def test_keys_made_before_the_migration_have_no_limits(path: Path) -> None:
+def test_the_writers_of_two_processes_add_up_their_tokens(
+    database: Database, database_url: str
+) -> None:
+    key = key_with(database, tpm=1000, token_budget=10_000)
+    other = open_database(database_url, clock=lambda: NOW)
+    try:
+        database.usage.record(used(key, 7))
+        other.usage.record(used(key, 5))
+        other.usage.record(used(key, 3, MINUTE - 1))
+        database.usage.flush()
+        other.usage.flush()
+    finally:
+        other.close()
+    window = database.keys.admit(key.id, MINUTE)
+    assert (window.minute_tokens, window.total_tokens) == (12, 15)
+
+
+def test_keys_made_before_the_migration_have_no_limits(tmp_path: Path) -> None:
+    path = tmp_path / "limits.db"
     conn = sqlite3.connect(path, isolation_level=None)
     names = [name for name, _ in MIGRATIONS]
     migrate(conn, 1, MIGRATIONS[: names.index("0005_inline_input_items") + 1])
@@ -98,7 +130,7 @@ def test_keys_made_before_the_migration_have_no_limits(path: Path) -> None:
         " VALUES ('key_old', 'old', 'sk-old', 'h', NULL, 1)"
     )
     conn.close()
-    opened = SqliteDatabase.open(str(path), clock=lambda: NOW)
+    opened = open_database(f"sqlite:///{path}", clock=lambda: NOW)
     try:
         [old] = opened.keys.list()
         assert old.limits == KeyLimits() and not old.limits.counted
@@ -106,12 +138,12 @@ def test_keys_made_before_the_migration_have_no_limits(path: Path) -> None:
         opened.close()
 
 
-def limiter(database: SqliteDatabase) -> KeyLimiter:
+def limiter(database: Database) -> KeyLimiter:
     return KeyLimiter(database.keys, database.usage, lambda: NOW)
 
 
 def test_rpm_refuses_with_the_seconds_to_the_next_minute_and_does_not_count_it(
-    database: SqliteDatabase,
+    database: Database,
 ) -> None:
     key = key_with(database, rpm=1)
     limiter(database).admit(key)
@@ -121,7 +153,7 @@ def test_rpm_refuses_with_the_seconds_to_the_next_minute_and_does_not_count_it(
     assert database.keys.admit(key.id, MINUTE).requests == 2  # the refused one was not kept
 
 
-def test_tpm_counts_this_process_uncommitted_tokens(database: SqliteDatabase) -> None:
+def test_tpm_counts_this_process_uncommitted_tokens(database: Database) -> None:
     key = key_with(database, tpm=10)
     limiter(database).admit(key)
     database.usage.record(used(key, 10))  # parked, not committed
@@ -130,7 +162,7 @@ def test_tpm_counts_this_process_uncommitted_tokens(database: SqliteDatabase) ->
 
 
 def test_a_spent_budget_is_insufficient_quota_without_retry_after(
-    database: SqliteDatabase,
+    database: Database,
 ) -> None:
     key = key_with(database, token_budget=20, rpm=100)
     database.usage.record(used(key, 15, MINUTE - 30))
@@ -142,7 +174,7 @@ def test_a_spent_budget_is_insufficient_quota_without_retry_after(
     assert info.value.code == "insufficient_quota" and info.value.retry_after is None
 
 
-def test_a_key_without_counted_limits_touches_no_counter(database: SqliteDatabase) -> None:
+def test_a_key_without_counted_limits_touches_no_counter(database: Database) -> None:
     key = key_with(database, expires_at=int(NOW) + 60)
     for _ in range(3):
         limiter(database).admit(key)

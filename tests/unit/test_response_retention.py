@@ -4,12 +4,13 @@ and a retention of 0 keep them."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from polyrelay.settings import ConfigError, parse_settings
 from polyrelay.storage import (
+    Database,
     RecordedEvent,
     StoredResponse,
     open_database,
@@ -26,10 +27,16 @@ def stored(rid: str, created_at: int) -> StoredResponse:
     )
 
 
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    opened = open_database(database_url, clock=lambda: float(NOW))
+    yield opened
+    opened.close()
+
+
 def test_expired_responses_go_in_batches_with_their_events(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
     store = database.responses
     for n in range(7):
         store.put(stored(f"old_{n}", NOW - 1000 - n))
@@ -43,11 +50,9 @@ def test_expired_responses_go_in_batches_with_their_events(
     assert all(store.get(f"old_{n}", "k") is None for n in range(7))
     assert database.response_events.read("old_0", -1) == []
     assert store.purge(NOW, 10) == 1  # the store's own limit: anything created before NOW
-    database.close()
 
 
-def test_a_retention_of_zero_starts_no_loop(tmp_path: Path) -> None:
-    database = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_a_retention_of_zero_starts_no_loop(database: Database) -> None:
 
     async def started() -> bool:
         purger = ResponseRetention(database.responses, 0, lambda: float(NOW))
@@ -57,7 +62,6 @@ def test_a_retention_of_zero_starts_no_loop(tmp_path: Path) -> None:
         return running
 
     assert asyncio.run(started()) is False
-    database.close()
 
 
 def settings_with(extra: str) -> int:

@@ -6,8 +6,9 @@ import sqlite3
 import threading
 
 from polyrelay import codec
+from polyrelay.storage.dialect import SQLITE
 from polyrelay.storage.migrations import MIGRATIONS, migrate
-from polyrelay.storage.responses import SqliteResponseStore
+from polyrelay.storage.responses import SqlResponseStore
 
 
 def migrated_to(name: str) -> sqlite3.Connection:
@@ -47,7 +48,7 @@ def test_items_are_inlined_in_position_order_and_the_table_dropped() -> None:
 
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "response_input_items" not in tables
-    store = SqliteResponseStore(conn, threading.Lock())
+    store = SqlResponseStore(conn, threading.Lock(), SQLITE)
     got = store.get("resp_a", "k1")
     assert got is not None
     assert [item["id"] for item in got.input_items] == [f"resp_a_msg_{i}" for i in range(5)]

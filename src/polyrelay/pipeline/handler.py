@@ -43,6 +43,7 @@ from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.routing import Router
 from polyrelay.settings import Settings
+from polyrelay.signals import KEYS_CHANGED, Signals
 from polyrelay.storage import COMMIT_SECONDS, ApiKey, Database
 from polyrelay.tools.web_search import WebSearchRuntime
 
@@ -132,10 +133,15 @@ class Gateway:
         self.tasks: TaskSubmitter | None = None
         self.on_startup: list[Callable[[], Awaitable[None]]] = []
         self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        self.signals = _signals(settings)
+        """Wake-ups between the parts of this server and, with Redis, between replicas."""
+        self.signals.on(KEYS_CHANGED, authenticator.forget)
+        self.on_startup.append(self.signals.start)
         self.server_tools = WebSearchRuntime(settings.search)
         """The search backend, built at start-up, behind the gateway-run web search tool."""
         self.on_startup.append(self.server_tools.start)
         self.on_shutdown.append(self.server_tools.close)
+        self.on_shutdown.append(self.signals.stop)
 
     async def handle(self, request: Request, frontend: Frontend) -> Response:
         ctx = RequestContext()
@@ -250,6 +256,14 @@ class Gateway:
             ctx,
             self.settings.stream_keepalive_seconds,
         )
+
+
+def _signals(settings: Settings) -> Signals:
+    if settings.redis is None:
+        return Signals()
+    from polyrelay.signals_redis import RedisSignals  # only deployments with Redis load it
+
+    return RedisSignals(settings.redis)
 
 
 async def _decode(frontend: Frontend, body: bytes, ctx: RequestContext) -> ChatRequest:

@@ -311,18 +311,20 @@ class Database(Protocol):
 def open_database(url: str, *, clock: Callable[[], float] = time.time) -> Database:
     """Open (creating and migrating as needed) the database at `url`.
 
-    Accepted: `sqlite:///relative/path`, `sqlite:////absolute/path`, `sqlite:///:memory:`.
+    Accepted: `sqlite:///relative/path`, `sqlite:////absolute/path`, `sqlite:///:memory:`,
+    and a libpq URI, `postgresql://user:password@host:port/database?...`, for several
+    replicas on one database.
     """
     if url.startswith("sqlite:///"):
         from polyrelay.storage.sqlite import SqliteDatabase
 
         return SqliteDatabase.open(url.removeprefix("sqlite:///"), clock=clock)
     if url.startswith(("postgresql://", "postgres://")):
-        raise StorageError(
-            "PostgreSQL support arrives with the scale-out work; "
-            "use database: sqlite:///polyrelay.db for now"
-        )
+        from polyrelay.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase.open(url, clock=clock)
     raise StorageError(
-        f"unsupported database URL {url!r}: expected sqlite:///path/to/file.db "
-        "(relative to the working directory) or sqlite:////absolute/path.db"
+        f"unsupported database URL {url.split('://')[0]!r}: expected sqlite:///path/to/file.db"
+        " (relative to the working directory), sqlite:////absolute/path.db or"
+        " postgresql://user:password@host:port/database"
     )

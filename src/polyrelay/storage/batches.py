@@ -10,13 +10,13 @@ Every read is scoped to the key that made the batch.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 
 import msgspec
 
 from polyrelay import codec
+from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.tasks import insert_tasks
 from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import NewTask, TaskError
@@ -25,7 +25,7 @@ __all__ = [
     "BatchRequestResult",
     "BatchRow",
     "BatchState",
-    "SqliteBatchStore",
+    "SqlBatchStore",
     "create_batch_tables",
 ]
 
@@ -54,7 +54,7 @@ class BatchRequestResult(msgspec.Struct, frozen=True, kw_only=True):
     error: TaskError | None
 
 
-def create_batch_tables(conn: sqlite3.Connection) -> None:
+def create_batch_tables(conn: SqlConnection) -> None:
     """Migration `0009_message_batches`."""
     conn.execute(
         """
@@ -84,8 +84,8 @@ _ACTIVE = "('pending', 'processing')"
 _TASKS_OF = "SELECT task_id FROM message_batch_requests WHERE batch_id = ?"
 
 
-class SqliteBatchStore:
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+class SqlBatchStore:
+    def __init__(self, conn: SqlConnection, lock: threading.Lock) -> None:
         self._conn = conn
         self._lock = lock
 

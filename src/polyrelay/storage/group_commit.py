@@ -8,7 +8,6 @@ batch instead of one per request keeps SQLite (and GIL handoffs) off the hot pat
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ class GroupCommit:
         has_pending: Callable[[], bool],
         flush: Callable[[], None],
         discard: Callable[[], None],
+        closed_errors: tuple[type[BaseException], ...],
     ) -> None:
         """`has_pending` and `discard` run with `lock` held; `flush` takes it itself."""
         self.lock = threading.Condition(threading.Lock())
@@ -33,6 +33,7 @@ class GroupCommit:
         self._has_pending = has_pending
         self._flush = flush
         self._discard = discard
+        self._closed_errors = closed_errors
         self._thread: threading.Thread | None = None
 
     def wake(self) -> None:
@@ -50,6 +51,6 @@ class GroupCommit:
             time.sleep(self._gather)  # noqa: TID251  (the writer thread: a batch gathers)
             try:
                 self._flush()
-            except sqlite3.ProgrammingError:  # the database was closed under us
+            except self._closed_errors:  # the database was closed under us
                 with self.lock:
                     self._discard()

@@ -11,19 +11,19 @@ Keys without limits touch none of this.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Mapping
 
 import msgspec
 
+from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.transaction import write_transaction
 
 __all__ = [
     "NO_LIMITS",
     "KeyLimits",
     "KeyWindow",
-    "SqliteKeyCounters",
+    "SqlKeyCounters",
     "add_counted_tokens",
     "create_key_limit_tables",
 ]
@@ -64,7 +64,7 @@ class KeyWindow(msgspec.Struct, frozen=True, kw_only=True):
     total_tokens: int
 
 
-def create_key_limit_tables(conn: sqlite3.Connection) -> None:
+def create_key_limit_tables(conn: SqlConnection) -> None:
     """Migration `0006_key_limits`."""
     for column in ("expires_at", "rpm", "tpm", "token_budget"):
         conn.execute(f"ALTER TABLE api_keys ADD COLUMN {column} INTEGER")
@@ -84,25 +84,27 @@ def create_key_limit_tables(conn: sqlite3.Connection) -> None:
     )
 
 
-def add_counted_tokens(conn: sqlite3.Connection, tokens: Mapping[tuple[str, int], int]) -> None:
+def add_counted_tokens(conn: SqlConnection, tokens: Mapping[tuple[str, int], int]) -> None:
     """Inside the usage writer's transaction: counted keys' tokens by (key id, minute)."""
     if not tokens:
         return
-    rows = [(key_id, minute, count) for (key_id, minute), count in tokens.items()]
+    # In key order, so two processes' writers lock the same rows in the same order
+    # (PostgreSQL would otherwise abort one of them as a deadlock).
+    rows = sorted((key_id, minute, count) for (key_id, minute), count in tokens.items())
     conn.executemany(
         "INSERT INTO key_minutes VALUES (?, ?, 0, ?) ON CONFLICT (key_id, minute)"
-        " DO UPDATE SET tokens = tokens + excluded.tokens",
+        " DO UPDATE SET tokens = key_minutes.tokens + excluded.tokens",
         rows,
     )
     conn.executemany(
         "INSERT INTO key_tokens VALUES (?, ?) ON CONFLICT (key_id)"
-        " DO UPDATE SET tokens = tokens + excluded.tokens",
+        " DO UPDATE SET tokens = key_tokens.tokens + excluded.tokens",
         [(key_id, tokens) for key_id, _, tokens in rows],
     )
 
 
-class SqliteKeyCounters:
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+class SqlKeyCounters:
+    def __init__(self, conn: SqlConnection, lock: threading.Lock) -> None:
         self._conn = conn
         self._lock = lock
 
@@ -111,7 +113,7 @@ class SqliteKeyCounters:
         with self._lock, write_transaction(self._conn):
             (requests, minute_tokens) = self._conn.execute(
                 "INSERT INTO key_minutes VALUES (?, ?, 1, 0) ON CONFLICT (key_id, minute)"
-                " DO UPDATE SET requests = requests + 1 RETURNING requests, tokens",
+                " DO UPDATE SET requests = key_minutes.requests + 1 RETURNING requests, tokens",
                 (key_id, minute),
             ).fetchone()
             total = self._conn.execute(

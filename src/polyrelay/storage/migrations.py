@@ -1,18 +1,22 @@
-"""Schema migrations for the SQLite database.
+"""Schema migrations, and the SQLite database's list of them.
 
 `MIGRATIONS` is append-only: each entry's name is recorded in `_migrations` once it has run,
 and a released migration is never edited or reordered (add a new one instead). `migrate` runs
 every pending migration in order, each in its own transaction, and is safe when several
-processes start at once: `BEGIN IMMEDIATE` takes the write lock before reading what has run.
+processes start at once: on SQLite, `BEGIN IMMEDIATE` takes the write lock before reading
+what has run; on PostgreSQL, the caller holds an advisory lock around the whole run.
+PostgreSQL has its own list (polyrelay.storage.postgres_schema), which began at the schema
+SQLite's list had reached.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 from polyrelay.storage.batches import create_batch_tables
+from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.key_limits import create_key_limit_tables
+from polyrelay.storage.keys import create_api_keys
 from polyrelay.storage.response_events import create_response_event_table
 from polyrelay.storage.responses import (
     create_response_tables,
@@ -24,27 +28,11 @@ from polyrelay.storage.usage import create_usage_table
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
 
-Migration = Callable[[sqlite3.Connection], None]
-
-
-def _create_api_keys(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        """
-        CREATE TABLE api_keys (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            prefix TEXT NOT NULL,
-            secret_hash TEXT NOT NULL UNIQUE,
-            models TEXT,
-            created_at INTEGER NOT NULL,
-            revoked_at INTEGER
-        )
-        """
-    )
+Migration = Callable[[SqlConnection], None]
 
 
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
-    ("0001_api_keys", _create_api_keys),
+    ("0001_api_keys", create_api_keys),
     ("0002_responses", create_response_tables),
     ("0003_tasks", create_task_tables),
     ("0004_usage", create_usage_table),
@@ -57,9 +45,11 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
 
 
 def migrate(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     now: int,
     migrations: tuple[tuple[str, Migration], ...] = MIGRATIONS,
+    *,
+    begin: str = "BEGIN IMMEDIATE",
 ) -> list[str]:
     """Apply pending migrations; returns the names applied. `conn` must be in autocommit mode."""
     conn.execute(
@@ -71,7 +61,7 @@ def migrate(
     for name, apply in migrations:
         if name in done_before:
             continue
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
         try:
             done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
             if done is None:

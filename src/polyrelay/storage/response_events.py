@@ -15,17 +15,21 @@ the task is purged (polyrelay.storage.tasks).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 import msgspec
 
+from polyrelay.storage.dialect import Dialect, SqlConnection
 from polyrelay.storage.transaction import write_transaction
 
-__all__ = ["RecordedEvent", "SqliteResponseEventLog", "create_response_event_table"]
+__all__ = ["EventsRejected", "RecordedEvent", "SqlResponseEventLog", "create_response_event_table"]
 
 _READ_LIMIT = 500
 """Events per read: a client far behind catches up in several reads, not one huge one."""
+
+
+class EventsRejected(Exception):
+    """A constraint refused the events: their response is gone, or they are recorded."""
 
 
 class RecordedEvent(msgspec.Struct, frozen=True):
@@ -35,7 +39,7 @@ class RecordedEvent(msgspec.Struct, frozen=True):
     last: bool
 
 
-def create_response_event_table(conn: sqlite3.Connection) -> None:
+def create_response_event_table(conn: SqlConnection) -> None:
     """Migration `0007_response_events`."""
     conn.execute(
         """
@@ -50,23 +54,29 @@ def create_response_event_table(conn: sqlite3.Connection) -> None:
     )
 
 
-class SqliteResponseEventLog:
+class SqlResponseEventLog:
     """Scoping to an API key is the caller's job: it reads the response through the
     ResponseStore (which is key-scoped) before it reads the response's events."""
 
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+    def __init__(self, conn: SqlConnection, lock: threading.Lock, dialect: Dialect) -> None:
         self._conn = conn
         self._lock = lock
+        self._integrity_errors = dialect.integrity_errors
 
     def append(self, response_id: str, events: list[RecordedEvent]) -> None:
-        """Commit `events` (numbered after those recorded). A sequence number already
-        recorded is an IntegrityError: a second writer for one response is a bug."""
+        """Commit `events` (numbered after those recorded). EventsRejected when the
+        response is gone, or a sequence number is recorded already (a second writer for
+        one response is a bug)."""
         rows = [(response_id, e.seq, e.frame, int(e.last)) for e in events]
-        with self._lock, write_transaction(self._conn):
-            self._conn.executemany(
-                "INSERT INTO response_events (response_id, seq, frame, last) VALUES (?, ?, ?, ?)",
-                rows,
-            )
+        try:
+            with self._lock, write_transaction(self._conn):
+                self._conn.executemany(
+                    "INSERT INTO response_events (response_id, seq, frame, last)"
+                    " VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+        except self._integrity_errors as exc:
+            raise EventsRejected(f"events of response {response_id} refused: {exc}") from exc
 
     def read(self, response_id: str, after: int) -> list[RecordedEvent]:
         """The events numbered above `after`, in order (at most a few hundred per call)."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import sqlite3
 import threading
 from typing import Literal
 
@@ -36,6 +35,7 @@ import msgspec
 
 from polyrelay import codec
 from polyrelay.codec import JSONObject
+from polyrelay.storage.dialect import Dialect, SqlConnection
 from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.transaction import write_transaction
 
@@ -44,7 +44,7 @@ __all__ = [
     "RESPONSE_STATUSES",
     "EncodedResponse",
     "InputItemsPage",
-    "SqliteResponseStore",
+    "SqlResponseStore",
     "StoredResponse",
     "create_response_tables",
     "index_by_creation",
@@ -91,7 +91,7 @@ class InputItemsPage(msgspec.Struct, kw_only=True):
     has_more: bool
 
 
-def create_response_tables(conn: sqlite3.Connection) -> None:
+def create_response_tables(conn: SqlConnection) -> None:
     """Migration `0002_responses`."""
     conn.execute(
         """
@@ -120,7 +120,7 @@ def create_response_tables(conn: sqlite3.Connection) -> None:
     )
 
 
-def index_by_creation(conn: sqlite3.Connection) -> None:
+def index_by_creation(conn: SqlConnection) -> None:
     """Migration `0008_responses_by_created`: the retention purge finds expired responses
     by `created_at`; no query ever used the (key_id, created_at) index, which cost every
     insert as much as this one does."""
@@ -128,7 +128,7 @@ def index_by_creation(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX responses_by_created ON responses (created_at)")
 
 
-def inline_input_items(conn: sqlite3.Connection) -> None:
+def inline_input_items(conn: SqlConnection) -> None:
     """Migration `0005_inline_input_items`: each response's rows of `response_input_items`
     become its `input_items` array, in `position` order, and the table goes."""
     conn.execute("ALTER TABLE responses ADD COLUMN input_items TEXT NOT NULL DEFAULT '[]'")
@@ -155,10 +155,11 @@ _COLUMNS = (
 )
 
 
-class SqliteResponseStore:
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+class SqlResponseStore:
+    def __init__(self, conn: SqlConnection, lock: threading.Lock, dialect: Dialect) -> None:
         self._conn = conn
         self._lock = lock
+        self._closed_errors = dialect.closed_errors
         self._pending: dict[str, StoredResponse | EncodedResponse] = {}
         # A 10 ms gather: one transaction per batch, and far fewer GIL handoffs than one per put.
         self._commit = GroupCommit(
@@ -167,6 +168,7 @@ class SqliteResponseStore:
             has_pending=lambda: bool(self._pending),
             flush=self.flush,
             discard=lambda: self._pending.clear(),
+            closed_errors=dialect.closed_errors,
         )
 
     def put(self, record: StoredResponse | EncodedResponse) -> None:
@@ -201,13 +203,13 @@ class SqliteResponseStore:
         """One transaction for the batch; when it fails, each record alone, failures logged."""
         try:
             self._transaction(batch)
-        except sqlite3.ProgrammingError:
+        except self._closed_errors:
             raise
         except Exception:
             for record in batch:
                 try:
                     self._transaction([record])
-                except sqlite3.ProgrammingError:
+                except self._closed_errors:
                     raise
                 except Exception:
                     log.exception("could not store response %s", record.id)

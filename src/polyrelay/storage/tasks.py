@@ -12,7 +12,6 @@ subquery gets `FOR UPDATE SKIP LOCKED`.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,10 +19,11 @@ from typing import Any
 
 from polyrelay import codec
 from polyrelay.storage import ApiKey
+from polyrelay.storage.dialect import Dialect, SqlConnection
 from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError, TaskKind, TaskStatus
 
-__all__ = ["SqliteTaskStore", "create_task_tables", "insert_tasks"]
+__all__ = ["SqlTaskStore", "create_task_tables", "insert_tasks"]
 
 _COLUMNS = (
     "id, kind, key, endpoint, request_id, model, body, headers, callback_url, created_at,"
@@ -36,7 +36,7 @@ _CLAIMABLE = (
 _ENDED = "('success', 'failed', 'cancelled')"
 
 
-def create_task_tables(conn: sqlite3.Connection) -> None:
+def create_task_tables(conn: SqlConnection) -> None:
     """Migration `0003_tasks`."""
     conn.execute(
         """
@@ -91,13 +91,18 @@ def create_task_tables(conn: sqlite3.Connection) -> None:
     )
 
 
-class SqliteTaskStore:
+class SqlTaskStore:
     def __init__(
-        self, conn: sqlite3.Connection, lock: threading.Lock, clock: Callable[[], float]
+        self,
+        conn: SqlConnection,
+        lock: threading.Lock,
+        clock: Callable[[], float],
+        dialect: Dialect,
     ) -> None:
         self._conn = conn
         self._lock = lock
         self._clock = clock
+        self._skip_locked = dialect.skip_locked
 
     def enqueue(self, task: NewTask) -> None:
         with self._lock:
@@ -130,7 +135,8 @@ class SqliteTaskStore:
             row = self._conn.execute(
                 "UPDATE tasks SET status = 'processing', lease_owner = :worker,"  # noqa: S608
                 " lease_until = :until, attempts = attempts + 1, started_at = :started"
-                f" WHERE seq = (SELECT seq FROM tasks WHERE {_CLAIMABLE} ORDER BY seq LIMIT 1)"
+                f" WHERE seq = (SELECT seq FROM tasks WHERE {_CLAIMABLE} ORDER BY seq LIMIT 1"
+                f"{self._skip_locked})"
                 f" AND {_CLAIMABLE} RETURNING {_COLUMNS}",
                 {"worker": worker, "until": now + lease_seconds, "now": now, "started": int(now)},
             ).fetchone()
@@ -210,7 +216,7 @@ class SqliteTaskStore:
             row = self._conn.execute(
                 "UPDATE task_webhooks SET lease_owner = :worker, lease_until = :until,"  # noqa: S608
                 " attempts = attempts + 1 WHERE id = (SELECT id FROM task_webhooks"
-                f" WHERE {due} ORDER BY next_attempt_at LIMIT 1) AND {due}"
+                f" WHERE {due} ORDER BY next_attempt_at LIMIT 1{self._skip_locked}) AND {due}"
                 " RETURNING id, task_id, url, attempts",
                 {"worker": worker, "until": now + lease_seconds, "now": now},
             ).fetchone()
@@ -237,7 +243,7 @@ class SqliteTaskStore:
     def secret(self, name: str, generate: Callable[[], str]) -> str:
         with self._lock:
             self._conn.execute(
-                "INSERT OR IGNORE INTO task_secrets VALUES (?, ?, ?)",
+                "INSERT INTO task_secrets VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
                 (name, generate(), int(self._clock())),
             )
             row = self._conn.execute(
@@ -282,7 +288,7 @@ class SqliteTaskStore:
             yield
 
 
-def insert_tasks(conn: sqlite3.Connection, tasks: list[NewTask]) -> None:
+def insert_tasks(conn: SqlConnection, tasks: list[NewTask]) -> None:
     """Insert new pending tasks (in the caller's transaction, if any)."""
     conn.executemany(
         "INSERT INTO tasks (id, kind, key_id, key, endpoint, request_id, model, body,"

@@ -13,20 +13,21 @@ second because one wake-up and one transaction per second keeps it off the hot p
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
 
+from polyrelay.storage.dialect import Dialect, SqlConnection
 from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.key_limits import add_counted_tokens
+from polyrelay.storage.transaction import write_transaction
 
 __all__ = [
     "GROUP_BY",
     "GroupBy",
-    "SqliteUsageStore",
+    "SqlUsageStore",
     "UsageGroup",
     "UsageRecord",
     "cost_usd",
@@ -40,6 +41,18 @@ GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "day")
 log = logging.getLogger("polyrelay.usage")
 
 _GATHER_SECONDS = 1.0
+# Cast: PostgreSQL's SUM of a BIGINT is a NUMERIC, which would come back as a Decimal.
+_TOKEN_SUMS = ", ".join(
+    f"CAST(SUM({column}) AS BIGINT)"
+    for column in (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "web_search_requests",
+    )
+)
 _COLUMNS = (
     "id, key_id, model, provider, created_at, input_tokens, output_tokens, cache_read_tokens,"
     " cache_write_tokens, reasoning_tokens, web_search_requests, cost_usd, status, stream"
@@ -47,7 +60,7 @@ _COLUMNS = (
 _GROUP_EXPRESSIONS: dict[GroupBy, str] = {
     "key": "key_id",
     "model": "model",
-    "day": "date(created_at, 'unixepoch')",
+    "day": "",  # the dialect's day_of_created_at
 }
 
 
@@ -100,7 +113,7 @@ def cost_usd(
     return (input_tokens * (input_price or 0.0) + output_tokens * (output_price or 0.0)) / 1e6
 
 
-def create_usage_table(conn: sqlite3.Connection) -> None:
+def create_usage_table(conn: SqlConnection) -> None:
     """Migration `0004_usage`."""
     conn.execute(
         """
@@ -126,10 +139,11 @@ def create_usage_table(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX usage_by_time ON usage (created_at)")
 
 
-class SqliteUsageStore:
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+class SqlUsageStore:
+    def __init__(self, conn: SqlConnection, lock: threading.Lock, dialect: Dialect) -> None:
         self._conn = conn
         self._lock = lock
+        self._dialect = dialect
         self._pending: list[UsageRecord] = []
         # Tokens of counted keys' rows not committed yet, by (key id, minute): parked, and
         # in the batch being written. The limits add them to the committed counts.
@@ -141,6 +155,7 @@ class SqliteUsageStore:
             has_pending=lambda: bool(self._pending),
             flush=self.flush,
             discard=self._discard,
+            closed_errors=dialect.closed_errors,
         )
 
     def _discard(self) -> None:
@@ -187,11 +202,9 @@ class SqliteUsageStore:
         """Totals per group, ordered by group; filters combine with AND."""
         self.flush()
         where, params = _filters(key_id, model, since)
-        group = _GROUP_EXPRESSIONS[group_by]
+        group = _GROUP_EXPRESSIONS[group_by] or self._dialect.day_of_created_at
         query = (
-            f"SELECT {group}, COUNT(*), SUM(input_tokens), SUM(output_tokens),"  # noqa: S608
-            " SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens),"
-            f" SUM(web_search_requests), SUM(cost_usd) FROM usage{where}"
+            f"SELECT {group}, COUNT(*), {_TOKEN_SUMS}, SUM(cost_usd) FROM usage{where}"  # noqa: S608
             f" GROUP BY 1 ORDER BY 1"
         )
         with self._lock:
@@ -232,22 +245,21 @@ class SqliteUsageStore:
             )
             for r in batch
         ]
-        try:
-            self._conn.execute("BEGIN")
+        # A second try: a PostgreSQL connection lost under the first is replaced by then.
+        for attempt in (1, 2):
             try:
-                self._conn.executemany(
-                    f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
-                    rows,
-                )
-                add_counted_tokens(self._conn, counted)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                with write_transaction(self._conn):
+                    self._conn.executemany(
+                        f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
+                        rows,
+                    )
+                    add_counted_tokens(self._conn, counted)
+                return
+            except self._dialect.closed_errors:
                 raise
-        except sqlite3.ProgrammingError:
-            raise
-        except Exception:
-            log.exception("could not record usage of %d requests", len(rows))
+            except Exception:
+                if attempt == 2:
+                    log.exception("could not record usage of %d requests", len(rows))
 
 
 def _filters(

@@ -20,16 +20,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.frontends.openai_responses.stream import KEEPALIVE
 from polyrelay.pipeline.sse_response import FinalFrames
+from polyrelay.signals import RESPONSE_EVENTS, Signals, Wakeups
 from polyrelay.sse import SSEDecoder, SSEEvent, encode_event
 from polyrelay.storage import RecordedEvent, ResponseEventLog, ResponseStore
+from polyrelay.storage.response_events import EventsRejected
 from polyrelay.tasks.background import error_code
 from polyrelay.tasks.model import TaskError
 from polyrelay.tasks.runner import CRASHED, Outcome, dispatch_task
@@ -79,29 +80,13 @@ def submitted_events(shell: JSONObject) -> list[RecordedEvent]:
     ]
 
 
-class EventFeed:
-    """Wakes the clients of this process that follow a response when its run, in this
-    process too, records events. Clients of runs elsewhere poll instead."""
+class EventFeed(Wakeups):
+    """Wakes the clients that follow a response when its run records events: those of
+    this process and, with Redis, of every replica. Without Redis, clients of a run in
+    another process poll instead."""
 
-    def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
-
-    def notify(self, response_id: str) -> None:
-        for event in self._waiters.get(response_id, ()):
-            event.set()
-
-    @contextlib.contextmanager
-    def subscription(self, response_id: str) -> Iterator[asyncio.Event]:
-        event = asyncio.Event()
-        self._waiters.setdefault(response_id, set()).add(event)
-        try:
-            yield event
-        finally:
-            waiters = self._waiters.get(response_id)
-            if waiters is not None:
-                waiters.discard(event)
-                if not waiters:
-                    del self._waiters[response_id]
+    def __init__(self, signals: Signals | None = None) -> None:
+        super().__init__(signals, RESPONSE_EVENTS)
 
 
 class Recorder:
@@ -197,7 +182,7 @@ async def run_streamed(
             if recorder.final is not None and events and events[-1].last:
                 finish(codec.encode(recorder.final))
             recorder.commit(events)
-    except sqlite3.IntegrityError:
+    except EventsRejected:
         # The response was deleted under the run (its events cannot outlive it): stop.
         log.info("background response %s was deleted while it ran; run stopped", task.id)
         return Outcome(error=_DELETED)

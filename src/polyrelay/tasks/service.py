@@ -12,6 +12,7 @@ request runs synchronously, streamed, with the async fields removed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import response_headers
 from polyrelay.pipeline.replies import SSE_HEADERS, sse_response
 from polyrelay.pipeline.sse_response import SSEResponse
+from polyrelay.signals import TASK_CANCELLED, TASK_ENDED, TASK_QUEUED, Wakeups
 from polyrelay.storage import ApiKey
 from polyrelay.tasks import background
 from polyrelay.tasks.background_stream import (
@@ -77,9 +79,15 @@ class TaskService:
         self.webhooks = WebhookSender(
             self.store, gateway.fetcher, settings, self.worker.id, time.time
         )
-        self.worker.ended.append(self.webhooks.wake)
+        self.worker.ended.append(lambda _: self.webhooks.wake())
         self.events = gateway.database.response_events
-        self.feed = EventFeed()
+        self._signals = signals = gateway.signals
+        self.feed = EventFeed(signals)
+        self.endings = Wakeups(signals, TASK_ENDED)
+        """Waiters of tasks' ends, woken when a task ends in any process."""
+        self.worker.ended.append(self.endings.notify)
+        signals.on(TASK_QUEUED, lambda _: self.worker.wake())
+        signals.on(TASK_CANCELLED, self.worker.cancel_local)
 
     async def start(self) -> None:
         await self.worker.start(self.webhooks.run)
@@ -210,8 +218,17 @@ class TaskService:
             created_at=job.ctx.created,
         )
         self.store.enqueue(task)
-        self.worker.wake()
+        self.announce_queued()
         return task
+
+    def announce_queued(self) -> None:
+        """Wake the idle workers of every process: tasks are claimable."""
+        self._signals.publish(TASK_QUEUED)
+
+    def stop_runs(self, task_ids: list[str]) -> None:
+        """Stop the runs of cancelled tasks, in whichever process they run."""
+        for task_id in task_ids:
+            self._signals.publish(TASK_CANCELLED, task_id)
 
     def get(self, task_id: str, key: ApiKey) -> Task:
         """The key's own task; any other id is a 404, whoever owns it."""
@@ -223,17 +240,18 @@ class TaskService:
     async def wait(self, task_id: str, key: ApiKey, seconds: float) -> Task:
         """The task once it reaches a final status, or as it is after `seconds`."""
         deadline = time.monotonic() + min(seconds, MAX_WAIT_SECONDS)
-        task = self.get(task_id, key)
-        while task.status not in FINAL_STATUSES and time.monotonic() < deadline:
-            remaining = deadline - time.monotonic()
-            event = self.worker.done_event(task_id)
-            try:
-                async with asyncio.timeout(min(remaining, _POLL_SECONDS if event is None else 5)):
-                    await (event.wait() if event is not None else asyncio.sleep(remaining))
-            except TimeoutError:
-                pass
-            task = self.get(task_id, key)
-        return task
+        with self.endings.subscription(task_id) as ended:
+            while True:
+                ended.clear()  # before the read: an end after it still wakes the wait
+                task = self.get(task_id, key)
+                remaining = deadline - time.monotonic()
+                if task.status in FINAL_STATUSES or remaining <= 0:
+                    return task
+                # The poll is the fallback for a signal that cannot come (another
+                # process's end, without Redis).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(remaining, _POLL_SECONDS)):
+                        await ended.wait()
 
     def cancel(self, task_id: str, key: ApiKey) -> Task:
         task = self.get(task_id, key)
@@ -244,10 +262,10 @@ class TaskService:
                 status=409,
             )
         if self.store.cancel(task_id):
-            self.worker.cancel_local(task_id)
-            self.worker.wake()
+            self.stop_runs([task_id])
+            self.announce_queued()  # the slot its run held takes the next task
             for callback in self.worker.ended:
-                callback()
+                callback(task_id)
             if task.kind is TaskKind.RESPONSE:
                 background.set_status(self._gateway.database.responses, task, "cancelled")
                 self.feed.notify(task_id)  # its streaming clients end

@@ -52,9 +52,9 @@ class TaskWorker:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[Outcome]] = {}
-        self._done: dict[str, asyncio.Event] = {}
-        self.ended: list[Callable[[], None]] = []
-        """Called after any task of this process ends (e.g. to wake the webhook sender)."""
+        self.ended: list[Callable[[str], None]] = []
+        """Called with its id after a task this process ran ends (e.g. to wake the webhook
+        sender)."""
 
     async def start(self, *extra: Callable[[], Coroutine[Any, Any, None]]) -> None:
         loops = [self._slot for _ in range(self._settings.workers)]
@@ -78,10 +78,6 @@ class TaskWorker:
         runner.cancel()
         return True
 
-    def done_event(self, task_id: str) -> asyncio.Event | None:
-        """Set when `task_id`, running here, ends; None when it does not run here."""
-        return self._done.get(task_id)
-
     async def _slot(self) -> None:
         while True:
             task = self._store.claim(self.id, self._settings.lease_seconds)
@@ -99,7 +95,6 @@ class TaskWorker:
             error = TaskError(type="api_error", message=message, status=500)
             self._end(task, Outcome(error=error))
             return
-        done = self._done[task.id] = asyncio.Event()
         runner = asyncio.create_task(self._execute(task))
         self._running[task.id] = runner
         heartbeat = asyncio.create_task(self._heartbeat(task.id, runner))
@@ -112,8 +107,6 @@ class TaskWorker:
         finally:
             heartbeat.cancel()
             self._running.pop(task.id, None)
-            self._done.pop(task.id, None)
-            done.set()
         if runner.cancelled():
             return
         fault = runner.exception()
@@ -143,7 +136,7 @@ class TaskWorker:
         if self._on_end is not None:
             self._on_end(task, outcome)
         for callback in self.ended:
-            callback()
+            callback(task.id)
 
     async def _heartbeat(self, task_id: str, runner: asyncio.Task[Outcome]) -> None:
         lease = self._settings.lease_seconds

@@ -86,7 +86,7 @@ def _create(gateway: Gateway, service: TaskService) -> Handler:
             for custom_id, params in _requests(gateway, key, headers, body)
         ]
         gateway.database.batches.create(batch, requests)
-        service.worker.wake()
+        service.announce_queued()
         return _rendered(gateway, request, batch)
 
     return handle
@@ -199,8 +199,7 @@ def _list(gateway: Gateway) -> Handler:
 def _cancel(gateway: Gateway, service: TaskService) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         batch = _own_batch(gateway, request, key)
-        for task_id in gateway.database.batches.cancel(batch.id, time.time()):
-            service.worker.cancel_local(task_id)
+        service.stop_runs(gateway.database.batches.cancel(batch.id, time.time()))
         batch = _own_batch(gateway, request, key)
         return _rendered(gateway, request, batch)
 

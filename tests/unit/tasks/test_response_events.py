@@ -1,19 +1,18 @@
-"""The recorded events of background streamed responses: the SQLite event log, how a
-run's events are renumbered and patched, and how a client follows them to the end."""
+"""The recorded events of background streamed responses: the event log (on both
+backends), how a run's events are renumbered and patched, and how a client follows them
+to the end."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from polyrelay.pipeline.sse_response import FinalFrames
-from polyrelay.storage import ApiKey, RecordedEvent, StoredResponse
-from polyrelay.storage.sqlite import SqliteDatabase
+from polyrelay.storage import ApiKey, Database, RecordedEvent, StoredResponse, open_database
+from polyrelay.storage.response_events import EventsRejected
 from polyrelay.tasks.background_stream import (
     EventFeed,
     Recorder,
@@ -30,13 +29,13 @@ RESP = "resp_1"
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[SqliteDatabase]:
-    database = SqliteDatabase.open(str(tmp_path / "events.db"), clock=lambda: 1_700_000_000.0)
+def database(database_url: str) -> Iterator[Database]:
+    database = open_database(database_url, clock=lambda: 1_700_000_000.0)
     yield database
     database.close()
 
 
-def store_queued(database: SqliteDatabase, status: str = "queued") -> dict[str, object]:
+def store_queued(database: Database, status: str = "queued") -> dict[str, object]:
     shell: dict[str, object] = {"id": RESP, "object": "response", "status": status, "output": []}
     database.responses.put(
         StoredResponse(id=RESP, key_id=KEY.id, created_at=0, status=status, response=shell)
@@ -57,7 +56,7 @@ def data_of(event: RecordedEvent) -> dict[str, object]:
 
 
 def test_the_log_reads_back_in_order_and_refuses_a_number_twice(
-    database: SqliteDatabase,
+    database: Database,
 ) -> None:
     log = database.response_events
     store_queued(database)
@@ -66,13 +65,18 @@ def test_the_log_reads_back_in_order_and_refuses_a_number_twice(
     log.append(RESP, [RecordedEvent(2, b"c", True)])
     assert [e.frame for e in log.read(RESP, 0)] == [b"b", b"c"]
     assert log.next_seq(RESP) == 3 and log.ended(RESP)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(EventsRejected):
         log.append(RESP, [RecordedEvent(2, b"again", False)])
+    with pytest.raises(EventsRejected):  # all or nothing: 3 is not kept either
+        log.append(RESP, [RecordedEvent(3, b"d", False), RecordedEvent(2, b"again", False)])
     assert [e.frame for e in log.read(RESP, -1)] == [b"a", b"b", b"c"]
+    with pytest.raises(EventsRejected):  # the response is not there
+        log.append("resp_gone", [RecordedEvent(0, b"a", False)])
+    assert log.next_seq(RESP) == 3 and log.read("resp_gone", -1) == []
 
 
 def test_events_go_with_their_response_and_with_their_purged_task(
-    database: SqliteDatabase,
+    database: Database,
 ) -> None:
     log = database.response_events
     store_queued(database)
@@ -97,7 +101,7 @@ def test_events_go_with_their_response_and_with_their_purged_task(
     assert database.responses.get(RESP, KEY.id) is not None  # the response stays
 
 
-def test_a_run_is_renumbered_after_the_submitted_events(database: SqliteDatabase) -> None:
+def test_a_run_is_renumbered_after_the_submitted_events(database: Database) -> None:
     shell = store_queued(database)
     log = database.response_events
     log.append(RESP, submitted_events(shell))
@@ -129,7 +133,7 @@ def test_a_run_is_renumbered_after_the_submitted_events(database: SqliteDatabase
     assert Recorder(log, EventFeed(), RESP).cut_off  # a second run would follow a first's
 
 
-def test_a_run_without_its_end_is_an_error(database: SqliteDatabase) -> None:
+def test_a_run_without_its_end_is_an_error(database: Database) -> None:
     recorder = Recorder(database.response_events, EventFeed(), RESP)
     recorder.events_of(frame("response.output_text.delta", 0, delta="x"))
     error = final_error(recorder)
@@ -139,7 +143,7 @@ def test_a_run_without_its_end_is_an_error(database: SqliteDatabase) -> None:
     assert error is not None and error.message == "no"
 
 
-def test_a_failure_is_recorded_once(database: SqliteDatabase) -> None:
+def test_a_failure_is_recorded_once(database: Database) -> None:
     shell = store_queued(database)
     log = database.response_events
     log.append(RESP, submitted_events(shell))
@@ -169,7 +173,7 @@ async def collect(frames: object) -> list[bytes]:
     return [chunk async for chunk in frames]  # type: ignore[attr-defined]
 
 
-def test_a_client_follows_to_the_terminal_event(database: SqliteDatabase) -> None:
+def test_a_client_follows_to_the_terminal_event(database: Database) -> None:
     shell = store_queued(database)
     log, feed = database.response_events, EventFeed()
     log.append(RESP, submitted_events(shell))
@@ -193,7 +197,7 @@ def test_a_client_follows_to_the_terminal_event(database: SqliteDatabase) -> Non
 
 
 def test_a_client_stops_when_the_response_ended_without_an_end_event(
-    database: SqliteDatabase,
+    database: Database,
 ) -> None:
     shell = store_queued(database)
     log = database.response_events

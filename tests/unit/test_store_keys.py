@@ -1,38 +1,20 @@
+"""The KeyStore on both backends, and opening databases: SQLite's file, WAL and migration
+runner, and the URLs open_database accepts or refuses."""
+
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.unit.conftest import FakeClock
 
 from polyrelay.auth import hash_secret
-from polyrelay.storage import StorageError, open_database
+from polyrelay.storage import Database, StorageError, open_database
 from polyrelay.storage.migrations import MIGRATIONS, migrate
-from polyrelay.storage.sqlite import SqliteDatabase
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def database(tmp_path: Path, clock: FakeClock) -> Iterator[SqliteDatabase]:
-    database = SqliteDatabase.open(str(tmp_path / "keys.db"), clock=clock)
-    yield database
-    database.close()
-
-
-def test_create_returns_secret_once_and_stores_its_hash(database: SqliteDatabase) -> None:
+def test_create_returns_secret_once_and_stores_its_hash(database: Database) -> None:
     key, secret = database.keys.create("ci", ("gpt-5-mini",))
     assert key.name == "ci"
     assert key.prefix == secret[:10]
@@ -43,21 +25,22 @@ def test_create_returns_secret_once_and_stores_its_hash(database: SqliteDatabase
     assert database.keys.get_by_hash(hash_secret(secret + "x")) is None
 
 
-def test_unrestricted_key_has_no_model_list(database: SqliteDatabase) -> None:
+def test_unrestricted_key_has_no_model_list(database: Database) -> None:
     key, secret = database.keys.create("all", None)
     assert key.models is None
     found = database.keys.get_by_hash(hash_secret(secret))
     assert found is not None and found.models is None
 
 
-def test_list_is_oldest_first(database: SqliteDatabase, clock: FakeClock) -> None:
+def test_list_is_oldest_first(database: Database, clock: FakeClock) -> None:
     first, _ = database.keys.create("a", None)
     clock.now += 10
     second, _ = database.keys.create("b", None)
-    assert database.keys.list() == [first, second]
+    third, _ = database.keys.create("c", None)  # the same second: creation order
+    assert database.keys.list() == [first, second, third]
 
 
-def test_revoke_marks_key_once(database: SqliteDatabase, clock: FakeClock) -> None:
+def test_revoke_marks_key_once(database: Database, clock: FakeClock) -> None:
     key, secret = database.keys.create("a", None)
     clock.now += 5
     assert database.keys.revoke(key.id)
@@ -67,18 +50,29 @@ def test_revoke_marks_key_once(database: SqliteDatabase, clock: FakeClock) -> No
     assert revoked is not None and revoked.revoked_at == 1_700_000_005
 
 
-def test_keys_survive_reopen(tmp_path: Path, clock: FakeClock) -> None:
-    path = str(tmp_path / "keys.db")
-    first = SqliteDatabase.open(path, clock=clock)
+def test_keys_survive_reopen(database_url: str, clock: FakeClock) -> None:
+    first = open_database(database_url, clock=clock)
     key, _ = first.keys.create("a", None)
     first.close()
-    second = SqliteDatabase.open(path, clock=clock)
+    second = open_database(database_url, clock=clock)
     assert second.keys.list() == [key]
     second.close()
 
 
+def test_a_key_made_by_one_process_is_seen_by_another(database_url: str) -> None:
+    first = open_database(database_url)
+    second = open_database(database_url)  # migrates nothing: the first did
+    try:
+        key, secret = first.keys.create("a", ("m",))
+        assert second.keys.get_by_hash(hash_secret(secret)) == key
+        assert second.keys.revoke(key.id) and not first.keys.revoke(key.id)
+    finally:
+        first.close()
+        second.close()
+
+
 def test_database_uses_wal(tmp_path: Path, clock: FakeClock) -> None:
-    SqliteDatabase.open(str(tmp_path / "w.db"), clock=clock).close()
+    open_database(f"sqlite:///{tmp_path / 'w.db'}", clock=clock).close()
     conn = sqlite3.connect(tmp_path / "w.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
@@ -128,11 +122,16 @@ def test_open_database_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://db/polyrelay", "PostgreSQL support arrives with the scale-out work"),
-        ("mysql://db", "unsupported database URL"),
+        (
+            "postgresql://user:hunter2@127.0.0.1:1/polyrelay",
+            "cannot connect to PostgreSQL at 127.0.0.1:1/polyrelay",
+        ),
+        ("mysql://user:hunter2@db/polyrelay", "unsupported database URL 'mysql'"),
         ("sqlite:///no/such/dir/x.db", "directory no/such/dir does not exist"),
     ],
 )
 def test_open_database_rejects(url: str, message: str) -> None:
-    with pytest.raises(StorageError, match=message):
+    with pytest.raises(StorageError, match=message) as info:
         open_database(url)
+    # Never the password, nor the rest of an unsupported URL.
+    assert "hunter2" not in str(info.value) and "@db/" not in str(info.value)

@@ -1,4 +1,5 @@
-"""The SQLite ResponseStore: key scoping, replacement, status updates, input item pages."""
+"""The ResponseStore on both backends: key scoping, replacement, status updates, input
+item pages."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import pytest
 from polyrelay import codec
 from polyrelay.schemas.openai_responses import InputItemParam
 from polyrelay.storage import EncodedResponse, StoredResponse, open_database
-from polyrelay.storage.responses import SqliteResponseStore
+from polyrelay.storage.responses import SqlResponseStore
 
 
 @pytest.fixture
-def store() -> Iterator[SqliteResponseStore]:
-    database = open_database("sqlite:///:memory:")
+def store(database_url: str) -> Iterator[SqlResponseStore]:
+    database = open_database(database_url)
     responses = database.responses
-    assert isinstance(responses, SqliteResponseStore)
+    assert isinstance(responses, SqlResponseStore)
     yield responses
     database.close()
 
@@ -34,7 +35,7 @@ def record(rid: str = "resp_1", key: str = "k1", items: int = 3, **kw: object) -
     )
 
 
-def test_get_is_scoped_to_the_key(store: SqliteResponseStore) -> None:
+def test_get_is_scoped_to_the_key(store: SqlResponseStore) -> None:
     store.put(record())
     got = store.get("resp_1", "k1")
     assert got is not None and got.response == {"id": "resp_1", "object": "response"}
@@ -47,7 +48,7 @@ def test_get_is_scoped_to_the_key(store: SqliteResponseStore) -> None:
     assert store.get("resp_1", "k1") is None and store.input_items("resp_1", "k1") is None
 
 
-def test_put_replaces_and_never_takes_over_another_keys_id(store: SqliteResponseStore) -> None:
+def test_put_replaces_and_never_takes_over_another_keys_id(store: SqlResponseStore) -> None:
     store.put(record(status="queued", items=1))
     store.put(record(items=2))
     got = store.get("resp_1", "k1")
@@ -62,7 +63,7 @@ def test_put_replaces_and_never_takes_over_another_keys_id(store: SqliteResponse
     assert owner is not None and len(owner.input_items) == 2
 
 
-def test_update_status(store: SqliteResponseStore) -> None:
+def test_update_status(store: SqlResponseStore) -> None:
     store.put(record(status="queued"))
     assert store.update_status("resp_1", "k1", "completed", response={"id": "resp_1", "x": 1})
     got = store.get("resp_1", "k1")
@@ -72,7 +73,7 @@ def test_update_status(store: SqliteResponseStore) -> None:
         store.update_status("resp_1", "k1", "done")
 
 
-def test_input_item_pages(store: SqliteResponseStore) -> None:
+def test_input_item_pages(store: SqlResponseStore) -> None:
     store.put(record(items=5))
 
     def ids(**kw: object) -> tuple[list[str], bool]:
@@ -102,7 +103,7 @@ def encoded(rid: str = "resp_e", key: str = "k1") -> EncodedResponse:
 
 @pytest.mark.parametrize("committed", [False, True])
 def test_an_encoded_response_reads_back_as_plain_json(
-    store: SqliteResponseStore, committed: bool
+    store: SqlResponseStore, committed: bool
 ) -> None:
     store.put(encoded())
     if committed:
@@ -116,7 +117,7 @@ def test_an_encoded_response_reads_back_as_plain_json(
     assert store.get("resp_e", "k2") is None
 
 
-def test_output_items_default_to_the_responses_output(store: SqliteResponseStore) -> None:
+def test_output_items_default_to_the_responses_output(store: SqlResponseStore) -> None:
     plain = record(rid="resp_p")
     plain.output_items = []
     plain.response = {"id": "resp_p", "output": [{"id": "from_response"}]}

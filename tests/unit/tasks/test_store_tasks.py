@@ -1,44 +1,18 @@
-"""The SQLite TaskStore: guarded transitions shared by several processes, leases, purge,
-webhook deliveries and the stored secret."""
+"""The TaskStore on both backends: guarded transitions shared by several processes,
+leases, purge, webhook deliveries and the stored secret."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+import threading
 
-import pytest
+from tests.backends import query
+from tests.unit.conftest import FakeClock, run_then_close
 
-from polyrelay.storage import ApiKey
-from polyrelay.storage.sqlite import SqliteDatabase
+from polyrelay.storage import ApiKey, Database, open_database
 from polyrelay.tasks.model import NewTask, TaskError, TaskKind, TaskStatus
 
 KEY = ApiKey(id="static:ci", name="ci", prefix="", created_at=0)
 ERROR = TaskError(type="api_error", message="boom", status=503)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "tasks.db"
-
-
-@pytest.fixture
-def database(path: Path, clock: FakeClock) -> Iterator[SqliteDatabase]:
-    database = SqliteDatabase.open(str(path), clock=clock)
-    yield database
-    database.close()
 
 
 def new_task(task_id: str, callback: str | None = None, key: ApiKey = KEY) -> NewTask:
@@ -56,7 +30,7 @@ def new_task(task_id: str, callback: str | None = None, key: ApiKey = KEY) -> Ne
     )
 
 
-def test_enqueue_then_get_round_trips(database: SqliteDatabase) -> None:
+def test_enqueue_then_get_round_trips(database: Database) -> None:
     database.tasks.enqueue(new_task("task_1", "https://example.com/hook"))
     task = database.tasks.get("task_1")
     assert task is not None
@@ -67,9 +41,9 @@ def test_enqueue_then_get_round_trips(database: SqliteDatabase) -> None:
 
 
 def test_two_processes_never_claim_the_same_task(
-    database: SqliteDatabase, path: Path, clock: FakeClock
+    database: Database, database_url: str, clock: FakeClock
 ) -> None:
-    other = SqliteDatabase.open(str(path), clock=clock)
+    other = open_database(database_url, clock=clock)
     try:
         database.tasks.enqueue(new_task("task_1"))
         first = database.tasks.claim("a", 30)
@@ -86,7 +60,7 @@ def test_two_processes_never_claim_the_same_task(
 
 
 def test_an_expired_lease_makes_the_task_claimable_again(
-    database: SqliteDatabase, clock: FakeClock
+    database: Database, clock: FakeClock
 ) -> None:
     store = database.tasks
     store.enqueue(new_task("task_1"))
@@ -103,7 +77,7 @@ def test_an_expired_lease_makes_the_task_claimable_again(
     assert task is not None and task.status is TaskStatus.FAILED and task.error == ERROR
 
 
-def test_retry_waits_for_not_before(database: SqliteDatabase, clock: FakeClock) -> None:
+def test_retry_waits_for_not_before(database: Database, clock: FakeClock) -> None:
     store = database.tasks
     store.enqueue(new_task("task_1"))
     assert store.claim("w", 10) is not None
@@ -114,7 +88,7 @@ def test_retry_waits_for_not_before(database: SqliteDatabase, clock: FakeClock) 
     assert claimed is not None and claimed.attempts == 2
 
 
-def test_cancel_ends_pending_and_processing_tasks_only(database: SqliteDatabase) -> None:
+def test_cancel_ends_pending_and_processing_tasks_only(database: Database) -> None:
     store = database.tasks
     store.enqueue(new_task("task_1"))
     store.enqueue(new_task("task_2"))
@@ -127,7 +101,7 @@ def test_cancel_ends_pending_and_processing_tasks_only(database: SqliteDatabase)
     assert not store.cancel("task_2")
 
 
-def test_list_is_per_key_newest_first(database: SqliteDatabase) -> None:
+def test_list_is_per_key_newest_first(database: Database) -> None:
     other = ApiKey(id="key_other", name="o", prefix="", created_at=0)
     for n in range(4):
         database.tasks.enqueue(new_task(f"task_{n}"))
@@ -138,9 +112,7 @@ def test_list_is_per_key_newest_first(database: SqliteDatabase) -> None:
     assert [t.id for t in database.tasks.list("key_other", 5, None)] == ["task_x"]
 
 
-def test_purge_keeps_tasks_with_pending_webhooks(
-    database: SqliteDatabase, clock: FakeClock
-) -> None:
+def test_purge_keeps_tasks_with_pending_webhooks(database: Database, clock: FakeClock) -> None:
     store = database.tasks
     store.enqueue(new_task("task_1"))
     store.enqueue(new_task("task_2", "https://example.com/hook"))
@@ -157,9 +129,7 @@ def test_purge_keeps_tasks_with_pending_webhooks(
     assert store.purge(clock.now - 50) == 1
 
 
-def test_webhook_delivery_retries_with_the_same_id(
-    database: SqliteDatabase, clock: FakeClock
-) -> None:
+def test_webhook_delivery_retries_with_the_same_id(database: Database, clock: FakeClock) -> None:
     store = database.tasks
     store.enqueue(new_task("task_1", "https://example.com/hook"))
     assert store.cancel("task_1")
@@ -173,6 +143,49 @@ def test_webhook_delivery_retries_with_the_same_id(
     assert second is not None and second.id == first.id and second.attempts == 2
 
 
-def test_secret_is_generated_once(database: SqliteDatabase) -> None:
+def test_secret_is_generated_once(database: Database) -> None:
     first = database.tasks.secret("webhook_secret", lambda: "one")
     assert database.tasks.secret("webhook_secret", lambda: "two") == first == "one"
+
+
+def test_concurrent_claimers_take_every_task_exactly_once(
+    database: Database, database_url: str, clock: FakeClock
+) -> None:
+    """Four processes' workers claim at once: each of the 100 tasks goes to one of them,
+    and none gives up while a task is pending (on PostgreSQL, a claim passes the rows
+    other claims hold with FOR UPDATE SKIP LOCKED; without it, it would find nothing)."""
+    workers, per_worker = 4, 25
+    for n in range(workers * per_worker):
+        database.tasks.enqueue(new_task(f"task_{n:03d}"))
+    claimed: list[list[str]] = [[] for _ in range(workers)]
+    failures: list[BaseException] = []
+    opened = [open_database(database_url, clock=clock) for _ in range(workers)]
+    start = threading.Barrier(workers)
+
+    def work(index: int) -> None:
+        store = opened[index].tasks
+        try:
+            start.wait()
+            while (task := store.claim(f"w{index}", 30)) is not None:
+                claimed[index].append(task.id)
+                if not store.complete(task.id, f"w{index}", b"{}"):
+                    raise AssertionError(f"{task.id} was not w{index}'s to complete")
+            # Nothing was pending when the claim found nothing: a claim that met a task
+            # another claimer held must take the next one, not give up.
+            (pending,) = query(
+                database_url, "SELECT COUNT(*) FROM tasks WHERE status = ?", ("pending",)
+            )
+            if pending != (0,):
+                raise AssertionError(f"w{index} stopped with {pending[0]} tasks pending")
+        except BaseException as exc:  # reported by the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
+    run_then_close(threads, opened)
+    assert failures == [] and not any(thread.is_alive() for thread in threads)
+    everything = [task_id for ids in claimed for task_id in ids]
+    assert sorted(everything) == [f"task_{n:03d}" for n in range(workers * per_worker)]
+    for n in (0, 57, 99):
+        task = database.tasks.get(f"task_{n:03d}")
+        assert task is not None and task.status is TaskStatus.SUCCESS
+        assert (task.attempts, task.completions) == (1, 1)

@@ -1,14 +1,16 @@
-"""The UsageStore: batched writes, aggregation per group, key scoping, cost math."""
+"""The UsageStore on both backends: batched writes, aggregation per group (the same
+values and day strings on each), key scoping, cost math."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
+from tests.backends import is_postgres, query
 
-from polyrelay.storage import UsageRecord, open_database
+from polyrelay.storage import Database, UsageGroup, UsageRecord, open_database
 from polyrelay.storage.usage import cost_usd, parse_since
 
 DAY = 86_400
@@ -43,8 +45,14 @@ def test_parse_since() -> None:
         parse_since("2024-13-01")
 
 
-def test_summary_groups_and_filters() -> None:
-    db = open_database("sqlite:///:memory:")
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    opened = open_database(database_url)
+    yield opened
+    opened.close()
+
+
+def test_summary_groups_and_filters(db: Database) -> None:
     usage = db.usage
     usage.record(row("a", reasoning_tokens=2, cache_read_tokens=3))
     usage.record(row("b", model="m2", at=T0 + DAY, cost_usd=None))
@@ -69,38 +77,70 @@ def test_summary_groups_and_filters() -> None:
     assert [g.requests for g in usage.summary(since=T0 + DAY)] == [2]
     assert usage.summary(model="m1", key_id="k2")[0].requests == 1
     assert usage.summary(key_id="nobody") == []
-    db.close()
+    counts = [value for g in by_model + by_key + by_day for value in totals(g)]
+    assert all(type(value) is int for value in counts)  # not PostgreSQL's NUMERIC sums
+    assert all(type(g.cost_usd) is float for g in by_model)
 
 
-def test_unpriced_group_has_no_cost() -> None:
-    db = open_database("sqlite:///:memory:")
+def totals(group: UsageGroup) -> tuple[int, ...]:
+    return (
+        group.requests,
+        group.input_tokens,
+        group.output_tokens,
+        group.cache_read_tokens,
+        group.cache_write_tokens,
+        group.reasoning_tokens,
+        group.web_search_requests,
+    )
+
+
+def test_days_are_utc_dates_at_their_edges(database_url: str) -> None:
+    # On PostgreSQL, in a session whose time zone is far from UTC: days are still UTC's.
+    url = f"{database_url}{quote(' -ctimezone=Pacific/Kiritimati')}"
+    db = open_database(url if is_postgres(database_url) else database_url)
+    try:
+        for n, at in enumerate((T0 - 1, T0, T0 + DAY - 1, T0 + DAY, 0, 2**31 + 1)):
+            db.usage.record(row(f"r{n}", at=at))
+        days = [(g.group, g.requests) for g in db.usage.summary(group_by="day")]
+    finally:
+        db.close()
+
+    def day(at: int) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+    assert days == [
+        ("1970-01-01", 1),
+        (day(T0 - 1), 1),
+        (day(T0), 2),
+        (day(T0 + DAY), 1),
+        ("2038-01-19", 1),
+    ]
+    assert day(T0 - 1) < day(T0) < day(T0 + DAY)
+
+
+def test_unpriced_group_has_no_cost(db: Database) -> None:
     db.usage.record(row("a", cost_usd=None))
     [group] = db.usage.summary()
     assert group.cost_usd is None
-    db.close()
 
 
-def committed(path: Path) -> list[tuple[str, int, int]]:
-    with sqlite3.connect(path) as other:
-        return other.execute("SELECT id, status, stream FROM usage ORDER BY id").fetchall()
+def committed(url: str) -> list[tuple[str, int, int]]:
+    """The usage rows another process sees."""
+    return query(url, "SELECT id, status, stream FROM usage ORDER BY id")
 
 
-def test_writer_thread_commits_in_the_background(tmp_path: Path) -> None:
-    path = tmp_path / "u.db"
-    db = open_database(f"sqlite:///{path}")
+def test_writer_thread_commits_in_the_background(db: Database, database_url: str) -> None:
     for i in range(50):
         db.usage.record(row(f"r{i:02d}", stream=i % 2 == 1, status=200))
     deadline = time.monotonic() + 5
-    while len(committed(path)) < 50 and time.monotonic() < deadline:
+    while len(committed(database_url)) < 50 and time.monotonic() < deadline:
         time.sleep(0.01)
-    rows = committed(path)
+    rows = committed(database_url)
     assert len(rows) == 50 and rows[1] == ("r01", 200, 1)
-    db.close()
 
 
-def test_close_flushes_parked_rows(tmp_path: Path) -> None:
-    path = tmp_path / "u.db"
-    db = open_database(f"sqlite:///{path}")
+def test_close_flushes_parked_rows(database_url: str) -> None:
+    db = open_database(database_url)
     db.usage.record(row("last", status=502))
     db.close()
-    assert committed(path) == [("last", 502, 0)]
+    assert committed(database_url) == [("last", 502, 0)]

@@ -1,0 +1,127 @@
+"""The PostgreSQL database (psycopg 3): several gateway replicas on one database.
+
+The stores are the SQLite ones (polyrelay.storage.database): their SQL is written to run
+on both, and `PostgresConnection` translates its placeholders (`?` and `:name` become
+psycopg's `%s` and `%(name)s`) once per statement text. Everything the replicas share is
+here: keys, stored responses and their events, tasks and their leases (claims pass each
+other with `FOR UPDATE SKIP LOCKED`), batches, usage and per-key counters.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from polyrelay.storage import StorageError
+from polyrelay.storage.database import SqlDatabase
+from polyrelay.storage.dialect import Dialect, SqlCursor
+from polyrelay.storage.migrations import migrate
+from polyrelay.storage.postgres_schema import POSTGRES_MIGRATIONS
+
+__all__ = ["POSTGRESQL", "DatabaseClosed", "PostgresConnection", "PostgresDatabase"]
+
+_CONNECT_TIMEOUT_SECONDS = 10
+_MIGRATION_LOCK = 0x706F6C79  # "poly": one process migrates at a time
+_PLACEHOLDER = re.compile(r"\?|(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class DatabaseClosed(Exception):
+    """A store was called after the database was closed."""
+
+
+POSTGRESQL = Dialect(
+    name="postgresql",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    day_of_created_at="to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    closed_errors=(DatabaseClosed,),
+    integrity_errors=(psycopg.IntegrityError,),
+)
+
+
+def translate(sql: str) -> str:
+    """SQLite's placeholders as psycopg's (a literal `%` doubled)."""
+    escaped = sql.replace("%", "%%")
+    return _PLACEHOLDER.sub(
+        lambda match: "%s" if match.group(0) == "?" else f"%({match.group(1)})s", escaped
+    )
+
+
+class PostgresConnection:
+    """One psycopg connection in autocommit mode, as the stores use SQLite's. A broken
+    connection (the server restarted) is replaced by the next call; the call that met the
+    break fails, since its transaction is gone."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn = _connect(conninfo)
+        self._texts: dict[str, str] = {}
+        self._reconnect = threading.Lock()
+        self._closed = False
+
+    def execute(self, sql: str, parameters: Any = (), /) -> SqlCursor:
+        return self._live().execute(self._text(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> SqlCursor:
+        cursor = self._live().cursor()
+        cursor.executemany(self._text(sql), parameters)
+        return cursor
+
+    def close(self) -> None:
+        self._closed = True
+        self._conn.close()
+
+    def _text(self, sql: str) -> str:
+        text = self._texts.get(sql)
+        if text is None:
+            # Bounded: statement texts are the stores' constants and their few variants.
+            text = self._texts[sql] = "BEGIN" if sql == "BEGIN IMMEDIATE" else translate(sql)
+        return text
+
+    def _live(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
+        if self._conn.broken or self._conn.closed:
+            with self._reconnect:
+                if self._conn.broken or self._conn.closed:
+                    self._conn = _connect(self._conninfo)
+        return self._conn
+
+
+def _connect(conninfo: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS)
+
+
+class PostgresDatabase(SqlDatabase):
+    @classmethod
+    def open(cls, url: str, *, clock: Callable[[], float]) -> PostgresDatabase:
+        """Connect to `url` (a libpq URI) and migrate the database it names."""
+        where = _describe(url)
+        try:
+            conn = PostgresConnection(url)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL at {where}: {exc}") from exc
+        try:
+            conn.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
+            try:
+                migrate(conn, int(clock()), POSTGRES_MIGRATIONS, begin="BEGIN")
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
+        except psycopg.Error as exc:
+            conn.close()
+            raise StorageError(f"cannot use PostgreSQL database {where}: {exc}") from exc
+        return cls(conn, clock, POSTGRESQL)
+
+
+def _describe(url: str) -> str:
+    """host:port/dbname of `url`, never its password."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "(an invalid postgresql:// URL)"
+    host = parts.get("host") or "localhost"
+    return f"{host}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or ''}"

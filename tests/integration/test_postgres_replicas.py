@@ -1,0 +1,223 @@
+"""Two gateway replicas on one PostgreSQL database, as a scaled-out deployment runs them:
+everything a client made on one replica is there on the other (keys, stored responses,
+background streams, tasks, batches, limits, usage), and a task whose replica dies is
+finished by the other, exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.backends import query
+from tests.integration.conftest import Emulator
+from tests.integration.servers import RPM_KEY, STATIC_KEY, stop
+from tests.integration.tasks_support import TasksGateway, submit_slow
+from tests.postgres_server import PostgresServer
+
+HELLO: Any = [{"role": "user", "content": "hello"}]
+
+
+class Replicas:
+    def __init__(
+        self, url: str, one: TasksGateway, other: TasksGateway, *, signalled: bool
+    ) -> None:
+        self.database_url = url
+        self.one = one
+        self.other = other
+        self.signalled = signalled
+        """Whether they share a Redis for signals."""
+
+    def cli(self, *args: str) -> str:
+        command = [sys.executable, "-m", "polyrelay", *args, "--config", str(self.one.config)]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture(scope="module", params=["postgresql", "postgresql+redis"])
+def replicas(
+    request: pytest.FixtureRequest,
+    emulator: Emulator,
+    running_postgres: PostgresServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Replicas]:
+    """Two replicas on a fresh PostgreSQL schema; signalling through Redis in the second
+    deployment (which every test here runs on too)."""
+    url = running_postgres.fresh_schema_url()
+    redis_url = ""
+    if request.param.endswith("+redis"):
+        redis_url = request.getfixturevalue("running_redis").url
+    extra = f"redis: {redis_url}\n" if redis_url else ""
+    gateways = [
+        TasksGateway(tmp_path_factory.mktemp(f"replica-{name}"), emulator.url, url, extra)
+        for name in ("one", "other")
+    ]
+    for gateway in gateways:
+        gateway.start()
+    yield Replicas(url, *gateways, signalled=bool(redis_url))
+    for gateway in gateways:
+        if gateway.proc is not None and gateway.proc.poll() is None:
+            stop(gateway.proc)
+
+
+def gpt(gateway: TasksGateway, key: str = STATIC_KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+
+
+def claude(gateway: TasksGateway) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
+
+
+def test_a_key_made_by_the_cli_works_on_both_and_its_revocation_reaches_both(
+    replicas: Replicas,
+) -> None:
+    out = replicas.cli("keys", "create", "--name", "shared")
+    key_id = out.split("Created key ")[1].split()[0]
+    secret = next(line for line in out.splitlines() if line.startswith("sk-"))
+    for gateway in (replicas.one, replicas.other):
+        reply = gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+        assert reply.choices[0].message.content == "You said: hello"
+    replicas.cli("keys", "revoke", key_id)
+    if replicas.signalled:  # the CLI's signal drops the cached key in both at once
+        time.sleep(0.3)
+        for gateway in (replicas.one, replicas.other):
+            with pytest.raises(openai.AuthenticationError):
+                gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+        return
+    deadline = time.monotonic() + 10  # each replica caches a key lookup for 5 s
+    for gateway in (replicas.one, replicas.other):
+        while True:
+            try:
+                gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+            except openai.AuthenticationError:
+                break
+            assert time.monotonic() < deadline, "the revoked key is still served"
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-5-mini", "claude-sonnet-4-5"])
+def test_a_stored_response_chains_on_the_other_replica_at_once(
+    replicas: Replicas, model: str
+) -> None:
+    word = uuid.uuid4().hex[:8]
+    first = gpt(replicas.one).responses.create(model=model, input=f"remember {word}")
+    second = gpt(replicas.other).responses.create(
+        model=model, input="what was it?", previous_response_id=first.id
+    )
+    assert second.previous_response_id == first.id
+    sent = gpt(replicas.other).responses.input_items.list(second.id)
+    assert [item.content[0].text for item in sent.data] == ["what was it?"]  # type: ignore[union-attr]
+    fetched = gpt(replicas.one).responses.retrieve(second.id)
+    assert fetched.output_text == second.output_text
+    gpt(replicas.one).responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        gpt(replicas.other).responses.retrieve(first.id)
+
+
+def test_a_background_stream_is_followed_from_the_other_replica(replicas: Replicas) -> None:
+    """The client leaves the replica that runs the response after its first event and
+    follows the rest from the other one."""
+    with gpt(replicas.one).responses.create(
+        model="gpt-5-mini", input="[[delay 300]] count with me", background=True, stream=True
+    ) as stream:
+        first = next(iter(stream))
+    assert first.type == "response.created"
+    response_id = first.response.id
+    events = list(
+        gpt(replicas.other).responses.retrieve(
+            response_id, stream=True, starting_after=first.sequence_number
+        )
+    )
+    assert events[-1].type == "response.completed"
+    numbers = [event.sequence_number for event in events]
+    assert numbers == list(
+        range(first.sequence_number + 1, first.sequence_number + 1 + len(events))
+    )
+    done = gpt(replicas.one).responses.retrieve(response_id)
+    assert done.status == "completed" and done.output_text == "You said: count with me"
+
+
+def test_a_batch_made_on_one_replica_is_read_on_the_other(
+    replicas: Replicas,
+) -> None:
+    requests: Any = [
+        {
+            "custom_id": f"r{n}",
+            "params": {"model": "gpt-4o-mini", "max_tokens": 20, "messages": HELLO},
+        }
+        for n in range(3)
+    ]
+    batch = claude(replicas.one).messages.batches.create(requests=requests)
+    deadline = time.monotonic() + 30
+    while (seen := claude(replicas.other).messages.batches.retrieve(batch.id)).ended_at is None:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.1)
+    assert seen.request_counts.succeeded == 3
+    other = claude(replicas.other)  # held: the results stream reads through its connection
+    results = list(other.messages.batches.results(batch.id))
+    assert [result.custom_id for result in results] == ["r0", "r1", "r2"]
+    listed = [b.id for b in claude(replicas.other).messages.batches.list(limit=20)]
+    assert batch.id in listed
+
+
+def test_a_per_minute_limit_counts_the_requests_of_both(replicas: Replicas) -> None:
+    if 60 - time.time() % 60 < 8:  # the count starts again at each clock minute
+        time.sleep(60 - time.time() % 60 + 0.1)
+    for gateway in (replicas.one, replicas.other):
+        gpt(gateway, RPM_KEY).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    with pytest.raises(openai.RateLimitError):
+        gpt(replicas.one, RPM_KEY).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+
+
+def test_usage_of_both_replicas_is_in_one_database(replicas: Replicas) -> None:
+    out = replicas.cli("keys", "create", "--name", "metered")
+    key_id = out.split("Created key ")[1].split()[0]
+    secret = next(line for line in out.splitlines() if line.startswith("sk-"))
+    for gateway in (replicas.one, replicas.other, replicas.one):
+        gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    deadline = time.monotonic() + 10  # each replica's usage writer commits within ~1 s
+    while True:
+        rows = query(
+            replicas.database_url, "SELECT COUNT(*) FROM usage WHERE key_id = ?", (key_id,)
+        )
+        if rows[0][0] == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert rows[0][0] == 3
+    summary = replicas.cli("usage", "--key", key_id)
+    assert "gpt-4o-mini" in summary and " 3 " in f" {summary} "
+
+
+def test_tasks_of_a_killed_replica_are_finished_by_the_other_exactly_once(
+    replicas: Replicas,
+) -> None:
+    """Last in the module: it kills replica `one`."""
+    run = uuid.uuid4().hex[:6]
+    texts = [f"replicated {run} {n}" for n in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        ids = dict(
+            zip(pool.map(lambda t: submit_slow(replicas.one, t, 1500), texts), texts, strict=True)
+        )
+    deadline = time.monotonic() + 10
+    while not query(replicas.database_url, "SELECT 1 FROM tasks WHERE status = 'processing'"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    replicas.one.kill()
+    for task_id, text in ids.items():
+        task = replicas.other.wait_final(task_id, timeout=60)
+        assert task["status"] == "success", task
+        assert task["result"]["content"][0]["text"] == f"You said: {text}"
+    placeholders = ", ".join("?" * len(ids))
+    rows = query(
+        replicas.database_url,
+        f"SELECT completions, attempts FROM tasks WHERE id IN ({placeholders})",
+        tuple(ids),
+    )
+    assert len(rows) == len(ids) and all(completions == 1 for completions, _ in rows)

@@ -1,0 +1,134 @@
+"""A private PostgreSQL server for the tests, and a fresh schema per test.
+
+The session starts its own cluster (initdb + pg_ctl from the machine's PostgreSQL, as the
+`postgres` user when the tests run as root, since PostgreSQL refuses to run as root) on a
+loopback port, so nothing depends on a system service. `POLYRELAY_TEST_POSTGRES_URL` points
+the tests at a server of your own instead. Each test gets its own schema, selected by the
+database URL's `options=-csearch_path=...`, so tests cannot see each other's rows.
+
+Without PostgreSQL on the machine the PostgreSQL cases skip, except under CI (`CI` set),
+where they fail: .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+from tests.integration.servers import free_port
+
+__all__ = ["PostgresServer", "postgres_binaries", "running_postgres"]
+
+_SEARCH_DIRS = ("/usr/lib/postgresql",)
+
+
+def postgres_binaries() -> Path | None:
+    """The directory holding initdb and pg_ctl, or None when PostgreSQL is not installed."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    for base in _SEARCH_DIRS:
+        versions = sorted(Path(base).glob("*/bin/initdb"), reverse=True)
+        if versions:
+            return versions[0].parent
+    return None
+
+
+class PostgresServer:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        """The server's URL (database `postgres`), without a schema."""
+
+    def fresh_schema_url(self) -> str:
+        """A URL whose connections see only a new, empty schema of their own."""
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        return f"{self.url}?options={quote(f'-csearch_path={schema}')}"
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+def _start_cluster(binaries: Path, root: Path) -> tuple[str, Path]:
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    subprocess.run(
+        _as_postgres(
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "polyrelay",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    # Durability off: a test server's data dies with the session anyway.
+    options = (
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    subprocess.run(
+        _as_postgres(
+            [
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(root / "server.log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    return f"postgresql://polyrelay@127.0.0.1:{port}/postgres", data
+
+
+@pytest.fixture(scope="session")
+def running_postgres() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server."""
+    given = os.environ.get("POLYRELAY_TEST_POSTGRES_URL")
+    if given:
+        yield PostgresServer(given)
+        return
+    binaries = postgres_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (.ci/run installs it)")
+        pytest.skip("PostgreSQL is not installed on this machine")
+    root = Path(tempfile.mkdtemp(prefix="polyrelay-pg-"))
+    url, data = _start_cluster(binaries, root)
+    try:
+        yield PostgresServer(url)
+    finally:
+        subprocess.run(
+            _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,107 @@
+"""What only PostgreSQL has: the placeholder translation, several replicas creating the
+schema at once, and a connection lost under the stores (the server restarted)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+from tests.backends import execute, query
+from tests.postgres_server import PostgresServer
+
+from polyrelay.storage import UsageRecord, open_database
+from polyrelay.storage.postgres import translate
+
+
+def test_placeholders_become_psycopgs_and_percent_signs_stay_literal() -> None:
+    assert translate("SELECT a FROM t WHERE b = ? AND c LIKE '5%'") == (
+        "SELECT a FROM t WHERE b = %s AND c LIKE '5%%'"
+    )
+    assert translate("UPDATE t SET x = :now WHERE y < :now AND z = 'a::text'") == (
+        "UPDATE t SET x = %(now)s WHERE y < %(now)s AND z = 'a::text'"
+    )
+
+
+def test_replicas_starting_together_create_the_schema_once(
+    running_postgres: PostgresServer,
+) -> None:
+    url = running_postgres.fresh_schema_url()
+    errors: list[BaseException] = []
+    opened = []
+
+    def start() -> None:
+        try:
+            opened.append(open_database(url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for database in opened:
+        database.close()
+    assert errors == [] and len(opened) == 4
+    assert query(url, "SELECT name FROM _migrations") == [("0001_schema",)]
+
+
+def usage_row(n: int) -> UsageRecord:
+    return UsageRecord(
+        id=f"req_{n}",
+        key_id="key_a",
+        model="m",
+        provider="p",
+        created_at=1_700_000_000,
+        input_tokens=1,
+        output_tokens=2,
+        status=200,
+        stream=False,
+    )
+
+
+def drop_connections(url: str) -> None:
+    """What a server restart does to the gateway's connection."""
+    execute(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE pid != pg_backend_pid() AND datname = current_database()"
+        " AND application_name != 'keep'",
+    )
+
+
+def test_a_lost_connection_fails_one_call_and_the_next_reconnects(
+    running_postgres: PostgresServer,
+) -> None:
+    url = running_postgres.fresh_schema_url()
+    database = open_database(url)
+    try:
+        key, _ = database.keys.create("before", None)
+        drop_connections(url)
+        with pytest.raises(psycopg.OperationalError):
+            database.keys.list()
+        assert [k.id for k in database.keys.list()] == [key.id]
+    finally:
+        database.close()
+
+
+def test_usage_parked_when_the_connection_is_lost_is_still_committed(
+    running_postgres: PostgresServer,
+) -> None:
+    url = running_postgres.fresh_schema_url()
+    database = open_database(url)
+    try:
+        database.usage.record(usage_row(1))
+        database.usage.flush()
+        drop_connections(url)
+        database.usage.record(usage_row(2))
+        database.usage.flush()  # the first try meets the lost connection, the second commits
+        deadline = time.monotonic() + 5
+        while len(query(url, "SELECT id FROM usage")) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert sorted(query(url, "SELECT id FROM usage")) == [("req_1",), ("req_2",)]
+    finally:
+        database.close()
