@@ -98,15 +98,20 @@ def _wait_first_200(target: Target, started: float, timeout: float) -> None:
 
 
 def start_polyrelay(
-    upstream: Upstream | None, workdir: Path, workers: int = 1, config_text: str | None = None
+    upstream: Upstream | None,
+    workdir: Path,
+    workers: int = 1,
+    config_text: str | None = None,
+    database: str | None = None,
 ) -> Target:
-    """polyrelay on the nginx upstream, or (`config_text` with __PORT__/__KEY__) on another."""
+    """polyrelay on the nginx upstream, or (`config_text` with __PORT__/__KEY__) on another;
+    on `database` (a URL) when given, else on a SQLite file in `workdir`."""
     port = free_port()
     key = "sk-bench-" + secrets.token_urlsafe(36)
     config = workdir / f"polyrelay-{port}.yaml"
     if config_text is None:
         assert upstream is not None
-        config_text = gateway_config(upstream, port, key, workdir / f"bench-{port}.db")
+        config_text = gateway_config(upstream, port, key, database or workdir / f"bench-{port}.db")
     text = config_text
     config.write_text(text.replace("__KEY__", key).replace("__PORT__", str(port)))
     argv = [sys.executable, "-m", "polyrelay", "serve", "--config", str(config)]

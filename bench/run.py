@@ -95,6 +95,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=1, help="polyrelay worker processes")
     parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="polyrelay's database, e.g. postgresql://... (default: a SQLite file of the run)",
+    )
+    parser.add_argument(
         "--check-requests",
         type=int,
         default=5,
@@ -279,7 +284,12 @@ def run_targets(
 ) -> None:
     direct_baseline(upstream, args, workdir, report)
     report.rounds = args.rounds
-    starters = [("polyrelay", lambda: start_polyrelay(upstream, workdir, args.workers))]
+    starters = [
+        (
+            "polyrelay",
+            lambda: start_polyrelay(upstream, workdir, args.workers, database=args.database),
+        )
+    ]
     if args.peer == "litellm":
         starters.append(("litellm", lambda: start_litellm(upstream, workdir)))
     for name, start in starters:

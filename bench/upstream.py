@@ -118,11 +118,13 @@ def start_emulator(workdir: Path, tokens_per_second: float) -> tuple[Child, int]
     return child, port
 
 
-def gateway_config(upstream: Upstream, port: int, key: str, database: Path) -> str:
-    """polyrelay YAML: providers `nginx-<type>` and `nginx-<type>-sse`, a model for each."""
+def gateway_config(upstream: Upstream, port: int, key: str, database: Path | str) -> str:
+    """polyrelay YAML: providers `nginx-<type>` and `nginx-<type>-sse`, a model for each.
+    `database`: a SQLite file, or a database URL."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
     lines = [
         f"listen: 127.0.0.1:{port}",
-        f"database: sqlite:///{database}",
+        f"database: {url}",
         "log_level: warning",
         "providers:",
     ]

@@ -33,8 +33,10 @@ class RedisSignals(Signals):
     def __init__(self, url: str) -> None:
         super().__init__()
         self._origin = secrets.token_hex(8)
+        # No read timeout (the listener waits for messages as long as it takes), but TCP
+        # keep-alive, so a connection that died silently is noticed and replaced.
         self._client = aioredis.Redis.from_url(
-            url, socket_connect_timeout=_TIMEOUT_SECONDS, socket_timeout=None
+            url, socket_connect_timeout=_TIMEOUT_SECONDS, socket_timeout=None, socket_keepalive=True
         )
         self._outbox: asyncio.Queue[str] | None = None
         self._loops: list[asyncio.Task[None]] = []

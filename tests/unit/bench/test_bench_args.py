@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from bench.report import Report
 from bench.run import _note_missing, parse_args
@@ -52,3 +54,15 @@ def test_the_peer_gets_a_venv_of_its_own_per_interpreter(
     monkeypatch.setattr(sys, "_base_executable", "/usr/bin/python3.11")
     assert base_interpreter() == Path("/usr/bin/python3.11").resolve()
     assert peer_venv() != one
+
+
+def test_polyrelay_runs_on_the_database_given(tmp_path: Path) -> None:
+    from bench.upstream import Upstream, gateway_config
+
+    upstream = Upstream(child=None, port=1)  # type: ignore[arg-type]
+    url = "postgresql://bench@127.0.0.1:5432/bench"
+    assert parse_args(["--database", url]).database == url
+    assert parse_args([]).database is None
+    assert f"database: {url}\n" in gateway_config(upstream, 2, "sk-k", url)
+    own_file = gateway_config(upstream, 2, "sk-k", tmp_path / "bench.db")
+    assert f"database: sqlite:///{tmp_path / 'bench.db'}\n" in own_file
