@@ -1,5 +1,6 @@
-"""What only PostgreSQL has: the placeholder translation, several replicas creating the
-schema at once, and a connection lost under the stores (the server restarted)."""
+"""What only PostgreSQL has: the placeholder translation, many-row inserts as COPY, several
+replicas creating the schema at once, and a connection lost under the stores (the server
+restarted)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tests.backends import execute, query
 from tests.postgres_server import PostgresServer
 
 from polyrelay.storage import UsageRecord, open_database
-from polyrelay.storage.postgres import translate
+from polyrelay.storage.postgres import PostgresConnection, translate
+from polyrelay.storage.postgres_copy import bulk_insert_of
 
 
 def test_placeholders_become_psycopgs_and_percent_signs_stay_literal() -> None:
@@ -105,3 +107,50 @@ def test_usage_parked_when_the_connection_is_lost_is_still_committed(
         assert sorted(query(url, "SELECT id FROM usage")) == [("req_1",), ("req_2",)]
     finally:
         database.close()
+
+
+def test_inserts_of_one_placeholder_per_column_are_copied() -> None:
+    plain = bulk_insert_of("INSERT INTO usage (id, key_id) VALUES (?, ?)", translate)
+    assert plain is not None and (plain.table, plain.columns, plain.conflict) == (
+        "usage",
+        "id, key_id",
+        "",
+    )
+    upsert = bulk_insert_of(
+        "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO UPDATE SET b = excluded.b",
+        translate,
+    )
+    assert upsert is not None and upsert.conflict == "ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+    for other in (
+        "INSERT INTO key_tokens VALUES (?, ?) ON CONFLICT (key_id) DO NOTHING",  # no columns
+        "INSERT INTO t (a, b) VALUES (?, 'pending')",  # a literal
+        "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO UPDATE SET b = ?",
+        "INSERT INTO t (a) VALUES (?, ?)",
+        "UPDATE t SET a = ?",
+    ):
+        assert bulk_insert_of(other, translate) is None, other
+
+
+def test_copied_upserts_in_and_out_of_a_transaction(running_postgres: PostgresServer) -> None:
+    url = running_postgres.fresh_schema_url()
+    conn = PostgresConnection(url)
+    try:
+        conn.execute("CREATE TABLE t (a TEXT PRIMARY KEY, b BYTEA, n SMALLINT, c TEXT)")
+        upsert = (
+            "INSERT INTO t (a, b, n, c) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (a) DO UPDATE SET b = excluded.b, n = t.n + excluded.n"
+        )
+        conn.executemany(upsert, [("x", b"\x00\xff", 1, None), ("y", b"", 2, "it's")])
+        conn.execute("BEGIN")
+        conn.executemany(upsert, [("x", b"new", 10, None)])
+        conn.executemany(upsert, [("z", b"z", 5, None)])  # the stage is empty again
+        conn.execute("COMMIT")
+        rows = conn.execute("SELECT a, b, n, c FROM t ORDER BY a").fetchall()
+        assert rows == [("x", b"new", 11, None), ("y", b"", 2, "it's"), ("z", b"z", 5, None)]
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            conn.executemany("INSERT INTO t (a, n) VALUES (?, ?)", [("w", 1), (None, 2)])
+        with pytest.raises(psycopg.errors.CardinalityViolation):  # one row updated twice
+            conn.executemany(upsert, [("x", b"1", 1, None), ("x", b"2", 1, None)])
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (3,)  # nothing half-done
+    finally:
+        conn.close()

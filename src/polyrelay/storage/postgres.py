@@ -21,6 +21,7 @@ from polyrelay.storage import StorageError
 from polyrelay.storage.database import SqlDatabase
 from polyrelay.storage.dialect import Dialect, SqlCursor
 from polyrelay.storage.migrations import migrate
+from polyrelay.storage.postgres_copy import BulkInsert, bulk_insert_of, copy_rows
 from polyrelay.storage.postgres_schema import POSTGRES_MIGRATIONS
 
 __all__ = ["POSTGRESQL", "DatabaseClosed", "PostgresConnection", "PostgresDatabase"]
@@ -60,6 +61,7 @@ class PostgresConnection:
         self._conninfo = conninfo
         self._conn = _connect(conninfo)
         self._texts: dict[str, str] = {}
+        self._bulk: dict[str, BulkInsert | None] = {}
         self._reconnect = threading.Lock()
         self._closed = False
 
@@ -67,6 +69,11 @@ class PostgresConnection:
         return self._live().execute(self._text(sql), parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> SqlCursor:
+        if sql not in self._bulk:
+            self._bulk[sql] = bulk_insert_of(sql, translate)
+        plan = self._bulk[sql]
+        if plan is not None:
+            return copy_rows(self._live(), plan, parameters)
         cursor = self._live().cursor()
         cursor.executemany(self._text(sql), parameters)
         return cursor
