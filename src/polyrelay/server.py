@@ -92,7 +92,14 @@ def serve(settings: Settings) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    demo_secret = _demo_key(settings) if settings.embedded_emulator else None
+    if settings.embedded_emulator:
+        demo_secret: str | None = _demo_key(settings)
+    else:
+        # Before the banner and the workers: a database that cannot be opened is one clear
+        # error (exit 2), not every worker failing and being restarted; and the schema is
+        # migrated once, not by workers racing.
+        open_database(settings.database).close()
+        demo_secret = None
     print(banner(settings, demo_secret), flush=True)  # noqa: T201
     common = {
         "host": settings.host,

@@ -174,3 +174,25 @@ def test_serve_and_emulator_pass_their_options(
 
     assert cli.main(["emulator", "--latency-ms", "5", "--tokens-per-second", "50"]) == 0
     assert emulated == [("127.0.0.1", 8090, 5, 50.0)]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        ("postgresql://relay:hunter2@127.0.0.1:1/polyrelay", "cannot connect to PostgreSQL"),
+        ("sqlite:////nonexistent-dir/polyrelay.db", "directory /nonexistent-dir does not exist"),
+    ],
+)
+def test_serve_on_a_database_it_cannot_open_exits_with_one_clear_error(
+    tmp_path: Path, workers: str, database: str, message: str
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"database: {database}\nproviders: {{}}\nmodels: {{}}\n")
+    result = run(
+        "serve", "--config", str(config), "--port", "0", "--workers", workers, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "listening" not in result.stdout
