@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(commands, common)
     _add_tasks(commands, common)
     _add_usage(commands, common)
+    _add_check(commands, common)
     return parser
 
 
@@ -100,6 +101,12 @@ def _add_usage(commands: Actions, common: argparse.ArgumentParser) -> None:
     from polyrelay.usage_cli import add_usage_parser
 
     add_usage_parser(commands, common, _settings)
+
+
+def _add_check(commands: Actions, common: argparse.ArgumentParser) -> None:
+    from polyrelay.check import add_check_parser
+
+    add_check_parser(commands, common, _settings)
 
 
 def _search_ingest(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -135,6 +135,7 @@ def test_an_unreachable_postgresql_is_a_clear_error(tmp_path: Path) -> None:
         [],
         ["serve"],
         ["emulator"],
+        ["check"],
         ["keys"],
         ["keys", "create"],
         ["keys", "list"],
