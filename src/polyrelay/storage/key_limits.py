@@ -17,7 +17,6 @@ from collections.abc import Mapping
 import msgspec
 
 from polyrelay.storage.dialect import SqlConnection
-from polyrelay.storage.transaction import write_transaction
 
 __all__ = [
     "NO_LIMITS",
@@ -109,26 +108,22 @@ class SqlKeyCounters:
         self._lock = lock
 
     def admit(self, key_id: str, minute: int) -> KeyWindow:
-        """Count one more request of `key_id` in `minute`; the counts after it."""
-        with self._lock, write_transaction(self._conn):
-            (requests, minute_tokens) = self._conn.execute(
+        """Count one more request of `key_id` in `minute`; the counts after it. One
+        statement (a round trip on PostgreSQL, where it runs on the event loop), atomic
+        without a transaction of its own."""
+        with self._lock:
+            (requests, minute_tokens, total) = self._conn.execute(
                 "INSERT INTO key_minutes VALUES (?, ?, 1, 0) ON CONFLICT (key_id, minute)"
-                " DO UPDATE SET requests = key_minutes.requests + 1 RETURNING requests, tokens",
+                " DO UPDATE SET requests = key_minutes.requests + 1 RETURNING requests, tokens,"
+                " (SELECT tokens FROM key_tokens WHERE key_tokens.key_id = key_minutes.key_id)",
                 (key_id, minute),
-            ).fetchone()
-            total = self._conn.execute(
-                "SELECT tokens FROM key_tokens WHERE key_id = ?", (key_id,)
             ).fetchone()
             if requests == 1:  # a new minute: forget the old ones
                 self._conn.execute(
                     "DELETE FROM key_minutes WHERE key_id = ? AND minute < ?",
                     (key_id, minute - _KEEP_MINUTES),
                 )
-        return KeyWindow(
-            requests=requests,
-            minute_tokens=minute_tokens,
-            total_tokens=total[0] if total else 0,
-        )
+        return KeyWindow(requests=requests, minute_tokens=minute_tokens, total_tokens=total or 0)
 
     def refund(self, key_id: str, minute: int) -> None:
         """Take back a request `admit` counted but a limit refused: it was never served."""
