@@ -5,6 +5,7 @@ finished by the other, exactly once."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -142,6 +143,45 @@ def test_a_background_stream_is_followed_from_the_other_replica(replicas: Replic
     )
     done = gpt(replicas.one).responses.retrieve(response_id)
     assert done.status == "completed" and done.output_text == "You said: count with me"
+
+
+def recorded(replicas: Replicas, response_id: str) -> int:
+    rows = query(
+        replicas.database_url,
+        "SELECT COUNT(*) FROM response_events WHERE response_id = ?",
+        (response_id,),
+    )
+    return int(rows[0][0])
+
+
+def worker_ids(gateway: TasksGateway) -> set[str]:
+    """The task worker ids a replica logged at start-up (its tasks' lease_owner)."""
+    logged = "".join(log.read_text() for log in gateway.workdir.glob("gateway-*.log"))
+    return set(re.findall(r"task worker (worker_[0-9a-f]+)", logged))
+
+
+def test_a_cancel_stops_the_run_on_the_other_replica(replicas: Replicas) -> None:
+    """The cancel reaches the replica that does not run the response. With Redis its
+    signal stops the run at once; without, the run's next lease renewal (a second here)."""
+    with gpt(replicas.one).responses.create(
+        model="gpt-5-mini", input="[[words 6000]] go", background=True, stream=True
+    ) as stream:
+        response_id = next(iter(stream)).response.id
+    deadline = time.monotonic() + 10
+    while recorded(replicas, response_id) < 20:
+        assert time.monotonic() < deadline, "the run records no events"
+        time.sleep(0.05)
+    (owner,) = query(
+        replicas.database_url, "SELECT lease_owner FROM tasks WHERE id = ?", (response_id,)
+    )[0]
+    running_on_one = owner in worker_ids(replicas.one)
+    assert running_on_one or owner in worker_ids(replicas.other)
+    elsewhere = replicas.other if running_on_one else replicas.one
+    assert gpt(elsewhere).responses.cancel(response_id).status == "cancelled"
+    time.sleep(0.3 if replicas.signalled else 2.0)
+    settled = recorded(replicas, response_id)
+    time.sleep(1.5)
+    assert recorded(replicas, response_id) == settled, "the cancelled run still records events"
 
 
 def test_a_batch_made_on_one_replica_is_read_on_the_other(

@@ -60,6 +60,8 @@ class TaskWorker:
         loops = [self._slot for _ in range(self._settings.workers)]
         for loop in (*loops, self._purge, *extra):
             self._loops.append(asyncio.create_task(loop()))
+        # The id is the tasks' lease_owner: the log tells which process runs a task.
+        log.info("task worker %s: %d slots", self.id, self._settings.workers)
 
     async def stop(self) -> None:
         for loop in self._loops:
