@@ -21,6 +21,7 @@ from typing import Literal, NamedTuple
 from polyrelay import codec
 from polyrelay.cli_common import Actions, table
 from polyrelay.settings import ProviderConfig, Settings
+from polyrelay.signals import redis_address
 from polyrelay.storage import StorageError, open_database
 
 __all__ = ["Finding", "add_check_parser", "findings"]
@@ -136,11 +137,11 @@ def _redis(url: str | None) -> Finding:
     except (redis.RedisError, OSError) as exc:
         # Not a failure: without Redis the replicas poll, a fraction of a second later.
         return Finding(
-            "warn", "redis", _host_of(url), f"unreachable ({exc}); replicas poll instead"
+            "warn", "redis", redis_address(url), f"unreachable ({exc}); replicas poll instead"
         )
     finally:
         client.close()
-    return Finding("ok", "redis", _host_of(url), "answered PING")
+    return Finding("ok", "redis", redis_address(url), "answered PING")
 
 
 def _listing(provider: ProviderConfig) -> Listing:
@@ -210,9 +211,3 @@ def _error_message(body: bytes) -> str:
     error = document.get("error") if isinstance(document, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
     return str(message)[:_MAX_MESSAGE] if message else ""
-
-
-def _host_of(url: str) -> str:
-    """scheme://host:port of `url`, without credentials."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rsplit('@', 1)[-1].split('/', 1)[0]}"

@@ -19,7 +19,8 @@ from polyrelay import codec
 from polyrelay.app import Deps, create_app
 from polyrelay.http_protocol import HeadJoiningProtocol
 from polyrelay.settings import Settings
-from polyrelay.storage import open_database
+from polyrelay.signals import redis_address
+from polyrelay.storage import describe_database, open_database
 
 __all__ = ["app_from_env", "serve"]
 
@@ -65,6 +66,9 @@ def _demo_key(settings: Settings) -> str:
 def banner(settings: Settings, demo_secret: str | None) -> str:
     base = f"http://{settings.host}:{settings.port}"
     lines = [f"polyrelay listening on {base}  (config: {settings.source})"]
+    lines.append(f"  database: {describe_database(settings.database)}")
+    if settings.redis:
+        lines.append(f"  redis: {redis_address(settings.redis)} (signals between processes)")
     lines += [f"  model {name} -> {m.provider}" for name, m in settings.models.items()]
     if demo_secret is None:
         return "\n".join(lines)

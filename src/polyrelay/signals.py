@@ -24,6 +24,7 @@ __all__ = [
     "TASK_QUEUED",
     "Signals",
     "Wakeups",
+    "redis_address",
 ]
 
 log = logging.getLogger("polyrelay.signals")
@@ -40,6 +41,12 @@ KEYS_CHANGED = "keys-changed"
 """A key was revoked: cached key lookups are dropped."""
 
 Handler = Callable[[str], object]
+
+
+def redis_address(url: str) -> str:
+    """scheme://host:port of a Redis URL, without its credentials."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rsplit('@', 1)[-1].split('/', 1)[0]}"
 
 
 class Signals:

@@ -76,6 +76,12 @@ def claude(gateway: TasksGateway) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
 
 
+def test_the_banner_names_the_database_and_redis_without_secrets(replicas: Replicas) -> None:
+    logged = "".join(log.read_text() for log in replicas.one.workdir.glob("gateway-*.log"))
+    assert re.search(r"  database: PostgreSQL 127\.0\.0\.1:\d+/postgres\n", logged), logged
+    assert ("  redis: redis://127.0.0.1:" in logged) is replicas.signalled
+
+
 def test_a_key_made_by_the_cli_works_on_both_and_its_revocation_reaches_both(
     replicas: Replicas,
 ) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "UsageGroup",
     "UsageRecord",
     "UsageStore",
+    "describe_database",
     "open_database",
 ]
 
@@ -306,6 +307,17 @@ class Database(Protocol):
     def usage(self) -> UsageStore: ...
 
     def close(self) -> None: ...
+
+
+def describe_database(url: str) -> str:
+    """What `url` opens, for banners and reports; never its password."""
+    if url.startswith("sqlite:///"):
+        return f"SQLite {url.removeprefix('sqlite:///')}"
+    if url.startswith(("postgresql://", "postgres://")):
+        from polyrelay.storage.postgres import describe
+
+        return f"PostgreSQL {describe(url)}"
+    return url.split("://")[0]
 
 
 def open_database(url: str, *, clock: Callable[[], float] = time.time) -> Database:

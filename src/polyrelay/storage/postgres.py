@@ -24,7 +24,7 @@ from polyrelay.storage.migrations import migrate
 from polyrelay.storage.postgres_copy import BulkInsert, bulk_insert_of, copy_rows
 from polyrelay.storage.postgres_schema import POSTGRES_MIGRATIONS
 
-__all__ = ["POSTGRESQL", "DatabaseClosed", "PostgresConnection", "PostgresDatabase"]
+__all__ = ["POSTGRESQL", "DatabaseClosed", "PostgresConnection", "PostgresDatabase", "describe"]
 
 _CONNECT_TIMEOUT_SECONDS = 10
 _MIGRATION_LOCK = 0x706F6C79  # "poly": one process migrates at a time
@@ -107,7 +107,7 @@ class PostgresDatabase(SqlDatabase):
     @classmethod
     def open(cls, url: str, *, clock: Callable[[], float]) -> PostgresDatabase:
         """Connect to `url` (a libpq URI) and migrate the database it names."""
-        where = _describe(url)
+        where = describe(url)
         try:
             conn = PostgresConnection(url)
         except psycopg.Error as exc:
@@ -124,7 +124,7 @@ class PostgresDatabase(SqlDatabase):
         return cls(conn, clock, POSTGRESQL)
 
 
-def _describe(url: str) -> str:
+def describe(url: str) -> str:
     """host:port/dbname of `url`, never its password."""
     try:
         parts = conninfo_to_dict(url)
