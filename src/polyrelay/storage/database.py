@@ -26,7 +26,6 @@ class SqlDatabase:
 
     def __init__(self, conn: SqlConnection, clock: Callable[[], float], dialect: Dialect) -> None:
         self._conn = conn
-        self.dialect = dialect
         lock = threading.Lock()
         self._keys = SqlKeyStore(conn, lock, clock)
         self._responses = SqlResponseStore(conn, lock, dialect)

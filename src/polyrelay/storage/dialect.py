@@ -41,7 +41,6 @@ class SqlConnection(Protocol):
 
 @dataclass(frozen=True)
 class Dialect:
-    name: str
     skip_locked: str
     """Appended to a claim's `SELECT ... LIMIT 1` so concurrent claimers pass each other."""
     day_of_created_at: str
@@ -53,7 +52,6 @@ class Dialect:
 
 
 SQLITE = Dialect(
-    name="sqlite",
     skip_locked="",  # one writer at a time: the database lock orders claims already
     day_of_created_at="date(created_at, 'unixepoch')",
     closed_errors=(sqlite3.ProgrammingError,),

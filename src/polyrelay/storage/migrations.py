@@ -48,8 +48,6 @@ def migrate(
     conn: SqlConnection,
     now: int,
     migrations: tuple[tuple[str, Migration], ...] = MIGRATIONS,
-    *,
-    begin: str = "BEGIN IMMEDIATE",
 ) -> list[str]:
     """Apply pending migrations; returns the names applied. `conn` must be in autocommit mode."""
     conn.execute(
@@ -61,7 +59,7 @@ def migrate(
     for name, apply in migrations:
         if name in done_before:
             continue
-        conn.execute(begin)
+        conn.execute("BEGIN IMMEDIATE")  # PostgresConnection runs it as BEGIN
         try:
             done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
             if done is None:

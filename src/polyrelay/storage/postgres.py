@@ -36,7 +36,6 @@ class DatabaseClosed(Exception):
 
 
 POSTGRESQL = Dialect(
-    name="postgresql",
     skip_locked=" FOR UPDATE SKIP LOCKED",
     day_of_created_at="to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     closed_errors=(DatabaseClosed,),
@@ -115,7 +114,7 @@ class PostgresDatabase(SqlDatabase):
         try:
             conn.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
             try:
-                migrate(conn, int(clock()), POSTGRES_MIGRATIONS, begin="BEGIN")
+                migrate(conn, int(clock()), POSTGRES_MIGRATIONS)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
         except psycopg.Error as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import psycopg
@@ -34,7 +34,7 @@ class BulkInsert(NamedTuple):
     """The staging table of an upsert (one per table and column list)."""
 
 
-def bulk_insert_of(sql: str, translate: Any) -> BulkInsert | None:
+def bulk_insert_of(sql: str, translate: Callable[[str], str]) -> BulkInsert | None:
     """The COPY plan of an INSERT of one placeholder per named column, else None."""
     match = _INSERT.fullmatch(sql)
     if match is None:
