@@ -20,6 +20,8 @@ from typing import Literal, NamedTuple
 
 from polyrelay import codec
 from polyrelay.cli_common import Actions, table
+from polyrelay.providers import upstream_headers
+from polyrelay.providers.anthropic.request import API_VERSION
 from polyrelay.settings import ProviderConfig, Settings
 from polyrelay.signals import redis_address
 from polyrelay.storage import StorageError, open_database
@@ -168,18 +170,11 @@ def _listing(provider: ProviderConfig) -> Listing:
 
 
 def _auth_headers(provider: ProviderConfig) -> dict[str, str]:
-    """As the provider's requests carry them (polyrelay.providers)."""
+    """As the provider's requests carry them."""
     headers = {"accept": "application/json"}
-    if provider.api_key is not None:
-        if provider.type == "anthropic":
-            headers |= {"x-api-key": provider.api_key, "anthropic-version": "2023-06-01"}
-        elif provider.type == "gemini":
-            headers["x-goog-api-key"] = provider.api_key
-        else:
-            headers["authorization"] = f"Bearer {provider.api_key}"
-    elif provider.type == "anthropic":
-        headers["anthropic-version"] = "2023-06-01"
-    return headers | provider.headers
+    if provider.type == "anthropic":
+        headers["anthropic-version"] = API_VERSION
+    return upstream_headers(provider, headers)
 
 
 def _model_names(body: bytes) -> list[str] | None:

@@ -27,7 +27,26 @@ __all__ = [
     "SupportsPassthrough",
     "UpstreamRequest",
     "UpstreamResponse",
+    "upstream_headers",
 ]
+
+# Where each upstream type reads the API key, and the scheme before it.
+_CREDENTIAL_HEADERS: dict[str, tuple[str, str]] = {
+    "openai": ("authorization", "Bearer "),
+    "openai-responses": ("authorization", "Bearer "),
+    "anthropic": ("x-api-key", ""),
+    "gemini": ("x-goog-api-key", ""),
+}
+
+
+def upstream_headers(provider: ProviderConfig, headers: dict[str, str]) -> dict[str, str]:
+    """`headers` plus the provider's API key in the header its type reads, then the
+    provider's configured `headers` (which win); `headers` is updated and returned."""
+    if provider.api_key is not None:
+        name, scheme = _CREDENTIAL_HEADERS[provider.type]
+        headers[name] = scheme + provider.api_key
+    headers.update(provider.headers)
+    return headers
 
 
 class Route(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,7 +23,7 @@ from polyrelay.ir import (
     WebSearchTool,
 )
 from polyrelay.ir.reasoning_token import TOKEN_PREFIX
-from polyrelay.providers import Route, UpstreamRequest
+from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.anthropic.content import messages_from_ir, text_block_from_ir
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
@@ -60,11 +60,9 @@ _JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing 
 
 
 def headers_for(route: Route, version: str = API_VERSION) -> dict[str, str]:
-    headers = {"content-type": "application/json", "anthropic-version": version}
-    if route.provider.api_key is not None:
-        headers["x-api-key"] = route.provider.api_key
-    headers.update(route.provider.headers)
-    return headers
+    return upstream_headers(
+        route.provider, {"content-type": "application/json", "anthropic-version": version}
+    )
 
 
 def _url(route: Route, path: str) -> str:

@@ -21,7 +21,7 @@ from polyrelay.ir import (
     ToolChoice,
     ToolChoiceMode,
 )
-from polyrelay.providers import Route, UpstreamRequest
+from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.gemini.content import contents_from_ir, system_from_ir
 from polyrelay.schemas.gemini import (
     CountTokensRequest,
@@ -91,10 +91,7 @@ def generate_content_request(
 
 def _upstream(route: Route, method: str, body: bytes) -> UpstreamRequest:
     base = route.provider.base_url.rstrip("/")
-    headers = {"content-type": "application/json"}
-    if route.provider.api_key is not None:
-        headers["x-goog-api-key"] = route.provider.api_key
-    headers.update(route.provider.headers)
+    headers = upstream_headers(route.provider, {"content-type": "application/json"})
     url = f"{base}/v1beta/models/{route.upstream_model}:{method}"
     return UpstreamRequest(method="POST", url=url, headers=headers, body=body)
 

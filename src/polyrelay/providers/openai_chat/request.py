@@ -25,7 +25,7 @@ from polyrelay.ir import (
     ToolChoiceMode,
     WebSearchTool,
 )
-from polyrelay.providers import Route, UpstreamRequest
+from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.openai_chat.content import messages_from_ir
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
@@ -60,10 +60,7 @@ _EFFORTS: dict[str, ReasoningEffort] = {e: e for e in get_args(ReasoningEffort)}
 
 def _url_and_headers(route: Route) -> tuple[str, dict[str, str]]:
     provider = route.provider
-    headers = {"content-type": "application/json"}
-    if provider.api_key is not None:
-        headers["authorization"] = "Bearer " + provider.api_key
-    headers.update(provider.headers)
+    headers = upstream_headers(provider, {"content-type": "application/json"})
     return provider.base_url.rstrip("/") + PATH, headers
 
 

@@ -6,7 +6,13 @@ from polyrelay.codec import JSONObject, encode
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError
 from polyrelay.ir import ChatRequest, ChatResponse
-from polyrelay.providers import Capabilities, Route, UpstreamRequest, UpstreamResponse
+from polyrelay.providers import (
+    Capabilities,
+    Route,
+    UpstreamRequest,
+    UpstreamResponse,
+    upstream_headers,
+)
 from polyrelay.providers.openai_errors import parse_error
 from polyrelay.providers.openai_responses.request import PROVIDER_TYPE, build_body
 from polyrelay.providers.openai_responses.response import response_to_ir
@@ -21,10 +27,7 @@ class OpenAIResponsesProvider:
 
     def _request(self, route: Route, body: bytes) -> UpstreamRequest:
         provider = route.provider
-        headers = {"content-type": "application/json"}
-        if provider.api_key is not None:
-            headers["authorization"] = f"Bearer {provider.api_key}"
-        headers.update(provider.headers)
+        headers = upstream_headers(provider, {"content-type": "application/json"})
         url = provider.base_url.rstrip("/") + "/responses"
         return UpstreamRequest(method="POST", url=url, headers=headers, body=body)
 
