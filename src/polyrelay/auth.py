@@ -17,7 +17,7 @@ from polyrelay.limits import check_expiry
 from polyrelay.settings import StaticKey
 from polyrelay.storage import ApiKey, KeyLimits, KeyStore
 
-__all__ = ["Authenticator", "generate_secret", "hash_secret"]
+__all__ = ["KEY_CACHE_SECONDS", "Authenticator", "generate_secret", "hash_secret"]
 
 _SECRET_CHARS = 48
 _MAX_SECRET_LENGTH = 512
@@ -43,6 +43,10 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+KEY_CACHE_SECONDS = 5.0
+"""How long a key lookup (hit or miss) is cached by default."""
+
+
 class Authenticator:
     """Resolves request headers to an `ApiKey`, or raises 401/403 `GatewayError`s.
 
@@ -57,7 +61,7 @@ class Authenticator:
         static_keys: tuple[StaticKey, ...],
         clock: Callable[[], float],
         *,
-        cache_ttl: float = 5.0,
+        cache_ttl: float = KEY_CACHE_SECONDS,
         cache_size: int = 10_000,
     ) -> None:
         self._store = store

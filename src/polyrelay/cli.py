@@ -270,13 +270,14 @@ def _keys_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return 1
     print(f"Revoked key {key_id}")
     if settings.redis is not None:
+        from polyrelay.auth import KEY_CACHE_SECONDS
         from polyrelay.signals import KEYS_CHANGED
         from polyrelay.signals_redis import publish_once
 
         if not publish_once(settings.redis, KEYS_CHANGED, key_id):
             print(
                 "polyrelay: redis is unreachable: running servers refuse the key once their"
-                " 5-second key cache expires",
+                f" {KEY_CACHE_SECONDS:g}-second key cache expires",
                 file=sys.stderr,
             )
     return 0
