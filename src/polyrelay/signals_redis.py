@@ -40,7 +40,8 @@ class RedisSignals(Signals):
         )
         self._outbox: asyncio.Queue[str] | None = None
         self._loops: list[asyncio.Task[None]] = []
-        self._subscribed = asyncio.Event()
+        self._first_try = asyncio.Event()
+        """Set once the listener has subscribed or failed to, the first time."""
 
     def broadcast(self, topic: str, payload: str) -> None:
         if self._outbox is None or self._outbox.full():
@@ -50,11 +51,12 @@ class RedisSignals(Signals):
     async def start(self) -> None:
         self._outbox = asyncio.Queue(_OUTBOX)
         self._loops = [asyncio.create_task(self._send()), asyncio.create_task(self._listen())]
-        # Wait briefly for the subscription, so signals sent right after start-up arrive;
-        # a Redis that is down does not hold the server back.
+        # Wait for the first subscription, so signals sent right after start-up arrive; a
+        # Redis that refuses does not hold the server back, one that does not answer at
+        # most the connect timeout.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_TIMEOUT_SECONDS):
-                await self._subscribed.wait()
+                await self._first_try.wait()
 
     async def stop(self) -> None:
         for loop in self._loops:
@@ -86,11 +88,12 @@ class RedisSignals(Signals):
                     if attempt:
                         log.info("redis: receiving signals again")
                     attempt = 0
-                    self._subscribed.set()
+                    self._first_try.set()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self._receive(message["data"])
             except (redis.RedisError, OSError) as exc:
+                self._first_try.set()
                 if attempt == 0:
                     log.warning("redis: signals lost (%s); reconnecting", exc)
                 pause = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
