@@ -204,9 +204,9 @@ class OpenAIResponsesStreamRenderer:
 
     def _begin(self, out: list[bytes]) -> None:
         self._started = True
-        shell = response_shell(self._ctx, self._options, "in_progress", self._id)
-        out.append(self._frame(ResponseStreamEvent(type="response.created", response=shell)))
-        out.append(self._frame(ResponseStreamEvent(type="response.in_progress", response=shell)))
+        shell = _encode(response_shell(self._ctx, self._options, "in_progress", self._id))
+        out.append(self._response_frame(b"response.created", shell))
+        out.append(self._response_frame(b"response.in_progress", shell))
 
     def _add_item(self, item: ResponseOutputItem, out: list[bytes]) -> int:
         self._output.append(item)
@@ -398,17 +398,21 @@ class OpenAIResponsesStreamRenderer:
         return [*out, self._terminal_frame(f"response.{status}", final)]
 
     def _terminal_frame(self, kind: str, final: Response) -> bytes:
-        """The bytes `_frame(ResponseStreamEvent(type=kind, response=final))` makes, with
-        the Response encoded once and kept (`final_json`) for storage."""
+        """The terminal event, with the Response encoded once and kept (`final_json`) for
+        storage."""
         self._final_json = encoded = _encode(final)
+        return self._response_frame(kind.encode(), encoded)
+
+    def _response_frame(self, kind: bytes, response: bytes) -> bytes:
+        """The bytes `_frame(ResponseStreamEvent(type=kind, response=...))` makes from the
+        Response's JSON, which is encoded once however many events carry it."""
         seq = self._seq
         self._seq += 1
-        name = kind.encode()
-        return b'event: %b\ndata: {"type":"%b","sequence_number":%d,"response":%b}\n\n' % (
-            name,
-            name,
-            seq,
-            encoded,
+        return b'event: %b\ndata: {"type":"%b","sequence_number":%b,"response":%b}\n\n' % (
+            kind,
+            kind,
+            _digits(seq),
+            response,
         )
 
     def fail(self, error: GatewayError) -> list[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import openai
 import pytest
 from openai.types.responses import Response
@@ -241,7 +242,7 @@ def test_fail_renders_response_failed() -> None:
     assert renderer.finish() == []
 
 
-def test_terminal_frame_is_the_event_struct_encoding_and_keeps_the_response_json() -> None:
+def test_response_frames_are_the_event_struct_encoding_and_keep_the_response_json() -> None:
     from polyrelay.codec import encode
     from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
     from polyrelay.ir import (
@@ -272,6 +273,12 @@ def test_terminal_frame_is_the_event_struct_encoding_and_keeps_the_response_json
         type="response.completed", sequence_number=len(frames) + len(closing), response=final
     )
     assert last == encode_event(encode(expected), event="response.completed")
+    # the opening events carry the in-progress shell, encoded once for both
+    shell = msgspec.structs.replace(final, status="in_progress", output=[], usage=None)
+    shell.completed_at = None
+    for seq, kind in enumerate(["response.created", "response.in_progress"]):
+        opening = ResponseStreamEvent(type=kind, sequence_number=seq, response=shell)
+        assert frames[seq] == encode_event(encode(opening), event=kind)
 
 
 def test_response_ids_start_with_their_creation_time_like_openais() -> None:
