@@ -19,7 +19,7 @@ pending map and a writer thread commits what has accumulated in one transaction 
 commit). `get` answers from the pending map first, and every other call commits the
 pending records before it runs, so within the process a response is readable the moment
 `put` returns. Costs, by design: a response the client has already received can be lost
-if the process dies before the writer commits it (normally well under a millisecond;
+if the process dies before the writer commits it (within COMMIT_SECONDS, 50 ms;
 graceful shutdown flushes), and with several worker processes another worker sees it
 only once it is committed. A write that fails is logged, as a synchronous one was.
 """
@@ -146,9 +146,11 @@ def inline_input_items(conn: SqlConnection) -> None:
 
 log = logging.getLogger("polyrelay.responses")
 
-COMMIT_SECONDS = 0.01
-"""How long a parked response waits for its batch before the writer commits it; another
-worker process sees the response only after that."""
+_GATHER_SECONDS = 0.01
+COMMIT_SECONDS = 0.05
+"""The longest a parked response waits for its batch before the writer commits it (10 ms
+when the store is quiet, up to 50 ms between the commits of a busy one); another worker
+process sees the response only after that."""
 
 _COLUMNS = (
     "id, key_id, created_at, status, previous_response_id, response, output_items, input_items"
@@ -161,10 +163,11 @@ class SqlResponseStore:
         self._lock = lock
         self._closed_errors = dialect.closed_errors
         self._pending: dict[str, StoredResponse | EncodedResponse] = {}
-        # A 10 ms gather: one transaction per batch, and far fewer GIL handoffs than one per put.
+        # One transaction per batch, and far fewer GIL handoffs than one per put.
         self._commit = GroupCommit(
             "polyrelay-responses",
-            COMMIT_SECONDS,
+            _GATHER_SECONDS,
+            interval_seconds=COMMIT_SECONDS,
             has_pending=lambda: bool(self._pending),
             flush=self.flush,
             discard=lambda: self._pending.clear(),

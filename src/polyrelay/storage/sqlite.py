@@ -20,7 +20,7 @@ __all__ = ["SqliteDatabase"]
 
 _BUSY_TIMEOUT_MS = 5000
 _CACHED_STATEMENTS = 256
-"""The stdlib's default is 128; each batched INSERT adds up to 7 texts (sqlite_bulk)."""
+"""The stdlib's default is 128; each batched INSERT adds up to 9 texts (sqlite_bulk)."""
 
 
 class SqliteDatabase(SqlDatabase):
