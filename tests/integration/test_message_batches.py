@@ -1,9 +1,10 @@
 """Anthropic Message Batches through the real gateway with the anthropic SDK: requests on
 several upstream types run as tasks, results as JSONL, validation of the whole batch up
-front, cancel, delete, and one key never seeing another's batches."""
+front, cancel, delete, expiry, and one key never seeing another's batches."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -159,3 +160,38 @@ def test_each_request_counts_against_the_keys_limits(gateway: TasksGateway) -> N
         r for r in client.messages.batches.results(created.id) if r.result.type != "succeeded"
     ]
     assert errored and all("token budget" in r.result.error.error.message for r in errored)
+
+
+def test_an_expired_batch_ends_its_unstarted_requests_expired(
+    claude: anthropic.Anthropic, gateway: TasksGateway
+) -> None:
+    slow = [request(f"late-{n}", "claude-sonnet-4-5", "[[delay 1500]] x") for n in range(7)]
+    created = claude.messages.batches.create(requests=slow)
+    of_batch = (
+        "SELECT t.id, t.status FROM message_batch_requests r JOIN tasks t ON t.id = r.task_id"
+        " WHERE r.batch_id = ?"
+    )
+    with sqlite3.connect(gateway.database) as conn:
+        deadline = time.monotonic() + 10
+        while True:  # the 4 worker slots run 4 of the 7
+            statuses = dict(conn.execute(of_batch, (created.id,)).fetchall())
+            running = {t for t, status in statuses.items() if status == "processing"}
+            if len(running) == 4:
+                break
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.02)
+        # as if the 24 hours ran out now
+        expired = (time.time() - 1, created.id)
+        conn.execute("UPDATE message_batches SET expires_at = ? WHERE id = ?", expired)
+        conn.commit()
+        # Nobody reads the batch: the workers claim the other 3 and end them unrun.
+        while any(s in ("pending", "processing") for s in statuses.values()):
+            assert time.monotonic() < deadline + 10, statuses
+            time.sleep(0.05)
+            statuses = dict(conn.execute(of_batch, (created.id,)).fetchall())
+    assert {t for t, status in statuses.items() if status == "success"} == running
+    assert sorted(statuses.values()).count("expired") == 3
+    ended = until_ended(claude, created.id)
+    assert (ended.request_counts.succeeded, ended.request_counts.expired) == (4, 3)
+    kinds = [r.result.type for r in claude.messages.batches.results(created.id)]
+    assert sorted(kinds) == ["expired"] * 3 + ["succeeded"] * 4

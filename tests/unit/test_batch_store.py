@@ -9,7 +9,7 @@ import pytest
 
 from polyrelay.storage import ApiKey, Database, open_database
 from polyrelay.storage.batches import BatchRow
-from polyrelay.tasks.model import NewTask, TaskKind
+from polyrelay.tasks.model import NewTask, TaskError, TaskKind
 
 KEY = ApiKey(id="k1", name="k1", prefix="", created_at=0)
 
@@ -57,3 +57,29 @@ def test_results_page_in_byte_order_of_custom_id(database: Database) -> None:
     results = list(database.batches.results("b"))
     assert [r.custom_id for r in results] == sorted(custom_ids, key=str.encode)
     assert {r.status for r in results} == {"pending"} and results[0].result is None
+
+
+def test_requests_not_started_when_their_batch_expires_end_expired(database: Database) -> None:
+    store = database.batches
+    overdue = [(c, task(f"t{c}")) for c in ("a", "b", "c")]
+    store.create(BatchRow(id="old", key_id="k1", created_at=0, expires_at=500), overdue)
+    later = BatchRow(id="new", key_id="k1", created_at=0, expires_at=5000)
+    store.create(later, [("a", task("tn"))])
+    theirs = BatchRow(id="theirs", key_id="k2", created_at=0, expires_at=500)
+    store.create(theirs, [("a", task("tx"))])
+    claimed = [database.tasks.claim("w", 30) for _ in range(5)]
+    running = {t.id: t for t in claimed if t is not None}
+    assert set(running) == {"ta", "tb", "tc", "tn", "tx"}
+    for other in ("tb", "tc", "tx"):  # back to pending, as a retry would leave them
+        database.tasks.retry(other, "w", 0, TaskError(type="x", message="busy", status=529))
+    assert store.expire_overdue("k1", 1000.0) == 2
+    assert store.state("old").counts == {"processing": 1, "expired": 2}
+    assert store.state("old").ended_at is None  # the running request runs to its end
+    assert store.state("theirs").counts == {"pending": 1}  # another key's batch: untouched
+    assert store.expire_claimed("tn", 1000.0) is False  # its batch has hours left
+    assert store.expire_claimed("ta", 1000.0) is True
+    state = store.state("old")
+    assert state.counts == {"expired": 3} and state.ended_at == 1000
+    assert {r.status for r in store.results("old")} == {"expired"}
+    assert database.tasks.purge(finished_before=2000.0) == 3  # expired tasks are purgeable
+    assert store.state("old").counts == {"missing": 3}

@@ -175,6 +175,14 @@ class BatchStore(Protocol):
         """Cancel the batch's unfinished tasks; their ids."""
         ...
 
+    def expire_overdue(self, key_id: str, now: float) -> int:
+        """End `expired` the unstarted requests of the key's batches past `expires_at`."""
+        ...
+
+    def expire_claimed(self, task_id: str, now: float) -> bool:
+        """End `expired` a just-claimed request whose batch is past `expires_at`."""
+        ...
+
     def delete(self, batch_id: str) -> None: ...
 
 

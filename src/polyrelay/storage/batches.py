@@ -27,6 +27,7 @@ __all__ = [
     "BatchState",
     "SqlBatchStore",
     "create_batch_tables",
+    "index_requests_by_task",
 ]
 
 
@@ -82,6 +83,16 @@ def create_batch_tables(conn: SqlConnection) -> None:
 
 _ACTIVE = "('pending', 'processing')"
 _TASKS_OF = "SELECT task_id FROM message_batch_requests WHERE batch_id = ?"
+_OVERDUE_TASKS = (
+    "SELECT r.task_id FROM message_batch_requests r"
+    " JOIN message_batches b ON b.id = r.batch_id WHERE b.expires_at <= ?"
+)
+
+
+def index_requests_by_task(conn: SqlConnection) -> None:
+    """Migration `0010_batch_requests_by_task` (PostgreSQL's `0002`): a worker that claims
+    a batch request looks up its batch's expiry by the task id."""
+    conn.execute("CREATE INDEX batch_requests_by_task ON message_batch_requests (task_id)")
 
 
 class SqlBatchStore:
@@ -185,6 +196,29 @@ class SqlBatchStore:
                 (int(now), batch_id),
             ).fetchall()
         return [task_id for (task_id,) in rows]
+
+    def expire_overdue(self, key_id: str, now: float) -> int:
+        """Anthropic's 24 hours: the requests of the key's batches past `expires_at` that
+        have not started end `expired` (one already running runs to its end)."""
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE tasks SET status = 'expired', finished_at = ?"  # noqa: S608
+                f" WHERE status = 'pending' AND id IN ({_OVERDUE_TASKS} AND b.key_id = ?)",
+                (int(now), now, key_id),
+            )
+        return cursor.rowcount
+
+    def expire_claimed(self, task_id: str, now: float) -> bool:
+        """True when `task_id`, just claimed, belongs to a batch past `expires_at`: it has
+        then ended `expired` instead of running."""
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE tasks SET status = 'expired', finished_at = ?, lease_owner = NULL,"  # noqa: S608
+                f" lease_until = NULL WHERE id = ? AND status = 'processing'"
+                f" AND id IN ({_OVERDUE_TASKS} AND r.task_id = ?)",
+                (int(now), task_id, now, task_id),
+            )
+        return cursor.rowcount == 1
 
     def delete(self, batch_id: str) -> None:
         """The batch, its request rows and its tasks."""

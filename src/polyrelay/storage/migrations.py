@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from polyrelay.storage.batches import create_batch_tables
+from polyrelay.storage.batches import create_batch_tables, index_requests_by_task
 from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.key_limits import create_key_limit_tables
 from polyrelay.storage.keys import create_api_keys
@@ -41,6 +41,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0007_response_events", create_response_event_table),
     ("0008_responses_by_created", index_by_creation),
     ("0009_message_batches", create_batch_tables),
+    ("0010_batch_requests_by_task", index_requests_by_task),
 )
 
 

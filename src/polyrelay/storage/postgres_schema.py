@@ -10,6 +10,7 @@ SQLite (collation "C").
 
 from __future__ import annotations
 
+from polyrelay.storage.batches import index_requests_by_task
 from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.migrations import Migration
 
@@ -156,4 +157,7 @@ def _create_schema(conn: SqlConnection) -> None:
         conn.execute(statement)
 
 
-POSTGRES_MIGRATIONS: tuple[tuple[str, Migration], ...] = (("0001_schema", _create_schema),)
+POSTGRES_MIGRATIONS: tuple[tuple[str, Migration], ...] = (
+    ("0001_schema", _create_schema),
+    ("0002_batch_requests_by_task", index_requests_by_task),
+)

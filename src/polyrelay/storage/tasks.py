@@ -33,7 +33,7 @@ _CLAIMABLE = (
     "((status = 'pending' AND not_before <= :now)"
     " OR (status = 'processing' AND lease_until < :now))"
 )
-_ENDED = "('success', 'failed', 'cancelled')"
+_ENDED = "('success', 'failed', 'cancelled', 'expired')"
 
 
 def create_task_tables(conn: SqlConnection) -> None:

@@ -1,8 +1,9 @@
 """What a task is: its stored record, its states and the task object clients see.
 
 States: `pending` → `processing` → `success` | `failed`, and `cancelled` from either of the
-first two. A `processing` task whose lease expired (its server died) is claimable again;
-a retryable failure sends it back to `pending` with a `not_before` time.
+first two; a Message Batch request that had not run when its batch expired ends `expired`.
+A `processing` task whose lease expired (its server died) is claimable again; a retryable
+failure sends it back to `pending` with a `not_before` time.
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ class TaskStatus(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    """Batch requests only: the batch's 24 hours ran out before the request ran."""
 
 
-FINAL_STATUSES = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
+FINAL_STATUSES = frozenset(
+    {TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.EXPIRED}
+)
 
 
 class TaskKind(StrEnum):

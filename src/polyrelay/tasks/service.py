@@ -276,6 +276,8 @@ class TaskService:
 
     async def _execute(self, task: Task) -> Outcome:
         if task.kind is TaskKind.BATCH:
+            if self._gateway.database.batches.expire_claimed(task.id, time.time()):
+                return Outcome()  # ended `expired`: nothing to run or record
             return self._refused_by_limits(task) or await run_task(self._gateway, task)
         if task.kind is not TaskKind.RESPONSE:
             return await run_task(self._gateway, task)

@@ -8,8 +8,10 @@ validate it (decode, model routing, the key's model list); a bad one refuses the
 batch with a 400 naming `requests.N`. Then each runs as an `async: true` Messages task
 (polyrelay.storage.batches), so its result is the body the synchronous call returns.
 As at Anthropic, `request_counts` stay `processing` until the whole batch has ended.
-Not enforced: the 24-hour expiry (`expires_at` is reported; every request runs to its
-end). Results stay as long as their tasks (`tasks.retention_seconds`); a purged one is
+A batch expires 24 hours after it was made, as at Anthropic: its requests that have not
+started by then end `expired` (a worker that claims one later ends it instead of running
+it; reading the key's batches ends the rest), and one already running runs to its end.
+Results stay as long as their tasks (`tasks.retention_seconds`); a purged one is also
 reported `expired`.
 """
 
@@ -159,6 +161,7 @@ def _task(key: ApiKey, headers: dict[str, str], params: bytes, now: int) -> NewT
 
 def _own_batch(gateway: Gateway, request: Request, key: ApiKey) -> BatchRow:
     batch_id = request.path_params["batch_id"]
+    gateway.database.batches.expire_overdue(key.id, time.time())
     batch = gateway.database.batches.get(batch_id, key.id)
     if batch is None:
         raise NotFoundError(f"No message batch with id {batch_id!r}.", param="message_batch_id")
@@ -181,6 +184,7 @@ def _list(gateway: Gateway) -> Handler:
             raise InvalidRequestError("limit must be from 1 to 1000", param="limit")
         limit = int(limit_text)
         store = gateway.database.batches
+        store.expire_overdue(key.id, time.time())
         rows = store.page(key.id, limit + 1, query.get("after_id"), query.get("before_id"))
         page = rows[:limit]
         data = [_batch_object(request, row, store.state(row.id)) for row in page]
@@ -269,7 +273,7 @@ def _batch_object(request: Request, batch: BatchRow, state: BatchState) -> dict[
             "succeeded": counts.get("success", 0) if ended else 0,
             "errored": counts.get("failed", 0) if ended else 0,
             "canceled": counts.get("cancelled", 0) if ended else 0,
-            "expired": counts.get("missing", 0) if ended else 0,
+            "expired": counts.get("expired", 0) + counts.get("missing", 0) if ended else 0,
         },
         "ended_at": _rfc3339(state.ended_at),
         "created_at": _rfc3339(batch.created_at),
