@@ -5,8 +5,9 @@ with `executemany`. The stdlib runs that as one `sqlite3_step` per row, and rele
 GIL around every step: with the event loop busy, each release is a hand-off between the
 two threads (futex calls, a context switch, cold caches), and a batch of 40 rows cost the
 event loop thread more CPU than the writer's own work. `INSERT ... VALUES (...), (...),
-...` writes the same rows in one step. Measured at 16 connections on responses→openai
-(JSON, stored): gateway CPU per request 0.228 → 0.208 ms, with chat→openai unchanged.
+...` writes the same rows in one step. With the stored Responses' commit interval
+(group_commit), gateway CPU per request at 16 connections fell 8-11 % on responses→openai
+and on chat→openai (bench/README.md, "the writer threads again").
 
 Rows go in statements of 256 (fewer when SQLite's limit on variables says so), then the
 remainder in powers of two (128, 64, ..., 1), so a statement has at most 9 texts (the
