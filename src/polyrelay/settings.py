@@ -120,6 +120,9 @@ class ResponsesSettings(msgspec.Struct, frozen=True, kw_only=True):
     retention_seconds: Annotated[int, msgspec.Meta(ge=0)] = 30 * 24 * 3600
     """Stored Responses are deleted this long after they were created (OpenAI's 30 days);
     0 keeps them forever."""
+    websocket_max_seconds: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    """A Responses WebSocket connection lasts at most this long (OpenAI's 60 minutes): its
+    turns under way finish, then it closes with `websocket_connection_limit_reached`."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,22 +1,31 @@
 """The Responses API's WebSocket mode through the real gateway, with the openai SDK's
 `client.responses.connect()` (and a raw websockets client where the SDK hides the wire):
 turns on every upstream type, `store: false` continuations from the connection's memory,
-lanes, `generate: false`, errors that leave the connection open, and the handshake's key
-check."""
+lanes, `generate: false`, errors that leave the connection open, the handshake's key
+check, and the connection's time limit."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 import websockets.sync.client as ws_client
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.integration.conftest import Emulator, Gateway
-from tests.integration.servers import LIMITED_KEY, MODELS_BY_PROVIDER, STATIC_KEY
+from tests.integration.servers import (
+    LIMITED_KEY,
+    MODELS_BY_PROVIDER,
+    STATIC_KEY,
+    free_port,
+    gateway_config,
+    start,
+    stop,
+)
 
 PROVIDERS = list(MODELS_BY_PROVIDER)
 ENDS = ("response.completed", "response.failed", "response.incomplete", "error")
@@ -209,3 +218,54 @@ def test_a_client_gone_mid_stream_ends_its_turn_at_once_as_499(
     with client.responses.connect() as connection:  # the gateway carries on
         connection.response.create(model="gpt-4o-mini", input="after", store=False)
         assert text_of(until_end(connection)) == "You said: after"
+
+
+@pytest.fixture(scope="module")
+def short_lived(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A gateway whose WebSocket connections last 2 s; its ws:// URL."""
+    workdir = tmp_path_factory.mktemp("short-lived")
+    config = workdir / "polyrelay.yaml"
+    extra = "responses: {websocket_max_seconds: 2}\n"
+    config.write_text(gateway_config(emulator.url, workdir / "polyrelay.db", extra=extra))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start(
+        ["serve", "--config", str(config), "--port", str(port)], url + "/", workdir / "log"
+    )
+    yield url.replace("http", "ws") + "/v1/responses"
+    stop(proc)
+
+
+def messages_until_closed(socket: Any) -> tuple[list[dict[str, Any]], int | None]:
+    received = []
+    try:
+        while True:
+            received.append(json.loads(socket.recv(timeout=10)))
+    except ConnectionClosed as closed:
+        return received, closed.rcvd.code if closed.rcvd else None
+
+
+def test_an_idle_connection_ends_at_its_limit_with_openais_error(short_lived: str) -> None:
+    headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    started = time.monotonic()
+    with ws_client.connect(short_lived, additional_headers=headers) as socket:
+        received, code = messages_until_closed(socket)
+    assert 1.9 <= time.monotonic() - started < 5
+    assert [m["type"] for m in received] == ["error"] and code == 1000
+    assert received[0]["error"]["code"] == "websocket_connection_limit_reached"
+    assert received[0]["status"] == 400 and "stream_id" not in received[0]
+
+
+def test_a_turn_under_way_at_the_limit_finishes_before_the_close(short_lived: str) -> None:
+    headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    with ws_client.connect(short_lived, additional_headers=headers) as socket:
+        body = {"type": "response.create", "model": "gpt-4o-mini", "store": False}
+        words = " ".join(f"w{n}" for n in range(60))  # 3 s at 20 tokens/s: past the limit
+        socket.send(json.dumps({**body, "input": f"[[pace 20]] {words}", "stream_id": "a"}))
+        received, code = messages_until_closed(socket)
+    kinds = [m["type"] for m in received]
+    assert kinds[0] == "response.created" and kinds[-2:] == ["response.completed", "error"]
+    assert received[-2]["stream_id"] == "a" and "stream_id" not in received[-1]
+    assert received[-1]["error"]["code"] == "websocket_connection_limit_reached"
+    text = "".join(m["delta"] for m in received if m["type"] == "response.output_text.delta")
+    assert text == f"You said: {words}" and code == 1000

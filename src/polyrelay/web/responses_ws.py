@@ -16,6 +16,10 @@ usage, key limits), and every event of its stream goes back as one JSON text mes
 - An error is an `error` event (`status`, and `error` with `type`, `code`, `message`,
   `param`); the connection stays open. `background` is refused, as OpenAI does.
 - `response.steer` gets `response.steer.failed` with `steering_not_supported`.
+- A connection lasts `responses.websocket_max_seconds` (60 minutes, as OpenAI's): then it
+  stops reading, lets the turns under way finish, sends an `error` event with the code
+  `websocket_connection_limit_reached` on the default lane and closes (1000). The
+  client opens a new connection; a `store: false` chain does not carry over to it.
 """
 
 from __future__ import annotations
@@ -106,9 +110,16 @@ class _Connection:
         self.sending = asyncio.Lock()
 
     async def run(self) -> None:
+        limit = self.gateway.settings.responses.websocket_max_seconds
+        deadline = asyncio.get_running_loop().time() + limit
         try:
             while True:
-                message = await self.websocket.receive()
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await self.websocket.receive()
+                except TimeoutError:
+                    await self.end_at_limit(limit)
+                    return
                 if message["type"] == "websocket.disconnect":
                     return
                 text = message.get("text")
@@ -172,7 +183,21 @@ class _Connection:
     async def serve(self, lane: asyncio.Queue[_Job]) -> None:
         while True:
             job = await lane.get()
-            await self.respond(job)
+            try:
+                await self.respond(job)
+            finally:
+                lane.task_done()
+
+    async def end_at_limit(self, limit: float) -> None:
+        """The connection's time is up: what the lanes hold runs to its end, then the
+        connection-scoped error and a normal close."""
+        for lane in self.lanes.values():
+            await lane.join()
+        minutes = f"{limit / 60:g} minutes" if limit >= 60 else f"{limit:g} seconds"
+        message = f"This WebSocket connection reached its limit of {minutes}; open a new one."
+        error = InvalidRequestError(message, code="websocket_connection_limit_reached")
+        await self.send_error(error, None)
+        await self.websocket.close(1000)
 
     async def respond(self, job: _Job) -> None:
         ctx = RequestContext(key_id=self.key.id)
