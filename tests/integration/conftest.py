@@ -48,17 +48,21 @@ class Gateway:
         self.log = log
 
 
-@pytest.fixture(scope="session")
-def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    workdir = tmp_path_factory.mktemp("gateway")
+def serving(workdir: Path, emulator: Emulator, extra: str = "") -> Iterator[Gateway]:
+    """A gateway on the test config (plus `extra` YAML) for a fixture to `yield from`."""
     config = workdir / "polyrelay.yaml"
-    config.write_text(gateway_config(emulator.url, workdir / "polyrelay.db"))
+    config.write_text(gateway_config(emulator.url, workdir / "polyrelay.db", extra=extra))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "gateway.log"
     proc = start(["serve", "--config", str(config), "--port", str(port)], url + "/", log)
     yield Gateway(url, log)
     stop(proc)
+
+
+@pytest.fixture(scope="session")
+def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    yield from serving(tmp_path_factory.mktemp("gateway"), emulator)
 
 
 @pytest.fixture

@@ -16,16 +16,8 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.integration.conftest import Emulator, Gateway
-from tests.integration.servers import (
-    LIMITED_KEY,
-    MODELS_BY_PROVIDER,
-    STATIC_KEY,
-    free_port,
-    gateway_config,
-    start,
-    stop,
-)
+from tests.integration.conftest import Emulator, Gateway, serving
+from tests.integration.servers import LIMITED_KEY, MODELS_BY_PROVIDER, STATIC_KEY
 
 PROVIDERS = list(MODELS_BY_PROVIDER)
 ENDS = ("response.completed", "response.failed", "response.incomplete", "error")
@@ -223,17 +215,9 @@ def test_a_client_gone_mid_stream_ends_its_turn_at_once_as_499(
 @pytest.fixture(scope="module")
 def short_lived(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A gateway whose WebSocket connections last 2 s; its ws:// URL."""
-    workdir = tmp_path_factory.mktemp("short-lived")
-    config = workdir / "polyrelay.yaml"
     extra = "responses: {websocket_max_seconds: 2}\n"
-    config.write_text(gateway_config(emulator.url, workdir / "polyrelay.db", extra=extra))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start(
-        ["serve", "--config", str(config), "--port", str(port)], url + "/", workdir / "log"
-    )
-    yield url.replace("http", "ws") + "/v1/responses"
-    stop(proc)
+    for gateway in serving(tmp_path_factory.mktemp("short-lived"), emulator, extra):
+        yield gateway.url.replace("http", "ws") + "/v1/responses"
 
 
 def messages_until_closed(socket: Any) -> tuple[list[dict[str, Any]], int | None]:
