@@ -119,3 +119,12 @@ def test_the_gateways_database_batches_its_usage_rows(tmp_path: Path) -> None:
         assert database.usage.summary(group_by="model")[0].requests == 70
     finally:
         database.close()
+
+
+def test_rows_of_the_wrong_shape_get_the_stdlibs_error_not_shifted_values() -> None:
+    conn, _ = _connection()
+    with pytest.raises(sqlite3.ProgrammingError):  # 1 + 3 values: flattened, they would fit
+        conn.executemany("INSERT INTO t (name, n) VALUES (?, ?)", [("a",), ("b", 2, 3)])
+    with pytest.raises(sqlite3.ProgrammingError):  # named values for ? placeholders
+        conn.executemany("INSERT INTO t (name, n) VALUES (?, ?)", [{"name": "a", "n": 1}])
+    assert conn.execute("SELECT COUNT(*) FROM t").fetchone() == (0,)

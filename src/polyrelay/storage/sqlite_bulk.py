@@ -11,10 +11,12 @@ and on chat→openai (bench/README.md, "the writer threads again").
 
 Rows go in statements of 256 (fewer when SQLite's limit on variables says so), then the
 remainder in powers of two (128, 64, ..., 1), so a statement has at most 9 texts (the
-connection's statement cache holds them). Each row is
-still one row of the INSERT in order: an `ON CONFLICT ... DO UPDATE` that meets a row
-made by an earlier row of the same statement updates it, as it would have one statement
-later. Statements of any other shape run through the stdlib's `executemany`.
+connection's statement cache holds them). Each row is still one row of the INSERT in
+order: an `ON CONFLICT ... DO UPDATE` that meets a row made by an earlier row of the same
+statement updates it, as it would have one statement later. Statements of any other
+shape, and rows that are not sequences of exactly one value per placeholder (flattened,
+they would shift values between rows), run through the stdlib's `executemany`, which
+also reports the rows' errors as it always has.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class SqliteConnection(sqlite3.Connection):
             return super().executemany(sql, parameters)
         head, group, tail, width = shape
         rows = parameters if isinstance(parameters, Sequence) else list(parameters)
+        if not all(type(row) in (tuple, list) and len(row) == width for row in rows):
+            return super().executemany(sql, rows)
         variables = self.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # 999 before 3.32
         per_statement = min(_ROWS_PER_STATEMENT, max(1, variables // max(width, 1)))
         cursor = self.cursor()
