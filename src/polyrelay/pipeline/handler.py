@@ -271,6 +271,6 @@ async def _decode(frontend: Frontend, body: bytes, ctx: RequestContext) -> ChatR
         return frontend.decode(body, ctx)
     except NotStoredYetError:
         # Another worker may have stored it moments ago and not committed yet (its writer
-        # commits every COMMIT_SECONDS): look once more, without blocking the loop.
+        # commits within COMMIT_SECONDS): look once more, without blocking the loop.
         await asyncio.sleep(3 * COMMIT_SECONDS)
     return frontend.decode(body, ctx)
