@@ -10,7 +10,6 @@ conflict clause. Other statements take `executemany`.
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -18,11 +17,9 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.pq import TransactionStatus
 
-__all__ = ["BulkInsert", "bulk_insert_of", "copy_rows"]
+from polyrelay.storage.inserts import one_row_insert
 
-_INSERT = re.compile(
-    r"\s*INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((\?(?:, \?)*)\)\s*(.*)", re.DOTALL
-)
+__all__ = ["BulkInsert", "bulk_insert_of", "copy_rows"]
 
 
 class BulkInsert(NamedTuple):
@@ -36,11 +33,11 @@ class BulkInsert(NamedTuple):
 
 def bulk_insert_of(sql: str, translate: Callable[[str], str]) -> BulkInsert | None:
     """The COPY plan of an INSERT of one placeholder per named column, else None."""
-    match = _INSERT.fullmatch(sql)
-    if match is None:
+    shape = one_row_insert(sql)
+    if shape is None or shape.columns is None or not shape.placeholders_only:
         return None
-    table, columns, placeholders, rest = match.groups()
-    if placeholders.count("?") != len(columns.split(",")) or "?" in rest:
+    table, columns, rest = shape.table, shape.columns, shape.rest.strip()
+    if shape.width != len(columns.split(",")) or "?" in rest:
         return None
     if rest and not rest.startswith("ON CONFLICT"):
         return None

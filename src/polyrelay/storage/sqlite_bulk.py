@@ -22,27 +22,25 @@ also reports the rows' errors as it always has.
 from __future__ import annotations
 
 import functools
-import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from polyrelay.storage.inserts import one_row_insert
+
 __all__ = ["SqliteConnection"]
 
 _ROWS_PER_STATEMENT = 256
-# INSERT ... VALUES (<one group of ?, literals>) <anything else, e.g. ON CONFLICT ...>
-_ONE_ROW_INSERT = re.compile(r"(\s*INSERT\s.+?\sVALUES\s*)(\([^()]*\))(.*)", re.I | re.S)
-_VALUE_GROUP = re.compile(r"\(\s*(?:(?:\?|'[^'?]*'|\d+)\s*,\s*)*(?:\?|'[^'?]*'|\d+)\s*\)")
 
 
 class SqliteConnection(sqlite3.Connection):
     """A sqlite3 connection (pass as `factory=`) whose one-row INSERTs batch."""
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
-        shape = _insert_shape(sql)
+        shape = one_row_insert(sql)
         if shape is None:
             return super().executemany(sql, parameters)
-        head, group, tail, width = shape
+        width = shape.width
         rows = parameters if isinstance(parameters, Sequence) else list(parameters)
         if not all(type(row) in (tuple, list) and len(row) == width for row in rows):
             return super().executemany(sql, rows)
@@ -52,24 +50,14 @@ class SqliteConnection(sqlite3.Connection):
         at = 0
         for size in _chunk_sizes(len(rows), per_statement):
             flat = [value for row in rows[at : at + size] for value in row]
-            cursor.execute(_multi_row(head, group, tail, size), flat)
+            cursor.execute(_multi_row(shape.head, shape.row, shape.rest, size), flat)
             at += size
         return cursor
 
 
-@functools.lru_cache(maxsize=64)
-def _insert_shape(sql: str) -> tuple[str, str, str, int] | None:
-    """(head, value group, tail, parameters per row) of a one-row INSERT, else None."""
-    match = _ONE_ROW_INSERT.fullmatch(sql)
-    if match is None or _VALUE_GROUP.fullmatch(match.group(2)) is None:
-        return None
-    head, group, tail = match.groups()
-    return head, group, tail, group.count("?")
-
-
 @functools.lru_cache(maxsize=512)
-def _multi_row(head: str, group: str, tail: str, rows: int) -> str:
-    return head + ", ".join([group] * rows) + tail
+def _multi_row(head: str, row: str, rest: str, rows: int) -> str:
+    return head + ", ".join([row] * rows) + rest
 
 
 def _chunk_sizes(total: int, largest: int) -> list[int]:
