@@ -62,7 +62,8 @@ def test_results_page_in_byte_order_of_custom_id(database: Database) -> None:
 def test_requests_not_started_when_their_batch_expires_end_expired(database: Database) -> None:
     store = database.batches
     overdue = [(c, task(f"t{c}")) for c in ("a", "b", "c")]
-    store.create(BatchRow(id="old", key_id="k1", created_at=0, expires_at=500), overdue)
+    old = BatchRow(id="old", key_id="k1", created_at=0, expires_at=500)
+    store.create(old, overdue)
     later = BatchRow(id="new", key_id="k1", created_at=0, expires_at=5000)
     store.create(later, [("a", task("tn"))])
     theirs = BatchRow(id="theirs", key_id="k2", created_at=0, expires_at=500)
@@ -72,7 +73,8 @@ def test_requests_not_started_when_their_batch_expires_end_expired(database: Dat
     assert set(running) == {"ta", "tb", "tc", "tn", "tx"}
     for other in ("tb", "tc", "tx"):  # back to pending, as a retry would leave them
         database.tasks.retry(other, "w", 0, TaskError(type="x", message="busy", status=529))
-    assert store.expire_overdue("k1", 1000.0) == 2
+    assert store.expire_overdue(later, 1000.0) == 0  # hours left: untouched
+    assert store.expire_overdue(old, 1000.0) == 2
     assert store.state("old").counts == {"processing": 1, "expired": 2}
     assert store.state("old").ended_at is None  # the running request runs to its end
     assert store.state("theirs").counts == {"pending": 1}  # another key's batch: untouched

@@ -175,8 +175,8 @@ class BatchStore(Protocol):
         """Cancel the batch's unfinished tasks; their ids."""
         ...
 
-    def expire_overdue(self, key_id: str, now: float) -> int:
-        """End `expired` the unstarted requests of the key's batches past `expires_at`."""
+    def expire_overdue(self, batch: BatchRow, now: float) -> int:
+        """End `expired` the unstarted requests of `batch` once it is past `expires_at`."""
         ...
 
     def expire_claimed(self, task_id: str, now: float) -> bool:

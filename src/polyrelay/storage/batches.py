@@ -197,14 +197,17 @@ class SqlBatchStore:
             ).fetchall()
         return [task_id for (task_id,) in rows]
 
-    def expire_overdue(self, key_id: str, now: float) -> int:
-        """Anthropic's 24 hours: the requests of the key's batches past `expires_at` that
-        have not started end `expired` (one already running runs to its end)."""
+    def expire_overdue(self, batch: BatchRow, now: float) -> int:
+        """Anthropic's 24 hours: once `batch` is past `expires_at`, its requests that have
+        not started end `expired` (one already running runs to its end). A batch with
+        time left costs no statement, so reading it stays a read."""
+        if batch.expires_at > now:
+            return 0
         with self._lock:
             cursor = self._conn.execute(
                 "UPDATE tasks SET status = 'expired', finished_at = ?"  # noqa: S608
-                f" WHERE status = 'pending' AND id IN ({_OVERDUE_TASKS} AND b.key_id = ?)",
-                (int(now), now, key_id),
+                f" WHERE status = 'pending' AND id IN ({_TASKS_OF})",
+                (int(now), batch.id),
             )
         return cursor.rowcount
 

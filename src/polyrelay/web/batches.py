@@ -10,7 +10,7 @@ batch with a 400 naming `requests.N`. Then each runs as an `async: true` Message
 As at Anthropic, `request_counts` stay `processing` until the whole batch has ended.
 A batch expires 24 hours after it was made, as at Anthropic: its requests that have not
 started by then end `expired` (a worker that claims one later ends it instead of running
-it; reading the key's batches ends the rest), and one already running runs to its end.
+it; reading the batch ends the rest), and one already running runs to its end.
 Results stay as long as their tasks (`tasks.retention_seconds`); a purged one is also
 reported `expired`.
 """
@@ -161,10 +161,10 @@ def _task(key: ApiKey, headers: dict[str, str], params: bytes, now: int) -> NewT
 
 def _own_batch(gateway: Gateway, request: Request, key: ApiKey) -> BatchRow:
     batch_id = request.path_params["batch_id"]
-    gateway.database.batches.expire_overdue(key.id, time.time())
     batch = gateway.database.batches.get(batch_id, key.id)
     if batch is None:
         raise NotFoundError(f"No message batch with id {batch_id!r}.", param="message_batch_id")
+    gateway.database.batches.expire_overdue(batch, time.time())
     return batch
 
 
@@ -184,9 +184,10 @@ def _list(gateway: Gateway) -> Handler:
             raise InvalidRequestError("limit must be from 1 to 1000", param="limit")
         limit = int(limit_text)
         store = gateway.database.batches
-        store.expire_overdue(key.id, time.time())
         rows = store.page(key.id, limit + 1, query.get("after_id"), query.get("before_id"))
-        page = rows[:limit]
+        page, now = rows[:limit], time.time()
+        for row in page:
+            store.expire_overdue(row, now)
         data = [_batch_object(request, row, store.state(row.id)) for row in page]
         return json_response(
             {
