@@ -165,7 +165,7 @@ def test_each_request_counts_against_the_keys_limits(gateway: TasksGateway) -> N
 def test_an_expired_batch_ends_its_unstarted_requests_expired(
     claude: anthropic.Anthropic, gateway: TasksGateway
 ) -> None:
-    slow = [request(f"late-{n}", "claude-sonnet-4-5", "[[delay 1500]] x") for n in range(7)]
+    slow = [request(f"late-{n}", "claude-sonnet-4-5", "[[delay 2500]] x") for n in range(7)]
     created = claude.messages.batches.create(requests=slow)
     of_batch = (
         "SELECT t.id, t.status FROM message_batch_requests r JOIN tasks t ON t.id = r.task_id"
@@ -180,6 +180,9 @@ def test_an_expired_batch_ends_its_unstarted_requests_expired(
                 break
             assert time.monotonic() < deadline, statuses
             time.sleep(0.02)
+        # Claimed is not yet started: a run checks the expiry as it starts, so let these
+        # four reach the upstream (each takes 2.5 s there) before the batch expires.
+        time.sleep(0.5)
         # as if the 24 hours ran out now
         expired = (time.time() - 1, created.id)
         conn.execute("UPDATE message_batches SET expires_at = ? WHERE id = ?", expired)
