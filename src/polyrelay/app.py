@@ -136,7 +136,9 @@ class _GatewayApp(Starlette):
 
 
 def create_app(settings: Settings, deps: Deps) -> Starlette:
-    authenticator = Authenticator(deps.database.keys, settings.keys, deps.clock)
+    authenticator = Authenticator(
+        deps.database.keys, settings.keys, deps.clock, call=deps.database.call
+    )
     frontends: Mapping[str, Frontend] = default_frontends(settings, deps.database)
     gateway = Gateway(
         settings,

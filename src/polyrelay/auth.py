@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from polyrelay.errors import AuthenticationError, PermissionDeniedError
 from polyrelay.limits import check_expiry
 from polyrelay.settings import StaticKey
-from polyrelay.storage import ApiKey, KeyLimits, KeyStore
+from polyrelay.storage import ApiKey, KeyLimits, KeyStore, StoreCall, call_at_once
 
 __all__ = ["KEY_CACHE_SECONDS", "Authenticator", "generate_secret", "hash_secret"]
 
@@ -61,17 +61,23 @@ class Authenticator:
         static_keys: tuple[StaticKey, ...],
         clock: Callable[[], float],
         *,
+        call: StoreCall = call_at_once,
         cache_ttl: float = KEY_CACHE_SECONDS,
         cache_size: int = 10_000,
     ) -> None:
+        """`call` makes the store's lookups (Database.call: off the event loop where the
+        database is a server)."""
         self._store = store
+        self._call = call
         self._clock = clock
         self._cache_ttl = cache_ttl
         self._cache_size = cache_size
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._generation = 0
+        """Counts `forget` calls, so a lookup that spanned one is not cached."""
         self._static = [(hash_secret(k.key), _static_api_key(k)) for k in static_keys if k.key]
 
-    def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
+    async def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
         """The key the request carries; header names are expected in lower case."""
         secret = _secret_from_headers(headers)
         if not secret:
@@ -79,7 +85,7 @@ class Authenticator:
         if len(secret) > _MAX_SECRET_LENGTH:
             raise AuthenticationError("Invalid API key.")
         digest = hash_secret(secret)
-        key = self._static_match(digest) or self._lookup(digest)
+        key = self._static_match(digest) or await self._lookup(digest)
         if key is None:
             raise AuthenticationError("Invalid API key.")
         if key.revoked_at is not None:
@@ -106,13 +112,18 @@ class Authenticator:
     def forget(self, _: str = "") -> None:
         """Drop every cached lookup (a key was revoked, in this process or another)."""
         self._cache.clear()
+        self._generation += 1
 
-    def _lookup(self, digest: str) -> ApiKey | None:
+    async def _lookup(self, digest: str) -> ApiKey | None:
         now = self._clock()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        key = self._store.get_by_hash(digest)
+        generation = self._generation
+        key = await self._call(self._store.get_by_hash, digest)
+        if generation != self._generation:
+            return key  # keys changed during the lookup: it may be stale, do not cache it
+        now = self._clock()
         self._cache.pop(digest, None)
         if len(self._cache) >= self._cache_size:
             self._evict(now)

@@ -13,7 +13,15 @@ import datetime
 from collections.abc import Callable
 
 from polyrelay.errors import AuthenticationError, RateLimitError
-from polyrelay.storage import ApiKey, KeyLimits, KeyStore, KeyWindow, UsageStore
+from polyrelay.storage import (
+    ApiKey,
+    KeyLimits,
+    KeyStore,
+    KeyWindow,
+    StoreCall,
+    UsageStore,
+    call_at_once,
+)
 
 __all__ = ["KeyLimiter", "check_expiry"]
 
@@ -29,12 +37,21 @@ def check_expiry(key: ApiKey, now: float) -> None:
 
 
 class KeyLimiter:
-    def __init__(self, keys: KeyStore, usage: UsageStore, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        keys: KeyStore,
+        usage: UsageStore,
+        clock: Callable[[], float],
+        *,
+        call: StoreCall = call_at_once,
+    ) -> None:
+        """`call` makes the counting store calls (Database.call)."""
         self._keys = keys
+        self._call = call
         self._usage = usage
         self._clock = clock
 
-    def admit(self, key: ApiKey) -> None:
+    async def admit(self, key: ApiKey) -> None:
         """Count the request, or refuse it with a 429 when one of the key's limits is
         reached. Costs nothing for a key without counted limits."""
         limits = key.limits
@@ -42,7 +59,7 @@ class KeyLimiter:
             return
         now = self._clock()
         minute = int(now) // 60
-        window = self._keys.admit(key.id, minute)
+        window = await self._call(self._keys.admit, key.id, minute)
         if limits.counts_tokens:
             in_minute, in_all = self._usage.uncommitted_tokens(key.id, minute)
             window = KeyWindow(
@@ -52,7 +69,7 @@ class KeyLimiter:
             )
         refusal = _refusal(limits, window, retry_in=60 - int(now) % 60)
         if refusal is not None:
-            self._keys.refund(key.id, minute)
+            await self._call(self._keys.refund, key.id, minute)
             raise refusal
 
 

@@ -48,10 +48,15 @@ class Gateway:
         self.log = log
 
 
-def serving(workdir: Path, emulator: Emulator, extra: str = "") -> Iterator[Gateway]:
-    """A gateway on the test config (plus `extra` YAML) for a fixture to `yield from`."""
+def serving(
+    workdir: Path, emulator: Emulator, extra: str = "", database: str = ""
+) -> Iterator[Gateway]:
+    """A gateway on the test config (plus `extra` YAML) for a fixture to `yield from`; on
+    `database` (a URL) when given, else on a SQLite file in `workdir`."""
     config = workdir / "polyrelay.yaml"
-    config.write_text(gateway_config(emulator.url, workdir / "polyrelay.db", extra=extra))
+    config.write_text(
+        gateway_config(emulator.url, database or workdir / "polyrelay.db", extra=extra)
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "gateway.log"

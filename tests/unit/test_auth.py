@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Mapping
 
 import pytest
 
@@ -57,6 +59,10 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def authenticate(authenticator: Authenticator, headers: Mapping[str, str]) -> ApiKey:
+    return asyncio.run(authenticator.authenticate(headers))
+
+
 def make(
     store: CountingStore,
     clock: FakeClock,
@@ -84,12 +90,12 @@ def test_each_client_header_is_accepted(
 ) -> None:
     key, secret = store.add()
     value = f"Bearer {secret}" if header == "authorization" else secret
-    assert make(store, clock).authenticate({header: value}) == key
+    assert authenticate(make(store, clock), {header: value}) == key
 
 
 def test_bearer_scheme_is_case_insensitive(store: CountingStore, clock: FakeClock) -> None:
     key, secret = store.add()
-    assert make(store, clock).authenticate({"authorization": f"bearer  {secret} "}) == key
+    assert authenticate(make(store, clock), {"authorization": f"bearer  {secret} "}) == key
 
 
 def test_non_bearer_authorization_falls_back_to_api_key_header(
@@ -97,7 +103,7 @@ def test_non_bearer_authorization_falls_back_to_api_key_header(
 ) -> None:
     key, secret = store.add()
     headers = {"authorization": "Basic Zm9vOmJhcg==", "x-api-key": secret}
-    assert make(store, clock).authenticate(headers) == key
+    assert authenticate(make(store, clock), headers) == key
 
 
 @pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer "}, {"x-api-key": "  "}])
@@ -105,20 +111,20 @@ def test_missing_key_is_401_saying_where_to_put_it(
     store: CountingStore, clock: FakeClock, headers: dict[str, str]
 ) -> None:
     with pytest.raises(AuthenticationError, match="Missing API key") as info:
-        make(store, clock).authenticate(headers)
+        authenticate(make(store, clock), headers)
     assert info.value.status == 401
 
 
 def test_wrong_key_is_401_without_echoing_it(store: CountingStore, clock: FakeClock) -> None:
     with pytest.raises(AuthenticationError) as info:
-        make(store, clock).authenticate({"x-api-key": "sk-wrong-secret"})
+        authenticate(make(store, clock), {"x-api-key": "sk-wrong-secret"})
     assert info.value.status == 401
     assert "sk-wrong" not in info.value.message
 
 
 def test_overlong_key_is_rejected_without_lookup(store: CountingStore, clock: FakeClock) -> None:
     with pytest.raises(AuthenticationError):
-        make(store, clock).authenticate({"x-api-key": "x" * 10_000})
+        authenticate(make(store, clock), {"x-api-key": "x" * 10_000})
     assert store.lookups == 0
 
 
@@ -128,47 +134,47 @@ def test_revoked_key_is_401(store: CountingStore, clock: FakeClock) -> None:
         id=key.id, name=key.name, prefix=key.prefix, created_at=1, revoked_at=2
     )
     with pytest.raises(AuthenticationError, match="revoked"):
-        make(store, clock).authenticate({"x-api-key": secret})
+        authenticate(make(store, clock), {"x-api-key": secret})
 
 
 def test_hits_and_misses_are_cached_until_ttl(store: CountingStore, clock: FakeClock) -> None:
     authenticator = make(store, clock, cache_ttl=5.0)
     _, secret = store.add()
     for _ in range(3):
-        authenticator.authenticate({"x-api-key": secret})
+        authenticate(authenticator, {"x-api-key": secret})
         with pytest.raises(AuthenticationError):
-            authenticator.authenticate({"x-api-key": "sk-unknown"})
+            authenticate(authenticator, {"x-api-key": "sk-unknown"})
     assert store.lookups == 2
     clock.now += 5.0
-    authenticator.authenticate({"x-api-key": secret})
+    authenticate(authenticator, {"x-api-key": secret})
     assert store.lookups == 3
 
 
 def test_revocation_applies_after_cache_ttl(store: CountingStore, clock: FakeClock) -> None:
     authenticator = make(store, clock, cache_ttl=5.0)
     key, secret = store.add()
-    authenticator.authenticate({"x-api-key": secret})
+    authenticate(authenticator, {"x-api-key": secret})
     del store.by_hash[hash_secret(secret)]
-    assert authenticator.authenticate({"x-api-key": secret}) == key
+    assert authenticate(authenticator, {"x-api-key": secret}) == key
     clock.now += 6
     with pytest.raises(AuthenticationError):
-        authenticator.authenticate({"x-api-key": secret})
+        authenticate(authenticator, {"x-api-key": secret})
 
 
 def test_cache_is_bounded(store: CountingStore, clock: FakeClock) -> None:
     authenticator = make(store, clock, cache_size=3)
     for i in range(10):
         with pytest.raises(AuthenticationError):
-            authenticator.authenticate({"x-api-key": f"sk-{i}"})
+            authenticate(authenticator, {"x-api-key": f"sk-{i}"})
     assert len(authenticator._cache) <= 3
     with pytest.raises(AuthenticationError):
-        authenticator.authenticate({"x-api-key": "sk-9"})
+        authenticate(authenticator, {"x-api-key": "sk-9"})
     assert store.lookups == 10
 
 
 def test_static_key_matches_without_store(store: CountingStore, clock: FakeClock) -> None:
     static = StaticKey(key="sk-static-config-key", name="ci", models=("gpt-5-mini",))
-    key = make(store, clock, static).authenticate({"authorization": "Bearer sk-static-config-key"})
+    key = authenticate(make(store, clock, static), {"authorization": "Bearer sk-static-config-key"})
     assert (key.id, key.name, key.models) == ("static:ci", "ci", ("gpt-5-mini",))
     assert key.prefix == ""
     assert store.lookups == 0
@@ -179,17 +185,17 @@ def test_a_static_key_expires(store: CountingStore, clock: FakeClock) -> None:
     static = StaticKey(key="sk-static-config-key", name="ci", expires_at=when)
     authenticator = make(store, clock, static, cache_ttl=0)
     clock.now = 1_700_000_000 - 1
-    assert authenticator.authenticate({"x-api-key": "sk-static-config-key"}).name == "ci"
+    assert authenticate(authenticator, {"x-api-key": "sk-static-config-key"}).name == "ci"
     clock.now = 1_700_000_000
     with pytest.raises(AuthenticationError) as expired:
-        authenticator.authenticate({"x-api-key": "sk-static-config-key"})
+        authenticate(authenticator, {"x-api-key": "sk-static-config-key"})
     assert expired.value.code == "expired_api_key"
     assert "2023-11-14 22:13 UTC" in expired.value.message
 
 
 def test_empty_static_key_never_matches(store: CountingStore, clock: FakeClock) -> None:
     with pytest.raises(AuthenticationError):
-        make(store, clock, StaticKey(key="", name="off")).authenticate({"x-api-key": " "})
+        authenticate(make(store, clock, StaticKey(key="", name="off")), {"x-api-key": " "})
 
 
 def test_authorize_model(store: CountingStore, clock: FakeClock) -> None:

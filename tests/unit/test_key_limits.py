@@ -4,6 +4,7 @@ decisions."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -138,6 +139,10 @@ def test_keys_made_before_the_migration_have_no_limits(tmp_path: Path) -> None:
         opened.close()
 
 
+def admit(limiter: KeyLimiter, key: ApiKey) -> None:
+    asyncio.run(limiter.admit(key))
+
+
 def limiter(database: Database) -> KeyLimiter:
     return KeyLimiter(database.keys, database.usage, lambda: NOW)
 
@@ -146,19 +151,19 @@ def test_rpm_refuses_with_the_seconds_to_the_next_minute_and_does_not_count_it(
     database: Database,
 ) -> None:
     key = key_with(database, rpm=1)
-    limiter(database).admit(key)
+    admit(limiter(database), key)
     with pytest.raises(RateLimitError) as info:
-        limiter(database).admit(key)
+        admit(limiter(database), key)
     assert info.value.retry_after == "50" and info.value.code == "rate_limit_exceeded"
     assert database.keys.admit(key.id, MINUTE).requests == 2  # the refused one was not kept
 
 
 def test_tpm_counts_this_process_uncommitted_tokens(database: Database) -> None:
     key = key_with(database, tpm=10)
-    limiter(database).admit(key)
+    admit(limiter(database), key)
     database.usage.record(used(key, 10))  # parked, not committed
     with pytest.raises(RateLimitError, match="10 tokens per minute"):
-        limiter(database).admit(key)
+        admit(limiter(database), key)
 
 
 def test_a_spent_budget_is_insufficient_quota_without_retry_after(
@@ -167,17 +172,17 @@ def test_a_spent_budget_is_insufficient_quota_without_retry_after(
     key = key_with(database, token_budget=20, rpm=100)
     database.usage.record(used(key, 15, MINUTE - 30))
     database.usage.flush()
-    limiter(database).admit(key)
+    admit(limiter(database), key)
     database.usage.record(used(key, 5))
     with pytest.raises(RateLimitError) as info:
-        limiter(database).admit(key)
+        admit(limiter(database), key)
     assert info.value.code == "insufficient_quota" and info.value.retry_after is None
 
 
 def test_a_key_without_counted_limits_touches_no_counter(database: Database) -> None:
     key = key_with(database, expires_at=int(NOW) + 60)
     for _ in range(3):
-        limiter(database).admit(key)
+        admit(limiter(database), key)
     assert database.keys.admit(key.id, MINUTE).requests == 1
 
 

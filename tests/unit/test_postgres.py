@@ -1,19 +1,21 @@
 """What only PostgreSQL has: the placeholder translation, many-row inserts as COPY, several
-replicas creating the schema at once, and a connection lost under the stores (the server
-restarted)."""
+replicas creating the schema at once, a connection lost under the stores (the server
+restarted), a connection per thread and store calls off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
 import time
 
 import psycopg
 import pytest
-from tests.backends import execute, query
+from tests.backends import execute, is_postgres, query
 from tests.postgres_server import PostgresServer
 
 from polyrelay.storage import UsageRecord, open_database
-from polyrelay.storage.postgres import PostgresConnection, translate
+from polyrelay.storage.postgres import DatabaseClosed, PostgresConnection, translate
 from polyrelay.storage.postgres_copy import bulk_insert_of
 
 
@@ -155,3 +157,57 @@ def test_copied_upserts_in_and_out_of_a_transaction(running_postgres: PostgresSe
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (3,)  # nothing half-done
     finally:
         conn.close()
+
+
+def test_each_thread_has_a_connection_of_its_own(running_postgres: PostgresServer) -> None:
+    url = running_postgres.fresh_schema_url()
+    conn = PostgresConnection(url)
+    try:
+        conn.execute("CREATE TABLE t (a TEXT)")
+        in_transaction = threading.Event()
+        finish = threading.Event()
+        seen: dict[str, object] = {}
+
+        def other_thread() -> None:
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO t VALUES (?)", ("uncommitted",))
+            seen["pid"] = conn.execute("SELECT pg_backend_pid()").fetchone()
+            in_transaction.set()
+            finish.wait(10)
+            conn.execute("COMMIT")
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        assert in_transaction.wait(10)
+        # This thread is outside the other's transaction: it neither sees its row nor waits.
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+        assert conn.execute("SELECT pg_backend_pid()").fetchone() != seen["pid"]
+        assert conn.open_connections == 2
+        finish.set()
+        thread.join(10)
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+        gc.collect()  # the ended thread's slot goes, and its connection with it
+        assert conn.open_connections == 1
+    finally:
+        conn.close()
+    assert conn.open_connections == 0
+    with pytest.raises(DatabaseClosed):
+        conn.execute("SELECT 1")
+
+
+def test_store_calls_from_the_event_loop_run_on_threads_of_their_own(
+    database_url: str,
+) -> None:
+    database = open_database(database_url)
+
+    async def thread_of_a_call() -> str:
+        return await database.call(lambda: threading.current_thread().name)
+
+    try:
+        name = asyncio.run(thread_of_a_call())
+    finally:
+        database.close()
+    if is_postgres(database_url):
+        assert name.startswith("polyrelay-store")
+    else:  # a local file: called at once, on the loop's thread
+        assert name == threading.current_thread().name

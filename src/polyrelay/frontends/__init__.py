@@ -20,6 +20,7 @@ __all__ = [
     "Frontend",
     "PassthroughHooks",
     "ReadsHeaders",
+    "ReadsStore",
     "StreamObserver",
     "StreamRenderer",
 ]
@@ -106,6 +107,17 @@ class ReadsHeaders(Protocol):
     (Anthropic's `anthropic-beta`). The pipeline calls it right before `decode`."""
 
     def note_headers(self, headers: Mapping[str, str], ctx: RequestContext) -> None: ...
+
+
+@runtime_checkable
+class ReadsStore(Protocol):
+    """Optional, for a frontend whose `decode` may read the database (the Responses
+    history of `previous_response_id`): the pipeline then decodes through
+    `Database.call`, off the event loop where the database is a server."""
+
+    def reads_store(self, body: bytes) -> bool:
+        """Whether decoding `body` may read the database; a cheap look at the bytes."""
+        ...
 
 
 @runtime_checkable

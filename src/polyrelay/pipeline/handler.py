@@ -29,7 +29,7 @@ from polyrelay.errors import (
     UpstreamUnreachableError,
 )
 from polyrelay.fetch.client import UrlFetcher
-from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders
+from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders, ReadsStore
 from polyrelay.ir import ChatRequest
 from polyrelay.ir.tool_ids import outgoing_response, restore_request
 from polyrelay.limits import KeyLimiter
@@ -124,7 +124,7 @@ class Gateway:
         self.client = client
         self.providers = providers
         self.database = database
-        self.limiter = KeyLimiter(database.keys, database.usage, time.time)
+        self.limiter = KeyLimiter(database.keys, database.usage, time.time, call=database.call)
         """Each key's rpm, tpm and token budget (polyrelay.limits)."""
         self.frontends = frontends
         """By route path, e.g. "/v1/messages"."""
@@ -175,9 +175,9 @@ class Gateway:
         return Response(body, status, headers, media_type="application/json")
 
     async def _handle(self, request: Request, frontend: Frontend, ctx: RequestContext) -> Response:
-        key = self.authenticator.authenticate(request.headers)
+        key = await self.authenticator.authenticate(request.headers)
         ctx.key_id = key.id
-        self.limiter.admit(key)
+        await self.limiter.admit(key)
         body = await read_body(request, self.settings.max_body_bytes)
         if self.tasks is not None and self.tasks.wants_async(frontend, body):
             return await self.tasks.submit(frontend, body, key, ctx, request.headers)
@@ -195,7 +195,7 @@ class Gateway:
         this too, so a task's result is exactly what the synchronous call returns."""
         if conforms(frontend, ReadsHeaders):
             cast(ReadsHeaders, frontend).note_headers(headers, ctx)
-        chat = restore_request(await _decode(frontend, body, ctx))
+        chat = restore_request(await _decode(frontend, body, ctx, self.database))
         ctx.model = chat.model
         route = self.router.resolve(chat.model)
         self.authenticator.authorize_model(key, chat.model)
@@ -266,11 +266,21 @@ def _signals(settings: Settings) -> Signals:
     return RedisSignals(settings.redis)
 
 
-async def _decode(frontend: Frontend, body: bytes, ctx: RequestContext) -> ChatRequest:
+async def _decode(
+    frontend: Frontend, body: bytes, ctx: RequestContext, database: Database
+) -> ChatRequest:
     try:
-        return frontend.decode(body, ctx)
+        return await _decode_once(frontend, body, ctx, database)
     except NotStoredYetError:
         # Another worker may have stored it moments ago and not committed yet (its writer
         # commits within COMMIT_SECONDS): look once more, without blocking the loop.
         await asyncio.sleep(3 * COMMIT_SECONDS)
+    return await _decode_once(frontend, body, ctx, database)
+
+
+async def _decode_once(
+    frontend: Frontend, body: bytes, ctx: RequestContext, database: Database
+) -> ChatRequest:
+    if conforms(frontend, ReadsStore) and cast(ReadsStore, frontend).reads_store(body):
+        return await database.call(frontend.decode, body, ctx)
     return frontend.decode(body, ctx)

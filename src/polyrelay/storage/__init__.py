@@ -2,16 +2,18 @@
 
 `open_database` is the one constructor: the app and the CLI call it once and pass the stores
 it exposes to whoever needs them. Store methods are short (an indexed lookup or a single-row
-write), so callers on the event loop call them directly; the one exception is
-`ResponseStore.put` and `UsageStore.record`, which park the record (readable at once) for a
-writer thread to commit in batches, because they run once per request on the hot path.
+write) and synchronous; code on the event loop makes them through `Database.call`, which on
+SQLite calls at once and on PostgreSQL runs them on a thread (polyrelay.storage.database).
+`ResponseStore.put` and `UsageStore.record` are called directly: they park the record
+(readable at once) for a writer thread to commit in batches, because they run once per
+request on the hot path.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, ParamSpec, Protocol, TypeVar
 
 import msgspec
 
@@ -44,14 +46,20 @@ __all__ = [
     "ResponseEventLog",
     "ResponseStore",
     "StorageError",
+    "StoreCall",
     "StoredResponse",
     "TaskStore",
     "UsageGroup",
     "UsageRecord",
     "UsageStore",
+    "call_at_once",
     "describe_database",
     "open_database",
 ]
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -293,8 +301,24 @@ class UsageStore(Protocol):
         ...
 
 
+class StoreCall(Protocol):
+    """How code on the event loop makes a store call (`Database.call`)."""
+
+    async def __call__(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+
+async def call_at_once(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """A StoreCall for stores that never wait on a server (in-memory ones, tests)."""
+    return fn(*args, **kwargs)
+
+
 class Database(Protocol):
     """One open database and the stores on it. Call `close` once, at shutdown."""
+
+    async def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a store call made on the event loop: at once where the database is a local
+        file, on a thread of its own where each call is a round trip to a server."""
+        ...
 
     @property
     def keys(self) -> KeyStore: ...

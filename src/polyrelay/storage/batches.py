@@ -10,13 +10,12 @@ Every read is scoped to the key that made the batch.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import msgspec
 
 from polyrelay import codec
-from polyrelay.storage.dialect import SqlConnection
+from polyrelay.storage.dialect import ConnectionLock, SqlConnection
 from polyrelay.storage.tasks import insert_tasks
 from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import NewTask, TaskError
@@ -96,7 +95,7 @@ def index_requests_by_task(conn: SqlConnection) -> None:
 
 
 class SqlBatchStore:
-    def __init__(self, conn: SqlConnection, lock: threading.Lock) -> None:
+    def __init__(self, conn: SqlConnection, lock: ConnectionLock) -> None:
         self._conn = conn
         self._lock = lock
 

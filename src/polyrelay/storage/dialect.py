@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
-__all__ = ["SQLITE", "Dialect", "SqlConnection", "SqlCursor"]
+__all__ = ["SQLITE", "ConnectionLock", "Dialect", "SqlConnection", "SqlCursor"]
 
 
 class SqlCursor(Protocol):
@@ -37,6 +38,11 @@ class SqlConnection(Protocol):
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> SqlCursor: ...
 
     def close(self) -> None: ...
+
+
+ConnectionLock: TypeAlias = AbstractContextManager[Any]
+"""What a store holds around its use of the connection: a lock where every thread shares
+one connection (SQLite), nothing where each thread has its own (PostgreSQL)."""
 
 
 @dataclass(frozen=True)

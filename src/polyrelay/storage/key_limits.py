@@ -11,12 +11,11 @@ Keys without limits touch none of this.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 
 import msgspec
 
-from polyrelay.storage.dialect import SqlConnection
+from polyrelay.storage.dialect import ConnectionLock, SqlConnection
 
 __all__ = [
     "NO_LIMITS",
@@ -103,13 +102,13 @@ def add_counted_tokens(conn: SqlConnection, tokens: Mapping[tuple[str, int], int
 
 
 class SqlKeyCounters:
-    def __init__(self, conn: SqlConnection, lock: threading.Lock) -> None:
+    def __init__(self, conn: SqlConnection, lock: ConnectionLock) -> None:
         self._conn = conn
         self._lock = lock
 
     def admit(self, key_id: str, minute: int) -> KeyWindow:
         """Count one more request of `key_id` in `minute`; the counts after it. One
-        statement (a round trip on PostgreSQL, where it runs on the event loop), atomic
+        statement (a round trip on PostgreSQL, made on a store-call thread), atomic
         without a transaction of its own."""
         with self._lock:
             (requests, minute_tokens, total) = self._conn.execute(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from polyrelay import codec
 from polyrelay.auth import generate_secret, hash_secret
 from polyrelay.storage import ApiKey
-from polyrelay.storage.dialect import SqlConnection
+from polyrelay.storage.dialect import ConnectionLock, SqlConnection
 from polyrelay.storage.key_limits import NO_LIMITS, KeyLimits, KeyWindow, SqlKeyCounters
 
 __all__ = ["SqlKeyStore", "create_api_keys"]
@@ -40,7 +39,7 @@ def create_api_keys(conn: SqlConnection) -> None:
 
 class SqlKeyStore:
     def __init__(
-        self, conn: SqlConnection, lock: threading.Lock, clock: Callable[[], float]
+        self, conn: SqlConnection, lock: ConnectionLock, clock: Callable[[], float]
     ) -> None:
         self._conn = conn
         self._lock = lock

@@ -9,8 +9,10 @@ other with `FOR UPDATE SKIP LOCKED`), batches, usage and per-key counters.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -52,17 +54,22 @@ def translate(sql: str) -> str:
 
 
 class PostgresConnection:
-    """One psycopg connection in autocommit mode, as the stores use SQLite's. A broken
-    connection (the server restarted) is replaced by the next call; the call that met the
-    break fails, since its transaction is gone."""
+    """psycopg connections in autocommit mode, as the stores use SQLite's: one per thread
+    that calls, opened on its first call. A thread's statements (and so its transactions)
+    never wait for another thread's: the writer threads' commits, the event loop's reads
+    and the store-call threads (SqlDatabase.call) each have their own round trips. A broken
+    connection (the server restarted) is replaced by that thread's next call; the call that
+    met the break fails, since its transaction is gone."""
 
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
-        self._conn = _connect(conninfo)
         self._texts: dict[str, str] = {}
         self._bulk: dict[str, BulkInsert | None] = {}
-        self._reconnect = threading.Lock()
+        self._local = threading.local()
+        self._open: list[psycopg.Connection[Any]] = []
+        self._guard = threading.Lock()
         self._closed = False
+        self._live()  # a bad URL or a server that is down fails the open, not a request
 
     def execute(self, sql: str, parameters: Any = (), /) -> SqlCursor:
         return self._live().execute(self._text(sql), parameters)
@@ -77,9 +84,18 @@ class PostgresConnection:
         cursor.executemany(self._text(sql), parameters)
         return cursor
 
+    @property
+    def open_connections(self) -> int:
+        """How many server connections this process holds (one per thread that called)."""
+        with self._guard:
+            return len(self._open)
+
     def close(self) -> None:
-        self._closed = True
-        self._conn.close()
+        with self._guard:
+            self._closed = True
+            connections, self._open = self._open, []
+        for conn in connections:
+            conn.close()
 
     def _text(self, sql: str) -> str:
         text = self._texts.get(sql)
@@ -89,13 +105,41 @@ class PostgresConnection:
         return text
 
     def _live(self) -> psycopg.Connection[Any]:
+        self._check_open()
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None and not (held.conn.broken or held.conn.closed):
+            return held.conn
+        fresh = _connect(self._conninfo)
+        with self._guard:
+            accepted = not self._closed
+            if accepted:
+                self._open.append(fresh)
+        if not accepted:  # closed meanwhile
+            fresh.close()
+            self._check_open()
+        if held is not None:
+            self._drop(held.conn)
+        self._local.held = _Held(fresh)
+        # A thread that ends drops its thread-local holder, and with it its connection.
+        weakref.finalize(self._local.held, self._drop, fresh)
+        return fresh
+
+    def _check_open(self) -> None:
         if self._closed:
             raise DatabaseClosed("the database is closed")
-        if self._conn.broken or self._conn.closed:
-            with self._reconnect:
-                if self._conn.broken or self._conn.closed:
-                    self._conn = _connect(self._conninfo)
-        return self._conn
+
+    def _drop(self, conn: psycopg.Connection[Any]) -> None:
+        with self._guard:
+            if conn in self._open:
+                self._open.remove(conn)
+        conn.close()
+
+
+class _Held:
+    """A thread's connection, in its thread-local slot."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
 
 
 def _connect(conninfo: str) -> psycopg.Connection[Any]:
@@ -120,7 +164,7 @@ class PostgresDatabase(SqlDatabase):
         except psycopg.Error as exc:
             conn.close()
             raise StorageError(f"cannot use PostgreSQL database {where}: {exc}") from exc
-        return cls(conn, clock, POSTGRESQL)
+        return cls(conn, clock, POSTGRESQL, lock=contextlib.nullcontext(), off_loop=True)
 
 
 def describe(url: str) -> str:

@@ -15,11 +15,9 @@ the task is purged (polyrelay.storage.tasks).
 
 from __future__ import annotations
 
-import threading
-
 import msgspec
 
-from polyrelay.storage.dialect import Dialect, SqlConnection
+from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.transaction import write_transaction
 
 __all__ = ["EventsRejected", "RecordedEvent", "SqlResponseEventLog", "create_response_event_table"]
@@ -58,7 +56,7 @@ class SqlResponseEventLog:
     """Scoping to an API key is the caller's job: it reads the response through the
     ResponseStore (which is key-scoped) before it reads the response's events."""
 
-    def __init__(self, conn: SqlConnection, lock: threading.Lock, dialect: Dialect) -> None:
+    def __init__(self, conn: SqlConnection, lock: ConnectionLock, dialect: Dialect) -> None:
         self._conn = conn
         self._lock = lock
         self._integrity_errors = dialect.integrity_errors

@@ -35,7 +35,7 @@ import msgspec
 
 from polyrelay import codec
 from polyrelay.codec import JSONObject
-from polyrelay.storage.dialect import Dialect, SqlConnection
+from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.transaction import write_transaction
 
@@ -158,10 +158,12 @@ _COLUMNS = (
 
 
 class SqlResponseStore:
-    def __init__(self, conn: SqlConnection, lock: threading.Lock, dialect: Dialect) -> None:
+    def __init__(self, conn: SqlConnection, lock: ConnectionLock, dialect: Dialect) -> None:
         self._conn = conn
         self._lock = lock
         self._closed_errors = dialect.closed_errors
+        # Batches commit in the order they were taken, whichever thread flushes.
+        self._flushing = threading.Lock()
         self._pending: dict[str, StoredResponse | EncodedResponse] = {}
         # One transaction per batch, and far fewer GIL handoffs than one per put.
         self._commit = GroupCommit(
@@ -192,7 +194,7 @@ class SqlResponseStore:
 
     def flush(self) -> None:
         """Commit every parked record now, on the calling thread."""
-        with self._lock:
+        with self._flushing, self._lock:
             with self._commit.lock:
                 batch = list(self._pending.values())
             if batch:

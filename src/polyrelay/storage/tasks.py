@@ -12,14 +12,13 @@ subquery gets `FOR UPDATE SKIP LOCKED`.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from polyrelay import codec
 from polyrelay.storage import ApiKey
-from polyrelay.storage.dialect import Dialect, SqlConnection
+from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError, TaskKind, TaskStatus
 
@@ -95,7 +94,7 @@ class SqlTaskStore:
     def __init__(
         self,
         conn: SqlConnection,
-        lock: threading.Lock,
+        lock: ConnectionLock,
         clock: Callable[[], float],
         dialect: Dialect,
     ) -> None:

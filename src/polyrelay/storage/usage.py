@@ -19,7 +19,7 @@ from typing import Literal
 
 import msgspec
 
-from polyrelay.storage.dialect import Dialect, SqlConnection
+from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.key_limits import add_counted_tokens
 from polyrelay.storage.transaction import write_transaction
@@ -140,10 +140,12 @@ def create_usage_table(conn: SqlConnection) -> None:
 
 
 class SqlUsageStore:
-    def __init__(self, conn: SqlConnection, lock: threading.Lock, dialect: Dialect) -> None:
+    def __init__(self, conn: SqlConnection, lock: ConnectionLock, dialect: Dialect) -> None:
         self._conn = conn
         self._lock = lock
         self._dialect = dialect
+        # Batches commit in the order they were taken, whichever thread flushes.
+        self._flushing = threading.Lock()
         self._pending: list[UsageRecord] = []
         # Tokens of counted keys' rows not committed yet, by (key id, minute): parked, and
         # in the batch being written. The limits add them to the committed counts.
@@ -182,7 +184,7 @@ class SqlUsageStore:
 
     def flush(self) -> None:
         """Commit every parked row now, on the calling thread."""
-        with self._lock:
+        with self._flushing, self._lock:
             with self._commit.lock:
                 batch, self._pending = self._pending, []
                 self._writing, self._uncounted = self._uncounted, {}

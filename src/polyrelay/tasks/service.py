@@ -276,9 +276,10 @@ class TaskService:
 
     async def _execute(self, task: Task) -> Outcome:
         if task.kind is TaskKind.BATCH:
-            if self._gateway.database.batches.expire_claimed(task.id, time.time()):
+            database = self._gateway.database
+            if await database.call(database.batches.expire_claimed, task.id, time.time()):
                 return Outcome()  # ended `expired`: nothing to run or record
-            return self._refused_by_limits(task) or await run_task(self._gateway, task)
+            return await self._refused_by_limits(task) or await run_task(self._gateway, task)
         if task.kind is not TaskKind.RESPONSE:
             return await run_task(self._gateway, task)
         store = self._gateway.database.responses
@@ -293,11 +294,11 @@ class TaskService:
             lambda result: background.finish_response(store, task, result),
         )
 
-    def _refused_by_limits(self, task: Task) -> Outcome | None:
+    async def _refused_by_limits(self, task: Task) -> Outcome | None:
         """A batch was admitted once when it was created; its requests count against the
         key's limits one by one as they run (a refusal is retried like a 429)."""
         try:
-            self._gateway.limiter.admit(task.key)
+            await self._gateway.limiter.admit(task.key)
         except GatewayError as error:
             frontend = self._gateway.frontends[task.endpoint]
             return refused_outcome(frontend, error)

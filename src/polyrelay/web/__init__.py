@@ -67,7 +67,7 @@ def authenticated(gateway: Gateway, handler: Handler, protocol: str | None = Non
 
     async def endpoint(request: Request) -> Response:
         try:
-            key = gateway.authenticator.authenticate(request.headers)
+            key = await gateway.authenticator.authenticate(request.headers)
             return await handler(request, key)
         except GatewayError as error:
             return error_response(gateway, error, protocol or client_protocol(request.headers))

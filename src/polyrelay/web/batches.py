@@ -73,7 +73,7 @@ def _endpoint(gateway: Gateway, handler: Handler) -> Any:
 
 def _create(gateway: Gateway, service: TaskService) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
-        gateway.limiter.admit(key)
+        await gateway.limiter.admit(key)
         body = await read_body(request, gateway.settings.max_body_bytes)
         headers = {name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers}
         now = time.time()

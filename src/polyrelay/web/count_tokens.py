@@ -160,7 +160,7 @@ def count_tokens_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Res
     async def endpoint(request: Request) -> Response:
         ctx = RequestContext()
         try:
-            key = gateway.authenticator.authenticate(request.headers)
+            key = await gateway.authenticator.authenticate(request.headers)
             ctx.key_id = key.id
             body = await read_body(request, gateway.settings.max_body_bytes)
             frontend.note_headers(request.headers, ctx)

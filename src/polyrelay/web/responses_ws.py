@@ -73,7 +73,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
 
     async def endpoint(websocket: WebSocket) -> None:
         try:
-            key = gateway.authenticator.authenticate(websocket.headers)
+            key = await gateway.authenticator.authenticate(websocket.headers)
         except GatewayError as error:
             status, body = frontend.encode_error(error)
             refusal = Response(body, status, media_type="application/json")
@@ -220,8 +220,8 @@ class _Connection:
         """Run one `response.create`; its status, as the HTTP log would show it."""
         try:
             # Per turn, as over HTTP: a key revoked or expired meanwhile stops here.
-            self.key = self.gateway.authenticator.authenticate(self.headers)
-            self.gateway.limiter.admit(self.key)
+            self.key = await self.gateway.authenticator.authenticate(self.headers)
+            await self.gateway.limiter.admit(self.key)
             if job.generate:
                 await self.stream(job, ctx)
             else:
@@ -256,7 +256,9 @@ class _Connection:
 
     async def prepare(self, job: _Job, ctx: RequestContext) -> None:
         """`generate: false`: validate, route and keep the turn, with no model output."""
-        chat, options = self.frontend.decode_with_options(job.body, ctx)
+        chat, options = await self.gateway.database.call(
+            self.frontend.decode_with_options, job.body, ctx
+        )
         ctx.model = chat.model
         self.gateway.router.resolve(chat.model)
         self.gateway.authenticator.authorize_model(self.key, chat.model)
