@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import openai
 import psycopg
 import pytest
 
 from tests.integration.conftest import Emulator, Gateway, serving
 from tests.integration.servers import RPM_KEY, STATIC_KEY
+from tests.integration.tasks_support import TASKS_CONFIG
 from tests.postgres_server import PostgresServer
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
@@ -82,7 +84,8 @@ def deployment(
 ) -> Iterator[Deployment]:
     url = running_postgres.fresh_schema_url()
     workdir = tmp_path_factory.mktemp("off-loop")
-    for gateway in serving(workdir, emulator, database=url):
+    # Task workers that poll every 0.2 s.
+    for gateway in serving(workdir, emulator, extra=TASKS_CONFIG, database=url):
         yield Deployment(gateway, url)
 
 
@@ -151,3 +154,26 @@ def test_a_chained_response_whose_history_read_waits_does_not_hold_up_the_others
             holder.commit()
             holder.close()
         assert chained.result(timeout=_PROMPTLY).previous_response_id == first.id
+
+
+def test_task_workers_waiting_for_a_lock_do_not_hold_up_requests(deployment: Deployment) -> None:
+    holder = deployment.locked("tasks", "ACCESS EXCLUSIVE")
+    try:
+        deployment.wait_until_blocked("tasks", holder)  # the workers' next claim
+        assert deployment.chat(STATIC_KEY) != ""
+    finally:
+        holder.commit()
+        holder.close()
+    # The workers go on once the lock is gone: an async task runs to its end.
+    headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "async": True}
+    url = deployment.gateway.url
+    submitted = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers)
+    assert submitted.status_code == 202, submitted.text
+    task = httpx.get(
+        f"{url}/v1/tasks/{submitted.json()['id']}",
+        params={"wait": "10"},
+        headers=headers,
+        timeout=30,
+    ).json()
+    assert task["status"] == "success", task

@@ -98,7 +98,7 @@ class TaskSubmitter(Protocol):
         """`headers` are the client's: the task keeps those the frontends read."""
         ...
 
-    def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
+    async def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
         """The events of a background streamed response numbered above `after`, then
         its new ones as they come (`GET /v1/responses/{id}?stream=true`)."""
         ...

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from polyrelay.storage import ResponseStore
+from polyrelay.storage import ResponseStore, StoreCall, call_at_once
 
 __all__ = ["BATCH", "ResponseRetention"]
 
@@ -28,9 +28,16 @@ _MAX_INTERVAL = 600.0
 
 class ResponseRetention:
     def __init__(
-        self, store: ResponseStore, retention_seconds: int, clock: Callable[[], float]
+        self,
+        store: ResponseStore,
+        retention_seconds: int,
+        clock: Callable[[], float],
+        *,
+        call: StoreCall = call_at_once,
     ) -> None:
+        """`call` makes the deletes (Database.call: off the event loop on PostgreSQL)."""
         self._store = store
+        self._call = call
         self._retention = retention_seconds
         self._clock = clock
         self._loop: asyncio.Task[None] | None = None
@@ -51,7 +58,7 @@ class ResponseRetention:
         cutoff = int(self._clock()) - self._retention
         total = 0
         while True:
-            deleted = self._store.purge(cutoff, BATCH)
+            deleted = await self._call(self._store.purge, cutoff, BATCH)
             total += deleted
             if deleted < BATCH:
                 return total

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from polyrelay import codec
@@ -29,7 +29,13 @@ from polyrelay.frontends.openai_responses.stream import KEEPALIVE
 from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.signals import RESPONSE_EVENTS, Signals, Wakeups
 from polyrelay.sse import SSEDecoder, SSEEvent, encode_event
-from polyrelay.storage import RecordedEvent, ResponseEventLog, ResponseStore
+from polyrelay.storage import (
+    RecordedEvent,
+    ResponseEventLog,
+    ResponseStore,
+    StoreCall,
+    call_at_once,
+)
 from polyrelay.storage.response_events import EventsRejected
 from polyrelay.tasks.background import error_code
 from polyrelay.tasks.model import TaskError
@@ -112,9 +118,12 @@ class Recorder:
         return [e for e in map(self._patch, self._decoder.feed(chunk)) if e is not None]
 
     def commit(self, events: list[RecordedEvent]) -> None:
-        if events:
-            self._log.append(self._id, events)
-            self._feed.notify(self._id)
+        """Record `events` (a store call: Database.call runs it); `announce` them after."""
+        self._log.append(self._id, events)
+
+    def announce(self) -> None:
+        """Wake the run's followers (on the event loop)."""
+        self._feed.notify(self._id)
 
     def _patch(self, event: SSEEvent) -> RecordedEvent | None:
         try:
@@ -162,7 +171,10 @@ _CUT_OFF = TaskError(
 
 
 async def run_streamed(
-    gateway: Gateway, task: Task, recorder: Recorder, finish: Callable[[bytes], None]
+    gateway: Gateway,
+    task: Task,
+    recorder: Recorder,
+    finish: Callable[[bytes], Awaitable[None]],
 ) -> Outcome:
     """Run a background streamed response, recording its events. `finish` stores the
     final Response; it runs before the terminal event is recorded, so a client that has
@@ -177,11 +189,15 @@ async def run_streamed(
         message = "the streamed call did not answer with a stream"
         return Outcome(error=TaskError(type="api_error", message=message, status=500))
     try:
+        call = gateway.database.call
         async for chunk in frames:
             events = recorder.events_of(chunk)
-            if recorder.final is not None and events and events[-1].last:
-                finish(codec.encode(recorder.final))
-            recorder.commit(events)
+            if not events:
+                continue
+            if recorder.final is not None and events[-1].last:
+                await finish(codec.encode(recorder.final))
+            await call(recorder.commit, events)
+            recorder.announce()
     except EventsRejected:
         # The response was deleted under the run (its events cannot outlive it): stop.
         log.info("background response %s was deleted while it ran; run stopped", task.id)
@@ -201,17 +217,18 @@ async def run_streamed(
 
 
 def record_failure(
-    log: ResponseEventLog, feed: EventFeed, task: Task, response: JSONObject, error: TaskError
-) -> None:
-    """End a failed run's event stream with `response.failed`, unless it has its end."""
+    log: ResponseEventLog, task: Task, response: JSONObject, error: TaskError
+) -> bool:
+    """End a failed run's event stream with `response.failed`, unless it has its end;
+    whether it did (its followers are then to be woken)."""
     if log.ended(task.id):
-        return
+        return False
     failed: dict[str, Any] = {**response, "id": task.id, "status": "failed", "background": True}
     failed["error"] = {"code": error_code(error), "message": error.message}
     seq = log.next_seq(task.id)
     document = {"type": "response.failed", "sequence_number": seq, "response": failed}
     log.append(task.id, [RecordedEvent(seq, _frame(document), True)])
-    feed.notify(task.id)
+    return True
 
 
 async def follow(
@@ -221,17 +238,19 @@ async def follow(
     response_id: str,
     key_id: str,
     after: int,
+    *,
+    call: StoreCall = call_at_once,
 ) -> AsyncIterator[bytes]:
     """The recorded events numbered above `after`, then the run's new ones as they are
     recorded, until the terminal event; or until the response ended without one
-    (cancelled, or its events purged)."""
+    (cancelled, or its events purged). `call` makes the reads (Database.call)."""
     with contextlib.ExitStack() as stack:
         wake = stack.enter_context(feed.subscription(response_id)) if feed else None
         settled = False
         while True:
             if wake is not None:
                 wake.clear()
-            events = log.read(response_id, after)
+            events = await call(log.read, response_id, after)
             if events:
                 ending = next((n for n, event in enumerate(events) if event.last), None)
                 if ending is not None:
@@ -241,7 +260,7 @@ async def follow(
                 yield b"".join(event.frame for event in events)
                 settled = False
                 continue
-            if _has_ended(responses, response_id, key_id):
+            if await call(_has_ended, responses, response_id, key_id):
                 if settled:  # ended, and nothing more came in a whole poll: the end
                     return
                 settled = True

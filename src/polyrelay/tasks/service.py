@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from starlette.responses import Response
 
 from polyrelay import codec
+from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
 from polyrelay.frontends import Frontend, ReadsHeaders
@@ -29,7 +30,7 @@ from polyrelay.pipeline.handler import response_headers
 from polyrelay.pipeline.replies import SSE_HEADERS, sse_response
 from polyrelay.pipeline.sse_response import SSEResponse
 from polyrelay.signals import TASK_CANCELLED, TASK_ENDED, TASK_QUEUED, Wakeups
-from polyrelay.storage import ApiKey
+from polyrelay.storage import ApiKey, ResponseEventLog, ResponseStore
 from polyrelay.tasks import background
 from polyrelay.tasks.background_stream import (
     KEEPALIVE,
@@ -74,10 +75,13 @@ class TaskService:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self.store = gateway.database.tasks
+        self._call = call = gateway.database.call
         settings = gateway.settings.tasks
-        self.worker = TaskWorker(self.store, settings, self._execute, time.time, self._on_end)
+        self.worker = TaskWorker(
+            self.store, settings, self._execute, time.time, self._on_end, call=call
+        )
         self.webhooks = WebhookSender(
-            self.store, gateway.fetcher, settings, self.worker.id, time.time
+            self.store, gateway.fetcher, settings, self.worker.id, time.time, call=call
         )
         self.worker.ended.append(lambda _: self.webhooks.wake())
         self.events = gateway.database.response_events
@@ -135,16 +139,16 @@ class TaskService:
         kept = {name: headers[name] for name in _KEPT_HEADERS if name in headers}
         job = _Submission(frontend, stripped, key, ctx, kept, callback)
         if not responses:
-            return self._submit_task(job)
-        return self._submit_stream(job) if streamed else self._submit_response(job)
+            return await self._submit_task(job)
+        return await (self._submit_stream(job) if streamed else self._submit_response(job))
 
-    def _submit_task(self, job: _Submission) -> Response:
+    async def _submit_task(self, job: _Submission) -> Response:
         frontend, ctx = job.frontend, job.ctx
         if isinstance(frontend, ReadsHeaders):
             frontend.note_headers(job.headers, ctx)
         chat = frontend.decode(job.body, ctx)
         self._admit(chat.model, job.key, ctx)
-        task = self._enqueue(new_id("task_"), TaskKind.TASK, job)
+        task = await self._enqueue(new_id("task_"), TaskKind.TASK, job)
         document = {
             "id": task.id,
             "object": "task",
@@ -153,47 +157,53 @@ class TaskService:
         }
         return Response(codec.encode(document), 202, response_headers(ctx), "application/json")
 
-    def _submit_response(self, job: _Submission) -> Response:
-        frontend = job.frontend
-        assert isinstance(frontend, OpenAIResponsesFrontend)
-        store = self._gateway.database.responses
-        shell = background.queue_response(
-            frontend, job.body, job.key, job.ctx, store, lambda m: self._admit(m, job.key, job.ctx)
-        )
-        self._enqueue(str(shell["id"]), TaskKind.RESPONSE, job)
+    async def _submit_response(self, job: _Submission) -> Response:
+        shell = await self._queue_response(job)
+        await self._enqueue(str(shell["id"]), TaskKind.RESPONSE, job)
         return Response(codec.encode(shell), 200, response_headers(job.ctx), "application/json")
 
-    def _submit_stream(self, job: _Submission) -> Response:
+    async def _submit_stream(self, job: _Submission) -> Response:
         """`background` with `stream`: the queued response's first events are recorded,
         then the client follows the run's events as any later client would."""
-        frontend = job.frontend
-        assert isinstance(frontend, OpenAIResponsesFrontend)
         store = self._gateway.database.responses
-        shell = background.queue_response(
-            frontend, job.body, job.key, job.ctx, store, lambda m: self._admit(m, job.key, job.ctx)
-        )
+        shell = await self._queue_response(job)
         resp_id = str(shell["id"])
-        store.flush()  # the events refer to the committed response row
-        self.events.append(resp_id, submitted_events(shell))
-        self._enqueue(resp_id, TaskKind.RESPONSE, job)
-        frames = follow(self.events, store, self.feed, resp_id, job.key.id, -1)
+        await self._call(_record_submitted, store, self.events, resp_id, shell)
+        await self._enqueue(resp_id, TaskKind.RESPONSE, job)
+        frames = follow(self.events, store, self.feed, resp_id, job.key.id, -1, call=self._call)
         keepalive = self._gateway.settings.stream_keepalive_seconds
         return sse_response(frames, lambda: [KEEPALIVE], job.ctx, keepalive)
 
-    def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
+    async def _queue_response(self, job: _Submission) -> JSONObject:
+        """The `queued` Response of a background request, stored (its decode may read
+        the history of previous_response_id: a store call)."""
+        frontend = job.frontend
+        assert isinstance(frontend, OpenAIResponsesFrontend)
+        store = self._gateway.database.responses
+        return await self._call(
+            background.queue_response,
+            frontend,
+            job.body,
+            job.key,
+            job.ctx,
+            store,
+            lambda model: self._admit(model, job.key, job.ctx),
+        )
+
+    async def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
         """`GET /v1/responses/{id}?stream=true`: the recorded events of a background
         streamed response after `after`, then its new ones until it ends."""
-        store = self._gateway.database.responses
-        if store.get(response_id, key.id) is None:
+        store, call = self._gateway.database.responses, self._call
+        if await call(store.get, response_id, key.id) is None:
             raise NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
-        if self.events.next_seq(response_id) == 0:
+        if await call(self.events.next_seq, response_id) == 0:
             raise InvalidRequestError(
                 f"Response {response_id} has no events to stream: only responses created"
                 " with background: true and stream: true can be streamed again (until"
                 " tasks.retention_seconds after they end). GET it without stream.",
                 param="stream",
             )
-        frames = follow(self.events, store, self.feed, response_id, key.id, after)
+        frames = follow(self.events, store, self.feed, response_id, key.id, after, call=call)
         keepalive = self._gateway.settings.stream_keepalive_seconds
         return SSEResponse(frames, SSE_HEADERS, heartbeat=lambda: KEEPALIVE, keepalive=keepalive)
 
@@ -202,7 +212,7 @@ class TaskService:
         self._gateway.router.resolve(model)
         self._gateway.authenticator.authorize_model(key, model)
 
-    def _enqueue(self, task_id: str, kind: TaskKind, job: _Submission) -> NewTask:
+    async def _enqueue(self, task_id: str, kind: TaskKind, job: _Submission) -> NewTask:
         """Commit the task; it is durable before the client hears of it."""
         endpoint = next(p for p, f in self._gateway.frontends.items() if f is job.frontend)
         task = NewTask(
@@ -217,7 +227,7 @@ class TaskService:
             callback_url=job.callback,
             created_at=job.ctx.created,
         )
-        self.store.enqueue(task)
+        await self._call(self.store.enqueue, task)
         self.announce_queued()
         return task
 
@@ -230,9 +240,9 @@ class TaskService:
         for task_id in task_ids:
             self._signals.publish(TASK_CANCELLED, task_id)
 
-    def get(self, task_id: str, key: ApiKey) -> Task:
+    async def get(self, task_id: str, key: ApiKey) -> Task:
         """The key's own task; any other id is a 404, whoever owns it."""
-        task = self.store.get(task_id)
+        task = await self._call(self.store.get, task_id)
         if task is None or task.key.id != key.id:
             raise NotFoundError(f"No task with id {task_id!r}.", param="task_id")
         return task
@@ -243,7 +253,7 @@ class TaskService:
         with self.endings.subscription(task_id) as ended:
             while True:
                 ended.clear()  # before the read: an end after it still wakes the wait
-                task = self.get(task_id, key)
+                task = await self.get(task_id, key)
                 remaining = deadline - time.monotonic()
                 if task.status in FINAL_STATUSES or remaining <= 0:
                     return task
@@ -253,26 +263,27 @@ class TaskService:
                     async with asyncio.timeout(min(remaining, _POLL_SECONDS)):
                         await ended.wait()
 
-    def cancel(self, task_id: str, key: ApiKey) -> Task:
-        task = self.get(task_id, key)
+    async def cancel(self, task_id: str, key: ApiKey) -> Task:
+        task = await self.get(task_id, key)
         if task.status in FINAL_STATUSES:
             raise InvalidRequestError(
                 f"Task {task_id} has already ended ({task.status}); it cannot be cancelled.",
                 param="task_id",
                 status=409,
             )
-        if self.store.cancel(task_id):
+        if await self._call(self.store.cancel, task_id):
             self.stop_runs([task_id])
             self.announce_queued()  # the slot its run held takes the next task
             for callback in self.worker.ended:
                 callback(task_id)
             if task.kind is TaskKind.RESPONSE:
-                background.set_status(self._gateway.database.responses, task, "cancelled")
+                responses = self._gateway.database.responses
+                await self._call(background.set_status, responses, task, "cancelled")
                 self.feed.notify(task_id)  # its streaming clients end
-        return self.get(task_id, key)
+        return await self.get(task_id, key)
 
-    def list(self, key: ApiKey, limit: int, after: str | None) -> list[Task]:
-        return self.store.list(key.id, limit, after)
+    async def list(self, key: ApiKey, limit: int, after: str | None) -> list[Task]:
+        return await self._call(self.store.list, key.id, limit, after)
 
     async def _execute(self, task: Task) -> Outcome:
         if task.kind is TaskKind.BATCH:
@@ -282,16 +293,16 @@ class TaskService:
             return await self._refused_by_limits(task) or await run_task(self._gateway, task)
         if task.kind is not TaskKind.RESPONSE:
             return await run_task(self._gateway, task)
-        store = self._gateway.database.responses
-        background.set_status(store, task, "in_progress")
+        store, call = self._gateway.database.responses, self._call
+        await call(background.set_status, store, task, "in_progress")
         if not is_streamed(task.body):
             return await run_task(self._gateway, task)
-        recorder = Recorder(self.events, self.feed, task.id)
+        recorder = await call(Recorder, self.events, self.feed, task.id)
         return await run_streamed(
             self._gateway,
             task,
             recorder,
-            lambda result: background.finish_response(store, task, result),
+            lambda result: call(background.finish_response, store, task, result),
         )
 
     async def _refused_by_limits(self, task: Task) -> Outcome | None:
@@ -304,20 +315,35 @@ class TaskService:
             return refused_outcome(frontend, error)
         return None
 
-    def _on_end(self, task: Task, outcome: Outcome) -> None:
+    async def _on_end(self, task: Task, outcome: Outcome) -> None:
         if task.kind is not TaskKind.RESPONSE:
             return
-        store = self._gateway.database.responses
         try:
-            if outcome.result is not None:
-                background.finish_response(store, task, outcome.result)
-                return
-            record = store.get(task.id, task.key.id)
-            if record is not None and outcome.error is not None and is_streamed(task.body):
-                record_failure(self.events, self.feed, task, record.response, outcome.error)
-            background.set_status(store, task, "failed", outcome.error)
+            if await self._call(self._store_end, task, outcome):
+                self.feed.notify(task.id)  # its streaming clients read the failure
         except (GatewayError, codec.DecodeError, ValueError):
             log.exception("could not store the end of background response %s", task.id)
+
+    def _store_end(self, task: Task, outcome: Outcome) -> bool:
+        """Store how a background response ended (a store call); whether a failure event
+        ended its event stream."""
+        store = self._gateway.database.responses
+        if outcome.result is not None:
+            background.finish_response(store, task, outcome.result)
+            return False
+        record = store.get(task.id, task.key.id)
+        recorded = False
+        if record is not None and outcome.error is not None and is_streamed(task.body):
+            recorded = record_failure(self.events, task, record.response, outcome.error)
+        background.set_status(store, task, "failed", outcome.error)
+        return recorded
+
+
+def _record_submitted(
+    store: ResponseStore, events: ResponseEventLog, response_id: str, shell: JSONObject
+) -> None:
+    store.flush()  # the events refer to the committed response row
+    events.append(response_id, submitted_events(shell))
 
 
 def _callback_url(document: dict[str, Any]) -> str | None:

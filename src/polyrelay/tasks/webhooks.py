@@ -25,7 +25,7 @@ from collections.abc import Callable
 from polyrelay import codec
 from polyrelay.errors import GatewayError
 from polyrelay.fetch.client import UrlFetcher
-from polyrelay.storage import TaskStore
+from polyrelay.storage import StoreCall, TaskStore, call_at_once
 from polyrelay.tasks.model import Delivery, task_object
 from polyrelay.tasks.settings import TasksSettings
 
@@ -76,8 +76,12 @@ class WebhookSender:
         settings: TasksSettings,
         worker_id: str,
         clock: Callable[[], float],
+        *,
+        call: StoreCall = call_at_once,
     ) -> None:
+        """`call` makes the store calls (Database.call: off the event loop on PostgreSQL)."""
         self._store = store
+        self._call = call
         self._fetcher = fetcher
         self._settings = settings
         self._worker = worker_id
@@ -90,7 +94,7 @@ class WebhookSender:
 
     async def run(self) -> None:
         while True:
-            delivery = self._store.claim_delivery(self._worker, _LEASE_SECONDS)
+            delivery = await self._call(self._store.claim_delivery, self._worker, _LEASE_SECONDS)
             if delivery is not None:
                 await self.send(delivery)
                 continue
@@ -102,9 +106,10 @@ class WebhookSender:
                 pass
 
     async def send(self, delivery: Delivery) -> None:
-        task = self._store.get(delivery.task_id)
+        store, call = self._store, self._call
+        task = await call(store.get, delivery.task_id)
         if task is None:  # purged; nothing left to say
-            self._store.delivery_done(delivery.id, self._worker, delivered=False)
+            await call(store.delivery_done, delivery.id, self._worker, delivered=False)
             return
         body = codec.encode(task_object(task))
         timestamp = int(self._clock())
@@ -120,14 +125,14 @@ class WebhookSender:
         except GatewayError as error:
             problem = error.message
         if problem is None:
-            self._store.delivery_done(delivery.id, self._worker, delivered=True)
+            await call(store.delivery_done, delivery.id, self._worker, delivered=True)
             return
         if delivery.attempts >= self._settings.webhook_max_attempts:
             log.warning("webhook %s for %s given up: %s", delivery.id, task.id, problem)
-            self._store.delivery_done(delivery.id, self._worker, delivered=False)
+            await call(store.delivery_done, delivery.id, self._worker, delivered=False)
             return
         delay = min(self._settings.retry_base_seconds * 2 ** (delivery.attempts - 1), _MAX_BACKOFF)
         log.info(
             "webhook %s for %s failed (%s); retry in %.0fs", delivery.id, task.id, problem, delay
         )
-        self._store.delivery_retry(delivery.id, self._worker, self._clock() + delay, problem)
+        await call(store.delivery_retry, delivery.id, self._worker, self._clock() + delay, problem)

@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from polyrelay.storage import TaskStore
+from polyrelay.storage import StoreCall, TaskStore, call_at_once
 from polyrelay.tasks.model import Task, TaskError
 from polyrelay.tasks.runner import CRASHED, Outcome
 from polyrelay.tasks.settings import TasksSettings
@@ -28,7 +28,7 @@ __all__ = ["TaskWorker"]
 log = logging.getLogger("polyrelay.tasks")
 
 Execute = Callable[[Task], Coroutine[Any, Any, Outcome]]
-OnEnd = Callable[[Task, Outcome], None]
+OnEnd = Callable[[Task, Outcome], Awaitable[None]]
 _MAX_RETRY_DELAY = 60.0
 _MAX_PURGE_INTERVAL = 600.0
 _SHUTDOWN = TaskError(type="api_error", message="the server shut down during the run", status=503)
@@ -42,9 +42,13 @@ class TaskWorker:
         execute: Execute,
         clock: Callable[[], float],
         on_end: OnEnd | None = None,
+        *,
+        call: StoreCall = call_at_once,
     ) -> None:
+        """`call` makes the store calls (Database.call: off the event loop on PostgreSQL)."""
         self.id = f"worker_{secrets.token_hex(6)}"
         self._store = store
+        self._call = call
         self._settings = settings
         self._execute = execute
         self._clock = clock
@@ -82,7 +86,7 @@ class TaskWorker:
 
     async def _slot(self) -> None:
         while True:
-            task = self._store.claim(self.id, self._settings.lease_seconds)
+            task = await self._call(self._store.claim, self.id, self._settings.lease_seconds)
             if task is not None:
                 await self._process(task)
                 continue
@@ -95,7 +99,7 @@ class TaskWorker:
         if task.attempts > self._settings.max_attempts:
             message = f"the task was interrupted {task.attempts - 1} times; giving up"
             error = TaskError(type="api_error", message=message, status=500)
-            self._end(task, Outcome(error=error))
+            await self._end(task, Outcome(error=error))
             return
         runner = asyncio.create_task(self._execute(task))
         self._running[task.id] = runner
@@ -104,6 +108,7 @@ class TaskWorker:
             await asyncio.wait([runner])
         except asyncio.CancelledError:
             runner.cancel()
+            # Shutting down: handed back at once, on this thread (the loop is stopping).
             self._store.retry(task.id, self.id, self._clock(), _SHUTDOWN)
             raise
         finally:
@@ -114,29 +119,29 @@ class TaskWorker:
         fault = runner.exception()
         if fault is not None:  # a bug in a run must not take its worker slot down with it
             log.error("task %s crashed", task.id, exc_info=fault)
-            self._end(task, Outcome(error=CRASHED))
+            await self._end(task, Outcome(error=CRASHED))
             return
-        self._end(task, runner.result())
+        await self._end(task, runner.result())
 
-    def _end(self, task: Task, outcome: Outcome) -> None:
-        store, worker = self._store, self.id
+    async def _end(self, task: Task, outcome: Outcome) -> None:
+        store, worker, call = self._store, self.id, self._call
         if outcome.result is not None:
-            ended = store.complete(task.id, worker, outcome.result)
+            ended = await call(store.complete, task.id, worker, outcome.result)
         elif outcome.error is None:
             return
         elif outcome.retryable and task.attempts < self._settings.max_attempts:
             delay = self._settings.retry_base_seconds * 2 ** (task.attempts - 1)
             delay = min(max(delay, outcome.retry_after or 0.0), _MAX_RETRY_DELAY)
             log.info("task %s: %s; retry in %.1fs", task.id, outcome.error.message, delay)
-            store.retry(task.id, worker, self._clock() + delay, outcome.error)
+            await call(store.retry, task.id, worker, self._clock() + delay, outcome.error)
             self._wake.set()
             return
         else:
-            ended = store.fail(task.id, worker, outcome.error)
+            ended = await call(store.fail, task.id, worker, outcome.error)
         if not ended:  # cancelled meanwhile, or another process took over: not ours to end
             return
         if self._on_end is not None:
-            self._on_end(task, outcome)
+            await self._on_end(task, outcome)
         for callback in self.ended:
             callback(task.id)
 
@@ -144,7 +149,7 @@ class TaskWorker:
         lease = self._settings.lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
-            if not self._store.renew(task_id, self.id, lease):
+            if not await self._call(self._store.renew, task_id, self.id, lease):
                 log.info("task %s is no longer leased here (cancelled?); stopping it", task_id)
                 runner.cancel()
                 return
@@ -152,7 +157,7 @@ class TaskWorker:
     async def _purge(self) -> None:
         retention = self._settings.retention_seconds
         while True:
-            purged = self._store.purge(self._clock() - retention)
+            purged = await self._call(self._store.purge, self._clock() - retention)
             if purged:
                 log.info("purged %d finished tasks older than %ds", purged, retention)
             await asyncio.sleep(min(retention / 4, _MAX_PURGE_INTERVAL))

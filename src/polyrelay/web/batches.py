@@ -17,9 +17,10 @@ reported `expired`.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,8 @@ MAX_REQUESTS = 100_000
 _EXPIRY_SECONDS = 24 * 3600
 _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _KEPT_HEADERS = ("anthropic-version", "anthropic-beta")
+_PAGE = 500
+"""Result lines per store call and per write of the results file."""
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
@@ -87,9 +90,9 @@ def _create(gateway: Gateway, service: TaskService) -> Handler:
             (custom_id, _task(key, headers, params, int(now)))
             for custom_id, params in _requests(gateway, key, headers, body)
         ]
-        gateway.database.batches.create(batch, requests)
+        await gateway.database.call(gateway.database.batches.create, batch, requests)
         service.announce_queued()
-        return _rendered(gateway, request, batch)
+        return await _rendered(gateway, request, batch)
 
     return handle
 
@@ -159,8 +162,8 @@ def _task(key: ApiKey, headers: dict[str, str], params: bytes, now: int) -> NewT
     )
 
 
-def _own_batch(gateway: Gateway, request: Request, key: ApiKey) -> BatchRow:
-    batch_id = request.path_params["batch_id"]
+def _own_batch(gateway: Gateway, batch_id: str, key: ApiKey) -> BatchRow:
+    """The key's batch, expired if it is overdue; else a 404. A store call."""
     batch = gateway.database.batches.get(batch_id, key.id)
     if batch is None:
         raise NotFoundError(f"No message batch with id {batch_id!r}.", param="message_batch_id")
@@ -168,10 +171,16 @@ def _own_batch(gateway: Gateway, request: Request, key: ApiKey) -> BatchRow:
     return batch
 
 
+async def _request_batch(gateway: Gateway, request: Request, key: ApiKey) -> BatchRow:
+    """The batch the request's path names, which must be the key's."""
+    batch_id = request.path_params["batch_id"]
+    return await gateway.database.call(_own_batch, gateway, batch_id, key)
+
+
 def _retrieve(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
-        batch = _own_batch(gateway, request, key)
-        return _rendered(gateway, request, batch)
+        batch = await _request_batch(gateway, request, key)
+        return await _rendered(gateway, request, batch)
 
     return handle
 
@@ -183,12 +192,9 @@ def _list(gateway: Gateway) -> Handler:
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
             raise InvalidRequestError("limit must be from 1 to 1000", param="limit")
         limit = int(limit_text)
-        store = gateway.database.batches
-        rows = store.page(key.id, limit + 1, query.get("after_id"), query.get("before_id"))
-        page, now = rows[:limit], time.time()
-        for row in page:
-            store.expire_overdue(row, now)
-        data = [_batch_object(request, row, store.state(row.id)) for row in page]
+        after, before = query.get("after_id"), query.get("before_id")
+        rows, states = await gateway.database.call(_page, gateway, key, limit, after, before)
+        data = [_batch_object(request, r, s) for r, s in zip(rows[:limit], states, strict=True)]
         return json_response(
             {
                 "data": data,
@@ -201,19 +207,34 @@ def _list(gateway: Gateway) -> Handler:
     return handle
 
 
+def _page(
+    gateway: Gateway, key: ApiKey, limit: int, after: str | None, before: str | None
+) -> tuple[list[BatchRow], list[BatchState]]:
+    """Up to `limit` + 1 of the key's batches (the last tells there are more) and the
+    states of the first `limit`, overdue ones expired first. A store call."""
+    store = gateway.database.batches
+    rows = store.page(key.id, limit + 1, after, before)
+    now = time.time()
+    for row in rows[:limit]:
+        store.expire_overdue(row, now)
+    return rows, [store.state(row.id) for row in rows[:limit]]
+
+
 def _cancel(gateway: Gateway, service: TaskService) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
-        batch = _own_batch(gateway, request, key)
-        service.stop_runs(gateway.database.batches.cancel(batch.id, time.time()))
-        batch = _own_batch(gateway, request, key)
-        return _rendered(gateway, request, batch)
+        database = gateway.database
+        batch = await _request_batch(gateway, request, key)
+        service.stop_runs(await database.call(database.batches.cancel, batch.id, time.time()))
+        batch = await _request_batch(gateway, request, key)
+        return await _rendered(gateway, request, batch)
 
     return handle
 
 
-def _ended_batch(gateway: Gateway, request: Request, key: ApiKey, refusal: str) -> BatchRow:
-    """The key's batch, which must have ended; else a 400 `refusal` (after the batch id)."""
-    batch = _own_batch(gateway, request, key)
+def _ended_batch(gateway: Gateway, batch_id: str, key: ApiKey, refusal: str) -> BatchRow:
+    """The key's batch, which must have ended; else a 400 `refusal` (after the batch id).
+    A store call."""
+    batch = _own_batch(gateway, batch_id, key)
     if gateway.database.batches.state(batch.id).ended_at is None:
         raise InvalidRequestError(f"Message batch {batch.id} {refusal}")
     return batch
@@ -222,8 +243,10 @@ def _ended_batch(gateway: Gateway, request: Request, key: ApiKey, refusal: str) 
 def _delete(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         refusal = "is still processing; cancel it and wait for it to end before deleting it."
-        batch = _ended_batch(gateway, request, key, refusal)
-        gateway.database.batches.delete(batch.id)
+        database = gateway.database
+        batch_id = request.path_params["batch_id"]
+        batch = await database.call(_ended_batch, gateway, batch_id, key, refusal)
+        await database.call(database.batches.delete, batch.id)
         return json_response({"id": batch.id, "type": "message_batch_deleted"})
 
     return handle
@@ -232,11 +255,26 @@ def _delete(gateway: Gateway) -> Handler:
 def _results(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         refusal = "has not ended yet; its results are not ready."
-        batch = _ended_batch(gateway, request, key, refusal)
-        lines = (_result_line(r) for r in gateway.database.batches.results(batch.id))
-        return StreamingResponse(lines, media_type="application/binary")
+        database = gateway.database
+        batch_id = request.path_params["batch_id"]
+        batch = await database.call(_ended_batch, gateway, batch_id, key, refusal)
+        return StreamingResponse(_result_lines(gateway, batch.id), media_type="application/binary")
 
     return handle
+
+
+async def _result_lines(gateway: Gateway, batch_id: str) -> AsyncIterator[bytes]:
+    """The results file, read a page at a time through store calls."""
+    outcomes = gateway.database.batches.results(batch_id)
+    while True:
+        page = await gateway.database.call(_next_lines, outcomes)
+        if not page:
+            return
+        yield page
+
+
+def _next_lines(outcomes: Iterator[BatchRequestResult]) -> bytes:
+    return b"".join(_result_line(outcome) for outcome in itertools.islice(outcomes, _PAGE))
 
 
 def _result_line(outcome: BatchRequestResult) -> bytes:
@@ -253,8 +291,9 @@ def _result_line(outcome: BatchRequestResult) -> bytes:
     return head + codec.encode(result) + b"}\n"
 
 
-def _rendered(gateway: Gateway, request: Request, batch: BatchRow) -> Response:
-    return json_response(_batch_object(request, batch, gateway.database.batches.state(batch.id)))
+async def _rendered(gateway: Gateway, request: Request, batch: BatchRow) -> Response:
+    state = await gateway.database.call(gateway.database.batches.state, batch.id)
+    return json_response(_batch_object(request, batch, state))
 
 
 def _batch_object(request: Request, batch: BatchRow, state: BatchState) -> dict[str, Any]:

@@ -37,7 +37,8 @@ def _retrieve(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
         query = request.query_params
-        record = gateway.database.responses.get(response_id, key.id)
+        database = gateway.database
+        record = await database.call(database.responses.get, response_id, key.id)
         if record is None:
             raise _not_found(response_id)
         if query.get("stream") in ("true", "1"):
@@ -46,7 +47,7 @@ def _retrieve(gateway: Gateway) -> Handler:
                     "streaming a stored response needs the async task mode", param="stream"
                 )
             after = _starting_after(query.get("starting_after"))
-            return gateway.tasks.stream_response(response_id, key, after)
+            return await gateway.tasks.stream_response(response_id, key, after)
         return json_response(record.response)
 
     return handle
@@ -55,7 +56,8 @@ def _retrieve(gateway: Gateway) -> Handler:
 def _delete(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
-        if not gateway.database.responses.delete(response_id, key.id):
+        database = gateway.database
+        if not await database.call(database.responses.delete, response_id, key.id):
             raise _not_found(response_id)
         return json_response({"id": response_id, "object": "response", "deleted": True})
 
@@ -96,7 +98,9 @@ def _input_items(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
         query = request.query_params
-        page = gateway.database.responses.input_items(
+        database = gateway.database
+        page = await database.call(
+            database.responses.input_items,
             response_id,
             key.id,
             after=query.get("after"),
@@ -120,8 +124,12 @@ def _input_items(gateway: Gateway) -> Handler:
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
+    database = gateway.database
     retention = ResponseRetention(
-        gateway.database.responses, gateway.settings.responses.retention_seconds, time.time
+        database.responses,
+        gateway.settings.responses.retention_seconds,
+        time.time,
+        call=database.call,
     )
     gateway.on_startup.append(retention.start)
     gateway.on_shutdown.append(retention.stop)

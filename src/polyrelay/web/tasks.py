@@ -60,7 +60,7 @@ def _get(service: TaskService) -> Handler:
         if wait:
             task = await service.wait(task_id, key, wait)
         else:
-            task = service.get(task_id, key)
+            task = await service.get(task_id, key)
         return json_response(task_object(task))
 
     return handle
@@ -68,7 +68,7 @@ def _get(service: TaskService) -> Handler:
 
 def _cancel(service: TaskService) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
-        return json_response(task_object(service.cancel(request.path_params["task_id"], key)))
+        return json_response(task_object(await service.cancel(request.path_params["task_id"], key)))
 
     return handle
 
@@ -77,7 +77,7 @@ def _list(service: TaskService) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         query = request.query_params
         limit = _limit(query.get("limit"))
-        tasks = service.list(key, limit + 1, query.get("after"))
+        tasks = await service.list(key, limit + 1, query.get("after"))
         data = [task_object(task) for task in tasks[:limit]]
         return json_response(
             {
@@ -95,18 +95,19 @@ def _list(service: TaskService) -> Handler:
 def _cancel_response(gateway: Gateway, service: TaskService) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
-        stored = gateway.database.responses.get(response_id, key.id)
+        database = gateway.database
+        stored = await database.call(database.responses.get, response_id, key.id)
         if stored is None:
             raise NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
-        task = service.store.get(response_id)
+        task = await database.call(service.store.get, response_id)
         if task is None or task.kind is not TaskKind.RESPONSE or task.key.id != key.id:
             raise InvalidRequestError(
                 "Only responses created with background: true can be cancelled.",
                 param="response_id",
             )
         if task.status not in FINAL_STATUSES:
-            service.cancel(response_id, key)
-        record = gateway.database.responses.get(response_id, key.id)
+            await service.cancel(response_id, key)
+        record = await database.call(database.responses.get, response_id, key.id)
         return json_response(record.response if record is not None else stored.response)
 
     return handle

@@ -47,7 +47,10 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
             since = None if since_text is None else parse_since(since_text)
         except ValueError as exc:
             raise InvalidRequestError(f"since: {exc}", param="since") from None
-        groups = gateway.database.usage.summary(group_by=group_by, key_id=key.id, since=since)
+        database = gateway.database
+        groups = await database.call(
+            database.usage.summary, group_by=group_by, key_id=key.id, since=since
+        )
         data = [
             {
                 "group": g.group,

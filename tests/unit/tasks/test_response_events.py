@@ -154,8 +154,8 @@ def test_a_failure_is_recorded_once(database: Database) -> None:
         error=None, completions=0,
     )  # fmt: skip
     error = TaskError(type="api_error", message="upstream down", status=503)
-    record_failure(log, EventFeed(), task, shell, error)
-    record_failure(log, EventFeed(), task, shell, error)
+    assert record_failure(log, task, shell, error)
+    assert not record_failure(log, task, shell, error)  # the stream has its end already
     events = log.read(RESP, -1)
     assert [e.seq for e in events] == [0, 1, 2] and events[-1].last
     failed = data_of(events[-1])
