@@ -11,10 +11,10 @@ import time
 
 import psycopg
 import pytest
-from tests.backends import execute, is_postgres, query
+from tests.backends import execute, query
 from tests.postgres_server import PostgresServer
 
-from polyrelay.storage import UsageRecord, open_database
+from polyrelay.storage import StoredResponse, UsageRecord, open_database
 from polyrelay.storage.postgres import DatabaseClosed, PostgresConnection, translate
 from polyrelay.storage.postgres_copy import bulk_insert_of
 
@@ -51,6 +51,16 @@ def test_replicas_starting_together_create_the_schema_once(
     assert errors == [] and len(opened) == 4
     migrated = query(url, "SELECT name FROM _migrations ORDER BY name")
     assert migrated == [("0001_schema",), ("0002_batch_requests_by_task",)]
+
+
+def stored_response(response_id: str) -> StoredResponse:
+    return StoredResponse(
+        id=response_id,
+        key_id="key_1",
+        created_at=1,
+        status="completed",
+        response={"id": response_id, "object": "response", "output": []},
+    )
 
 
 def usage_row(n: int) -> UsageRecord:
@@ -195,19 +205,55 @@ def test_each_thread_has_a_connection_of_its_own(running_postgres: PostgresServe
         conn.execute("SELECT 1")
 
 
-def test_store_calls_from_the_event_loop_run_on_threads_of_their_own(
-    database_url: str,
+def test_a_store_call_that_waits_on_postgresql_leaves_the_event_loop_running(
+    running_postgres: PostgresServer,
 ) -> None:
-    database = open_database(database_url)
+    url = running_postgres.fresh_schema_url()
+    database = open_database(url)
+    key, _ = database.keys.create("limited", None)
+    holder = psycopg.connect(url)
+    holder.execute("LOCK TABLE key_minutes IN EXCLUSIVE MODE")  # as another replica might
+    release = threading.Timer(3, holder.commit)  # lets a blocked loop go on, to fail below
+    release.start()
 
-    async def thread_of_a_call() -> str:
-        return await database.call(lambda: threading.current_thread().name)
+    async def scenario() -> tuple[float, bool, int]:
+        admit = asyncio.ensure_future(database.call(database.keys.admit, key.id, 1))
+        started = time.monotonic()
+        for _ in range(20):  # other work of the loop, while the count waits for the lock
+            await asyncio.sleep(0.01)
+        ticking, waiting = time.monotonic() - started, not admit.done()
+        holder.commit()
+        return ticking, waiting, (await admit).requests
 
     try:
-        name = asyncio.run(thread_of_a_call())
+        ticking, waiting, requests = asyncio.run(scenario())
     finally:
+        release.cancel()
+        holder.close()
         database.close()
-    if is_postgres(database_url):
-        assert name.startswith("polyrelay-store")
-    else:  # a local file: called at once, on the loop's thread
-        assert name == threading.current_thread().name
+    assert ticking < 1.5 and waiting
+    assert requests == 1
+
+
+def test_store_calls_on_the_loop_that_flush_at_once_do_not_deadlock(
+    running_postgres: PostgresServer,
+) -> None:
+    """Each delete commits the parked responses first, holding the store's flush lock
+    across round trips; the second waits for it without blocking the loop's thread."""
+    url = running_postgres.fresh_schema_url()
+    database = open_database(url)
+    for n in range(2):
+        database.responses.put(stored_response(f"resp_{n}"))
+    outcome: list[object] = []
+
+    async def deletes() -> list[bool]:
+        calls = (database.call(database.responses.delete, f"resp_{n}", "key_1") for n in (0, 1))
+        return list(await asyncio.gather(*calls))
+
+    runner = threading.Thread(target=lambda: outcome.append(asyncio.run(deletes())), daemon=True)
+    runner.start()
+    runner.join(10)
+    assert not runner.is_alive(), "the second delete blocked the event loop's thread"
+    database.close()
+    assert outcome == [[True, True]]
+    assert query(url, "SELECT count(*) FROM responses") == [(0,)]

@@ -3,23 +3,20 @@
 SQLite: one connection per process, shared by every store and guarded by one lock. Calls
 come from the event loop thread, the writer threads of responses and usage, and the CLI;
 each is a single indexed statement or a short transaction on a local file, so the event
-loop calls the stores directly.
+loop makes its store calls at once (`call`).
 
-PostgreSQL: each thread has its own connection (PostgresConnection), so no store call
-waits for another thread's transaction, and the event loop hands its store calls to a few
-threads of their own (`call`): a round trip to a server, or a row lock another replica
-holds, must not stop every request of the process.
+PostgreSQL: the event loop's store calls run in greenlets on async connections of their
+own, so a round trip, or a row lock another replica holds, never stops the other requests
+of the process; every other thread has its own connection (PostgresConnection).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from polyrelay.storage import StoreCall, call_at_once
 from polyrelay.storage.batches import SqlBatchStore
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.keys import SqlKeyStore
@@ -28,13 +25,10 @@ from polyrelay.storage.responses import SqlResponseStore
 from polyrelay.storage.tasks import SqlTaskStore
 from polyrelay.storage.usage import SqlUsageStore
 
-__all__ = ["STORE_CALL_THREADS", "SqlDatabase"]
+__all__ = ["SqlDatabase"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-STORE_CALL_THREADS = 4
-"""PostgreSQL: the threads (and so connections) that run the event loop's store calls."""
 
 
 class SqlDatabase:
@@ -47,10 +41,10 @@ class SqlDatabase:
         dialect: Dialect,
         *,
         lock: ConnectionLock | None = None,
-        off_loop: bool = False,
+        call: StoreCall = call_at_once,
     ) -> None:
-        """`lock`: held around each use of `conn` (a new lock when None); `off_loop`:
-        whether `call` runs store calls on threads of their own."""
+        """`lock`: held around each use of `conn` (a new lock when None); `call`: how the
+        event loop makes a store call."""
         self._conn = conn
         lock = threading.Lock() if lock is None else lock
         self._keys = SqlKeyStore(conn, lock, clock)
@@ -59,20 +53,11 @@ class SqlDatabase:
         self._batches = SqlBatchStore(conn, lock)
         self._tasks = SqlTaskStore(conn, lock, clock, dialect)
         self._usage = SqlUsageStore(conn, lock, dialect)
-        self._calls = (
-            ThreadPoolExecutor(STORE_CALL_THREADS, thread_name_prefix="polyrelay-store")
-            if off_loop
-            else None
-        )
+        self._call = call
 
     async def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """`fn(*args, **kwargs)`, a store call made from the event loop: at once on SQLite,
-        on a store-call thread on PostgreSQL. A caller cancelled meanwhile leaves the call
-        to finish on its thread (a write is not cut in half)."""
-        if self._calls is None:
-            return fn(*args, **kwargs)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._calls, functools.partial(fn, *args, **kwargs))
+        """`fn(*args, **kwargs)`, a store call made from the event loop."""
+        return await self._call(fn, *args, **kwargs)
 
     @property
     def keys(self) -> SqlKeyStore:
@@ -99,8 +84,6 @@ class SqlDatabase:
         return self._usage
 
     def close(self) -> None:
-        if self._calls is not None:
-            self._calls.shutdown(wait=True)
         self._usage.flush()
         self._responses.flush()
         self._conn.close()

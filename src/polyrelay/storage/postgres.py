@@ -14,7 +14,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -24,13 +24,20 @@ from polyrelay.storage.database import SqlDatabase
 from polyrelay.storage.dialect import Dialect, SqlCursor
 from polyrelay.storage.migrations import migrate
 from polyrelay.storage.postgres_copy import BulkInsert, bulk_insert_of, copy_rows
+from polyrelay.storage.postgres_green import LoopConnections, current_connection
 from polyrelay.storage.postgres_schema import POSTGRES_MIGRATIONS
 
 __all__ = ["POSTGRESQL", "DatabaseClosed", "PostgresConnection", "PostgresDatabase", "describe"]
 
 _CONNECT_TIMEOUT_SECONDS = 10
 _MIGRATION_LOCK = 0x706F6C79  # "poly": one process migrates at a time
+LOOP_CONNECTIONS = 4
+"""Store calls on the event loop that run at once (each on a connection of its own)."""
 _PLACEHOLDER = re.compile(r"\?|(?<![:\w]):([A-Za-z_]\w*)")
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class DatabaseClosed(Exception):
@@ -54,15 +61,19 @@ def translate(sql: str) -> str:
 
 
 class PostgresConnection:
-    """psycopg connections in autocommit mode, as the stores use SQLite's: one per thread
-    that calls, opened on its first call. A thread's statements (and so its transactions)
-    never wait for another thread's: the writer threads' commits, the event loop's reads
-    and the store-call threads (SqlDatabase.call) each have their own round trips. A broken
-    connection (the server restarted) is replaced by that thread's next call; the call that
-    met the break fails, since its transaction is gone."""
+    """psycopg connections in autocommit mode, as the stores use SQLite's.
+
+    A store call made on the event loop (`loop_call`) runs in a greenlet with an async
+    connection of its own (polyrelay.storage.postgres_green), so it never blocks the loop.
+    Any other thread that calls (the writer threads, the main thread at start-up and
+    shutdown, the CLI) has a synchronous connection of its own, opened on its first call.
+    No caller's statements, and so no transaction, ever wait for another's in this process.
+    A broken connection (the server restarted) is replaced by its caller's next call; the
+    call that met the break fails, since its transaction is gone."""
 
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
+        self._loop_connections = LoopConnections(self._connect_async, LOOP_CONNECTIONS)
         self._texts: dict[str, str] = {}
         self._bulk: dict[str, BulkInsert | None] = {}
         self._local = threading.local()
@@ -71,31 +82,44 @@ class PostgresConnection:
         self._closed = False
         self._live()  # a bad URL or a server that is down fails the open, not a request
 
+    async def loop_call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)`, a store call made on the event loop, without blocking it."""
+        return await self._loop_connections.run(fn, *args, **kwargs)
+
     def execute(self, sql: str, parameters: Any = (), /) -> SqlCursor:
-        return self._live().execute(self._text(sql), parameters)
+        conn = current_connection() or self._live()
+        return conn.execute(self._text(sql), parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> SqlCursor:
         if sql not in self._bulk:
             self._bulk[sql] = bulk_insert_of(sql, translate)
         plan = self._bulk[sql]
+        conn: Any = current_connection() or self._live()
         if plan is not None:
-            return copy_rows(self._live(), plan, parameters)
-        cursor = self._live().cursor()
+            return copy_rows(conn, plan, parameters)
+        cursor = conn.cursor()
         cursor.executemany(self._text(sql), parameters)
-        return cursor
+        return cursor  # type: ignore[no-any-return]
 
     @property
     def open_connections(self) -> int:
-        """How many server connections this process holds (one per thread that called)."""
+        """How many synchronous connections this process holds: one per thread that called
+        (the event loop's store calls have theirs apart, in LoopConnections)."""
         with self._guard:
             return len(self._open)
 
     def close(self) -> None:
+        self._loop_connections.close()
         with self._guard:
             self._closed = True
             connections, self._open = self._open, []
         for conn in connections:
             conn.close()
+
+    async def _connect_async(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS
+        )
 
     def _text(self, sql: str) -> str:
         text = self._texts.get(sql)
@@ -164,7 +188,7 @@ class PostgresDatabase(SqlDatabase):
         except psycopg.Error as exc:
             conn.close()
             raise StorageError(f"cannot use PostgreSQL database {where}: {exc}") from exc
-        return cls(conn, clock, POSTGRESQL, lock=contextlib.nullcontext(), off_loop=True)
+        return cls(conn, clock, POSTGRESQL, lock=contextlib.nullcontext(), call=conn.loop_call)
 
 
 def describe(url: str) -> str:

@@ -37,6 +37,7 @@ from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.group_commit import GroupCommit
+from polyrelay.storage.postgres_green import hold
 from polyrelay.storage.transaction import write_transaction
 
 __all__ = [
@@ -194,7 +195,7 @@ class SqlResponseStore:
 
     def flush(self) -> None:
         """Commit every parked record now, on the calling thread."""
-        with self._flushing, self._lock:
+        with hold(self._flushing), self._lock:
             with self._commit.lock:
                 batch = list(self._pending.values())
             if batch:

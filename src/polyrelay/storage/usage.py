@@ -22,6 +22,7 @@ import msgspec
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.key_limits import add_counted_tokens
+from polyrelay.storage.postgres_green import hold
 from polyrelay.storage.transaction import write_transaction
 
 __all__ = [
@@ -184,7 +185,7 @@ class SqlUsageStore:
 
     def flush(self) -> None:
         """Commit every parked row now, on the calling thread."""
-        with self._flushing, self._lock:
+        with hold(self._flushing), self._lock:
             with self._commit.lock:
                 batch, self._pending = self._pending, []
                 self._writing, self._uncounted = self._uncounted, {}
