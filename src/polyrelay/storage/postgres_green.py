@@ -20,7 +20,6 @@ psycopg's synchronous API they use, over the async connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -44,20 +43,28 @@ class _StoreCall(greenlet.greenlet):
         self.connection = GreenConnection(conn)
 
 
-@contextlib.contextmanager
-def hold(lock: threading.Lock) -> Iterator[None]:
+class hold:  # a context manager, named as the statement reads: `with hold(lock):`
     """`with lock:` that, inside a store call on the event loop, waits for the lock without
     blocking the loop's thread: another store call on the same thread may hold it across a
     round trip (a blocking wait would never end), or a writer thread for a transaction."""
-    if isinstance(greenlet.getcurrent(), _StoreCall):
-        while not lock.acquire(blocking=False):
-            await_only(asyncio.sleep(_LOCK_POLL_SECONDS))
-    else:
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        lock = self._lock
+        if lock.acquire(blocking=False):
+            return
+        if isinstance(greenlet.getcurrent(), _StoreCall):
+            while not lock.acquire(blocking=False):
+                await_only(asyncio.sleep(_LOCK_POLL_SECONDS))
+        else:
+            lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
 
 
 def current_connection() -> GreenConnection | None:
