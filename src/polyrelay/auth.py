@@ -65,8 +65,8 @@ class Authenticator:
         cache_ttl: float = KEY_CACHE_SECONDS,
         cache_size: int = 10_000,
     ) -> None:
-        """`call` makes the store's lookups (Database.call: off the event loop where the
-        database is a server)."""
+        """`call` makes the store's lookups (Database.call: without blocking the event
+        loop where the database is a server)."""
         self._store = store
         self._call = call
         self._clock = clock

@@ -113,7 +113,7 @@ class ReadsHeaders(Protocol):
 class ReadsStore(Protocol):
     """Optional, for a frontend whose `decode` may read the database (the Responses
     history of `previous_response_id`): the pipeline then decodes through
-    `Database.call`, off the event loop where the database is a server."""
+    `Database.call`, which keeps a database server's round trips from blocking the loop."""
 
     def reads_store(self, body: bytes) -> bool:
         """Whether decoding `body` may read the database; a cheap look at the bytes."""

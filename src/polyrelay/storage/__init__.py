@@ -3,7 +3,8 @@
 `open_database` is the one constructor: the app and the CLI call it once and pass the stores
 it exposes to whoever needs them. Store methods are short (an indexed lookup or a single-row
 write) and synchronous; code on the event loop makes them through `Database.call`, which on
-SQLite calls at once and on PostgreSQL runs them on a thread (polyrelay.storage.database).
+SQLite calls at once and on PostgreSQL runs them without blocking the loop
+(polyrelay.storage.postgres_green).
 `ResponseStore.put` and `UsageStore.record` are called directly: they park the record
 (readable at once) for a writer thread to commit in batches, because they run once per
 request on the hot path.
@@ -317,7 +318,8 @@ class Database(Protocol):
 
     async def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store call made on the event loop: at once where the database is a local
-        file, on a thread of its own where each call is a round trip to a server."""
+        file; where each call is a round trip to a server, so that the loop serves other
+        requests while it waits."""
         ...
 
     @property

@@ -108,7 +108,7 @@ class SqlKeyCounters:
 
     def admit(self, key_id: str, minute: int) -> KeyWindow:
         """Count one more request of `key_id` in `minute`; the counts after it. One
-        statement (a round trip on PostgreSQL, made on a store-call thread), atomic
+        statement (a round trip on PostgreSQL, that does not block the event loop), atomic
         without a transaction of its own."""
         with self._lock:
             (requests, minute_tokens, total) = self._conn.execute(

@@ -35,7 +35,7 @@ class ResponseRetention:
         *,
         call: StoreCall = call_at_once,
     ) -> None:
-        """`call` makes the deletes (Database.call: off the event loop on PostgreSQL)."""
+        """`call` makes the deletes (Database.call: never blocking the event loop)."""
         self._store = store
         self._call = call
         self._retention = retention_seconds

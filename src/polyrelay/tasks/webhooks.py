@@ -79,7 +79,7 @@ class WebhookSender:
         *,
         call: StoreCall = call_at_once,
     ) -> None:
-        """`call` makes the store calls (Database.call: off the event loop on PostgreSQL)."""
+        """`call` makes the store calls (Database.call: never blocking the event loop)."""
         self._store = store
         self._call = call
         self._fetcher = fetcher

@@ -45,7 +45,7 @@ class TaskWorker:
         *,
         call: StoreCall = call_at_once,
     ) -> None:
-        """`call` makes the store calls (Database.call: off the event loop on PostgreSQL)."""
+        """`call` makes the store calls (Database.call: never blocking the event loop)."""
         self.id = f"worker_{secrets.token_hex(6)}"
         self._store = store
         self._call = call
@@ -99,7 +99,7 @@ class TaskWorker:
         if task.attempts > self._settings.max_attempts:
             message = f"the task was interrupted {task.attempts - 1} times; giving up"
             error = TaskError(type="api_error", message=message, status=500)
-            await self._end(task, Outcome(error=error))
+            await self._end_fully(task, Outcome(error=error))
             return
         runner = asyncio.create_task(self._execute(task))
         self._running[task.id] = runner
@@ -119,9 +119,19 @@ class TaskWorker:
         fault = runner.exception()
         if fault is not None:  # a bug in a run must not take its worker slot down with it
             log.error("task %s crashed", task.id, exc_info=fault)
-            await self._end(task, Outcome(error=CRASHED))
+            await self._end_fully(task, Outcome(error=CRASHED))
             return
-        await self._end(task, runner.result())
+        await self._end_fully(task, runner.result())
+
+    async def _end_fully(self, task: Task, outcome: Outcome) -> None:
+        """`_end`, run to its end even when the worker is stopped meanwhile: a run whose
+        outcome was not stored would run again elsewhere once its lease expired."""
+        ending = asyncio.ensure_future(self._end(task, outcome))
+        try:
+            await asyncio.shield(ending)
+        except asyncio.CancelledError:
+            await ending
+            raise
 
     async def _end(self, task: Task, outcome: Outcome) -> None:
         store, worker, call = self._store, self.id, self._call

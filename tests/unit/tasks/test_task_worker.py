@@ -1,11 +1,13 @@
 """The task worker survives a run that raises: the task ends failed and the slot goes on
-to the next task."""
+to the next task. A stop while it stores a run's outcome does not lose the outcome."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from polyrelay.storage import ApiKey
 from polyrelay.storage.sqlite import SqliteDatabase
@@ -53,4 +55,33 @@ def test_a_run_that_raises_fails_its_task_and_the_slot_goes_on(tmp_path: Path) -
     assert bad is not None and bad.status is TaskStatus.FAILED
     assert bad.error is not None and bad.error.status == 500
     assert good is not None and good.status is TaskStatus.SUCCESS  # the one slot went on
+    database.close()
+
+
+def test_a_worker_stopped_while_it_stores_a_runs_end_still_stores_it(tmp_path: Path) -> None:
+    """Storing an outcome is a round trip on PostgreSQL; a stop then must not lose the
+    outcome, or the task would run again elsewhere once its lease expired."""
+    database = SqliteDatabase.open(str(tmp_path / "tasks.db"), clock=time.time)
+    storing = asyncio.Event()
+
+    async def slow_call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        if getattr(fn, "__name__", "") == "complete":
+            storing.set()
+            await asyncio.sleep(0.3)  # a slow round trip, during which the worker stops
+        return fn(*args, **kwargs)
+
+    async def execute(task: Task) -> Outcome:
+        return Outcome(result=b'{"ok": true}')
+
+    async def scenario() -> None:
+        settings = TasksSettings(workers=1, poll_seconds=0.05)
+        worker = TaskWorker(database.tasks, settings, execute, time.time, call=slow_call)
+        database.tasks.enqueue(new_task("task_1"))
+        await worker.start()
+        await asyncio.wait_for(storing.wait(), 10)
+        await worker.stop()
+
+    asyncio.run(scenario())
+    task = database.tasks.get("task_1")
+    assert task is not None and task.status is TaskStatus.SUCCESS
     database.close()

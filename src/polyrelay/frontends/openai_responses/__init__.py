@@ -71,7 +71,7 @@ class OpenAIResponsesFrontend:
         return request
 
     def reads_store(self, body: bytes) -> bool:
-        # A false positive (the words inside a message) costs a thread hop on PostgreSQL.
+        # A false positive (the words inside a message) costs a greenlet on PostgreSQL.
         return self._store is not None and b"previous_response_id" in body
 
     def decode_with_options(
