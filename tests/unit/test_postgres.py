@@ -8,13 +8,15 @@ import asyncio
 import gc
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import psycopg
 import pytest
 from tests.backends import execute, query
 from tests.postgres_server import PostgresServer
 
-from polyrelay.storage import StoredResponse, UsageRecord, open_database
+from polyrelay.storage import ApiKey, Database, StoredResponse, UsageRecord, open_database
 from polyrelay.storage.postgres import DatabaseClosed, PostgresConnection, translate
 from polyrelay.storage.postgres_copy import bulk_insert_of
 
@@ -205,14 +207,31 @@ def test_each_thread_has_a_connection_of_its_own(running_postgres: PostgresServe
         conn.execute("SELECT 1")
 
 
-def test_a_store_call_that_waits_on_postgresql_leaves_the_event_loop_running(
-    running_postgres: PostgresServer,
-) -> None:
+class LockedCounts(NamedTuple):
+    url: str
+    database: Database
+    key: ApiKey
+    holder: psycopg.Connection[Any]
+    """In a transaction that holds key_minutes against writes, as another replica's might:
+    the key's next count waits for it."""
+
+
+@pytest.fixture
+def locked_counts(running_postgres: PostgresServer) -> Iterator[LockedCounts]:
     url = running_postgres.fresh_schema_url()
     database = open_database(url)
     key, _ = database.keys.create("limited", None)
     holder = psycopg.connect(url)
-    holder.execute("LOCK TABLE key_minutes IN EXCLUSIVE MODE")  # as another replica might
+    holder.execute("LOCK TABLE key_minutes IN EXCLUSIVE MODE")
+    yield LockedCounts(url, database, key, holder)
+    holder.close()
+    database.close()
+
+
+def test_a_store_call_that_waits_on_postgresql_leaves_the_event_loop_running(
+    locked_counts: LockedCounts,
+) -> None:
+    database, key, holder = locked_counts.database, locked_counts.key, locked_counts.holder
     release = threading.Timer(3, holder.commit)  # lets a blocked loop go on, to fail below
     release.start()
 
@@ -229,8 +248,6 @@ def test_a_store_call_that_waits_on_postgresql_leaves_the_event_loop_running(
         ticking, waiting, requests = asyncio.run(scenario())
     finally:
         release.cancel()
-        holder.close()
-        database.close()
     assert ticking < 1.5 and waiting
     assert requests == 1
 
@@ -260,13 +277,9 @@ def test_store_calls_on_the_loop_that_flush_at_once_do_not_deadlock(
 
 
 def test_a_cancelled_store_call_leaves_nothing_half_done_and_the_next_call_works(
-    running_postgres: PostgresServer,
+    locked_counts: LockedCounts,
 ) -> None:
-    url = running_postgres.fresh_schema_url()
-    database = open_database(url)
-    key, _ = database.keys.create("limited", None)
-    holder = psycopg.connect(url)
-    holder.execute("LOCK TABLE key_minutes IN EXCLUSIVE MODE")
+    database, key, holder = locked_counts.database, locked_counts.key, locked_counts.holder
 
     async def scenario() -> int:
         admit = asyncio.ensure_future(database.call(database.keys.admit, key.id, 1))
@@ -278,12 +291,8 @@ def test_a_cancelled_store_call_leaves_nothing_half_done_and_the_next_call_works
         # The cancelled statement's connection is not reused; the next call works.
         return (await database.call(database.keys.admit, key.id, 1)).requests
 
-    try:
-        requests = asyncio.run(scenario())
-    finally:
-        holder.close()
-        database.close()
+    requests = asyncio.run(scenario())
     # The cancelled count is either undone (its connection closed before the lock went)
     # or whole; never a broken row.
     assert requests in (1, 2)
-    assert query(url, "SELECT requests FROM key_minutes") == [(requests,)]
+    assert query(locked_counts.url, "SELECT requests FROM key_minutes") == [(requests,)]
