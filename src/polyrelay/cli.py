@@ -18,7 +18,7 @@ import msgspec
 
 from polyrelay.cli_common import Actions, action_group, database, table, when
 from polyrelay.settings import ConfigError, Settings, load_settings
-from polyrelay.storage import ApiKey, KeyLimits, StorageError
+from polyrelay.storage import ApiKey, KeyLimits, StorageError, is_postgres_url
 
 __all__ = ["build_parser", "main"]
 
@@ -269,18 +269,31 @@ def _keys_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
         return 1
     print(f"Revoked key {key_id}")
+    _signal_revocation(settings, key_id)
+    return 0
+
+
+def _signal_revocation(settings: Settings, key_id: str) -> None:
+    """Tell running servers to drop their cached lookups, as they would signal it."""
+    from polyrelay.auth import KEY_CACHE_SECONDS
+    from polyrelay.signals import KEYS_CHANGED
+
     if settings.redis is not None:
-        from polyrelay.auth import KEY_CACHE_SECONDS
-        from polyrelay.signals import KEYS_CHANGED
         from polyrelay.signals_redis import publish_once
 
-        if not publish_once(settings.redis, KEYS_CHANGED, key_id):
-            print(
-                "polyrelay: redis is unreachable: running servers refuse the key once their"
-                f" {KEY_CACHE_SECONDS:g}-second key cache expires",
-                file=sys.stderr,
-            )
-    return 0
+        sent, channel = publish_once(settings.redis, KEYS_CHANGED, key_id), "redis"
+    elif is_postgres_url(settings.database):
+        from polyrelay.signals_postgres import publish_once as notify_once
+
+        sent, channel = notify_once(settings.database, KEYS_CHANGED, key_id), "postgresql"
+    else:
+        return  # SQLite: the servers' caches expire on their own
+    if not sent:
+        print(
+            f"polyrelay: {channel} is unreachable: running servers refuse the key once their"
+            f" {KEY_CACHE_SECONDS:g}-second key cache expires",
+            file=sys.stderr,
+        )
 
 
 def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:

@@ -20,7 +20,7 @@ from polyrelay.app import Deps, create_app
 from polyrelay.http_protocol import HeadJoiningProtocol
 from polyrelay.settings import Settings
 from polyrelay.signals import redis_address
-from polyrelay.storage import describe_database, open_database
+from polyrelay.storage import describe_database, is_postgres_url, open_database
 
 __all__ = ["app_from_env", "serve"]
 
@@ -69,6 +69,8 @@ def banner(settings: Settings, demo_secret: str | None) -> str:
     lines.append(f"  database: {describe_database(settings.database)}")
     if settings.redis:
         lines.append(f"  redis: {redis_address(settings.redis)} (signals between processes)")
+    elif is_postgres_url(settings.database):
+        lines.append("  signals between processes: PostgreSQL LISTEN/NOTIFY")
     lines += [f"  model {name} -> {m.provider}" for name, m in settings.models.items()]
     if demo_secret is None:
         return "\n".join(lines)

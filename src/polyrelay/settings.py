@@ -132,7 +132,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis: RedisUrl | None = None
     """Redis for signals between replicas and worker processes (polyrelay.signals_redis):
     followers, task waiters and key caches react at once to another process's change.
-    None: each process polls the database instead."""
+    None: on PostgreSQL the database carries them (LISTEN/NOTIFY); on SQLite each
+    process polls the database instead."""
     default_model: str = "claude-opus-4-6"
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]

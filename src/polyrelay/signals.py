@@ -4,9 +4,10 @@ A signal is a topic and a short payload (an id): "events were recorded for respo
 "a task was queued", "task Y ended", "task Y was cancelled", "keys changed". The database
 holds the truth; a signal only tells a waiter to look at it now. So nothing depends on a
 signal arriving: every waiter also polls (at most a fraction of a second late without
-one), and a lost signal costs latency, never data. Without Redis, signals reach the
-handlers of this process only; with `redis:` set (polyrelay.signals_redis) they reach
-every replica and worker process on the same Redis.
+one), and a lost signal costs latency, never data. With `redis:` set
+(polyrelay.signals_redis) they reach every replica and worker process on the same Redis;
+else, on PostgreSQL, every one on the same database schema (polyrelay.signals_postgres);
+else (SQLite without Redis) the handlers of this process only.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ __all__ = [
     "UsageStore",
     "call_at_once",
     "describe_database",
+    "is_postgres_url",
     "open_database",
 ]
 
@@ -343,11 +344,15 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 def describe_database(url: str) -> str:
     """What `url` opens, for banners and reports; never its password."""
     if url.startswith("sqlite:///"):
         return f"SQLite {url.removeprefix('sqlite:///')}"
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(url):
         from polyrelay.storage.postgres import describe
 
         return f"PostgreSQL {describe(url)}"
@@ -365,7 +370,7 @@ def open_database(url: str, *, clock: Callable[[], float] = time.time) -> Databa
         from polyrelay.storage.sqlite import SqliteDatabase
 
         return SqliteDatabase.open(url.removeprefix("sqlite:///"), clock=clock)
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(url):
         from polyrelay.storage.postgres import PostgresDatabase
 
         return PostgresDatabase.open(url, clock=clock)
