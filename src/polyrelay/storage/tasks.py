@@ -20,7 +20,15 @@ from polyrelay import codec
 from polyrelay.storage import ApiKey
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.transaction import write_transaction
-from polyrelay.tasks.model import Delivery, NewTask, Task, TaskError, TaskKind, TaskStatus
+from polyrelay.tasks.model import (
+    FINAL_STATUSES,
+    Delivery,
+    NewTask,
+    Task,
+    TaskError,
+    TaskKind,
+    TaskStatus,
+)
 
 __all__ = ["SqlTaskStore", "create_task_tables", "insert_tasks"]
 
@@ -32,7 +40,8 @@ _CLAIMABLE = (
     "((status = 'pending' AND not_before <= :now)"
     " OR (status = 'processing' AND lease_until < :now))"
 )
-_ENDED = "('success', 'failed', 'cancelled', 'expired')"
+_ENDED = "(" + ", ".join(sorted(f"'{status.value}'" for status in FINAL_STATUSES)) + ")"
+"""FINAL_STATUSES as an SQL list: the statuses the purge deletes."""
 
 
 def create_task_tables(conn: SqlConnection) -> None:
