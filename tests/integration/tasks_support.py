@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import subprocess
 import threading
 import time
@@ -54,6 +55,11 @@ class TasksGateway:
         assert self.proc is not None
         self.proc.kill()  # SIGKILL: no shutdown work runs
         self.proc.wait()
+
+    def worker_ids(self) -> set[str]:
+        """The task worker ids this gateway logged at start-up (its tasks' lease_owner)."""
+        logged = "".join(log.read_text() for log in self.workdir.glob("gateway-*.log"))
+        return set(re.findall(r"task worker (worker_[0-9a-f]+)", logged))
 
     def headers(self, key: str = STATIC_KEY) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"}

@@ -153,12 +153,6 @@ def recorded(replicas: Replicas, response_id: str) -> int:
     return int(rows[0][0])
 
 
-def worker_ids(gateway: TasksGateway) -> set[str]:
-    """The task worker ids a replica logged at start-up (its tasks' lease_owner)."""
-    logged = "".join(log.read_text() for log in gateway.workdir.glob("gateway-*.log"))
-    return set(re.findall(r"task worker (worker_[0-9a-f]+)", logged))
-
-
 def test_a_cancel_stops_the_run_on_the_other_replica(replicas: Replicas) -> None:
     """The cancel reaches the replica that does not run the response: its signal stops
     the run at once."""
@@ -173,8 +167,8 @@ def test_a_cancel_stops_the_run_on_the_other_replica(replicas: Replicas) -> None
     (owner,) = query(
         replicas.database_url, "SELECT lease_owner FROM tasks WHERE id = ?", (response_id,)
     )[0]
-    running_on_one = owner in worker_ids(replicas.one)
-    assert running_on_one or owner in worker_ids(replicas.other)
+    running_on_one = owner in replicas.one.worker_ids()
+    assert running_on_one or owner in replicas.other.worker_ids()
     elsewhere = replicas.other if running_on_one else replicas.one
     assert gpt(elsewhere).responses.cancel(response_id).status == "cancelled"
     time.sleep(0.3)
