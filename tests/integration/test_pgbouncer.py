@@ -1,0 +1,143 @@
+"""Two gateway replicas reaching PostgreSQL through PgBouncer in session pooling, without
+Redis, as docs/deployment.md advises. PgBouncer serves the database under a name the
+server itself does not have, so every success here went through it.
+
+What session pooling has to carry: the migration's session advisory lock (both replicas
+start at once), LISTEN/NOTIFY signals (a revocation reaches both at once), statements
+psycopg prepares after their fifth run (a long chain of stored responses), the async
+connections of the event loop's store calls and the writer threads' connections."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.backends import query
+from tests.integration.conftest import Emulator
+from tests.integration.servers import STATIC_KEY, stop
+from tests.integration.tasks_support import TasksGateway
+from tests.pgbouncer_server import PgBouncer, start_pgbouncer
+from tests.postgres_server import PostgresServer
+
+HELLO: Any = [{"role": "user", "content": "hello"}]
+
+
+class Pooled:
+    def __init__(self, bouncer: PgBouncer, one: TasksGateway, other: TasksGateway) -> None:
+        self.bouncer = bouncer
+        self.one = one
+        self.other = other
+
+    def cli(self, *args: str) -> str:
+        command = [sys.executable, "-m", "polyrelay", *args, "--config", str(self.one.config)]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def new_key(self, *options: str) -> tuple[str, str]:
+        """A key made by the CLI (through PgBouncer too): its id and secret."""
+        out = self.cli("keys", "create", "--name", "pooled", *options)
+        key_id = out.split("Created key ")[1].split()[0]
+        return key_id, next(line for line in out.splitlines() if line.startswith("sk-"))
+
+
+@pytest.fixture(scope="module")
+def bouncer(running_postgres: PostgresServer) -> Iterator[PgBouncer]:
+    yield from start_pgbouncer(running_postgres, "session")
+
+
+@pytest.fixture(scope="module")
+def pooled(
+    bouncer: PgBouncer, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pooled]:
+    gateways = [
+        TasksGateway(tmp_path_factory.mktemp(f"pooled-{name}"), emulator.url, bouncer.url)
+        for name in ("one", "other")
+    ]
+    for gateway in gateways:  # the second one's migration waits on the first one's lock
+        gateway.start()
+    yield Pooled(bouncer, *gateways)
+    for gateway in gateways:
+        if gateway.proc is not None and gateway.proc.poll() is None:
+            stop(gateway.proc)
+
+
+def gpt(gateway: TasksGateway, key: str = STATIC_KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+
+
+def test_both_replicas_started_through_pgbouncer(pooled: Pooled) -> None:
+    port = pooled.bouncer.url.split(":")[-1].split("/")[0]
+    for gateway in (pooled.one, pooled.other):
+        logged = "".join(log.read_text() for log in gateway.workdir.glob("gateway-*.log"))
+        assert f"  database: PostgreSQL 127.0.0.1:{port}/polyrelay\n" in logged, logged
+        assert "  signals between processes: PostgreSQL LISTEN/NOTIFY" in logged
+    # The migrations ran once, on the server's own database.
+    tables = query(
+        pooled.bouncer.database_url,
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'responses'",
+    )
+    assert tables == [(1,)]
+
+
+def test_a_revocation_reaches_both_replicas_at_once(pooled: Pooled) -> None:
+    key_id, secret = pooled.new_key()
+    for gateway in (pooled.one, pooled.other):
+        reply = gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+        assert reply.choices[0].message.content == "You said: hello"
+    pooled.cli("keys", "revoke", key_id)
+    time.sleep(0.3)  # far less than the 5 s a cached key lookup lasts
+    for gateway in (pooled.one, pooled.other):
+        with pytest.raises(openai.AuthenticationError):
+            gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+
+
+def test_a_long_chain_of_stored_responses_across_replicas(pooled: Pooled) -> None:
+    """Twelve turns, alternating replicas: each store statement runs well past the five
+    runs after which psycopg prepares it on its connection."""
+    previous: str | None = None
+    for turn in range(12):
+        gateway = pooled.one if turn % 2 == 0 else pooled.other
+        reply = gpt(gateway).responses.create(
+            model="gpt-4o-mini", input=f"turn {turn}", previous_response_id=previous
+        )
+        assert reply.output_text == f"You said: turn {turn}"
+        previous = reply.id
+    assert previous is not None
+    fetched = gpt(pooled.one).responses.retrieve(previous)
+    assert fetched.previous_response_id is not None
+    texts = [
+        item.content[0].text  # type: ignore[union-attr]
+        for item in gpt(pooled.other).responses.input_items.list(previous).data
+    ]
+    assert texts == ["turn 11"]
+
+
+def test_a_key_limit_counts_across_replicas(pooled: Pooled) -> None:
+    _, secret = pooled.new_key("--rpm", "3")
+    answered = 0
+    for gateway in (pooled.one, pooled.other, pooled.one):
+        gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+        answered += 1
+    with pytest.raises(openai.RateLimitError):
+        gpt(pooled.other, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    assert answered == 3
+
+
+def test_a_background_response_runs_and_is_read_on_the_other_replica(pooled: Pooled) -> None:
+    queued = gpt(pooled.one).responses.create(
+        model="gpt-5-mini", input="[[delay 200]] later", background=True
+    )
+    assert queued.status in ("queued", "in_progress")
+    deadline = time.monotonic() + 30
+    while (done := gpt(pooled.other).responses.retrieve(queued.id)).status != "completed":
+        assert done.status in ("queued", "in_progress"), done
+        assert time.monotonic() < deadline, done
+        time.sleep(0.1)
+    assert done.output_text == "You said: later"
+    sql = "SELECT status, attempts FROM tasks WHERE id = ?"
+    assert query(pooled.bouncer.database_url, sql, (queued.id,)) == [("success", 1)]
