@@ -1,6 +1,7 @@
 """On PostgreSQL, a store call that waits (a round trip, a row lock another replica holds,
 a writer thread's transaction) must not stop the gateway's other requests: the event loop
-makes its store calls on threads of their own, and each thread has its own connection.
+makes its store calls in greenlets, each on an async connection of its own, and each
+thread has its own connection.
 
 Each test holds a table lock on a connection of its own, as another replica's transaction
 would, sees the gateway's call wait on it, and checks that other requests are answered
