@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
+import pytest
 
 from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start, stop
 
@@ -77,6 +80,46 @@ class TasksGateway:
             if task["status"] in ("success", "failed", "cancelled"):
                 return task
             assert time.monotonic() < deadline, f"task still {task['status']}: {task}"
+
+
+class GatewayPair:
+    """Two gateways on one database, as replicas or separate processes of a deployment
+    run; the CLI acts on the same database."""
+
+    def __init__(self, one: TasksGateway, other: TasksGateway) -> None:
+        self.one = one
+        self.other = other
+
+    def cli(self, *args: str) -> str:
+        command = [sys.executable, "-m", "polyrelay", *args, "--config", str(self.one.config)]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def new_key(self, name: str, *options: str) -> tuple[str, str]:
+        """A key made by the CLI: its id and secret."""
+        out = self.cli("keys", "create", "--name", name, *options)
+        key_id = out.split("Created key ")[1].split()[0]
+        return key_id, next(line for line in out.splitlines() if line.startswith("sk-"))
+
+
+def running_pair(
+    tmp_path_factory: pytest.TempPathFactory, emulator_url: str, database_url: str, extra: str = ""
+) -> Iterator[tuple[TasksGateway, TasksGateway]]:
+    """Two started gateways on `database_url`, for a fixture to `yield from`; the second
+    starts once the first answers. Stopped afterwards, unless a test killed one."""
+    gateways = (
+        TasksGateway(tmp_path_factory.mktemp("gateway-one"), emulator_url, database_url, extra),
+        TasksGateway(tmp_path_factory.mktemp("gateway-other"), emulator_url, database_url, extra),
+    )
+    for gateway in gateways:
+        gateway.start()
+    yield gateways
+    for gateway in gateways:
+        if gateway.proc is not None and gateway.proc.poll() is None:
+            stop(gateway.proc)
+
+
+def openai_client(gateway: TasksGateway, key: str = STATIC_KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
 
 
 def submit_slow(gateway: TasksGateway, text: str, delay_ms: int) -> str:

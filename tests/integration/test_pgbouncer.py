@@ -9,8 +9,6 @@ connections of the event loop's store calls and the writer threads' connections.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,29 +18,22 @@ import pytest
 
 from tests.backends import query
 from tests.integration.conftest import Emulator
-from tests.integration.servers import STATIC_KEY, stop
-from tests.integration.tasks_support import TasksGateway
+from tests.integration.tasks_support import (
+    GatewayPair,
+    TasksGateway,
+    openai_client as gpt,
+    running_pair,
+)
 from tests.pgbouncer_server import PgBouncer, start_pgbouncer
 from tests.postgres_server import PostgresServer
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 
 
-class Pooled:
-    def __init__(self, bouncer: PgBouncer, one: TasksGateway, other: TasksGateway) -> None:
+class Pooled(GatewayPair):
+    def __init__(self, bouncer: PgBouncer, gateways: tuple[TasksGateway, TasksGateway]) -> None:
+        super().__init__(*gateways)
         self.bouncer = bouncer
-        self.one = one
-        self.other = other
-
-    def cli(self, *args: str) -> str:
-        command = [sys.executable, "-m", "polyrelay", *args, "--config", str(self.one.config)]
-        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
-
-    def new_key(self, *options: str) -> tuple[str, str]:
-        """A key made by the CLI (through PgBouncer too): its id and secret."""
-        out = self.cli("keys", "create", "--name", "pooled", *options)
-        key_id = out.split("Created key ")[1].split()[0]
-        return key_id, next(line for line in out.splitlines() if line.startswith("sk-"))
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +45,9 @@ def bouncer(running_postgres: PostgresServer) -> Iterator[PgBouncer]:
 def pooled(
     bouncer: PgBouncer, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pooled]:
-    gateways = [
-        TasksGateway(tmp_path_factory.mktemp(f"pooled-{name}"), emulator.url, bouncer.url)
-        for name in ("one", "other")
-    ]
-    for gateway in gateways:  # the second one's migration waits on the first one's lock
-        gateway.start()
-    yield Pooled(bouncer, *gateways)
-    for gateway in gateways:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            stop(gateway.proc)
-
-
-def gpt(gateway: TasksGateway, key: str = STATIC_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+    """The second replica's migration waits on the first one's lock, through PgBouncer."""
+    for gateways in running_pair(tmp_path_factory, emulator.url, bouncer.url):
+        yield Pooled(bouncer, gateways)
 
 
 def test_both_replicas_started_through_pgbouncer(pooled: Pooled) -> None:
@@ -85,7 +65,7 @@ def test_both_replicas_started_through_pgbouncer(pooled: Pooled) -> None:
 
 
 def test_a_revocation_reaches_both_replicas_at_once(pooled: Pooled) -> None:
-    key_id, secret = pooled.new_key()
+    key_id, secret = pooled.new_key("pooled")
     for gateway in (pooled.one, pooled.other):
         reply = gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
         assert reply.choices[0].message.content == "You said: hello"
@@ -118,7 +98,7 @@ def test_a_long_chain_of_stored_responses_across_replicas(pooled: Pooled) -> Non
 
 
 def test_a_key_limit_counts_across_replicas(pooled: Pooled) -> None:
-    _, secret = pooled.new_key("--rpm", "3")
+    _, secret = pooled.new_key("pooled", "--rpm", "3")
     answered = 0
     for gateway in (pooled.one, pooled.other, pooled.one):
         gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)

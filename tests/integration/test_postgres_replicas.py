@@ -6,8 +6,6 @@ finished by the other, exactly once."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,24 +18,25 @@ import pytest
 
 from tests.backends import query
 from tests.integration.conftest import Emulator
-from tests.integration.servers import RPM_KEY, STATIC_KEY, stop
-from tests.integration.tasks_support import TasksGateway, submit_slow
+from tests.integration.servers import RPM_KEY, STATIC_KEY
+from tests.integration.tasks_support import (
+    GatewayPair,
+    TasksGateway,
+    openai_client as gpt,
+    running_pair,
+    submit_slow,
+)
 from tests.postgres_server import PostgresServer
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 
 
-class Replicas:
-    def __init__(self, url: str, one: TasksGateway, other: TasksGateway, *, redis: bool) -> None:
+class Replicas(GatewayPair):
+    def __init__(self, url: str, gateways: tuple[TasksGateway, TasksGateway], redis: bool) -> None:
+        super().__init__(*gateways)
         self.database_url = url
-        self.one = one
-        self.other = other
         self.redis = redis
         """Whether they share a Redis for signals."""
-
-    def cli(self, *args: str) -> str:
-        command = [sys.executable, "-m", "polyrelay", *args, "--config", str(self.one.config)]
-        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="module", params=["postgresql", "postgresql+redis"])
@@ -55,20 +54,8 @@ def replicas(
     if request.param.endswith("+redis"):
         redis_url = request.getfixturevalue("running_redis").url
     extra = f"redis: {redis_url}\n" if redis_url else ""
-    gateways = [
-        TasksGateway(tmp_path_factory.mktemp(f"replica-{name}"), emulator.url, url, extra)
-        for name in ("one", "other")
-    ]
-    for gateway in gateways:
-        gateway.start()
-    yield Replicas(url, *gateways, redis=bool(redis_url))
-    for gateway in gateways:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            stop(gateway.proc)
-
-
-def gpt(gateway: TasksGateway, key: str = STATIC_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+    for gateways in running_pair(tmp_path_factory, emulator.url, url, extra):
+        yield Replicas(url, gateways, bool(redis_url))
 
 
 def claude(gateway: TasksGateway) -> anthropic.Anthropic:
@@ -87,9 +74,7 @@ def test_the_banner_names_the_database_and_redis_without_secrets(replicas: Repli
 def test_a_key_made_by_the_cli_works_on_both_and_its_revocation_reaches_both(
     replicas: Replicas,
 ) -> None:
-    out = replicas.cli("keys", "create", "--name", "shared")
-    key_id = out.split("Created key ")[1].split()[0]
-    secret = next(line for line in out.splitlines() if line.startswith("sk-"))
+    key_id, secret = replicas.new_key("shared")
     for gateway in (replicas.one, replicas.other):
         reply = gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
         assert reply.choices[0].message.content == "You said: hello"
@@ -210,9 +195,7 @@ def test_a_per_minute_limit_counts_the_requests_of_both(replicas: Replicas) -> N
 
 
 def test_usage_of_both_replicas_is_in_one_database(replicas: Replicas) -> None:
-    out = replicas.cli("keys", "create", "--name", "metered")
-    key_id = out.split("Created key ")[1].split()[0]
-    secret = next(line for line in out.splitlines() if line.startswith("sk-"))
+    key_id, secret = replicas.new_key("metered")
     for gateway in (replicas.one, replicas.other, replicas.one):
         gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     deadline = time.monotonic() + 10  # each replica's usage writer commits within ~1 s

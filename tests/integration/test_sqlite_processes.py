@@ -8,8 +8,6 @@ would have if its signals were down:
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,21 +18,20 @@ import pytest
 from polyrelay.auth import KEY_CACHE_SECONDS
 from tests.backends import query
 from tests.integration.conftest import Emulator
-from tests.integration.servers import STATIC_KEY, stop
-from tests.integration.tasks_support import TasksGateway
+from tests.integration.tasks_support import (
+    GatewayPair,
+    TasksGateway,
+    openai_client as gpt,
+    running_pair,
+)
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 
 
-class Processes:
-    def __init__(self, database: str, one: TasksGateway, other: TasksGateway) -> None:
+class Processes(GatewayPair):
+    def __init__(self, database: str, gateways: tuple[TasksGateway, TasksGateway]) -> None:
+        super().__init__(*gateways)
         self.database = database
-        self.one = one
-        self.other = other
-
-    def cli(self, *args: str) -> str:
-        command = [sys.executable, "-m", "polyrelay", *args, "--config", str(self.one.config)]
-        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
     def recorded(self, response_id: str) -> int:
         sql = "SELECT COUNT(*) FROM response_events WHERE response_id = ?"
@@ -44,20 +41,8 @@ class Processes:
 @pytest.fixture(scope="module")
 def processes(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
     database = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'polyrelay.db'}"
-    gateways = [
-        TasksGateway(tmp_path_factory.mktemp(f"process-{name}"), emulator.url, database)
-        for name in ("one", "other")
-    ]
-    for gateway in gateways:
-        gateway.start()
-    yield Processes(database, *gateways)
-    for gateway in gateways:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            stop(gateway.proc)
-
-
-def gpt(gateway: TasksGateway, key: str = STATIC_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+    for gateways in running_pair(tmp_path_factory, emulator.url, database):
+        yield Processes(database, gateways)
 
 
 def test_no_signal_channel_is_announced(processes: Processes) -> None:
@@ -69,9 +54,7 @@ def test_no_signal_channel_is_announced(processes: Processes) -> None:
 def test_a_revoked_key_is_refused_by_both_once_their_cached_lookup_expires(
     processes: Processes,
 ) -> None:
-    made = processes.cli("keys", "create", "--name", "polled")
-    key_id = made.split("Created key ")[1].split()[0]
-    secret = next(line for line in made.splitlines() if line.startswith("sk-"))
+    key_id, secret = processes.new_key("polled")
     for gateway in (processes.one, processes.other):  # both now hold the key in their cache
         reply = gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
         assert reply.choices[0].message.content == "You said: hello"
