@@ -59,6 +59,21 @@ def test_results_page_in_byte_order_of_custom_id(database: Database) -> None:
     assert {r.status for r in results} == {"pending"} and results[0].result is None
 
 
+def test_a_batch_ends_at_its_expiry_or_when_its_last_running_request_ends(
+    database: Database,
+) -> None:
+    store = database.batches
+    batch = BatchRow(id="b", key_id="k1", created_at=0, expires_at=500)
+    store.create(batch, [("a", task("ta")), ("b", task("tb"))])
+    running = database.tasks.claim("w", 30)
+    assert running is not None
+    assert store.expire_overdue(batch, 900.0) == 1
+    assert store.state("b").ended_at is None  # one request still runs
+    assert database.tasks.complete(running.id, "w", b"{}")  # at the clock's 1000
+    state = store.state("b")
+    assert state.counts == {"expired": 1, "success": 1} and state.ended_at == 1000
+
+
 def test_requests_not_started_when_their_batch_expires_end_expired(database: Database) -> None:
     store = database.batches
     overdue = [(c, task(f"t{c}")) for c in ("a", "b", "c")]
@@ -81,7 +96,8 @@ def test_requests_not_started_when_their_batch_expires_end_expired(database: Dat
     assert store.expire_claimed("tn", 1000.0) is False  # its batch has hours left
     assert store.expire_claimed("ta", 1000.0) is True
     state = store.state("old")
-    assert state.counts == {"expired": 3} and state.ended_at == 1000
+    # Noticed at 1000, but they ended when the batch expired (as Anthropic's ended_at).
+    assert state.counts == {"expired": 3} and state.ended_at == 500
     assert {r.status for r in store.results("old")} == {"expired"}
     assert database.tasks.purge(finished_before=2000.0) == 3  # expired tasks are purgeable
     assert store.state("old").counts == {"missing": 3}

@@ -146,10 +146,15 @@ class SqlBatchStore:
         return batches[::-1] if order == "ASC" else batches
 
     def state(self, batch_id: str) -> BatchState:
+        """The batch ends when its last request does; requests that expired ended when
+        the batch expired (as Anthropic's `ended_at` shows), not when the gateway
+        noticed, which can be much later (no worker free, no read of the batch)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT COALESCE(t.status, 'missing'), COUNT(*), MAX(t.finished_at)"
-                " FROM message_batch_requests r LEFT JOIN tasks t ON t.id = r.task_id"
+                "SELECT COALESCE(t.status, 'missing'), COUNT(*), MAX(CASE t.status"
+                " WHEN 'expired' THEN b.expires_at ELSE t.finished_at END)"
+                " FROM message_batch_requests r JOIN message_batches b ON b.id = r.batch_id"
+                " LEFT JOIN tasks t ON t.id = r.task_id"
                 " WHERE r.batch_id = ? GROUP BY 1",
                 (batch_id,),
             ).fetchall()
