@@ -30,12 +30,11 @@ __all__ = ["PgBouncer", "pgbouncer_binary", "start_pgbouncer"]
 
 
 class PgBouncer:
-    def __init__(self, url: str, database_url: str, pool_mode: str) -> None:
+    def __init__(self, url: str, database_url: str) -> None:
         self.url = url
         """The pooled database's URL, through PgBouncer."""
         self.database_url = database_url
         """The same database's URL on the server directly."""
-        self.pool_mode = pool_mode
 
 
 def pgbouncer_binary() -> str:
@@ -50,20 +49,24 @@ def pgbouncer_binary() -> str:
 
 
 def _fresh_database(server: PostgresServer) -> tuple[str, str]:
+    """A new database on the server: its name and URL (the server's, other path)."""
     name = f"pgb_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server.url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    return name, server.url.rsplit("/", 1)[0] + f"/{name}"
+    return name, urlsplit(server.url)._replace(path=f"/{name}").geturl()
 
 
 def _write_config(root: Path, target: str, database: str, pool_mode: str, port: int) -> Path:
     server = urlsplit(target)
-    (root / "users.txt").write_text(f'"{server.username}" ""\n')
+    user = server.username or "postgres"
+    (root / "users.txt").write_text(f'"{user}" ""\n')
+    # Clients connect trusted; PgBouncer logs in to the server as the URL says.
+    login = f" user={user}" + (f" password={server.password}" if server.password else "")
     config = root / "pgbouncer.ini"
     config.write_text(
         f"""\
 [databases]
-polyrelay = host={server.hostname} port={server.port} dbname={database}
+polyrelay = host={server.hostname} port={server.port or 5432} dbname={database}{login}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -111,8 +114,8 @@ def start_pgbouncer(server: PostgresServer, pool_mode: str) -> Iterator[PgBounce
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_listening(port, proc, root / "pgbouncer.log")
-        user = urlsplit(server.url).username
-        yield PgBouncer(f"postgresql://{user}@127.0.0.1:{port}/polyrelay", direct, pool_mode)
+        user = urlsplit(server.url).username or "postgres"
+        yield PgBouncer(f"postgresql://{user}@127.0.0.1:{port}/polyrelay", direct)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
