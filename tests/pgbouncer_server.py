@@ -30,11 +30,13 @@ __all__ = ["PgBouncer", "pgbouncer_binary", "start_pgbouncer"]
 
 
 class PgBouncer:
-    def __init__(self, url: str, database_url: str) -> None:
+    def __init__(self, url: str, database_url: str, pool_mode: str) -> None:
         self.url = url
         """The pooled database's URL, through PgBouncer."""
         self.database_url = database_url
         """The same database's URL on the server directly."""
+        self.pool_mode = pool_mode
+        """session or transaction."""
 
 
 def pgbouncer_binary() -> str:
@@ -115,7 +117,8 @@ def start_pgbouncer(server: PostgresServer, pool_mode: str) -> Iterator[PgBounce
     try:
         _wait_listening(port, proc, root / "pgbouncer.log")
         user = urlsplit(server.url).username or "postgres"
-        yield PgBouncer(f"postgresql://{user}@127.0.0.1:{port}/polyrelay", direct)
+        url = f"postgresql://{user}@127.0.0.1:{port}/polyrelay"
+        yield PgBouncer(url, direct, pool_mode)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -24,7 +24,7 @@ from polyrelay.providers import upstream_headers
 from polyrelay.providers.anthropic.request import API_VERSION
 from polyrelay.settings import ProviderConfig, Settings
 from polyrelay.signals import redis_address
-from polyrelay.storage import StorageError, open_database
+from polyrelay.storage import StorageError, open_configured
 
 __all__ = ["Finding", "add_check_parser", "findings"]
 
@@ -87,7 +87,7 @@ def findings(settings: Settings, *, upstreams: bool) -> list[Finding]:
             f"{len(settings.providers)} providers, {len(settings.models)} models,"
             f" {len(settings.keys)} static keys",
         ),
-        _database(settings.database),
+        _database(settings),
         _redis(settings.redis),
     ]
     if settings.embedded_emulator:
@@ -115,10 +115,11 @@ def findings(settings: Settings, *, upstreams: bool) -> list[Finding]:
     return found
 
 
-def _database(url: str) -> Finding:
+def _database(settings: Settings) -> Finding:
+    url = settings.database
     engine = url.split(":", 1)[0]
     try:
-        open_database(url).close()
+        open_configured(settings).close()
     except StorageError as exc:
         return Finding("FAIL", "database", engine, str(exc).splitlines()[0])
     return Finding("ok", "database", engine, "opened and migrated")

@@ -18,7 +18,7 @@ import msgspec
 
 from polyrelay.cli_common import Actions, action_group, database, table, when
 from polyrelay.settings import ConfigError, Settings, load_settings
-from polyrelay.storage import ApiKey, KeyLimits, StorageError, is_postgres_url
+from polyrelay.storage import ApiKey, KeyLimits, StorageError
 
 __all__ = ["build_parser", "main"]
 
@@ -282,12 +282,12 @@ def _signal_revocation(settings: Settings, key_id: str) -> None:
         from polyrelay.signals_redis import publish_once
 
         sent, channel = publish_once(settings.redis, KEYS_CHANGED, key_id), "redis"
-    elif is_postgres_url(settings.database):
+    elif settings.signals_through_postgres:
         from polyrelay.signals_postgres import publish_once as notify_once
 
         sent, channel = notify_once(settings.database, KEYS_CHANGED, key_id), "postgresql"
     else:
-        return  # SQLite: the servers' caches expire on their own
+        return  # no channel: the servers' caches expire on their own
     if not sent:
         print(
             f"polyrelay: {channel} is unreachable: running servers refuse the key once their"

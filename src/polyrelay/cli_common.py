@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TypeAlias
 
 from polyrelay.settings import Settings
-from polyrelay.storage import Database, open_database
+from polyrelay.storage import Database, open_configured
 
 __all__ = ["Actions", "action_group", "database", "table", "usage", "when"]
 
@@ -31,7 +31,7 @@ def action_group(
 @contextmanager
 def database(settings: Settings) -> Iterator[Database]:
     """The configured database, closed on the way out."""
-    opened = open_database(settings.database)
+    opened = open_configured(settings)
     try:
         yield opened
     finally:

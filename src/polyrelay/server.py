@@ -20,7 +20,7 @@ from polyrelay.app import Deps, create_app
 from polyrelay.http_protocol import HeadJoiningProtocol
 from polyrelay.settings import Settings
 from polyrelay.signals import redis_address
-from polyrelay.storage import describe_database, is_postgres_url, open_database
+from polyrelay.storage import describe_database, is_postgres_url, open_configured
 
 __all__ = ["app_from_env", "serve"]
 
@@ -35,7 +35,7 @@ def app_from_env() -> Starlette:
 
 def served_app(settings: Settings) -> Starlette:
     """The app as `serve` runs it: its heap frozen once start-up is done."""
-    app = create_app(settings, Deps(open_database(settings.database)))
+    app = create_app(settings, Deps(open_configured(settings)))
     app.state.gateway.on_startup.append(_freeze_heap)  # after every other start-up step
     return app
 
@@ -52,7 +52,7 @@ async def _freeze_heap() -> None:
 
 def _demo_key(settings: Settings) -> str:
     """A fresh demo key for the emulator-only default; earlier demo keys are revoked."""
-    database = open_database(settings.database)
+    database = open_configured(settings)
     try:
         for key in database.keys.list():
             if key.name == DEMO_KEY_NAME and key.revoked_at is None:
@@ -69,8 +69,10 @@ def banner(settings: Settings, demo_secret: str | None) -> str:
     lines.append(f"  database: {describe_database(settings.database)}")
     if settings.redis:
         lines.append(f"  redis: {redis_address(settings.redis)} (signals between processes)")
-    elif is_postgres_url(settings.database):
+    elif settings.signals_through_postgres:
         lines.append("  signals between processes: PostgreSQL LISTEN/NOTIFY")
+    elif is_postgres_url(settings.database):  # pooled per transaction: no LISTEN
+        lines.append("  signals between processes: none (they poll; set redis for signals)")
     lines += [f"  model {name} -> {m.provider}" for name, m in settings.models.items()]
     if demo_secret is None:
         return "\n".join(lines)
@@ -104,7 +106,7 @@ def serve(settings: Settings) -> None:
         # Before the banner and the workers: a database that cannot be opened is one clear
         # error (exit 2), not every worker failing and being restarted; and the schema is
         # migrated once, not by workers racing.
-        open_database(settings.database).close()
+        open_configured(settings).close()
         demo_secret = None
     print(banner(settings, demo_secret), flush=True)  # noqa: T201
     common = {

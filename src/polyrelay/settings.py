@@ -113,6 +113,7 @@ class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
         return int(moment.timestamp())
 
 
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 RedisUrl = Annotated[str, msgspec.Meta(pattern=r"^(redis|rediss|unix)://")]
 
 
@@ -134,6 +135,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     followers, task waiters and key caches react at once to another process's change.
     None: on PostgreSQL the database carries them (LISTEN/NOTIFY); on SQLite each
     process polls the database instead."""
+    database_pool_mode: Literal["session", "transaction"] = "session"
+    """How a pooler between the gateway and PostgreSQL hands out server connections.
+    `transaction` (PgBouncer's pool_mode = transaction, most managed poolers): psycopg
+    prepares no statement on the server, and replicas cannot LISTEN for each other's
+    signals (set `redis` for those; without it they poll)."""
     default_model: str = "claude-opus-4-6"
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]
@@ -154,6 +160,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """The async task mode."""
     responses: ResponsesSettings = ResponsesSettings()
     """Stored OpenAI Responses."""
+
+    @property
+    def signals_through_postgres(self) -> bool:
+        """Whether processes signal each other through PostgreSQL's LISTEN/NOTIFY: no Redis
+        is set and the database is PostgreSQL, reached per session (LISTEN needs one)."""
+        postgres = self.database.startswith(_POSTGRES_SCHEMES)
+        return self.redis is None and postgres and self.database_pool_mode == "session"
 
     def with_listen(self, host: str, port: int) -> Settings:
         """A copy listening on host:port; emulator providers follow the new address."""
@@ -366,6 +379,11 @@ class _Reader:
             line, name = self._lines["default_model"], settings.default_model
             problem = f"{name!r} is not among models ({', '.join(settings.models) or 'none'})"
             raise ConfigError(f"{self._source}:{line}: default_model: {problem}")
+        postgres = settings.database.startswith(_POSTGRES_SCHEMES)
+        if settings.database_pool_mode != "session" and not postgres:
+            line = self._lines["database_pool_mode"]
+            problem = "applies to a PostgreSQL database only (database: postgresql://...)"
+            raise ConfigError(f"{self._source}:{line}: database_pool_mode: {problem}")
 
 
 def _fields(cls: type[msgspec.Struct]) -> tuple[msgspec.inspect.Field, ...]:

@@ -1,11 +1,14 @@
-"""Two gateway replicas reaching PostgreSQL through PgBouncer in session pooling, without
-Redis, as docs/deployment.md advises. PgBouncer serves the database under a name the
-server itself does not have, so every success here went through it.
+"""Two gateway replicas reaching PostgreSQL through PgBouncer, without Redis, in both of
+its pooling modes: session pooling, and transaction pooling with `database_pool_mode:
+transaction` in the config. PgBouncer serves the database under a name the server itself
+does not have, so every success here went through it.
 
-What session pooling has to carry: the migration's session advisory lock (both replicas
-start at once), LISTEN/NOTIFY signals (a revocation reaches both at once), statements
-psycopg prepares after their fifth run (a long chain of stored responses), the async
-connections of the event loop's store calls and the writer threads' connections."""
+What has to hold through the pooler: the migration's lock (both replicas start at once),
+signals (through LISTEN/NOTIFY in session pooling; under transaction pooling there is no
+session to LISTEN on, so the replicas poll), statements run many times (psycopg prepares
+one on the server after its fifth run, unless told not to, as it must be when pooled per
+transaction), the async connections of the event loop's store calls and the writer
+threads' connections."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Any
 import openai
 import pytest
 
+from polyrelay.auth import KEY_CACHE_SECONDS
 from tests.backends import query
 from tests.integration.conftest import Emulator
 from tests.integration.tasks_support import (
@@ -36,9 +40,11 @@ class Pooled(GatewayPair):
         self.bouncer = bouncer
 
 
-@pytest.fixture(scope="module")
-def bouncer(running_postgres: PostgresServer) -> Iterator[PgBouncer]:
-    yield from start_pgbouncer(running_postgres, "session")
+@pytest.fixture(scope="module", params=["session", "transaction"])
+def bouncer(
+    request: pytest.FixtureRequest, running_postgres: PostgresServer
+) -> Iterator[PgBouncer]:
+    yield from start_pgbouncer(running_postgres, request.param)
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +52,21 @@ def pooled(
     bouncer: PgBouncer, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pooled]:
     """The second replica's migration waits on the first one's lock, through PgBouncer."""
-    for gateways in running_pair(tmp_path_factory, emulator.url, bouncer.url):
+    extra = f"database_pool_mode: {bouncer.pool_mode}\n"
+    for gateways in running_pair(tmp_path_factory, emulator.url, bouncer.url, extra):
         yield Pooled(bouncer, gateways)
 
 
 def test_both_replicas_started_through_pgbouncer(pooled: Pooled) -> None:
     port = pooled.bouncer.url.split(":")[-1].split("/")[0]
+    signals = {
+        "session": "PostgreSQL LISTEN/NOTIFY",
+        "transaction": "none (they poll; set redis for signals)",
+    }[pooled.bouncer.pool_mode]
     for gateway in (pooled.one, pooled.other):
         logged = "".join(log.read_text() for log in gateway.workdir.glob("gateway-*.log"))
         assert f"  database: PostgreSQL 127.0.0.1:{port}/polyrelay\n" in logged, logged
-        assert "  signals between processes: PostgreSQL LISTEN/NOTIFY" in logged
+        assert f"  signals between processes: {signals}\n" in logged
     # The migrations ran once, on the server's own database.
     tables = query(
         pooled.bouncer.database_url,
@@ -64,13 +75,15 @@ def test_both_replicas_started_through_pgbouncer(pooled: Pooled) -> None:
     assert tables == [(1,)]
 
 
-def test_a_revocation_reaches_both_replicas_at_once(pooled: Pooled) -> None:
+def test_a_revocation_reaches_both_replicas(pooled: Pooled) -> None:
+    """At once through NOTIFY in session pooling; once the replicas' cached lookups
+    expire (5 s) under transaction pooling, where nothing can LISTEN."""
     key_id, secret = pooled.new_key("pooled")
     for gateway in (pooled.one, pooled.other):
         reply = gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
         assert reply.choices[0].message.content == "You said: hello"
     pooled.cli("keys", "revoke", key_id)
-    time.sleep(0.3)  # far less than the 5 s a cached key lookup lasts
+    time.sleep(0.3 if pooled.bouncer.pool_mode == "session" else KEY_CACHE_SECONDS + 0.5)
     for gateway in (pooled.one, pooled.other):
         with pytest.raises(openai.AuthenticationError):
             gpt(gateway, secret).chat.completions.create(model="gpt-4o-mini", messages=HELLO)

@@ -142,6 +142,14 @@ def test_unknown_top_level_key() -> None:
         (f"{MINIMAL}max_body_bytes: 0\n", "polyrelay.yaml:5: max_body_bytes: 0 is out of range"),
         (f"{MINIMAL}log_level: loud\n", "polyrelay.yaml:5: log_level: invalid value 'loud'"),
         (f"{MINIMAL}default_model: x\n", "polyrelay.yaml:5: default_model: 'x' is not among"),
+        (
+            f"{MINIMAL}database_pool_mode: statement\n",
+            "polyrelay.yaml:5: database_pool_mode: invalid value 'statement'",
+        ),
+        (
+            f"{MINIMAL}database_pool_mode: transaction\n",
+            "polyrelay.yaml:5: database_pool_mode: applies to a PostgreSQL database only",
+        ),
         ("providers: []\nmodels: {}\n", "polyrelay.yaml:1: providers: expected a mapping"),
         ("providers: {}\n", "polyrelay.yaml:1: missing required key 'models'"),
         ("providers: {}\nmodels: {}\nmodels: {}\n", "polyrelay.yaml:3: duplicate key 'models'"),
@@ -160,6 +168,22 @@ def test_unknown_top_level_key() -> None:
 )
 def test_invalid_config_names_line_and_problem(text: str, expected: str) -> None:
     assert config_error(text).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("extra", "through_postgres"),
+    [
+        ("", False),  # SQLite: processes poll
+        ("database: postgresql://db/x\n", True),
+        ("database: postgresql://db/x\ndatabase_pool_mode: transaction\n", False),
+        ("database: postgresql://db/x\nredis: redis://cache:6379/0\n", False),
+    ],
+)
+def test_signals_go_through_postgresql_only_without_redis_and_per_session(
+    extra: str, through_postgres: bool
+) -> None:
+    settings = parse(MINIMAL + extra)
+    assert settings.signals_through_postgres is through_postgres
 
 
 def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

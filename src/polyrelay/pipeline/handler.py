@@ -44,7 +44,7 @@ from polyrelay.providers.transport import UpstreamClient
 from polyrelay.routing import Router
 from polyrelay.settings import Settings
 from polyrelay.signals import KEYS_CHANGED, Signals
-from polyrelay.storage import COMMIT_SECONDS, ApiKey, Database, is_postgres_url
+from polyrelay.storage import COMMIT_SECONDS, ApiKey, Database
 from polyrelay.tools.web_search import WebSearchRuntime
 
 __all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
@@ -260,12 +260,13 @@ class Gateway:
 
 def _signals(settings: Settings) -> Signals:
     """Between processes through Redis when it is set, else through PostgreSQL's
-    LISTEN/NOTIFY when the database is PostgreSQL; on SQLite, this process's only."""
+    LISTEN/NOTIFY when the database is PostgreSQL reached per session; otherwise this
+    process's only (other processes poll)."""
     if settings.redis is not None:
         from polyrelay.signals_redis import RedisSignals  # only deployments with Redis load it
 
         return RedisSignals(settings.redis)
-    if is_postgres_url(settings.database):
+    if settings.signals_through_postgres:
         from polyrelay.signals_postgres import PostgresSignals
 
         return PostgresSignals(settings.database)

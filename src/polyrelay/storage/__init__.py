@@ -38,11 +38,13 @@ __all__ = [
     "ApiKey",
     "BatchStore",
     "Database",
+    "DatabaseSettings",
     "EncodedResponse",
     "InputItemsPage",
     "KeyLimits",
     "KeyStore",
     "KeyWindow",
+    "PoolMode",
     "RecordedEvent",
     "ResponseEventLog",
     "ResponseStore",
@@ -56,6 +58,7 @@ __all__ = [
     "call_at_once",
     "describe_database",
     "is_postgres_url",
+    "open_configured",
     "open_database",
 ]
 
@@ -359,12 +362,34 @@ def describe_database(url: str) -> str:
     return url.split("://")[0]
 
 
-def open_database(url: str, *, clock: Callable[[], float] = time.time) -> Database:
+PoolMode = Literal["session", "transaction"]
+"""How a connection pooler between the gateway and PostgreSQL (PgBouncer, a managed
+pooler) hands out server connections: for a whole client session, or per transaction."""
+
+
+class DatabaseSettings(Protocol):
+    """What the config says of the database (polyrelay.settings.Settings has it)."""
+
+    @property
+    def database(self) -> str: ...
+
+    @property
+    def database_pool_mode(self) -> PoolMode: ...
+
+
+def open_configured(settings: DatabaseSettings) -> Database:
+    """The configured database, opened as `open_database` does."""
+    return open_database(settings.database, pool_mode=settings.database_pool_mode)
+
+
+def open_database(
+    url: str, *, clock: Callable[[], float] = time.time, pool_mode: PoolMode = "session"
+) -> Database:
     """Open (creating and migrating as needed) the database at `url`.
 
     Accepted: `sqlite:///relative/path`, `sqlite:////absolute/path`, `sqlite:///:memory:`,
     and a libpq URI, `postgresql://user:password@host:port/database?...`, for several
-    replicas on one database.
+    replicas on one database. `pool_mode` matters on PostgreSQL only.
     """
     if url.startswith("sqlite:///"):
         from polyrelay.storage.sqlite import SqliteDatabase
@@ -373,7 +398,7 @@ def open_database(url: str, *, clock: Callable[[], float] = time.time) -> Databa
     if is_postgres_url(url):
         from polyrelay.storage.postgres import PostgresDatabase
 
-        return PostgresDatabase.open(url, clock=clock)
+        return PostgresDatabase.open(url, clock=clock, pool_mode=pool_mode)
     raise StorageError(
         f"unsupported database URL {url.split('://')[0]!r}: expected sqlite:///path/to/file.db"
         " (relative to the working directory), sqlite:////absolute/path.db or"

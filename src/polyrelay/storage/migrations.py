@@ -4,7 +4,9 @@
 and a released migration is never edited or reordered (add a new one instead). `migrate` runs
 every pending migration in order, each in its own transaction, and is safe when several
 processes start at once: on SQLite, `BEGIN IMMEDIATE` takes the write lock before reading
-what has run; on PostgreSQL, the caller holds an advisory lock around the whole run.
+what has run; on PostgreSQL, each transaction first takes a transaction-scoped advisory
+lock (`lock`), so it holds across a connection pooler that pools per transaction too,
+where a session lock would be taken on one server connection and released on another.
 PostgreSQL has its own list (polyrelay.storage.postgres_schema), which began at the schema
 SQLite's list had reached.
 """
@@ -49,26 +51,43 @@ def migrate(
     conn: SqlConnection,
     now: int,
     migrations: tuple[tuple[str, Migration], ...] = MIGRATIONS,
+    *,
+    lock: str | None = None,
 ) -> list[str]:
-    """Apply pending migrations; returns the names applied. `conn` must be in autocommit mode."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations"
-        " (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
-    )
+    """Apply pending migrations; returns the names applied. `conn` must be in autocommit
+    mode; `lock` is a statement each transaction runs first, to wait for other migrators."""
+
+    def create_ledger(conn: SqlConnection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations"
+            " (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
+        )
+
+    _in_transaction(conn, lock, create_ledger)
     done_before = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
     applied: list[str] = []
     for name, apply in migrations:
         if name in done_before:
             continue
-        conn.execute("BEGIN IMMEDIATE")  # PostgresConnection runs it as BEGIN
-        try:
+
+        def step(conn: SqlConnection, name: str = name, apply: Migration = apply) -> None:
             done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
             if done is None:
                 apply(conn)
                 conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now))
                 applied.append(name)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+
+        _in_transaction(conn, lock, step)
     return applied
+
+
+def _in_transaction(conn: SqlConnection, lock: str | None, work: Migration) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # PostgresConnection runs it as BEGIN
+    try:
+        if lock is not None:
+            conn.execute(lock)
+        work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from polyrelay.storage import StorageError
+from polyrelay.storage import PoolMode, StorageError
 from polyrelay.storage.database import SqlDatabase
 from polyrelay.storage.dialect import Dialect, SqlCursor
 from polyrelay.storage.migrations import migrate
@@ -30,7 +30,10 @@ from polyrelay.storage.postgres_schema import POSTGRES_MIGRATIONS
 __all__ = ["POSTGRESQL", "DatabaseClosed", "PostgresConnection", "PostgresDatabase", "describe"]
 
 _CONNECT_TIMEOUT_SECONDS = 10
-_MIGRATION_LOCK = 0x706F6C79  # "poly": one process migrates at a time
+_PREPARE_THRESHOLD = 5  # psycopg's default
+_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(1886350457)"
+"""One process migrates at a time (the key spells "poly"); held to the end of each
+migration's transaction, so it works through a pooler that pools per transaction."""
 LOOP_CONNECTIONS = 4
 """Store calls on the event loop that run at once (each on a connection of its own)."""
 _PLACEHOLDER = re.compile(r"\?|(?<![:\w]):([A-Za-z_]\w*)")
@@ -71,8 +74,12 @@ class PostgresConnection:
     A broken connection (the server restarted) is replaced by its caller's next call; the
     call that met the break fails, since its transaction is gone."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, *, prepare: bool = True) -> None:
+        """`prepare`: whether psycopg may prepare a statement on the server once it has run
+        it five times; not through a pooler that pools per transaction, where the next
+        transaction may run on a server connection that has not seen it."""
         self._conninfo = conninfo
+        self._prepare_threshold = _PREPARE_THRESHOLD if prepare else None
         self._loop_connections = LoopConnections(self._connect_async, LOOP_CONNECTIONS)
         self._texts: dict[str, str] = {}
         self._bulk: dict[str, BulkInsert | None] = {}
@@ -118,7 +125,10 @@ class PostgresConnection:
 
     async def _connect_async(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS
+            self._conninfo,
+            autocommit=True,
+            prepare_threshold=self._prepare_threshold,
+            connect_timeout=_CONNECT_TIMEOUT_SECONDS,
         )
 
     def _text(self, sql: str) -> str:
@@ -133,7 +143,7 @@ class PostgresConnection:
         held: _Held | None = getattr(self._local, "held", None)
         if held is not None and not (held.conn.broken or held.conn.closed):
             return held.conn
-        fresh = _connect(self._conninfo)
+        fresh = _connect(self._conninfo, self._prepare_threshold)
         with self._guard:
             accepted = not self._closed
             if accepted:
@@ -166,25 +176,29 @@ class _Held:
         self.conn = conn
 
 
-def _connect(conninfo: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS)
+def _connect(conninfo: str, prepare_threshold: int | None) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        conninfo,
+        autocommit=True,
+        prepare_threshold=prepare_threshold,
+        connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+    )
 
 
 class PostgresDatabase(SqlDatabase):
     @classmethod
-    def open(cls, url: str, *, clock: Callable[[], float]) -> PostgresDatabase:
-        """Connect to `url` (a libpq URI) and migrate the database it names."""
+    def open(
+        cls, url: str, *, clock: Callable[[], float], pool_mode: PoolMode = "session"
+    ) -> PostgresDatabase:
+        """Connect to `url` (a libpq URI) and migrate the database it names; `pool_mode`
+        is how a pooler in between hands out server connections."""
         where = describe(url)
         try:
-            conn = PostgresConnection(url)
+            conn = PostgresConnection(url, prepare=pool_mode == "session")
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL at {where}: {exc}") from exc
         try:
-            conn.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
-            try:
-                migrate(conn, int(clock()), POSTGRES_MIGRATIONS)
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
+            migrate(conn, int(clock()), POSTGRES_MIGRATIONS, lock=_MIGRATION_LOCK)
         except psycopg.Error as exc:
             conn.close()
             raise StorageError(f"cannot use PostgreSQL database {where}: {exc}") from exc
