@@ -61,7 +61,9 @@ def copy_rows(
         cursor.execute("BEGIN")
     try:
         # Created once per session (a temporary table is the session's own); emptied at
-        # commit, and after use for a second upsert in the same transaction.
+        # commit, and after use for a second upsert in the same transaction. Through a
+        # pooler that pools per transaction, the server connection that runs this one
+        # gets its own: same name, same columns, and empty outside a transaction.
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS"  # noqa: S608
             f" AS SELECT {plan.columns} FROM {plan.table} WITH NO DATA"
