@@ -21,6 +21,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 import yaml
 
+from polyrelay.database_url import PoolMode, is_postgres_url
 from polyrelay.fetch.settings import FetchSettings
 from polyrelay.search.settings import SearchSettings
 from polyrelay.tasks.settings import TasksSettings
@@ -113,7 +114,6 @@ class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
         return int(moment.timestamp())
 
 
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 RedisUrl = Annotated[str, msgspec.Meta(pattern=r"^(redis|rediss|unix)://")]
 
 
@@ -135,7 +135,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     followers, task waiters and key caches react at once to another process's change.
     None: on PostgreSQL the database carries them (LISTEN/NOTIFY); on SQLite each
     process polls the database instead."""
-    database_pool_mode: Literal["session", "transaction"] = "session"
+    database_pool_mode: PoolMode = "session"
     """How a pooler between the gateway and PostgreSQL hands out server connections.
     `transaction` (PgBouncer's pool_mode = transaction, most managed poolers): psycopg
     prepares no statement on the server, and replicas cannot LISTEN for each other's
@@ -165,7 +165,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def signals_through_postgres(self) -> bool:
         """Whether processes signal each other through PostgreSQL's LISTEN/NOTIFY: no Redis
         is set and the database is PostgreSQL, reached per session (LISTEN needs one)."""
-        postgres = self.database.startswith(_POSTGRES_SCHEMES)
+        postgres = is_postgres_url(self.database)
         return self.redis is None and postgres and self.database_pool_mode == "session"
 
     def with_listen(self, host: str, port: int) -> Settings:
@@ -379,7 +379,7 @@ class _Reader:
             line, name = self._lines["default_model"], settings.default_model
             problem = f"{name!r} is not among models ({', '.join(settings.models) or 'none'})"
             raise ConfigError(f"{self._source}:{line}: default_model: {problem}")
-        postgres = settings.database.startswith(_POSTGRES_SCHEMES)
+        postgres = is_postgres_url(settings.database)
         if settings.database_pool_mode != "session" and not postgres:
             line = self._lines["database_pool_mode"]
             problem = "applies to a PostgreSQL database only (database: postgresql://...)"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal, ParamSpec, Protocol, TypeVar
 import msgspec
 
 from polyrelay.codec import JSONObject
+from polyrelay.database_url import PoolMode, is_postgres_url
 from polyrelay.storage.key_limits import NO_LIMITS, KeyLimits, KeyWindow
 from polyrelay.storage.response_events import RecordedEvent
 from polyrelay.storage.responses import (
@@ -347,10 +348,6 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
 def describe_database(url: str) -> str:
     """What `url` opens, for banners and reports; never its password."""
     if url.startswith("sqlite:///"):
@@ -360,11 +357,6 @@ def describe_database(url: str) -> str:
 
         return f"PostgreSQL {describe(url)}"
     return url.split("://")[0]
-
-
-PoolMode = Literal["session", "transaction"]
-"""How a connection pooler between the gateway and PostgreSQL (PgBouncer, a managed
-pooler) hands out server connections: for a whole client session, or per transaction."""
 
 
 class DatabaseSettings(Protocol):
