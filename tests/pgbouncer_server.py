@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 import pytest
@@ -58,12 +58,21 @@ def _fresh_database(server: PostgresServer) -> tuple[str, str]:
     return name, urlsplit(server.url)._replace(path=f"/{name}").geturl()
 
 
+def _login(target: str) -> tuple[str, str | None]:
+    """The user and (unescaped) password that `target` logs in with."""
+    server = urlsplit(target)
+    password = unquote(server.password) if server.password is not None else None
+    return unquote(server.username or "postgres"), password
+
+
 def _write_config(root: Path, target: str, database: str, pool_mode: str, port: int) -> Path:
     server = urlsplit(target)
-    user = server.username or "postgres"
-    (root / "users.txt").write_text(f'"{user}" ""\n')
-    # Clients connect trusted; PgBouncer logs in to the server as the URL says.
-    login = f" user={user}" + (f" password={server.password}" if server.password else "")
+    user, password = _login(target)
+    # Clients log in to PgBouncer with the server's own user and password (trusted when the
+    # server has none); PgBouncer logs in to the server as the URL says.
+    (root / "users.txt").write_text(f'"{user}" "{password or ""}"\n')
+    auth_type = "scram-sha-256" if password else "trust"
+    login = f" user={user}" + (f" password={password}" if password else "")
     config = root / "pgbouncer.ini"
     config.write_text(
         f"""\
@@ -74,7 +83,7 @@ polyrelay = host={server.hostname} port={server.port or 5432} dbname={database}{
 listen_addr = 127.0.0.1
 listen_port = {port}
 unix_socket_dir =
-auth_type = trust
+auth_type = {auth_type}
 auth_file = {root / "users.txt"}
 pool_mode = {pool_mode}
 max_client_conn = 200
@@ -116,8 +125,9 @@ def start_pgbouncer(server: PostgresServer, pool_mode: str) -> Iterator[PgBounce
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_listening(port, proc, root / "pgbouncer.log")
-        user = urlsplit(server.url).username or "postgres"
-        url = f"postgresql://{user}@127.0.0.1:{port}/polyrelay"
+        user, password = _login(server.url)
+        login = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+        url = f"postgresql://{login}@127.0.0.1:{port}/polyrelay"
         yield PgBouncer(url, direct, pool_mode)
     finally:
         proc.terminate()

@@ -2,9 +2,11 @@
 
 The session starts its own cluster (initdb + pg_ctl from the machine's PostgreSQL, as the
 `postgres` user when the tests run as root, since PostgreSQL refuses to run as root) on a
-loopback port, so nothing depends on a system service. `POLYRELAY_TEST_POSTGRES_URL` points
-the tests at a server of your own instead. Each test gets its own schema, selected by the
-database URL's `options=-csearch_path=...`, so tests cannot see each other's rows.
+loopback port, so nothing depends on a system service. Logins over TCP need a password
+(scram-sha-256, as a production server asks), and the password holds characters a URL must
+escape, so every test connects the way a deployment does. `POLYRELAY_TEST_POSTGRES_URL`
+points the tests at a server of your own instead. Each test gets its own schema, selected
+by the database URL's `options=-csearch_path=...`, so tests cannot see each other's rows.
 
 Without PostgreSQL on the machine the PostgreSQL cases skip, except under CI (`CI` set),
 where they fail: .ci/run installs it.
@@ -13,6 +15,7 @@ where they fail: .ci/run installs it.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -29,6 +32,9 @@ from tests.integration.servers import free_port
 __all__ = ["PostgresServer", "postgres_binaries", "running_postgres"]
 
 _SEARCH_DIRS = ("/usr/lib/postgresql",)
+_USER = "polyrelay"
+_PASSWORD = f"pw@{secrets.token_hex(6)}:/%?#&="
+"""The private cluster's password: random, with characters that a URL must escape."""
 
 
 def postgres_binaries() -> Path | None:
@@ -64,8 +70,11 @@ def _as_postgres(command: list[str]) -> list[str]:
 
 def _start_cluster(binaries: Path, root: Path) -> tuple[str, Path]:
     data = root / "data"
+    password_file = root / "password"
+    password_file.write_text(_PASSWORD + "\n")
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
+        shutil.chown(password_file, "postgres", "postgres")
     subprocess.run(
         _as_postgres(
             [
@@ -73,8 +82,10 @@ def _start_cluster(binaries: Path, root: Path) -> tuple[str, Path]:
                 "-D",
                 str(data),
                 "-U",
-                "polyrelay",
-                "--auth=trust",
+                _USER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={password_file}",
                 "-E",
                 "UTF8",
                 "--no-sync",
@@ -106,7 +117,8 @@ def _start_cluster(binaries: Path, root: Path) -> tuple[str, Path]:
         check=True,
         capture_output=True,
     )
-    return f"postgresql://polyrelay@127.0.0.1:{port}/postgres", data
+    password = quote(_PASSWORD, safe="")
+    return f"postgresql://{_USER}:{password}@127.0.0.1:{port}/postgres", data
 
 
 @pytest.fixture(scope="session")

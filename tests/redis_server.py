@@ -1,15 +1,19 @@
 """A private Redis server for the tests (the machine's redis-server on a loopback port,
-nothing persisted). Without redis-server the Redis cases skip, except under CI (`CI`
-set), where they fail: .ci/run installs it."""
+nothing persisted). It asks for a password (`requirepass`, as a production Redis does),
+one with characters a URL must escape, so the tests connect as a deployment does. Without
+redis-server the Redis cases skip, except under CI (`CI` set), where they fail: .ci/run
+installs it."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -23,7 +27,8 @@ class RedisServer:
     def __init__(self, binary: str) -> None:
         self._binary = binary
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = f"pw@{secrets.token_hex(6)}:/%?#&="
+        self.url = f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="polyrelay-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -41,6 +46,8 @@ class RedisServer:
                 "no",
                 "--dir",
                 self._dir,
+                "--requirepass",
+                self.password,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
