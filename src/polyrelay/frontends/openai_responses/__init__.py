@@ -197,7 +197,7 @@ class OpenAIResponsesFrontend:
     ) -> bytes | None:
         del body
         options = _options(ctx)
-        if options is None or not isinstance(document, dict) or "id" not in document:
+        if options is None or not isinstance(document, dict):
             return None
         finish_response(document, options, ctx)
         encoded = codec.encode(document)

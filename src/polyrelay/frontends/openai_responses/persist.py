@@ -46,6 +46,7 @@ __all__ = [
 log = logging.getLogger("polyrelay.responses")
 
 _STORABLE = frozenset({"completed", "incomplete"})
+_LATEST_TIME = 2**53
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 _TERMINAL_MARKS = tuple(name.encode() for name in _TERMINAL_EVENTS)
 
@@ -59,13 +60,25 @@ def save_response(
     encoded: bytes | None = None,
 ) -> None:
     """Save a Response object held as a dict (the fast path's, decoded from upstream);
-    `encoded` is that dict as sent to the client, when the caller has it."""
-    status = response.get("status")
+    `encoded` is that dict as sent to the client, when the caller has it. A Response whose
+    `id` or `status` is not a string is relayed as the upstream sent it, but not stored."""
+    response_id, status = response.get("id"), response.get("status")
+    if not (isinstance(response_id, str) and isinstance(status, str)):
+        if options.store:
+            ctx.warn("the upstream's Response has no string id and status; it was not stored")
+        return
     if store is not None and _storing(options, ctx, status):
-        created = response.get("created_at")
-        when = int(created) if isinstance(created, int | float) else ctx.created
         body = codec.encode(response) if encoded is None else encoded
-        _put(store, str(response["id"]), str(status), when, body, options, ctx)
+        _put(store, response_id, status, _created_at(response, ctx), body, options, ctx)
+
+
+def _created_at(response: JSONObject, ctx: RequestContext) -> int:
+    """The upstream's `created_at` when it is a plausible time (a column of 64 bits holds
+    it), else the request's own."""
+    created = response.get("created_at")
+    if isinstance(created, bool) or not isinstance(created, int | float):
+        return ctx.created
+    return int(created) if 0 <= created < _LATEST_TIME else ctx.created
 
 
 def save_encoded(

@@ -4,13 +4,14 @@ Theory of operation: the mapping is almost 1:1. `message_start` → MessageStart
 input usage; each content block → PartStart / deltas / PartStop; `message_delta` →
 UsageDelta (cumulative; absent optional counts keep their earlier value) and holds the
 stop reason until `message_stop` → MessageStop. `ping` and unknown events are ignored;
-blocks of unknown types are skipped and the IR indexes renumbered so they stay 0,1,2…
-An `error` event, or EOF before `message_stop`, ends the stream with a StreamError.
+blocks (and deltas) of unknown types are skipped and the IR indexes renumbered so they
+stay 0,1,2… An `error` event, an event that does not decode (other than those), or EOF
+before `message_stop`, ends the stream with a StreamError.
 """
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import assert_never, get_args
 
 import msgspec
 
@@ -77,8 +78,25 @@ _WITHOUT_USAGE = frozenset(
 usage and do not end the stream."""
 
 
-class _Indexed(msgspec.Struct):
+class _Typed(msgspec.Struct):
+    type: str
+
+
+class _Shape(msgspec.Struct):
+    """What a content block event that did not decode says of itself."""
+
     index: int
+    type: str = ""
+    content_block: _Typed | None = None
+    delta: _Typed | None = None
+
+
+def _tags(union: object) -> frozenset[str]:
+    return frozenset(str(member.__struct_config__.tag) for member in get_args(union))
+
+
+_BLOCK_TYPES = _tags(wire.ContentBlock)
+_DELTA_TYPES = _tags(wire.RawContentBlockDelta)
 
 
 class AnthropicStreamParser:
@@ -114,8 +132,11 @@ class AnthropicStreamParser:
                 continue
             try:
                 event: wire.RawMessageStreamEvent = _EVENTS.decode(data)
-            except msgspec.ValidationError:
-                self._unknown(name, data)
+            except msgspec.ValidationError as exc:
+                if not self._skips(name, data):
+                    self._done = True
+                    msg = f"Anthropic sent a stream event the gateway cannot read: {exc}"
+                    out.append(StreamError(status=502, kind="api_error", message=msg))
                 continue
             except msgspec.DecodeError:
                 self._done = True
@@ -131,12 +152,25 @@ class AnthropicStreamParser:
             self._event(event, out)
         return out
 
-    def _unknown(self, name: bytes, data: bytes) -> None:
-        """A block of a type the gateway does not know: skip it and its deltas."""
-        if name == b"content_block_start":
-            index = decode_as(data, _Indexed).index
-            self._indexes[index] = None
+    def _skips(self, name: bytes, data: bytes) -> bool:
+        """Whether an event that did not decode is to be skipped: a block of a type the
+        gateway does not know (Anthropic adds them), a delta of such a block or of an
+        unknown type. Anything else that does not decode is a malformed event."""
+        try:
+            shape = decode_as(data, _Shape)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return False
+        kind = name or shape.type.encode()
+        block, delta = shape.content_block, shape.delta
+        if kind == b"content_block_start" and block is not None:
+            if block.type in _BLOCK_TYPES:
+                return False
+            self._indexes[shape.index] = None
             self._ctx.warn("an Anthropic content block of an unknown type was skipped")
+            return True
+        if kind == b"content_block_delta" and delta is not None:
+            return delta.type not in _DELTA_TYPES or self._indexes.get(shape.index, 0) is None
+        return False
 
     def _event(self, event: wire.RawMessageStreamEvent, out: list[StreamEvent]) -> None:
         match event:

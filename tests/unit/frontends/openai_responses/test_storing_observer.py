@@ -10,7 +10,7 @@ import pytest
 from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
-from polyrelay.frontends.openai_responses.persist import StoringObserver
+from polyrelay.frontends.openai_responses.persist import StoringObserver, save_response
 from polyrelay.storage import EncodedResponse, StoredResponse
 
 
@@ -88,3 +88,25 @@ def test_failed_and_truncated_streams_are_not_saved() -> None:
     failed = frame("response.failed", {"response": {**RESPONSE, "status": "failed"}})
     assert observe([STREAM[: STREAM.index(b"event: response.completed")], failed]).saved == []
     assert observe([STREAM[:-40]]).saved == []
+
+
+@pytest.mark.parametrize(
+    "odd", [{"id": {"x": 1}}, {"status": {"x": 1}}, {"id": None}, {"status": ["completed"]}]
+)
+def test_a_response_without_a_string_id_and_status_is_not_stored_and_says_so(
+    odd: dict[str, object],
+) -> None:
+    store = Store()
+    ctx = RequestContext(model="public", key_id="k1")
+    save_response(store, {**RESPONSE, **odd}, ResponsesOptions(), ctx)
+    assert store.saved == []
+    assert any("was not stored" in warning for warning in ctx.warnings)
+
+
+@pytest.mark.parametrize("created", [2**70, -5, 1e400, "soon", True, None])
+def test_an_implausible_created_at_is_stored_as_the_request_time(created: object) -> None:
+    store = Store()
+    ctx = RequestContext(model="public", key_id="k1")
+    save_response(store, {**RESPONSE, "created_at": created}, ResponsesOptions(), ctx)
+    [record] = store.saved
+    assert record.created_at == ctx.created

@@ -141,6 +141,58 @@ def test_unknown_events_and_blocks_are_skipped() -> None:
     assert _fold(events) == _parse("basic")
 
 
+FUTURE_BLOCK = b"".join(
+    b"event: %b\ndata: %b\n\n" % (name, data)
+    for name, data in [
+        (b"content_block_start", b'{"type":"content_block_start","index":7,'
+         b'"content_block":{"type":"future_block","x":1}}'),
+        (b"content_block_delta", b'{"type":"content_block_delta","index":7,'
+         b'"delta":{"type":"future_delta","y":2}}'),
+        (b"content_block_delta", b'{"type":"content_block_delta","index":7,'
+         b'"delta":{"type":"text_delta","text":"hidden"}}'),
+        (b"content_block_stop", b'{"type":"content_block_stop","index":7}'),
+    ]
+)  # fmt: skip
+
+
+def test_blocks_and_deltas_of_unknown_types_are_skipped_with_a_warning() -> None:
+    data = (FIXTURES / "basic.sse").read_bytes()
+    data = data.replace(b"event: message_delta\n", FUTURE_BLOCK + b"event: message_delta\n")
+    ctx = RequestContext()
+    parser = AnthropicStreamParser(ctx)
+    events = parser.feed(data) + parser.finish()
+    assert _fold(events) == _parse("basic")
+    assert "an Anthropic content block of an unknown type was skipped" in ctx.warnings
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        (b"content_block_start", b"null"),
+        (b"content_block_start", b'{"type":"content_block_start","index":0,'
+         b'"content_block":{"type":"text","text":5}}'),
+        (b"content_block_start", b'{"type":"content_block_start","index":"0",'
+         b'"content_block":{"type":"future_block"}}'),
+        (b"content_block_delta", b'{"type":"content_block_delta","index":0,'
+         b'"delta":{"type":"text_delta"}}'),
+        (b"message_delta", b'{"type":"message_delta","delta":"x"}'),
+        (b"message_start", b'[]'),
+    ],
+)  # fmt: skip
+def test_a_malformed_event_ends_the_stream_with_an_upstream_error(name: bytes, data: bytes) -> None:
+    """Not skipped as a block of an unknown type would be, and not a gateway fault."""
+    sse = (FIXTURES / "basic.sse").read_bytes()
+    event = b"event: %b\n" % name
+    at = sse.index(event, sse.index(b"event: message_start") + 1 if name != b"message_start" else 0)
+    sse = sse[:at] + event + b"data: " + data + b"\n\n" + sse[at:]
+    parser = AnthropicStreamParser(RequestContext())
+    events = parser.feed(sse) + parser.finish()
+    errors = [e for e in events if isinstance(e, StreamError)]
+    assert len(errors) == 1 and errors[0].status == 502 and errors[0].kind == "api_error"
+    assert "cannot read" in errors[0].message
+    assert events[-1] is errors[0]
+
+
 @pytest.mark.parametrize(
     ("name", "status", "kind"),
     [

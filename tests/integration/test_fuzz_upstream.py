@@ -1,0 +1,228 @@
+"""Mutated upstream answers, of every upstream type, through every client protocol of a real
+gateway: whatever an upstream sends back (a member missing or of another type, an event
+dropped, doubled or cut short), the client gets a success or an error in its own protocol,
+never a 500, and the gateway logs no unhandled error. The seeds are the emulator's own
+answers, with reasoning and a tool call, JSON and streamed; hypothesis mutates them
+(POLYRELAY_FUZZ_EXAMPLES examples a test, 60 by default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from tests.integration.conftest import Emulator, Gateway
+from tests.integration.fuzz_support import assert_protocol_answer, mutated
+from tests.integration.servers import STATIC_KEY, free_port, start, stop
+from tests.integration.test_fuzz_requests import UNHANDLED, LogReader
+
+EXAMPLES = int(os.environ.get("POLYRELAY_FUZZ_EXAMPLES", "60"))
+PROMPT = '[[think weighing it]] [[tool get_weather {"city": "Paris"}]] weather?'
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+
+
+class Answer:
+    """What the fuzzed upstream sends: JSON for a plain call, SSE bytes for a stream."""
+
+    def __init__(self) -> None:
+        self.json = b"{}"
+        self.stream = b""
+
+
+def _serve(answer: Answer) -> type[BaseHTTPRequestHandler]:
+    class Upstream(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            request = self.rfile.read(int(self.headers.get("content-length") or 0))
+            streamed = "alt=sse" in self.path or b'"stream":true' in request.replace(b" ", b"")
+            body = answer.stream if streamed else answer.json
+            self.send_response(200)
+            self.send_header(
+                "content-type", "text/event-stream" if streamed else "application/json"
+            )
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Upstream
+
+
+# Per upstream type: the emulator's path and request for a JSON call; the stream's differs
+# by `stream: true` (Gemini: its own method).
+def _emulator_call(kind: str, stream: bool) -> tuple[str, dict[str, Any]]:
+    user = {"role": "user", "content": PROMPT}
+    function = {"name": "get_weather", "description": "weather", "parameters": SCHEMA}
+    if kind == "openai":
+        tools = [{"type": "function", "function": function}]
+        body = {"model": "gpt-4o-mini", "messages": [user], "tools": tools, "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return "/v1/chat/completions", body
+    if kind == "openai-responses":
+        tools = [{"type": "function", **function}]
+        return "/v1/responses", {"model": "gpt-5-mini", "input": PROMPT, "tools": tools,
+                                 "stream": stream}  # fmt: skip
+    if kind == "anthropic":
+        tool = {"name": "get_weather", "description": "weather", "input_schema": SCHEMA}
+        return "/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 200,
+                                "messages": [user], "tools": [tool], "stream": stream}  # fmt: skip
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+        "tools": [{"functionDeclarations": [function]}],
+    }
+    return f"/v1beta/models/gemini-2.5-flash:{method}", body
+
+
+KINDS = ["anthropic", "gemini", "openai", "openai-responses"]
+
+
+@pytest.fixture(scope="module")
+def seeds(emulator: Emulator) -> dict[tuple[str, bool], bytes]:
+    """The emulator's answers per (upstream type, streamed)."""
+    headers = {"authorization": "Bearer up", "x-api-key": "up", "x-goog-api-key": "up"}
+    found = {}
+    for kind in KINDS:
+        for stream in (False, True):
+            path, body = _emulator_call(kind, stream)
+            reply = httpx.post(emulator.url + path, json=body, headers=headers, timeout=30)
+            assert reply.status_code == 200, reply.text
+            found[(kind, stream)] = reply.content
+    return found
+
+
+@pytest.fixture(scope="module")
+def answer() -> Answer:
+    return Answer()
+
+
+@pytest.fixture(scope="module")
+def gateway(answer: Answer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _serve(answer))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    upstream = f"http://127.0.0.1:{server.server_address[1]}"
+    workdir = tmp_path_factory.mktemp("fuzz-upstream")
+    config = workdir / "polyrelay.yaml"
+    providers = "\n".join(
+        f'  fz-{kind}: {{type: {kind}, base_url: "{upstream}{"/v1" if "openai" in kind else ""}",'
+        " api_key: up}"
+        for kind in KINDS
+    )
+    models = "\n".join(f"  m-{kind}: {{provider: fz-{kind}}}" for kind in KINDS)
+    config.write_text(
+        f"database: sqlite:///{workdir / 'db.sqlite'}\nproviders:\n{providers}\n"
+        f'models:\n{models}\nkeys:\n  - {{key: "{STATIC_KEY}", name: ci}}\n'
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = workdir / "gateway.log"
+    proc = start(["serve", "--config", str(config), "--port", str(port)], url + "/", log)
+    yield Gateway(url, log)
+    stop(proc)
+    server.shutdown()
+
+
+def _client_request(protocol: str, model: str, stream: bool) -> tuple[str, dict[str, Any]]:
+    function = {"name": "get_weather", "description": "weather", "parameters": SCHEMA}
+    user = {"role": "user", "content": "weather?"}
+    if protocol == "messages":
+        tool = {"name": "get_weather", "description": "weather", "input_schema": SCHEMA}
+        return "/v1/messages", {"model": model, "max_tokens": 200, "messages": [user],
+                                "tools": [tool], "stream": stream}  # fmt: skip
+    if protocol == "chat":
+        tools = [{"type": "function", "function": function}]
+        return "/v1/chat/completions", {"model": model, "messages": [user], "tools": tools,
+                                        "stream": stream}  # fmt: skip
+    tools = [{"type": "function", **function}]
+    return "/v1/responses", {"model": model, "input": "weather?", "tools": tools,
+                             "stream": stream}  # fmt: skip
+
+
+def _events(stream: bytes) -> list[bytes]:
+    return [event for event in _EVENT_END.split(stream) if event.strip()]
+
+
+@st.composite
+def mutated_stream(draw: st.DrawFn, stream: bytes) -> bytes:
+    """`stream` with one event's JSON mutated, or one event dropped or doubled, or the
+    bytes cut short anywhere."""
+    events = _events(stream)
+    operation = draw(st.sampled_from(["mutate", "mutate", "drop", "double", "cut"]))
+    if operation == "cut":
+        return stream[: draw(st.integers(min_value=0, max_value=len(stream) - 1))]
+    index = draw(st.integers(min_value=0, max_value=len(events) - 1))
+    event = events[index]
+    if operation == "drop":
+        del events[index]
+    elif operation == "double":
+        events.insert(index, event)
+    else:
+        head, _, data = event.rpartition(b"data: ")
+        if data.strip() and data.strip() != b"[DONE]":
+            document = json.loads(data)
+            events[index] = head + b"data: " + json.dumps(draw(mutated(document))).encode()
+    return b"".join(event + b"\n\n" for event in events)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+    database=None,
+)
+@given(data=st.data(), protocol=st.sampled_from(["chat", "messages", "responses"]))
+def test_a_mutated_upstream_answer_reaches_the_client_in_its_protocol(
+    kind: str,
+    data: st.DataObject,
+    protocol: str,
+    seeds: dict[tuple[str, bool], bytes],
+    answer: Answer,
+    gateway: Gateway,
+) -> None:
+    stream = data.draw(st.booleans(), label="stream")
+    answer.json = seeds[(kind, False)]
+    answer.stream = seeds[(kind, True)]
+    if stream:
+        answer.stream = data.draw(mutated_stream(answer.stream), label="upstream stream")
+    else:
+        document = json.loads(answer.json)
+        answer.json = json.dumps(data.draw(mutated(document), label="upstream")).encode()
+    path, body = _client_request(protocol, f"m-{kind}", stream)
+    log = LogReader(gateway.log)
+    headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    with httpx.stream("POST", gateway.url + path, json=body, headers=headers, timeout=60) as r:
+        r.read()
+    assert_protocol_answer(r, anthropic=protocol == "messages")
+    logged = log.new_text()
+    assert not any(marker in logged for marker in UNHANDLED), logged
+
+
+def test_the_seeds_pass_unchanged(
+    seeds: dict[tuple[str, bool], bytes], answer: Answer, gateway: Gateway
+) -> None:
+    """Unmutated, every seed is a 200 with the tool call in every protocol: the fuzzing
+    above starts from answers the gateway reads in full."""
+    headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    for kind in KINDS:
+        answer.json, answer.stream = seeds[(kind, False)], seeds[(kind, True)]
+        for protocol in ("chat", "messages", "responses"):
+            for stream in (False, True):
+                path, body = _client_request(protocol, f"m-{kind}", stream)
+                reply = httpx.post(gateway.url + path, json=body, headers=headers, timeout=60)
+                assert reply.status_code == 200, (kind, protocol, stream, reply.text)
+                assert "get_weather" in reply.text, (kind, protocol, stream, reply.text)
