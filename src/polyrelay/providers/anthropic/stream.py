@@ -148,6 +148,8 @@ class AnthropicStreamParser:
                 index = self._indexes.get(event.index)
                 if index is not None:
                     out.append(TextDelta(index=index, text=event.delta.text))
+                else:
+                    self._check_started(event.index, out)
                 continue
             self._event(event, out)
         return out
@@ -225,6 +227,7 @@ class AnthropicStreamParser:
     def _delta(self, event: wire.RawContentBlockDeltaEvent, out: list[StreamEvent]) -> None:
         index = self._indexes.get(event.index)
         if index is None:
+            self._check_started(event.index, out)
             return
         delta = event.delta
         match delta:
@@ -245,9 +248,18 @@ class AnthropicStreamParser:
             case _:
                 assert_never(delta)
 
+    def _check_started(self, wire_index: int, out: list[StreamEvent]) -> None:
+        """An event of a block with no IR index: a skipped block's, or, when the block was
+        never started, a malformed stream (its content would be lost unseen)."""
+        if wire_index not in self._indexes:
+            self._done = True
+            message = f"Anthropic sent an event of content block {wire_index} before its start"
+            out.append(StreamError(status=502, kind="api_error", message=message))
+
     def _block_stop(self, wire_index: int, out: list[StreamEvent]) -> None:
         index = self._indexes.get(wire_index)
         if index is None:
+            self._check_started(wire_index, out)
             return
         if not self._args_seen:
             # An all-empty input buffer means `{}` (anthropic-messages.md §6 delta table).

@@ -157,6 +157,7 @@ class OpenAIResponsesStreamParser:
             self._content(event, out)
 
     def _start(self, part: Part, out: list[StreamEvent]) -> int:
+        self._stop(out)  # a part left open by a malformed stream ends before the next one
         index = self._next_index
         self._next_index += 1
         self._open = index
@@ -208,7 +209,9 @@ class OpenAIResponsesStreamParser:
                 self._start(TextPart(text=""), out)
             case "response.content_part.done":
                 self._stop(out)
-            case "response.output_text.delta" | "response.refusal.delta" if index is not None:
+            case "response.output_text.delta" | "response.refusal.delta":
+                # A server that skips `content_part.added` still has its text kept.
+                index = self._start(TextPart(text=""), out) if index is None else index
                 out.append(TextDelta(index=index, text=event.delta or ""))
             case "response.output_text.annotation.added" if index is not None:
                 annotation = event.annotation
@@ -217,11 +220,16 @@ class OpenAIResponsesStreamParser:
             case "response.reasoning_summary_part.added" if index is not None:
                 if event.summary_index:
                     out.append(ReasoningDelta(index=index, text=REASONING_SEPARATOR))
-            case "response.reasoning_summary_text.delta" if index is not None:
+            case "response.reasoning_summary_text.delta":
+                if index is None:
+                    index = self._start(ReasoningPart(origin=PROVIDER_TYPE), out)
                 out.append(ReasoningDelta(index=index, text=event.delta or ""))
             case "response.function_call_arguments.delta" if index is not None:
                 self._args_seen = True
                 out.append(ToolArgsDelta(index=index, json=event.delta or ""))
+            case "response.function_call_arguments.delta":
+                message = "OpenAI Responses sent function call arguments before the call"
+                out.append(self._error(502, message))
             case _:
                 pass
 

@@ -224,3 +224,24 @@ def test_non_json_error_body() -> None:
         UpstreamResponse(status=502, headers={}, body=b"<html>bad gateway")
     )
     assert (error.status, error.kind) == (502, "api_error")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":5,'
+        b'"delta":{"type":"text_delta","text":"lost"}}\n\n',
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":5,'
+        b'"delta":{"type":"thinking_delta","thinking":"lost"}}\n\n',
+        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":5}\n\n',
+    ],
+)
+def test_an_event_of_a_block_never_started_is_an_upstream_error(event: bytes) -> None:
+    """Not dropped unseen: the stream ends with an error saying what was wrong."""
+    sse = (FIXTURES / "basic.sse").read_bytes()
+    sse = sse.replace(b"event: message_delta\n", event + b"event: message_delta\n")
+    parser = AnthropicStreamParser(RequestContext())
+    events = parser.feed(sse) + parser.finish()
+    last = events[-1]
+    assert isinstance(last, StreamError) and last.status == 502
+    assert "content block 5 before its start" in last.message

@@ -9,6 +9,8 @@ from polyrelay.errors import UpstreamError
 from polyrelay.ir import (
     ChatResponse,
     Citation,
+    PartStart,
+    PartStop,
     ReasoningPart,
     ServerToolCallPart,
     StopReason,
@@ -173,3 +175,37 @@ def test_unparseable_error_body() -> None:
         UpstreamResponse(status=502, headers={}, body=b"<html>bad gateway</html>")
     )
     assert err.status == 502 and "bad gateway" in err.message
+
+
+def _without(data: bytes, *names: bytes) -> bytes:
+    frames = [f for f in data.split(b"\n\n") if f.strip()]
+    kept = [f for f in frames if not any(f.startswith(b"event: " + n + b"\n") for n in names)]
+    return b"".join(f + b"\n\n" for f in kept)
+
+
+def _parse_stream(data: bytes) -> list[StreamEvent]:
+    parser = PROVIDER.stream_parser(make_route(), RequestContext())
+    return parser.feed(data) + parser.finish()
+
+
+@pytest.mark.parametrize("name", ["basic", "reasoning", "tools"])
+def test_a_stream_without_content_part_events_keeps_its_text(name: str) -> None:
+    """Some Responses servers send no `content_part.added` / `.done`: the text is kept,
+    every part started is stopped once."""
+    data = _without(fixture(f"{name}.sse"), b"response.content_part.added",
+                    b"response.content_part.done")  # fmt: skip
+    events = _parse_stream(data)
+    acc = StreamAccumulator()
+    for event in events:
+        acc.feed(event)
+    assert acc.result() == parse(name)
+    started = [e.index for e in events if isinstance(e, PartStart)]
+    stopped = [e.index for e in events if isinstance(e, PartStop)]
+    assert started == stopped
+
+
+def test_call_arguments_before_the_call_are_an_upstream_error() -> None:
+    data = _without(fixture("tools.sse"), b"response.output_item.added")
+    last = _parse_stream(data)[-1]
+    assert isinstance(last, StreamError) and last.status == 502
+    assert "arguments before the call" in last.message
