@@ -21,7 +21,7 @@ from polyrelay.providers import Provider
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.settings import Settings
 from polyrelay.storage import Database
-from polyrelay.web import EndpointModule
+from polyrelay.web import EndpointModule, unrouted
 
 __all__ = ["Deps", "create_app"]
 
@@ -120,8 +120,10 @@ class _GatewayApp(Starlette):
         protocol: Mapping[str, Callable[[Request], Awaitable[Response]]],
         routes: list[BaseRoute],
         lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
+        unrouted: Callable[[Request, Exception], Awaitable[Response]],
     ) -> None:
-        super().__init__(routes=routes, lifespan=lifespan)
+        handlers = {404: unrouted, 405: unrouted}
+        super().__init__(routes=routes, lifespan=lifespan, exception_handlers=handlers)
         self._protocol = dict(protocol)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -172,6 +174,8 @@ def create_app(settings: Settings, deps: Deps) -> Starlette:
         if flush is not None:  # stored responses parked for the writer thread
             flush()
 
-    app = _GatewayApp(protocol=protocol, routes=routes, lifespan=lifespan)
+    app = _GatewayApp(
+        protocol=protocol, routes=routes, lifespan=lifespan, unrouted=unrouted(gateway)
+    )
     app.state.gateway = gateway
     return app

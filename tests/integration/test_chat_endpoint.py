@@ -479,3 +479,30 @@ def test_responses_fast_path_stream_echoes_the_public_model_name(client: openai.
     events = list(client.responses.create(model="alias-responses", input="hi", stream=True))
     models = {e.response.model for e in events if hasattr(e, "response")}
     assert models == {"alias-responses"}
+
+
+def test_an_unrouted_url_is_a_json_error_in_the_clients_protocol(
+    gateway: Gateway, client: openai.OpenAI
+) -> None:
+    """As the providers answer an unknown path or method: a JSON error the SDKs read, not
+    a plain-text page."""
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.get("/no/such/path", cast_to=object)
+    assert missing.value.message.startswith("Error code: 404")
+    assert missing.value.body == {
+        "message": "Invalid URL (GET /v1/no/such/path)",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    anthropic_style = httpx.get(
+        gateway.url + "/v1/nope", headers={"anthropic-version": "2023-06-01"}
+    )
+    assert anthropic_style.status_code == 404
+    assert anthropic_style.json()["type"] == "error"
+    assert anthropic_style.json()["error"]["type"] == "not_found_error"
+    wrong_method = httpx.put(gateway.url + "/v1/chat/completions")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert (
+        wrong_method.json()["error"]["message"] == "Method not allowed (PUT /v1/chat/completions)"
+    )

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from polyrelay import codec
-from polyrelay.errors import GatewayError
+from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -33,6 +33,7 @@ __all__ = [
     "client_protocol",
     "error_response",
     "json_response",
+    "unrouted",
 ]
 
 ANTHROPIC = "/v1/messages"
@@ -73,3 +74,21 @@ def authenticated(gateway: Gateway, handler: Handler, protocol: str | None = Non
             return error_response(gateway, error, protocol or client_protocol(request.headers))
 
     return endpoint
+
+
+def unrouted(gateway: Gateway) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Starlette's handler for a path no route serves (404) or a method its route does not
+    take (405): the error in the client's protocol, as the providers answer, instead of
+    Starlette's plain-text one (which SDKs can only show as an unparsed body)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        where = f"{request.method} {request.url.path}"
+        status = getattr(exc, "status_code", 404)
+        error: GatewayError = NotFoundError(f"Invalid URL ({where})")
+        if status == 405:
+            error = InvalidRequestError(f"Method not allowed ({where})", status=405)
+        response = error_response(gateway, error, client_protocol(request.headers))
+        response.headers.update(getattr(exc, "headers", None) or {})  # 405's Allow
+        return response
+
+    return handler
