@@ -5,15 +5,29 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, settings, strategies as st
 
-__all__ = ["assert_protocol_answer", "mutated", "walk"]
+__all__ = ["FUZZ", "UNHANDLED", "LogReader", "assert_protocol_answer", "mutated", "walk"]
 
-Path = tuple[str | int, ...]
+JsonPath = tuple[str | int, ...]
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("POLYRELAY_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,  # the same examples on every run: CI stays reproducible
+    database=None,
+)
+"""The fuzz tests' settings: POLYRELAY_FUZZ_EXAMPLES examples a test (60 by default)."""
+
+UNHANDLED = ("unhandled error", "the stream failed", "Traceback")
+"""What the gateway logs only for a fault of its own."""
 
 # Words the decoders dispatch on: a mutation that lands on one reaches deeper code than a
 # random string would.
@@ -43,7 +57,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-def walk(document: Any, path: Path = ()) -> Iterator[Path]:
+def walk(document: Any, path: JsonPath = ()) -> Iterator[JsonPath]:
     """Every path into `document` (the root is `()`)."""
     yield path
     if isinstance(document, dict):
@@ -54,7 +68,7 @@ def walk(document: Any, path: Path = ()) -> Iterator[Path]:
             yield from walk(value, (*path, index))
 
 
-def _apply(document: Any, path: Path, operation: str, value: Any) -> Any:
+def _apply(document: Any, path: JsonPath, operation: str, value: Any) -> Any:
     if not path:
         return value if operation == "replace" else document
     parent = document
@@ -98,3 +112,18 @@ def assert_protocol_answer(reply: httpx.Response, anthropic: bool) -> None:
         assert isinstance(body["error"]["type"], str) and body["error"]["message"], body
     else:
         assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+
+
+class LogReader:
+    """The lines a gateway's log gained since the last read."""
+
+    def __init__(self, log: Path) -> None:
+        self._log = log
+        self._offset = log.stat().st_size
+
+    def new_text(self) -> str:
+        with self._log.open("rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read()
+        self._offset += len(data)
+        return data.decode("utf-8", "replace")

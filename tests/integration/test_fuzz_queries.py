@@ -5,20 +5,17 @@ logs no unhandled error (POLYRELAY_FUZZ_EXAMPLES examples a test, 60 by default)
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from tests.integration.conftest import Emulator, Gateway, serving
+from tests.integration.fuzz_support import FUZZ, UNHANDLED, LogReader
 from tests.integration.servers import STATIC_KEY
-from tests.integration.test_fuzz_requests import UNHANDLED, LogReader
 
-EXAMPLES = int(os.environ.get("POLYRELAY_FUZZ_EXAMPLES", "60"))
 ENDPOINTS = [
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{id}"),
@@ -58,13 +55,7 @@ def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.mark.parametrize(("method", "template"), ENDPOINTS, ids=lambda e: str(e))
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
-    database=None,
-)
+@FUZZ
 @given(
     identifier=IDS,
     query=st.lists(st.tuples(st.sampled_from(PARAMETERS), VALUES), max_size=4),

@@ -8,23 +8,26 @@ places in each (POLYRELAY_FUZZ_EXAMPLES examples a test, 60 by default)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from tests.integration.conftest import Emulator, Gateway, serving
-from tests.integration.fuzz_support import assert_protocol_answer, mutated
+from tests.integration.fuzz_support import (
+    FUZZ,
+    UNHANDLED,
+    LogReader,
+    assert_protocol_answer,
+    mutated,
+)
 from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY
 
 CLIENTS = Path(__file__).resolve().parent.parent / "fixtures" / "clients"
-EXAMPLES = int(os.environ.get("POLYRELAY_FUZZ_EXAMPLES", "60"))
 MODELS = sorted(MODELS_BY_PROVIDER.values())
-UNHANDLED = ("unhandled error", "the stream failed", "Traceback")
 
 
 def seed(name: str) -> dict[str, Any]:
@@ -56,21 +59,6 @@ SEEDS = {
 }
 
 
-class LogReader:
-    """The lines a gateway's log gained since the last read."""
-
-    def __init__(self, log: Path) -> None:
-        self._log = log
-        self._offset = log.stat().st_size
-
-    def new_text(self) -> str:
-        with self._log.open("rb") as handle:
-            handle.seek(self._offset)
-            data = handle.read()
-        self._offset += len(data)
-        return data.decode("utf-8", "replace")
-
-
 @pytest.fixture(scope="module")
 def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     yield from serving(tmp_path_factory.mktemp("fuzz"), emulator)
@@ -97,13 +85,7 @@ def with_choices(document: dict[str, Any], model: str, stream: bool) -> dict[str
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
-    database=None,
-)
+@FUZZ
 @given(data=st.data(), model=st.sampled_from(MODELS), stream=st.booleans())
 def test_a_mutated_request_gets_an_answer_in_its_protocol(
     name: str,

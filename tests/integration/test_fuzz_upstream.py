@@ -8,7 +8,6 @@ answers, with reasoning and a tool call, JSON and streamed; hypothesis mutates t
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -17,14 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from tests.integration.conftest import Emulator, Gateway
-from tests.integration.fuzz_support import assert_protocol_answer, mutated
+from tests.integration.fuzz_support import (
+    FUZZ,
+    UNHANDLED,
+    LogReader,
+    assert_protocol_answer,
+    mutated,
+)
 from tests.integration.servers import STATIC_KEY, free_port, start, stop
-from tests.integration.test_fuzz_requests import UNHANDLED, LogReader
 
-EXAMPLES = int(os.environ.get("POLYRELAY_FUZZ_EXAMPLES", "60"))
 PROMPT = '[[think weighing it]] [[tool get_weather {"city": "Paris"}]] weather?'
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
@@ -178,13 +181,7 @@ def mutated_stream(draw: st.DrawFn, stream: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
-    database=None,
-)
+@FUZZ
 @given(data=st.data(), protocol=st.sampled_from(["chat", "messages", "responses"]))
 def test_a_mutated_upstream_answer_reaches_the_client_in_its_protocol(
     kind: str,
