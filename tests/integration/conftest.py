@@ -57,9 +57,14 @@ def serving(
     config.write_text(
         gateway_config(emulator.url, database or workdir / "polyrelay.db", extra=extra)
     )
+    yield from serving_config(config)
+
+
+def serving_config(config: Path) -> Iterator[Gateway]:
+    """A gateway on `config`, its log beside it, for a fixture to `yield from`."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = workdir / "gateway.log"
+    log = config.parent / "gateway.log"
     proc = start(["serve", "--config", str(config), "--port", str(port)], url + "/", log)
     yield Gateway(url, log)
     stop(proc)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from hypothesis import given, strategies as st
 
-from tests.integration.conftest import Emulator, Gateway
+from tests.integration.conftest import Emulator, Gateway, serving_config
 from tests.integration.fuzz_support import (
     FUZZ,
     UNHANDLED,
@@ -26,7 +26,7 @@ from tests.integration.fuzz_support import (
     assert_protocol_answer,
     mutated,
 )
-from tests.integration.servers import STATIC_KEY, free_port, start, stop
+from tests.integration.servers import STATIC_KEY
 
 PROMPT = '[[think weighing it]] [[tool get_weather {"city": "Paris"}]] weather?'
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
@@ -129,12 +129,7 @@ def gateway(answer: Answer, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         f"database: sqlite:///{workdir / 'db.sqlite'}\nproviders:\n{providers}\n"
         f'models:\n{models}\nkeys:\n  - {{key: "{STATIC_KEY}", name: ci}}\n'
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = workdir / "gateway.log"
-    proc = start(["serve", "--config", str(config), "--port", str(port)], url + "/", log)
-    yield Gateway(url, log)
-    stop(proc)
+    yield from serving_config(config)
     server.shutdown()
 
 

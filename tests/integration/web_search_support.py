@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Emulator, Gateway
-from tests.integration.servers import free_port, gateway_config, start, stop
+from tests.integration.conftest import Emulator, Gateway, serving_config
+from tests.integration.servers import gateway_config
 
 # url → (title, date, body). Every page mentions "relay" so one query finds them all.
 PAGES: dict[str, tuple[str, str, str]] = {
@@ -83,9 +83,4 @@ def search_gateway(
         check=False,
     )
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = workdir / "gateway.log"
-    proc = start(["serve", "--config", str(config), "--port", str(port)], url + "/", log)
-    yield Gateway(url, log)
-    stop(proc)
+    yield from serving_config(config)
