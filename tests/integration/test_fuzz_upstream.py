@@ -33,12 +33,18 @@ SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
+ERROR_STATUSES = [400, 401, 403, 404, 413, 429, 500, 503, 529]
+
+
 class Answer:
-    """What the fuzzed upstream sends: JSON for a plain call, SSE bytes for a stream."""
+    """What the fuzzed upstream sends: JSON for a plain call, SSE bytes for a stream, or
+    with an error status, the JSON error for either."""
 
     def __init__(self) -> None:
         self.json = b"{}"
         self.stream = b""
+        self.status = 200
+        self.error = b"{}"
 
 
 def _serve(answer: Answer) -> type[BaseHTTPRequestHandler]:
@@ -49,7 +55,9 @@ def _serve(answer: Answer) -> type[BaseHTTPRequestHandler]:
             request = self.rfile.read(int(self.headers.get("content-length") or 0))
             streamed = "alt=sse" in self.path or b'"stream":true' in request.replace(b" ", b"")
             body = answer.stream if streamed else answer.json
-            self.send_response(200)
+            if answer.status != 200:
+                body, streamed = answer.error, False
+            self.send_response(answer.status)
             self.send_header(
                 "content-type", "text/event-stream" if streamed else "application/json"
             )
@@ -65,8 +73,8 @@ def _serve(answer: Answer) -> type[BaseHTTPRequestHandler]:
 
 # Per upstream type: the emulator's path and request for a JSON call; the stream's differs
 # by `stream: true` (Gemini: its own method).
-def _emulator_call(kind: str, stream: bool) -> tuple[str, dict[str, Any]]:
-    user = {"role": "user", "content": PROMPT}
+def _emulator_call(kind: str, stream: bool, prompt: str = PROMPT) -> tuple[str, dict[str, Any]]:
+    user = {"role": "user", "content": prompt}
     function = {"name": "get_weather", "description": "weather", "parameters": SCHEMA}
     if kind == "openai":
         tools = [{"type": "function", "function": function}]
@@ -76,7 +84,7 @@ def _emulator_call(kind: str, stream: bool) -> tuple[str, dict[str, Any]]:
         return "/v1/chat/completions", body
     if kind == "openai-responses":
         tools = [{"type": "function", **function}]
-        return "/v1/responses", {"model": "gpt-5-mini", "input": PROMPT, "tools": tools,
+        return "/v1/responses", {"model": "gpt-5-mini", "input": prompt, "tools": tools,
                                  "stream": stream}  # fmt: skip
     if kind == "anthropic":
         tool = {"name": "get_weather", "description": "weather", "input_schema": SCHEMA}
@@ -84,7 +92,7 @@ def _emulator_call(kind: str, stream: bool) -> tuple[str, dict[str, Any]]:
                                 "messages": [user], "tools": [tool], "stream": stream}  # fmt: skip
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
     body = {
-        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+        "contents": [{"role": "user", "parts": [{"text": prompt}]}],
         "tools": [{"functionDeclarations": [function]}],
     }
     return f"/v1beta/models/gemini-2.5-flash:{method}", body
@@ -94,16 +102,21 @@ KINDS = ["anthropic", "gemini", "openai", "openai-responses"]
 
 
 @pytest.fixture(scope="module")
-def seeds(emulator: Emulator) -> dict[tuple[str, bool], bytes]:
-    """The emulator's answers per (upstream type, streamed)."""
+def seeds(emulator: Emulator) -> dict[tuple[str, bool | None], bytes]:
+    """The emulator's answers per (upstream type, streamed), and its error body per
+    upstream type at (type, None)."""
     headers = {"authorization": "Bearer up", "x-api-key": "up", "x-goog-api-key": "up"}
-    found = {}
+    found: dict[tuple[str, bool | None], bytes] = {}
     for kind in KINDS:
         for stream in (False, True):
             path, body = _emulator_call(kind, stream)
             reply = httpx.post(emulator.url + path, json=body, headers=headers, timeout=30)
             assert reply.status_code == 200, reply.text
             found[(kind, stream)] = reply.content
+        path, body = _emulator_call(kind, False, prompt="[[error 400]] refused")
+        reply = httpx.post(emulator.url + path, json=body, headers=headers, timeout=30)
+        assert reply.status_code == 400, reply.text
+        found[(kind, None)] = reply.content
     return found
 
 
@@ -182,14 +195,17 @@ def test_a_mutated_upstream_answer_reaches_the_client_in_its_protocol(
     kind: str,
     data: st.DataObject,
     protocol: str,
-    seeds: dict[tuple[str, bool], bytes],
+    seeds: dict[tuple[str, bool | None], bytes],
     answer: Answer,
     gateway: Gateway,
 ) -> None:
     stream = data.draw(st.booleans(), label="stream")
-    answer.json = seeds[(kind, False)]
-    answer.stream = seeds[(kind, True)]
-    if stream:
+    answer.json, answer.stream = seeds[(kind, False)], seeds[(kind, True)]
+    answer.status = data.draw(st.sampled_from([200, 200, 200, *ERROR_STATUSES]), label="status")
+    if answer.status != 200:
+        error = json.loads(seeds[(kind, None)])
+        answer.error = json.dumps(data.draw(mutated(error), label="upstream error")).encode()
+    elif stream:
         answer.stream = data.draw(mutated_stream(answer.stream), label="upstream stream")
     else:
         document = json.loads(answer.json)
@@ -199,17 +215,18 @@ def test_a_mutated_upstream_answer_reaches_the_client_in_its_protocol(
     headers = {"authorization": f"Bearer {STATIC_KEY}"}
     with httpx.stream("POST", gateway.url + path, json=body, headers=headers, timeout=60) as r:
         r.read()
-    assert_protocol_answer(r, anthropic=protocol == "messages")
+    assert_protocol_answer(r, anthropic=protocol == "messages", upstream=answer.status)
     logged = log.new_text()
     assert not any(marker in logged for marker in UNHANDLED), logged
 
 
 def test_the_seeds_pass_unchanged(
-    seeds: dict[tuple[str, bool], bytes], answer: Answer, gateway: Gateway
+    seeds: dict[tuple[str, bool | None], bytes], answer: Answer, gateway: Gateway
 ) -> None:
     """Unmutated, every seed is a 200 with the tool call in every protocol: the fuzzing
     above starts from answers the gateway reads in full."""
     headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    answer.status = 200
     for kind in KINDS:
         answer.json, answer.stream = seeds[(kind, False)], seeds[(kind, True)]
         for protocol in ("chat", "messages", "responses"):
@@ -218,3 +235,20 @@ def test_the_seeds_pass_unchanged(
                 reply = httpx.post(gateway.url + path, json=body, headers=headers, timeout=60)
                 assert reply.status_code == 200, (kind, protocol, stream, reply.text)
                 assert "get_weather" in reply.text, (kind, protocol, stream, reply.text)
+
+
+def test_an_unmutated_upstream_error_keeps_its_status_in_every_protocol(
+    seeds: dict[tuple[str, bool | None], bytes], answer: Answer, gateway: Gateway
+) -> None:
+    headers = {"authorization": f"Bearer {STATIC_KEY}"}
+    answer.status = 429
+    try:
+        for kind in KINDS:
+            answer.error = seeds[(kind, None)]
+            for protocol in ("chat", "messages", "responses"):
+                path, body = _client_request(protocol, f"m-{kind}", False)
+                reply = httpx.post(gateway.url + path, json=body, headers=headers, timeout=60)
+                assert reply.status_code == 429, (kind, protocol, reply.text)
+                assert_protocol_answer(reply, anthropic=protocol == "messages", upstream=429)
+    finally:
+        answer.status = 200

@@ -35,7 +35,7 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
     if isinstance(raw, dict):
         # vLLM: {"object": "error", "message": ...}; some proxies: {"error": "..."}.
         for key in ("message", "error", "detail"):
-            if isinstance(raw.get(key), str):
+            if isinstance(raw.get(key), str) and raw[key]:
                 return raw[key], None, None
     return None, None, None
 

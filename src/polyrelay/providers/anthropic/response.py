@@ -175,12 +175,12 @@ def web_search_result_to_ir(block: WebSearchToolResultBlock) -> ServerToolResult
 def parse_error(response: UpstreamResponse) -> UpstreamError:
     status = response.status
     retry_after = response.headers.get("retry-after")
+    text = response.body[:500].decode("utf-8", errors="replace") or f"HTTP {status}"
     try:
         body = decode_as(response.body, ErrorResponse)
-        message, wire_type = body.error.message, body.error.type
+        message, wire_type = body.error.message or text, body.error.type
     except (msgspec.ValidationError, msgspec.DecodeError):
-        message = response.body[:500].decode("utf-8", errors="replace") or f"HTTP {status}"
-        wire_type = kind_for_status(status)
+        message, wire_type = text, kind_for_status(status)
     if status in (401, 403):
         return upstream_credential_error(status)
     kind = wire_type if wire_type in _NEUTRAL_KINDS else kind_for_status(status)

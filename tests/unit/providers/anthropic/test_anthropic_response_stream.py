@@ -226,6 +226,13 @@ def test_non_json_error_body() -> None:
     assert (error.status, error.kind) == (502, "api_error")
 
 
+def test_an_error_without_a_message_says_what_the_upstream_sent() -> None:
+    body = b'{"type":"error","error":{"type":"invalid_request_error","message":""}}'
+    error = PROVIDER.parse_error(UpstreamResponse(status=400, headers={}, body=body))
+    assert (error.status, error.kind) == (400, "invalid_request_error")
+    assert error.message == body.decode()
+
+
 @pytest.mark.parametrize(
     "event",
     [

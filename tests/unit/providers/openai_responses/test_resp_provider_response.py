@@ -177,6 +177,12 @@ def test_unparseable_error_body() -> None:
     assert err.status == 502 and "bad gateway" in err.message
 
 
+@pytest.mark.parametrize("body", [b'{"error":""}', b'{"error":{"message":""}}', b'{"message":""}'])
+def test_an_error_without_a_message_says_what_the_upstream_sent(body: bytes) -> None:
+    err = PROVIDER.parse_error(UpstreamResponse(status=400, headers={}, body=body))
+    assert err.status == 400 and err.message == body.decode()
+
+
 def _without(data: bytes, *names: bytes) -> bytes:
     frames = [f for f in data.split(b"\n\n") if f.strip()]
     kept = [f for f in frames if not any(f.startswith(b"event: " + n + b"\n") for n in names)]
