@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 
 from polyrelay.errors import InvalidRequestError
 
 __all__ = ["page_marker", "pdf_to_text", "pdf_to_text_async"]
+
+# pypdf logs every flaw it works around in a client's PDF, at WARNING and ERROR, with the
+# PDF's own bytes in the message (a name may hold a newline: a forged log line) and a
+# traceback when one of its messages fails to format. A client could flood or forge the
+# gateway's log. What matters reaches the client: a 400, or the text that was read.
+logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
 _EMPTY_PAGE = "[no extractable text on this page]"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 
 import pytest
 from fpdf import FPDF
@@ -97,3 +98,19 @@ def _bytes(writer: PdfWriter) -> bytes:
     buffer = io.BytesIO()
     writer.write(buffer)
     return buffer.getvalue()
+
+
+def test_what_pypdf_says_of_a_flawed_pdf_stays_out_of_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """pypdf logs the flaws it works around with the PDF's own bytes in the message: a
+    client's file must not write the gateway's log."""
+    data = make_pdf([("Hello", "World")])
+    xref = data.index(b"xref")
+    lines = data[xref:].split(b"\n")
+    lines[3] = lines[3][:9] + b"9" + lines[3][10:]  # object 1 points 4 bytes off
+    flawed = data[:xref] + b"\n".join(lines)
+    with caplog.at_level(logging.DEBUG):
+        text = pdf_to_text(flawed)
+    assert "Hello" in text
+    assert not [r for r in caplog.records if r.name.startswith("pypdf")]
