@@ -11,7 +11,8 @@ before `message_stop`, ends the stream with a StreamError.
 
 from __future__ import annotations
 
-from typing import assert_never, get_args
+import re
+from typing import assert_never
 
 import msgspec
 
@@ -91,12 +92,8 @@ class _Shape(msgspec.Struct):
     delta: _Typed | None = None
 
 
-def _tags(union: object) -> frozenset[str]:
-    return frozenset(str(member.__struct_config__.tag) for member in get_args(union))
-
-
-_BLOCK_TYPES = _tags(wire.ContentBlock)
-_DELTA_TYPES = _tags(wire.RawContentBlockDelta)
+_UNKNOWN_TAG = re.compile(r"^Invalid value .* - at `\$(?:\.\w+|\[\d+\])*\.type`$")
+"""msgspec's error for a tagged union given a `type` it has no variant for."""
 
 
 class AnthropicStreamParser:
@@ -133,7 +130,7 @@ class AnthropicStreamParser:
             try:
                 event: wire.RawMessageStreamEvent = _EVENTS.decode(data)
             except msgspec.ValidationError as exc:
-                if not self._skips(name, data):
+                if not self._skips(name, data, _UNKNOWN_TAG.search(str(exc)) is not None):
                     self._done = True
                     msg = f"Anthropic sent a stream event the gateway cannot read: {exc}"
                     out.append(StreamError(status=502, kind="api_error", message=msg))
@@ -154,24 +151,24 @@ class AnthropicStreamParser:
             self._event(event, out)
         return out
 
-    def _skips(self, name: bytes, data: bytes) -> bool:
-        """Whether an event that did not decode is to be skipped: a block of a type the
-        gateway does not know (Anthropic adds them), a delta of such a block or of an
-        unknown type. Anything else that does not decode is a malformed event."""
+    def _skips(self, name: bytes, data: bytes, unknown_type: bool) -> bool:
+        """Whether a content block event that did not decode is to be skipped: a block or
+        delta of a type the gateway does not know (`unknown_type`: the decode failed on a
+        `type` it has no variant for, at any depth; Anthropic adds them), or a delta of a
+        skipped block. Anything else that does not decode is a malformed event."""
         try:
             shape = decode_as(data, _Shape)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return False
         kind = name or shape.type.encode()
-        block, delta = shape.content_block, shape.delta
-        if kind == b"content_block_start" and block is not None:
-            if block.type in _BLOCK_TYPES:
-                return False
+        if kind == b"content_block_start" and shape.content_block is not None and unknown_type:
             self._indexes[shape.index] = None
             self._ctx.warn("an Anthropic content block of an unknown type was skipped")
             return True
-        if kind == b"content_block_delta" and delta is not None:
-            return delta.type not in _DELTA_TYPES or self._indexes.get(shape.index, 0) is None
+        if kind == b"content_block_delta" and shape.delta is not None:
+            if unknown_type:
+                self._ctx.warn("an Anthropic content block delta of an unknown type was skipped")
+            return unknown_type or self._indexes.get(shape.index, 0) is None
         return False
 
     def _event(self, event: wire.RawMessageStreamEvent, out: list[StreamEvent]) -> None:

@@ -165,6 +165,20 @@ def test_blocks_and_deltas_of_unknown_types_are_skipped_with_a_warning() -> None
     assert "an Anthropic content block of an unknown type was skipped" in ctx.warnings
 
 
+def test_a_delta_of_an_unknown_type_in_a_known_block_is_skipped_with_a_warning() -> None:
+    future = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"future_delta","z":[1]}}\n\n'
+    )
+    data = (FIXTURES / "basic.sse").read_bytes()
+    at = data.index(b"event: content_block_delta")
+    ctx = RequestContext()
+    parser = AnthropicStreamParser(ctx)
+    events = parser.feed(data[:at] + future + data[at:]) + parser.finish()
+    assert _fold(events) == _parse("basic")
+    assert "an Anthropic content block delta of an unknown type was skipped" in ctx.warnings
+
+
 @pytest.mark.parametrize(
     ("name", "data"),
     [
