@@ -169,11 +169,17 @@ def _events(stream: bytes) -> list[bytes]:
 @st.composite
 def mutated_stream(draw: st.DrawFn, stream: bytes) -> bytes:
     """`stream` with one event's JSON mutated, or one event dropped or doubled, or the
-    bytes cut short anywhere."""
+    bytes cut short anywhere, or a few bytes put in anywhere (line breaks, invalid UTF-8,
+    anything)."""
     events = _events(stream)
-    operation = draw(st.sampled_from(["mutate", "mutate", "drop", "double", "cut"]))
+    operations = ["mutate", "mutate", "drop", "double", "cut", "bytes"]
+    operation = draw(st.sampled_from(operations))
+    at = draw(st.integers(min_value=0, max_value=len(stream) - 1))
     if operation == "cut":
-        return stream[: draw(st.integers(min_value=0, max_value=len(stream) - 1))]
+        return stream[:at]
+    if operation == "bytes":
+        noise = st.sampled_from([b"\n", b"\r\n", b"\n\n", b"\r", b"\xff", b"data: ", b":"])
+        return stream[:at] + draw(noise | st.binary(min_size=1, max_size=4)) + stream[at:]
     index = draw(st.integers(min_value=0, max_value=len(events) - 1))
     event = events[index]
     if operation == "drop":
