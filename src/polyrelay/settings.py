@@ -326,7 +326,10 @@ class _Reader:
         value = self._raw(node)
         inspect = msgspec.inspect
         if isinstance(info, inspect.StrType) and value is not None:
-            return value if isinstance(value, str) else node.value
+            text = value if isinstance(value, str) else node.value
+            if info.pattern is not None and re.search(info.pattern, text) is None:
+                raise self._error(node, f"{path}: expected {_describe(info)}, got {text!r}")
+            return text
         if isinstance(info, inspect.LiteralType) and value in info.values:
             return value
         if isinstance(info, inspect.LiteralType):
@@ -407,6 +410,8 @@ def _describe(info: msgspec.inspect.Type) -> str:
             if bound is not None
         ]
         return kind + (f" {' and '.join(limits)}" if limits else "")
+    if isinstance(info, inspect.StrType) and info.pattern is not None:
+        return f"a string matching {info.pattern}"
     names = {inspect.StrType: "a string", inspect.BoolType: "true or false"}
     return names.get(type(info), "a mapping" if isinstance(info, inspect.StructType) else "a value")
 

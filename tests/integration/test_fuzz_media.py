@@ -13,8 +13,8 @@ import httpx
 import pytest
 from hypothesis import given, strategies as st
 
+from tests.fuzz_support import FUZZ, UNHANDLED, LogReader, assert_protocol_answer
 from tests.integration.conftest import Emulator, Gateway, serving_config
-from tests.integration.fuzz_support import FUZZ, UNHANDLED, LogReader, assert_protocol_answer
 from tests.integration.media_helpers import NOTES, PDF, PNG
 from tests.integration.servers import STATIC_KEY, gateway_config
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from hypothesis import given, strategies as st
 
+from tests.fuzz_support import FUZZ, UNHANDLED, LogReader
 from tests.integration.conftest import Emulator, Gateway, serving
-from tests.integration.fuzz_support import FUZZ, UNHANDLED, LogReader
 from tests.integration.servers import STATIC_KEY
 
 ENDPOINTS = [

@@ -16,14 +16,14 @@ import httpx
 import pytest
 from hypothesis import given, strategies as st
 
-from tests.integration.conftest import Emulator, Gateway, serving
-from tests.integration.fuzz_support import (
+from tests.fuzz_support import (
     FUZZ,
     UNHANDLED,
     LogReader,
     assert_protocol_answer,
     mutated,
 )
+from tests.integration.conftest import Emulator, Gateway, serving
 from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY
 
 CLIENTS = Path(__file__).resolve().parent.parent / "fixtures" / "clients"

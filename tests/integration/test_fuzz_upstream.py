@@ -18,14 +18,14 @@ import httpx
 import pytest
 from hypothesis import given, strategies as st
 
-from tests.integration.conftest import Emulator, Gateway, serving_config
-from tests.integration.fuzz_support import (
+from tests.fuzz_support import (
     FUZZ,
     UNHANDLED,
     LogReader,
     assert_protocol_answer,
     mutated,
 )
+from tests.integration.conftest import Emulator, Gateway, serving_config
 from tests.integration.servers import STATIC_KEY
 
 PROMPT = '[[think weighing it]] [[tool get_weather {"city": "Paris"}]] weather?'

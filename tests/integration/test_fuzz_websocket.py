@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, strategies as st
 from websockets.sync.client import connect
 
+from tests.fuzz_support import FUZZ, UNHANDLED, LogReader, mutated
 from tests.integration.conftest import Emulator, Gateway, serving
-from tests.integration.fuzz_support import FUZZ, UNHANDLED, LogReader, mutated
 from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY
 from tests.integration.test_fuzz_requests import SEEDS
 

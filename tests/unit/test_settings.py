@@ -150,6 +150,11 @@ def test_unknown_top_level_key() -> None:
             f"{MINIMAL}database_pool_mode: transaction\n",
             "polyrelay.yaml:5: database_pool_mode: applies to a PostgreSQL database only",
         ),
+        (
+            f"{MINIMAL}redis: cache:6379\n",
+            "polyrelay.yaml:5: redis: expected a string matching ^(redis|rediss|unix)://,"
+            " got 'cache:6379'",
+        ),
         ("providers: []\nmodels: {}\n", "polyrelay.yaml:1: providers: expected a mapping"),
         ("providers: {}\n", "polyrelay.yaml:1: missing required key 'models'"),
         ("providers: {}\nmodels: {}\nmodels: {}\n", "polyrelay.yaml:3: duplicate key 'models'"),
