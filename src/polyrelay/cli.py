@@ -340,9 +340,13 @@ def _port(text: str) -> int:
     return int(text)
 
 
+_LARGEST = 2**53
+"""A count's limit: it is stored as a 64-bit integer, and read back as JSON numbers are."""
+
+
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _LARGEST:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to 2**53, got {text!r}")
     return int(text)
 
 

@@ -197,3 +197,30 @@ def test_serve_on_a_database_it_cannot_open_exits_with_one_clear_error(
     assert message in result.stderr and "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
     assert "listening" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["keys", "create", "--name", "big", "--rpm", "9" * 30],
+        ["keys", "create", "--name", "big", "--token-budget", str(2**53 + 1)],
+        ["keys", "create", "--name", "digits", "--tpm", "\u00b2"],
+        ["usage", "--since", "9" * 30],
+    ],
+    ids=["rpm", "token-budget", "superscript", "since"],
+)
+def test_a_number_past_what_the_database_holds_is_a_usage_error(
+    args: list[str], config: Path, tmp_path: Path
+) -> None:
+    done = run(*args, "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "error: argument" in done.stderr
+
+
+def test_an_ingest_path_too_long_for_the_system_is_a_failed_target(
+    config: Path, tmp_path: Path
+) -> None:
+    done = run("search", "ingest", "x" * 500, "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "failed  " + "x" * 500 + ": File name too long" in done.stdout

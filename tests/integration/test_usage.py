@@ -219,6 +219,9 @@ def test_usage_endpoint_errors_name_the_field(priced: Priced) -> None:
     body = bad.json()
     assert body["type"] == "error" and "since" in body["error"]["message"]
     assert priced.usage("sk-wrong").status_code == 401
+    # A time past any 64-bit column is refused, not a database fault.
+    huge = priced.usage(secret, since="9" * 30)
+    assert huge.status_code == 400 and huge.json()["error"]["param"] == "since"
 
 
 def test_usage_cli(priced: Priced) -> None:

@@ -277,9 +277,15 @@ def _filters(
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+_LONGEST_TIME = 12
+"""Digits in a Unix time in seconds up to the year 9999 (253402300799)."""
+
+
 def parse_since(text: str) -> int:
     """`YYYY-MM-DD` (midnight UTC) or a Unix time in seconds → Unix time; ValueError else."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if len(text) > _LONGEST_TIME:  # beyond year 9999, and beyond a 64-bit column
+            raise ValueError(f"expected a Unix time in seconds, got {text[:20]!r}…")
         return int(text)
     try:
         day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
