@@ -72,12 +72,12 @@ async def ingest(
 
 def _ingest_path(path: Path, index: LocalIndex, result: IngestResult) -> None:
     try:
-        _ingest_existing(path, index, result)
-    except OSError as exc:  # is_dir() and is_file() raise for a name too long, for one
+        _ingest_local(path, index, result)
+    except OSError as exc:  # is_dir() and is_file() raise for a name too long, say
         result.failed.append(IngestFailure(str(path), exc.strerror or str(exc)))
 
 
-def _ingest_existing(path: Path, index: LocalIndex, result: IngestResult) -> None:
+def _ingest_local(path: Path, index: LocalIndex, result: IngestResult) -> None:
     if path.is_dir():
         for file in _walk(path):
             _ingest_file(file, _KIND_BY_SUFFIX[file.suffix.lower()], index, result)
