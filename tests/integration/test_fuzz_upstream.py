@@ -1,9 +1,10 @@
 """Mutated upstream answers, of every upstream type, through every client protocol of a real
 gateway: whatever an upstream sends back (a member missing or of another type, an event
-dropped, doubled or cut short), the client gets a success or an error in its own protocol,
-never a 500, and the gateway logs no unhandled error. The seeds are the emulator's own
-answers, with reasoning and a tool call, JSON and streamed; hypothesis mutates them
-(POLYRELAY_FUZZ_EXAMPLES examples a test, 60 by default)."""
+dropped, doubled or cut short, stray bytes in a stream, an error status with a mangled
+error body), the client gets a success or an error in its own protocol, never a 500 that
+the upstream did not cause, and the gateway logs no unhandled error. The seeds are the
+emulator's own answers, with reasoning and a tool call, JSON and streamed, and its error
+body; hypothesis mutates them (POLYRELAY_FUZZ_EXAMPLES examples a test, 60 by default)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,6 @@ from tests.integration.servers import STATIC_KEY
 PROMPT = '[[think weighing it]] [[tool get_weather {"city": "Paris"}]] weather?'
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
-
-
 ERROR_STATUSES = [400, 401, 403, 404, 413, 429, 500, 503, 529]
 
 

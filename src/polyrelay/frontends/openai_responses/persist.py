@@ -47,6 +47,7 @@ log = logging.getLogger("polyrelay.responses")
 
 _STORABLE = frozenset({"completed", "incomplete"})
 _LATEST_TIME = 2**53
+_NOT_STORED = "the upstream's Response has no string id and status; it was not stored"
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 _TERMINAL_MARKS = tuple(name.encode() for name in _TERMINAL_EVENTS)
 
@@ -64,8 +65,9 @@ def save_response(
     `id` or `status` is not a string is relayed as the upstream sent it, but not stored."""
     response_id, status = response.get("id"), response.get("status")
     if not (isinstance(response_id, str) and isinstance(status, str)):
-        if options.store:
-            ctx.warn("the upstream's Response has no string id and status; it was not stored")
+        if options.store:  # the log too: a stream's headers (and warnings) are already sent
+            ctx.warn(_NOT_STORED)
+            log.warning("request %s: %s", ctx.request_id, _NOT_STORED)
         return
     if store is not None and _storing(options, ctx, status):
         body = codec.encode(response) if encoded is None else encoded

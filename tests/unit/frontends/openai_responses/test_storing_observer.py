@@ -4,6 +4,7 @@ bytes are cut, while frames before it are not decoded at all."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -94,13 +95,16 @@ def test_failed_and_truncated_streams_are_not_saved() -> None:
     "odd", [{"id": {"x": 1}}, {"status": {"x": 1}}, {"id": None}, {"status": ["completed"]}]
 )
 def test_a_response_without_a_string_id_and_status_is_not_stored_and_says_so(
-    odd: dict[str, object],
+    odd: dict[str, object], caplog: pytest.LogCaptureFixture
 ) -> None:
     store = Store()
     ctx = RequestContext(model="public", key_id="k1")
-    save_response(store, {**RESPONSE, **odd}, ResponsesOptions(), ctx)
+    with caplog.at_level(logging.WARNING, logger="polyrelay.responses"):
+        save_response(store, {**RESPONSE, **odd}, ResponsesOptions(), ctx)
     assert store.saved == []
     assert any("was not stored" in warning for warning in ctx.warnings)
+    [record] = caplog.records  # a stream's client is not told: the operator is
+    assert ctx.request_id in record.getMessage() and "not stored" in record.getMessage()
 
 
 @pytest.mark.parametrize("created", [2**70, -5, 1e400, "soon", True, None])
