@@ -27,7 +27,7 @@ from tests.fuzz_support import (
     mutated,
 )
 from tests.integration.conftest import Emulator, Gateway, serving_config
-from tests.integration.servers import STATIC_KEY
+from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY
 
 PROMPT = '[[think weighing it]] [[tool get_weather {"city": "Paris"}]] weather?'
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
@@ -70,34 +70,38 @@ def _serve(answer: Answer) -> type[BaseHTTPRequestHandler]:
     return Upstream
 
 
-# Per upstream type: the emulator's path and request for a JSON call; the stream's differs
-# by `stream: true` (Gemini: its own method).
-def _emulator_call(kind: str, stream: bool, prompt: str = PROMPT) -> tuple[str, dict[str, Any]]:
+def _request(
+    kind: str, model: str, stream: bool, prompt: str = PROMPT
+) -> tuple[str, dict[str, Any]]:
+    """The path and body of a call in `kind`'s protocol that declares the get_weather tool:
+    to the emulator for the seeds, to the gateway in each client protocol."""
     user = {"role": "user", "content": prompt}
     function = {"name": "get_weather", "description": "weather", "parameters": SCHEMA}
     if kind == "openai":
         tools = [{"type": "function", "function": function}]
-        body = {"model": "gpt-4o-mini", "messages": [user], "tools": tools, "stream": stream}
+        body = {"model": model, "messages": [user], "tools": tools, "stream": stream}
         if stream:
             body["stream_options"] = {"include_usage": True}
         return "/v1/chat/completions", body
     if kind == "openai-responses":
         tools = [{"type": "function", **function}]
-        return "/v1/responses", {"model": "gpt-5-mini", "input": prompt, "tools": tools,
+        return "/v1/responses", {"model": model, "input": prompt, "tools": tools,
                                  "stream": stream}  # fmt: skip
     if kind == "anthropic":
         tool = {"name": "get_weather", "description": "weather", "input_schema": SCHEMA}
-        return "/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 200,
-                                "messages": [user], "tools": [tool], "stream": stream}  # fmt: skip
+        return "/v1/messages", {"model": model, "max_tokens": 200, "messages": [user],
+                                "tools": [tool], "stream": stream}  # fmt: skip
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
     body = {
         "contents": [{"role": "user", "parts": [{"text": prompt}]}],
         "tools": [{"functionDeclarations": [function]}],
     }
-    return f"/v1beta/models/gemini-2.5-flash:{method}", body
+    return f"/v1beta/models/{model}:{method}", body
 
 
 KINDS = ["anthropic", "gemini", "openai", "openai-responses"]
+CLIENTS = ["anthropic", "openai", "openai-responses"]
+"""The client protocols, named as the upstream types that speak them."""
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +112,11 @@ def seeds(emulator: Emulator) -> dict[tuple[str, bool | None], bytes]:
     found: dict[tuple[str, bool | None], bytes] = {}
     for kind in KINDS:
         for stream in (False, True):
-            path, body = _emulator_call(kind, stream)
+            path, body = _request(kind, MODELS_BY_PROVIDER[kind], stream)
             reply = httpx.post(emulator.url + path, json=body, headers=headers, timeout=30)
             assert reply.status_code == 200, reply.text
             found[(kind, stream)] = reply.content
-        path, body = _emulator_call(kind, False, prompt="[[error 400]] refused")
+        path, body = _request(kind, MODELS_BY_PROVIDER[kind], False, "[[error 400]] refused")
         reply = httpx.post(emulator.url + path, json=body, headers=headers, timeout=30)
         assert reply.status_code == 400, reply.text
         found[(kind, None)] = reply.content
@@ -143,22 +147,6 @@ def gateway(answer: Answer, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     )
     yield from serving_config(config)
     server.shutdown()
-
-
-def _client_request(protocol: str, model: str, stream: bool) -> tuple[str, dict[str, Any]]:
-    function = {"name": "get_weather", "description": "weather", "parameters": SCHEMA}
-    user = {"role": "user", "content": "weather?"}
-    if protocol == "messages":
-        tool = {"name": "get_weather", "description": "weather", "input_schema": SCHEMA}
-        return "/v1/messages", {"model": model, "max_tokens": 200, "messages": [user],
-                                "tools": [tool], "stream": stream}  # fmt: skip
-    if protocol == "chat":
-        tools = [{"type": "function", "function": function}]
-        return "/v1/chat/completions", {"model": model, "messages": [user], "tools": tools,
-                                        "stream": stream}  # fmt: skip
-    tools = [{"type": "function", **function}]
-    return "/v1/responses", {"model": model, "input": "weather?", "tools": tools,
-                             "stream": stream}  # fmt: skip
 
 
 def _events(stream: bytes) -> list[bytes]:
@@ -195,7 +183,7 @@ def mutated_stream(draw: st.DrawFn, stream: bytes) -> bytes:
 
 @pytest.mark.parametrize("kind", KINDS)
 @FUZZ
-@given(data=st.data(), protocol=st.sampled_from(["chat", "messages", "responses"]))
+@given(data=st.data(), protocol=st.sampled_from(CLIENTS))
 def test_a_mutated_upstream_answer_reaches_the_client_in_its_protocol(
     kind: str,
     data: st.DataObject,
@@ -215,12 +203,12 @@ def test_a_mutated_upstream_answer_reaches_the_client_in_its_protocol(
     else:
         document = json.loads(answer.json)
         answer.json = json.dumps(data.draw(mutated(document), label="upstream")).encode()
-    path, body = _client_request(protocol, f"m-{kind}", stream)
+    path, body = _request(protocol, f"m-{kind}", stream)
     log = LogReader(gateway.log)
     headers = {"authorization": f"Bearer {STATIC_KEY}"}
     with httpx.stream("POST", gateway.url + path, json=body, headers=headers, timeout=60) as r:
         r.read()
-    assert_protocol_answer(r, anthropic=protocol == "messages", upstream=answer.status)
+    assert_protocol_answer(r, anthropic=protocol == "anthropic", upstream=answer.status)
     logged = log.new_text()
     assert not any(marker in logged for marker in UNHANDLED), logged
 
@@ -234,9 +222,9 @@ def test_the_seeds_pass_unchanged(
     answer.status = 200
     for kind in KINDS:
         answer.json, answer.stream = seeds[(kind, False)], seeds[(kind, True)]
-        for protocol in ("chat", "messages", "responses"):
+        for protocol in CLIENTS:
             for stream in (False, True):
-                path, body = _client_request(protocol, f"m-{kind}", stream)
+                path, body = _request(protocol, f"m-{kind}", stream)
                 reply = httpx.post(gateway.url + path, json=body, headers=headers, timeout=60)
                 assert reply.status_code == 200, (kind, protocol, stream, reply.text)
                 assert "get_weather" in reply.text, (kind, protocol, stream, reply.text)
@@ -250,10 +238,10 @@ def test_an_unmutated_upstream_error_keeps_its_status_in_every_protocol(
     try:
         for kind in KINDS:
             answer.error = seeds[(kind, None)]
-            for protocol in ("chat", "messages", "responses"):
-                path, body = _client_request(protocol, f"m-{kind}", False)
+            for protocol in CLIENTS:
+                path, body = _request(protocol, f"m-{kind}", False)
                 reply = httpx.post(gateway.url + path, json=body, headers=headers, timeout=60)
                 assert reply.status_code == 429, (kind, protocol, reply.text)
-                assert_protocol_answer(reply, anthropic=protocol == "messages", upstream=429)
+                assert_protocol_answer(reply, anthropic=protocol == "anthropic", upstream=429)
     finally:
         answer.status = 200
