@@ -23,6 +23,7 @@ import yaml
 
 from polyrelay.database_url import PoolMode, is_postgres_url
 from polyrelay.fetch.settings import FetchSettings
+from polyrelay.media.settings import MediaSettings
 from polyrelay.search.settings import SearchSettings
 from polyrelay.tasks.settings import TasksSettings
 
@@ -154,6 +155,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: LogLevel = "info"
     fetch: FetchSettings = FetchSettings()
     """The hardened URL fetcher: allow-list, size cap, timeouts."""
+    media: MediaSettings = MediaSettings()
+    """Limits on reading PDFs for models that cannot (time, memory, processes)."""
     search: SearchSettings = SearchSettings()
     """The web search backend."""
     tasks: TasksSettings = TasksSettings()

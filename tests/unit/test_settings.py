@@ -155,6 +155,18 @@ def test_unknown_top_level_key() -> None:
             "polyrelay.yaml:5: redis: expected a string matching ^(redis|rediss|unix)://,"
             " got 'cache:6379'",
         ),
+        (
+            f"{MINIMAL}media: {{pdf_seconds: 0}}\n",
+            "polyrelay.yaml:5: media.pdf_seconds: 0 is out of range",
+        ),
+        (
+            f"{MINIMAL}media: {{pdf_memory_bytes: 1000}}\n",
+            "polyrelay.yaml:5: media.pdf_memory_bytes: 1000 is out of range",
+        ),
+        (
+            f"{MINIMAL}media: {{pdf_processes: 0}}\n",
+            "polyrelay.yaml:5: media.pdf_processes: 0 is out of range",
+        ),
         ("providers: []\nmodels: {}\n", "polyrelay.yaml:1: providers: expected a mapping"),
         ("providers: {}\n", "polyrelay.yaml:1: missing required key 'models'"),
         ("providers: {}\nmodels: {}\nmodels: {}\n", "polyrelay.yaml:3: duplicate key 'models'"),

@@ -19,6 +19,7 @@ search: {backend: local, index_path: s.db, timeout: 3}
 tasks: {workers: 2, max_attempts: 2}
 responses: {retention_seconds: 300}
 fetch: {max_bytes: 1000, allow: [a.test]}
+media: {pdf_seconds: 5, pdf_memory_bytes: 268435456, pdf_processes: 1}
 """
 SEED: Any = yaml.safe_load(gateway_config("http://127.0.0.1:9", "/tmp/polyrelay.db", EXTRA))
 
@@ -26,6 +27,7 @@ SEED: Any = yaml.safe_load(gateway_config("http://127.0.0.1:9", "/tmp/polyrelay.
 def test_the_seed_loads() -> None:
     settings = parse_settings(yaml.safe_dump(SEED), source="seed.yaml", env={})
     assert settings.tasks.workers == 2 and settings.redis == "redis://127.0.0.1:1/0"
+    assert settings.media.pdf_processes == 1
 
 
 @FUZZ

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from polyrelay.media.data_url import decode_data_url, is_data_url, make_data_url, parse_data_url
-from polyrelay.media.pdf import page_marker, pdf_to_text, pdf_to_text_async
+from polyrelay.media.pdf import page_marker, pdf_to_text
+from polyrelay.media.pdf_process import PdfTextReader
 from polyrelay.media.types import (
     ALLOWED_MEDIA_TYPES,
     DOCUMENT_MEDIA_TYPES,
@@ -23,6 +24,7 @@ __all__ = [
     "DOCUMENT_MEDIA_TYPES",
     "IMAGE_MEDIA_TYPES",
     "TEXT_MEDIA_TYPES",
+    "PdfTextReader",
     "check_bytes_match",
     "check_media_type",
     "decode_base64",
@@ -34,7 +36,6 @@ __all__ = [
     "page_marker",
     "parse_data_url",
     "pdf_to_text",
-    "pdf_to_text_async",
     "sniff",
     "validate_media",
 ]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 
 from polyrelay.errors import InvalidRequestError
 
-__all__ = ["page_marker", "pdf_to_text", "pdf_to_text_async"]
+__all__ = ["UnreadablePdf", "page_marker", "pdf_to_text", "read_pdf_text", "unreadable"]
 
 # pypdf logs every flaw it works around in a client's PDF, at WARNING and ERROR, with the
 # PDF's own bytes in the message (a name may hold a newline: a forged log line) and a
@@ -23,11 +22,23 @@ def page_marker(number: int, total: int) -> str:
     return f"--- Page {number} of {total} ---"
 
 
+class UnreadablePdf(Exception):
+    """Why a PDF cannot be read (corrupt, encrypted, no pages); the caller makes it a 400."""
+
+
 def pdf_to_text(data: bytes, *, field: str = "data") -> str:
+    """`read_pdf_text`, with an unreadable PDF as the 400 naming `field`."""
+    try:
+        return read_pdf_text(data)
+    except UnreadablePdf as exc:
+        raise unreadable(field, str(exc)) from None
+
+
+def read_pdf_text(data: bytes) -> str:
     """The text of every page, each after a `--- Page N of M ---` line.
 
-    A PDF that cannot be read (corrupt, encrypted, no pages) is a 400. This is CPU-bound;
-    from async code call `pdf_to_text_async`.
+    pypdf's work has no bound but the PDF's own: the gateway calls this in a child process
+    (`pdf_process.PdfTextReader`), never on a thread of its own.
     """
     # Imported here: pypdf is only needed by requests that carry a PDF for a text-only model.
     from pypdf.errors import FileNotDecryptedError
@@ -35,22 +46,19 @@ def pdf_to_text(data: bytes, *, field: str = "data") -> str:
     try:
         pages = _extract_pages(data)
     except FileNotDecryptedError:
-        raise _unreadable(field, "it is encrypted") from None
+        raise UnreadablePdf("it is encrypted") from None
+    except MemoryError:
+        raise  # the caller's limit, which it names
     # pypdf raises many exception types (not only PyPdfError) on malformed input.
     except Exception as exc:
-        raise _unreadable(field, f"{type(exc).__name__}: {exc}") from None
+        raise UnreadablePdf(f"{type(exc).__name__}: {exc}") from None
     if not pages:
-        raise _unreadable(field, "it has no pages")
+        raise UnreadablePdf("it has no pages")
     total = len(pages)
     return "\n\n".join(
         f"{page_marker(number, total)}\n{text or _EMPTY_PAGE}"
         for number, text in enumerate(pages, start=1)
     )
-
-
-async def pdf_to_text_async(data: bytes, *, field: str = "data") -> str:
-    """`pdf_to_text` in a worker thread, so a large PDF does not stall the event loop."""
-    return await asyncio.to_thread(pdf_to_text, data, field=field)
 
 
 def _extract_pages(data: bytes) -> list[str]:
@@ -62,5 +70,5 @@ def _extract_pages(data: bytes) -> list[str]:
     return [page.extract_text().strip() for page in reader.pages]
 
 
-def _unreadable(field: str, why: str) -> InvalidRequestError:
+def unreadable(field: str, why: str) -> InvalidRequestError:
     return InvalidRequestError(f"{field}: the PDF cannot be read ({why})", param=field)

@@ -33,9 +33,10 @@ from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders, R
 from polyrelay.ir import ChatRequest
 from polyrelay.ir.tool_ids import outgoing_response, restore_request
 from polyrelay.limits import KeyLimiter
+from polyrelay.media import PdfTextReader
 from polyrelay.pipeline import passthrough
 from polyrelay.pipeline.calls import complete
-from polyrelay.pipeline.media import prepare_media
+from polyrelay.pipeline.media import MediaReaders, prepare_media
 from polyrelay.pipeline.metering import Meter, MeteredFrames
 from polyrelay.pipeline.replies import conforms, header_safe, response_headers, sse_response
 from polyrelay.pipeline.streaming import open_stream
@@ -130,6 +131,9 @@ class Gateway:
         """By route path, e.g. "/v1/messages"."""
         self.fetcher = UrlFetcher.from_settings(settings.fetch)
         """The one hardened fetcher for every URL the server fetches (media, search, hooks)."""
+        self.pdf_reader = PdfTextReader(settings.media)
+        """Worker processes that read PDFs for models that cannot."""
+        self.media_readers = MediaReaders(self.fetcher, self.pdf_reader)
         self.tasks: TaskSubmitter | None = None
         self.on_startup: list[Callable[[], Awaitable[None]]] = []
         self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
@@ -142,6 +146,7 @@ class Gateway:
         self.on_startup.append(self.server_tools.start)
         self.on_shutdown.append(self.server_tools.close)
         self.on_shutdown.append(self.signals.stop)
+        self.on_shutdown.append(self.pdf_reader.close)
 
     async def handle(self, request: Request, frontend: Frontend) -> Response:
         ctx = RequestContext()
@@ -200,7 +205,7 @@ class Gateway:
         route = self.router.resolve(chat.model)
         self.authenticator.authorize_model(key, chat.model)
         provider = self.providers[route.provider.type]
-        chat = await prepare_media(chat, route, provider.capabilities, self.fetcher, ctx)
+        chat = await prepare_media(chat, route, provider.capabilities, self.media_readers, ctx)
         fast = provider.type == frontend.name and ctx.passthrough_ok
         # A web search the upstream cannot run takes the IR path, where the gateway runs it.
         fast = fast and not self.server_tools.emulates(chat, provider.capabilities)

@@ -46,6 +46,7 @@ from polyrelay.media import (
     ALLOWED_MEDIA_TYPES,
     IMAGE_MEDIA_TYPES,
     TEXT_MEDIA_TYPES,
+    PdfTextReader,
     check_bytes_match,
     check_media_type,
     decode_base64,
@@ -53,12 +54,11 @@ from polyrelay.media import (
     encode_base64,
     is_data_url,
     normalise_media_type,
-    pdf_to_text_async,
     sniff,
 )
 from polyrelay.providers import Capabilities, Route
 
-__all__ = ["MediaPolicy", "document_header", "media_policy", "prepare_media"]
+__all__ = ["MediaPolicy", "MediaReaders", "document_header", "media_policy", "prepare_media"]
 
 PDF = "application/pdf"
 _FETCH_CONCURRENCY = 4
@@ -75,6 +75,15 @@ _EXTENSIONS = {
     "gif": "image/gif",
     "webp": "image/webp",
 }
+
+
+class MediaReaders(NamedTuple):
+    """What the media pass reads with, one of each per gateway."""
+
+    fetcher: UrlFetcher
+    """The one hardened fetcher, for every URL."""
+    pdf: PdfTextReader
+    """The PDF worker processes, for routes that cannot read PDFs."""
 
 
 class MediaPolicy(NamedTuple):
@@ -113,7 +122,7 @@ async def prepare_media(
     request: ChatRequest,
     route: Route,
     capabilities: Capabilities,
-    fetcher: UrlFetcher,
+    readers: MediaReaders,
     ctx: RequestContext,
 ) -> ChatRequest:
     """`request` with every media part checked and converted for `route`; the same object
@@ -121,7 +130,7 @@ async def prepare_media(
     jobs = _media_parts(request.messages)
     if not jobs:
         return request
-    converter = _Converter(media_policy(route, capabilities), fetcher, ctx)
+    converter = _Converter(media_policy(route, capabilities), readers, ctx)
     results = await _run_all([converter.part(part, path) for _, part, path in jobs])
     replaced = {
         where: new for (where, old, _), new in zip(jobs, results, strict=True) if new is not old
@@ -184,11 +193,12 @@ async def _run_all(jobs: list[Coroutine[Any, Any, MediaPart]]) -> list[MediaPart
 
 
 class _Converter:
-    """Per request: the policy, the fetcher, and a bound on concurrent fetches."""
+    """Per request: the policy, the readers, and a bound on concurrent fetches."""
 
-    def __init__(self, policy: MediaPolicy, fetcher: UrlFetcher, ctx: RequestContext) -> None:
+    def __init__(self, policy: MediaPolicy, readers: MediaReaders, ctx: RequestContext) -> None:
         self.policy = policy
-        self.fetcher = fetcher
+        self.fetcher = readers.fetcher
+        self.pdf = readers.pdf
         self.ctx = ctx
         self.slots = asyncio.Semaphore(_FETCH_CONCURRENCY)
 
@@ -271,7 +281,7 @@ class _Converter:
         if media_type != PDF:
             return self.as_text(part, media_type, data.decode("utf-8"))
         if not self.policy.pdf:
-            text = await pdf_to_text_async(data, field=path)
+            text = await self.pdf.text(data, field=path)
             self.ctx.warn(
                 f"a PDF was sent to {self.policy.model} as extracted text (the model is "
                 "configured with pdf: false); images and layout in it were not carried"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 
@@ -11,7 +10,7 @@ from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
 from polyrelay.errors import InvalidRequestError
-from polyrelay.media import pdf_to_text, pdf_to_text_async, sniff
+from polyrelay.media import pdf_to_text, sniff
 
 PAGES = [
     ("Quarterly report", "Revenue grew by 12 percent."),
@@ -42,11 +41,6 @@ def test_pages_come_out_in_order_with_markers() -> None:
         marker, *lines = section.split("\n")
         assert marker == f"--- Page {number} of 3 ---"
         assert lines == [title, body]
-
-
-def test_async_variant_runs_off_the_loop() -> None:
-    text = asyncio.run(pdf_to_text_async(make_pdf(PAGES[:1])))
-    assert text == "--- Page 1 of 1 ---\nQuarterly report\nRevenue grew by 12 percent."
 
 
 def test_a_page_without_text_is_marked() -> None:

@@ -25,7 +25,9 @@ from polyrelay.ir import (
     TextPart,
     ToolResultPart,
 )
-from polyrelay.pipeline.media import document_header, media_policy, prepare_media
+from polyrelay.media import PdfTextReader
+from polyrelay.media.settings import MediaSettings
+from polyrelay.pipeline.media import MediaReaders, document_header, media_policy, prepare_media
 from polyrelay.providers import Capabilities, Route
 
 ANTHROPIC = Capabilities(image_urls=True, document_urls=True, text_documents=True)
@@ -71,10 +73,17 @@ def run(
     the_route: Route | None = None,
     ctx: RequestContext | None = None,
 ) -> ChatRequest:
-    coro = prepare_media(
-        chat, the_route or route(), caps, fetcher or FakeFetcher(), ctx or RequestContext()
-    )  # type: ignore[arg-type]
-    return asyncio.run(coro)
+    async def main() -> ChatRequest:
+        pdf = PdfTextReader(MediaSettings())
+        readers = MediaReaders(fetcher or FakeFetcher(), pdf)  # type: ignore[arg-type]
+        try:
+            return await prepare_media(
+                chat, the_route or route(), caps, readers, ctx or RequestContext()
+            )
+        finally:
+            await pdf.close()
+
+    return asyncio.run(main())
 
 
 def last_parts(chat: ChatRequest) -> tuple[Any, ...]:

@@ -1,0 +1,138 @@
+"""A PDF's text, read in a worker process with a deadline and a memory cap.
+
+pypdf is pure Python, and its work follows what a PDF asks for, not the PDF's size: a 2 KB
+PDF whose pages all draw one compressed stream of text operators costs seconds of CPU, and
+one of a few hundred KB costs hours. On a thread of the gateway that work would hold the
+GIL the event loop needs for as long as the PDF says. Here PDFs go to worker processes
+(`pdf_worker`), kept between PDFs so that a PDF costs no interpreter start; one that passes
+its deadline or whose request goes away is killed, and the next PDF starts a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+from typing import NamedTuple
+
+from polyrelay.media.pdf import unreadable
+from polyrelay.media.pdf_wire import HEADER, LENGTH, NO_MEMORY, TEXT
+from polyrelay.media.settings import MediaSettings
+
+__all__ = ["PdfTextReader"]
+
+log = logging.getLogger("polyrelay.media")
+
+
+class _Outcome(NamedTuple):
+    text: str | None
+    """None: the PDF cannot be read, for the reason in `why`."""
+    why: str = ""
+    reusable: bool = True
+    """Whether the worker may read the next PDF."""
+
+
+class PdfTextReader:
+    """Reads PDFs in at most `pdf_processes` worker processes at once."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        self._settings = settings
+        self._slots = asyncio.Semaphore(settings.pdf_processes)
+        self._idle: list[_Worker] = []
+
+    async def text(self, data: bytes, *, field: str) -> str:
+        """`read_pdf_text` of `data`. A 400 naming `field` when the PDF cannot be read,
+        takes longer than `pdf_seconds` or needs more than `pdf_memory_bytes`."""
+        async with self._slots:
+            worker = self._idle.pop() if self._idle else await _Worker.start(self._settings)
+            outcome = None
+            try:
+                outcome = await self._read(worker, data)
+            finally:  # a cancelled request's worker is mid-PDF: it goes too
+                if outcome is not None and outcome.reusable:
+                    self._idle.append(worker)
+                else:
+                    await worker.kill()
+        if outcome.text is None:
+            raise unreadable(field, outcome.why)
+        return outcome.text
+
+    async def _read(self, worker: _Worker, data: bytes) -> _Outcome:
+        seconds = self._settings.pdf_seconds
+        try:
+            status, message = await asyncio.wait_for(worker.read(data), seconds)
+        except TimeoutError:
+            why = f"it takes longer than {seconds:g} s to read, the media.pdf_seconds limit"
+            return _Outcome(None, why, reusable=False)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            code = await worker.exit_code()
+            # The PDF's doing or the worker's (it could not start): the operator decides.
+            log.warning("a PDF worker stopped without an answer (exit code %s)", code)
+            return _Outcome(None, f"the PDF reader stopped (exit code {code})", reusable=False)
+        if status == TEXT:
+            return _Outcome(message)
+        if status == NO_MEMORY:
+            memory = self._settings.pdf_memory_bytes >> 20
+            why = f"it needs more than {memory} MiB, the media.pdf_memory_bytes limit"
+            return _Outcome(None, why, reusable=False)
+        return _Outcome(None, message)
+
+    async def close(self) -> None:
+        """End the idle workers (at shutdown); a worker in use ends with its PDF."""
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            await worker.kill()
+
+
+class _Worker:
+    """One `pdf_worker` process and its pipes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+
+    @classmethod
+    async def start(cls, settings: MediaSettings) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "polyrelay.media.pdf_worker",
+            str(settings.pdf_memory_bytes),
+            str(settings.pdf_seconds),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            # pypdf's and Python's complaints quote the client's PDF: not for the log.
+            stderr=subprocess.DEVNULL,
+            # Not the gateway's environment, which holds the upstreams' API keys: a worker
+            # runs pypdf on strangers' files. It needs to find polyrelay, nothing more.
+            env={"PYTHONPATH": os.pathsep.join(filter(None, sys.path))},
+        )
+        return cls(process)
+
+    async def read(self, data: bytes) -> tuple[int, str]:
+        """Send one PDF, wait for its answer: (status, message)."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(LENGTH.pack(len(data)))
+        self._process.stdin.write(data)
+        await self._process.stdin.drain()
+        status, size = HEADER.unpack(await self._process.stdout.readexactly(HEADER.size))
+        body = await self._process.stdout.readexactly(size)
+        return status, body.decode("utf-8", "replace")
+
+    async def exit_code(self) -> int | None:
+        """The exit code of a worker whose output has ended."""
+        # Not kill() first: on a dead child, Popen.send_signal reaps it before asyncio's
+        # child watcher can, and the exit code is lost (reported as 255).
+        try:
+            return await asyncio.wait_for(self._process.wait(), 1)
+        except TimeoutError:
+            return await self.kill()
+
+    async def kill(self) -> int | None:
+        """Stop the process (it may be mid-PDF) and reap it; its exit code."""
+        if self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+        return await self._process.wait()
