@@ -3,6 +3,7 @@ have a 50-token window (the estimate is characters / 4, see docs/responses.md)."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +100,19 @@ def test_a_single_turn_too_long_fails_in_both_modes(client: openai.OpenAI) -> No
             client.responses.create(model=TINY["openai"], input="word " * 80, truncation=truncation)
         assert isinstance(info.value.body, dict)
         assert info.value.body["code"] == "context_length_exceeded"
+
+
+def test_many_turns_are_truncated_in_linear_time(client: openai.OpenAI, emulator: Emulator) -> None:
+    """10,000 short turns: one estimate per candidate turn took the event loop minutes."""
+    turns = [{"role": "user", "content": f"turn {i:05d}"} for i in range(10_000)]
+    started = time.monotonic()
+    result = client.responses.create(
+        model=TINY["openai"],
+        input=turns,  # type: ignore[arg-type]
+        truncation="auto",
+        timeout=30,
+    )
+    assert time.monotonic() - started < 5
+    assert result.status == "completed"
+    # 10 characters a turn: the last 20 fill the 50-token window.
+    assert emulator.last()["body"]["messages"] == turns[-20:]

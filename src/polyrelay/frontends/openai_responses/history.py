@@ -120,8 +120,7 @@ def _item_chars(item: InputItemParam) -> int:
 
 def estimate_tokens(items: list[InputItemParam], fixed_chars: int) -> int:
     """The documented estimate: characters / 4, rounded up."""
-    chars = fixed_chars + sum(_item_chars(item) for item in items)
-    return -(-chars // CHARS_PER_TOKEN)
+    return _tokens(fixed_chars + sum(_item_chars(item) for item in items))
 
 
 def _is_pinned(item: InputItemParam) -> bool:
@@ -136,6 +135,10 @@ def _turn_starts(items: list[InputItemParam]) -> list[int]:
     ]
 
 
+def _tokens(chars: int) -> int:
+    return -(-chars // CHARS_PER_TOKEN)
+
+
 def fit_context(
     items: list[InputItemParam],
     *,
@@ -146,16 +149,24 @@ def fit_context(
 ) -> list[int]:
     """The indexes of `items` to send (all of them when they fit within `limit` tokens)."""
     kept = list(range(len(items)))
-    if limit is None or estimate_tokens(items, fixed_chars) <= limit:
+    if limit is None:
         return kept
-    starts = _turn_starts(items)
+    chars = [_item_chars(item) for item in items]
+    sent = fixed_chars + sum(chars)  # the characters of what would be sent
+    if _tokens(sent) <= limit:
+        return kept
     if truncation == "auto":
-        for start in starts[1:]:
-            kept = [i for i in range(len(items)) if i >= start or _is_pinned(items[i])]
-            if estimate_tokens([items[i] for i in kept], fixed_chars) <= limit:
+        # One pass, not an estimate per candidate turn (quadratic in the items): starting
+        # at a later turn drops the unpinned items before it.
+        at = 0
+        for start in _turn_starts(items)[1:]:
+            sent -= sum(chars[i] for i in range(at, start) if not _is_pinned(items[i]))
+            at = start
+            if _tokens(sent) <= limit:
+                kept = [i for i in kept if i >= start or _is_pinned(items[i])]
                 ctx.warn(f"truncation auto dropped {len(items) - len(kept)} of the oldest items")
                 return kept
-    estimate = estimate_tokens([items[i] for i in kept], fixed_chars)
+    estimate = _tokens(sent)
     raise InvalidRequestError(
         f"Your input exceeds the context window of this model (about {estimate} tokens by "
         f"the gateway's estimate, {limit} available). Please adjust your input and try "
