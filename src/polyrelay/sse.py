@@ -42,10 +42,14 @@ def encode_event(data: bytes | str, event: str | None = None) -> bytes:
 class SSEDecoder:
     """Feed bytes as they arrive; get back the complete events they finish."""
 
-    __slots__ = ("_buffer", "_cr")
+    __slots__ = ("_buffer", "_cr", "_long")
 
     def __init__(self) -> None:
         self._buffer = b""
+        """The start of the next event, when it came with complete ones."""
+        self._long: list[bytes] = []
+        """The start of the next event, in pieces, when it spans chunks with no blank line:
+        joined once it ends, not with every chunk (quadratic in the event's size)."""
         self._cr = False
         """The last chunk ended in CR, which may be the first half of a CRLF."""
 
@@ -105,11 +109,12 @@ class SSEDecoder:
     def finish(self) -> list[SSEEvent]:
         """Flush a final event that was not followed by a blank line."""
         events = self.feed(b"\n\n" if not self._cr else b"\n")
-        if self._buffer.strip(b"\n"):
-            event = _parse_block(self._buffer)
+        rest = self._buffer or b"".join(self._long)
+        if rest.strip(b"\n"):
+            event = _parse_block(rest)
             if event is not None:
                 events.append(event)
-        self._buffer = b""
+        self._buffer, self._long = b"", []
         return events
 
     def finish_named(self) -> list[tuple[bytes, bytes]]:
@@ -121,13 +126,29 @@ class SSEDecoder:
         line; what follows waits in the buffer."""
         if self._cr or chunk.find(b"\r") >= 0:
             chunk = self._normalise(chunk)
+        if self._long:
+            if not self._ends_event(chunk):
+                if chunk:
+                    self._long.append(chunk)
+                return b""
+            self._long.append(chunk)
+            chunk = b"".join(self._long)
+            self._long = []
         data = self._buffer + chunk if self._buffer else chunk
         cut = data.rfind(b"\n\n") + 2
         if cut < 2:
-            self._buffer = data
+            self._buffer = b""
+            if data:
+                self._long.append(data)
             return b""
         self._buffer = data[cut:]
         return data[:cut]
+
+    def _ends_event(self, chunk: bytes) -> bool:
+        """Whether `chunk` holds a blank line, alone or with the held pieces' last byte."""
+        return chunk.find(b"\n\n") >= 0 or (
+            chunk.startswith(b"\n") and self._long[-1].endswith(b"\n")
+        )
 
     def _normalise(self, chunk: bytes) -> bytes:
         if self._cr:

@@ -138,7 +138,10 @@ async def prepare_media(
     if not replaced:
         return request
     ctx.passthrough_ok = False
-    messages = tuple(_rebuild(i, m, replaced) for i, m in enumerate(request.messages))
+    touched = {where[0] for where in replaced}  # a set: one scan of `replaced` per message
+    messages = tuple(  # was quadratic in the parts of a long conversation
+        _rebuild(i, m, replaced) if i in touched else m for i, m in enumerate(request.messages)
+    )
     return msgspec.structs.replace(request, messages=messages)
 
 
@@ -163,8 +166,6 @@ def _media_parts(
 
 
 def _rebuild(index: int, message: Message, replaced: dict[_Where, MediaPart]) -> Message:
-    if not any(where[0] == index for where in replaced):
-        return message
     parts = list(message.parts)
     for j, part in enumerate(parts):
         if isinstance(part, ToolResultPart):
