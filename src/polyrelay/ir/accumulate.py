@@ -124,6 +124,13 @@ class StreamAccumulator:
         return self._usage
 
     @property
+    def last_part(self) -> Part:
+        """The part the last PartStop closed (not `snapshot`, which copies them all)."""
+        if not self._parts:
+            raise StreamProtocolError("no part has been closed")
+        return self._parts[-1]
+
+    @property
     def error(self) -> StreamError | None:
         return self._error
 

@@ -126,7 +126,7 @@ class _Loop:
         return [msgspec.structs.replace(event, index=mapped)]
 
     def _stop(self, event: PartStop) -> list[StreamEvent]:
-        part = self.acc.snapshot.parts[-1]
+        part = self.acc.last_part
         if event.index == self.intercepted:
             self.intercepted = None
             assert isinstance(part, ToolCallPart)

@@ -52,7 +52,11 @@ def messages_to_ir(
     """Returns (system, messages)."""
     system: list[TextPart] = []
     out: list[Message] = []
+    results: list[ToolResultPart] = []  # consecutive tool messages: one TOOL message
     for i, msg in enumerate(messages):
+        if results and not isinstance(msg, ChatCompletionToolMessageParam):
+            out.append(Message(role=Role.TOOL, parts=tuple(results)))
+            results = []
         match msg:
             case ChatCompletionSystemMessageParam() | ChatCompletionDeveloperMessageParam():
                 parts = _text_to_ir(msg.content)
@@ -67,9 +71,13 @@ def messages_to_ir(
             case ChatCompletionAssistantMessageParam():
                 out.append(_assistant_to_ir(msg, ctx))
             case ChatCompletionToolMessageParam():
-                _append_tool_result(out, msg)
+                results.append(
+                    ToolResultPart(tool_call_id=msg.tool_call_id, content=_text_to_ir(msg.content))
+                )
             case _:
                 assert_never(msg)
+    if results:
+        out.append(Message(role=Role.TOOL, parts=tuple(results)))
     if not out:
         raise InvalidRequestError(
             "Invalid 'messages': at least one user, assistant or tool message is required.",
@@ -82,14 +90,6 @@ def _text_to_ir(content: TextContent) -> tuple[TextPart, ...]:
     if isinstance(content, str):
         return (TextPart(text=content),)
     return tuple(TextPart(text=p.text) for p in content)
-
-
-def _append_tool_result(out: list[Message], msg: ChatCompletionToolMessageParam) -> None:
-    result = ToolResultPart(tool_call_id=msg.tool_call_id, content=_text_to_ir(msg.content))
-    if out and out[-1].role is Role.TOOL:
-        out[-1] = Message(role=Role.TOOL, parts=(*out[-1].parts, result))
-    else:
-        out.append(Message(role=Role.TOOL, parts=(result,)))
 
 
 def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam, ctx: RequestContext) -> Message:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -428,3 +429,25 @@ def test_unsupported_features_are_rejected(fields: dict[str, object], param: str
     with pytest.raises(UnsupportedError) as info:
         _decode(_minimal(**fields))
     assert info.value.param == param
+
+
+def test_runs_of_tool_messages_group_in_linear_time() -> None:
+    """Consecutive tool messages are one TOOL message; it used to be rebuilt for each one
+    (a tuple copy per message: 50,000 results took 6 s)."""
+    calls = [
+        {"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        for i in range(50_000)
+    ]
+    results = [{"role": "tool", "tool_call_id": f"c{i}", "content": "ok"} for i in range(50_000)]
+    messages = [*HI, {"role": "assistant", "tool_calls": calls}, *results]
+    messages += [{"role": "user", "content": "and?"}, results[0]]
+    started = time.process_time()
+    request = _decode(_minimal(messages=messages))
+    assert time.process_time() - started < 5
+    roles = [m.role for m in request.messages]
+    assert roles == [Role.USER, Role.ASSISTANT, Role.TOOL, Role.USER, Role.TOOL]
+    assert len(request.messages[2].parts) == 50_000
+    assert request.messages[2].parts[-1] == ToolResultPart(
+        tool_call_id="c49999", content=(TextPart(text="ok"),)
+    )
+    assert len(request.messages[4].parts) == 1
