@@ -46,7 +46,9 @@ MAX_QUERY_CHARS = 400
 # With a domain filter, ask for more so that filtering still leaves `limit` hits.
 _OVERFETCH = 4
 _MAX_FETCH = 50
-_TAG = re.compile(r"<[^>]*>")
+# A tag holds no `<`: an unclosed `<` stops the match at the next one, so a run of them
+# costs a scan each up to there, not to the end (`<[^>]*>` was quadratic in `<<<…`).
+_TAG = re.compile(r"<[^<>]*>")
 T = TypeVar("T")
 
 

@@ -30,7 +30,10 @@ _BLOCKS = frozenset(
     }
 )  # fmt: skip
 _DATE_META = frozenset({"date", "dc.date", "article:published_time", "datepublished"})
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# No brackets inside the text or the target, no parentheses in the target: every failed
+# attempt then stops at the next bracket instead of scanning to the end of the document
+# (quadratic in `[[[…` or `[](](…`). Nested brackets never matched anyway.
+_MD_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()\[\]]*\)")
 _MD_MARKS = re.compile(r"(^|\s)[*_`~]+|[*_`~]+(?=\s|$|[.,;:!?])")
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
 _FRONT_KEY = re.compile(r"^([A-Za-z_]+)\s*:\s*(.*?)\s*$")
