@@ -20,7 +20,13 @@ from itertools import chain
 
 import msgspec
 
-__all__ = ["SSEDecoder", "SSEEvent", "encode_event"]
+from polyrelay.errors import UpstreamError
+
+__all__ = ["MAX_EVENT_BYTES", "SSEDecoder", "SSEEvent", "encode_event"]
+
+MAX_EVENT_BYTES = 64 * 1024 * 1024
+"""The largest event held while it arrives: a bound on what a broken upstream can make
+the gateway hold (one event with no blank line in a never-ending stream)."""
 
 
 class SSEEvent(msgspec.Struct, gc=False):
@@ -42,7 +48,7 @@ def encode_event(data: bytes | str, event: str | None = None) -> bytes:
 class SSEDecoder:
     """Feed bytes as they arrive; get back the complete events they finish."""
 
-    __slots__ = ("_buffer", "_cr", "_long")
+    __slots__ = ("_buffer", "_cr", "_long", "_long_bytes")
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -50,6 +56,7 @@ class SSEDecoder:
         self._long: list[bytes] = []
         """The start of the next event, in pieces, when it spans chunks with no blank line:
         joined once it ends, not with every chunk (quadratic in the event's size)."""
+        self._long_bytes = 0
         self._cr = False
         """The last chunk ended in CR, which may be the first half of a CRLF."""
 
@@ -114,7 +121,7 @@ class SSEDecoder:
             event = _parse_block(rest)
             if event is not None:
                 events.append(event)
-        self._buffer, self._long = b"", []
+        self._buffer, self._long, self._long_bytes = b"", [], 0
         return events
 
     def finish_named(self) -> list[tuple[bytes, bytes]]:
@@ -128,21 +135,31 @@ class SSEDecoder:
             chunk = self._normalise(chunk)
         if self._long:
             if not self._ends_event(chunk):
-                if chunk:
-                    self._long.append(chunk)
+                self._hold(chunk)
                 return b""
             self._long.append(chunk)
             chunk = b"".join(self._long)
-            self._long = []
+            self._long, self._long_bytes = [], 0
         data = self._buffer + chunk if self._buffer else chunk
         cut = data.rfind(b"\n\n") + 2
         if cut < 2:
             self._buffer = b""
-            if data:
-                self._long.append(data)
+            self._hold(data)
             return b""
         self._buffer = data[cut:]
         return data[:cut]
+
+    def _hold(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self._long_bytes += len(piece)
+        if self._long_bytes > MAX_EVENT_BYTES:
+            raise UpstreamError(
+                f"the upstream sent a stream event larger than {MAX_EVENT_BYTES >> 20} MiB, "
+                "the most the gateway holds",
+                status=502,
+            )
+        self._long.append(piece)
 
     def _ends_event(self, chunk: bytes) -> bool:
         """Whether `chunk` holds a blank line, alone or with the held pieces' last byte."""

@@ -26,6 +26,7 @@ from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.providers import Provider, Route, StreamParser, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamStream
+from polyrelay.sse import MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
     from polyrelay.pipeline.handler import Gateway
@@ -121,7 +122,10 @@ class _Boundary:
         return self.inner.heartbeat() if self.at_boundary else []
 
     def fail(self, error: GatewayError) -> list[bytes]:
-        return self.inner.fail(error)
+        frames = self.inner.fail(error)
+        # Relayed bytes may stop mid-frame: end that frame first, or the error frame
+        # would be read as the rest of it.
+        return frames if self.at_boundary else [b"\n\n", *frames]
 
 
 _FRAME_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
@@ -135,27 +139,51 @@ class _Echo:
     across two chunks is still found. A JSON string's own quotes are escaped, so text that
     merely mentions a name is not touched. With nothing to rewrite, chunks pass untouched."""
 
-    __slots__ = ("_held", "_pairs")
+    __slots__ = ("_held", "_held_bytes", "_pairs")
 
     def __init__(self, upstream: str, public: str, extra: list[tuple[bytes, bytes]]) -> None:
-        self._held = b""
+        self._held: list[bytes] = []
+        """The partial frame at the end, in pieces: a large frame is joined once, not with
+        every chunk (quadratic in its size)."""
+        self._held_bytes = 0
         model = [] if upstream == public else codec.member_replacements(b"model", upstream, public)
         self._pairs = model + extra
 
     def feed(self, chunk: bytes) -> bytes:
         if not self._pairs:
             return chunk
-        data = self._held + chunk
+        if self._held:
+            # Still the same frame unless a blank line ends it (one may span the two).
+            window = self._held[-1][-1:] + chunk
+            if window.find(b"\n\n") < 0 and chunk.find(b"\r") < 0:
+                self._hold(chunk)
+                return b""
+            data = b"".join(self._held) + chunk
+            self._held, self._held_bytes = [], 0
+        else:
+            data = chunk
         cut = data.rfind(b"\n\n") + 2 if data.find(b"\r") < 0 else len(data)
         if cut < 2:
-            self._held = data
+            self._hold(data)
             return b""
-        self._held = data[cut:]
+        self._hold(data[cut:])
         return self._rewrite(data[:cut])
 
     def finish(self) -> bytes:
-        held, self._held = self._held, b""
+        held, self._held, self._held_bytes = b"".join(self._held), [], 0
         return self._rewrite(held) if held else b""
+
+    def _hold(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self._held_bytes += len(piece)
+        if self._held_bytes > MAX_EVENT_BYTES:
+            raise UpstreamError(
+                f"the upstream sent a stream event larger than {MAX_EVENT_BYTES >> 20} MiB, "
+                "the most the gateway holds",
+                status=502,
+            )
+        self._held.append(piece)
 
     def _rewrite(self, data: bytes) -> bytes:
         for old, new in self._pairs:

@@ -12,12 +12,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from types import TracebackType
 
-from polyrelay.errors import GatewayError, UpstreamTimeoutError, UpstreamUnreachableError
+from polyrelay.errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnreachableError,
+)
 from polyrelay.providers import UpstreamRequest, UpstreamResponse
 from polyrelay.providers.http1 import Http1Client, Http1Response
 from polyrelay.settings import ProviderConfig
 
-__all__ = ["UpstreamClient", "UpstreamStream", "transport_error"]
+__all__ = ["MAX_BODY_BYTES", "UpstreamClient", "UpstreamStream", "transport_error"]
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""The largest upstream answer read whole (not streamed): far above any model's reply,
+images included, and a bound on what a broken upstream can make the gateway hold."""
 
 _TRANSPORT_ERRORS = (OSError, ValueError)
 """What the HTTP client raises for a failed exchange: OSError covers connection errors,
@@ -54,11 +63,20 @@ class UpstreamStream:
         return self._response.at_eof()
 
     async def read(self) -> UpstreamResponse:
-        try:
-            body = await self._response.read()
-        except _TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, self.url) from exc
-        return UpstreamResponse(status=self.status, headers=self.headers, body=body)
+        """The whole body, at most MAX_BODY_BYTES of it (a 502 past that)."""
+        pieces: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                self.close()
+                raise UpstreamError(
+                    f"the upstream's answer is larger than {MAX_BODY_BYTES >> 20} MiB, "
+                    "the most the gateway reads",
+                    status=502,
+                )
+            pieces.append(chunk)
+        return UpstreamResponse(status=self.status, headers=self.headers, body=b"".join(pieces))
 
     def close(self) -> None:
         self._response.close()

@@ -27,11 +27,12 @@ import msgspec
 from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
+from polyrelay.errors import UpstreamError
 from polyrelay.frontends.openai_responses.blob import BLOB_PREFIX
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
 from polyrelay.schemas.openai_responses import InputItemParam, Response
-from polyrelay.sse import SSEDecoder, SSEEvent
+from polyrelay.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 from polyrelay.storage import EncodedResponse, ResponseStore
 
 __all__ = [
@@ -50,6 +51,12 @@ _LATEST_TIME = 2**53
 _NOT_STORED = "the upstream's Response has no string id and status; it was not stored"
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 _TERMINAL_MARKS = tuple(name.encode() for name in _TERMINAL_EVENTS)
+_OVERLAP = max(map(len, _TERMINAL_MARKS)) + 1
+"""Held bytes looked at again with a new chunk: a name or a blank line may span the two."""
+
+
+def _names_terminal(data: bytes) -> bool:
+    return any(data.find(mark) >= 0 for mark in _TERMINAL_MARKS)
 
 
 def save_response(
@@ -169,25 +176,64 @@ class StoringObserver:
         self._options = options
         self._ctx = ctx
         self._decoder: SSEDecoder | None = None
-        self._held = b""
+        self._held: list[bytes] = []
+        """The unfinished frame at the end of what was seen, in pieces: a large frame is
+        joined once, not with every chunk."""
+        self._held_bytes = 0
+        self._tail = b""
+        """The held bytes' last _OVERLAP."""
         self._saved = False
 
     def feed(self, chunk: bytes) -> None:
         if self._saved:
             return
         if self._decoder is None:
-            data = self._held + chunk if self._held else chunk
+            # What is new, with enough of the held bytes before it to find a name or a
+            # blank line split across the two.
+            window = self._tail + chunk
+            if window.find(b"\r") < 0 and not _names_terminal(window):
+                self._hold(window, len(self._tail), chunk)
+                return
+            data = b"".join(self._held) + chunk
             if data.find(b"\r") < 0:
-                marks = [at for mark in _TERMINAL_MARKS if (at := data.find(mark)) >= 0]
-                if not marks:
-                    cut = data.rfind(b"\n\n")
-                    self._held = data if cut < 0 else data[cut + 2 :]
-                    return
-                start = data.rfind(b"\n\n", 0, min(marks))  # decode from that frame on
+                first = min(at for mark in _TERMINAL_MARKS if (at := data.find(mark)) >= 0)
+                start = data.rfind(b"\n\n", 0, first)  # decode from that frame on
                 data = data[start + 2 :] if start >= 0 else data
-            self._held, self._decoder, chunk = b"", SSEDecoder(), data
-        for event in self._decoder.feed(chunk):
+            self._held, self._held_bytes, self._tail = [], 0, b""
+            self._decoder, chunk = SSEDecoder(), data
+        try:
+            events = self._decoder.feed(chunk)
+        except UpstreamError:  # an event past MAX_EVENT_BYTES: the client's stream goes on
+            self._give_up()
+            return
+        for event in events:
             self._event(event)
+
+    def _hold(self, window: bytes, overlap: int, chunk: bytes) -> None:
+        """Keep the unfinished frame at the end of `window` (the held tail, then `chunk`)."""
+        cut = window.rfind(b"\n\n")
+        if cut >= 0:  # a frame ended: what follows starts the next one
+            # The held bytes have no blank line, so this one ends in `chunk`.
+            rest = chunk[cut + 2 - overlap :]
+            self._held, self._held_bytes = ([rest] if rest else []), len(rest)
+            self._tail = rest[-_OVERLAP:]
+            return
+        self._tail = window[-_OVERLAP:]
+        self._held.append(chunk)
+        self._held_bytes += len(chunk)
+        if self._held_bytes > MAX_EVENT_BYTES:
+            self._give_up()
+
+    def _give_up(self) -> None:
+        """Past MAX_EVENT_BYTES in one event: nothing more is held, nothing stored."""
+        self._saved = True
+        self._held, self._tail, self._decoder = [], b"", None
+        log.warning(
+            "request %s: a relayed Responses stream event is larger than %d MiB; "
+            "its response is not stored",
+            self._ctx.request_id,
+            MAX_EVENT_BYTES >> 20,
+        )
 
     def finish(self) -> None:
         if not self._saved and self._decoder is not None:

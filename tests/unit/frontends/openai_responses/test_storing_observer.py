@@ -3,13 +3,18 @@ bytes are cut, while frames before it are not decoded at all."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import time
 
 import pytest
+from hypothesis import given, strategies as st
+from tests.fuzz_support import FUZZ
 
-from polyrelay import codec
+from polyrelay import codec, sse
 from polyrelay.context import RequestContext
+from polyrelay.frontends.openai_responses import persist
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.frontends.openai_responses.persist import StoringObserver, save_response
 from polyrelay.storage import EncodedResponse, StoredResponse
@@ -114,3 +119,58 @@ def test_an_implausible_created_at_is_stored_as_the_request_time(created: object
     save_response(store, {**RESPONSE, "created_at": created}, ResponsesOptions(), ctx)
     [record] = store.saved
     assert record.created_at == ctx.created
+
+
+def unmentioned(item_text: str) -> bytes:
+    """A stream that names the terminal event only in its terminal frame (so the frames
+    before are held undecoded), with an output item of `item_text` before it."""
+    return (
+        frame("response.created", {"response": {**RESPONSE, "status": "in_progress"}})
+        + frame("response.output_text.delta", {"delta": "plain\n\ntext"})
+        + frame("response.output_item.done", {"item": {"type": "message", "text": item_text}})
+        + frame("response.completed", {"response": RESPONSE})
+    )
+
+
+WITH_BIG = unmentioned("x" * 3000)
+
+
+@FUZZ
+@given(cuts=st.lists(st.integers(min_value=0, max_value=len(WITH_BIG)), max_size=40))
+def test_saved_once_whatever_the_cuts(cuts: list[int]) -> None:
+    bounds = [0, *sorted(cuts), len(WITH_BIG)]
+    chunks = [WITH_BIG[a:b] for a, b in itertools.pairwise(bounds)]
+    [record] = observe(chunks).saved
+    assert record.id == "resp_1"
+
+
+def test_a_large_frame_in_small_chunks_is_seen_in_linear_time() -> None:
+    """A 16 MB output item in 4 KB chunks: the held frame was joined and searched again
+    with every chunk (quadratic)."""
+    stream = unmentioned("x" * (16 << 20))
+    chunks = [stream[at : at + 4096] for at in range(0, len(stream), 4096)]
+    started = time.process_time()
+    [record] = observe(chunks).saved
+    assert time.process_time() - started < 2
+    assert record.id == "resp_1"
+
+
+@pytest.mark.parametrize("mentioned", [False, True])
+def test_a_frame_past_the_cap_is_not_held_and_the_response_not_stored(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, mentioned: bool
+) -> None:
+    """Held undecoded, or (after a frame that mentions the terminal name) in the decoder:
+    either way the observer lets go, and the relayed stream is not touched."""
+    monkeypatch.setattr(persist, "MAX_EVENT_BYTES", 10_000)
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 10_000)
+    text = "response.completed" if mentioned else "plain"
+    stream = (
+        frame("response.created", {"response": {**RESPONSE, "status": "in_progress"}})
+        + frame("response.output_text.delta", {"delta": text})
+        + frame("response.output_item.done", {"item": {"text": "x" * 20_000}})
+        + frame("response.completed", {"response": RESPONSE})
+    )
+    with caplog.at_level(logging.WARNING):
+        saved = observe([stream[at : at + 1000] for at in range(0, len(stream), 1000)]).saved
+    assert saved == []
+    assert "event is larger than 0 MiB; its response is not stored" in caplog.text
