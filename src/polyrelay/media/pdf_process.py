@@ -33,6 +33,8 @@ class _Outcome(NamedTuple):
     why: str = ""
     reusable: bool = True
     """Whether the worker may read the next PDF."""
+    died: bool = False
+    """The worker ended without an answer."""
 
 
 class PdfTextReader:
@@ -47,18 +49,36 @@ class PdfTextReader:
         """`read_pdf_text` of `data`. A 400 naming `field` when the PDF cannot be read,
         takes longer than `pdf_seconds` or needs more than `pdf_memory_bytes`."""
         async with self._slots:
-            worker = self._idle.pop() if self._idle else await _Worker.start(self._settings)
-            outcome = None
-            try:
-                outcome = await self._read(worker, data)
-            finally:  # a cancelled request's worker is mid-PDF: it goes too
-                if outcome is not None and outcome.reusable:
-                    self._idle.append(worker)
-                else:
-                    await worker.kill()
+            worker, fresh = await self._worker()
+            outcome = await self._use(worker, data)
+            if outcome.died and not fresh:
+                # An idle worker may have died before its exit was seen: not this PDF's doing.
+                outcome = await self._use(await _Worker.start(self._settings), data)
+        if outcome.died:  # the PDF's doing or the worker's (it could not start)
+            log.warning("a PDF worker stopped without an answer (%s)", outcome.why)
         if outcome.text is None:
             raise unreadable(field, outcome.why)
         return outcome.text
+
+    async def _worker(self) -> tuple[_Worker, bool]:
+        """An idle worker that is still alive, else a new one (True)."""
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive:
+                return worker, False
+            await worker.kill()  # reaps it
+        return await _Worker.start(self._settings), True
+
+    async def _use(self, worker: _Worker, data: bytes) -> _Outcome:
+        outcome = None
+        try:
+            outcome = await self._read(worker, data)
+        finally:  # a cancelled request's worker is mid-PDF: it goes too
+            if outcome is not None and outcome.reusable:
+                self._idle.append(worker)
+            else:
+                await worker.kill()
+        return outcome
 
     async def _read(self, worker: _Worker, data: bytes) -> _Outcome:
         seconds = self._settings.pdf_seconds
@@ -68,10 +88,8 @@ class PdfTextReader:
             why = f"it takes longer than {seconds:g} s to read, the media.pdf_seconds limit"
             return _Outcome(None, why, reusable=False)
         except (asyncio.IncompleteReadError, ConnectionError):
-            code = await worker.exit_code()
-            # The PDF's doing or the worker's (it could not start): the operator decides.
-            log.warning("a PDF worker stopped without an answer (exit code %s)", code)
-            return _Outcome(None, f"the PDF reader stopped (exit code {code})", reusable=False)
+            why = f"the PDF reader stopped (exit code {await worker.exit_code()})"
+            return _Outcome(None, why, reusable=False, died=True)
         if status == TEXT:
             return _Outcome(message)
         if status == NO_MEMORY:
@@ -110,6 +128,10 @@ class _Worker:
             env={"PYTHONPATH": os.pathsep.join(filter(None, sys.path))},
         )
         return cls(process)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.returncode is None
 
     async def read(self, data: bytes) -> tuple[int, str]:
         """Send one PDF, wait for its answer: (status, message)."""

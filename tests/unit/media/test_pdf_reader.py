@@ -161,7 +161,9 @@ def test_a_worker_that_dies_is_a_400_and_replaced(caplog: pytest.LogCaptureFixtu
 
     error, text = run_with(MediaSettings(pdf_seconds=30), use)
     assert error.message == "f: the PDF cannot be read (the PDF reader stopped (exit code -9))"
-    assert "a PDF worker stopped without an answer (exit code -9)" in caplog.text
+    assert "a PDF worker stopped without an answer (the PDF reader stopped (exit code -9))" in (
+        caplog.text
+    )
     assert "Hello" in text
 
 
@@ -236,3 +238,21 @@ def test_a_worker_does_not_get_the_gateways_environment(monkeypatch: pytest.Monk
     assert b"PYTHONPATH=" in environ
     assert b"sk-upstream-secret" not in environ
     assert b"OPENAI_API_KEY" not in environ
+
+
+def test_an_idle_worker_that_died_is_replaced_before_the_next_pdf() -> None:
+    async def use(reader: PdfTextReader) -> tuple[str, set[int]]:
+        await reader.text(HELLO, field="f")
+        (pid,) = workers()
+        os.kill(pid, signal.SIGKILL)  # the OOM killer, say, while it waited
+        for _ in range(100):
+            if pid not in workers():
+                break
+            await asyncio.sleep(0.02)
+        text = await reader.text(HELLO, field="f")
+        assert pid not in workers()
+        return text, workers()
+
+    text, left = run_with(MediaSettings(), use)
+    assert "Hello" in text  # not "the PDF reader stopped": that was not this PDF's doing
+    assert len(left) == 1
