@@ -110,40 +110,45 @@ def _parts_to_ir(candidate: Candidate | None, ctx: RequestContext) -> tuple[Part
 
 
 class _PartFolder:
-    """Merges consecutive text / thought parts as the stream parser does across chunks."""
+    """Merges consecutive text / thought parts as the stream parser does across chunks.
+    The open part's text is kept in pieces and joined when it closes (joining with every
+    part was quadratic in a reply of many small parts)."""
 
-    __slots__ = ("open", "parts", "pending_signature")
+    __slots__ = ("_pieces", "_signature", "open", "parts", "pending_signature")
 
     def __init__(self) -> None:
         self.parts: list[Part] = []
         self.open: type[TextPart] | type[ReasoningPart] | None = None
         self.pending_signature: str | None = None
+        self._pieces: list[str] = []
+        self._signature: str | None = None
+        """The open thought's signature."""
 
     def text(self, text: str, signature: str | None) -> None:
         if text:
-            if self.open is TextPart:
-                last = self.parts[-1]
-                assert isinstance(last, TextPart)
-                self.parts[-1] = TextPart(text=last.text + text)
-            else:
+            if self.open is not TextPart:
                 self.close()
-                self.parts.append(TextPart(text=text))
                 self.open = TextPart
+            self._pieces.append(text)
         if signature is not None:
             self.pending_signature = signature
 
     def thought(self, text: str, signature: str | None) -> None:
         if self.open is ReasoningPart:
-            last = self.parts[-1]
-            assert isinstance(last, ReasoningPart)
-            sig = signature or last.signature
-            self.parts[-1] = msgspec.structs.replace(last, text=last.text + text, signature=sig)
-            return
-        self.close()
-        self.parts.append(ReasoningPart(text=text, signature=signature, origin=PROVIDER_TYPE))
-        self.open = ReasoningPart
+            self._signature = signature or self._signature
+        else:
+            self.close()
+            self.open, self._signature = ReasoningPart, signature
+        self._pieces.append(text)
 
     def close(self) -> None:
+        text, self._pieces = "".join(self._pieces), []
+        if self.open is TextPart:
+            self.parts.append(TextPart(text=text))
+        elif self.open is ReasoningPart:
+            self.parts.append(
+                ReasoningPart(text=text, signature=self._signature, origin=PROVIDER_TYPE)
+            )
         if self.pending_signature is not None:
             sig, self.pending_signature = self.pending_signature, None
             self.parts.append(ReasoningPart(signature=sig, origin=PROVIDER_TYPE))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -193,3 +194,31 @@ def test_count_tokens() -> None:
     assert PROVIDER.parse_count_tokens(ok(body)) == 31
     with pytest.raises(UpstreamError):
         PROVIDER.parse_count_tokens(ok(b"nope"))
+
+
+def test_consecutive_parts_fold_with_their_signatures(route: Route, ctx: RequestContext) -> None:
+    parts: list[dict[str, object]] = [
+        {"text": "think ", "thought": True, "thoughtSignature": "s1"},
+        {"text": "more", "thought": True},
+        {"text": "Hel"},
+        {"text": "lo", "thoughtSignature": "s2"},
+        {"functionCall": {"id": "fc-1", "name": "f", "args": {}}},
+        {"text": "after"},
+    ]
+    resp = PROVIDER.parse_response(ok(candidate_body(parts, "STOP")), route, ctx)
+    assert resp.parts == (
+        ReasoningPart(text="think more", signature="s1", origin="gemini"),
+        TextPart(text="Hello"),
+        ReasoningPart(signature="s2", origin="gemini"),
+        ToolCallPart(id="fc-1", name="f", arguments="{}"),
+        TextPart(text="after"),
+    )
+
+
+def test_many_small_text_parts_fold_in_linear_time(route: Route, ctx: RequestContext) -> None:
+    """Each part used to be joined onto the text so far: 600,000 of them took 9 s."""
+    body = candidate_body([{"text": "ab"}] * 600_000, "STOP")
+    started = time.process_time()
+    resp = PROVIDER.parse_response(ok(body), route, ctx)
+    assert time.process_time() - started < 3
+    assert resp.parts == (TextPart(text="ab" * 600_000),)
