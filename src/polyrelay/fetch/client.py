@@ -99,6 +99,10 @@ class UrlFetcher:
         self._settings = settings
         self._resolve = resolver or system_resolve
 
+    @property
+    def settings(self) -> FetchSettings:
+        return self._settings
+
     @classmethod
     def from_settings(cls, settings: FetchSettings, resolver: Resolve | None = None) -> UrlFetcher:
         return cls(settings.policy(), settings, resolver)

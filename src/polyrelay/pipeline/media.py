@@ -202,6 +202,8 @@ class _Converter:
         self.pdf = readers.pdf
         self.ctx = ctx
         self.slots = asyncio.Semaphore(_FETCH_CONCURRENCY)
+        self.fetches = 0
+        self.fetched_bytes = 0
 
     async def part(self, part: ImagePart | DocumentPart, path: str) -> MediaPart:
         if isinstance(part, ImagePart):
@@ -312,12 +314,28 @@ class _Converter:
     async def fetch(
         self, url: str, declared: str | None, accept: list[str], path: str
     ) -> tuple[str, bytes]:
-        """GET through the hardened fetcher; the bytes must match the type they claim."""
+        """GET through the hardened fetcher; the bytes must match the type they claim. One
+        request's fetches are bounded in number and in bytes all together."""
+        limits = self.fetcher.settings
+        self.fetches += 1
+        if self.fetches > limits.max_per_request:
+            raise InvalidRequestError(
+                f"{path}: URL refused: {url} is past the {limits.max_per_request} URLs the "
+                "gateway fetches for one request (fetch.max_per_request)",
+                param=path,
+            )
         async with self.slots:
             try:
                 result = await self.fetcher.fetch(url, accept=accept)
             except InvalidRequestError as exc:
                 raise _at(path, exc) from None
+        self.fetched_bytes += len(result.body)
+        if self.fetched_bytes > limits.max_total_bytes:
+            raise InvalidRequestError(
+                f"{path}: URL refused: with {url} the request's URLs add up to more than "
+                f"the {limits.max_total_bytes}-byte limit (fetch.max_total_bytes)",
+                param=path,
+            )
         media_type = declared or check_media_type(result.content_type, field=path)
         check_bytes_match(media_type, result.body, field=f"{path} ({url})")
         return media_type, result.body

@@ -16,6 +16,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
 from polyrelay.fetch.client import FetchResult
 from polyrelay.fetch.policy import AddressPolicy
+from polyrelay.fetch.settings import FetchSettings
 from polyrelay.fetch.url import check_url
 from polyrelay.ir import (
     ChatRequest,
@@ -37,9 +38,10 @@ GEMINI = Capabilities()
 
 
 class FakeFetcher:
-    def __init__(self, files: dict[str, tuple[str, bytes]] | None = None) -> None:
+    def __init__(self, files: dict[str, tuple[str, bytes]] | None = None, **limits: int) -> None:
         self.files = files or {}
         self.fetched: list[tuple[str, list[str] | None]] = []
+        self.settings = FetchSettings(**limits)
 
     def check_url(self, url: str) -> None:
         check_url(url, AddressPolicy())
@@ -249,3 +251,29 @@ def test_a_long_conversation_of_converted_parts_is_rebuilt_in_linear_time() -> N
     assert time.process_time() - started < 5
     converted = DocumentPart(media_type="text/plain", text="# T", title="readme")
     assert [m.parts for m in out.messages] == [(converted,)] * 20_000
+
+
+def test_a_request_fetches_at_most_max_per_request_urls() -> None:
+    files = {f"https://img.example/{i}.png": ("image/png", PNG) for i in range(3)}
+    parts = [ImagePart(url=url) for url in files]
+    fetcher = FakeFetcher(files, max_per_request=2)
+    with pytest.raises(InvalidRequestError) as info:
+        run(request(*parts), GEMINI, fetcher)
+    assert "past the 2 URLs the gateway fetches for one request (fetch.max_per_request)" in (
+        info.value.message
+    )
+    assert len(fetcher.fetched) == 2  # the third was never fetched
+    out = run(request(*parts[:2]), GEMINI, FakeFetcher(files, max_per_request=2))
+    assert all(isinstance(p, ImagePart) and p.data for p in last_parts(out))
+
+
+def test_a_requests_fetches_add_up_to_at_most_max_total_bytes() -> None:
+    files = {f"https://img.example/{i}.png": ("image/png", PNG) for i in range(2)}
+    parts = [ImagePart(url=url) for url in files]
+    with pytest.raises(InvalidRequestError) as info:
+        run(request(*parts), GEMINI, FakeFetcher(files, max_total_bytes=len(PNG) + 1))
+    assert info.value.message.endswith(
+        f"add up to more than the {len(PNG) + 1}-byte limit (fetch.max_total_bytes)"
+    )
+    out = run(request(*parts), GEMINI, FakeFetcher(files, max_total_bytes=2 * len(PNG)))
+    assert all(isinstance(p, ImagePart) and p.data for p in last_parts(out))
