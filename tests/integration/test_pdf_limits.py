@@ -98,6 +98,26 @@ def test_a_costly_pdf_is_a_400_at_the_deadline_in_each_protocol(
     assert emulator.requests() == []  # nothing went upstream
 
 
+def test_a_requests_pdfs_share_the_limit(gateway: str) -> None:
+    """Eight PDFs of about 0.3 s each: each within the 1 s limit, together past it."""
+    medium = base64.b64encode(costly_pdf(20_000, 1)).decode()
+    source = {"type": "base64", "media_type": "application/pdf", "data": medium}
+    content = [{"type": "document", "source": source}] * 8
+    body = {
+        "model": "text-only",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": content}],
+    }
+    started = time.monotonic()
+    response = httpx.post(f"{gateway}/v1/messages", json=body, headers=HEADERS, timeout=30)
+    assert time.monotonic() - started < 4
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"].endswith(
+        "the PDF cannot be read (the request's PDFs take longer than 1 s to read all together, "
+        "the media.pdf_seconds limit)"
+    )
+
+
 def test_the_gateway_serves_other_requests_while_a_pdf_is_read(gateway: str) -> None:
     answer: dict[str, httpx.Response] = {}
     reader = threading.Thread(

@@ -16,13 +16,14 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from typing import NamedTuple
 
 from polyrelay.media.pdf import unreadable
 from polyrelay.media.pdf_wire import HEADER, LENGTH, NO_MEMORY, TEXT
 from polyrelay.media.settings import MediaSettings
 
-__all__ = ["PdfTextReader"]
+__all__ = ["PdfBudget", "PdfTextReader"]
 
 log = logging.getLogger("polyrelay.media")
 
@@ -37,6 +38,18 @@ class _Outcome(NamedTuple):
     """The worker ended without an answer."""
 
 
+class PdfBudget:
+    """The reading time one request's PDFs have left, all together (`pdf_seconds`): many
+    PDFs in one request cannot hold the workers for many times the limit. PDFs of a
+    request read at the same time may each take what was left when they started."""
+
+    __slots__ = ("seconds", "total")
+
+    def __init__(self, seconds: float) -> None:
+        self.total = seconds
+        self.seconds = seconds
+
+
 class PdfTextReader:
     """Reads PDFs in at most `pdf_processes` worker processes at once."""
 
@@ -45,15 +58,24 @@ class PdfTextReader:
         self._slots = asyncio.Semaphore(settings.pdf_processes)
         self._idle: list[_Worker] = []
 
-    async def text(self, data: bytes, *, field: str) -> str:
+    def budget(self) -> PdfBudget:
+        """A new request's reading time."""
+        return PdfBudget(self._settings.pdf_seconds)
+
+    async def text(self, data: bytes, *, field: str, budget: PdfBudget | None = None) -> str:
         """`read_pdf_text` of `data`. A 400 naming `field` when the PDF cannot be read,
-        takes longer than `pdf_seconds` or needs more than `pdf_memory_bytes`."""
+        needs more than `pdf_memory_bytes`, or takes longer than its request's `budget`
+        (by default, a request of this PDF alone)."""
+        budget = budget or self.budget()
         async with self._slots:
+            if budget.seconds <= 0:
+                raise unreadable(field, _too_long(budget))
             worker, fresh = await self._worker()
-            outcome = await self._use(worker, data)
+            outcome = await self._use(worker, data, budget)
             if outcome.died and not fresh:
                 # An idle worker may have died before its exit was seen: not this PDF's doing.
-                outcome = await self._use(await _Worker.start(self._settings), data)
+                worker = await _Worker.start(self._settings)
+                outcome = await self._use(worker, data, budget)
         if outcome.died:  # the PDF's doing or the worker's (it could not start)
             log.warning("a PDF worker stopped without an answer (%s)", outcome.why)
         if outcome.text is None:
@@ -69,24 +91,26 @@ class PdfTextReader:
             await worker.kill()  # reaps it
         return await _Worker.start(self._settings), True
 
-    async def _use(self, worker: _Worker, data: bytes) -> _Outcome:
+    async def _use(self, worker: _Worker, data: bytes, budget: PdfBudget) -> _Outcome:
         outcome = None
+        started = time.monotonic()
         try:
-            outcome = await self._read(worker, data)
-        finally:  # a cancelled request's worker is mid-PDF: it goes too
+            outcome = await self._read(worker, data, budget)
+        finally:
+            budget.seconds -= (
+                time.monotonic() - started
+            )  # a cancelled request's worker is mid-PDF: it goes too
             if outcome is not None and outcome.reusable:
                 self._idle.append(worker)
             else:
                 await worker.kill()
         return outcome
 
-    async def _read(self, worker: _Worker, data: bytes) -> _Outcome:
-        seconds = self._settings.pdf_seconds
+    async def _read(self, worker: _Worker, data: bytes, budget: PdfBudget) -> _Outcome:
         try:
-            status, message = await asyncio.wait_for(worker.read(data), seconds)
+            status, message = await asyncio.wait_for(worker.read(data), budget.seconds)
         except TimeoutError:
-            why = f"it takes longer than {seconds:g} s to read, the media.pdf_seconds limit"
-            return _Outcome(None, why, reusable=False)
+            return _Outcome(None, _too_long(budget), reusable=False)
         except (asyncio.IncompleteReadError, ConnectionError):
             why = f"the PDF reader stopped (exit code {await worker.exit_code()})"
             return _Outcome(None, why, reusable=False, died=True)
@@ -103,6 +127,15 @@ class PdfTextReader:
         idle, self._idle = self._idle, []
         for worker in idle:
             await worker.kill()
+
+
+def _too_long(budget: PdfBudget) -> str:
+    if budget.seconds >= budget.total:  # nothing else of the request's was read
+        return f"it takes longer than {budget.total:g} s to read, the media.pdf_seconds limit"
+    return (
+        f"the request's PDFs take longer than {budget.total:g} s to read all together, "
+        "the media.pdf_seconds limit"
+    )
 
 
 class _Worker:

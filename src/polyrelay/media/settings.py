@@ -13,8 +13,8 @@ _MIB = 1024 * 1024
 
 class MediaSettings(msgspec.Struct, frozen=True, kw_only=True):
     pdf_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
-    """Longest time one PDF's text may take to read (for models with `pdf: false`); a PDF
-    that takes longer is a 400. pypdf's work follows what a PDF asks for, not its size."""
+    """Longest time the PDFs of one request may take to read, all together (for models with
+    `pdf: false`); past it, a 400. pypdf's work follows what a PDF asks for, not its size."""
     pdf_memory_bytes: Annotated[int, msgspec.Meta(ge=128 * _MIB)] = 1024 * _MIB
     """Address space of the process that reads one PDF."""
     pdf_processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2

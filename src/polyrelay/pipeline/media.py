@@ -200,6 +200,7 @@ class _Converter:
         self.policy = policy
         self.fetcher = readers.fetcher
         self.pdf = readers.pdf
+        self.pdf_budget = readers.pdf.budget()
         self.ctx = ctx
         self.slots = asyncio.Semaphore(_FETCH_CONCURRENCY)
         self.fetches = 0
@@ -284,7 +285,7 @@ class _Converter:
         if media_type != PDF:
             return self.as_text(part, media_type, data.decode("utf-8"))
         if not self.policy.pdf:
-            text = await self.pdf.text(data, field=path)
+            text = await self.pdf.text(data, field=path, budget=self.pdf_budget)
             self.ctx.warn(
                 f"a PDF was sent to {self.policy.model} as extracted text (the model is "
                 "configured with pdf: false); images and layout in it were not carried"

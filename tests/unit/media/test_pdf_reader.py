@@ -256,3 +256,29 @@ def test_an_idle_worker_that_died_is_replaced_before_the_next_pdf() -> None:
     text, left = run_with(MediaSettings(), use)
     assert "Hello" in text  # not "the PDF reader stopped": that was not this PDF's doing
     assert len(left) == 1
+
+
+def test_a_requests_pdfs_share_one_budget() -> None:
+    """Each PDF within the limit, all of them together past it: the request's next PDF
+    is refused once its budget is spent, not read for another full limit."""
+    medium = costly_pdf(20_000, 1)  # about 0.3 s here
+
+    async def use(reader: PdfTextReader) -> tuple[list[str], float]:
+        budget = reader.budget()
+        started = time.monotonic()
+        outcomes = []
+        for _ in range(12):
+            try:
+                await reader.text(medium, field="f", budget=budget)
+                outcomes.append("read")
+            except InvalidRequestError as error:
+                outcomes.append(error.message)
+        return outcomes, time.monotonic() - started
+
+    outcomes, took = run_with(MediaSettings(pdf_seconds=1.5), use)
+    assert outcomes[0] == "read"
+    assert outcomes[-1] == (
+        "f: the PDF cannot be read (the request's PDFs take longer than 1.5 s to read all "
+        "together, the media.pdf_seconds limit)"
+    )
+    assert took < 4  # 12 PDFs at up to 1.5 s each would be 18 s
