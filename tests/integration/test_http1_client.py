@@ -17,6 +17,7 @@ import pytest
 import uvloop
 
 from polyrelay.providers.http1 import Http1Client, Http1Response, UpstreamClosedError
+from polyrelay.providers.http1.response import BodyTooLargeError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -231,6 +232,29 @@ def test_closing_before_the_end_drops_the_connection() -> None:
             assert await response.next_chunk() == b"abc"
             response.close()
             await asyncio.wait_for(server.closed.wait(), 2)
+
+    run(test)
+
+
+def test_a_body_past_the_read_limit_drops_the_connection() -> None:
+    size = 4 * 1024 * 1024
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        try:
+            for _ in range(size // 65536):
+                writer.write(b"x" * 65536)
+                await writer.drain()
+        except ConnectionError:
+            return
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            response = await open_post(client, server.url, b"")
+            with pytest.raises(BodyTooLargeError):
+                await response.read(limit=1024 * 1024)
+            await asyncio.wait_for(server.closed.wait(), 2)  # not kept for reuse
 
     run(test)
 

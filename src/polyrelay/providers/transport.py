@@ -20,6 +20,7 @@ from polyrelay.errors import (
 )
 from polyrelay.providers import UpstreamRequest, UpstreamResponse
 from polyrelay.providers.http1 import Http1Client, Http1Response
+from polyrelay.providers.http1.response import BodyTooLargeError
 from polyrelay.settings import ProviderConfig
 
 __all__ = ["MAX_BODY_BYTES", "UpstreamClient", "UpstreamStream", "transport_error"]
@@ -64,19 +65,17 @@ class UpstreamStream:
 
     async def read(self) -> UpstreamResponse:
         """The whole body, at most MAX_BODY_BYTES of it (a 502 past that)."""
-        pieces: list[bytes] = []
-        size = 0
-        async for chunk in self.chunks():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                self.close()
-                raise UpstreamError(
-                    f"the upstream's answer is larger than {MAX_BODY_BYTES >> 20} MiB, "
-                    "the most the gateway reads",
-                    status=502,
-                )
-            pieces.append(chunk)
-        return UpstreamResponse(status=self.status, headers=self.headers, body=b"".join(pieces))
+        try:
+            body = await self._response.read(MAX_BODY_BYTES)
+        except BodyTooLargeError:
+            raise UpstreamError(
+                f"the upstream's answer is larger than {MAX_BODY_BYTES >> 20} MiB, "
+                "the most the gateway reads",
+                status=502,
+            ) from None
+        except _TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, self.url) from exc
+        return UpstreamResponse(status=self.status, headers=self.headers, body=body)
 
     def close(self) -> None:
         self._response.close()

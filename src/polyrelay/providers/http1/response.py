@@ -12,7 +12,7 @@ import httptools
 if TYPE_CHECKING:
     from polyrelay.providers.http1.pool import Connection
 
-__all__ = ["Http1Response", "StaleConnectionError", "UpstreamClosedError"]
+__all__ = ["BodyTooLargeError", "Http1Response", "StaleConnectionError", "UpstreamClosedError"]
 
 _HIGH_WATER = 256 * 1024
 """Body bytes the consumer has not taken above which the socket stops being read."""
@@ -20,6 +20,10 @@ _HIGH_WATER = 256 * 1024
 
 class UpstreamClosedError(ConnectionError):
     """The upstream closed the connection or sent something that is not HTTP/1.1."""
+
+
+class BodyTooLargeError(Exception):
+    """The body passed the limit `Http1Response.read` was given; the connection is dropped."""
 
 
 class StaleConnectionError(UpstreamClosedError):
@@ -189,8 +193,17 @@ class Http1Response:
     def at_eof(self) -> bool:
         return self._done and not self._chunks
 
-    async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body; BodyTooLargeError once it passes `limit` bytes."""
+        pieces: list[bytes] = []
+        size = 0
+        while (chunk := await self.next_chunk()) is not None:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                self.close()
+                raise BodyTooLargeError(size)
+            pieces.append(chunk)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def close(self) -> None:
         """Before the end, drop the connection (the upstream sees the client leave)."""
