@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-__all__ = ["RequestContext", "new_id"]
+__all__ = ["MAX_WARNINGS", "RequestContext", "Warnings", "new_id"]
 
 _POOL_BYTES = 4096
 
@@ -44,6 +44,44 @@ def new_id(prefix: str, nbytes: int = 12) -> str:
     return prefix + data[start:end].hex()
 
 
+MAX_WARNINGS = 20
+
+
+class Warnings(list[str]):
+    """Distinct warnings in order, at most MAX_WARNINGS; past that, one last entry says how
+    many were left out. A body of a million unknown fields must make neither a header of a
+    million sentences nor a million scans of the list so far (quadratic)."""
+
+    __slots__ = ("_left_out", "_seen")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+        self._left_out = 0
+
+    def add(self, message: str) -> None:
+        if message in self._seen:
+            return
+        if len(self._seen) < MAX_WARNINGS:
+            self._seen.add(message)
+            self.append(message)
+            return
+        self._leave_out(1)  # not remembered: a repeat of one left out counts again
+
+    def merge(self, other: Warnings) -> None:
+        """Add `other`'s warnings, and its count of those left out."""
+        for message in other[: len(other._seen)]:
+            self.add(message)
+        if other._left_out:
+            self._leave_out(other._left_out)
+
+    def _leave_out(self, count: int) -> None:
+        if self._left_out:
+            self.pop()
+        self._left_out += count
+        self.append(f"and {self._left_out} more left out")
+
+
 class RequestContext:
     """Mutable state of one client request. Not shared between requests.
 
@@ -74,8 +112,8 @@ class RequestContext:
         self.key_id = key_id
         self.include_usage = False
         """Chat clients: whether stream_options.include_usage was set."""
-        self.warnings: list[str] = []
-        self.translation_warnings: list[str] = []
+        self.warnings = Warnings()
+        self.translation_warnings = Warnings()
         self.passthrough_ok = True
         """A decoder clears this when the body holds gateway-only features (e.g. the
         service's `file_data` blocks) that the same-protocol upstream would not accept,
@@ -85,15 +123,12 @@ class RequestContext:
         renderer (e.g. the Responses options); opaque to everything else."""
 
     def warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
+        self.warnings.add(message)
 
     def warn_translated(self, message: str) -> None:
         """A loss of the translation into the IR (a field it has no room for)."""
-        if message not in self.translation_warnings:
-            self.translation_warnings.append(message)
+        self.translation_warnings.add(message)
 
     def translating(self) -> None:
         """The request takes the IR path: what decoding lost is lost."""
-        for message in self.translation_warnings:
-            self.warn(message)
+        self.warnings.merge(self.translation_warnings)

@@ -8,11 +8,14 @@ and a non-boolean `async` is refused.
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from polyrelay.context import MAX_WARNINGS
 from tests.integration.conftest import Emulator, Gateway
 
 # endpoint, the fast path's model, a translated model, the body less its model
@@ -97,3 +100,21 @@ def test_async_that_is_not_a_boolean_is_refused(
     response = post(gateway, api_key, path, {"model": model, **rest, "async": "yes"})
     assert response.status_code == 400
     assert "async" in response.text
+
+
+@pytest.mark.parametrize("protocol", list(CASES))
+def test_a_flood_of_unknown_fields_is_answered_with_a_bounded_warning(
+    protocol: str, gateway: Gateway, api_key: str
+) -> None:
+    """50,000 unknown fields: looking each warning up in the list so far took the event
+    loop half a minute, and the header would have held 50,000 sentences."""
+    path, _, translation, rest = CASES[protocol]
+    extras = {f"zz_{i}": 1 for i in range(50_000)}
+    started = time.monotonic()
+    response = post(gateway, api_key, path, {"model": translation, **rest, **extras})
+    assert time.monotonic() - started < 5
+    assert response.status_code == 200, response.text
+    warning = response.headers["polyrelay-warnings"]  # its sentences may hold "; " too
+    assert warning.count("zz_") <= MAX_WARNINGS
+    assert re.search(r"; and \d+ more left out$", warning), warning[-200:]
+    assert len(warning) < 4096
