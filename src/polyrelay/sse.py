@@ -22,7 +22,7 @@ import msgspec
 
 from polyrelay.errors import UpstreamError
 
-__all__ = ["MAX_EVENT_BYTES", "SSEDecoder", "SSEEvent", "encode_event"]
+__all__ = ["MAX_EVENT_BYTES", "HeldEvent", "SSEDecoder", "SSEEvent", "encode_event", "ends_event"]
 
 MAX_EVENT_BYTES = 64 * 1024 * 1024
 """The largest event held while it arrives: a bound on what a broken upstream can make
@@ -45,18 +45,56 @@ def encode_event(data: bytes | str, event: str | None = None) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + body + b"\n\n"
 
 
+class HeldEvent:
+    """The start of an event that spans chunks, in pieces: joined once when the event
+    ends, not with every chunk (quadratic in the event's size), and at most
+    MAX_EVENT_BYTES (an UpstreamError past that)."""
+
+    __slots__ = ("_pieces", "size")
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self.size = 0
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def add(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self.size += len(piece)
+        if self.size > MAX_EVENT_BYTES:
+            raise UpstreamError(
+                f"the upstream sent a stream event larger than {MAX_EVENT_BYTES >> 20} MiB, "
+                "the most the gateway holds",
+                status=502,
+            )
+        self._pieces.append(piece)
+
+    def ends_with_lf(self) -> bool:
+        return bool(self._pieces) and self._pieces[-1].endswith(b"\n")
+
+    def clear(self) -> None:
+        self._pieces, self.size = [], 0
+
+    def take(self, then: bytes = b"") -> bytes:
+        """The held bytes followed by `then`; nothing is held after."""
+        self._pieces.append(then)
+        data = b"".join(self._pieces)
+        self.clear()
+        return data
+
+
 class SSEDecoder:
     """Feed bytes as they arrive; get back the complete events they finish."""
 
-    __slots__ = ("_buffer", "_cr", "_long", "_long_bytes")
+    __slots__ = ("_buffer", "_cr", "_long")
 
     def __init__(self) -> None:
         self._buffer = b""
         """The start of the next event, when it came with complete ones."""
-        self._long: list[bytes] = []
-        """The start of the next event, in pieces, when it spans chunks with no blank line:
-        joined once it ends, not with every chunk (quadratic in the event's size)."""
-        self._long_bytes = 0
+        self._long = HeldEvent()
+        """The start of the next event when it spans chunks with no blank line."""
         self._cr = False
         """The last chunk ended in CR, which may be the first half of a CRLF."""
 
@@ -116,12 +154,12 @@ class SSEDecoder:
     def finish(self) -> list[SSEEvent]:
         """Flush a final event that was not followed by a blank line."""
         events = self.feed(b"\n\n" if not self._cr else b"\n")
-        rest = self._buffer or b"".join(self._long)
+        rest = self._buffer or self._long.take()
         if rest.strip(b"\n"):
             event = _parse_block(rest)
             if event is not None:
                 events.append(event)
-        self._buffer, self._long, self._long_bytes = b"", [], 0
+        self._buffer = b""
         return events
 
     def finish_named(self) -> list[tuple[bytes, bytes]]:
@@ -134,38 +172,18 @@ class SSEDecoder:
         if self._cr or chunk.find(b"\r") >= 0:
             chunk = self._normalise(chunk)
         if self._long:
-            if not self._ends_event(chunk):
-                self._hold(chunk)
+            if not ends_event(self._long, chunk):
+                self._long.add(chunk)
                 return b""
-            self._long.append(chunk)
-            chunk = b"".join(self._long)
-            self._long, self._long_bytes = [], 0
+            chunk = self._long.take(chunk)
         data = self._buffer + chunk if self._buffer else chunk
         cut = data.rfind(b"\n\n") + 2
         if cut < 2:
             self._buffer = b""
-            self._hold(data)
+            self._long.add(data)
             return b""
         self._buffer = data[cut:]
         return data[:cut]
-
-    def _hold(self, piece: bytes) -> None:
-        if not piece:
-            return
-        self._long_bytes += len(piece)
-        if self._long_bytes > MAX_EVENT_BYTES:
-            raise UpstreamError(
-                f"the upstream sent a stream event larger than {MAX_EVENT_BYTES >> 20} MiB, "
-                "the most the gateway holds",
-                status=502,
-            )
-        self._long.append(piece)
-
-    def _ends_event(self, chunk: bytes) -> bool:
-        """Whether `chunk` holds a blank line, alone or with the held pieces' last byte."""
-        return chunk.find(b"\n\n") >= 0 or (
-            chunk.startswith(b"\n") and self._long[-1].endswith(b"\n")
-        )
 
     def _normalise(self, chunk: bytes) -> bytes:
         if self._cr:
@@ -177,6 +195,11 @@ class SSEDecoder:
             chunk = chunk[:-1]
             self._cr = True
         return chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def ends_event(held: HeldEvent, chunk: bytes) -> bool:
+    """Whether `chunk` ends the held event: a blank line in it, or across the two."""
+    return chunk.find(b"\n\n") >= 0 or (chunk.startswith(b"\n") and held.ends_with_lf())
 
 
 _NAMED_BLOCK = re.compile(rb"event: ([^\n]*)\ndata: ([^\n]*)\n\n")

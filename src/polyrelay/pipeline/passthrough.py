@@ -26,7 +26,7 @@ from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.providers import Provider, Route, StreamParser, SupportsPassthrough
 from polyrelay.providers.transport import UpstreamStream
-from polyrelay.sse import MAX_EVENT_BYTES
+from polyrelay.sse import HeldEvent, ends_event
 
 if TYPE_CHECKING:
     from polyrelay.pipeline.handler import Gateway
@@ -139,13 +139,11 @@ class _Echo:
     across two chunks is still found. A JSON string's own quotes are escaped, so text that
     merely mentions a name is not touched. With nothing to rewrite, chunks pass untouched."""
 
-    __slots__ = ("_held", "_held_bytes", "_pairs")
+    __slots__ = ("_held", "_pairs")
 
     def __init__(self, upstream: str, public: str, extra: list[tuple[bytes, bytes]]) -> None:
-        self._held: list[bytes] = []
-        """The partial frame at the end, in pieces: a large frame is joined once, not with
-        every chunk (quadratic in its size)."""
-        self._held_bytes = 0
+        self._held = HeldEvent()
+        """The partial frame at the end."""
         model = [] if upstream == public else codec.member_replacements(b"model", upstream, public)
         self._pairs = model + extra
 
@@ -153,37 +151,22 @@ class _Echo:
         if not self._pairs:
             return chunk
         if self._held:
-            # Still the same frame unless a blank line ends it (one may span the two).
-            window = self._held[-1][-1:] + chunk
-            if window.find(b"\n\n") < 0 and chunk.find(b"\r") < 0:
-                self._hold(chunk)
+            if not ends_event(self._held, chunk) and chunk.find(b"\r") < 0:
+                self._held.add(chunk)  # still the same frame
                 return b""
-            data = b"".join(self._held) + chunk
-            self._held, self._held_bytes = [], 0
+            data = self._held.take(chunk)
         else:
             data = chunk
         cut = data.rfind(b"\n\n") + 2 if data.find(b"\r") < 0 else len(data)
         if cut < 2:
-            self._hold(data)
+            self._held.add(data)
             return b""
-        self._hold(data[cut:])
+        self._held.add(data[cut:])
         return self._rewrite(data[:cut])
 
     def finish(self) -> bytes:
-        held, self._held, self._held_bytes = b"".join(self._held), [], 0
+        held = self._held.take()
         return self._rewrite(held) if held else b""
-
-    def _hold(self, piece: bytes) -> None:
-        if not piece:
-            return
-        self._held_bytes += len(piece)
-        if self._held_bytes > MAX_EVENT_BYTES:
-            raise UpstreamError(
-                f"the upstream sent a stream event larger than {MAX_EVENT_BYTES >> 20} MiB, "
-                "the most the gateway holds",
-                status=502,
-            )
-        self._held.append(piece)
 
     def _rewrite(self, data: bytes) -> bytes:
         for old, new in self._pairs:

@@ -32,7 +32,7 @@ from polyrelay.frontends.openai_responses.blob import BLOB_PREFIX
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
 from polyrelay.schemas.openai_responses import InputItemParam, Response
-from polyrelay.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+from polyrelay.sse import MAX_EVENT_BYTES, HeldEvent, SSEDecoder, SSEEvent
 from polyrelay.storage import EncodedResponse, ResponseStore
 
 __all__ = [
@@ -176,10 +176,8 @@ class StoringObserver:
         self._options = options
         self._ctx = ctx
         self._decoder: SSEDecoder | None = None
-        self._held: list[bytes] = []
-        """The unfinished frame at the end of what was seen, in pieces: a large frame is
-        joined once, not with every chunk."""
-        self._held_bytes = 0
+        self._held = HeldEvent()
+        """The unfinished frame at the end of what was seen."""
         self._tail = b""
         """The held bytes' last _OVERLAP."""
         self._saved = False
@@ -194,13 +192,12 @@ class StoringObserver:
             if window.find(b"\r") < 0 and not _names_terminal(window):
                 self._hold(window, len(self._tail), chunk)
                 return
-            data = b"".join(self._held) + chunk
+            data = self._held.take(chunk)
             if data.find(b"\r") < 0:
                 first = min(at for mark in _TERMINAL_MARKS if (at := data.find(mark)) >= 0)
                 start = data.rfind(b"\n\n", 0, first)  # decode from that frame on
                 data = data[start + 2 :] if start >= 0 else data
-            self._held, self._held_bytes, self._tail = [], 0, b""
-            self._decoder, chunk = SSEDecoder(), data
+            self._tail, self._decoder, chunk = b"", SSEDecoder(), data
         try:
             events = self._decoder.feed(chunk)
         except UpstreamError:  # an event past MAX_EVENT_BYTES: the client's stream goes on
@@ -214,20 +211,21 @@ class StoringObserver:
         cut = window.rfind(b"\n\n")
         if cut >= 0:  # a frame ended: what follows starts the next one
             # The held bytes have no blank line, so this one ends in `chunk`.
-            rest = chunk[cut + 2 - overlap :]
-            self._held, self._held_bytes = ([rest] if rest else []), len(rest)
-            self._tail = rest[-_OVERLAP:]
-            return
-        self._tail = window[-_OVERLAP:]
-        self._held.append(chunk)
-        self._held_bytes += len(chunk)
-        if self._held_bytes > MAX_EVENT_BYTES:
+            self._held.clear()
+            chunk = chunk[cut + 2 - overlap :]
+            self._tail = chunk[-_OVERLAP:]
+        else:
+            self._tail = window[-_OVERLAP:]
+        try:
+            self._held.add(chunk)
+        except UpstreamError:  # past MAX_EVENT_BYTES
             self._give_up()
 
     def _give_up(self) -> None:
         """Past MAX_EVENT_BYTES in one event: nothing more is held, nothing stored."""
         self._saved = True
-        self._held, self._tail, self._decoder = [], b"", None
+        self._held.clear()
+        self._tail, self._decoder = b"", None
         log.warning(
             "request %s: a relayed Responses stream event is larger than %d MiB; "
             "its response is not stored",
