@@ -56,6 +56,9 @@ def queue_response(
             input_items=[msgspec.to_builtins(item) for item in options.input_items],
         )
     )
+    # Committed before the client has the id: it may poll another replica or worker at
+    # once, which would not see a response still parked for the writer's next batch.
+    store.flush()
     return shell
 
 
