@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.media_helpers import FileServer
 from tests.integration.servers import (
     STATIC_KEY,
     free_port,
@@ -68,6 +69,13 @@ def serving_config(config: Path) -> Iterator[Gateway]:
     proc = start(["serve", "--config", str(config), "--port", str(port)], url + "/", log)
     yield Gateway(url, log)
     stop(proc)
+
+
+@pytest.fixture(scope="module")
+def files() -> Iterator[FileServer]:
+    """A local file server for media URLs (the gateways that fetch them allow-list it)."""
+    with FileServer().running() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -23,12 +23,6 @@ EXTRA = (
 
 
 @pytest.fixture(scope="module")
-def files() -> Iterator[FileServer]:
-    with FileServer().running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("fetch-limits")
     config = workdir / "polyrelay.yaml"

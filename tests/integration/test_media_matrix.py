@@ -58,12 +58,6 @@ PATHS = {
 
 
 @pytest.fixture(scope="module")
-def files() -> Iterator[FileServer]:
-    with FileServer().running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def media_gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("media-gateway")
     text = gateway_config(emulator.url, workdir / "polyrelay.db", extra=EXTRA)
