@@ -222,3 +222,17 @@ def test_anthropic_upstream_runs_its_own_search(
     calls = [r for r in emulator.requests() if r["method"] == "POST"]
     assert len(calls) == 1
     assert calls[0]["body"]["tools"] == [tool(**options)]
+
+
+@pytest.mark.parametrize("provider", LOOP_PROVIDERS)
+def test_server_tool_usage_validates(client: anthropic.Anthropic, provider: str) -> None:
+    """The SDK's ServerToolUsage requires both counts, web_fetch_requests too."""
+    raw = client.messages.with_raw_response.create(
+        model=MODELS_BY_PROVIDER[provider],
+        max_tokens=512,
+        messages=[{"role": "user", "content": f"find the guide {SEARCH}"}],
+        tools=[tool()],
+    )
+    body = raw.http_response.json()
+    assert body["usage"]["server_tool_use"] == {"web_search_requests": 1, "web_fetch_requests": 0}
+    anthropic.types.Message.model_validate(body)

@@ -186,7 +186,11 @@ def _usage(plan: Plan) -> JSONObject:
         "service_tier": "standard",
     }
     if plan.searches:
-        usage["server_tool_use"] = {"web_search_requests": _search_count(plan)}
+        # Both counts, as the API writes them (the SDK's ServerToolUsage requires both).
+        usage["server_tool_use"] = {
+            "web_search_requests": _search_count(plan),
+            "web_fetch_requests": 0,
+        }
     return usage
 
 
@@ -303,7 +307,9 @@ def _events(plan: Plan, context: ReplyContext) -> Iterator[Frame]:
         yield from _block_events(index, _tool_use(call, {}), _input_json_deltas(call))
         index += 1
     stop = {"stop_reason": STOP_REASON[plan.finish], "stop_sequence": plan.stop_sequence}
-    yield _event("message_delta", {"delta": stop, "usage": _usage(plan)}), False
+    # MessageDeltaUsage has no service_tier: that is the Message's usage only.
+    delta_usage = {k: v for k, v in _usage(plan).items() if k != "service_tier"}
+    yield _event("message_delta", {"delta": stop, "usage": delta_usage}), False
     yield _event("message_stop", {}), False
 
 

@@ -367,11 +367,20 @@ class MessageCountTokensParams(_Param, kw_only=True):
 # --- response ---------------------------------------------------------------------------
 
 
-class ServerToolUsage(_Param, kw_only=True):
+class ServerToolUsage(msgspec.Struct, kw_only=True):
+    """Both counts are always written (the SDK's ServerToolUsage requires them); the
+    defaults only keep decoding an upstream's older shape lenient."""
+
     web_search_requests: int = 0
+    web_fetch_requests: int = 0
 
 
-class Usage(_Param, kw_only=True):
+class Usage(msgspec.Struct, kw_only=True):
+    """Written in full: the SDK requires `input_tokens` and `output_tokens` even when 0
+    (a stream's message_start, a reply with no output), so defaults are not omitted;
+    an unset optional count is written as null, which the SDK's Optional fields take.
+    The defaults keep decoding an upstream's body lenient."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_input_tokens: int | None = None
