@@ -46,7 +46,7 @@ def test_plain_completion_echoes_last_user_message(openai_client):
     assert choice.message.content == "You said: hello there world"
     assert choice.finish_reason == "stop"
     assert completion.object == "chat.completion"
-    assert completion.model == "gpt-4o-mini"
+    assert completion.model == "gpt-4o-mini-2024-07-18"  # the snapshot, as OpenAI answers
     assert completion.usage.prompt_tokens == 3 + 1 + 1 + 3
     assert completion.usage.completion_tokens == 5
     assert completion.usage.total_tokens == 13

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import time
 from typing import Any
@@ -74,6 +75,31 @@ def test_streaming_with_usage(client: openai.OpenAI, provider: str) -> None:
     assert finishes == ["stop"]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 5
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_stream_without_include_usage_has_no_usage_chunk(
+    gateway: Gateway, emulator: Emulator, api_key: str, provider: str
+) -> None:
+    """As OpenAI streams it: no `usage` member and no last chunk without choices, which
+    the usual `chunk.choices[0]` loop cannot read; the fast path still asks the upstream
+    for the usage, which the gateway meters."""
+    body = {"model": MODELS_BY_PROVIDER[provider], "messages": [user("one two")], "stream": True}
+    headers = {"authorization": f"Bearer {api_key}"}
+    with httpx.stream(
+        "POST", gateway.url + "/v1/chat/completions", json=body, headers=headers
+    ) as response:
+        raw = response.read()
+    frames = [f for f in raw.split(b"\n\n") if f]
+    assert frames[-1] == b"data: [DONE]"
+    chunks = [json.loads(f.removeprefix(b"data: ")) for f in frames[:-1]]
+    assert all(chunk["choices"] for chunk in chunks)
+    assert not any("usage" in chunk for chunk in chunks)
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=api_key, max_retries=0)
+    stream = client.chat.completions.create(**body)
+    assert "".join(c.choices[0].delta.content or "" for c in stream) == "You said: one two"
+    if provider == "openai":
+        assert emulator.last()["body"]["stream_options"] == {"include_usage": True}
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -456,22 +482,25 @@ def test_client_disconnect_cancels_upstream(
 
 
 @pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", ["alias-mini", "gpt-4o-mini"])
 def test_fast_path_echoes_the_public_model_name(
-    client: openai.OpenAI, emulator: Emulator, stream: bool
+    client: openai.OpenAI, emulator: Emulator, stream: bool, model: str
 ) -> None:
+    """The emulator, as OpenAI, answers with the dated snapshot (gpt-4o-mini-2024-07-18):
+    the client sees the name it asked for, JSON or streamed."""
     if stream:
         chunks = list(
             client.chat.completions.create(
-                model="alias-mini",
+                model=model,
                 messages=[user("[[words 40]] hi")],
                 stream=True,
                 stream_options={"include_usage": True},
             )
         )
-        assert {c.model for c in chunks} == {"alias-mini"}
+        assert {c.model for c in chunks} == {model}
     else:
-        result = client.chat.completions.create(model="alias-mini", messages=[user("hi")])
-        assert result.model == "alias-mini"
+        result = client.chat.completions.create(model=model, messages=[user("hi")])
+        assert result.model == model
     assert emulator.last()["body"]["model"] == "gpt-4o-mini"
 
 

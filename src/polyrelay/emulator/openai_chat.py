@@ -34,6 +34,9 @@ from polyrelay.emulator.wire import (
 
 __all__ = ["ChatDialect", "chat_usage"]
 
+SNAPSHOTS = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-08-06"}
+"""OpenAI answers a model alias with the dated snapshot that served it."""
+
 FINISH_REASON = {
     Finish.END: "stop",
     Finish.STOP_SEQUENCE: "stop",
@@ -65,7 +68,8 @@ class ChatDialect:
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
-        context = ReplyContext(as_str(body.get("model")), new_id("chatcmpl-"))
+        model = as_str(body.get("model"))
+        context = ReplyContext(SNAPSHOTS.get(model, model), new_id("chatcmpl-"))
         headers = {"x-request-id": new_id("req_")}
         choices = _choice_count(body)
         if body.get("stream") is True:

@@ -11,7 +11,8 @@ say so (Anthropic, Responses).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
 from starlette.responses import Response
@@ -24,7 +25,13 @@ from polyrelay.ir import ChatRequest, StreamError
 from polyrelay.pipeline.metering import Meter, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.sse_response import FinalFrames
-from polyrelay.providers import Provider, Route, StreamParser, SupportsPassthrough
+from polyrelay.providers import (
+    Provider,
+    Route,
+    StreamParser,
+    SupportsPassthrough,
+    TrimsRelayedStream,
+)
 from polyrelay.providers.transport import UpstreamStream
 from polyrelay.sse import HeldEvent, ends_event
 
@@ -75,7 +82,10 @@ async def relay(
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
     parser = relaying.relay_parser(route, ctx)
-    echo = _Echo(route.upstream_model, ctx.model, hooks.passthrough_echoes(ctx) if hooks else [])
+    extra = hooks.passthrough_echoes(ctx) if hooks else []
+    trims = conforms(provider, TrimsRelayedStream)
+    trim = cast(TrimsRelayedStream, provider).relay_trim(ctx) if trims else None
+    echo = _Echo(route.upstream_model, ctx.model, extra, trim)
     frames = _forward(stream, parser, renderer, observer, meter, echo)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
@@ -133,22 +143,39 @@ _FRAME_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 class _Echo:
     """Makes relayed stream frames echo what the client asked where the upstream echoes
-    what it was sent: the model name the client asked for, as the non-streamed fast path
-    and the IR path do, and the frontend's own fields (PassthroughHooks.passthrough_echoes).
+    something else:
+    - the model name the client asked for, as the non-streamed fast path and the IR path
+      do. The upstream's own name is read from the first frames (OpenAI answers a dated
+      snapshot, `gpt-4o-mini-2024-07-18`, and an alias's target is not the client's
+      business); only the first `"model"` member of a frame is rewritten, which in every
+      protocol's frames is the response's own, ahead of the client's `metadata`;
+    - the frontend's own fields (PassthroughHooks.passthrough_echoes);
+    - and it drops what the provider asked for and the client did not (`trim`).
     Only whole frames are rewritten (a partial frame waits for the rest), so a name split
     across two chunks is still found. A JSON string's own quotes are escaped, so text that
     merely mentions a name is not touched. With nothing to rewrite, chunks pass untouched."""
 
-    __slots__ = ("_held", "_pairs")
+    __slots__ = ("_held", "_learning", "_model", "_pairs", "_public", "_trim")
 
-    def __init__(self, upstream: str, public: str, extra: list[tuple[bytes, bytes]]) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        public: str,
+        extra: list[tuple[bytes, bytes]],
+        trim: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self._held = HeldEvent()
         """The partial frame at the end."""
-        model = [] if upstream == public else codec.member_replacements(b"model", upstream, public)
-        self._pairs = model + extra
+        self._public = codec.encode(public)
+        self._model = self._model_pairs(codec.encode(upstream)[1:-1])
+        """The model member as the upstream writes it, and as the client asked it."""
+        self._learning = True
+        """Until the first whole frames have been seen: they may name another model."""
+        self._pairs = extra
+        self._trim = trim
 
     def feed(self, chunk: bytes) -> bytes:
-        if not self._pairs:
+        if not self._learning and not self._model and not self._pairs and not self._trim:
             return chunk
         if self._held:
             if not ends_event(self._held, chunk) and chunk.find(b"\r") < 0:
@@ -161,6 +188,10 @@ class _Echo:
         if cut < 2:
             self._held.add(data)
             return b""
+        if self._learning:
+            self._learn(data[:cut])
+            if not self._model and not self._pairs and not self._trim:
+                return data  # nothing to rewrite from here on, the partial frame included
         self._held.add(data[cut:])
         return self._rewrite(data[:cut])
 
@@ -168,10 +199,34 @@ class _Echo:
         held = self._held.take()
         return self._rewrite(held) if held else b""
 
+    def _learn(self, frames: bytes) -> None:
+        """The first frames with data (not only comments) name the upstream's model."""
+        found = _MODEL_MEMBER.search(frames)
+        if found is not None:
+            self._model = self._model_pairs(found.group(1))
+        self._learning = found is None and frames.find(b"data:") < 0
+
+    def _model_pairs(self, upstream: bytes) -> list[tuple[bytes, bytes]]:
+        """The model member, compact or with a space after the colon, as the upstream
+        writes it (`upstream`: the JSON string's raw content) and as the client asked."""
+        if b'"' + upstream + b'"' == self._public:
+            return []
+        return [(key + b'"' + upstream + b'"', key + self._public) for key in _MODEL_KEYS]
+
     def _rewrite(self, data: bytes) -> bytes:
         for old, new in self._pairs:
             data = data.replace(old, new)
-        return data
+        for old, new in self._model:
+            if data.count(old) < 2:
+                data = data.replace(old, new, 1)
+            else:  # several frames: each frame's first
+                frames = data.split(b"\n\n")
+                data = b"\n\n".join([frame.replace(old, new, 1) for frame in frames])
+        return self._trim(data) if self._trim is not None else data
+
+
+_MODEL_MEMBER = re.compile(rb'"model": ?"((?:[^"\\]|\\.)*)"')
+_MODEL_KEYS = (b'"model":', b'"model": ')
 
 
 async def _forward(

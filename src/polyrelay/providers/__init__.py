@@ -9,6 +9,7 @@ Lossy mappings are recorded with `ctx.warn(...)`; unmappable features raise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -25,6 +26,7 @@ __all__ = [
     "Route",
     "StreamParser",
     "SupportsPassthrough",
+    "TrimsRelayedStream",
     "UpstreamRequest",
     "UpstreamResponse",
     "upstream_headers",
@@ -118,6 +120,18 @@ class Provider(Protocol):
     def parse_error(self, response: UpstreamResponse) -> UpstreamError: ...
 
     def stream_parser(self, route: Route, ctx: RequestContext) -> StreamParser: ...
+
+
+@runtime_checkable
+class TrimsRelayedStream(Protocol):
+    """Optional, for a provider whose `passthrough_request` asks the upstream for more
+    than the client did (Chat's stream usage): `relay_trim` takes out of the relayed
+    frames what the client did not ask for."""
+
+    def relay_trim(self, ctx: RequestContext) -> Callable[[bytes], bytes] | None:
+        """A rewrite of whole relayed frames (bytes that end at a frame's end), or None
+        when the client gets the frames as they come."""
+        ...
 
 
 @runtime_checkable

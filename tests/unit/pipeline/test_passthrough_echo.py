@@ -24,9 +24,22 @@ WANTED = FRAMES.replace(b'"model":"up-model"', b'"model":"public"').replace(
 )
 
 
-def relay(chunks: list[bytes]) -> bytes:
-    echo = _Echo("up-model", "public", [])
+def relay(chunks: list[bytes], upstream: str = "up-model", public: str = "public") -> bytes:
+    echo = _Echo(upstream, public, [])
     return b"".join(echo.feed(chunk) for chunk in chunks) + echo.finish()
+
+
+def cut(data: bytes, cuts: list[int]) -> list[bytes]:
+    bounds = [0, *sorted(cuts), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+DATED = (
+    b'data: {"id":"c1","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0}]}\n\n'
+    b'data: {"id":"c1","model":"gpt-4o-mini-2024-07-18","choices":[{"index":1}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+CUTS = st.lists(st.integers(min_value=0, max_value=len(DATED)), max_size=20)
 
 
 def test_whole_frames_are_rewritten_and_quoted_text_is_not() -> None:
@@ -37,8 +50,38 @@ def test_whole_frames_are_rewritten_and_quoted_text_is_not() -> None:
 @FUZZ
 @given(cuts=st.lists(st.integers(min_value=0, max_value=len(FRAMES)), max_size=30))
 def test_every_cut_gives_the_same_bytes(cuts: list[int]) -> None:
-    bounds = [0, *sorted(cuts), len(FRAMES)]
-    assert relay([FRAMES[a:b] for a, b in itertools.pairwise(bounds)]) == WANTED
+    assert relay(cut(FRAMES, cuts)) == WANTED
+
+
+@FUZZ
+@given(cuts=CUTS)
+def test_the_upstreams_own_model_name_is_learned_from_its_first_frame(cuts: list[int]) -> None:
+    """OpenAI answers `gpt-4o-mini` as `gpt-4o-mini-2024-07-18`: the client, which sees
+    the name it asked for in a JSON answer, sees it in every chunk too."""
+    wanted = DATED.replace(b"gpt-4o-mini-2024-07-18", b"gpt-4o-mini")
+    assert relay(cut(DATED, cuts), "gpt-4o-mini", "gpt-4o-mini") == wanted
+    assert relay(cut(DATED, cuts), "gpt-4o-mini", "my-alias") == DATED.replace(
+        b"gpt-4o-mini-2024-07-18", b"my-alias"
+    )
+
+
+@FUZZ
+@given(cuts=CUTS)
+def test_a_stream_that_names_the_asked_model_passes_untouched(cuts: list[int]) -> None:
+    frames = DATED.replace(b"gpt-4o-mini-2024-07-18", b"public")
+    assert relay(cut(frames, cuts), "public", "public") == frames
+
+
+def test_only_a_frames_first_model_member_is_rewritten() -> None:
+    """The response's own `model` comes before the client's `metadata`, which may hold a
+    member of the same name and value: that one is the client's data."""
+    frame = (
+        b'event: response.created\ndata: {"response":{"id":"r","model":"up-model",'
+        b'"metadata":{"model":"up-model"}}}\n\n'
+    )
+    wanted = frame.replace(b'"model":"up-model",', b'"model":"public",')
+    assert relay([frame * 3]) == wanted * 3
+    assert relay([frame, frame]) == wanted * 2
 
 
 def test_a_large_frame_in_small_chunks_is_relayed_in_linear_time() -> None:

@@ -3,11 +3,14 @@ OpenAI-compatible servers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError
 from polyrelay.ir import ChatRequest, ChatResponse
 from polyrelay.providers import Capabilities, Route, UpstreamRequest, UpstreamResponse
+from polyrelay.providers.openai_chat.relay import drop_unasked_usage
 from polyrelay.providers.openai_chat.request import build_request, passthrough_request
 from polyrelay.providers.openai_chat.response import parse_choices, parse_error
 from polyrelay.providers.openai_chat.stream import OpenAIChatStreamParser
@@ -53,3 +56,8 @@ class OpenAIChatProvider:
         self, body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
     ) -> UpstreamRequest:
         return passthrough_request(body, route, stream, headers)
+
+    def relay_trim(self, ctx: RequestContext) -> Callable[[bytes], bytes] | None:
+        """The stream usage `passthrough_request` always asks for, out of the frames of
+        a client that did not (relay.py)."""
+        return None if ctx.include_usage else drop_unasked_usage
