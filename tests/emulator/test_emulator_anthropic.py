@@ -222,6 +222,45 @@ def test_missing_max_tokens_is_a_400(base_url):
     assert "max_tokens" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": [{"type": "text", "text": ""}]}],
+        [{"role": "user", "content": ""}],
+        [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t",
+                        "content": [{"type": "text", "text": ""}],
+                    }
+                ],
+            },
+        ],
+    ],
+)
+def test_empty_text_is_a_400(base_url, messages):
+    """As Anthropic: "text content blocks must be non-empty" (tool results included)."""
+    body = {"model": "m", "max_tokens": 10, "messages": messages}
+    response = httpx.post(f"{base_url}/v1/messages", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert "non-empty" in response.json()["error"]["message"]
+
+
+def test_empty_final_assistant_prefill_is_accepted(base_url):
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
+    body = {"model": "m", "max_tokens": 10, "messages": messages}
+    assert httpx.post(f"{base_url}/v1/messages", json=body).status_code == 200
+
+
 def test_cut_stream_raises_in_sdk(anthropic_client):
     with (
         pytest.raises(TRANSPORT_ERRORS),

@@ -63,6 +63,9 @@ class AnthropicDialect:
         self, body: JSONObject, call_names: BoundedMemory, *, counting: bool = False
     ) -> Conversation:
         messages = _messages(body)
+        system = body.get("system")
+        if isinstance(system, list):
+            _refuse_empty_text([as_object(block) for block in system])
         max_tokens = read_limit(body.get("max_tokens"), "max_tokens")
         if max_tokens is None and not counting:
             raise RequestError(400, "max_tokens: Field required", "max_tokens")
@@ -110,15 +113,32 @@ def _messages(body: JSONObject) -> list[tuple[str, list[JSONObject]]]:
     if not isinstance(messages, list) or not messages:
         raise RequestError(400, "messages: a non-empty array is required", "messages")
     result = []
-    for message in map(as_object, messages):
-        content = message.get("content")
-        blocks = (
-            [{"type": "text", "text": content}]
-            if isinstance(content, str)
-            else [as_object(block) for block in as_list(content)]
-        )
-        result.append((as_str(message.get("role")), blocks))
+    for i, message in enumerate(map(as_object, messages)):
+        content, role = message.get("content"), as_str(message.get("role"))
+        if isinstance(content, str):
+            final_assistant = role == "assistant" and i == len(messages) - 1
+            if not content and not final_assistant:
+                raise RequestError(
+                    400,
+                    f"messages.{i}: all messages must have non-empty content except for the "
+                    "optional final assistant message",
+                    f"messages.{i}",
+                )
+            blocks = [{"type": "text", "text": content}] if content else []
+        else:
+            blocks = [as_object(block) for block in as_list(content)]
+            _refuse_empty_text(blocks)
+        result.append((role, blocks))
     return result
+
+
+def _refuse_empty_text(blocks: list[JSONObject]) -> None:
+    """As the API: an empty text block, even inside a tool result, is a 400."""
+    for block in blocks:
+        if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+            _refuse_empty_text([as_object(item) for item in as_list(block.get("content"))])
+        elif block.get("type") == "text" and not block.get("text"):
+            raise RequestError(400, "messages: text content blocks must be non-empty", "messages")
 
 
 def _block_text(block: JSONObject) -> str:

@@ -65,9 +65,8 @@ def messages_to_ir(
                 else:
                     system.extend(parts)
             case ChatCompletionUserMessageParam():
-                out.append(
-                    Message(role=Role.USER, parts=_user_content_to_ir(msg, i), name=msg.name)
-                )
+                content = _user_content_to_ir(msg, i, ctx)
+                out.append(Message(role=Role.USER, parts=content, name=msg.name))
             case ChatCompletionAssistantMessageParam():
                 out.append(_assistant_to_ir(msg, ctx))
             case ChatCompletionToolMessageParam():
@@ -79,10 +78,13 @@ def messages_to_ir(
     if results:
         out.append(Message(role=Role.TOOL, parts=tuple(results)))
     if not out:
-        raise InvalidRequestError(
+        error = InvalidRequestError(
             "Invalid 'messages': at least one user, assistant or tool message is required.",
             param="messages",
         )
+        if not system:
+            raise error
+        ctx.refuse_translated(error)  # OpenAI answers a system prompt alone; others refuse
     return tuple(system), tuple(out)
 
 
@@ -110,31 +112,47 @@ def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam, ctx: RequestConte
     for call in msg.tool_calls or ():
         fn = call.function
         parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments))
-    return Message(role=Role.ASSISTANT, parts=tuple(parts), name=msg.name)
+    return Message(role=Role.ASSISTANT, parts=_without_empty_text(parts), name=msg.name)
 
 
-def _user_content_to_ir(msg: ChatCompletionUserMessageParam, index: int) -> tuple[MediaPart, ...]:
+def _without_empty_text(parts: list[Part]) -> tuple[Part, ...]:
+    """`content: ""` beside tool calls is what the openai SDK's stream accumulator (and
+    LangChain) send back, since a stream starts with `content: ""`; Anthropic and Gemini
+    refuse an empty text block, so it is left out when something else says the turn. A
+    turn of nothing but empty text stays as the client sent it."""
+    kept = tuple(p for p in parts if not (isinstance(p, TextPart) and not p.text))
+    return kept or tuple(parts)
+
+
+def _user_content_to_ir(
+    msg: ChatCompletionUserMessageParam, index: int, ctx: RequestContext
+) -> tuple[MediaPart, ...]:
     content = msg.content
     if isinstance(content, str):
         return (TextPart(text=content),)
-    return tuple(
-        _user_part_to_ir(part, f"messages[{index}].content[{j}]") for j, part in enumerate(content)
+    parts = (
+        _user_part_to_ir(part, f"messages[{index}].content[{j}]", ctx)
+        for j, part in enumerate(content)
     )
+    return tuple(part for part in parts if part is not None)
 
 
-def _user_part_to_ir(part: UserContentPart, param: str) -> MediaPart:
+def _user_part_to_ir(part: UserContentPart, param: str, ctx: RequestContext) -> MediaPart | None:
+    """None for what only OpenAI itself takes (relayed as sent on the fast path)."""
     match part:
         case ChatCompletionContentPartTextParam():
             return TextPart(text=part.text)
         case ChatCompletionContentPartImageParam():
             return _image_to_ir(part, f"{param}.image_url.url")
         case File():
-            return _file_to_ir(part, f"{param}.file")
+            return _file_to_ir(part, f"{param}.file", ctx)
         case ChatCompletionContentPartInputAudioParam():
-            raise UnsupportedError(
-                f"Invalid '{param}.type': audio input ('input_audio') is not supported.",
-                param=f"{param}.type",
+            message = (
+                f"Invalid '{param}.type': audio input ('input_audio') reaches only an"
+                " OpenAI Chat upstream."
             )
+            ctx.refuse_translated(UnsupportedError(message, param=f"{param}.type"))
+            return None
         case _:
             assert_never(part)
 
@@ -161,14 +179,15 @@ def _image_to_ir(part: ChatCompletionContentPartImageParam, param: str) -> Image
     return ImagePart(media_type=parsed[0], data=parsed[1], detail=detail)
 
 
-def _file_to_ir(part: File, param: str) -> DocumentPart:
+def _file_to_ir(part: File, param: str, ctx: RequestContext) -> DocumentPart | None:
     file = part.file
     if file.file_id is not None:
-        raise UnsupportedError(
-            f"Invalid '{param}.file_id': file ids are not supported; send the file inline "
-            "as 'file_data'.",
-            param=f"{param}.file_id",
+        message = (
+            f"Invalid '{param}.file_id': file ids reach only an OpenAI Chat upstream (the"
+            " file is stored there); send the file inline as 'file_data'."
         )
+        ctx.refuse_translated(UnsupportedError(message, param=f"{param}.file_id"))
+        return None
     if not file.file_data:
         raise InvalidRequestError(
             f"Missing required parameter: '{param}.file_data'.", param=f"{param}.file_data"

@@ -98,9 +98,16 @@ def _blocks_from_ir(parts: tuple[Part, ...], ctx: RequestContext) -> list[Conten
     blocks: list[ContentBlockParam] = []
     for part in parts:
         block = _block_from_ir(part, ctx)
-        if block is not None:
+        if block is not None and not _is_empty_text(block):
             blocks.append(block)
     return blocks
+
+
+def _is_empty_text(block: object) -> bool:
+    """Anthropic refuses an empty text block with a 400 ("text content blocks must be
+    non-empty"); one carries nothing, so it is never sent (another protocol's history
+    holds them: a Chat stream's assistant turn starts as `content: ""`)."""
+    return isinstance(block, TextBlock) and not block.text
 
 
 def _block_from_ir(part: Part, ctx: RequestContext) -> ContentBlockParam | None:
@@ -194,10 +201,14 @@ def _tool_result_from_ir(part: ToolResultPart, ctx: RequestContext) -> ToolResul
     if all(isinstance(p, TextPart) for p in part.content):
         content = part.text()
     else:
-        content = [_media_from_ir(p, ctx) for p in part.content]
+        content = [_media_from_ir(p, ctx) for p in part.content if not _is_empty_text_part(p)]
     return ToolResultBlockParam(
         tool_use_id=part.tool_call_id, content=content, is_error=part.is_error or None
     )
+
+
+def _is_empty_text_part(part: MediaPart) -> bool:
+    return isinstance(part, TextPart) and not part.text
 
 
 def _reasoning_from_ir(

@@ -332,3 +332,28 @@ def test_count_tokens_request() -> None:
     upstream = PROVIDER.count_tokens_request({"model": "claude", "messages": []}, _route())
     assert upstream.url == "https://api.anthropic.test/v1/messages/count_tokens"
     assert json.loads(upstream.body)["model"] == "claude-sonnet-4-5"
+
+
+def test_empty_text_is_never_sent() -> None:
+    """Anthropic refuses an empty text block with a 400; another protocol's history holds
+    them (a Chat stream's assistant turn starts as `content: ""`)."""
+    call = ToolCallPart(id="toolu_1", name="get", arguments="{}")
+    result = ToolResultPart(
+        tool_call_id="toolu_1", content=(TextPart(text=""), ImagePart(url="https://x/i.png"))
+    )
+    messages = (
+        _user("hi"),
+        Message(role=Role.ASSISTANT, parts=(TextPart(text=""), call)),
+        Message(role=Role.TOOL, parts=(result,)),
+    )
+    system = (TextPart(text=""), TextPart(text="sys", cache_control=True))
+    body = _build(ChatRequest(model="claude", messages=messages, system=system))
+    assert body["messages"][1]["content"] == [
+        {"type": "tool_use", "id": "toolu_1", "name": "get", "input": {}}
+    ]
+    assert body["messages"][2]["content"][0]["content"] == [
+        {"type": "image", "source": {"type": "url", "url": "https://x/i.png"}}
+    ]
+    assert body["system"] == [
+        {"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}
+    ]
