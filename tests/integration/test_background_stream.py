@@ -154,6 +154,26 @@ def test_an_upstream_refusal_ends_the_stream_failed(gpt: openai.OpenAI) -> None:
     assert gpt.responses.retrieve(failed.id).status == "failed"
 
 
+@pytest.mark.parametrize("model", ["gpt-5-mini"])
+def test_a_run_cut_mid_stream_ends_its_recording_failed_with_the_output(
+    gateway: TasksGateway, gpt: openai.OpenAI, model: str
+) -> None:
+    text = unique("[[words 20]] [[cut 5]]")
+    with gpt.responses.stream(model=model, input=text, background=True) as stream:
+        events = list(stream)
+    kinds = [e.type for e in events]
+    assert kinds.count("response.in_progress") == 1 and kinds[-1] == "response.failed"
+    assert kinds.index("response.in_progress") < kinds.index("response.output_item.added")
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    failed = events[-1].response
+    assert {e.response.id for e in events if hasattr(e, "response")} == {failed.id}
+    streamed = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert streamed and failed.output_text == streamed
+    replayed = replay(gateway, failed.id)
+    assert [e["type"] for e in replayed] == kinds
+    assert gpt.responses.retrieve(failed.id).status == "failed"
+
+
 def test_cancel_ends_the_streams_that_follow(gateway: TasksGateway, gpt: openai.OpenAI) -> None:
     reply = create_streamed(gateway, "gpt-5-mini", unique("[[delay 5000]] cancel me"))
     events = sse_events(reply.iter_lines())

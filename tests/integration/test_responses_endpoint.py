@@ -303,6 +303,30 @@ def test_upstream_error_mid_request(client: openai.OpenAI, provider: str) -> Non
     assert events[-1].type in ("response.failed", "error")
 
 
+@pytest.mark.parametrize("provider", ["openai-responses"])
+def test_a_stream_cut_mid_way_fails_the_response_it_started(
+    client: openai.OpenAI, provider: str
+) -> None:
+    """One lifecycle, ended by the failure: the SDK's stream helper raises on a second
+    response id, and the failed Response carries what was streamed."""
+    model = MODELS_BY_PROVIDER[provider]
+    with client.responses.stream(model=model, input="[[words 20]] [[cut 5]]") as stream:
+        events = list(stream)
+    kinds = [e.type for e in events]
+    assert kinds.count("response.created") == kinds.count("response.in_progress") == 1
+    assert kinds[-1] == "response.failed" and "response.output_text.delta" in kinds
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert {e.response.id for e in events if hasattr(e, "response")} == {events[0].response.id}
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.model == model
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text and failed.output_text == text
+    assert [item.id for item in failed.output] == [
+        e.item.id for e in events if e.type == "response.output_item.added"
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [

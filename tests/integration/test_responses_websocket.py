@@ -162,6 +162,24 @@ def test_errors_are_events_and_the_connection_stays_open(client: openai.OpenAI) 
         assert text_of(until_end(connection)) == "You said: still here"
 
 
+@pytest.mark.parametrize("provider", ["openai-responses"])
+def test_a_turn_cut_mid_stream_fails_the_response_it_started(
+    client: openai.OpenAI, provider: str
+) -> None:
+    with client.responses.connect() as connection:
+        connection.response.create(
+            model=MODELS_BY_PROVIDER[provider], input="[[words 20]] [[cut 5]]", store=False
+        )
+        events = until_end(connection)
+        connection.response.create(model="gpt-4o-mini", input="next turn", store=False)
+        assert text_of(until_end(connection)) == "You said: next turn"
+    kinds = [e.type for e in events]
+    assert kinds.count("response.created") == 1 and kinds[-1] == "response.failed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert {e.response.id for e in events if hasattr(e, "response")} == {events[0].response.id}
+    assert events[-1].response.output_text == text_of(events) != ""
+
+
 def test_steering_is_declined_in_the_protocols_own_terms(gateway: Gateway) -> None:
     url = gateway.url.replace("http", "ws") + "/v1/responses"
     headers = {"authorization": f"Bearer {STATIC_KEY}"}

@@ -36,6 +36,7 @@ from polyrelay.frontends.openai_responses.persist import (
     save_response,
     upstream_input,
 )
+from polyrelay.frontends.openai_responses.relayed import RelayedStream
 from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
 from polyrelay.ir import ChatRequest, ChatResponse
 from polyrelay.schemas.openai_responses import InputItemParam, Response, ResponseCreateParams
@@ -205,7 +206,11 @@ class OpenAIResponsesFrontend:
         return encoded
 
     def passthrough_observer(self, ctx: RequestContext) -> StreamObserver:
-        return StoringObserver(self._store, _options(ctx) or ResponsesOptions(store=False), ctx)
+        options = _options(ctx) or ResponsesOptions(store=False)
+        # The relay calls the stream renderer's `fail` when the upstream breaks off: the
+        # renderer (made before this) finds the relayed response here, and continues it.
+        options.relayed = RelayedStream(lambda response: finish_response(response, options, ctx))
+        return StoringObserver(self._store, options, ctx)
 
     def passthrough_echoes(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
         """`passthrough_body` sent `store: false` and no `previous_response_id`; the

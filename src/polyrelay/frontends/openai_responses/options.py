@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
+from polyrelay.frontends.openai_responses.relayed import RelayedStream
 from polyrelay.schemas.openai_responses import (
     InputItemParam,
     Reasoning,
@@ -63,3 +64,6 @@ class ResponsesOptions(msgspec.Struct, kw_only=True):
     """Items inherited through previous_response_id (after truncation), oldest first."""
     kept_input: list[int] | None = None
     """Indexes of `input_items` left after `truncation: auto`; None when none was dropped."""
+    relayed: RelayedStream | None = None
+    """On the fast path, streamed: what the relayed stream told the client (set with the
+    passthrough observer), so that the stream renderer's `fail` continues that response."""

@@ -181,8 +181,11 @@ class StoringObserver:
         self._tail = b""
         """The held bytes' last _OVERLAP."""
         self._saved = False
+        self._relayed = options.relayed
 
     def feed(self, chunk: bytes) -> None:
+        if self._relayed is not None:
+            self._relayed.add(chunk)
         if self._saved:
             return
         if self._decoder is None:

@@ -418,10 +418,18 @@ class OpenAIResponsesStreamRenderer:
     def fail(self, error: GatewayError) -> list[bytes]:
         if self._ended:
             return []
+        _, body = error_object_from_ir(error)
+        relayed = self._options.relayed if self._options is not None else None
+        if relayed is not None and not self._started:
+            # A relayed stream (the fast path): the client follows the upstream's
+            # response, which the failure ends, rather than a new one of ours.
+            frame = relayed.failed_frame(body.code or "server_error", error.message)
+            if frame is not None:
+                self._ended = True
+                return [frame] if frame else []
         out: list[bytes] = []
         if not self._started:
             self._begin(out)
-        _, body = error_object_from_ir(error)
         return out + self._failed_with(body.code, error.message)
 
     def heartbeat(self) -> list[bytes]:
