@@ -6,6 +6,8 @@ import os
 import threading
 import time
 
+from polyrelay.errors import GatewayError
+
 __all__ = ["MAX_WARNINGS", "RequestContext", "Warnings", "new_id"]
 
 _POOL_BYTES = 4096
@@ -101,6 +103,7 @@ class RequestContext:
         "passthrough_ok",
         "request_id",
         "translation_warnings",
+        "untranslatable",
         "warnings",
     )
 
@@ -118,6 +121,11 @@ class RequestContext:
         """A decoder clears this when the body holds gateway-only features (e.g. the
         service's `file_data` blocks) that the same-protocol upstream would not accept,
         so the request takes the IR path instead of the raw relay."""
+        self.untranslatable: GatewayError | None = None
+        """What the IR cannot carry and only the same-protocol upstream takes (Chat's
+        custom tools, say): a decoder leaves it out of the IR and files the error here,
+        which the fast path never raises (it relays the client's own body) and translating
+        does (`translating`)."""
         self.frontend_state: object | None = None
         """Protocol-specific options a frontend's decode keeps for its own encode and
         renderer (e.g. the Responses options); opaque to everything else."""
@@ -130,5 +138,14 @@ class RequestContext:
         self.translation_warnings.add(message)
 
     def translating(self) -> None:
-        """The request takes the IR path: what decoding lost is lost."""
+        """The request takes the IR path: what decoding lost is lost, and what it could
+        not carry is refused."""
+        if self.untranslatable is not None:
+            raise self.untranslatable
         self.warnings.merge(self.translation_warnings)
+
+    def refuse_translated(self, error: GatewayError) -> None:
+        """File what only the same-protocol fast path can relay; the first one is the
+        error a translated request gets."""
+        if self.untranslatable is None:
+            self.untranslatable = error

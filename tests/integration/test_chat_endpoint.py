@@ -443,6 +443,60 @@ def test_fast_path_keeps_unknown_fields(gateway: Gateway, emulator: Emulator, ap
     assert emulator.last()["body"]["x_custom_field"] == {"keep": True}
 
 
+OPENAI_ONLY: list[Any] = [
+    ({"tools": [{"type": "custom", "custom": {"name": "grammar"}}]}, "tools[0].type"),
+    (
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "hear"},
+                        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+                    ],
+                }
+            ]
+        },
+        "messages[0].content[1].type",
+    ),
+    (
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "read"},
+                        {"type": "file", "file": {"file_id": "file-1"}},
+                    ],
+                }
+            ]
+        },
+        "messages[0].content[1].file.file_id",
+    ),
+    ({"messages": [{"role": "system", "content": "Say hi."}]}, "messages"),
+]
+
+
+@pytest.mark.parametrize(("fields", "param"), OPENAI_ONLY)
+def test_what_only_openai_takes_is_relayed_to_openai_and_refused_elsewhere(
+    gateway: Gateway, emulator: Emulator, api_key: str, fields: dict[str, Any], param: str
+) -> None:
+    """Custom tools, audio input, file ids and a system prompt alone are OpenAI's own: the
+    fast path relays them as sent; a translated request is a 400 naming the field."""
+    headers = {"authorization": f"Bearer {api_key}"}
+    url = gateway.url + "/v1/chat/completions"
+    base = {"messages": [user("hi")], **fields}
+    relayed = httpx.post(url, json={"model": MODELS_BY_PROVIDER["openai"], **base}, headers=headers)
+    assert relayed.status_code == 200, relayed.text
+    sent = emulator.last()["body"]
+    assert {k: sent[k] for k in fields} == fields
+    refused = httpx.post(
+        url, json={"model": MODELS_BY_PROVIDER["anthropic"], **base}, headers=headers
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == param
+
+
 def test_models_lists_configured_models(client: openai.OpenAI) -> None:
     ids = {m.id for m in client.models.list()}
     assert set(MODELS_BY_PROVIDER.values()) <= ids

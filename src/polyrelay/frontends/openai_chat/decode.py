@@ -75,9 +75,9 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
     p = _decode_params(body, ctx)
     _check_ranges(p)
     system, messages = messages_to_ir(p.messages, ctx)
-    tools = _tools_to_ir(p)
+    tools = _tools_to_ir(p, ctx)
     choice = p.tool_choice if p.tool_choice is not None else _legacy_choice(p.function_call)
-    tools, tool_choice = _tool_choice_to_ir(choice, tools)
+    tools, tool_choice = _tool_choice_to_ir(choice, tools, ctx)
     stream = bool(p.stream)
     if stream and p.stream_options is not None:
         ctx.include_usage = bool(p.stream_options.include_usage)
@@ -192,7 +192,7 @@ def _stop_to_ir(stop: str | list[str] | None) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop)
 
 
-def _tools_to_ir(p: ChatCompletionCreateParams) -> tuple[FunctionTool, ...]:
+def _tools_to_ir(p: ChatCompletionCreateParams, ctx: RequestContext) -> tuple[FunctionTool, ...]:
     if p.tools is None:
         # The deprecated `functions` list is the predecessor of `tools`.
         return tuple(
@@ -212,25 +212,26 @@ def _tools_to_ir(p: ChatCompletionCreateParams) -> tuple[FunctionTool, ...]:
                     )
                 )
             case ChatCompletionCustomToolParam():
-                raise UnsupportedError(
-                    f"Invalid 'tools[{i}].type': custom tools are not supported; "
-                    "use function tools.",
-                    param=f"tools[{i}].type",
+                # OpenAI's own: relayed as sent on the fast path, refused if translated.
+                message = (
+                    f"Invalid 'tools[{i}].type': custom tools reach only an OpenAI Chat "
+                    "upstream; use function tools."
                 )
+                ctx.refuse_translated(UnsupportedError(message, param=f"tools[{i}].type"))
             case _:
                 assert_never(tool)
     return tuple(tools)
 
 
 def _tool_choice_to_ir(
-    choice: ToolChoiceParam | None, tools: tuple[FunctionTool, ...]
+    choice: ToolChoiceParam | None, tools: tuple[FunctionTool, ...], ctx: RequestContext
 ) -> tuple[tuple[FunctionTool, ...], ToolChoice | None]:
     """Returns the tools (narrowed by `allowed_tools`) and the choice."""
     match choice:
         case None:
             return tools, None
         case "none" | "auto" | "required":
-            if choice == "required" and not tools:
+            if choice == "required" and not tools and ctx.untranslatable is None:
                 raise _no_tools_error()
             return tools, ToolChoice(mode=_MODES[choice])
         case ChatCompletionNamedToolChoiceParam(function=fn):
@@ -243,10 +244,9 @@ def _tool_choice_to_ir(
             subset = tuple(t for t in tools if t.name in names)
             return subset, ToolChoice(mode=_MODES[allowed.mode])
         case ChatCompletionCustomToolChoiceParam():
-            raise UnsupportedError(
-                "Invalid 'tool_choice.type': custom tools are not supported.",
-                param="tool_choice.type",
-            )
+            message = "Invalid 'tool_choice.type': custom tools reach only an OpenAI Chat upstream."
+            ctx.refuse_translated(UnsupportedError(message, param="tool_choice.type"))
+            return tools, None
         case _:
             assert_never(choice)
 

@@ -425,10 +425,29 @@ def test_malformed_or_non_object_body_is_400(body: bytes) -> None:
         ),
     ],
 )
-def test_unsupported_features_are_rejected(fields: dict[str, object], param: str) -> None:
+def test_openai_only_features_are_refused_once_translated(
+    fields: dict[str, object], param: str
+) -> None:
+    """Left out of the IR: the fast path relays the client's own body to OpenAI, which
+    takes them; a translated request is refused, naming the field."""
+    ctx = RequestContext()
+    FRONTEND.decode(encode(_minimal(**fields)), ctx)
     with pytest.raises(UnsupportedError) as info:
-        _decode(_minimal(**fields))
+        ctx.translating()
     assert info.value.param == param
+
+
+def test_a_system_prompt_alone_is_refused_once_translated() -> None:
+    ctx = RequestContext()
+    request = FRONTEND.decode(
+        encode({"model": "m", "messages": [{"role": "system", "content": "Be brief."}]}), ctx
+    )
+    assert request.messages == () and request.system[0].text == "Be brief."
+    with pytest.raises(InvalidRequestError) as info:
+        ctx.translating()
+    assert info.value.param == "messages"
+    with pytest.raises(InvalidRequestError):
+        FRONTEND.decode(encode({"model": "m", "messages": []}), RequestContext())
 
 
 def test_runs_of_tool_messages_group_in_linear_time() -> None:
