@@ -82,7 +82,11 @@ def build_request(request: ChatRequest, route: Route, ctx: RequestContext) -> Up
 def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> MessageCreateParams:
     _warn_dropped(request, ctx)
     max_tokens = request.max_tokens or route.model.max_output_tokens or DEFAULT_MAX_TOKENS
-    thinking, effort = _thinking_from_ir(request, route, ctx)
+    # The answer's room beside an effort's thinking: what the client asked for, else the
+    # default (the model's whole max_output_tokens would leave xhigh nothing to think in).
+    thinking, effort = _thinking_from_ir(
+        request, route, request.max_tokens or DEFAULT_MAX_TOKENS, ctx
+    )
     if thinking is not None and thinking.budget_tokens is not None:
         if thinking.budget_tokens >= max_tokens:
             max_tokens = thinking.budget_tokens + max_tokens
@@ -140,9 +144,10 @@ def _forces_tool(request: ChatRequest) -> bool:
 
 
 def _thinking_from_ir(
-    request: ChatRequest, route: Route, ctx: RequestContext
+    request: ChatRequest, route: Route, output: int, ctx: RequestContext
 ) -> tuple[ThinkingConfigParam | None, str | None]:
-    """The thinking config and the `output_config.effort` to send."""
+    """The thinking config and the `output_config.effort` to send; `output` is the
+    requested answer length, which an effort's budget comes on top of."""
     reasoning = request.reasoning
     if reasoning is None:
         return None, None
@@ -155,15 +160,29 @@ def _thinking_from_ir(
         return ThinkingConfigParam(type="enabled", budget_tokens=reasoning.budget_tokens), None
     if reasoning.adaptive:
         return ThinkingConfigParam(type="adaptive"), reasoning.effort
-    return _budget_for_effort(reasoning, route), None
+    return _budget_for_effort(reasoning, route, output), None
 
 
-def _budget_for_effort(reasoning: ReasoningConfig, route: Route) -> ThinkingConfigParam:
+def _budget_for_effort(
+    reasoning: ReasoningConfig, route: Route, output: int
+) -> ThinkingConfigParam:
     effort = reasoning.effort or "medium"
     budget = EFFORT_BUDGETS.get(effort)
     if budget is None:
-        budget = (route.model.max_output_tokens or _MAX_EFFORT_BUDGET + 1) - 1
+        budget = _most_budget(route, output)
     return ThinkingConfigParam(type="enabled", budget_tokens=budget)
+
+
+def _most_budget(route: Route, output: int) -> int:
+    """xhigh/max (translation.md §6: "model max"): what the model's max_output_tokens
+    leaves beside the requested output, so max_tokens (budget + output) reaches that
+    limit and not past it; never less than `high`'s budget (a larger effort never thinks
+    less, and stays above Anthropic's 1024 minimum even for a small configured limit).
+    A model with no configured limit gets 32000."""
+    limit = route.model.max_output_tokens
+    if limit is None:
+        return _MAX_EFFORT_BUDGET
+    return max(EFFORT_BUDGETS["high"], limit - output)
 
 
 def _output_config_from_ir(request: ChatRequest, effort: str | None) -> OutputConfig | None:

@@ -357,3 +357,29 @@ def test_empty_text_is_never_sent() -> None:
     assert body["system"] == [
         {"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}
     ]
+
+
+@pytest.mark.parametrize(
+    ("limit", "asked", "budget", "max_tokens"),
+    [
+        (None, 1000, 32000, 33000),  # no configured limit: 32000 of thinking
+        (64000, 1000, 63000, 64000),  # the model's limit, the answer's room kept
+        (64000, None, 59904, 64000),  # no asked length: the default 4096 of room
+        (8192, 1000, 24576, 25576),  # a small limit: never less than high
+        (1024, None, 24576, 25600),  # nor below Anthropic's 1024 minimum
+    ],
+)
+@pytest.mark.parametrize("effort", ["xhigh", "max"])
+def test_top_efforts_think_the_most_and_keep_the_answer_room(
+    effort: str, limit: int | None, asked: int | None, budget: int, max_tokens: int
+) -> None:
+    request = ChatRequest(
+        model="claude",
+        messages=(_user("q"),),
+        max_tokens=asked,
+        reasoning=ReasoningConfig(effort=effort),
+    )
+    body = json.loads(PROVIDER.build_request(request, _route(limit), RequestContext()).body)
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
+    assert body["max_tokens"] == max_tokens
+    assert budget >= 24576 and max_tokens - budget >= min(asked or 4096, limit or 4096)
