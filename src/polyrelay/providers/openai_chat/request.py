@@ -16,6 +16,7 @@ from typing import assert_never, get_args
 from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
+from polyrelay.errors import UnsupportedError
 from polyrelay.ir import (
     ChatRequest,
     OutputFormat,
@@ -50,6 +51,7 @@ __all__ = ["build_request", "passthrough_request", "reasoning_effort_from_ir"]
 
 PATH = "/chat/completions"
 _USAGE = StreamOptions(include_usage=True)
+MAX_STOP_SEQUENCES = 4
 _EFFORT_BY_BUDGET: tuple[tuple[int, ReasoningEffort], ...] = (
     (1448, "minimal"),
     (4096, "low"),
@@ -92,7 +94,7 @@ def _params_from_ir(
         temperature=request.temperature,
         top_p=request.top_p,
         n=request.n if request.n != 1 else None,
-        stop=list(request.stop) or None,
+        stop=_stop_from_ir(request.stop),
         presence_penalty=request.presence_penalty,
         frequency_penalty=request.frequency_penalty,
         seed=request.seed,
@@ -107,6 +109,17 @@ def _params_from_ir(
         metadata=request.metadata or None,
         web_search_options=_web_search_from_ir(request.web_search, ctx),
     )
+
+
+def _stop_from_ir(stop: tuple[str, ...]) -> list[str] | None:
+    """OpenAI answers 400 past 4 stop sequences; said here, in the client's terms, as the
+    Gemini provider does for its 5 (translation.md §10: never truncated silently)."""
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise UnsupportedError(
+            f"openai accepts at most {MAX_STOP_SEQUENCES} stop sequences, got {len(stop)}",
+            param="stop",
+        )
+    return list(stop) or None
 
 
 def _tool_choice_from_ir(choice: ToolChoice | None) -> ToolChoiceParam | None:
@@ -150,6 +163,8 @@ def reasoning_effort_from_ir(
 ) -> ReasoningEffort | None:
     if config is None:
         return None
+    if config.summary is not None:  # whatever the effort: Chat has no reasoning summaries
+        ctx.warn("reasoning summary is not supported by this upstream and was ignored")
     if not config.enabled:
         # `none` exists only on the newest models, and any effort makes older, non-reasoning
         # models answer 400; leaving it out is the portable way to ask for no reasoning.
@@ -164,8 +179,6 @@ def reasoning_effort_from_ir(
             if config.budget_tokens < limit:
                 return effort
         return "high"
-    if config.summary is not None:
-        ctx.warn("reasoning summary is not supported by this upstream and was ignored")
     return None
 
 

@@ -288,6 +288,16 @@ def test_reasoning_budget_maps_to_nearest_effort(
 
 
 @pytest.mark.parametrize(
+    "config",
+    [ReasoningConfig(summary="auto"), ReasoningConfig(effort="high", summary="detailed")],
+)
+def test_a_reasoning_summary_is_warned_with_or_without_an_effort(config: ReasoningConfig) -> None:
+    ctx = RequestContext()
+    _build(ChatRequest(model="m", messages=(_user("hi"),), reasoning=config), ctx=ctx)
+    assert "reasoning summary is not supported by this upstream and was ignored" in ctx.warnings
+
+
+@pytest.mark.parametrize(
     ("kind", "wire"),
     [
         (OutputFormatKind.TEXT, {"type": "text"}),
