@@ -13,6 +13,13 @@ cells and 8 % higher in one (bench/README.md: the host is noisy).
 
 Bytes and their order are unchanged whatever is written: a held write is always the
 first bytes of the next write or goes out by itself, before anything else.
+
+The protocol also bounds a request's head (request line and headers), which uvicorn's
+httptools path does not: it buffered a 200 MB header whole, re-copying it as it grew,
+and waited for a head that never ended. A head past `max_head_bytes` or `max_headers`
+gets `431 Request Header Fields Too Large`, and one not complete `head_timeout_seconds`
+after it began (or after the connection opened) gets `408`; either way the connection
+closes, and what the client still sends is read and dropped, never parsed.
 """
 
 from __future__ import annotations
@@ -20,7 +27,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+from polyrelay.codec import encode
 
 __all__ = ["HeadJoiningProtocol", "HeadJoiningTransport"]
 
@@ -79,7 +93,149 @@ class HeadJoiningTransport:
         return getattr(self._transport, name)
 
 
+class _HeadTooLarge(Exception):
+    """Raised in a parser callback to stop the parser on a head past the limits."""
+
+
 class HeadJoiningProtocol(HttpToolsProtocol):
+    max_head_bytes = 64 * 1024
+    """The request line and headers together (nginx allows 4 x 8 KiB, Node 16 KiB)."""
+    max_headers = 100
+    """Headers per request (Apache's LimitRequestFields)."""
+    head_timeout_seconds = 30.0
+    """From a head's first byte (or the connection's opening) to its end."""
+    linger_seconds = 2.0
+    """After a refusal: how long what the client still sends is read and dropped, so that
+    closing with unread bytes (a TCP reset) does not destroy the answer before it is read."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_open = False  # between a request's first byte and its blank line
+        self._heads_begun = 0
+        self._head_bytes = 0  # bytes of the open head in chunks after the one it began in
+        self._refused = False
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
         joined = HeadJoiningTransport(transport, self.loop)
         super().connection_made(joined)  # type: ignore[arg-type]
+        self._arm_head_timer()  # a connection that never sends a request is closed too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._head_timer, self._linger_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._linger_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # the rest of a refused request: read and dropped, never parsed
+        begun, continuing = self._heads_begun, self._head_open
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse_head_too_large()
+            else:
+                self._invalid_request()
+            return
+        except httptools.HttpParserError:
+            self._invalid_request()
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        # A chunk that the same open head spans whole counts in full. The chunk it began
+        # in is not counted (where in it the head began is unknown), so a head is refused
+        # here at most one read (256 KiB) past the limit; a complete head is measured
+        # exactly in on_headers_complete.
+        if continuing and self._head_open and self._heads_begun == begun:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse_head_too_large()
+
+    def _invalid_request(self) -> None:
+        # As uvicorn answers a request httptools cannot parse.
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._heads_begun += 1
+        self._head_open = True
+        self._head_bytes = 0
+        self._arm_head_timer()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= self.max_headers:
+            raise _HeadTooLarge
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.max_head_bytes:
+            raise _HeadTooLarge
+        super().on_headers_complete()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._refused or self.transport.is_closing():
+            return
+        if self._responding():
+            # The head waits behind a pipelined request whose answer is under way.
+            self._arm_head_timer()
+        elif self._head_open:
+            limit = self.head_timeout_seconds
+            self._refuse(408, f"The request head did not arrive within {limit:g} seconds.")
+        else:  # a connection that never began a request
+            self.transport.close()
+
+    def _refuse_head_too_large(self) -> None:
+        kib = self.max_head_bytes // 1024
+        self._refuse(
+            431,
+            f"The request head is too large: at most {kib} KiB of request line and headers"
+            f" and at most {self.max_headers} headers are accepted.",
+        )
+
+    def _responding(self) -> bool:
+        cycle: RequestResponseCycle | None = self.cycle  # None before the first request
+        return cycle is not None and not cycle.response_complete
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer `status` and close, reading and dropping what still comes meanwhile."""
+        self._refused = True
+        self._head_open = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if self._responding():  # no answer can go out in the middle of another one
+            self.transport.close()
+            return
+        body = encode({"error": {"message": message, "type": "invalid_request_error"}})
+        content = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            content += [name, b": ", value, b"\r\n"]
+        content += [
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+        self.transport.write(b"".join(content))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger_timer = self.loop.call_later(self.linger_seconds, self.transport.close)
