@@ -174,6 +174,14 @@ def test_stop_sequence_cuts_before_match(openai_client):
     assert completion.choices[0].finish_reason == "stop"
 
 
+def test_more_than_four_stop_sequences_is_a_400(openai_client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.chat.completions.create(
+            model="m", messages=user("hi"), stop=["a", "b", "c", "d", "e"]
+        )
+    assert "stop" in str(caught.value)
+
+
 def test_words_and_think_directives(openai_client):
     completion = openai_client.chat.completions.create(
         model="m", messages=user("[[words 4]] [[think pondering deeply]]")

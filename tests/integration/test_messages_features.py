@@ -172,6 +172,20 @@ def test_server_tools_elsewhere_are_400(gateway: Gateway, api_key: str, provider
     assert "tools.0.type" in error["message"] and "bash_20250124" in error["message"]
 
 
+@pytest.mark.parametrize(("provider", "limit"), [("openai", 4), ("gemini", 5)])
+def test_stop_sequences_over_the_upstream_limit_are_400(
+    gateway: Gateway, api_key: str, provider: str, limit: int
+) -> None:
+    stops = [f"s{i}" for i in range(limit + 1)]
+    body = {"model": MODELS_BY_PROVIDER[provider], "stop_sequences": stops, "messages": "x"}
+    response = post(gateway, api_key, body)
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert f"at most {limit} stop sequences, got {limit + 1}" in message
+    body["stop_sequences"] = stops[:limit]
+    assert post(gateway, api_key, body).status_code == 200
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_max_tokens_above_limit_is_clamped_with_warning(
     gateway: Gateway, emulator: Emulator, api_key: str, provider: str

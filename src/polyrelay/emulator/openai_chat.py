@@ -44,6 +44,20 @@ FINISH_REASON = {
     Finish.TOOL_USE: "tool_calls",
 }
 _SYSTEM_ROLES = frozenset({"system", "developer"})
+_MAX_STOP = 4
+
+
+def _stop(body: JSONObject) -> list[str]:
+    """As OpenAI: at most 4 stop sequences."""
+    stop = read_stop_sequences(body.get("stop"), "stop")
+    if len(stop) > _MAX_STOP:
+        raise RequestError(
+            400,
+            "Invalid 'stop': array too long. Expected an array with maximum length "
+            f"{_MAX_STOP}, but got an array with length {len(stop)} instead.",
+            "stop",
+        )
+    return stop
 
 
 class ChatDialect:
@@ -64,7 +78,7 @@ class ChatDialect:
             max_tokens=read_limit(
                 body.get("max_completion_tokens", body.get("max_tokens")), "max_tokens"
             ),
-            stop_sequences=read_stop_sequences(body.get("stop"), "stop"),
+            stop_sequences=_stop(body),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
