@@ -154,7 +154,7 @@ def test_an_upstream_refusal_ends_the_stream_failed(gpt: openai.OpenAI) -> None:
     assert gpt.responses.retrieve(failed.id).status == "failed"
 
 
-@pytest.mark.parametrize("model", ["gpt-5-mini"])
+@pytest.mark.parametrize("model", MODELS)
 def test_a_run_cut_mid_stream_ends_its_recording_failed_with_the_output(
     gateway: TasksGateway, gpt: openai.OpenAI, model: str
 ) -> None:

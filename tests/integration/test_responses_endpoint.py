@@ -303,7 +303,7 @@ def test_upstream_error_mid_request(client: openai.OpenAI, provider: str) -> Non
     assert events[-1].type in ("response.failed", "error")
 
 
-@pytest.mark.parametrize("provider", ["openai-responses"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_stream_cut_mid_way_fails_the_response_it_started(
     client: openai.OpenAI, provider: str
 ) -> None:
@@ -325,6 +325,8 @@ def test_a_stream_cut_mid_way_fails_the_response_it_started(
     assert [item.id for item in failed.output] == [
         e.item.id for e in events if e.type == "response.output_item.added"
     ]
+    if provider == "anthropic":  # its input tokens come first, in message_start
+        assert failed.usage is not None and failed.usage.input_tokens > 0
 
 
 @pytest.mark.parametrize(

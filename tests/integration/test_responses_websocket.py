@@ -162,7 +162,7 @@ def test_errors_are_events_and_the_connection_stays_open(client: openai.OpenAI) 
         assert text_of(until_end(connection)) == "You said: still here"
 
 
-@pytest.mark.parametrize("provider", ["openai-responses"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_turn_cut_mid_stream_fails_the_response_it_started(
     client: openai.OpenAI, provider: str
 ) -> None:

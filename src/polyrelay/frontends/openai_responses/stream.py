@@ -63,6 +63,7 @@ from polyrelay.schemas.openai_responses import (
     ResponseOutputContent,
     ResponseOutputItem,
     ResponseStreamEvent,
+    SummaryTextParam,
 )
 from polyrelay.sse import encode_event
 
@@ -184,7 +185,8 @@ class OpenAIResponsesStreamRenderer:
     def _dispatch(self, event: StreamEvent, out: list[bytes]) -> None:
         match event:
             case MessageStart():
-                pass
+                if event.usage is not None:  # Anthropic's input tokens, known from the start
+                    self._usage = event.usage
             case PartStart():
                 self._part_start(event.part, out)
             case TextDelta() | ReasoningDelta() | ToolArgsDelta():
@@ -442,10 +444,28 @@ class OpenAIResponsesStreamRenderer:
 
     def _failed_with(self, code: str | None, message: str) -> list[bytes]:
         final = self._final_shell("failed")
+        final.output = self._output_so_far()
         final.error = ResponseError(code=code or "server_error", message=message)
         final.usage = usage_from_ir(self._usage)
         self._ended = True
         return [self._frame(ResponseStreamEvent(type="response.failed", response=final))]
+
+    def _output_so_far(self) -> list[ResponseOutputItem]:
+        """The output with the open part's text so far, for a response that fails: what
+        the client was streamed, where `_output` holds only what parts it closed."""
+        output = list(self._output)
+        text = "".join(self._pieces)
+        if self._kind is _Kind.TEXT and self._message is not None:
+            part = output_text(text, tuple(self._citations))
+            content = [*(self._message.content or ()), part]
+            message = msgspec.structs.replace(self._message, content=content)
+            output[self._message_index] = message
+        elif self._kind is _Kind.CALL and self._item is not None:
+            output[self._item_index] = msgspec.structs.replace(self._item, arguments=text)
+        elif self._kind is _Kind.REASONING and self._item is not None and text:
+            summary = [SummaryTextParam(text=text)]
+            output[self._item_index] = msgspec.structs.replace(self._item, summary=summary)
+        return output
 
     def _final_shell(self, status: str) -> Response:
         final = response_shell(self._ctx, self._options, status, self._id)

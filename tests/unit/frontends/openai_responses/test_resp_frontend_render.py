@@ -242,6 +242,38 @@ def test_fail_renders_response_failed() -> None:
     assert renderer.finish() == []
 
 
+@pytest.mark.parametrize(
+    ("cut", "expected"),
+    [
+        (3, [("reasoning", "think")]),
+        (8, [("reasoning", "thinking"), ("message", "Hel")]),
+        (12, [("reasoning", "thinking"), ("message", "Hello"), ("function_call", '{"a":')]),
+    ],
+)
+def test_a_failure_keeps_the_output_streamed_so_far(
+    cut: int, expected: list[tuple[str, str]]
+) -> None:
+    started = MessageStart(id="x", model="m", usage=Usage(input_tokens=7))
+    renderer = FRONTEND.stream_renderer(REQUEST, ctx(), ResponsesOptions(tool_names=NAMES))
+    frames = [f for event in [started, *events()[1:cut]] for f in renderer.feed(event)]
+    frames += renderer.fail(UpstreamError("cut", status=502))
+    stream = sdk_client(b"".join(frames)).responses.create(model="smart", input="hi", stream=True)
+    failed = list(stream)[-1]
+    assert failed.type == "response.failed"
+    seen = []
+    for item in failed.response.output:
+        match item.type:
+            case "reasoning":
+                seen.append((item.type, item.summary[0].text))
+            case "message":
+                text = "".join(p.text for p in item.content if p.type == "output_text")
+                seen.append((item.type, text))
+            case "function_call":
+                seen.append((item.type, item.arguments))
+    assert seen == expected
+    assert failed.response.usage is not None and failed.response.usage.input_tokens == 7
+
+
 def test_response_frames_are_the_event_struct_encoding_and_keep_the_response_json() -> None:
     from polyrelay.codec import encode
     from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
