@@ -281,9 +281,14 @@ def test_max_output_tokens_is_incomplete(
         events = streamed(client, **kwargs)
         assert events[-1].type == "response.incomplete"
         result = events[-1].response
+        done = [e.item for e in events if e.type == "response.output_item.done"]
+        assert [item.status for item in done] == ["incomplete"]  # type: ignore[union-attr]
     else:
         result = client.responses.create(**kwargs)
     assert result.status == "incomplete"
+    assert [(item.type, item.status) for item in result.output] == [  # type: ignore[union-attr]
+        ("message", "incomplete")
+    ]
     assert result.incomplete_details is not None
     assert result.incomplete_details.reason == "max_output_tokens"
     assert len(result.output_text.split()) == 16

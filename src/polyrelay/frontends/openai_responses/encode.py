@@ -108,6 +108,8 @@ def encode_response(
     status, incomplete = status_from_ir(response.stop_reason)
     out = response_shell(ctx, options, status, response_id(ctx, options))
     out.output = output_from_ir(response.parts, names)
+    if status == "incomplete" and out.output and out.output[-1].type == "message":
+        out.output[-1].status = "incomplete"  # the message the stop cut short, as OpenAI's
     out.incomplete_details = incomplete
     out.completed_at = int(time.time()) if status == "completed" else None
     out.usage = usage_from_ir(response.usage)

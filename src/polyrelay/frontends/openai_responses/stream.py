@@ -224,9 +224,9 @@ class OpenAIResponsesStreamRenderer:
         done = ResponseStreamEvent(type="response.output_item.done", output_index=index, item=item)
         out.append(self._frame(done))
 
-    def _close_message(self, out: list[bytes]) -> None:
+    def _close_message(self, out: list[bytes], status: str = "completed") -> None:
         if self._message is not None:
-            self._message.status = "completed"
+            self._message.status = status
             self._done_item(self._message, self._message_index, out)
             self._message = None
 
@@ -390,8 +390,9 @@ class OpenAIResponsesStreamRenderer:
             self._begin(out)
         if self._stop is None:
             return out + self._failed("api_error", "the upstream stream ended before its end")
-        self._close_message(out)
         status, incomplete = status_from_ir(self._stop.stop_reason)
+        # The message still open is the one the stop cut short (OpenAI marks it so).
+        self._close_message(out, status)
         final = self._final_shell(status)
         final.incomplete_details = incomplete
         final.completed_at = time.time() if status == "completed" else None
