@@ -175,3 +175,89 @@ def test_responses_to_an_anthropic_upstream_uses_its_search(client: openai.OpenA
     assert kinds == ["web_search_call", "message"]
     call: Any = response.output[0]
     assert call.action.query == "oslo weather"
+
+
+PAUSED = "weather [[search oslo weather]] [[pause]]"
+
+
+def _calls(emulator: Emulator) -> list[Any]:
+    return [r["body"] for r in emulator.requests() if r["method"] == "POST"]
+
+
+def _check_continued(emulator: Emulator) -> None:
+    """The paused turn went back as Anthropic asks: the request again, the assistant's
+    paused content (its search and the results) appended."""
+    first, second = _calls(emulator)
+    assert second["messages"][:-1] == first["messages"]
+    paused = second["messages"][-1]
+    assert paused["role"] == "assistant"
+    assert [b["type"] for b in paused["content"]] == ["server_tool_use", "web_search_tool_result"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_turn_anthropic_pauses_is_continued_for_a_chat_client(
+    client: openai.OpenAI, emulator: Emulator, stream: bool
+) -> None:
+    """Chat has no `pause_turn`: the gateway sends the paused turn back until it ends, and
+    the client gets the whole answer once (translation.md §7)."""
+    emulator.clear()
+    request: Any = {
+        "model": MODELS_BY_PROVIDER["anthropic"],
+        "messages": [{"role": "user", "content": PAUSED}],
+        "web_search_options": {},
+    }
+    if stream:
+        chunks = list(client.chat.completions.create(stream=True, **request))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+        assert [f for f in finishes if f] == ["stop"]
+    else:
+        result = client.chat.completions.create(**request)
+        text = result.choices[0].message.content or ""
+        assert result.choices[0].finish_reason == "stop"
+        assert result.usage is not None and result.usage.completion_tokens > 0
+    assert text == "You said: weather"
+    _check_continued(emulator)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_turn_anthropic_pauses_is_continued_for_a_responses_client(
+    client: openai.OpenAI, emulator: Emulator, stream: bool
+) -> None:
+    emulator.clear()
+    request: Any = {
+        "model": MODELS_BY_PROVIDER["anthropic"],
+        "input": PAUSED,
+        "tools": [{"type": "web_search"}],
+    }
+    if stream:
+        with client.responses.stream(**request) as events:
+            for _ in events:
+                pass
+            response = events.get_final_response()
+    else:
+        response = client.responses.create(**request)
+    assert [item.type for item in response.output] == ["web_search_call", "message"]
+    assert response.output_text == "You said: weather"
+    assert response.status == "completed"
+    _check_continued(emulator)
+
+
+def test_a_messages_client_gets_the_pause_itself(
+    search_gateway: Gateway,  # noqa: F811
+    emulator: Emulator,
+    api_key: str,
+) -> None:
+    """Anthropic's own clients continue a paused turn themselves."""
+    import anthropic
+
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=search_gateway.url, api_key=api_key, max_retries=0)
+    message = client.messages.create(
+        model=MODELS_BY_PROVIDER["anthropic"],
+        max_tokens=100,
+        messages=[{"role": "user", "content": PAUSED}],
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
+    )
+    assert message.stop_reason == "pause_turn"
+    assert len(_calls(emulator)) == 1

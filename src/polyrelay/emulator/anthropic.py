@@ -90,6 +90,7 @@ class AnthropicDialect:
             tool_names={as_str(t.get("name")) for t in tools if t.get("type") in _CLIENT_TYPES},
             search_tool=as_str(search.get("name")) or "web_search" if search else None,
             search_max_uses=max_uses if isinstance(max_uses, int) else None,
+            continues=bool(messages) and messages[-1][0] == "assistant",
             input_tokens=sum(map(count_words, texts)),
             max_tokens=max_tokens,
             stop_sequences=read_stop_sequences(body.get("stop_sequences"), "stop_sequences"),
@@ -100,7 +101,7 @@ class AnthropicDialect:
         headers = {"request-id": new_id("req_")}
         if body.get("stream") is True:
             return Reply(frames=_events(plan, context), headers=headers)
-        message = _message(plan, context, _content(plan), STOP_REASON[plan.finish])
+        message = _message(plan, context, _content(plan), _stop_reason(plan))
         return Reply(body=encode(message), headers=headers, media_type="application/json")
 
     def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
@@ -168,6 +169,10 @@ def _trailing_tool_results(
         for block in last[1]
         if block.get("type") == "tool_result"
     ]
+
+
+def _stop_reason(plan: Plan) -> str:
+    return "pause_turn" if plan.paused else STOP_REASON[plan.finish]
 
 
 def _signature(plan: Plan) -> str:
@@ -326,7 +331,7 @@ def _events(plan: Plan, context: ReplyContext) -> Iterator[Frame]:
     for call in plan.tool_calls:
         yield from _block_events(index, _tool_use(call, {}), _input_json_deltas(call))
         index += 1
-    stop = {"stop_reason": STOP_REASON[plan.finish], "stop_sequence": plan.stop_sequence}
+    stop = {"stop_reason": _stop_reason(plan), "stop_sequence": plan.stop_sequence}
     # MessageDeltaUsage has no service_tier: that is the Message's usage only.
     delta_usage = {k: v for k, v in _usage(plan).items() if k != "service_tier"}
     yield _event("message_delta", {"delta": stop, "usage": delta_usage}), False

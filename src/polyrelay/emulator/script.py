@@ -35,7 +35,7 @@ _MAX_WORDS = 1_000_000
 _WORD_CHUNK = re.compile(r"\s*\S+")
 _DIRECTIVE = re.compile(
     r"\[\[\s*(?:tool\s+(?P<tool>[^\s\[\]{}]+)\s*(?P<args>\{.*?\}|[^\]\s][^\]]*)?"
-    r"|(?P<kind>error|delay|cut|think|words|pace|search)\b\s*(?P<arg>.*?))\s*\]\]",
+    r"|(?P<kind>error|delay|cut|think|words|pace|search|pause)\b\s*(?P<arg>.*?))\s*\]\]",
     re.DOTALL,
 )
 
@@ -69,6 +69,8 @@ class Conversation:
     search_tool: str | None = None
     """The name of the request's server-side web search tool (Anthropic only), if any."""
     search_max_uses: int | None = None
+    continues: bool = False
+    """The request ends with the assistant's own turn: a paused turn sent back to go on."""
 
 
 class Finish(enum.Enum):
@@ -111,6 +113,8 @@ class Plan:
     searches: list[str] = field(default_factory=list)
     """`[[search QUERY]]` queries, run by the provider's own server tool."""
     search_max_uses: int | None = None
+    paused: bool = False
+    """`[[pause]]`: the turn stops after its searches (Anthropic's `pause_turn`)."""
 
     @property
     def reasoning_tokens(self) -> int:
@@ -129,6 +133,7 @@ class _Directives:
     words: int | None = None
     pace: float | None = None
     searches: list[str] = field(default_factory=list)
+    pause: bool = False
 
 
 def word_chunks(text: str) -> list[str]:
@@ -175,7 +180,20 @@ def make_plan(conversation: Conversation) -> Plan:
     plan.error = _emulated_error(directives, reply)
     plan.searches = _searches(directives, conversation)
     plan.search_max_uses = conversation.search_max_uses
+    if directives.pause and plan.searches:
+        _pause(plan, conversation)
     return plan
+
+
+def _pause(plan: Plan, conversation: Conversation) -> None:
+    """The first call stops after its searches; the call that sends that turn back gets
+    the rest of the answer (the searches are done)."""
+    if conversation.continues:
+        plan.searches = []
+        return
+    plan.paused = True
+    plan.output_tokens -= len(plan.chunks)
+    plan.text, plan.chunks = "", []
 
 
 def _searches(directives: _Directives, conversation: Conversation) -> list[str]:
@@ -250,6 +268,8 @@ def _apply_directive(directives: _Directives, kind: str, argument: str, raw: str
         directives.searches.append(collapse(argument))
     elif kind == "words":
         directives.words = int(_number(kind, argument, maximum=_MAX_WORDS))
+    elif kind == "pause":
+        directives.pause = True
     else:
         directives.pace = _number(kind, argument) or None
 

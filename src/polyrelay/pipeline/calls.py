@@ -13,6 +13,7 @@ import msgspec
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.ir import ChatRequest, ChatResponse
+from polyrelay.pipeline.paused import complete_paused, may_pause
 from polyrelay.providers import Provider, Route
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
 from polyrelay.tools.loop import complete_with_tool, prepare_request
@@ -40,17 +41,27 @@ async def complete(
     route: Route,
     ctx: RequestContext,
     server_tools: WebSearchRuntime | None = None,
+    client_protocol: str = "",
 ) -> list[ChatResponse]:
+    """`client_protocol`: the frontend's name, for the turns paused for a client whose
+    protocol cannot say so (pipeline/paused.py)."""
     if server_tools is not None and server_tools.emulates(request, provider.capabilities):
         return await _complete_with_tools(client, provider, request, route, ctx, server_tools)
-    upstream_request = provider.build_request(_single_choice(request, provider), route, ctx)
+    single = _single_choice(request, provider)
+    upstream_request = provider.build_request(single, route, ctx)
 
     async def one() -> ChatResponse:
+        if pausing:
+            return await complete_paused(call, single)
         response = await client.send(upstream_request, route.provider)
         if response.status >= 400:
             raise provider.parse_error(response)
         return provider.parse_response(response, route, ctx)
 
+    async def call(prepared: ChatRequest) -> ChatResponse:
+        return await call_once(client, provider, prepared, route, ctx)
+
+    pausing = may_pause(request, provider, client_protocol)
     count = choice_count(request, provider)
     if count == 1:
         return [await one()]

@@ -228,7 +228,9 @@ class Gateway:
                 )
             if chat.stream:
                 return await self._stream(frontend, provider, chat, route, ctx, meter)
-            responses = await complete(self.client, provider, chat, route, ctx, self.server_tools)
+            responses = await complete(
+                self.client, provider, chat, route, ctx, self.server_tools, frontend.name
+            )
         except _UPSTREAM_ERRORS as error:
             meter.settle(error.status)
             raise
@@ -253,7 +255,15 @@ class Gateway:
     ) -> Response:
         renderer = frontend.stream_renderer(chat, ctx)
         frames = await open_stream(
-            self.client, provider, chat, route, ctx, renderer, meter, self.server_tools
+            self.client,
+            provider,
+            chat,
+            route,
+            ctx,
+            renderer,
+            meter,
+            self.server_tools,
+            frontend.name,
         )
         return sse_response(
             MeteredFrames(frames, meter),

@@ -23,6 +23,7 @@ from polyrelay.ir import ChatRequest, StreamError, StreamEvent, TextDelta
 from polyrelay.ir.tool_ids import outgoing_event
 from polyrelay.pipeline.calls import choice_count, open_streams
 from polyrelay.pipeline.metering import Meter
+from polyrelay.pipeline.paused import may_pause, stream_paused
 from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.providers import Provider, Route
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
@@ -170,24 +171,39 @@ async def open_stream(
     renderer: StreamRenderer,
     meter: Meter,
     server_tools: WebSearchRuntime | None = None,
+    client_protocol: str = "",
 ) -> AsyncIterator[bytes]:
     """The client's frames, by `renderer`. The first upstream stream is open (and its status
-    checked) when this returns, so an upstream error still gets its own HTTP status."""
+    checked) when this returns, so an upstream error still gets its own HTTP status.
+    `client_protocol` (the frontend's name) tells whether paused turns are continued."""
     tool = server_tools.tool_for(chat, provider.capabilities, ctx) if server_tools else None
+    reopen = _Reopen(client, provider, route, ctx)
     if tool is None:
+        single = choice_count(chat, provider) == 1
+        if single and may_pause(chat, provider, client_protocol):
+            events = stream_paused(await reopen(chat), reopen, chat)
+            return _render_events(events, renderer, meter)
         streams = await open_streams(client, provider, chat, route, ctx)
         return render_streams(streams, provider, route, ctx, renderer, meter)
     if choice_count(chat, provider) > 1:
         raise UnsupportedError("n > 1 cannot be streamed with web search", param="n")
     prepared = prepare_request(chat, tool)
-    [first] = await open_streams(client, provider, prepared, route, ctx)
-
-    async def reopen(request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        [stream] = await open_streams(client, provider, request, route, ctx)
-        return _events(stream, provider, route, ctx)
-
-    events = stream_with_tool(_events(first, provider, route, ctx), reopen, prepared, tool)
+    events = stream_with_tool(await reopen(prepared), reopen, prepared, tool)
     return _render_events(events, renderer, meter)
+
+
+class _Reopen:
+    """Opens one upstream stream of `request` and gives its IR events (a later round of
+    the tool loop, a paused turn continued)."""
+
+    def __init__(
+        self, client: UpstreamClient, provider: Provider, route: Route, ctx: RequestContext
+    ) -> None:
+        self.client, self.provider, self.route, self.ctx = client, provider, route, ctx
+
+    async def __call__(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        [stream] = await open_streams(self.client, self.provider, request, self.route, self.ctx)
+        return _events(stream, self.provider, self.route, self.ctx)
 
 
 async def _events(
