@@ -497,6 +497,27 @@ def test_what_only_openai_takes_is_relayed_to_openai_and_refused_elsewhere(
     assert refused.json()["error"]["param"] == param
 
 
+def test_a_file_in_plain_base64_reaches_openai_as_the_data_url_it_asks_for(
+    client: openai.OpenAI, emulator: Emulator
+) -> None:
+    """The SDK documents `file_data` as base64; OpenAI refuses anything but a data URL."""
+    pdf = base64.b64encode(b"%PDF-1.4 a").decode()
+    client.chat.completions.create(
+        model=MODELS_BY_PROVIDER["openai"],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "read"},
+                    {"type": "file", "file": {"file_data": pdf, "filename": "a.pdf"}},
+                ],
+            }
+        ],
+    )
+    sent = emulator.last()["body"]["messages"][0]["content"][1]["file"]
+    assert sent["file_data"] == f"data:application/pdf;base64,{pdf}"
+
+
 def test_models_lists_configured_models(client: openai.OpenAI) -> None:
     ids = {m.id for m in client.models.list()}
     assert set(MODELS_BY_PROVIDER.values()) <= ids

@@ -192,7 +192,11 @@ def _file_to_ir(part: File, param: str, ctx: RequestContext) -> DocumentPart | N
         raise InvalidRequestError(
             f"Missing required parameter: '{param}.file_data'.", param=f"{param}.file_data"
         )
-    # The SDK documents plain base64; OpenAI's own examples send a data URL. Accept both.
+    # The SDK documents plain base64; OpenAI's own examples send a data URL, and OpenAI
+    # answers anything else with a 400. Accept both: plain base64 takes the IR path, whose
+    # request writes the data URL.
     parsed = data_url_to_ir(file.file_data)
+    if parsed is None:
+        ctx.passthrough_ok = False
     media_type, data = parsed or (_DEFAULT_DOCUMENT_TYPE, file.file_data)
     return DocumentPart(media_type=media_type, data=data, filename=file.filename)
