@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import openai
+import pydantic
 import pytest
+from openai.types.responses.response_item import ResponseItem
 
 from tests.integration.conftest import Emulator, Gateway
 from tests.integration.servers import LIMITED_KEY, MODELS_BY_PROVIDER
@@ -102,6 +104,40 @@ def test_retrieve_input_items_and_delete(client: openai.OpenAI, provider: str) -
     client.responses.delete(result.id)  # the SDK discards the body: see the raw check below
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(result.id)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_input_items_validate_as_the_sdks_items(
+    gateway: Gateway, client: openai.OpenAI, api_key: str, provider: str
+) -> None:
+    """The items the client sent are listed with what the SDK's item types require:
+    a `status` on calls, outputs and messages, `annotations` on assistant text."""
+    sent: Any = [
+        {"role": "user", "content": "call f"},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+        {"role": "assistant", "content": "it is sunny"},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "anything else?"}]},
+        {"role": "user", "content": "no"},
+    ]
+    model = MODELS_BY_PROVIDER[provider]
+    result = client.responses.create(model=model, input=sent, tools=[WEATHER])
+    listed = httpx.get(
+        f"{gateway.url}/v1/responses/{result.id}/input_items",
+        params={"order": "asc"},
+        headers={"authorization": f"Bearer {api_key}"},
+    ).json()["data"]
+    items = [pydantic.TypeAdapter(ResponseItem).validate_python(item) for item in listed]
+    assert [type(i).__name__ for i in items] == [
+        "ResponseInputMessageItem",
+        "ResponseFunctionToolCallItem",
+        "ResponseFunctionToolCallOutputItem",
+        "ResponseOutputMessage",
+        "ResponseOutputMessage",
+        "ResponseInputMessageItem",
+    ]
+    assert {item["status"] for item in listed} == {"completed"}
+    assert client.responses.create(model=model, input="next", previous_response_id=result.id)
 
 
 def test_delete_body_and_unknown_ids(gateway: Gateway, client: openai.OpenAI, api_key: str) -> None:

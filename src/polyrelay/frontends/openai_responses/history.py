@@ -1,8 +1,9 @@
 """The conversation a Responses request stands for: stored history + this turn's input.
 
 - `normalise_input` turns `input` (a string, or items, some "easy" messages without a
-  `type`) into items of the stored form: a `type`, list content and an `id` each, as
-  `GET /v1/responses/{id}/input_items` returns them.
+  `type`) into items of the stored form: a `type`, list content, an `id` and a `status`
+  each (and `annotations` on assistant text), as `GET /v1/responses/{id}/input_items`
+  returns them.
 - `load_history` follows `previous_response_id` back through the key's stored responses and
   returns every earlier turn's input and output items, oldest first. Earlier
   `instructions` are not inherited (OpenAI's documented behaviour); only items are.
@@ -47,6 +48,19 @@ _ID_PREFIX = {
     "web_search_call": "ws_",
 }
 
+_WITH_STATUS = frozenset(
+    {
+        "message",
+        "function_call",
+        "function_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "web_search_call",
+    }
+)
+"""Item types whose listed form has a `status` (required by the SDK for all but messages
+from the user, which OpenAI lists with one all the same)."""
+
 
 def normalise_input(value: str | list[InputItemParam] | None) -> list[InputItemParam]:
     """`input` as stored items; a fresh copy, the request's own structs are not touched."""
@@ -63,10 +77,21 @@ def _normalise_item(item: InputItemParam) -> InputItemParam:
     out = msgspec.structs.replace(item, type=kind)
     if out.id is None:
         out.id = new_id(_ID_PREFIX.get(kind, "item_"))
+    if out.status is None and kind in _WITH_STATUS:
+        out.status = "completed"  # what the client sent is done; OpenAI lists it so
     if kind == "message" and isinstance(out.content, str):
         text_type = "output_text" if out.role == "assistant" else "input_text"
         out.content = [ContentPartParam(type=text_type, text=out.content)]
+    if kind == "message" and isinstance(out.content, list):
+        out.content = [_with_annotations(part) for part in out.content]
     return out
+
+
+def _with_annotations(part: ContentPartParam) -> ContentPartParam:
+    """An `output_text` part as the SDK reads it back (`annotations` is required)."""
+    if part.type != "output_text" or part.annotations is not None:
+        return part
+    return msgspec.structs.replace(part, annotations=[])
 
 
 def previous_not_found(response_id: str) -> NotStoredYetError:
