@@ -134,12 +134,19 @@ def _messages(body: JSONObject) -> list[tuple[str, list[JSONObject]]]:
 
 
 def _refuse_empty_text(blocks: list[JSONObject]) -> None:
-    """As the API: an empty text block, even inside a tool result, is a 400."""
+    """As the API: an empty text block, even inside a tool result, is a 400, and so is a
+    text document source without its media_type."""
     for block in blocks:
         if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
             _refuse_empty_text([as_object(item) for item in as_list(block.get("content"))])
         elif block.get("type") == "text" and not block.get("text"):
             raise RequestError(400, "messages: text content blocks must be non-empty", "messages")
+        elif block.get("type") == "document":
+            source = as_object(block.get("source"))
+            if source.get("type") == "text" and source.get("media_type") != "text/plain":
+                raise RequestError(
+                    400, "messages: a text document source needs media_type text/plain", "messages"
+                )
 
 
 def _block_text(block: JSONObject) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import msgspec
 
@@ -61,3 +62,7 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     reasoning: ReasoningConfig | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
     stream: bool = False
+    extensions: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Request fields only one provider type has, keyed `<provider type>.<field>` (as
+    parts' extensions are): a frontend of the same protocol fills them so a translated
+    request keeps them (e.g. `anthropic.service_tier`); only that provider reads them."""

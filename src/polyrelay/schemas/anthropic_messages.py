@@ -102,7 +102,10 @@ class URLSource(_Param, kw_only=True, tag="url", tag_field="type"):
     url: str
 
 
-class PlainTextSource(_Param, kw_only=True, tag="text", tag_field="type"):
+class PlainTextSource(msgspec.Struct, kw_only=True, tag="text", tag_field="type"):
+    """`media_type` is always written: the API requires it (the default only keeps
+    decoding a client's body lenient)."""
+
     data: str
     media_type: str = "text/plain"
 

@@ -142,6 +142,11 @@ def media_to_ir(block: ToolResultContentParam, path: str, ctx: RequestContext) -
         case DocumentBlockParam():
             if _gateway_only(block.source):
                 ctx.passthrough_ok = False
+            if block.context is not None or block.citations is not None:
+                # Only the fast path relays them; the IR's document has no room for them.
+                ctx.warn_translated(
+                    f"{path}: a document's context and citations are not carried; ignored"
+                )
             return _document_to_ir(block.source, f"{path}.source", block.title, None)
         case _:
             assert_never(block)

@@ -14,6 +14,7 @@ Validation errors name the field as `messages.0.content.1.type: ...`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
@@ -23,6 +24,7 @@ from polyrelay.errors import InvalidRequestError
 from polyrelay.frontends.anthropic_messages.betas import warn_betas
 from polyrelay.frontends.anthropic_messages.content import block_to_ir
 from polyrelay.frontends.anthropic_messages.tools import (
+    WEB_SEARCH_TYPE,
     reasoning_to_ir,
     tool_choice_to_ir,
     tools_to_ir,
@@ -42,6 +44,7 @@ from polyrelay.schemas.anthropic_messages import (
     MessageCreateParamsStrict,
     MessageParam,
     TextBlock,
+    ToolParam,
 )
 
 __all__ = [
@@ -109,12 +112,19 @@ def decode_request(
     passthrough = upstream == ANTHROPIC and ctx.passthrough_ok
     requested = DEFAULT_MAX_TOKENS if params.max_tokens is None else params.max_tokens
     max_tokens = _max_tokens(requested, options.max_tokens_limit, passthrough, ctx)
-    _warn_uncarried(params, unknown, upstream or "non-Anthropic", ctx)
+    to_anthropic = upstream == ANTHROPIC
+    extensions = _anthropic_extensions(params) if to_anthropic else {}
+    if not to_anthropic:
+        _warn_uncarried(params, upstream or "non-Anthropic", ctx)
+    else:
+        _warn_cache_loss(params, ctx)
+    _warn_unknown(unknown, ctx)
     if not passthrough:
         _warn_betas(upstream or "non-Anthropic", ctx)
     elif _has_foreign_reasoning(messages):
         ctx.warn("reasoning from another provider was dropped from the history")
-    tools, web_search = tools_to_ir(params.tools, forward_server_tools=passthrough)
+    # To Anthropic, server tools ride in `extensions` (the client's own tool list).
+    tools, web_search = tools_to_ir(params.tools, forward_server_tools=to_anthropic)
     tool_choice, parallel = tool_choice_to_ir(params.tool_choice)
     budget_limit = _COUNTING_LIMIT if counting else requested
     reasoning, output_format = reasoning_to_ir(params.thinking, params.output_config, budget_limit)
@@ -136,6 +146,7 @@ def decode_request(
         output_format=output_format,
         reasoning=reasoning,
         stream=bool(params.stream) and not counting,
+        extensions=extensions,
     )
 
 
@@ -189,15 +200,54 @@ def _decode_params(body: bytes) -> tuple[MessageCreateParams, list[str]]:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
 
 
-def _warn_uncarried(
-    params: MessageCreateParams, unknown: list[str], upstream: str, ctx: RequestContext
-) -> None:
+def _warn_uncarried(params: MessageCreateParams, upstream: str, ctx: RequestContext) -> None:
     """What the translation leaves out: warned only if the request is translated."""
     for name in _UNCARRIED:
         if getattr(params, name) is not None:
             ctx.warn_translated(f"{name} is not carried to the {upstream} upstream; ignored")
+
+
+def _warn_unknown(unknown: list[str], ctx: RequestContext) -> None:
     for name in unknown:
         ctx.warn_translated(f"{name} is not a Messages field this gateway knows; ignored")
+
+
+def _anthropic_extensions(params: MessageCreateParams) -> dict[str, Any]:
+    """What an Anthropic upstream takes that the IR has no room for, kept for it when the
+    request leaves the fast path (a document the gateway converts): the Anthropic-only
+    top-level fields, and the client's own tool list when it holds server tools (bash,
+    text_editor, ...) or cache_control, which the IR's function tools cannot say."""
+    out = {
+        f"{ANTHROPIC}.{name}": value
+        for name in _UNCARRIED
+        if (value := getattr(params, name)) is not None
+    }
+    if any(_needs_raw_tool(tool) for tool in params.tools or ()):
+        out[f"{ANTHROPIC}.tools"] = msgspec.to_builtins(params.tools)
+    return out
+
+
+def _needs_raw_tool(tool: ToolParam) -> bool:
+    custom = tool.type in (None, "custom", WEB_SEARCH_TYPE)
+    return not custom or tool.cache_control is not None
+
+
+def _warn_cache_loss(params: MessageCreateParams, ctx: RequestContext) -> None:
+    """Cache markers the IR keeps only as "ephemeral, default ttl" on text: translated
+    to Anthropic, a longer ttl or a marker on other blocks is lost, so it is said."""
+    blocks: list[object] = list(params.system) if isinstance(params.system, list) else []
+    for message in params.messages if isinstance(params.messages, list) else ():
+        if isinstance(message.content, list):
+            blocks.extend(message.content)
+    for block in blocks:
+        cache = getattr(block, "cache_control", None)
+        if cache is None:
+            continue
+        if not isinstance(block, TextBlock):
+            kind = type(block).__struct_config__.tag  # type: ignore[attr-defined]
+            ctx.warn_translated(f"cache_control on a {kind} block is not carried; ignored")
+        elif cache.ttl not in (None, "5m"):
+            ctx.warn_translated(f"cache_control ttl {cache.ttl} is sent as the default 5m")
 
 
 def _warn_betas(upstream: str, ctx: RequestContext) -> None:

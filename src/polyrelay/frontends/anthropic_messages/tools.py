@@ -31,7 +31,7 @@ from polyrelay.schemas.anthropic_messages import (
 )
 from polyrelay.search.options import validate_web_search_tool
 
-__all__ = ["reasoning_to_ir", "tool_choice_to_ir", "tools_to_ir"]
+__all__ = ["WEB_SEARCH_TYPE", "reasoning_to_ir", "tool_choice_to_ir", "tools_to_ir"]
 
 WEB_SEARCH_TYPE = "web_search_20250305"
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")

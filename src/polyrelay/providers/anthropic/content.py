@@ -172,7 +172,8 @@ def _document_from_ir(part: DocumentPart) -> DocumentBlockParam:
         return DocumentBlockParam(source=PlainTextSource(data=part.text), title=part.title)
     data = part.data or ""
     if media_type == "application/pdf":
-        return DocumentBlockParam(source=Base64Source(media_type=media_type, data=data))
+        source = Base64Source(media_type=media_type, data=data)
+        return DocumentBlockParam(source=source, title=part.title)
     # Anthropic takes only PDFs as base64; other text documents go as a text source.
     try:
         text = base64.b64decode(data, validate=True).decode("utf-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from polyrelay.codec import JSONObject, encode
+from polyrelay.codec import JSONObject, decode, encode
 from polyrelay.context import RequestContext
 from polyrelay.ir import (
     ChatRequest,
@@ -24,7 +24,7 @@ from polyrelay.ir import (
 )
 from polyrelay.ir.reasoning_token import TOKEN_PREFIX
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
-from polyrelay.providers.anthropic.content import messages_from_ir, text_block_from_ir
+from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
     Metadata,
@@ -71,12 +71,23 @@ def _url(route: Route, path: str) -> str:
 
 def build_request(request: ChatRequest, route: Route, ctx: RequestContext) -> UpstreamRequest:
     params = params_from_ir(request, route, ctx)
+    fields = _own_fields(request)
+    body = encode(params) if not fields else encode({**decode(encode(params)), **fields})
     return UpstreamRequest(
-        method="POST",
-        url=_url(route, "/v1/messages"),
-        headers=headers_for(route),
-        body=encode(params),
+        method="POST", url=_url(route, "/v1/messages"), headers=headers_for(route), body=body
     )
+
+
+def _own_fields(request: ChatRequest) -> JSONObject:
+    """The Anthropic-only fields an Anthropic client sent (service_tier, its own tool
+    list with server tools, ...), which the frontend kept in `extensions` for a request
+    that left the fast path; they go at the top level as the client wrote them."""
+    prefix = ORIGIN + "."
+    return {
+        key.removeprefix(prefix): value
+        for key, value in request.extensions.items()
+        if key.startswith(prefix)
+    }
 
 
 def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> MessageCreateParams:

@@ -163,8 +163,8 @@ def test_media_parts() -> None:
         {"type": "base64", "media_type": "image/png", "data": "iVBOR"},
         {"type": "url", "url": "https://x.test/a.jpg"},
         {"type": "base64", "media_type": "application/pdf", "data": "JVBER"},
-        {"type": "text", "data": "notes"},
-        {"type": "text", "data": "a,b"},
+        {"type": "text", "data": "notes", "media_type": "text/plain"},
+        {"type": "text", "data": "a,b", "media_type": "text/plain"},
     ]
 
 
