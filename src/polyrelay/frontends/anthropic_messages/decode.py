@@ -128,7 +128,7 @@ def decode_request(
     tool_choice, parallel = tool_choice_to_ir(params.tool_choice)
     budget_limit = _COUNTING_LIMIT if counting else requested
     reasoning, output_format = reasoning_to_ir(params.thinking, params.output_config, budget_limit)
-    reasoning = _fit_budget(reasoning, max_tokens, ctx)
+    reasoning = _fit_budget(reasoning, max_tokens, passthrough, ctx)
     return ChatRequest(
         model=model,
         messages=messages,
@@ -159,25 +159,27 @@ def _max_tokens(requested: int, limit: int, passthrough: bool, ctx: RequestConte
         )
     if requested <= limit:
         return requested
-    if passthrough:
-        ctx.warn(
-            f"max_tokens {requested} is above the documented limit of {limit}; "
-            "forwarded unchanged to the Anthropic upstream"
-        )
-    else:
+    if not passthrough:
         ctx.warn(f"max_tokens {requested} is above the documented limit of {limit}; clamped")
+        return limit
+    # The fast path forwards the client's value; should the request leave it (a document
+    # the gateway converts), the clamp applies, and only then is it said.
+    ctx.warn(f"max_tokens {requested} is above the documented limit of {limit}")
+    ctx.warn_translated(f"max_tokens clamped to {limit}")
     return limit
 
 
 def _fit_budget(
-    reasoning: ReasoningConfig | None, max_tokens: int, ctx: RequestContext
+    reasoning: ReasoningConfig | None, max_tokens: int, passthrough: bool, ctx: RequestContext
 ) -> ReasoningConfig | None:
-    """A thinking budget valid for the client's max_tokens but not for the clamped one."""
+    """A thinking budget valid for the client's max_tokens but not for the clamped one;
+    the fast path forwards the client's budget, so there it is said only if translated."""
     if reasoning is None or reasoning.budget_tokens is None:
         return reasoning
     if reasoning.budget_tokens < max_tokens:
         return reasoning
-    ctx.warn(f"thinking.budget_tokens lowered to {max_tokens - 1} to fit the clamped max_tokens")
+    warn = ctx.warn_translated if passthrough else ctx.warn
+    warn(f"thinking.budget_tokens lowered to {max_tokens - 1} to fit the clamped max_tokens")
     return msgspec.structs.replace(reasoning, budget_tokens=max_tokens - 1)
 
 

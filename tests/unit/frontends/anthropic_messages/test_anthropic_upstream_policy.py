@@ -65,8 +65,20 @@ def test_max_tokens_above_limit_is_clamped_with_warning(model: str) -> None:
 
 
 def test_max_tokens_on_the_fast_path_is_forwarded_with_warning() -> None:
-    _, ctx = decode({"model": "a", "messages": "x", "max_tokens": 64000})
-    assert any("forwarded unchanged" in w for w in ctx.warnings)
+    """The fast path forwards both values unchanged: only the limit is said, and the
+    clamp (with the budget it lowers) only once the request is translated."""
+    body = {
+        "model": "a",
+        "messages": "x",
+        "max_tokens": 64000,
+        "thinking": {"type": "enabled", "budget_tokens": 40000},
+    }
+    _, ctx = decode(body)
+    assert any("max_tokens 64000 is above" in w for w in ctx.warnings)
+    assert not any("clamped" in w or "lowered" in w for w in ctx.warnings)
+    ctx.translating()
+    assert any("max_tokens clamped to 32000" in w for w in ctx.warnings)
+    assert any("budget_tokens lowered to 31999" in w for w in ctx.warnings)
 
 
 def test_thinking_budget_follows_a_clamped_max_tokens() -> None:
