@@ -53,3 +53,18 @@ def test_zero_output_reply_writes_output_tokens(
     usage = response.json()["usage"]
     assert usage["output_tokens"] == 0 and usage["input_tokens"] > 0
     Message.model_validate(response.json())
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_prefill_is_warned_where_it_is_not_continued(
+    gateway: Gateway, api_key: str, provider: str
+) -> None:
+    messages = [
+        {"role": "user", "content": "answer in JSON"},
+        {"role": "assistant", "content": '{"answer":'},
+    ]
+    body = {"model": MODELS_BY_PROVIDER[provider], "max_tokens": 50, "messages": messages}
+    response = post(gateway, api_key, body)
+    assert response.status_code == 200, response.text
+    warned = "assistant prefill" in response.headers.get("polyrelay-warnings", "")
+    assert warned == (provider in ("openai", "openai-responses"))

@@ -61,6 +61,7 @@ DEFAULT_MAX_TOKENS = 4096
 MAX_TOKENS_LIMIT = 32000
 ANTHROPIC = "anthropic"
 _COUNTING_LIMIT = 1 << 31
+_NO_PREFILL = ("openai", "openai-responses")
 _PATH_INDEX = re.compile(r"\[(\d+)\]")
 _UNCARRIED = (
     "service_tier",
@@ -119,6 +120,7 @@ def decode_request(
     else:
         _warn_cache_loss(params, ctx)
     _warn_unknown(unknown, ctx)
+    _warn_prefill(messages, upstream, ctx)
     if not passthrough:
         _warn_betas(upstream or "non-Anthropic", ctx)
     elif _has_foreign_reasoning(messages):
@@ -207,6 +209,16 @@ def _warn_uncarried(params: MessageCreateParams, upstream: str, ctx: RequestCont
     for name in _UNCARRIED:
         if getattr(params, name) is not None:
             ctx.warn_translated(f"{name} is not carried to the {upstream} upstream; ignored")
+
+
+def _warn_prefill(messages: tuple[Message, ...], upstream: str | None, ctx: RequestContext) -> None:
+    """A last assistant message is a prefill Anthropic continues; OpenAI's APIs take it as
+    a finished turn and answer after it."""
+    if upstream in _NO_PREFILL and messages and messages[-1].role is Role.ASSISTANT:
+        ctx.warn(
+            f"the {upstream} upstream does not continue an assistant prefill; "
+            "the last assistant message was sent as a finished turn"
+        )
 
 
 def _warn_unknown(unknown: list[str], ctx: RequestContext) -> None:
