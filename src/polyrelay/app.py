@@ -160,7 +160,10 @@ def create_app(settings: Settings, deps: Deps) -> Starlette:
     if settings.embedded_emulator:
         from polyrelay.emulator.app import create_emulator_app
 
-        routes.append(Mount("/_upstream/emulator", app=create_emulator_app()))
+        # Behind the secret only the gateway's own emulator providers send: the mount is
+        # on the gateway's port, and its request log holds every client's prompts.
+        emulator = create_emulator_app(api_key=settings.embedded_emulator_key)
+        routes.append(Mount("/_upstream/emulator", app=emulator))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
@@ -175,8 +176,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """A copy listening on host:port; emulator providers follow the new address."""
         if not self.embedded_emulator:
             return msgspec.structs.replace(self, host=host, port=port)
-        providers = _emulator_providers(host, port)
+        providers = _emulator_providers(host, port, self.embedded_emulator_key)
         return msgspec.structs.replace(self, host=host, port=port, providers=providers)
+
+    @property
+    def embedded_emulator_key(self) -> str | None:
+        """The secret the mounted emulator asks of every caller: the API key its providers
+        send. Workers get it with the rest of the settings, so each accepts every other's."""
+        if not self.embedded_emulator:
+            return None
+        return next(iter(self.providers.values())).api_key
 
 
 class _FileOnly(msgspec.Struct, frozen=True):
@@ -453,7 +462,8 @@ def embedded_settings(env: Mapping[str, str]) -> Settings:
     }
     emulator = not providers
     if emulator:
-        providers = _emulator_providers(DEFAULT_HOST, DEFAULT_PORT)
+        # Random per start: anyone who can reach the gateway's port can reach the mount.
+        providers = _emulator_providers(DEFAULT_HOST, DEFAULT_PORT, secrets.token_urlsafe(32))
     models = {
         model.name: model
         for provider in providers.values()
@@ -475,14 +485,15 @@ def _catalogue_models(provider: ProviderConfig) -> list[ModelConfig]:
     return [msgspec.convert({**row, **extra, "model": row["name"]}, ModelConfig) for row in rows]
 
 
-def _emulator_providers(host: str, port: int) -> dict[str, ProviderConfig]:
-    """The emulator mounted inside the gateway itself, reached over real HTTP."""
+def _emulator_providers(host: str, port: int, api_key: str | None) -> dict[str, ProviderConfig]:
+    """The emulator mounted inside the gateway itself, reached over real HTTP with the
+    secret `api_key` that the mount asks for."""
     # A wildcard bind address accepts connections but is no address to connect to.
     connect = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     if ":" in connect:
         connect = f"[{connect}]"
     base = f"http://{connect}:{port}/_upstream/emulator"
     return {
-        name: ProviderConfig(name=name, type=type_, base_url=base + suffix)
+        name: ProviderConfig(name=name, type=type_, base_url=base + suffix, api_key=api_key)
         for name, type_, suffix in _EMULATOR_PROVIDERS
     }

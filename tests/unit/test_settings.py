@@ -251,6 +251,17 @@ def test_with_listen_moves_emulator_providers() -> None:
     assert ipv6.providers["emulator-openai"].base_url.startswith("http://[::1]:9999/")
 
 
+def test_the_embedded_emulator_is_called_with_a_fresh_secret() -> None:
+    settings = embedded_settings({})
+    key = settings.embedded_emulator_key
+    assert key and len(key) >= 40
+    assert {p.api_key for p in settings.providers.values()} == {key}
+    assert embedded_settings({}).embedded_emulator_key != key
+    assert settings.with_listen("0.0.0.0", 9999).embedded_emulator_key == key
+    real = embedded_settings({"OPENAI_API_KEY": "o"})
+    assert real.embedded_emulator_key is None
+
+
 def test_with_listen_leaves_real_providers_alone() -> None:
     settings = parse(MINIMAL).with_listen("0.0.0.0", 1)
     assert settings.providers["p"].base_url == "http://x/v1"

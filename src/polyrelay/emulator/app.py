@@ -1,7 +1,8 @@
 """The emulator's Starlette app: routes, the request log, and the shared answer pipeline.
 
 Routes are relative, so the app also works mounted under a prefix (the gateway's offline
-demo mounts it at `/_upstream/emulator`).
+demo mounts it at `/_upstream/emulator`, with an `api_key` that every request must carry:
+see auth.py).
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from polyrelay.codec import DecodeError, JSONObject, decode
 from polyrelay.emulator.anthropic import AnthropicDialect
+from polyrelay.emulator.auth import RequireKey
 from polyrelay.emulator.dialect import Dialect, Reply
 from polyrelay.emulator.errors import gemini_error, json_response
 from polyrelay.emulator.gemini import GeminiDialect
@@ -44,7 +47,11 @@ _ANTHROPIC = AnthropicDialect()
 _JSON = "application/json"
 
 
-def create_emulator_app(latency_ms: int = 0, tokens_per_second: float | None = None) -> Starlette:
+def create_emulator_app(
+    latency_ms: int = 0, tokens_per_second: float | None = None, api_key: str | None = None
+) -> Starlette:
+    """The emulator; with `api_key`, a request without that key gets the provider's 401
+    (403 on Gemini paths), whatever its route, the request log's included."""
     install_cut_log_filter()
     handlers = _Handlers(EmulatorState(latency_ms, tokens_per_second))
     routes = [
@@ -59,7 +66,8 @@ def create_emulator_app(latency_ms: int = 0, tokens_per_second: float | None = N
         Route("/v1beta/models/{target}", handlers.gemini_model_item, methods=["GET", "POST"]),
         Route("/_emulator/requests", handlers.requests_log, methods=["GET", "DELETE"]),
     ]
-    app = Starlette(routes=routes)
+    middleware = [] if api_key is None else [Middleware(RequireKey, key=api_key)]
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.emulator = handlers.state
     return app
 
