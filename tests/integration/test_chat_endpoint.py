@@ -262,6 +262,8 @@ def test_upstream_errors_are_relayed(
     with pytest.raises(error) as info:
         client.chat.completions.create(model=model, messages=[user(f"[[error {status}]]")])
     assert info.value.status_code == status  # type: ignore[attr-defined]
+    if status == 429:  # OpenAI's code, whatever the upstream's vocabulary (RESOURCE_EXHAUSTED)
+        assert info.value.code == "rate_limit_exceeded"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -276,14 +278,26 @@ def test_upstream_error_before_stream_keeps_status(client: openai.OpenAI, provid
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_mid_stream_cut_ends_with_error(client: openai.OpenAI, provider: str) -> None:
+def test_mid_stream_cut_ends_with_error(
+    client: openai.OpenAI, emulator: Emulator, provider: str
+) -> None:
+    """The answer began, so the upstream was reached; its address is not the client's."""
     model = MODELS_BY_PROVIDER[provider]
-    with pytest.raises(openai.APIError):
+    with pytest.raises(openai.APIError) as info:
         list(
             client.chat.completions.create(
                 model=model, messages=[user("[[cut 2]] one two three four five")], stream=True
             )
         )
+    assert "could not be reached" not in info.value.message
+    assert emulator.url.split("//")[1] not in info.value.message
+
+
+def test_an_unreachable_upstream_is_not_named_to_the_client(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model="unreachable-model", messages=[user("hi")])
+    assert "The upstream could not be reached" in info.value.message
+    assert "127.0.0.1" not in info.value.message
 
 
 def test_unreachable_upstream_is_502(client: openai.OpenAI) -> None:

@@ -9,6 +9,7 @@ type.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from types import TracebackType
 
@@ -29,17 +30,26 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 """The largest upstream answer read whole (not streamed): far above any model's reply,
 images included, and a bound on what a broken upstream can make the gateway hold."""
 
+log = logging.getLogger("polyrelay.upstream")
+
 _TRANSPORT_ERRORS = (OSError, ValueError)
 """What the HTTP client raises for a failed exchange: OSError covers connection errors,
 TLS, timeouts (TimeoutError) and the client's own UpstreamClosedError; ValueError a URL or
 header it refuses to send."""
 
 
-def transport_error(exc: BaseException, url: str) -> GatewayError:
-    """The gateway error for a transport failure talking to `url`."""
+def transport_error(exc: BaseException, url: str, *, answering: bool = False) -> GatewayError:
+    """The gateway error for a transport failure talking to `url`, which is logged and
+    not told to the client (it may name an internal host). `answering`: the upstream had
+    begun its answer (status and headers came), so it was reached and then broke off."""
+    log.warning("upstream %s: %s", url, str(exc) or type(exc).__name__)
     if isinstance(exc, asyncio.TimeoutError):
-        return UpstreamTimeoutError(f"The upstream at {url} did not answer in time.")
-    return UpstreamUnreachableError(f"The upstream at {url} could not be reached: {exc}")
+        if answering:
+            return UpstreamTimeoutError("The upstream stopped sending its answer (timed out).")
+        return UpstreamTimeoutError("The upstream did not answer in time.")
+    if answering:
+        return UpstreamUnreachableError(f"The upstream's answer broke off: {exc}")
+    return UpstreamUnreachableError(f"The upstream could not be reached: {exc}")
 
 
 class UpstreamStream:
@@ -57,7 +67,7 @@ class UpstreamStream:
             async for chunk in self._response.chunks():
                 yield chunk
         except _TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, self.url) from exc
+            raise transport_error(exc, self.url, answering=True) from exc
 
     def at_eof(self) -> bool:
         """The whole body has arrived and been taken: no chunk will follow."""
@@ -74,7 +84,7 @@ class UpstreamStream:
                 status=502,
             ) from None
         except _TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, self.url) from exc
+            raise transport_error(exc, self.url, answering=True) from exc
         return UpstreamResponse(status=self.status, headers=self.headers, body=body)
 
     def close(self) -> None:

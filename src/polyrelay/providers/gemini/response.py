@@ -237,11 +237,12 @@ def error_from_status(
     if http_status in (401, 403):
         return upstream_credential_error(http_status)
     kind = _KIND_BY_RPC_STATUS.get(status.status or "") or kind_for_status(http_status)
+    # No `code`: an OpenAI client would get Google's RPC status (RESOURCE_EXHAUSTED) where
+    # it knows OpenAI's codes (rate_limit_exceeded), which the kind gives it.
     return UpstreamError(
         status.message or f"gemini error {http_status}",
         status=http_status,
         kind=kind,
-        code=status.status,
         retry_after=retry_after or _retry_delay(status),
     )
 
