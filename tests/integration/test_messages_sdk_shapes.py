@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from anthropic.types import Message, RawMessageStartEvent
+from anthropic.types import Message, ModelInfo, RawMessageStartEvent
 
 from tests.integration.conftest import Gateway
 from tests.integration.servers import MODELS_BY_PROVIDER
@@ -68,3 +68,32 @@ def test_prefill_is_warned_where_it_is_not_continued(
     assert response.status_code == 200, response.text
     warned = "assistant prefill" in response.headers.get("polyrelay-warnings", "")
     assert warned == (provider in ("openai", "openai-responses"))
+
+
+def test_models_validate_as_model_info(gateway: Gateway, api_key: str) -> None:
+    listed = httpx.get(gateway.url + "/v1/models?limit=100", headers=headers(api_key)).json()
+    models = {m["id"]: ModelInfo.model_validate(m) for m in listed["data"]}
+    claude = models["claude-sonnet-4-5"]
+    assert claude.lifecycle == "active" and claude.max_tokens == 1024  # max_output_tokens
+    one = httpx.get(gateway.url + "/v1/models/gpt-4o-mini", headers=headers(api_key)).json()
+    ModelInfo.model_validate(one)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "key", "status"),
+    [
+        ("GET", "/v1/models", True, 200),
+        ("GET", "/v1/models/nope", True, 404),
+        ("GET", "/v1/models", False, 401),
+        ("GET", "/v1/messages/batches", True, 200),
+        ("GET", "/v1/messages/batches/msgbatch_nope", True, 404),
+        ("POST", "/v1/messages/batches", True, 400),
+    ],
+)
+def test_request_id_on_models_and_batches(
+    gateway: Gateway, api_key: str, method: str, path: str, key: bool, status: int
+) -> None:
+    sent = headers(api_key if key else "sk-wrong")
+    response = httpx.request(method, gateway.url + path, headers=sent, json={}, timeout=30)
+    assert response.status_code == status
+    assert response.headers["request-id"].startswith("req_")

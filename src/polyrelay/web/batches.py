@@ -38,6 +38,7 @@ from polyrelay.storage.batches import BatchRequestResult, BatchRow, BatchState
 from polyrelay.tasks.model import NewTask, TaskKind
 from polyrelay.tasks.service import TaskService
 from polyrelay.web import ANTHROPIC, Handler, authenticated, json_response
+from polyrelay.web.models import with_request_id
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -71,7 +72,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
 
 
 def _endpoint(gateway: Gateway, handler: Handler) -> Any:
-    return authenticated(gateway, handler, ANTHROPIC)
+    return with_request_id(authenticated(gateway, handler, ANTHROPIC))
 
 
 def _create(gateway: Gateway, service: TaskService) -> Handler:

@@ -12,14 +12,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from polyrelay import codec
+from polyrelay.context import new_id
 from polyrelay.errors import InvalidRequestError, NotFoundError
-from polyrelay.web import ANTHROPIC, authenticated, client_protocol, json_response
+from polyrelay.web import ANTHROPIC, Endpoint, authenticated, client_protocol, json_response
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
+    from polyrelay.providers import Route as ModelRoute
     from polyrelay.storage import ApiKey
 
-__all__ = ["models_endpoint", "routes"]
+__all__ = ["models_endpoint", "routes", "with_request_id"]
 
 _CREATED = 1_735_689_600  # models carry no creation time in the config; a fixed date
 _CREATED_AT = "2025-01-01T00:00:00Z"
@@ -31,8 +33,19 @@ def _openai_model(name: str, owner: str) -> dict[str, object]:
     return {"id": name, "object": "model", "created": _CREATED, "owned_by": owner}
 
 
-def _anthropic_model(name: str) -> dict[str, object]:
-    return {"type": "model", "id": name, "display_name": name, "created_at": _CREATED_AT}
+def _anthropic_model(route: ModelRoute) -> dict[str, object]:
+    """The SDK's ModelInfo: `lifecycle` is required (every configured model is `active`);
+    the limits come from the model's config when it has them."""
+    name = route.public_model
+    return {
+        "type": "model",
+        "id": name,
+        "display_name": name,
+        "created_at": _CREATED_AT,
+        "lifecycle": "active",
+        "max_input_tokens": route.model.context_window,
+        "max_tokens": route.model.max_output_tokens,
+    }
 
 
 def _page(names: list[str], request: Request) -> list[str]:
@@ -55,7 +68,8 @@ def _page(names: list[str], request: Request) -> list[str]:
     return names[:limit]
 
 
-def _anthropic_list(names: list[str], request: Request) -> bytes:
+def _anthropic_list(routes: dict[str, ModelRoute], request: Request) -> bytes:
+    names = list(routes)
     page = _page(names, request)
     more = bool(page) and (
         names.index(page[-1]) < len(names) - 1
@@ -64,7 +78,7 @@ def _anthropic_list(names: list[str], request: Request) -> bytes:
     )
     return codec.encode(
         {
-            "data": [_anthropic_model(n) for n in page],
+            "data": [_anthropic_model(routes[n]) for n in page],
             "has_more": more,
             "first_id": page[0] if page else None,
             "last_id": page[-1] if page else None,
@@ -72,10 +86,10 @@ def _anthropic_list(names: list[str], request: Request) -> bytes:
     )
 
 
-def _visible(gateway: Gateway, key: ApiKey) -> dict[str, str]:
-    """Public model name → provider name, for the models the key may use."""
+def _visible(gateway: Gateway, key: ApiKey) -> dict[str, ModelRoute]:
+    """Public model name → its route, for the models the key may use."""
     return {
-        r.public_model: r.provider.name
+        r.public_model: r
         for r in gateway.router.models()
         if key.models is None or r.public_model in key.models
     }
@@ -84,17 +98,18 @@ def _visible(gateway: Gateway, key: ApiKey) -> dict[str, str]:
 def models_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request, key: ApiKey) -> Response:
         anthropic = client_protocol(request.headers) == ANTHROPIC
-        owners = _visible(gateway, key)
+        routes = _visible(gateway, key)
         target = request.path_params.get("model_id")
         if target is not None:
-            if target not in owners:
+            if target not in routes:
                 raise _unknown_model(target, anthropic)
+            route = routes[target]
             return json_response(
-                _anthropic_model(target) if anthropic else _openai_model(target, owners[target])
+                _anthropic_model(route) if anthropic else _openai_model(target, route.provider.name)
             )
         if anthropic:
-            return Response(_anthropic_list(list(owners), request), media_type="application/json")
-        data = [_openai_model(n, o) for n, o in owners.items()]
+            return Response(_anthropic_list(routes, request), media_type="application/json")
+        data = [_openai_model(n, r.provider.name) for n, r in routes.items()]
         return json_response({"object": "list", "data": data})
 
     return authenticated(gateway, handle)
@@ -108,8 +123,22 @@ def _unknown_model(name: str, anthropic: bool) -> NotFoundError:
     return NotFoundError(message, param="model", code="model_not_found")
 
 
+def with_request_id(endpoint: Endpoint) -> Endpoint:
+    """`request-id` (Anthropic's SDKs read it, errors included) and `x-request-id`
+    (OpenAI's) on every answer, as the /v1/messages path sets them (pipeline/replies.py)."""
+
+    async def answer(request: Request) -> Response:
+        response = await endpoint(request)
+        request_id = new_id("req_")
+        response.headers["request-id"] = request_id
+        response.headers["x-request-id"] = request_id
+        return response
+
+    return answer
+
+
 def routes(gateway: Gateway) -> list[BaseRoute]:
-    endpoint = models_endpoint(gateway)
+    endpoint = with_request_id(models_endpoint(gateway))
     return [
         Route("/v1/models", endpoint, methods=["GET"]),
         Route("/v1/models/{model_id:path}", endpoint, methods=["GET"]),
