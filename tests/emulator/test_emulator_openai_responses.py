@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from openai.types.responses import Response
 
 TOOLS = [
     {
@@ -170,3 +172,67 @@ def test_cut_stream_has_no_terminal_event(base_url):
                 types.append(line[7:])
     assert types[-1] == "response.output_text.delta"
     assert "response.completed" not in types
+
+
+def test_responses_and_terminal_events_validate_strictly(base_url):
+    """Validated, not constructed leniently as the SDK does: every field it requires."""
+    body = {"model": "m", "input": "[[think 3]] strict please"}
+    answer = httpx.post(f"{base_url}/v1/responses", json=body).json()
+    Response.model_validate(answer)
+    with httpx.stream(
+        "POST", f"{base_url}/v1/responses", json={**body, "stream": True}
+    ) as response:
+        data = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+    assert data[-1]["type"] == "response.completed"
+    final = Response.model_validate(data[-1]["response"])
+    assert final.usage is not None and final.usage.input_tokens_details.cache_write_tokens == 0
+
+
+CUSTOM_AND_NAMESPACE: Any = [
+    {"type": "custom", "name": "run_sql", "description": "SQL"},
+    {
+        "type": "namespace",
+        "name": "fs",
+        "description": "files",
+        "tools": [{"type": "function", "name": "read", "parameters": {"type": "object"}}],
+    },
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_custom_tools_get_custom_tool_calls_and_namespace_members_their_namespace(
+    openai_client, stream
+):
+    kwargs = {
+        "model": "m",
+        "tools": CUSTOM_AND_NAMESPACE,
+        "input": '[[tool run_sql {"input":"select 1"}]] [[tool read {"path":"a"}]]',
+    }
+    if stream:
+        with openai_client.responses.stream(**kwargs) as events:
+            kinds = [event.type for event in events]
+            response = events.get_final_response()
+        assert "response.custom_tool_call_input.delta" in kinds
+        assert "response.custom_tool_call_input.done" in kinds
+    else:
+        response = openai_client.responses.create(**kwargs)
+    Response.model_validate(response.model_dump())
+    custom, read = response.output
+    assert custom.type == "custom_tool_call" and custom.status == "completed"
+    assert (custom.name, custom.input) == ("run_sql", "select 1")
+    assert read.type == "function_call" and (read.name, read.namespace) == ("read", "fs")
+    assert json.loads(read.arguments) == {"path": "a"}
+    answered = openai_client.responses.create(
+        model="m",
+        tools=CUSTOM_AND_NAMESPACE,
+        input=[
+            {
+                "type": "custom_tool_call",
+                "call_id": custom.call_id,
+                "name": "run_sql",
+                "input": "select 1",
+            },
+            {"type": "custom_tool_call_output", "call_id": custom.call_id, "output": "1"},
+        ],
+    )
+    assert answered.output_text == "Tool run_sql returned: 1"

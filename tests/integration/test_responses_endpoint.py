@@ -11,6 +11,7 @@ import httpx
 import openai
 import pydantic
 import pytest
+from openai.types.responses import Response, ResponseStreamEvent
 from openai.types.responses.response_item import ResponseItem
 
 from tests.integration.conftest import Emulator, Gateway
@@ -71,6 +72,21 @@ def test_streamed_events_follow_the_grammar(client: openai.OpenAI, provider: str
     final = events[-1].response
     assert final.output_text == text and final.usage is not None
     assert client.responses.retrieve(final.id).output_text == text
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_responses_validate_strictly_with_the_sdk(
+    gateway: Gateway, api_key: str, provider: str
+) -> None:
+    """Validated, where the SDK only constructs leniently: every required field is there
+    (usage's cache_write_tokens, for one), on every path, plain and streamed."""
+    url, headers = f"{gateway.url}/v1/responses", {"authorization": f"Bearer {api_key}"}
+    body = {"model": MODELS_BY_PROVIDER[provider], "input": "[[think 3]] strictly"}
+    Response.model_validate(httpx.post(url, json=body, headers=headers).json())
+    with httpx.stream("POST", url, json={**body, "stream": True}, headers=headers) as reply:
+        lines = [line[6:] for line in reply.iter_lines() if line.startswith("data: ")]
+    events = [pydantic.TypeAdapter(ResponseStreamEvent).validate_json(line) for line in lines]
+    assert events[-1].type == "response.completed"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -54,9 +54,9 @@ class ResponsesDialect:
             texts.append(_item_text(item))
             if kind == "message" and item.get("role") == "user":
                 user_text = texts[-1]
-            elif kind == "function_call":
+            elif kind in _CALLS:
                 local_names[as_str(item.get("call_id"))] = as_str(item.get("name"))
-        tools = [as_object(tool) for tool in as_list(body.get("tools"))]
+        tools = _declared_tools(body)
         texts += [as_str(tool.get("description")) for tool in tools]
         return Conversation(
             user_text=user_text,
@@ -77,11 +77,42 @@ class ResponsesDialect:
         return openai_error(status, message, param)
 
 
+_CALLS = frozenset({"function_call", "custom_tool_call"})
+_CALL_OUTPUTS = frozenset({"function_call_output", "custom_tool_call_output"})
+
+
+def _declared_tools(body: JSONObject) -> list[JSONObject]:
+    """The tools the model may call: a namespace's members stand for themselves (OpenAI
+    calls one with its own name and the namespace beside it)."""
+    tools: list[JSONObject] = []
+    for tool in map(as_object, as_list(body.get("tools"))):
+        if tool.get("type") == "namespace":
+            tools += [as_object(member) for member in as_list(tool.get("tools"))]
+        else:
+            tools.append(tool)
+    return tools
+
+
+def _kinds_of_tools(body: JSONObject) -> tuple[set[str], dict[str, str]]:
+    """The custom tools' names, and each namespace member's namespace."""
+    custom: set[str] = set()
+    namespaces: dict[str, str] = {}
+    for tool in map(as_object, as_list(body.get("tools"))):
+        if tool.get("type") == "custom":
+            custom.add(as_str(tool.get("name")))
+        elif tool.get("type") == "namespace":
+            for member in map(as_object, as_list(tool.get("tools"))):
+                namespaces[as_str(member.get("name"))] = as_str(tool.get("name"))
+    return custom, namespaces
+
+
 def _item_text(item: JSONObject) -> str:
     kind = item.get("type", "message")
     if kind == "function_call":
         return as_str(item.get("arguments"))
-    if kind == "function_call_output":
+    if kind == "custom_tool_call":
+        return as_str(item.get("input"))
+    if kind in _CALL_OUTPUTS:
         return _output_text(item.get("output"))
     if kind == "reasoning":
         return parts_text(item.get("summary"))
@@ -100,7 +131,7 @@ def _trailing_tool_results(
         kind = item.get("type", "message")
         if kind == "message" and item.get("role") in _SYSTEM_ROLES:
             continue
-        if kind != "function_call_output":
+        if kind not in _CALL_OUTPUTS:
             break
         name = resolve_tool_name(as_str(item.get("call_id")), local_names, call_names)
         results.append(ToolResult(name, collapse(_output_text(item.get("output")))))
@@ -119,6 +150,7 @@ class _ResponseWriter:
         self.reasoning_id = new_id("rs_")
         self.incomplete = plan.finish is Finish.LENGTH
         self.sequence_number = 0
+        self.custom, self.namespaces = _kinds_of_tools(body)
 
     def final(self) -> JSONObject:
         status = "incomplete" if self.incomplete else "completed"
@@ -161,7 +193,7 @@ class _ResponseWriter:
         plan = self.plan
         return {
             "input_tokens": plan.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": plan.output_tokens,
             "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
             "total_tokens": plan.input_tokens + plan.output_tokens,
@@ -173,10 +205,7 @@ class _ResponseWriter:
             output.append(self._reasoning_item(self.plan.thinking))
         if self._has_message():
             output.append(self._message_item(self.plan.text, done=True))
-        output += [
-            self._function_call(call, call.arguments_json, "completed")
-            for call in self.plan.tool_calls
-        ]
+        output += [self._call(call, done=True) for call in self.plan.tool_calls]
         return output
 
     def _has_message(self) -> bool:
@@ -200,16 +229,20 @@ class _ResponseWriter:
             "content": content,
         }
 
-    @staticmethod
-    def _function_call(call: ToolCall, arguments: str, status: str) -> JSONObject:
-        return {
-            "id": f"fc_{call.token}",
-            "type": "function_call",
-            "status": status,
-            "call_id": f"call_{call.token}",
-            "name": call.name,
-            "arguments": arguments,
-        }
+    def _call(self, call: ToolCall, *, done: bool) -> JSONObject:
+        """A function_call item, or a custom_tool_call for a custom tool (its input a
+        string: the `input` argument of the script's call, else all its arguments)."""
+        item: JSONObject = {"id": f"fc_{call.token}", "type": "function_call"}
+        item["status"] = "completed" if done else "in_progress"
+        item |= {"call_id": f"call_{call.token}", "name": call.name}
+        if call.name in self.custom:
+            item |= {"id": f"ctc_{call.token}", "type": "custom_tool_call"}
+            item["input"] = _custom_input(call) if done else ""
+            return item
+        if call.name in self.namespaces:
+            item["namespace"] = self.namespaces[call.name]
+        item["arguments"] = call.arguments_json if done else ""
+        return item
 
     def _event(self, kind: str, payload: JSONObject) -> bytes:
         data = encode({"type": kind, "sequence_number": self.sequence_number, **payload})
@@ -278,23 +311,18 @@ class _ResponseWriter:
         yield self._item_done(output_index, self._message_item(text, done=True))
 
     def _function_call_events(self, output_index: int, call: ToolCall) -> Iterator[Frame]:
-        arguments = call.arguments_json
-        where = {"item_id": f"fc_{call.token}", "output_index": output_index}
-        yield self._item_added(output_index, self._function_call(call, "", "in_progress"))
+        added = self._call(call, done=False)
+        where = {"item_id": added["id"], "output_index": output_index}
+        yield self._item_added(output_index, added)
+        custom = added["type"] == "custom_tool_call"
+        arguments = _custom_input(call) if custom else call.arguments_json
+        kind = "response.custom_tool_call_input" if custom else "response.function_call_arguments"
         middle = max(len(arguments) // 2, 1)
         for part in (arguments[:middle], arguments[middle:]):
-            yield (
-                self._event("response.function_call_arguments.delta", {**where, "delta": part}),
-                True,
-            )
-        yield (
-            self._event(
-                "response.function_call_arguments.done",
-                {**where, "arguments": arguments, "name": call.name},
-            ),
-            False,
-        )
-        yield self._item_done(output_index, self._function_call(call, arguments, "completed"))
+            yield self._event(f"{kind}.delta", {**where, "delta": part}), True
+        done = {"input": arguments} if custom else {"arguments": arguments, "name": call.name}
+        yield self._event(f"{kind}.done", {**where, **done}), False
+        yield self._item_done(output_index, self._call(call, done=True))
 
     def _item_added(self, output_index: int, item: JSONObject) -> Frame:
         return self._event(
@@ -305,6 +333,11 @@ class _ResponseWriter:
         return self._event(
             "response.output_item.done", {"output_index": output_index, "item": item}
         ), False
+
+
+def _custom_input(call: ToolCall) -> str:
+    value = call.arguments.get("input")
+    return value if isinstance(value, str) else call.arguments_json
 
 
 def _text_part(text: str) -> JSONObject:
