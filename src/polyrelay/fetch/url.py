@@ -1,4 +1,5 @@
-"""The checks a URL passes before any I/O: scheme, credentials, port and literal hosts.
+"""The checks a URL passes before any I/O: scheme, credentials, port, literal hosts and the
+names that need no lookup (metadata hosts, `localhost`).
 
 The URL is parsed with yarl, the parser aiohttp itself uses, so the host we check is the
 host aiohttp connects to (a second parser would open a parser-differential hole).
@@ -6,6 +7,7 @@ host aiohttp connects to (a second parser would open a parser-differential hole)
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import NamedTuple
 
 from yarl import URL
@@ -27,6 +29,7 @@ _BAD_PORTS = frozenset(
      6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697, 10080}
 )  # fmt: skip
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
+_LOOPBACK = IPv4Address("127.0.0.1")
 
 
 class Target(NamedTuple):
@@ -72,6 +75,9 @@ def check_url(url: str, policy: AddressPolicy, *, via: str | None = None) -> Tar
         if reason is not None:
             raise refusal(url, f"names {host}, {reason}", via=via, hint=True)
         name = host.rstrip(".").lower()
+        reason = _loopback_name_reason(name, policy)
+        if reason is not None:
+            raise refusal(url, f"names {host}, {reason}", via=via, hint=True)
         return Target(parsed.with_fragment(None), name, port, None)
     reason = policy.check_ip(ip)
     if reason is not None:
@@ -79,6 +85,17 @@ def check_url(url: str, policy: AddressPolicy, *, via: str | None = None) -> Tar
     if ip.version == 4 and host != str(ip):
         parsed = parsed.with_host(str(ip))
     return Target(parsed.with_fragment(None), str(ip), port, ip)
+
+
+def _loopback_name_reason(name: str, policy: AddressPolicy) -> str | None:
+    """`localhost` and every `*.localhost` name always mean the loopback address (RFC 6761
+    §6.3), so they are checked as 127.0.0.1 is, before any lookup. That matters most for a
+    URL passed through to an upstream that fetches it itself: nothing resolves it here."""
+    if name != "localhost" and not name.endswith(".localhost"):
+        return None
+    if policy.name_allowed(name):
+        return None
+    return policy.check_ip(_LOOPBACK)
 
 
 def _parse(url: str, via: str | None) -> URL:

@@ -47,6 +47,13 @@ REFUSED_LITERALS = [
     ("http://[fd00:ec2::254]/latest/", "is fd00:ec2::254, a cloud metadata address"),
     ("http://metadata.google.internal/computeMetadata/v1/", "a cloud metadata host name"),
     ("http://METADATA.google.internal./", "a cloud metadata host name"),
+    # loopback names, which need no lookup (RFC 6761)
+    ("http://localhost:8000/admin.png", "names localhost, a loopback address"),
+    ("http://LocalHost./", "names localhost., a loopback address"),
+    ("http://foo.localhost:8000/a.png", "names foo.localhost, a loopback address"),
+    ("http://a.b.LOCALHOST../", "a loopback address"),
+    # localhost in fullwidth letters, which IDNA maps to ASCII
+    ("http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/", "names localhost, a"),
     # numeric IPv4 forms
     ("http://2130706433/", "is 127.0.0.1, a loopback address"),
     ("http://0177.0.0.1/", "is 127.0.0.1, a loopback address"),
@@ -137,6 +144,9 @@ def test_the_corpus_is_large_enough() -> None:
         "http://[64:ff9b::808:808]/",  # NAT64 of a public address
         "https://example.com/image.png",  # names are checked after resolution
         "https://xn--mnchen-3ya.de/",
+        "http://localhost.example.com/",  # only the localhost domain itself is loopback
+        "http://notlocalhost/",
+        "http://localhost-1.example/",
     ],
 )
 def test_public_urls_pass_the_pre_check(url: str) -> None:
@@ -162,6 +172,9 @@ def test_numeric_forms_are_rewritten_to_the_checked_address() -> None:
         (("169.254.169.254/32",), "http://169.254.169.254/"),
         (("metadata.google.internal",), "http://metadata.google.internal/"),
         (("*.google.internal",), "http://metadata.google.internal/"),
+        (("localhost",), "http://LOCALHOST.:8080/"),
+        (("*.localhost",), "http://app.localhost/"),
+        (("127.0.0.0/8",), "http://localhost/"),
     ],
 )
 def test_allow_list_admits(allow: tuple[str, ...], url: str) -> None:
@@ -176,6 +189,8 @@ def test_allow_list_admits(allow: tuple[str, ...], url: str) -> None:
         (("127.0.0.2/32",), "http://127.0.0.1/", "a loopback address"),
         (("*.google.internal",), "http://169.254.169.254/", "a cloud metadata address"),
         (("google.internal",), "http://metadata.google.internal/", "a cloud metadata host name"),
+        (("localhost",), "http://app.localhost/", "a loopback address"),
+        (("127.0.0.2/32",), "http://localhost/", "a loopback address"),
     ],
 )
 def test_allow_list_is_narrow(allow: tuple[str, ...], url: str, reason: str) -> None:
