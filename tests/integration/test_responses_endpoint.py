@@ -5,6 +5,7 @@ test_responses_truncation.py."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -291,6 +292,20 @@ def test_stateless_tool_round_trip(client: openai.OpenAI, provider: str) -> None
     history.append({"type": "function_call_output", "call_id": call.call_id, "output": "rain"})
     answer = client.responses.create(model=model, input=history, tools=[WEATHER], store=False)
     assert answer.output_text == "Tool get_weather returned: rain"
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_tool_output_parts_reach_a_one_string_upstream_one_per_line(
+    client: openai.OpenAI, emulator: Emulator, provider: str
+) -> None:
+    parts = [{"type": "input_text", "text": "first line."}, {"type": "input_text", "text": "Next."}]
+    sent: Any = [
+        {"role": "user", "content": "weather?"},
+        {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": parts},
+    ]
+    client.responses.create(model=MODELS_BY_PROVIDER[provider], input=sent, tools=[WEATHER])
+    assert json.dumps("first line.\nNext.") in json.dumps(emulator.last()["body"])
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -87,7 +87,9 @@ class ToolResultPart(msgspec.Struct, tag="tool_result", frozen=True, kw_only=Tru
     """The called tool's name when the client's protocol carries it (Gemini needs it)."""
 
     def text(self) -> str:
-        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+        """The text parts, one per line: for an upstream whose result is one string (each
+        part is a separate block of the tool's output, which would otherwise run together)."""
+        return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
 
 
 class ReasoningPart(msgspec.Struct, tag="reasoning", frozen=True, kw_only=True):
