@@ -202,8 +202,10 @@ class Gateway:
             cast(ReadsHeaders, frontend).note_headers(headers, ctx)
         chat = restore_request(await _decode(frontend, body, ctx, self.database))
         ctx.model = chat.model
-        route = self.router.resolve(chat.model)
+        # Permission first: a key limited to some models gets the same 403 for a model that
+        # exists and one that does not, so it cannot probe which others are configured.
         self.authenticator.authorize_model(key, chat.model)
+        route = self.router.resolve(chat.model, key)
         provider = self.providers[route.provider.type]
         chat = await prepare_media(chat, route, provider.capabilities, self.media_readers, ctx)
         fast = provider.type == frontend.name and ctx.passthrough_ok
