@@ -6,6 +6,7 @@ test_responses_truncation.py."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import httpx
@@ -155,6 +156,44 @@ def test_input_items_validate_as_the_sdks_items(
     ]
     assert {item["status"] for item in listed} == {"completed"}
     assert client.responses.create(model=model, input="next", previous_response_id=result.id)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_input_tokens_are_counted_as_the_request_would_send_them(
+    client: openai.OpenAI, provider: str
+) -> None:
+    model = MODELS_BY_PROVIDER[provider]
+    text = "x" * 400  # 100 tokens at 4 characters each
+    counted = client.responses.input_tokens.with_raw_response.count(
+        model=model, input=text, instructions="i" * 40
+    )
+    assert counted.headers["polyrelay-warnings"].startswith("input_tokens is an estimate")
+    parsed = counted.parse()
+    assert (parsed.object, parsed.input_tokens) == ("response.input_tokens", 110)
+    first = client.responses.create(model=model, input=text)
+    chained = client.responses.input_tokens.count(
+        model=model, input="y" * 40, previous_response_id=first.id
+    )
+    assert chained.input_tokens == 100 + math.ceil(len(first.output_text) / 4) + 10
+
+
+def test_input_tokens_errors_are_openais(gateway: Gateway, client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as missing:
+        client.responses.input_tokens.count(input="no model")
+    assert missing.value.body["param"] == "model"  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_tokens.count(model="no-such-model", input="x")
+    with pytest.raises(openai.BadRequestError) as unknown:
+        client.responses.input_tokens.count(
+            model="gpt-4o-mini", input="x", previous_response_id="resp_nope"
+        )
+    assert unknown.value.code == "previous_response_not_found"
+    stranger = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        stranger.responses.input_tokens.count(model="gpt-4o-mini", input="x")
+    limited = openai.OpenAI(base_url=gateway.url + "/v1", api_key=LIMITED_KEY, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError):
+        limited.responses.input_tokens.count(model="gpt-5-mini", input="x")
 
 
 def test_delete_body_and_unknown_ids(gateway: Gateway, client: openai.OpenAI, api_key: str) -> None:

@@ -1,8 +1,14 @@
 """Stored OpenAI Responses: `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}` and
-`GET /v1/responses/{id}/input_items`.
+`GET /v1/responses/{id}/input_items`; and `POST /v1/responses/input_tokens`.
 
 Each reads the database's ResponseStore for the authenticated key only: another key's
 response is a 404, indistinguishable from an unknown id. Errors use OpenAI's body.
+
+`input_tokens` counts the input a `POST /v1/responses` with the same body would send
+(with the history of its `previous_response_id` and after its `truncation`), by the
+estimate Messages' count_tokens gives upstreams that cannot count (characters / 4, 1600
+per image or binary file), flagged in `polyrelay-warnings`: no upstream type counts a
+Responses input exactly, and the same estimate on every path keeps the answers comparable.
 """
 
 from __future__ import annotations
@@ -14,10 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from polyrelay import codec
+from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, NotFoundError, UnsupportedError
+from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
+from polyrelay.pipeline.handler import read_body, response_headers
 from polyrelay.storage import ApiKey
 from polyrelay.storage.retention import ResponseRetention
 from polyrelay.web import RESPONSES, Handler, authenticated, json_response
+from polyrelay.web.count_tokens import CHARS_PER_TOKEN, estimate_tokens
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -123,6 +134,26 @@ def _input_items(gateway: Gateway) -> Handler:
     return handle
 
 
+def _input_tokens(gateway: Gateway) -> Handler:
+    frontend = gateway.frontends[RESPONSES]
+    assert isinstance(frontend, OpenAIResponsesFrontend)
+
+    async def handle(request: Request, key: ApiKey) -> Response:
+        ctx = RequestContext(key_id=key.id)
+        body = await read_body(request, gateway.settings.max_body_bytes)
+        # It may read the stored history of previous_response_id: off the event loop.
+        chat, _ = await gateway.database.call(frontend.decode_with_options, body, ctx)
+        ctx.model = chat.model
+        gateway.router.resolve(chat.model)
+        gateway.authenticator.authorize_model(key, chat.model)
+        ctx.warn(f"input_tokens is an estimate (characters / {CHARS_PER_TOKEN})")
+        count = estimate_tokens(chat)
+        document = {"object": "response.input_tokens", "input_tokens": count}
+        return Response(codec.encode(document), 200, response_headers(ctx), "application/json")
+
+    return handle
+
+
 def routes(gateway: Gateway) -> list[BaseRoute]:
     database = gateway.database
     retention = ResponseRetention(
@@ -134,6 +165,11 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
     gateway.on_startup.append(retention.start)
     gateway.on_shutdown.append(retention.stop)
     return [
+        Route(
+            "/v1/responses/input_tokens",
+            authenticated(gateway, _input_tokens(gateway), RESPONSES),
+            methods=["POST"],
+        ),
         Route(
             "/v1/responses/{response_id}",
             authenticated(gateway, _retrieve(gateway), RESPONSES),

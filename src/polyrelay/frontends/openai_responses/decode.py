@@ -37,7 +37,18 @@ from polyrelay.schemas.openai_responses import (
 __all__ = ["decode_request", "options_from_params", "parse_params", "request_from_params"]
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
 _TRUNCATION = frozenset({"auto", "disabled"})
+
+
+def _param_of(message: str) -> str | None:
+    """The field a msgspec validation message names: where it failed, and the missing
+    field there if that is the fault (`model` alone has no path)."""
+    path, missing = _PATH.search(message), _MISSING.search(message)
+    where = path.group(1) if path else ""
+    if missing is None:
+        return where or None
+    return f"{where}.{missing.group(1)}" if where else missing.group(1)
 
 
 def parse_params(body: bytes, ctx: RequestContext | None = None) -> ResponseCreateParams:
@@ -46,8 +57,7 @@ def parse_params(body: bytes, ctx: RequestContext | None = None) -> ResponseCrea
     try:
         params, unknown = decode_known(body, ResponseCreateParamsStrict, ResponseCreateParams)
     except msgspec.ValidationError as exc:
-        match = _PATH.search(str(exc))
-        raise InvalidRequestError(str(exc), param=match.group(1) if match else None) from exc
+        raise InvalidRequestError(str(exc), param=_param_of(str(exc))) from exc
     except DecodeError as exc:
         raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from exc
     if ctx is not None:
