@@ -85,7 +85,7 @@ async def relay(
     extra = hooks.passthrough_echoes(ctx) if hooks else []
     trims = conforms(provider, TrimsRelayedStream)
     trim = cast(TrimsRelayedStream, provider).relay_trim(ctx) if trims else None
-    echo = _Echo(route.upstream_model, ctx.model, extra, trim)
+    echo = _Echo(route.upstream_model, ctx.model, extra, trim, metadata=hooks is not None)
     frames = _forward(stream, parser, renderer, observer, meter, echo)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
@@ -141,6 +141,10 @@ class _Boundary:
 _FRAME_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 
+_MODEL_MEMBER = re.compile(rb'"model": ?"((?:[^"\\]|\\.)*)"')
+_MODEL_KEYS = (b'"model":', b'"model": ')
+
+
 class _Echo:
     """Makes relayed stream frames echo what the client asked where the upstream echoes
     something else:
@@ -155,7 +159,7 @@ class _Echo:
     across two chunks is still found. A JSON string's own quotes are escaped, so text that
     merely mentions a name is not touched. With nothing to rewrite, chunks pass untouched."""
 
-    __slots__ = ("_held", "_learning", "_model", "_pairs", "_public", "_trim")
+    __slots__ = ("_held", "_learning", "_metadata", "_model", "_pairs", "_public", "_trim")
 
     def __init__(
         self,
@@ -163,7 +167,10 @@ class _Echo:
         public: str,
         extra: list[tuple[bytes, bytes]],
         trim: Callable[[bytes], bytes] | None = None,
+        *,
+        metadata: bool = True,
     ) -> None:
+        """`metadata`: whether the frames may echo the client's metadata (Chat's do not)."""
         self._held = HeldEvent()
         """The partial frame at the end."""
         self._public = codec.encode(public)
@@ -173,6 +180,7 @@ class _Echo:
         """Until the first whole frames have been seen: they may name another model."""
         self._pairs = extra
         self._trim = trim
+        self._metadata = metadata
 
     def feed(self, chunk: bytes) -> bytes:
         if not self._learning and not self._model and not self._pairs and not self._trim:
@@ -203,30 +211,33 @@ class _Echo:
         """The first frames with data (not only comments) name the upstream's model."""
         found = _MODEL_MEMBER.search(frames)
         if found is not None:
-            self._model = self._model_pairs(found.group(1))
+            # The upstream writes every frame alike: its spacing is the one to look for.
+            key = _MODEL_KEYS[0] if found.group(0)[8:9] == b'"' else _MODEL_KEYS[1]
+            self._model = self._model_pairs(found.group(1), (key,))
         self._learning = found is None and frames.find(b"data:") < 0
 
-    def _model_pairs(self, upstream: bytes) -> list[tuple[bytes, bytes]]:
+    def _model_pairs(
+        self, upstream: bytes, keys: tuple[bytes, ...] = _MODEL_KEYS
+    ) -> list[tuple[bytes, bytes]]:
         """The model member, compact or with a space after the colon, as the upstream
         writes it (`upstream`: the JSON string's raw content) and as the client asked."""
         if b'"' + upstream + b'"' == self._public:
             return []
-        return [(key + b'"' + upstream + b'"', key + self._public) for key in _MODEL_KEYS]
+        return [(key + b'"' + upstream + b'"', key + self._public) for key in keys]
 
     def _rewrite(self, data: bytes) -> bytes:
         for old, new in self._pairs:
             data = data.replace(old, new)
-        for old, new in self._model:
-            if data.count(old) < 2:
-                data = data.replace(old, new, 1)
-            else:  # several frames: each frame's first
+        if self._model and self._metadata and data.find(b'"metadata":{"') >= 0:
+            # The client's metadata may hold a `"model"` of the same value: only each
+            # frame's first member is the response's own.
+            for old, new in self._model:
                 frames = data.split(b"\n\n")
                 data = b"\n\n".join([frame.replace(old, new, 1) for frame in frames])
+        else:
+            for old, new in self._model:
+                data = data.replace(old, new)
         return self._trim(data) if self._trim is not None else data
-
-
-_MODEL_MEMBER = re.compile(rb'"model": ?"((?:[^"\\]|\\.)*)"')
-_MODEL_KEYS = (b'"model":', b'"model": ')
 
 
 async def _forward(

@@ -15,13 +15,11 @@ from polyrelay.pipeline.passthrough import _Boundary, _Echo
 
 FRAMES = (
     b'data: {"id":"c1","model":"up-model","choices":[]}\n\n'
-    b'data: {"model": "up-model","text":"says \\"model\\":\\"up-model\\""}\n\n'
+    b'data: {"model":"up-model","text":"says \\"model\\":\\"up-model\\""}\n\n'
     b'event: x\ndata: {"model":"up-model"}\n\n'
     b"data: [DONE]\n\n"
 )
-WANTED = FRAMES.replace(b'"model":"up-model"', b'"model":"public"').replace(
-    b'"model": "up-model"', b'"model": "public"'
-)
+WANTED = FRAMES.replace(b'"model":"up-model"', b'"model":"public"')
 
 
 def relay(chunks: list[bytes], upstream: str = "up-model", public: str = "public") -> bytes:
@@ -45,6 +43,11 @@ CUTS = st.lists(st.integers(min_value=0, max_value=len(DATED)), max_size=20)
 def test_whole_frames_are_rewritten_and_quoted_text_is_not() -> None:
     assert relay([FRAMES]) == WANTED
     assert b'says \\"model\\":\\"up-model\\"' in WANTED
+
+
+def test_an_upstream_that_writes_a_space_after_the_colon_is_read_too() -> None:
+    spaced = FRAMES.replace(b'"model":"up-model"', b'"model": "up-model"')
+    assert relay([spaced]) == spaced.replace(b'"model": "up-model"', b'"model": "public"')
 
 
 @FUZZ

@@ -1,33 +1,33 @@
 """What a relayed Chat stream loses on its way to a client that did not ask for usage.
 
 The fast path always asks the upstream for `stream_options.include_usage`, since the
-gateway meters every request. OpenAI then adds `"usage":null` to every chunk and ends with
-one chunk whose `choices` is empty and which carries the usage. A client that did not ask
-gets neither from OpenAI itself, and the usual loop (`chunk.choices[0].delta`) fails on
-that last chunk, so both are taken out. Other chunks with no choices (Azure's content
-filter results) carry no usage and stay.
+gateway meters every request. OpenAI then ends the stream with one chunk whose `choices`
+is empty and which carries the usage. A client that did not ask does not get it from
+OpenAI itself, and the usual loop (`chunk.choices[0].delta`) fails on it, so it is taken
+out. (The `"usage":null` member OpenAI then adds to the other chunks stays: the SDKs read
+it as no usage, and taking it out of every chunk would cost a copy of the whole stream.)
+Other chunks with no choices (Azure's content filter results) carry no usage and stay.
 """
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["drop_unasked_usage"]
 
-_NULL_USAGE = re.compile(rb', ?"usage": ?null')
-_NO_CHOICES = re.compile(rb'"choices": ?\[\]')
-_SOME_USAGE = re.compile(rb'"usage": ?\{')
+_NO_CHOICES = (b'"choices":[]', b'"choices": []')
+_NULL_USAGE = (b'"usage":null', b'"usage": null')
 
 
 def drop_unasked_usage(frames: bytes) -> bytes:
-    """`frames`: whole SSE frames (each ended by a blank line, the last maybe not)."""
-    frames = _NULL_USAGE.sub(b"", frames)
-    if _NO_CHOICES.search(frames) is None:
+    """`frames`: whole SSE frames (each ended by a blank line, the last maybe not). The
+    usage chunk is the last chunk without choices, so it is looked for from the end."""
+    at = max(frames.rfind(_NO_CHOICES[0]), frames.rfind(_NO_CHOICES[1]))
+    if at < 0:
         return frames
-    pieces = frames.split(b"\n\n")
-    kept = [piece + b"\n\n" for piece in pieces[:-1] if not _is_usage_chunk(piece)]
-    return b"".join(kept) + pieces[-1]
-
-
-def _is_usage_chunk(frame: bytes) -> bool:
-    return _NO_CHOICES.search(frame) is not None and _SOME_USAGE.search(frame) is not None
+    before = frames.rfind(b"\n\n", 0, at)
+    start = 0 if before < 0 else before + 2
+    end = frames.find(b"\n\n", at)
+    end = len(frames) if end < 0 else end + 2
+    frame = frames[start:end]
+    if b'"usage":' not in frame or any(null in frame for null in _NULL_USAGE):
+        return frames
+    return frames[:start] + frames[end:]
