@@ -333,7 +333,7 @@ def test_stateless_tool_round_trip(client: openai.OpenAI, provider: str) -> None
     assert answer.output_text == "Tool get_weather returned: rain"
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
 def test_tool_output_parts_reach_a_one_string_upstream_one_per_line(
     client: openai.OpenAI, emulator: Emulator, provider: str
 ) -> None:

@@ -138,7 +138,7 @@ def _tool_messages_from_ir(msg: Message, ctx: RequestContext) -> list[ChatComple
                 texts.append(item.text)
             else:
                 moved.append(_media_from_ir(item))
-        text = "".join(texts)
+        text = "\n".join(texts)  # one per line, as the other one-string upstreams get them
         if part.is_error:
             text = "Error: " + text
         out.append(ChatCompletionToolMessageParam(content=text, tool_call_id=part.tool_call_id))
