@@ -141,8 +141,8 @@ def _validate(
         if isinstance(frontend, ReadsHeaders):
             frontend.note_headers(headers, ctx)
         chat = frontend.decode(raw, ctx)
-        gateway.router.resolve(chat.model)
         gateway.authenticator.authorize_model(key, chat.model)
+        gateway.router.resolve(chat.model, key)
     except GatewayError as error:
         raise InvalidRequestError(f"{where}.params: {error.message}") from None
 

@@ -166,8 +166,8 @@ def count_tokens_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Res
             frontend.note_headers(request.headers, ctx)
             chat = restore_request(frontend.decode_count_tokens(body, ctx))
             ctx.model = chat.model
-            gateway.router.resolve(chat.model)
             gateway.authenticator.authorize_model(key, chat.model)
+            gateway.router.resolve(chat.model, key)
             count = await _count(gateway, request, body, chat, ctx)
         except GatewayError as error:
             return gateway.error_response(frontend, error, ctx)
