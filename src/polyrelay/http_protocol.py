@@ -111,7 +111,8 @@ class HeadJoiningProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_open = False  # between a request's first byte and its blank line
         self._heads_begun = 0
-        self._head_bytes = 0  # bytes of the open head in chunks after the one it began in
+        self._head_bytes = 0  # bytes of the open head in reads after the one it began in
+        self._read_bytes = 0  # the size of the read being parsed
         self._refused = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
@@ -130,6 +131,7 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         if self._refused:
             return  # the rest of a refused request: read and dropped, never parsed
         begun, continuing = self._heads_begun, self._head_open
+        self._read_bytes = len(data)
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -148,14 +150,18 @@ class HeadJoiningProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        # A chunk that the same open head spans whole counts in full. The chunk it began
-        # in is not counted (where in it the head began is unknown), so a head is refused
+        if not self._head_open:
+            return  # the usual case: every head in this read is complete
+        # A read that the same open head spans whole counts in full. The read it began in
+        # is not counted (where in it the head began is unknown), so a head is refused
         # here at most one read (256 KiB) past the limit; a complete head is measured
         # exactly in on_headers_complete.
-        if continuing and self._head_open and self._heads_begun == begun:
+        if continuing and self._heads_begun == begun:
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
                 self._refuse_head_too_large()
+        else:  # a head began in this read and goes on: only such heads are timed
+            self._arm_head_timer()
 
     def _invalid_request(self) -> None:
         # As uvicorn answers a request httptools cannot parse.
@@ -168,22 +174,23 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         self._heads_begun += 1
         self._head_open = True
         self._head_bytes = 0
-        self._arm_head_timer()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self.headers) >= self.max_headers:
-            raise _HeadTooLarge
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._head_open = False
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self.max_head_bytes:
+        # A head within one small read cannot be past the limit: measured only otherwise.
+        if self._head_bytes + self._read_bytes > self.max_head_bytes and self._head_size() > (
+            self.max_head_bytes
+        ):
+            raise _HeadTooLarge
+        if len(self.headers) > self.max_headers:
             raise _HeadTooLarge
         super().on_headers_complete()
+
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is not None:

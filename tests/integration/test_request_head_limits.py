@@ -79,7 +79,10 @@ def test_a_huge_header_gets_431_at_once_and_is_not_buffered(served: Served) -> N
         except OSError:
             pass  # the gateway closed the connection after its answer
         reply = _read_reply(sock)
-    assert answered_after is not None and answered_after < 2 * MIB, answered_after
+    # Sent before the answer showed: the socket buffers on the way hold a few MB (loopback
+    # receive buffers grow to tens of MB), so this says "long before the end"; that the
+    # gateway holds none of it is the RSS check below.
+    assert answered_after is not None and answered_after < 12 * MIB, answered_after
     assert time.monotonic() - started < 5
     assert reply.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), reply[:200]
     assert b"connection: close\r\n" in reply
