@@ -600,6 +600,18 @@ def test_responses_fast_path_stream_echoes_the_public_model_name(client: openai.
     assert models == {"alias-responses"}
 
 
+def test_a_relayed_stream_leaves_the_clients_metadata_alone(client: openai.OpenAI) -> None:
+    """Only the response's own `model` is the echoed name: a metadata entry that happens
+    to hold the upstream's model name is the client's data."""
+    metadata = {"model": MODELS_BY_PROVIDER["openai-responses"]}
+    events = list(
+        client.responses.create(model="alias-responses", input="hi", stream=True, metadata=metadata)
+    )
+    responses = [e.response for e in events if hasattr(e, "response")]
+    assert {r.model for r in responses} == {"alias-responses"}
+    assert all(r.metadata == metadata for r in responses)
+
+
 def test_an_unrouted_url_is_a_json_error_in_the_clients_protocol(
     gateway: Gateway, client: openai.OpenAI
 ) -> None:

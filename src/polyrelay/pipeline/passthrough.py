@@ -85,7 +85,7 @@ async def relay(
     extra = hooks.passthrough_echoes(ctx) if hooks else []
     trims = conforms(provider, TrimsRelayedStream)
     trim = cast(TrimsRelayedStream, provider).relay_trim(ctx) if trims else None
-    echo = _Echo(route.upstream_model, ctx.model, extra, trim, metadata=hooks is not None)
+    echo = _Echo(route.upstream_model, ctx.model, extra, trim, metadata=_names_model(raw))
     frames = _forward(stream, parser, renderer, observer, meter, echo)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
@@ -104,6 +104,13 @@ def _merged_headers(headers: Mapping[str, str]) -> dict[str, str]:
         seen = merged.get(name)
         merged[name] = value if seen is None else f"{seen}, {value}"
     return merged
+
+
+def _names_model(raw: object) -> bool:
+    """Whether the client's metadata has a `model` of its own, which a stream that echoes
+    the metadata (Responses) would show beside the response's."""
+    metadata = raw.get("metadata") if isinstance(raw, dict) else None
+    return isinstance(metadata, dict) and "model" in metadata
 
 
 def _patch_model(document: object, body: bytes, model: str) -> bytes:
@@ -170,7 +177,7 @@ class _Echo:
         *,
         metadata: bool = True,
     ) -> None:
-        """`metadata`: whether the frames may echo the client's metadata (Chat's do not)."""
+        """`metadata`: whether the frames may echo a client's metadata naming a model."""
         self._held = HeldEvent()
         """The partial frame at the end."""
         self._public = codec.encode(public)

@@ -82,7 +82,7 @@ def _normalise_item(item: InputItemParam) -> InputItemParam:
     if kind == "message" and isinstance(out.content, str):
         text_type = "output_text" if out.role == "assistant" else "input_text"
         out.content = [ContentPartParam(type=text_type, text=out.content)]
-    if kind == "message" and isinstance(out.content, list):
+    if kind == "message" and out.role == "assistant" and isinstance(out.content, list):
         out.content = [_with_annotations(part) for part in out.content]
     return out
 
