@@ -209,7 +209,7 @@ class OpenAIResponsesFrontend:
         options = _options(ctx) or ResponsesOptions(store=False)
         # The relay calls the stream renderer's `fail` when the upstream breaks off: the
         # renderer (made before this) finds the relayed response here, and continues it.
-        options.relayed = RelayedStream(lambda response: finish_response(response, options, ctx))
+        options.relayed = RelayedStream()
         return StoringObserver(self._store, options, ctx)
 
     def passthrough_echoes(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:

@@ -50,9 +50,7 @@ class RelayedStream:
     """Fed every relayed chunk (by the fast path's StoringObserver); read once, at a
     failure. Not thread-safe; one per relayed stream."""
 
-    def __init__(self, finish: Callable[[JSONObject], None]) -> None:
-        self._finish = finish
-        """Echoes the client's own fields into the failed Response (finish_response)."""
+    def __init__(self) -> None:
         self._chunks: list[bytes] = []
         self._held = 0
         self._decoder: SSEDecoder | None = SSEDecoder()
@@ -72,10 +70,15 @@ class RelayedStream:
         if self._held > _FOLD_BYTES:
             self._fold()
 
-    def failed_frame(self, code: str, message: str) -> bytes | None:
+    def failed_frame(
+        self, code: str, message: str, finish: Callable[[JSONObject], None]
+    ) -> bytes | None:
         """The `response.failed` frame that ends the relayed response; b"" when the relayed
         stream has ended already, None when no lifecycle event reached the client (the
-        caller then starts one)."""
+        caller then starts one). `finish` echoes the client's own fields into the failed
+        Response (finish_response); it is passed here, not kept, since what it refers to
+        (the request's options) holds this object: a kept one would make a reference
+        cycle, which kept every relayed stream's chunks alive until a garbage collection."""
         self._fold(final=True)
         if self.ended:
             return b""
@@ -84,7 +87,7 @@ class RelayedStream:
         response = {**self._response, "status": "failed", "incomplete_details": None}
         response["error"] = {"code": code, "message": message}
         response["output"] = [self._items[i] for i in sorted(self._items)]
-        self._finish(response)
+        finish(response)
         event = {"type": "response.failed", "sequence_number": self._seq + 1}
         event["response"] = response
         self.ended = True

@@ -426,7 +426,16 @@ class OpenAIResponsesStreamRenderer:
         if relayed is not None and not self._started:
             # A relayed stream (the fast path): the client follows the upstream's
             # response, which the failure ends, rather than a new one of ours.
-            frame = relayed.failed_frame(body.code or "server_error", error.message)
+            # Imported here: persist.py builds on this module (and a failure is rare).
+            from polyrelay.frontends.openai_responses.persist import finish_response
+
+            options, ctx = self._options, self._ctx
+            assert options is not None  # it holds `relayed`
+            frame = relayed.failed_frame(
+                body.code or "server_error",
+                error.message,
+                lambda response: finish_response(response, options, ctx),
+            )
             if frame is not None:
                 self._ended = True
                 return [frame] if frame else []

@@ -65,10 +65,10 @@ def echo(response: dict[str, Any]) -> None:
 
 
 def fail(chunks: list[bytes]) -> dict[str, Any]:
-    stream = RelayedStream(echo)
+    stream = RelayedStream()
     for chunk in chunks:
         stream.add(chunk)
-    frame = stream.failed_frame("server_error", "cut")
+    frame = stream.failed_frame("server_error", "cut", echo)
     assert frame is not None and frame.startswith(b"event: response.failed\ndata: ")
     assert frame.endswith(b"\n\n")
     event: dict[str, Any] = json.loads(frame.split(b"data: ", 1)[1])
@@ -105,23 +105,23 @@ def test_a_frame_cut_short_counts_when_the_client_can_read_it() -> None:
 
 def test_a_long_stream_is_folded_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(relayed, "_FOLD_BYTES", 64)
-    stream = RelayedStream(echo)
+    stream = RelayedStream()
     data = HEAD + BODY
     for at in range(0, len(data), 50):
         stream.add(data[at : at + 50])
         assert stream._held <= 64 + 50
-    frame = stream.failed_frame("server_error", "cut")
+    frame = stream.failed_frame("server_error", "cut", echo)
     assert frame is not None
     assert json.loads(frame.split(b"data: ", 1)[1]) == fail([data])
 
 
 def test_an_ended_stream_gets_nothing_more_and_an_unstarted_one_is_left_to_the_caller() -> None:
-    ended = RelayedStream(echo)
+    ended = RelayedStream()
     ended.add(HEAD + frame(2, "response.completed", response={**SHELL, "status": "completed"}))
-    assert ended.failed_frame("server_error", "cut") == b""
-    unstarted = RelayedStream(echo)
+    assert ended.failed_frame("server_error", "cut", echo) == b""
+    unstarted = RelayedStream()
     unstarted.add(b"event: response.created\ndata: {")
-    assert unstarted.failed_frame("server_error", "cut") is None
+    assert unstarted.failed_frame("server_error", "cut", echo) is None
 
 
 def test_the_renderer_of_a_relayed_stream_fails_it_in_place() -> None:
@@ -146,3 +146,26 @@ def test_the_renderer_of_a_relayed_stream_fails_it_in_place() -> None:
         b"event: response.in_progress",
         b"event: response.failed",
     ]
+
+
+def test_a_relayed_stream_is_freed_without_a_garbage_collection() -> None:
+    """The request's options hold the RelayedStream; a callback kept in it that refers to
+    the options made a cycle, so every relayed stream's chunks lived until the cyclic
+    collector ran (10 % more CPU on the relayed Responses stream)."""
+    import gc
+    import weakref
+
+    frontend = OpenAIResponsesFrontend()
+    gc.disable()
+    try:
+        ctx = RequestContext(key_id="k")
+        frontend.decode(b'{"model":"m","input":"hi","stream":true}', ctx)
+        observer = frontend.passthrough_observer(ctx)
+        observer.feed(frame(0, "response.created", response=SHELL))
+        assert isinstance(ctx.frontend_state, ResponsesOptions)
+        assert ctx.frontend_state.relayed is not None
+        watched = weakref.ref(ctx.frontend_state.relayed)
+        del observer, ctx
+        assert watched() is None
+    finally:
+        gc.enable()
