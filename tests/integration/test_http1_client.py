@@ -120,6 +120,34 @@ def test_request_framing_and_keep_alive_reuse() -> None:
     run(test)
 
 
+def test_a_finished_response_is_freed_without_the_cyclic_collector() -> None:
+    """The parser holds the response's bound methods: kept after the answer, that cycle
+    left every upstream response (8 objects) to the collector."""
+    import gc
+    import weakref
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.read_request(reader)
+            writer.write(answer(b'{"ok":true}'))
+
+    server = Server(handler)
+
+    async def test(client: Http1Client) -> None:
+        async with server:
+            gc.disable()
+            try:
+                response = await open_post(client, server.url)
+                assert await response.read() == b'{"ok":true}'
+                watched = weakref.ref(response)
+                del response
+                assert watched() is None
+            finally:
+                gc.enable()
+
+    run(test)
+
+
 def test_chunked_stream_arrives_piece_by_piece() -> None:
     release = asyncio.Event()
 

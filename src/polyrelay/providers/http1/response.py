@@ -49,7 +49,9 @@ class Http1Response:
         self._connection = connection
         self._read_timeout = read_timeout
         self._loop = connection.loop
-        self.parser = httptools.HttpResponseParser(self)
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        """Dropped once the answer is complete or closed: it holds this object's bound
+        methods, a reference cycle that would leave every response to the collector."""
         self.status = 0
         self.headers: dict[str, str] = {}
         self._raw_headers: list[tuple[bytes, bytes]] = []
@@ -73,6 +75,7 @@ class Http1Response:
         if self._done:  # bytes after the end of the answer: the connection is unusable
             self._connection.abort()
             return
+        assert self.parser is not None  # a callback of it
         self.status = self.parser.get_status_code()
         raw, self._raw_headers = self._raw_headers, []
         if 100 <= self.status < 200:  # an interim answer: the real one follows
@@ -108,13 +111,19 @@ class Http1Response:
         if self._decoder is not None:
             self._chunks.append(self._decoder.flush())
         self._done = True
-        self._connection.finished(self, self.parser.should_keep_alive())
+        assert self.parser is not None  # a callback of it
+        keep_alive = self.parser.should_keep_alive()
+        self.parser = None
+        self._connection.finished(self, keep_alive)
         self._wake()
 
     # --- connection events ------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         self.received = True
+        if self.parser is None:  # bytes after the end of the answer: the connection is unusable
+            self._connection.abort()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -207,6 +216,7 @@ class Http1Response:
 
     def close(self) -> None:
         """Before the end, drop the connection (the upstream sees the client leave)."""
+        self.parser = None
         if not self._done:
             self._connection.abort()
             if self._error is None:
