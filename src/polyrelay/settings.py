@@ -84,6 +84,9 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     """USD per million output tokens."""
     vision: bool = True
     pdf: bool | None = None
+    reasoning: bool = True
+    """False for a model that takes no reasoning settings (OpenAI refuses
+    `reasoning_effort` for gpt-4o-mini): a translated request's are left out, warned."""
 
 
 class StaticKey(msgspec.Struct, frozen=True, kw_only=True):

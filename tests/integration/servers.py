@@ -108,6 +108,7 @@ models:
   gemini-2.5-flash: {{provider: emu-gemini}}
   unreachable-model: {{provider: dead, model: gpt-4o-mini}}
   alias-mini: {{provider: emu-openai, model: gpt-4o-mini}}
+  plain-mini: {{provider: emu-openai, model: gpt-4o-mini, reasoning: false}}
   alias-responses: {{provider: emu-responses, model: gpt-5-mini}}
   slow-model: {{provider: slow, model: gpt-4o-mini}}
 keys:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, cast
 
+import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -213,6 +214,7 @@ class Gateway:
         fast = fast and not self.server_tools.emulates(chat, provider.capabilities)
         if not fast:
             ctx.translating()
+            chat = _without_reasoning(chat, route, ctx)
             if not chat.messages:  # only a Responses body decodes so (Chat, Messages refuse it)
                 raise InvalidRequestError(
                     "input: there is nothing to answer: no input items and no history"
@@ -273,6 +275,15 @@ class Gateway:
             ctx,
             self.settings.stream_keepalive_seconds,
         )
+
+
+def _without_reasoning(chat: ChatRequest, route: Route, ctx: RequestContext) -> ChatRequest:
+    """A model configured with `reasoning: false` gets no reasoning settings (its API
+    would refuse them); the client hears so."""
+    if route.model.reasoning or chat.reasoning is None:
+        return chat
+    ctx.warn(f"{route.model.name} takes no reasoning settings (reasoning: false); left out")
+    return msgspec.structs.replace(chat, reasoning=None)
 
 
 def _signals(settings: Settings) -> Signals:
