@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -117,3 +118,26 @@ keys:
   - {{key: "{RPM_KEY}", name: rpm-limited, rpm: 2}}
   - {{key: "{EXPIRED_KEY}", name: expired, expires_at: "2020-01-01"}}
 {extra}"""
+
+
+def uvicorn_in_thread(app: Any, protocol: type) -> Iterator[int]:
+    """`app` on a real uvicorn with `protocol` as its HTTP protocol, in a thread of this
+    process, for a fixture to `yield from`: yields the port."""
+    import asyncio
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=protocol, lifespan="off")
+    config.log_level = "warning"
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(instance.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not instance.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    yield port
+    instance.should_exit = True
+    thread.join(timeout=5)

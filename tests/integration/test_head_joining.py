@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from polyrelay.http_protocol import HeadJoiningProtocol
-from tests.integration.servers import free_port
+from tests.integration.servers import uvicorn_in_thread
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -35,21 +33,7 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        _app, host="127.0.0.1", port=port, http=HeadJoiningProtocol, lifespan="off"
-    )
-    config.log_level = "warning"
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(instance.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield port
-    instance.should_exit = True
-    thread.join(timeout=5)
+    yield from uvicorn_in_thread(_app, HeadJoiningProtocol)
 
 
 def _request(port: int, path: str) -> tuple[float, float, bytes]:

@@ -96,13 +96,20 @@ async def post(client: Http1Client, url: str, body: bytes = b"{}", timeout: floa
     return await response.read()
 
 
-def test_request_framing_and_keep_alive_reuse() -> None:
+def ok_server() -> Server:
+    """Answers every request of a kept-alive connection with `{"ok":true}`."""
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             await server.read_request(reader)
             writer.write(answer(b'{"ok":true}'))
 
     server = Server(handler)
+    return server
+
+
+def test_request_framing_and_keep_alive_reuse() -> None:
+    server = ok_server()
 
     async def test(client: Http1Client) -> None:
         async with server:
@@ -126,12 +133,7 @@ def test_a_finished_response_is_freed_without_the_cyclic_collector() -> None:
     import gc
     import weakref
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await server.read_request(reader)
-            writer.write(answer(b'{"ok":true}'))
-
-    server = Server(handler)
+    server = ok_server()
 
     async def test(client: Http1Client) -> None:
         async with server:

@@ -7,10 +7,8 @@ timeout, since the real one is 30 s."""
 
 from __future__ import annotations
 
-import asyncio
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from polyrelay.http_protocol import HeadJoiningProtocol
 from tests.integration.conftest import Emulator
-from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start, stop
+from tests.integration.servers import (
+    STATIC_KEY,
+    free_port,
+    gateway_config,
+    start,
+    stop,
+    uvicorn_in_thread,
+)
 
 MIB = 1024 * 1024
 
@@ -131,19 +135,7 @@ async def _ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def quick() -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(_ok, host="127.0.0.1", port=port, http=_QuickProtocol, lifespan="off")
-    config.log_level = "warning"
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(instance.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield port
-    instance.should_exit = True
-    thread.join(timeout=5)
+    yield from uvicorn_in_thread(_ok, _QuickProtocol)
 
 
 def test_a_head_that_never_ends_gets_408(quick: int) -> None:
