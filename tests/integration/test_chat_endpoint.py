@@ -637,3 +637,31 @@ def test_an_unrouted_url_is_a_json_error_in_the_clients_protocol(
     assert (
         wrong_method.json()["error"]["message"] == "Method not allowed (PUT /v1/chat/completions)"
     )
+
+
+@pytest.mark.parametrize("provider", ["openai", "openai-responses"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_refusal_reaches_a_chat_client_as_a_refusal(
+    client: openai.OpenAI, provider: str, stream: bool
+) -> None:
+    """OpenAI's refusal (Chat's `message.refusal`, a Responses `refusal` part) stays one,
+    so `parse()` reports it instead of failing to read it as JSON."""
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+
+    kwargs: Any = {
+        "model": MODELS_BY_PROVIDER[provider],
+        "messages": [user("[[refuse]] no")],
+        "response_format": City,
+    }
+    if stream:
+        with client.chat.completions.stream(**kwargs) as events:
+            kinds = {event.type for event in events}
+            message = events.get_final_completion().choices[0].message
+        assert "refusal.done" in kinds and "content.done" not in kinds
+    else:
+        message = client.chat.completions.parse(**kwargs).choices[0].message
+    assert message.refusal == "You said: no"
+    assert message.parsed is None and not message.content

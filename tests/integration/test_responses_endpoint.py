@@ -553,3 +553,24 @@ def test_no_input_at_all_is_a_400_about_input(client: openai.OpenAI, provider: s
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model=MODELS_BY_PROVIDER[provider], input=[])
     assert info.value.param == "input" and "nothing to answer" in info.value.message
+
+
+@pytest.mark.parametrize("provider", ["openai", "openai-responses"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_refusal_reaches_a_responses_client_as_a_refusal_part(
+    client: openai.OpenAI, provider: str, stream: bool
+) -> None:
+    """A Chat upstream's `message.refusal` is a `refusal` content part, streamed as
+    `response.refusal.delta`/`done`, as OpenAI's own Responses answer it."""
+    kwargs: Any = {"model": MODELS_BY_PROVIDER[provider], "input": "[[refuse]] no"}
+    if stream:
+        events = streamed(client, **kwargs)
+        kinds = [e.type for e in events]
+        assert "response.refusal.done" in kinds and "response.output_text.delta" not in kinds
+        result = events[-1].response
+    else:
+        result = client.responses.create(**kwargs)
+    [message] = [item for item in result.output if item.type == "message"]
+    [part] = message.content
+    assert part.type == "refusal" and part.refusal == "You said: no"
+    assert result.output_text == ""

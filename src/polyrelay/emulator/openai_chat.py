@@ -173,8 +173,8 @@ def _tool_call(call: ToolCall) -> JSONObject:
 def _completion(plan: Plan, context: ReplyContext, choices: int) -> JSONObject:
     message: JSONObject = {
         "role": "assistant",
-        "content": plan.text if plan.text or not plan.tool_calls else None,
-        "refusal": None,
+        "content": plan.text if (plan.text or not plan.tool_calls) and not plan.refused else None,
+        "refusal": plan.text if plan.refused else None,
         "annotations": [],
     }
     if plan.thinking:
@@ -241,8 +241,9 @@ def _choice_chunks(plan: Plan, writer: _ChunkWriter, choice: int) -> Iterator[Fr
     yield writer.delta({"role": "assistant", "content": "", "refusal": None}, None, choice), False
     for word in plan.thinking_chunks:
         yield writer.delta({"reasoning_content": word}, None, choice), True
+    member = "refusal" if plan.refused else "content"
     for word in plan.chunks:
-        yield writer.delta({"content": word}, None, choice), True
+        yield writer.delta({member: word}, None, choice), True
     for index, call in enumerate(plan.tool_calls):
         for fragment in _tool_call_fragments(index, call):
             yield writer.delta({"tool_calls": [fragment]}, None, choice), True

@@ -218,9 +218,12 @@ class _ResponseWriter:
             item["encrypted_content"] = f"emu-enc-{signature_hex(summary)}"
         return item
 
+    def _content_part(self, text: str) -> JSONObject:
+        return {"type": "refusal", "refusal": text} if self.plan.refused else _text_part(text)
+
     def _message_item(self, text: str, *, done: bool) -> JSONObject:
         status = ("incomplete" if self.incomplete else "completed") if done else "in_progress"
-        content = [_text_part(text)] if done else []
+        content = [self._content_part(text)] if done else []
         return {
             "id": self.message_id,
             "type": "message",
@@ -297,17 +300,20 @@ class _ResponseWriter:
         text = self.plan.text
         where = {"item_id": self.message_id, "output_index": output_index, "content_index": 0}
         yield self._item_added(output_index, self._message_item("", done=False))
-        yield self._event("response.content_part.added", {**where, "part": _text_part("")}), False
-        for word in self.plan.chunks:
-            yield (
-                self._event("response.output_text.delta", {**where, "delta": word, "logprobs": []}),
-                True,
-            )
-        yield (
-            self._event("response.output_text.done", {**where, "text": text, "logprobs": []}),
-            False,
-        )
-        yield self._event("response.content_part.done", {**where, "part": _text_part(text)}), False
+        added = {**where, "part": self._content_part("")}
+        yield self._event("response.content_part.added", added), False
+        if self.plan.refused:
+            for word in self.plan.chunks:
+                yield self._event("response.refusal.delta", {**where, "delta": word}), True
+            yield self._event("response.refusal.done", {**where, "refusal": text}), False
+        else:
+            for word in self.plan.chunks:
+                delta = {**where, "delta": word, "logprobs": []}
+                yield self._event("response.output_text.delta", delta), True
+            done = {**where, "text": text, "logprobs": []}
+            yield self._event("response.output_text.done", done), False
+        part = {**where, "part": self._content_part(text)}
+        yield self._event("response.content_part.done", part), False
         yield self._item_done(output_index, self._message_item(text, done=True))
 
     def _function_call_events(self, output_index: int, call: ToolCall) -> Iterator[Frame]:

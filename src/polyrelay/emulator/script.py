@@ -35,7 +35,7 @@ _MAX_WORDS = 1_000_000
 _WORD_CHUNK = re.compile(r"\s*\S+")
 _DIRECTIVE = re.compile(
     r"\[\[\s*(?:tool\s+(?P<tool>[^\s\[\]{}]+)\s*(?P<args>\{.*?\}|[^\]\s][^\]]*)?"
-    r"|(?P<kind>error|delay|cut|think|words|pace|search|pause)\b\s*(?P<arg>.*?))\s*\]\]",
+    r"|(?P<kind>error|delay|cut|think|words|pace|search|pause|refuse)\b\s*(?P<arg>.*?))\s*\]\]",
     re.DOTALL,
 )
 
@@ -115,6 +115,8 @@ class Plan:
     search_max_uses: int | None = None
     paused: bool = False
     """`[[pause]]`: the turn stops after its searches (Anthropic's `pause_turn`)."""
+    refused: bool = False
+    """`[[refuse]]`: the text is a refusal (OpenAI's `refusal`, where the protocol has one)."""
 
     @property
     def reasoning_tokens(self) -> int:
@@ -134,6 +136,7 @@ class _Directives:
     pace: float | None = None
     searches: list[str] = field(default_factory=list)
     pause: bool = False
+    refuse: bool = False
 
 
 def word_chunks(text: str) -> list[str]:
@@ -182,6 +185,7 @@ def make_plan(conversation: Conversation) -> Plan:
     plan.search_max_uses = conversation.search_max_uses
     if directives.pause and plan.searches:
         _pause(plan, conversation)
+    plan.refused = directives.refuse and not tool_calls
     return plan
 
 
@@ -270,6 +274,8 @@ def _apply_directive(directives: _Directives, kind: str, argument: str, raw: str
         directives.words = int(_number(kind, argument, maximum=_MAX_WORDS))
     elif kind == "pause":
         directives.pause = True
+    elif kind == "refuse":
+        directives.refuse = True
     else:
         directives.pace = _number(kind, argument) or None
 

@@ -45,6 +45,9 @@ class TextPart(msgspec.Struct, tag="text", frozen=True, kw_only=True):
     text: str
     citations: tuple[Citation, ...] = ()
     cache_control: bool = False
+    refusal: bool = False
+    """The model declining to answer: OpenAI's `refusal` (a Chat message's, a Responses
+    `refusal` content part). Protocols without one read it as text."""
 
 
 class ImagePart(msgspec.Struct, tag="image", frozen=True, kw_only=True):

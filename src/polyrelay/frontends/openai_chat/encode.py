@@ -65,12 +65,15 @@ def encode_response(responses: Sequence[ChatResponse], ctx: RequestContext) -> b
 
 def message_from_ir(response: ChatResponse) -> ChatCompletionMessage:
     texts: list[str] = []
+    refusals: list[str] = []
     reasoning: list[str] = []
     calls: list[ChatCompletionMessageToolCall] = []
     annotations: list[Annotation] = []
     offset = 0
     for part in response.parts:
-        if isinstance(part, TextPart):
+        if isinstance(part, TextPart) and part.refusal:
+            refusals.append(part.text)
+        elif isinstance(part, TextPart):
             annotations.extend(_annotations_from_ir(part, offset))
             texts.append(part.text)
             offset += len(part.text)
@@ -79,10 +82,11 @@ def message_from_ir(response: ChatResponse) -> ChatCompletionMessage:
             calls.append(ChatCompletionMessageToolCall(id=part.id, function=fn))
         elif isinstance(part, ReasoningPart) and part.text:
             reasoning.append(part.text)
-    # OpenAI sends `content: null` when the message is only tool calls.
-    content = "".join(texts) if texts or not calls else None
+    # OpenAI sends `content: null` when the message is only tool calls or a refusal.
+    content = "".join(texts) if texts or not (calls or refusals) else None
     return ChatCompletionMessage(
         content=content,
+        refusal="".join(refusals) if refusals else None,
         tool_calls=calls or UNSET,
         annotations=annotations or UNSET,
         reasoning_content="".join(reasoning) if reasoning else UNSET,

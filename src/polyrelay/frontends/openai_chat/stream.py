@@ -64,11 +64,13 @@ _KEEPALIVE = b": keep-alive\n\n"
 
 
 class _Choice:
-    __slots__ = ("index", "started", "tools", "usage")
+    __slots__ = ("index", "refusals", "started", "tools", "usage")
 
     def __init__(self, index: int) -> None:
         self.index = str(index).encode()
         self.started = False
+        self.refusals: set[int] = set()
+        """IR part indexes of refusals: their deltas are `delta.refusal`."""
         self.tools: dict[int, int] = {}
         """IR part index → tool-call counter k."""
         self.usage = Usage()
@@ -99,7 +101,7 @@ class OpenAIChatStreamRenderer:
 
     def feed_texts(self, deltas: list[TextDelta], choice: int = 0) -> list[bytes]:
         state = self._choices.get(choice)
-        if state is None or not state.started:
+        if state is None or not state.started or state.refusals:
             return [frame for delta in deltas for frame in self.feed(delta, choice)]
         head, tail, encode = self._text_head(state), self._text_tail, codec.encode
         return [head + encode(delta.text) + tail for delta in deltas]
@@ -108,15 +110,16 @@ class OpenAIChatStreamRenderer:
         state = self._choices.get(choice)
         if state is None:
             state = self._choices[choice] = _Choice(choice)
-        if type(event) is TextDelta and state.started:  # the hot event, without the match
+        if type(event) is TextDelta and state.started and not state.refusals:  # the hot event
             return [self._text_head(state) + codec.encode(event.text) + self._text_tail]
         frames: list[bytes] = []
         if not state.started and not isinstance(event, StreamError):
             state.started = True
             frames.append(self._chunk(state, _ROLE_DELTA))
         match event:
-            case TextDelta(text=text):
-                frames.append(self._chunk(state, b'{"content":' + codec.encode(text) + b"}"))
+            case TextDelta(index=index, text=text):
+                key = b'{"refusal":' if index in state.refusals else b'{"content":'
+                frames.append(self._chunk(state, key + codec.encode(text) + b"}"))
             case ReasoningDelta(text=text):
                 delta = b'{"reasoning_content":' + codec.encode(text) + b"}"
                 frames.append(self._chunk(state, delta))
@@ -150,6 +153,11 @@ class OpenAIChatStreamRenderer:
             fn = ChoiceDeltaToolCallFunction(name=part.name, arguments=part.arguments)
             call = ChoiceDeltaToolCall(index=k, id=part.id, type="function", function=fn)
             return [self._chunk(state, codec.encode(ChoiceDelta(tool_calls=[call])))]
+        if isinstance(part, TextPart) and part.refusal:
+            state.refusals.add(event.index)
+            if part.text:
+                return [self._chunk(state, codec.encode(ChoiceDelta(refusal=part.text)))]
+            return []
         # A shell that already holds text (rare) is sent as the part's first delta.
         if isinstance(part, TextPart) and part.text:
             return [self._chunk(state, codec.encode(ChoiceDelta(content=part.text)))]

@@ -125,7 +125,7 @@ def output_from_ir(parts: tuple[Part, ...], names: ToolNames) -> list[ResponseOu
                 message = _message_item(new_id("msg_"), "completed")
                 items.append(message)
             assert message.content is not None
-            message.content.append(output_text(part.text, part.citations))
+            message.content.append(content_from_ir(part))
             continue
         message = None
         match part:
@@ -144,6 +144,17 @@ def _message_item(item_id: str, status: str) -> ResponseOutputItem:
     return ResponseOutputItem(
         type="message", id=item_id, status=status, role="assistant", content=[]
     )
+
+
+def content_from_ir(part: TextPart) -> ResponseOutputContent:
+    """A message's content part: `output_text`, or a `refusal`."""
+    if part.refusal:
+        return refusal_content(part.text)
+    return output_text(part.text, part.citations)
+
+
+def refusal_content(text: str) -> ResponseOutputContent:
+    return ResponseOutputContent(type="refusal", refusal=text)
 
 
 def output_text(text: str, citations: tuple[Citation, ...] = ()) -> ResponseOutputContent:

@@ -29,6 +29,7 @@ from polyrelay.frontends.openai_responses.encode import (
     error_object_from_ir,
     output_text,
     reasoning_item_from_ir,
+    refusal_content,
     response_id,
     response_shell,
     status_from_ir,
@@ -95,6 +96,7 @@ class _Kind(enum.Enum):
     CUSTOM = "custom"
     SEARCH = "search"
     SKIP = "skip"
+    REFUSAL = "refusal"
 
 
 _KIND_BY_PART: dict[type, _Kind] = {
@@ -234,8 +236,10 @@ class OpenAIResponsesStreamRenderer:
         self._kind = _KIND_BY_PART.get(type(part), _Kind.SKIP)
         if isinstance(part, ToolCallPart) and part.name in self._names.custom:
             self._kind = _Kind.CUSTOM
+        elif isinstance(part, TextPart) and part.refusal:
+            self._kind = _Kind.REFUSAL
         self._shell, self._pieces, self._citations, self._signature = part, [], [], None
-        if self._kind is _Kind.TEXT:
+        if self._kind is _Kind.TEXT or self._kind is _Kind.REFUSAL:
             self._text_start(out)
             return
         if self._kind is not _Kind.SKIP:
@@ -259,7 +263,8 @@ class OpenAIResponsesStreamRenderer:
             )
             self._message.content = []
             self._message_index = self._add_item(self._message, out)
-        added = self._content_event("response.content_part.added", output_text(""))
+        shell = refusal_content("") if self._kind is _Kind.REFUSAL else output_text("")
+        added = self._content_event("response.content_part.added", shell)
         out.append(self._frame(added))
         self._text_delta_middle = b',"output_index":%d,"item_id":%b,"content_index":%d,"delta":' % (
             self._message_index,
@@ -302,6 +307,10 @@ class OpenAIResponsesStreamRenderer:
             case _Kind.CALL:
                 kind = "response.function_call_arguments.delta"
                 out.append(self._frame(self._item_event(kind, delta=text)))
+            case _Kind.REFUSAL:
+                delta = self._content_event("response.refusal.delta", None)
+                delta.delta = text
+                out.append(self._frame(delta))
             case _Kind.CUSTOM | _Kind.SEARCH | _Kind.SKIP:
                 pass
 
@@ -319,6 +328,8 @@ class OpenAIResponsesStreamRenderer:
         match self._kind:
             case _Kind.TEXT:
                 self._text_stop(text, out)
+            case _Kind.REFUSAL:
+                self._refusal_stop(text, out)
             case _Kind.REASONING:
                 self._reasoning_stop(text, out)
             case _Kind.CALL | _Kind.CUSTOM:
@@ -334,6 +345,15 @@ class OpenAIResponsesStreamRenderer:
         done.text, done.logprobs = text, []
         out.append(self._frame(done))
         part = output_text(text, tuple(self._citations))
+        out.append(self._frame(self._content_event("response.content_part.done", part)))
+        assert self._message is not None and self._message.content is not None
+        self._message.content.append(part)
+
+    def _refusal_stop(self, text: str, out: list[bytes]) -> None:
+        done = self._content_event("response.refusal.done", None)
+        done.refusal = text
+        out.append(self._frame(done))
+        part = refusal_content(text)
         out.append(self._frame(self._content_event("response.content_part.done", part)))
         assert self._message is not None and self._message.content is not None
         self._message.content.append(part)
@@ -465,8 +485,9 @@ class OpenAIResponsesStreamRenderer:
         the client was streamed, where `_output` holds only what parts it closed."""
         output = list(self._output)
         text = "".join(self._pieces)
-        if self._kind is _Kind.TEXT and self._message is not None:
-            part = output_text(text, tuple(self._citations))
+        if self._kind in (_Kind.TEXT, _Kind.REFUSAL) and self._message is not None:
+            refused = self._kind is _Kind.REFUSAL
+            part = refusal_content(text) if refused else output_text(text, tuple(self._citations))
             content = [*(self._message.content or ()), part]
             message = msgspec.structs.replace(self._message, content=content)
             output[self._message_index] = message

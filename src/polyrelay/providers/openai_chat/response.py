@@ -72,9 +72,10 @@ def _parts_to_ir(msg: ChatCompletionMessage) -> list[Part]:
     reasoning = _reasoning_text(msg)
     if reasoning is not None:
         parts.append(ReasoningPart(text=reasoning))
-    text = (msg.content or "") + (msg.refusal or "")
-    if text:
-        parts.append(TextPart(text=text))
+    if msg.content:
+        parts.append(TextPart(text=msg.content))
+    if msg.refusal:
+        parts.append(TextPart(text=msg.refusal, refusal=True))
     for call in msg.tool_calls or ():
         fn = call.function
         parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments))

@@ -49,7 +49,12 @@ __all__ = ["OpenAIChatStreamParser"]
 
 _decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 
-_TEXT, _REASONING, _TOOL = "text", "reasoning", "tool"
+_TEXT, _REFUSAL, _REASONING, _TOOL = "text", "refusal", "reasoning", "tool"
+_PART_SHELLS: dict[str, TextPart | ReasoningPart] = {
+    _TEXT: TextPart(text=""),
+    _REFUSAL: TextPart(text="", refusal=True),
+    _REASONING: ReasoningPart(),
+}
 _ERROR_STATUS = {"invalid_request_error": 400, "rate_limit_error": 429, "server_error": 500}
 
 
@@ -205,10 +210,12 @@ class OpenAIChatStreamParser:
         if reasoning:
             self._switch(_REASONING, out)
             out.append(ReasoningDelta(index=self._next, text=reasoning))
-        text = (delta.content or "") + (delta.refusal or "")
-        if text:
+        if delta.content:
             self._switch(_TEXT, out)
-            out.append(TextDelta(index=self._next, text=text))
+            out.append(TextDelta(index=self._next, text=delta.content))
+        if delta.refusal:
+            self._switch(_REFUSAL, out)
+            out.append(TextDelta(index=self._next, text=delta.refusal))
         for call in delta.tool_calls or ():
             fn = call.function
             self._tool_fragment(
@@ -223,7 +230,7 @@ class OpenAIChatStreamParser:
         if self._open == kind:
             return
         self._close(out)
-        part = TextPart(text="") if kind == _TEXT else ReasoningPart()
+        part = _PART_SHELLS[kind]
         out.append(PartStart(index=self._next, part=part))
         self._open = kind
 

@@ -101,7 +101,7 @@ def item_to_ir(item: ResponseOutputItem, ctx: RequestContext) -> list[Part]:
 
 def _content_to_ir(content: ResponseOutputContent) -> TextPart:
     if content.type == "refusal":
-        return TextPart(text=content.refusal or "")
+        return TextPart(text=content.refusal or "", refusal=True)
     cites = tuple(citation_to_ir(a) for a in content.annotations or () if a.type == "url_citation")
     return TextPart(text=content.text or "", citations=cites)
 

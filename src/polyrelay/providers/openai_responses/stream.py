@@ -60,6 +60,16 @@ __all__ = ["OpenAIResponsesStreamParser"]
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 _TEXT_DELTA = "response.output_text.delta"
 
+_TEXT = TextPart(text="")
+_REFUSAL = TextPart(text="", refusal=True)
+
+
+def _shell(event: ResponseStreamEvent) -> TextPart:
+    """The part a content event opens: a refusal, or text."""
+    if event.type == "response.refusal.delta":
+        return _REFUSAL
+    return _REFUSAL if event.part is not None and event.part.type == "refusal" else _TEXT
+
 
 class _TextDeltaEvent(msgspec.Struct):
     type: str
@@ -206,12 +216,12 @@ class OpenAIResponsesStreamParser:
         index = self._open
         match event.type:
             case "response.content_part.added":
-                self._start(TextPart(text=""), out)
+                self._start(_shell(event), out)
             case "response.content_part.done":
                 self._stop(out)
             case "response.output_text.delta" | "response.refusal.delta":
                 # A server that skips `content_part.added` still has its text kept.
-                index = self._start(TextPart(text=""), out) if index is None else index
+                index = self._start(_shell(event), out) if index is None else index
                 out.append(TextDelta(index=index, text=event.delta or ""))
             case "response.output_text.annotation.added" if index is not None:
                 annotation = event.annotation
