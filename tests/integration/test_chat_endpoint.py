@@ -665,3 +665,29 @@ def test_a_refusal_reaches_a_chat_client_as_a_refusal(
         message = client.chat.completions.parse(**kwargs).choices[0].message
     assert message.refusal == "You said: no"
     assert message.parsed is None and not message.content
+
+
+def test_a_refusal_in_the_history_reaches_each_upstream_in_its_own_terms(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    """OpenAI's protocols keep the refusal; Anthropic and Gemini have none, so they get
+    its text, and the client hears so."""
+    messages = [
+        user("help"),
+        {"role": "assistant", "content": None, "refusal": "I can't."},
+        user("why?"),
+    ]
+    headers = {"authorization": f"Bearer {api_key}"}
+
+    def send(provider: str) -> tuple[Any, str]:
+        body = {"model": MODELS_BY_PROVIDER[provider], "messages": messages}
+        answer = httpx.post(gateway.url + "/v1/chat/completions", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return emulator.last()["body"], answer.headers.get("polyrelay-warnings", "")
+
+    responses, _ = send("openai-responses")
+    assistant = next(i for i in responses["input"] if i.get("role") == "assistant")
+    assert assistant["content"] == [{"type": "refusal", "refusal": "I can't."}]
+    claude, warnings = send("anthropic")
+    assert claude["messages"][1]["content"] == [{"type": "text", "text": "I can't."}]
+    assert "refusal in the history was sent as plain text" in warnings

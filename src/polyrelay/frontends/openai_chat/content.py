@@ -68,7 +68,7 @@ def messages_to_ir(
                 content = _user_content_to_ir(msg, i, ctx)
                 out.append(Message(role=Role.USER, parts=content, name=msg.name))
             case ChatCompletionAssistantMessageParam():
-                out.append(_assistant_to_ir(msg, ctx))
+                out.append(_assistant_to_ir(msg))
             case ChatCompletionToolMessageParam():
                 results.append(
                     ToolResultPart(tool_call_id=msg.tool_call_id, content=_text_to_ir(msg.content))
@@ -94,7 +94,7 @@ def _text_to_ir(content: TextContent) -> tuple[TextPart, ...]:
     return tuple(TextPart(text=p.text) for p in content)
 
 
-def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam, ctx: RequestContext) -> Message:
+def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam) -> Message:
     parts: list[Part] = []
     content = msg.content
     if isinstance(content, str):
@@ -102,13 +102,11 @@ def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam, ctx: RequestConte
     elif content is not None:
         for item in content:
             if isinstance(item, ChatCompletionContentPartRefusalParam):
-                ctx.warn_translated("an assistant refusal in the history was sent as plain text")
-                parts.append(TextPart(text=item.refusal))
+                parts.append(TextPart(text=item.refusal, refusal=True))
             else:
                 parts.append(TextPart(text=item.text))
     if msg.refusal and not parts:
-        ctx.warn_translated("an assistant refusal in the history was sent as plain text")
-        parts.append(TextPart(text=msg.refusal))
+        parts.append(TextPart(text=msg.refusal, refusal=True))
     for call in msg.tool_calls or ():
         fn = call.function
         parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments))

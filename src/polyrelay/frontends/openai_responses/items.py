@@ -161,7 +161,7 @@ def _part_to_ir(part: ContentPartParam, param: str) -> MediaPart:
         case "input_text" | "output_text" | "text":
             return TextPart(text=_require(part.text, f"{param}.text"))
         case "refusal":
-            return TextPart(text=_require(part.refusal, f"{param}.refusal"))
+            return TextPart(text=_require(part.refusal, f"{param}.refusal"), refusal=True)
         case "input_image":
             return _image_to_ir(part, param)
         case "input_file":

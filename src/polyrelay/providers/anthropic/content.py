@@ -144,6 +144,8 @@ def _media_from_ir(part: MediaPart, ctx: RequestContext) -> ToolResultContentPar
 
 
 def text_block_from_ir(part: TextPart, ctx: RequestContext) -> TextBlock:
+    if part.refusal:
+        ctx.warn("an assistant refusal in the history was sent as plain text")
     cache = _EPHEMERAL if part.cache_control else None
     citations = None
     if part.citations:

@@ -125,6 +125,8 @@ class _ContentsBuilder:
     def _part(self, part: Part) -> GeminiPart | None:
         match part:
             case TextPart() | ImagePart() | DocumentPart():
+                if isinstance(part, TextPart) and part.refusal:
+                    self.ctx.warn("an assistant refusal in the history was sent as plain text")
                 return media_part_from_ir(part)
             case ToolCallPart():
                 self.call_names[part.id] = part.name

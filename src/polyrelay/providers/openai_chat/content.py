@@ -108,18 +108,22 @@ def _media_from_ir(part: ImagePart | DocumentPart) -> UserContentPart:
 
 def _assistant_from_ir(msg: Message, ctx: RequestContext) -> ChatCompletionAssistantMessageParam:
     texts: list[str] = []
+    refusals: list[str] = []
     calls: list[ChatCompletionMessageToolCall] = []
     for part in msg.parts:
         if isinstance(part, TextPart):
-            texts.append(part.text)
+            (refusals if part.refusal else texts).append(part.text)
         elif isinstance(part, ToolCallPart):
             fn = FunctionCall(name=part.name, arguments=part.arguments)
             calls.append(ChatCompletionMessageToolCall(id=part.id, function=fn))
         else:
             ctx.warn(f"{part.__struct_config__.tag} parts in assistant history were dropped")
-    content = "".join(texts) if texts or not calls else None
+    content = "".join(texts) if texts or not (calls or refusals) else None
     return ChatCompletionAssistantMessageParam(
-        content=content, tool_calls=calls or None, name=msg.name
+        content=content,
+        tool_calls=calls or None,
+        refusal="".join(refusals) if refusals else None,
+        name=msg.name,
     )
 
 

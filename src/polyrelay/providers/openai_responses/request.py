@@ -170,6 +170,9 @@ def _document_from_ir(part: DocumentPart) -> ContentPartParam:
 def _assistant_from_ir(message: Message, items: list[InputItemParam], ctx: RequestContext) -> None:
     texts: list[ContentPartParam] = []
     for part in message.parts:
+        if isinstance(part, TextPart) and part.refusal:
+            texts.append(ContentPartParam(type="refusal", refusal=part.text))
+            continue
         if isinstance(part, TextPart):
             texts.append(ContentPartParam(type="output_text", text=part.text, annotations=[]))
             continue

@@ -204,11 +204,10 @@ def test_assistant_refusal_and_text_parts() -> None:
         {"role": "assistant", "content": None, "refusal": "nope"},
     ]
     req = _decode(_minimal(messages=msgs), ctx)
-    assert req.messages[1].parts == (TextPart(text="a"), TextPart(text="no"))
-    assert req.messages[2].parts == (TextPart(text="nope"),)
-    assert ctx.translation_warnings == [
-        "an assistant refusal in the history was sent as plain text"
-    ]
+    assert req.messages[1].parts == (TextPart(text="a"), TextPart(text="no", refusal=True))
+    assert req.messages[2].parts == (TextPart(text="nope", refusal=True),)
+    # Said by the upstreams that have no refusal (Anthropic, Gemini), not here.
+    assert ctx.translation_warnings == []
 
 
 def test_plain_base64_file_data_is_accepted() -> None:
