@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
 
 from tests.integration.conftest import Emulator, Gateway
 from tests.integration.servers import LIMITED_KEY, MODELS_BY_PROVIDER
@@ -646,11 +647,6 @@ def test_a_refusal_reaches_a_chat_client_as_a_refusal(
 ) -> None:
     """OpenAI's refusal (Chat's `message.refusal`, a Responses `refusal` part) stays one,
     so `parse()` reports it instead of failing to read it as JSON."""
-    from pydantic import BaseModel
-
-    class City(BaseModel):
-        name: str
-
     kwargs: Any = {
         "model": MODELS_BY_PROVIDER[provider],
         "messages": [user("[[refuse]] no")],
@@ -691,3 +687,40 @@ def test_a_refusal_in_the_history_reaches_each_upstream_in_its_own_terms(
     claude, warnings = send("anthropic")
     assert claude["messages"][1]["content"] == [{"type": "text", "text": "I can't."}]
     assert "refusal in the history was sent as plain text" in warnings
+
+
+class City(BaseModel):
+    name: str
+    population: int
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_structured_output_parses_through_every_upstream(
+    client: openai.OpenAI, provider: str, stream: bool
+) -> None:
+    """The schema reaches each upstream in its own terms (the emulator answers a JSON
+    instance of the schema it received, as a model would), and the answer is parsed."""
+    kwargs: Any = {
+        "model": MODELS_BY_PROVIDER[provider],
+        "messages": [user("Paris")],
+        "response_format": City,
+    }
+    if stream:
+        with client.chat.completions.stream(**kwargs) as events:
+            for _ in events:
+                pass
+            parsed = events.get_final_completion().choices[0].message.parsed
+    else:
+        parsed = client.chat.completions.parse(**kwargs).choices[0].message.parsed
+    assert parsed == City(name="You said: Paris", population=0)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_structured_output_parses_for_a_responses_client(
+    client: openai.OpenAI, provider: str
+) -> None:
+    response = client.responses.parse(
+        model=MODELS_BY_PROVIDER[provider], input="Paris", text_format=City
+    )
+    assert response.output_parsed == City(name="You said: Paris", population=0)

@@ -31,6 +31,7 @@ from polyrelay.emulator.script import (
 )
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
+from polyrelay.emulator.structured import schema_of
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -90,6 +91,7 @@ class AnthropicDialect:
             tool_names={as_str(t.get("name")) for t in tools if t.get("type") in _CLIENT_TYPES},
             search_tool=as_str(search.get("name")) or "web_search" if search else None,
             search_max_uses=max_uses if isinstance(max_uses, int) else None,
+            output_schema=schema_of(as_object(body.get("output_config")).get("format")),
             continues=bool(messages) and messages[-1][0] == "assistant",
             input_tokens=sum(map(count_words, texts)),
             max_tokens=max_tokens,

@@ -80,6 +80,7 @@ class GeminiDialect:
                 first_of(config, "stopSequences", "stop_sequences"),
                 "generationConfig.stopSequences",
             ),
+            output_schema=_output_schema(config),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
@@ -205,3 +206,13 @@ class _CandidateWriter:
             part = self._signed({"functionCall": {"name": call.name, "args": call.arguments}})
             yield encode(self._response([part], final=False)), True
         yield encode(self._response([self._signed({"text": ""})], final=True)), False
+
+
+def _output_schema(config: JSONObject) -> JSONObject | None:
+    """JSON mode: `responseMimeType: application/json`, with `responseJsonSchema` (or the
+    older `responseSchema`) when the reply must follow one."""
+    mime = first_of(config, "responseMimeType", "response_mime_type")
+    if mime != "application/json":
+        return None
+    schema = first_of(config, "responseJsonSchema", "response_json_schema", "responseSchema")
+    return as_object(schema)

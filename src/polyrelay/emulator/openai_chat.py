@@ -22,6 +22,7 @@ from polyrelay.emulator.script import (
 )
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
+from polyrelay.emulator.structured import schema_of
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -79,6 +80,7 @@ class ChatDialect:
                 body.get("max_completion_tokens", body.get("max_tokens")), "max_tokens"
             ),
             stop_sequences=_stop(body),
+            output_schema=schema_of(body.get("response_format")),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:

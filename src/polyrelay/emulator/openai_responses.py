@@ -21,6 +21,7 @@ from polyrelay.emulator.script import (
 )
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
+from polyrelay.emulator.structured import schema_of
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -64,6 +65,7 @@ class ResponsesDialect:
             tool_names={as_str(tool.get("name")) for tool in tools if tool.get("name")},
             input_tokens=sum(map(count_words, texts)),
             max_tokens=read_limit(body.get("max_output_tokens"), "max_output_tokens"),
+            output_schema=schema_of(as_object(body.get("text")).get("format")),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from polyrelay.codec import DecodeError, JSONObject, decode, encode_str
+from polyrelay.emulator.structured import json_reply
 from polyrelay.emulator.wire import collapse, new_id
 
 __all__ = [
@@ -71,6 +72,8 @@ class Conversation:
     search_max_uses: int | None = None
     continues: bool = False
     """The request ends with the assistant's own turn: a paused turn sent back to go on."""
+    output_schema: JSONObject | None = None
+    """The JSON schema the reply must follow (`{}`: any JSON object); None for text."""
 
 
 class Finish(enum.Enum):
@@ -165,6 +168,8 @@ def make_plan(conversation: Conversation) -> Plan:
     else:
         directives = _parse_directives(conversation.user_text)
         reply = _reply_text(directives)
+        if conversation.output_schema is not None and not directives.refuse:
+            reply = json_reply(conversation.output_schema, reply)
     tool_calls = _tool_calls(directives, conversation.tool_names)
     plan = _limited_plan(reply if not tool_calls else "", conversation)
     plan.tool_calls = tool_calls
