@@ -269,3 +269,23 @@ def test_cut_stream_raises_in_sdk(anthropic_client):
         ) as stream,
     ):
         stream.get_final_message()
+
+
+def test_unpaired_tool_use_and_tool_result_are_refused_as_anthropic_does(anthropic_client):
+    """A tool_use without its tool_result in the next message, or a tool_result with no
+    tool_use before it, is the API's 400: the gateway's translations must pair them."""
+    use = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
+    unanswered = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [use]},
+        {"role": "user", "content": "and?"},
+    ]
+    orphan = [{"role": "user", "content": [result]}]
+    for messages in (unanswered, orphan):
+        with pytest.raises(anthropic.BadRequestError) as info:
+            anthropic_client.messages.create(model="m", max_tokens=10, messages=messages)
+        assert "tool_use" in str(info.value)
+    paired = [*unanswered[:2], {"role": "user", "content": [result]}]
+    answer = anthropic_client.messages.create(model="m", max_tokens=10, messages=paired)
+    assert answer.content[0].text == "Tool f returned: ok"

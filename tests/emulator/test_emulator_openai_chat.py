@@ -228,3 +228,19 @@ def test_cut_ends_the_stream_early(openai_client):
         for chunk in stream:
             received.append(chunk.choices[0].delta.content or "")
     assert "".join(received) == "You said:"
+
+
+def test_unanswered_tool_calls_and_stray_tool_messages_are_refused(openai_client):
+    """As OpenAI: tool calls are answered by tool messages right after them, and a tool
+    message answers a call before it."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    asked = {"role": "assistant", "content": None, "tool_calls": [call]}
+    answer = {"role": "tool", "tool_call_id": "call_1", "content": "ok"}
+    for messages in (
+        [*user("hi"), asked, *user("and?")],
+        [*user("hi"), answer],
+    ):
+        with pytest.raises(openai.BadRequestError):
+            openai_client.chat.completions.create(model="m", messages=messages)
+    reply = openai_client.chat.completions.create(model="m", messages=[*user("hi"), asked, answer])
+    assert reply.choices[0].message.content == "Tool f returned: ok"

@@ -132,7 +132,34 @@ def _messages(body: JSONObject) -> list[tuple[str, list[JSONObject]]]:
             blocks = [as_object(block) for block in as_list(content)]
             _refuse_empty_text(blocks)
         result.append((role, blocks))
+    _refuse_unpaired_tools(result)
     return result
+
+
+def _refuse_unpaired_tools(messages: list[tuple[str, list[JSONObject]]]) -> None:
+    """As the API: every `tool_use` of an assistant turn has its `tool_result` in the next
+    message, and every `tool_result` answers a `tool_use` of the turn before."""
+    asked: set[str] = set()
+    for i, (role, blocks) in enumerate(messages):
+        answered = {as_str(b.get("tool_use_id")) for b in blocks if b.get("type") == "tool_result"}
+        if answered - asked:
+            ids = ", ".join(sorted(answered - asked))
+            raise RequestError(
+                400,
+                f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` "
+                f"blocks: {ids}. Each `tool_result` block must have a corresponding "
+                "`tool_use` block in the previous message.",
+            )
+        if asked - answered:
+            ids = ", ".join(sorted(asked - answered))
+            raise RequestError(
+                400,
+                f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {ids}. Each `tool_use` block must have a "
+                "corresponding `tool_result` block in the next message.",
+            )
+        asked = {as_str(b.get("id")) for b in blocks if b.get("type") == "tool_use"}
+        asked = asked if role == "assistant" and i < len(messages) - 1 else set()
 
 
 def _refuse_empty_text(blocks: list[JSONObject]) -> None:

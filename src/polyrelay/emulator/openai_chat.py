@@ -67,6 +67,7 @@ class ChatDialect:
         if not isinstance(messages, list) or not messages:
             raise RequestError(400, "messages: a non-empty array is required", "messages")
         messages = [as_object(message) for message in messages]
+        _refuse_unpaired_tools(messages)
         texts, local_names, user_text = _read_messages(messages)
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]
@@ -112,6 +113,35 @@ def _choice_count(body: JSONObject) -> int:
 def _tool_function(tool: object) -> JSONObject:
     tool = as_object(tool)
     return as_object(tool.get("function") or tool.get("custom"))
+
+
+def _refuse_unpaired_tools(messages: list[JSONObject]) -> None:
+    """As the API: an assistant's `tool_calls` are each answered by a `tool` message right
+    after it, and a `tool` message answers a call of the assistant message before."""
+    pending: set[str] = set()
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role == "tool":
+            call_id = as_str(message.get("tool_call_id"))
+            if call_id not in pending:
+                raise RequestError(
+                    400,
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"messages.[{i}].role",
+                )
+            pending.discard(call_id)
+            continue
+        if pending and role not in _SYSTEM_ROLES:
+            raise RequestError(
+                400,
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(sorted(pending))}",
+                "messages",
+            )
+        calls = as_list(message.get("tool_calls")) if role == "assistant" else []
+        pending = {as_str(as_object(call).get("id")) for call in calls}
 
 
 def _read_messages(messages: list[JSONObject]) -> tuple[list[str], dict[str, str], str]:
