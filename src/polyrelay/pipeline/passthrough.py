@@ -158,8 +158,9 @@ class _Echo:
     - the model name the client asked for, as the non-streamed fast path and the IR path
       do. The upstream's own name is read from the first frames (OpenAI answers a dated
       snapshot, `gpt-4o-mini-2024-07-18`, and an alias's target is not the client's
-      business); only the first `"model"` member of a frame is rewritten, which in every
-      protocol's frames is the response's own, ahead of the client's `metadata`;
+      business). When the client's metadata names a model too (a Responses stream echoes
+      it), only each frame's first `"model"` member is rewritten: in every protocol's
+      frames that is the response's own, ahead of the metadata;
     - the frontend's own fields (PassthroughHooks.passthrough_echoes);
     - and it drops what the provider asked for and the client did not (`trim`).
     Only whole frames are rewritten (a partial frame waits for the rest), so a name split
