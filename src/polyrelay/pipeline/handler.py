@@ -168,6 +168,13 @@ class Gateway:
             )
         return response
 
+    def route_for(self, key: ApiKey, model: str) -> Route:
+        """The route of `model` for `key`, its permission checked first: a key limited to
+        some models gets the same 403 for a model that exists and one that does not, so
+        it cannot probe which others are configured. Every endpoint routes through this."""
+        self.authenticator.authorize_model(key, model)
+        return self.router.resolve(model, key)
+
     def error_response(
         self, frontend: Frontend, error: GatewayError, ctx: RequestContext
     ) -> Response:
@@ -203,10 +210,7 @@ class Gateway:
             cast(ReadsHeaders, frontend).note_headers(headers, ctx)
         chat = restore_request(await _decode(frontend, body, ctx, self.database))
         ctx.model = chat.model
-        # Permission first: a key limited to some models gets the same 403 for a model that
-        # exists and one that does not, so it cannot probe which others are configured.
-        self.authenticator.authorize_model(key, chat.model)
-        route = self.router.resolve(chat.model, key)
+        route = self.route_for(key, chat.model)
         provider = self.providers[route.provider.type]
         chat = await prepare_media(chat, route, provider.capabilities, self.media_readers, ctx)
         fast = provider.type == frontend.name and ctx.passthrough_ok

@@ -209,8 +209,7 @@ class TaskService:
 
     def _admit(self, model: str, key: ApiKey, ctx: RequestContext) -> None:
         ctx.model = model
-        self._gateway.authenticator.authorize_model(key, model)
-        self._gateway.router.resolve(model, key)
+        self._gateway.route_for(key, model)
 
     async def _enqueue(self, task_id: str, kind: TaskKind, job: _Submission) -> NewTask:
         """Commit the task; it is durable before the client hears of it."""

@@ -141,8 +141,7 @@ def _validate(
         if isinstance(frontend, ReadsHeaders):
             frontend.note_headers(headers, ctx)
         chat = frontend.decode(raw, ctx)
-        gateway.authenticator.authorize_model(key, chat.model)
-        gateway.router.resolve(chat.model, key)
+        gateway.route_for(key, chat.model)
     except GatewayError as error:
         raise InvalidRequestError(f"{where}.params: {error.message}") from None
 

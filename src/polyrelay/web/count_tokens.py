@@ -107,9 +107,13 @@ def _media_count(part: Part) -> int:
 
 
 async def _count(
-    gateway: Gateway, request: Request, body: bytes, chat: ChatRequest, ctx: RequestContext
+    gateway: Gateway,
+    request: Request,
+    body: bytes,
+    chat: ChatRequest,
+    route: ModelRoute,
+    ctx: RequestContext,
 ) -> int:
-    route = gateway.router.resolve(chat.model)
     provider = gateway.providers[route.provider.type]
     if isinstance(provider, AnthropicProvider):
         return await _count_anthropic(gateway, provider, request, body, route)
@@ -166,9 +170,8 @@ def count_tokens_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Res
             frontend.note_headers(request.headers, ctx)
             chat = restore_request(frontend.decode_count_tokens(body, ctx))
             ctx.model = chat.model
-            gateway.authenticator.authorize_model(key, chat.model)
-            gateway.router.resolve(chat.model, key)
-            count = await _count(gateway, request, body, chat, ctx)
+            route = gateway.route_for(key, chat.model)
+            count = await _count(gateway, request, body, chat, route, ctx)
         except GatewayError as error:
             return gateway.error_response(frontend, error, ctx)
         except Exception:

@@ -144,8 +144,7 @@ def _input_tokens(gateway: Gateway) -> Handler:
         # It may read the stored history of previous_response_id: off the event loop.
         chat, _ = await gateway.database.call(frontend.decode_with_options, body, ctx)
         ctx.model = chat.model
-        gateway.authenticator.authorize_model(key, chat.model)
-        gateway.router.resolve(chat.model, key)
+        gateway.route_for(key, chat.model)
         ctx.warn(f"input_tokens is an estimate (characters / {CHARS_PER_TOKEN})")
         count = estimate_tokens(chat)
         document = {"object": "response.input_tokens", "input_tokens": count}

@@ -260,8 +260,7 @@ class _Connection:
             self.frontend.decode_with_options, job.body, ctx
         )
         ctx.model = chat.model
-        self.gateway.authenticator.authorize_model(self.key, chat.model)
-        self.gateway.router.resolve(chat.model, self.key)
+        self.gateway.route_for(self.key, chat.model)
         shell = response_shell(ctx, options, "in_progress", response_id(ctx, options))
         document: dict[str, Any] = msgspec.to_builtins(shell)
         for seq, kind in enumerate(("response.created", "response.in_progress")):
