@@ -97,17 +97,12 @@ def _turn_from_ir(message: Message, ctx: RequestContext) -> tuple[_Role, list[Co
 def _blocks_from_ir(parts: tuple[Part, ...], ctx: RequestContext) -> list[ContentBlockParam]:
     blocks: list[ContentBlockParam] = []
     for part in parts:
+        if _is_empty_text_part(part):
+            continue
         block = _block_from_ir(part, ctx)
-        if block is not None and not _is_empty_text(block):
+        if block is not None:
             blocks.append(block)
     return blocks
-
-
-def _is_empty_text(block: object) -> bool:
-    """Anthropic refuses an empty text block with a 400 ("text content blocks must be
-    non-empty"); one carries nothing, so it is never sent (another protocol's history
-    holds them: a Chat stream's assistant turn starts as `content: ""`)."""
-    return isinstance(block, TextBlock) and not block.text
 
 
 def _block_from_ir(part: Part, ctx: RequestContext) -> ContentBlockParam | None:
@@ -210,7 +205,10 @@ def _tool_result_from_ir(part: ToolResultPart, ctx: RequestContext) -> ToolResul
     )
 
 
-def _is_empty_text_part(part: MediaPart) -> bool:
+def _is_empty_text_part(part: Part) -> bool:
+    """Anthropic refuses an empty text block with a 400 ("text content blocks must be
+    non-empty"); one carries nothing, so it is never sent (another protocol's history
+    holds them: a Chat stream's assistant turn starts as `content: ""`)."""
     return isinstance(part, TextPart) and not part.text
 
 
