@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from polyrelay import codec
+from polyrelay.context import new_id
 from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ __all__ = [
     "error_response",
     "json_response",
     "unrouted",
+    "with_request_id",
 ]
 
 ANTHROPIC = "/v1/messages"
@@ -74,6 +76,20 @@ def authenticated(gateway: Gateway, handler: Handler, protocol: str | None = Non
             return error_response(gateway, error, protocol or client_protocol(request.headers))
 
     return endpoint
+
+
+def with_request_id(endpoint: Endpoint) -> Endpoint:
+    """`request-id` (Anthropic's SDKs read it, errors included) and `x-request-id`
+    (OpenAI's) on every answer, as the /v1/messages path sets them (pipeline/replies.py)."""
+
+    async def answer(request: Request) -> Response:
+        response = await endpoint(request)
+        request_id = new_id("req_")
+        response.headers["request-id"] = request_id
+        response.headers["x-request-id"] = request_id
+        return response
+
+    return answer
 
 
 def unrouted(gateway: Gateway) -> Callable[[Request, Exception], Awaitable[Response]]:

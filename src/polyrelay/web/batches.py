@@ -37,8 +37,7 @@ from polyrelay.storage import ApiKey
 from polyrelay.storage.batches import BatchRequestResult, BatchRow, BatchState
 from polyrelay.tasks.model import NewTask, TaskKind
 from polyrelay.tasks.service import TaskService
-from polyrelay.web import ANTHROPIC, Handler, authenticated, json_response
-from polyrelay.web.models import with_request_id
+from polyrelay.web import ANTHROPIC, Handler, authenticated, json_response, with_request_id
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway

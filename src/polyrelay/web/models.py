@@ -12,16 +12,21 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from polyrelay import codec
-from polyrelay.context import new_id
 from polyrelay.errors import InvalidRequestError, NotFoundError
-from polyrelay.web import ANTHROPIC, Endpoint, authenticated, client_protocol, json_response
+from polyrelay.web import (
+    ANTHROPIC,
+    authenticated,
+    client_protocol,
+    json_response,
+    with_request_id,
+)
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
     from polyrelay.providers import Route as ModelRoute
     from polyrelay.storage import ApiKey
 
-__all__ = ["models_endpoint", "routes", "with_request_id"]
+__all__ = ["models_endpoint", "routes"]
 
 _CREATED = 1_735_689_600  # models carry no creation time in the config; a fixed date
 _CREATED_AT = "2025-01-01T00:00:00Z"
@@ -121,20 +126,6 @@ def _unknown_model(name: str, anthropic: bool) -> NotFoundError:
         return NotFoundError(f"model: {name}", param="model")
     message = f"The model '{name}' does not exist"
     return NotFoundError(message, param="model", code="model_not_found")
-
-
-def with_request_id(endpoint: Endpoint) -> Endpoint:
-    """`request-id` (Anthropic's SDKs read it, errors included) and `x-request-id`
-    (OpenAI's) on every answer, as the /v1/messages path sets them (pipeline/replies.py)."""
-
-    async def answer(request: Request) -> Response:
-        response = await endpoint(request)
-        request_id = new_id("req_")
-        response.headers["request-id"] = request_id
-        response.headers["x-request-id"] = request_id
-        return response
-
-    return answer
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
