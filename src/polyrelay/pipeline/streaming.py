@@ -177,17 +177,18 @@ async def open_stream(
     checked) when this returns, so an upstream error still gets its own HTTP status.
     `client_protocol` (the frontend's name) tells whether paused turns are continued."""
     tool = server_tools.tool_for(chat, provider.capabilities, ctx) if server_tools else None
-    reopen = _Reopen(client, provider, route, ctx)
+    single = choice_count(chat, provider) == 1
     if tool is None:
-        single = choice_count(chat, provider) == 1
         if single and may_pause(chat, provider, client_protocol):
+            reopen = _Reopen(client, provider, route, ctx)
             events = stream_paused(await reopen(chat), reopen, chat)
             return _render_events(events, renderer, meter)
         streams = await open_streams(client, provider, chat, route, ctx)
         return render_streams(streams, provider, route, ctx, renderer, meter)
-    if choice_count(chat, provider) > 1:
+    if not single:
         raise UnsupportedError("n > 1 cannot be streamed with web search", param="n")
     prepared = prepare_request(chat, tool)
+    reopen = _Reopen(client, provider, route, ctx)
     events = stream_with_tool(await reopen(prepared), reopen, prepared, tool)
     return _render_events(events, renderer, meter)
 
