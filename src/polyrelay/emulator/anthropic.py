@@ -66,7 +66,7 @@ class AnthropicDialect:
         messages = _messages(body)
         system = body.get("system")
         if isinstance(system, list):
-            _refuse_empty_text([as_object(block) for block in system])
+            _refuse_invalid_blocks([as_object(block) for block in system])
         max_tokens = read_limit(body.get("max_tokens"), "max_tokens")
         if max_tokens is None and not counting:
             raise RequestError(400, "max_tokens: Field required", "max_tokens")
@@ -130,7 +130,7 @@ def _messages(body: JSONObject) -> list[tuple[str, list[JSONObject]]]:
             blocks = [{"type": "text", "text": content}] if content else []
         else:
             blocks = [as_object(block) for block in as_list(content)]
-            _refuse_empty_text(blocks)
+            _refuse_invalid_blocks(blocks)
         result.append((role, blocks))
     _refuse_unpaired_tools(result)
     return result
@@ -162,12 +162,12 @@ def _refuse_unpaired_tools(messages: list[tuple[str, list[JSONObject]]]) -> None
         asked = asked if role == "assistant" and i < len(messages) - 1 else set()
 
 
-def _refuse_empty_text(blocks: list[JSONObject]) -> None:
+def _refuse_invalid_blocks(blocks: list[JSONObject]) -> None:
     """As the API: an empty text block, even inside a tool result, is a 400, and so is a
     text document source without its media_type."""
     for block in blocks:
         if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-            _refuse_empty_text([as_object(item) for item in as_list(block.get("content"))])
+            _refuse_invalid_blocks([as_object(item) for item in as_list(block.get("content"))])
         elif block.get("type") == "text" and not block.get("text"):
             raise RequestError(400, "messages: text content blocks must be non-empty", "messages")
         elif block.get("type") == "document":
