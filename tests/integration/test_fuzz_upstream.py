@@ -89,8 +89,16 @@ def _request(
                                  "stream": stream}  # fmt: skip
     if kind == "anthropic":
         tool = {"name": "get_weather", "description": "weather", "input_schema": SCHEMA}
-        return "/v1/messages", {"model": model, "max_tokens": 200, "messages": [user],
-                                "tools": [tool], "stream": stream}  # fmt: skip
+        # Thinking on: Claude thinks only when asked, and the seed is to carry reasoning.
+        thinking = {"type": "enabled", "budget_tokens": 1024}
+        return "/v1/messages", {
+            "model": model,
+            "max_tokens": 2048,
+            "messages": [user],
+            "tools": [tool],
+            "thinking": thinking,
+            "stream": stream,
+        }
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
     body = {
         "contents": [{"role": "user", "parts": [{"text": prompt}]}],
@@ -115,6 +123,7 @@ def seeds(emulator: Emulator) -> dict[tuple[str, bool | None], bytes]:
             path, body = _request(kind, MODELS_BY_PROVIDER[kind], stream)
             reply = httpx.post(emulator.url + path, json=body, headers=headers, timeout=30)
             assert reply.status_code == 200, reply.text
+            assert kind != "anthropic" or b'"thinking"' in reply.content  # seeds reason
             found[(kind, stream)] = reply.content
         path, body = _request(kind, MODELS_BY_PROVIDER[kind], False, "[[error 400]] refused")
         reply = httpx.post(emulator.url + path, json=body, headers=headers, timeout=30)

@@ -83,7 +83,12 @@ def test_responses_validate_strictly_with_the_sdk(
     """Validated, where the SDK only constructs leniently: every required field is there
     (usage's cache_write_tokens, for one), on every path, plain and streamed."""
     url, headers = f"{gateway.url}/v1/responses", {"authorization": f"Bearer {api_key}"}
-    body = {"model": MODELS_BY_PROVIDER[provider], "input": "[[think 3]] strictly"}
+    # Reasoning on: Claude thinks only when asked, and the reasoning item is validated too.
+    body = {
+        "model": MODELS_BY_PROVIDER[provider],
+        "input": "[[think 3]] strictly",
+        "reasoning": {"effort": "low", "summary": "auto"},
+    }
     Response.model_validate(httpx.post(url, json=body, headers=headers).json())
     with httpx.stream("POST", url, json={**body, "stream": True}, headers=headers) as reply:
         lines = [line[6:] for line in reply.iter_lines() if line.startswith("data: ")]

@@ -10,12 +10,12 @@ first result, and usage counts `server_tool_use.web_search_requests`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from starlette.responses import Response
 
 from polyrelay.codec import JSONObject, encode
+from polyrelay.emulator.anthropic_search import citation, search_blocks, search_count
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import anthropic_error
 from polyrelay.emulator.script import (
@@ -55,8 +55,8 @@ STOP_REASON = {
 
 
 _SEARCH_TYPE = "web_search_"
+_MIN_BUDGET = 1024
 _CLIENT_TYPES = (None, "custom")
-_RESULTS_PER_SEARCH = 3
 
 
 class AnthropicDialect:
@@ -92,6 +92,7 @@ class AnthropicDialect:
             search_tool=as_str(search.get("name")) or "web_search" if search else None,
             search_max_uses=max_uses if isinstance(max_uses, int) else None,
             output_schema=schema_of(as_object(body.get("output_config")).get("format")),
+            thinks=_thinks(body.get("thinking"), max_tokens, counting=counting),
             continues=bool(messages) and messages[-1][0] == "assistant",
             input_tokens=sum(map(count_words, texts)),
             max_tokens=max_tokens,
@@ -108,6 +109,41 @@ class AnthropicDialect:
 
     def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
         return anthropic_error(status, message, param)
+
+
+def _thinks(thinking: object, max_tokens: int | None, *, counting: bool) -> bool:
+    """Whether the request turns thinking on, checked as the API does: an `enabled`
+    budget of at least 1024 tokens and below max_tokens; `adaptive` lets the model decide
+    (here: it thinks). Absent or `disabled`: no thinking."""
+    if thinking is None:
+        return False
+    config = as_object(thinking)
+    kind = config.get("type")
+    if kind == "adaptive":
+        return True
+    if kind == "disabled":
+        return False
+    if kind != "enabled":
+        raise RequestError(
+            400,
+            f"thinking.type: Input should be 'enabled', 'disabled' or 'adaptive', got {kind!r}",
+            "thinking.type",
+        )
+    budget = config.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < _MIN_BUDGET:
+        raise RequestError(
+            400,
+            f"thinking.enabled.budget_tokens: Input should be greater than or equal to "
+            f"{_MIN_BUDGET}",
+            "thinking.budget_tokens",
+        )
+    if not counting and max_tokens is not None and max_tokens <= budget:
+        raise RequestError(
+            400,
+            "`max_tokens` must be greater than `thinking.budget_tokens`",
+            "max_tokens",
+        )
+    return True
 
 
 def _messages(body: JSONObject) -> list[tuple[str, list[JSONObject]]]:
@@ -225,14 +261,14 @@ def _content(plan: Plan) -> list[JSONObject]:
         content.append(
             {"type": "thinking", "thinking": plan.thinking, "signature": _signature(plan)}
         )
-    searches = _searches(plan)
+    searches = search_blocks(plan)
     for use, result in searches:
         content += [use, result]
     if plan.text:
         text: JSONObject = {"type": "text", "text": plan.text}
-        citation = _citation(searches)
-        if citation is not None:
-            text["citations"] = [citation]
+        cited = citation(searches)
+        if cited is not None:
+            text["citations"] = [cited]
         content.append(text)
     content += [_tool_use(call, call.arguments) for call in plan.tool_calls]
     return content
@@ -249,68 +285,10 @@ def _usage(plan: Plan) -> JSONObject:
     if plan.searches:
         # Both counts, as the API writes them (the SDK's ServerToolUsage requires both).
         usage["server_tool_use"] = {
-            "web_search_requests": _search_count(plan),
+            "web_search_requests": search_count(plan),
             "web_fetch_requests": 0,
         }
     return usage
-
-
-def _search_count(plan: Plan) -> int:
-    limit = plan.search_max_uses
-    return len(plan.searches) if limit is None else min(len(plan.searches), limit)
-
-
-def _searches(plan: Plan) -> list[tuple[JSONObject, JSONObject]]:
-    """(server_tool_use, web_search_tool_result) per `[[search QUERY]]`, deterministic."""
-    out = []
-    for number, query in enumerate(plan.searches):
-        use_id = f"srvtoolu_emu{signature_hex(f'{number}:{query}')[:20]}"
-        use = {
-            "type": "server_tool_use",
-            "id": use_id,
-            "name": "web_search",
-            "input": {"query": query},
-        }
-        content: JSONObject | list[JSONObject]
-        if plan.search_max_uses is not None and number >= plan.search_max_uses:
-            content = {"type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"}
-        else:
-            content = [_search_result(query, i) for i in range(1, _RESULTS_PER_SEARCH + 1)]
-        out.append(
-            (use, {"type": "web_search_tool_result", "tool_use_id": use_id, "content": content})
-        )
-    return out
-
-
-def _slug(query: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", query.lower()).strip("-") or "search"
-
-
-def _search_result(query: str, number: int) -> JSONObject:
-    url = f"https://example.com/{_slug(query)}-{number}"
-    return {
-        "type": "web_search_result",
-        "url": url,
-        "title": f"Result {number} for {query}",
-        "encrypted_content": f"emu-enc-{signature_hex(url)}",
-        "page_age": f"{number} days ago",
-    }
-
-
-def _citation(searches: list[tuple[JSONObject, JSONObject]]) -> JSONObject | None:
-    """A web_search_result_location citing the first result of the first search that had any."""
-    for use, result in searches:
-        content = result["content"]
-        if isinstance(content, list) and content:
-            first = content[0]
-            return {
-                "type": "web_search_result_location",
-                "url": first["url"],
-                "title": first["title"],
-                "encrypted_index": f"emu-idx-{signature_hex(first['url'])}",
-                "cited_text": f"{first['title']}: an excerpt about {use['input']['query']}.",
-            }
-    return None
 
 
 def _message(
@@ -352,15 +330,15 @@ def _events(plan: Plan, context: ReplyContext) -> Iterator[Frame]:
             index, {"type": "thinking", "thinking": "", "signature": ""}, _thinking_deltas(plan)
         )
         index += 1
-    searches = _searches(plan)
+    searches = search_blocks(plan)
     for use, result in searches:
         query = use["input"]
         yield from _block_events(index, {**use, "input": {}}, _json_deltas(json_text(query)))
         yield from _block_events(index + 1, result, iter(()))
         index += 2
     if plan.text:
-        citation = _citation(searches)
-        cites = [{"type": "citations_delta", "citation": citation}] if citation else []
+        cited = citation(searches)
+        cites = [{"type": "citations_delta", "citation": cited}] if cited else []
         words = [{"type": "text_delta", "text": word} for word in plan.chunks]
         yield from _block_events(index, {"type": "text", "text": ""}, iter(cites + words))
         index += 1

@@ -74,6 +74,9 @@ class Conversation:
     """The request ends with the assistant's own turn: a paused turn sent back to go on."""
     output_schema: JSONObject | None = None
     """The JSON schema the reply must follow (`{}`: any JSON object); None for text."""
+    thinks: bool = True
+    """Whether `[[think TEXT]]` shows: Claude thinks only when the request turns thinking
+    on; the other protocols' reasoning models always reason."""
 
 
 class Finish(enum.Enum):
@@ -175,8 +178,8 @@ def make_plan(conversation: Conversation) -> Plan:
     plan.tool_calls = tool_calls
     if tool_calls:
         plan.finish = Finish.TOOL_USE
-    plan.thinking = directives.think
-    plan.thinking_chunks = word_chunks(directives.think)
+    plan.thinking = directives.think if conversation.thinks else ""
+    plan.thinking_chunks = word_chunks(plan.thinking)
     plan.output_tokens = (
         len(plan.chunks)
         + len(plan.thinking_chunks)
