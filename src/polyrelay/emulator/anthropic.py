@@ -32,6 +32,7 @@ from polyrelay.emulator.script import (
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
 from polyrelay.emulator.structured import schema_of
+from polyrelay.emulator.tool_choice import anthropic_tool_choice
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -84,15 +85,23 @@ class AnthropicDialect:
         texts += [as_str(tool.get("description")) for tool in tools]
         search = next((t for t in tools if as_str(t.get("type")).startswith(_SEARCH_TYPE)), None)
         max_uses = search.get("max_uses") if search is not None else None
+        # Server tools are the provider's own; `[[tool NAME]]` calls only client tools.
+        schemas = {
+            as_str(t.get("name")): as_object(t.get("input_schema"))
+            for t in tools
+            if t.get("type") in _CLIENT_TYPES
+        }
+        thinks = _thinks(body.get("thinking"), max_tokens, counting=counting)
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(messages, local_names, call_names),
-            # Server tools are the provider's own; `[[tool NAME]]` calls only client tools.
-            tool_names={as_str(t.get("name")) for t in tools if t.get("type") in _CLIENT_TYPES},
+            tool_names=set(schemas),
+            tool_schemas=schemas,
+            tool_choice=anthropic_tool_choice(body, schemas, thinks=thinks),
             search_tool=as_str(search.get("name")) or "web_search" if search else None,
             search_max_uses=max_uses if isinstance(max_uses, int) else None,
             output_schema=schema_of(as_object(body.get("output_config")).get("format")),
-            thinks=_thinks(body.get("thinking"), max_tokens, counting=counting),
+            thinks=thinks,
             continues=bool(messages) and messages[-1][0] == "assistant",
             input_tokens=sum(map(count_words, texts)),
             max_tokens=max_tokens,

@@ -22,6 +22,7 @@ from polyrelay.emulator.script import (
 )
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
+from polyrelay.emulator.tool_choice import gemini_tool_choice
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -67,10 +68,13 @@ class GeminiDialect:
         declarations = _function_declarations(body)
         texts += [as_str(declaration.get("description")) for declaration in declarations]
         config = as_object(first_of(body, "generationConfig", "generation_config"))
+        schemas = {as_str(d.get("name")): _parameters(d) for d in declarations}
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(turns),
-            tool_names={as_str(declaration.get("name")) for declaration in declarations},
+            tool_names=set(schemas),
+            tool_schemas=schemas,
+            tool_choice=gemini_tool_choice(body, schemas),
             input_tokens=sum(map(count_words, texts)),
             max_tokens=read_limit(
                 first_of(config, "maxOutputTokens", "max_output_tokens"),
@@ -127,6 +131,14 @@ def _function_declarations(body: JSONObject) -> list[JSONObject]:
             first_of(as_object(tool), "functionDeclarations", "function_declarations")
         )
     ]
+
+
+def _parameters(declaration: JSONObject) -> JSONObject:
+    """A declaration's schema: `parametersJsonSchema` (JSON Schema) or `parameters`
+    (Gemini's OpenAPI subset)."""
+    return as_object(
+        first_of(declaration, "parametersJsonSchema", "parameters_json_schema", "parameters")
+    )
 
 
 def _trailing_tool_results(turns: list[tuple[str, list[JSONObject]]]) -> list[ToolResult]:

@@ -23,6 +23,7 @@ from polyrelay.emulator.script import (
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
 from polyrelay.emulator.structured import schema_of
+from polyrelay.emulator.tool_choice import chat_tool_choice
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -72,10 +73,13 @@ class ChatDialect:
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]
         texts += [as_str(tool.get("description")) for tool in tools]
+        schemas = {as_str(tool.get("name")): as_object(tool.get("parameters")) for tool in tools}
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(messages, local_names, call_names),
-            tool_names={as_str(tool.get("name")) for tool in tools},
+            tool_names=set(schemas),
+            tool_schemas=schemas,
+            tool_choice=chat_tool_choice(body, schemas),
             input_tokens=sum(map(count_words, texts)),
             max_tokens=read_limit(
                 body.get("max_completion_tokens", body.get("max_tokens")), "max_tokens"

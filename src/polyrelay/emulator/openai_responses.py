@@ -22,6 +22,7 @@ from polyrelay.emulator.script import (
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
 from polyrelay.emulator.structured import schema_of
+from polyrelay.emulator.tool_choice import responses_tool_choice
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -59,10 +60,17 @@ class ResponsesDialect:
                 local_names[as_str(item.get("call_id"))] = as_str(item.get("name"))
         tools = _declared_tools(body)
         texts += [as_str(tool.get("description")) for tool in tools]
+        schemas = {
+            as_str(tool.get("name")): as_object(tool.get("parameters"))
+            for tool in tools
+            if tool.get("name")
+        }
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(items, local_names, call_names),
-            tool_names={as_str(tool.get("name")) for tool in tools if tool.get("name")},
+            tool_names=set(schemas),
+            tool_schemas=schemas,
+            tool_choice=responses_tool_choice(body, schemas),
             input_tokens=sum(map(count_words, texts)),
             max_tokens=read_limit(body.get("max_output_tokens"), "max_output_tokens"),
             output_schema=schema_of(as_object(body.get("text")).get("format")),

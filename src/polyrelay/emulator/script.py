@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from polyrelay.codec import DecodeError, JSONObject, decode, encode_str
-from polyrelay.emulator.structured import json_reply
+from polyrelay.emulator.structured import json_reply, schema_instance
 from polyrelay.emulator.wire import collapse, new_id
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Plan",
     "RequestError",
     "ToolCall",
+    "ToolChoice",
     "ToolResult",
     "make_plan",
     "read_limit",
@@ -57,6 +58,16 @@ class ToolResult:
     content: str
 
 
+@dataclass(slots=True, frozen=True)
+class ToolChoice:
+    """A request's tool choice in neutral terms: `auto` (the script decides), `none` (no
+    call, even where the script asks for one) or `required` (a call of one of `names`;
+    of any declared tool when `names` is empty)."""
+
+    mode: str = "auto"
+    names: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class Conversation:
     """What a request says, independent of its protocol."""
@@ -64,6 +75,9 @@ class Conversation:
     user_text: str = ""
     tool_results: list[ToolResult] = field(default_factory=list)
     tool_names: set[str] = field(default_factory=set)
+    tool_schemas: dict[str, JSONObject] = field(default_factory=dict)
+    """Each callable tool's parameters schema, in declaration order."""
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
     input_tokens: int = 0
     max_tokens: int | None = None
     stop_sequences: list[str] = field(default_factory=list)
@@ -173,7 +187,9 @@ def make_plan(conversation: Conversation) -> Plan:
         reply = _reply_text(directives)
         if conversation.output_schema is not None and not directives.refuse:
             reply = json_reply(conversation.output_schema, reply)
-    tool_calls = _tool_calls(directives, conversation.tool_names)
+    tool_calls = _chosen_calls(
+        _tool_calls(directives, conversation.tool_names), conversation, directives.text
+    )
     plan = _limited_plan(reply if not tool_calls else "", conversation)
     plan.tool_calls = tool_calls
     if tool_calls:
@@ -311,6 +327,25 @@ def _tool_calls(directives: _Directives, tool_names: set[str]) -> list[ToolCall]
         arguments = _tool_arguments(name, raw_arguments)
         calls.append(ToolCall(name, arguments, encode_str(arguments), new_id("")))
     return calls
+
+
+def _chosen_calls(calls: list[ToolCall], conversation: Conversation, text: str) -> list[ToolCall]:
+    """The calls the request's tool choice allows: the script's own where they fit, else
+    (a forced choice) one call of the first tool it allows, its arguments the smallest
+    instance of the tool's schema, its strings `text`. A forced choice applies after tool
+    results too, as with a real model: clients switch it off to end the loop."""
+    choice = conversation.tool_choice
+    if choice.mode == "none":
+        return []
+    allowed = choice.names or tuple(conversation.tool_schemas)
+    if choice.mode != "required" or not allowed:
+        return calls
+    kept = [call for call in calls if call.name in allowed]
+    if kept:
+        return kept
+    value = schema_instance(conversation.tool_schemas.get(allowed[0], {}), text)
+    arguments = value if isinstance(value, dict) else {}
+    return [ToolCall(allowed[0], arguments, encode_str(arguments), new_id(""))]
 
 
 def _tool_arguments(name: str, raw_arguments: str | None) -> JSONObject:

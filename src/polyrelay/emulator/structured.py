@@ -16,7 +16,7 @@ from typing import Any
 from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.wire import as_object
 
-__all__ = ["json_reply", "schema_of"]
+__all__ = ["json_reply", "schema_instance", "schema_of"]
 
 _MAX_DEPTH = 32
 """A recursive schema stops here (with null) instead of recursing for ever."""
@@ -44,6 +44,12 @@ def json_reply(schema: JSONObject, text: str) -> str:
     return encode(_instance(schema, schema, text, 0)).decode()
 
 
+def schema_instance(schema: JSONObject, text: str) -> Any:
+    """The smallest instance of `schema`, its strings `text` (a forced tool call's
+    arguments are built from the tool's parameters schema this way)."""
+    return _instance(schema, schema, text, 0)
+
+
 def _instance(node: Any, root: JSONObject, text: str, depth: int) -> Any:
     node = as_object(node)
     if depth > _MAX_DEPTH:
@@ -59,8 +65,9 @@ def _instance(node: Any, root: JSONObject, text: str, depth: int) -> Any:
             return _instance(node[branch][0], root, text, depth + 1)
     kind = node.get("type")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    return _typed(kind, node, root, text, depth)
+        kind = next((k for k in kind if str(k).lower() != "null"), "null")
+    # Gemini's OpenAPI schemas write the types in capitals (OBJECT, STRING).
+    return _typed(kind.lower() if isinstance(kind, str) else kind, node, root, text, depth)
 
 
 def _typed(kind: object, node: JSONObject, root: JSONObject, text: str, depth: int) -> Any:
