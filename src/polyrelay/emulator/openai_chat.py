@@ -10,6 +10,7 @@ from starlette.responses import Response
 from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import openai_error
+from polyrelay.emulator.logprobs import chat_top_logprobs, entries
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -74,6 +75,7 @@ class ChatDialect:
         tools += [as_object(function) for function in as_list(body.get("functions"))]
         texts += [as_str(tool.get("description")) for tool in tools]
         schemas = {as_str(tool.get("name")): as_object(tool.get("parameters")) for tool in tools}
+        chat_top_logprobs(body)  # refused here, before any answer, when invalid
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(messages, local_names, call_names),
@@ -93,11 +95,12 @@ class ChatDialect:
         context = ReplyContext(SNAPSHOTS.get(model, model), new_id("chatcmpl-"))
         headers = {"x-request-id": new_id("req_")}
         choices = _choice_count(body)
+        top = chat_top_logprobs(body)
         if body.get("stream") is True:
             include_usage = as_object(body.get("stream_options")).get("include_usage") is True
-            frames = _chunks(plan, context, include_usage, choices)
+            frames = _chunks(plan, _ChunkWriter(context, include_usage, top), choices)
             return Reply(frames=frames, headers=headers)
-        completion = _completion(plan, context, choices)
+        completion = _completion(plan, context, choices, top)
         return Reply(body=encode(completion), headers=headers, media_type="application/json")
 
     def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
@@ -206,7 +209,19 @@ def _tool_call(call: ToolCall) -> JSONObject:
     }
 
 
-def _completion(plan: Plan, context: ReplyContext, choices: int) -> JSONObject:
+def _logprobs(plan: Plan, top: int | None, chunks: list[str]) -> JSONObject | None:
+    """A choice's (or a chunk's) `logprobs`: the tokens under `refusal` for a refusal."""
+    if top is None:
+        return None
+    tokens = entries(chunks, top)
+    return (
+        {"content": None, "refusal": tokens}
+        if plan.refused
+        else {"content": tokens, "refusal": None}
+    )
+
+
+def _completion(plan: Plan, context: ReplyContext, choices: int, top: int | None) -> JSONObject:
     message: JSONObject = {
         "role": "assistant",
         "content": plan.text if (plan.text or not plan.tool_calls) and not plan.refused else None,
@@ -228,7 +243,7 @@ def _completion(plan: Plan, context: ReplyContext, choices: int) -> JSONObject:
             {
                 "index": index,
                 "message": message,
-                "logprobs": None,
+                "logprobs": _logprobs(plan, top, plan.chunks),
                 "finish_reason": FINISH_REASON[plan.finish],
             }
             for index in range(choices)
@@ -240,7 +255,8 @@ def _completion(plan: Plan, context: ReplyContext, choices: int) -> JSONObject:
 class _ChunkWriter:
     """Encodes chunks around a pre-encoded envelope: only the delta changes per chunk."""
 
-    def __init__(self, context: ReplyContext, include_usage: bool) -> None:
+    def __init__(self, context: ReplyContext, include_usage: bool, top: int | None) -> None:
+        self.top = top
         envelope = encode(
             {
                 "id": context.response_id,
@@ -252,23 +268,27 @@ class _ChunkWriter:
         )
         self._head = b"data: " + envelope[:-1] + b',"choices":'
         self._usage_tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
+        self.include_usage = include_usage
 
-    def delta(self, delta: JSONObject, finish_reason: str | None = None, index: int = 0) -> bytes:
+    def delta(
+        self,
+        delta: JSONObject,
+        finish_reason: str | None = None,
+        index: int = 0,
+        logprobs: JSONObject | None = None,
+    ) -> bytes:
         choice = b'[{"index":%d,"delta":' % index
-        choice += encode(delta) + b',"logprobs":null,"finish_reason":'
+        choice += encode(delta) + b',"logprobs":' + encode(logprobs) + b',"finish_reason":'
         return self._head + choice + encode(finish_reason) + b"}]" + self._usage_tail
 
     def usage(self, usage: JSONObject) -> bytes:
         return self._head + b'[],"usage":' + encode(usage) + b"}\n\n"
 
 
-def _chunks(
-    plan: Plan, context: ReplyContext, include_usage: bool, choices: int
-) -> Iterator[Frame]:
-    writer = _ChunkWriter(context, include_usage)
+def _chunks(plan: Plan, writer: _ChunkWriter, choices: int) -> Iterator[Frame]:
     for choice in range(choices):
         yield from _choice_chunks(plan, writer, choice)
-    if include_usage:
+    if writer.include_usage:
         yield writer.usage(chat_usage(plan, choices)), False
     yield b"data: [DONE]\n\n", False
 
@@ -279,7 +299,8 @@ def _choice_chunks(plan: Plan, writer: _ChunkWriter, choice: int) -> Iterator[Fr
         yield writer.delta({"reasoning_content": word}, None, choice), True
     member = "refusal" if plan.refused else "content"
     for word in plan.chunks:
-        yield writer.delta({member: word}, None, choice), True
+        logprobs = _logprobs(plan, writer.top, [word])
+        yield writer.delta({member: word}, None, choice, logprobs), True
     for index, call in enumerate(plan.tool_calls):
         for fragment in _tool_call_fragments(index, call):
             yield writer.delta({"tool_calls": [fragment]}, None, choice), True

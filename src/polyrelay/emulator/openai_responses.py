@@ -10,6 +10,7 @@ from starlette.responses import Response
 from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import openai_error
+from polyrelay.emulator.logprobs import entries, responses_top_logprobs
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -60,6 +61,7 @@ class ResponsesDialect:
                 local_names[as_str(item.get("call_id"))] = as_str(item.get("name"))
         tools = _declared_tools(body)
         texts += [as_str(tool.get("description")) for tool in tools]
+        responses_top_logprobs(body)  # refused here, before any answer, when invalid
         schemas = {
             as_str(tool.get("name")): as_object(tool.get("parameters"))
             for tool in tools
@@ -161,6 +163,7 @@ class _ResponseWriter:
         self.incomplete = plan.finish is Finish.LENGTH
         self.sequence_number = 0
         self.custom, self.namespaces = _kinds_of_tools(body)
+        self.top = responses_top_logprobs(body)
 
     def final(self) -> JSONObject:
         status = "incomplete" if self.incomplete else "completed"
@@ -228,12 +231,21 @@ class _ResponseWriter:
             item["encrypted_content"] = f"emu-enc-{signature_hex(summary)}"
         return item
 
-    def _content_part(self, text: str) -> JSONObject:
-        return {"type": "refusal", "refusal": text} if self.plan.refused else _text_part(text)
+    def _content_part(self, text: str, chunks: list[str]) -> JSONObject:
+        if self.plan.refused:
+            return {"type": "refusal", "refusal": text}
+        part = _text_part(text)
+        if self.top is not None:
+            part["logprobs"] = entries(chunks, self.top)
+        return part
+
+    def _event_logprobs(self, chunks: list[str]) -> list[JSONObject]:
+        """A text event's `logprobs` (always present, `[]` when not asked for)."""
+        return [] if self.top is None else entries(chunks, self.top, with_bytes=False)
 
     def _message_item(self, text: str, *, done: bool) -> JSONObject:
         status = ("incomplete" if self.incomplete else "completed") if done else "in_progress"
-        content = [self._content_part(text)] if done else []
+        content = [self._content_part(text, self.plan.chunks)] if done else []
         return {
             "id": self.message_id,
             "type": "message",
@@ -310,7 +322,7 @@ class _ResponseWriter:
         text = self.plan.text
         where = {"item_id": self.message_id, "output_index": output_index, "content_index": 0}
         yield self._item_added(output_index, self._message_item("", done=False))
-        added = {**where, "part": self._content_part("")}
+        added = {**where, "part": self._content_part("", [])}
         yield self._event("response.content_part.added", added), False
         if self.plan.refused:
             for word in self.plan.chunks:
@@ -318,11 +330,11 @@ class _ResponseWriter:
             yield self._event("response.refusal.done", {**where, "refusal": text}), False
         else:
             for word in self.plan.chunks:
-                delta = {**where, "delta": word, "logprobs": []}
+                delta = {**where, "delta": word, "logprobs": self._event_logprobs([word])}
                 yield self._event("response.output_text.delta", delta), True
-            done = {**where, "text": text, "logprobs": []}
+            done = {**where, "text": text, "logprobs": self._event_logprobs(self.plan.chunks)}
             yield self._event("response.output_text.done", done), False
-        part = {**where, "part": self._content_part(text)}
+        part = {**where, "part": self._content_part(text, self.plan.chunks)}
         yield self._event("response.content_part.done", part), False
         yield self._item_done(output_index, self._message_item(text, done=True))
 
