@@ -92,6 +92,8 @@ class AnthropicDialect:
             if t.get("type") in _CLIENT_TYPES
         }
         thinks = _thinks(body.get("thinking"), max_tokens, counting=counting)
+        if thinks:
+            _refuse_tool_loop_without_thinking(messages)
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(messages, local_names, call_names),
@@ -205,6 +207,27 @@ def _refuse_unpaired_tools(messages: list[tuple[str, list[JSONObject]]]) -> None
             )
         asked = {as_str(b.get("id")) for b in blocks if b.get("type") == "tool_use"}
         asked = asked if role == "assistant" and i < len(messages) - 1 else set()
+
+
+def _refuse_tool_loop_without_thinking(messages: list[tuple[str, list[JSONObject]]]) -> None:
+    """As the API with thinking on: when tool results answer the last assistant message,
+    that message starts with its thinking (a client has to send it back unmodified)."""
+    last = len(messages) - 1
+    if last < 1 or not any(b.get("type") == "tool_result" for b in messages[last][1]):
+        return
+    role, blocks = messages[last - 1]
+    if role != "assistant" or not any(b.get("type") == "tool_use" for b in blocks):
+        return
+    first = as_str(blocks[0].get("type")) if blocks else ""
+    if first not in ("thinking", "redacted_thinking"):
+        raise RequestError(
+            400,
+            f"messages.{last - 1}.content.0.type: Expected `thinking` or `redacted_thinking`,"
+            f" but found `{first}`. When `thinking` is enabled, a final `assistant` message"
+            " must start with a thinking block (preceeding the lastmost set of `tool_use` and"
+            " `tool_result` blocks). We recommend you include thinking blocks from previous"
+            " turns. To avoid this requirement, disable `thinking`.",
+        )
 
 
 def _refuse_invalid_blocks(blocks: list[JSONObject]) -> None:

@@ -9,6 +9,7 @@ rejects the pair and downgrading the choice would break structured-output caller
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import assert_never
 
 from polyrelay.codec import JSONObject, decode, encode
@@ -16,10 +17,15 @@ from polyrelay.context import RequestContext
 from polyrelay.ir import (
     ChatRequest,
     FunctionTool,
+    Message,
     OutputFormatKind,
     ReasoningConfig,
+    ReasoningPart,
+    Role,
     TextPart,
+    ToolCallPart,
     ToolChoiceMode,
+    ToolResultPart,
     WebSearchTool,
 )
 from polyrelay.ir.reasoning_token import TOKEN_PREFIX
@@ -167,11 +173,47 @@ def _thinking_from_ir(
     if _forces_tool(request):
         ctx.warn("thinking was turned off because a tool is forced (Anthropic rejects both)")
         return None, None
+    if _tool_loop_lost_thinking(request.messages):
+        ctx.warn(
+            "thinking was turned off for this turn: the assistant's tool calls came back"
+            " without the thinking before them (the client's protocol has no place for it),"
+            " and Anthropic requires it in a tool loop while thinking is on"
+        )
+        return None, None
     if reasoning.budget_tokens is not None:
         return ThinkingConfigParam(type="enabled", budget_tokens=reasoning.budget_tokens), None
     if reasoning.adaptive:
         return ThinkingConfigParam(type="adaptive"), reasoning.effort
     return _budget_for_effort(reasoning, route, output), None
+
+
+def _tool_loop_lost_thinking(messages: Sequence[Message]) -> bool:
+    """Whether the conversation ends in a tool loop (tool results answering the assistant's
+    calls) whose assistant turns hold no thinking of Anthropic's. With thinking on, the API
+    refuses that (the last assistant message before the results must start with its
+    thinking block); a Chat client never has it to send back, so thinking goes off instead."""
+    at = len(messages)
+    if not at or not _only_tool_results(messages[-1]):
+        return False  # the conversation ends with the user's own words: no loop
+    calls = False
+    # Back through the loop's results and assistant turns to the user's own words.
+    while at and (messages[at - 1].role is Role.ASSISTANT or _only_tool_results(messages[at - 1])):
+        for part in messages[at - 1].parts:
+            if isinstance(part, ReasoningPart) and part.origin == ORIGIN and part.signature:
+                return False
+            calls = calls or isinstance(part, ToolCallPart)
+        at -= 1
+    return calls
+
+
+def _only_tool_results(message: Message) -> bool:
+    if message.role is Role.TOOL:
+        return True
+    return (
+        message.role is Role.USER
+        and bool(message.parts)
+        and all(isinstance(part, ToolResultPart) for part in message.parts)
+    )
 
 
 def _budget_for_effort(

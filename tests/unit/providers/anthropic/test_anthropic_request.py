@@ -383,3 +383,46 @@ def test_top_efforts_think_the_most_and_keep_the_answer_room(
     assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
     assert body["max_tokens"] == max_tokens
     assert budget >= 24576 and max_tokens - budget >= min(asked or 4096, limit or 4096)
+
+
+def _loop(*assistant_parts: ReasoningPart, results: Role = Role.TOOL) -> tuple[Message, ...]:
+    """A user question, an assistant turn of `assistant_parts` calling tool c1, its result
+    (in a TOOL message, or a USER message of tool results as a Messages client sends)."""
+    call = ToolCallPart(id="c1", name="f", arguments="{}")
+    result = ToolResultPart(tool_call_id="c1", content=(TextPart(text="ok"),))
+    return (
+        _user("q"),
+        Message(role=Role.ASSISTANT, parts=(*assistant_parts, call)),
+        Message(role=results, parts=(result,)),
+    )
+
+
+THOUGHT = ReasoningPart(text="t", signature="sig", origin="anthropic")
+FOREIGN = ReasoningPart(text="t", signature="sig", origin="gemini")
+
+
+@pytest.mark.parametrize(
+    ("messages", "thinks"),
+    [
+        (_loop(), False),  # a Chat client's loop: no thinking to send back
+        (_loop(results=Role.USER), False),
+        (_loop(FOREIGN), False),  # another provider's reasoning is dropped on the way
+        (_loop(THOUGHT), True),
+        (_loop(THOUGHT, results=Role.USER), True),
+        ((*_loop(), _user("next")), True),  # a new question ends the loop
+        ((_user("q"),), True),
+    ],
+)
+def test_thinking_goes_off_for_a_tool_loop_that_lost_its_thinking(
+    messages: tuple[Message, ...], thinks: bool
+) -> None:
+    ctx = RequestContext()
+    request = ChatRequest(
+        model="claude",
+        messages=messages,
+        tools=(FunctionTool(name="f"),),
+        reasoning=ReasoningConfig(effort="low"),
+    )
+    body = _build(request, ctx)
+    assert ("thinking" in body) is thinks
+    assert any("thinking was turned off for this turn" in w for w in ctx.warnings) is not thinks
