@@ -14,8 +14,8 @@ output item maps to IR parts, numbered 0, 1, 2… in arrival order:
   opened and closed there.
 
 `response.completed` / `response.incomplete` give usage and the stop reason;
-`response.failed` and `error` end the stream with a StreamError, as does EOF without a
-terminal event.
+`response.failed` gives its usage and ends the stream with a StreamError, as do `error`
+and EOF without a terminal event.
 """
 
 from __future__ import annotations
@@ -251,10 +251,12 @@ class OpenAIResponsesStreamParser:
             message = event.message or "the upstream stream failed"
             out.append(self._error(status, message, kind_for_status(status)))
             return
+        # A failed response still reports what it consumed: the usage goes ahead of the
+        # error, so the meter records it and a Responses client's `response.failed` shows it.
+        out.append(UsageDelta(usage=usage_to_ir(response.usage, self._parts)))
         if event.type == "response.failed":
             err = failure_to_ir(response)
             out.append(self._error(err.status, err.message, err.kind))
             return
         self._done = True
-        out.append(UsageDelta(usage=usage_to_ir(response.usage, self._parts)))
         out.append(MessageStop(stop_reason=stop_reason_to_ir(response, self._parts)))
