@@ -113,12 +113,6 @@ def test_responses_top_logprobs_on_a_translated_path_warn(
     assert reply.json()["output"][-1]["content"][0]["logprobs"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: frontends/openai_responses/decode.py warns about top_logprobs "
-    "only; include message.output_text.logprobs alone is dropped on a translated path "
-    "without a word (the client gets logprobs: [] as if the model had none)",
-)
 @pytest.mark.parametrize("provider", RESPONSES_TRANSLATED)
 def test_responses_include_logprobs_on_a_translated_path_warn(
     gateway: Gateway, api_key: str, provider: str

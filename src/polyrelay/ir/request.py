@@ -11,7 +11,29 @@ from polyrelay.ir.content import JSONSchema, TextPart
 from polyrelay.ir.messages import Message
 from polyrelay.ir.tools import FunctionTool, ToolChoice, WebSearchTool
 
-__all__ = ["ChatRequest", "OutputFormat", "OutputFormatKind", "ReasoningConfig"]
+__all__ = [
+    "OPENAI_CLIENT_METADATA",
+    "OPENAI_PROMPT_CACHE_KEY",
+    "OPENAI_SAFETY_IDENTIFIER",
+    "OPENAI_USER",
+    "ChatRequest",
+    "OutputFormat",
+    "OutputFormatKind",
+    "ReasoningConfig",
+]
+
+# `ChatRequest.extensions` keys both OpenAI provider types (Chat and Responses) read: the
+# fields the two OpenAI protocols share and the IR has no room for, written by the OpenAI
+# frontends so that a request leaving the fast path keeps them (Codex's prompt-cache
+# affinity, say). Other upstreams have no equivalent and leave them out.
+OPENAI_PROMPT_CACHE_KEY = "openai.prompt_cache_key"
+OPENAI_SAFETY_IDENTIFIER = "openai.safety_identifier"
+OPENAI_USER = "openai.user"
+"""Set (possibly to None) only with OPENAI_SAFETY_IDENTIFIER: the client's own `user`,
+as `ChatRequest.user` then may be the safety_identifier (the one end-user id that
+upstreams with a single such field, e.g. Anthropic's metadata.user_id, get)."""
+OPENAI_CLIENT_METADATA = "openai.client_metadata"
+"""Responses only (Chat Completions has no such field)."""
 
 
 class OutputFormatKind(enum.Enum):
@@ -65,4 +87,5 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     extensions: dict[str, Any] = msgspec.field(default_factory=dict)
     """Request fields only one provider type has, keyed `<provider type>.<field>` (as
     parts' extensions are): a frontend of the same protocol fills them so a translated
-    request keeps them (e.g. `anthropic.service_tier`); only that provider reads them."""
+    request keeps them (e.g. `anthropic.service_tier`); only that provider reads them.
+    The `openai.` keys above are read by both OpenAI provider types."""

@@ -9,7 +9,7 @@ Value ranges are checked here so the messages read like OpenAI's own
 
 from __future__ import annotations
 
-from typing import Literal, assert_never
+from typing import Any, Literal, assert_never
 
 import msgspec
 
@@ -27,6 +27,7 @@ from polyrelay.ir import (
     ToolChoiceMode,
     WebSearchTool,
 )
+from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
     ChatCompletionCreateParamsStrict,
@@ -56,7 +57,6 @@ _IGNORED_FIELDS = (
     "prediction",
     "service_tier",
     "store",
-    "prompt_cache_key",
     "prompt_cache_retention",
     "prompt_cache_options",
     "verbosity",
@@ -105,6 +105,7 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
         reasoning=_reasoning_to_ir(p),
         metadata=p.metadata or {},
         stream=stream,
+        extensions=_openai_extensions(p, ctx),
     )
 
 
@@ -305,9 +306,27 @@ def _reasoning_to_ir(p: ChatCompletionCreateParams) -> ReasoningConfig | None:
 
 
 def _user_to_ir(p: ChatCompletionCreateParams, ctx: RequestContext) -> str | None:
+    """The one end-user id for upstreams with a single such field (Anthropic's
+    metadata.user_id); OpenAI upstreams get both fields (`_openai_extensions`)."""
     if p.safety_identifier is not None and p.user is not None:
-        ctx.warn_translated("safety_identifier was ignored because user is also set")
+        ctx.warn_translated("with user also set, safety_identifier reaches only OpenAI upstreams")
     return p.user if p.user is not None else p.safety_identifier
+
+
+def _openai_extensions(p: ChatCompletionCreateParams, ctx: RequestContext) -> dict[str, Any]:
+    """The fields an OpenAI upstream takes and the IR has no room for (ir/request.py), for
+    a request that leaves the fast path or goes to a Responses upstream. A cache key only
+    steers OpenAI's prompt cache, so other upstreams leave it out without a warning."""
+    out: dict[str, Any] = {}
+    key = p.prompt_cache_key  # kept raw by the schema: only a string is one
+    if isinstance(key, str):
+        out[OPENAI_PROMPT_CACHE_KEY] = key
+    elif key is not None:
+        ctx.warn_translated("prompt_cache_key is not a string; ignored")
+    if p.safety_identifier is not None:
+        out[OPENAI_SAFETY_IDENTIFIER] = p.safety_identifier
+        out[OPENAI_USER] = p.user
+    return out
 
 
 def _web_search_to_ir(opts: WebSearchOptions | None, ctx: RequestContext) -> WebSearchTool | None:

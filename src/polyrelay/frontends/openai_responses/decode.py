@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -25,6 +26,12 @@ from polyrelay.ir import (
     ReasoningConfig,
     TextPart,
 )
+from polyrelay.ir.request import (
+    OPENAI_CLIENT_METADATA,
+    OPENAI_PROMPT_CACHE_KEY,
+    OPENAI_SAFETY_IDENTIFIER,
+    OPENAI_USER,
+)
 from polyrelay.schemas.openai_responses import (
     InputItemParam,
     Reasoning,
@@ -39,6 +46,7 @@ __all__ = ["decode_request", "options_from_params", "parse_params", "request_fro
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 _TRUNCATION = frozenset({"auto", "disabled"})
+_LOGPROBS = "message.output_text.logprobs"
 
 
 def _param_of(message: str) -> str | None:
@@ -104,7 +112,23 @@ def request_from_params(
         reasoning=reasoning_to_ir(params.reasoning),
         metadata=params.metadata or {},
         stream=bool(params.stream),
+        extensions=_openai_extensions(params),
     )
+
+
+def _openai_extensions(params: ResponseCreateParams) -> dict[str, Any]:
+    """The fields an OpenAI upstream takes and the IR has no room for (ir/request.py), for
+    a request that leaves the fast path; Codex sends prompt_cache_key and client_metadata
+    on every request, and without them OpenAI loses the prompt-cache affinity."""
+    out: dict[str, Any] = {}
+    if params.prompt_cache_key is not None:
+        out[OPENAI_PROMPT_CACHE_KEY] = params.prompt_cache_key
+    if params.client_metadata is not None:
+        out[OPENAI_CLIENT_METADATA] = params.client_metadata
+    if params.safety_identifier is not None:
+        out[OPENAI_SAFETY_IDENTIFIER] = params.safety_identifier
+        out[OPENAI_USER] = params.user
+    return out
 
 
 def options_from_params(params: ResponseCreateParams, ctx: RequestContext) -> ResponsesOptions:
@@ -145,6 +169,12 @@ def _warn_ignored(params: ResponseCreateParams, ctx: RequestContext) -> None:
         ctx.warn_translated("service_tier is not supported by the gateway; ignored")
     if params.top_logprobs:
         ctx.warn_translated("top_logprobs is not supported by the gateway; ignored")
+    if params.include and _LOGPROBS in params.include:
+        # The IR has no room for token logprobs: the client would get `logprobs: []`.
+        ctx.warn_translated(f"include {_LOGPROBS} is not supported by the gateway; ignored")
+    if params.safety_identifier and params.user:
+        # Upstreams with one end-user field (Anthropic's metadata.user_id) get `user`.
+        ctx.warn_translated("with user also set, safety_identifier reaches only OpenAI upstreams")
     if params.max_tool_calls is not None:
         ctx.warn_translated("max_tool_calls is not supported by the gateway; ignored")
     if params.text is not None and params.text.verbosity is not None:

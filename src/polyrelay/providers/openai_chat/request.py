@@ -26,6 +26,7 @@ from polyrelay.ir import (
     ToolChoiceMode,
     WebSearchTool,
 )
+from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.openai_chat.content import messages_from_ir
 from polyrelay.schemas.openai_chat import (
@@ -86,7 +87,7 @@ def _params_from_ir(
         for t in request.tools
     ]
     native_cap = "api.openai.com" in route.provider.base_url
-    return ChatCompletionCreateParams(
+    params = ChatCompletionCreateParams(
         model=route.upstream_model,
         messages=messages_from_ir(request, ctx),
         max_completion_tokens=request.max_tokens if native_cap else None,
@@ -109,6 +110,14 @@ def _params_from_ir(
         metadata=request.metadata or None,
         web_search_options=_web_search_from_ir(request.web_search, ctx),
     )
+    own = request.extensions
+    if own:  # most translated requests have none: nothing to look up
+        # What an OpenAI client sent beside the IR (ir/request.py); Chat Completions has
+        # no client_metadata, which only tags the request, so that one stays out.
+        params.prompt_cache_key = own.get(OPENAI_PROMPT_CACHE_KEY)
+        params.safety_identifier = own.get(OPENAI_SAFETY_IDENTIFIER)
+        params.user = own.get(OPENAI_USER, request.user)
+    return params
 
 
 def _stop_from_ir(stop: tuple[str, ...]) -> list[str] | None:

@@ -31,6 +31,12 @@ from polyrelay.ir import (
     ToolResultPart,
     WebSearchTool,
 )
+from polyrelay.ir.request import (
+    OPENAI_CLIENT_METADATA,
+    OPENAI_PROMPT_CACHE_KEY,
+    OPENAI_SAFETY_IDENTIFIER,
+    OPENAI_USER,
+)
 from polyrelay.schemas.openai_responses import (
     ContentPartParam,
     InputItemParam,
@@ -92,7 +98,19 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
         metadata=request.metadata or None,
         user=request.user,
     )
+    if request.extensions:  # most translated requests have none: nothing to look up
+        _openai_fields(params, request)
     return encode(params)
+
+
+def _openai_fields(params: ResponseCreateParams, request: ChatRequest) -> None:
+    """What an OpenAI client sent that the IR keeps in `extensions` (ir/request.py):
+    Codex's prompt_cache_key and client_metadata keep its prompt-cache affinity."""
+    own = request.extensions
+    params.prompt_cache_key = own.get(OPENAI_PROMPT_CACHE_KEY)
+    params.client_metadata = own.get(OPENAI_CLIENT_METADATA)
+    params.safety_identifier = own.get(OPENAI_SAFETY_IDENTIFIER)
+    params.user = own.get(OPENAI_USER, request.user)
 
 
 def _reject_or_warn(request: ChatRequest, ctx: RequestContext) -> None:
