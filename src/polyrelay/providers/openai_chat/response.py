@@ -4,7 +4,9 @@ Parts come out in the order reasoning (non-standard `reasoning_content` / `reaso
 with no signature, origin None), text (a `refusal` counts as text), then tool calls;
 the stream parser emits the same order so that folding a stream equals parsing the body.
 Some OpenAI-compatible servers finish a tool-calling turn with `stop`: any tool call
-makes the stop reason TOOL_USE.
+makes the stop reason TOOL_USE. A tool call's empty arguments (`""`, which some
+OpenAI-compatible servers send for a tool without parameters) become `{}`, as in the
+stream parser: `""` is not JSON.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def _parts_to_ir(msg: ChatCompletionMessage) -> list[Part]:
         parts.append(TextPart(text=msg.refusal, refusal=True))
     for call in msg.tool_calls or ():
         fn = call.function
-        parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments))
+        parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments or "{}"))
     return parts
 
 

@@ -9,6 +9,9 @@ Theory of operation (translation.md §9.2 C):
   are strictly sequential, and some OpenAI-compatible servers interleave fragments of
   parallel calls (0, 1, 0, 1...), so only a call that is known to be alone may stream.
   Ids and names are taken from the first fragment that has them, never concatenated.
+  A call whose arguments stay empty (vLLM, Ollama on a tool without parameters send
+  `""`) gets `{}`, as Anthropic's empty input buffer does: `""` is not JSON, and clients
+  parse a finished call's arguments.
 - `finish_reason` closes the parts and releases held calls, but `MessageStop` waits for
   the usage chunk (`choices: []`) or `data: [DONE]`, so usage precedes it.
 - `data: {"error": ...}` → `StreamError`. EOF before any finish → `StreamError` (502).
@@ -55,6 +58,8 @@ _PART_SHELLS: dict[str, TextPart | ReasoningPart] = {
     _REFUSAL: TextPart(text="", refusal=True),
     _REASONING: ReasoningPart(),
 }
+_NO_ARGUMENTS = "{}"
+"""The arguments of a call that sent none (see the module doc)."""
 _ERROR_STATUS = {"invalid_request_error": 400, "rate_limit_error": 429, "server_error": 500}
 
 
@@ -102,6 +107,8 @@ class OpenAIChatStreamParser:
         self._next = 0
         self._open: str | None = None
         self._live: int | None = None
+        self._live_args = False
+        """Whether the live call has had a non-empty arguments fragment."""
         self._held: dict[int, _HeldCall] = {}
         self._seen_tools: set[int] = set()
         self._stop: StopReason | None = None
@@ -244,6 +251,7 @@ class OpenAIChatStreamParser:
     ) -> None:
         if index == self._live:
             if args:
+                self._live_args = True
                 out.append(ToolArgsDelta(index=self._next, json=args))
             return
         new = index not in self._seen_tools
@@ -251,7 +259,7 @@ class OpenAIChatStreamParser:
         if new and self._live is None and not self._held and call_id and name:
             self._close(out)
             out.append(PartStart(index=self._next, part=ToolCallPart(id=call_id, name=name)))
-            self._open, self._live = _TOOL, index
+            self._open, self._live, self._live_args = _TOOL, index, bool(args)
             if args:
                 out.append(ToolArgsDelta(index=self._next, json=args))
             return
@@ -263,6 +271,8 @@ class OpenAIChatStreamParser:
 
     def _close(self, out: list[StreamEvent]) -> None:
         if self._open is not None:
+            if self._open is _TOOL and not self._live_args:
+                out.append(ToolArgsDelta(index=self._next, json=_NO_ARGUMENTS))
             out.append(PartStop(index=self._next))
             self._next += 1
             self._open = None
@@ -275,8 +285,8 @@ class OpenAIChatStreamParser:
             # Some compatible servers omit tool-call ids; the gateway issues one.
             call = ToolCallPart(id=held.id or new_id("call_"), name=held.name)
             out.append(PartStart(index=self._next, part=call))
-            if held.args:
-                out.append(ToolArgsDelta(index=self._next, json="".join(held.args)))
+            args = "".join(held.args) or _NO_ARGUMENTS
+            out.append(ToolArgsDelta(index=self._next, json=args))
             out.append(PartStop(index=self._next))
             self._next += 1
         self._held.clear()

@@ -3,7 +3,8 @@
 Item mapping (translation.md §9.2 R): message `output_text` parts → TextParts (one per
 part, `url_citation` annotations → Citations), `reasoning` → ReasoningPart (summary texts
 joined, `encrypted_content` as the signature), `function_call` → ToolCallPart (`call_id`
-is the id, the `fc_…` item id goes in extensions), `web_search_call` → ServerToolCallPart.
+is the id, the `fc_…` item id goes in extensions; empty arguments become `{}`, since `""`
+is not JSON), `web_search_call` → ServerToolCallPart.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def item_to_ir(item: ResponseOutputItem, ctx: RequestContext) -> list[Part]:
         case "function_call":
             extensions = {ITEM_ID_KEY: item.id} if item.id else {}
             call = ToolCallPart(
-                id=item.call_id or "", name=item.name or "", arguments=item.arguments or ""
+                id=item.call_id or "", name=item.name or "", arguments=item.arguments or "{}"
             )
             return [msgspec.structs.replace(call, extensions=extensions)]
         case "web_search_call":

@@ -9,7 +9,8 @@ output item maps to IR parts, numbered 0, 1, 2… in arrival order:
   parts after the first are separated as in `response.py`); `output_item.done` sets the
   signature from `encrypted_content` and closes it.
 - function_call: `output_item.added` opens a tool-call part, argument deltas fill it,
-  `output_item.done` closes it (sending the whole arguments if no delta came).
+  `output_item.done` closes it (sending the whole arguments if no delta came, `{}` if
+  they are empty: `""` is not JSON, as in `response.py`).
 - web_search_call: its query is known only at `output_item.done`, so the part is
   opened and closed there.
 
@@ -194,14 +195,15 @@ class OpenAIResponsesStreamParser:
                     out.append(SignatureDelta(index=self._open, signature=item.encrypted_content))
                 self._stop(out)
             case "function_call" if added:
-                shell = item_to_ir(msgspec.structs.replace(item, arguments=""), self._ctx)[0]
+                # The shell starts without arguments: the deltas bring them.
+                shell = msgspec.structs.replace(item_to_ir(item, self._ctx)[0], arguments="")
                 index = self._start(shell, out)
                 if item.arguments:
                     self._args_seen = True
                     out.append(ToolArgsDelta(index=index, json=item.arguments))
             case "function_call":
-                if not self._args_seen and item.arguments and self._open is not None:
-                    out.append(ToolArgsDelta(index=self._open, json=item.arguments))
+                if not self._args_seen and self._open is not None:
+                    out.append(ToolArgsDelta(index=self._open, json=item.arguments or "{}"))
                 self._stop(out)
             case "web_search_call" if not added:
                 self._start(web_search_to_ir(item), out)
@@ -235,7 +237,7 @@ class OpenAIResponsesStreamParser:
                     index = self._start(ReasoningPart(origin=PROVIDER_TYPE), out)
                 out.append(ReasoningDelta(index=index, text=event.delta or ""))
             case "response.function_call_arguments.delta" if index is not None:
-                self._args_seen = True
+                self._args_seen = self._args_seen or bool(event.delta)
                 out.append(ToolArgsDelta(index=index, json=event.delta or ""))
             case "response.function_call_arguments.delta":
                 message = "OpenAI Responses sent function call arguments before the call"
