@@ -12,6 +12,10 @@ Theory of operation (translation.md §9.2 C):
   A call whose arguments stay empty (vLLM, Ollama on a tool without parameters send
   `""`) gets `{}`, as Anthropic's empty input buffer does: `""` is not JSON, and clients
   parse a finished call's arguments.
+- The legacy `functions` API streams its one call as `delta.function_call` fragments
+  (name first, then arguments) with no index or id: they are the fragments of one call
+  under an index of its own (`_LEGACY`, never a `tool_calls` index) and an id issued on
+  the first, so they stream live, or are held, exactly as a `tool_calls` call would.
 - `finish_reason` closes the parts and releases held calls, but `MessageStop` waits for
   the usage chunk (`choices: []`) or `data: [DONE]`, so usage precedes it.
 - `data: {"error": ...}` → `StreamError`. EOF before any finish → `StreamError` (502).
@@ -45,12 +49,33 @@ from polyrelay.ir import (
 )
 from polyrelay.providers.openai_chat.response import stop_reason_to_ir, usage_to_ir
 from polyrelay.providers.text_shape import PROBE, TextShape
-from polyrelay.schemas.openai_chat import ChatCompletionChunk, ChoiceDelta, ErrorObject
+from polyrelay.schemas.openai_chat import (
+    ChatCompletionChunk,
+    ChoiceDelta,
+    ChoiceDeltaToolCallFunction,
+    ChunkChoice,
+    ErrorObject,
+)
 from polyrelay.sse import SSEDecoder
 
 __all__ = ["OpenAIChatStreamParser"]
 
-_decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
+
+# The schema lacks the legacy `delta.function_call`: the chunk is read by subclasses that
+# add it, so the normal path pays one attribute test per decoded chunk for it.
+class _Delta(ChoiceDelta, kw_only=True, omit_defaults=True):
+    function_call: ChoiceDeltaToolCallFunction | None = None
+
+
+class _ChunkChoice(ChunkChoice, kw_only=True):
+    delta: _Delta = msgspec.field(default_factory=_Delta)
+
+
+class _Chunk(ChatCompletionChunk, kw_only=True):
+    choices: list[_ChunkChoice] = []  # type: ignore[assignment]  # of a ChunkChoice subclass
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
 _TEXT, _REFUSAL, _REASONING, _TOOL = "text", "refusal", "reasoning", "tool"
 _PART_SHELLS: dict[str, TextPart | ReasoningPart] = {
@@ -58,12 +83,14 @@ _PART_SHELLS: dict[str, TextPart | ReasoningPart] = {
     _REFUSAL: TextPart(text="", refusal=True),
     _REASONING: ReasoningPart(),
 }
+_LEGACY = -1
+"""The index of the legacy `delta.function_call`: no `tool_calls` index is negative."""
 _NO_ARGUMENTS = "{}"
 """The arguments of a call that sent none (see the module doc)."""
 _ERROR_STATUS = {"invalid_request_error": 400, "rate_limit_error": 429, "server_error": 500}
 
 
-def _is_text_only(chunk: ChatCompletionChunk) -> bool:
+def _is_text_only(chunk: _Chunk) -> bool:
     """One choice, 0, carrying only `delta.content` text: no finish, usage or error."""
     if len(chunk.choices) != 1 or chunk.usage is not None or chunk.error is not None:
         return False
@@ -77,6 +104,7 @@ def _is_text_only(chunk: ChatCompletionChunk) -> bool:
         and delta.refusal is None
         and delta.reasoning_content is None
         and delta.reasoning is None
+        and delta.function_call is None
     )
 
 
@@ -111,6 +139,8 @@ class OpenAIChatStreamParser:
         """Whether the live call has had a non-empty arguments fragment."""
         self._held: dict[int, _HeldCall] = {}
         self._seen_tools: set[int] = set()
+        self._legacy_id = ""
+        """The id issued to the legacy `function_call` on its first fragment."""
         self._stop: StopReason | None = None
         self._usage = Usage()
         self._shape = TextShape(b'"content":')
@@ -181,7 +211,7 @@ class OpenAIChatStreamParser:
             self._close_all(out)
             self._message_stop(out)
 
-    def _chunk(self, chunk: ChatCompletionChunk, out: list[StreamEvent]) -> None:
+    def _chunk(self, chunk: _Chunk, out: list[StreamEvent]) -> None:
         if chunk.error is not None:
             self._error(chunk.error, out)
             return
@@ -202,7 +232,7 @@ class OpenAIChatStreamParser:
         if not chunk.choices and chunk.usage is not None and self._stop is not None:
             self._message_stop(out)
 
-    def _decode(self, data: bytes, out: list[StreamEvent]) -> ChatCompletionChunk | None:
+    def _decode(self, data: bytes, out: list[StreamEvent]) -> _Chunk | None:
         try:
             return _decode_chunk(data)
         except msgspec.DecodeError as exc:
@@ -212,7 +242,7 @@ class OpenAIChatStreamParser:
                 self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {exc}")
                 return None
 
-    def _delta(self, delta: ChoiceDelta, out: list[StreamEvent]) -> None:
+    def _delta(self, delta: _Delta, out: list[StreamEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning
         if reasoning:
             self._switch(_REASONING, out)
@@ -232,6 +262,13 @@ class OpenAIChatStreamParser:
                 fn.arguments if fn is not None else None,
                 out,
             )
+        if delta.function_call is not None:
+            self._function_call(delta.function_call, out)
+
+    def _function_call(self, fn: ChoiceDeltaToolCallFunction, out: list[StreamEvent]) -> None:
+        """A fragment of the legacy call (see the module doc)."""
+        self._legacy_id = self._legacy_id or new_id("call_")
+        self._tool_fragment(_LEGACY, self._legacy_id, fn.name, fn.arguments, out)
 
     def _switch(self, kind: str, out: list[StreamEvent]) -> None:
         if self._open == kind:
