@@ -79,6 +79,20 @@ async def relay(
         if result is None:
             result = _patch_model(document, response.body, ctx.model)
         return Response(result, 200, response_headers(ctx), media_type="application/json")
+    media_type = stream.headers.get("content-type")
+    if media_type is not None and not media_type.lower().startswith("text/event-stream"):
+        # A server that ignores `stream: true` (answering JSON), or a proxy's page:
+        # nothing was sent yet, so the client gets the 502 of an unreadable answer
+        # instead of those bytes relayed as a stream that its SDK cannot read. A JSON
+        # answer was billed: its usage is recorded with the error.
+        async with stream:
+            response = await stream.read()
+        meter.add(usage_of_body(provider.type, _decoded(response.body)))
+        raise UpstreamError(
+            f"the upstream answered a streamed request with {media_type[:100]!r},"
+            " not an event stream",
+            status=502,
+        )
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
     parser = relaying.relay_parser(route, ctx)
@@ -89,6 +103,14 @@ async def relay(
     frames = _forward(stream, parser, renderer, observer, meter, echo)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
+
+
+def _decoded(body: bytes) -> object:
+    """`body` decoded, or None when it is not JSON."""
+    try:
+        return codec.decode(body)
+    except codec.DecodeError:
+        return None
 
 
 def _merged_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -144,8 +166,22 @@ class _Boundary:
         # would be read as the rest of it.
         return frames if self.at_boundary else [b"\n\n", *frames]
 
+    def end(self, tail: bytes, error: GatewayError) -> bytes:
+        """`tail` (bytes not sent yet, that the stream ended with) and then the error
+        frames. A partial frame at the end of `tail` is dropped: its rest never came, and
+        the client would read it as a broken event. A partial frame already sent can only
+        be ended (`fail`)."""
+        ends = [found.end() for found in _BLANK_LINE.finditer(tail)]
+        if ends:
+            self.at_boundary = True
+            return tail[: ends[-1]] + b"".join(self.inner.fail(error))
+        return b"".join(self.fail(error))
+
 
 _FRAME_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+_BLANK_LINE = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
+"""A line ending and the empty line after it (SSE lines end in LF, CRLF or CR): the end
+of a frame."""
 
 
 _MODEL_MEMBER = re.compile(rb'"model": ?"((?:[^"\\]|\\.)*)"')
@@ -280,9 +316,9 @@ async def _forward(
         for event in ending:
             if isinstance(event, StreamError):
                 error = UpstreamError(event.message, status=event.status, kind=event.kind)
-                tail += b"".join(renderer.fail(error))
+                tail = renderer.end(tail, error)
         yield FinalFrames(tail)
     except GatewayError as error:
-        yield FinalFrames(tail + b"".join(renderer.fail(error)))
+        yield FinalFrames(renderer.end(tail, error))
     finally:
         meter.settle(200)
