@@ -353,6 +353,8 @@ class ChatCompletionMessage(msgspec.Struct, kw_only=True):
     """Non-standard (DeepSeek, vLLM): reasoning text."""
     reasoning: str | UnsetType | None = UNSET
     """Non-standard (OpenRouter, Ollama): reasoning text; read only."""
+    function_call: FunctionCall | UnsetType | None = UNSET
+    """The legacy `functions` API's one call (no id); read only."""
 
 
 class Choice(msgspec.Struct, kw_only=True):
@@ -409,6 +411,8 @@ class ChoiceDelta(msgspec.Struct, kw_only=True, omit_defaults=True):
     reasoning_content: str | None = None
     reasoning: str | None = None
     tool_calls: list[ChoiceDeltaToolCall] | None = None
+    function_call: ChoiceDeltaToolCallFunction | None = None
+    """The legacy `functions` API's call, in fragments with no index or id; read only."""
 
 
 class ChunkChoice(msgspec.Struct, kw_only=True):

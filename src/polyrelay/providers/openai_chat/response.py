@@ -12,8 +12,7 @@ The legacy `functions` API answers with `message.function_call: {name, arguments
 finish reason `function_call` (OpenAI still does for a request that uses it, and some
 compatible servers only know this form). It is the same thing as a one-element
 `tool_calls` without an id, and becomes that tool call with an id issued here: the IR
-(and every client protocol) needs one to pair the result with the call. The schema
-lacks the field, so the body is read by subclasses that add it.
+(and every client protocol) needs one to pair the result with the call.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from polyrelay.providers.openai_errors import parse_error
 from polyrelay.schemas.openai_chat import (
     ChatCompletion,
     ChatCompletionMessage,
-    Choice,
     CompletionUsage,
     FunctionCall,
 )
@@ -51,19 +49,6 @@ _STOP_REASONS = {
     "function_call": StopReason.TOOL_USE,
     "content_filter": StopReason.REFUSAL,
 }
-
-
-class _Message(ChatCompletionMessage, kw_only=True):
-    function_call: FunctionCall | None = None
-    """The legacy `functions` API's call (see the module doc)."""
-
-
-class _Choice(Choice, kw_only=True):
-    message: _Message
-
-
-class _Completion(ChatCompletion, kw_only=True):
-    choices: list[_Choice]  # type: ignore[assignment]  # a list of a Choice subclass
 
 
 def stop_reason_to_ir(reason: str | None, has_tool_calls: bool) -> StopReason:
@@ -92,7 +77,7 @@ def _reasoning_text(msg: ChatCompletionMessage) -> str | None:
     return None
 
 
-def _parts_to_ir(msg: _Message) -> list[Part]:
+def _parts_to_ir(msg: ChatCompletionMessage) -> list[Part]:
     parts: list[Part] = []
     reasoning = _reasoning_text(msg)
     if reasoning is not None:
@@ -105,7 +90,7 @@ def _parts_to_ir(msg: _Message) -> list[Part]:
         fn = call.function
         parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments or "{}"))
     legacy = msg.function_call
-    if legacy is not None:
+    if isinstance(legacy, FunctionCall):
         call_id = new_id("call_")
         parts.append(ToolCallPart(id=call_id, name=legacy.name, arguments=legacy.arguments or "{}"))
     return parts
@@ -114,7 +99,7 @@ def _parts_to_ir(msg: _Message) -> list[Part]:
 def parse_choices(response: UpstreamResponse) -> list[ChatResponse]:
     """Every choice of a `chat.completion` body, in index order; usage is on the first."""
     try:
-        body = codec.decode_as(response.body, _Completion)
+        body = codec.decode_as(response.body, ChatCompletion)
     except msgspec.DecodeError as exc:
         raise UpstreamError(
             f"upstream sent an invalid chat.completion: {exc}", status=502

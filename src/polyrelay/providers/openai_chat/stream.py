@@ -53,7 +53,6 @@ from polyrelay.schemas.openai_chat import (
     ChatCompletionChunk,
     ChoiceDelta,
     ChoiceDeltaToolCallFunction,
-    ChunkChoice,
     ErrorObject,
 )
 from polyrelay.sse import SSEDecoder
@@ -61,21 +60,7 @@ from polyrelay.sse import SSEDecoder
 __all__ = ["OpenAIChatStreamParser"]
 
 
-# The schema lacks the legacy `delta.function_call`: the chunk is read by subclasses that
-# add it, so the normal path pays one attribute test per decoded chunk for it.
-class _Delta(ChoiceDelta, kw_only=True, omit_defaults=True):
-    function_call: ChoiceDeltaToolCallFunction | None = None
-
-
-class _ChunkChoice(ChunkChoice, kw_only=True):
-    delta: _Delta = msgspec.field(default_factory=_Delta)
-
-
-class _Chunk(ChatCompletionChunk, kw_only=True):
-    choices: list[_ChunkChoice] = []  # type: ignore[assignment]  # of a ChunkChoice subclass
-
-
-_decode_chunk = msgspec.json.Decoder(_Chunk).decode
+_decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 
 _TEXT, _REFUSAL, _REASONING, _TOOL = "text", "refusal", "reasoning", "tool"
 _PART_SHELLS: dict[str, TextPart | ReasoningPart] = {
@@ -90,7 +75,7 @@ _NO_ARGUMENTS = "{}"
 _ERROR_STATUS = {"invalid_request_error": 400, "rate_limit_error": 429, "server_error": 500}
 
 
-def _is_text_only(chunk: _Chunk) -> bool:
+def _is_text_only(chunk: ChatCompletionChunk) -> bool:
     """One choice, 0, carrying only `delta.content` text: no finish, usage or error."""
     if len(chunk.choices) != 1 or chunk.usage is not None or chunk.error is not None:
         return False
@@ -211,7 +196,7 @@ class OpenAIChatStreamParser:
             self._close_all(out)
             self._message_stop(out)
 
-    def _chunk(self, chunk: _Chunk, out: list[StreamEvent]) -> None:
+    def _chunk(self, chunk: ChatCompletionChunk, out: list[StreamEvent]) -> None:
         if chunk.error is not None:
             self._error(chunk.error, out)
             return
@@ -232,7 +217,7 @@ class OpenAIChatStreamParser:
         if not chunk.choices and chunk.usage is not None and self._stop is not None:
             self._message_stop(out)
 
-    def _decode(self, data: bytes, out: list[StreamEvent]) -> _Chunk | None:
+    def _decode(self, data: bytes, out: list[StreamEvent]) -> ChatCompletionChunk | None:
         try:
             return _decode_chunk(data)
         except msgspec.DecodeError as exc:
@@ -242,7 +227,7 @@ class OpenAIChatStreamParser:
                 self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {exc}")
                 return None
 
-    def _delta(self, delta: _Delta, out: list[StreamEvent]) -> None:
+    def _delta(self, delta: ChoiceDelta, out: list[StreamEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning
         if reasoning:
             self._switch(_REASONING, out)
