@@ -1,6 +1,7 @@
 """OpenAI error bodies → UpstreamError, for both OpenAI upstream types (Chat Completions
 and Responses answer errors with the same `{"error": {message, type, param, code}}`
-body), and for OpenAI-compatible servers' variants of it.
+body), and for OpenAI-compatible servers' variants of it. A body in neither shape is
+error_body.py's: JSON text is kept, anything else (a proxy's HTML page) only logged.
 
 A 401/403 means the upstream rejected the gateway's own credential: that is the
 gateway's fault, so the client gets a 500 rather than a hint to fix its key.
@@ -8,44 +9,32 @@ gateway's fault, so the client gets a 500 rather than a hint to fix its key.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from polyrelay import codec
 from polyrelay.errors import UpstreamError, kind_for_status, upstream_credential_error
 from polyrelay.providers import UpstreamResponse
+from polyrelay.providers.error_body import foreign_error_message
 from polyrelay.schemas.openai_chat import ErrorResponse
 
 __all__ = ["parse_error"]
 
 
 def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
-    """(message, code, param) from an OpenAI error body or a compatible server's variant."""
+    """(message, code, param) from an OpenAI error body; Nones if it is not one."""
     try:
         err = codec.decode_as(body, ErrorResponse).error
-        code = str(err.code) if err.code is not None else None
-        return err.message or None, code, err.param
-    except msgspec.DecodeError:
-        pass
-    try:
-        raw: Any = codec.decode(body)
     except msgspec.DecodeError:
         return None, None, None
-    if isinstance(raw, dict):
-        # vLLM: {"object": "error", "message": ...}; some proxies: {"error": "..."}.
-        for key in ("message", "error", "detail"):
-            if isinstance(raw.get(key), str) and raw[key]:
-                return raw[key], None, None
-    return None, None, None
+    code = str(err.code) if err.code is not None else None
+    return err.message or None, code, err.param
 
 
 def parse_error(response: UpstreamResponse) -> UpstreamError:
     status = response.status
     message, code, param = _error_fields(response.body)
     if message is None:
-        text = response.body[:200].decode("utf-8", errors="replace").strip()
-        message = text or f"upstream answered HTTP {status}"
+        message = foreign_error_message(response, "OpenAI")
     if status in (401, 403):
         return upstream_credential_error(status)
     return UpstreamError(

@@ -28,6 +28,7 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import UpstreamResponse
 from polyrelay.providers.anthropic.content import ORIGIN
+from polyrelay.providers.error_body import foreign_error_message
 from polyrelay.schemas.anthropic_messages import (
     ContentBlock,
     ErrorResponse,
@@ -175,12 +176,14 @@ def web_search_result_to_ir(block: WebSearchToolResultBlock) -> ServerToolResult
 def parse_error(response: UpstreamResponse) -> UpstreamError:
     status = response.status
     retry_after = response.headers.get("retry-after")
-    text = response.body[:500].decode("utf-8", errors="replace") or f"HTTP {status}"
     try:
         body = decode_as(response.body, ErrorResponse)
-        message, wire_type = body.error.message or text, body.error.type
+        message, wire_type = body.error.message, body.error.type
     except (msgspec.ValidationError, msgspec.DecodeError):
-        message, wire_type = text, kind_for_status(status)
+        message, wire_type = "", kind_for_status(status)
+    if not message:
+        # Not Anthropic's shape: JSON text is kept, a proxy's page is only logged.
+        message = foreign_error_message(response, "Anthropic")
     if status in (401, 403):
         return upstream_credential_error(status)
     kind = wire_type if wire_type in _NEUTRAL_KINDS else kind_for_status(status)

@@ -25,6 +25,7 @@ from polyrelay.ir import (
     Usage,
 )
 from polyrelay.providers import Route, UpstreamResponse
+from polyrelay.providers.error_body import foreign_error_message
 from polyrelay.providers.gemini.content import PROVIDER_TYPE, SIGNATURE_KEY
 from polyrelay.schemas.gemini import (
     Candidate,
@@ -214,8 +215,9 @@ def usage_to_ir(meta: UsageMetadata | None) -> Usage:
 def parse_error(response: UpstreamResponse) -> UpstreamError:
     status = decode_error_body(response.body)
     if status is None:
-        text = response.body[:500].decode("utf-8", errors="replace")
-        status = Status(code=response.status, message=text or f"HTTP {response.status}")
+        # Not Gemini's shape: JSON text is kept, a proxy's page is only logged.
+        message = foreign_error_message(response, "Gemini")
+        status = Status(code=response.status, message=message)
     return error_from_status(status, response.status, response.headers.get("retry-after"))
 
 

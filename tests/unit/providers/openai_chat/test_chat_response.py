@@ -146,8 +146,8 @@ def test_rejected_gateway_credential_is_a_500(status: int) -> None:
             "vllm says no",
         ),
         (b'{"error":"plain string"}', "plain string"),
-        (b"<html>Bad gateway</html>", "<html>Bad gateway</html>"),
-        (b"", "upstream answered HTTP 503"),
+        (b'{"detail":"fastapi says no"}', "fastapi says no"),
+        (b"", "the upstream answered HTTP 503 with an empty body"),
     ],
 )
 def test_error_bodies_of_compatible_servers(body: bytes, message: str) -> None:

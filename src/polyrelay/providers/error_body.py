@@ -1,0 +1,86 @@
+"""The client's message for an upstream error body that is not in the provider's own
+error shape; shared by every provider's `parse_error`.
+
+A JSON body (a vLLM or FastAPI server's `{"detail": ...}`, a proxy's `{"error": "..."}`)
+is an API speaking to its caller, often naming the field it refused: its text is kept.
+Anything else (a load balancer's HTML page, a proxy's "upstream connect error" line) comes
+from the infrastructure between the gateway and the provider and may name internal hosts,
+addresses and software versions. Clients never see it: they are told what came, and the
+body goes to the gateway's log, as the transport-error path does with host names.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.providers import UpstreamResponse
+
+__all__ = ["LOGGED_BYTES", "QUOTED_JSON_BYTES", "foreign_error_message"]
+
+log = logging.getLogger("polyrelay.upstream")
+
+QUOTED_JSON_BYTES = 500
+"""How much of a JSON error body without a message field the client gets."""
+
+LOGGED_BYTES = 2048
+"""How much of a non-JSON error body the log gets: enough to recognise the page."""
+
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+_REQUEST_ID_HEADERS = ("request-id", "x-request-id", "cf-ray")
+
+
+def foreign_error_message(response: UpstreamResponse, provider: str) -> str:
+    """The message for `response`, an error whose body is not `provider`'s error shape
+    (`provider` as the client reads it: "OpenAI", "Anthropic", "Gemini")."""
+    body, status = response.body, response.status
+    try:
+        raw: Any = codec.decode(body)
+    except msgspec.DecodeError:
+        raw = None
+    if isinstance(raw, dict):
+        # vLLM: {"object": "error", "message": ...}; FastAPI: {"detail": ...}; some
+        # proxies: {"error": "..."}.
+        for key in ("message", "error", "detail"):
+            value = raw.get(key)
+            if isinstance(value, str) and value:
+                return value
+    if isinstance(raw, (dict, list)):
+        return body[:QUOTED_JSON_BYTES].decode("utf-8", errors="replace").strip()
+    if not body.strip():
+        return f"the upstream answered HTTP {status} with an empty body"
+    media_type = _media_type(response.headers.get("content-type"))
+    request_id = next(
+        (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None
+    )
+    # %r: the body on one log line, its line breaks and control characters escaped, so an
+    # upstream cannot forge log lines.
+    log.warning(
+        "upstream answered HTTP %d with a body that is not an error of the %s API"
+        " (%s, %d bytes%s): %r",
+        status,
+        provider,
+        media_type,
+        len(body),
+        f", upstream request id {request_id!r}" if request_id else "",
+        body[:LOGGED_BYTES].decode("utf-8", errors="replace"),
+    )
+    return (
+        f"the upstream answered HTTP {status} with a body that is not an error of the"
+        f" {provider} API ({media_type}, {len(body)} bytes); see the gateway's log"
+    )
+
+
+def _media_type(content_type: str | None) -> str:
+    """The header's media type when it looks like one; the header is the upstream's text
+    too, so anything else is not repeated to the client."""
+    if not content_type:
+        return "no content-type"
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if len(media_type) <= 100 and _MEDIA_TYPE.fullmatch(media_type):
+        return media_type
+    return "unrecognised content-type"

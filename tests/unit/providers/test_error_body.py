@@ -1,0 +1,151 @@
+"""Every provider's `parse_error` on an error body that is not the provider's JSON: a
+JSON body keeps its text (a vLLM or FastAPI server's message is for the user), anything
+else (a load balancer's HTML page naming internal hosts) is logged and only described to
+the client. The provider's own JSON error keeps its message."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from polyrelay.errors import UpstreamError
+from polyrelay.providers import Provider, UpstreamResponse
+from polyrelay.providers.anthropic import AnthropicProvider
+from polyrelay.providers.error_body import LOGGED_BYTES
+from polyrelay.providers.gemini import GeminiProvider
+from polyrelay.providers.openai_chat import OpenAIChatProvider
+from polyrelay.providers.openai_responses import OpenAIResponsesProvider
+
+HOST = "internal-lb.corp.example:8443"
+NGINX = (
+    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+    f"</h1></center><hr><center>nginx/1.25.3 {HOST}</center></body></html>\r\n"
+).encode()
+
+PROVIDERS: dict[str, tuple[Provider, str]] = {
+    "openai": (OpenAIChatProvider(), "OpenAI"),
+    "openai-responses": (OpenAIResponsesProvider(), "OpenAI"),
+    "anthropic": (AnthropicProvider(), "Anthropic"),
+    "gemini": (GeminiProvider(), "Gemini"),
+}
+OWN_ERRORS = {
+    "openai": b'{"error":{"message":"Unknown parameter: \'temprature\'.",'
+    b'"type":"invalid_request_error","param":"temprature","code":"unknown_parameter"}}',
+    "anthropic": b'{"type":"error","error":{"type":"invalid_request_error",'
+    b'"message":"Unknown parameter: \'temprature\'."}}',
+    "gemini": b'{"error":{"code":400,"message":"Unknown parameter: \'temprature\'.",'
+    b'"status":"INVALID_ARGUMENT"}}',
+}
+OWN_ERRORS["openai-responses"] = OWN_ERRORS["openai"]
+NAMES = list(PROVIDERS)
+
+
+def _parse(name: str, status: int, body: bytes, **headers: str) -> UpstreamError:
+    provider, _ = PROVIDERS[name]
+    return provider.parse_error(UpstreamResponse(status=status, headers=headers, body=body))
+
+
+def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "polyrelay.upstream"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_proxy_page_is_described_not_quoted(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "polyrelay.upstream")
+    err = _parse(name, 502, NGINX, **{"content-type": "text/html; charset=utf-8"})
+    assert (err.status, err.kind) == (502, "api_error")
+    assert err.message == (
+        "the upstream answered HTTP 502 with a body that is not an error of the"
+        f" {PROVIDERS[name][1]} API (text/html, {len(NGINX)} bytes); see the gateway's log"
+    )
+    assert HOST not in err.message and "nginx" not in err.message
+    [line] = _logged(caplog)
+    assert HOST in line and "HTTP 502" in line
+    assert "\n" not in line and "\r" not in line  # one log line, whatever the body holds
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plain_text_keeps_status_kind_and_retry_after(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "polyrelay.upstream")
+    body = b"upstream connect error or disconnect/reset before headers. 10.0.3.7:8080"
+    err = _parse(name, 503, body, **{"retry-after": "4", "x-request-id": "abc123"})
+    assert (err.status, err.kind, err.retry_after) == (503, "overloaded_error", "4")
+    assert "10.0.3.7" not in err.message and "no content-type" in err.message
+    [line] = _logged(caplog)
+    assert "10.0.3.7" in line and "abc123" in line
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_log_gets_the_start_of_a_long_body(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "polyrelay.upstream")
+    err = _parse(name, 500, b"<html>" + b"x" * 10_000 + b"TAIL")
+    assert "10010 bytes" in err.message
+    [line] = _logged(caplog)
+    assert "x" * (LOGGED_BYTES - 6) in line and "TAIL" not in line
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_content_type_that_is_not_a_media_type_is_not_repeated(name: str) -> None:
+    err = _parse(name, 502, b"oops", **{"content-type": f"text/html {HOST}"})
+    assert HOST not in err.message and "unrecognised content-type" in err.message
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_body(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "polyrelay.upstream")
+    err = _parse(name, 500, b"")
+    assert err.message == "the upstream answered HTTP 500 with an empty body"
+    assert _logged(caplog) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_providers_own_error_keeps_its_message(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "polyrelay.upstream")
+    err = _parse(name, 400, OWN_ERRORS[name])
+    assert (err.status, err.kind) == (400, "invalid_request_error")
+    assert err.message == "Unknown parameter: 'temprature'."
+    assert _logged(caplog) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"object":"error","message":"max_tokens is too large","code":400}', None),
+        (b'{"detail":"max_tokens is too large"}', None),
+        (b'{"error":"max_tokens is too large"}', None),
+        # No message field: the JSON text itself, an API's answer rather than a page.
+        (
+            b'{"detail":[{"loc":["body","max_tokens"],"msg":"max_tokens is too large"}]}',
+            '{"detail":[{"loc":["body","max_tokens"],"msg":"max_tokens is too large"}]}',
+        ),
+    ],
+    ids=["vllm", "fastapi", "proxy", "fastapi-validation"],
+)
+def test_json_of_another_shape_keeps_its_text(
+    name: str, body: bytes, message: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "polyrelay.upstream")
+    err = _parse(name, 400, body, **{"content-type": "application/json"})
+    assert err.status == 400
+    assert err.message == (message or "max_tokens is too large")
+    assert _logged(caplog) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_credential_is_still_the_gateways_fault(
+    name: str, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A WAF's HTML 403 is logged (the operator needs to see it was not the provider)
+    and the client still gets the credential error, without the page."""
+    caplog.set_level(logging.WARNING, "polyrelay.upstream")
+    err = _parse(name, status, NGINX, **{"content-type": "text/html"})
+    assert (err.status, err.kind) == (500, "api_error") and "credential" in err.message
+    assert HOST not in err.message
+    assert any(HOST in line for line in _logged(caplog))
