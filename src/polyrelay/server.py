@@ -22,15 +22,28 @@ from polyrelay.settings import Settings
 from polyrelay.signals import redis_address
 from polyrelay.storage import describe_database, is_postgres_url, open_configured
 
-__all__ = ["app_from_env", "serve"]
+__all__ = ["app_from_env", "configure_logging", "serve"]
 
 _SETTINGS_ENV = "POLYRELAY_WORKER_SETTINGS"
 DEMO_KEY_NAME = "demo"
 
 
 def app_from_env() -> Starlette:
+    """A worker's app (`--workers N`). Each worker is a spawned process, which inherits
+    nothing of `serve`'s logging set-up, so it makes its own."""
     settings = msgspec.json.decode(os.environ[_SETTINGS_ENV], type=Settings)
+    configure_logging(settings)
     return served_app(settings)
+
+
+def configure_logging(settings: Settings) -> None:
+    """The gateway's log lines on stderr, at the configured level, in this process. Does
+    nothing where the root logger has a handler already, so never a second one."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
 
 
 def served_app(settings: Settings) -> Starlette:
@@ -95,11 +108,7 @@ def banner(settings: Settings, demo_secret: str | None) -> str:
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings)
     if settings.embedded_emulator:
         demo_secret: str | None = _demo_key(settings)
     else:
