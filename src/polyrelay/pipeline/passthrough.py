@@ -72,7 +72,12 @@ async def relay(
             response = await stream.read()
         if response.status >= 400:
             raise provider.parse_error(response)
-        document = codec.decode(response.body)
+        try:
+            document = codec.decode(response.body)
+        except codec.DecodeError as exc:  # empty, cut short, a proxy's HTML page
+            raise UpstreamError(f"unreadable upstream response: {exc}", status=502) from None
+        if not isinstance(document, dict):
+            raise UpstreamError("unreadable upstream response: not a JSON object", status=502)
         meter.add(usage_of_body(provider.type, document))
         meter.settle(200)
         result = hooks.passthrough_result(document, response.body, ctx) if hooks else None
