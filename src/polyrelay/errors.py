@@ -6,6 +6,11 @@ protocols/translation.md §11).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from polyrelay.ir import Usage
+
 __all__ = [
     "AuthenticationError",
     "ClientClosedError",
@@ -107,6 +112,9 @@ class UpstreamError(GatewayError):
     """An error answered by the upstream, relayed with its status and a mapped body."""
 
     kind = "api_error"
+    usage: Usage | None = None
+    """The tokens the upstream reported for the answer that this error stands for (a 200
+    that failed all the same), which the usage row records."""
 
     def __init__(
         self,

@@ -10,10 +10,14 @@ settled once into one `UsageRecord` row.
   the response's frames are closed (end, in-band error or client disconnect) by
   `MeteredFrames.aclose`, so a cancelled stream records what the upstream had reported;
 - fast path, streamed: `passthrough._forward` hands the relay parser's events to `see_all`;
+- a stream that ended in an error (cut off, an in-band error, a timeout): its row has that
+  error's status, as the same error before the stream would, and the tokens it reported
+  (`fail`, or a StreamError seen by `see_all`);
 - fast path, not streamed: `usage_of_body` reads the `usage` object of the relayed JSON,
   already decoded to echo the model, with the provider's own usage mapping;
-- an error the upstream answered (or a transport failure reaching it): a row with zero
-  tokens and the status the client got, so refused and failed calls are visible too.
+- an error the upstream answered (or a transport failure reaching it): a row with the
+  status the client got, so refused and failed calls are visible too, and zero tokens
+  unless the error carries the usage of a billed answer (`UpstreamError.usage`).
   Errors raised before the call (bad body, unknown model, auth) record nothing.
 """
 
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING, cast
 import msgspec
 
 from polyrelay.codec import JSONObject
-from polyrelay.ir import MessageStart, StreamEvent, Usage, UsageDelta
+from polyrelay.ir import MessageStart, StreamError, StreamEvent, Usage, UsageDelta
 from polyrelay.providers.anthropic.response import usage_to_ir as anthropic_usage
 from polyrelay.providers.openai_chat.response import usage_to_ir as chat_usage
 from polyrelay.providers.openai_responses.response import usage_to_ir as responses_usage
@@ -52,6 +56,7 @@ class Meter:
         "_ctx",
         "_route",
         "_settled",
+        "_status",
         "_store",
         "_stream",
         "_usage",
@@ -75,6 +80,7 @@ class Meter:
         self._usage = Usage()
         self._choices: dict[int, Usage] = {}
         self._settled = False
+        self._status = 200
 
     def add(self, usage: Usage) -> None:
         """A whole response's usage (summed with the other choices')."""
@@ -99,11 +105,19 @@ class Meter:
             kind = type(event)
             if kind is UsageDelta or kind is MessageStart:
                 self.see(event)
+            elif kind is StreamError:  # in the relayed bytes already: only its status
+                self._status = cast(StreamError, event).status
 
-    def settle(self, status: int = 200) -> None:
+    def fail(self, status: int) -> None:
+        """The stream ended in an error with this status, which its row gets."""
+        self._status = status
+
+    def settle(self, status: int | None = None) -> None:
+        """`status`: the client's, when known here; else 200 or the stream's failure's."""
         if self._settled:
             return
         self._settled = True
+        status = self._status if status is None else status
         usage = self._usage
         for seen in self._choices.values():
             usage = usage + seen
@@ -155,7 +169,7 @@ class MeteredFrames:
             if aclose is not None:
                 await aclose()
         finally:
-            self._meter.settle(200)
+            self._meter.settle()
 
 
 def usage_of_body(provider_type: str, document: object) -> Usage:

@@ -303,7 +303,8 @@ async def _forward(
     try:
         async with stream:
             async for chunk in stream.chunks():
-                # An in-band upstream error is in these bytes already: forward, don't add.
+                # An in-band upstream error is in these bytes already: forward, don't add
+                # (the meter notes its status).
                 meter.see_all(parser.feed(chunk))
                 if observer is not None:
                     observer.feed(chunk)
@@ -324,6 +325,7 @@ async def _forward(
                 tail = renderer.end(tail, error)
         yield FinalFrames(tail)
     except GatewayError as error:
+        meter.fail(error.status)
         yield FinalFrames(renderer.end(tail, error))
     finally:
-        meter.settle(200)
+        meter.settle()

@@ -116,11 +116,14 @@ async def render_streams(
             yield frames
         yield FinalFrames(b"".join([*tail, *renderer.finish()]))
     except _Failed as failed:
+        meter.fail(failed.error.status)
         yield FinalFrames(b"".join([*tail, failed.frames, *renderer.fail(failed.error)]))
     except GatewayError as error:
+        meter.fail(error.status)
         yield FinalFrames(b"".join([*tail, *renderer.fail(error)]))
     except Exception:  # a bug: the client still gets an error frame, not a cut stream
         log.exception("the stream failed")
+        meter.fail(500)
         yield FinalFrames(b"".join([*tail, *renderer.fail(internal_error())]))
     finally:
         for stream in streams:
@@ -232,9 +235,12 @@ async def _render_events(
                     yield frames
         yield FinalFrames(b"".join(renderer.finish()))
     except _Failed as failed:
+        meter.fail(failed.error.status)
         yield FinalFrames(failed.frames + b"".join(renderer.fail(failed.error)))
     except GatewayError as error:
+        meter.fail(error.status)
         yield FinalFrames(b"".join(renderer.fail(error)))
     except Exception:
         log.exception("the stream failed")
+        meter.fail(500)
         yield FinalFrames(b"".join(renderer.fail(internal_error())))

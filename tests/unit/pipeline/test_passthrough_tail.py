@@ -1,7 +1,8 @@
 """The end of a relayed stream (`passthrough._forward`): when the chunk that ends the
 upstream's body stops in the middle of a frame, or the rewriting held a partial frame, the
 error frame still starts on a frame boundary, and the partial frame, whose rest never
-came, is not sent."""
+came, is not sent. The usage row of a stream that ended in an error has that error's
+status and the tokens reported before it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from tests.unit.builders import UsageRows, route
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamTimeoutError
+from polyrelay.frontends.anthropic_messages.stream import AnthropicStreamRenderer
 from polyrelay.frontends.openai_chat.stream import OpenAIChatStreamRenderer
 from polyrelay.ir import ChatRequest
 from polyrelay.pipeline.metering import Meter
 from polyrelay.pipeline.passthrough import _Boundary, _Echo, _forward
+from polyrelay.providers.anthropic import AnthropicProvider
 from polyrelay.providers.openai_chat import OpenAIChatProvider
 
 
@@ -122,3 +125,44 @@ def test_a_stream_that_times_out_mid_frame() -> None:
     out, _ = forward(ScriptedStream([HELLO + USAGE, PARTIAL], stall))
     at = out.index(b'data: {"error"')
     assert out[:at].endswith(b"\n\n") and PARTIAL not in out  # held by the renaming
+
+
+ANTHROPIC_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+    b'"type":"message","role":"assistant","model":"up","content":[],"stop_reason":null,'
+    b'"usage":{"input_tokens":11,"output_tokens":1}}}\n\n'
+)
+ANTHROPIC_ERROR = (
+    b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"busy"}}\n\n'
+)
+
+
+def forward_messages(stream: ScriptedStream) -> tuple[bytes, UsageRows]:
+    ctx = RequestContext(model="m", key_id="k")
+    upstream = route("anthropic", upstream="up")
+    rows = UsageRows()
+    meter = Meter(rows, ctx, upstream, stream=True)
+    renderer = _Boundary(AnthropicStreamRenderer(ctx))
+    parser = AnthropicProvider().relay_parser(upstream, ctx)
+
+    async def collect() -> bytes:
+        frames = _forward(stream, parser, renderer, None, meter, _Echo("up", "m", []))  # type: ignore[arg-type]
+        return b"".join([frame async for frame in frames])
+
+    return asyncio.run(collect()), rows
+
+
+@pytest.mark.parametrize(
+    ("stream", "status"),
+    [
+        (ScriptedStream([ANTHROPIC_START, PARTIAL]), 502),  # cut off
+        (ScriptedStream([ANTHROPIC_START, ANTHROPIC_ERROR]), 529),  # the upstream's error
+        (ScriptedStream([ANTHROPIC_START], UpstreamTimeoutError("stalled")), 504),
+    ],
+)
+def test_a_failed_stream_is_recorded_with_its_status_and_tokens(
+    stream: ScriptedStream, status: int
+) -> None:
+    _, rows = forward_messages(stream)
+    [row] = rows.rows
+    assert (row.input_tokens, row.output_tokens, row.status) == (11, 1, status)

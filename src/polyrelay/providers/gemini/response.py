@@ -83,12 +83,18 @@ def parse_response(response: UpstreamResponse, route: Route, ctx: RequestContext
         raise UpstreamError(f"gemini sent an unreadable response: {exc}", status=502) from exc
     candidate = body.candidates[0] if body.candidates else None
     parts = _parts_to_ir(candidate, ctx)
+    usage = usage_to_ir(body.usage_metadata)
+    try:
+        stop_reason = _stop_reason(body, candidate, parts)
+    except UpstreamError as error:  # no output: the prompt was billed all the same
+        error.usage = usage
+        raise
     return ChatResponse(
         id=body.response_id or new_id("gemini-"),
         model=body.model_version or route.upstream_model,
         parts=parts,
-        stop_reason=_stop_reason(body, candidate, parts),
-        usage=usage_to_ir(body.usage_metadata),
+        stop_reason=stop_reason,
+        usage=usage,
     )
 
 

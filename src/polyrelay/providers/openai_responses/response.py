@@ -64,7 +64,9 @@ def response_to_ir(body: bytes, ctx: RequestContext) -> ChatResponse:
     except (msgspec.ValidationError, DecodeError) as exc:
         raise UpstreamError(f"invalid OpenAI Responses body: {exc}", status=502) from exc
     if response.status == "failed":
-        raise failure_to_ir(response)
+        failure = failure_to_ir(response)
+        failure.usage = usage_to_ir(response.usage, [])  # billed all the same
+        raise failure
     parts: list[Part] = []
     for item in response.output:
         parts.extend(item_to_ir(item, ctx))
