@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -13,19 +12,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from polyrelay.auth import Authenticator
-from polyrelay.context import RequestContext
-from polyrelay.errors import internal_error
 from polyrelay.frontends import Frontend
 from polyrelay.pipeline import Gateway
 from polyrelay.providers import Provider
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.settings import Settings
 from polyrelay.storage import Database
-from polyrelay.web import EndpointModule, unrouted
+from polyrelay.web import EndpointModule, failure_response, unrouted
 
 __all__ = ["Deps", "create_app"]
-
-log = logging.getLogger("polyrelay")
 
 
 class Deps:
@@ -93,10 +88,10 @@ def _protocol_endpoint(
     async def endpoint(request: Request) -> Response:
         try:
             return await gateway.handle(request, frontend)
-        except Exception:
-            # Never crash a request: an unexpected fault is a 500 in the client's protocol.
-            log.exception("unhandled error on %s", request.url.path)
-            return gateway.error_response(frontend, internal_error(), RequestContext())
+        except Exception as exc:
+            # Never crash a request: an unexpected fault is a 500 in the client's protocol,
+            # a database out of reach a 503 (polyrelay.web.failure_response).
+            return failure_response(gateway, request, frontend, exc)
 
     return endpoint
 

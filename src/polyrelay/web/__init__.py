@@ -4,11 +4,16 @@ and shut-down work on the gateway.
 
 The helpers below are what those endpoints share: errors rendered by the frontend of the
 client's protocol (Anthropic's when the request carries `anthropic-version`, else Chat
-Completions', unless the endpoint belongs to one protocol), and an authenticated wrapper.
+Completions', unless the endpoint belongs to one protocol), an authenticated wrapper, and
+the answer to an exception nothing expected (`failure_response`), which the protocol
+routes (polyrelay.app) use too.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -17,10 +22,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from polyrelay import codec
-from polyrelay.context import new_id
-from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
+from polyrelay.context import RequestContext, new_id
+from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError, internal_error
 
 if TYPE_CHECKING:
+    from polyrelay.frontends import Frontend
     from polyrelay.pipeline import Gateway
     from polyrelay.storage import ApiKey
 
@@ -33,7 +39,10 @@ __all__ = [
     "authenticated",
     "client_protocol",
     "error_response",
+    "failure_response",
     "json_response",
+    "storage_unavailable",
+    "unexpected_error",
     "unrouted",
     "with_request_id",
 ]
@@ -41,6 +50,11 @@ __all__ = [
 ANTHROPIC = "/v1/messages"
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
+
+log = logging.getLogger("polyrelay")
+
+STORAGE_UNAVAILABLE = "The gateway's database is unavailable right now; retry shortly."
+_SQLITE_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 Handler = Callable[[Request, "ApiKey"], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -62,11 +76,60 @@ def json_response(document: object, status: int = 200) -> Response:
 def error_response(gateway: Gateway, error: GatewayError, protocol: str) -> Response:
     """The error as the frontend of `protocol` renders it."""
     status, body = gateway.frontends[protocol].encode_error(error)
-    return Response(body, status, media_type="application/json")
+    response = Response(body, status, media_type="application/json")
+    if error.retry_after:
+        response.headers["retry-after"] = error.retry_after
+    return response
+
+
+def storage_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is the database out of reach for now rather than a fault of the
+    gateway: PostgreSQL down, restarting or its connection lost (the connection is
+    replaced on the next call), or SQLite's lock held past its timeout by another process.
+    Other OperationalErrors of SQLite (no such table, ...) are faults, so not these."""
+    # psycopg is loaded only when the database is PostgreSQL; otherwise it is not this.
+    psycopg = sys.modules.get("psycopg")
+    cause: BaseException | None = exc
+    while cause is not None:
+        if psycopg is not None and isinstance(cause, psycopg.OperationalError):
+            return True
+        if isinstance(cause, sqlite3.OperationalError):
+            return getattr(cause, "sqlite_errorcode", 0) & 0xFF in _SQLITE_BUSY
+        cause = cause.__cause__  # an error raised `from` one of these
+    return False
+
+
+def unexpected_error(exc: BaseException) -> GatewayError:
+    """What the client is told of an exception no code path expected: a 503 to retry
+    when the database is only out of reach (as an overloaded upstream is), else a 500."""
+    if storage_unavailable(exc):
+        return GatewayError(STORAGE_UNAVAILABLE, status=503, retry_after="1")
+    return internal_error()
+
+
+def failure_response(
+    gateway: Gateway,
+    request: Request,
+    frontend: Frontend,
+    exc: BaseException,
+    ctx: RequestContext | None = None,
+) -> Response:
+    """The answer, in `frontend`'s protocol, to an exception an endpoint did not expect
+    (never Starlette's plain-text 500, which SDKs cannot parse), logged with the request
+    id the client gets, so that an operator finds the one in the other."""
+    ctx = ctx or RequestContext()
+    error = unexpected_error(exc)
+    where = f"{request.method} {request.url.path}"
+    if error.status == 503:  # not a bug: one line, not a traceback per request of an outage
+        log.warning("database unavailable on %s (%s): %r", where, ctx.request_id, exc)
+    else:
+        log.error("unhandled error on %s (%s)", where, ctx.request_id, exc_info=exc)
+    return gateway.error_response(frontend, error, ctx)
 
 
 def authenticated(gateway: Gateway, handler: Handler, protocol: str | None = None) -> Endpoint:
-    """Authenticate, run, and render errors in `protocol`'s shape (default: the caller's)."""
+    """Authenticate, run, and render errors in `protocol`'s shape (default: the caller's),
+    an unexpected exception included (`failure_response`)."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -74,17 +137,21 @@ def authenticated(gateway: Gateway, handler: Handler, protocol: str | None = Non
             return await handler(request, key)
         except GatewayError as error:
             return error_response(gateway, error, protocol or client_protocol(request.headers))
+        except Exception as exc:
+            frontend = gateway.frontends[protocol or client_protocol(request.headers)]
+            return failure_response(gateway, request, frontend, exc)
 
     return endpoint
 
 
 def with_request_id(endpoint: Endpoint) -> Endpoint:
     """`request-id` (Anthropic's SDKs read it, errors included) and `x-request-id`
-    (OpenAI's) on every answer, as the /v1/messages path sets them (pipeline/replies.py)."""
+    (OpenAI's) on every answer, as the /v1/messages path sets them (pipeline/replies.py).
+    An answer that has them already (`failure_response`'s, whose id is in the log) keeps them."""
 
     async def answer(request: Request) -> Response:
         response = await endpoint(request)
-        request_id = new_id("req_")
+        request_id = response.headers.get("request-id") or new_id("req_")
         response.headers["request-id"] = request_id
         response.headers["x-request-id"] = request_id
         return response

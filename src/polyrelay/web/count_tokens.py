@@ -12,7 +12,6 @@ image). Errors are Anthropic error bodies, as on `/v1/messages`.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, assert_never
@@ -23,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from polyrelay import codec
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError, UpstreamError, internal_error
+from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
 from polyrelay.frontends.anthropic_messages.betas import betas_from_headers
 from polyrelay.ir import (
@@ -42,6 +41,7 @@ from polyrelay.ir.tool_ids import restore_request
 from polyrelay.pipeline.handler import read_body, response_headers
 from polyrelay.providers.anthropic import AnthropicProvider
 from polyrelay.providers.gemini import GeminiProvider
+from polyrelay.web import failure_response
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = ["estimate_tokens", "routes"]
 
-log = logging.getLogger("polyrelay")
 
 CHARS_PER_TOKEN = 4
 MEDIA_TOKENS = 1600
@@ -174,9 +173,8 @@ def count_tokens_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Res
             count = await _count(gateway, request, body, chat, route, ctx)
         except GatewayError as error:
             return gateway.error_response(frontend, error, ctx)
-        except Exception:
-            log.exception("unhandled error on %s", request.url.path)
-            return gateway.error_response(frontend, internal_error(), ctx)
+        except Exception as exc:
+            return failure_response(gateway, request, frontend, exc, ctx)
         return Response(
             codec.encode({"input_tokens": count}),
             200,

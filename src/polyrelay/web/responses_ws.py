@@ -47,7 +47,7 @@ from polyrelay.frontends.openai_responses.persist import save_response
 from polyrelay.pipeline.replies import header_safe
 from polyrelay.sse import SSEDecoder
 from polyrelay.storage import ApiKey
-from polyrelay.web import RESPONSES
+from polyrelay.web import RESPONSES, unexpected_error
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -74,9 +74,13 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
     async def endpoint(websocket: WebSocket) -> None:
         try:
             key = await gateway.authenticator.authenticate(websocket.headers)
-        except GatewayError as error:
+        except Exception as exc:
+            # Refused in the Responses API's shape, a database out of reach included.
+            error = exc if isinstance(exc, GatewayError) else _unexpected(exc)
             status, body = frontend.encode_error(error)
             refusal = Response(body, status, media_type="application/json")
+            if error.retry_after:
+                refusal.headers["retry-after"] = error.retry_after
             await websocket.send_denial_response(refusal)
             return
         await websocket.accept()
@@ -231,10 +235,10 @@ class _Connection:
             return error.status
         except _Gone:
             raise
-        except Exception:
-            log.exception("unhandled error on the Responses WebSocket")
-            await self.send_error(internal_error(), job.stream_id)
-            return 500
+        except Exception as exc:
+            failure = _unexpected(exc)
+            await self.send_error(failure, job.stream_id)
+            return failure.status
         return 200
 
     async def stream(self, job: _Job, ctx: RequestContext) -> None:
@@ -302,6 +306,17 @@ class _Connection:
                 # uvicorn: ClientDisconnected (an OSError); Starlette: RuntimeError after
                 # the close message.
                 raise _Gone from gone
+
+
+def _unexpected(exc: Exception) -> GatewayError:
+    """An exception no code path expected, logged, as the error the client is sent: a 503
+    when the database is out of reach (one line: not a bug), else a 500 (a traceback)."""
+    error = unexpected_error(exc)
+    if error.status == 503:
+        log.warning("database unavailable on the Responses WebSocket: %r", exc)
+    else:
+        log.error("unhandled error on the Responses WebSocket", exc_info=exc)
+    return error
 
 
 def _is_terminal(name: str | None, data: str) -> bool:
