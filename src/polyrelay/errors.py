@@ -26,6 +26,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeoutError",
     "UpstreamUnreachableError",
+    "error_headers",
     "internal_error",
     "kind_for_status",
     "upstream_credential_error",
@@ -115,6 +116,10 @@ class UpstreamError(GatewayError):
     usage: Usage | None = None
     """The tokens the upstream reported for the answer that this error stands for (a 200
     that failed all the same), which the usage row records."""
+    rate_limit_headers: tuple[tuple[str, str], ...] = ()
+    """The upstream's rate-limit headers (`x-ratelimit-*`, `anthropic-ratelimit-*`,
+    `retry-after-ms`), relayed to the client with the error: clients that pace themselves
+    read them, and the SDKs retry after `retry-after-ms` to the millisecond."""
 
     def __init__(
         self,
@@ -129,6 +134,15 @@ class UpstreamError(GatewayError):
         super().__init__(message, status=status, param=param, code=code, retry_after=retry_after)
         if kind is not None:
             self.kind = kind
+
+
+def error_headers(error: GatewayError) -> dict[str, str]:
+    """The headers a client gets with `error` besides the gateway's own: when to retry,
+    and the upstream's rate-limit state."""
+    headers = {"retry-after": error.retry_after} if error.retry_after else {}
+    if isinstance(error, UpstreamError):
+        headers.update(error.rate_limit_headers)
+    return headers
 
 
 class UpstreamUnreachableError(GatewayError):

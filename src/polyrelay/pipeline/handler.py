@@ -28,6 +28,7 @@ from polyrelay.errors import (
     UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnreachableError,
+    error_headers,
 )
 from polyrelay.fetch.client import UrlFetcher
 from polyrelay.frontends import EncodesErrorInContext, Frontend, ReadsHeaders, ReadsStore
@@ -182,9 +183,7 @@ class Gateway:
             status, body = cast(EncodesErrorInContext, frontend).encode_error_in(error, ctx)
         else:
             status, body = frontend.encode_error(error)
-        headers = response_headers(ctx)
-        if error.retry_after:
-            headers["retry-after"] = error.retry_after
+        headers = response_headers(ctx) | error_headers(error)
         return Response(body, status, headers, media_type="application/json")
 
     async def _handle(self, request: Request, frontend: Frontend, ctx: RequestContext) -> Response:

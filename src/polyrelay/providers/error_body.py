@@ -20,7 +20,7 @@ import msgspec
 from polyrelay import codec
 from polyrelay.providers import UpstreamResponse
 
-__all__ = ["LOGGED_BYTES", "QUOTED_JSON_BYTES", "foreign_error_message"]
+__all__ = ["LOGGED_BYTES", "QUOTED_JSON_BYTES", "foreign_error_message", "rate_limit_headers"]
 
 log = logging.getLogger("polyrelay.upstream")
 
@@ -32,6 +32,17 @@ LOGGED_BYTES = 2048
 
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "cf-ray")
+_RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+def rate_limit_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The upstream's rate-limit headers among `headers` (lower-case names), which its
+    error carries to the client (errors.UpstreamError.rate_limit_headers)."""
+    return tuple(
+        (name, value)
+        for name, value in headers.items()
+        if name.startswith(_RATE_LIMIT_PREFIXES) or name == "retry-after-ms"
+    )
 
 
 def foreign_error_message(response: UpstreamResponse, provider: str) -> str:

@@ -14,7 +14,7 @@ import msgspec
 from polyrelay import codec
 from polyrelay.errors import UpstreamError, kind_for_status, upstream_credential_error
 from polyrelay.providers import UpstreamResponse
-from polyrelay.providers.error_body import foreign_error_message
+from polyrelay.providers.error_body import foreign_error_message, rate_limit_headers
 from polyrelay.schemas.openai_chat import ErrorResponse
 
 __all__ = ["parse_error"]
@@ -37,7 +37,7 @@ def parse_error(response: UpstreamResponse) -> UpstreamError:
         message = foreign_error_message(response, "OpenAI")
     if status in (401, 403):
         return upstream_credential_error(status)
-    return UpstreamError(
+    error = UpstreamError(
         message,
         status=status,
         kind=kind_for_status(status),
@@ -45,3 +45,5 @@ def parse_error(response: UpstreamResponse) -> UpstreamError:
         param=param,
         retry_after=response.headers.get("retry-after"),
     )
+    error.rate_limit_headers = rate_limit_headers(response.headers)
+    return error

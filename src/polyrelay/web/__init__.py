@@ -23,7 +23,13 @@ from starlette.routing import BaseRoute
 
 from polyrelay import codec
 from polyrelay.context import RequestContext, new_id
-from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError, internal_error
+from polyrelay.errors import (
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    error_headers,
+    internal_error,
+)
 
 if TYPE_CHECKING:
     from polyrelay.frontends import Frontend
@@ -76,10 +82,7 @@ def json_response(document: object, status: int = 200) -> Response:
 def error_response(gateway: Gateway, error: GatewayError, protocol: str) -> Response:
     """The error as the frontend of `protocol` renders it."""
     status, body = gateway.frontends[protocol].encode_error(error)
-    response = Response(body, status, media_type="application/json")
-    if error.retry_after:
-        response.headers["retry-after"] = error.retry_after
-    return response
+    return Response(body, status, error_headers(error), media_type="application/json")
 
 
 def storage_unavailable(exc: BaseException) -> bool:

@@ -38,7 +38,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from polyrelay import codec
 from polyrelay.context import RequestContext
-from polyrelay.errors import GatewayError, InvalidRequestError, internal_error
+from polyrelay.errors import GatewayError, InvalidRequestError, error_headers, internal_error
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.frontends.openai_responses.connection import ConnectionStore
 from polyrelay.frontends.openai_responses.encode import response_id, response_shell
@@ -78,9 +78,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
             # Refused in the Responses API's shape, a database out of reach included.
             error = exc if isinstance(exc, GatewayError) else _unexpected(exc)
             status, body = frontend.encode_error(error)
-            refusal = Response(body, status, media_type="application/json")
-            if error.retry_after:
-                refusal.headers["retry-after"] = error.retry_after
+            refusal = Response(body, status, error_headers(error), media_type="application/json")
             await websocket.send_denial_response(refusal)
             return
         await websocket.accept()

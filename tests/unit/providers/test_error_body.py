@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from polyrelay.errors import UpstreamError
+from polyrelay.errors import GatewayError, UpstreamError, error_headers
 from polyrelay.providers import Provider, UpstreamResponse
 from polyrelay.providers.anthropic import AnthropicProvider
 from polyrelay.providers.error_body import LOGGED_BYTES
@@ -149,3 +149,23 @@ def test_a_refused_credential_is_still_the_gateways_fault(
     assert (err.status, err.kind) == (500, "api_error") and "credential" in err.message
     assert HOST not in err.message
     assert any(HOST in line for line in _logged(caplog))
+
+
+RATE_LIMITS = {
+    "x-ratelimit-remaining-requests": "0",
+    "anthropic-ratelimit-tokens-reset": "2026-12-05T10:00:00Z",
+    "retry-after-ms": "120",
+}
+
+
+@pytest.mark.parametrize("name", ["openai", "openai-responses", "anthropic"])
+def test_an_error_carries_the_upstreams_rate_limit_headers_to_the_client(name: str) -> None:
+    headers = {**RATE_LIMITS, "retry-after": "1", "x-request-id": "up-1", "server": HOST}
+    error = _parse(name, 429, OWN_ERRORS[name], **headers)
+    # The limits and both retry delays; the upstream's own ids and software stay behind.
+    assert error_headers(error) == {**RATE_LIMITS, "retry-after": "1"}
+
+
+def test_a_gateway_error_has_only_its_retry_after() -> None:
+    assert error_headers(GatewayError("busy", status=503, retry_after="1")) == {"retry-after": "1"}
+    assert error_headers(GatewayError("bug")) == {}

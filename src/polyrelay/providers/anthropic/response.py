@@ -28,7 +28,7 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import UpstreamResponse
 from polyrelay.providers.anthropic.content import ORIGIN
-from polyrelay.providers.error_body import foreign_error_message
+from polyrelay.providers.error_body import foreign_error_message, rate_limit_headers
 from polyrelay.schemas.anthropic_messages import (
     ContentBlock,
     ErrorResponse,
@@ -187,4 +187,6 @@ def parse_error(response: UpstreamResponse) -> UpstreamError:
     if status in (401, 403):
         return upstream_credential_error(status)
     kind = wire_type if wire_type in _NEUTRAL_KINDS else kind_for_status(status)
-    return UpstreamError(message, status=status, kind=kind, retry_after=retry_after)
+    error = UpstreamError(message, status=status, kind=kind, retry_after=retry_after)
+    error.rate_limit_headers = rate_limit_headers(response.headers)
+    return error
