@@ -88,10 +88,13 @@ class RemoteSignals(Signals):
                 async with asyncio.timeout(TIMEOUT_SECONDS):
                     await self._publish(message)
                 failing = False
-            except caught as exc:
+            except Exception as exc:  # any: a dead sender would drop every later signal
                 if not failing:
                     log.warning(
-                        "%s: cannot publish signals (%s); replicas poll meanwhile", self.name, exc
+                        "%s: cannot publish signals (%s); replicas poll meanwhile",
+                        self.name,
+                        exc,
+                        exc_info=not isinstance(exc, caught),  # unforeseen: its traceback
                     )
                 failing = True
 
@@ -109,10 +112,15 @@ class RemoteSignals(Signals):
                     attempt = 0
                     self._first_try.set()
                 raise ChannelClosed("the connection closed")
-            except caught as exc:
+            except Exception as exc:  # any: a dead listener would never hear a signal again
                 self._first_try.set()
                 if attempt == 0:
-                    log.warning("%s: signals lost (%s); reconnecting", self.name, exc)
+                    log.warning(
+                        "%s: signals lost (%s); reconnecting",
+                        self.name,
+                        exc,
+                        exc_info=not isinstance(exc, caught),  # unforeseen: its traceback
+                    )
                 pause = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
                 attempt += 1
                 await asyncio.sleep(pause)

@@ -39,7 +39,7 @@ from polyrelay.storage import (
 from polyrelay.storage.response_events import EventsRejected
 from polyrelay.tasks.background import error_code
 from polyrelay.tasks.model import TaskError
-from polyrelay.tasks.runner import CRASHED, Outcome, dispatch_task
+from polyrelay.tasks.runner import Outcome, crashed, dispatch_task
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -202,9 +202,9 @@ async def run_streamed(
         # The response was deleted under the run (its events cannot outlive it): stop.
         log.info("background response %s was deleted while it ran; run stopped", task.id)
         return Outcome(error=_DELETED)
-    except Exception:
+    except Exception as exc:
         log.exception("background response %s: the run failed", task.id)
-        return Outcome(error=CRASHED)
+        return crashed(exc)
     finally:
         aclose = getattr(frames, "aclose", None)
         if aclose is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from polyrelay import codec
+from polyrelay.background_loop import database_unavailable
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.frontends import Frontend
@@ -28,6 +29,7 @@ __all__ = [
     "CRASHED",
     "RETRYABLE_STATUSES",
     "Outcome",
+    "crashed",
     "dispatch_task",
     "error_of",
     "refused_outcome",
@@ -42,6 +44,9 @@ CRASHED = TaskError(
     message="The gateway hit an internal error running this task; see its log.",
     status=500,
 )
+_NO_DATABASE = TaskError(
+    type="api_error", message="The gateway's database was unavailable during the run.", status=503
+)
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +56,14 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     retryable: bool = False
     retry_after: float | None = None
     """Seconds the upstream asked to wait (`retry-after`), when it did."""
+
+
+def crashed(exc: BaseException) -> Outcome:
+    """The outcome of a run that raised `exc`: retried when the database was only out of
+    reach (a PostgreSQL restart), since the task is not at fault; else failed, a bug."""
+    if database_unavailable(exc):
+        return Outcome(error=_NO_DATABASE, retryable=True, retry_after=1.0)
+    return Outcome(error=CRASHED)
 
 
 def error_of(frontend: Frontend, error: GatewayError) -> TaskError:
@@ -92,9 +105,9 @@ async def dispatch_task(gateway: Gateway, task: Task) -> Response | Outcome:
         return await gateway.dispatch(frontend, task.body, task.key, ctx, task.headers)
     except GatewayError as error:
         return refused_outcome(frontend, error)
-    except Exception:
+    except Exception as exc:
         log.exception("task %s crashed", task.id)
-        return Outcome(error=CRASHED)
+        return crashed(exc)
 
 
 async def run_task(gateway: Gateway, task: Task) -> Outcome:

@@ -5,6 +5,9 @@ claims due deliveries (leased, so one process sends each), POSTs the task object
 the hardened fetcher (address rules, pinned resolution, no redirects) and marks it
 delivered on a 2xx; otherwise it retries with exponential backoff until
 `tasks.webhook_max_attempts`. Deliveries live in the database, so they survive restarts.
+The sender outlives a database outage (polyrelay.background_loop): a delivery whose store
+calls fail is retried within its lease, else sent again once the lease expires, under the
+same `webhook-id` (receivers deduplicate by it, as Standard Webhooks asks).
 
 Headers: `webhook-id` (the delivery id, the same on every retry), `webhook-timestamp`
 (unix seconds of this attempt) and `webhook-signature: v1,<base64 HMAC-SHA256 of
@@ -20,9 +23,12 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Callable
+from typing import Any
 
 from polyrelay import codec
+from polyrelay.background_loop import Outage, keep_running, retry_until
 from polyrelay.errors import GatewayError
 from polyrelay.fetch.client import UrlFetcher
 from polyrelay.storage import StoreCall, TaskStore, call_at_once
@@ -88,28 +94,42 @@ class WebhookSender:
         self._clock = clock
         self._key = secret_key(stored_secret(store, settings))
         self._wake = asyncio.Event()
+        self._outage = Outage(log, f"webhook sender {worker_id}: task store calls")
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            delivery = await self._call(self._store.claim_delivery, self._worker, _LEASE_SECONDS)
-            if delivery is not None:
-                await self.send(delivery)
-                continue
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(self._settings.poll_seconds):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+        """Send deliveries until cancelled, through any outage of the database."""
+        await keep_running(self._next_delivery, self._outage)
 
-    async def send(self, delivery: Delivery) -> None:
+    async def _next_delivery(self) -> None:
+        asked = time.monotonic()
+        delivery = await self._call(self._store.claim_delivery, self._worker, _LEASE_SECONDS)
+        if delivery is not None:
+            await self.send(delivery, asked + _LEASE_SECONDS * 0.8)  # slack for clocks
+            return
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(self._settings.poll_seconds):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def send(self, delivery: Delivery, leased_until: float | None = None) -> None:
+        """POST `delivery` and store how it went; `leased_until` (time.monotonic()) bounds
+        the retries of a failing store call (none when it is None)."""
         store, call = self._store, self._call
+        deadline = time.monotonic() if leased_until is None else leased_until
+
+        async def stored(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            # Storing the result of a POST made: retried while the lease keeps the
+            # delivery ours, so that a database blip does not send it twice.
+            return await retry_until(deadline, self._outage, lambda: call(fn, *args, **kwargs))
+
         task = await call(store.get, delivery.task_id)
         if task is None:  # purged; nothing left to say
-            await call(store.delivery_done, delivery.id, self._worker, delivered=False)
+            await stored(store.delivery_done, delivery.id, self._worker, delivered=False)
             return
         body = codec.encode(task_object(task))
         timestamp = int(self._clock())
@@ -125,14 +145,15 @@ class WebhookSender:
         except GatewayError as error:
             problem = error.message
         if problem is None:
-            await call(store.delivery_done, delivery.id, self._worker, delivered=True)
+            await stored(store.delivery_done, delivery.id, self._worker, delivered=True)
             return
         if delivery.attempts >= self._settings.webhook_max_attempts:
             log.warning("webhook %s for %s given up: %s", delivery.id, task.id, problem)
-            await call(store.delivery_done, delivery.id, self._worker, delivered=False)
+            await stored(store.delivery_done, delivery.id, self._worker, delivered=False)
             return
         delay = min(self._settings.retry_base_seconds * 2 ** (delivery.attempts - 1), _MAX_BACKOFF)
         log.info(
             "webhook %s for %s failed (%s); retry in %.0fs", delivery.id, task.id, problem, delay
         )
-        await call(store.delivery_retry, delivery.id, self._worker, self._clock() + delay, problem)
+        at = self._clock() + delay
+        await stored(store.delivery_retry, delivery.id, self._worker, at, problem)

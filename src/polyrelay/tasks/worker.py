@@ -7,6 +7,11 @@ cancelled, possibly by another process) the run is cancelled. A server that dies
 its tasks `processing` with a lease that expires, after which any process claims them
 again (`attempts` bounds how often). On a clean shutdown, running tasks are handed back
 as pending at once. A purge loop deletes finished tasks after `retention_seconds`.
+
+Every loop outlives a database outage (a PostgreSQL or PgBouncer restart): a store call
+that raises is logged once per outage and retried with a backoff (polyrelay.background_loop);
+a loop that died instead would leave every later task `pending` for good. What happens to
+a task claimed here during an outage is told at `_heartbeat` and `_end_fully`.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from polyrelay.background_loop import Backoff, Outage, keep_running, retry_until
 from polyrelay.storage import StoreCall, TaskStore, call_at_once
 from polyrelay.tasks.model import Task, TaskError
-from polyrelay.tasks.runner import CRASHED, Outcome
+from polyrelay.tasks.runner import Outcome, crashed
 from polyrelay.tasks.settings import TasksSettings
 
 __all__ = ["TaskWorker"]
@@ -32,6 +39,28 @@ OnEnd = Callable[[Task, Outcome], Awaitable[None]]
 _MAX_RETRY_DELAY = 60.0
 _MAX_PURGE_INTERVAL = 600.0
 _SHUTDOWN = TaskError(type="api_error", message="the server shut down during the run", status=503)
+_LEASE_MARGIN = 0.2
+"""The part of a lease left when a run whose lease cannot be renewed is stopped: its time
+is the slack for the renewal's round trip and the clocks of the other processes."""
+
+
+class _Lease:
+    """Until when (time.monotonic()) this process may run a task without renewing it."""
+
+    def __init__(self, asked: float, seconds: float) -> None:
+        self._seconds = seconds
+        self.expires = 0.0
+        self.renewed(asked)
+
+    def renewed(self, asked: float) -> None:
+        """The store granted `seconds` more, counted from when they were asked for (the
+        store's lease started between that and the answer)."""
+        self.expires = asked + self._seconds
+
+    @property
+    def stop_at(self) -> float:
+        """When a run still not renewed must stop: before another process may claim it."""
+        return self.expires - self._seconds * _LEASE_MARGIN
 
 
 class TaskWorker:
@@ -56,6 +85,8 @@ class TaskWorker:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[Outcome]] = {}
+        self._outage = Outage(log, f"task worker {self.id}: task store calls")
+        """Shared by the loops: one outage of the database is logged once, not per slot."""
         self.ended: list[Callable[[str], None]] = []
         """Called with its id after a task this process ran ends (e.g. to wake the webhook
         sender)."""
@@ -85,31 +116,34 @@ class TaskWorker:
         return True
 
     async def _slot(self) -> None:
-        while True:
-            task = await self._call(self._store.claim, self.id, self._settings.lease_seconds)
-            if task is not None:
-                await self._process(task)
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._settings.poll_seconds):
-                    await self._wake.wait()
+        await keep_running(self._next_task, self._outage)
 
-    async def _process(self, task: Task) -> None:
+    async def _next_task(self) -> None:
+        """Claim a task and run it, or wait for one (a step of a slot's loop)."""
+        asked = time.monotonic()
+        task = await self._call(self._store.claim, self.id, self._settings.lease_seconds)
+        if task is not None:
+            await self._process(task, _Lease(asked, self._settings.lease_seconds))
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.poll_seconds):
+                await self._wake.wait()
+
+    async def _process(self, task: Task, lease: _Lease) -> None:
         if task.attempts > self._settings.max_attempts:
             message = f"the task was interrupted {task.attempts - 1} times; giving up"
             error = TaskError(type="api_error", message=message, status=500)
-            await self._end_fully(task, Outcome(error=error))
+            await self._end_fully(task, Outcome(error=error), lease)
             return
         runner = asyncio.create_task(self._execute(task))
         self._running[task.id] = runner
-        heartbeat = asyncio.create_task(self._heartbeat(task.id, runner))
+        heartbeat = asyncio.create_task(self._heartbeat(task.id, runner, lease))
         try:
             await asyncio.wait([runner])
         except asyncio.CancelledError:
             runner.cancel()
-            # Shutting down: handed back at once, on this thread (the loop is stopping).
-            self._store.retry(task.id, self.id, self._clock(), _SHUTDOWN)
+            self._hand_back(task)
             raise
         finally:
             heartbeat.cancel()
@@ -119,55 +153,124 @@ class TaskWorker:
         fault = runner.exception()
         if fault is not None:  # a bug in a run must not take its worker slot down with it
             log.error("task %s crashed", task.id, exc_info=fault)
-            await self._end_fully(task, Outcome(error=CRASHED))
+            await self._end_fully(task, crashed(fault), lease)
             return
-        await self._end_fully(task, runner.result())
+        await self._end_fully(task, runner.result(), lease)
 
-    async def _end_fully(self, task: Task, outcome: Outcome) -> None:
+    def _hand_back(self, task: Task) -> None:
+        """Shutting down: the task back to pending at once, on this thread (the loop is
+        stopping). Without the database, it is claimed again once its lease expires."""
+        try:
+            self._store.retry(task.id, self.id, self._clock(), _SHUTDOWN)
+        except Exception:
+            log.exception("task %s could not be handed back; it runs again later", task.id)
+
+    async def _end_fully(self, task: Task, outcome: Outcome, lease: _Lease) -> None:
         """`_end`, run to its end even when the worker is stopped meanwhile: a run whose
-        outcome was not stored would run again elsewhere once its lease expired."""
-        ending = asyncio.ensure_future(self._end(task, outcome))
+        outcome was not stored would run again elsewhere once its lease expired.
+
+        A store call that fails (the database restarting) is retried until the lease
+        would expire. An outcome stored late is still safe: the guarded UPDATEs change
+        nothing once another process has claimed the task. One that could not be stored
+        at all leaves the task `processing`: it runs again (one more attempt) once its
+        lease expires, so it is repeated, never lost."""
+        ending = asyncio.ensure_future(self._end(task, outcome, lease.expires))
         try:
             await asyncio.shield(ending)
         except asyncio.CancelledError:
-            await ending
+            with contextlib.suppress(Exception):
+                await ending
+            raise
+        except Exception:
+            log.warning("task %s: its outcome could not be stored; it runs again", task.id)
             raise
 
-    async def _end(self, task: Task, outcome: Outcome) -> None:
+    async def _end(self, task: Task, outcome: Outcome, deadline: float) -> None:
         store, worker, call = self._store, self.id, self._call
+
+        async def stored(fn: Callable[..., Any], *args: Any) -> Any:
+            return await retry_until(deadline, self._outage, lambda: call(fn, task.id, *args))
+
         if outcome.result is not None:
-            ended = await call(store.complete, task.id, worker, outcome.result)
+            ended = await stored(store.complete, worker, outcome.result)
         elif outcome.error is None:
             return
         elif outcome.retryable and task.attempts < self._settings.max_attempts:
             delay = self._settings.retry_base_seconds * 2 ** (task.attempts - 1)
             delay = min(max(delay, outcome.retry_after or 0.0), _MAX_RETRY_DELAY)
             log.info("task %s: %s; retry in %.1fs", task.id, outcome.error.message, delay)
-            await call(store.retry, task.id, worker, self._clock() + delay, outcome.error)
+            await stored(store.retry, worker, self._clock() + delay, outcome.error)
             self._wake.set()
             return
         else:
-            ended = await call(store.fail, task.id, worker, outcome.error)
+            ended = await stored(store.fail, worker, outcome.error)
         if not ended:  # cancelled meanwhile, or another process took over: not ours to end
             return
-        if self._on_end is not None:
-            await self._on_end(task, outcome)
+        on_end = self._on_end
+        if on_end is not None:  # the task has ended: no lease left, same bound on retries
+            ends = time.monotonic() + self._settings.lease_seconds
+            await retry_until(ends, self._outage, lambda: on_end(task, outcome))
         for callback in self.ended:
             callback(task.id)
 
-    async def _heartbeat(self, task_id: str, runner: asyncio.Task[Outcome]) -> None:
-        lease = self._settings.lease_seconds
+    async def _heartbeat(self, task_id: str, runner: asyncio.Task[Outcome], lease: _Lease) -> None:
+        """Renew the lease every third of `lease_seconds` while the task runs.
+
+        A renewal refused means the task was cancelled, or another process holds it now:
+        the run stops. A renewal that fails or hangs (the database unreachable) is retried
+        with a backoff; if none succeeds by `lease.stop_at`, the run is stopped as well,
+        since once the lease expires another process may claim the task, and two runs of
+        one task must never overlap. That task stays `processing` under the expired lease,
+        so it is not lost: a process (this one too) claims it again once the database
+        answers, as an attempt more (bounded by `max_attempts`)."""
+        seconds = self._settings.lease_seconds
+        backoff = Backoff()
+        pause = seconds / 3
+        fault: BaseException | None = None
         while True:
-            await asyncio.sleep(lease / 3)
-            if not await self._call(self._store.renew, task_id, self.id, lease):
+            await asyncio.sleep(pause)
+            asked = time.monotonic()
+            if asked >= lease.stop_at:
+                log.warning(
+                    "task %s: its lease could not be renewed (%s); its run stops here and"
+                    " starts again once the lease expires",
+                    task_id,
+                    fault,
+                )
+                runner.cancel()
+                return
+            renewal = asyncio.ensure_future(
+                self._call(self._store.renew, task_id, self.id, seconds)
+            )
+            # Never cancelled (a store call is left to finish): at the deadline, unwaited.
+            renewal.add_done_callback(_retrieve)
+            await asyncio.wait([renewal], timeout=lease.stop_at - asked)
+            fault = renewal.exception() if renewal.done() else TimeoutError("no answer")
+            if fault is not None:
+                self._outage.failed(fault)
+                pause = min(backoff.take(), max(0.0, lease.stop_at - time.monotonic()))
+                continue
+            self._outage.recovered()
+            if not renewal.result():
                 log.info("task %s is no longer leased here (cancelled?); stopping it", task_id)
                 runner.cancel()
                 return
+            lease.renewed(asked)
+            backoff.reset()
+            pause = seconds / 3
 
     async def _purge(self) -> None:
+        await keep_running(self._purge_once, self._outage)
+
+    async def _purge_once(self) -> None:
         retention = self._settings.retention_seconds
-        while True:
-            purged = await self._call(self._store.purge, self._clock() - retention)
-            if purged:
-                log.info("purged %d finished tasks older than %ds", purged, retention)
-            await asyncio.sleep(min(retention / 4, _MAX_PURGE_INTERVAL))
+        purged = await self._call(self._store.purge, self._clock() - retention)
+        if purged:
+            log.info("purged %d finished tasks older than %ds", purged, retention)
+        await asyncio.sleep(min(retention / 4, _MAX_PURGE_INTERVAL))
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a finished future's exception as seen (the heartbeat logs it, or moved on)."""
+    if not future.cancelled():
+        future.exception()
