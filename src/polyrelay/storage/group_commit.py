@@ -11,15 +11,65 @@ and each time the event loop holds it, the writer waits and then forces a switch
 cost is per commit, not per row. With multi-row INSERTs (sqlite_bulk) and a 50 ms
 interval, the event loop thread's context switches per stored response fell from 0.21 to
 0.07 at 16 connections (bench/README.md). A lone row still waits only `gather_seconds`.
+
+The client already has its answer when its row is parked, so a batch the database cannot
+take because it is unreachable (`unreachable`) stays parked and the writer tries again,
+0.5 s after the failure and then twice as long each time up to 5 s, until it is written:
+an outage is logged when it starts and when writing resumes. A record the database
+refuses on its own merits (a data error) is logged and dropped by `write`, so one bad
+record cannot hold back the others forever. At most `cap` records wait: past it the
+store drops the oldest (`overflow`). All of this is on the writer's failure path; a
+put pays one comparison with the cap.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
-__all__ = ["GroupCommit"]
+__all__ = ["PARKED_CAP", "GroupCommit", "unreachable"]
+
+T = TypeVar("T")
+
+PARKED_CAP = 100_000
+"""The most records a store keeps waiting for an unreachable database (a store may set its
+own): a usage row is ≈ 0.3 KiB in memory (tracemalloc), so ≈ 30 MiB, and ~2 minutes of a
+replica serving 1,000 requests a second."""
+_RETRY_FIRST = 0.5
+_RETRY_MOST = 5.0
+
+_log = logging.getLogger("polyrelay.storage")
+
+# SQLite's primary result codes that say the database, not the statement, is at fault: a
+# lock held past busy_timeout (BUSY, LOCKED), no memory, the file read-only, an I/O error,
+# a full disk, a file that cannot be opened. SQLite raises OperationalError for a syntax
+# error or a missing table too (SQLITE_ERROR): retrying those would never end.
+_SQLITE_UNREACHABLE = frozenset({5, 6, 7, 8, 10, 13, 14})
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be written now, whatever is written: its
+    connection (psycopg's OperationalError and InterfaceError: refused, lost, the server
+    shutting down or starting up, also a deadlock or a cancelled statement, which pass),
+    a primary that became read-only in a failover, or SQLite's file (above). Not a data
+    error (DataError, IntegrityError, ProgrammingError), nor a value beyond PostgreSQL's
+    limits (an OperationalError that the same record would meet forever)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return exc.sqlite_errorcode & 0xFF in _SQLITE_UNREACHABLE
+    if not type(exc).__module__.startswith("psycopg"):
+        return False  # without importing psycopg where only SQLite is used
+    import psycopg
+
+    if isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+        return False
+    return isinstance(
+        exc,
+        (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction),
+    )
 
 
 class GroupCommit:
@@ -29,13 +79,18 @@ class GroupCommit:
         gather_seconds: float,
         *,
         interval_seconds: float = 0.0,
-        has_pending: Callable[[], bool],
+        has_pending: Callable[[], int],
         flush: Callable[[], None],
         discard: Callable[[], None],
         closed_errors: tuple[type[BaseException], ...],
+        drop_oldest: Callable[[int], None] | None = None,
+        what: str = "records",
+        log: logging.Logger = _log,
     ) -> None:
-        """`has_pending` and `discard` run with `lock` held; `flush` takes it itself."""
+        """`has_pending` (how many records are parked), `discard` and `drop_oldest(n)` run
+        with `lock` held; `flush` takes it itself. `what` names the records in logs."""
         self.lock = threading.Condition(threading.Lock())
+        self.cap = PARKED_CAP
         self._name = name
         self._gather = gather_seconds
         self._interval = interval_seconds
@@ -43,6 +98,9 @@ class GroupCommit:
         self._flush = flush
         self._discard = discard
         self._closed_errors = closed_errors
+        self._drop_oldest = drop_oldest
+        self._what = what
+        self._log = log
         self._thread: threading.Thread | None = None
 
     def wake(self) -> None:
@@ -52,17 +110,132 @@ class GroupCommit:
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
 
+    def overflow(self) -> None:
+        """Call with `lock` held when more than `cap` records are parked: drops the oldest,
+        a tenth of the cap more than needed, so that a long outage logs a line per tenth
+        lost, not one per record."""
+        lost = self._has_pending() - self.cap + max(1, self.cap // 10)
+        if self._drop_oldest is not None:
+            self._drop_oldest(lost)
+        self._log.error(
+            "%s: the database is unreachable and more than %d %s wait for it: the oldest"
+            " %d are lost",
+            self._name,
+            self.cap,
+            self._what,
+            lost,
+        )
+
+    def write(
+        self,
+        batch: list[T],
+        transaction: Callable[[list[T]], None],
+        rejected: Callable[[T], None],
+    ) -> None:
+        """`transaction(batch)`; when that fails on the data, each record in a transaction
+        of its own, and `rejected(record)` (inside the `except`, to log it) for each one
+        the database refuses. A closed or unreachable database raises, and then `batch`
+        keeps only the records not committed yet."""
+        try:
+            transaction(batch)
+            return
+        except Exception as exc:
+            if isinstance(exc, self._closed_errors) or unreachable(exc):
+                raise
+        for done, record in enumerate(batch):
+            try:
+                transaction([record])
+            except Exception as exc:
+                if isinstance(exc, self._closed_errors) or unreachable(exc):
+                    del batch[:done]
+                    raise
+                rejected(record)
+
+    def flush_now(self) -> None:
+        """The store's flush, on the calling thread; when the database is unreachable, once
+        more at once, since a connection a server restart broke is replaced by then."""
+        try:
+            self._flush()
+        except Exception as exc:
+            if isinstance(exc, self._closed_errors) or not unreachable(exc):
+                raise
+            self._flush()
+
+    def report_unwritten(self, exc: BaseException) -> None:
+        """A flush outside the writer thread (shutdown's among them) met an unreachable
+        database: say how many records are lost if the process ends before it is back."""
+        with self.lock:
+            waiting = self._has_pending()
+        self._log.error(
+            "%s: the database is unreachable (%s): %d %s wait in memory for it and are"
+            " lost if the process ends first",
+            self._name,
+            _first_line(exc),
+            waiting,
+            self._what,
+        )
+
     def _run(self) -> None:
         started = float("-inf")
+        down_since: float | None = None  # the outage the writer is in
+        retry = 0.0
+        waiting = 0
         while True:
             with self.lock:
                 while not self._has_pending():
                     self.lock.wait()
-            wait = max(self._gather, started + self._interval - time.monotonic())
+            wait = max(self._gather, started + self._interval - time.monotonic(), retry)
             time.sleep(wait)  # noqa: TID251  (the writer thread: a batch gathers)
-            started = time.monotonic()
-            try:
-                self._flush()
-            except self._closed_errors:  # the database was closed under us
+            if down_since is not None:
                 with self.lock:
-                    self._discard()
+                    waiting = self._has_pending()
+            started = time.monotonic()
+            error = self._attempt(twice=down_since is None)
+            if error is not None:
+                if down_since is None:
+                    down_since = started
+                    self._outage(error)
+                retry = min(max(retry * 2, _RETRY_FIRST), _RETRY_MOST)
+            elif down_since is not None:
+                self._log.warning(
+                    "%s: writing resumed after %.1f s; %d %s that waited are written",
+                    self._name,
+                    time.monotonic() - down_since,
+                    waiting,
+                    self._what,
+                )
+                down_since, retry = None, 0.0
+
+    def _attempt(self, *, twice: bool) -> BaseException | None:
+        """A flush: the error when the database is unreachable, None when it is done."""
+        try:
+            if twice:
+                self.flush_now()
+            else:
+                self._flush()
+        except self._closed_errors:  # the database was closed under us
+            with self.lock:
+                self._discard()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            return exc
+        return None
+
+    def _outage(self, exc: BaseException) -> None:
+        with self.lock:
+            waiting = self._has_pending()
+        self._log.error(
+            "%s: the database is unreachable (%s): %d %s wait in memory (at most %d) and"
+            " are written when it is back",
+            self._name,
+            _first_line(exc),
+            waiting,
+            self._what,
+            self.cap,
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

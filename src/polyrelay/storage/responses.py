@@ -19,9 +19,11 @@ pending map and a writer thread commits what has accumulated in one transaction 
 commit). `get` answers from the pending map first, and every other call commits the
 pending records before it runs, so within the process a response is readable the moment
 `put` returns. Costs, by design: a response the client has already received can be lost
-if the process dies before the writer commits it (within COMMIT_SECONDS, 50 ms;
-graceful shutdown flushes), and with several worker processes another worker sees it
-only once it is committed. A write that fails is logged, as a synchronous one was.
+if the process dies before the writer commits it (within COMMIT_SECONDS, 50 ms, or for
+as long as the database is unreachable; graceful shutdown flushes), and with several
+worker processes another worker sees it only once it is committed. A batch the database
+cannot take now waits, readable, for the writer's next try; a record it refuses is
+logged and dropped (group_commit).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import msgspec
 from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
-from polyrelay.storage.group_commit import GroupCommit
+from polyrelay.storage.group_commit import GroupCommit, unreachable
 from polyrelay.storage.postgres_green import hold
 from polyrelay.storage.transaction import write_transaction
 
@@ -152,6 +154,9 @@ COMMIT_SECONDS = 0.05
 """The longest a parked response waits for its batch before the writer commits it (10 ms
 when the store is quiet, up to 50 ms between the commits of a busy one); another worker
 process sees the response only after that."""
+_PARKED_CAP = 10_000
+"""Responses waiting for an unreachable database: ≈ 2 KiB for a short exchange, tens with
+long answers or many items, so 20 to a few hundred MiB; ~2 minutes of 100 a second."""
 
 _COLUMNS = (
     "id, key_id, created_at, status, previous_response_id, response, output_items, input_items"
@@ -162,7 +167,6 @@ class SqlResponseStore:
     def __init__(self, conn: SqlConnection, lock: ConnectionLock, dialect: Dialect) -> None:
         self._conn = conn
         self._lock = lock
-        self._closed_errors = dialect.closed_errors
         # Batches commit in the order they were taken, whichever thread flushes.
         self._flushing = threading.Lock()
         self._pending: dict[str, StoredResponse | EncodedResponse] = {}
@@ -171,11 +175,15 @@ class SqlResponseStore:
             "polyrelay-responses",
             _GATHER_SECONDS,
             interval_seconds=COMMIT_SECONDS,
-            has_pending=lambda: bool(self._pending),
-            flush=self.flush,
+            has_pending=lambda: len(self._pending),
+            flush=self._flush,
             discard=lambda: self._pending.clear(),
             closed_errors=dialect.closed_errors,
+            drop_oldest=self._drop_oldest,
+            what="stored responses",
+            log=log,
         )
+        self._commit.cap = _PARKED_CAP
 
     def put(self, record: StoredResponse | EncodedResponse) -> None:
         """Insert or replace `record` (same id and key); its input items are replaced too.
@@ -188,37 +196,40 @@ class SqlResponseStore:
             else:
                 clash = False
                 self._pending[record.id] = record
+                if len(self._pending) > self._commit.cap:  # the database is unreachable
+                    self._commit.overflow()
                 self._commit.wake()
         if clash:  # another key's response with this id is parked: keep the order exact
-            self.flush()
+            self._commit.flush_now()
             self.put(record)
 
     def flush(self) -> None:
-        """Commit every parked record now, on the calling thread."""
+        """Commit every parked record now, on the calling thread. When the database is
+        unreachable they stay parked for the writer, how many is logged (what the last
+        flush of a shutdown loses), and the error is raised: callers flush so that
+        another process sees the records."""
+        try:
+            self._commit.flush_now()
+        except Exception as exc:
+            if unreachable(exc):
+                self._commit.report_unwritten(exc)
+            raise
+
+    def _flush(self) -> None:
         with hold(self._flushing), self._lock:
             with self._commit.lock:
                 batch = list(self._pending.values())
             if batch:
-                self._write(batch)
+                # One committed alone before the database went away is upserted again.
+                self._commit.write(batch, self._transaction, _rejected)
                 with self._commit.lock:
                     for record in batch:
                         if self._pending.get(record.id) is record:
                             del self._pending[record.id]
 
-    def _write(self, batch: list[StoredResponse | EncodedResponse]) -> None:
-        """One transaction for the batch; when it fails, each record alone, failures logged."""
-        try:
-            self._transaction(batch)
-        except self._closed_errors:
-            raise
-        except Exception:
-            for record in batch:
-                try:
-                    self._transaction([record])
-                except self._closed_errors:
-                    raise
-                except Exception:
-                    log.exception("could not store response %s", record.id)
+    def _drop_oldest(self, count: int) -> None:
+        for response_id in list(itertools.islice(self._pending, count)):
+            del self._pending[response_id]
 
     def _transaction(self, batch: list[StoredResponse | EncodedResponse]) -> None:
         rows = [
@@ -252,7 +263,7 @@ class SqlResponseStore:
         if parked is not None:
             if parked.key_id == key_id:
                 return _readable(parked)
-            self.flush()
+            self._commit.flush_now()
         with self._lock:
             row = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM responses WHERE id = ? AND key_id = ?",  # noqa: S608
@@ -274,7 +285,7 @@ class SqlResponseStore:
         )
 
     def delete(self, response_id: str, key_id: str) -> bool:
-        self.flush()
+        self._commit.flush_now()
         with self._lock:
             cursor = self._conn.execute(
                 "DELETE FROM responses WHERE id = ? AND key_id = ?", (response_id, key_id)
@@ -311,7 +322,7 @@ class SqlResponseStore:
         if output_items is not None:
             sets.append("output_items = ?")
             values.append(codec.encode_str(output_items))
-        self.flush()
+        self._commit.flush_now()
         with self._lock:
             cursor = self._conn.execute(
                 f"UPDATE responses SET {', '.join(sets)} WHERE id = ? AND key_id = ?",  # noqa: S608
@@ -330,7 +341,7 @@ class SqlResponseStore:
     ) -> InputItemsPage | None:
         """A page of the response's input items; None when the response is not this key's.
         `after` is an item id: the page starts after it in `order` (an unknown id → empty)."""
-        self.flush()
+        self._commit.flush_now()
         with self._lock:
             row = self._conn.execute(
                 "SELECT input_items FROM responses WHERE id = ? AND key_id = ?",
@@ -361,6 +372,10 @@ def _response_columns(record: StoredResponse | EncodedResponse) -> tuple[str, st
         return record.response.decode(), ""
     output = codec.encode_str(record.output_items) if record.output_items else ""
     return codec.encode_str(record.response), output
+
+
+def _rejected(record: StoredResponse | EncodedResponse) -> None:
+    log.exception("could not store response %s", record.id)
 
 
 def _output_of(response: JSONObject) -> list[JSONObject]:

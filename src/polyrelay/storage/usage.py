@@ -4,8 +4,11 @@
 thread commits what has accumulated in one transaction (the group commit of
 `storage/responses.py`). `summary` and `flush` commit the parked rows first, so within the
 process a row counts the moment `record` returns. A row the writer has not committed yet
-is lost if the process dies (graceful shutdown flushes); with several worker processes,
-another worker sees it once committed (within about a second). The writer gathers for a
+is lost if the process dies (graceful shutdown flushes), and then never counts against
+its key's token limits; with several worker processes, another worker (and another
+replica's limits) sees it once committed (within about a second). Rows the database
+cannot take now (it is unreachable) wait parked for the writer's next try; a row it
+refuses is logged and dropped (group_commit). The writer gathers for a
 second because one wake-up and one transaction per second keeps it off the hot path: a
 10 ms cycle measured ~0.1 ms of CPU per request at 16 connections (GIL handoffs).
 """
@@ -20,7 +23,7 @@ from typing import Literal
 import msgspec
 
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
-from polyrelay.storage.group_commit import GroupCommit
+from polyrelay.storage.group_commit import GroupCommit, unreachable
 from polyrelay.storage.key_limits import add_counted_tokens
 from polyrelay.storage.postgres_green import hold
 from polyrelay.storage.transaction import write_transaction
@@ -155,10 +158,13 @@ class SqlUsageStore:
         self._commit = GroupCommit(
             "polyrelay-usage",
             _GATHER_SECONDS,
-            has_pending=lambda: bool(self._pending),
-            flush=self.flush,
+            has_pending=lambda: len(self._pending),
+            flush=self._flush,
             discard=self._discard,
             closed_errors=dialect.closed_errors,
+            drop_oldest=self._drop_oldest,
+            what="usage rows",
+            log=log,
         )
 
     def _discard(self) -> None:
@@ -173,6 +179,8 @@ class SqlUsageStore:
                 slot = (row.key_id, row.counted_minute)
                 tokens = row.input_tokens + row.output_tokens
                 self._uncounted[slot] = self._uncounted.get(slot, 0) + tokens
+            if len(self._pending) > self._commit.cap:  # the database is unreachable
+                self._commit.overflow()
             self._commit.wake()
 
     def uncommitted_tokens(self, key_id: str, minute: int) -> tuple[int, int]:
@@ -184,15 +192,49 @@ class SqlUsageStore:
         return sum(t for at, t in mine if at == minute), sum(t for _, t in mine)
 
     def flush(self) -> None:
-        """Commit every parked row now, on the calling thread."""
+        """Commit every parked row now, on the calling thread. When the database is
+        unreachable they stay parked for the writer and how many is logged (what the last
+        flush of a shutdown loses); nothing is raised, since the shutdown hook that calls
+        this is one of several."""
+        try:
+            self._commit.flush_now()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self._commit.report_unwritten(exc)
+
+    def _flush(self) -> None:
         with hold(self._flushing), self._lock:
             with self._commit.lock:
                 batch, self._pending = self._pending, []
                 self._writing, self._uncounted = self._uncounted, {}
-            if batch:
-                self._write(batch, self._writing)
-            with self._commit.lock:
-                self._writing = {}
+            failed = bool(batch)
+            try:
+                if batch:
+                    self._write(batch, self._writing)
+                failed = False
+            finally:
+                with self._commit.lock:
+                    self._writing = {}
+                    if failed:  # back in front of what came meanwhile, tokens and all
+                        self._pending[:0] = batch
+                        self._count(batch, 1)
+                        if len(self._pending) > self._commit.cap:
+                            self._commit.overflow()
+
+    def _drop_oldest(self, count: int) -> None:
+        """With the lock held: the rows and their uncommitted tokens go."""
+        self._count(self._pending[:count], -1)
+        del self._pending[:count]
+
+    def _count(self, rows: list[UsageRecord], sign: int) -> None:
+        """With the lock held: add (or take back) `rows`' tokens to the uncommitted ones."""
+        for slot, tokens in _counted_tokens(rows).items():
+            left = self._uncounted.get(slot, 0) + sign * tokens
+            if left:
+                self._uncounted[slot] = left
+            else:
+                self._uncounted.pop(slot, None)
 
     def summary(
         self,
@@ -203,7 +245,7 @@ class SqlUsageStore:
         since: int | None = None,
     ) -> list[UsageGroup]:
         """Totals per group, ordered by group; filters combine with AND."""
-        self.flush()
+        self._commit.flush_now()
         where, params = _filters(key_id, model, since)
         group = _GROUP_EXPRESSIONS[group_by] or self._dialect.day_of_created_at
         query = (
@@ -229,40 +271,49 @@ class SqlUsageStore:
 
     def _write(self, batch: list[UsageRecord], counted: dict[tuple[str, int], int]) -> None:
         """`counted`: the batch's tokens of counted keys, by (key id, minute)."""
-        rows = [
-            (
-                r.id,
-                r.key_id,
-                r.model,
-                r.provider,
-                r.created_at,
-                r.input_tokens,
-                r.output_tokens,
-                r.cache_read_tokens,
-                r.cache_write_tokens,
-                r.reasoning_tokens,
-                r.web_search_requests,
-                r.cost_usd,
-                r.status,
-                int(r.stream),
-            )
-            for r in batch
-        ]
-        # A second try: a PostgreSQL connection lost under the first is replaced by then.
-        for attempt in (1, 2):
-            try:
-                with write_transaction(self._conn):
-                    self._conn.executemany(
-                        f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
-                        rows,
-                    )
-                    add_counted_tokens(self._conn, counted)
-                return
-            except self._dialect.closed_errors:
-                raise
-            except Exception:
-                if attempt == 2:
-                    log.exception("could not record usage of %d requests", len(rows))
+
+        def transaction(records: list[UsageRecord]) -> None:
+            # The batch's tokens were summed as its rows were parked; a row alone has its own.
+            tokens = counted if records is batch else _counted_tokens(records)
+            with write_transaction(self._conn):
+                self._conn.executemany(
+                    f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
+                    [
+                        (
+                            r.id,
+                            r.key_id,
+                            r.model,
+                            r.provider,
+                            r.created_at,
+                            r.input_tokens,
+                            r.output_tokens,
+                            r.cache_read_tokens,
+                            r.cache_write_tokens,
+                            r.reasoning_tokens,
+                            r.web_search_requests,
+                            r.cost_usd,
+                            r.status,
+                            int(r.stream),
+                        )
+                        for r in records
+                    ],
+                )
+                add_counted_tokens(self._conn, tokens)
+
+        self._commit.write(batch, transaction, _rejected)
+
+
+def _counted_tokens(rows: list[UsageRecord]) -> dict[tuple[str, int], int]:
+    tokens: dict[tuple[str, int], int] = {}
+    for row in rows:
+        if row.counted_minute is not None:
+            slot = (row.key_id, row.counted_minute)
+            tokens[slot] = tokens.get(slot, 0) + row.input_tokens + row.output_tokens
+    return tokens
+
+
+def _rejected(row: UsageRecord) -> None:
+    log.exception("could not record usage of request %s", row.id)
 
 
 def _filters(

@@ -1,0 +1,118 @@
+"""What two replicas on one PostgreSQL answer and keep while it is stopped: `store: true`
+Responses and chat requests are answered 200 (they need no read of the database), and once
+it is back every stored response is readable by id on the other replica and every request
+counts in `GET /v1/usage` (the writer threads keep them parked and retry, not drop them).
+
+The cluster is this module's own: the session's is shared by other tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import openai
+import pytest
+
+from tests.integration.conftest import Emulator
+from tests.integration.tasks_support import TasksGateway, openai_client, running_pair
+from tests.postgres_server import _as_postgres, _start_cluster, postgres_binaries
+
+HELLO: Any = [{"role": "user", "content": "hello"}]
+
+
+class StoppableCluster:
+    """A PostgreSQL cluster a test stops and starts again on the same port."""
+
+    def __init__(self, root: Path) -> None:
+        binaries = postgres_binaries()
+        assert binaries is not None
+        self.url, data = _start_cluster(binaries, root)
+        self._pg_ctl = [str(binaries / "pg_ctl"), "-D", str(data)]
+        self._start = [
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            f"-p {urlsplit(self.url).port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+        ]
+
+    def run(self, *args: str) -> None:
+        subprocess.run(_as_postgres([*self._pg_ctl, *args]), check=True, capture_output=True)
+
+    def start(self) -> None:
+        self.run("-w", "start", *self._start)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[StoppableCluster]:
+    if postgres_binaries() is None:
+        pytest.skip("PostgreSQL is not installed on this machine")
+    root = Path(tempfile.mkdtemp(prefix="polyrelay-pg-writes-"))
+    cluster = StoppableCluster(root)
+    try:
+        yield cluster
+    finally:
+        cluster.run("-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    cluster: StoppableCluster, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TasksGateway, TasksGateway]]:
+    yield from running_pair(tmp_path_factory, emulator.url, cluster.url)
+
+
+def requests_counted(gateway: TasksGateway) -> int:
+    answer = httpx.get(gateway.url + "/v1/usage", headers=gateway.headers(), timeout=30)
+    answer.raise_for_status()
+    return sum(group["requests"] for group in answer.json()["data"])
+
+
+def test_what_was_answered_during_an_outage_is_kept_and_written_when_it_ends(
+    cluster: StoppableCluster, replicas: tuple[TasksGateway, TasksGateway]
+) -> None:
+    one, other = replicas
+    gpt = openai_client(one)
+    gpt.responses.create(model="gpt-4o-mini", input="before")
+    before = requests_counted(one)  # which commits its parked rows first
+
+    cluster.run("-m", "fast", "-w", "stop")
+    try:
+        stored = [
+            gpt.responses.create(model="gpt-4o-mini", input=f"during {i}", store=True).id
+            for i in range(5)
+        ]
+        for _ in range(5):
+            reply = gpt.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+            assert reply.choices[0].message.content == "You said: hello"
+        time.sleep(2)  # both writers meet the outage (usage's gathers for a second)
+    finally:
+        cluster.start()
+
+    deadline = time.monotonic() + 15
+    readable: set[str] = set()
+    while len(readable) < len(stored):
+        assert time.monotonic() < deadline, f"not on the other replica: {set(stored) - readable}"
+        for response_id in set(stored) - readable:
+            try:
+                openai_client(other).responses.retrieve(response_id)
+                readable.add(response_id)
+            except (openai.NotFoundError, openai.InternalServerError):
+                pass  # not written yet; or a connection the restart broke, replaced next
+        time.sleep(0.2)
+    while True:
+        try:
+            counted = requests_counted(other)
+        except httpx.HTTPStatusError:
+            counted = -1  # a connection the restart broke
+        if counted == before + 10:
+            break
+        assert time.monotonic() < deadline, f"usage counts {counted}, not {before + 10}"
+        time.sleep(0.2)
