@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
@@ -38,22 +36,6 @@ T = TypeVar("T")
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 5.0
-_SQLITE_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` is the database out of reach for now (PostgreSQL down or restarting,
-    its connection lost, SQLite's lock held too long by another process) rather than a
-    fault: what a task is retried for instead of failed."""
-    psycopg = sys.modules.get("psycopg")  # loaded only when the database is PostgreSQL
-    cause: BaseException | None = exc
-    while cause is not None:
-        if psycopg is not None and isinstance(cause, psycopg.OperationalError):
-            return True
-        if isinstance(cause, sqlite3.OperationalError):
-            return getattr(cause, "sqlite_errorcode", 0) & 0xFF in _SQLITE_BUSY
-        cause = cause.__cause__  # an error raised `from` one of these
-    return False
 
 
 class Outage:

@@ -18,9 +18,9 @@ import pytest
 
 from polyrelay.storage import StoredResponse
 from polyrelay.storage.dialect import SQLITE
-from polyrelay.storage.group_commit import unreachable
 from polyrelay.storage.responses import SqlResponseStore
 from polyrelay.storage.sqlite import SqliteDatabase
+from polyrelay.storage.unreachable import database_unreachable as unreachable
 from polyrelay.storage.usage import SqlUsageStore, UsageRecord
 
 

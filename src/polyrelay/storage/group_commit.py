@@ -13,7 +13,7 @@ interval, the event loop thread's context switches per stored response fell from
 0.07 at 16 connections (bench/README.md). A lone row still waits only `gather_seconds`.
 
 The client already has its answer when its row is parked, so a batch the database cannot
-take because it is unreachable (`unreachable`) stays parked and the writer tries again,
+take because it is unreachable (storage/unreachable.py) stays parked and the writer tries again,
 0.5 s after the failure and then twice as long each time up to 5 s, until it is written:
 an outage is logged when it starts and when writing resumes. A record the database
 refuses on its own merits (a data error) is logged and dropped by `write`, so one bad
@@ -25,13 +25,14 @@ put pays one comparison with the cap.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["PARKED_CAP", "GroupCommit", "unreachable"]
+from polyrelay.storage.unreachable import database_unreachable
+
+__all__ = ["PARKED_CAP", "GroupCommit"]
 
 T = TypeVar("T")
 
@@ -43,33 +44,6 @@ _RETRY_FIRST = 0.5
 _RETRY_MOST = 5.0
 
 _log = logging.getLogger("polyrelay.storage")
-
-# SQLite's primary result codes that say the database, not the statement, is at fault: a
-# lock held past busy_timeout (BUSY, LOCKED), no memory, the file read-only, an I/O error,
-# a full disk, a file that cannot be opened. SQLite raises OperationalError for a syntax
-# error or a missing table too (SQLITE_ERROR): retrying those would never end.
-_SQLITE_UNREACHABLE = frozenset({5, 6, 7, 8, 10, 13, 14})
-
-
-def unreachable(exc: BaseException) -> bool:
-    """Whether `exc` says the database cannot be written now, whatever is written: its
-    connection (psycopg's OperationalError and InterfaceError: refused, lost, the server
-    shutting down or starting up, also a deadlock or a cancelled statement, which pass),
-    a primary that became read-only in a failover, or SQLite's file (above). Not a data
-    error (DataError, IntegrityError, ProgrammingError), nor a value beyond PostgreSQL's
-    limits (an OperationalError that the same record would meet forever)."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return exc.sqlite_errorcode & 0xFF in _SQLITE_UNREACHABLE
-    if not type(exc).__module__.startswith("psycopg"):
-        return False  # without importing psycopg where only SQLite is used
-    import psycopg
-
-    if isinstance(exc, psycopg.errors.ProgramLimitExceeded):
-        return False
-    return isinstance(
-        exc,
-        (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction),
-    )
 
 
 class GroupCommit:
@@ -140,13 +114,13 @@ class GroupCommit:
             transaction(batch)
             return
         except Exception as exc:
-            if isinstance(exc, self._closed_errors) or unreachable(exc):
+            if isinstance(exc, self._closed_errors) or database_unreachable(exc):
                 raise
         for done, record in enumerate(batch):
             try:
                 transaction([record])
             except Exception as exc:
-                if isinstance(exc, self._closed_errors) or unreachable(exc):
+                if isinstance(exc, self._closed_errors) or database_unreachable(exc):
                     del batch[:done]
                     raise
                 rejected(record)
@@ -157,7 +131,7 @@ class GroupCommit:
         try:
             self._flush()
         except Exception as exc:
-            if isinstance(exc, self._closed_errors) or not unreachable(exc):
+            if isinstance(exc, self._closed_errors) or not database_unreachable(exc):
                 raise
             self._flush()
 
@@ -217,7 +191,7 @@ class GroupCommit:
             with self.lock:
                 self._discard()
         except Exception as exc:
-            if not unreachable(exc):
+            if not database_unreachable(exc):
                 raise
             return exc
         return None

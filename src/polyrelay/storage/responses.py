@@ -38,9 +38,10 @@ import msgspec
 from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
-from polyrelay.storage.group_commit import GroupCommit, unreachable
+from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.postgres_green import hold
 from polyrelay.storage.transaction import write_transaction
+from polyrelay.storage.unreachable import database_unreachable
 
 __all__ = [
     "COMMIT_SECONDS",
@@ -211,7 +212,7 @@ class SqlResponseStore:
         try:
             self._commit.flush_now()
         except Exception as exc:
-            if unreachable(exc):
+            if database_unreachable(exc):
                 self._commit.report_unwritten(exc)
             raise
 

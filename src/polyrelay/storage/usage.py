@@ -23,10 +23,11 @@ from typing import Literal
 import msgspec
 
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
-from polyrelay.storage.group_commit import GroupCommit, unreachable
+from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.key_limits import add_counted_tokens
 from polyrelay.storage.postgres_green import hold
 from polyrelay.storage.transaction import write_transaction
+from polyrelay.storage.unreachable import database_unreachable
 
 __all__ = [
     "GROUP_BY",
@@ -199,7 +200,7 @@ class SqlUsageStore:
         try:
             self._commit.flush_now()
         except Exception as exc:
-            if not unreachable(exc):
+            if not database_unreachable(exc):
                 raise
             self._commit.report_unwritten(exc)
 

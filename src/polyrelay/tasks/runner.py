@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from polyrelay import codec
-from polyrelay.background_loop import database_unavailable
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.frontends import Frontend
+from polyrelay.storage.unreachable import database_unreachable
 from polyrelay.tasks.model import Task, TaskError
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 def crashed(exc: BaseException) -> Outcome:
     """The outcome of a run that raised `exc`: retried when the database was only out of
     reach (a PostgreSQL restart), since the task is not at fault; else failed, a bug."""
-    if database_unavailable(exc):
+    if database_unreachable(exc):
         return Outcome(error=_NO_DATABASE, retryable=True, retry_after=1.0)
     return Outcome(error=CRASHED)
 

@@ -12,8 +12,6 @@ routes (polyrelay.app) use too.
 from __future__ import annotations
 
 import logging
-import sqlite3
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,6 +28,7 @@ from polyrelay.errors import (
     error_headers,
     internal_error,
 )
+from polyrelay.storage.unreachable import database_unreachable
 
 if TYPE_CHECKING:
     from polyrelay.frontends import Frontend
@@ -47,7 +46,6 @@ __all__ = [
     "error_response",
     "failure_response",
     "json_response",
-    "storage_unavailable",
     "unexpected_error",
     "unrouted",
     "with_request_id",
@@ -60,7 +58,6 @@ RESPONSES = "/v1/responses"
 log = logging.getLogger("polyrelay")
 
 STORAGE_UNAVAILABLE = "The gateway's database is unavailable right now; retry shortly."
-_SQLITE_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 Handler = Callable[[Request, "ApiKey"], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -85,27 +82,10 @@ def error_response(gateway: Gateway, error: GatewayError, protocol: str) -> Resp
     return Response(body, status, error_headers(error), media_type="application/json")
 
 
-def storage_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` is the database out of reach for now rather than a fault of the
-    gateway: PostgreSQL down, restarting or its connection lost (the connection is
-    replaced on the next call), or SQLite's lock held past its timeout by another process.
-    Other OperationalErrors of SQLite (no such table, ...) are faults, so not these."""
-    # psycopg is loaded only when the database is PostgreSQL; otherwise it is not this.
-    psycopg = sys.modules.get("psycopg")
-    cause: BaseException | None = exc
-    while cause is not None:
-        if psycopg is not None and isinstance(cause, psycopg.OperationalError):
-            return True
-        if isinstance(cause, sqlite3.OperationalError):
-            return getattr(cause, "sqlite_errorcode", 0) & 0xFF in _SQLITE_BUSY
-        cause = cause.__cause__  # an error raised `from` one of these
-    return False
-
-
 def unexpected_error(exc: BaseException) -> GatewayError:
     """What the client is told of an exception no code path expected: a 503 to retry
     when the database is only out of reach (as an overloaded upstream is), else a 500."""
-    if storage_unavailable(exc):
+    if database_unreachable(exc):
         return GatewayError(STORAGE_UNAVAILABLE, status=503, retry_after="1")
     return internal_error()
 

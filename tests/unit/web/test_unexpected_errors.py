@@ -174,7 +174,7 @@ def test_a_handler_that_raises_after_authentication(
 
 
 def test_which_errors_mean_the_database_is_out_of_reach(tmp_path: Path) -> None:
-    from polyrelay.web import storage_unavailable
+    from polyrelay.storage.unreachable import database_unreachable as storage_unavailable
 
     assert storage_unavailable(psycopg.OperationalError("connection failed"))
     assert storage_unavailable(psycopg.errors.AdminShutdown("terminating connection"))
