@@ -18,6 +18,7 @@ from polyrelay.providers import Provider
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.settings import Settings
 from polyrelay.storage import Database
+from polyrelay.storage.unreachable import database_unreachable
 from polyrelay.web import EndpointModule, failure_response, unrouted
 
 __all__ = ["Deps", "create_app"]
@@ -170,7 +171,12 @@ def create_app(settings: Settings, deps: Deps) -> Starlette:
         await deps.client.close()
         flush = getattr(deps.database.responses, "flush", None)
         if flush is not None:  # stored responses parked for the writer thread
-            flush()
+            try:
+                flush()
+            except Exception as exc:
+                if not database_unreachable(exc):
+                    raise
+                # The store has logged how many responses this loses; the shutdown goes on.
 
     app = _GatewayApp(
         protocol=protocol, routes=routes, lifespan=lifespan, unrouted=unrouted(gateway)

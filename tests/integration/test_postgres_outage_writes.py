@@ -116,3 +116,23 @@ def test_what_was_answered_during_an_outage_is_kept_and_written_when_it_ends(
             break
         assert time.monotonic() < deadline, f"usage counts {counted}, not {before + 10}"
         time.sleep(0.2)
+
+
+def test_a_shutdown_during_an_outage_says_what_it_loses_and_ends_cleanly(
+    cluster: StoppableCluster, emulator: Emulator, tmp_path: Path
+) -> None:
+    gateway = TasksGateway(tmp_path, emulator.url, cluster.url)
+    gateway.start()
+    assert gateway.proc is not None
+    openai_client(gateway).responses.create(model="gpt-4o-mini", input="before")
+    cluster.run("-m", "fast", "-w", "stop")
+    try:
+        openai_client(gateway).responses.create(model="gpt-4o-mini", input="during", store=True)
+        gateway.proc.terminate()
+        gateway.proc.wait(timeout=30)
+    finally:
+        cluster.start()
+    log = "".join(path.read_text() for path in tmp_path.glob("gateway-*.log"))
+    assert "polyrelay-responses: the database is unreachable" in log
+    assert "stored responses wait in memory for it and are lost" in log
+    assert "Application shutdown failed" not in log
