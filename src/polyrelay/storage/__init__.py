@@ -135,6 +135,11 @@ class ResponseStore(Protocol):
         """Commit every parked record now."""
         ...
 
+    def withdraw(self, response_id: str, key_id: str) -> None:
+        """Forget the record parked under this id and key, if it is not committed yet
+        (the request that put it failed after all)."""
+        ...
+
     def delete(self, response_id: str, key_id: str) -> bool: ...
 
     def purge(self, created_before: int, limit: int) -> int:

@@ -58,7 +58,13 @@ def queue_response(
     )
     # Committed before the client has the id: it may poll another replica or worker at
     # once, which would not see a response still parked for the writer's next batch.
-    store.flush()
+    try:
+        store.flush()
+    except Exception:
+        # The client is refused (the database is out of reach): its `queued` response
+        # must not be written later, when no task would ever run it.
+        store.withdraw(resp_id, key.id)
+        raise
     return shell
 
 
