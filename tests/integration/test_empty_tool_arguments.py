@@ -7,16 +7,15 @@ SDKs → a real gateway → an upstream that serves these exact bytes."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from tests.integration.conftest import Gateway, serving_config
+from tests.integration.conftest import Gateway
+from tests.integration.exact_upstream import Answer, serving, sse, stream_answer
 from tests.integration.servers import STATIC_KEY
 
 TOOL = "list_things"
@@ -26,14 +25,9 @@ _HEAD = {"id": "chatcmpl-x", "created": 1, "model": "m"}
 _USAGE = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
 
 
-def _sse(data: object, event: str | None = None) -> bytes:
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {json.dumps(data)}\n\n".encode()
-
-
 def _chunk(delta: object, finish: str | None = None) -> bytes:
     choice = {"index": 0, "delta": delta, "finish_reason": finish}
-    return _sse({**_HEAD, "object": "chat.completion.chunk", "choices": [choice]})
+    return sse({**_HEAD, "object": "chat.completion.chunk", "choices": [choice]})
 
 
 CHAT_STREAM = b"".join(
@@ -41,7 +35,7 @@ CHAT_STREAM = b"".join(
         _chunk({"role": "assistant", "content": None}),
         _chunk({"tool_calls": [{"index": 0, **_CALL}]}),
         _chunk({}, "tool_calls"),
-        _sse({**_HEAD, "object": "chat.completion.chunk", "choices": [], "usage": _USAGE}),
+        sse({**_HEAD, "object": "chat.completion.chunk", "choices": [], "usage": _USAGE}),
         b"data: [DONE]\n\n",
     ]
 )
@@ -60,7 +54,7 @@ _ITEM = {"id": "fc_0", "type": "function_call", "status": "completed", "call_id"
 _RESPONSE = {"id": "resp_x", "object": "response", "created_at": 1, "model": "m",
              "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8}}  # fmt: skip
 RESPONSES_STREAM = b"".join(
-    _sse({"type": kind, "sequence_number": n, **members}, kind)
+    sse({"type": kind, "sequence_number": n, **members}, kind)
     for n, (kind, members) in enumerate(
         [
             ("response.created", {"response": {**_RESPONSE, "status": "in_progress"}}),
@@ -76,47 +70,23 @@ RESPONSES_STREAM = b"".join(
 RESPONSES_JSON = json.dumps({**_RESPONSE, "status": "completed", "output": [_ITEM]}).encode()
 
 
-class Upstream(BaseHTTPRequestHandler):
+def one_call(path: str, body: bytes) -> Answer:
     """Chat Completions and Responses, each answering with one call whose arguments
     are `""`, streamed or as JSON as asked."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-        streamed = bool(request.get("stream"))
-        chat = self.path.endswith("/chat/completions")
-        if streamed:
-            body = CHAT_STREAM if chat else RESPONSES_STREAM
-        else:
-            body = CHAT_JSON if chat else RESPONSES_JSON
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream" if streamed else "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    chat = path.endswith("/chat/completions")
+    if json.loads(body).get("stream"):
+        return stream_answer(CHAT_STREAM if chat else RESPONSES_STREAM)
+    return 200, {"content-type": "application/json"}, CHAT_JSON if chat else RESPONSES_JSON
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    upstream = f'"http://127.0.0.1:{server.server_address[1]}/v1", api_key: up'
-    workdir = tmp_path_factory.mktemp("empty-arguments")
-    config = workdir / "polyrelay.yaml"
-    config.write_text(
-        f"database: sqlite:///{workdir / 'db.sqlite'}\n"
-        f"providers:\n  compat: {{type: openai, base_url: {upstream}}}\n"
-        f"  responses: {{type: openai-responses, base_url: {upstream}}}\n"
-        f"models:\n  {CHAT_MODEL}: {{provider: compat}}\n"
-        f"  {RESPONSES_MODEL}: {{provider: responses}}\n"
-        f'keys:\n  - {{key: "{STATIC_KEY}", name: ci}}\n'
+    yield from serving(
+        one_call,
+        tmp_path_factory.mktemp("empty-arguments"),
+        {"compat": "openai", "responses": "openai-responses"},
+        {CHAT_MODEL: "provider: compat", RESPONSES_MODEL: "provider: responses"},
     )
-    yield from serving_config(config)
-    server.shutdown()
 
 
 def _openai(gateway: Gateway) -> openai.OpenAI:

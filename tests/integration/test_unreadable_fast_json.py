@@ -13,13 +13,13 @@ import anthropic
 import openai
 import pytest
 
-from tests.integration.unreadable_upstream import CHAT, MESSAGES, RESPONSES, Served, serve
+from tests.integration.unreadable_upstream import CHAT, MESSAGES, RESPONSES, Metered, serve
 
 SCENARIOS = ["empty200", "badjson200", "html_200"]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
     yield from serve(tmp_path_factory.mktemp("unreadable-json"))
 
 
@@ -27,7 +27,7 @@ def _say(scenario: str) -> Any:
     return [{"role": "user", "content": f"hi SCEN:{scenario}"}]
 
 
-def _check(served: Served, key: tuple[str, str], error: Exception) -> None:
+def _check(served: Metered, key: tuple[str, str], error: Exception) -> None:
     assert getattr(error, "status_code", None) == 502
     assert "unreadable" in str(error) and "captive portal" not in str(error)
     assert served.recorded(key) == (0, 0, 502)
@@ -35,7 +35,7 @@ def _check(served: Served, key: tuple[str, str], error: Exception) -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_chat(served: Served, scenario: str) -> None:
+def test_chat(served: Metered, scenario: str) -> None:
     key = served.new_key()
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0)
     with pytest.raises(openai.InternalServerError) as error:
@@ -44,7 +44,7 @@ def test_chat(served: Served, scenario: str) -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_responses(served: Served, scenario: str) -> None:
+def test_responses(served: Metered, scenario: str) -> None:
     key = served.new_key()
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0)
     with pytest.raises(openai.InternalServerError) as error:
@@ -53,7 +53,7 @@ def test_responses(served: Served, scenario: str) -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_messages(served: Served, scenario: str) -> None:
+def test_messages(served: Metered, scenario: str) -> None:
     key = served.new_key()
     client = anthropic.Anthropic(base_url=served.url, api_key=key[1], max_retries=0)
     with pytest.raises(anthropic.InternalServerError) as error:

@@ -24,21 +24,21 @@ from tests.integration.unreadable_upstream import (
     MESSAGES_PARTIAL,
     RESPONSES,
     RESPONSES_PARTIAL,
-    Served,
+    Metered,
     serve,
 )
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
     yield from serve(tmp_path_factory.mktemp("unreadable-stream"))
 
 
-def _openai(served: Served, secret: str) -> openai.OpenAI:
+def _openai(served: Metered, secret: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=served.url + "/v1", api_key=secret, max_retries=0)
 
 
-def _anthropic(served: Served, secret: str) -> anthropic.Anthropic:
+def _anthropic(served: Metered, secret: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=served.url, api_key=secret, max_retries=0)
 
 
@@ -46,7 +46,7 @@ def _say(scenario: str) -> Any:
     return [{"role": "user", "content": f"hi SCEN:{scenario}"}]
 
 
-def _raw(served: Served, path: str, body: dict[str, Any]) -> httpx.Response:
+def _raw(served: Metered, path: str, body: dict[str, Any]) -> httpx.Response:
     secret = served.new_key()[1]
     headers = {"authorization": f"Bearer {secret}", "x-api-key": secret}
     return httpx.post(served.url + path, json=body, headers=headers, timeout=10)
@@ -61,7 +61,7 @@ def _before_error(body: bytes, error_start: bytes) -> bytes:
     return before
 
 
-def test_chat_cut_with_the_end_raises_the_api_error(served: Served) -> None:
+def test_chat_cut_with_the_end_raises_the_api_error(served: Metered) -> None:
     key = served.new_key()
     chunks = _openai(served, key[1]).chat.completions.create(
         model=CHAT, messages=_say("cut_eof"), stream=True
@@ -77,7 +77,7 @@ def test_chat_cut_with_the_end_raises_the_api_error(served: Served) -> None:
     assert CHAT_PARTIAL not in body and before.count(b"data: ") == 1
 
 
-def test_responses_cut_with_the_end_ends_in_an_error_event(served: Served) -> None:
+def test_responses_cut_with_the_end_ends_in_an_error_event(served: Metered) -> None:
     key = served.new_key()
     events = list(
         _openai(served, key[1]).responses.create(
@@ -91,7 +91,7 @@ def test_responses_cut_with_the_end_ends_in_an_error_event(served: Served) -> No
     assert RESPONSES_PARTIAL not in body
 
 
-def test_messages_cut_with_the_end_raises_the_api_error(served: Served) -> None:
+def test_messages_cut_with_the_end_raises_the_api_error(served: Metered) -> None:
     key = served.new_key()
     client = _anthropic(served, key[1])
     with pytest.raises(anthropic.APIError):
@@ -107,7 +107,7 @@ def test_messages_cut_with_the_end_raises_the_api_error(served: Served) -> None:
 
 @pytest.mark.parametrize("scenario", ["nostream", "badjson200", "html_200"])
 def test_a_200_that_is_no_event_stream_is_a_502_before_any_byte(
-    served: Served, scenario: str
+    served: Metered, scenario: str
 ) -> None:
     client = _openai(served, served.new_key()[1])
     with pytest.raises(openai.InternalServerError) as chat_error:

@@ -19,13 +19,13 @@ from tests.integration.unreadable_upstream import (
     GEMINI,
     MESSAGES,
     RESPONSES,
-    Served,
+    Metered,
     serve,
 )
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
     yield from serve(tmp_path_factory.mktemp("unreadable-usage"))
 
 
@@ -33,7 +33,7 @@ def _say(scenario: str) -> Any:
     return [{"role": "user", "content": f"hi SCEN:{scenario}"}]
 
 
-def _chat_stream(served: Served, key: tuple[str, str], model: str, scenario: str) -> None:
+def _chat_stream(served: Metered, key: tuple[str, str], model: str, scenario: str) -> None:
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0)
     with pytest.raises(openai.APIError):
         for _ in client.chat.completions.create(model=model, messages=_say(scenario), stream=True):
@@ -47,13 +47,13 @@ def _chat_stream(served: Served, key: tuple[str, str], model: str, scenario: str
         (MESSAGES, (11, 1, 502)),  # translated: message_start had reported the prompt
     ],
 )
-def test_a_chat_stream_cut_off(served: Served, model: str, recorded: tuple[int, ...]) -> None:
+def test_a_chat_stream_cut_off(served: Metered, model: str, recorded: tuple[int, ...]) -> None:
     key = served.new_key()
     _chat_stream(served, key, model, "cut_eof")
     assert served.recorded(key) == recorded
 
 
-def test_a_messages_stream_cut_off(served: Served) -> None:
+def test_a_messages_stream_cut_off(served: Metered) -> None:
     key = served.new_key()
     client = anthropic.Anthropic(base_url=served.url, api_key=key[1], max_retries=0)
     with pytest.raises(anthropic.APIError):
@@ -64,7 +64,7 @@ def test_a_messages_stream_cut_off(served: Served) -> None:
     assert served.recorded(key) == (11, 1, 502)
 
 
-def test_a_responses_stream_cut_off(served: Served) -> None:
+def test_a_responses_stream_cut_off(served: Metered) -> None:
     key = served.new_key()
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0)
     events = list(client.responses.create(model=RESPONSES, input="SCEN:cut_eof", stream=True))
@@ -72,13 +72,13 @@ def test_a_responses_stream_cut_off(served: Served) -> None:
     assert served.recorded(key)[2] == 502
 
 
-def test_a_json_answer_to_a_stream_keeps_its_usage(served: Served) -> None:
+def test_a_json_answer_to_a_stream_keeps_its_usage(served: Metered) -> None:
     key = served.new_key()
     _chat_stream(served, key, CHAT, "nostream")
     assert served.recorded(key) == (11, 7, 502)
 
 
-def test_a_failed_responses_answer_keeps_its_usage(served: Served) -> None:
+def test_a_failed_responses_answer_keeps_its_usage(served: Metered) -> None:
     key = served.new_key()
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0)
     with pytest.raises(openai.RateLimitError, match="mid-answer"):
@@ -86,7 +86,7 @@ def test_a_failed_responses_answer_keeps_its_usage(served: Served) -> None:
     assert served.recorded(key) == (11, 7, 429)
 
 
-def test_a_gemini_answer_without_output_keeps_its_usage(served: Served) -> None:
+def test_a_gemini_answer_without_output_keeps_its_usage(served: Metered) -> None:
     key = served.new_key()
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0)
     with pytest.raises(openai.InternalServerError, match="OTHER"):

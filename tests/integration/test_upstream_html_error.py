@@ -5,16 +5,15 @@ these exact bytes, on the same-protocol fast path and translated, JSON and strea
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from tests.integration.conftest import Gateway, serving_config
+from tests.integration.conftest import Gateway
+from tests.integration.exact_upstream import Answer, serving
 from tests.integration.servers import STATIC_KEY
 
 HOST = "internal-lb.corp.example:8443"
@@ -26,41 +25,19 @@ OPENAI_MODEL, ANTHROPIC_MODEL = "behind-lb-openai", "behind-lb-anthropic"
 _MESSAGES: Any = [{"role": "user", "content": "hello"}]
 
 
-class Upstream(BaseHTTPRequestHandler):
+def load_balancer_page(path: str, body: bytes) -> Answer:
     """The load balancer: every request, any path, gets its 502 page."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        self.send_response(502)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    return 502, {"content-type": "text/html"}, PAGE
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    workdir = tmp_path_factory.mktemp("upstream-html-error")
-    config = workdir / "polyrelay.yaml"
-    config.write_text(
-        f"database: sqlite:///{workdir / 'db.sqlite'}\n"
-        "providers:\n"
-        f'  lb-openai: {{type: openai, base_url: "{base}/v1", api_key: up}}\n'
-        f'  lb-anthropic: {{type: anthropic, base_url: "{base}", api_key: up}}\n'
-        f"models:\n  {OPENAI_MODEL}: {{provider: lb-openai}}\n"
-        f"  {ANTHROPIC_MODEL}: {{provider: lb-anthropic}}\n"
-        f'keys:\n  - {{key: "{STATIC_KEY}", name: ci}}\n'
+    yield from serving(
+        load_balancer_page,
+        tmp_path_factory.mktemp("upstream-html-error"),
+        {"lb-openai": "openai", "lb-anthropic": "anthropic"},
+        {OPENAI_MODEL: "provider: lb-openai", ANTHROPIC_MODEL: "provider: lb-anthropic"},
     )
-    yield from serving_config(config)
-    server.shutdown()
 
 
 def _log_size(gateway: Gateway) -> int:

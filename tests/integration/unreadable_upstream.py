@@ -1,32 +1,18 @@
 """A fake upstream for tests/integration/test_unreadable_*.py: each request's prompt names
 a scenario (`SCEN:<name>`), which picks the exact bytes it answers with, on the OpenAI Chat
-Completions, Responses, Anthropic Messages and Gemini paths. A body is written at once
-with its length, so its last chunk reaches the gateway together with its end."""
+Completions, Responses, Anthropic Messages and Gemini paths (exact_upstream)."""
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import httpx
-
-from polyrelay.storage import open_database
-from tests.integration.conftest import Gateway, serving_config
+from tests.integration.exact_upstream import Answer, Metered, metered, sse
 
 CHAT, RESPONSES, MESSAGES, GEMINI = "u-chat", "u-responses", "u-messages", "u-gemini"
 """The gateway's models, one per upstream protocol."""
-
-
-def sse(data: object, event: str | None = None) -> bytes:
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {json.dumps(data)}\n\n".encode()
 
 
 _CHUNK = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "up"}
@@ -107,6 +93,7 @@ GEMINI_OTHER = {
 HTML = b"<html><body>Please log in to the captive portal</body></html>"
 BAD_JSON = b'{"id": "x", "choices": [ {"oops'
 
+_PATHS = (("/chat/completions", "chat"), ("/responses", "responses"), ("/messages", "messages"))
 _JSON_ANSWERS = {"chat": CHAT_JSON, "responses": RESPONSES_JSON, "messages": MESSAGES_JSON}
 _CUTS = {"chat": CHAT_CUT, "responses": RESPONSES_CUT, "messages": MESSAGES_CUT}
 
@@ -130,90 +117,38 @@ def answer(scenario: str, protocol: str) -> tuple[str, bytes]:
     raise AssertionError(scenario)
 
 
-class Upstream(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-        found = re.search(rb"SCEN:(\w+)", raw)
-        assert found is not None
-        path = self.path.split("?")[0]
-        protocol = (
-            "chat"
-            if path.endswith("/chat/completions")
-            else "responses"
-            if path.endswith("/responses")
-            else "messages"
-            if path.endswith("/messages")
-            else "gemini"
-        )
-        media_type, body = answer(found.group(1).decode(), protocol)
-        self.send_response(200)
-        self.send_header("content-type", media_type)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _protocol(path: str) -> str:
+    for suffix, protocol in _PATHS:
+        if path.endswith(suffix):
+            return protocol
+    return "gemini"
 
 
-class Served:
-    """The gateway in front of the fake upstream, and its usage rows."""
-
-    def __init__(self, gateway: Gateway, db: Path) -> None:
-        self.url = gateway.url
-        self.log = gateway.log
-        self.db = db
-
-    def new_key(self) -> tuple[str, str]:
-        """A fresh key (id, secret), so each test sees only its own usage."""
-        database = open_database(f"sqlite:///{self.db}")
-        try:
-            key, secret = database.keys.create("unreadable", None)
-            return key.id, secret
-        finally:
-            database.close()
-
-    def recorded(self, key: tuple[str, str]) -> tuple[int, int, int]:
-        """(input tokens, output tokens, status) of the key's one row, once it is in (a
-        stream's row is written when its response closes, just after the client read
-        its end; GET /v1/usage commits the rows parked for writing)."""
-        key_id, secret = key
-        deadline = time.monotonic() + 5
-        headers = {"authorization": f"Bearer {secret}"}
-        while not httpx.get(self.url + "/v1/usage", headers=headers).json()["data"]:
-            assert time.monotonic() < deadline, "no usage row"
-            time.sleep(0.02)
-        with sqlite3.connect(self.db) as conn:
-            [row] = conn.execute(
-                "SELECT input_tokens, output_tokens, status FROM usage WHERE key_id = ?",
-                (key_id,),
-            ).fetchall()
-        return row
+def _answering(path: str, body: bytes) -> Answer:
+    found = re.search(rb"SCEN:(\w+)", body)
+    assert found is not None
+    media_type, content = answer(found.group(1).decode(), _protocol(path))
+    return 200, {"content-type": media_type}, content
 
 
-def serve(workdir: Path) -> Iterator[Served]:
+PROVIDERS = {
+    "chat": "openai",
+    "responses": "openai-responses",
+    "messages": "anthropic",
+    "gemini": "gemini",
+}
+
+
+def serve(workdir: Path) -> Iterator[Metered]:
     """For a module fixture to `yield from`."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    db = workdir / "db.sqlite"
-    config = workdir / "polyrelay.yaml"
-    config.write_text(
-        f"database: sqlite:///{db}\n"
-        "stream_keepalive_seconds: 0\n"
-        "providers:\n"
-        f'  chat: {{type: openai, base_url: "{base}/v1", api_key: up}}\n'
-        f'  responses: {{type: openai-responses, base_url: "{base}/v1", api_key: up}}\n'
-        f'  messages: {{type: anthropic, base_url: "{base}", api_key: up}}\n'
-        f'  gemini: {{type: gemini, base_url: "{base}", api_key: up}}\n'
-        "models:\n"
-        f"  {CHAT}: {{provider: chat, model: up}}\n"
-        f"  {RESPONSES}: {{provider: responses, model: up}}\n"
-        f"  {MESSAGES}: {{provider: messages, model: up, max_output_tokens: 1000}}\n"
-        f"  {GEMINI}: {{provider: gemini, model: up}}\n"
+    yield from metered(
+        _answering,
+        workdir,
+        PROVIDERS,
+        {
+            CHAT: "provider: chat, model: up",
+            RESPONSES: "provider: responses, model: up",
+            MESSAGES: "provider: messages, model: up, max_output_tokens: 1000",
+            GEMINI: "provider: gemini, model: up",
+        },
     )
-    for gateway in serving_config(config):
-        yield Served(gateway, db)
-    server.shutdown()
