@@ -117,6 +117,22 @@ def test_slots_outlive_failing_claims_and_log_the_outage_once(
     assert outage_lines(caplog) == (1, 1)  # three slots and the purge: one outage
 
 
+def run_to_success(database: SqliteDatabase, make_worker: Callable[[], TaskWorker]) -> None:
+    """Enqueue task_1 and run the worker `make_worker` builds (in the event loop) until
+    the task succeeds."""
+
+    async def scenario() -> None:
+        worker = make_worker()
+        database.tasks.enqueue(new_task("task_1"))
+        await worker.start()
+        try:
+            await until(lambda: status(database, "task_1") is TaskStatus.SUCCESS)
+        finally:
+            await worker.stop()
+
+    asyncio.run(scenario())
+
+
 def test_a_renewal_that_fails_once_keeps_the_run(
     database: SqliteDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -127,16 +143,10 @@ def test_a_renewal_that_fails_once_keeps_the_run(
         await asyncio.sleep(0.8)  # renewed at 0.2 s (fails), again at once, 0.4, 0.6
         return Outcome(result=b'{"ok": true}')
 
-    async def scenario() -> None:
-        worker = TaskWorker(store, settings, slow, time.time)  # type: ignore[arg-type]
-        database.tasks.enqueue(new_task("task_1"))
-        await worker.start()
-        try:
-            await until(lambda: status(database, "task_1") is TaskStatus.SUCCESS)
-        finally:
-            await worker.stop()
-
-    asyncio.run(scenario())
+    run_to_success(
+        database,
+        lambda: TaskWorker(store, settings, slow, time.time),  # type: ignore[arg-type]
+    )
     task = database.tasks.get("task_1")
     assert task is not None and task.attempts == 1
     assert outage_lines(caplog) == (1, 1)
@@ -194,16 +204,10 @@ def test_an_outcome_is_stored_through_failing_calls_once(database: SqliteDatabas
     async def on_end(task: Task, outcome: Outcome) -> None:
         ends.append(task.id)
 
-    async def scenario() -> None:
-        worker = TaskWorker(store, settings, ok, time.time, on_end)  # type: ignore[arg-type]
-        database.tasks.enqueue(new_task("task_1"))
-        await worker.start()
-        try:
-            await until(lambda: status(database, "task_1") is TaskStatus.SUCCESS)
-        finally:
-            await worker.stop()
-
-    asyncio.run(scenario())
+    run_to_success(
+        database,
+        lambda: TaskWorker(store, settings, ok, time.time, on_end),  # type: ignore[arg-type]
+    )
     task = database.tasks.get("task_1")
     assert task is not None and task.attempts == 1  # not run again
     assert ends == ["task_1"]
@@ -218,17 +222,10 @@ def test_a_run_failing_on_the_store_is_retried_not_failed(database: SqliteDataba
             raise psycopg.OperationalError(DOWN)
         return Outcome(result=b'{"ok": true}')
 
-    async def scenario() -> None:
-        settings = TasksSettings(workers=1, poll_seconds=0.05, retry_base_seconds=0.01)
-        worker = TaskWorker(database.tasks, settings, execute, lambda: time.time() - 1)
-        database.tasks.enqueue(new_task("task_1"))
-        await worker.start()
-        try:
-            await until(lambda: status(database, "task_1") is TaskStatus.SUCCESS)
-        finally:
-            await worker.stop()
-
-    asyncio.run(scenario())
+    settings = TasksSettings(workers=1, poll_seconds=0.05, retry_base_seconds=0.01)
+    run_to_success(
+        database, lambda: TaskWorker(database.tasks, settings, execute, lambda: time.time() - 1)
+    )
     assert runs == ["task_1", "task_1"]
 
 
