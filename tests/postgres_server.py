@@ -14,6 +14,7 @@ where they fail: .ci/run installs it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -22,7 +23,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import psycopg
 import pytest
@@ -95,30 +96,65 @@ def _start_cluster(binaries: Path, root: Path) -> tuple[str, Path]:
         capture_output=True,
     )
     port = free_port()
+    _pg_ctl(binaries, root, "-o", _options(port, root), "-w", "start")
+    password = quote(_PASSWORD, safe="")
+    return f"postgresql://{_USER}:{password}@127.0.0.1:{port}/postgres", data
+
+
+def _options(port: int, root: Path) -> str:
     # Durability off: a test server's data dies with the session anyway.
-    options = (
+    return (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
         " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
-    subprocess.run(
-        _as_postgres(
-            [
-                str(binaries / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(root / "server.log"),
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    password = quote(_PASSWORD, safe="")
-    return f"postgresql://{_USER}:{password}@127.0.0.1:{port}/postgres", data
+
+
+def _pg_ctl(binaries: Path, root: Path, *args: str) -> None:
+    command = [str(binaries / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "server.log")]
+    subprocess.run(_as_postgres([*command, *args]), check=True, capture_output=True)
+
+
+class PrivateCluster:
+    """A cluster of one test module's own, which its tests stop and start again (on the
+    same port) or restart: the session's server is shared by other tests."""
+
+    def __init__(self, binaries: Path, root: Path) -> None:
+        self.url, _ = _start_cluster(binaries, root)
+        self._binaries = binaries
+        self._root = root
+        self._options = _options(urlsplit(self.url).port or 0, root)
+
+    def ctl(self, *args: str) -> None:
+        _pg_ctl(self._binaries, self._root, *args)
+
+    def stop(self) -> None:
+        self.ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        self.ctl("-o", self._options, "-w", "start")
+
+
+def private_cluster(prefix: str) -> Iterator[PrivateCluster]:
+    """For a module fixture to `yield from`; skipped where PostgreSQL is not installed
+    (failed on CI, which installs it)."""
+    binaries = _binaries_or_skip()
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    cluster = PrivateCluster(binaries, root)
+    try:
+        yield cluster
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            cluster.ctl("-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _binaries_or_skip() -> Path:
+    binaries = postgres_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (.ci/run installs it)")
+        pytest.skip("PostgreSQL is not installed on this machine")
+    return binaries
 
 
 @pytest.fixture(scope="session")
@@ -128,11 +164,7 @@ def running_postgres() -> Iterator[PostgresServer]:
     if given:
         yield PostgresServer(given)
         return
-    binaries = postgres_binaries()
-    if binaries is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed (.ci/run installs it)")
-        pytest.skip("PostgreSQL is not installed on this machine")
+    binaries = _binaries_or_skip()
     root = Path(tempfile.mkdtemp(prefix="polyrelay-pg-"))
     url, data = _start_cluster(binaries, root)
     try:

@@ -7,15 +7,11 @@ The cluster is this module's own (the session's is shared by other tests)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anthropic
 import httpx
@@ -25,57 +21,19 @@ import pytest
 from tests.integration.conftest import Emulator
 from tests.integration.servers import STATIC_KEY, stop
 from tests.integration.tasks_support import TasksGateway, submit_slow
-from tests.postgres_server import _as_postgres, _start_cluster, postgres_binaries
+from tests.postgres_server import PrivateCluster, private_cluster
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 
 
-class Cluster:
-    def __init__(self, binaries: Path, root: Path) -> None:
-        self.url, self.data = _start_cluster(binaries, root)
-        self.root = root
-        self.binaries = binaries
-        port = urlsplit(self.url).port
-        # As _start_cluster starts it, so that it comes back on the same port.
-        self.options = (
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-
-    def pg_ctl(self, *args: str) -> None:
-        command = [str(self.binaries / "pg_ctl"), "-D", str(self.data), *args]
-        subprocess.run(_as_postgres(command), check=True, capture_output=True)
-
-    def stop(self) -> None:
-        self.pg_ctl("-m", "fast", "-w", "stop")
-
-    def start(self) -> None:
-        self.pg_ctl("-o", self.options, "-l", str(self.root / "server.log"), "-w", "start")
-
-
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    binaries = postgres_binaries()
-    if binaries is None:
-        pytest.skip("PostgreSQL is not installed on this machine")
-    root = Path(tempfile.mkdtemp(prefix="polyrelay-pg-outage-"))
-    cluster = Cluster(binaries, root)
-    try:
-        yield cluster
-    finally:
-        subprocess.run(
-            _as_postgres(
-                [str(binaries / "pg_ctl"), "-D", str(cluster.data), "-m", "immediate", "stop"]
-            ),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+def cluster() -> Iterator[PrivateCluster]:
+    yield from private_cluster("polyrelay-pg-outage-")
 
 
 @pytest.fixture(scope="module")
 def gateway(
-    cluster: Cluster, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+    cluster: PrivateCluster, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TasksGateway]:
     gateway = TasksGateway(tmp_path_factory.mktemp("gateway"), emulator.url, cluster.url)
     gateway.start()
@@ -95,7 +53,7 @@ def _limited_key(gateway: TasksGateway) -> str:
 
 
 def test_an_outage_is_a_503_in_each_protocol_and_recovery_is_automatic(
-    cluster: Cluster, gateway: TasksGateway
+    cluster: PrivateCluster, gateway: TasksGateway
 ) -> None:
     gpt = openai.OpenAI(base_url=gateway.url + "/v1", api_key=STATIC_KEY, max_retries=0)
     limited = openai.OpenAI(

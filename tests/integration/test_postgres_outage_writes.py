@@ -7,14 +7,10 @@ The cluster is this module's own: the session's is shared by other tests."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -22,49 +18,19 @@ import pytest
 
 from tests.integration.conftest import Emulator
 from tests.integration.tasks_support import TasksGateway, openai_client, running_pair
-from tests.postgres_server import _as_postgres, _start_cluster, postgres_binaries
+from tests.postgres_server import PrivateCluster, private_cluster
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 
 
-class StoppableCluster:
-    """A PostgreSQL cluster a test stops and starts again on the same port."""
-
-    def __init__(self, root: Path) -> None:
-        binaries = postgres_binaries()
-        assert binaries is not None
-        self.url, data = _start_cluster(binaries, root)
-        self._pg_ctl = [str(binaries / "pg_ctl"), "-D", str(data)]
-        self._start = [
-            "-l",
-            str(root / "server.log"),
-            "-o",
-            f"-p {urlsplit(self.url).port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-        ]
-
-    def run(self, *args: str) -> None:
-        subprocess.run(_as_postgres([*self._pg_ctl, *args]), check=True, capture_output=True)
-
-    def start(self) -> None:
-        self.run("-w", "start", *self._start)
-
-
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[StoppableCluster]:
-    if postgres_binaries() is None:
-        pytest.skip("PostgreSQL is not installed on this machine")
-    root = Path(tempfile.mkdtemp(prefix="polyrelay-pg-writes-"))
-    cluster = StoppableCluster(root)
-    try:
-        yield cluster
-    finally:
-        cluster.run("-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+def cluster() -> Iterator[PrivateCluster]:
+    yield from private_cluster("polyrelay-pg-writes-")
 
 
 @pytest.fixture(scope="module")
 def replicas(
-    cluster: StoppableCluster, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+    cluster: PrivateCluster, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TasksGateway, TasksGateway]]:
     yield from running_pair(tmp_path_factory, emulator.url, cluster.url)
 
@@ -76,14 +42,14 @@ def requests_counted(gateway: TasksGateway) -> int:
 
 
 def test_what_was_answered_during_an_outage_is_kept_and_written_when_it_ends(
-    cluster: StoppableCluster, replicas: tuple[TasksGateway, TasksGateway]
+    cluster: PrivateCluster, replicas: tuple[TasksGateway, TasksGateway]
 ) -> None:
     one, other = replicas
     gpt = openai_client(one)
     gpt.responses.create(model="gpt-4o-mini", input="before")
     before = requests_counted(one)  # which commits its parked rows first
 
-    cluster.run("-m", "fast", "-w", "stop")
+    cluster.stop()
     try:
         stored = [
             gpt.responses.create(model="gpt-4o-mini", input=f"during {i}", store=True).id
@@ -119,13 +85,13 @@ def test_what_was_answered_during_an_outage_is_kept_and_written_when_it_ends(
 
 
 def test_a_shutdown_during_an_outage_says_what_it_loses_and_ends_cleanly(
-    cluster: StoppableCluster, emulator: Emulator, tmp_path: Path
+    cluster: PrivateCluster, emulator: Emulator, tmp_path: Path
 ) -> None:
     gateway = TasksGateway(tmp_path, emulator.url, cluster.url)
     gateway.start()
     assert gateway.proc is not None
     openai_client(gateway).responses.create(model="gpt-4o-mini", input="before")
-    cluster.run("-m", "fast", "-w", "stop")
+    cluster.stop()
     try:
         openai_client(gateway).responses.create(model="gpt-4o-mini", input="during", store=True)
         gateway.proc.terminate()

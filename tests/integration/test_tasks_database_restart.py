@@ -9,13 +9,8 @@ other tests' gateways on it) never sees the restart."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
@@ -24,40 +19,17 @@ import pytest
 from tests.integration.conftest import Emulator
 from tests.integration.servers import stop
 from tests.integration.tasks_support import TasksGateway, openai_client, receiving
-from tests.postgres_server import _as_postgres, _start_cluster, postgres_binaries
-
-
-class Cluster:
-    def __init__(self, binaries: Path, root: Path) -> None:
-        self.root = root
-        self.pg_ctl = str(binaries / "pg_ctl")
-        self.url, self.data = _start_cluster(binaries, root)
-
-    def ctl(self, *args: str) -> None:
-        # The server's options are those of its last start (pg_ctl reads postmaster.opts).
-        command = [self.pg_ctl, "-D", str(self.data), "-l", str(self.root / "server.log")]
-        subprocess.run(_as_postgres([*command, *args]), check=True, capture_output=True)
+from tests.postgres_server import PrivateCluster, private_cluster
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    binaries = postgres_binaries()
-    if binaries is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed (.ci/run installs it)")
-        pytest.skip("PostgreSQL is not installed on this machine")
-    root = Path(tempfile.mkdtemp(prefix="polyrelay-pg-restart-"))
-    cluster = Cluster(binaries, root)
-    try:
-        yield cluster
-    finally:
-        cluster.ctl("-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+def cluster() -> Iterator[PrivateCluster]:
+    yield from private_cluster("polyrelay-pg-restart-")
 
 
 @pytest.fixture
 def gateway(
-    cluster: Cluster, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+    cluster: PrivateCluster, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TasksGateway]:
     gateway = TasksGateway(tmp_path_factory.mktemp("restart"), emulator.url, cluster.url)
     gateway.start()
@@ -88,7 +60,9 @@ def submit(gateway: TasksGateway, text: str, callback_url: str | None = None) ->
     return task_id
 
 
-def test_tasks_run_after_a_fast_database_restart(cluster: Cluster, gateway: TasksGateway) -> None:
+def test_tasks_run_after_a_fast_database_restart(
+    cluster: PrivateCluster, gateway: TasksGateway
+) -> None:
     first = submit(gateway, "before the restart")
     assert gateway.wait_final(first, timeout=10)["status"] == "success"
     with receiving(failures=1_000) as receiver:
