@@ -28,6 +28,7 @@ __all__ = [
     "ChatCompletionCustomToolChoiceParam",
     "ChatCompletionCustomToolParam",
     "ChatCompletionDeveloperMessageParam",
+    "ChatCompletionFunctionMessageParam",
     "ChatCompletionFunctionToolParam",
     "ChatCompletionMessage",
     "ChatCompletionMessageParam",
@@ -53,6 +54,7 @@ __all__ = [
     "ImageURL",
     "InputAudio",
     "JSONSchema",
+    "LegacyFunction",
     "PromptTokensDetails",
     "ReasoningEffort",
     "ResponseFormat",
@@ -163,11 +165,20 @@ class ChatCompletionAssistantMessageParam(_Param, tag="assistant", tag_field="ro
     tool_calls: list[ChatCompletionMessageToolCall] | None = None
     refusal: str | None = None
     name: str | None = None
+    function_call: FunctionCall | None = None
+    """The legacy `functions` API's one call (no id): answered by a `function` message."""
 
 
 class ChatCompletionToolMessageParam(_Param, tag="tool", tag_field="role"):
     content: TextContent
     tool_call_id: str
+
+
+class ChatCompletionFunctionMessageParam(_Param, tag="function", tag_field="role"):
+    """The legacy `functions` API's result: it names the function, not a call id."""
+
+    name: str
+    content: str | None
 
 
 ChatCompletionMessageParam = (
@@ -176,6 +187,7 @@ ChatCompletionMessageParam = (
     | ChatCompletionUserMessageParam
     | ChatCompletionAssistantMessageParam
     | ChatCompletionToolMessageParam
+    | ChatCompletionFunctionMessageParam
 )
 
 # --- tools, tool_choice, response_format --------------------------------------------
@@ -252,7 +264,7 @@ class StreamOptions(_Param):
     include_obfuscation: bool | None = None
 
 
-class _LegacyFunction(_Param):
+class LegacyFunction(_Param):
     name: ToolName
     description: str | None = None
     parameters: JSONObject | None = None
@@ -303,7 +315,7 @@ class ChatCompletionCreateParams(_Param):
     metadata: dict[str, str] | None = None
     web_search_options: WebSearchOptions | None = None
     safety_identifier: str | None = None
-    functions: list[_LegacyFunction] | None = None
+    functions: list[LegacyFunction] | None = None
     function_call: Literal["none", "auto"] | FunctionName | None = None
     async_: bool | None = msgspec.field(default=None, name="async")
     """The service's async task mode (DESIGN.md): `true` never reaches the decoder (the

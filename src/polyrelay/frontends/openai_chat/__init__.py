@@ -8,7 +8,11 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.frontends.openai_chat.decode import decode_request
 from polyrelay.frontends.openai_chat.encode import encode_error, encode_response
-from polyrelay.frontends.openai_chat.stream import OpenAIChatStreamRenderer
+from polyrelay.frontends.openai_chat.legacy import LEGACY_FUNCTIONS
+from polyrelay.frontends.openai_chat.stream import (
+    LegacyFunctionsStreamRenderer,
+    OpenAIChatStreamRenderer,
+)
 from polyrelay.ir import ChatRequest, ChatResponse
 
 __all__ = ["OpenAIChatFrontend", "OpenAIChatStreamRenderer"]
@@ -30,4 +34,6 @@ class OpenAIChatFrontend:
     def stream_renderer(
         self, request: ChatRequest, ctx: RequestContext
     ) -> OpenAIChatStreamRenderer:
+        if ctx.frontend_state is LEGACY_FUNCTIONS:
+            return LegacyFunctionsStreamRenderer(request, ctx)
         return OpenAIChatStreamRenderer(request, ctx)

@@ -5,7 +5,10 @@ Rules: system/developer messages before the first other message become
 `tool` messages are merged into ONE `Role.TOOL` message (the IR keeps one message per
 client turn, which is what Anthropic and Gemini need; the Chat provider splits them
 again). Assistant `refusal` becomes text; non-standard `reasoning_content` is ignored
-(it carries no signature, so no upstream can use it).
+(it carries no signature, so no upstream can use it). The legacy `functions` API's
+assistant `function_call` and `function` result messages become a tool call and its
+result, paired by position (legacy.py); a `function` message joins the tool messages
+around it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import assert_never
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.frontends.openai_chat.legacy import legacy_call_id
 from polyrelay.ir import (
     DocumentPart,
     ImagePart,
@@ -32,6 +36,7 @@ from polyrelay.schemas.openai_chat import (
     ChatCompletionContentPartRefusalParam,
     ChatCompletionContentPartTextParam,
     ChatCompletionDeveloperMessageParam,
+    ChatCompletionFunctionMessageParam,
     ChatCompletionMessageParam,
     ChatCompletionSystemMessageParam,
     ChatCompletionToolMessageParam,
@@ -44,6 +49,7 @@ from polyrelay.schemas.openai_chat import (
 __all__ = ["data_url_to_ir", "messages_to_ir"]
 
 _DEFAULT_DOCUMENT_TYPE = "application/pdf"
+_RESULT_MESSAGES = (ChatCompletionToolMessageParam, ChatCompletionFunctionMessageParam)
 
 
 def messages_to_ir(
@@ -53,8 +59,9 @@ def messages_to_ir(
     system: list[TextPart] = []
     out: list[Message] = []
     results: list[ToolResultPart] = []  # consecutive tool messages: one TOOL message
+    legacy_calls: dict[str, str] = {}  # function name → id of its unanswered legacy call
     for i, msg in enumerate(messages):
-        if results and not isinstance(msg, ChatCompletionToolMessageParam):
+        if results and not isinstance(msg, _RESULT_MESSAGES):
             out.append(Message(role=Role.TOOL, parts=tuple(results)))
             results = []
         match msg:
@@ -68,11 +75,13 @@ def messages_to_ir(
                 content = _user_content_to_ir(msg, i, ctx)
                 out.append(Message(role=Role.USER, parts=content, name=msg.name))
             case ChatCompletionAssistantMessageParam():
-                out.append(_assistant_to_ir(msg))
+                out.append(_assistant_to_ir(msg, i, legacy_calls))
             case ChatCompletionToolMessageParam():
                 results.append(
                     ToolResultPart(tool_call_id=msg.tool_call_id, content=_text_to_ir(msg.content))
                 )
+            case ChatCompletionFunctionMessageParam():
+                results.extend(_function_result_to_ir(msg, i, legacy_calls, ctx))
             case _:
                 assert_never(msg)
     if results:
@@ -94,7 +103,31 @@ def _text_to_ir(content: TextContent) -> tuple[TextPart, ...]:
     return tuple(TextPart(text=p.text) for p in content)
 
 
-def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam) -> Message:
+def _function_result_to_ir(
+    msg: ChatCompletionFunctionMessageParam,
+    index: int,
+    legacy_calls: dict[str, str],
+    ctx: RequestContext,
+) -> tuple[ToolResultPart, ...]:
+    """A legacy result answers the latest unanswered legacy call of its function. Nothing
+    for one that answers none: OpenAI takes it (the fast path relays it as sent), but no
+    other upstream has a result without a call."""
+    call_id = legacy_calls.pop(msg.name, None)
+    if call_id is None:
+        param = f"messages[{index}]"
+        message = (
+            f"Invalid '{param}': a 'function' message must answer an assistant message's"
+            f" 'function_call' of '{msg.name}' before it, and none is waiting for its result."
+        )
+        ctx.refuse_translated(InvalidRequestError(message, param=param))
+        return ()
+    content = () if msg.content is None else (TextPart(text=msg.content),)
+    return (ToolResultPart(tool_call_id=call_id, content=content, name=msg.name),)
+
+
+def _assistant_to_ir(
+    msg: ChatCompletionAssistantMessageParam, index: int, legacy_calls: dict[str, str]
+) -> Message:
     parts: list[Part] = []
     content = msg.content
     if isinstance(content, str):
@@ -107,6 +140,10 @@ def _assistant_to_ir(msg: ChatCompletionAssistantMessageParam) -> Message:
                 parts.append(TextPart(text=item.text))
     if msg.refusal and not parts:
         parts.append(TextPart(text=msg.refusal, refusal=True))
+    legacy = msg.function_call
+    if legacy is not None:
+        call_id = legacy_calls[legacy.name] = legacy_call_id(index)
+        parts.append(ToolCallPart(id=call_id, name=legacy.name, arguments=legacy.arguments))
     for call in msg.tool_calls or ():
         fn = call.function
         parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments))

@@ -9,7 +9,7 @@ Value ranges are checked here so the messages read like OpenAI's own
 
 from __future__ import annotations
 
-from typing import Any, Literal, assert_never
+from typing import Any, assert_never
 
 import msgspec
 
@@ -17,6 +17,12 @@ from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.frontends.openai_chat.content import messages_to_ir
+from polyrelay.frontends.openai_chat.legacy import (
+    LEGACY_FUNCTIONS,
+    functions_to_ir,
+    legacy_choice,
+    merged_tools,
+)
 from polyrelay.ir import (
     ChatRequest,
     FunctionTool,
@@ -35,7 +41,6 @@ from polyrelay.schemas.openai_chat import (
     ChatCompletionCustomToolParam,
     ChatCompletionFunctionToolParam,
     ChatCompletionNamedToolChoiceParam,
-    FunctionName,
     ResponseFormat,
     ResponseFormatJSONObject,
     ResponseFormatJSONSchema,
@@ -76,7 +81,9 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
     _check_ranges(p)
     system, messages = messages_to_ir(p.messages, ctx)
     tools = _tools_to_ir(p, ctx)
-    choice = p.tool_choice if p.tool_choice is not None else _legacy_choice(p.function_call)
+    choice = p.tool_choice
+    if choice is None and p.function_call is not None:
+        choice = legacy_choice(p.function_call, tools)
     tools, tool_choice = _tool_choice_to_ir(choice, tools, ctx)
     stream = bool(p.stream)
     if stream and p.stream_options is not None:
@@ -195,13 +202,23 @@ def _stop_to_ir(stop: str | list[str] | None) -> tuple[str, ...]:
 
 def _tools_to_ir(p: ChatCompletionCreateParams, ctx: RequestContext) -> tuple[FunctionTool, ...]:
     if p.tools is None:
-        # The deprecated `functions` list is the predecessor of `tools`.
-        return tuple(
-            FunctionTool(name=f.name, description=f.description, parameters=f.parameters)
-            for f in p.functions or ()
-        )
+        if p.functions is None:
+            return ()
+        # The deprecated predecessor of `tools`: answered in its own form (legacy.py).
+        ctx.frontend_state = LEGACY_FUNCTIONS
+        return functions_to_ir(p.functions)
+    tools = _function_tools_to_ir(p.tools, ctx)
+    if p.functions:
+        return merged_tools(tools, functions_to_ir(p.functions), ctx)
+    return tools
+
+
+def _function_tools_to_ir(
+    params: list[ChatCompletionFunctionToolParam | ChatCompletionCustomToolParam],
+    ctx: RequestContext,
+) -> tuple[FunctionTool, ...]:
     tools: list[FunctionTool] = []
-    for i, tool in enumerate(p.tools):
+    for i, tool in enumerate(params):
         match tool:
             case ChatCompletionFunctionToolParam(function=fn):
                 tools.append(
@@ -250,13 +267,6 @@ def _tool_choice_to_ir(
             return tools, None
         case _:
             assert_never(choice)
-
-
-def _legacy_choice(call: Literal["none", "auto"] | FunctionName | None) -> ToolChoiceParam | None:
-    """The deprecated `function_call` → the `tool_choice` it stands for."""
-    if isinstance(call, FunctionName):
-        return ChatCompletionNamedToolChoiceParam(function=call)
-    return call
 
 
 def _require_tool(name: str, tools: tuple[FunctionTool, ...], param: str) -> None:

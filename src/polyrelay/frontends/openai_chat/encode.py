@@ -3,7 +3,8 @@
 Reasoning text is returned in the non-standard `message.reasoning_content` field (the
 DeepSeek/vLLM convention) only when the response has some; the official SDK keeps unknown
 fields, so nothing breaks for clients that ignore it. Web citations become
-`url_citation` annotations with offsets into the joined `content`.
+`url_citation` annotations with offsets into the joined `content`. A request on the legacy
+`functions` API gets its call as `message.function_call` (legacy.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from msgspec import UNSET
 from polyrelay import codec
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError
+from polyrelay.frontends.openai_chat import legacy
 from polyrelay.frontends.openai_errors import encode_openai_error, openai_error
 from polyrelay.ir import ChatResponse, ReasoningPart, StopReason, TextPart, ToolCallPart, Usage
 from polyrelay.schemas.openai_chat import (
@@ -44,15 +46,14 @@ __all__ = [
 def encode_response(responses: Sequence[ChatResponse], ctx: RequestContext) -> bytes:
     usage = Usage()
     choices: list[Choice] = []
+    functions = ctx.frontend_state is legacy.LEGACY_FUNCTIONS
     for i, response in enumerate(responses):
         usage = usage + response.usage
-        choices.append(
-            Choice(
-                index=i,
-                message=message_from_ir(response),
-                finish_reason=finish_reason_from_ir(response.stop_reason),
-            )
-        )
+        message = message_from_ir(response)
+        finish = finish_reason_from_ir(response.stop_reason)
+        if functions and legacy.legacy_message(message, ctx) and finish == "tool_calls":
+            finish = legacy.FINISH_REASON
+        choices.append(Choice(index=i, message=message, finish_reason=finish))
     completion = ChatCompletion(
         id=new_id("chatcmpl-"),
         created=ctx.created,

@@ -14,6 +14,9 @@ Theory of operation (translation.md §9.3 C; protocols/README.md detail 2 and 3)
 - `finish()` → with `include_usage`, one `choices: []` chunk with usage summed over the
   choices, then `data: [DONE]`. `fail()` → `data: {"error": {...}}` (no `[DONE]`).
 - `heartbeat()` → the SSE comment `: keep-alive` (the pipeline sends it during silence).
+- A request on the legacy `functions` API gets `LegacyFunctionsStreamRenderer` (chosen
+  once per stream, so other streams pay nothing): its first tool call as
+  `delta.function_call` fragments, finish reason `function_call` (legacy.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import assert_never
 from polyrelay import codec
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError, UpstreamError
+from polyrelay.frontends.openai_chat import legacy
 from polyrelay.frontends.openai_chat.encode import (
     error_from_gateway,
     finish_reason_from_ir,
@@ -38,6 +42,7 @@ from polyrelay.ir import (
     ReasoningDelta,
     ReasoningPart,
     SignatureDelta,
+    StopReason,
     StreamError,
     StreamEvent,
     TextDelta,
@@ -55,7 +60,7 @@ from polyrelay.schemas.openai_chat import (
 )
 from polyrelay.sse import encode_event
 
-__all__ = ["OpenAIChatStreamRenderer"]
+__all__ = ["LegacyFunctionsStreamRenderer", "OpenAIChatStreamRenderer"]
 
 _ROLE_DELTA = b'{"role":"assistant","content":""}'
 _EMPTY_DELTA = b"{}"
@@ -130,7 +135,7 @@ class OpenAIChatStreamRenderer:
             case UsageDelta(usage=usage):
                 state.usage = usage
             case MessageStop(stop_reason=reason):
-                frames.append(self._finish_chunk(state, finish_reason_from_ir(reason)))
+                frames.append(self._finish_chunk(state, self._finish_reason(reason)))
             case StreamError(status=status, kind=kind, message=message):
                 frames.extend(self.fail(UpstreamError(message, status=status, kind=kind)))
             case MessageStart() | PartStop() | SignatureDelta() | CitationDelta():
@@ -138,6 +143,9 @@ class OpenAIChatStreamRenderer:
             case _:
                 assert_never(event)
         return frames
+
+    def _finish_reason(self, reason: StopReason) -> str:
+        return finish_reason_from_ir(reason)
 
     def _tool_args(self, state: _Choice, index: int, fragment: str) -> list[bytes]:
         k = state.tools.get(index)
@@ -188,3 +196,33 @@ class OpenAIChatStreamRenderer:
     def heartbeat(self) -> list[bytes]:
         """An SSE comment: every SSE decoder skips it."""
         return [_KEEPALIVE]
+
+
+class LegacyFunctionsStreamRenderer(OpenAIChatStreamRenderer):
+    """The renderer for a request with `functions`: one call per choice, in the legacy
+    form (`delta.function_call`, no index or id), as OpenAI streams it."""
+
+    def __init__(self, request: ChatRequest, ctx: RequestContext) -> None:
+        super().__init__(request, ctx)
+        self._ctx = ctx
+
+    def _finish_reason(self, reason: StopReason) -> str:
+        finish = finish_reason_from_ir(reason)
+        return legacy.FINISH_REASON if finish == "tool_calls" else finish
+
+    def _tool_args(self, state: _Choice, index: int, fragment: str) -> list[bytes]:
+        if index not in state.tools:  # a server tool's call, or a call after the first
+            return []
+        delta = b'{"function_call":{"arguments":' + codec.encode(fragment) + b"}}"
+        return [self._chunk(state, delta)]
+
+    def _part_start(self, state: _Choice, event: PartStart) -> list[bytes]:
+        part = event.part
+        if not isinstance(part, ToolCallPart):
+            return super()._part_start(state, event)
+        if state.tools:  # the legacy form has room for one call
+            legacy.warn_extra_calls(None, self._ctx)
+            return []
+        state.tools[event.index] = 0
+        fn = ChoiceDeltaToolCallFunction(name=part.name, arguments=part.arguments)
+        return [self._chunk(state, codec.encode(ChoiceDelta(function_call=fn)))]
