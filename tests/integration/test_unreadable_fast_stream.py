@@ -61,6 +61,16 @@ def _before_error(body: bytes, error_start: bytes) -> bytes:
     return before
 
 
+def test_an_event_stream_labelled_otherwise_is_relayed(served: Metered) -> None:
+    """Only JSON or a page stands for no stream: some compatible servers and proxies
+    label their event streams text/plain."""
+    key = served.new_key()
+    chunks = _openai(served, key[1]).chat.completions.create(
+        model=CHAT, messages=_say("sse_as_text"), stream=True
+    )
+    assert "".join(c.delta.content or "" for chunk in chunks for c in chunk.choices) == "Hello"
+
+
 def test_chat_cut_with_the_end_raises_the_api_error(served: Metered) -> None:
     key = served.new_key()
     chunks = _openai(served, key[1]).chat.completions.create(

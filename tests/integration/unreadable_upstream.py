@@ -28,6 +28,11 @@ CHAT_JSON = {
     ],
     "usage": _CHAT_USAGE,
 }
+CHAT_WHOLE = (
+    sse({**_CHUNK, "choices": [_DELTA]})
+    + sse({**_CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    + b"data: [DONE]\n\n"
+)
 CHAT_PARTIAL = b'data: {"id":"c1","object":"chat.completion.chunk","choi'
 CHAT_CUT = sse({**_CHUNK, "choices": [_DELTA]}) + CHAT_PARTIAL
 
@@ -102,6 +107,8 @@ def answer(scenario: str, protocol: str) -> tuple[str, bytes]:
     """(content type, body) of a 200."""
     if scenario == "cut_eof":  # whole frames, then a partial one, then the end
         return "text/event-stream", _CUTS[protocol]
+    if scenario == "sse_as_text":  # a whole event stream, labelled as plain text
+        return "text/plain", CHAT_WHOLE
     if scenario == "nostream":  # a server that ignores `stream: true` (vLLM-like)
         return "application/json", json.dumps(_JSON_ANSWERS[protocol]).encode()
     if scenario == "badjson200":

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["relay"]
 
+_NOT_STREAMS = frozenset({"application/json", "text/html"})
+
 
 async def relay(
     gateway: Gateway,
@@ -85,7 +87,7 @@ async def relay(
             result = _patch_model(document, response.body, ctx.model)
         return Response(result, 200, response_headers(ctx), media_type="application/json")
     media_type = stream.headers.get("content-type")
-    if media_type is not None and not media_type.lower().startswith("text/event-stream"):
+    if media_type is not None and _not_a_stream(media_type):
         # A server that ignores `stream: true` (answering JSON), or a proxy's page:
         # nothing was sent yet, so the client gets the 502 of an unreadable answer
         # instead of those bytes relayed as a stream that its SDK cannot read. A JSON
@@ -108,6 +110,14 @@ async def relay(
     frames = _forward(stream, parser, renderer, observer, meter, echo)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
+
+
+def _not_a_stream(media_type: str) -> bool:
+    """JSON or an HTML page: what comes instead of a stream. Any other label is relayed,
+    since some compatible servers and proxies send their event streams as `text/plain`
+    or `application/octet-stream`."""
+    kind = media_type.partition(";")[0].strip().lower()
+    return kind in _NOT_STREAMS or kind.endswith("+json")
 
 
 def _decoded(body: bytes) -> object:
