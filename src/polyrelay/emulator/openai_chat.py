@@ -278,7 +278,8 @@ class _ChunkWriter:
         logprobs: JSONObject | None = None,
     ) -> bytes:
         choice = b'[{"index":%d,"delta":' % index
-        choice += encode(delta) + b',"logprobs":' + encode(logprobs) + b',"finish_reason":'
+        logprobs_json = b"null" if logprobs is None else encode(logprobs)
+        choice += encode(delta) + b',"logprobs":' + logprobs_json + b',"finish_reason":'
         return self._head + choice + encode(finish_reason) + b"}]" + self._usage_tail
 
     def usage(self, usage: JSONObject) -> bytes:
@@ -298,8 +299,9 @@ def _choice_chunks(plan: Plan, writer: _ChunkWriter, choice: int) -> Iterator[Fr
     for word in plan.thinking_chunks:
         yield writer.delta({"reasoning_content": word}, None, choice), True
     member = "refusal" if plan.refused else "content"
-    for word in plan.chunks:
-        logprobs = _logprobs(plan, writer.top, [word])
+    top = writer.top
+    for word in plan.chunks:  # the slow-streams benchmark's upstream: nothing spared per word
+        logprobs = None if top is None else _logprobs(plan, top, [word])
         yield writer.delta({member: word}, None, choice, logprobs), True
     for index, call in enumerate(plan.tool_calls):
         for fragment in _tool_call_fragments(index, call):
