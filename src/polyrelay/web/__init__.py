@@ -46,6 +46,7 @@ __all__ = [
     "error_response",
     "failure_response",
     "json_response",
+    "logged_unexpected",
     "unexpected_error",
     "unrouted",
     "with_request_id",
@@ -101,13 +102,19 @@ def failure_response(
     (never Starlette's plain-text 500, which SDKs cannot parse), logged with the request
     id the client gets, so that an operator finds the one in the other."""
     ctx = ctx or RequestContext()
+    where = f"{request.method} {request.url.path} ({ctx.request_id})"
+    return gateway.error_response(frontend, logged_unexpected(exc, where), ctx)
+
+
+def logged_unexpected(exc: BaseException, where: str) -> GatewayError:
+    """`unexpected_error(exc)`, logged with `where` it happened: a 503 in one line (not a
+    bug: no traceback for every request of an outage), a 500 with its traceback."""
     error = unexpected_error(exc)
-    where = f"{request.method} {request.url.path}"
-    if error.status == 503:  # not a bug: one line, not a traceback per request of an outage
-        log.warning("database unavailable on %s (%s): %r", where, ctx.request_id, exc)
+    if error.status == 503:
+        log.warning("database unavailable on %s: %r", where, exc)
     else:
-        log.error("unhandled error on %s (%s)", where, ctx.request_id, exc_info=exc)
-    return gateway.error_response(frontend, error, ctx)
+        log.error("unhandled error on %s", where, exc_info=exc)
+    return error
 
 
 def authenticated(gateway: Gateway, handler: Handler, protocol: str | None = None) -> Endpoint:

@@ -47,7 +47,7 @@ from polyrelay.frontends.openai_responses.persist import save_response
 from polyrelay.pipeline.replies import header_safe
 from polyrelay.sse import SSEDecoder
 from polyrelay.storage import ApiKey
-from polyrelay.web import RESPONSES, unexpected_error
+from polyrelay.web import RESPONSES, logged_unexpected
 
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["routes"]
 
 log = logging.getLogger("polyrelay.requests")
+_WHERE = "the Responses WebSocket"
+"""Where `logged_unexpected` says an unexpected error happened."""
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _LANE_BACKLOG = 64
@@ -76,7 +78,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
             key = await gateway.authenticator.authenticate(websocket.headers)
         except Exception as exc:
             # Refused in the Responses API's shape, a database out of reach included.
-            error = exc if isinstance(exc, GatewayError) else _unexpected(exc)
+            error = exc if isinstance(exc, GatewayError) else logged_unexpected(exc, _WHERE)
             status, body = frontend.encode_error(error)
             refusal = Response(body, status, error_headers(error), media_type="application/json")
             await websocket.send_denial_response(refusal)
@@ -234,7 +236,7 @@ class _Connection:
         except _Gone:
             raise
         except Exception as exc:
-            failure = _unexpected(exc)
+            failure = logged_unexpected(exc, _WHERE)
             await self.send_error(failure, job.stream_id)
             return failure.status
         return 200
@@ -304,17 +306,6 @@ class _Connection:
                 # uvicorn: ClientDisconnected (an OSError); Starlette: RuntimeError after
                 # the close message.
                 raise _Gone from gone
-
-
-def _unexpected(exc: Exception) -> GatewayError:
-    """An exception no code path expected, logged, as the error the client is sent: a 503
-    when the database is out of reach (one line: not a bug), else a 500 (a traceback)."""
-    error = unexpected_error(exc)
-    if error.status == 503:
-        log.warning("database unavailable on the Responses WebSocket: %r", exc)
-    else:
-        log.error("unhandled error on the Responses WebSocket", exc_info=exc)
-    return error
 
 
 def _is_terminal(name: str | None, data: str) -> bool:
