@@ -130,10 +130,12 @@ class UpstreamError(GatewayError):
         param: str | None = None,
         code: str | None = None,
         retry_after: str | None = None,
+        rate_limit_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(message, status=status, param=param, code=code, retry_after=retry_after)
         if kind is not None:
             self.kind = kind
+        self.rate_limit_headers = rate_limit_headers
 
 
 def error_headers(error: GatewayError) -> dict[str, str]:

@@ -37,13 +37,12 @@ def parse_error(response: UpstreamResponse) -> UpstreamError:
         message = foreign_error_message(response, "OpenAI")
     if status in (401, 403):
         return upstream_credential_error(status)
-    error = UpstreamError(
+    return UpstreamError(
         message,
         status=status,
         kind=kind_for_status(status),
         code=code,
         param=param,
         retry_after=response.headers.get("retry-after"),
+        rate_limit_headers=rate_limit_headers(response.headers),
     )
-    error.rate_limit_headers = rate_limit_headers(response.headers)
-    return error

@@ -187,6 +187,7 @@ def parse_error(response: UpstreamResponse) -> UpstreamError:
     if status in (401, 403):
         return upstream_credential_error(status)
     kind = wire_type if wire_type in _NEUTRAL_KINDS else kind_for_status(status)
-    error = UpstreamError(message, status=status, kind=kind, retry_after=retry_after)
-    error.rate_limit_headers = rate_limit_headers(response.headers)
-    return error
+    limits = rate_limit_headers(response.headers)
+    return UpstreamError(
+        message, status=status, kind=kind, retry_after=retry_after, rate_limit_headers=limits
+    )
