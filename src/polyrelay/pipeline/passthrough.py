@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from starlette.responses import Response
 
@@ -70,36 +70,10 @@ async def relay(
     )
     stream = await gateway.client.open(upstream_request, route.provider)
     if stream.status >= 400 or not chat.stream:
-        async with stream:
-            response = await stream.read()
-        if response.status >= 400:
-            raise provider.parse_error(response)
-        try:
-            document = codec.decode(response.body)
-        except codec.DecodeError as exc:  # empty, cut short, a proxy's HTML page
-            raise UpstreamError(f"unreadable upstream response: {exc}", status=502) from None
-        if not isinstance(document, dict):
-            raise UpstreamError("unreadable upstream response: not a JSON object", status=502)
-        meter.add(usage_of_body(provider.type, document))
-        meter.settle(200)
-        result = hooks.passthrough_result(document, response.body, ctx) if hooks else None
-        if result is None:
-            result = _patch_model(document, response.body, ctx.model)
-        return Response(result, 200, response_headers(ctx), media_type="application/json")
+        return await _relay_whole(stream, provider, hooks, ctx, meter)
     media_type = stream.headers.get("content-type")
     if media_type is not None and _not_a_stream(media_type):
-        # A server that ignores `stream: true` (answering JSON), or a proxy's page:
-        # nothing was sent yet, so the client gets the 502 of an unreadable answer
-        # instead of those bytes relayed as a stream that its SDK cannot read. A JSON
-        # answer was billed: its usage is recorded with the error.
-        async with stream:
-            response = await stream.read()
-        meter.add(usage_of_body(provider.type, _decoded(response.body)))
-        raise UpstreamError(
-            f"the upstream answered a streamed request with {media_type[:100]!r},"
-            " not an event stream",
-            status=502,
-        )
+        await _refuse_unstreamed(stream, provider, media_type, meter)
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
     parser = relaying.relay_parser(route, ctx)
@@ -110,6 +84,46 @@ async def relay(
     frames = _forward(stream, parser, renderer, observer, meter, echo)
     keepalive = gateway.settings.stream_keepalive_seconds
     return sse_response(frames, renderer.heartbeat, ctx, keepalive)
+
+
+async def _relay_whole(
+    stream: UpstreamStream,
+    provider: Provider,
+    hooks: PassthroughHooks | None,
+    ctx: RequestContext,
+    meter: Meter,
+) -> Response:
+    """An error, or the answer to a request that is not streamed: read whole, relayed
+    with the model the client asked for."""
+    async with stream:
+        response = await stream.read()
+    if response.status >= 400:
+        raise provider.parse_error(response)
+    document = _decoded(response.body)
+    if not isinstance(document, dict):  # empty, cut short, a proxy's HTML page
+        raise UpstreamError("unreadable upstream response: not a JSON object", status=502)
+    meter.add(usage_of_body(provider.type, document))
+    meter.settle(200)
+    result = hooks.passthrough_result(document, response.body, ctx) if hooks else None
+    if result is None:
+        result = _patch_model(document, response.body, ctx.model)
+    return Response(result, 200, response_headers(ctx), media_type="application/json")
+
+
+async def _refuse_unstreamed(
+    stream: UpstreamStream, provider: Provider, media_type: str, meter: Meter
+) -> NoReturn:
+    """A server that ignores `stream: true` (answering JSON), or a proxy's page: nothing
+    was sent yet, so the client gets the 502 of an unreadable answer instead of those
+    bytes relayed as a stream that its SDK cannot read. A JSON answer was billed: its
+    usage is recorded with the error."""
+    async with stream:
+        response = await stream.read()
+    meter.add(usage_of_body(provider.type, _decoded(response.body)))
+    raise UpstreamError(
+        f"the upstream answered a streamed request with {media_type[:100]!r}, not an event stream",
+        status=502,
+    )
 
 
 def _not_a_stream(media_type: str) -> bool:
