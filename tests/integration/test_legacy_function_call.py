@@ -10,16 +10,15 @@ SDKs → a real gateway → an upstream that serves these exact bytes."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from tests.integration.conftest import Gateway, serving_config
+from tests.integration.conftest import Gateway
+from tests.integration.exact_upstream import Answer, serving, stream_answer
 from tests.integration.servers import STATIC_KEY
 
 TOOL = "get_weather"
@@ -67,41 +66,22 @@ CHAT_JSON = json.dumps(
 ).encode()
 
 
-class Upstream(BaseHTTPRequestHandler):
+def legacy_call(path: str, body: bytes) -> Answer:
     """Chat Completions answering every request with the legacy call, streamed or as
     JSON as asked."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-        streamed = bool(request.get("stream"))
-        body = CHAT_STREAM if streamed else CHAT_JSON
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream" if streamed else "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    if json.loads(body).get("stream"):
+        return stream_answer(CHAT_STREAM)
+    return 200, {"content-type": "application/json"}, CHAT_JSON
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    upstream = f'"http://127.0.0.1:{server.server_address[1]}/v1", api_key: up'
-    workdir = tmp_path_factory.mktemp("legacy-function-call")
-    config = workdir / "polyrelay.yaml"
-    config.write_text(
-        f"database: sqlite:///{workdir / 'db.sqlite'}\n"
-        f"providers:\n  compat: {{type: openai, base_url: {upstream}}}\n"
-        f"models:\n  {MODEL}: {{provider: compat}}\n"
-        f'keys:\n  - {{key: "{STATIC_KEY}", name: ci}}\n'
+    yield from serving(
+        legacy_call,
+        tmp_path_factory.mktemp("legacy-function-call"),
+        {"compat": "openai"},
+        {MODEL: "provider: compat"},
     )
-    yield from serving_config(config)
-    server.shutdown()
 
 
 def _openai(gateway: Gateway) -> openai.OpenAI:

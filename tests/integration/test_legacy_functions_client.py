@@ -11,16 +11,15 @@ gateway: a call, its result, then the answer.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from tests.integration.conftest import Emulator, Gateway, serving_config
+from tests.integration.conftest import Emulator, Gateway
+from tests.integration.exact_upstream import Answer, serving, stream_answer
 from tests.integration.servers import STATIC_KEY
 
 TOOL = "get_weather"
@@ -39,27 +38,19 @@ LEGACY_MODEL = "legacy-gpt"
 TRANSLATED = {"anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash"}
 
 
-class LegacyUpstream(BaseHTTPRequestHandler):
+RECEIVED: list[dict[str, Any]] = []
+"""The bodies the legacy upstream got, in order."""
+
+
+def legacy_openai(path: str, body: bytes) -> Answer:
     """OpenAI Chat answering a legacy request as OpenAI does: a `function_call` first,
     the answer once a `function` message holds the result. Records the bodies it gets."""
-
-    protocol_version = "HTTP/1.1"
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-        self.received.append(request)
-        answered = any(m.get("role") == "function" for m in request["messages"])
-        streamed = bool(request.get("stream"))
-        body = _stream(answered) if streamed else _completion(answered)
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream" if streamed else "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    request = json.loads(body)
+    RECEIVED.append(request)
+    answered = any(m.get("role") == "function" for m in request["messages"])
+    if request.get("stream"):
+        return stream_answer(_stream(answered))
+    return 200, {"content-type": "application/json"}, _completion(answered)
 
 
 _HEAD = {"id": "chatcmpl-up", "created": 1700000000, "model": LEGACY_MODEL}
@@ -103,30 +94,13 @@ def _stream(answered: bool) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def legacy_gateway(
-    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gateway]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LegacyUpstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    upstream = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    workdir = tmp_path_factory.mktemp("legacy-functions")
-    config = workdir / "polyrelay.yaml"
-    config.write_text(
-        f"database: sqlite:///{workdir / 'db.sqlite'}\n"
-        "providers:\n"
-        f'  legacy: {{type: openai, base_url: "{upstream}", api_key: up}}\n'
-        f'  emu-anthropic: {{type: anthropic, base_url: "{emulator.url}", api_key: up}}\n'
-        f'  emu-gemini: {{type: gemini, base_url: "{emulator.url}", api_key: up}}\n'
-        "models:\n"
-        f"  {LEGACY_MODEL}: {{provider: legacy}}\n"
-        f"  {TRANSLATED['anthropic']}: {{provider: emu-anthropic, max_output_tokens: 1024}}\n"
-        f"  {TRANSLATED['gemini']}: {{provider: emu-gemini}}\n"
-        f'keys:\n  - {{key: "{STATIC_KEY}", name: ci}}\n'
+def legacy_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    yield from serving(
+        legacy_openai,
+        tmp_path_factory.mktemp("legacy-functions"),
+        {"legacy": "openai"},
+        {LEGACY_MODEL: "provider: legacy"},
     )
-    try:
-        yield from serving_config(config)
-    finally:
-        server.shutdown()
 
 
 class Client:
@@ -193,24 +167,24 @@ def _exchange(client: Client, model: str, stream: bool) -> str:
 def test_openai_upstream_gets_the_legacy_body_as_sent(
     legacy_gateway: Gateway, stream: bool
 ) -> None:
-    LegacyUpstream.received.clear()
+    RECEIVED.clear()
     client = Client(legacy_gateway)
     assert _exchange(client, LEGACY_MODEL, stream) == f"It is {RESULT}."
-    assert len(client.sent) == len(LegacyUpstream.received) == 2
-    for sent, received in zip(client.sent, LegacyUpstream.received, strict=True):
+    assert len(client.sent) == len(RECEIVED) == 2
+    for sent, received in zip(client.sent, RECEIVED, strict=True):
         # Only the stream's usage request is the gateway's own (README: always asked).
         received.pop("stream_options", None)
         assert received == sent
-    assert LegacyUpstream.received[1]["messages"][2]["role"] == "function"
+    assert RECEIVED[1]["messages"][2]["role"] == "function"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("upstream", list(TRANSLATED))
 def test_translated_upstream_answers_in_the_legacy_form(
-    legacy_gateway: Gateway, emulator: Emulator, upstream: str, stream: bool
+    gateway: Gateway, emulator: Emulator, upstream: str, stream: bool
 ) -> None:
     emulator.clear()
-    answer = _exchange(Client(legacy_gateway), TRANSLATED[upstream], stream)
+    answer = _exchange(Client(gateway), TRANSLATED[upstream], stream)
     assert answer == f"Tool {TOOL} returned: {RESULT}"
     second = emulator.requests()[-1]["body"]
     if upstream == "anthropic":
