@@ -20,7 +20,7 @@ class _Parked:
             "test-writer",
             gather,
             interval_seconds=interval,
-            has_pending=lambda: bool(self.rows),
+            pending_count=lambda: len(self.rows),
             flush=self._flush,
             discard=self.rows.clear,
             closed_errors=(),

@@ -132,7 +132,11 @@ class ResponseStore(Protocol):
     def get(self, response_id: str, key_id: str) -> StoredResponse | None: ...
 
     def flush(self) -> None:
-        """Commit every parked record now."""
+        """Commit every parked record now, on the calling thread. When the database is
+        unreachable the records stay parked for the writer thread (readable by `get`),
+        how many is logged (what a shutdown that ends now loses), and the error is
+        raised: callers flush so that another process sees the records, and cannot say
+        it does. Any other error is raised too."""
         ...
 
     def withdraw(self, response_id: str, key_id: str) -> None:
@@ -297,7 +301,11 @@ class UsageStore(Protocol):
         ...
 
     def flush(self) -> None:
-        """Commit every parked row now."""
+        """Commit every parked row now, on the calling thread. When the database is
+        unreachable the rows stay parked for the writer thread (still counted by
+        `summary` and the limits) and how many is logged (what a shutdown that ends now
+        loses); nothing is raised, since a shutdown hook that calls this is one of
+        several. Any other error is raised."""
         ...
 
     def summary(

@@ -23,6 +23,7 @@ from polyrelay.storage.keys import SqlKeyStore
 from polyrelay.storage.response_events import SqlResponseEventLog
 from polyrelay.storage.responses import SqlResponseStore
 from polyrelay.storage.tasks import SqlTaskStore
+from polyrelay.storage.unreachable import database_unreachable
 from polyrelay.storage.usage import SqlUsageStore
 
 __all__ = ["SqlDatabase"]
@@ -84,6 +85,13 @@ class SqlDatabase:
         return self._usage
 
     def close(self) -> None:
-        self._usage.flush()
-        self._responses.flush()
-        self._conn.close()
+        """Commit the parked records, then close the connection whatever that met. An
+        unreachable database is not raised: the flushes logged what it loses."""
+        try:
+            self._usage.flush()
+            self._responses.flush()
+        except Exception as exc:
+            if not database_unreachable(exc):
+                raise
+        finally:
+            self._conn.close()

@@ -20,6 +20,11 @@ refuses on its own merits (a data error) is logged and dropped by `write`, so on
 record cannot hold back the others forever. At most `cap` records wait: past it the
 store drops the oldest (`overflow`). All of this is on the writer's failure path; a
 put pays one comparison with the cap.
+
+A flush that meets an unreachable database tries again at once only when the connection
+was lost (a PostgreSQL restart broke it; the pool has a new one by then). A SQLite BUSY
+or LOCKED is not retried at once: that try already waited busy_timeout holding the
+connection lock every store shares, and the event loop's store calls would wait twice.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from polyrelay.storage.unreachable import database_unreachable
 
@@ -53,22 +58,24 @@ class GroupCommit:
         gather_seconds: float,
         *,
         interval_seconds: float = 0.0,
-        has_pending: Callable[[], int],
+        pending_count: Callable[[], int],
         flush: Callable[[], None],
         discard: Callable[[], None],
         closed_errors: tuple[type[BaseException], ...],
         drop_oldest: Callable[[int], None] | None = None,
+        cap: int = PARKED_CAP,
         what: str = "records",
         log: logging.Logger = _log,
     ) -> None:
-        """`has_pending` (how many records are parked), `discard` and `drop_oldest(n)` run
-        with `lock` held; `flush` takes it itself. `what` names the records in logs."""
+        """`pending_count` (how many records are parked), `discard` and `drop_oldest(n)`
+        run with `lock` held; `flush` takes it itself. At most `cap` records wait (the
+        store compares, `overflow` drops). `what` names the records in logs."""
         self.lock = threading.Condition(threading.Lock())
-        self.cap = PARKED_CAP
+        self.cap = cap
         self._name = name
         self._gather = gather_seconds
         self._interval = interval_seconds
-        self._has_pending = has_pending
+        self._pending_count = pending_count
         self._flush = flush
         self._discard = discard
         self._closed_errors = closed_errors
@@ -88,12 +95,13 @@ class GroupCommit:
         """Call with `lock` held when more than `cap` records are parked: drops the oldest,
         a tenth of the cap more than needed, so that a long outage logs a line per tenth
         lost, not one per record."""
-        lost = self._has_pending() - self.cap + max(1, self.cap // 10)
+        lost = self._pending_count() - self.cap + max(1, self.cap // 10)
         if self._drop_oldest is not None:
             self._drop_oldest(lost)
+        # Whether the database is down or only slower than records come, this cannot tell.
         self._log.error(
-            "%s: the database is unreachable and more than %d %s wait for it: the oldest"
-            " %d are lost",
+            "%s: more than %d %s wait to be written (the database is unreachable or slower"
+            " than they come): the oldest %d are lost",
             self._name,
             self.cap,
             self._what,
@@ -126,20 +134,34 @@ class GroupCommit:
                 rejected(record)
 
     def flush_now(self) -> None:
-        """The store's flush, on the calling thread; when the database is unreachable, once
+        """The store's flush, on the calling thread; when the connection was lost, once
         more at once, since a connection a server restart broke is replaced by then."""
         try:
             self._flush()
         except Exception as exc:
-            if isinstance(exc, self._closed_errors) or not database_unreachable(exc):
+            if isinstance(exc, self._closed_errors) or not _connection_lost(exc):
                 raise
             self._flush()
 
-    def report_unwritten(self, exc: BaseException) -> None:
+    def flush(self, *, raise_unreachable: bool) -> None:
+        """The store's `flush()`: commit every parked record now, on the calling thread.
+        When the database is unreachable the records stay parked for the writer, how many
+        is logged (what a shutdown that ends now loses), and the error is raised only when
+        `raise_unreachable`. Any other error is raised."""
+        try:
+            self.flush_now()
+        except Exception as exc:
+            if isinstance(exc, self._closed_errors) or not database_unreachable(exc):
+                raise
+            self._report_unwritten(exc)
+            if raise_unreachable:
+                raise
+
+    def _report_unwritten(self, exc: BaseException) -> None:
         """A flush outside the writer thread (shutdown's among them) met an unreachable
         database: say how many records are lost if the process ends before it is back."""
         with self.lock:
-            waiting = self._has_pending()
+            waiting = self._pending_count()
         self._log.error(
             "%s: the database is unreachable (%s): %d %s wait in memory for it and are"
             " lost if the process ends first",
@@ -156,49 +178,61 @@ class GroupCommit:
         waiting = 0
         while True:
             with self.lock:
-                while not self._has_pending():
+                while not self._pending_count():
                     self.lock.wait()
             wait = max(self._gather, started + self._interval - time.monotonic(), retry)
             time.sleep(wait)  # noqa: TID251  (the writer thread: a batch gathers)
             if down_since is not None:
                 with self.lock:
-                    waiting = self._has_pending()
+                    waiting = self._pending_count()
             started = time.monotonic()
-            error = self._attempt(twice=down_since is None)
-            if error is not None:
+            # In an outage the next try is the retry: no second one at once.
+            outcome = self._attempt(at_once=down_since is None)
+            if isinstance(outcome, BaseException):
                 if down_since is None:
                     down_since = started
-                    self._outage(error)
+                    self._outage(outcome)
                 retry = min(max(retry * 2, _RETRY_FIRST), _RETRY_MOST)
             elif down_since is not None:
-                self._log.warning(
-                    "%s: writing resumed after %.1f s; %d %s that waited are written",
-                    self._name,
-                    time.monotonic() - down_since,
-                    waiting,
-                    self._what,
-                )
+                if outcome == "written":
+                    self._log.warning(
+                        "%s: writing resumed after %.1f s; %d %s that waited are written",
+                        self._name,
+                        time.monotonic() - down_since,
+                        waiting,
+                        self._what,
+                    )
+                else:
+                    self._log.error(
+                        "%s: the database was closed before it was back; %d %s that"
+                        " waited are dropped",
+                        self._name,
+                        waiting,
+                        self._what,
+                    )
                 down_since, retry = None, 0.0
 
-    def _attempt(self, *, twice: bool) -> BaseException | None:
-        """A flush: the error when the database is unreachable, None when it is done."""
+    def _attempt(self, *, at_once: bool) -> BaseException | Literal["written", "discarded"]:
+        """A flush: the error when the database is unreachable, "discarded" when it was
+        closed (the parked records go), "written" when it is done."""
         try:
-            if twice:
+            if at_once:
                 self.flush_now()
             else:
                 self._flush()
         except self._closed_errors:  # the database was closed under us
             with self.lock:
                 self._discard()
+            return "discarded"
         except Exception as exc:
             if not database_unreachable(exc):
                 raise
             return exc
-        return None
+        return "written"
 
     def _outage(self, exc: BaseException) -> None:
         with self.lock:
-            waiting = self._has_pending()
+            waiting = self._pending_count()
         self._log.error(
             "%s: the database is unreachable (%s): %d %s wait in memory (at most %d) and"
             " are written when it is back",
@@ -208,6 +242,23 @@ class GroupCommit:
             self._what,
             self.cap,
         )
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A PostgreSQL connection that broke (psycopg's OperationalError or InterfaceError,
+    or an error raised `from` one), which a second try at once may find replaced; not a
+    value beyond PostgreSQL's limits, nor anything SQLite raises."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if type(cause).__module__.startswith("psycopg"):
+            # Imported here: only a process on PostgreSQL has psycopg's errors.
+            import psycopg
+
+            return isinstance(cause, (psycopg.OperationalError, psycopg.InterfaceError)) and (
+                not isinstance(cause, psycopg.errors.ProgramLimitExceeded)
+            )
+        cause = cause.__cause__
+    return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from typing import Literal
 
 import msgspec
 
@@ -39,9 +38,9 @@ from polyrelay import codec
 from polyrelay.codec import JSONObject
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.group_commit import GroupCommit
+from polyrelay.storage.input_items import InputItemsPage, Order, page_of
 from polyrelay.storage.postgres_green import hold
 from polyrelay.storage.transaction import write_transaction
-from polyrelay.storage.unreachable import database_unreachable
 
 __all__ = [
     "COMMIT_SECONDS",
@@ -58,7 +57,6 @@ __all__ = [
 RESPONSE_STATUSES = frozenset(
     {"completed", "incomplete", "failed", "queued", "in_progress", "cancelled"}
 )
-Order = Literal["asc", "desc"]
 
 
 class _ResponseRow(msgspec.Struct, kw_only=True):
@@ -88,11 +86,6 @@ class EncodedResponse(_ResponseRow, kw_only=True):
 
     response: bytes
     input_items: list[object] = msgspec.field(default_factory=list)
-
-
-class InputItemsPage(msgspec.Struct, kw_only=True):
-    items: list[JSONObject]
-    has_more: bool
 
 
 def create_response_tables(conn: SqlConnection) -> None:
@@ -176,15 +169,15 @@ class SqlResponseStore:
             "polyrelay-responses",
             _GATHER_SECONDS,
             interval_seconds=COMMIT_SECONDS,
-            has_pending=lambda: len(self._pending),
+            pending_count=lambda: len(self._pending),
             flush=self._flush,
             discard=lambda: self._pending.clear(),
             closed_errors=dialect.closed_errors,
             drop_oldest=self._drop_oldest,
+            cap=_PARKED_CAP,
             what="stored responses",
             log=log,
         )
-        self._commit.cap = _PARKED_CAP
 
     def put(self, record: StoredResponse | EncodedResponse) -> None:
         """Insert or replace `record` (same id and key); its input items are replaced too.
@@ -197,7 +190,7 @@ class SqlResponseStore:
             else:
                 clash = False
                 self._pending[record.id] = record
-                if len(self._pending) > self._commit.cap:  # the database is unreachable
+                if len(self._pending) > self._commit.cap:  # the database is out or slow
                     self._commit.overflow()
                 self._commit.wake()
         if clash:  # another key's response with this id is parked: keep the order exact
@@ -205,16 +198,9 @@ class SqlResponseStore:
             self.put(record)
 
     def flush(self) -> None:
-        """Commit every parked record now, on the calling thread. When the database is
-        unreachable they stay parked for the writer, how many is logged (what the last
-        flush of a shutdown loses), and the error is raised: callers flush so that
-        another process sees the records."""
-        try:
-            self._commit.flush_now()
-        except Exception as exc:
-            if database_unreachable(exc):
-                self._commit.report_unwritten(exc)
-            raise
+        """See ResponseStore.flush: an unreachable database is logged and raised, since
+        callers flush so that another process sees the records."""
+        self._commit.flush(raise_unreachable=True)
 
     def withdraw(self, response_id: str, key_id: str) -> None:
         with self._commit.lock:
@@ -356,18 +342,7 @@ class SqlResponseStore:
             ).fetchone()
         if row is None:
             return None
-        items: list[JSONObject] = codec.decode(row[0])
-        if after is not None:
-            ids = [_item_id(item) for item in items]
-            if after not in ids:
-                return InputItemsPage(items=[], has_more=False)
-            # The first item with that id, in position order, as the item table's index
-            # found it when items had their own table.
-            at = ids.index(after)
-            items = items[at + 1 :] if order == "asc" else items[:at]
-        if order == "desc":
-            items.reverse()
-        return InputItemsPage(items=items[:limit], has_more=len(items) > limit)
+        return page_of(codec.decode(row[0]), after, limit, order)
 
 
 # An empty `output_items` column means "the Response's own `output`" (the usual case), so
@@ -388,11 +363,6 @@ def _rejected(record: StoredResponse | EncodedResponse) -> None:
 def _output_of(response: JSONObject) -> list[JSONObject]:
     output = response.get("output")
     return list(output) if isinstance(output, list) else []
-
-
-def _item_id(item: JSONObject) -> str:
-    """An item's id as `after` is matched against it; an item with none matches ""."""
-    return str(item.get("id") or "")
 
 
 def _readable(record: StoredResponse | EncodedResponse) -> StoredResponse:

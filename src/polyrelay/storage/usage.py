@@ -27,7 +27,6 @@ from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.key_limits import add_counted_tokens
 from polyrelay.storage.postgres_green import hold
 from polyrelay.storage.transaction import write_transaction
-from polyrelay.storage.unreachable import database_unreachable
 
 __all__ = [
     "GROUP_BY",
@@ -159,7 +158,7 @@ class SqlUsageStore:
         self._commit = GroupCommit(
             "polyrelay-usage",
             _GATHER_SECONDS,
-            has_pending=lambda: len(self._pending),
+            pending_count=lambda: len(self._pending),
             flush=self._flush,
             discard=self._discard,
             closed_errors=dialect.closed_errors,
@@ -180,7 +179,7 @@ class SqlUsageStore:
                 slot = (row.key_id, row.counted_minute)
                 tokens = row.input_tokens + row.output_tokens
                 self._uncounted[slot] = self._uncounted.get(slot, 0) + tokens
-            if len(self._pending) > self._commit.cap:  # the database is unreachable
+            if len(self._pending) > self._commit.cap:  # the database is out or slow
                 self._commit.overflow()
             self._commit.wake()
 
@@ -193,16 +192,9 @@ class SqlUsageStore:
         return sum(t for at, t in mine if at == minute), sum(t for _, t in mine)
 
     def flush(self) -> None:
-        """Commit every parked row now, on the calling thread. When the database is
-        unreachable they stay parked for the writer and how many is logged (what the last
-        flush of a shutdown loses); nothing is raised, since the shutdown hook that calls
-        this is one of several."""
-        try:
-            self._commit.flush_now()
-        except Exception as exc:
-            if not database_unreachable(exc):
-                raise
-            self._commit.report_unwritten(exc)
+        """See UsageStore.flush: an unreachable database is logged, not raised, since the
+        shutdown hook that calls this is one of several."""
+        self._commit.flush(raise_unreachable=False)
 
     def _flush(self) -> None:
         with hold(self._flushing), self._lock:

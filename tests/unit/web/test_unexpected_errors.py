@@ -6,7 +6,6 @@ down or restarting, SQLite locked by another process)."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from tests.unit.sqlite_errors import locked_sqlite_error
 
 from polyrelay.app import Deps, create_app
 from polyrelay.settings import embedded_settings
@@ -48,23 +48,6 @@ ENDPOINTS: list[tuple[str, str, dict[str, str], Any, str]] = [
     ("POST", "/v1/responses", {}, {"model": "gpt-4o-mini", "input": "hi"}, "openai"),
     ("POST", "/v1/messages", VERSION, MESSAGES_BODY, "anthropic"),
 ]
-
-
-def _locked_sqlite_error(tmp_path: Path) -> sqlite3.OperationalError:
-    """A real "database is locked": another connection holds the write lock."""
-    path = tmp_path / "locked.db"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x)")
-    holder.execute("BEGIN EXCLUSIVE")
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        other.execute("INSERT INTO t VALUES (1)")
-    except sqlite3.OperationalError as exc:
-        return exc
-    finally:
-        other.close()
-        holder.close()
-    raise AssertionError("the write was not refused")
 
 
 @pytest.fixture
@@ -125,9 +108,9 @@ def test_a_fault_is_a_500_in_the_endpoints_protocol_logged_with_its_request_id(
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e[0]} {e[1]} {e[4]}")
 @pytest.mark.parametrize("failure", ["postgres", "sqlite-locked"])
 def test_a_database_out_of_reach_is_a_503_to_retry(
-    app: Starlette, endpoint: Any, failure: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    app: Starlette, endpoint: Any, failure: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exc: Exception = _locked_sqlite_error(tmp_path)
+    exc: Exception = locked_sqlite_error()
     if failure == "postgres":
         exc = psycopg.OperationalError("server closed the connection unexpectedly")
     _failing(app, exc)
@@ -171,19 +154,3 @@ def test_a_handler_that_raises_after_authentication(
     messages = [r.getMessage() for r in caplog.records if r.exc_info]
     assert len(messages) == 3
     assert anthropic.headers["request-id"] in messages[0]
-
-
-def test_which_errors_mean_the_database_is_out_of_reach(tmp_path: Path) -> None:
-    from polyrelay.storage.unreachable import database_unreachable as storage_unavailable
-
-    assert storage_unavailable(psycopg.OperationalError("connection failed"))
-    assert storage_unavailable(psycopg.errors.AdminShutdown("terminating connection"))
-    assert storage_unavailable(_locked_sqlite_error(tmp_path))
-    wrapped = RuntimeError("the store failed")
-    wrapped.__cause__ = psycopg.OperationalError("the connection is closed")
-    assert storage_unavailable(wrapped)
-    # Faults of the gateway or its SQL, not an outage:
-    assert not storage_unavailable(sqlite3.OperationalError("no such table: responses"))
-    assert not storage_unavailable(psycopg.errors.UndefinedTable("no such table"))
-    assert not storage_unavailable(psycopg.ProgrammingError("bad query"))
-    assert not storage_unavailable(RuntimeError("a bug"))
