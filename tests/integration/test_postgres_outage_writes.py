@@ -41,6 +41,15 @@ def requests_counted(gateway: TasksGateway) -> int:
     return sum(group["requests"] for group in answer.json()["data"])
 
 
+WRITERS = ("polyrelay-responses", "polyrelay-usage")
+
+
+def outages_logged(gateway: TasksGateway, writer: str) -> int:
+    """How many outages the gateway's `writer` thread has logged as they started."""
+    log = "".join(path.read_text() for path in gateway.workdir.glob("gateway-*.log"))
+    return log.count(f"{writer}: the database is unreachable")
+
+
 def test_what_was_answered_during_an_outage_is_kept_and_written_when_it_ends(
     cluster: PrivateCluster, replicas: tuple[TasksGateway, TasksGateway]
 ) -> None:
@@ -48,6 +57,7 @@ def test_what_was_answered_during_an_outage_is_kept_and_written_when_it_ends(
     gpt = openai_client(one)
     gpt.responses.create(model="gpt-4o-mini", input="before")
     before = requests_counted(one)  # which commits its parked rows first
+    outages = {writer: outages_logged(one, writer) for writer in WRITERS}
 
     cluster.stop()
     try:
@@ -58,7 +68,12 @@ def test_what_was_answered_during_an_outage_is_kept_and_written_when_it_ends(
         for _ in range(5):
             reply = gpt.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
             assert reply.choices[0].message.content == "You said: hello"
-        time.sleep(2)  # both writers meet the outage (usage's gathers for a second)
+        # Both writers meet the outage (usage's gathers for a second), or this would test
+        # only a database that was back before they tried.
+        deadline = time.monotonic() + 30
+        while any(outages_logged(one, writer) <= outages[writer] for writer in WRITERS):
+            assert time.monotonic() < deadline, "the writers did not meet the outage"
+            time.sleep(0.1)
     finally:
         cluster.start()
 
