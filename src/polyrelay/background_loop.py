@@ -5,13 +5,16 @@ make store calls that raise while PostgreSQL or PgBouncer restarts, or while ano
 process holds SQLite's lock. An exception that escaped such a loop would end its asyncio
 task for good, and silently: the process would go on accepting tasks that nothing runs.
 `keep_running` runs one step of a loop again and again; a step that raises is retried
-after a backoff that doubles from `FIRST_DELAY` to `MAX_DELAY`, so a loop catches up
-within seconds of the database's return without hammering it meanwhile.
+after a backoff (`Delays`: doubling from 0.5 s to 5 s), so a loop catches up within
+seconds of the database's return without hammering it meanwhile.
 
-`Outage` logs the first failure of an outage with its traceback, then one line when a
-call succeeds again, and nothing in between: a loop retrying every few seconds through an
-hour-long outage must not flood the log. Cancellation (the server's shutdown) is never
-caught, even when a failing call replaced the CancelledError while it was delivered.
+Only an exception that `database_unreachable` accepts is an outage: `Outage` logs its
+first failure with its traceback, then one line once a store call succeeds again, and
+nothing in between: a loop retrying every few seconds through an hour-long outage must not
+flood the log. Anything else is a bug: logged with its traceback every time (the loop
+still backs off, so a bug cannot spin the CPU), and `retry_until` does not retry it.
+Cancellation (the server's shutdown) is never caught, even when a failing call replaced
+the CancelledError while it was delivered.
 """
 
 from __future__ import annotations
@@ -20,39 +23,51 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from typing import NamedTuple, NoReturn, ParamSpec, TypeVar
+
+from polyrelay.storage import StoreCall
+from polyrelay.storage.unreachable import database_unreachable
 
 __all__ = [
-    "FIRST_DELAY",
-    "MAX_DELAY",
+    "DELAYS",
     "Backoff",
+    "Delays",
     "Outage",
     "cancelling",
     "keep_running",
     "retry_until",
+    "stored_until",
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
-FIRST_DELAY = 0.5
-MAX_DELAY = 5.0
+
+class Delays(NamedTuple):
+    """The pauses between retries: `first` seconds, doubling up to `most`."""
+
+    first: float = 0.5
+    most: float = 5.0
+
+
+DELAYS = Delays()
 
 
 class Outage:
-    """Whether the calls of one or more loops are failing, for logging once per outage."""
+    """Whether the store calls of one or more loops are failing, for logging once per
+    outage; `stopping` (set at shutdown) makes `retry_until` give up after one try."""
 
-    def __init__(self, log: logging.Logger, what: str) -> None:
+    def __init__(self, log: logging.Logger, what: str, delays: Delays = DELAYS) -> None:
         """`what` names the calls in the log lines ("task worker w_1: store calls")."""
         self._log = log
         self._what = what
+        self.delays = delays
+        self.stopping = False
         self._since: float | None = None
         self._failures = 0
 
-    @property
-    def ongoing(self) -> bool:
-        return self._since is not None
-
     def failed(self, exc: BaseException) -> None:
+        """A store call failed because the database is out of reach (or did not answer)."""
         self._failures += 1
         if self._since is None:
             self._since = time.monotonic()
@@ -62,7 +77,17 @@ class Outage:
                 exc_info=exc,
             )
 
+    def note(self, exc: BaseException) -> bool:
+        """`exc` ended a try: an outage (True), or a bug, logged with its traceback."""
+        if database_unreachable(exc):
+            self.failed(exc)
+            return True
+        self._log.error("%s: unexpected error", self._what, exc_info=exc)
+        return False
+
     def recovered(self) -> None:
+        """A store call succeeded (only then: a step ending is no proof the database is
+        back, e.g. a run stopped because its lease could not be renewed)."""
         if self._since is None:
             return
         self._log.warning(
@@ -74,23 +99,31 @@ class Outage:
         self._since = None
         self._failures = 0
 
+    def watched(self, call: StoreCall) -> StoreCall:
+        """`call`, ending the outage when a store call made through it succeeds."""
+
+        async def watched(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+            result = await call(fn, *args, **kwargs)
+            self.recovered()
+            return result
+
+        return watched
+
 
 class Backoff:
-    """Pauses between retries: `first` seconds, doubling up to `most`."""
+    """Pauses between retries: `delays.first` seconds, doubling up to `delays.most`."""
 
-    def __init__(self, first: float | None = None, most: float | None = None) -> None:
-        """`FIRST_DELAY` and `MAX_DELAY` by default, read now (tests shorten them)."""
-        self._first = FIRST_DELAY if first is None else first
-        self._most = MAX_DELAY if most is None else most
-        self.next = self._first
+    def __init__(self, delays: Delays = DELAYS) -> None:
+        self._delays = delays
+        self.next = delays.first
         """The pause `wait` makes next."""
 
     def reset(self) -> None:
-        self.next = self._first
+        self.next = self._delays.first
 
     def take(self) -> float:
         """The next pause, doubling the one after it."""
-        pause, self.next = self.next, min(self.next * 2, self._most)
+        pause, self.next = self.next, min(self.next * 2, self._delays.most)
         return pause
 
     async def wait(self) -> None:
@@ -105,38 +138,48 @@ def cancelling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-async def keep_running(
-    step: Callable[[], Awaitable[object]], outage: Outage, backoff: Backoff | None = None
-) -> NoReturn:
+async def keep_running(step: Callable[[], Awaitable[object]], outage: Outage) -> NoReturn:
     """`step()` forever; one that raises is retried after the backoff."""
-    backoff = Backoff() if backoff is None else backoff
+    backoff = Backoff(outage.delays)
     while True:
         try:
             await step()
         except Exception as exc:
             if cancelling():
                 raise
-            outage.failed(exc)
+            outage.note(exc)
             await backoff.wait()
         else:
-            outage.recovered()
             backoff.reset()
 
 
 async def retry_until(deadline: float, outage: Outage, call: Callable[[], Awaitable[T]]) -> T:
-    """`call()` until it returns, retried with a backoff while the next try would start
-    before `deadline` (time.monotonic()); then its last exception is raised."""
-    backoff = Backoff()
+    """`call()` until it returns, retried with a backoff while the database is out of
+    reach, the next try would start before `deadline` (time.monotonic()) and the loops
+    are not stopping; else its last exception is raised. Any other exception is raised
+    at once, not logged."""
+    backoff = Backoff(outage.delays)
     while True:
         try:
-            result = await call()
+            return await call()
         except Exception as exc:
-            if cancelling():
+            # A bug is raised at once, for the caller to log: retrying it would not help.
+            if cancelling() or not database_unreachable(exc):
                 raise
             outage.failed(exc)
-            if time.monotonic() + backoff.next >= deadline:
+            if outage.stopping or time.monotonic() + backoff.next >= deadline:
                 raise
             await backoff.wait()
-        else:
-            outage.recovered()
-            return result
+
+
+async def stored_until(
+    deadline: float,
+    outage: Outage,
+    call: StoreCall,
+    fn: Callable[P, T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """The store call `fn(*args, **kwargs)` through `call`, retried as `retry_until`."""
+    return await retry_until(deadline, outage, lambda: call(fn, *args, **kwargs))

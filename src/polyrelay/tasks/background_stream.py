@@ -203,8 +203,7 @@ async def run_streamed(
         log.info("background response %s was deleted while it ran; run stopped", task.id)
         return Outcome(error=_DELETED)
     except Exception as exc:
-        log.exception("background response %s: the run failed", task.id)
-        return crashed(exc)
+        return crashed(exc, f"background response {task.id}")
     finally:
         aclose = getattr(frames, "aclose", None)
         if aclose is not None:

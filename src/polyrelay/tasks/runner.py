@@ -58,11 +58,15 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds the upstream asked to wait (`retry-after`), when it did."""
 
 
-def crashed(exc: BaseException) -> Outcome:
-    """The outcome of a run that raised `exc`: retried when the database was only out of
-    reach (a PostgreSQL restart), since the task is not at fault; else failed, a bug."""
+def crashed(exc: BaseException, what: str) -> Outcome:
+    """The outcome of a run (`what`: "task t_1") that raised `exc`, logged: retried when
+    the database was only out of reach (a PostgreSQL restart), since the task is not at
+    fault, and logged in one line (the loops log the outage itself); else failed, a bug,
+    logged with its traceback."""
     if database_unreachable(exc):
+        log.warning("%s: the database was out of reach during the run (%s); retried", what, exc)
         return Outcome(error=_NO_DATABASE, retryable=True, retry_after=1.0)
+    log.error("%s crashed", what, exc_info=exc)
     return Outcome(error=CRASHED)
 
 
@@ -106,8 +110,7 @@ async def dispatch_task(gateway: Gateway, task: Task) -> Response | Outcome:
     except GatewayError as error:
         return refused_outcome(frontend, error)
     except Exception as exc:
-        log.exception("task %s crashed", task.id)
-        return crashed(exc)
+        return crashed(exc, f"task {task.id}")
 
 
 async def run_task(gateway: Gateway, task: Task) -> Outcome:

@@ -25,14 +25,13 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
 from polyrelay import codec
-from polyrelay.background_loop import Outage, keep_running, retry_until
+from polyrelay.background_loop import DELAYS, Delays, Outage, keep_running, stored_until
 from polyrelay.errors import GatewayError
 from polyrelay.fetch.client import UrlFetcher
 from polyrelay.storage import StoreCall, TaskStore, call_at_once
-from polyrelay.tasks.model import Delivery, task_object
+from polyrelay.tasks.model import Delivery, Task, task_object
 from polyrelay.tasks.settings import TasksSettings
 
 __all__ = ["SECRET_NAME", "WebhookSender", "secret_key", "sign", "stored_secret"]
@@ -84,17 +83,19 @@ class WebhookSender:
         clock: Callable[[], float],
         *,
         call: StoreCall = call_at_once,
+        delays: Delays = DELAYS,
     ) -> None:
-        """`call` makes the store calls (Database.call: never blocking the event loop)."""
+        """`call` makes the store calls (Database.call: never blocking the event loop);
+        `delays` are the pauses between the retries of failing ones."""
         self._store = store
-        self._call = call
+        self._outage = Outage(log, f"webhook sender {worker_id}: task store calls", delays)
+        self._call = self._outage.watched(call)
         self._fetcher = fetcher
         self._settings = settings
         self._worker = worker_id
         self._clock = clock
         self._key = secret_key(stored_secret(store, settings))
         self._wake = asyncio.Event()
-        self._outage = Outage(log, f"webhook sender {worker_id}: task store calls")
 
     def wake(self) -> None:
         self._wake.set()
@@ -119,41 +120,54 @@ class WebhookSender:
     async def send(self, delivery: Delivery, leased_until: float | None = None) -> None:
         """POST `delivery` and store how it went; `leased_until` (time.monotonic()) bounds
         the retries of a failing store call (none when it is None)."""
-        store, call = self._store, self._call
+        store, call, outage, worker = self._store, self._call, self._outage, self._worker
+        # Storing the result of a POST made: retried while the lease keeps the delivery
+        # ours, so that a database blip does not send it twice.
         deadline = time.monotonic() if leased_until is None else leased_until
-
-        async def stored(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            # Storing the result of a POST made: retried while the lease keeps the
-            # delivery ours, so that a database blip does not send it twice.
-            return await retry_until(deadline, self._outage, lambda: call(fn, *args, **kwargs))
-
         task = await call(store.get, delivery.task_id)
         if task is None:  # purged; nothing left to say
-            await stored(store.delivery_done, delivery.id, self._worker, delivered=False)
+            await stored_until(
+                deadline, outage, call, store.delivery_done, delivery.id, worker, delivered=False
+            )
             return
-        body = codec.encode(task_object(task))
-        timestamp = int(self._clock())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": delivery.id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self._key, delivery.id, timestamp, body),
-        }
-        try:
-            result = await self._fetcher.post(delivery.url, body, headers)
-            problem = None if 200 <= result.status < 300 else f"HTTP {result.status}"
-        except GatewayError as error:
-            problem = error.message
+        problem = await self._post(delivery, task)
         if problem is None:
-            await stored(store.delivery_done, delivery.id, self._worker, delivered=True)
+            await stored_until(
+                deadline, outage, call, store.delivery_done, delivery.id, worker, delivered=True
+            )
             return
         if delivery.attempts >= self._settings.webhook_max_attempts:
             log.warning("webhook %s for %s given up: %s", delivery.id, task.id, problem)
-            await stored(store.delivery_done, delivery.id, self._worker, delivered=False)
+            await stored_until(
+                deadline, outage, call, store.delivery_done, delivery.id, worker, delivered=False
+            )
             return
         delay = min(self._settings.retry_base_seconds * 2 ** (delivery.attempts - 1), _MAX_BACKOFF)
         log.info(
             "webhook %s for %s failed (%s); retry in %.0fs", delivery.id, task.id, problem, delay
         )
         at = self._clock() + delay
-        await stored(store.delivery_retry, delivery.id, self._worker, at, problem)
+        await stored_until(
+            deadline, outage, call, store.delivery_retry, delivery.id, worker, at, problem
+        )
+
+    async def _post(self, delivery: Delivery, task: Task) -> str | None:
+        """POST the task object: None when delivered, else what went wrong. A bug in
+        building or posting it is a failed attempt too, so the attempt limit ends a
+        delivery that would fail forever."""
+        try:
+            body = codec.encode(task_object(task))
+            timestamp = int(self._clock())
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": delivery.id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign(self._key, delivery.id, timestamp, body),
+            }
+            result = await self._fetcher.post(delivery.url, body, headers)
+        except GatewayError as error:
+            return error.message
+        except Exception as exc:
+            log.exception("webhook %s for %s could not be sent", delivery.id, task.id)
+            return f"internal error: {type(exc).__name__}"
+        return None if 200 <= result.status < 300 else f"HTTP {result.status}"

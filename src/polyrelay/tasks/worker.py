@@ -24,9 +24,17 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from polyrelay.background_loop import Backoff, Outage, keep_running, retry_until
+from polyrelay.background_loop import (
+    DELAYS,
+    Backoff,
+    Delays,
+    Outage,
+    keep_running,
+    retry_until,
+    stored_until,
+)
 from polyrelay.storage import StoreCall, TaskStore, call_at_once
-from polyrelay.tasks.model import Task, TaskError
+from polyrelay.tasks.model import Task, TaskError, TaskStatus
 from polyrelay.tasks.runner import Outcome, crashed
 from polyrelay.tasks.settings import TasksSettings
 
@@ -39,6 +47,9 @@ OnEnd = Callable[[Task, Outcome], Awaitable[None]]
 _MAX_RETRY_DELAY = 60.0
 _MAX_PURGE_INTERVAL = 600.0
 _SHUTDOWN = TaskError(type="api_error", message="the server shut down during the run", status=503)
+_SHUTDOWN_WAIT = 1.0
+"""How long a shutdown waits for a run's outcome to be stored: the store gets one try
+(`Outage.stopping`), which a hung connection could stretch to the server's grace period."""
 _LEASE_MARGIN = 0.2
 """The part of a lease left when a run whose lease cannot be renewed is stopped: its time
 is the slack for the renewal's round trip and the clocks of the other processes."""
@@ -73,11 +84,15 @@ class TaskWorker:
         on_end: OnEnd | None = None,
         *,
         call: StoreCall = call_at_once,
+        delays: Delays = DELAYS,
     ) -> None:
-        """`call` makes the store calls (Database.call: never blocking the event loop)."""
+        """`call` makes the store calls (Database.call: never blocking the event loop);
+        `delays` are the pauses between the retries of failing ones."""
         self.id = f"worker_{secrets.token_hex(6)}"
         self._store = store
-        self._call = call
+        self._outage = Outage(log, f"task worker {self.id}: task store calls", delays)
+        """Shared by the loops: one outage of the database is logged once, not per slot."""
+        self._call = self._outage.watched(call)
         self._settings = settings
         self._execute = execute
         self._clock = clock
@@ -85,8 +100,6 @@ class TaskWorker:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[Outcome]] = {}
-        self._outage = Outage(log, f"task worker {self.id}: task store calls")
-        """Shared by the loops: one outage of the database is logged once, not per slot."""
         self.ended: list[Callable[[str], None]] = []
         """Called with its id after a task this process ran ends (e.g. to wake the webhook
         sender)."""
@@ -99,6 +112,7 @@ class TaskWorker:
         log.info("task worker %s: %d slots", self.id, self._settings.workers)
 
     async def stop(self) -> None:
+        self._outage.stopping = True  # an outcome being stored gets no more retries
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -152,8 +166,7 @@ class TaskWorker:
             return
         fault = runner.exception()
         if fault is not None:  # a bug in a run must not take its worker slot down with it
-            log.error("task %s crashed", task.id, exc_info=fault)
-            await self._end_fully(task, crashed(fault), lease)
+            await self._end_fully(task, crashed(fault, f"task {task.id}"), lease)
             return
         await self._end_fully(task, runner.result(), lease)
 
@@ -173,43 +186,63 @@ class TaskWorker:
         would expire. An outcome stored late is still safe: the guarded UPDATEs change
         nothing once another process has claimed the task. One that could not be stored
         at all leaves the task `processing`: it runs again (one more attempt) once its
-        lease expires, so it is repeated, never lost."""
+        lease expires, so it is repeated, never lost. Hence a shutdown waits for it for
+        one try only, `_SHUTDOWN_WAIT` at most: the process must stop in its grace period."""
         ending = asyncio.ensure_future(self._end(task, outcome, lease.expires))
         try:
             await asyncio.shield(ending)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await ending
+            await asyncio.wait([ending], timeout=_SHUTDOWN_WAIT)
+            ending.cancel()
+            ending.add_done_callback(_retrieve)
             raise
         except Exception:
             log.warning("task %s: its outcome could not be stored; it runs again", task.id)
             raise
 
     async def _end(self, task: Task, outcome: Outcome, deadline: float) -> None:
-        store, worker, call = self._store, self.id, self._call
-
-        async def stored(fn: Callable[..., Any], *args: Any) -> Any:
-            return await retry_until(deadline, self._outage, lambda: call(fn, task.id, *args))
-
+        store, worker, call, outage = self._store, self.id, self._call, self._outage
         if outcome.result is not None:
-            ended = await stored(store.complete, worker, outcome.result)
+            final = TaskStatus.SUCCESS
+            ended = await stored_until(
+                deadline, outage, call, store.complete, task.id, worker, outcome.result
+            )
         elif outcome.error is None:
             return
         elif outcome.retryable and task.attempts < self._settings.max_attempts:
             delay = self._settings.retry_base_seconds * 2 ** (task.attempts - 1)
             delay = min(max(delay, outcome.retry_after or 0.0), _MAX_RETRY_DELAY)
             log.info("task %s: %s; retry in %.1fs", task.id, outcome.error.message, delay)
-            await stored(store.retry, worker, self._clock() + delay, outcome.error)
+            at = self._clock() + delay
+            await stored_until(
+                deadline, outage, call, store.retry, task.id, worker, at, outcome.error
+            )
             self._wake.set()
             return
         else:
-            ended = await stored(store.fail, worker, outcome.error)
-        if not ended:  # cancelled meanwhile, or another process took over: not ours to end
-            return
+            final = TaskStatus.FAILED
+            ended = await stored_until(
+                deadline, outage, call, store.fail, task.id, worker, outcome.error
+            )
+        if not ended and not await self._ended_here(task, final, deadline):
+            return  # cancelled meanwhile, or another process took over: not ours to end
+        await self._ended_hooks(task, outcome)
+
+    async def _ended_here(self, task: Task, final: TaskStatus, deadline: float) -> bool:
+        """Whether this lease ended the task after all: a try whose commit went through
+        but whose answer was lost (a connection dropped) makes its retry find it ended.
+        Every claim counts an attempt: the same count says nobody claimed it since."""
+        got = await stored_until(deadline, self._outage, self._call, self._store.get, task.id)
+        return got is not None and got.status is final and got.attempts == task.attempts
+
+    async def _ended_hooks(self, task: Task, outcome: Outcome) -> None:
         on_end = self._on_end
         if on_end is not None:  # the task has ended: no lease left, same bound on retries
             ends = time.monotonic() + self._settings.lease_seconds
-            await retry_until(ends, self._outage, lambda: on_end(task, outcome))
+            try:
+                await retry_until(ends, self._outage, lambda: on_end(task, outcome))
+            except Exception:
+                log.exception("task %s ended, but its end could not be recorded", task.id)
         for callback in self.ended:
             callback(task.id)
 
@@ -224,7 +257,7 @@ class TaskWorker:
         so it is not lost: a process (this one too) claims it again once the database
         answers, as an attempt more (bounded by `max_attempts`)."""
         seconds = self._settings.lease_seconds
-        backoff = Backoff()
+        backoff = Backoff(self._outage.delays)
         pause = seconds / 3
         fault: BaseException | None = None
         while True:
@@ -247,10 +280,12 @@ class TaskWorker:
             await asyncio.wait([renewal], timeout=lease.stop_at - asked)
             fault = renewal.exception() if renewal.done() else TimeoutError("no answer")
             if fault is not None:
-                self._outage.failed(fault)
+                if renewal.done():
+                    self._outage.note(fault)
+                else:  # no answer: the database (or the way to it) is down, not a bug
+                    self._outage.failed(fault)
                 pause = min(backoff.take(), max(0.0, lease.stop_at - time.monotonic()))
                 continue
-            self._outage.recovered()
             if not renewal.result():
                 log.info("task %s is no longer leased here (cancelled?); stopping it", task_id)
                 runner.cancel()
