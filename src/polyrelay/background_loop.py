@@ -5,7 +5,7 @@ make store calls that raise while PostgreSQL or PgBouncer restarts, or while ano
 process holds SQLite's lock. An exception that escaped such a loop would end its asyncio
 task for good, and silently: the process would go on accepting tasks that nothing runs.
 `keep_running` runs one step of a loop again and again; a step that raises is retried
-after a backoff (`Delays`: doubling from 0.5 s to 5 s), so a loop catches up within
+after a backoff (polyrelay.backoff: doubling from 0.5 s to 5 s), so a loop catches up within
 seconds of the database's return without hammering it meanwhile.
 
 Only an exception that `database_unreachable` accepts is an outage: `Outage` logs its
@@ -23,15 +23,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple, NoReturn, ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
+from polyrelay.backoff import DELAYS, Backoff, Delays
 from polyrelay.storage import StoreCall
 from polyrelay.storage.unreachable import database_unreachable
 
 __all__ = [
-    "DELAYS",
-    "Backoff",
-    "Delays",
     "Outage",
     "cancelling",
     "keep_running",
@@ -41,16 +39,6 @@ __all__ = [
 
 T = TypeVar("T")
 P = ParamSpec("P")
-
-
-class Delays(NamedTuple):
-    """The pauses between retries: `first` seconds, doubling up to `most`."""
-
-    first: float = 0.5
-    most: float = 5.0
-
-
-DELAYS = Delays()
 
 
 class Outage:
@@ -108,26 +96,6 @@ class Outage:
             return result
 
         return watched
-
-
-class Backoff:
-    """Pauses between retries: `delays.first` seconds, doubling up to `delays.most`."""
-
-    def __init__(self, delays: Delays = DELAYS) -> None:
-        self._delays = delays
-        self.next = delays.first
-        """The pause `wait` makes next."""
-
-    def reset(self) -> None:
-        self.next = self._delays.first
-
-    def take(self) -> float:
-        """The next pause, doubling the one after it."""
-        pause, self.next = self.next, min(self.next * 2, self._delays.most)
-        return pause
-
-    async def wait(self) -> None:
-        await asyncio.sleep(self.take())
 
 
 def cancelling() -> bool:

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from tests.unit.sqlite_errors import locked_sqlite_error
 
-from polyrelay.storage.unreachable import database_unreachable as unreachable
+from polyrelay.storage.unreachable import connection_lost, database_unreachable as unreachable
 
 
 def test_the_outage_errors_are_told_from_data_errors() -> None:
@@ -38,3 +38,17 @@ def test_the_outage_errors_are_told_from_data_errors() -> None:
     assert not unreachable(sqlite3.IntegrityError("NOT NULL constraint failed"))
     assert not unreachable(ValueError("not encodable"))
     assert not unreachable(RuntimeError("a bug"))
+
+
+def test_a_lost_connection_is_only_postgresqls() -> None:
+    """What a flush retries at once (group_commit): a connection a restart broke, which
+    the pool has replaced by then; not SQLite's lock, which the try already waited for."""
+    assert connection_lost(psycopg.OperationalError("server closed the connection"))
+    assert connection_lost(psycopg.InterfaceError("the connection is closed"))
+    wrapped = RuntimeError("the store failed")
+    wrapped.__cause__ = psycopg.errors.AdminShutdown("terminating connection")
+    assert connection_lost(wrapped)
+    assert not connection_lost(psycopg.errors.ReadOnlySqlTransaction("read-only transaction"))
+    assert not connection_lost(psycopg.errors.ProgramLimitExceeded("index row too large"))
+    assert not connection_lost(locked_sqlite_error())
+    assert not connection_lost(RuntimeError("a bug"))

@@ -35,7 +35,8 @@ import time
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-from polyrelay.storage.unreachable import database_unreachable
+from polyrelay.backoff import Backoff
+from polyrelay.storage.unreachable import connection_lost, database_unreachable
 
 __all__ = ["PARKED_CAP", "GroupCommit"]
 
@@ -45,8 +46,6 @@ PARKED_CAP = 100_000
 """The most records a store keeps waiting for an unreachable database (a store may set its
 own): a usage row is ≈ 0.3 KiB in memory (tracemalloc), so ≈ 30 MiB, and ~2 minutes of a
 replica serving 1,000 requests a second."""
-_RETRY_FIRST = 0.5
-_RETRY_MOST = 5.0
 
 _log = logging.getLogger("polyrelay.storage")
 
@@ -139,7 +138,7 @@ class GroupCommit:
         try:
             self._flush()
         except Exception as exc:
-            if isinstance(exc, self._closed_errors) or not _connection_lost(exc):
+            if isinstance(exc, self._closed_errors) or not connection_lost(exc):
                 raise
             self._flush()
 
@@ -174,7 +173,8 @@ class GroupCommit:
     def _run(self) -> None:
         started = float("-inf")
         down_since: float | None = None  # the outage the writer is in
-        retry = 0.0
+        backoff = Backoff()
+        retry = 0.0  # the pause before the next try, in an outage
         waiting = 0
         while True:
             with self.lock:
@@ -192,7 +192,7 @@ class GroupCommit:
                 if down_since is None:
                     down_since = started
                     self._outage(outcome)
-                retry = min(max(retry * 2, _RETRY_FIRST), _RETRY_MOST)
+                retry = backoff.take()
             elif down_since is not None:
                 if outcome == "written":
                     self._log.warning(
@@ -211,6 +211,7 @@ class GroupCommit:
                         self._what,
                     )
                 down_since, retry = None, 0.0
+                backoff.reset()
 
     def _attempt(self, *, at_once: bool) -> BaseException | Literal["written", "discarded"]:
         """A flush: the error when the database is unreachable, "discarded" when it was
@@ -242,23 +243,6 @@ class GroupCommit:
             self._what,
             self.cap,
         )
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """A PostgreSQL connection that broke (psycopg's OperationalError or InterfaceError,
-    or an error raised `from` one), which a second try at once may find replaced; not a
-    value beyond PostgreSQL's limits, nor anything SQLite raises."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if type(cause).__module__.startswith("psycopg"):
-            # Imported here: only a process on PostgreSQL has psycopg's errors.
-            import psycopg
-
-            return isinstance(cause, (psycopg.OperationalError, psycopg.InterfaceError)) and (
-                not isinstance(cause, psycopg.errors.ProgramLimitExceeded)
-            )
-        cause = cause.__cause__
-    return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -27,7 +27,8 @@ import time
 from collections.abc import Callable
 
 from polyrelay import codec
-from polyrelay.background_loop import DELAYS, Delays, Outage, keep_running, stored_until
+from polyrelay.background_loop import Outage, keep_running, stored_until
+from polyrelay.backoff import DELAYS, Delays
 from polyrelay.errors import GatewayError
 from polyrelay.fetch.client import UrlFetcher
 from polyrelay.storage import StoreCall, TaskStore, call_at_once

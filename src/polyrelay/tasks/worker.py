@@ -24,15 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from polyrelay.background_loop import (
-    DELAYS,
-    Backoff,
-    Delays,
-    Outage,
-    keep_running,
-    retry_until,
-    stored_until,
-)
+from polyrelay.background_loop import Outage, keep_running, retry_until, stored_until
+from polyrelay.backoff import DELAYS, Backoff, Delays
 from polyrelay.storage import StoreCall, TaskStore, call_at_once
 from polyrelay.tasks.model import Task, TaskError, TaskStatus
 from polyrelay.tasks.runner import Outcome, crashed

@@ -18,7 +18,7 @@ import pytest
 from tests.unit.tasks.test_task_worker import new_task
 
 from polyrelay import background_loop
-from polyrelay.background_loop import Delays
+from polyrelay.backoff import Delays
 from polyrelay.fetch.client import FetchResult
 from polyrelay.storage.sqlite import SqliteDatabase
 from polyrelay.storage.tasks import SqlTaskStore
