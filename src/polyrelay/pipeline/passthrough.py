@@ -73,7 +73,7 @@ async def relay(
         return await _relay_whole(stream, provider, hooks, ctx, meter)
     media_type = stream.headers.get("content-type")
     if media_type is not None and _not_a_stream(media_type):
-        await _refuse_unstreamed(stream, provider, media_type, meter)
+        await _refuse_unstreamed(stream, provider, media_type)
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
     parser = relaying.relay_parser(route, ctx)
@@ -111,19 +111,20 @@ async def _relay_whole(
 
 
 async def _refuse_unstreamed(
-    stream: UpstreamStream, provider: Provider, media_type: str, meter: Meter
+    stream: UpstreamStream, provider: Provider, media_type: str
 ) -> NoReturn:
     """A server that ignores `stream: true` (answering JSON), or a proxy's page: nothing
     was sent yet, so the client gets the 502 of an unreadable answer instead of those
-    bytes relayed as a stream that its SDK cannot read. A JSON answer was billed: its
-    usage is recorded with the error."""
+    bytes relayed as a stream that its SDK cannot read. A JSON answer was billed: the
+    error carries its usage, which the handler records as for any billed failure."""
     async with stream:
         response = await stream.read()
-    meter.add(usage_of_body(provider.type, _decoded(response.body)))
-    raise UpstreamError(
+    error = UpstreamError(
         f"the upstream answered a streamed request with {media_type[:100]!r}, not an event stream",
         status=502,
     )
+    error.usage = usage_of_body(provider.type, _decoded(response.body))
+    raise error
 
 
 def _not_a_stream(media_type: str) -> bool:
