@@ -32,6 +32,7 @@ from polyrelay.backoff import DELAYS, Delays
 from polyrelay.errors import GatewayError
 from polyrelay.fetch.client import UrlFetcher
 from polyrelay.storage import StoreCall, TaskStore, call_at_once
+from polyrelay.tasks.lease import Lease
 from polyrelay.tasks.model import Delivery, Task, task_object
 from polyrelay.tasks.settings import TasksSettings
 
@@ -109,7 +110,7 @@ class WebhookSender:
         asked = time.monotonic()
         delivery = await self._call(self._store.claim_delivery, self._worker, _LEASE_SECONDS)
         if delivery is not None:
-            await self.send(delivery, asked + _LEASE_SECONDS * 0.8)  # slack for clocks
+            await self.send(delivery, Lease(asked, _LEASE_SECONDS).stop_at)
             return
         self._wake.clear()
         try:

@@ -27,6 +27,7 @@ from typing import Any
 from polyrelay.background_loop import Outage, keep_running, retry_until, stored_until
 from polyrelay.backoff import DELAYS, Backoff, Delays
 from polyrelay.storage import StoreCall, TaskStore, call_at_once
+from polyrelay.tasks.lease import Lease
 from polyrelay.tasks.model import Task, TaskError, TaskStatus
 from polyrelay.tasks.runner import Outcome, crashed
 from polyrelay.tasks.settings import TasksSettings
@@ -43,28 +44,6 @@ _SHUTDOWN = TaskError(type="api_error", message="the server shut down during the
 _SHUTDOWN_WAIT = 1.0
 """How long a shutdown waits for a run's outcome to be stored: the store gets one try
 (`Outage.stopping`), which a hung connection could stretch to the server's grace period."""
-_LEASE_MARGIN = 0.2
-"""The part of a lease left when a run whose lease cannot be renewed is stopped: its time
-is the slack for the renewal's round trip and the clocks of the other processes."""
-
-
-class _Lease:
-    """Until when (time.monotonic()) this process may run a task without renewing it."""
-
-    def __init__(self, asked: float, seconds: float) -> None:
-        self._seconds = seconds
-        self.expires = 0.0
-        self.renewed(asked)
-
-    def renewed(self, asked: float) -> None:
-        """The store granted `seconds` more, counted from when they were asked for (the
-        store's lease started between that and the answer)."""
-        self.expires = asked + self._seconds
-
-    @property
-    def stop_at(self) -> float:
-        """When a run still not renewed must stop: before another process may claim it."""
-        return self.expires - self._seconds * _LEASE_MARGIN
 
 
 class TaskWorker:
@@ -130,14 +109,14 @@ class TaskWorker:
         asked = time.monotonic()
         task = await self._call(self._store.claim, self.id, self._settings.lease_seconds)
         if task is not None:
-            await self._process(task, _Lease(asked, self._settings.lease_seconds))
+            await self._process(task, Lease(asked, self._settings.lease_seconds))
             return
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._settings.poll_seconds):
                 await self._wake.wait()
 
-    async def _process(self, task: Task, lease: _Lease) -> None:
+    async def _process(self, task: Task, lease: Lease) -> None:
         if task.attempts > self._settings.max_attempts:
             message = f"the task was interrupted {task.attempts - 1} times; giving up"
             error = TaskError(type="api_error", message=message, status=500)
@@ -171,7 +150,7 @@ class TaskWorker:
         except Exception:
             log.exception("task %s could not be handed back; it runs again later", task.id)
 
-    async def _end_fully(self, task: Task, outcome: Outcome, lease: _Lease) -> None:
+    async def _end_fully(self, task: Task, outcome: Outcome, lease: Lease) -> None:
         """`_end`, run to its end even when the worker is stopped meanwhile: a run whose
         outcome was not stored would run again elsewhere once its lease expired.
 
@@ -239,7 +218,7 @@ class TaskWorker:
         for callback in self.ended:
             callback(task.id)
 
-    async def _heartbeat(self, task_id: str, runner: asyncio.Task[Outcome], lease: _Lease) -> None:
+    async def _heartbeat(self, task_id: str, runner: asyncio.Task[Outcome], lease: Lease) -> None:
         """Renew the lease every third of `lease_seconds` while the task runs.
 
         A renewal refused means the task was cancelled, or another process holds it now:
