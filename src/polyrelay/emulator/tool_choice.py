@@ -44,6 +44,13 @@ def _forced(names: Iterable[str], declared: dict[str, JSONObject], param: str) -
     return ToolChoice("required", names)
 
 
+def _mode(value: str, declared: dict[str, JSONObject], param: str) -> ToolChoice:
+    """OpenAI's string choices, Chat's and Responses' alike: "none", "auto", "required"."""
+    if value not in _MODES:
+        raise _invalid(param, value)
+    return _forced((), declared, param) if value == "required" else _MODES[value]
+
+
 def _invalid(param: str, value: object) -> RequestError:
     return RequestError(400, f"Invalid value for '{param}': {value!r}.", param)
 
@@ -57,9 +64,7 @@ def chat_tool_choice(body: JSONObject, declared: dict[str, JSONObject]) -> ToolC
     if value is None:
         return _AUTO
     if isinstance(value, str):
-        if value not in _MODES:
-            raise _invalid(param, value)
-        return _forced((), declared, param) if value == "required" else _MODES[value]
+        return _mode(value, declared, param)
     choice = as_object(value)
     kind = choice.get("type")
     if param == "function_call":
@@ -82,9 +87,7 @@ def responses_tool_choice(body: JSONObject, declared: dict[str, JSONObject]) -> 
     if value is None:
         return _AUTO
     if isinstance(value, str):
-        if value not in _MODES:
-            raise _invalid("tool_choice", value)
-        return _forced((), declared, "tool_choice") if value == "required" else _MODES[value]
+        return _mode(value, declared, "tool_choice")
     choice = as_object(value)
     kind = choice.get("type")
     if kind in ("function", "custom"):
