@@ -78,6 +78,15 @@ def test_database_uses_wal(tmp_path: Path, clock: FakeClock) -> None:
     conn.close()
 
 
+def test_statement_journals_stay_in_memory(tmp_path: Path, clock: FakeClock) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'm.db'}", clock=clock)
+    try:
+        conn = database.responses._conn  # the store's own connection
+        assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+    finally:
+        database.close()
+
+
 def test_migrations_are_recorded_and_run_once() -> None:
     calls: list[str] = []
 
