@@ -17,17 +17,13 @@ import psycopg
 import pytest
 from tests.unit.sqlite_errors import locked_sqlite_error
 
-from polyrelay.context import RequestContext
-from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
-from polyrelay.storage import ApiKey, StoredResponse
+from polyrelay.storage import StoredResponse
 from polyrelay.storage.database import SqlDatabase
 from polyrelay.storage.dialect import SQLITE
 from polyrelay.storage.group_commit import GroupCommit
 from polyrelay.storage.responses import SqlResponseStore
 from polyrelay.storage.sqlite import SqliteDatabase
-from polyrelay.storage.unreachable import database_unreachable as unreachable
 from polyrelay.storage.usage import SqlUsageStore, UsageRecord
-from polyrelay.tasks.background import queue_response
 
 
 def _refused() -> Exception:
@@ -254,21 +250,6 @@ def test_a_flush_in_an_outage_keeps_the_records_and_says_how_many_would_be_lost(
     usage_store.flush()
     assert rows(database, "responses") == ["resp_0", "resp_1", "resp_2"]
     assert rows(database, "usage") == ["req_0", "req_1", "req_2"]
-
-
-def test_a_background_response_refused_in_an_outage_is_never_written_later(
-    database: SqliteDatabase, conn: Flaky
-) -> None:
-    store = SqlResponseStore(conn, threading.Lock(), SQLITE)  # type: ignore[arg-type]
-    key = ApiKey(id="k1", name="k", prefix="sk-", created_at=100)
-    body = b'{"model": "gpt-4o-mini", "input": "hi"}'  # the service took out background
-    conn.down = True
-    with pytest.raises(Exception) as refused:
-        queue_response(OpenAIResponsesFrontend(store), body, key, RequestContext(), store, print)
-    assert unreachable(refused.value)  # the client gets the 503 of an outage
-    conn.down = False
-    store.put(response("resp_after"))  # the writer runs again, with what is parked
-    wait_for(lambda: rows(database, "responses") == ["resp_after"])
 
 
 @pytest.mark.parametrize(

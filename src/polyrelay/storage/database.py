@@ -20,11 +20,13 @@ from polyrelay.storage import StoreCall, call_at_once
 from polyrelay.storage.batches import SqlBatchStore
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.keys import SqlKeyStore
-from polyrelay.storage.response_events import SqlResponseEventLog
-from polyrelay.storage.responses import SqlResponseStore
+from polyrelay.storage.response_events import RecordedEvent, SqlResponseEventLog
+from polyrelay.storage.responses import SqlResponseStore, StoredResponse
+from polyrelay.storage.submission import commit_submission
 from polyrelay.storage.tasks import SqlTaskStore
 from polyrelay.storage.unreachable import database_unreachable
 from polyrelay.storage.usage import SqlUsageStore
+from polyrelay.tasks.model import NewTask
 
 __all__ = ["SqlDatabase"]
 
@@ -47,7 +49,7 @@ class SqlDatabase:
         """`lock`: held around each use of `conn` (a new lock when None); `call`: how the
         event loop makes a store call."""
         self._conn = conn
-        lock = threading.Lock() if lock is None else lock
+        self._lock = lock = threading.Lock() if lock is None else lock
         self._keys = SqlKeyStore(conn, lock, clock)
         self._responses = SqlResponseStore(conn, lock, dialect)
         self._response_events = SqlResponseEventLog(conn, lock, dialect)
@@ -59,6 +61,13 @@ class SqlDatabase:
     async def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)`, a store call made from the event loop."""
         return await self._call(fn, *args, **kwargs)
+
+    def submit_background(
+        self, response: StoredResponse, events: list[RecordedEvent], task: NewTask
+    ) -> None:
+        """A background response's submission, in one transaction (see
+        polyrelay.storage.submission)."""
+        commit_submission(self._conn, self._lock, response, events, task)
 
     @property
     def keys(self) -> SqlKeyStore:

@@ -8,9 +8,10 @@ each client streams what it reads back. The row marked `last` is the terminal ev
 (`response.completed`, `response.incomplete` or `response.failed`); nothing follows it.
 
 Rows are written as they come, one short transaction per upstream chunk: this is the
-background path, not the hot one. They go with their response (`ON DELETE CASCADE`, so
-the response row must be committed before the first append) and with their task when
-the task is purged (polyrelay.storage.tasks).
+background path, not the hot one. The first two, recorded at submission, are committed
+with their response and its task (polyrelay.storage.submission). They go with their
+response (`ON DELETE CASCADE`, so the response row must be there before the first
+append) and with their task when the task is purged (polyrelay.storage.tasks).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ import msgspec
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.transaction import write_transaction
 
-__all__ = ["EventsRejected", "RecordedEvent", "SqlResponseEventLog", "create_response_event_table"]
+__all__ = [
+    "EventsRejected",
+    "RecordedEvent",
+    "SqlResponseEventLog",
+    "create_response_event_table",
+    "insert_events",
+]
 
 _READ_LIMIT = 500
 """Events per read: a client far behind catches up in several reads, not one huge one."""
@@ -65,14 +72,9 @@ class SqlResponseEventLog:
         """Commit `events` (numbered after those recorded). EventsRejected when the
         response is gone, or a sequence number is recorded already (a second writer for
         one response is a bug)."""
-        rows = [(response_id, e.seq, e.frame, int(e.last)) for e in events]
         try:
             with self._lock, write_transaction(self._conn):
-                self._conn.executemany(
-                    "INSERT INTO response_events (response_id, seq, frame, last)"
-                    " VALUES (?, ?, ?, ?)",
-                    rows,
-                )
+                insert_events(self._conn, response_id, events)
         except self._integrity_errors as exc:
             raise EventsRejected(f"events of response {response_id} refused: {exc}") from exc
 
@@ -102,3 +104,11 @@ class SqlResponseEventLog:
                 (response_id,),
             ).fetchone()
         return row is not None
+
+
+def insert_events(conn: SqlConnection, response_id: str, events: list[RecordedEvent]) -> None:
+    """Insert a response's events (in the caller's transaction)."""
+    conn.executemany(
+        "INSERT INTO response_events (response_id, seq, frame, last) VALUES (?, ?, ?, ?)",
+        [(response_id, e.seq, e.frame, int(e.last)) for e in events],
+    )

@@ -47,11 +47,14 @@ __all__ = [
     "RESPONSE_STATUSES",
     "EncodedResponse",
     "InputItemsPage",
+    "ResponseRow",
     "SqlResponseStore",
     "StoredResponse",
     "create_response_tables",
     "index_by_creation",
     "inline_input_items",
+    "insert_responses",
+    "response_rows",
 ]
 
 RESPONSE_STATUSES = frozenset(
@@ -225,30 +228,9 @@ class SqlResponseStore:
             del self._pending[response_id]
 
     def _transaction(self, batch: list[StoredResponse | EncodedResponse]) -> None:
-        rows = [
-            (
-                record.id,
-                record.key_id,
-                record.created_at,
-                record.status,
-                record.previous_response_id,
-                *_response_columns(record),
-                codec.encode_str(record.input_items),
-            )
-            for record in batch
-        ]
+        rows = response_rows(batch)  # encoded before the write lock is taken
         with write_transaction(self._conn):
-            # The key guard: an id that collides with another key's response leaves that
-            # key's row, input items included, as it was.
-            self._conn.executemany(
-                f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-                " previous_response_id = excluded.previous_response_id,"
-                " response = excluded.response, output_items = excluded.output_items,"
-                " input_items = excluded.input_items"
-                " WHERE responses.key_id = excluded.key_id",
-                rows,
-            )
+            insert_responses(self._conn, rows)
 
     def get(self, response_id: str, key_id: str) -> StoredResponse | None:
         """The response with its input items, or None (unknown, or another key's)."""
@@ -343,6 +325,41 @@ class SqlResponseStore:
         if row is None:
             return None
         return page_of(codec.decode(row[0]), after, limit, order)
+
+
+ResponseRow = tuple[str, str, int, str, str | None, str, str, str]
+"""A response as `insert_responses` writes it: the columns of `_COLUMNS`, in order."""
+
+
+def response_rows(records: list[StoredResponse | EncodedResponse]) -> list[ResponseRow]:
+    return [
+        (
+            record.id,
+            record.key_id,
+            record.created_at,
+            record.status,
+            record.previous_response_id,
+            *_response_columns(record),
+            codec.encode_str(record.input_items),
+        )
+        for record in records
+    ]
+
+
+def insert_responses(conn: SqlConnection, rows: list[ResponseRow]) -> None:
+    """Insert, or replace the same key's, responses (in the caller's transaction). Also
+    the background submission's (polyrelay.storage.submission), which is not parked."""
+    # The key guard: an id that collides with another key's response leaves that key's
+    # row, input items included, as it was.
+    conn.executemany(
+        f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+        " previous_response_id = excluded.previous_response_id,"
+        " response = excluded.response, output_items = excluded.output_items,"
+        " input_items = excluded.input_items"
+        " WHERE responses.key_id = excluded.key_id",
+        rows,
+    )
 
 
 # An empty `output_items` column means "the Response's own `output`" (the usual case), so

@@ -2,10 +2,11 @@
 
 The task's id is the response id (`resp_` + the request id's suffix, as the Responses
 frontend derives it), so `GET /v1/responses/{id}` and `POST /v1/responses/{id}/cancel`
-find both. The ResponseStore holds the client's view: `queued` at submission, then
-`in_progress`, then what the synchronous call stored (`completed`/`incomplete`), or
-`failed` with the error, or `cancelled`. The body runs without `background`, so the
-final Response is patched back to `background: true`.
+find both. The ResponseStore holds the client's view: `queued` at submission (committed
+in one transaction with the task, polyrelay.storage.submission), then `in_progress`,
+then what the synchronous call stored (`completed`/`incomplete`), or `failed` with the
+error, or `cancelled`. The body runs without `background`, so the final Response is
+patched back to `background: true`.
 """
 
 from __future__ import annotations
@@ -24,19 +25,19 @@ from polyrelay.frontends.openai_responses.encode import response_id, response_sh
 from polyrelay.storage import ApiKey, ResponseStore, StoredResponse
 from polyrelay.tasks.model import Task, TaskError
 
-__all__ = ["error_code", "finish_response", "queue_response", "set_status"]
+__all__ = ["error_code", "finish_response", "queued_response", "set_status"]
 
 
-def queue_response(
+def queued_response(
     frontend: OpenAIResponsesFrontend,
     body: bytes,
     key: ApiKey,
     ctx: RequestContext,
-    store: ResponseStore,
     admit: Callable[[str], None],
-) -> JSONObject:
-    """Validate the request, `admit` its model, and store its `queued` Response; returns
-    that Response. Nothing is stored for a request refused."""
+) -> StoredResponse:
+    """Validate the request and `admit` its model; its `queued` Response, which the
+    service commits with the task (storage.submission). A store call: the decode may
+    read the history of previous_response_id."""
     chat, options = frontend.decode_with_options(body, ctx)
     if not options.store:
         raise InvalidRequestError("background: true requires store: true", param="store")
@@ -45,27 +46,15 @@ def queue_response(
     resp_id = response_id(ctx, options)
     shell: JSONObject = msgspec.to_builtins(response_shell(ctx, options, "queued", resp_id))
     shell["background"] = True
-    store.put(
-        StoredResponse(
-            id=resp_id,
-            key_id=key.id,
-            created_at=ctx.created,
-            status="queued",
-            previous_response_id=options.previous_response_id,
-            response=shell,
-            input_items=[msgspec.to_builtins(item) for item in options.input_items],
-        )
+    return StoredResponse(
+        id=resp_id,
+        key_id=key.id,
+        created_at=ctx.created,
+        status="queued",
+        previous_response_id=options.previous_response_id,
+        response=shell,
+        input_items=[msgspec.to_builtins(item) for item in options.input_items],
     )
-    # Committed before the client has the id: it may poll another replica or worker at
-    # once, which would not see a response still parked for the writer's next batch.
-    try:
-        store.flush()
-    except Exception:
-        # The client is refused (the database is out of reach): its `queued` response
-        # must not be written later, when no task would ever run it.
-        store.withdraw(resp_id, key.id)
-        raise
-    return shell
 
 
 def set_status(

@@ -3,7 +3,8 @@ stream, and stream again after a drop with `GET /v1/responses/{id}?stream=true
 &starting_after=N` (the openai SDK's `responses.stream(response_id=…)`).
 
 At submission the `queued` Response is stored and its first two events are recorded:
-`response.created` and `response.queued` (sequence numbers 0 and 1). The task worker,
+`response.created` and `response.queued` (sequence numbers 0 and 1), in the transaction
+that commits its task (polyrelay.storage.submission). The task worker,
 in whichever server process claims it, then runs the request streamed and records each
 event of the run in the ResponseEventLog, renumbered to follow on, with the Response's
 id set to the promised one and `background: true` (the run's own `response.created` is

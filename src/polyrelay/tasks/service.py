@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from starlette.responses import Response
 
 from polyrelay import codec
-from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
 from polyrelay.frontends import Frontend, ReadsHeaders
@@ -30,7 +29,8 @@ from polyrelay.pipeline.handler import response_headers
 from polyrelay.pipeline.replies import SSE_HEADERS, sse_response
 from polyrelay.pipeline.sse_response import SSEResponse
 from polyrelay.signals import TASK_CANCELLED, TASK_ENDED, TASK_QUEUED, Wakeups
-from polyrelay.storage import ApiKey, ResponseEventLog, ResponseStore
+from polyrelay.storage import ApiKey, RecordedEvent, StoredResponse
+from polyrelay.storage.submission import BackgroundSubmitter
 from polyrelay.tasks import background
 from polyrelay.tasks.background_stream import (
     KEEPALIVE,
@@ -75,6 +75,7 @@ class TaskService:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self.store = gateway.database.tasks
+        self._submitter = _submitter(gateway)
         self._call = call = gateway.database.call
         settings = gateway.settings.tasks
         self.worker = TaskWorker(
@@ -148,7 +149,9 @@ class TaskService:
             frontend.note_headers(job.headers, ctx)
         chat = frontend.decode(job.body, ctx)
         self._admit(chat.model, job.key, ctx)
-        task = await self._enqueue(new_id("task_"), TaskKind.TASK, job)
+        task = self._new_task(new_id("task_"), TaskKind.TASK, job)
+        await self._call(self.store.enqueue, task)  # durable before the client hears of it
+        self.announce_queued()
         document = {
             "id": task.id,
             "object": "task",
@@ -158,37 +161,38 @@ class TaskService:
         return Response(codec.encode(document), 202, response_headers(ctx), "application/json")
 
     async def _submit_response(self, job: _Submission) -> Response:
-        shell = await self._queue_response(job)
-        await self._enqueue(str(shell["id"]), TaskKind.RESPONSE, job)
-        return Response(codec.encode(shell), 200, response_headers(job.ctx), "application/json")
+        record = await self._submit_background(job, streamed=False)
+        body = codec.encode(record.response)
+        return Response(body, 200, response_headers(job.ctx), "application/json")
 
     async def _submit_stream(self, job: _Submission) -> Response:
         """`background` with `stream`: the queued response's first events are recorded,
         then the client follows the run's events as any later client would."""
+        record = await self._submit_background(job, streamed=True)
         store = self._gateway.database.responses
-        shell = await self._queue_response(job)
-        resp_id = str(shell["id"])
-        await self._call(_record_submitted, store, self.events, resp_id, shell)
-        await self._enqueue(resp_id, TaskKind.RESPONSE, job)
-        frames = follow(self.events, store, self.feed, resp_id, job.key.id, -1, call=self._call)
+        frames = follow(self.events, store, self.feed, record.id, job.key.id, -1, call=self._call)
         keepalive = self._gateway.settings.stream_keepalive_seconds
         return sse_response(frames, lambda: [KEEPALIVE], job.ctx, keepalive)
 
-    async def _queue_response(self, job: _Submission) -> JSONObject:
-        """The `queued` Response of a background request, stored (its decode may read
-        the history of previous_response_id: a store call)."""
+    async def _submit_background(self, job: _Submission, *, streamed: bool) -> StoredResponse:
+        """Commit the `queued` Response of a background request, its first events when
+        `streamed`, and its task, all in one transaction: a refused submission (the
+        database out of reach) leaves none of them."""
         frontend = job.frontend
         assert isinstance(frontend, OpenAIResponsesFrontend)
-        store = self._gateway.database.responses
-        return await self._call(
-            background.queue_response,
+        record = await self._call(  # a store call: the decode may read a response's history
+            background.queued_response,
             frontend,
             job.body,
             job.key,
             job.ctx,
-            store,
             lambda model: self._admit(model, job.key, job.ctx),
         )
+        events: list[RecordedEvent] = submitted_events(record.response) if streamed else []
+        task = self._new_task(record.id, TaskKind.RESPONSE, job)
+        await self._call(self._submitter.submit_background, record, events, task)
+        self.announce_queued()
+        return record
 
     async def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
         """`GET /v1/responses/{id}?stream=true`: the recorded events of a background
@@ -211,10 +215,9 @@ class TaskService:
         ctx.model = model
         self._gateway.route_for(key, model)
 
-    async def _enqueue(self, task_id: str, kind: TaskKind, job: _Submission) -> NewTask:
-        """Commit the task; it is durable before the client hears of it."""
+    def _new_task(self, task_id: str, kind: TaskKind, job: _Submission) -> NewTask:
         endpoint = next(p for p, f in self._gateway.frontends.items() if f is job.frontend)
-        task = NewTask(
+        return NewTask(
             id=task_id,
             kind=kind,
             key=job.key,
@@ -226,9 +229,6 @@ class TaskService:
             callback_url=job.callback,
             created_at=job.ctx.created,
         )
-        await self._call(self.store.enqueue, task)
-        self.announce_queued()
-        return task
 
     def announce_queued(self) -> None:
         """Wake the idle workers of every process: tasks are claimable."""
@@ -338,11 +338,12 @@ class TaskService:
         return recorded
 
 
-def _record_submitted(
-    store: ResponseStore, events: ResponseEventLog, response_id: str, shell: JSONObject
-) -> None:
-    store.flush()  # the events refer to the committed response row
-    events.append(response_id, submitted_events(shell))
+def _submitter(gateway: Gateway) -> BackgroundSubmitter:
+    database = gateway.database
+    # Every Database is an SqlDatabase, which has it; the Database protocol does not say so.
+    if not isinstance(database, BackgroundSubmitter):
+        raise TypeError(f"{type(database).__name__} cannot submit background responses")
+    return database
 
 
 def _callback_url(document: dict[str, Any]) -> str | None:
