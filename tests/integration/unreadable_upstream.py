@@ -95,11 +95,28 @@ GEMINI_OTHER = {
     "modelVersion": "up",
 }
 
+GEMINI_JSON = {
+    "candidates": [
+        {
+            "index": 0,
+            "content": {"role": "model", "parts": [{"text": "Hi"}]},
+            "finishReason": "STOP",
+        }
+    ],
+    "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18},
+    "modelVersion": "up",
+}
+
 HTML = b"<html><body>Please log in to the captive portal</body></html>"
 BAD_JSON = b'{"id": "x", "choices": [ {"oops'
 
 _PATHS = (("/chat/completions", "chat"), ("/responses", "responses"), ("/messages", "messages"))
-_JSON_ANSWERS = {"chat": CHAT_JSON, "responses": RESPONSES_JSON, "messages": MESSAGES_JSON}
+_JSON_ANSWERS = {
+    "chat": CHAT_JSON,
+    "responses": RESPONSES_JSON,
+    "messages": MESSAGES_JSON,
+    "gemini": GEMINI_JSON,
+}
 _CUTS = {"chat": CHAT_CUT, "responses": RESPONSES_CUT, "messages": MESSAGES_CUT}
 
 

@@ -14,6 +14,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.ir import ChatRequest, ChatResponse
 from polyrelay.pipeline.paused import complete_paused, may_pause
+from polyrelay.pipeline.unstreamed import refuse_if_unstreamed
 from polyrelay.providers import Provider, Route
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
 from polyrelay.tools.loop import complete_with_tool, prepare_request
@@ -110,8 +111,9 @@ async def open_streams(
     route: Route,
     ctx: RequestContext,
 ) -> list[UpstreamStream]:
-    """Open every upstream stream and check its status before the client's headers go out,
-    so an upstream error still reaches the client with its own HTTP status."""
+    """Open every upstream stream and check its status and content type before the
+    client's headers go out, so an upstream error (or an answer that is no stream) still
+    reaches the client with an HTTP status."""
     upstream_request = provider.build_request(_single_choice(request, provider), route, ctx)
     count = choice_count(request, provider)
     openings = [client.open(upstream_request, route.provider) for _ in range(count)]
@@ -128,6 +130,7 @@ async def open_streams(
         for stream in streams:
             if stream.status >= 400:
                 raise provider.parse_error(await stream.read())
+            await refuse_if_unstreamed(stream, provider.type)
     except GatewayError:
         for stream in streams:
             stream.close()

@@ -32,9 +32,11 @@ import msgspec
 from polyrelay.codec import JSONObject
 from polyrelay.ir import MessageStart, StreamError, StreamEvent, Usage, UsageDelta
 from polyrelay.providers.anthropic.response import usage_to_ir as anthropic_usage
+from polyrelay.providers.gemini.response import usage_to_ir as gemini_usage
 from polyrelay.providers.openai_chat.response import usage_to_ir as chat_usage
 from polyrelay.providers.openai_responses.response import usage_to_ir as responses_usage
 from polyrelay.schemas.anthropic_messages import Usage as AnthropicUsage
+from polyrelay.schemas.gemini import UsageMetadata
 from polyrelay.schemas.openai_chat import CompletionUsage
 from polyrelay.schemas.openai_responses import ResponseUsage
 from polyrelay.storage.usage import UsageRecord, cost_usd
@@ -206,8 +208,14 @@ def _openai_responses(document: JSONObject) -> Usage:
     return msgspec.structs.replace(usage, web_search_requests=searches)
 
 
+def _gemini(document: JSONObject) -> Usage:
+    usage = document.get("usageMetadata")
+    return Usage() if usage is None else gemini_usage(msgspec.convert(usage, UsageMetadata))
+
+
 _READERS = {
     "openai": _openai_chat,
     "anthropic": _anthropic,
     "openai-responses": _openai_responses,
+    "gemini": _gemini,
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, cast
 
 from starlette.responses import Response
 
@@ -25,6 +25,7 @@ from polyrelay.ir import ChatRequest, StreamError
 from polyrelay.pipeline.metering import Meter, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.sse_response import FinalFrames
+from polyrelay.pipeline.unstreamed import decoded_json, refuse_if_unstreamed
 from polyrelay.providers import (
     Provider,
     Route,
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from polyrelay.pipeline.handler import Gateway
 
 __all__ = ["relay"]
-
-_NOT_STREAMS = frozenset({"application/json", "text/html"})
 
 
 async def relay(
@@ -71,9 +70,7 @@ async def relay(
     stream = await gateway.client.open(upstream_request, route.provider)
     if stream.status >= 400 or not chat.stream:
         return await _relay_whole(stream, provider, hooks, ctx, meter)
-    media_type = stream.headers.get("content-type")
-    if media_type is not None and _not_a_stream(media_type):
-        await _refuse_unstreamed(stream, provider, media_type)
+    await refuse_if_unstreamed(stream, provider.type)
     renderer = _Boundary(frontend.stream_renderer(chat, ctx))
     observer = hooks.passthrough_observer(ctx) if hooks is not None else None
     parser = relaying.relay_parser(route, ctx)
@@ -99,7 +96,7 @@ async def _relay_whole(
         response = await stream.read()
     if response.status >= 400:
         raise provider.parse_error(response)
-    document = _decoded(response.body)
+    document = decoded_json(response.body)
     if not isinstance(document, dict):  # empty, cut short, a proxy's HTML page
         raise UpstreamError("unreadable upstream response: not a JSON object", status=502)
     meter.add(usage_of_body(provider.type, document))
@@ -108,39 +105,6 @@ async def _relay_whole(
     if result is None:
         result = _patch_model(document, response.body, ctx.model)
     return Response(result, 200, response_headers(ctx), media_type="application/json")
-
-
-async def _refuse_unstreamed(
-    stream: UpstreamStream, provider: Provider, media_type: str
-) -> NoReturn:
-    """A server that ignores `stream: true` (answering JSON), or a proxy's page: nothing
-    was sent yet, so the client gets the 502 of an unreadable answer instead of those
-    bytes relayed as a stream that its SDK cannot read. A JSON answer was billed: the
-    error carries its usage, which the handler records as for any billed failure."""
-    async with stream:
-        response = await stream.read()
-    error = UpstreamError(
-        f"the upstream answered a streamed request with {media_type[:100]!r}, not an event stream",
-        status=502,
-    )
-    error.usage = usage_of_body(provider.type, _decoded(response.body))
-    raise error
-
-
-def _not_a_stream(media_type: str) -> bool:
-    """JSON or an HTML page: what comes instead of a stream. Any other label is relayed,
-    since some compatible servers and proxies send their event streams as `text/plain`
-    or `application/octet-stream`."""
-    kind = media_type.partition(";")[0].strip().lower()
-    return kind in _NOT_STREAMS or kind.endswith("+json")
-
-
-def _decoded(body: bytes) -> object:
-    """`body` decoded, or None when it is not JSON."""
-    try:
-        return codec.decode(body)
-    except codec.DecodeError:
-        return None
 
 
 def _merged_headers(headers: Mapping[str, str]) -> dict[str, str]:
