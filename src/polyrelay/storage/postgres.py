@@ -10,6 +10,7 @@ other with `FOR UPDATE SKIP LOCKED`), batches, usage and per-key counters.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 import weakref
@@ -24,7 +25,8 @@ from polyrelay.storage.database import SqlDatabase
 from polyrelay.storage.dialect import Dialect, SqlCursor
 from polyrelay.storage.migrations import migrate
 from polyrelay.storage.postgres_copy import BulkInsert, bulk_insert_of, copy_rows
-from polyrelay.storage.postgres_green import LoopConnections, current_connection
+from polyrelay.storage.postgres_green import GreenConnection, LoopConnections, current_connection
+from polyrelay.storage.postgres_rerun import found_dead, may_send_again, starts_fresh
 from polyrelay.storage.postgres_schema import POSTGRES_MIGRATIONS
 
 __all__ = ["POSTGRESQL", "DatabaseClosed", "PostgresConnection", "PostgresDatabase", "describe"]
@@ -37,6 +39,8 @@ migration's transaction, so it works through a pooler that pools per transaction
 LOOP_CONNECTIONS = 4
 """Store calls on the event loop that run at once (each on a connection of its own)."""
 _PLACEHOLDER = re.compile(r"\?|(?<![:\w]):([A-Za-z_]\w*)")
+
+log = logging.getLogger("polyrelay.storage")
 
 
 P = ParamSpec("P")
@@ -71,8 +75,10 @@ class PostgresConnection:
     Any other thread that calls (the writer threads, the main thread at start-up and
     shutdown, the CLI) has a synchronous connection of its own, opened on its first call.
     No caller's statements, and so no transaction, ever wait for another's in this process.
-    A broken connection (the server restarted) is replaced by its caller's next call; the
-    call that met the break fails, since its transaction is gone."""
+    A connection the server ended (it restarted) is replaced before a statement is sent on
+    it, and a read or a BEGIN that met the break is sent once more on a fresh one
+    (polyrelay.storage.postgres_rerun); any other statement that met it fails, since it may
+    have been committed, or its transaction is gone."""
 
     def __init__(self, conninfo: str, *, prepare: bool = True) -> None:
         """`prepare`: whether psycopg may prepare a statement on the server once it has run
@@ -94,14 +100,22 @@ class PostgresConnection:
         return await self._loop_connections.run(fn, *args, **kwargs)
 
     def execute(self, sql: str, parameters: Any = (), /) -> SqlCursor:
-        conn = current_connection() or self._live()
-        return conn.execute(self._text(sql), parameters)
+        text = self._text(sql)
+        conn = self._connection()
+        fresh = starts_fresh(conn)
+        try:
+            return conn.execute(text, parameters)
+        except psycopg.OperationalError as exc:
+            if not may_send_again(text, started_fresh=fresh, broken=conn.broken):
+                raise
+            log.info("PostgreSQL connection lost (%s); sent again on a new one", exc)
+        return self._connection().execute(text, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> SqlCursor:
         if sql not in self._bulk:
             self._bulk[sql] = bulk_insert_of(sql, translate)
         plan = self._bulk[sql]
-        conn: Any = current_connection() or self._live()
+        conn: Any = self._connection()
         if plan is not None:
             return copy_rows(conn, plan, parameters)
         cursor = conn.cursor()
@@ -131,6 +145,12 @@ class PostgresConnection:
             connect_timeout=_CONNECT_TIMEOUT_SECONDS,
         )
 
+    def _connection(self) -> psycopg.Connection[Any] | GreenConnection:
+        """The caller's connection, able to take a statement: the store call's on the
+        event loop (GreenConnection), else the thread's."""
+        green = current_connection()
+        return green.live() if green is not None else self._live()
+
     def _text(self, sql: str) -> str:
         text = self._texts.get(sql)
         if text is None:
@@ -141,7 +161,7 @@ class PostgresConnection:
     def _live(self) -> psycopg.Connection[Any]:
         self._check_open()
         held: _Held | None = getattr(self._local, "held", None)
-        if held is not None and not (held.conn.broken or held.conn.closed):
+        if held is not None and not found_dead(held.conn):
             return held.conn
         fresh = _connect(self._conninfo, self._prepare_threshold)
         with self._guard:

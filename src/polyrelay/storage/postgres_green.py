@@ -37,10 +37,12 @@ _LOCK_POLL_SECONDS = 0.001
 
 
 class _StoreCall(greenlet.greenlet):
-    def __init__(self, fn: Callable[..., Any], driver: greenlet.greenlet, conn: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], driver: greenlet.greenlet, connection: GreenConnection
+    ) -> None:
         super().__init__(fn, driver)
         self.driver = driver
-        self.connection = GreenConnection(conn)
+        self.connection = connection
 
 
 class hold:  # a context manager, named as the statement reads: `with hold(lock):`
@@ -82,8 +84,10 @@ def await_only(awaitable: Awaitable[T]) -> T:
     return result
 
 
-async def _drive(conn: Any, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    call = _StoreCall(fn, greenlet.getcurrent(), conn)
+async def _drive(
+    connection: GreenConnection, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    call = _StoreCall(fn, greenlet.getcurrent(), connection)
     switched = call.switch(*args, **kwargs)
     while not call.dead:
         try:
@@ -98,8 +102,10 @@ async def _drive(conn: Any, fn: Callable[P, T], *args: P.args, **kwargs: P.kwarg
 
 class LoopConnections:
     """Up to `size` async connections for the store calls made on the event loop, one per
-    call while it runs. Opened on first use; a broken one, or one a call left inside a
-    transaction, is closed and replaced by the next call."""
+    call while it runs. Opened when a call first reaches the database, not before: a
+    call that needs none (a stored response still in memory) is answered in an outage.
+    A broken one, or one a call left inside a transaction, is closed; one found dead
+    before a statement (postgres_rerun) is replaced there."""
 
     def __init__(self, connect: Callable[[], Awaitable[Any]], size: int) -> None:
         self._connect = connect
@@ -114,11 +120,12 @@ class LoopConnections:
         cancelled meanwhile cancels the call where it waits: its transaction, if any, is
         rolled back, and a connection left mid-statement is closed, never reused."""
         async with self._slots_of(asyncio.get_running_loop()):
-            conn = await self._take()
+            connection = GreenConnection(self._take(), self._connect)
             try:
-                return await _drive(conn, fn, *args, **kwargs)
+                return await _drive(connection, fn, *args, **kwargs)
             finally:
-                self._give(conn)
+                if connection.conn is not None:
+                    self._give(connection.conn)
 
     def close(self) -> None:
         self._closed = True
@@ -135,7 +142,8 @@ class LoopConnections:
             self._slots, self._loop = asyncio.Semaphore(self._size), loop
         return self._slots
 
-    async def _take(self) -> Any:
+    def _take(self) -> Any:
+        """An idle connection, or None: the call opens one if it reaches the database."""
         from polyrelay.storage.postgres import DatabaseClosed
 
         if self._closed:
@@ -144,7 +152,7 @@ class LoopConnections:
             conn = self._idle.pop()
             if not (conn.broken or conn.closed):
                 return conn
-        return await self._connect()
+        return None
 
     def _give(self, conn: Any) -> None:
         from psycopg.pq import TransactionStatus  # psycopg loads only with PostgreSQL
@@ -163,21 +171,48 @@ def _finish(conn: Any) -> None:
 
 
 class GreenConnection:
-    """What the stores and postgres_copy use of a psycopg Connection, over an async one."""
+    """What the stores and postgres_copy use of a psycopg Connection, over an async one:
+    the store call's, opened by `live` when the call first needs it."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any | None, connect: Callable[[], Awaitable[Any]]) -> None:
         self._conn = conn
+        self._connect = connect
+
+    @property
+    def conn(self) -> Any | None:
+        """The async connection, None while the call has not needed one."""
+        return self._conn
+
+    def live(self) -> GreenConnection:
+        """This, on a connection that can take a statement: opened now if the call had
+        none, replaced if it is found dead (postgres_rerun.found_dead)."""
+        from polyrelay.storage.postgres_rerun import found_dead  # psycopg: PostgreSQL only
+
+        if self._conn is not None and found_dead(self._conn):
+            _finish(self._conn)
+            self._conn = None
+        if self._conn is None:
+            self._conn = await_only(self._connect())
+        return self
 
     @property
     def info(self) -> Any:
-        return self._conn.info
+        return self._opened().info
+
+    @property
+    def pgconn(self) -> Any:
+        return self._opened().pgconn
 
     @property
     def broken(self) -> bool:
-        return bool(self._conn.broken)
+        return self._conn is not None and bool(self._conn.broken)
 
     def cursor(self) -> GreenCursor:
-        return GreenCursor(self._conn.cursor())
+        return GreenCursor(self._opened().cursor())
+
+    def _opened(self) -> Any:
+        """The connection as it is, opened if the call had none (no check: `live`'s)."""
+        return self._conn if self._conn is not None else self.live()._conn
 
     def execute(self, query: str, params: Any = None) -> GreenCursor:
         return self.cursor().execute(query, params)
