@@ -120,8 +120,9 @@ class ResponseStore(Protocol):
     """Stored OpenAI Responses (`store: true`), each readable only by the key that made it.
 
     The Responses frontend `put`s a response when it completes (or ends incomplete); the
-    async task mode `put`s a `queued` one for `background: true` and later calls
-    `update_status`. Every other key gets None/False, exactly as for an unknown id.
+    async task mode commits a `queued` one for `background: true` with its task
+    (Database.submit_background) and later calls `update_status`. Every other key gets
+    None/False, exactly as for an unknown id.
     """
 
     def put(self, record: StoredResponse | EncodedResponse) -> None:
@@ -137,11 +138,6 @@ class ResponseStore(Protocol):
         how many is logged (what a shutdown that ends now loses), and the error is
         raised: callers flush so that another process sees the records, and cannot say
         it does. Any other error is raised too."""
-        ...
-
-    def withdraw(self, response_id: str, key_id: str) -> None:
-        """Forget the record parked under this id and key, if it is not committed yet
-        (the request that put it failed after all)."""
         ...
 
     def delete(self, response_id: str, key_id: str) -> bool: ...
@@ -357,6 +353,14 @@ class Database(Protocol):
 
     @property
     def usage(self) -> UsageStore: ...
+
+    def submit_background(
+        self, response: StoredResponse, events: list[RecordedEvent], task: NewTask
+    ) -> None:
+        """Commit a background response's `queued` Response, its first `events` (none
+        when not streamed) and its `task` in one transaction, or raise with none of them
+        stored (polyrelay.storage.submission)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -205,12 +205,6 @@ class SqlResponseStore:
         callers flush so that another process sees the records."""
         self._commit.flush(raise_unreachable=True)
 
-    def withdraw(self, response_id: str, key_id: str) -> None:
-        with self._commit.lock:
-            parked = self._pending.get(response_id)
-            if parked is not None and parked.key_id == key_id:
-                del self._pending[response_id]
-
     def _flush(self) -> None:
         with hold(self._flushing), self._lock:
             with self._commit.lock:

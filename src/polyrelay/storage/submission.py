@@ -12,8 +12,6 @@ another process's worker may claim the task, the moment the client has the id.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 from polyrelay.storage.dialect import ConnectionLock, SqlConnection
 from polyrelay.storage.response_events import RecordedEvent, insert_events
 from polyrelay.storage.responses import StoredResponse, insert_responses, response_rows
@@ -21,19 +19,7 @@ from polyrelay.storage.tasks import insert_tasks
 from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import NewTask
 
-__all__ = ["BackgroundSubmitter", "commit_submission"]
-
-
-@runtime_checkable
-class BackgroundSubmitter(Protocol):
-    """A Database that commits a background submission (SqlDatabase does)."""
-
-    def submit_background(
-        self, response: StoredResponse, events: list[RecordedEvent], task: NewTask
-    ) -> None:
-        """Commit `response`, its `events` (none when not streamed) and `task` together,
-        or raise with none of them stored."""
-        ...
+__all__ = ["commit_submission"]
 
 
 def commit_submission(
@@ -43,7 +29,7 @@ def commit_submission(
     events: list[RecordedEvent],
     task: NewTask,
 ) -> None:
-    """BackgroundSubmitter.submit_background on `conn`, holding `lock`. The response's
+    """Database.submit_background on `conn`, holding `lock`. The response's
     key guard holds as in the writer's upserts."""
     rows = response_rows([response])
     with lock, write_transaction(conn):

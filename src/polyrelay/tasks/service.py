@@ -30,7 +30,6 @@ from polyrelay.pipeline.replies import SSE_HEADERS, sse_response
 from polyrelay.pipeline.sse_response import SSEResponse
 from polyrelay.signals import TASK_CANCELLED, TASK_ENDED, TASK_QUEUED, Wakeups
 from polyrelay.storage import ApiKey, RecordedEvent, StoredResponse
-from polyrelay.storage.submission import BackgroundSubmitter
 from polyrelay.tasks import background
 from polyrelay.tasks.background_stream import (
     KEEPALIVE,
@@ -75,7 +74,6 @@ class TaskService:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self.store = gateway.database.tasks
-        self._submitter = _submitter(gateway)
         self._call = call = gateway.database.call
         settings = gateway.settings.tasks
         self.worker = TaskWorker(
@@ -190,7 +188,7 @@ class TaskService:
         )
         events: list[RecordedEvent] = submitted_events(record.response) if streamed else []
         task = self._new_task(record.id, TaskKind.RESPONSE, job)
-        await self._call(self._submitter.submit_background, record, events, task)
+        await self._call(self._gateway.database.submit_background, record, events, task)
         self.announce_queued()
         return record
 
@@ -336,14 +334,6 @@ class TaskService:
             recorded = record_failure(self.events, task, record.response, outcome.error)
         background.set_status(store, task, "failed", outcome.error)
         return recorded
-
-
-def _submitter(gateway: Gateway) -> BackgroundSubmitter:
-    database = gateway.database
-    # Every Database is an SqlDatabase, which has it; the Database protocol does not say so.
-    if not isinstance(database, BackgroundSubmitter):
-        raise TypeError(f"{type(database).__name__} cannot submit background responses")
-    return database
 
 
 def _callback_url(document: dict[str, Any]) -> str | None:

@@ -67,9 +67,6 @@ class ConnectionStore:
     def flush(self) -> None:
         self._store.flush()
 
-    def withdraw(self, response_id: str, key_id: str) -> None:
-        self._store.withdraw(response_id, key_id)
-
     def delete(self, response_id: str, key_id: str) -> bool:
         self._local.pop(response_id, None)
         return self._store.delete(response_id, key_id)
