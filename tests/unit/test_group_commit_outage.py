@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from tests.unit.sqlite_errors import locked_sqlite_error
@@ -134,6 +135,32 @@ def test_responses_wait_out_an_outage_and_are_written_in_order(
     # How many it counts depends on whether the last five were parked before that try.
     assert len(messages(caplog, "writing resumed")) == 1
     assert not messages(caplog, "could not store")
+
+
+def test_a_parked_responses_input_items_are_paged_from_memory_in_an_outage(
+    conn: Flaky,
+) -> None:
+    """GET .../input_items, as `get`: the store committed its parked records before
+    reading, which an outage refused even for a response it held."""
+    store = SqlResponseStore(conn, threading.Lock(), SQLITE)  # type: ignore[arg-type]
+    conn.down = True
+    items: list[Any] = [{"id": f"msg_{n}", "type": "message"} for n in range(3)]
+    store.put(msgspec.structs.replace(response("resp_held"), input_items=items))
+    page = store.input_items("resp_held", "k1", limit=2)
+    assert page is not None and [item["id"] for item in page.items] == ["msg_2", "msg_1"]
+    page = store.input_items("resp_held", "k1", after="msg_0", order="asc")
+    assert page is not None and [item["id"] for item in page.items] == ["msg_1", "msg_2"]
+    with pytest.raises((psycopg.OperationalError, sqlite3.OperationalError)):
+        store.input_items("resp_held", "k2")  # another key's: the outage (503), not the items
+    # The record still to be written keeps its items' order.
+    held = store.get("resp_held", "k1")
+    assert held is not None and [item["id"] for item in held.input_items] == [
+        "msg_0",
+        "msg_1",
+        "msg_2",
+    ]
+    conn.down = False
+    store.flush()  # written: the writer thread has nothing left to say in later tests
 
 
 def test_usage_waits_out_an_outage_and_its_tokens_count_meanwhile(

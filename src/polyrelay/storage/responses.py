@@ -309,8 +309,14 @@ class SqlResponseStore:
         order: Order = "desc",
     ) -> InputItemsPage | None:
         """A page of the response's input items; None when the response is not this key's.
-        `after` is an item id: the page starts after it in `order` (an unknown id → empty)."""
-        self._commit.flush_now()
+        `after` is an item id: the page starts after it in `order` (an unknown id → empty).
+        A record still parked is paged from memory, as `get` reads it: in an outage too."""
+        parked = self._pending.get(response_id)
+        if parked is not None:
+            if parked.key_id == key_id:
+                # A copy: page_of orders the list in place, and the record is still to write.
+                return page_of(list(_readable(parked).input_items), after, limit, order)
+            self._commit.flush_now()
         with self._lock:
             row = self._conn.execute(
                 "SELECT input_items FROM responses WHERE id = ? AND key_id = ?",

@@ -25,10 +25,8 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, NotFoundError, UnsupportedError
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import read_body, response_headers
-from polyrelay.storage import ApiKey, ResponseStore
-from polyrelay.storage.input_items import InputItemsPage, Order, page_of
+from polyrelay.storage import ApiKey
 from polyrelay.storage.retention import ResponseRetention
-from polyrelay.storage.unreachable import database_unreachable
 from polyrelay.web import RESPONSES, Handler, authenticated, json_response
 from polyrelay.web.count_tokens import CHARS_PER_TOKEN, estimate_tokens
 
@@ -111,23 +109,15 @@ def _input_items(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
         query = request.query_params
-        after = query.get("after")
-        limit, order = _limit(query.get("limit")), _order(query.get("order"))
         database = gateway.database
-        try:
-            page = await database.call(
-                database.responses.input_items,
-                response_id,
-                key.id,
-                after=after,
-                limit=limit,
-                order=order,
-            )
-        except Exception as exc:
-            if not database_unreachable(exc):
-                raise
-            held = (database.responses, response_id, key.id, after, limit, order)
-            page = await database.call(_page_from_get, *held)
+        page = await database.call(
+            database.responses.input_items,
+            response_id,
+            key.id,
+            after=query.get("after"),
+            limit=_limit(query.get("limit")),
+            order=_order(query.get("order")),
+        )
         if page is None:
             raise _not_found(response_id)
         items = page.items
@@ -142,25 +132,6 @@ def _input_items(gateway: Gateway) -> Handler:
         )
 
     return handle
-
-
-def _page_from_get(
-    responses: ResponseStore,
-    response_id: str,
-    key_id: str,
-    after: str | None,
-    limit: int,
-    order: Order,
-) -> InputItemsPage | None:
-    """The page of `input_items`, cut from `get`'s record: in an outage, a response this
-    process still holds parked (answered, not yet written) is served from memory, since
-    `get` looks there first, while `input_items` commits the parked records before it
-    reads, and fails. Any other response needs the database, and raises the outage."""
-    record = responses.get(response_id, key_id)
-    if record is None:
-        return None
-    # A copy: page_of reorders in place, and a parked record's list is the one to write.
-    return page_of(list(record.input_items), after, limit, order)
 
 
 def _input_tokens(gateway: Gateway) -> Handler:
