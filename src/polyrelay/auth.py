@@ -16,6 +16,7 @@ from polyrelay.errors import AuthenticationError, PermissionDeniedError
 from polyrelay.limits import check_expiry
 from polyrelay.settings import StaticKey
 from polyrelay.storage import ApiKey, KeyLimits, KeyStore, StoreCall, call_at_once
+from polyrelay.storage.unreachable import database_unreachable
 
 __all__ = ["KEY_CACHE_SECONDS", "Authenticator", "generate_secret", "hash_secret"]
 
@@ -45,6 +46,9 @@ def hash_secret(secret: str) -> str:
 
 KEY_CACHE_SECONDS = 5.0
 """How long a key lookup (hit or miss) is cached by default."""
+KEY_STALE_SECONDS = 600.0
+"""How long past its expiry a cached lookup still answers while the database is out of
+reach (see Authenticator)."""
 
 
 class Authenticator:
@@ -53,6 +57,14 @@ class Authenticator:
     Lookups (hits and misses) are cached by digest for `cache_ttl` seconds, so the hot
     path does no database query per request; a revoked key therefore stops working within
     `cache_ttl` seconds. The cache holds at most `cache_size` digests, dropping the oldest.
+
+    While the database is out of reach, a lookup that expired less than `stale_seconds`
+    ago still answers, so a key in use keeps working through a PostgreSQL restart or
+    outage, as config keys and the requests that need no other store call do (instead
+    of a 503 for every request once its 5 s are up). Nothing is lost by it: no key can be
+    revoked while the database cannot be written, and a revocation committed elsewhere
+    still clears the cache when its signal arrives (`forget`); expiry and revocation are
+    checked on the cached key as always.
     """
 
     def __init__(
@@ -64,6 +76,7 @@ class Authenticator:
         call: StoreCall = call_at_once,
         cache_ttl: float = KEY_CACHE_SECONDS,
         cache_size: int = 10_000,
+        stale_seconds: float = KEY_STALE_SECONDS,
     ) -> None:
         """`call` makes the store's lookups (Database.call: without blocking the event
         loop where the database is a server)."""
@@ -72,6 +85,7 @@ class Authenticator:
         self._clock = clock
         self._cache_ttl = cache_ttl
         self._cache_size = cache_size
+        self._stale_seconds = stale_seconds
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._generation = 0
         """Counts `forget` calls, so a lookup that spanned one is not cached."""
@@ -120,7 +134,14 @@ class Authenticator:
         if cached is not None and cached[0] > now:
             return cached[1]
         generation = self._generation
-        key = await self._call(self._store.get_by_hash, digest)
+        try:
+            key = await self._call(self._store.get_by_hash, digest)
+        except Exception as exc:
+            if cached is None or not database_unreachable(exc):
+                raise
+            if cached[0] + self._stale_seconds <= now:
+                raise
+            return cached[1]  # the outage's stale answer, kept as it was
         if generation != self._generation:
             return key  # keys changed during the lookup: it may be stale, do not cache it
         now = self._clock()
@@ -131,7 +152,8 @@ class Authenticator:
         return key
 
     def _evict(self, now: float) -> None:
-        expired = [digest for digest, (expires, _) in self._cache.items() if expires <= now]
+        stale = now - self._stale_seconds
+        expired = [digest for digest, (expires, _) in self._cache.items() if expires <= stale]
         for digest in expired:
             del self._cache[digest]
         while len(self._cache) >= self._cache_size:

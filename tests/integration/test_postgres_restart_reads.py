@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from polyrelay.auth import KEY_CACHE_SECONDS
 from tests.integration.conftest import Emulator, Gateway, serving_config
 from tests.integration.servers import STATIC_KEY, gateway_config
 from tests.postgres_server import PrivateCluster, private_cluster
@@ -47,11 +49,13 @@ def gateway(
     yield from serving_config(config)
 
 
-def new_key(gateway: Gateway) -> str:
-    """A key of the database with an rpm limit: a request with it looks the key up (once
-    per cache period) and counts itself in the database before it reaches the upstream."""
+def new_key(gateway: Gateway, *, limited: bool = True) -> str:
+    """A key of the database, `limited` by rpm: a request with it looks the key up (once
+    per cache period) and, limited, counts itself in the database before it reaches the
+    upstream."""
     command = [sys.executable, "-m", "polyrelay", "keys", "create", "--name", "restart"]
-    command += ["--rpm", "1000", "--config", str(gateway.log.parent / "polyrelay.yaml")]
+    command += ["--rpm", "1000"] if limited else []
+    command += ["--config", str(gateway.log.parent / "polyrelay.yaml")]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return next(word for word in out.split() if word.startswith("sk-"))
 
@@ -120,6 +124,8 @@ def test_a_parked_response_is_served_from_memory_in_an_outage(
     client = Client(gateway)
     client.store("before")
     assert client.get("/v1/usage").status_code == 200
+    in_use = Client(gateway, new_key(gateway, limited=False))
+    assert in_use.chat().status_code == 200  # its lookup is cached
     cluster.stop()
     try:
         # Calls that need the database meet the outage, and the connections it ended go:
@@ -136,5 +142,10 @@ def test_a_parked_response_is_served_from_memory_in_an_outage(
         assert item["content"][0]["text"] == "during the outage"
         # What the process does not hold still needs the database.
         assert client.get("/v1/responses/resp_unknown").status_code == 503
+        # A database key in use works on past its 5 s cache (auth.KEY_STALE_SECONDS).
+        time.sleep(KEY_CACHE_SECONDS + 0.5)
+        answer = in_use.chat()
+        assert answer.status_code == 200, answer.text
+        assert Client(gateway, "sk-never-seen").chat().status_code == 503
     finally:
         cluster.start()

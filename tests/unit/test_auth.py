@@ -2,14 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Mapping
 
 import pytest
+from tests.unit.sqlite_errors import locked_sqlite_error
 
 from polyrelay.auth import Authenticator, generate_secret, hash_secret
 from polyrelay.errors import AuthenticationError, PermissionDeniedError
 from polyrelay.settings import StaticKey
-from polyrelay.storage import ApiKey
+from polyrelay.storage import ApiKey, KeyLimits
 
 
 class FakeClock:
@@ -26,17 +28,28 @@ class CountingStore:
     def __init__(self) -> None:
         self.by_hash: dict[str, ApiKey] = {}
         self.lookups = 0
+        self.down: Exception | None = None
+        """While set, lookups raise it (the database is out of reach)."""
 
-    def add(self, models: tuple[str, ...] | None = None) -> tuple[ApiKey, str]:
+    def add(
+        self, models: tuple[str, ...] | None = None, expires_at: int | None = None
+    ) -> tuple[ApiKey, str]:
         secret = generate_secret()
         key = ApiKey(
-            id=f"key_{len(self.by_hash)}", name="n", prefix=secret[:10], models=models, created_at=1
+            id=f"key_{len(self.by_hash)}",
+            name="n",
+            prefix=secret[:10],
+            models=models,
+            created_at=1,
+            limits=KeyLimits(expires_at=expires_at),
         )
         self.by_hash[hash_secret(secret)] = key
         return key, secret
 
     def get_by_hash(self, digest: str) -> ApiKey | None:
         self.lookups += 1
+        if self.down is not None:
+            raise self.down
         return self.by_hash.get(digest)
 
     def create(self, name: str, models: tuple[str, ...] | None) -> tuple[ApiKey, str]:
@@ -158,6 +171,60 @@ def test_revocation_applies_after_cache_ttl(store: CountingStore, clock: FakeClo
     assert authenticate(authenticator, {"x-api-key": secret}) == key
     clock.now += 6
     with pytest.raises(AuthenticationError):
+        authenticate(authenticator, {"x-api-key": secret})
+
+
+def test_an_outage_is_ridden_out_on_lookups_cached_in_the_last_ten_minutes(
+    store: CountingStore, clock: FakeClock
+) -> None:
+    """A PostgreSQL restart or outage: keys in use keep working (no 503 each time their
+    5 s are up), unknown ones stay unknown; older lookups meet the outage."""
+    authenticator = make(store, clock, cache_ttl=5.0)
+    key, secret = store.add()
+    _, expired_secret = store.add(expires_at=int(clock.now) + 200)
+    _, old_secret = store.add()
+    authenticate(authenticator, {"x-api-key": old_secret})
+    clock.now += 100
+    authenticate(authenticator, {"x-api-key": secret})
+    authenticate(authenticator, {"x-api-key": expired_secret})
+    with pytest.raises(AuthenticationError):
+        authenticate(authenticator, {"x-api-key": "sk-unknown"})
+    store.down = locked_sqlite_error()
+    clock.now += 510  # old_secret's lookup expired 605 s ago, the others 505
+    assert authenticate(authenticator, {"x-api-key": secret}) == key
+    with pytest.raises(AuthenticationError):
+        authenticate(authenticator, {"x-api-key": "sk-unknown"})
+    with pytest.raises(AuthenticationError, match="expired"):
+        authenticate(authenticator, {"x-api-key": expired_secret})  # expiry still applies
+    with pytest.raises(sqlite3.OperationalError):
+        authenticate(authenticator, {"x-api-key": old_secret})
+    store.down = None  # back: lookups are fresh again
+    del store.by_hash[hash_secret(secret)]
+    with pytest.raises(AuthenticationError):
+        authenticate(authenticator, {"x-api-key": secret})
+
+
+def test_an_error_that_is_no_outage_is_raised_not_ridden_out(
+    store: CountingStore, clock: FakeClock
+) -> None:
+    authenticator = make(store, clock, cache_ttl=5.0)
+    _, secret = store.add()
+    authenticate(authenticator, {"x-api-key": secret})
+    clock.now += 6
+    store.down = RuntimeError("a bug")
+    with pytest.raises(RuntimeError):
+        authenticate(authenticator, {"x-api-key": secret})
+
+
+def test_a_revocation_signal_in_an_outage_leaves_nothing_to_ride_on(
+    store: CountingStore, clock: FakeClock
+) -> None:
+    authenticator = make(store, clock, cache_ttl=5.0)
+    _, secret = store.add()
+    authenticate(authenticator, {"x-api-key": secret})
+    authenticator.forget()  # another replica revoked a key, and said so
+    store.down = locked_sqlite_error()
+    with pytest.raises(sqlite3.OperationalError):
         authenticate(authenticator, {"x-api-key": secret})
 
 
