@@ -30,7 +30,18 @@ import pytest
 
 from tests.integration.servers import free_port
 
-__all__ = ["PostgresServer", "postgres_binaries", "running_postgres"]
+__all__ = ["LOSE_CONNECTION", "PostgresServer", "postgres_binaries", "running_postgres"]
+
+LOSE_CONNECTION = """
+CREATE FUNCTION lose_connection() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_terminate_backend(pg_backend_pid());
+    PERFORM pg_sleep(5);
+    RETURN NEW;
+END $$
+"""
+"""A trigger function that kills the connection running it, as a server restart or a
+failover does under a statement: the statement fails with the connection lost."""
 
 _SEARCH_DIRS = ("/usr/lib/postgresql",)
 _USER = "polyrelay"

@@ -15,18 +15,9 @@ from tests.backends import execute, query
 from tests.integration.conftest import Emulator
 from tests.integration.servers import stop
 from tests.integration.tasks_support import TasksGateway, openai_client
-from tests.postgres_server import PostgresServer
+from tests.postgres_server import LOSE_CONNECTION, PostgresServer
 
 TABLES = ("responses", "response_events", "tasks")
-_LOSE_CONNECTION = """
-CREATE FUNCTION lose_connection() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_terminate_backend(pg_backend_pid());
-    PERFORM pg_sleep(5);
-    RETURN NEW;
-END $$
-"""
-"""Kills the connection that runs it, as a server restart or a failover would."""
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def submit(gateway: TasksGateway, stream: bool) -> httpx.Response:
 def test_a_connection_lost_at_the_task_leaves_nothing_and_the_next_submission_runs(
     gateway: TasksGateway, schema_url: str
 ) -> None:
-    execute(schema_url, _LOSE_CONNECTION)
+    execute(schema_url, LOSE_CONNECTION)
     execute(
         schema_url,
         "CREATE TRIGGER lose_connection BEFORE INSERT ON tasks"

@@ -14,6 +14,7 @@ import msgspec
 import pytest
 from starlette.testclient import TestClient
 from tests.backends import execute, is_postgres, query
+from tests.postgres_server import LOSE_CONNECTION
 from tests.unit.sqlite_errors import locked_sqlite_error
 
 from polyrelay.app import Deps, create_app
@@ -30,17 +31,6 @@ KEY = ApiKey(id="key_a", name="a", prefix="", created_at=0)
 RESP = "resp_1"
 TABLES = ("responses", "response_events", "tasks")
 
-# A trigger that kills its own connection, as a PostgreSQL restart or a failover does
-# under a statement: the statement fails with the connection lost.
-_LOSE_CONNECTION = """
-CREATE FUNCTION lose_connection() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_terminate_backend(pg_backend_pid());
-    PERFORM pg_sleep(5);
-    RETURN NEW;
-END $$
-"""
-
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[SqlDatabase]:
@@ -55,7 +45,7 @@ def lose_task_inserts(database: SqlDatabase, database_url: str, monkeypatch: Any
     """Every INSERT into `tasks` meets a database out of reach: on PostgreSQL the server
     drops the connection under it, on SQLite another process holds the write lock."""
     if is_postgres(database_url):
-        execute(database_url, _LOSE_CONNECTION)
+        execute(database_url, LOSE_CONNECTION)
         execute(
             database_url,
             "CREATE TRIGGER lose_connection BEFORE INSERT ON tasks"
