@@ -102,6 +102,7 @@ class RequestContext:
         "model",
         "passthrough_ok",
         "request_id",
+        "tool_names_back",
         "translation_warnings",
         "untranslatable",
         "warnings",
@@ -126,6 +127,9 @@ class RequestContext:
         custom tools, say): a decoder leaves it out of the IR and files the error here,
         which the fast path never raises (it relays the client's own body) and translating
         does (`translating`)."""
+        self.tool_names_back: dict[str, str] | None = None
+        """Tool names renamed for the upstream (ir/tool_names.py): upstream name → the
+        client's, None while none was."""
         self.frontend_state: object | None = None
         """Protocol-specific options a frontend's decode keeps for its own encode and
         renderer (e.g. the Responses options); opaque to everything else."""

@@ -33,6 +33,7 @@ from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
 from polyrelay.emulator.structured import schema_of
 from polyrelay.emulator.tool_choice import anthropic_tool_choice
+from polyrelay.emulator.tool_names import refuse_anthropic_names
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -82,6 +83,11 @@ class AnthropicDialect:
             if role == "user" and any(block.get("type") != "tool_result" for block in blocks):
                 user_text = parts_text([b for b in blocks if b.get("type") == "text"])
         tools = [as_object(tool) for tool in as_list(body.get("tools"))]
+        refuse_anthropic_names(
+            (f"tools.{i}.custom.name", as_str(t.get("name")))
+            for i, t in enumerate(tools)
+            if t.get("type") in _CLIENT_TYPES
+        )
         texts += [as_str(tool.get("description")) for tool in tools]
         search = next((t for t in tools if as_str(t.get("type")).startswith(_SEARCH_TYPE)), None)
         max_uses = search.get("max_uses") if search is not None else None

@@ -23,6 +23,7 @@ from polyrelay.emulator.script import (
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
 from polyrelay.emulator.tool_choice import gemini_tool_choice
+from polyrelay.emulator.tool_names import refuse_gemini_names
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -66,6 +67,7 @@ class GeminiDialect:
             if role == "user" and spoken:
                 user_text = parts_text(spoken)
         declarations = _function_declarations(body)
+        refuse_gemini_names(_named_declarations(body))
         texts += [as_str(declaration.get("description")) for declaration in declarations]
         config = as_object(first_of(body, "generationConfig", "generation_config"))
         schemas = {as_str(d.get("name")): _parameters(d) for d in declarations}
@@ -121,6 +123,16 @@ def _part_text(part: JSONObject) -> str:
 def _response_text(function_response: JSONObject) -> str:
     response = as_object(function_response.get("response"))
     return json_text(response["output"] if "output" in response else response)
+
+
+def _named_declarations(body: JSONObject) -> list[tuple[str, str]]:
+    return [
+        (f"tools[{i}].function_declarations[{j}].name", as_str(as_object(declaration).get("name")))
+        for i, tool in enumerate(as_list(body.get("tools")))
+        for j, declaration in enumerate(
+            as_list(first_of(as_object(tool), "functionDeclarations", "function_declarations"))
+        )
+    ]
 
 
 def _function_declarations(body: JSONObject) -> list[JSONObject]:

@@ -25,6 +25,7 @@ from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
 from polyrelay.emulator.structured import schema_of
 from polyrelay.emulator.tool_choice import chat_tool_choice
+from polyrelay.emulator.tool_names import refuse_openai_names
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -73,6 +74,7 @@ class ChatDialect:
         texts, local_names, user_text = _read_messages(messages)
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]
+        refuse_openai_names(_named_tools(body))
         texts += [as_str(tool.get("description")) for tool in tools]
         schemas = {as_str(tool.get("name")): as_object(tool.get("parameters")) for tool in tools}
         chat_top_logprobs(body)  # refused here, before any answer, when invalid
@@ -115,6 +117,16 @@ def _choice_count(body: JSONObject) -> int:
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 128:
         raise RequestError(400, "n: an integer from 1 to 128 is required", "n")
     return n
+
+
+def _named_tools(body: JSONObject) -> list[tuple[str, str]]:
+    named = []
+    for i, tool in enumerate(map(as_object, as_list(body.get("tools")))):
+        kind = "custom" if tool.get("type") == "custom" else "function"
+        named.append((f"tools[{i}].{kind}.name", as_str(as_object(tool.get(kind)).get("name"))))
+    for i, function in enumerate(map(as_object, as_list(body.get("functions")))):
+        named.append((f"functions[{i}].name", as_str(function.get("name"))))
+    return named
 
 
 def _tool_function(tool: object) -> JSONObject:

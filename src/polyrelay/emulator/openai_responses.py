@@ -24,6 +24,7 @@ from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
 from polyrelay.emulator.structured import schema_of
 from polyrelay.emulator.tool_choice import responses_tool_choice
+from polyrelay.emulator.tool_names import refuse_openai_names
 from polyrelay.emulator.wire import (
     as_list,
     as_object,
@@ -60,6 +61,7 @@ class ResponsesDialect:
             elif kind in _CALLS:
                 local_names[as_str(item.get("call_id"))] = as_str(item.get("name"))
         tools = _declared_tools(body)
+        refuse_openai_names(_named_tools(body))
         texts += [as_str(tool.get("description")) for tool in tools]
         responses_top_logprobs(body)  # refused here, before any answer, when invalid
         schemas = {
@@ -91,6 +93,18 @@ class ResponsesDialect:
 
 _CALLS = frozenset({"function_call", "custom_tool_call"})
 _CALL_OUTPUTS = frozenset({"function_call_output", "custom_tool_call_output"})
+
+
+def _named_tools(body: JSONObject) -> list[tuple[str, str]]:
+    """The function and custom tools' names (a namespace's members' too), by field."""
+    named = []
+    for i, tool in enumerate(map(as_object, as_list(body.get("tools")))):
+        if tool.get("type") in ("function", "custom"):
+            named.append((f"tools[{i}].name", as_str(tool.get("name"))))
+        elif tool.get("type") == "namespace":
+            members = enumerate(map(as_object, as_list(tool.get("tools"))))
+            named += [(f"tools[{i}].tools[{j}].name", as_str(m.get("name"))) for j, m in members]
+    return named
 
 
 def _declared_tools(body: JSONObject) -> list[JSONObject]:

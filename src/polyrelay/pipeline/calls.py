@@ -12,20 +12,44 @@ import msgspec
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
-from polyrelay.ir import ChatRequest, ChatResponse
+from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent
+from polyrelay.ir.tool_names import client_event, client_response, upstream_request
 from polyrelay.pipeline.paused import complete_paused, may_pause
 from polyrelay.pipeline.unstreamed import refuse_if_unstreamed
-from polyrelay.providers import Provider, Route
+from polyrelay.providers import Provider, Route, UpstreamRequest, UpstreamResponse
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
 from polyrelay.tools.loop import complete_with_tool, prepare_request
 from polyrelay.tools.web_search import WebSearchRuntime
 
-__all__ = ["call_once", "choice_count", "complete", "open_streams"]
+__all__ = ["call_once", "choice_count", "client_events", "complete", "open_streams"]
 
 
 def choice_count(request: ChatRequest, provider: Provider) -> int:
     """How many upstream calls serve the request: `n` of them when the upstream has no `n`."""
     return 1 if provider.capabilities.native_n else request.n
+
+
+def built(
+    provider: Provider, request: ChatRequest, route: Route, ctx: RequestContext
+) -> UpstreamRequest:
+    """The upstream request, with the tool names the upstream would refuse renamed; the
+    map back is kept on `ctx` for the answers (ir/tool_names.py)."""
+    renamed, back = upstream_request(request, provider.capabilities.tool_names)
+    if back:
+        ctx.tool_names_back = {**(ctx.tool_names_back or {}), **back}
+    return provider.build_request(renamed, route, ctx)
+
+
+def parsed(
+    provider: Provider, response: UpstreamResponse, route: Route, ctx: RequestContext
+) -> ChatResponse:
+    return client_response(provider.parse_response(response, route, ctx), ctx.tool_names_back)
+
+
+def client_events(events: list[StreamEvent], ctx: RequestContext) -> list[StreamEvent]:
+    """A stream parser's events with the tool names the client gave (see `built`)."""
+    back = ctx.tool_names_back
+    return [client_event(event, back) for event in events] if back else events
 
 
 def _single_choice(request: ChatRequest, provider: Provider) -> ChatRequest:
@@ -49,7 +73,7 @@ async def complete(
     if server_tools is not None and server_tools.emulates(request, provider.capabilities):
         return await _complete_with_tools(client, provider, request, route, ctx, server_tools)
     single = _single_choice(request, provider)
-    upstream_request = provider.build_request(single, route, ctx)
+    upstream_request = built(provider, single, route, ctx)
 
     async def one() -> ChatResponse:
         if pausing:
@@ -57,7 +81,7 @@ async def complete(
         response = await client.send(upstream_request, route.provider)
         if response.status >= 400:
             raise provider.parse_error(response)
-        return provider.parse_response(response, route, ctx)
+        return parsed(provider, response, route, ctx)
 
     async def call(prepared: ChatRequest) -> ChatResponse:
         return await call_once(client, provider, prepared, route, ctx)
@@ -76,10 +100,10 @@ async def call_once(
     route: Route,
     ctx: RequestContext,
 ) -> ChatResponse:
-    response = await client.send(provider.build_request(request, route, ctx), route.provider)
+    response = await client.send(built(provider, request, route, ctx), route.provider)
     if response.status >= 400:
         raise provider.parse_error(response)
-    return provider.parse_response(response, route, ctx)
+    return parsed(provider, response, route, ctx)
 
 
 async def _complete_with_tools(
@@ -114,7 +138,7 @@ async def open_streams(
     """Open every upstream stream and check its status and content type before the
     client's headers go out, so an upstream error (or an answer that is no stream) still
     reaches the client with an HTTP status."""
-    upstream_request = provider.build_request(_single_choice(request, provider), route, ctx)
+    upstream_request = built(provider, _single_choice(request, provider), route, ctx)
     count = choice_count(request, provider)
     openings = [client.open(upstream_request, route.provider) for _ in range(count)]
     results: list[UpstreamStream | BaseException]

@@ -21,7 +21,7 @@ from polyrelay.errors import GatewayError, UnsupportedError, UpstreamError, inte
 from polyrelay.frontends import StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError, StreamEvent, TextDelta
 from polyrelay.ir.tool_ids import outgoing_event
-from polyrelay.pipeline.calls import choice_count, open_streams
+from polyrelay.pipeline.calls import choice_count, client_events, open_streams
 from polyrelay.pipeline.metering import Meter
 from polyrelay.pipeline.paused import may_pause, stream_paused
 from polyrelay.pipeline.sse_response import FinalFrames
@@ -84,12 +84,12 @@ async def _pump_one(
     nothing is held while more may come."""
     parser = provider.stream_parser(route, ctx)
     async for chunk in stream.chunks():
-        frames = _render(parser.feed(chunk), renderer, meter, choice)
+        frames = _render(client_events(parser.feed(chunk), ctx), renderer, meter, choice)
         if tail is not None and stream.at_eof():
             tail.append(frames)
         elif frames:
             yield frames
-    frames = _render(parser.finish(), renderer, meter, choice)
+    frames = _render(client_events(parser.finish(), ctx), renderer, meter, choice)
     if tail is not None:
         tail.append(frames)
     elif frames:
@@ -216,9 +216,9 @@ async def _events(
     parser = provider.stream_parser(route, ctx)
     try:
         async for chunk in stream.chunks():
-            for event in parser.feed(chunk):
+            for event in client_events(parser.feed(chunk), ctx):
                 yield event
-        for event in parser.finish():
+        for event in client_events(parser.finish(), ctx):
             yield event
     finally:
         stream.close()

@@ -18,6 +18,7 @@ from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError
 from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent
+from polyrelay.ir.tool_names import OPENAI_NAMES, ToolNameRule
 from polyrelay.settings import ModelConfig, ProviderConfig
 
 __all__ = [
@@ -91,6 +92,8 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     """Takes plain-text documents as their own blocks (else they become text parts)."""
     native_web_search: bool = False
     """Runs the web search server tool itself; otherwise the gateway runs the search loop."""
+    tool_names: ToolNameRule = OPENAI_NAMES
+    """The function names the upstream takes; others are renamed for it (ir/tool_names)."""
 
 
 class StreamParser(Protocol):

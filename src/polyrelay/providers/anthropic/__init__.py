@@ -6,6 +6,7 @@ from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError
 from polyrelay.ir import ChatRequest, ChatResponse
+from polyrelay.ir.tool_names import ANTHROPIC_NAMES
 from polyrelay.providers import Capabilities, Route, UpstreamRequest, UpstreamResponse
 from polyrelay.providers.anthropic import request as _request, response as _response
 from polyrelay.providers.anthropic.stream import AnthropicStreamParser
@@ -23,6 +24,7 @@ class AnthropicProvider:
         document_urls=True,
         text_documents=True,
         native_web_search=True,
+        tool_names=ANTHROPIC_NAMES,
     )
 
     def build_request(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError
 from polyrelay.ir import ChatRequest, ChatResponse
+from polyrelay.ir.tool_names import GEMINI_NAMES
 from polyrelay.providers import Capabilities, Route, UpstreamRequest, UpstreamResponse
 from polyrelay.providers.gemini.request import (
     MAX_STOP_SEQUENCES,
@@ -24,7 +25,9 @@ __all__ = ["GeminiProvider", "GeminiStreamParser"]
 class GeminiProvider:
     type = "gemini"
     # Gemini fetches no arbitrary URLs: the gateway fetches and inlines them (pipeline/media.py).
-    capabilities = Capabilities(native_n=False, max_stop_sequences=MAX_STOP_SEQUENCES)
+    capabilities = Capabilities(
+        native_n=False, max_stop_sequences=MAX_STOP_SEQUENCES, tool_names=GEMINI_NAMES
+    )
 
     def build_request(
         self, request: ChatRequest, route: Route, ctx: RequestContext
