@@ -27,11 +27,15 @@ __all__ = [
     "id_with_extensions",
     "outgoing_event",
     "outgoing_response",
+    "plain_wire_ids",
     "restore_request",
     "split_id",
 ]
 
 ID_MARK = "__gw1_"
+_ID_KEYS = frozenset({"id", "call_id", "tool_call_id", "tool_use_id"})
+"""Where a client's body carries tool-call ids: Chat's `tool_calls[].id` and
+`tool_call_id`, Responses' `call_id`, Anthropic's `tool_use.id` and `tool_use_id`."""
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(dict[str, str])
 
@@ -106,3 +110,21 @@ def _carries_mark(message: Message) -> bool:
         if isinstance(part, ToolResultPart) and ID_MARK in part.tool_call_id:
             return True
     return False
+
+
+def plain_wire_ids(document: object) -> None:
+    """Split the extensions off every tool-call id in a client's raw body (in place), for
+    the same-protocol fast path: a conversation that went through another upstream
+    carries ids this gateway extended for it (an OpenAI upstream refuses an id past 40
+    characters, and the other upstream's state is no business of this one). Only called
+    when the body holds the mark, so the usual body is never walked."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if isinstance(value, str):
+                if key in _ID_KEYS and ID_MARK in value:
+                    document[key] = split_id(value)[0]
+            else:
+                plain_wire_ids(value)
+    elif isinstance(document, list):
+        for value in document:
+            plain_wire_ids(value)

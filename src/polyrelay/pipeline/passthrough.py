@@ -22,6 +22,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError
+from polyrelay.ir.tool_ids import ID_MARK, plain_wire_ids
 from polyrelay.pipeline.metering import Meter, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.sse_response import FinalFrames
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from polyrelay.pipeline.handler import Gateway
 
 __all__ = ["relay"]
+
+_ID_MARK = ID_MARK.encode()
 
 
 async def relay(
@@ -64,9 +67,11 @@ async def relay(
         raw.pop("async", None)
     if hooks is not None:
         raw = hooks.passthrough_body(raw, ctx)
-    upstream_request = relaying.passthrough_request(
-        raw, route, chat.stream, _merged_headers(headers)
-    )
+    merged = _merged_headers(headers)
+    upstream_request = relaying.passthrough_request(raw, route, chat.stream, merged)
+    if _ID_MARK in upstream_request.body:  # ids extended for another upstream: see plain_wire_ids
+        plain_wire_ids(raw)
+        upstream_request = relaying.passthrough_request(raw, route, chat.stream, merged)
     stream = await gateway.client.open(upstream_request, route.provider)
     if stream.status >= 400 or not chat.stream:
         return await _relay_whole(stream, provider, hooks, ctx, meter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from polyrelay.ir import (
     ChatRequest,
@@ -18,6 +19,7 @@ from polyrelay.ir import (
 from polyrelay.ir.tool_ids import (
     outgoing_event,
     outgoing_response,
+    plain_wire_ids,
     restore_request,
     split_id,
 )
@@ -59,3 +61,23 @@ def test_plain_ids_and_requests_are_untouched() -> None:
     assert restore_request(plain) is plain
     assert split_id("toolu_01__x") == ("toolu_01__x", {})
     assert split_id("call_1__gw1_!!!") == ("call_1__gw1_!!!", {})
+
+
+def test_plain_wire_ids_splits_every_tool_call_id_of_a_raw_body_and_nothing_else() -> None:
+    wire = "call_1__gw1_eyJnIjoicyJ9"
+    body: Any = {
+        "messages": [
+            {"role": "assistant", "tool_calls": [{"id": wire, "function": {"name": "f"}}]},
+            {"role": "tool", "tool_call_id": wire, "content": f"the id was {wire}"},
+            {"content": [{"type": "tool_result", "tool_use_id": wire}]},
+        ],
+        "input": [{"type": "function_call_output", "call_id": wire, "output": "x"}],
+        "metadata": {"note": wire},
+    }
+    plain_wire_ids(body)
+    assert body["messages"][0]["tool_calls"][0]["id"] == "call_1"
+    assert body["messages"][1]["tool_call_id"] == "call_1"
+    assert body["messages"][1]["content"] == f"the id was {wire}"  # text is the client's
+    assert body["messages"][2]["content"][0]["tool_use_id"] == "call_1"
+    assert body["input"][0]["call_id"] == "call_1"
+    assert body["metadata"]["note"] == wire

@@ -19,7 +19,6 @@ from polyrelay.frontends.anthropic_messages.decode import (
 from polyrelay.frontends.anthropic_messages.encode import encode_error, encode_response
 from polyrelay.frontends.anthropic_messages.stream import AnthropicStreamRenderer
 from polyrelay.ir import ChatRequest, ChatResponse
-from polyrelay.ir.tool_ids import split_id
 from polyrelay.settings import Settings
 
 __all__ = ["AnthropicMessagesFrontend", "AnthropicStreamRenderer"]
@@ -66,16 +65,13 @@ class AnthropicMessagesFrontend:
 
     def passthrough_body(self, raw: JSONObject, ctx: RequestContext) -> JSONObject:
         """The service's additions in the Anthropic API's own terms before the fast path:
-        `messages` as a string becomes one user message, a missing `max_tokens` gets the
-        service default (the API requires it), and tool ids lose the round-trip data this
-        gateway appended for another provider."""
+        `messages` as a string becomes one user message, and a missing `max_tokens` gets
+        the service default (the API requires it). (Tool ids lose the round-trip data this
+        gateway appended for another provider in the relay: ir/tool_ids.plain_wire_ids.)"""
         del ctx
         messages = raw.get("messages")
         if isinstance(messages, str):
             raw["messages"] = [{"role": "user", "content": messages}]
-        elif isinstance(messages, list):
-            for message in messages:
-                _plain_tool_ids(message)
         raw.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         return raw
 
@@ -104,17 +100,6 @@ class AnthropicMessagesFrontend:
     def stream_renderer(self, request: ChatRequest, ctx: RequestContext) -> AnthropicStreamRenderer:
         del request
         return AnthropicStreamRenderer(ctx)
-
-
-def _plain_tool_ids(message: object) -> None:
-    content = message.get("content") if isinstance(message, dict) else None
-    for block in content if isinstance(content, list) else ():
-        if not isinstance(block, dict):
-            continue
-        for key in ("id", "tool_use_id"):
-            value = block.get(key)
-            if block.get("type") in ("tool_use", "tool_result") and isinstance(value, str):
-                block[key] = split_id(value)[0]
 
 
 class _NoObserver:
