@@ -74,6 +74,10 @@ def test_streamed_events_follow_the_grammar(client: openai.OpenAI, provider: str
     final = events[-1].response
     assert final.output_text == text and final.usage is not None
     assert client.responses.retrieve(final.id).output_text == text
+    # Unix seconds on the wire, as OpenAI sends them and the unstreamed answer has them
+    # (the SDK reads them as floats; a strictly typed client would refuse a fraction).
+    stored = client.responses.with_raw_response.retrieve(final.id).http_response.json()
+    assert isinstance(stored["completed_at"], int)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -415,7 +415,7 @@ class OpenAIResponsesStreamRenderer:
         self._close_message(out, status)
         final = self._final_shell(status)
         final.incomplete_details = incomplete
-        final.completed_at = time.time() if status == "completed" else None
+        final.completed_at = int(time.time()) if status == "completed" else None
         final.usage = usage_from_ir(self._usage)
         self._ended = True
         return [*out, self._terminal_frame(f"response.{status}", final)]
