@@ -4,6 +4,7 @@ runner, and the URLs open_database accepts or refuses."""
 from __future__ import annotations
 
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,22 @@ def test_database_uses_wal(tmp_path: Path, clock: FakeClock) -> None:
     conn = sqlite3.connect(tmp_path / "w.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+
+
+def test_a_new_database_file_is_its_owners_alone(tmp_path: Path, clock: FakeClock) -> None:
+    """It holds every key's prompts and answers, and the webhook signing secret."""
+    database = open_database(f"sqlite:///{tmp_path / 'p.db'}", clock=clock)
+    try:
+        database.keys.create("k", None)  # a write: the -wal file exists
+        for name in ("p.db", "p.db-wal"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    finally:
+        database.close()
+    shared = tmp_path / "shared.db"
+    shared.touch(mode=0o640)
+    shared.chmod(0o640)  # the operator's choice stays
+    open_database(f"sqlite:///{shared}", clock=clock).close()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o640
 
 
 def test_statement_journals_stay_in_memory(tmp_path: Path, clock: FakeClock) -> None:

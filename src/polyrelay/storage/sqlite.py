@@ -6,6 +6,7 @@ writer wait for another process's write lock instead of failing.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,8 @@ class SqliteDatabase(SqlDatabase):
                 f"cannot open database {path}: directory {Path(path).parent} does not exist"
             )
         try:
+            if path != ":memory:":
+                _create_private(path)
             conn = sqlite3.connect(
                 path,
                 check_same_thread=False,
@@ -41,7 +44,7 @@ class SqliteDatabase(SqlDatabase):
                 factory=SqliteConnection,
                 cached_statements=_CACHED_STATEMENTS,
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
@@ -61,3 +64,15 @@ class SqliteDatabase(SqlDatabase):
             conn.close()
             raise StorageError(f"cannot use database {path}: {exc}") from exc
         return cls(conn, clock, SQLITE)
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner alone, if it is new: it holds every
+    key's prompts and answers and the webhook signing secret. SQLite gives its -wal and
+    -shm files the database file's mode. An existing file keeps the mode it has (the
+    operator's choice)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
