@@ -19,6 +19,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from polyrelay.errors import InvalidRequestError
+from polyrelay.fetch.body import BodyTooLarge, read_capped
 from polyrelay.fetch.policy import AddressPolicy, IPAddress
 from polyrelay.fetch.settings import FetchSettings
 from polyrelay.fetch.url import Target, check_url, refusal
@@ -29,7 +30,6 @@ Resolve = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 """Looks a host name up: `(host, port) -> addresses`. Injected in tests."""
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_CHUNK = 64 * 1024
 _USER_AGENT = "polyrelay-fetch/1"
 
 
@@ -236,17 +236,10 @@ class UrlFetcher:
 
     async def _read_capped(self, url: str, resp: aiohttp.ClientResponse) -> bytes:
         limit = self._settings.max_bytes
-        too_large = f"is larger than the {limit}-byte limit (fetch.max_bytes)"
-        if resp.content_length is not None and resp.content_length > limit:
-            raise refusal(url, too_large)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise refusal(url, too_large)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_capped(resp, limit)
+        except BodyTooLarge:
+            raise refusal(url, f"is larger than the {limit}-byte limit (fetch.max_bytes)") from None
 
 
 def _location(url: str, resp: aiohttp.ClientResponse) -> str:

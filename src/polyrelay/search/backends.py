@@ -21,6 +21,8 @@ import aiohttp
 import msgspec
 
 from polyrelay import codec
+from polyrelay.fetch.body import INFLATABLE, BodyTooLarge, inflate_capped, read_capped
+from polyrelay.fetch.settings import DEFAULT_MAX_BYTES
 from polyrelay.ir.tools import UserLocation
 from polyrelay.search.domains import DomainFilter
 
@@ -46,6 +48,7 @@ MAX_QUERY_CHARS = 400
 # With a domain filter, ask for more so that filtering still leaves `limit` hits.
 _OVERFETCH = 4
 _MAX_FETCH = 50
+_DETAIL_BYTES = 200
 # A tag holds no `<`: an unclosed `<` stops the match at the next one, so a run of them
 # costs a scan each up to there, not to the end (`<[^>]*>` was quadratic in `<<<…`).
 _TAG = re.compile(r"<[^<>]*>")
@@ -132,9 +135,14 @@ def error_for_status(
 class HttpJsonClient:
     """JSON-over-HTTP for the web backends, on an injected aiohttp session or, without one,
     a session per call (searches are rare next to model calls; the per-call session keeps
-    the backend free of lifecycle)."""
+    the backend free of lifecycle).
 
-    __slots__ = ("_overrides", "_session", "_timeout")
+    An answer is read under `max_bytes` (the fetch limit, `fetch.max_bytes`) as sent and
+    again once inflated: aiohttp's own decompression is off, since it would inflate a
+    gzip bomb whole before anything could count it. Past the limit the search fails as
+    `unavailable`, like any answer the gateway cannot use."""
+
+    __slots__ = ("_max_bytes", "_overrides", "_session", "_timeout")
 
     def __init__(
         self,
@@ -142,10 +150,12 @@ class HttpJsonClient:
         timeout: float,
         session: aiohttp.ClientSession | None = None,
         status_codes: Mapping[int, SearchErrorCode] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._overrides = dict(status_codes or {})
+        self._max_bytes = max_bytes
 
     async def request(
         self,
@@ -159,14 +169,18 @@ class HttpJsonClient:
     ) -> T:
         """The 2xx answer's JSON body decoded as `into`; SearchError for anything else."""
         data = None if body is None else codec.encode(body)
-        all_headers = {"Accept": "application/json", **(headers or {})}
+        all_headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": ", ".join(INFLATABLE),
+            **(headers or {}),
+        }
         if data is not None:
             all_headers["Content-Type"] = "application/json"
         try:
             if self._session is not None:
                 raw = await self._send(self._session, method, url, params, all_headers, data)
             else:
-                async with aiohttp.ClientSession() as session:
+                async with aiohttp.ClientSession(auto_decompress=False) as session:
                     raw = await self._send(session, method, url, params, all_headers, data)
         except TimeoutError as exc:
             raise SearchError(
@@ -191,12 +205,31 @@ class HttpJsonClient:
         data: bytes | None,
     ) -> bytes:
         async with session.request(
-            method, url, params=params, headers=headers, data=data, timeout=self._timeout
+            method,
+            url,
+            params=params,
+            headers=headers,
+            data=data,
+            timeout=self._timeout,
+            auto_decompress=False,  # an injected session's setting must not matter
         ) as response:
-            raw = await response.read()
             if response.status >= 300:
-                raise error_for_status(response.status, _detail(raw), self._overrides)
-            return raw
+                detail = await _detail(response)
+                raise error_for_status(response.status, detail, self._overrides)
+            return await self._body(response)
+
+    async def _body(self, response: aiohttp.ClientResponse) -> bytes:
+        limit = self._max_bytes
+        encoding = response.headers.get("Content-Encoding", "")
+        try:
+            return inflate_capped(await read_capped(response, limit), encoding, limit)
+        except BodyTooLarge:
+            raise SearchError(
+                "unavailable",
+                f"the search API answered more than {limit} bytes (fetch.max_bytes)",
+            ) from None
+        except ValueError as exc:
+            raise SearchError("unavailable", f"the search API answered {exc}") from None
 
 
 def plain_text(markup: str) -> str:
@@ -204,5 +237,9 @@ def plain_text(markup: str) -> str:
     return " ".join(html.unescape(_TAG.sub("", markup)).split())
 
 
-def _detail(raw: bytes) -> str:
-    return raw[:200].decode("utf-8", "replace").strip()
+async def _detail(response: aiohttp.ClientResponse) -> str:
+    """The start of an error answer, for the log; nothing more of it is read."""
+    raw = await response.content.read(_DETAIL_BYTES)
+    if response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+        return ""  # compressed: its first bytes say nothing
+    return raw.decode("utf-8", "replace").strip()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import aiohttp
 import msgspec
 
+from polyrelay.fetch.settings import DEFAULT_MAX_BYTES
 from polyrelay.ir.tools import UserLocation
 from polyrelay.search.backends import (
     HttpJsonClient,
@@ -51,10 +52,11 @@ class BraveBackend:
         base_url: str = BRAVE_BASE_URL,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._url = base_url.rstrip("/") + "/res/v1/web/search"
         self._key = api_key
-        self._http = HttpJsonClient(timeout=timeout, session=session)
+        self._http = HttpJsonClient(timeout=timeout, session=session, max_bytes=max_bytes)
 
     async def search(
         self, query: str, *, limit: int, location: UserLocation | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from polyrelay.fetch.settings import DEFAULT_MAX_BYTES
 from polyrelay.search.backends import (
     SearchBackend,
 )
@@ -21,10 +22,14 @@ class SearchConfigError(ValueError):
 
 
 def make_backend(
-    settings: SearchSettings, *, session: aiohttp.ClientSession | None = None
+    settings: SearchSettings,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> SearchBackend:
     """The backend `settings.backend` names. `session` is shared by the web backends (one
-    per call when None); the local index opens its file now."""
+    per call when None); `max_bytes` bounds their answers (`fetch.max_bytes`); the local
+    index opens its file now."""
     match settings.backend:
         case "local":
             try:
@@ -34,13 +39,16 @@ def make_backend(
         case "searxng":
             if not settings.base_url:
                 raise SearchConfigError("search.base_url is required for the searxng backend")
-            return SearxngBackend(settings.base_url, timeout=settings.timeout, session=session)
+            return SearxngBackend(
+                settings.base_url, timeout=settings.timeout, session=session, max_bytes=max_bytes
+            )
         case "brave":
             return BraveBackend(
                 _api_key(settings),
                 base_url=settings.base_url or BRAVE_BASE_URL,
                 timeout=settings.timeout,
                 session=session,
+                max_bytes=max_bytes,
             )
         case "tavily":
             return TavilyBackend(
@@ -48,6 +56,7 @@ def make_backend(
                 base_url=settings.base_url or TAVILY_BASE_URL,
                 timeout=settings.timeout,
                 session=session,
+                max_bytes=max_bytes,
             )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from polyrelay.fetch.settings import DEFAULT_MAX_BYTES
 from polyrelay.ir.tools import UserLocation
 from polyrelay.search.backends import (
     HttpJsonClient,
@@ -44,10 +45,11 @@ class SearxngBackend:
         timeout: float = 10.0,
         language: str = "all",
         session: aiohttp.ClientSession | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._url = base_url.rstrip("/") + "/search"
         self._language = language
-        self._http = HttpJsonClient(timeout=timeout, session=session)
+        self._http = HttpJsonClient(timeout=timeout, session=session, max_bytes=max_bytes)
 
     async def search(
         self, query: str, *, limit: int, location: UserLocation | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import aiohttp
 import msgspec
 
+from polyrelay.fetch.settings import DEFAULT_MAX_BYTES
 from polyrelay.ir.tools import UserLocation
 from polyrelay.search.backends import HttpJsonClient, SearchHit, check_query
 
@@ -46,12 +47,14 @@ class TavilyBackend:
         base_url: str = TAVILY_BASE_URL,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._url = base_url.rstrip("/") + "/search"
         self._key = api_key
         self._http = HttpJsonClient(
             timeout=timeout,
             session=session,
+            max_bytes=max_bytes,
             status_codes={432: "too_many_requests", 433: "too_many_requests"},
         )
 

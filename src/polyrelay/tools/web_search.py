@@ -2,7 +2,7 @@
 
 What the model sees: a function tool of the client's tool name (default `web_search`) taking
 `{"query": string}`; each call's tool result is the numbered hit list (title, URL, date,
-excerpt) or one line naming the error.
+excerpt; cut to the bounds of `web_search_limits`) or one line naming the error.
 
 What the client sees (Anthropic's blocks, rendered by each frontend in its own dialect):
 `server_tool_use` (id `srvtoolu_…`, input `{query}`), `web_search_tool_result` with
@@ -32,6 +32,7 @@ from pathlib import Path
 
 from polyrelay.codec import DecodeError, decode, encode_str
 from polyrelay.context import RequestContext
+from polyrelay.fetch.settings import DEFAULT_MAX_BYTES
 from polyrelay.ir import (
     ChatRequest,
     Citation,
@@ -53,6 +54,7 @@ from polyrelay.search.backends import (
 from polyrelay.search.domains import DomainFilter
 from polyrelay.search.factory import make_backend
 from polyrelay.search.settings import SearchSettings
+from polyrelay.tools.web_search_limits import bounded_hits
 
 __all__ = [
     "BLOB_PREFIX",
@@ -165,7 +167,7 @@ class WebSearch:
                 page_age=hit.page_age,
                 encrypted_content=_token(hit.text),
             )
-            for hit in hits
+            for hit in bounded_hits(hits)
         )
         return ServerToolResultPart(tool_call_id=call.id, name=self.name, results=results)
 
@@ -244,8 +246,10 @@ class WebSearchRuntime:
     """The gateway's search backend (built at start-up, closed at shut-down) and the
     per-request `WebSearch` tools that use it."""
 
-    def __init__(self, settings: SearchSettings) -> None:
+    def __init__(self, settings: SearchSettings, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._settings = settings
+        self._max_bytes = max_bytes
+        """The most a web backend's answer may hold (`fetch.max_bytes`)."""
         self._backend: SearchBackend | None = None
 
     async def start(self) -> None:
@@ -256,7 +260,7 @@ class WebSearchRuntime:
                 self._settings.index_path,
             )
             return
-        self._backend = make_backend(self._settings)
+        self._backend = self._make_backend()
 
     async def close(self) -> None:
         backend, self._backend = self._backend, None
@@ -266,8 +270,11 @@ class WebSearchRuntime:
 
     def backend(self) -> SearchBackend | None:
         if self._backend is None and not self._missing_local_index():
-            self._backend = make_backend(self._settings)
+            self._backend = self._make_backend()
         return self._backend
+
+    def _make_backend(self) -> SearchBackend:
+        return make_backend(self._settings, max_bytes=self._max_bytes)
 
     def _missing_local_index(self) -> bool:
         path = self._settings.index_path.removeprefix("sqlite:///")
