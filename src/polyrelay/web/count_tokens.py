@@ -8,6 +8,12 @@ one token per 4 characters (rounded up) of all text in the request — system, m
 tool calls and results, reasoning, and each tool's name, description and JSON schema —
 plus 1600 tokens per image or binary document (Anthropic's size for a ~1.15 megapixel
 image). Errors are Anthropic error bodies, as on `/v1/messages`.
+
+Media go through the same pass as on `/v1/messages` (pipeline/media.py) for the routed
+model, before anything is counted or relayed: the same refusals (a private or metadata URL
+an upstream would fetch, a bad file), and the same conversions (a URL the upstream cannot
+fetch is fetched and inlined, a PDF becomes text for a model that cannot read PDFs). So
+count_tokens accepts exactly what `/v1/messages` accepts, and counts what it would send.
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from polyrelay.ir import (
 )
 from polyrelay.ir.tool_ids import restore_request
 from polyrelay.pipeline.handler import read_body, response_headers
+from polyrelay.pipeline.media import prepare_media
 from polyrelay.providers.anthropic import AnthropicProvider
+from polyrelay.providers.anthropic.content import messages_from_ir
 from polyrelay.providers.gemini import GeminiProvider
 from polyrelay.web import failure_response
 
@@ -114,8 +122,13 @@ async def _count(
     ctx: RequestContext,
 ) -> int:
     provider = gateway.providers[route.provider.type]
+    # The media rules of /v1/messages for this model: a URL relayed to an upstream is
+    # checked here too (an upstream on the local network would fetch it from inside it).
+    prepared = await prepare_media(chat, route, provider.capabilities, gateway.media_readers, ctx)
     if isinstance(provider, AnthropicProvider):
-        return await _count_anthropic(gateway, provider, request, body, route)
+        changed = None if prepared is chat else prepared
+        return await _count_anthropic(gateway, provider, request, body, route, changed, ctx)
+    chat = prepared
     if isinstance(provider, GeminiProvider):
         response = await gateway.client.send(
             provider.count_tokens_request(chat, route, ctx), route.provider
@@ -136,9 +149,15 @@ async def _count_anthropic(
     request: Request,
     body: bytes,
     route: ModelRoute,
+    changed: ChatRequest | None,
+    ctx: RequestContext,
 ) -> int:
+    """The client's body counted upstream; `changed` is the request when the media pass
+    changed a part of it, whose messages then replace the client's."""
     raw = codec.decode(body)
     assert isinstance(raw, dict)  # decode_count_tokens accepted it as an object
+    if changed is not None:
+        raw["messages"] = codec.decode(codec.encode(messages_from_ir(changed.messages, ctx)))
     headers = {"anthropic-version": request.headers.get("anthropic-version", "2023-06-01")}
     betas = betas_from_headers(request.headers)
     if betas:
