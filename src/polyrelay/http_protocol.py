@@ -20,6 +20,11 @@ and waited for a head that never ended. A head past `max_head_bytes` or `max_hea
 gets `431 Request Header Fields Too Large`, and one not complete `head_timeout_seconds`
 after it began (or after the connection opened) gets `408`; either way the connection
 closes, and what the client still sends is read and dropped, never parsed.
+
+A response that completes before its request's body was received in full (the app's 408
+for a body that came too slowly, its 413 for one too large, a 401 that did not wait for
+it) closes the connection the same way, as Go's server does: uvicorn would keep it open
+and drop the rest of the body as it came, for as long as a client trickled it.
 """
 
 from __future__ import annotations
@@ -163,6 +168,13 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         else:  # a head began in this read and goes on: only such heads are timed
             self._arm_head_timer()
 
+    def on_response_complete(self) -> None:
+        cycle: RequestResponseCycle | None = self.cycle
+        unread = cycle is not None and cycle.more_body and not cycle.disconnected
+        super().on_response_complete()
+        if unread and not self._refused and not self.transport.is_closing():
+            self._linger_and_close()
+
     def _invalid_request(self) -> None:
         # As uvicorn answers a request httptools cannot parse.
         msg = "Invalid HTTP request received."
@@ -243,6 +255,12 @@ class HeadJoiningProtocol(HttpToolsProtocol):
             body,
         ]
         self.transport.write(b"".join(content))
+        self._linger_and_close()
+
+    def _linger_and_close(self) -> None:
+        """End the connection after the answer written: half-close, read and drop what
+        the client still sends for `linger_seconds`, then close."""
+        self._refused = True
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self._linger_timer = self.loop.call_later(self.linger_seconds, self.transport.close)

@@ -61,19 +61,38 @@ _UPSTREAM_ERRORS = (UpstreamError, UpstreamUnreachableError, UpstreamTimeoutErro
 """Errors that mean the request reached (or tried to reach) the upstream: metered."""
 
 
+BODY_GRACE_SECONDS = 30.0
+"""How long a request body may take before any byte of it counts (as the head's timeout)."""
+BODY_MIN_BYTES_PER_SECOND = 1024
+"""Past the grace, the pace a body must keep on average: each byte received buys this
+much more time. A fixed bound would cut a large body on a slow link, and a bound between
+reads would never end a client sending one byte every few seconds (slow loris, with a valid
+key: the connection and its buffers held without end). So the bound grows with the bytes
+received, as Apache's mod_reqtimeout does (its MinRate is 500 bytes/s): a body of the
+maximum size at 1 KiB/s or faster is never cut, a trickle is cut after the grace."""
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with a 413 as soon as it passes `limit` bytes."""
+    """The request body, refused with a 413 as soon as it passes `limit` bytes and with a
+    408 when it arrives slower than the bound above (see BODY_MIN_BYTES_PER_SECOND). The
+    connection closes after either answer: its body is not read to the end
+    (http_protocol.HeadJoiningProtocol)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(_too_large(limit))
     chunks: list[bytes] = []
     size = 0
+    started = asyncio.get_running_loop().time()
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLargeError(_too_large(limit))
-            chunks.append(chunk)
+        async with asyncio.timeout(started + BODY_GRACE_SECONDS) as deadline:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError(_too_large(limit))
+                chunks.append(chunk)
+                deadline.reschedule(started + _body_seconds(size))
+    except TimeoutError:
+        raise InvalidRequestError(_too_slow(size), status=408, code="request_timeout") from None
     except ClientDisconnect:
         raise ClientClosedError(
             "The client closed the connection before its body was read."
@@ -81,8 +100,20 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _body_seconds(size: int) -> float:
+    return BODY_GRACE_SECONDS + size / BODY_MIN_BYTES_PER_SECOND
+
+
 def _too_large(limit: int) -> str:
     return f"Request body is larger than the limit of {limit} bytes."
+
+
+def _too_slow(size: int) -> str:
+    return (
+        f"The request body did not arrive in time: {size} bytes in {_body_seconds(size):g}"
+        f" seconds; a body may take {BODY_GRACE_SECONDS:g} seconds plus one second per"
+        f" {BODY_MIN_BYTES_PER_SECOND} bytes."
+    )
 
 
 class TaskSubmitter(Protocol):
