@@ -96,15 +96,17 @@ def _read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
     return head, body
 
 
-def _trickle(port: int, path: str, auth: str) -> tuple[bytes, dict[str, object], float, bool]:
-    """Send a head promising 1000 bytes, then a byte every 50 ms until an answer comes.
+def _trickle(
+    port: int, path: str, auth: str, byte: bytes = b" "
+) -> tuple[bytes, dict[str, object], float, bool]:
+    """Send a head promising 1000 bytes, then `byte` every 50 ms until an answer comes.
     Returns the answer's head and body, when it came, and whether the connection closed."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         started = time.monotonic()
         sock.sendall(_head(path, 1000, auth))
         sock.settimeout(0.05)
         while True:
-            sock.sendall(b" ")
+            sock.sendall(byte)
             try:
                 if sock.recv(1, socket.MSG_PEEK):
                     break
@@ -145,6 +147,15 @@ def test_a_trickled_body_gets_408_in_the_anthropic_shape(port: int) -> None:
     assert body["type"] == "error"
     error = body["error"]
     assert isinstance(error, dict) and error["type"] == "invalid_request_error"
+    assert closed
+
+
+def test_a_body_that_never_begins_gets_408(port: int) -> None:
+    head, _, answered, closed = _trickle(
+        port, "/v1/chat/completions", f"authorization: Bearer {STATIC_KEY}", byte=b""
+    )
+    assert head.startswith(b"HTTP/1.1 408 "), head
+    assert GRACE <= answered < GRACE + 1.5
     assert closed
 
 

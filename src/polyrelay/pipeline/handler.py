@@ -84,7 +84,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     size = 0
     started = asyncio.get_running_loop().time()
     try:
-        async with asyncio.timeout(started + BODY_GRACE_SECONDS) as deadline:
+        async with asyncio.timeout_at(started + BODY_GRACE_SECONDS) as deadline:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
