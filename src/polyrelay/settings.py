@@ -248,6 +248,7 @@ class _Reader:
         values["source"] = self._source
         self._require(Settings, root, "", values)
         static_keys = values.get("keys", ())
+        self._check_key_names(static_keys)
         if isinstance(static_keys, tuple):  # an unset ${VAR} switches that key off
             values["keys"] = tuple(k for k in static_keys if isinstance(k, StaticKey) and k.key)
         settings = msgspec.convert(values, Settings)
@@ -378,6 +379,27 @@ class _Reader:
         if node.value in seen:
             raise self._error(node, f"duplicate key {node.value!r}")
         return str(node.value)
+
+    def _check_key_names(self, static_keys: object) -> None:
+        """A static key's name is its identity (its id is `static:NAME`): two keys of one
+        name would share their stored responses, tasks, usage and rate limits. Keys an
+        unset ${VAR} switched off count too, so setting the variable cannot merge them."""
+        if not isinstance(static_keys, tuple):
+            return
+        first: dict[str, int] = {}
+        for index, key in enumerate(static_keys):
+            if not isinstance(key, StaticKey):
+                continue
+            if key.name in first:
+                path, earlier = f"keys[{index}].name", first[key.name]
+                line, earlier_line = self._lines[path], self._lines[f"keys[{earlier}].name"]
+                problem = (
+                    f"duplicate name {key.name!r} (also keys[{earlier}], line {earlier_line});"
+                    " give each static key a name of its own: a key's stored responses,"
+                    " tasks and usage belong to its name"
+                )
+                raise ConfigError(f"{self._source}:{line}: {path}: {problem}")
+            first[key.name] = index
 
     def _listen(self, text: str) -> tuple[str, int]:
         host, _, port = text.rpartition(":")
