@@ -13,13 +13,21 @@ import secrets
 from collections.abc import Callable, Mapping
 
 from polyrelay.errors import AuthenticationError, PermissionDeniedError
-from polyrelay.limits import check_expiry
+from polyrelay.limits import check_active
 from polyrelay.settings import StaticKey
 from polyrelay.storage import ApiKey, KeyLimits, KeyStore, StoreCall, call_at_once
 from polyrelay.storage.unreachable import database_unreachable
 
-__all__ = ["KEY_CACHE_SECONDS", "Authenticator", "generate_secret", "hash_secret"]
+__all__ = [
+    "KEY_CACHE_SECONDS",
+    "STATIC_KEY_ID_PREFIX",
+    "Authenticator",
+    "generate_secret",
+    "hash_secret",
+]
 
+STATIC_KEY_ID_PREFIX = "static:"
+"""A static key's id is this + its name: its stored data belongs to the name."""
 _SECRET_CHARS = 48
 _MAX_SECRET_LENGTH = 512
 _MISSING_KEY = (
@@ -90,6 +98,7 @@ class Authenticator:
         self._generation = 0
         """Counts `forget` calls, so a lookup that spanned one is not cached."""
         self._static = [(hash_secret(k.key), _static_api_key(k)) for k in static_keys if k.key]
+        self._static_by_id = {key.id: key for _, key in self._static}
 
     async def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
         """The key the request carries; header names are expected in lower case."""
@@ -102,9 +111,24 @@ class Authenticator:
         key = self._static_match(digest) or await self._lookup(digest)
         if key is None:
             raise AuthenticationError("Invalid API key.")
-        if key.revoked_at is not None:
-            raise AuthenticationError(f"API key {key.prefix}... has been revoked.")
-        check_expiry(key, self._clock())
+        check_active(key, self._clock())
+        return key
+
+    def reauthenticate(self, key: ApiKey) -> ApiKey:
+        """The key that submitted queued work (a task, a batch request, a background
+        response), as it stands when that work comes to run; a 401 when it may no longer
+        be used, so a revoked or expired key's queue stops spending upstream, as its HTTP
+        requests stop. A database key is expected as the task store's claim returns it,
+        with its row's current revocation and expiry; a static key must still be in the
+        config, whose entry (models, limits, expiry) then applies."""
+        if key.id.startswith(STATIC_KEY_ID_PREFIX):
+            configured = self._static_by_id.get(key.id)
+            if configured is None:
+                raise AuthenticationError(
+                    f"API key {key.name!r} is no longer among the gateway's configured keys."
+                )
+            key = configured
+        check_active(key, self._clock())
         return key
 
     def authorize_model(self, key: ApiKey, model: str) -> None:
@@ -170,7 +194,7 @@ def _secret_from_headers(headers: Mapping[str, str]) -> str:
 
 def _static_api_key(key: StaticKey) -> ApiKey:
     return ApiKey(
-        id=f"static:{key.name}",
+        id=STATIC_KEY_ID_PREFIX + key.name,
         name=key.name,
         prefix="",  # a static key may be short enough that any prefix would reveal it
         models=key.models,

@@ -23,7 +23,14 @@ from polyrelay.storage import (
     call_at_once,
 )
 
-__all__ = ["KeyLimiter", "check_expiry"]
+__all__ = ["KeyLimiter", "check_active", "check_expiry"]
+
+
+def check_active(key: ApiKey, now: float) -> None:
+    """Refuse (401) a key that has been revoked or has expired."""
+    if key.revoked_at is not None:
+        raise AuthenticationError(f"API key {key.prefix}... has been revoked.")
+    check_expiry(key, now)
 
 
 def check_expiry(key: ApiKey, now: float) -> None:

@@ -7,6 +7,10 @@ A task's end and its webhook delivery row are committed in one transaction, so a
 delivery is never lost between the two. The claim is written as PostgreSQL would need it
 (`UPDATE ... WHERE seq = (SELECT ... LIMIT 1) AND <claimable> RETURNING`); there, the
 subquery gets `FOR UPDATE SKIP LOCKED`.
+
+A task keeps a snapshot of the key that submitted it; a claim returns it with the key's
+row as it is now (revocation, expiry), so the worker refuses the run of a key revoked
+since (Authenticator.reauthenticate): one indexed read per attempt.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
+
 from polyrelay import codec
+from polyrelay.auth import STATIC_KEY_ID_PREFIX
 from polyrelay.storage import ApiKey
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.transaction import write_transaction
@@ -148,7 +155,24 @@ class SqlTaskStore:
                 f" AND {_CLAIMABLE} RETURNING {_COLUMNS}",
                 {"worker": worker, "until": now + lease_seconds, "now": now, "started": int(now)},
             ).fetchone()
-        return None if row is None else _row_to_task(row)
+            if row is None:
+                return None
+            task = _row_to_task(row)
+            return msgspec.structs.replace(task, key=self._key_now(task.key))
+
+    def _key_now(self, key: ApiKey) -> ApiKey:
+        """`key` with its row's revocation and expiry as they are now (under the lock).
+        A static key has no row: the config is its store."""
+        if key.id.startswith(STATIC_KEY_ID_PREFIX):
+            return key
+        row = self._conn.execute(
+            "SELECT revoked_at, expires_at FROM api_keys WHERE id = ?", (key.id,)
+        ).fetchone()
+        if row is None:  # keys are never deleted: one removed by hand must not run on
+            return msgspec.structs.replace(key, revoked_at=key.revoked_at or int(self._clock()))
+        revoked_at, expires_at = row
+        limits = msgspec.structs.replace(key.limits, expires_at=expires_at)
+        return msgspec.structs.replace(key, revoked_at=revoked_at, limits=limits)
 
     def renew(self, task_id: str, worker: str, lease_seconds: float) -> bool:
         return self._update(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import msgspec
 from starlette.responses import Response
 
 from polyrelay import codec
@@ -41,7 +42,7 @@ from polyrelay.tasks.background_stream import (
     run_streamed,
     submitted_events,
 )
-from polyrelay.tasks.model import FINAL_STATUSES, NewTask, Task, TaskKind
+from polyrelay.tasks.model import FINAL_STATUSES, NewTask, Task, TaskError, TaskKind
 from polyrelay.tasks.runner import Outcome, refused_outcome, run_task
 from polyrelay.tasks.webhooks import WebhookSender
 from polyrelay.tasks.worker import TaskWorker
@@ -287,6 +288,13 @@ class TaskService:
             database = self._gateway.database
             if await database.call(database.batches.expire_claimed, task.id, time.time()):
                 return Outcome()  # ended `expired`: nothing to run or record
+        owned = self._reauthenticated(task)
+        if isinstance(owned, Outcome):
+            return owned
+        return await self._run(owned)
+
+    async def _run(self, task: Task) -> Outcome:
+        if task.kind is TaskKind.BATCH:
             return await self._refused_by_limits(task) or await run_task(self._gateway, task)
         if task.kind is not TaskKind.RESPONSE:
             return await run_task(self._gateway, task)
@@ -301,6 +309,22 @@ class TaskService:
             recorder,
             lambda result: call(background.finish_response, store, task, result),
         )
+
+    def _reauthenticated(self, task: Task) -> Task | Outcome:
+        """The task with its key as it stands now, or the failed outcome of a key that
+        was revoked, has expired or left the config since the submission: queued work
+        (up to a whole batch) must stop spending upstream when its key's requests do,
+        and its owner can no longer cancel it. Checked at every attempt, retries too."""
+        try:
+            key = self._gateway.authenticator.reauthenticate(task.key)
+        except GatewayError as error:
+            log.debug("task %s: not run, its key may no longer be used: %s", task.id, error)
+            frontend = self._gateway.frontends.get(task.endpoint)
+            if frontend is None:  # an endpoint no longer served: the key's error comes first
+                failure = TaskError(type=error.kind, message=error.message, status=error.status)
+                return Outcome(error=failure)
+            return refused_outcome(frontend, error)
+        return msgspec.structs.replace(task, key=key)
 
     async def _refused_by_limits(self, task: Task) -> Outcome | None:
         """A batch was admitted once when it was created; its requests count against the
