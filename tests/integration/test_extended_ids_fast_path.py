@@ -86,3 +86,21 @@ def test_messages_history_from_gemini_goes_to_anthropic_with_plain_ids(
     final = claude.messages.create(model="claude-sonnet-4-5", **kwargs)
     assert final.content[-1].type == "text"
     assert "__gw1_" not in sent(emulator)
+
+
+def test_a_stored_history_from_gemini_goes_to_openai_with_plain_ids(
+    oai: openai.OpenAI, emulator: Emulator
+) -> None:
+    """previous_response_id: the history the gateway stored carries the extended ids."""
+    tool: Any = {"type": "function", "name": "get_weather", "parameters": SCHEMA}
+    first = oai.responses.create(model="gemini-2.5-flash", input=PROMPT, tools=[tool])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert "__gw1_" in call.call_id
+    final = oai.responses.create(
+        model="gpt-5-mini",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "cold"}],
+        tools=[tool],
+    )
+    assert final.output_text == "Tool get_weather returned: cold"
+    assert "__gw1_" not in sent(emulator)

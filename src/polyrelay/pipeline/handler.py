@@ -174,7 +174,7 @@ class Gateway:
         """Wake-ups between the parts of this server and, with Redis, between replicas."""
         self.signals.on(KEYS_CHANGED, authenticator.forget)
         self.on_startup.append(self.signals.start)
-        self.server_tools = WebSearchRuntime(settings.search)
+        self.server_tools = WebSearchRuntime(settings.search, max_bytes=settings.fetch.max_bytes)
         """The search backend, built at start-up, behind the gateway-run web search tool."""
         self.on_startup.append(self.server_tools.start)
         self.on_shutdown.append(self.server_tools.close)
@@ -238,7 +238,10 @@ class Gateway:
         this too, so a task's result is exactly what the synchronous call returns."""
         if conforms(frontend, ReadsHeaders):
             cast(ReadsHeaders, frontend).note_headers(headers, ctx)
-        chat = restore_request(await _decode(frontend, body, ctx, self.database))
+        decoded = await _decode(frontend, body, ctx, self.database)
+        chat = restore_request(decoded)
+        # Ids this gateway extended for another upstream: the fast path sends them plain.
+        extended_ids = chat is not decoded
         ctx.model = chat.model
         route = self.route_for(key, chat.model)
         provider = self.providers[route.provider.type]
@@ -262,7 +265,7 @@ class Gateway:
         try:
             if fast and conforms(provider, SupportsPassthrough):
                 return await passthrough.relay(
-                    self, provider, route, body, chat, frontend, ctx, headers, meter
+                    self, provider, route, body, chat, frontend, ctx, headers, meter, extended_ids
                 )
             if chat.stream:
                 return await self._stream(frontend, provider, chat, route, ctx, meter)

@@ -22,7 +22,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError
-from polyrelay.ir.tool_ids import ID_MARK, plain_wire_ids
+from polyrelay.ir.tool_ids import plain_wire_ids
 from polyrelay.pipeline.metering import Meter, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.sse_response import FinalFrames
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["relay"]
 
-_ID_MARK = ID_MARK.encode()
-
 
 async def relay(
     gateway: Gateway,
@@ -55,8 +53,11 @@ async def relay(
     ctx: RequestContext,
     headers: Mapping[str, str],
     meter: Meter,
+    extended_ids: bool = False,
 ) -> Response:
-    """`meter` gets the usage: read from the relayed body, or from the stream's parser."""
+    """`meter` gets the usage: read from the relayed body, or from the stream's parser.
+    `extended_ids`: the conversation holds tool-call ids this gateway extended for another
+    upstream (ir/tool_ids.py), which go out plain."""
     assert conforms(provider, SupportsPassthrough)
     relaying = cast(SupportsPassthrough, provider)
     hooks = cast(PassthroughHooks, frontend) if conforms(frontend, PassthroughHooks) else None
@@ -67,11 +68,11 @@ async def relay(
         raw.pop("async", None)
     if hooks is not None:
         raw = hooks.passthrough_body(raw, ctx)
-    merged = _merged_headers(headers)
-    upstream_request = relaying.passthrough_request(raw, route, chat.stream, merged)
-    if _ID_MARK in upstream_request.body:  # ids extended for another upstream: see plain_wire_ids
+    if extended_ids:
         plain_wire_ids(raw)
-        upstream_request = relaying.passthrough_request(raw, route, chat.stream, merged)
+    upstream_request = relaying.passthrough_request(
+        raw, route, chat.stream, _merged_headers(headers)
+    )
     stream = await gateway.client.open(upstream_request, route.provider)
     if stream.status >= 400 or not chat.stream:
         return await _relay_whole(stream, provider, hooks, ctx, meter)
