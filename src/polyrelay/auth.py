@@ -15,19 +15,23 @@ from collections.abc import Callable, Mapping
 from polyrelay.errors import AuthenticationError, PermissionDeniedError
 from polyrelay.limits import check_active
 from polyrelay.settings import StaticKey
-from polyrelay.storage import ApiKey, KeyLimits, KeyStore, StoreCall, call_at_once
+from polyrelay.storage import (
+    STATIC_KEY_ID_PREFIX,
+    ApiKey,
+    KeyLimits,
+    KeyStore,
+    StoreCall,
+    call_at_once,
+)
 from polyrelay.storage.unreachable import database_unreachable
 
 __all__ = [
     "KEY_CACHE_SECONDS",
-    "STATIC_KEY_ID_PREFIX",
     "Authenticator",
     "generate_secret",
     "hash_secret",
 ]
 
-STATIC_KEY_ID_PREFIX = "static:"
-"""A static key's id is this + its name: its stored data belongs to the name."""
 _SECRET_CHARS = 48
 _MAX_SECRET_LENGTH = 512
 _MISSING_KEY = (

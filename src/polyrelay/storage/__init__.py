@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMIT_SECONDS",
+    "STATIC_KEY_ID_PREFIX",
     "ApiKey",
     "BatchStore",
     "Database",
@@ -70,6 +71,10 @@ T = TypeVar("T")
 
 class StorageError(Exception):
     """The database cannot be opened or used; the message says what to fix."""
+
+
+STATIC_KEY_ID_PREFIX = "static:"
+"""A static (config) key's id is this + its name: its stored data belongs to the name."""
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):

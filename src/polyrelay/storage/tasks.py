@@ -23,8 +23,7 @@ from typing import Any
 import msgspec
 
 from polyrelay import codec
-from polyrelay.auth import STATIC_KEY_ID_PREFIX
-from polyrelay.storage import ApiKey
+from polyrelay.storage import STATIC_KEY_ID_PREFIX, ApiKey
 from polyrelay.storage.dialect import ConnectionLock, Dialect, SqlConnection
 from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import (
