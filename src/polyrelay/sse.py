@@ -22,7 +22,15 @@ import msgspec
 
 from polyrelay.errors import UpstreamError
 
-__all__ = ["MAX_EVENT_BYTES", "HeldEvent", "SSEDecoder", "SSEEvent", "encode_event", "ends_event"]
+__all__ = [
+    "MAX_EVENT_BYTES",
+    "HeldEvent",
+    "LineEndings",
+    "SSEDecoder",
+    "SSEEvent",
+    "encode_event",
+    "ends_event",
+]
 
 MAX_EVENT_BYTES = 64 * 1024 * 1024
 """The largest event held while it arrives: a bound on what a broken upstream can make
@@ -85,18 +93,58 @@ class HeldEvent:
         return data
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+class LineEndings:
+    """A stream's chunks as an SSE reader sees them: CRLF and CR line endings (as
+    sse-starlette, llama-cpp-python and others send) made LF, and one leading byte order
+    mark dropped (the spec's reader ignores it; kept, it would make the first field name
+    `\ufeffdata` and lose the first event). A CR that ends a chunk waits for the next: it
+    may be the first half of a CRLF. Callers test `active or chunk.find(b"\r") >= 0`
+    before `feed`, which keeps the usual chunk (LF, past the first) to one memchr."""
+
+    __slots__ = ("_cr", "active")
+
+    def __init__(self) -> None:
+        self._cr = False
+        self.active = True
+        """The next chunk needs `feed` whatever it holds: the first one, or a CR waits."""
+
+    @property
+    def pending_cr(self) -> bool:
+        return self._cr
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._cr:
+            chunk = b"\r" + chunk
+            self._cr = False
+        elif self.active and chunk.startswith(_BOM):  # only the first chunk gets here so
+            chunk = chunk[3:]
+        if chunk.find(b"\r") >= 0:
+            if chunk.endswith(b"\r"):
+                chunk = chunk[:-1]
+                self._cr = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        self.active = self._cr
+        return chunk
+
+    def finish(self) -> bytes:
+        """What a CR held at the end stands for."""
+        return b"\n" if self._cr else b""
+
+
 class SSEDecoder:
     """Feed bytes as they arrive; get back the complete events they finish."""
 
-    __slots__ = ("_buffer", "_cr", "_long")
+    __slots__ = ("_buffer", "_lines", "_long")
 
     def __init__(self) -> None:
         self._buffer = b""
         """The start of the next event, when it came with complete ones."""
         self._long = HeldEvent()
         """The start of the next event when it spans chunks with no blank line."""
-        self._cr = False
-        """The last chunk ended in CR, which may be the first half of a CRLF."""
+        self._lines = LineEndings()
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         events: list[SSEEvent] = []
@@ -153,7 +201,7 @@ class SSEDecoder:
 
     def finish(self) -> list[SSEEvent]:
         """Flush a final event that was not followed by a blank line."""
-        events = self.feed(b"\n\n" if not self._cr else b"\n")
+        events = self.feed(b"\n" if self._lines.pending_cr else b"\n\n")
         rest = self._buffer or self._long.take()
         if rest.strip(b"\n"):
             event = _parse_block(rest)
@@ -169,8 +217,9 @@ class SSEDecoder:
     def _region(self, chunk: bytes) -> bytes:
         """The complete events so far, LF line endings, up to and with the last blank
         line; what follows waits in the buffer."""
-        if self._cr or chunk.find(b"\r") >= 0:
-            chunk = self._normalise(chunk)
+        lines = self._lines
+        if lines.active or chunk.find(b"\r") >= 0:
+            chunk = lines.feed(chunk)
         if self._long:
             if not ends_event(self._long, chunk):
                 self._long.add(chunk)
@@ -184,17 +233,6 @@ class SSEDecoder:
             return b""
         self._buffer = data[cut:]
         return data[:cut]
-
-    def _normalise(self, chunk: bytes) -> bytes:
-        if self._cr:
-            chunk = b"\r" + chunk
-            self._cr = False
-        if chunk.find(b"\r") < 0:
-            return chunk
-        if chunk.endswith(b"\r"):
-            chunk = chunk[:-1]
-            self._cr = True
-        return chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def ends_event(held: HeldEvent, chunk: bytes) -> bool:

@@ -35,7 +35,7 @@ from polyrelay.providers import (
     TrimsRelayedStream,
 )
 from polyrelay.providers.transport import UpstreamStream
-from polyrelay.sse import HeldEvent, ends_event
+from polyrelay.sse import HeldEvent, LineEndings, ends_event
 
 if TYPE_CHECKING:
     from polyrelay.pipeline.handler import Gateway
@@ -145,20 +145,37 @@ def _patch_model(document: object, body: bytes, model: str) -> bytes:
 
 
 class _Boundary:
-    """The renderer of a relayed stream, whose heartbeat waits for the end of an upstream
-    frame: raw chunks may stop in the middle of one, where a heartbeat would corrupt it."""
+    """The renderer of a relayed stream (LF line endings), whose heartbeat waits for the
+    end of an upstream frame: raw chunks may stop in the middle of one, where a heartbeat
+    would corrupt it."""
 
-    __slots__ = ("at_boundary", "inner")
+    __slots__ = ("at_boundary", "ids", "inner", "line_ended")
 
     def __init__(self, inner: StreamRenderer) -> None:
         self.inner = inner
         self.at_boundary = True
+        self.line_ended = True
+        self.ids = False
+        """The upstream's frames carry `id:` lines. The openai SDK's reader then takes a
+        comment heartbeat's blank line for an event with empty data (the last event id
+        stays set) and fails on it, so such a stream gets no heartbeats."""
 
     def feed(self, chunk: bytes) -> None:
-        self.at_boundary = chunk.endswith(_FRAME_ENDS)
+        self.at_boundary = chunk.endswith(b"\n\n")
+        self.line_ended = chunk.endswith(b"\n")
 
     def heartbeat(self) -> list[bytes]:
-        return self.inner.heartbeat() if self.at_boundary else []
+        return self.inner.heartbeat() if self.at_boundary and not self.ids else []
+
+    def ended(self, tail: bytes) -> bytes:
+        """`tail`, the end of a stream that ended well: a last event the upstream did not
+        follow with its blank line (the relay's parser took it at the end) gets one, or
+        the client's reader, as the SSE spec says, would drop that event."""
+        if tail:
+            self.feed(tail)
+        if self.at_boundary:
+            return tail
+        return tail + (b"\n" if self.line_ended else b"\n\n")
 
     def fail(self, error: GatewayError) -> list[bytes]:
         frames = self.inner.fail(error)
@@ -171,20 +188,26 @@ class _Boundary:
         frames. A partial frame at the end of `tail` is dropped: its rest never came, and
         the client would read it as a broken event. A partial frame already sent can only
         be ended (`fail`)."""
-        ends = [found.end() for found in _BLANK_LINE.finditer(tail)]
-        if ends:
+        end = tail.rfind(b"\n\n")
+        if end >= 0:
             self.at_boundary = True
-            return tail[: ends[-1]] + b"".join(self.inner.fail(error))
+            return tail[: end + 2] + b"".join(self.inner.fail(error))
         return b"".join(self.fail(error))
 
 
-_FRAME_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
-_BLANK_LINE = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
-"""A line ending and the empty line after it (SSE lines end in LF, CRLF or CR): the end
-of a frame."""
+def _has_ids(chunk: bytes) -> bool:
+    """Whether `chunk` (LF line endings) has an SSE `id:` line. Looked for in the chunks
+    `LineEndings` had to see (the first one, and any with a CR): an upstream that numbers
+    its events numbers the first."""
+    return chunk.startswith(b"id:") or chunk.find(b"\nid:") >= 0
 
 
-_MODEL_MEMBER = re.compile(rb'"model": ?"((?:[^"\\]|\\.)*)"')
+_MODEL_MEMBER = re.compile(rb'"model": ?"((?:[^"\\]|\\.)+)"')
+"""A model member with a name: Azure's first chunk (its prompt filter results) has
+`"model":""`, which names no model."""
+_LEARNING_FRAMES = 8
+"""How many chunks of frames with data may go by without naming the model before the
+relay stops looking (a stream that names none is passed through)."""
 _MODEL_KEYS = (b'"model":', b'"model": ')
 
 
@@ -203,7 +226,16 @@ class _Echo:
     across two chunks is still found. A JSON string's own quotes are escaped, so text that
     merely mentions a name is not touched. With nothing to rewrite, chunks pass untouched."""
 
-    __slots__ = ("_held", "_learning", "_metadata", "_model", "_pairs", "_public", "_trim")
+    __slots__ = (
+        "_held",
+        "_learning",
+        "_looked",
+        "_metadata",
+        "_model",
+        "_pairs",
+        "_public",
+        "_trim",
+    )
 
     def __init__(
         self,
@@ -221,7 +253,9 @@ class _Echo:
         self._model = self._model_pairs(codec.encode(upstream)[1:-1])
         """The model member as the upstream writes it, and as the client asked it."""
         self._learning = True
-        """Until the first whole frames have been seen: they may name another model."""
+        """Until the upstream's model name is found in a frame (or _LEARNING_FRAMES went
+        by): the frames may name another model."""
+        self._looked = 0
         self._pairs = extra
         self._trim = trim
         self._metadata = metadata
@@ -230,13 +264,13 @@ class _Echo:
         if not self._learning and not self._model and not self._pairs and not self._trim:
             return chunk
         if self._held:
-            if not ends_event(self._held, chunk) and chunk.find(b"\r") < 0:
+            if not ends_event(self._held, chunk):
                 self._held.add(chunk)  # still the same frame
                 return b""
             data = self._held.take(chunk)
         else:
             data = chunk
-        cut = data.rfind(b"\n\n") + 2 if data.find(b"\r") < 0 else len(data)
+        cut = data.rfind(b"\n\n") + 2
         if cut < 2:
             self._held.add(data)
             return b""
@@ -252,13 +286,16 @@ class _Echo:
         return self._rewrite(held) if held else b""
 
     def _learn(self, frames: bytes) -> None:
-        """The first frames with data (not only comments) name the upstream's model."""
+        """The first frames that name a model (not comments, not Azure's nameless first
+        chunk) name the upstream's."""
         found = _MODEL_MEMBER.search(frames)
         if found is not None:
             # The upstream writes every frame alike: its spacing is the one to look for.
             key = _MODEL_KEYS[0] if found.group(0)[8:9] == b'"' else _MODEL_KEYS[1]
             self._model = self._model_pairs(found.group(1), (key,))
-        self._learning = found is None and frames.find(b"data:") < 0
+        elif frames.find(b"data:") >= 0:
+            self._looked += 1
+        self._learning = found is None and self._looked < _LEARNING_FRAMES
 
     def _model_pairs(
         self, upstream: bytes, keys: tuple[bytes, ...] = _MODEL_KEYS
@@ -295,9 +332,15 @@ async def _forward(
     """The relayed bytes. The chunk that ends the upstream stream (its end arrived with
     it, so nothing waits for it) goes out with the end of the response, in one send."""
     tail = b""
+    # LF line endings from here on: one frame boundary (a blank line) for the trims, the
+    # model echo and the heartbeats; it means the same to every SSE reader.
+    lines = LineEndings()
     try:
         async with stream:
             async for chunk in stream.chunks():
+                if lines.active or chunk.find(b"\r") >= 0:
+                    chunk = lines.feed(chunk)
+                    renderer.ids = renderer.ids or _has_ids(chunk)
                 # An in-band upstream error is in these bytes already: forward, don't add
                 # (the meter notes its status).
                 meter.see_all(parser.feed(chunk))
@@ -309,16 +352,21 @@ async def _forward(
                 elif chunk:
                     renderer.feed(chunk)
                     yield chunk
-        tail += rename.finish()
+        last = lines.finish()
+        meter.see_all(parser.feed(last))
+        tail += rename.feed(last) + rename.finish()
         if observer is not None:
+            observer.feed(last)
             observer.finish()
         ending = parser.finish()
         meter.see_all(ending)
+        failed = False
         for event in ending:
             if isinstance(event, StreamError):
                 error = UpstreamError(event.message, status=event.status, kind=event.kind)
                 tail = renderer.end(tail, error)
-        yield FinalFrames(tail)
+                failed = True
+        yield FinalFrames(tail if failed else renderer.ended(tail))
     except GatewayError as error:
         meter.fail(error.status)
         yield FinalFrames(renderer.end(tail, error))

@@ -164,3 +164,17 @@ def test_a_long_event_in_small_chunks_is_read_in_linear_time() -> None:
     ]
     assert time.process_time() - started < 2
     assert data == [event[6:-2]]
+
+
+def test_a_leading_byte_order_mark_is_ignored() -> None:
+    """WHATWG: one leading U+FEFF is ignored; kept, the first field would be
+    `\ufeffdata` and the first event lost."""
+    chunks = [b"\xef\xbb\xbfdata: 1\n\n", b"data: 2\n\n"]
+    feed, data, named = SSEDecoder(), SSEDecoder(), SSEDecoder()
+    assert [e.data for chunk in chunks for e in feed.feed(chunk)] == ["1", "2"]
+    assert [d for chunk in chunks for d in data.feed_data(chunk)] == [b"1", b"2"]
+    named_chunks = [b"\xef\xbb\xbfevent: x\ndata: 1\n\n", b"event: x\ndata: 2\n\n"]
+    named_events = [e for chunk in named_chunks for e in named.feed_named(chunk)]
+    assert named_events == [(b"x", b"1"), (b"x", b"2")]
+    bom_named = SSEDecoder().feed_named(b"\xef\xbb\xbfevent: x\ndata: 1\n\n")
+    assert bom_named == [(b"x", b"1")]

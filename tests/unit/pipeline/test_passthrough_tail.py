@@ -7,7 +7,7 @@ status and the tokens reported before it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from tests.unit.builders import UsageRows, route
@@ -21,6 +21,7 @@ from polyrelay.pipeline.metering import Meter
 from polyrelay.pipeline.passthrough import _Boundary, _Echo, _forward
 from polyrelay.providers.anthropic import AnthropicProvider
 from polyrelay.providers.openai_chat import OpenAIChatProvider
+from polyrelay.providers.openai_chat.relay import drop_unasked_usage
 
 
 class Renderer:
@@ -35,8 +36,6 @@ ERROR = b'data: {"error":"e"}\n\n'
     ("tail", "kept"),
     [
         (b'data: {"a":1}\n\ndata: {"ch', b'data: {"a":1}\n\n'),
-        (b'data: {"a":1}\r\n\r\ndata: {"ch', b'data: {"a":1}\r\n\r\n'),
-        (b'data: {"a":1}\r\rdata: {"ch', b'data: {"a":1}\r\r'),
         (b'data: {"a":1}\n\n', b'data: {"a":1}\n\n'),
         (b'{"id": "x", "choices": [ {"oops', b""),
         (b"<html><body>login</body></html>", b""),
@@ -45,11 +44,6 @@ ERROR = b'data: {"error":"e"}\n\n'
 def test_a_partial_frame_at_the_end_is_dropped(tail: bytes, kept: bytes) -> None:
     boundary = _Boundary(Renderer())  # type: ignore[arg-type]
     assert boundary.end(tail, GatewayError("e")) == kept + ERROR
-
-
-def test_a_crlf_is_one_line_end_not_a_frame_end() -> None:
-    boundary = _Boundary(Renderer())  # type: ignore[arg-type]
-    assert boundary.end(b'data: {"a":1}\r\ndata: {"b"', GatewayError("e")) == ERROR
 
 
 def test_a_partial_frame_already_sent_is_ended_first() -> None:
@@ -95,14 +89,16 @@ HELLO = (
 PARTIAL = b'data: {"id":"c1","object":"chat.completion.chunk","choi'
 
 
-def forward(stream: ScriptedStream, public: str = "m") -> tuple[bytes, UsageRows]:
+def forward(
+    stream: ScriptedStream, public: str = "m", trim: Callable[[bytes], bytes] | None = None
+) -> tuple[bytes, UsageRows]:
     ctx = RequestContext(model=public, key_id="k")
     upstream = route("openai", upstream="up", public=public)
     rows = UsageRows()
     meter = Meter(rows, ctx, upstream, stream=True)
     renderer = _Boundary(OpenAIChatStreamRenderer(ChatRequest(model=public, messages=()), ctx))
     parser = OpenAIChatProvider().relay_parser(upstream, ctx)
-    echo = _Echo("up", public, [])
+    echo = _Echo("up", public, [], trim)
 
     async def collect() -> bytes:
         frames = _forward(stream, parser, renderer, None, meter, echo)  # type: ignore[arg-type]
@@ -166,3 +162,65 @@ def test_a_failed_stream_is_recorded_with_its_status_and_tokens(
     _, rows = forward_messages(stream)
     [row] = rows.rows
     assert (row.input_tokens, row.output_tokens, row.status) == (11, 1, status)
+
+
+def crlf(frames: bytes) -> bytes:
+    return frames.replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\r"])
+@pytest.mark.parametrize("split", [None, 1, 7, -1])  # at a CR's heels, mid-line, ...
+def test_crlf_and_cr_streams_are_relayed_whole_with_lf(ending: bytes, split: int | None) -> None:
+    """sse-starlette (llama-cpp-python, Xinference) ends lines in CRLF; the usage chunk a
+    client did not ask for is the only frame taken out."""
+    body = (HELLO + USAGE + b"data: [DONE]\n\n").replace(b"\n", ending)
+    chunks = [body] if split is None else [body[:split], body[split:]]
+    out, rows = forward(ScriptedStream(chunks), trim=drop_unasked_usage)
+    assert out == HELLO.replace(b'"model":"up"', b'"model":"m"') + b"data: [DONE]\n\n"
+    [row] = rows.rows
+    assert (row.input_tokens, row.output_tokens, row.status) == (11, 7, 200)
+
+
+def test_a_leading_byte_order_mark_is_dropped() -> None:
+    out, rows = forward(ScriptedStream([b"\xef\xbb\xbf" + HELLO, USAGE + b"data: [DONE]\n\n"]))
+    assert out.startswith(b'data: {"id":"c1"') and b"Hello" in out
+    assert rows.rows[0].status == 200
+
+
+def test_a_last_event_without_its_blank_line_gets_one() -> None:
+    """The relay's parser takes it at the end; a client's reader would drop it."""
+    out, _ = forward(ScriptedStream([HELLO, USAGE + b"data: [DONE]"]))
+    assert out.endswith(b"data: [DONE]\n\n")
+    out, _ = forward(ScriptedStream([HELLO + b"data: [DONE]\n"]))
+    assert out.endswith(b"data: [DONE]\n\n") and not out.endswith(b"\n\n\n")
+
+
+def test_a_stream_with_event_ids_gets_no_heartbeats() -> None:
+    """The openai SDK keeps the last event id, and reads a comment's blank line as an
+    event with empty data, which it cannot decode."""
+    renderer = _Boundary(Renderer())  # type: ignore[arg-type]
+    renderer.inner.heartbeat = lambda: [b": keep-alive\n\n"]  # type: ignore[attr-defined]
+    assert renderer.heartbeat() == [b": keep-alive\n\n"]
+    ctx = RequestContext(model="m", key_id="k")
+    upstream = route("openai", upstream="up", public="m")
+    inner = OpenAIChatStreamRenderer(ChatRequest(model="m", messages=()), ctx)
+    boundary = _Boundary(inner)
+    meter = Meter(UsageRows(), ctx, upstream, stream=True)
+    parser = OpenAIChatProvider().relay_parser(upstream, ctx)
+    stream = ScriptedStream([b"id: 1\n" + HELLO, b"id: 2\n" + USAGE])
+
+    async def collect() -> bytes:
+        frames = _forward(stream, parser, boundary, None, meter, _Echo("up", "m", []))  # type: ignore[arg-type]
+        return b"".join([frame async for frame in frames])
+
+    asyncio.run(collect())
+    assert boundary.ids and boundary.heartbeat() == []
+
+
+def test_azures_nameless_first_chunk_does_not_hide_the_model() -> None:
+    filters = (
+        b'data: {"choices":[],"created":0,"id":"","model":"","object":"",'
+        b'"prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}\n\n'
+    )
+    out, _ = forward(ScriptedStream([filters, HELLO, USAGE]))
+    assert b'"model":"up"' not in out and b'"model":"m"' in out
