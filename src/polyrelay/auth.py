@@ -58,6 +58,9 @@ def hash_secret(secret: str) -> str:
 
 KEY_CACHE_SECONDS = 5.0
 """How long a key lookup (hit or miss) is cached by default."""
+_RETRY_SECONDS = 2.0
+"""After a lookup found the database out of reach, how long stale answers are given
+without trying it again."""
 KEY_STALE_SECONDS = 600.0
 """How long past its expiry a cached lookup still answers while the database is out of
 reach (see Authenticator)."""
@@ -98,6 +101,8 @@ class Authenticator:
         self._cache_ttl = cache_ttl
         self._cache_size = cache_size
         self._stale_seconds = stale_seconds
+        self._unreachable_until = 0.0
+        """Until then a lookup with a stale answer is not tried again (see `_lookup`)."""
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._generation = 0
         """Counts `forget` calls, so a lookup that spanned one is not cached."""
@@ -161,15 +166,21 @@ class Authenticator:
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
+        stale = cached if cached is not None and cached[0] + self._stale_seconds > now else None
+        if stale is not None and now < self._unreachable_until:
+            # Out of reach a moment ago: no new try (a database that drops packets makes
+            # each one wait out its connect timeout), the stale answer at once.
+            return stale[1]
         generation = self._generation
         try:
             key = await self._call(self._store.get_by_hash, digest)
         except Exception as exc:
-            if cached is None or not database_unreachable(exc):
+            if not database_unreachable(exc):
                 raise
-            if cached[0] + self._stale_seconds <= now:
+            self._unreachable_until = self._clock() + _RETRY_SECONDS
+            if stale is None:
                 raise
-            return cached[1]  # the outage's stale answer, kept as it was
+            return stale[1]  # the outage's stale answer, kept as it was
         if generation != self._generation:
             return key  # keys changed during the lookup: it may be stale, do not cache it
         now = self._clock()
@@ -180,12 +191,16 @@ class Authenticator:
         return key
 
     def _evict(self, now: float) -> None:
-        stale = now - self._stale_seconds
-        expired = [digest for digest, (expires, _) in self._cache.items() if expires <= stale]
-        for digest in expired:
-            del self._cache[digest]
-        while len(self._cache) >= self._cache_size:
-            del self._cache[next(iter(self._cache))]
+        """From the front: a lookup is put at the end when it is made or remade, with the
+        same TTL, so the order is expiry order. Stops at the first entry still worth its
+        place (a scan of every entry on each new digest cost 230 µs with 10,000 held)."""
+        cache = self._cache
+        horizon = now - self._stale_seconds
+        while cache:
+            digest = next(iter(cache))
+            if cache[digest][0] > horizon and len(cache) < self._cache_size:
+                return
+            del cache[digest]
 
 
 def _secret_from_headers(headers: Mapping[str, str]) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "SSEEvent",
     "encode_event",
     "ends_event",
+    "whole_event",
 ]
 
 MAX_EVENT_BYTES = 64 * 1024 * 1024
@@ -272,3 +273,18 @@ def _parse_block(block: bytes) -> SSEEvent | None:
     if not data:
         return None
     return SSEEvent(event, "\n".join(data))
+
+
+def whole_event(block: bytes) -> bool:
+    """Whether `block` (an event's lines, LF) is a whole event with data: `[DONE]` or JSON
+    that decodes, not the front of one cut short."""
+    event = _parse_block(block)
+    if event is None:
+        return False
+    if event.data == "[DONE]":
+        return True
+    try:
+        msgspec.json.decode(event.data)
+    except msgspec.DecodeError:
+        return False
+    return True

@@ -140,3 +140,18 @@ def test_the_emulator_refuses_the_names_as_the_providers_do(
             tools=[{"name": "fs.read", "input_schema": SCHEMA}],
             messages=[{"role": "user", "content": "hi"}],
         )
+
+
+def test_count_tokens_names_the_tools_as_messages_does(
+    claude: anthropic.Anthropic, emulator: Emulator
+) -> None:
+    """Claude Code counts with its whole tool list; Gemini refuses names past 64."""
+    counted = claude.messages.count_tokens(
+        model="gemini-2.5-flash",
+        tools=[{"name": LONG, "input_schema": SCHEMA}, {"name": "1tool", "input_schema": SCHEMA}],
+        messages=[{"role": "user", "content": "hello"}],
+    )
+    assert counted.input_tokens > 0
+    body = emulator.last()["body"]
+    sent = declared_names(body.get("generateContentRequest", body))
+    assert LONG not in sent and "1tool" not in sent and len(sent) == 2

@@ -198,10 +198,43 @@ def test_an_outage_is_ridden_out_on_lookups_cached_in_the_last_ten_minutes(
         authenticate(authenticator, {"x-api-key": expired_secret})  # expiry still applies
     with pytest.raises(sqlite3.OperationalError):
         authenticate(authenticator, {"x-api-key": old_secret})
-    store.down = None  # back: lookups are fresh again
+    store.down = None
+    clock.now += 3  # back, and a while since the last try: lookups are fresh again
     del store.by_hash[hash_secret(secret)]
     with pytest.raises(AuthenticationError):
         authenticate(authenticator, {"x-api-key": secret})
+
+
+def test_in_an_outage_stale_answers_come_without_a_try_for_two_seconds(
+    store: CountingStore, clock: FakeClock
+) -> None:
+    """A database that drops packets makes each try wait out its connect timeout."""
+    authenticator = make(store, clock, cache_ttl=5.0)
+    key, secret = store.add()
+    authenticate(authenticator, {"x-api-key": secret})
+    clock.now += 6
+    store.down = locked_sqlite_error()
+    lookups = store.lookups
+    assert authenticate(authenticator, {"x-api-key": secret}) == key
+    assert authenticate(authenticator, {"x-api-key": secret}) == key
+    assert store.lookups == lookups + 1  # one try, then the answer without one
+    clock.now += 2.5
+    assert authenticate(authenticator, {"x-api-key": secret}) == key
+    assert store.lookups == lookups + 2
+
+
+def test_a_full_cache_evicts_from_the_front_in_expiry_order(
+    store: CountingStore, clock: FakeClock
+) -> None:
+    authenticator = make(store, clock, cache_size=3)
+    for i in range(3):
+        with pytest.raises(AuthenticationError):
+            authenticate(authenticator, {"x-api-key": f"sk-{i}"})
+        clock.now += 1
+    with pytest.raises(AuthenticationError):
+        authenticate(authenticator, {"x-api-key": "sk-3"})
+    assert len(authenticator._cache) == 3
+    assert hash_secret("sk-0") not in authenticator._cache  # the oldest went
 
 
 def test_an_error_that_is_no_outage_is_raised_not_ridden_out(

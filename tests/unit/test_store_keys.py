@@ -88,6 +88,7 @@ def test_a_new_database_file_is_its_owners_alone(tmp_path: Path, clock: FakeCloc
             assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     finally:
         database.close()
+    open_database("sqlite:///", clock=clock).close()  # "": SQLite's private temporary one
     shared = tmp_path / "shared.db"
     shared.touch(mode=0o640)
     shared.chmod(0o640)  # the operator's choice stays

@@ -33,9 +33,6 @@ __all__ = [
 ]
 
 ID_MARK = "__gw1_"
-_ID_KEYS = frozenset({"id", "call_id", "tool_call_id", "tool_use_id"})
-"""Where a client's body carries tool-call ids: Chat's `tool_calls[].id` and
-`tool_call_id`, Responses' `call_id`, Anthropic's `tool_use.id` and `tool_use_id`."""
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(dict[str, str])
 
@@ -112,19 +109,39 @@ def _carries_mark(message: Message) -> bool:
     return False
 
 
-def plain_wire_ids(document: object) -> None:
+def plain_wire_ids(body: object) -> None:
     """Split the extensions off every tool-call id in a client's raw body (in place), for
     the same-protocol fast path: a conversation that went through another upstream
     carries ids this gateway extended for it (an OpenAI upstream refuses an id past 40
-    characters, and the other upstream's state is no business of this one). Only called
-    when the body holds the mark, so the usual body is never walked."""
-    if isinstance(document, dict):
-        for key, value in document.items():
-            if isinstance(value, str):
-                if key in _ID_KEYS and ID_MARK in value:
-                    document[key] = split_id(value)[0]
-            else:
-                plain_wire_ids(value)
-    elif isinstance(document, list):
-        for value in document:
-            plain_wire_ids(value)
+    characters, and the other upstream's state is no business of this one). Only where
+    each protocol puts tool-call ids (tool inputs and arguments are the client's): Chat's
+    `tool_calls[].id` and `tool_call_id`, Responses' items' `call_id`, Anthropic's
+    `tool_use` and `tool_result` blocks."""
+    if not isinstance(body, dict):
+        return
+    for key in ("messages", "input"):
+        items = body.get(key)
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict):
+                _plain_item(item)
+
+
+def _plain_item(item: dict[str, object]) -> None:
+    _plain(item, "call_id")  # Responses
+    _plain(item, "tool_call_id")  # Chat
+    calls = item.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        _plain(call, "id")
+    content = item.get("content")
+    for block in content if isinstance(content, list) else ():
+        if isinstance(block, dict) and block.get("type") in ("tool_use", "tool_result"):
+            _plain(block, "id")
+            _plain(block, "tool_use_id")
+
+
+def _plain(holder: object, key: str) -> None:
+    if not isinstance(holder, dict):
+        return
+    value = holder.get(key)
+    if isinstance(value, str) and ID_MARK in value:
+        holder[key] = split_id(value)[0]

@@ -35,7 +35,7 @@ from polyrelay.providers import (
     TrimsRelayedStream,
 )
 from polyrelay.providers.transport import UpstreamStream
-from polyrelay.sse import HeldEvent, LineEndings, ends_event
+from polyrelay.sse import HeldEvent, LineEndings, ends_event, whole_event
 
 if TYPE_CHECKING:
     from polyrelay.pipeline.handler import Gateway
@@ -149,12 +149,13 @@ class _Boundary:
     end of an upstream frame: raw chunks may stop in the middle of one, where a heartbeat
     would corrupt it."""
 
-    __slots__ = ("at_boundary", "ids", "inner", "line_ended")
+    __slots__ = ("_pieces", "at_boundary", "ids", "inner")
 
     def __init__(self, inner: StreamRenderer) -> None:
         self.inner = inner
         self.at_boundary = True
-        self.line_ended = True
+        self._pieces: list[bytes] = []
+        """The bytes after the last blank line, when the last chunk did not end at one."""
         self.ids = False
         """The upstream's frames carry `id:` lines. The openai SDK's reader then takes a
         comment heartbeat's blank line for an event with empty data (the last event id
@@ -162,20 +163,32 @@ class _Boundary:
 
     def feed(self, chunk: bytes) -> None:
         self.at_boundary = chunk.endswith(b"\n\n")
-        self.line_ended = chunk.endswith(b"\n")
+        if self.at_boundary:
+            if self._pieces:
+                self._pieces = []
+            return
+        end = chunk.rfind(b"\n\n")
+        if end >= 0:
+            self._pieces = [chunk[end + 2 :]]
+        else:
+            self._pieces.append(chunk)  # an event longer than a chunk: joined only at the end
 
     def heartbeat(self) -> list[bytes]:
         return self.inner.heartbeat() if self.at_boundary and not self.ids else []
 
     def ended(self, tail: bytes) -> bytes:
-        """`tail`, the end of a stream that ended well: a last event the upstream did not
-        follow with its blank line (the relay's parser took it at the end) gets one, or
-        the client's reader, as the SSE spec says, would drop that event."""
+        """`tail`, the end of a stream that ended well. A last event the upstream did not
+        follow with its blank line gets one, or the client's reader, as the SSE spec
+        says, would drop it; a piece of one cut short (its data no whole JSON) does not,
+        and is dropped if it was not sent yet."""
         if tail:
             self.feed(tail)
         if self.at_boundary:
             return tail
-        return tail + (b"\n" if self.line_ended else b"\n\n")
+        fragment = b"".join(self._pieces)
+        if not whole_event(fragment):
+            return tail[: len(tail) - min(len(tail), len(fragment))]
+        return tail + (b"\n" if fragment.endswith(b"\n") else b"\n\n")
 
     def fail(self, error: GatewayError) -> list[bytes]:
         frames = self.inner.fail(error)
@@ -335,12 +348,15 @@ async def _forward(
     # LF line endings from here on: one frame boundary (a blank line) for the trims, the
     # model echo and the heartbeats; it means the same to every SSE reader.
     lines = LineEndings()
+    probing = True  # for `id:` lines, until the first chunk with data
     try:
         async with stream:
             async for chunk in stream.chunks():
                 if lines.active or chunk.find(b"\r") >= 0:
                     chunk = lines.feed(chunk)
-                    renderer.ids = renderer.ids or _has_ids(chunk)
+                if probing:
+                    renderer.ids = _has_ids(chunk)
+                    probing = not renderer.ids and chunk.find(b"data:") < 0
                 # An in-band upstream error is in these bytes already: forward, don't add
                 # (the meter notes its status).
                 meter.see_all(parser.feed(chunk))

@@ -35,7 +35,7 @@ class SqliteDatabase(SqlDatabase):
                 f"cannot open database {path}: directory {Path(path).parent} does not exist"
             )
         try:
-            if path != ":memory:":
+            if path not in ("", ":memory:"):  # "" is a private temporary database
                 _create_private(path)
             conn = sqlite3.connect(
                 path,

@@ -44,6 +44,7 @@ from polyrelay.ir import (
     ToolResultPart,
 )
 from polyrelay.ir.tool_ids import restore_request
+from polyrelay.ir.tool_names import upstream_request
 from polyrelay.pipeline.handler import read_body, response_headers
 from polyrelay.pipeline.media import prepare_media
 from polyrelay.providers.anthropic import AnthropicProvider
@@ -130,6 +131,9 @@ async def _count(
         return await _count_anthropic(gateway, provider, request, body, route, changed, ctx)
     chat = prepared
     if isinstance(provider, GeminiProvider):
+        # Named as /v1/messages names them for Gemini (its 400 refuses e.g. a name past
+        # 64 characters); a count needs no map back.
+        chat, _ = upstream_request(chat, provider.capabilities.tool_names)
         response = await gateway.client.send(
             provider.count_tokens_request(chat, route, ctx), route.provider
         )

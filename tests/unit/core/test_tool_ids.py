@@ -73,7 +73,9 @@ def test_plain_wire_ids_splits_every_tool_call_id_of_a_raw_body_and_nothing_else
         ],
         "input": [{"type": "function_call_output", "call_id": wire, "output": "x"}],
         "metadata": {"note": wire},
+        "tools": [{"name": "f", "input_schema": {"properties": {"id": {"default": wire}}}}],
     }
+    body["messages"][2]["content"].append({"type": "tool_use", "id": wire, "input": {"id": wire}})
     plain_wire_ids(body)
     assert body["messages"][0]["tool_calls"][0]["id"] == "call_1"
     assert body["messages"][1]["tool_call_id"] == "call_1"
@@ -81,3 +83,9 @@ def test_plain_wire_ids_splits_every_tool_call_id_of_a_raw_body_and_nothing_else
     assert body["messages"][2]["content"][0]["tool_use_id"] == "call_1"
     assert body["input"][0]["call_id"] == "call_1"
     assert body["metadata"]["note"] == wire
+    assert body["messages"][2]["content"][1] == {
+        "type": "tool_use",
+        "id": "call_1",
+        "input": {"id": wire},
+    }  # the input is the client's
+    assert body["tools"][0]["input_schema"]["properties"]["id"]["default"] == wire

@@ -224,3 +224,46 @@ def test_azures_nameless_first_chunk_does_not_hide_the_model() -> None:
     )
     out, _ = forward(ScriptedStream([filters, HELLO, USAGE]))
     assert b'"model":"up"' not in out and b'"model":"m"' in out
+
+
+FINISH = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"up",'
+    b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+)
+
+
+@pytest.mark.parametrize("public", ["m", "up"])
+@pytest.mark.parametrize("apart", [True, False])  # the cut piece in its own read, or not
+def test_a_piece_cut_short_after_a_finished_stream_is_not_made_an_event(
+    apart: bool, public: str
+) -> None:
+    chunks = [HELLO + FINISH + USAGE, PARTIAL] if apart else [HELLO + FINISH + USAGE + PARTIAL]
+    out, rows = forward(ScriptedStream(chunks), public)
+    assert out.endswith(b"\n\n") and PARTIAL not in out
+    assert rows.rows[0].status == 200
+
+
+@pytest.mark.parametrize("public", ["m", "up"])  # renamed (frames held) or passed through
+def test_a_last_event_longer_than_a_read_is_ended_whole(public: str) -> None:
+    last = USAGE.rstrip(b"\n")
+    chunks = [HELLO + FINISH, last[:30], last[30:60], last[60:]]
+    out, _ = forward(ScriptedStream(chunks), public)
+    assert out.endswith(last.replace(b'"model":"up"', f'"model":"{public}"'.encode()) + b"\n\n")
+
+
+def test_ids_are_found_past_a_first_comment_chunk() -> None:
+    """OpenRouter opens with `: OPENROUTER PROCESSING`."""
+    ctx = RequestContext(model="m", key_id="k")
+    upstream = route("openai", upstream="up", public="m")
+    inner = OpenAIChatStreamRenderer(ChatRequest(model="m", messages=()), ctx)
+    boundary = _Boundary(inner)
+    meter = Meter(UsageRows(), ctx, upstream, stream=True)
+    parser = OpenAIChatProvider().relay_parser(upstream, ctx)
+    stream = ScriptedStream([b": PROCESSING\n\n", b"id: 1\n" + HELLO, b"id: 2\n" + USAGE])
+
+    async def collect() -> bytes:
+        frames = _forward(stream, parser, boundary, None, meter, _Echo("up", "m", []))  # type: ignore[arg-type]
+        return b"".join([frame async for frame in frames])
+
+    asyncio.run(collect())
+    assert boundary.ids and boundary.heartbeat() == []
