@@ -410,7 +410,9 @@ class ChoiceDeltaToolCallFunction(msgspec.Struct, kw_only=True, omit_defaults=Tr
 
 
 class ChoiceDeltaToolCall(msgspec.Struct, kw_only=True, omit_defaults=True):
-    index: int
+    index: int | None = None
+    """Always sent by OpenAI (and by the gateway); some compatible servers leave it out,
+    and the stream parser infers it."""
     id: str | None = None
     type: str | None = None
     function: ChoiceDeltaToolCallFunction | None = None

@@ -26,7 +26,7 @@ from polyrelay.ir import (
     Usage,
     WebSearchResult,
 )
-from polyrelay.providers import UpstreamResponse
+from polyrelay.providers import UpstreamResponse, upstream_json
 from polyrelay.providers.anthropic.content import ORIGIN
 from polyrelay.providers.error_body import foreign_error_message, rate_limit_headers
 from polyrelay.schemas.anthropic_messages import (
@@ -74,7 +74,7 @@ _NEUTRAL_KINDS = frozenset(STATUS_BY_ERROR_TYPE) - {"billing_error", "conflict_e
 
 def parse_response(response: UpstreamResponse, ctx: RequestContext) -> ChatResponse:
     try:
-        message = decode_as(response.body, Message)
+        message = upstream_json.decode(response.body, Message)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UpstreamError(f"unreadable Anthropic response: {exc}", status=502) from exc
     parts = tuple(content_block_to_ir(block, ctx) for block in message.content)

@@ -16,7 +16,6 @@ from typing import assert_never
 
 import msgspec
 
-from polyrelay.codec import decode_as
 from polyrelay.context import RequestContext
 from polyrelay.errors import kind_for_status
 from polyrelay.ir import (
@@ -38,6 +37,7 @@ from polyrelay.ir import (
     Usage,
     UsageDelta,
 )
+from polyrelay.providers import upstream_json
 from polyrelay.providers.anthropic.content import ORIGIN
 from polyrelay.providers.anthropic.response import (
     STATUS_BY_ERROR_TYPE,
@@ -53,6 +53,10 @@ from polyrelay.sse import SSEDecoder
 _EVENTS: msgspec.json.Decoder[wire.RawMessageStreamEvent] = msgspec.json.Decoder(
     wire.RawMessageStreamEvent
 )
+_LAX_EVENTS: msgspec.json.Decoder[wire.RawMessageStreamEvent] = msgspec.json.Decoder(
+    wire.RawMessageStreamEvent, strict=False
+)
+"""For an event `_EVENTS` refused for an int written as a float (upstream_json)."""
 
 __all__ = ["AnthropicStreamParser"]
 
@@ -129,17 +133,11 @@ class AnthropicStreamParser:
                 continue
             try:
                 event: wire.RawMessageStreamEvent = _EVENTS.decode(data)
-            except msgspec.ValidationError as exc:
-                if not self._skips(name, data, _UNKNOWN_TAG.search(str(exc)) is not None):
-                    self._done = True
-                    msg = f"Anthropic sent a stream event the gateway cannot read: {exc}"
-                    out.append(StreamError(status=502, kind="api_error", message=msg))
-                continue
-            except msgspec.DecodeError:
-                self._done = True
-                msg = "Anthropic sent an unreadable stream event"
-                out.append(StreamError(status=502, kind="api_error", message=msg))
-                continue
+            except msgspec.DecodeError as exc:
+                reread = self._undecoded(name, data, exc, out)
+                if reread is None:
+                    continue
+                event = reread
             # The hot event first, by exact type (the match below tests them in turn).
             if type(event) is _BLOCK_DELTA and type(event.delta) is _TEXT_DELTA:
                 index = self._indexes.get(event.index)
@@ -151,13 +149,31 @@ class AnthropicStreamParser:
             self._event(event, out)
         return out
 
+    def _undecoded(
+        self, name: bytes, data: bytes, error: msgspec.DecodeError, out: list[StreamEvent]
+    ) -> wire.RawMessageStreamEvent | None:
+        """An event the strict decode refused: read again if it gave an int as a float
+        (11.0); else None, the event skipped or the stream failed."""
+        try:
+            return upstream_json.reread(error, data, _LAX_EVENTS.decode)
+        except msgspec.ValidationError as exc:
+            if not self._skips(name, data, _UNKNOWN_TAG.search(str(exc)) is not None):
+                self._done = True
+                msg = f"Anthropic sent a stream event the gateway cannot read: {exc}"
+                out.append(StreamError(status=502, kind="api_error", message=msg))
+        except msgspec.DecodeError:
+            self._done = True
+            msg = "Anthropic sent an unreadable stream event"
+            out.append(StreamError(status=502, kind="api_error", message=msg))
+        return None
+
     def _skips(self, name: bytes, data: bytes, unknown_type: bool) -> bool:
         """Whether a content block event that did not decode is to be skipped: a block or
         delta of a type the gateway does not know (`unknown_type`: the decode failed on a
         `type` it has no variant for, at any depth; Anthropic adds them), or a delta of a
         skipped block. Anything else that does not decode is a malformed event."""
         try:
-            shape = decode_as(data, _Shape)
+            shape = upstream_json.decode(data, _Shape)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return False
         kind = name or shape.type.encode()

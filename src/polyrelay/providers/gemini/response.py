@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import msgspec
 
-from polyrelay import codec
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import UpstreamError, kind_for_status, upstream_credential_error
 from polyrelay.ir import (
@@ -24,7 +23,7 @@ from polyrelay.ir import (
     ToolCallPart,
     Usage,
 )
-from polyrelay.providers import Route, UpstreamResponse
+from polyrelay.providers import Route, UpstreamResponse, upstream_json
 from polyrelay.providers.error_body import foreign_error_message
 from polyrelay.providers.gemini.content import PROVIDER_TYPE, SIGNATURE_KEY
 from polyrelay.schemas.gemini import (
@@ -78,7 +77,7 @@ _ERROR_BODY = ErrorResponse | list[ErrorResponse]
 
 def parse_response(response: UpstreamResponse, route: Route, ctx: RequestContext) -> ChatResponse:
     try:
-        body = codec.decode_as(response.body, GenerateContentResponse)
+        body = upstream_json.decode(response.body, GenerateContentResponse)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UpstreamError(f"gemini sent an unreadable response: {exc}", status=502) from exc
     candidate = body.candidates[0] if body.candidates else None
@@ -230,7 +229,7 @@ def parse_error(response: UpstreamResponse) -> UpstreamError:
 def decode_error_body(data: bytes) -> Status | None:
     """`{"error": {...}}`, or a JSON list of those (older servers); None if neither."""
     try:
-        body: ErrorResponse | list[ErrorResponse] = codec.decode_as(data, _ERROR_BODY)  # type: ignore[arg-type]
+        body: ErrorResponse | list[ErrorResponse] = upstream_json.decode(data, _ERROR_BODY)  # type: ignore[arg-type]
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     if isinstance(body, list):
@@ -269,7 +268,7 @@ def _retry_delay(status: Status) -> str | None:
 
 def parse_count_tokens(response: UpstreamResponse) -> int:
     try:
-        return codec.decode_as(response.body, CountTokensResponse).total_tokens
+        return upstream_json.decode(response.body, CountTokensResponse).total_tokens
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UpstreamError(
             f"gemini sent an unreadable countTokens reply: {exc}", status=502

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import msgspec
 
-from polyrelay import codec
 from polyrelay.context import new_id
 from polyrelay.errors import UpstreamError
 from polyrelay.ir import (
@@ -37,6 +36,7 @@ from polyrelay.ir import (
     Usage,
     UsageDelta,
 )
+from polyrelay.providers import upstream_json
 from polyrelay.providers.gemini.content import PROVIDER_TYPE
 from polyrelay.providers.gemini.response import (
     decode_error_body,
@@ -120,7 +120,7 @@ class GeminiStreamParser:
 
     def _on_data(self, data: str, events: list[StreamEvent]) -> None:
         try:
-            chunk = codec.decode_as(data, GenerateContentStreamChunk)
+            chunk = upstream_json.decode(data, GenerateContentStreamChunk)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             self._fail(events, 502, "api_error", f"gemini sent an unreadable stream chunk: {exc}")
             return

@@ -9,6 +9,10 @@ Theory of operation (translation.md §9.2 C):
   are strictly sequential, and some OpenAI-compatible servers interleave fragments of
   parallel calls (0, 1, 0, 1...), so only a call that is known to be alone may stream.
   Ids and names are taken from the first fragment that has them, never concatenated.
+  Some compatible servers (Gemini's OpenAI endpoint, older Ollama, mistral.rs, SGLang)
+  send no `index`: it is inferred as clients do (vercel/ai): a fragment with a new id
+  starts the next call, one without continues the last call, and several fragments
+  without ids in one chunk are the calls at their positions in it.
   A call whose arguments stay empty (vLLM, Ollama on a tool without parameters send
   `""`) gets `{}`, as Anthropic's empty input buffer does: `""` is not JSON, and clients
   parse a finished call's arguments.
@@ -47,11 +51,13 @@ from polyrelay.ir import (
     Usage,
     UsageDelta,
 )
+from polyrelay.providers import upstream_json
 from polyrelay.providers.openai_chat.response import stop_reason_to_ir, usage_to_ir
 from polyrelay.providers.text_shape import PROBE, TextShape
 from polyrelay.schemas.openai_chat import (
     ChatCompletionChunk,
     ChoiceDelta,
+    ChoiceDeltaToolCall,
     ChoiceDeltaToolCallFunction,
     ErrorObject,
 )
@@ -61,6 +67,7 @@ __all__ = ["OpenAIChatStreamParser"]
 
 
 _decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
+_decode_lax_chunk = upstream_json.lax_decoder(ChatCompletionChunk).decode
 
 _TEXT, _REFUSAL, _REASONING, _TOOL = "text", "refusal", "reasoning", "tool"
 _PART_SHELLS: dict[str, TextPart | ReasoningPart] = {
@@ -124,6 +131,9 @@ class OpenAIChatStreamParser:
         """Whether the live call has had a non-empty arguments fragment."""
         self._held: dict[int, _HeldCall] = {}
         self._seen_tools: set[int] = set()
+        self._unindexed_ids: dict[str, int] = {}
+        """The index given to each call id that came without one (`_unindexed`)."""
+        self._last_unindexed = 0
         self._legacy_id = ""
         """The id issued to the legacy `function_call` on its first fragment."""
         self._stop: StopReason | None = None
@@ -221,11 +231,21 @@ class OpenAIChatStreamParser:
         try:
             return _decode_chunk(data)
         except msgspec.DecodeError as exc:
-            try:  # bytes that are not UTF-8 read as U+FFFD, as a text decode would
-                return _decode_chunk(data.decode("utf-8", "replace"))
-            except msgspec.DecodeError:
-                self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {exc}")
-                return None
+            return self._undecoded(data, exc, out)
+
+    def _undecoded(
+        self, data: bytes, error: msgspec.DecodeError, out: list[StreamEvent]
+    ) -> ChatCompletionChunk | None:
+        """A chunk the strict decode refused: read again, else the stream fails."""
+        try:  # an int written as a float (11.0)
+            return upstream_json.reread(error, data, _decode_lax_chunk)
+        except msgspec.DecodeError:
+            pass
+        try:  # bytes that are not UTF-8 read as U+FFFD, as a text decode would
+            return _decode_chunk(data.decode("utf-8", "replace"))
+        except msgspec.DecodeError:
+            self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {error}")
+            return None
 
     def _delta(self, delta: ChoiceDelta, out: list[StreamEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning
@@ -240,8 +260,11 @@ class OpenAIChatStreamParser:
             out.append(TextDelta(index=self._next, text=delta.refusal))
         for call in delta.tool_calls or ():
             fn = call.function
+            index = call.index
+            if index is None:  # its position is looked up here: `enumerate` cost 0.1 us a chunk
+                index = self._unindexed(call, delta.tool_calls or [])
             self._tool_fragment(
-                call.index,
+                index,
                 call.id,
                 fn.name if fn is not None else None,
                 fn.arguments if fn is not None else None,
@@ -249,6 +272,21 @@ class OpenAIChatStreamParser:
             )
         if delta.function_call is not None:
             self._function_call(delta.function_call, out)
+
+    def _unindexed(self, call: ChoiceDeltaToolCall, calls: list[ChoiceDeltaToolCall]) -> int:
+        """The index of a `tool_calls` fragment that has none, as clients infer it: an id
+        not seen yet starts a call after the others; one seen is its call's; with no id,
+        the fragment's position among several in one chunk, else the last call."""
+        if call.id:
+            index = self._unindexed_ids.get(call.id)
+            if index is None:
+                index = self._unindexed_ids[call.id] = max(self._seen_tools, default=-1) + 1
+        elif len(calls) > 1:
+            index = next(i for i, other in enumerate(calls) if other is call)
+        else:
+            index = self._last_unindexed
+        self._last_unindexed = index
+        return index
 
     def _function_call(self, fn: ChoiceDeltaToolCallFunction, out: list[StreamEvent]) -> None:
         """A fragment of the legacy call (see the module doc)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from polyrelay.codec import DecodeError, decode_as, encode_str
+from polyrelay.codec import DecodeError, encode_str
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError, kind_for_status
 from polyrelay.ir import (
@@ -25,6 +25,7 @@ from polyrelay.ir import (
     ToolCallPart,
     Usage,
 )
+from polyrelay.providers import upstream_json
 from polyrelay.providers.openai_responses.request import ITEM_ID_KEY, PROVIDER_TYPE
 from polyrelay.schemas.openai_responses import (
     Response,
@@ -60,7 +61,7 @@ _STATUS_BY_CODE = {
 
 def response_to_ir(body: bytes, ctx: RequestContext) -> ChatResponse:
     try:
-        response = decode_as(body, Response)
+        response = upstream_json.decode(body, Response)
     except (msgspec.ValidationError, DecodeError) as exc:
         raise UpstreamError(f"invalid OpenAI Responses body: {exc}", status=502) from exc
     if response.status == "failed":

@@ -43,6 +43,7 @@ from polyrelay.ir import (
     ToolArgsDelta,
     UsageDelta,
 )
+from polyrelay.providers import upstream_json
 from polyrelay.providers.openai_responses.request import PROVIDER_TYPE
 from polyrelay.providers.openai_responses.response import (
     REASONING_SEPARATOR,
@@ -79,6 +80,7 @@ class _TextDeltaEvent(msgspec.Struct):
 
 _decode_text_delta = msgspec.json.Decoder(_TextDeltaEvent).decode
 _decode_event = msgspec.json.Decoder(ResponseStreamEvent).decode
+_decode_lax_event = upstream_json.lax_decoder(ResponseStreamEvent).decode
 _TEXT_DELTA_NAME = _TEXT_DELTA.encode()
 _WITHOUT_USAGE = frozenset(
     name.encode()
@@ -139,9 +141,12 @@ class OpenAIResponsesStreamParser:
                         continue
             try:
                 event = _decode_event(data)
-            except (msgspec.ValidationError, DecodeError) as exc:
-                out.append(self._error(502, f"invalid OpenAI Responses stream event: {exc}"))
-                continue
+            except DecodeError as exc:
+                try:  # an int written as a float (11.0)
+                    event = upstream_json.reread(exc, data, _decode_lax_event)
+                except DecodeError as error:
+                    out.append(self._error(502, f"invalid OpenAI Responses stream event: {error}"))
+                    continue
             self._handle(event, out)
         return out
 

@@ -1,0 +1,259 @@
+"""A fake upstream for tests/integration/test_bent_*.py: answers that bend the wire format
+the way real servers do, in exact bytes (exact_upstream), on the OpenAI Chat
+Completions, Responses, Anthropic Messages and Gemini paths. Each request's prompt names
+a scenario (`SCEN:<name>`); the request says whether it streams.
+
+- `floats`: every count and index written as an integral float (`"prompt_tokens": 11.0`),
+  as a server that computes them as floats does; JSON does not tell 11.0 from 11.
+- `tool_fragments`, `tool_parallel`, `tool_one_chunk`: Chat tool-call deltas without
+  `index` (Gemini's OpenAI-compatible endpoint, older Ollama, mistral.rs, SGLang).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.integration.exact_upstream import (
+    Answer,
+    Metered,
+    json_answer,
+    metered,
+    sse,
+    stream_answer,
+)
+
+CHAT, RESPONSES, MESSAGES, GEMINI = "b-chat", "b-responses", "b-messages", "b-gemini"
+"""The gateway's models, one per upstream protocol."""
+
+IN, OUT = 11, 7
+"""The usage every answer reports."""
+
+# --- floats -------------------------------------------------------------------------
+
+_CHUNK = {"id": "c1", "object": "chat.completion.chunk", "created": 1.0, "model": "up"}
+_CHAT_USAGE = {
+    "prompt_tokens": 11.0,
+    "completion_tokens": 7.0,
+    "total_tokens": 18.0,
+    "prompt_tokens_details": {"cached_tokens": 0.0},
+    "completion_tokens_details": {"reasoning_tokens": 0.0},
+}
+_CHAT_JSON = {
+    "id": "c1",
+    "object": "chat.completion",
+    "created": 1.0,
+    "model": "up",
+    "choices": [
+        {
+            "index": 0.0,
+            "message": {"role": "assistant", "content": "Hello"},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": _CHAT_USAGE,
+}
+
+
+def _chat_stream(*deltas: object, finish: str = "stop") -> bytes:
+    """Chunks of choice 0 with these deltas, its finish, the usage chunk and [DONE]."""
+    chunks = [{"index": 0.0, "delta": delta, "finish_reason": None} for delta in deltas]
+    chunks.append({"index": 0.0, "delta": {}, "finish_reason": finish})
+    body = b"".join(sse({**_CHUNK, "choices": [choice]}) for choice in chunks)
+    return body + sse({**_CHUNK, "choices": [], "usage": _CHAT_USAGE}) + b"data: [DONE]\n\n"
+
+
+_CHAT_FLOATS = _chat_stream({"role": "assistant", "content": "Hel"}, {"content": "lo"})
+
+_RESPONSES_USAGE = {
+    "input_tokens": 11.0,
+    "input_tokens_details": {"cached_tokens": 0.0},
+    "output_tokens": 7.0,
+    "output_tokens_details": {"reasoning_tokens": 0.0},
+    "total_tokens": 18.0,
+}
+_TEXT = {"type": "output_text", "text": "Hello", "annotations": []}
+_MESSAGE = {"id": "msg_1", "type": "message", "role": "assistant", "content": [_TEXT]}
+_SHELL = {"id": "resp_1", "object": "response", "created_at": 1.0, "model": "up"}
+_RESPONSES_JSON = {
+    **_SHELL,
+    "status": "completed",
+    "output": [{**_MESSAGE, "status": "completed"}],
+    "usage": _RESPONSES_USAGE,
+}
+_AT = {"item_id": "msg_1", "output_index": 0.0, "content_index": 0.0}
+_RESPONSES_EVENTS = [
+    ("response.created", {"response": {**_SHELL, "status": "in_progress", "output": []}}),
+    (
+        "response.output_item.added",
+        {"output_index": 0.0, "item": {**_MESSAGE, "status": "in_progress", "content": []}},
+    ),
+    ("response.content_part.added", {**_AT, "part": {**_TEXT, "text": ""}}),
+    ("response.output_text.delta", {**_AT, "delta": "Hello", "logprobs": []}),
+    ("response.output_text.done", {**_AT, "text": "Hello", "logprobs": []}),
+    ("response.content_part.done", {**_AT, "part": _TEXT}),
+    ("response.output_item.done", {"output_index": 0.0, "item": _RESPONSES_JSON["output"][0]}),
+    ("response.completed", {"response": _RESPONSES_JSON}),
+]
+_RESPONSES_FLOATS = b"".join(
+    sse({"type": kind, "sequence_number": float(n), **members}, kind)
+    for n, (kind, members) in enumerate(_RESPONSES_EVENTS)
+)
+
+_MESSAGES_JSON = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "up",
+    "content": [{"type": "text", "text": "Hello"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {
+        "input_tokens": 11.0,
+        "output_tokens": 7.0,
+        "cache_creation_input_tokens": 0.0,
+        "cache_read_input_tokens": 0.0,
+    },
+}
+_START = {
+    **_MESSAGES_JSON,
+    "content": [],
+    "stop_reason": None,
+    "usage": {**_MESSAGES_JSON["usage"], "output_tokens": 1.0},
+}
+_MESSAGES_EVENTS = [
+    ("message_start", {"message": _START}),
+    ("content_block_start", {"index": 0.0, "content_block": {"type": "text", "text": ""}}),
+    ("content_block_delta", {"index": 0.0, "delta": {"type": "text_delta", "text": "Hello"}}),
+    ("content_block_stop", {"index": 0.0}),
+    ("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7.0}}),
+    ("message_stop", {}),
+]
+_MESSAGES_FLOATS = b"".join(
+    sse({"type": kind, **members}, kind) for kind, members in _MESSAGES_EVENTS
+)
+
+_GEMINI_USAGE = {"promptTokenCount": 11.0, "candidatesTokenCount": 7.0, "totalTokenCount": 18.0}
+_GEMINI_JSON = {
+    "candidates": [
+        {
+            "index": 0.0,
+            "content": {"role": "model", "parts": [{"text": "Hello"}]},
+            "finishReason": "STOP",
+        }
+    ],
+    "usageMetadata": _GEMINI_USAGE,
+    "modelVersion": "up",
+}
+_GEMINI_FLOATS = sse(
+    {"candidates": [{"index": 0.0, "content": {"role": "model", "parts": [{"text": "Hel"}]}}]}
+) + sse(
+    {
+        **_GEMINI_JSON,
+        "candidates": [{**_GEMINI_JSON["candidates"][0], "content": {"parts": [{"text": "lo"}]}}],
+    }
+)
+
+_FLOATS = {
+    ("chat", False): json_answer(_CHAT_JSON),
+    ("chat", True): stream_answer(_CHAT_FLOATS),
+    ("responses", False): json_answer(_RESPONSES_JSON),
+    ("responses", True): stream_answer(_RESPONSES_FLOATS),
+    ("messages", False): json_answer(_MESSAGES_JSON),
+    ("messages", True): stream_answer(_MESSAGES_FLOATS),
+    ("gemini", False): json_answer(_GEMINI_JSON),
+    ("gemini", True): stream_answer(_GEMINI_FLOATS),
+}
+
+# --- Chat tool-call deltas without index ---------------------------------------------
+
+CALLS = [("get_weather", '{"city": "Paris"}'), ("get_time", '{"zone": "CET"}')]
+"""The calls every tool scenario makes, in order (name, arguments)."""
+
+
+def _opening(n: int, arguments: str = "") -> dict[str, object]:
+    name = CALLS[n][0]
+    return {
+        "id": f"call_{n}",
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+
+
+def _more(arguments: str) -> dict[str, object]:
+    return {"function": {"arguments": arguments}}
+
+
+_WEATHER, _TIME = CALLS[0][1], CALLS[1][1]
+_TOOLS = {
+    # one call: its id and name, then its arguments in pieces with neither
+    "tool_fragments": _chat_stream(
+        {"role": "assistant", "tool_calls": [_opening(0)]},
+        {"tool_calls": [_more(_WEATHER[:7])]},
+        {"tool_calls": [_more(_WEATHER[7:])]},
+        finish="tool_calls",
+    ),
+    # two calls, one after the other, each opened by its id (Ollama: each call whole)
+    "tool_parallel": _chat_stream(
+        {"role": "assistant", "tool_calls": [_opening(0, _WEATHER[:5])]},
+        {"tool_calls": [_more(_WEATHER[5:])]},
+        {"tool_calls": [_opening(1, _TIME)]},
+        finish="tool_calls",
+    ),
+    # two calls in one chunk (Gemini's OpenAI endpoint), then more of each, by position
+    "tool_one_chunk": _chat_stream(
+        {"role": "assistant", "tool_calls": [_opening(0, _WEATHER[:3]), _opening(1, _TIME[:4])]},
+        {"tool_calls": [_more(_WEATHER[3:]), _more(_TIME[4:])]},
+        finish="tool_calls",
+    ),
+}
+TOOL_SCENARIOS = list(_TOOLS)
+
+
+_PATHS = (("/chat/completions", "chat"), ("/responses", "responses"), ("/messages", "messages"))
+
+
+def _protocol(path: str) -> tuple[str, bool | None]:
+    """The upstream protocol a path is of, and whether it streams (None: by the body)."""
+    for suffix, protocol in _PATHS:
+        if path.endswith(suffix):
+            return protocol, None
+    return "gemini", path.endswith(":streamGenerateContent")
+
+
+def _answering(path: str, body: bytes) -> Answer:
+    found = re.search(rb"SCEN:(\w+)", body)
+    assert found is not None
+    scenario = found.group(1).decode()
+    protocol, streams = _protocol(path)
+    if streams is None:
+        streams = json.loads(body).get("stream") is True
+    if scenario == "floats":
+        return _FLOATS[protocol, streams]
+    assert protocol == "chat" and streams, (protocol, streams)
+    return stream_answer(_TOOLS[scenario])
+
+
+PROVIDERS = {
+    "chat": "openai",
+    "responses": "openai-responses",
+    "messages": "anthropic",
+    "gemini": "gemini",
+}
+
+
+def serve(workdir: Path) -> Iterator[Metered]:
+    """For a module fixture to `yield from`."""
+    yield from metered(
+        _answering,
+        workdir,
+        PROVIDERS,
+        {
+            CHAT: "provider: chat, model: up",
+            RESPONSES: "provider: responses, model: up",
+            MESSAGES: "provider: messages, model: up, max_output_tokens: 1000",
+            GEMINI: "provider: gemini, model: up",
+        },
+    )
