@@ -20,7 +20,7 @@ from tests.integration.exact_upstream import (
     Answer,
     Metered,
     json_answer,
-    metered,
+    metered_four,
     sse,
     stream_answer,
 )
@@ -236,24 +236,6 @@ def _answering(path: str, body: bytes) -> Answer:
     return stream_answer(_TOOLS[scenario])
 
 
-PROVIDERS = {
-    "chat": "openai",
-    "responses": "openai-responses",
-    "messages": "anthropic",
-    "gemini": "gemini",
-}
-
-
 def serve(workdir: Path) -> Iterator[Metered]:
     """For a module fixture to `yield from`."""
-    yield from metered(
-        _answering,
-        workdir,
-        PROVIDERS,
-        {
-            CHAT: "provider: chat, model: up",
-            RESPONSES: "provider: responses, model: up",
-            MESSAGES: "provider: messages, model: up, max_output_tokens: 1000",
-            GEMINI: "provider: gemini, model: up",
-        },
-    )
+    yield from metered_four(_answering, workdir, "b")

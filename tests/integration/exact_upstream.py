@@ -133,3 +133,20 @@ def metered(
     """`serving`, as a Metered gateway."""
     for gateway in serving(answering, workdir, providers, models):
         yield Metered(gateway, workdir)
+
+
+FOUR_TYPES = {
+    "chat": "openai",
+    "responses": "openai-responses",
+    "messages": "anthropic",
+    "gemini": "gemini",
+}
+"""A provider of each upstream type, all the exact upstream."""
+
+
+def metered_four(answering: Answering, workdir: Path, prefix: str) -> Iterator[Metered]:
+    """`metered` with a model on each upstream type: `<prefix>-chat`, `-responses`,
+    `-messages` (max_output_tokens 1000) and `-gemini`, each the upstream's model `up`."""
+    models = {f"{prefix}-{name}": f"provider: {name}, model: up" for name in FOUR_TYPES}
+    models[f"{prefix}-messages"] += ", max_output_tokens: 1000"
+    yield from metered(answering, workdir, FOUR_TYPES, models)

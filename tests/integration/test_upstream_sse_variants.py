@@ -15,7 +15,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.integration.exact_upstream import Answer, Metered, metered, stream_answer
+from tests.integration.exact_upstream import Answer, Metered, metered_four, stream_answer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
 CHAT, RESPONSES, MESSAGES, GEMINI = "v-chat", "v-responses", "v-messages", "v-gemini"
@@ -42,14 +42,7 @@ def _answering(path: str, body: bytes) -> Answer:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
-    yield from metered(
-        _answering,
-        tmp_path_factory.mktemp("sse-variants"),
-        {"chat": "openai", "responses": "openai-responses", "messages": "anthropic",
-         "gemini": "gemini"},
-        {CHAT: "provider: chat, model: up", RESPONSES: "provider: responses, model: up",
-         MESSAGES: "provider: messages, model: up", GEMINI: "provider: gemini, model: up"},
-    )  # fmt: skip
+    yield from metered_four(_answering, tmp_path_factory.mktemp("sse-variants"), "v")
 
 
 def _text_of(folder: str) -> str:

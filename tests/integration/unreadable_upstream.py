@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.integration.exact_upstream import Answer, Metered, metered, sse
+from tests.integration.exact_upstream import Answer, Metered, metered_four, sse
 
 CHAT, RESPONSES, MESSAGES, GEMINI = "u-chat", "u-responses", "u-messages", "u-gemini"
 """The gateway's models, one per upstream protocol."""
@@ -155,24 +155,6 @@ def _answering(path: str, body: bytes) -> Answer:
     return 200, {"content-type": media_type}, content
 
 
-PROVIDERS = {
-    "chat": "openai",
-    "responses": "openai-responses",
-    "messages": "anthropic",
-    "gemini": "gemini",
-}
-
-
 def serve(workdir: Path) -> Iterator[Metered]:
     """For a module fixture to `yield from`."""
-    yield from metered(
-        _answering,
-        workdir,
-        PROVIDERS,
-        {
-            CHAT: "provider: chat, model: up",
-            RESPONSES: "provider: responses, model: up",
-            MESSAGES: "provider: messages, model: up, max_output_tokens: 1000",
-            GEMINI: "provider: gemini, model: up",
-        },
-    )
+    yield from metered_four(_answering, workdir, "u")
