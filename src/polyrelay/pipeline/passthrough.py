@@ -208,11 +208,48 @@ class _Boundary:
         return b"".join(self.fail(error))
 
 
-def _has_ids(chunk: bytes) -> bool:
-    """Whether `chunk` (LF line endings) has an SSE `id:` line. Looked for in the chunks
-    `LineEndings` had to see (the first one, and any with a CR): an upstream that numbers
-    its events numbers the first."""
-    return chunk.startswith(b"id:") or chunk.find(b"\nid:") >= 0
+def _ended(
+    tail: bytes,
+    parser: StreamParser,
+    observer: StreamObserver | None,
+    meter: Meter,
+    renderer: _Boundary,
+) -> bytes:
+    """The stream's last bytes once the upstream's ended: its error frames if the parser
+    found it cut short or failed, else `tail` with its last event ended."""
+    if observer is not None:
+        observer.finish()
+    ending = parser.finish()
+    meter.see_all(ending)
+    failed = False
+    for event in ending:
+        if isinstance(event, StreamError):
+            error = UpstreamError(event.message, status=event.status, kind=event.kind)
+            tail = renderer.end(tail, error)
+            failed = True
+    return tail if failed else renderer.ended(tail)
+
+
+def _probe_ids(renderer: _Boundary, chunk: bytes) -> bool:
+    """Note whether the stream's events carry `id:` lines; whether to look again in the
+    next chunk (this one had no data)."""
+    first = _first_data_event(chunk)
+    if first is None:
+        return True
+    renderer.ids = first.startswith(b"id:") or first.find(b"\nid:") >= 0
+    return False
+
+
+def _first_data_event(chunk: bytes) -> bytes | None:
+    """The first event with data in `chunk` (LF line endings), where an upstream that
+    numbers its events (`id:` lines) numbers it too; None when it has none (comments).
+    Only that event is searched: a search of a whole 6 KB chunk for `\nid:` cost 3.6 µs."""
+    at = chunk.find(b"data:")
+    if at < 0:
+        return None
+    start = chunk.rfind(b"\n\n", 0, at)
+    end = chunk.find(b"\n\n", at)
+    return chunk[0 if start < 0 else start + 2 : len(chunk) if end < 0 else end]
 
 
 _MODEL_MEMBER = re.compile(rb'"model": ?"((?:[^"\\]|\\.)+)"')
@@ -355,8 +392,7 @@ async def _forward(
                 if lines.active or chunk.find(b"\r") >= 0:
                     chunk = lines.feed(chunk)
                 if probing:
-                    renderer.ids = _has_ids(chunk)
-                    probing = not renderer.ids and chunk.find(b"data:") < 0
+                    probing = _probe_ids(renderer, chunk)
                 # An in-band upstream error is in these bytes already: forward, don't add
                 # (the meter notes its status).
                 meter.see_all(parser.feed(chunk))
@@ -368,21 +404,13 @@ async def _forward(
                 elif chunk:
                     renderer.feed(chunk)
                     yield chunk
-        last = lines.finish()
-        meter.see_all(parser.feed(last))
-        tail += rename.feed(last) + rename.finish()
-        if observer is not None:
-            observer.feed(last)
-            observer.finish()
-        ending = parser.finish()
-        meter.see_all(ending)
-        failed = False
-        for event in ending:
-            if isinstance(event, StreamError):
-                error = UpstreamError(event.message, status=event.status, kind=event.kind)
-                tail = renderer.end(tail, error)
-                failed = True
-        yield FinalFrames(tail if failed else renderer.ended(tail))
+        last = lines.finish()  # a CR that ended the stream
+        if last:
+            meter.see_all(parser.feed(last))
+            tail += rename.feed(last)
+            if observer is not None:
+                observer.feed(last)
+        yield FinalFrames(_ended(tail + rename.finish(), parser, observer, meter, renderer))
     except GatewayError as error:
         meter.fail(error.status)
         yield FinalFrames(renderer.end(tail, error))
