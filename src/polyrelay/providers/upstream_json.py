@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from polyrelay import codec
+
 __all__ = ["convert", "decode", "lax_decoder", "reread"]
 
 T = TypeVar("T")
@@ -31,7 +33,6 @@ T = TypeVar("T")
 _FLOAT_FOR_INT = re.compile(r"Expected `[^`]*\bint\b[^`]*`, got `float`")
 """msgspec's error for a float given where an int goes (alone, or in a union)."""
 
-_strict: dict[Any, msgspec.json.Decoder[Any]] = {}
 _lax: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
@@ -59,21 +60,13 @@ def reread(error: Exception, data: bytes | str, lax: Callable[[bytes | str], T])
 def decode(data: bytes | str, type_: type[T]) -> T:
     """`codec.decode_as`, reading an int written as a float (see the module doc). Raises
     msgspec.ValidationError/DecodeError."""
-    decoder = _strict.get(type_)
-    if decoder is None:
-        decoder = _strict[type_] = msgspec.json.Decoder(type_)
     try:
-        result: T = decoder.decode(data)
+        return codec.decode_as(data, type_)
     except msgspec.ValidationError as exc:
-        if not _float_for_int(exc):
-            raise
-        lax = _lax.get(type_)
+        lax: msgspec.json.Decoder[T] | None = _lax.get(type_)
         if lax is None:
             lax = _lax[type_] = lax_decoder(type_)
-        result = reread(exc, data, lax.decode)
-    except RecursionError:
-        raise msgspec.DecodeError("JSON is nested too deeply") from None
-    return result
+        return reread(exc, data, lax.decode)
 
 
 def convert(value: object, type_: type[T]) -> T:
