@@ -24,6 +24,7 @@ from tests.integration.exact_upstream import (
     sse,
     stream_answer,
 )
+from tests.integration.unreadable_upstream import MESSAGES_JSON
 
 CHAT, RESPONSES, MESSAGES, GEMINI = "b-chat", "b-responses", "b-messages", "b-gemini"
 """The gateway's models, one per upstream protocol."""
@@ -103,13 +104,7 @@ _RESPONSES_FLOATS = b"".join(
 )
 
 _MESSAGES_JSON = {
-    "id": "msg_1",
-    "type": "message",
-    "role": "assistant",
-    "model": "up",
-    "content": [{"type": "text", "text": "Hello"}],
-    "stop_reason": "end_turn",
-    "stop_sequence": None,
+    **MESSAGES_JSON,
     "usage": {
         "input_tokens": 11.0,
         "output_tokens": 7.0,
