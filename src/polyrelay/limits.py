@@ -79,6 +79,20 @@ class KeyLimiter:
             await self._call(self._keys.refund, key.id, minute)
             raise refusal
 
+    async def admit_tokenless(self, key: ApiKey) -> None:
+        """Count a request that uses no tokens (count_tokens) against the key's `rpm`, or
+        refuse it with a 429 past it. Its `tpm` and `token_budget` do not refuse it: they
+        limit tokens, and it is never billed any."""
+        rpm = key.limits.rpm
+        if rpm is None:
+            return
+        now = self._clock()
+        minute = int(now) // 60
+        window = await self._call(self._keys.admit, key.id, minute)
+        if window.requests > rpm:
+            await self._call(self._keys.refund, key.id, minute)
+            raise _per_minute(f"{rpm} requests", 60 - int(now) % 60)
+
 
 def _refusal(limits: KeyLimits, window: KeyWindow, retry_in: int) -> RateLimitError | None:
     budget = limits.token_budget

@@ -14,6 +14,14 @@ model, before anything is counted or relayed: the same refusals (a private or me
 an upstream would fetch, a bad file), and the same conversions (a URL the upstream cannot
 fetch is fetched and inlined, a PDF becomes text for a model that cannot read PDFs). So
 count_tokens accepts exactly what `/v1/messages` accepts, and counts what it would send.
+
+Limits: like every request, a count is admitted against the key's `rpm` once the key is
+known (the same per-minute count as `/v1/messages`; past it, Anthropic's 429
+`rate_limit_error` with `retry-after`), since it may make the gateway fetch URLs, read PDFs
+and call the upstream. It uses no tokens: it is never recorded in usage, and `tpm` and
+`token_budget` do not refuse it (Anthropic's token counting is free and limited by
+requests per minute only, apart from the limits of message creation; a key here has one
+`rpm`, which both share).
 """
 
 from __future__ import annotations
@@ -188,6 +196,9 @@ def count_tokens_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Res
         try:
             key = await gateway.authenticator.authenticate(request.headers)
             ctx.key_id = key.id
+            # Counted against the key's rpm like any request: a count may fetch URLs and
+            # call the upstream (see the module doc).
+            await gateway.limiter.admit_tokenless(key)
             body = await read_body(request, gateway.settings.max_body_bytes)
             frontend.note_headers(request.headers, ctx)
             chat = restore_request(frontend.decode_count_tokens(body, ctx))
