@@ -7,6 +7,9 @@ a scenario (`SCEN:<name>`); the request says whether it streams.
   as a server that computes them as floats does; JSON does not tell 11.0 from 11.
 - `tool_fragments`, `tool_parallel`, `tool_one_chunk`: Chat tool-call deltas without
   `index` (Gemini's OpenAI-compatible endpoint, older Ollama, mistral.rs, SGLang).
+- `surrogates` (streams only): a text whose emoji comes as its two UTF-16 halves, each a
+  lone `\\u` escape in its own delta (as a server streaming token by token does), then
+  lone halves that never pair.
 """
 
 from __future__ import annotations
@@ -207,6 +210,87 @@ _TOOLS = {
 TOOL_SCENARIOS = list(_TOOLS)
 
 
+# --- UTF-16 surrogate halves ---------------------------------------------------------
+
+SURROGATE_PIECES = ("Hi \ud83d", "\ude00 x\ude01y \ud83d")
+"""The text's deltas: an emoji's halves split across the two, then a lone low half in
+the middle of a delta and a high half at the end of the stream (json.dumps writes each
+lone half as its `\\u` escape)."""
+SURROGATE_TEXT = "Hi \U0001f600 x\ufffdy \ufffd"
+"""The text a client gets: the halves joined, each lone half U+FFFD."""
+
+_INT_CHAT_USAGE = {"prompt_tokens": IN, "completion_tokens": OUT, "total_tokens": IN + OUT}
+_INT_CHUNK = {**_CHUNK, "created": 1}
+_CHAT_SURROGATES = (
+    b"".join(
+        sse({**_INT_CHUNK, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        for delta, finish in [
+            ({"role": "assistant", "content": SURROGATE_PIECES[0]}, None),
+            ({"content": SURROGATE_PIECES[1]}, None),
+            ({}, "stop"),
+        ]
+    )
+    + sse({**_INT_CHUNK, "choices": [], "usage": _INT_CHAT_USAGE})
+    + b"data: [DONE]\n\n"
+)
+_INT_AT = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+_INT_RESPONSES = {
+    **_RESPONSES_JSON,
+    "created_at": 1,
+    "usage": {"input_tokens": IN, "output_tokens": OUT, "total_tokens": IN + OUT},
+}
+_RESPONSES_SURROGATES = b"".join(
+    sse({"type": kind, "sequence_number": n, **members}, kind)
+    for n, (kind, members) in enumerate(
+        [
+            ("response.created", {"response": {**_INT_RESPONSES, "status": "in_progress"}}),
+            (
+                "response.output_item.added",
+                {"output_index": 0, "item": {**_MESSAGE, "status": "in_progress", "content": []}},
+            ),
+            ("response.content_part.added", {**_INT_AT, "part": {**_TEXT, "text": ""}}),
+            *[
+                ("response.output_text.delta", {**_INT_AT, "delta": piece, "logprobs": []})
+                for piece in SURROGATE_PIECES
+            ],
+            ("response.content_part.done", {**_INT_AT, "part": _TEXT}),
+            ("response.output_item.done", {"output_index": 0, "item": _MESSAGE}),
+            ("response.completed", {"response": _INT_RESPONSES}),
+        ]
+    )
+)
+_MESSAGES_SURROGATES = b"".join(
+    sse({"type": kind, **members}, kind)
+    for kind, members in [
+        ("message_start", {"message": {**MESSAGES_JSON, "content": [], "stop_reason": None}}),
+        ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        *[
+            ("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+            for piece in SURROGATE_PIECES
+        ],
+        ("content_block_stop", {"index": 0}),
+        ("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": OUT}}),
+        ("message_stop", {}),
+    ]
+)
+_GEMINI_SURROGATES = b"".join(
+    sse({"candidates": [{"index": 0, "content": {"role": "model", "parts": [{"text": piece}]}}]})
+    for piece in SURROGATE_PIECES
+) + sse(
+    {
+        "candidates": [{"index": 0, "content": {"parts": []}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": IN, "candidatesTokenCount": OUT},
+        "modelVersion": "up",
+    }
+)
+_SURROGATES = {
+    "chat": _CHAT_SURROGATES,
+    "responses": _RESPONSES_SURROGATES,
+    "messages": _MESSAGES_SURROGATES,
+    "gemini": _GEMINI_SURROGATES,
+}
+
+
 _PATHS = (("/chat/completions", "chat"), ("/responses", "responses"), ("/messages", "messages"))
 
 
@@ -227,6 +311,9 @@ def _answering(path: str, body: bytes) -> Answer:
         streams = json.loads(body).get("stream") is True
     if scenario == "floats":
         return _FLOATS[protocol, streams]
+    if scenario == "surrogates":
+        assert streams, protocol
+        return stream_answer(_SURROGATES[protocol])
     assert protocol == "chat" and streams, (protocol, streams)
     return stream_answer(_TOOLS[scenario])
 

@@ -12,7 +12,7 @@ before `message_stop`, ends the stream with a StreamError.
 from __future__ import annotations
 
 import re
-from typing import assert_never
+from typing import Any, assert_never
 
 import msgspec
 
@@ -37,7 +37,7 @@ from polyrelay.ir import (
     Usage,
     UsageDelta,
 )
-from polyrelay.providers import upstream_json
+from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.anthropic.content import ORIGIN
 from polyrelay.providers.anthropic.response import (
     STATUS_BY_ERROR_TYPE,
@@ -57,6 +57,7 @@ _LAX_EVENTS: msgspec.json.Decoder[wire.RawMessageStreamEvent] = msgspec.json.Dec
     wire.RawMessageStreamEvent, strict=False
 )
 """For an event `_EVENTS` refused for an int written as a float (upstream_json)."""
+_EVENT_TYPE: Any = wire.RawMessageStreamEvent
 
 __all__ = ["AnthropicStreamParser"]
 
@@ -114,9 +115,12 @@ class AnthropicStreamParser:
         self._next = 0
         self._args_seen = True
         self._done = False
+        self._joiner: surrogates.Joiner | None = None
+        """Once an event held a lone UTF-16 surrogate half (surrogates.py)."""
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return self._events(self._sse.feed_named(chunk))
+        out = self._events(self._sse.feed_named(chunk))
+        return out if self._joiner is None else self._joiner.feed(out)
 
     def finish(self) -> list[StreamEvent]:
         events = self._events(self._sse.finish_named())
@@ -124,7 +128,7 @@ class AnthropicStreamParser:
             self._done = True
             message = "Anthropic stream ended before message_stop"
             events.append(StreamError(status=502, kind="api_error", message=message))
-        return events
+        return events if self._joiner is None else self._joiner.finish(events)
 
     def _events(self, frames: list[tuple[bytes, bytes]]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -153,7 +157,16 @@ class AnthropicStreamParser:
         self, name: bytes, data: bytes, error: msgspec.DecodeError, out: list[StreamEvent]
     ) -> wire.RawMessageStreamEvent | None:
         """An event the strict decode refused: read again if it gave an int as a float
-        (11.0); else None, the event skipped or the stream failed."""
+        (11.0) or half of an emoji's UTF-16 pair (surrogates.py); else None, the event
+        skipped or the stream failed."""
+        if surrogates.escaped(data):
+            try:
+                event: wire.RawMessageStreamEvent = surrogates.decode(data, _EVENT_TYPE)
+            except msgspec.DecodeError:
+                pass
+            else:
+                self._joiner = self._joiner or surrogates.Joiner()
+                return event
         try:
             return upstream_json.reread(error, data, _LAX_EVENTS.decode)
         except msgspec.ValidationError as exc:

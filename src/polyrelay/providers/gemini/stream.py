@@ -36,7 +36,7 @@ from polyrelay.ir import (
     Usage,
     UsageDelta,
 )
-from polyrelay.providers import upstream_json
+from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.gemini.content import PROVIDER_TYPE
 from polyrelay.providers.gemini.response import (
     decode_error_body,
@@ -77,8 +77,18 @@ class GeminiStreamParser:
         self._has_calls = False
         self._has_text = False
         self._usage: UsageMetadata | None = None
+        self._joiner: surrogates.Joiner | None = None
+        """Once a chunk held a lone UTF-16 surrogate half (surrogates.py)."""
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
+        out = self._feed(chunk)
+        return out if self._joiner is None else self._joiner.feed(out)
+
+    def finish(self) -> list[StreamEvent]:
+        out = self._finish()
+        return out if self._joiner is None else self._joiner.finish(out)
+
+    def _feed(self, chunk: bytes) -> list[StreamEvent]:
         tail = self._tail
         tail += chunk
         if len(tail) > 2 * _TAIL_BYTES:
@@ -90,7 +100,7 @@ class GeminiStreamParser:
             self._on_data(sse.data, events)
         return events
 
-    def finish(self) -> list[StreamEvent]:
+    def _finish(self) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         for sse in self._sse.finish():
             if not self._done:
@@ -120,7 +130,7 @@ class GeminiStreamParser:
 
     def _on_data(self, data: str, events: list[StreamEvent]) -> None:
         try:
-            chunk = upstream_json.decode(data, GenerateContentStreamChunk)
+            chunk = self._decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             self._fail(events, 502, "api_error", f"gemini sent an unreadable stream chunk: {exc}")
             return
@@ -136,6 +146,22 @@ class GeminiStreamParser:
             self._blocked = not chunk.candidates
         if chunk.candidates:
             self._on_candidate(chunk.candidates[0], events)
+
+    def _decode(self, data: str) -> GenerateContentStreamChunk:
+        """A chunk, read again when it holds half of an emoji's UTF-16 pair
+        (surrogates.py). Raises msgspec.DecodeError/ValidationError."""
+        try:
+            return upstream_json.decode(data, GenerateContentStreamChunk)
+        except msgspec.DecodeError as exc:
+            if not surrogates.escaped(data):
+                raise
+            refused = exc
+        try:
+            chunk = surrogates.decode(data, GenerateContentStreamChunk)
+        except msgspec.DecodeError:
+            raise refused from None
+        self._joiner = self._joiner or surrogates.Joiner()
+        return chunk
 
     def _start(self, chunk: GenerateContentStreamChunk, events: list[StreamEvent]) -> None:
         self._started = True

@@ -51,7 +51,7 @@ from polyrelay.ir import (
     Usage,
     UsageDelta,
 )
-from polyrelay.providers import upstream_json
+from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.openai_chat.response import stop_reason_to_ir, usage_to_ir
 from polyrelay.providers.text_shape import PROBE, TextShape
 from polyrelay.schemas.openai_chat import (
@@ -139,6 +139,8 @@ class OpenAIChatStreamParser:
         self._stop: StopReason | None = None
         self._usage = Usage()
         self._shape = TextShape(b'"content":')
+        self._joiner: surrogates.Joiner | None = None
+        """Once a chunk held a lone UTF-16 surrogate half (surrogates.py)."""
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -157,7 +159,7 @@ class OpenAIChatStreamParser:
             self._data(data, out)
         if hot:
             self._hot(hot, out)
-        return out
+        return out if self._joiner is None else self._joiner.feed(out)
 
     def _hot(self, chunks: list[bytes], out: list[StreamEvent]) -> None:
         """Text-only chunks of the learned shape (an empty text adds nothing, as in
@@ -171,6 +173,10 @@ class OpenAIChatStreamParser:
         out += [TextDelta(index=index, text=text) for text in texts if text]
 
     def finish(self) -> list[StreamEvent]:
+        out = self._finish()
+        return out if self._joiner is None else self._joiner.finish(out)
+
+    def _finish(self) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for event in self._sse.finish():
             if not self._done:
@@ -244,8 +250,17 @@ class OpenAIChatStreamParser:
         try:  # bytes that are not UTF-8 read as U+FFFD, as a text decode would
             return _decode_chunk(data.decode("utf-8", "replace"))
         except msgspec.DecodeError:
-            self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {error}")
-            return None
+            pass
+        if surrogates.escaped(data):  # half of an emoji's UTF-16 pair (surrogates.py)
+            try:
+                chunk = surrogates.decode(data, ChatCompletionChunk)
+            except msgspec.DecodeError:
+                pass
+            else:
+                self._joiner = self._joiner or surrogates.Joiner()
+                return chunk
+        self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {error}")
+        return None
 
     def _delta(self, delta: ChoiceDelta, out: list[StreamEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning

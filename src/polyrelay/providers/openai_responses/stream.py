@@ -43,7 +43,7 @@ from polyrelay.ir import (
     ToolArgsDelta,
     UsageDelta,
 )
-from polyrelay.providers import upstream_json
+from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.openai_responses.request import PROVIDER_TYPE
 from polyrelay.providers.openai_responses.response import (
     REASONING_SEPARATOR,
@@ -122,8 +122,14 @@ class OpenAIResponsesStreamParser:
         """Shells of the parts started so far (for the stop reason and search count)."""
         self._started = False
         self._done = False
+        self._joiner: surrogates.Joiner | None = None
+        """Once an event held a lone UTF-16 surrogate half (surrogates.py)."""
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
+        out = self._feed(chunk)
+        return out if self._joiner is None else self._joiner.feed(out)
+
+    def _feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for name, data in self._sse.feed_named(chunk):
             # `_skipped` is empty unless usage_only: skip the name's hash on the full parse
@@ -142,8 +148,8 @@ class OpenAIResponsesStreamParser:
             try:
                 event = _decode_event(data)
             except DecodeError as exc:
-                try:  # an int written as a float (11.0)
-                    event = upstream_json.reread(exc, data, _decode_lax_event)
+                try:
+                    event = self._undecoded(data, exc)
                 except DecodeError as error:
                     out.append(self._error(502, f"invalid OpenAI Responses stream event: {error}"))
                     continue
@@ -151,10 +157,27 @@ class OpenAIResponsesStreamParser:
         return out
 
     def finish(self) -> list[StreamEvent]:
-        out = self.feed(b"\n\n")  # dispatches a final event that lacked its blank line
+        out = self._feed(b"\n\n")  # dispatches a final event that lacked its blank line
         if not self._done:
             out.append(self._error(502, "upstream stream ended before response.completed"))
-        return out
+        return out if self._joiner is None else self._joiner.finish(out)
+
+    def _undecoded(self, data: bytes, error: DecodeError) -> ResponseStreamEvent:
+        """An event the strict decode refused, read again: an int written as a float
+        (11.0), or half of an emoji's UTF-16 pair (surrogates.py). Raises the DecodeError
+        to report when neither reads it."""
+        try:
+            return upstream_json.reread(error, data, _decode_lax_event)
+        except DecodeError as exc:
+            if not surrogates.escaped(data):
+                raise
+            refused = exc
+        try:
+            event = surrogates.decode(data, ResponseStreamEvent)
+        except DecodeError:
+            raise refused from None
+        self._joiner = self._joiner or surrogates.Joiner()
+        return event
 
     def _error(self, status: int, message: str, kind: str = "api_error") -> StreamError:
         self._done = True

@@ -1,0 +1,143 @@
+"""Lone UTF-16 surrogates in an upstream's streamed JSON strings.
+
+A server that streams token by token may send a character beyond U+FFFF (an emoji) as
+the two halves of its UTF-16 surrogate pair, each escaped in its own delta: one text
+ends in `\\ud83d`, the next begins with `\\ude00`. msgspec refuses a lone surrogate
+escape, so the event "did not decode" and the stream failed; and a str holding one
+cannot be written as UTF-8 for the client either.
+
+So a stream parser whose strict decode refused an event with a `\\ud` escape in it reads
+the event with `decode`, which keeps each lone half in its string (the standard library's
+decoder does), and from then on passes its events through a `Joiner`. The joiner holds a
+high half that ends a delta's text (text, reasoning or tool arguments) until the next
+event: when that is a delta of the same part beginning with the low half, the two become
+the character; anything else lets the held half out as U+FFFD, as the stream's end does.
+Every other lone half, in a delta or in any other event, is U+FFFD.
+
+The common stream pays nothing: a parser reaches `decode` only from its error path, and
+only a parser that did holds a joiner (one test per `feed`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import msgspec
+
+from polyrelay import codec
+from polyrelay.ir import ReasoningDelta, StreamEvent, TextDelta, ToolArgsDelta
+from polyrelay.providers import upstream_json
+
+__all__ = ["Joiner", "decode", "escaped"]
+
+T = TypeVar("T")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_HIGH = ("\ud800", "\udbff")
+_REPLACEMENT = "\ufffd"
+
+
+def escaped(data: bytes | str) -> bool:
+    """Whether `data` may hold a surrogate escape (`\\ud…`, either case): only then is
+    `decode` worth trying."""
+    if isinstance(data, str):
+        return "\\ud" in data or "\\uD" in data
+    return b"\\ud" in data or b"\\uD" in data
+
+
+def decode(data: bytes | str, type_: type[T]) -> T:
+    """`data` as `type_`, each lone surrogate escape kept in its string as the lone half
+    (as upstream_json reads it otherwise). Raises msgspec.DecodeError/ValidationError."""
+    import json  # noqa: TID251  msgspec refuses lone surrogates; the stdlib keeps them
+
+    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise msgspec.DecodeError(f"JSON is malformed: {exc}") from None
+    return upstream_json.convert(value, type_)
+
+
+def _mended(text: str) -> str:
+    """`text` with each adjacent high and low half joined and every other half U+FFFD."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _scrubbed(event: StreamEvent) -> StreamEvent:
+    """An event other than a delta, any lone half in its strings U+FFFD."""
+    try:
+        codec.encode(event)
+    except UnicodeEncodeError:
+        plain = _replaced(msgspec.to_builtins(event))
+        return msgspec.convert(plain, type(event))
+    return event
+
+
+def _replaced(value: object) -> object:
+    if isinstance(value, str):
+        return _SURROGATE.sub(_REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {key: _replaced(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replaced(item) for item in value]
+    return value
+
+
+_Delta = TextDelta | ReasoningDelta | ToolArgsDelta
+
+
+def _text(delta: _Delta) -> str:
+    return delta.json if isinstance(delta, ToolArgsDelta) else delta.text
+
+
+def _with_text(delta: _Delta, text: str) -> _Delta:
+    if isinstance(delta, ToolArgsDelta):
+        return ToolArgsDelta(index=delta.index, json=text)
+    return type(delta)(index=delta.index, text=text)
+
+
+class Joiner:
+    """Per stream, once a lone half was read (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._held: _Delta | None = None
+        """A delta of the held high half alone, as it goes out if nothing pairs it."""
+
+    def feed(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in events:
+            if isinstance(event, TextDelta | ReasoningDelta | ToolArgsDelta):
+                self._delta(event, out)
+            else:
+                self._release(out)
+                out.append(_scrubbed(event))
+        return out
+
+    def finish(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        out = self.feed(events)
+        self._release(out)
+        return out
+
+    def _delta(self, delta: _Delta, out: list[StreamEvent]) -> None:
+        text, held = _text(delta), self._held
+        if held is not None:
+            if type(held) is type(delta) and held.index == delta.index:
+                text = _text(held) + text
+                self._held = None
+            else:
+                self._release(out)
+        if text and _HIGH[0] <= text[-1] <= _HIGH[1]:
+            self._held = _with_text(delta, text[-1])
+            text = text[:-1]
+        text = _mended(text)
+        if text:
+            out.append(_with_text(delta, text) if text != _text(delta) else delta)
+
+    def _release(self, out: list[StreamEvent]) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            out.append(_with_text(held, _REPLACEMENT))
