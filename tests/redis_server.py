@@ -20,14 +20,14 @@ import redis
 
 from tests.integration.servers import free_port
 
-__all__ = ["RedisServer", "running_redis"]
+__all__ = ["RedisServer", "new_password", "redis_binary", "running_redis"]
 
 
 class RedisServer:
     def __init__(self, binary: str) -> None:
         self._binary = binary
         self.port = free_port()
-        self.password = f"pw@{secrets.token_hex(6)}:/%?#&="
+        self.password = new_password()
         self.url = f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="polyrelay-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -61,6 +61,19 @@ class RedisServer:
                 assert time.monotonic() < deadline, "redis-server did not start"
                 time.sleep(0.05)
 
+    def set_password(self, password: str) -> None:
+        """Change the password, as an operator rotating it does, and drop every connection
+        already logged in (the pub/sub ones included), so each must log in again."""
+        client = redis.Redis.from_url(self.url)
+        try:
+            client.config_set("requirepass", password)
+            self.password = password
+            self.url = f"redis://:{quote(password, safe='')}@127.0.0.1:{self.port}/0"
+            client.client_kill_filter(_type="pubsub")
+            client.client_kill_filter(_type="normal", skipme=True)
+        finally:
+            client.close()
+
     def stop(self) -> None:
         if self._proc is not None:
             self._proc.kill()
@@ -70,6 +83,11 @@ class RedisServer:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def new_password() -> str:
+    """A password with characters a URL must escape."""
+    return f"pw@{secrets.token_hex(6)}:/%?#&="
 
 
 def redis_binary() -> str | None:

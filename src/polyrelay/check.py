@@ -1,11 +1,13 @@
 """`polyrelay check`: is this configuration ready to serve?
 
-It loads the config (a bad one is already a clear error), opens the database, pings Redis,
-and asks every provider for its model list with the configured key and headers, then
-checks that each model's upstream name is listed. One line per finding; exit 1 when
-something would fail requests (a database that cannot be opened, a provider that refuses
-the key or cannot be reached), 0 otherwise. A model its provider does not list is only a
-warning: local servers (Ollama, vLLM) may serve names they do not list.
+It loads the config (a bad one is already a clear error), opens the database, logs in to
+Redis, and asks every provider for its model list with the configured key and headers,
+then checks that each model's upstream name is listed. One line per finding; exit 2 when
+Redis refuses the login or the signals' commands (a configuration error, on which `serve`
+stops too), 1 when something would fail requests (a database that cannot be opened, a
+provider that refuses the key or cannot be reached), 0 otherwise. An unreachable Redis is
+only a warning (the replicas poll), and so is a model its provider does not list: local
+servers (Ollama, vLLM) may serve names they do not list.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from polyrelay import codec
 from polyrelay.cli_common import Actions, table
 from polyrelay.providers import upstream_headers
 from polyrelay.providers.anthropic.request import API_VERSION
-from polyrelay.settings import ProviderConfig, Settings
+from polyrelay.settings import ConfigError, ProviderConfig, Settings
 from polyrelay.signals import redis_address
 from polyrelay.storage import StorageError, open_configured
 
@@ -73,7 +75,10 @@ def add_check_parser(
     def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         results = findings(settings_of(args, env), upstreams=not args.offline)
         sys.stdout.write(table([tuple(f) for f in results]) + "\n")
-        return 1 if any(f.status == "FAIL" for f in results) else 0
+        failed = {f.part for f in results if f.status == "FAIL"}
+        if "redis" in failed:  # refused: a configuration error, on which `serve` stops
+            return 2
+        return 1 if failed else 0
 
     parser.set_defaults(handler=run)
 
@@ -130,21 +135,21 @@ def _redis(url: str | None) -> Finding:
         return Finding(
             "ok", "redis", "-", "not set: each process polls for other processes' changes"
         )
-    import redis
+    from polyrelay.signals_redis import check_login
 
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=_REDIS_TIMEOUT_SECONDS, socket_timeout=_REDIS_TIMEOUT_SECONDS
-    )
     try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
+        unreachable = check_login(url, _REDIS_TIMEOUT_SECONDS)
+    except ConfigError as exc:  # a refused login: `serve` does not start either
+        return Finding("FAIL", "redis", redis_address(url), str(exc))
+    if unreachable is not None:
         # Not a failure: without Redis the replicas poll, a fraction of a second later.
         return Finding(
-            "warn", "redis", redis_address(url), f"unreachable ({exc}); replicas poll instead"
+            "warn",
+            "redis",
+            redis_address(url),
+            f"unreachable ({unreachable}); replicas poll instead",
         )
-    finally:
-        client.close()
-    return Finding("ok", "redis", redis_address(url), "answered PING")
+    return Finding("ok", "redis", redis_address(url), "logged in; may publish and subscribe")
 
 
 def _listing(provider: ProviderConfig) -> Listing:

@@ -117,6 +117,12 @@ def serve(settings: Settings) -> None:
         # migrated once, not by workers racing.
         open_configured(settings).close()
         demo_secret = None
+    if settings.redis is not None:
+        from polyrelay.signals_redis import check_login  # only deployments with Redis load it
+
+        # A refused login is a configuration error (exit 2); an unreachable Redis is an
+        # outage, which the server rides out (its replicas poll meanwhile).
+        check_login(settings.redis)
     print(banner(settings, demo_secret), flush=True)  # noqa: T201
     common = {
         "host": settings.host,

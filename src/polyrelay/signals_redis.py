@@ -1,27 +1,47 @@
 """Signals across replicas through Redis: one pub/sub channel shared by every server
-process (the outbox, the echoes and the reconnects: polyrelay.signals_remote)."""
+process (the outbox, the echoes and the reconnects: polyrelay.signals_remote).
+
+A Redis that refuses the login (a wrong password, none where one is asked for, an unknown
+user) or the commands the signals run (an ACL user without PUBLISH or SUBSCRIBE on the
+channel) is a configuration error, not an outage: `polyrelay serve` and `polyrelay check`
+stop on it at start-up (`check_login`, exit 2), and a refusal after start-up (a rotated
+password) is logged as an error once and retried with a pause growing to a minute. An
+unreachable Redis is an outage: the server starts, and the replicas poll meanwhile.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.asyncio as aioredis
 
+from polyrelay.settings import ConfigError
+from polyrelay.signals import redis_address
 from polyrelay.signals_remote import TIMEOUT_SECONDS, RemoteSignals
 
-__all__ = ["CHANNEL", "RedisSignals", "publish_once"]
+__all__ = ["CHANNEL", "REFUSED", "RedisSignals", "check_login", "publish_once", "refusal"]
 
 CHANNEL = "polyrelay:signals"
+REFUSED: tuple[type[BaseException], ...] = (
+    redis.exceptions.AuthenticationError,
+    redis.exceptions.AuthorizationError,
+    redis.exceptions.AuthenticationWrongNumberOfArgsError,
+    redis.exceptions.NoPermissionError,
+)
+"""What a Redis that refuses the login or a command raises: configuration errors."""
 
 
 class RedisSignals(RemoteSignals):
     name = "redis"
     errors = (redis.RedisError, OSError)
+    refused = REFUSED
 
     def __init__(self, url: str) -> None:
         super().__init__()
+        self._url = url
         # No read timeout (the listener waits for messages as long as it takes), but TCP
         # keep-alive, so a connection that died silently is noticed and replaced.
         self._client = aioredis.Redis.from_url(
@@ -41,6 +61,52 @@ class RedisSignals(RemoteSignals):
 
     async def _close(self) -> None:
         await self._client.aclose()
+
+    def describe_refusal(self, exc: BaseException) -> str:
+        return refusal(self._url, exc)
+
+
+def refusal(url: str, exc: BaseException) -> str:
+    """One line on a refusal (an exception of REFUSED) and what to fix, without the
+    password."""
+    parts = urlsplit(url)
+    where = f"Redis at {redis_address(url)}"
+    reason = str(exc)
+    if parts.password:  # Redis does not echo it; should it ever
+        for secret in {unquote(parts.password), parts.password}:
+            reason = reason.replace(secret, "***")
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        user = unquote(parts.username) if parts.username else "default"
+        return (
+            f"{where} refuses the user {user!r} a command the signals need ({reason}); grant"
+            f" it PUBLISH and SUBSCRIBE on the channel {CHANNEL}"
+        )
+    if parts.password is None and parts.username is None:
+        # (redis-py's own words for it are about its HELLO command)
+        return f"{where} asks for a password, and the redis URL in the config has none"
+    return (
+        f"{where} refused the login ({reason}); the password or user in the config's"
+        " redis URL is wrong"
+    )
+
+
+def check_login(url: str, timeout: float = TIMEOUT_SECONDS) -> Exception | None:
+    """Log in to Redis and run what the signals run (PUBLISH, SUBSCRIBE) once. A refusal
+    raises ConfigError. The error of an unreachable Redis (an outage, which the server
+    rides out) is returned; None when Redis let everything through."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        # An origin without a topic: the listeners skip it.
+        client.publish(CHANNEL, f"check-{secrets.token_hex(4)}")
+        with client.pubsub() as pubsub:
+            pubsub.subscribe(CHANNEL)
+    except REFUSED as exc:
+        raise ConfigError(refusal(url, exc)) from None
+    except (redis.RedisError, OSError) as exc:
+        return exc
+    finally:
+        client.close()
+    return None
 
 
 def publish_once(url: str, topic: str, payload: str = "") -> bool:

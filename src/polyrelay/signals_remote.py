@@ -6,6 +6,9 @@ skips its own echoes, and listens there for the others'. Publishing never blocks
 request: a signal goes into a bounded outbox that one task sends in order. When the
 channel's server is down, signals are dropped (waiters poll the database, so they are
 late, not lost) and the listener reconnects with a growing pause, logging once per outage.
+A server that refuses the login or the listening command (`refused`: a rotated password,
+a user without rights) is a configuration error: logged as an error once per outage, and
+retried with a pause growing to REFUSED_DELAYS.most, until it is fixed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 
+from polyrelay.backoff import Backoff, Delays
 from polyrelay.signals import Signals
 
 __all__ = ["RemoteSignals"]
@@ -25,6 +29,8 @@ log = logging.getLogger("polyrelay.signals")
 _OUTBOX = 10_000
 TIMEOUT_SECONDS = 5.0
 _RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+REFUSED_DELAYS = Delays(first=1.0, most=60.0)
+"""The pauses between the logins a server refuses."""
 
 
 class ChannelClosed(Exception):
@@ -36,6 +42,9 @@ class RemoteSignals(Signals):
     """The channel's server, in log lines: "redis", "postgresql"."""
     errors: tuple[type[BaseException], ...] = (OSError,)
     """What a lost or refused connection raises."""
+    refused: tuple[type[BaseException], ...] = ()
+    """What a refused login or command raises (of `errors`): a configuration error."""
+    refused_delays = REFUSED_DELAYS
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,6 +64,10 @@ class RemoteSignals(Signals):
 
     async def _close(self) -> None:
         """Close the connections the subclass holds."""
+
+    def describe_refusal(self, exc: BaseException) -> str:
+        """One line on a refusal (an exception of `refused`), without secrets."""
+        return str(exc)
 
     def broadcast(self, topic: str, payload: str) -> None:
         if self._outbox is None or self._outbox.full():
@@ -100,6 +113,9 @@ class RemoteSignals(Signals):
 
     async def _listen(self) -> None:
         attempt = 0
+        refusals = Backoff(self.refused_delays)
+        logged: set[bool] = set()
+        """This outage's kinds logged so far: refused (True), lost (False)."""
         caught: tuple[type[BaseException], ...] = (*self.errors, ChannelClosed)
         while True:
             try:
@@ -107,22 +123,36 @@ class RemoteSignals(Signals):
                     if message is not None:
                         self._receive(message)
                         continue
-                    if attempt:
+                    if logged:
                         log.info("%s: receiving signals again", self.name)
                     attempt = 0
+                    refusals.reset()
+                    logged.clear()
                     self._first_try.set()
                 raise ChannelClosed("the connection closed")
             except Exception as exc:  # any: a dead listener would never hear a signal again
                 self._first_try.set()
-                if attempt == 0:
+                refused = isinstance(exc, self.refused)
+                if refused and refused not in logged:
+                    log.error(
+                        "%s: signals lost: %s; retrying with a pause growing to %g s",
+                        self.name,
+                        self.describe_refusal(exc),
+                        self.refused_delays.most,
+                    )
+                elif refused not in logged:
                     log.warning(
                         "%s: signals lost (%s); reconnecting",
                         self.name,
                         exc,
                         exc_info=not isinstance(exc, caught),  # unforeseen: its traceback
                     )
-                pause = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
-                attempt += 1
+                logged.add(refused)
+                if refused:
+                    pause = refusals.take()
+                else:
+                    pause = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
+                    attempt += 1
                 await asyncio.sleep(pause)
 
     def _receive(self, message: str) -> None:

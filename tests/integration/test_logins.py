@@ -132,19 +132,18 @@ def test_a_refused_database_login_is_reported_without_the_password(
 def test_a_refused_redis_login_is_reported_without_the_password(
     running_redis: RedisServer, emulator: Emulator, tmp_path: Path
 ) -> None:
-    """Redis carries only signals, so a refused login is a warning, not a stop: `check`
-    says the replicas will poll, and the gateway serves, logging why it has no signals."""
+    """A refused Redis login is a configuration error: `check` fails it and `serve` stops
+    (exit 2), each naming the problem (tests/integration/test_redis_refused_login.py)."""
     password_of(running_redis.url)
     wrong = with_password(running_redis.url, WRONG_PASSWORD)
     config = tmp_path / "polyrelay.yaml"
     config.write_text(gateway_config(emulator.url, tmp_path / "db.sqlite", f"redis: {wrong}\n"))
     checked = polyrelay(config, "check")
-    warning = next(line for line in checked.stdout.splitlines() if line.split()[1:2] == ["redis"])
-    assert warning.startswith("warn") and "replicas poll instead" in warning, checked.stdout
-    for gateway in serving(tmp_path, emulator, extra=f"redis: {wrong}\n"):
-        assert chat(gateway, STATIC_KEY).status_code == 200
-        log = gateway.log.read_text()
-    assert "redis: signals lost (" in log
-    for text in (checked.stdout + checked.stderr, log):
+    failure = next(line for line in checked.stdout.splitlines() if line.split()[1:2] == ["redis"])
+    assert failure.startswith("FAIL") and "refused the login" in failure, checked.stdout
+    served = polyrelay(config, "serve", "--port", "0")
+    assert checked.returncode == served.returncode == 2
+    assert "refused the login" in served.stderr
+    for text in (checked.stdout + checked.stderr, served.stdout + served.stderr):
         assert "Traceback" not in text
         assert not shows(text, WRONG_PASSWORD)
