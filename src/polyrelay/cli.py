@@ -281,17 +281,17 @@ def _signal_revocation(settings: Settings, key_id: str) -> None:
     if settings.redis is not None:
         from polyrelay.signals_redis import publish_once
 
-        sent, channel = publish_once(settings.redis, KEYS_CHANGED, key_id), "redis"
+        problem = publish_once(settings.redis, KEYS_CHANGED, key_id)
     elif settings.signals_through_postgres:
         from polyrelay.signals_postgres import publish_once as notify_once
 
-        sent, channel = notify_once(settings.database, KEYS_CHANGED, key_id), "postgresql"
+        problem = notify_once(settings.database, KEYS_CHANGED, key_id)
     else:
         return  # no channel: the servers' caches expire on their own
-    if not sent:
+    if problem is not None:
         print(
-            f"polyrelay: {channel} is unreachable: running servers refuse the key once their"
-            f" {KEY_CACHE_SECONDS:g}-second key cache expires",
+            f"polyrelay: running servers were not told ({problem}): they refuse the key once"
+            f" their {KEY_CACHE_SECONDS:g}-second key cache expires",
             file=sys.stderr,
         )
 

@@ -27,6 +27,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "UpstreamUnreachableError",
     "error_headers",
+    "first_line",
     "internal_error",
     "kind_for_status",
     "upstream_credential_error",
@@ -38,6 +39,10 @@ class GatewayError(Exception):
 
     status: int = 500
     kind: str = "api_error"
+    usage: Usage | None = None
+    """The tokens the upstream reported for the answer that this error stands for (a 200
+    that failed all the same), and those of the request's earlier upstream calls that
+    succeeded (a tool loop's rounds, the other choices): the usage row records them."""
 
     def __init__(
         self,
@@ -55,6 +60,10 @@ class GatewayError(Exception):
         self.retry_after = retry_after
         if status is not None:
             self.status = status
+
+    def add_usage(self, earlier: Usage) -> None:
+        """Count `earlier` (the request's upstream calls before this failure) in `usage`."""
+        self.usage = earlier if self.usage is None else earlier + self.usage
 
 
 class InvalidRequestError(GatewayError):
@@ -113,9 +122,6 @@ class UpstreamError(GatewayError):
     """An error answered by the upstream, relayed with its status and a mapped body."""
 
     kind = "api_error"
-    usage: Usage | None = None
-    """The tokens the upstream reported for the answer that this error stands for (a 200
-    that failed all the same), which the usage row records."""
     rate_limit_headers: tuple[tuple[str, str], ...] = ()
     """The upstream's rate-limit headers (`x-ratelimit-*`, `anthropic-ratelimit-*`,
     `retry-after-ms`), relayed to the client with the error: clients that pace themselves
@@ -191,3 +197,9 @@ _KIND_BY_STATUS = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message for a one-line log or report: its first line, else its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from polyrelay.errors import first_line
 from polyrelay.signals_remote import TIMEOUT_SECONDS, RemoteSignals
 
 __all__ = ["PostgresSignals", "publish_once"]
@@ -79,14 +80,14 @@ async def _channel(conn: psycopg.AsyncConnection[Any]) -> str:
     return channel_of(row[0] if row else None)
 
 
-def publish_once(url: str, topic: str, payload: str = "") -> bool:
-    """Send one signal from a short-lived process (the CLI); False when PostgreSQL could
-    not be reached (the replicas then see the change within their polling or cache time)."""
+def publish_once(url: str, topic: str, payload: str = "") -> str | None:
+    """Send one signal from a short-lived process (the CLI); None when sent, else why not
+    in one line (the replicas then see the change within their polling or cache time)."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
             row = conn.execute(_SCHEMA).fetchone()
             message = f"cli-{secrets.token_hex(4)} {topic} {payload}"
             conn.execute(_NOTIFY, (channel_of(row[0] if row else None), message))
-    except (psycopg.Error, OSError):
-        return False
-    return True
+    except (psycopg.Error, OSError) as exc:
+        return f"PostgreSQL could not be reached ({first_line(exc)})"
+    return None

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 import redis.asyncio as aioredis
 
+from polyrelay.errors import first_line
 from polyrelay.settings import ConfigError
 from polyrelay.signals import redis_address
 from polyrelay.signals_remote import TIMEOUT_SECONDS, RemoteSignals
@@ -109,14 +110,16 @@ def check_login(url: str, timeout: float = TIMEOUT_SECONDS) -> Exception | None:
     return None
 
 
-def publish_once(url: str, topic: str, payload: str = "") -> bool:
-    """Send one signal from a short-lived process (the CLI); False when Redis could not
-    be reached (the replicas then see the change within their polling or cache time)."""
+def publish_once(url: str, topic: str, payload: str = "") -> str | None:
+    """Send one signal from a short-lived process (the CLI); None when sent, else why not
+    in one line (the replicas then see the change within their polling or cache time)."""
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.publish(CHANNEL, f"cli-{secrets.token_hex(4)} {topic} {payload}")
-    except (redis.RedisError, OSError):
-        return False
+    except REFUSED as exc:
+        return refusal(url, exc)
+    except (redis.RedisError, OSError) as exc:
+        return f"Redis at {redis_address(url)} is unreachable ({first_line(exc)})"
     finally:
         client.close()
-    return True
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import quote
 
 import pytest
 from tests.backends import execute
@@ -70,7 +71,7 @@ async def test_signals_reach_the_other_process_but_not_back(running_redis: Redis
         one.publish("task-ended", "task_1")
         await until(lambda: heard_by_other == ["task_1"])
         assert heard_by_one == ["task_1"]  # its own handler ran once, at once: no echo
-        assert publish_once(running_redis.url, "task-ended", "task_2")
+        assert publish_once(running_redis.url, "task-ended", "task_2") is None
         await until(lambda: "task_2" in heard_by_one and "task_2" in heard_by_other)
     finally:
         await one.stop()
@@ -103,7 +104,22 @@ async def test_a_server_starts_when_redis_is_down() -> None:
         await signals.start()
     signals.publish("t", "x")
     await signals.stop()
-    assert not publish_once("redis://127.0.0.1:1/0", "t")
+    assert publish_once("redis://127.0.0.1:1/0", "t") == (
+        "Redis at redis://127.0.0.1:1 is unreachable"
+        " (Error 111 connecting to 127.0.0.1:1. Connection refused.)"
+    )
+
+
+def test_the_cli_signal_says_a_redis_refused_its_login_without_the_password(
+    running_redis: RedisServer,
+) -> None:
+    wrong = running_redis.url.replace(quote(running_redis.password, safe=""), "not-it")
+    problem = publish_once(wrong, "t")
+    assert problem is not None
+    assert "refused the login" in problem
+    assert "is wrong" in problem
+    assert "not-it" not in problem
+    assert running_redis.password not in problem
 
 
 async def test_postgresql_signals_reach_the_other_process_of_the_schema_only(
@@ -120,7 +136,7 @@ async def test_postgresql_signals_reach_the_other_process_of_the_schema_only(
         one.publish("task-ended", "task_1")
         await until(lambda: heard["other"] == ["task_1"])
         assert heard["one"] == ["task_1"]  # its own handler ran once, at once: no echo
-        assert notify_once(url, "task-ended", "task_2")  # the CLI's way
+        assert notify_once(url, "task-ended", "task_2") is None  # the CLI's way
         await until(lambda: "task_2" in heard["one"] and "task_2" in heard["other"])
         await asyncio.sleep(0.2)
         assert heard["elsewhere"] == []  # NOTIFY reaches the whole database; not its schemas
@@ -160,4 +176,6 @@ async def test_a_server_starts_when_postgresql_signals_cannot_connect() -> None:
         await signals.start()
     signals.publish("t", "x")
     await signals.stop()
-    assert not notify_once("postgresql://nobody@127.0.0.1:1/none", "t")
+    problem = notify_once("postgresql://nobody@127.0.0.1:1/none", "t")
+    assert problem is not None
+    assert problem.startswith("PostgreSQL could not be reached (connection failed")

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from polyrelay.backoff import Backoff
+from polyrelay.errors import first_line
 from polyrelay.storage.unreachable import connection_lost, database_unreachable
 
 __all__ = ["PARKED_CAP", "GroupCommit"]
@@ -165,7 +166,7 @@ class GroupCommit:
             "%s: the database is unreachable (%s): %d %s wait in memory for it and are"
             " lost if the process ends first",
             self._name,
-            _first_line(exc),
+            first_line(exc),
             waiting,
             self._what,
         )
@@ -238,13 +239,8 @@ class GroupCommit:
             "%s: the database is unreachable (%s): %d %s wait in memory (at most %d) and"
             " are written when it is back",
             self._name,
-            _first_line(exc),
+            first_line(exc),
             waiting,
             self._what,
             self.cap,
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
