@@ -10,6 +10,9 @@ a scenario (`SCEN:<name>`); the request says whether it streams.
 - `surrogates` (streams only): a text whose emoji comes as its two UTF-16 halves, each a
   lone `\\u` escape in its own delta (as a server streaming token by token does), then
   lone halves that never pair.
+- `odd_error`: a 429 whose error body holds fields of types the provider never documents
+  (a float `code`, a number for `param` or `request_id`, a string `code`, an object
+  `details`), as OpenAI-compatible servers and proxies write them.
 """
 
 from __future__ import annotations
@@ -291,6 +294,30 @@ _SURROGATES = {
 }
 
 
+# --- error bodies with odd field types -----------------------------------------------
+
+ODD_ERROR = "Rate limit reached for requests; slow down"
+"""The message of every `odd_error` body."""
+_OPENAI_ODD = {"error": {"message": ODD_ERROR, "type": "requests", "param": 7, "code": 429.0}}
+_ODD_ERRORS = {
+    "chat": _OPENAI_ODD,
+    "responses": _OPENAI_ODD,
+    "messages": {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": ODD_ERROR},
+        "request_id": 12345,
+    },
+    "gemini": {
+        "error": {
+            "code": "429",
+            "message": ODD_ERROR,
+            "status": "RESOURCE_EXHAUSTED",
+            "details": {"reason": "RATE_LIMIT_EXCEEDED"},
+        }
+    },
+}
+
+
 _PATHS = (("/chat/completions", "chat"), ("/responses", "responses"), ("/messages", "messages"))
 
 
@@ -311,6 +338,8 @@ def _answering(path: str, body: bytes) -> Answer:
         streams = json.loads(body).get("stream") is True
     if scenario == "floats":
         return _FLOATS[protocol, streams]
+    if scenario == "odd_error":
+        return json_answer(_ODD_ERRORS[protocol], 429)
     if scenario == "surrogates":
         assert streams, protocol
         return stream_answer(_SURROGATES[protocol])

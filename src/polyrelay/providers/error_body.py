@@ -20,7 +20,14 @@ import msgspec
 from polyrelay import codec
 from polyrelay.providers import UpstreamResponse
 
-__all__ = ["LOGGED_BYTES", "QUOTED_JSON_BYTES", "foreign_error_message", "rate_limit_headers"]
+__all__ = [
+    "LOGGED_BYTES",
+    "QUOTED_JSON_BYTES",
+    "error_object",
+    "foreign_error_message",
+    "rate_limit_headers",
+    "text",
+]
 
 log = logging.getLogger("polyrelay.upstream")
 
@@ -43,6 +50,33 @@ def rate_limit_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
         for name, value in headers.items()
         if name.startswith(_RATE_LIMIT_PREFIXES) or name == "retry-after-ms"
     )
+
+
+def error_object(body: bytes | str) -> dict[str, Any] | None:
+    """The `error` object of a JSON body `{"error": {...}}` (or of the first of a list of
+    those, as older Gemini servers answer), whatever the types of its members; None for
+    any other body."""
+    try:
+        raw: Any = codec.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    error = raw.get("error") if isinstance(raw, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def text(value: object) -> str | None:
+    """A member of an error object as text: a string as it is, a number as its digits (an
+    integral float as the int it is: 429.0 is "429"); None for null, a boolean, an array
+    or an object."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def foreign_error_message(response: UpstreamResponse, provider: str) -> str:

@@ -9,13 +9,18 @@ import logging
 
 import pytest
 
+from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError, error_headers
-from polyrelay.providers import Provider, UpstreamResponse
+from polyrelay.ir import StreamError
+from polyrelay.providers import Provider, StreamParser, UpstreamResponse
 from polyrelay.providers.anthropic import AnthropicProvider
+from polyrelay.providers.anthropic.stream import AnthropicStreamParser
 from polyrelay.providers.error_body import LOGGED_BYTES
 from polyrelay.providers.gemini import GeminiProvider
-from polyrelay.providers.openai_chat import OpenAIChatProvider
+from polyrelay.providers.gemini.stream import GeminiStreamParser
+from polyrelay.providers.openai_chat import OpenAIChatProvider, OpenAIChatStreamParser
 from polyrelay.providers.openai_responses import OpenAIResponsesProvider
+from polyrelay.providers.openai_responses.stream import OpenAIResponsesStreamParser
 
 HOST = "internal-lb.corp.example:8443"
 NGINX = (
@@ -169,3 +174,77 @@ def test_an_error_carries_the_upstreams_rate_limit_headers_to_the_client(name: s
 def test_a_gateway_error_has_only_its_retry_after() -> None:
     assert error_headers(GatewayError("busy", status=503, retry_after="1")) == {"retry-after": "1"}
     assert error_headers(GatewayError("bug")) == {}
+
+
+ODD_ERRORS = {
+    "openai": b'{"error":{"message":"Slow down.","type":7,"param":["a"],"code":429.0}}',
+    "anthropic": b'{"type":"error","error":{"type":{"x":1},"message":"Slow down."},'
+    b'"request_id":12345}',
+    "gemini": b'{"error":{"code":"429","message":"Slow down.","status":7,"details":{"a":1}}}',
+}
+ODD_ERRORS["openai-responses"] = ODD_ERRORS["openai"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_providers_own_error_with_odd_member_types_keeps_its_message(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A member of a type the provider never documents is left out; the message and the
+    status stay (the message was the body's JSON text)."""
+    caplog.set_level(logging.WARNING, "polyrelay.upstream")
+    err = _parse(name, 429, ODD_ERRORS[name], **{"retry-after": "2"})
+    assert (err.status, err.kind, err.retry_after) == (429, "rate_limit_error", "2")
+    assert err.message == "Slow down."
+    assert _logged(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (b"429.0", "429"),
+        (b"429", "429"),
+        (b"4.5", "4.5"),
+        (b'"rate_limit"', "rate_limit"),
+        (b"true", None),
+        (b"null", None),
+        (b"[429]", None),
+        (b"{}", None),
+    ],
+)
+def test_an_openai_code_is_text_whatever_its_type(code: bytes, expected: str | None) -> None:
+    err = _parse("openai", 400, b'{"error":{"message":"m","code":' + code + b"}}")
+    assert (err.message, err.code) == ("m", expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("message", [b"[1,2]", b"{}", b"null", b"false"])
+def test_a_message_that_is_not_text_keeps_the_body_as_json(name: str, message: bytes) -> None:
+    body = b'{"error":{"message":' + message + b',"type":"x"}}'
+    err = _parse(name, 500, body)
+    assert (err.status, err.message) == (500, body.decode())
+
+
+IN_BAND = {
+    "openai": b'data: {"error":{"message":"Slow down.","type":"rate_limit_error","param":7}}',
+    "openai-responses": b'event: error\ndata: {"type":"error","code":"rate_limit_exceeded",'
+    b'"message":"Slow down.","param":7}',
+    "anthropic": b'event: error\ndata: {"type":"error","error":{"type":null,'
+    b'"message":"Slow down."}}',
+    "gemini": b'data: {"error":{"code":"429","message":"Slow down.","details":{}}}',
+}
+IN_BAND_STATUS = {"openai": 429, "openai-responses": 429, "anthropic": 500, "gemini": 429}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_error_event_with_odd_member_types_keeps_its_message(name: str) -> None:
+    """It ended the stream as an event the gateway cannot read (a 502)."""
+    parser: StreamParser = {
+        "openai": lambda: OpenAIChatStreamParser(RequestContext()),
+        "openai-responses": lambda: OpenAIResponsesStreamParser(RequestContext()),
+        "anthropic": lambda: AnthropicStreamParser(RequestContext()),
+        "gemini": lambda: GeminiStreamParser("m"),
+    }[name]()
+    events = parser.feed(IN_BAND[name] + b"\n\n") + parser.finish()
+    [event] = events
+    assert isinstance(event, StreamError)
+    assert (event.status, event.message) == (IN_BAND_STATUS[name], "Slow down.")

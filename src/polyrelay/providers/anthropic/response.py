@@ -10,7 +10,6 @@ from typing import assert_never
 
 import msgspec
 
-from polyrelay.codec import decode_as
 from polyrelay.context import RequestContext
 from polyrelay.errors import UpstreamError, kind_for_status, upstream_credential_error
 from polyrelay.ir import (
@@ -28,10 +27,14 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import UpstreamResponse, upstream_json
 from polyrelay.providers.anthropic.content import ORIGIN
-from polyrelay.providers.error_body import foreign_error_message, rate_limit_headers
+from polyrelay.providers.error_body import (
+    error_object,
+    foreign_error_message,
+    rate_limit_headers,
+    text,
+)
 from polyrelay.schemas.anthropic_messages import (
     ContentBlock,
-    ErrorResponse,
     Message,
     MessageDeltaUsage,
     RedactedThinkingBlock,
@@ -176,11 +179,9 @@ def web_search_result_to_ir(block: WebSearchToolResultBlock) -> ServerToolResult
 def parse_error(response: UpstreamResponse) -> UpstreamError:
     status = response.status
     retry_after = response.headers.get("retry-after")
-    try:
-        body = decode_as(response.body, ErrorResponse)
-        message, wire_type = body.error.message, body.error.type
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        message, wire_type = "", kind_for_status(status)
+    # Read whatever the types of its members (error_body.error_object), as OpenAI's is.
+    error = error_object(response.body) or {}
+    message, wire_type = text(error.get("message")), text(error.get("type"))
     if not message:
         # Not Anthropic's shape: JSON text is kept, a proxy's page is only logged.
         message = foreign_error_message(response, "Anthropic")

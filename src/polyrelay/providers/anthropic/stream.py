@@ -46,6 +46,7 @@ from polyrelay.providers.anthropic.response import (
     stop_reason_to_ir,
     usage_to_ir,
 )
+from polyrelay.providers.error_body import error_object, text
 from polyrelay.schemas import anthropic_messages as wire
 from polyrelay.sse import SSEDecoder
 
@@ -157,8 +158,8 @@ class AnthropicStreamParser:
         self, name: bytes, data: bytes, error: msgspec.DecodeError, out: list[StreamEvent]
     ) -> wire.RawMessageStreamEvent | None:
         """An event the strict decode refused: read again if it gave an int as a float
-        (11.0) or half of an emoji's UTF-16 pair (surrogates.py); else None, the event
-        skipped or the stream failed."""
+        (11.0), half of an emoji's UTF-16 pair (surrogates.py) or an `error` event with
+        members of odd types; else None, the event skipped or the stream failed."""
         if surrogates.escaped(data):
             try:
                 event: wire.RawMessageStreamEvent = surrogates.decode(data, _EVENT_TYPE)
@@ -167,6 +168,10 @@ class AnthropicStreamParser:
             else:
                 self._joiner = self._joiner or surrogates.Joiner()
                 return event
+        if name == b"error" or (not name and b'"error"' in data):
+            in_band = _error_event(data)
+            if in_band is not None:
+                return in_band
         try:
             return upstream_json.reread(error, data, _LAX_EVENTS.decode)
         except msgspec.ValidationError as exc:
@@ -292,6 +297,20 @@ class AnthropicStreamParser:
             self._args_seen = True
             out.append(ToolArgsDelta(index=index, json="{}"))
         out.append(PartStop(index=index))
+
+
+def _error_event(data: bytes) -> wire.RawErrorEvent | None:
+    """An `error` event read whatever the types of its members (error_body.text); None
+    when it holds no error object."""
+    error = error_object(data)
+    if error is None:
+        return None
+    kind, message = text(error.get("type")), text(error.get("message"))
+    return wire.RawErrorEvent(
+        error=wire.ErrorObject(
+            type=kind or "api_error", message=message or "Anthropic stream failed"
+        )
+    )
 
 
 def _error_to_ir(error: wire.ErrorObject) -> StreamError:

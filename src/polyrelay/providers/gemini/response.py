@@ -24,12 +24,11 @@ from polyrelay.ir import (
     Usage,
 )
 from polyrelay.providers import Route, UpstreamResponse, upstream_json
-from polyrelay.providers.error_body import foreign_error_message
+from polyrelay.providers.error_body import error_object, foreign_error_message, text
 from polyrelay.providers.gemini.content import PROVIDER_TYPE, SIGNATURE_KEY
 from polyrelay.schemas.gemini import (
     Candidate,
     CountTokensResponse,
-    ErrorResponse,
     GenerateContentResponse,
     Part as GeminiPart,
     Status,
@@ -72,7 +71,6 @@ _KIND_BY_RPC_STATUS = {
     "UNAVAILABLE": "overloaded_error",
     "DEADLINE_EXCEEDED": "timeout_error",
 }
-_ERROR_BODY = ErrorResponse | list[ErrorResponse]
 
 
 def parse_response(response: UpstreamResponse, route: Route, ctx: RequestContext) -> ChatResponse:
@@ -219,22 +217,30 @@ def usage_to_ir(meta: UsageMetadata | None) -> Usage:
 
 def parse_error(response: UpstreamResponse) -> UpstreamError:
     status = decode_error_body(response.body)
-    if status is None:
-        # Not Gemini's shape: JSON text is kept, a proxy's page is only logged.
+    if status is None or not status.message:
+        # Not Gemini's shape, or no text for a message in it: JSON text is kept, a
+        # proxy's page is only logged.
         message = foreign_error_message(response, "Gemini")
-        status = Status(code=response.status, message=message)
+        if status is None:
+            status = Status(code=response.status)
+        status = msgspec.structs.replace(status, message=message)
     return error_from_status(status, response.status, response.headers.get("retry-after"))
 
 
-def decode_error_body(data: bytes) -> Status | None:
-    """`{"error": {...}}`, or a JSON list of those (older servers); None if neither."""
-    try:
-        body: ErrorResponse | list[ErrorResponse] = upstream_json.decode(data, _ERROR_BODY)  # type: ignore[arg-type]
-    except (msgspec.ValidationError, msgspec.DecodeError):
+def decode_error_body(data: bytes | str) -> Status | None:
+    """`{"error": {...}}`, or a JSON list of those (older servers), whatever the types of
+    its members (error_body.error_object: a `code` of "429" is 429, `details` that are not
+    a list of objects are none); None if neither."""
+    error = error_object(data)
+    if error is None:
         return None
-    if isinstance(body, list):
-        return body[0].error if body else None
-    return body.error
+    code, details = text(error.get("code")), error.get("details")
+    return Status(
+        code=int(code) if code is not None and code.isdecimal() else 0,
+        message=text(error.get("message")) or "",
+        status=text(error.get("status")),
+        details=[d for d in details if isinstance(d, dict)] if isinstance(details, list) else [],
+    )
 
 
 def error_from_status(

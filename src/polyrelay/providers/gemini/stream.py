@@ -149,19 +149,24 @@ class GeminiStreamParser:
 
     def _decode(self, data: str) -> GenerateContentStreamChunk:
         """A chunk, read again when it holds half of an emoji's UTF-16 pair
-        (surrogates.py). Raises msgspec.DecodeError/ValidationError."""
+        (surrogates.py) or is an error with members of odd types. Raises
+        msgspec.DecodeError/ValidationError."""
         try:
             return upstream_json.decode(data, GenerateContentStreamChunk)
         except msgspec.DecodeError as exc:
-            if not surrogates.escaped(data):
-                raise
             refused = exc
-        try:
-            chunk = surrogates.decode(data, GenerateContentStreamChunk)
-        except msgspec.DecodeError:
-            raise refused from None
-        self._joiner = self._joiner or surrogates.Joiner()
-        return chunk
+        if surrogates.escaped(data):
+            try:
+                chunk = surrogates.decode(data, GenerateContentStreamChunk)
+            except msgspec.DecodeError:
+                pass
+            else:
+                self._joiner = self._joiner or surrogates.Joiner()
+                return chunk
+        status = decode_error_body(data)  # an error, whatever its members' types
+        if status is None:
+            raise refused
+        return GenerateContentStreamChunk(error=status)
 
     def _start(self, chunk: GenerateContentStreamChunk, events: list[StreamEvent]) -> None:
         self._started = True

@@ -53,6 +53,7 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.openai_chat.response import stop_reason_to_ir, usage_to_ir
+from polyrelay.providers.openai_errors import lenient_error
 from polyrelay.providers.text_shape import PROBE, TextShape
 from polyrelay.schemas.openai_chat import (
     ChatCompletionChunk,
@@ -259,6 +260,9 @@ class OpenAIChatStreamParser:
             else:
                 self._joiner = self._joiner or surrogates.Joiner()
                 return chunk
+        in_band = lenient_error(data)  # an error event, whatever its members' types
+        if in_band is not None:
+            return ChatCompletionChunk(error=in_band)
         self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {error}")
         return None
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import msgspec
 
+from polyrelay import codec
 from polyrelay.codec import DecodeError
 from polyrelay.context import RequestContext
 from polyrelay.errors import kind_for_status
@@ -44,6 +45,7 @@ from polyrelay.ir import (
     UsageDelta,
 )
 from polyrelay.providers import surrogates, upstream_json
+from polyrelay.providers.error_body import text
 from polyrelay.providers.openai_responses.request import PROVIDER_TYPE
 from polyrelay.providers.openai_responses.response import (
     REASONING_SEPARATOR,
@@ -108,6 +110,21 @@ usage and do not end the stream. (`output_item.done` is read: web searches are c
 from it.)"""
 
 
+def _error_event(data: bytes) -> ResponseStreamEvent | None:
+    """An `error` event (its members at the top, or in an `error` object as some servers
+    nest them) read whatever their types (error_body.text); None for another event."""
+    try:
+        raw = codec.decode(data)
+    except DecodeError:
+        return None
+    if not isinstance(raw, dict) or raw.get("type") != "error":
+        return None
+    nested = raw.get("error")
+    members = {**nested, **raw} if isinstance(nested, dict) else raw
+    code, message = text(members.get("code")), text(members.get("message"))
+    return ResponseStreamEvent(type="error", code=code, message=message)
+
+
 class OpenAIResponsesStreamParser:
     def __init__(self, ctx: RequestContext, *, usage_only: bool = False) -> None:
         """`usage_only`: for a relayed stream, whose bytes reach the client as they are;
@@ -164,20 +181,24 @@ class OpenAIResponsesStreamParser:
 
     def _undecoded(self, data: bytes, error: DecodeError) -> ResponseStreamEvent:
         """An event the strict decode refused, read again: an int written as a float
-        (11.0), or half of an emoji's UTF-16 pair (surrogates.py). Raises the DecodeError
-        to report when neither reads it."""
+        (11.0), half of an emoji's UTF-16 pair (surrogates.py), or an `error` event with
+        members of odd types. Raises the DecodeError to report when none reads it."""
         try:
             return upstream_json.reread(error, data, _decode_lax_event)
         except DecodeError as exc:
-            if not surrogates.escaped(data):
-                raise
             refused = exc
-        try:
-            event = surrogates.decode(data, ResponseStreamEvent)
-        except DecodeError:
-            raise refused from None
-        self._joiner = self._joiner or surrogates.Joiner()
-        return event
+        if surrogates.escaped(data):
+            try:
+                event = surrogates.decode(data, ResponseStreamEvent)
+            except DecodeError:
+                pass
+            else:
+                self._joiner = self._joiner or surrogates.Joiner()
+                return event
+        in_band = _error_event(data)
+        if in_band is None:
+            raise refused
+        return in_band
 
     def _error(self, status: int, message: str, kind: str = "api_error") -> StreamError:
         self._done = True
