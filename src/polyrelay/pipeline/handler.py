@@ -292,7 +292,7 @@ class Gateway:
                 self.client, provider, chat, route, ctx, self.server_tools, frontend.name
             )
         except _UPSTREAM_ERRORS as error:
-            if isinstance(error, UpstreamError) and error.usage is not None:
+            if error.usage is not None:
                 meter.add(error.usage)
             meter.settle(error.status)
             raise

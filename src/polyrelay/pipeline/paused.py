@@ -9,7 +9,9 @@ the model stops for another reason or `MAX_CONTINUATIONS` calls later. The clien
 answer: every call's parts in order, the usage summed, the last call's stop reason.
 
 Streamed, the calls' events become one stream in the IR grammar: the first MessageStart,
-part indexes numbered on across calls, one UsageDelta and one MessageStop at the end.
+part indexes numbered on across calls, one MessageStop at the end, and a UsageDelta (the
+usage so far) before each later call as well as at the end. A later call that fails keeps
+the earlier calls' usage: on its error (GatewayError.usage), or in the stream.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import msgspec
 
+from polyrelay.errors import GatewayError
 from polyrelay.ir import (
     ChatRequest,
     ChatResponse,
@@ -70,7 +73,11 @@ async def complete_paused(
     for _ in range(MAX_CONTINUATIONS):
         if response.stop_reason is not StopReason.PAUSE_TURN:
             break
-        response = await call(continued(request, parts))
+        try:
+            response = await call(continued(request, parts))
+        except GatewayError as error:  # the calls before it were billed all the same
+            error.add_usage(usage)
+            raise
         parts += response.parts
         usage = usage + response.usage
     return msgspec.structs.replace(response, parts=tuple(parts), usage=usage)
@@ -88,18 +95,23 @@ async def stream_paused(
         offset = len(parts)
         async with contextlib.aclosing(source):
             async for event in source:
+                if isinstance(event, StreamError):
+                    so_far = usage + accumulator.usage  # this call's included, for the meter
+                    if so_far != Usage():
+                        yield UsageDelta(usage=so_far)
+                    yield event
+                    return
                 accumulator.feed(event)
                 renumbered = _renumbered(event, offset, first_call=calls == 0)
                 if renumbered is not None:
                     yield renumbered
-                if isinstance(event, StreamError):
-                    return
         response = accumulator.result()
         parts += response.parts
         usage = usage + response.usage
         if response.stop_reason is not StopReason.PAUSE_TURN or calls == MAX_CONTINUATIONS:
             break
         calls += 1
+        yield UsageDelta(usage=usage)  # so far: counted if a later call fails or is left
         source = await reopen(continued(request, parts))
     yield UsageDelta(usage=usage)
     yield MessageStop(stop_reason=response.stop_reason, stop_sequence=response.stop_sequence)

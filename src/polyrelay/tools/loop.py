@@ -15,11 +15,14 @@ results the model can read. Then each round calls the model once:
 
 At most `tool.max_rounds` rounds (web search: max_uses + 1); when the last one still
 asks for searches, the answer stops with `pause_turn`, as Anthropic's does. Usage is summed
-over the rounds, plus the searches run.
+over the rounds, plus the searches run; when a round fails, its error carries the usage of
+the rounds before it (GatewayError.usage), which the request's usage row records.
 
 Streaming (`stream_with_tool`) keeps to the IR grammar across rounds: one MessageStart (the
-first round's), part indexes renumbered 0, 1, 2... over every round, one UsageDelta and one
-MessageStop at the end. A server tool call is shown as soon as the model's call is complete
+first round's), part indexes renumbered 0, 1, 2... over every round, one MessageStop at the
+end, and a UsageDelta (the usage so far) after each round that another follows as well as
+at the end, so a stream that a later round fails, or that the client leaves, still counts
+the rounds before. A server tool call is shown as soon as the model's call is complete
 and its result as soon as the search is done, before the next part starts.
 """
 
@@ -30,7 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
-from polyrelay.errors import InvalidRequestError
+from polyrelay.errors import GatewayError, InvalidRequestError
 from polyrelay.ir import (
     ChatRequest,
     ChatResponse,
@@ -166,7 +169,11 @@ async def complete_with_tool(call: Call, request: ChatRequest, tool: ServerTool)
     usage = Usage()
     response: ChatResponse | None = None
     for _ in range(tool.max_rounds):
-        response = await call(request)
+        try:
+            response = await call(request)
+        except GatewayError as error:  # the rounds before it were billed all the same
+            error.add_usage(with_searches(usage, tool))
+            raise
         usage = usage + response.usage
         calls = search_calls(response.parts, tool)
         if not calls:

@@ -4,13 +4,17 @@ Per round, every upstream event goes to a `StreamAccumulator` (the round's full 
 the next round's history and its usage) and, rewritten, to the client:
 
 - MessageStart: only the first round's; UsageDelta / MessageStop: held back, one of each
-  is sent at the very end (usage summed over the rounds, the last round's stop reason);
+  is sent at the very end (usage summed over the rounds, the last round's stop reason),
+  and a UsageDelta of the rounds so far before each later round opens (UsageDelta is
+  cumulative): the usage row of a stream that a later round fails, or that the client
+  leaves, counts the rounds the upstream had served;
 - a part calling the server tool is not forwarded: at its PartStop the client gets the
   `ServerToolCallPart` and the search starts; its `ServerToolResultPart` is sent when the
   search is done, before any later part starts (or when the round's stream ends);
 - every other part is forwarded with its index renumbered; a text part gets
   CitationDeltas (for the results seen so far) just before its PartStop;
-- StreamError is forwarded as is (the caller ends the client's stream with it).
+- StreamError is forwarded as is (the caller ends the client's stream with it), after a
+  UsageDelta of the usage so far, the failed round's included.
 """
 
 from __future__ import annotations
@@ -162,10 +166,15 @@ async def stream_with_tool(
                 source = await reopen(request)
             async with contextlib.aclosing(source):
                 async for event in source:
+                    if isinstance(event, StreamError):
+                        # With the usage so far, this round's included, for the meter.
+                        so_far = with_searches(loop.usage + loop.acc.usage, tool)
+                        if so_far != Usage():
+                            yield UsageDelta(usage=so_far)
+                        yield event
+                        return
                     for out in await loop.feed(event):
                         yield out
-                    if isinstance(event, StreamError):
-                        return
             for out in await loop.flush():
                 yield out
             response = loop.acc.result()
@@ -176,6 +185,7 @@ async def stream_with_tool(
             if client_calls(response.parts, tool):
                 stop = StopReason.TOOL_USE
                 break
+            yield UsageDelta(usage=with_searches(loop.usage, tool))
             request = follow_up(request, response.parts, loop.pairs, tool)
         yield UsageDelta(usage=with_searches(loop.usage, tool))
         yield MessageStop(stop_reason=stop, stop_sequence=sequence)
