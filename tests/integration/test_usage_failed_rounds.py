@@ -1,13 +1,14 @@
 """A request the gateway serves with several upstream calls (a web search loop it runs
-itself, a paused Anthropic turn it continues) that fails after some of those calls were
-answered: its usage row keeps what the answered calls used (the upstream bills them all
-the same), JSON and streamed. Official SDKs → a real gateway → an upstream that serves
-exact bytes (exact_upstream)."""
+itself, a paused Anthropic turn it continues, `n` choices as parallel calls) that fails
+after some of those calls were answered: its usage row keeps what the answered calls used
+(the upstream bills them all the same), JSON and streamed. Official SDKs → a real gateway
+→ an upstream that serves exact bytes (exact_upstream)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,11 +108,33 @@ CONTINUATION_CUT = (
     )
     + b'event: content_block_start\ndata: {"type":"content_bl'
 )
+ANSWER_JSON = {
+    **PAUSED_JSON,
+    "stop_reason": "end_turn",
+    "usage": {"input_tokens": 7, "output_tokens": 3},
+}
+
+
+class _Calls:
+    """Counts the parallel calls of the `n` test (the upstream's threads answer at once)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def next(self) -> int:
+        with self.lock:
+            self.count += 1
+            return self.count
+
+
+_calls = _Calls()
 
 
 def answering(path: str, body: bytes) -> Answer:
     """A first round answered (a search call, a paused turn), every later round a 500 (or,
-    for a prompt asking to cut, a continuation that breaks off)."""
+    for a prompt asking to cut, a continuation that breaks off); the `n` test's calls
+    alternate between an answer and a 500."""
     request: dict[str, Any] = json.loads(body)
     last = request["messages"][-1]
     streamed = bool(request.get("stream"))
@@ -119,6 +142,10 @@ def answering(path: str, body: bytes) -> Answer:
         if last["role"] == "tool":  # the round after the search
             return json_answer(_ERROR, 500)
         return stream_answer(SEARCH_CALL_STREAM) if streamed else json_answer(SEARCH_CALL_JSON)
+    if "parallel" in json.dumps(last["content"]):
+        if _calls.next() % 2:
+            return json_answer(ANSWER_JSON)
+        return json_answer(_ANTHROPIC_ERROR, 500)
     if last["role"] == "assistant":  # the paused turn, continued
         if "cut" in json.dumps(request["messages"][0]["content"]):
             return stream_answer(CONTINUATION_CUT)
@@ -182,3 +209,10 @@ def test_a_continuation_cut_short_keeps_what_both_calls_reported(gateway: Metere
     key = gateway.new_key()
     ask(gateway, key[1], PAUSED, True, text="cut it", extra_body={"web_search_options": {}})
     assert row(gateway, key) == (300, 11, 0, 502)
+
+
+def test_a_failed_choice_keeps_the_answered_one(gateway: Metered) -> None:
+    """n=2 on Anthropic: two calls, one answered and one refused; the client gets the 500."""
+    key = gateway.new_key()
+    ask(gateway, key[1], PAUSED, False, n=2, text="parallel please")
+    assert row(gateway, key) == (7, 3, 0, 500)

@@ -7,6 +7,7 @@ Anthropic), each choice runs the server-tool loop (polyrelay.tools.loop) instead
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import msgspec
 
@@ -90,7 +91,22 @@ async def complete(
     count = choice_count(request, provider)
     if count == 1:
         return [await one()]
-    return list(await asyncio.gather(*(one() for _ in range(count))))
+    return await _every_choice([one() for _ in range(count)])
+
+
+async def _every_choice(calls: list[Awaitable[ChatResponse]]) -> list[ChatResponse]:
+    """The parallel calls' answers, once all have ended. When one failed, its error is
+    raised with the usage of the choices that were answered (billed all the same), for
+    the request's usage row."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    answered = [r for r in results if isinstance(r, ChatResponse)]
+    if len(answered) == len(results):
+        return answered
+    failure = next(r for r in results if isinstance(r, BaseException))
+    if isinstance(failure, GatewayError):
+        for response in answered:
+            failure.add_usage(response.usage)
+    raise failure
 
 
 async def call_once(
@@ -125,7 +141,7 @@ async def _complete_with_tools(
         assert tool is not None
         return await complete_with_tool(call, prepare_request(single, tool), tool)
 
-    return list(await asyncio.gather(*(one() for _ in range(request.n))))
+    return await _every_choice([one() for _ in range(request.n)])
 
 
 async def open_streams(
