@@ -10,6 +10,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 import uvloop
 
 from polyrelay.providers.http1 import Http1Client, Http1Response, UpstreamClosedError
-from polyrelay.providers.http1.response import BodyTooLargeError
+from polyrelay.providers.http1.response import BodyTooLargeError, UnreadableEncodingError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -433,5 +434,79 @@ def test_a_reset_reused_connection_is_not_sent_again() -> None:
             with pytest.raises(UpstreamClosedError):
                 await post(client, server.url)
             assert len(server.requests) == 2
+
+    run(test)
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    deflater = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return deflater.compress(data) + deflater.flush()
+
+
+def test_deflate_is_read_zlib_wrapped_or_raw_in_any_pieces() -> None:
+    """Raw deflate (no zlib header) is what many servers send as `deflate`; it is told
+    from zlib data even when its first piece is a single byte."""
+    plain = b'{"text":"' + b",".join(b"%d" % n for n in range(3000)) + b'"}'
+    bodies = {b"/raw": _raw_deflate(plain), b"/zlib": zlib.compress(plain)}
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:  # kept alive: both requests come on one connection
+            request = await server.read_request(reader)
+            body = bodies[request.split(b" ")[1].split(b"?")[0]]
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-encoding: deflate\r\n")
+            writer.write(b"transfer-encoding: chunked\r\n\r\n")
+            for piece in (body[:1], body[1:2], body[2:50], body[50:]):  # none empty
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            writer.write(b"0\r\n\r\n")
+
+    server = Server(handler)
+
+    async def test(client: Http1Client) -> None:
+        async with server:
+            for path in ("/raw", "/zlib"):
+                assert await post(client, server.url.replace("/v1/x", path)) == plain
+
+    run(test)
+
+
+def test_an_unreadable_or_corrupt_coding_is_an_error_that_says_so() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        if b"/br" in request:
+            writer.write(answer(b"\x1b\x03\x00\xf8", b"content-encoding: br\r\n"))
+        else:
+            writer.write(answer(b"\x1f\x8b not gzip at all", b"content-encoding: gzip\r\n"))
+        await writer.drain()
+        await reader.read()
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            with pytest.raises(UnreadableEncodingError, match="content-encoding br, which"):
+                await post(client, server.url.replace("/v1/x", "/br"))
+            with pytest.raises(UpstreamClosedError, match="compressed answer is corrupt"):
+                await post(client, server.url.replace("/v1/x", "/gzip"))
+
+    run(test)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_the_read_limit_holds_for_the_inflated_size(coding: str) -> None:
+    plain = b"x" * (8 * 1024 * 1024)
+    body = gzip.compress(plain) if coding == "gzip" else _raw_deflate(plain)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer(body, b"content-encoding: %s\r\n" % coding.encode()))
+        await writer.drain()
+        await reader.read()
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            response = await open_post(client, server.url)
+            assert len(body) < 1024 * 1024  # under the limit as sent, over it inflated
+            with pytest.raises(BodyTooLargeError):
+                await response.read(limit=1024 * 1024)
 
     run(test)

@@ -1,11 +1,18 @@
 """A fake upstream for tests/integration/test_unreadable_*.py: each request's prompt names
 a scenario (`SCEN:<name>`), which picks the exact bytes it answers with, on the OpenAI Chat
-Completions, Responses, Anthropic Messages and Gemini paths (exact_upstream)."""
+Completions, Responses, Anthropic Messages and Gemini paths (exact_upstream).
+
+`coded_<coding>` answers the 200 (JSON, or Chat's whole stream when it is asked for) with
+a `content-encoding` the gateway never asked for: `deflate` as raw deflate data (no zlib
+header, as many servers send it), `zdeflate` as `deflate` with its zlib header (what HTTP
+means by it), `gzip`, and `br` (bytes the gateway is not to read)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,6 +148,28 @@ def answer(scenario: str, protocol: str) -> tuple[str, bytes]:
     raise AssertionError(scenario)
 
 
+def _raw_deflate(data: bytes) -> bytes:
+    deflater = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return deflater.compress(data) + deflater.flush()
+
+
+_CODINGS = {
+    "deflate": ("deflate", _raw_deflate),
+    "zdeflate": ("deflate", zlib.compress),
+    "gzip": ("gzip", gzip.compress),
+    "br": ("br", _raw_deflate),
+}
+
+
+def _coded(coding: str, protocol: str, streams: bool) -> Answer:
+    name, compress = _CODINGS[coding]
+    if streams and protocol == "chat":
+        media_type, body = "text/event-stream", CHAT_WHOLE
+    else:
+        media_type, body = "application/json", json.dumps(_JSON_ANSWERS[protocol]).encode()
+    return 200, {"content-type": media_type, "content-encoding": name}, compress(body)
+
+
 def _protocol(path: str) -> str:
     for suffix, protocol in _PATHS:
         if path.endswith(suffix):
@@ -151,7 +180,11 @@ def _protocol(path: str) -> str:
 def _answering(path: str, body: bytes) -> Answer:
     found = re.search(rb"SCEN:(\w+)", body)
     assert found is not None
-    media_type, content = answer(found.group(1).decode(), _protocol(path))
+    scenario = found.group(1).decode()
+    if scenario.startswith("coded_"):
+        streams = path.endswith(":streamGenerateContent") or json.loads(body).get("stream") is True
+        return _coded(scenario.removeprefix("coded_"), _protocol(path), streams)
+    media_type, content = answer(scenario, _protocol(path))
     return 200, {"content-type": media_type}, content
 
 

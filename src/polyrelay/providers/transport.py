@@ -1,9 +1,10 @@
 """UpstreamClient: the one place that talks HTTP to providers.
 
 Built on polyrelay's own lean HTTP/1.1 client (providers/http1/; why it is not aiohttp is
-measured there and in bench/). Connection errors become UpstreamUnreachableError (502)
-and timeouts UpstreamTimeoutError (504), so the pipeline never sees a transport exception
-type.
+measured there and in bench/). Connection errors become UpstreamUnreachableError (502),
+timeouts UpstreamTimeoutError (504) and an answer in a content coding the client cannot
+read (http1/coding.py) an UpstreamError (502) that names it, so the pipeline never sees
+a transport exception type.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from polyrelay.errors import (
 )
 from polyrelay.providers import UpstreamRequest, UpstreamResponse
 from polyrelay.providers.http1 import Http1Client, Http1Response
-from polyrelay.providers.http1.response import BodyTooLargeError
+from polyrelay.providers.http1.response import BodyTooLargeError, UnreadableEncodingError
 from polyrelay.settings import ProviderConfig
 
 __all__ = ["MAX_BODY_BYTES", "UpstreamClient", "UpstreamStream", "transport_error"]
@@ -130,6 +131,9 @@ class UpstreamClient:
             )
         except _TRANSPORT_ERRORS as exc:
             raise transport_error(exc, request.url) from exc
+        except UnreadableEncodingError as exc:
+            log.warning("upstream %s: %s", request.url, exc)
+            raise UpstreamError(str(exc), status=502) from exc
         return UpstreamStream(response, request.url)
 
     async def close(self) -> None:

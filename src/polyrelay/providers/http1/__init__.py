@@ -10,7 +10,8 @@ for the URL fetcher and the search backends, which need its redirects, resolver 
 and cookies; providers need none of those.
 
 What it does: `Host`/`Content-Length` framing, Content-Length, chunked and close-delimited
-bodies, gzip/deflate bodies (it never asks for them), TLS by the default context, a
+bodies, gzip and deflate bodies, zlib-wrapped or raw (it never asks for them; others
+are refused by name: coding.py), TLS by the default context, a
 connect timeout and a read timeout (the longest wait for the next bytes), reading paused
 while a slow consumer leaves 256 KiB untaken, and one retry on a fresh connection when a
 reused one turns out to have been closed cleanly before any byte of the answer (the

@@ -9,10 +9,18 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from polyrelay.providers.http1.coding import Decoder, UnreadableEncodingError, decoder_for
+
 if TYPE_CHECKING:
     from polyrelay.providers.http1.pool import Connection
 
-__all__ = ["BodyTooLargeError", "Http1Response", "StaleConnectionError", "UpstreamClosedError"]
+__all__ = [
+    "BodyTooLargeError",
+    "Http1Response",
+    "StaleConnectionError",
+    "UnreadableEncodingError",
+    "UpstreamClosedError",
+]
 
 _HIGH_WATER = 256 * 1024
 """Body bytes the consumer has not taken above which the socket stops being read."""
@@ -63,7 +71,7 @@ class Http1Response:
         self._until_close = False
         self._paused = False
         self._error: BaseException | None = None
-        self._decoder: zlib._Decompress | None = None
+        self._decoder: Decoder | None = None
         self.received = False
 
     # --- parser callbacks -------------------------------------------------------------
@@ -84,12 +92,12 @@ class Http1Response:
         self._until_close = "content-length" not in headers and "chunked" not in headers.get(
             "transfer-encoding", ""
         )
-        encoding = headers.get("content-encoding", "identity").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            self._decoder = zlib.decompressobj(47 if encoding != "deflate" else 15)
-        elif encoding != "identity":
-            self._fail(UpstreamClosedError(f"unsupported content-encoding {encoding!r}"))
-            return
+        if "content-encoding" in headers:
+            try:
+                self._decoder = decoder_for(headers["content-encoding"].strip().lower())
+            except UnreadableEncodingError as exc:
+                self._fail(exc)
+                return
         self._head_done = True
         self._wake()
 
@@ -97,7 +105,15 @@ class Http1Response:
         if self._done:
             return
         if self._decoder is not None:
-            body = self._decoder.decompress(body)
+            if self._error is not None:  # it did not inflate: the rest is not read
+                return
+            try:
+                body = self._decoder.decompress(body)
+            except zlib.error as exc:
+                self._fail(
+                    UpstreamClosedError(f"the upstream's compressed answer is corrupt: {exc}")
+                )
+                return
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > _HIGH_WATER and not self._paused:
@@ -108,8 +124,13 @@ class Http1Response:
     def on_message_complete(self) -> None:
         if self._done or 100 <= self.status < 200:
             return
-        if self._decoder is not None:
-            self._chunks.append(self._decoder.flush())
+        if self._decoder is not None and self._error is None:
+            try:
+                self._chunks.append(self._decoder.flush())
+            except zlib.error as exc:
+                self._fail(
+                    UpstreamClosedError(f"the upstream's compressed answer is corrupt: {exc}")
+                )
         self._done = True
         assert self.parser is not None  # a callback of it
         keep_alive = self.parser.should_keep_alive()

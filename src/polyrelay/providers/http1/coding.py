@@ -1,0 +1,91 @@
+"""Content codings of an upstream's answer: the ones the client reads, and the error for
+the others.
+
+The client sends no Accept-Encoding (provider answers are small and mostly streamed, and
+inflating them would cost every request CPU), so every coding is one it never asked for;
+a server, a proxy or a CDN in front of one may still send gzip or deflate, which it reads.
+`deflate` is meant to be zlib-wrapped data (RFC 9110 §8.4.1.2), but many servers send raw
+deflate data under that name, as browsers and urllib3 accept: the zlib reading is tried
+first and, when the first bytes are refused before anything came out, raw deflate takes
+over from the start. Any other coding (`br`, `zstd`, `compress`, several stacked) is an
+`UnreadableEncodingError` as soon as the head arrives: a clear error, not its bytes read
+as JSON.
+
+Inflated bytes go to the same place the bytes of an uncompressed body go, so the limit
+on what the consumer reads (`Http1Response.read`) holds for the inflated size.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Protocol
+
+__all__ = ["Decoder", "UnreadableEncodingError", "decoder_for"]
+
+_GZIP = zlib.MAX_WBITS | 32
+"""gzip, or zlib data a server labelled gzip: zlib tells them by their header."""
+_ZLIB = zlib.MAX_WBITS
+_RAW = -zlib.MAX_WBITS
+_NAMEABLE = re.compile(r"[a-z0-9][a-z0-9._, -]{0,63}")
+"""A coding the error names to the client; another header value is only described."""
+
+
+class UnreadableEncodingError(Exception):
+    """The answer is in a content coding the client cannot read."""
+
+    def __init__(self, encoding: str) -> None:
+        named = encoding if _NAMEABLE.fullmatch(encoding) else "that is not a known name"
+        super().__init__(
+            f"the upstream answered with content-encoding {named}, which the gateway did not"
+            " ask for and cannot read"
+        )
+        self.encoding = encoding
+
+
+class Decoder(Protocol):
+    def decompress(self, data: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+class _Deflate:
+    """`deflate`, zlib-wrapped or raw (see the module doc)."""
+
+    __slots__ = ("_inflater", "_taken")
+
+    def __init__(self) -> None:
+        self._inflater = zlib.decompressobj(_ZLIB)
+        self._taken: bytearray | None = bytearray()
+        """The bytes taken before the first output, to start again from as raw deflate;
+        None once the choice is made."""
+
+    def decompress(self, data: bytes) -> bytes:
+        taken = self._taken
+        if taken is None:
+            return self._inflater.decompress(data)
+        taken += data
+        try:
+            out = self._inflater.decompress(data)
+        except zlib.error:
+            self._taken = None
+            self._inflater = zlib.decompressobj(_RAW)
+            return self._inflater.decompress(bytes(taken))
+        if out:
+            self._taken = None
+        return out
+
+    def flush(self) -> bytes:
+        return self._inflater.flush()
+
+
+def decoder_for(encoding: str) -> Decoder | None:
+    """The decoder of a Content-Encoding header's value (lower-cased, stripped): None for
+    identity. Raises UnreadableEncodingError for a coding it cannot read."""
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(_GZIP)
+    if encoding == "deflate":
+        return _Deflate()
+    raise UnreadableEncodingError(encoding)
