@@ -296,6 +296,11 @@ class Gateway:
                 meter.add(error.usage)
             meter.settle(error.status)
             raise
+        except asyncio.CancelledError:
+            # The call went out and its run was stopped (a cancelled task or background
+            # response, a closed WebSocket): recorded, as a stream its client left is.
+            meter.settle(ClientClosedError.status)
+            raise
         for response in responses:
             meter.add(response.usage)
         meter.settle(200)

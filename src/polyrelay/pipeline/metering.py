@@ -17,7 +17,10 @@ settled once into one `UsageRecord` row.
   already decoded to echo the model, with the provider's own usage mapping;
 - an error the upstream answered (or a transport failure reaching it): a row with the
   status the client got, so refused and failed calls are visible too, and zero tokens
-  unless the error carries the usage of a billed answer (`UpstreamError.usage`).
+  unless the error carries usage (`GatewayError.usage`: a billed answer's, and that of
+  the request's earlier calls that were answered, e.g. a tool loop's rounds);
+- a call whose run was cancelled before it answered (a cancelled task or background
+  response, a closed WebSocket): a row with status 499 and zero tokens.
   Errors raised before the call (bad body, unknown model, auth) record nothing.
 """
 

@@ -1,0 +1,96 @@
+"""A run stopped while its upstream call is under way (an async task or a background
+response cancelled by its owner) still gets its usage row: the call went out, as a stream
+its client left does. Real gateway → the emulator, whose `[[delay MS]]` holds the call."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from polyrelay.storage import open_database
+from tests.integration.conftest import Emulator, Gateway, serving
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("usage-cancelled")
+
+
+@pytest.fixture(scope="module")
+def gateway(emulator: Emulator, workdir: Path) -> Iterator[Gateway]:
+    yield from serving(workdir, emulator)
+
+
+def new_key(workdir: Path) -> tuple[str, str]:
+    database = open_database(f"sqlite:///{workdir / 'polyrelay.db'}")
+    try:
+        key, secret = database.keys.create("cancelled", None)
+    finally:
+        database.close()
+    return key.id, secret
+
+
+def wait_upstream(emulator: Emulator, marker: str) -> None:
+    """Until the emulator has the call whose prompt holds `marker`."""
+    deadline = time.monotonic() + 10
+    while not any(marker in str(r["body"]) for r in emulator.requests()):
+        assert time.monotonic() < deadline, "the call never reached the upstream"
+        time.sleep(0.02)
+
+
+def rows(gateway: Gateway, workdir: Path, key: tuple[str, str]) -> list[tuple[Any, ...]]:
+    """The key's rows, once there is one (GET /v1/usage commits the parked ones)."""
+    key_id, secret = key
+    headers = {"authorization": f"Bearer {secret}"}
+    deadline = time.monotonic() + 5
+    while not httpx.get(gateway.url + "/v1/usage", headers=headers).json()["data"]:
+        if time.monotonic() > deadline:
+            return []
+        time.sleep(0.05)
+    with sqlite3.connect(workdir / "polyrelay.db") as conn:
+        return conn.execute(
+            "SELECT model, input_tokens, output_tokens, status FROM usage WHERE key_id = ?",
+            (key_id,),
+        ).fetchall()
+
+
+SUBMISSIONS = {
+    # kind: (submission path, body, cancel path)
+    "task": (
+        "/v1/messages",
+        {"model": "claude-sonnet-4-5", "max_tokens": 50, "async": True},
+        "/v1/tasks/{id}/cancel",
+    ),
+    "background": (
+        "/v1/responses",
+        {"model": "gpt-5-mini", "background": True},
+        "/v1/responses/{id}/cancel",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(SUBMISSIONS))
+def test_a_run_cancelled_during_its_call_is_recorded(
+    gateway: Gateway, emulator: Emulator, workdir: Path, kind: str
+) -> None:
+    key = new_key(workdir)
+    headers = {"authorization": f"Bearer {key[1]}", "anthropic-version": "2023-06-01"}
+    path, body, cancel = SUBMISSIONS[kind]
+    marker = uuid.uuid4().hex
+    text = f"[[delay 3000]] {marker}"
+    prompt = (
+        {"messages": [{"role": "user", "content": text}]} if kind == "task" else {"input": text}
+    )
+    submitted = httpx.post(gateway.url + path, json={**body, **prompt}, headers=headers)
+    assert submitted.status_code in (200, 202), submitted.text
+    wait_upstream(emulator, marker)
+    cancelled = httpx.post(gateway.url + cancel.format(id=submitted.json()["id"]), headers=headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert rows(gateway, workdir, key) == [(body["model"], 0, 0, 499)]
