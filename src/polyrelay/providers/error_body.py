@@ -52,7 +52,7 @@ def rate_limit_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
     )
 
 
-def error_object(body: bytes | str) -> dict[str, Any] | None:
+def error_object(body: bytes | str) -> codec.JSONObject | None:
     """The `error` object of a JSON body `{"error": {...}}` (or of the first of a list of
     those, as older Gemini servers answer), whatever the types of its members; None for
     any other body."""
