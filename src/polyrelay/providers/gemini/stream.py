@@ -81,14 +81,6 @@ class GeminiStreamParser:
         """Once a chunk held a lone UTF-16 surrogate half (surrogates.py)."""
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        out = self._feed(chunk)
-        return out if self._joiner is None else self._joiner.feed(out)
-
-    def finish(self) -> list[StreamEvent]:
-        out = self._finish()
-        return out if self._joiner is None else self._joiner.finish(out)
-
-    def _feed(self, chunk: bytes) -> list[StreamEvent]:
         tail = self._tail
         tail += chunk
         if len(tail) > 2 * _TAIL_BYTES:
@@ -98,7 +90,11 @@ class GeminiStreamParser:
             if self._done:
                 break
             self._on_data(sse.data, events)
-        return events
+        return events if self._joiner is None else self._joiner.feed(events)
+
+    def finish(self) -> list[StreamEvent]:
+        out = self._finish()
+        return out if self._joiner is None else self._joiner.finish(out)
 
     def _finish(self) -> list[StreamEvent]:
         events: list[StreamEvent] = []

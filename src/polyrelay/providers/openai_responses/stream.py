@@ -143,10 +143,6 @@ class OpenAIResponsesStreamParser:
         """Once an event held a lone UTF-16 surrogate half (surrogates.py)."""
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        out = self._feed(chunk)
-        return out if self._joiner is None else self._joiner.feed(out)
-
-    def _feed(self, chunk: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for name, data in self._sse.feed_named(chunk):
             # `_skipped` is empty unless usage_only: skip the name's hash on the full parse
@@ -171,13 +167,15 @@ class OpenAIResponsesStreamParser:
                     out.append(self._error(502, f"invalid OpenAI Responses stream event: {error}"))
                     continue
             self._handle(event, out)
-        return out
+        return out if self._joiner is None else self._joiner.feed(out)
 
     def finish(self) -> list[StreamEvent]:
-        out = self._feed(b"\n\n")  # dispatches a final event that lacked its blank line
+        out = self.feed(b"\n\n")  # dispatches a final event that lacked its blank line
+        end: list[StreamEvent] = []
         if not self._done:
-            out.append(self._error(502, "upstream stream ended before response.completed"))
-        return out if self._joiner is None else self._joiner.finish(out)
+            end.append(self._error(502, "upstream stream ended before response.completed"))
+        # feed's events went through the joiner: only the end does, releasing a held half
+        return out + (end if self._joiner is None else self._joiner.finish(end))
 
     def _undecoded(self, data: bytes, error: DecodeError) -> ResponseStreamEvent:
         """An event the strict decode refused, read again: an int written as a float
