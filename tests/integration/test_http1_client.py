@@ -18,6 +18,7 @@ import pytest
 import uvloop
 
 from polyrelay.providers.http1 import Http1Client, Http1Response, UpstreamClosedError
+from polyrelay.providers.http1.coding import INFLATED_CAP
 from polyrelay.providers.http1.response import BodyTooLargeError, UnreadableEncodingError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -508,5 +509,33 @@ def test_the_read_limit_holds_for_the_inflated_size(coding: str) -> None:
             assert len(body) < 1024 * 1024  # under the limit as sent, over it inflated
             with pytest.raises(BodyTooLargeError):
                 await response.read(limit=1024 * 1024)
+
+    run(test)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_a_compression_bomb_stops_at_the_inflated_cap_not_after_it_inflated(
+    coding: str,
+) -> None:
+    """A few hundred KiB that inflate to 256 MiB: a streamed read (no read limit) fails
+    once the unread inflated bytes pass the cap, and no chunk it got was larger."""
+    plain = b"\0" * (256 * 1024 * 1024)
+    body = gzip.compress(plain, 9) if coding == "gzip" else _raw_deflate(plain)
+    del plain
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer(body, b"content-encoding: %s\r\n" % coding.encode()))
+        await writer.drain()
+        await reader.read()
+
+    async def test(client: Http1Client) -> None:
+        async with Server(handler) as server:
+            response = await open_post(client, server.url)
+            largest = 0
+            with pytest.raises(BodyTooLargeError):
+                while (chunk := await response.next_chunk()) is not None:
+                    largest = max(largest, len(chunk))
+            assert largest <= INFLATED_CAP
 
     run(test)

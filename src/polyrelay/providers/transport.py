@@ -53,6 +53,14 @@ def transport_error(exc: BaseException, url: str, *, answering: bool = False) ->
     return UpstreamUnreachableError(f"The upstream could not be reached: {exc}")
 
 
+def _too_large() -> UpstreamError:
+    return UpstreamError(
+        f"the upstream's answer is larger than {MAX_BODY_BYTES >> 20} MiB, "
+        "the most the gateway reads",
+        status=502,
+    )
+
+
 class UpstreamStream:
     """An open streamed upstream response. Close it (or use `async with`) when done:
     closing before EOF drops the connection, which cancels the upstream request."""
@@ -67,6 +75,8 @@ class UpstreamStream:
         try:
             async for chunk in self._response.chunks():
                 yield chunk
+        except BodyTooLargeError:  # a compressed stream that inflated past the cap
+            raise _too_large() from None
         except _TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.url, answering=True) from exc
 
@@ -79,11 +89,7 @@ class UpstreamStream:
         try:
             body = await self._response.read(MAX_BODY_BYTES)
         except BodyTooLargeError:
-            raise UpstreamError(
-                f"the upstream's answer is larger than {MAX_BODY_BYTES >> 20} MiB, "
-                "the most the gateway reads",
-                status=502,
-            ) from None
+            raise _too_large() from None
         except _TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.url, answering=True) from exc
         return UpstreamResponse(status=self.status, headers=self.headers, body=body)

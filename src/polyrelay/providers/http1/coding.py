@@ -12,7 +12,10 @@ over from the start. Any other coding (`br`, `zstd`, `compress`, several stacked
 as JSON.
 
 Inflated bytes go to the same place the bytes of an uncompressed body go, so the limit
-on what the consumer reads (`Http1Response.read`) holds for the inflated size.
+on what the consumer reads (`Http1Response.read`) holds for the inflated size. One socket
+read is inflated at most up to `max_length` (`Http1Response` passes what it may still
+hold unread, INFLATED_CAP), so a compression bomb (deflate inflates up to ~1000:1) is
+stopped there instead of expanding a 256 KiB read to a quarter of a gigabyte first.
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ import re
 import zlib
 from typing import Protocol
 
-__all__ = ["Decoder", "UnreadableEncodingError", "decoder_for"]
+__all__ = ["INFLATED_CAP", "Decoder", "UnreadableEncodingError", "decoder_for"]
+
+INFLATED_CAP = 64 * 1024 * 1024
+"""The most inflated bytes an answer holds unread (the whole-body limit of the transport,
+MAX_BODY_BYTES, is the same)."""
 
 _GZIP = zlib.MAX_WBITS | 32
 """gzip, or zlib data a server labelled gzip: zlib tells them by their header."""
@@ -44,7 +51,9 @@ class UnreadableEncodingError(Exception):
 
 
 class Decoder(Protocol):
-    def decompress(self, data: bytes) -> bytes: ...
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        """At most `max_length` bytes (0: all); what is left is `unconsumed_tail`."""
+        ...
 
     def flush(self) -> bytes: ...
 
@@ -60,17 +69,17 @@ class _Deflate:
         """The bytes taken before the first output, to start again from as raw deflate;
         None once the choice is made."""
 
-    def decompress(self, data: bytes) -> bytes:
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
         taken = self._taken
         if taken is None:
-            return self._inflater.decompress(data)
+            return self._inflater.decompress(data, max_length)
         taken += data
         try:
-            out = self._inflater.decompress(data)
+            out = self._inflater.decompress(data, max_length)
         except zlib.error:
             self._taken = None
             self._inflater = zlib.decompressobj(_RAW)
-            return self._inflater.decompress(bytes(taken))
+            return self._inflater.decompress(bytes(taken), max_length)
         if out:
             self._taken = None
         return out

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from polyrelay.providers.http1.coding import Decoder, UnreadableEncodingError, decoder_for
+from polyrelay.providers.http1.coding import (
+    INFLATED_CAP,
+    Decoder,
+    UnreadableEncodingError,
+    decoder_for,
+)
 
 if TYPE_CHECKING:
     from polyrelay.providers.http1.pool import Connection
@@ -107,12 +112,16 @@ class Http1Response:
         if self._decoder is not None:
             if self._error is not None:  # it did not inflate: the rest is not read
                 return
+            room = max(INFLATED_CAP - self._buffered, 0)
             try:
-                body = self._decoder.decompress(body)
+                body = self._decoder.decompress(body, room + 1)
             except zlib.error as exc:
                 self._fail(
                     UpstreamClosedError(f"the upstream's compressed answer is corrupt: {exc}")
                 )
+                return
+            if len(body) > room:  # a bomb, or more unread than any answer may hold
+                self._fail(BodyTooLargeError(self._buffered + len(body)))
                 return
         self._chunks.append(body)
         self._buffered += len(body)
