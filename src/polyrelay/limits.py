@@ -2,8 +2,11 @@
 
 `rpm` and `tpm` count per clock minute; `token_budget` over the key's life. A refused
 request is a 429 in the client's protocol, with `retry-after` when waiting helps, and is
-not counted. Every process shares the counts through the database, so the limits hold
-across `--workers` and replicas. A request's tokens count once it ends: at once in its own
+not counted. Work queued for later (async tasks, background responses) is counted when it
+is submitted and checked against the token limits again when it runs (`check_tokens`), so
+a queue cannot spend past them; a batch's requests are admitted one by one as they run.
+Every process shares the counts through the database, so the limits hold across
+`--workers` and replicas. A request's tokens count once it ends: at once in its own
 process, in the others when the usage writer commits (within about a second).
 """
 
@@ -68,16 +71,37 @@ class KeyLimiter:
         minute = int(now) // 60
         window = await self._call(self._keys.admit, key.id, minute)
         if limits.counts_tokens:
-            in_minute, in_all = self._usage.uncommitted_tokens(key.id, minute)
-            window = KeyWindow(
-                requests=window.requests,
-                minute_tokens=window.minute_tokens + in_minute,
-                total_tokens=window.total_tokens + in_all,
-            )
+            window = self._with_uncommitted(window, key.id, minute)
         refusal = _refusal(limits, window, retry_in=60 - int(now) % 60)
         if refusal is not None:
             await self._call(self._keys.refund, key.id, minute)
             raise refusal
+
+    async def check_tokens(self, key: ApiKey) -> None:
+        """Refuse (429), when it is about to run, a request `admit` counted earlier (an
+        async task, a background response) whose key has reached its `tpm` or
+        `token_budget` since: the tasks queued before theirs may have spent it. Counts
+        nothing. Costs nothing for a key without token limits."""
+        limits = key.limits
+        if not limits.counts_tokens:
+            return
+        now = self._clock()
+        minute = int(now) // 60
+        window = await self._call(self._keys.window, key.id, minute)
+        window = self._with_uncommitted(window, key.id, minute)
+        no_rpm = KeyLimits(tpm=limits.tpm, token_budget=limits.token_budget)
+        refusal = _refusal(no_rpm, window, retry_in=60 - int(now) % 60)
+        if refusal is not None:
+            raise refusal
+
+    def _with_uncommitted(self, window: KeyWindow, key_id: str, minute: int) -> KeyWindow:
+        """`window` with the tokens this process recorded but has not committed."""
+        in_minute, in_all = self._usage.uncommitted_tokens(key_id, minute)
+        return KeyWindow(
+            requests=window.requests,
+            minute_tokens=window.minute_tokens + in_minute,
+            total_tokens=window.total_tokens + in_all,
+        )
 
     async def admit_tokenless(self, key: ApiKey) -> None:
         """Count a request that uses no tokens (count_tokens) against the key's `rpm`, or

@@ -112,6 +112,10 @@ class KeyStore(Protocol):
         """Uncount a request `admit` counted that a limit then refused."""
         ...
 
+    def window(self, key_id: str, minute: int) -> KeyWindow:
+        """The counts `admit` returns, without counting a request."""
+        ...
+
     def revoke(self, key_id: str) -> bool:
         """Revoke an active key; False when no active key has that id."""
         ...

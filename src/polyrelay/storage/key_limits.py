@@ -124,6 +124,19 @@ class SqlKeyCounters:
                 )
         return KeyWindow(requests=requests, minute_tokens=minute_tokens, total_tokens=total or 0)
 
+    def window(self, key_id: str, minute: int) -> KeyWindow:
+        """The counts of `minute` and the key's lifetime tokens, counting nothing."""
+        with self._lock:
+            requests, minute_tokens, total = self._conn.execute(
+                "SELECT (SELECT requests FROM key_minutes WHERE key_id = ? AND minute = ?),"
+                " (SELECT tokens FROM key_minutes WHERE key_id = ? AND minute = ?),"
+                " (SELECT tokens FROM key_tokens WHERE key_id = ?)",
+                (key_id, minute, key_id, minute, key_id),
+            ).fetchone()
+        return KeyWindow(
+            requests=requests or 0, minute_tokens=minute_tokens or 0, total_tokens=total or 0
+        )
+
     def refund(self, key_id: str, minute: int) -> None:
         """Take back a request `admit` counted but a limit refused: it was never served."""
         with self._lock:

@@ -92,6 +92,9 @@ class SqlKeyStore:
     def refund(self, key_id: str, minute: int) -> None:
         self._counters.refund(key_id, minute)
 
+    def window(self, key_id: str, minute: int) -> KeyWindow:
+        return self._counters.window(key_id, minute)
+
     def revoke(self, key_id: str) -> bool:
         with self._lock:
             cursor = self._conn.execute(

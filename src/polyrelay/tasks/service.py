@@ -294,8 +294,9 @@ class TaskService:
         return await self._run(owned)
 
     async def _run(self, task: Task) -> Outcome:
-        if task.kind is TaskKind.BATCH:
-            return await self._refused_by_limits(task) or await run_task(self._gateway, task)
+        refused = await self._refused_by_limits(task)
+        if refused is not None:
+            return refused
         if task.kind is not TaskKind.RESPONSE:
             return await run_task(self._gateway, task)
         store, call = self._gateway.database.responses, self._call
@@ -328,12 +329,18 @@ class TaskService:
 
     async def _refused_by_limits(self, task: Task) -> Outcome | None:
         """A batch was admitted once when it was created; its requests count against the
-        key's limits one by one as they run (a refusal is retried like a 429)."""
+        key's limits one by one as they run. Any other task was counted when it was
+        submitted; it runs only while its key's token limits (tpm, token_budget) allow,
+        which the tasks queued before it may have spent. A refusal is retried like a 429."""
+        limiter = self._gateway.limiter
         try:
-            await self._gateway.limiter.admit(task.key)
+            if task.kind is TaskKind.BATCH:
+                await limiter.admit(task.key)
+            else:
+                await limiter.check_tokens(task.key)
         except GatewayError as error:
-            frontend = self._gateway.frontends[task.endpoint]
-            return refused_outcome(frontend, error)
+            frontend = self._gateway.frontends.get(task.endpoint)  # None: run_task says so
+            return None if frontend is None else refused_outcome(frontend, error)
         return None
 
     async def _on_end(self, task: Task, outcome: Outcome) -> None:

@@ -1,0 +1,75 @@
+"""`KeyLimiter.check_tokens`, which queued work (async tasks, background responses) meets
+when it runs: the key's token limits, with its committed and uncommitted tokens, and no
+request counted. On both backends (KeyStore.window is one statement on each)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from polyrelay.errors import RateLimitError
+from polyrelay.limits import KeyLimiter
+from polyrelay.storage import ApiKey, Database, KeyLimits, UsageRecord, open_database
+
+NOW = 1_699_999_990.0  # 10 s into a minute
+MINUTE = int(NOW) // 60
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    opened = open_database(database_url, clock=lambda: NOW)
+    yield opened
+    opened.close()
+
+
+def key_with(database: Database, **limits: int) -> ApiKey:
+    key, _ = database.keys.create("k", None, KeyLimits(**limits))
+    return key
+
+
+def used(key: ApiKey, tokens: int, minute: int = MINUTE) -> UsageRecord:
+    return UsageRecord(
+        id=f"req_{tokens}_{minute}",
+        key_id=key.id,
+        model="m",
+        provider="p",
+        created_at=minute * 60,
+        input_tokens=tokens,
+        counted_minute=minute,
+    )
+
+
+def check(database: Database, key: ApiKey) -> None:
+    asyncio.run(KeyLimiter(database.keys, database.usage, lambda: NOW).check_tokens(key))
+
+
+def test_a_spent_budget_refuses_committed_or_not(database: Database) -> None:
+    key = key_with(database, token_budget=10, rpm=1)
+    check(database, key)  # nothing used yet; and no request counted (rpm 1 stays free)
+    database.usage.record(used(key, 6, MINUTE - 5))
+    database.usage.flush()
+    check(database, key)
+    database.usage.record(used(key, 4))  # parked, not committed
+    with pytest.raises(RateLimitError, match="token budget") as info:
+        check(database, key)
+    assert info.value.code == "insufficient_quota"
+    assert database.keys.admit(key.id, MINUTE).requests == 1  # the checks counted none
+
+
+def test_a_spent_minute_refuses_until_the_next(database: Database) -> None:
+    key = key_with(database, tpm=10)
+    database.usage.record(used(key, 10))
+    database.usage.flush()
+    with pytest.raises(RateLimitError, match="10 tokens per minute") as info:
+        check(database, key)
+    assert info.value.retry_after == "50"
+    assert database.keys.window(key.id, MINUTE + 1).minute_tokens == 0
+
+
+def test_a_key_without_token_limits_reads_nothing(database: Database) -> None:
+    key = key_with(database, rpm=1)
+    database.usage.record(used(key, 100))
+    check(database, key)
+    assert database.keys.window(key.id, MINUTE).requests == 0
