@@ -87,7 +87,9 @@ class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
     cost_usd: float | None = None
     """None when the model has no price in the config."""
     status: int = 200
-    """The HTTP status the client got (a stream that failed in-band still got 200)."""
+    """The HTTP status the client got; for a stream that failed in-band (its client got
+    200), the failure's status, as the same error before the stream would have had; 499
+    for a run cancelled before its call answered (pipeline/metering.py)."""
     stream: bool = False
     counted_minute: int | None = None
     """For a key with token limits, the minute (Unix time // 60) the request ended in:
