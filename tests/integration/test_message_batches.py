@@ -198,3 +198,27 @@ def test_an_expired_batch_ends_its_unstarted_requests_expired(
     assert (ended.request_counts.succeeded, ended.request_counts.expired) == (4, 3)
     kinds = [r.result.type for r in claude.messages.batches.results(created.id)]
     assert sorted(kinds) == ["expired"] * 3 + ["succeeded"] * 4
+
+
+def test_paging_back_with_before_id_returns_the_batches_next_to_it(gateway: TasksGateway) -> None:
+    command = [sys.executable, "-m", "polyrelay", "keys", "create", "--name", "pager"]
+    made = subprocess.run(
+        [*command, "--config", str(gateway.config)], capture_output=True, text=True, check=True
+    ).stdout
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=made.splitlines()[1], max_retries=0)
+    made_ids = [  # oldest first
+        client.messages.batches.create(requests=[request("only", "claude-sonnet-4-5", f"{n}")]).id
+        for n in range(5)
+    ]
+    newest_first = made_ids[::-1]
+    back = client.messages.batches.list(limit=2, before_id=made_ids[0])
+    assert [b.id for b in back.data] == [made_ids[2], made_ids[1]]
+    assert back.has_more and (back.first_id, back.last_id) == (made_ids[2], made_ids[1])
+    last = client.messages.batches.list(limit=2, before_id=made_ids[2])
+    assert [b.id for b in last.data] == [made_ids[4], made_ids[3]] and not last.has_more
+    everything = client.messages.batches.list(limit=4, before_id=made_ids[0])
+    assert [b.id for b in everything.data] == newest_first[:4] and not everything.has_more
+    # paging on to older batches, for comparison
+    on = client.messages.batches.list(limit=2, after_id=made_ids[4])
+    assert [b.id for b in on.data] == [made_ids[3], made_ids[2]] and on.has_more
+    assert [b.id for b in client.messages.batches.list(limit=2)] == newest_first

@@ -192,12 +192,12 @@ def _list(gateway: Gateway) -> Handler:
             raise InvalidRequestError("limit must be from 1 to 1000", param="limit")
         limit = int(limit_text)
         after, before = query.get("after_id"), query.get("before_id")
-        rows, states = await gateway.database.call(_page, gateway, key, limit, after, before)
-        data = [_batch_object(request, r, s) for r, s in zip(rows[:limit], states, strict=True)]
+        rows, states, more = await gateway.database.call(_page, gateway, key, limit, after, before)
+        data = [_batch_object(request, r, s) for r, s in zip(rows, states, strict=True)]
         return json_response(
             {
                 "data": data,
-                "has_more": len(rows) > limit,
+                "has_more": more,
                 "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None,
             }
@@ -208,15 +208,21 @@ def _list(gateway: Gateway) -> Handler:
 
 def _page(
     gateway: Gateway, key: ApiKey, limit: int, after: str | None, before: str | None
-) -> tuple[list[BatchRow], list[BatchState]]:
-    """Up to `limit` + 1 of the key's batches (the last tells there are more) and the
-    states of the first `limit`, overdue ones expired first. A store call."""
+) -> tuple[list[BatchRow], list[BatchState], bool]:
+    """Up to `limit` of the key's batches, newest first, their states (overdue ones
+    expired first), and whether there are more beyond them. A store call.
+
+    One more row than `limit` is read to tell that there are more. It is the one
+    farthest from the cursor: the last (oldest) when paging on to older batches, but the
+    first (newest) when paging back to newer ones with `before_id`."""
     store = gateway.database.batches
     rows = store.page(key.id, limit + 1, after, before)
+    more = len(rows) > limit
+    rows = rows[-limit:] if before is not None else rows[:limit]
     now = time.time()
-    for row in rows[:limit]:
+    for row in rows:
         store.expire_overdue(row, now)
-    return rows, [store.state(row.id) for row in rows[:limit]]
+    return rows, [store.state(row.id) for row in rows], more
 
 
 def _cancel(gateway: Gateway, service: TaskService) -> Handler:
