@@ -291,3 +291,24 @@ def test_database_holds_each_result_once(tasks_gateway: TasksGateway) -> None:
         rows = conn.execute("SELECT status, completions FROM tasks").fetchall()
     assert rows
     assert all(c == (1 if s == "success" else 0) for s, c in rows)
+
+
+@pytest.mark.parametrize("model", ["gpt-5-mini", CLAUDE])
+def test_a_background_responses_task_result_is_the_response(
+    gpt: openai.OpenAI, tasks_gateway: TasksGateway, model: str
+) -> None:
+    with receiving(failures=0) as receiver:
+        created = gpt.responses.create(
+            model=model,
+            input=unique("tell the hook"),
+            background=True,
+            extra_body={"callback_url": receiver.url},
+        )
+        assert receiver.received.wait(20), receiver.calls
+    delivered = json.loads(receiver.calls[-1][1])
+    task = tasks_gateway.get(created.id).json()
+    url = f"{tasks_gateway.url}/v1/responses/{created.id}"
+    stored = httpx.get(url, headers=tasks_gateway.headers()).json()
+    assert stored["id"] == created.id and stored["background"] is True
+    assert delivered["id"] == task["id"] == created.id
+    assert delivered["result"] == task["result"] == stored

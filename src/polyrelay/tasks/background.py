@@ -25,7 +25,7 @@ from polyrelay.frontends.openai_responses.encode import response_id, response_sh
 from polyrelay.storage import ApiKey, ResponseStore, StoredResponse
 from polyrelay.tasks.model import Task, TaskError
 
-__all__ = ["error_code", "finish_response", "queued_response", "set_status"]
+__all__ = ["error_code", "finish_response", "promised", "queued_response", "set_status"]
 
 
 def queued_response(
@@ -71,14 +71,24 @@ def set_status(
     store.update_status(task.id, task.key.id, status, response=response)
 
 
-def finish_response(store: ResponseStore, task: Task, result: bytes) -> None:
-    """Store the synchronous call's Response as the background response's final state."""
+def promised(result: bytes, response_id: str) -> bytes:
+    """The synchronous call's Response as the background response it ends: the id
+    promised at submission (the fast path relays the upstream's own) and `background:
+    true`. The task keeps this as its result, so `GET /v1/tasks/{id}` and the webhook
+    carry the Response that `GET /v1/responses/{id}` returns."""
     response = codec.decode(result)
     if not isinstance(response, dict):
-        return
-    # The fast path relays the upstream's own id; the client was promised this one.
-    response["id"] = task.id
+        return result
+    response["id"] = response_id
     response["background"] = True
+    return codec.encode(response)
+
+
+def finish_response(store: ResponseStore, task: Task, result: bytes) -> None:
+    """Store the synchronous call's Response as the background response's final state."""
+    response = codec.decode(promised(result, task.id))
+    if not isinstance(response, dict):
+        return
     status = str(response.get("status") or "completed")
     output = response.get("output")
     items = output if isinstance(output, list) else None

@@ -302,7 +302,11 @@ class TaskService:
         store, call = self._gateway.database.responses, self._call
         await call(background.set_status, store, task, "in_progress")
         if not is_streamed(task.body):
-            return await run_task(self._gateway, task)
+            outcome = await run_task(self._gateway, task)
+            if outcome.result is None:
+                return outcome
+            result = background.promised(outcome.result, task.id)
+            return msgspec.structs.replace(outcome, result=result)
         recorder = await call(Recorder, self.events, self.feed, task.id)
         return await run_streamed(
             self._gateway,
