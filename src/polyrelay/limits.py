@@ -28,6 +28,10 @@ from polyrelay.storage import (
 
 __all__ = ["KeyLimiter", "check_active", "check_expiry"]
 
+_READS = 3
+"""Tries at a count no commit of this process's usage writer overlapped (it commits about
+once a second, so a second try nearly never meets another)."""
+
 
 def check_active(key: ApiKey, now: float) -> None:
     """Refuse (401) a key that has been revoked or has expired."""
@@ -69,9 +73,10 @@ class KeyLimiter:
             return
         now = self._clock()
         minute = int(now) // 60
+        seen = self._usage.commits
         window = await self._call(self._keys.admit, key.id, minute)
         if limits.counts_tokens:
-            window = self._with_uncommitted(window, key.id, minute)
+            window = await self._with_uncommitted(window, key.id, minute, seen)
         refusal = _refusal(limits, window, retry_in=60 - int(now) % 60)
         if refusal is not None:
             await self._call(self._keys.refund, key.id, minute)
@@ -87,16 +92,33 @@ class KeyLimiter:
             return
         now = self._clock()
         minute = int(now) // 60
+        seen = self._usage.commits
         window = await self._call(self._keys.window, key.id, minute)
-        window = self._with_uncommitted(window, key.id, minute)
+        window = await self._with_uncommitted(window, key.id, minute, seen)
         no_rpm = KeyLimits(tpm=limits.tpm, token_budget=limits.token_budget)
         refusal = _refusal(no_rpm, window, retry_in=60 - int(now) % 60)
         if refusal is not None:
             raise refusal
 
-    def _with_uncommitted(self, window: KeyWindow, key_id: str, minute: int) -> KeyWindow:
-        """`window` with the tokens this process recorded but has not committed."""
+    async def _with_uncommitted(
+        self, window: KeyWindow, key_id: str, minute: int, seen: int
+    ) -> KeyWindow:
+        """`window`, read from the database after the usage writer's `seen` commits, with
+        the tokens this process recorded but has not committed. A batch committed during
+        that read may be missing from it and is no longer uncommitted: the tokens are
+        read again then (the request count stays the one `admit` got)."""
         in_minute, in_all = self._usage.uncommitted_tokens(key_id, minute)
+        for _ in range(_READS):
+            if self._usage.commits == seen:
+                break
+            seen = self._usage.commits
+            again = await self._call(self._keys.window, key_id, minute)
+            window = KeyWindow(
+                requests=window.requests,
+                minute_tokens=again.minute_tokens,
+                total_tokens=again.total_tokens,
+            )
+            in_minute, in_all = self._usage.uncommitted_tokens(key_id, minute)
         return KeyWindow(
             requests=window.requests,
             minute_tokens=window.minute_tokens + in_minute,

@@ -5,13 +5,16 @@ request counted. On both backends (KeyStore.window is one statement on each)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
 from polyrelay.errors import RateLimitError
 from polyrelay.limits import KeyLimiter
 from polyrelay.storage import ApiKey, Database, KeyLimits, UsageRecord, open_database
+
+T = TypeVar("T")
 
 NOW = 1_699_999_990.0  # 10 s into a minute
 MINUTE = int(NOW) // 60
@@ -73,3 +76,22 @@ def test_a_key_without_token_limits_reads_nothing(database: Database) -> None:
     database.usage.record(used(key, 100))
     check(database, key)
     assert database.keys.window(key.id, MINUTE).requests == 0
+
+
+def test_a_batch_committed_during_the_read_still_counts(database: Database) -> None:
+    """The usage writer commits a batch while the limiter reads the database (a round trip
+    on PostgreSQL): that read may predate the commit, and the batch is no longer
+    uncommitted. Its tokens must count all the same, on admission and when queued work
+    runs."""
+
+    async def commits_during(fn: Callable[..., T], /, *args: Any) -> T:
+        result = fn(*args)
+        database.usage.flush()  # the writer thread's commit, just after the read
+        return result
+
+    limiter = KeyLimiter(database.keys, database.usage, lambda: NOW, call=commits_during)
+    for run in (limiter.admit, limiter.check_tokens):
+        key = key_with(database, token_budget=10)
+        database.usage.record(used(key, 10))
+        with pytest.raises(RateLimitError, match="token budget"):
+            asyncio.run(run(key))

@@ -305,6 +305,13 @@ class UsageStore(Protocol):
         not committed yet: in `minute`, and in all."""
         ...
 
+    @property
+    def commits(self) -> int:
+        """How many batches of counted tokens this process has committed: a count read
+        from the database while it changed may or may not hold the batch, which is no
+        longer among the uncommitted tokens (polyrelay.limits reads it again then)."""
+        ...
+
     def flush(self) -> None:
         """Commit every parked row now, on the calling thread. When the database is
         unreachable the rows stay parked for the writer thread (still counted by

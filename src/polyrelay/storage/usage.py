@@ -157,6 +157,7 @@ class SqlUsageStore:
         # in the batch being written. The limits add them to the committed counts.
         self._uncounted: dict[tuple[str, int], int] = {}
         self._writing: dict[tuple[str, int], int] = {}
+        self._commits = 0
         self._commit = GroupCommit(
             "polyrelay-usage",
             _GATHER_SECONDS,
@@ -193,6 +194,11 @@ class SqlUsageStore:
         mine = [(at, tokens) for (key, at), tokens in slots if key == key_id]
         return sum(t for at, t in mine if at == minute), sum(t for _, t in mine)
 
+    @property
+    def commits(self) -> int:
+        """Batches of counted tokens this process has committed (see UsageStore)."""
+        return self._commits
+
     def flush(self) -> None:
         """See UsageStore.flush: an unreachable database is logged, not raised, since the
         shutdown hook that calls this is one of several."""
@@ -210,6 +216,8 @@ class SqlUsageStore:
                 failed = False
             finally:
                 with self._commit.lock:
+                    if self._writing and not failed:
+                        self._commits += 1
                     self._writing = {}
                     if failed:  # back in front of what came meanwhile, tokens and all
                         self._pending[:0] = batch
