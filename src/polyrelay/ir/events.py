@@ -8,7 +8,10 @@ Grammar (enforced by `StreamAccumulator`):
 Parts are strictly sequential: `PartStop(i)` comes before `PartStart(i + 1)`, and
 indexes run 0, 1, 2... Stream parsers that receive interleaved fragments (some
 OpenAI-compatible servers interleave parallel tool calls) buffer them to keep this.
-`UsageDelta` is cumulative: the latest value replaces the earlier one. `PartStart.part`
+`UsageDelta` is cumulative: the latest value replaces the earlier one; the streams the
+gateway joins from several upstream calls (a server-tool loop, a continued paused turn)
+also send one between calls, and before a StreamError, so that the usage so far is
+counted whatever ends the stream (the renderers keep the latest). `PartStart.part`
 is the part's shell (empty text, a tool call with empty arguments, ...) that the
 deltas fill in.
 """
