@@ -44,12 +44,15 @@ PDF = make_pdf(PAGES)
 PDF_B64 = base64.b64encode(PDF).decode()
 BIG = PNG + b"\x00" * (1_200_000 - len(PNG))  # above the test gateway's fetch.max_bytes
 
-FILES: dict[str, tuple[str, bytes]] = {
+FILES: dict[str, tuple[str | None, bytes]] = {
     "/img.png": ("image/png", PNG),
     "/doc.pdf": ("application/pdf", PDF),
     "/notes.md": ("text/markdown", NOTES.encode()),
     "/big.png": ("image/png", BIG),
     "/lying.png": ("image/png", JPEG),
+    "/octet.png": ("application/octet-stream", PNG),  # an object store's unlabelled upload
+    "/untyped-pdf": (None, PDF),  # no Content-Type at all
+    "/octet.bin": ("application/octet-stream", b"\x00\x01 not a known format"),
 }
 
 
@@ -69,7 +72,8 @@ class FileServer:
                     return
                 content_type, body = found
                 self.send_response(200)
-                self.send_header("Content-Type", content_type)
+                if content_type is not None:
+                    self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -456,6 +456,44 @@ def test_fetched_bytes_must_match_their_type(media_gateway: str, files: FileServ
     )
 
 
+def document_url_part(protocol: str, url: str) -> Any:
+    if protocol == "messages":
+        return {"type": "document", "source": {"type": "url", "url": url}}
+    return {"type": "input_file", "file_url": url}
+
+
+@pytest.mark.parametrize("protocol", ALL_PROTOCOLS)
+def test_unlabelled_image_download_is_typed_by_its_bytes(
+    media_gateway: str, emulator: Emulator, files: FileServer, protocol: str
+) -> None:
+    # Object stores serve uploads as application/octet-stream: the PNG signature decides.
+    part = image_url_part(protocol, files.url + "/octet.png")
+    response = send(media_gateway, protocol, MODELS_BY_PROVIDER["gemini"], [part])
+    assert response.status_code == 200, response.text
+    assert received("gemini", emulator.last()["body"]) == [("text", "look"), IMAGE]
+
+
+@pytest.mark.parametrize("protocol", ["messages", "responses"])
+@pytest.mark.parametrize("provider", ["gemini", "openai"])
+def test_untyped_document_download_is_typed_by_its_bytes(
+    media_gateway: str, emulator: Emulator, files: FileServer, protocol: str, provider: str
+) -> None:
+    part = document_url_part(protocol, files.url + "/untyped-pdf")
+    response = send(media_gateway, protocol, MODELS_BY_PROVIDER[provider], [part])
+    assert response.status_code == 200, response.text
+    assert received(provider, emulator.last()["body"]) == [("text", "look"), PDF_INLINE]
+
+
+def test_unlabelled_bytes_of_no_known_type_are_refused(
+    media_gateway: str, files: FileServer
+) -> None:
+    part = document_url_part("messages", files.url + "/octet.bin")
+    response = send(media_gateway, "messages", MODELS_BY_PROVIDER["openai"], [part])
+    assert response.status_code == 400
+    message = error_message("messages", response)
+    assert "unsupported media type 'application/octet-stream'; allowed: application/pdf" in message
+
+
 @pytest.mark.parametrize("protocol", ALL_PROTOCOLS)
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_bad_base64_is_refused(media_gateway: str, protocol: str, provider: str) -> None:

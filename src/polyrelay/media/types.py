@@ -15,6 +15,7 @@ __all__ = [
     "DOCUMENT_MEDIA_TYPES",
     "IMAGE_MEDIA_TYPES",
     "TEXT_MEDIA_TYPES",
+    "UNLABELLED_MEDIA_TYPES",
     "check_bytes_match",
     "check_media_type",
     "decode_base64",
@@ -28,6 +29,8 @@ IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 TEXT_MEDIA_TYPES = ("text/plain", "text/markdown", "text/csv")
 DOCUMENT_MEDIA_TYPES = ("application/pdf", *TEXT_MEDIA_TYPES)
 ALLOWED_MEDIA_TYPES = (*DOCUMENT_MEDIA_TYPES, *IMAGE_MEDIA_TYPES)
+UNLABELLED_MEDIA_TYPES = ("application/octet-stream", "binary/octet-stream")
+"""What servers (object stores, CDNs) send for bytes they did not label: the bytes tell."""
 
 _NAMES = {
     "application/pdf": "a PDF document",

@@ -46,6 +46,7 @@ from polyrelay.media import (
     ALLOWED_MEDIA_TYPES,
     IMAGE_MEDIA_TYPES,
     TEXT_MEDIA_TYPES,
+    UNLABELLED_MEDIA_TYPES,
     PdfTextReader,
     check_bytes_match,
     check_media_type,
@@ -337,7 +338,7 @@ class _Converter:
                 f"the {limits.max_total_bytes}-byte limit (fetch.max_total_bytes)",
                 param=path,
             )
-        media_type = declared or check_media_type(result.content_type, field=path)
+        media_type = declared or _fetched_type(result.content_type, result.body, result.url, path)
         check_bytes_match(media_type, result.body, field=f"{path} ({url})")
         return media_type, result.body
 
@@ -349,6 +350,14 @@ def _inline(media_type: str | None, data: str, path: str) -> tuple[str, bytes]:
     checked = check_media_type(media_type, field=f"{path}.media_type")
     check_bytes_match(checked, raw, field=f"{path}.data")
     return checked, raw
+
+
+def _fetched_type(content_type: str, body: bytes, url: str, path: str) -> str:
+    """The type the server gave, or for bytes it did not label the type they show (their
+    magic number, else the URL's extension)."""
+    if not content_type or content_type in UNLABELLED_MEDIA_TYPES:
+        content_type = sniff(body) or _declared(None, url, path) or content_type
+    return check_media_type(content_type, field=path)
 
 
 def _require_image(media_type: str, path: str) -> None:
