@@ -114,3 +114,34 @@ def test_a_background_stream_is_followed_from_the_other_process(processes: Proce
     assert numbers == list(range(first.sequence_number + 1, numbers[-1] + 1))
     done = gpt(processes.other).responses.retrieve(first.response.id)
     assert done.status == "completed" and done.output_text == "You said: count with me"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_response_cancelled_on_the_other_process_stays_cancelled(
+    processes: Processes, stream: bool
+) -> None:
+    """The run goes on until its next lease renewal (a second here) and may end first:
+    what it stores then must not undo the cancel."""
+    created = gpt(processes.one).responses.create(
+        model="gpt-4o-mini", input="[[delay 800]] finish me", background=True, stream=stream
+    )
+    if stream:
+        with created as events:  # type: ignore[union-attr]
+            response_id = next(iter(events)).response.id
+    else:
+        response_id = created.id  # type: ignore[union-attr]
+    sql = "SELECT status, lease_owner FROM tasks WHERE id = ?"
+    deadline = time.monotonic() + 5
+    while (row := query(processes.database, sql, (response_id,))[0])[0] != "processing":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.01)
+    runs_on_one = row[1] in processes.one.worker_ids()
+    elsewhere = processes.other if runs_on_one else processes.one
+    assert gpt(elsewhere).responses.cancel(response_id).status == "cancelled"
+    time.sleep(2.0)  # the run has ended, or stopped at its renewal
+    for gateway in (processes.one, processes.other):
+        response = gpt(gateway).responses.retrieve(response_id)
+        assert (response.id, response.status, response.output) == (response_id, "cancelled", [])
+    events_sql = "SELECT frame FROM response_events WHERE response_id = ?"
+    frames = [bytes(frame) for (frame,) in query(processes.database, events_sql, (response_id,))]
+    assert not any(b"response.completed" in frame for frame in frames)

@@ -70,10 +70,17 @@ class SqlResponseEventLog:
 
     def append(self, response_id: str, events: list[RecordedEvent]) -> None:
         """Commit `events` (numbered after those recorded). EventsRejected when the
-        response is gone, or a sequence number is recorded already (a second writer for
-        one response is a bug)."""
+        response is gone or cancelled (its run, cancelled from another process, goes on
+        until it learns so), or a sequence number is recorded already (a second writer
+        for one response is a bug)."""
         try:
             with self._lock, write_transaction(self._conn):
+                cancelled = self._conn.execute(
+                    "SELECT 1 FROM responses WHERE id = ? AND status = 'cancelled'",
+                    (response_id,),
+                ).fetchone()
+                if cancelled is not None:
+                    raise EventsRejected(f"response {response_id} is cancelled")
                 insert_events(self._conn, response_id, events)
         except self._integrity_errors as exc:
             raise EventsRejected(f"events of response {response_id} refused: {exc}") from exc

@@ -281,7 +281,8 @@ class SqlResponseStore:
         output_items: list[JSONObject] | None = None,
     ) -> bool:
         """Set the status (and, when given, the Response object and output items), e.g.
-        when a background response finishes; False when there is no such response."""
+        when a background response finishes; False when there is no such response, or it
+        was cancelled (which is final: its run may be stopping in another process)."""
         if status not in RESPONSE_STATUSES:
             raise ValueError(f"unknown response status {status!r}")
         sets, values = ["status = ?"], [status]
@@ -294,7 +295,8 @@ class SqlResponseStore:
         self._commit.flush_now()
         with self._lock:
             cursor = self._conn.execute(
-                f"UPDATE responses SET {', '.join(sets)} WHERE id = ? AND key_id = ?",  # noqa: S608
+                f"UPDATE responses SET {', '.join(sets)}"  # noqa: S608
+                " WHERE id = ? AND key_id = ? AND status != 'cancelled'",
                 (*values, response_id, key_id),
             )
         return cursor.rowcount == 1
@@ -350,14 +352,15 @@ def insert_responses(conn: SqlConnection, rows: list[ResponseRow]) -> None:
     """Insert, or replace the same key's, responses (in the caller's transaction). Also
     the background submission's (polyrelay.storage.submission), which is not parked."""
     # The key guard: an id that collides with another key's response leaves that key's
-    # row, input items included, as it was.
+    # row, input items included, as it was. A cancelled (background) response stays so,
+    # though its run, cancelled from another process, may end before it stops.
     conn.executemany(
         f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
         " previous_response_id = excluded.previous_response_id,"
         " response = excluded.response, output_items = excluded.output_items,"
         " input_items = excluded.input_items"
-        " WHERE responses.key_id = excluded.key_id",
+        " WHERE responses.key_id = excluded.key_id AND responses.status != 'cancelled'",
         rows,
     )
 

@@ -200,8 +200,9 @@ async def run_streamed(
             await call(recorder.commit, events)
             recorder.announce()
     except EventsRejected:
-        # The response was deleted under the run (its events cannot outlive it): stop.
-        log.info("background response %s was deleted while it ran; run stopped", task.id)
+        # The response was deleted under the run (its events cannot outlive it), or
+        # cancelled from another process: stop.
+        log.info("background response %s was deleted while it ran, or cancelled", task.id)
         return Outcome(error=_DELETED)
     except Exception as exc:
         return crashed(exc, f"background response {task.id}")
