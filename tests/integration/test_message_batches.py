@@ -39,6 +39,11 @@ def request(custom_id: str, model: str, text: str) -> Any:
     }
 
 
+PARAMS = request("a", "claude-sonnet-4-5", "x")["params"]
+URL = "http://127.0.0.1:9/hook"
+"""A callback URL the address rules allow here (fetch.allow), unanswered."""
+
+
 def listed_tasks(gateway: TasksGateway) -> list[str]:
     page = httpx.get(f"{gateway.url}/v1/tasks?limit=100", headers=gateway.headers()).json()
     return [task["id"] for task in page["data"]]
@@ -97,6 +102,17 @@ def test_a_batch_runs_on_every_upstream_and_returns_jsonl_results(
         ([request("a", "no-such-model", "x")], "requests.0.params"),
         ([{"custom_id": "a", "params": {"model": "claude-sonnet-4-5", "stream": True}}], "stream"),
         ([{"custom_id": "a", "params": {"model": "claude-sonnet-4-5"}}], "requests.0.params"),
+        (
+            [{"custom_id": "a", "params": {**PARAMS, "callback_url": URL}}],
+            "requests.0.params.callback_url",
+        ),
+        (
+            [
+                request("a", "gpt-4o-mini", "x"),
+                {"custom_id": "b", "params": {**PARAMS, "webhook_url": URL}},
+            ],
+            "requests.1.params.webhook_url",
+        ),
     ],
 )
 def test_a_bad_request_refuses_the_whole_batch(

@@ -36,7 +36,7 @@ from polyrelay.pipeline.handler import read_body
 from polyrelay.storage import ApiKey
 from polyrelay.storage.batches import BatchRequestResult, BatchRow, BatchState
 from polyrelay.tasks.model import NewTask, TaskKind
-from polyrelay.tasks.service import TaskService
+from polyrelay.tasks.service import CALLBACK_FIELDS, TaskService
 from polyrelay.web import ANTHROPIC, Handler, authenticated, json_response, with_request_id
 
 if TYPE_CHECKING:
@@ -126,6 +126,10 @@ def _requests(
         params = entry["params"]
         if params.get("stream"):
             raise InvalidRequestError(f"{where}.params.stream: batches do not stream")
+        for name in CALLBACK_FIELDS:  # else sent upstream, which refuses the unknown field
+            if name in params:
+                message = f"{where}.params.{name}: batch requests take no callback URL"
+                raise InvalidRequestError(message + "; poll the batch for its results")
         raw = codec.encode(params)
         _validate(gateway, key, headers, raw, where)
         yield custom_id, raw
