@@ -191,6 +191,33 @@ def test_earlier_results_are_replayed_to_the_model(
     assert "relay guide explains" in sent[2]["content"]  # the excerpt, from encrypted_content
 
 
+def test_gateway_results_do_not_reach_an_anthropic_upstream(
+    client: anthropic.Anthropic, emulator: Emulator
+) -> None:
+    """A conversation that moves to a Claude model: the gateway's own search blocks and the
+    citations into them carry its `prs1.` tokens, which Anthropic cannot read; they are
+    left out of the history (with a warning), the answer text stays."""
+    first = ask(client, "openai", f"find {SEARCH}")
+    assert first.content[2].citations
+    emulator.clear()
+    history: Any = [
+        {"role": "user", "content": f"find {SEARCH}"},
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": "thanks"},
+    ]
+    raw = client.messages.with_raw_response.create(
+        model=MODELS_BY_PROVIDER["anthropic"], max_tokens=256, messages=history, tools=[tool()]
+    )
+    assert raw.parse().content[0].text == "You said: thanks"
+    assert "gateway's own search" in raw.headers["polyrelay-warnings"]
+    sent = emulator.last()["body"]
+    assert "prs1." not in str(sent)
+    assistant = sent["messages"][1]
+    assert [b["type"] for b in assistant["content"]] == ["text"]
+    assert assistant["content"][0]["text"] == first.content[2].text
+    assert sent["tools"] == [tool()]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_anthropic_upstream_runs_its_own_search(
     client: anthropic.Anthropic, emulator: Emulator, stream: bool

@@ -34,7 +34,7 @@ from polyrelay.ir.reasoning_token import (
     reasoning_from_token,
     reasoning_token,
 )
-from polyrelay.providers.anthropic.content import ORIGIN
+from polyrelay.providers.anthropic.content import ORIGIN, gateway_citation, gateway_search
 from polyrelay.providers.anthropic.response import citations_to_ir, web_search_result_to_ir
 from polyrelay.schemas.anthropic_messages import (
     Base64Source,
@@ -126,7 +126,10 @@ def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Par
             args = bytes(block.input).decode()
             return ServerToolCallPart(id=block.id, name=block.name, arguments=args)
         case WebSearchToolResultBlock():
-            return web_search_result_to_ir(block)
+            result = web_search_result_to_ir(block)
+            if gateway_search(result):
+                ctx.passthrough_ok = False  # the gateway's own search: not for Anthropic as is
+            return result
         case _:
             assert_never(block)
 
@@ -135,6 +138,8 @@ def media_to_ir(block: ToolResultContentParam, path: str, ctx: RequestContext) -
     match block:
         case TextBlock():
             citations = citations_to_ir(block.citations, ctx)
+            if any(gateway_citation(c) for c in citations):
+                ctx.passthrough_ok = False  # cites the gateway's own search: see above
             cache = block.cache_control is not None
             return TextPart(text=block.text, citations=citations, cache_control=cache)
         case ImageBlockParam():

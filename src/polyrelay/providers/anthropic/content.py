@@ -54,8 +54,16 @@ from polyrelay.schemas.anthropic_messages import (
     WebSearchToolResultBlock,
     WebSearchToolResultError,
 )
+from polyrelay.tools.web_search import BLOB_PREFIX
 
-__all__ = ["ORIGIN", "messages_from_ir", "text_block_from_ir", "web_search_result_from_ir"]
+__all__ = [
+    "ORIGIN",
+    "gateway_citation",
+    "gateway_search",
+    "messages_from_ir",
+    "text_block_from_ir",
+    "web_search_result_from_ir",
+]
 
 ORIGIN = "anthropic"
 _Role = Literal["user", "assistant"]
@@ -98,6 +106,11 @@ def _blocks_from_ir(parts: tuple[Part, ...], ctx: RequestContext) -> list[Conten
     blocks: list[ContentBlockParam] = []
     for part in parts:
         if _is_empty_text_part(part):
+            continue
+        if isinstance(part, ServerToolCallPart | ServerToolResultPart) and _ran_here(part, parts):
+            # Its results are the gateway's tokens, which Anthropic cannot read (translation.md
+            # §10: encrypted_content is stripped when history goes to another provider).
+            ctx.warn("web search results from the gateway's own search were dropped from history")
             continue
         block = _block_from_ir(part, ctx)
         if block is not None:
@@ -144,11 +157,30 @@ def text_block_from_ir(part: TextPart, ctx: RequestContext) -> TextBlock:
     cache = _EPHEMERAL if part.cache_control else None
     citations = None
     if part.citations:
-        if all(c.encrypted_index for c in part.citations):
+        if all(c.encrypted_index and not gateway_citation(c) for c in part.citations):
             citations = [_citation_from_ir(c) for c in part.citations]
         else:
             ctx.warn("citations without an Anthropic encrypted_index were dropped from history")
     return TextBlock(text=part.text, citations=citations, cache_control=cache)
+
+
+def gateway_search(result: ServerToolResultPart) -> bool:
+    """Whether the gateway ran this search (its results carry the gateway's tokens)."""
+    return any(r.encrypted_content.startswith(BLOB_PREFIX) for r in result.results)
+
+
+def gateway_citation(citation: Citation) -> bool:
+    return (citation.encrypted_index or "").startswith(BLOB_PREFIX)
+
+
+def _ran_here(part: ServerToolCallPart | ServerToolResultPart, parts: tuple[Part, ...]) -> bool:
+    """Whether `part` belongs to a search the gateway ran (the call's result says so)."""
+    if isinstance(part, ServerToolResultPart):
+        return gateway_search(part)
+    return any(
+        isinstance(p, ServerToolResultPart) and p.tool_call_id == part.id and gateway_search(p)
+        for p in parts
+    )
 
 
 def _citation_from_ir(citation: Citation) -> TextCitation:
