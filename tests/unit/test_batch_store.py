@@ -101,3 +101,19 @@ def test_requests_not_started_when_their_batch_expires_end_expired(database: Dat
     assert {r.status for r in store.results("old")} == {"expired"}
     assert database.tasks.purge(finished_before=2000.0) == 3  # expired tasks are purgeable
     assert store.state("old").counts == {"missing": 3}
+
+
+def test_a_batch_whose_tasks_are_purged_has_still_ended(database: Database) -> None:
+    store = database.batches
+    store.create(
+        BatchRow(id="b", key_id="k1", created_at=0, expires_at=500),
+        [("a", task("ta")), ("b", task("tb"))],
+    )
+    for _ in range(2):
+        claimed = database.tasks.claim("w", 30)
+        assert claimed is not None and database.tasks.complete(claimed.id, "w", b"{}")
+    assert store.state("b").ended_at == 1000
+    assert database.tasks.purge(finished_before=2000.0) == 2
+    state = store.state("b")  # purged results read expired, as if they ended at expiry
+    assert state.counts == {"missing": 2} and state.ended_at == 500
+    assert {r.status for r in store.results("b")} == {"missing"}

@@ -148,11 +148,14 @@ class SqlBatchStore:
     def state(self, batch_id: str) -> BatchState:
         """The batch ends when its last request does; requests that expired ended when
         the batch expired (as Anthropic's `ended_at` shows), not when the gateway
-        noticed, which can be much later (no worker free, no read of the batch)."""
+        noticed, which can be much later (no worker free, no read of the batch). So do
+        purged ones, which read `expired` too: a batch whose tasks are all purged has
+        still ended (else it would read in_progress again, with no results and no delete)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT COALESCE(t.status, 'missing'), COUNT(*), MAX(CASE t.status"
-                " WHEN 'expired' THEN b.expires_at ELSE t.finished_at END)"
+                "SELECT COALESCE(t.status, 'missing'), COUNT(*), MAX(CASE"
+                " WHEN t.status IS NULL OR t.status = 'expired' THEN b.expires_at"
+                " ELSE t.finished_at END)"
                 " FROM message_batch_requests r JOIN message_batches b ON b.id = r.batch_id"
                 " LEFT JOIN tasks t ON t.id = r.task_id"
                 " WHERE r.batch_id = ? GROUP BY 1",
