@@ -64,6 +64,32 @@ def test_responses_stream_reports_search_progress(client: openai.OpenAI, provide
     assert [item.type for item in final.output] == ["web_search_call", "message"]
 
 
+TOO_LONG = SEARCH.replace("relay guide", ("relay " * 80).strip())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_failed_search_is_a_failed_call(client: openai.OpenAI, stream: bool) -> None:
+    """A search that fails (here: a query over 400 characters) is a `failed` web_search_call,
+    not a completed one; the model still answers."""
+    request: Any = {
+        "model": MODELS_BY_PROVIDER["openai"],
+        "input": f"look {TOO_LONG}",
+        "tools": [CODEX_TOOL],
+    }
+    if stream:
+        with client.responses.stream(**request) as events:
+            kinds = [event.type for event in events]
+            response = events.get_final_response()
+        assert "response.web_search_call.searching" in kinds
+        assert "response.web_search_call.completed" not in kinds
+    else:
+        response = client.responses.create(**request)
+    call, message = response.output
+    assert call.type == "web_search_call" and call.status == "failed"
+    assert message.type == "message" and "query_too_long" in response.output_text
+    assert response.status == "completed"
+
+
 def test_responses_bad_domain_is_a_400(client: openai.OpenAI) -> None:
     bad: Any = {"type": "web_search", "filters": {"allowed_domains": ["https://example.com"]}}
     with pytest.raises(openai.BadRequestError) as caught:

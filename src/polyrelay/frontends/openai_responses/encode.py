@@ -22,6 +22,7 @@ from polyrelay.ir import (
     Part,
     ReasoningPart,
     ServerToolCallPart,
+    ServerToolResultPart,
     StopReason,
     TextPart,
     ToolCallPart,
@@ -134,10 +135,18 @@ def output_from_ir(parts: tuple[Part, ...], names: ToolNames) -> list[ResponseOu
             case ReasoningPart():
                 items.append(reasoning_item_from_ir(part, new_id("rs_"), "completed"))
             case ServerToolCallPart():
-                items.append(web_search_item_from_ir(part, "completed"))
+                items.append(web_search_item_from_ir(part, _search_status(part, parts)))
             case _:
                 pass
     return items
+
+
+def _search_status(call: ServerToolCallPart, parts: tuple[Part, ...]) -> str:
+    """`failed` when the search's result is an error (e.g. the search backend is down)."""
+    for part in parts:
+        if isinstance(part, ServerToolResultPart) and part.tool_call_id == call.id:
+            return "failed" if part.error_code is not None else "completed"
+    return "completed"
 
 
 def _message_item(item_id: str, status: str) -> ResponseOutputItem:

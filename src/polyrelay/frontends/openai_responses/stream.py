@@ -48,6 +48,7 @@ from polyrelay.ir import (
     ReasoningDelta,
     ReasoningPart,
     ServerToolCallPart,
+    ServerToolResultPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
@@ -132,6 +133,8 @@ class OpenAIResponsesStreamRenderer:
         self._stop: MessageStop | None = None
         self._final: Response | None = None
         self._final_json: bytes | None = None
+        self._searches: dict[str, tuple[ResponseOutputItem, int]] = {}
+        """web_search_call items whose search is still running, by call id."""
 
     @property
     def final_response(self) -> Response | None:
@@ -255,6 +258,8 @@ class OpenAIResponsesStreamRenderer:
                 self._delta(part.arguments, out)
         elif isinstance(part, ServerToolCallPart):
             self._pieces.append(part.arguments)
+        elif isinstance(part, ServerToolResultPart):
+            self._search_done(part.tool_call_id, part.error_code is not None, out)
 
     def _text_start(self, out: list[bytes]) -> None:
         if self._message is None:
@@ -397,10 +402,21 @@ class OpenAIResponsesStreamRenderer:
         part = msgspec.structs.replace(shell, arguments=arguments)
         self._item = web_search_item_from_ir(part, "in_progress")
         self._item_index = self._add_item(self._item, out)
-        for phase in ("in_progress", "searching", "completed"):
+        for phase in ("in_progress", "searching"):
             out.append(self._frame(self._item_event(f"response.web_search_call.{phase}")))
-        done = msgspec.structs.replace(self._item, status="completed")
+        # Completed (or failed) when its result arrives: the search runs after the call.
+        self._searches[shell.id] = (self._item, self._item_index)
+
+    def _search_done(self, call_id: str, failed: bool, out: list[bytes]) -> None:
+        found = self._searches.pop(call_id, None)
+        if found is None:
+            return
+        self._item, self._item_index = found
+        if not failed:  # the stream has no failed event: the item's status says it
+            out.append(self._frame(self._item_event("response.web_search_call.completed")))
+        done = msgspec.structs.replace(self._item, status="failed" if failed else "completed")
         self._done_item(done, self._item_index, out)
+        self._item = None
 
     def finish(self) -> list[bytes]:
         if self._ended:
@@ -411,6 +427,8 @@ class OpenAIResponsesStreamRenderer:
         if self._stop is None:
             return out + self._failed("api_error", "the upstream stream ended before its end")
         status, incomplete = status_from_ir(self._stop.stop_reason)
+        for call_id in list(self._searches):  # no result came (e.g. a paused turn)
+            self._search_done(call_id, False, out)
         # The message still open is the one the stop cut short (OpenAI marks it so).
         self._close_message(out, status)
         final = self._final_shell(status)
