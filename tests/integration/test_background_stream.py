@@ -290,11 +290,9 @@ def test_deleting_a_running_response_stops_its_run_quietly(
     assert all(e["type"] != "response.completed" for e in rest)
     with pytest.raises(openai.NotFoundError):
         gpt.responses.retrieve(response_id)
-    deadline = time.monotonic() + 5
-    while "was deleted while it ran" not in (log := logs(gateway)):
-        assert time.monotonic() < deadline, log[-2000:]
-        time.sleep(0.1)
-    assert "Traceback" not in log
+    assert gateway.get(response_id).json()["status"] == "cancelled"  # the delete stopped it
+    time.sleep(0.5)
+    assert "Traceback" not in logs(gateway)
 
 
 def logs(gateway: TasksGateway) -> str:

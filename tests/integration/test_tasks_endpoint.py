@@ -312,3 +312,32 @@ def test_a_background_responses_task_result_is_the_response(
     assert stored["id"] == created.id and stored["background"] is True
     assert delivered["id"] == task["id"] == created.id
     assert delivered["result"] == task["result"] == stored
+
+
+def sent_upstream(emulator: Emulator, text: str) -> bool:
+    return any(text in json.dumps(r["body"]) for r in emulator.requests())
+
+
+def test_a_deleted_background_response_is_not_run_and_stays_deleted(
+    gpt: openai.OpenAI, tasks_gateway: TasksGateway, emulator: Emulator
+) -> None:
+    busy = [  # the 4 worker slots: the next one waits, queued
+        gpt.responses.create(model="gpt-4o-mini", input="[[delay 1500]] busy", background=True)
+        for _ in range(4)
+    ]
+    queued_text, running_text = unique("deleted while queued"), unique("[[delay 1500]] deleted")
+    queued = gpt.responses.create(model="gpt-4o-mini", input=queued_text, background=True)
+    assert gpt.responses.retrieve(queued.id).status == "queued"
+    gpt.responses.delete(queued.id)
+    running = gpt.responses.create(model=CLAUDE, input=running_text, background=True)
+    while gpt.responses.retrieve(running.id).status != "in_progress":
+        time.sleep(0.05)
+    gpt.responses.delete(running.id)
+    for created in (*busy, running):
+        tasks_gateway.wait_final(created.id)
+    time.sleep(0.5)
+    for deleted in (queued, running):
+        with pytest.raises(openai.NotFoundError):
+            gpt.responses.retrieve(deleted.id)
+        assert tasks_gateway.get(deleted.id).json()["status"] == "cancelled"
+    assert not sent_upstream(emulator, queued_text)

@@ -59,16 +59,17 @@ def queued_response(
 
 def set_status(
     store: ResponseStore, task: Task, status: str, error: TaskError | None = None
-) -> None:
-    """Move the stored Response to `in_progress`, `failed` or `cancelled`."""
+) -> bool:
+    """Move the stored Response to `in_progress`, `failed` or `cancelled`; False when
+    it is gone (deleted) or was cancelled."""
     record = store.get(task.id, task.key.id)
     if record is None:
-        return
+        return False
     response: dict[str, Any] = dict(record.response)
     response["status"] = status
     if error is not None:
         response["error"] = {"code": error_code(error), "message": error.message}
-    store.update_status(task.id, task.key.id, status, response=response)
+    return store.update_status(task.id, task.key.id, status, response=response)
 
 
 def promised(result: bytes, response_id: str) -> bytes:

@@ -59,6 +59,9 @@ CALLBACK_FIELDS = ("callback_url", "webhook_url")
 _KEPT_HEADERS = ("anthropic-version", "anthropic-beta")
 _POLL_SECONDS = 0.2
 _MARKERS = (b'"async"', b'"background"', b'"callback_url"', b'"webhook_url"')
+_WITHDRAWN = TaskError(
+    type="invalid_request_error", message="the response was deleted before it ran", status=404
+)
 
 
 class _Submission(NamedTuple):
@@ -280,6 +283,19 @@ class TaskService:
                 self.feed.notify(task_id)  # its streaming clients end
         return await self.get(task_id, key)
 
+    async def withdraw_response(self, response_id: str, key: ApiKey) -> None:
+        """Cancel the task of the key's background response `response_id`, which is
+        being deleted, if it has not ended: a queued run never starts, a running one
+        stops (as a cancel stops it) instead of spending upstream and storing it again."""
+        task = await self._call(self.store.get, response_id)
+        if task is None or task.kind is not TaskKind.RESPONSE or task.key.id != key.id:
+            return
+        if task.status not in FINAL_STATUSES and await self._call(self.store.cancel, task.id):
+            self.stop_runs([task.id])
+            self.announce_queued()
+            for callback in self.worker.ended:
+                callback(task.id)
+
     async def list(self, key: ApiKey, limit: int, after: str | None) -> list[Task]:
         return await self._call(self.store.list, key.id, limit, after)
 
@@ -300,7 +316,8 @@ class TaskService:
         if task.kind is not TaskKind.RESPONSE:
             return await run_task(self._gateway, task)
         store, call = self._gateway.database.responses, self._call
-        await call(background.set_status, store, task, "in_progress")
+        if not await call(background.set_status, store, task, "in_progress"):
+            return Outcome(error=_WITHDRAWN)  # deleted, or cancelled since the claim
         if not is_streamed(task.body):
             outcome = await run_task(self._gateway, task)
             if outcome.result is None:

@@ -27,6 +27,7 @@ from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import read_body, response_headers
 from polyrelay.storage import ApiKey
 from polyrelay.storage.retention import ResponseRetention
+from polyrelay.tasks.service import TaskService
 from polyrelay.web import RESPONSES, Handler, authenticated, json_response
 from polyrelay.web.count_tokens import CHARS_PER_TOKEN, estimate_tokens
 
@@ -68,6 +69,8 @@ def _delete(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         response_id = request.path_params["response_id"]
         database = gateway.database
+        if isinstance(gateway.tasks, TaskService):  # a background response's run stops
+            await gateway.tasks.withdraw_response(response_id, key)
         if not await database.call(database.responses.delete, response_id, key.id):
             raise _not_found(response_id)
         return json_response({"id": response_id, "object": "response", "deleted": True})
