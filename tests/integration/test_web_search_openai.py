@@ -90,6 +90,29 @@ def test_responses_failed_search_is_a_failed_call(client: openai.OpenAI, stream:
     assert response.status == "completed"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_include_sources_lists_the_result_urls(
+    client: openai.OpenAI, stream: bool
+) -> None:
+    request: Any = {
+        "model": MODELS_BY_PROVIDER["gemini"],
+        "input": f"look {SEARCH}",
+        "tools": [CODEX_TOOL],
+        "include": ["web_search_call.action.sources"],
+    }
+    if stream:
+        with client.responses.stream(**request) as events:
+            response = events.get_final_response()
+    else:
+        response = client.responses.create(**request)
+    call: Any = response.output[0]
+    assert call.type == "web_search_call" and call.action.query == "relay guide"
+    assert [s.type for s in call.action.sources] == ["url"] * len(EXAMPLE_PAGES)
+    assert sorted(s.url for s in call.action.sources) == EXAMPLE_PAGES
+    plain = client.responses.create(**{**request, "include": []})
+    assert plain.output[0].action.sources is None  # type: ignore[union-attr]
+
+
 def test_responses_bad_domain_is_a_400(client: openai.OpenAI) -> None:
     bad: Any = {"type": "web_search", "filters": {"allowed_domains": ["https://example.com"]}}
     with pytest.raises(openai.BadRequestError) as caught:

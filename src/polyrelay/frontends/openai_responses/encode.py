@@ -8,7 +8,7 @@ usage §8, error types and statuses §11.
 from __future__ import annotations
 
 import time
-from typing import assert_never
+from typing import Any, assert_never
 
 from polyrelay.codec import DecodeError, decode
 from polyrelay.context import RequestContext, new_id
@@ -43,6 +43,7 @@ from polyrelay.schemas.openai_responses import (
 )
 
 __all__ = [
+    "SOURCES",
     "call_item_from_ir",
     "citation_from_ir",
     "encode_error",
@@ -51,12 +52,16 @@ __all__ = [
     "reasoning_item_from_ir",
     "response_id",
     "response_shell",
+    "search_status",
+    "sources_from_ir",
     "status_from_ir",
     "usage_from_ir",
     "web_search_item_from_ir",
 ]
 
 _ITEM_ID_KEY = "openai-responses.item_id"
+SOURCES = "web_search_call.action.sources"
+"""The `include` entry that asks for the URLs a web search found."""
 
 
 # Neutral error kind → (OpenAI error type, code, client-facing status override).
@@ -108,7 +113,8 @@ def encode_response(
     names = options.tool_names if options is not None else ToolNames()
     status, incomplete = status_from_ir(response.stop_reason)
     out = response_shell(ctx, options, status, response_id(ctx, options))
-    out.output = output_from_ir(response.parts, names)
+    sources = options is not None and SOURCES in options.include
+    out.output = output_from_ir(response.parts, names, sources=sources)
     if status == "incomplete" and out.output and out.output[-1].type == "message":
         out.output[-1].status = "incomplete"  # the message the stop cut short, as OpenAI's
     out.incomplete_details = incomplete
@@ -117,7 +123,10 @@ def encode_response(
     return out
 
 
-def output_from_ir(parts: tuple[Part, ...], names: ToolNames) -> list[ResponseOutputItem]:
+def output_from_ir(
+    parts: tuple[Part, ...], names: ToolNames, *, sources: bool = False
+) -> list[ResponseOutputItem]:
+    """The output items; `sources`: web_search_call actions list the result URLs."""
     items: list[ResponseOutputItem] = []
     message: ResponseOutputItem | None = None
     for part in parts:
@@ -135,18 +144,30 @@ def output_from_ir(parts: tuple[Part, ...], names: ToolNames) -> list[ResponseOu
             case ReasoningPart():
                 items.append(reasoning_item_from_ir(part, new_id("rs_"), "completed"))
             case ServerToolCallPart():
-                items.append(web_search_item_from_ir(part, _search_status(part, parts)))
+                result = _search_result(part, parts)
+                status = search_status(result)
+                items.append(web_search_item_from_ir(part, status, result if sources else None))
             case _:
                 pass
     return items
 
 
-def _search_status(call: ServerToolCallPart, parts: tuple[Part, ...]) -> str:
-    """`failed` when the search's result is an error (e.g. the search backend is down)."""
+def _search_result(
+    call: ServerToolCallPart, parts: tuple[Part, ...]
+) -> ServerToolResultPart | None:
     for part in parts:
         if isinstance(part, ServerToolResultPart) and part.tool_call_id == call.id:
-            return "failed" if part.error_code is not None else "completed"
-    return "completed"
+            return part
+    return None
+
+
+def sources_from_ir(result: ServerToolResultPart) -> list[dict[str, Any]]:
+    return [{"type": "url", "url": r.url} for r in result.results]
+
+
+def search_status(result: ServerToolResultPart | None) -> str:
+    """`failed` when the search's result is an error (e.g. the search backend is down)."""
+    return "failed" if result is not None and result.error_code is not None else "completed"
 
 
 def _message_item(item_id: str, status: str) -> ResponseOutputItem:
@@ -232,7 +253,11 @@ def reasoning_item_from_ir(part: ReasoningPart, item_id: str, status: str) -> Re
     )
 
 
-def web_search_item_from_ir(part: ServerToolCallPart, status: str) -> ResponseOutputItem:
+def web_search_item_from_ir(
+    part: ServerToolCallPart, status: str, result: ServerToolResultPart | None = None
+) -> ResponseOutputItem:
+    """The web_search_call item; with `result`, its action lists the result URLs
+    (`include: ["web_search_call.action.sources"]`)."""
     try:
         args = decode(part.arguments) if part.arguments else {}
     except DecodeError:
@@ -240,6 +265,8 @@ def web_search_item_from_ir(part: ServerToolCallPart, status: str) -> ResponseOu
     query = args.get("query") if isinstance(args, dict) else None
     item_id = part.id if part.id.startswith("ws_") else new_id("ws_")
     action = WebSearchAction(type="search", query=query if isinstance(query, str) else None)
+    if result is not None:
+        action.sources = sources_from_ir(result)
     return ResponseOutputItem(type="web_search_call", id=item_id, status=status, action=action)
 
 

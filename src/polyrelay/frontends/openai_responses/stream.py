@@ -23,6 +23,7 @@ from polyrelay.codec import encode
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError
 from polyrelay.frontends.openai_responses.encode import (
+    SOURCES,
     call_item_from_ir,
     citation_from_ir,
     custom_input,
@@ -32,6 +33,8 @@ from polyrelay.frontends.openai_responses.encode import (
     refusal_content,
     response_id,
     response_shell,
+    search_status,
+    sources_from_ir,
     status_from_ir,
     usage_from_ir,
     web_search_item_from_ir,
@@ -259,7 +262,7 @@ class OpenAIResponsesStreamRenderer:
         elif isinstance(part, ServerToolCallPart):
             self._pieces.append(part.arguments)
         elif isinstance(part, ServerToolResultPart):
-            self._search_done(part.tool_call_id, part.error_code is not None, out)
+            self._search_done(part.tool_call_id, part, out)
 
     def _text_start(self, out: list[bytes]) -> None:
         if self._message is None:
@@ -407,14 +410,25 @@ class OpenAIResponsesStreamRenderer:
         # Completed (or failed) when its result arrives: the search runs after the call.
         self._searches[shell.id] = (self._item, self._item_index)
 
-    def _search_done(self, call_id: str, failed: bool, out: list[bytes]) -> None:
+    def _search_done(
+        self, call_id: str, result: ServerToolResultPart | None, out: list[bytes]
+    ) -> None:
         found = self._searches.pop(call_id, None)
         if found is None:
             return
         self._item, self._item_index = found
-        if not failed:  # the stream has no failed event: the item's status says it
+        status = search_status(result)
+        if status == "completed":  # the stream has no failed event: the item's status says it
             out.append(self._frame(self._item_event("response.web_search_call.completed")))
-        done = msgspec.structs.replace(self._item, status="failed" if failed else "completed")
+        done = msgspec.structs.replace(self._item, status=status)
+        options = self._options
+        if (
+            result is not None
+            and done.action is not None
+            and options is not None
+            and SOURCES in options.include
+        ):
+            done.action = msgspec.structs.replace(done.action, sources=sources_from_ir(result))
         self._done_item(done, self._item_index, out)
         self._item = None
 
@@ -428,7 +442,7 @@ class OpenAIResponsesStreamRenderer:
             return out + self._failed("api_error", "the upstream stream ended before its end")
         status, incomplete = status_from_ir(self._stop.stop_reason)
         for call_id in list(self._searches):  # no result came (e.g. a paused turn)
-            self._search_done(call_id, False, out)
+            self._search_done(call_id, None, out)
         # The message still open is the one the stop cut short (OpenAI marks it so).
         self._close_message(out, status)
         final = self._final_shell(status)
