@@ -254,7 +254,18 @@ def test_webhook_is_signed_and_retried(
 def test_refused_callback_url_is_a_400(claude: anthropic.Anthropic, url: str) -> None:
     with pytest.raises(anthropic.BadRequestError) as bad:
         submit_message(claude, "x", callback_url=url)
-    assert "URL refused" in str(bad.value)
+    assert "callback_url: URL refused" in str(bad.value)
+
+
+def test_a_refused_callback_url_is_named_in_the_error(gpt: openai.OpenAI) -> None:
+    for field in ("callback_url", "webhook_url"):
+        with pytest.raises(openai.BadRequestError) as bad:
+            gpt.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "x"}],
+                extra_body={"async": True, field: "http://10.1.2.3/hook"},
+            )
+        assert bad.value.param == "callback_url" and "private address" in bad.value.message
 
 
 @pytest.mark.parametrize("model", ["gpt-5-mini", CLAUDE])

@@ -138,12 +138,21 @@ class TaskService:
         if not responses and is_async is not True:
             raise InvalidRequestError("callback_url needs async: true", param="callback_url")
         if callback is not None:
-            await self._gateway.fetcher.check_address(callback)
+            await self._check_callback(callback)
         kept = {name: headers[name] for name in _KEPT_HEADERS if name in headers}
         job = _Submission(frontend, stripped, key, ctx, kept, callback)
         if not responses:
             return await self._submit_task(job)
         return await (self._submit_stream(job) if streamed else self._submit_response(job))
+
+    async def _check_callback(self, url: str) -> None:
+        """The fetcher's address rules, in an error that names the field."""
+        try:
+            await self._gateway.fetcher.check_address(url)
+        except GatewayError as error:
+            error.message = f"callback_url: {error.message}"
+            error.param = error.param or "callback_url"
+            raise
 
     async def _submit_task(self, job: _Submission) -> Response:
         frontend, ctx = job.frontend, job.ctx
