@@ -238,3 +238,16 @@ def test_paging_back_with_before_id_returns_the_batches_next_to_it(gateway: Task
     on = client.messages.batches.list(limit=2, after_id=made_ids[4])
     assert [b.id for b in on.data] == [made_ids[3], made_ids[2]] and on.has_more
     assert [b.id for b in client.messages.batches.list(limit=2)] == newest_first
+
+
+def test_a_batch_never_ends_before_it_was_made_or_cancelled(claude: anthropic.Anthropic) -> None:
+    for _ in range(3):  # task times are whole seconds: each run ends within its second
+        quick = claude.messages.batches.create(requests=[request("q", "gpt-4o-mini", "quick")])
+        ended = until_ended(claude, quick.id)
+        assert ended.ended_at is not None and ended.ended_at >= ended.created_at
+        slow = claude.messages.batches.create(
+            requests=[request("s", "claude-sonnet-4-5", "[[delay 3000]] slow")]
+        )
+        cancelled = claude.messages.batches.cancel(slow.id)
+        assert cancelled.cancel_initiated_at is not None and cancelled.ended_at is not None
+        assert cancelled.created_at <= cancelled.cancel_initiated_at <= cancelled.ended_at

@@ -189,12 +189,14 @@ class SqlBatchStore:
 
     def cancel(self, batch_id: str, now: float) -> list[str]:
         """Mark the batch canceling and cancel its pending and processing tasks; the ids
-        of the tasks it cancelled (a running one stops at its next heartbeat)."""
+        of the tasks it cancelled (a running one stops at its next heartbeat). Both
+        times in whole seconds, as the tasks' are: the batch ends no earlier than the
+        cancel."""
         with self._lock, write_transaction(self._conn):
             self._conn.execute(
                 "UPDATE message_batches SET cancel_initiated_at = ?"
                 " WHERE id = ? AND cancel_initiated_at IS NULL",
-                (now, batch_id),
+                (int(now), batch_id),
             )
             rows = self._conn.execute(
                 "UPDATE tasks SET status = 'cancelled', finished_at = ?,"  # noqa: S608

@@ -79,7 +79,9 @@ def _create(gateway: Gateway, service: TaskService) -> Handler:
         await gateway.limiter.admit(key)
         body = await read_body(request, gateway.settings.max_body_bytes)
         headers = {name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers}
-        now = time.time()
+        # Whole seconds, as its tasks' times are: a batch that ends in the second it was
+        # made must not read as ended before it was created.
+        now = int(time.time())
         batch = BatchRow(
             id=new_id("msgbatch_"),
             key_id=key.id,
@@ -87,7 +89,7 @@ def _create(gateway: Gateway, service: TaskService) -> Handler:
             expires_at=now + _EXPIRY_SECONDS,
         )
         requests = [
-            (custom_id, _task(key, headers, params, int(now)))
+            (custom_id, _task(key, headers, params, now))
             for custom_id, params in _requests(gateway, key, headers, body)
         ]
         await gateway.database.call(gateway.database.batches.create, batch, requests)
