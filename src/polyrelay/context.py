@@ -99,6 +99,7 @@ class RequestContext:
         "frontend_state",
         "include_usage",
         "key_id",
+        "message_paths",
         "model",
         "passthrough_ok",
         "request_id",
@@ -130,9 +131,24 @@ class RequestContext:
         self.tool_names_back: dict[str, str] | None = None
         """Tool names renamed for the upstream (ir/tool_names.py): upstream name → the
         client's, None while none was."""
+        self.message_paths: dict[int, str] | None = None
+        """The client's own path of an IR message holding media, where it is not
+        `messages[i]` (a Chat system message or a Responses `input` item before it), so the
+        media pass names the field the client sent; None while none was."""
         self.frontend_state: object | None = None
         """Protocol-specific options a frontend's decode keeps for its own encode and
         renderer (e.g. the Responses options); opaque to everything else."""
+
+    def name_message(self, index: int, path: str) -> None:
+        """Record that IR message `index` is the client's `path` (see `message_paths`)."""
+        if self.message_paths is None:
+            self.message_paths = {}
+        self.message_paths[index] = path
+
+    def message_path(self, index: int) -> str:
+        paths = self.message_paths
+        found = paths.get(index) if paths is not None else None
+        return found if found is not None else f"messages[{index}]"
 
     def warn(self, message: str) -> None:
         self.warnings.add(message)

@@ -423,6 +423,35 @@ def test_private_url_is_refused_in_client_protocol(
     assert emulator.requests() == []
 
 
+@pytest.mark.parametrize("protocol", ["chat", "responses"])
+def test_refusal_names_the_clients_own_field(media_gateway: str, protocol: str) -> None:
+    """A system message (Chat) or an `input` item (Responses) before the image: the error
+    names the field the client sent, not the gateway's own message index."""
+    image = image_url_part(protocol, "http://10.0.0.7/a.png")
+    turns: list[Any] = [
+        {"role": "system" if protocol == "chat" else "developer", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": [{"type": "text", "text": "look"}, image]},
+    ]
+    if protocol == "chat":
+        body: dict[str, Any] = {"messages": turns}
+        field = "messages[3].content[1]"
+    else:
+        turns[3]["content"][0]["type"] = "input_text"
+        body = {"input": turns}
+        field = "input[3].content[1]"
+    response = httpx.post(
+        media_gateway + PATHS[protocol],
+        json={"model": MODELS_BY_PROVIDER["gemini"], **body},
+        headers={"authorization": f"Bearer {STATIC_KEY}"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert error_message(protocol, response).startswith(f"{field}: URL refused")
+    assert response.json()["error"]["param"] == field
+
+
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
 def test_passed_through_urls_are_still_checked(media_gateway: str, provider: str) -> None:
     # The upstream would fetch it, and a self-hosted one would do so from inside the network.
@@ -520,7 +549,8 @@ def test_bytes_not_matching_declared_type_are_refused(media_gateway: str, protoc
     assert response.status_code == 400
     message = error_message(protocol, response)
     assert "declared image/png, but the bytes are a JPEG image" in message
-    assert "messages[0].content[1]" in message
+    field = "input[0].content[1]" if protocol == "responses" else "messages[0].content[1]"
+    assert message.startswith(field)  # the client's own field name
 
 
 @pytest.mark.parametrize("model", ["blind", "blind-gemini"])

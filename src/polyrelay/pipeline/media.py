@@ -128,7 +128,7 @@ async def prepare_media(
 ) -> ChatRequest:
     """`request` with every media part checked and converted for `route`; the same object
     when nothing changed (then the fast path stays open)."""
-    jobs = _media_parts(request.messages)
+    jobs = _media_parts(request.messages, ctx)
     if not jobs:
         return request
     converter = _Converter(media_policy(route, capabilities), readers, ctx)
@@ -151,18 +151,18 @@ _Where = tuple[int, int, int | None]
 
 
 def _media_parts(
-    messages: tuple[Message, ...],
+    messages: tuple[Message, ...], ctx: RequestContext
 ) -> list[tuple[_Where, ImagePart | DocumentPart, str]]:
     jobs: list[tuple[_Where, ImagePart | DocumentPart, str]] = []
     for i, message in enumerate(messages):
         for j, part in enumerate(message.parts):
-            path = f"messages[{i}].content[{j}]"
             if isinstance(part, ImagePart | DocumentPart):
-                jobs.append(((i, j, None), part, path))
+                jobs.append(((i, j, None), part, f"{ctx.message_path(i)}.content[{j}]"))
             elif isinstance(part, ToolResultPart):
                 for k, item in enumerate(part.content):
                     if isinstance(item, ImagePart | DocumentPart):
-                        jobs.append(((i, j, k), item, f"{path}.content[{k}]"))
+                        path = f"messages[{i}].content[{j}].content[{k}]"
+                        jobs.append(((i, j, k), item, path))
     return jobs
 
 

@@ -72,8 +72,7 @@ def messages_to_ir(
                 else:
                     system.extend(parts)
             case ChatCompletionUserMessageParam():
-                content = _user_content_to_ir(msg, i, ctx)
-                out.append(Message(role=Role.USER, parts=content, name=msg.name))
+                out.append(_user_to_ir(msg, i, len(out), ctx))
             case ChatCompletionAssistantMessageParam():
                 out.append(_assistant_to_ir(msg, i, legacy_calls))
             case ChatCompletionToolMessageParam():
@@ -157,6 +156,14 @@ def _without_empty_text(parts: list[Part]) -> tuple[Part, ...]:
     turn of nothing but empty text stays as the client sent it."""
     kept = tuple(p for p in parts if not (isinstance(p, TextPart) and not p.text))
     return kept or tuple(parts)
+
+
+def _user_to_ir(
+    msg: ChatCompletionUserMessageParam, index: int, ir_index: int, ctx: RequestContext
+) -> Message:
+    if index != ir_index and not isinstance(msg.content, str):
+        ctx.name_message(ir_index, f"messages[{index}]")  # may hold media: errors name it
+    return Message(role=Role.USER, parts=_user_content_to_ir(msg, index, ctx), name=msg.name)
 
 
 def _user_content_to_ir(

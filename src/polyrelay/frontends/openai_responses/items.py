@@ -84,7 +84,7 @@ def input_to_ir(
 def _item_to_ir(item: InputItemParam, param: str, history: _History, ctx: RequestContext) -> None:
     match item.type or "message":
         case "message":
-            _message_to_ir(item, param, history)
+            _message_to_ir(item, param, history, ctx)
         case "function_call" | "custom_tool_call" | "reasoning" | "web_search_call":
             history.add(Role.ASSISTANT, _assistant_item_to_ir(item, param))
         case kind if kind in _OUTPUT_TYPES:
@@ -95,7 +95,9 @@ def _item_to_ir(item: InputItemParam, param: str, history: _History, ctx: Reques
             ctx.warn_translated(f"input item type {kind!r} is not supported; dropped")
 
 
-def _message_to_ir(item: InputItemParam, param: str, history: _History) -> None:
+def _message_to_ir(
+    item: InputItemParam, param: str, history: _History, ctx: RequestContext
+) -> None:
     parts = content_to_ir(item.content, f"{param}.content")
     match item.role:
         case "system" | "developer":
@@ -105,6 +107,8 @@ def _message_to_ir(item: InputItemParam, param: str, history: _History) -> None:
                 history.message(Role.SYSTEM, parts)
         case "user":
             history.message(Role.USER, parts)
+            if not isinstance(item.content, str):  # may hold media: errors name the item
+                ctx.name_message(len(history.messages) - 1, param)
         case "assistant":
             for part in parts:
                 history.add(Role.ASSISTANT, part)
