@@ -352,3 +352,15 @@ def test_a_deleted_background_response_is_not_run_and_stays_deleted(
             gpt.responses.retrieve(deleted.id)
         assert tasks_gateway.get(deleted.id).json()["status"] == "cancelled"
     assert not sent_upstream(emulator, queued_text)
+
+
+@pytest.mark.parametrize("model", ["gpt-5-mini", "gpt-4o-mini"])
+def test_a_callback_url_without_background_is_a_400_on_responses(
+    gpt: openai.OpenAI, emulator: Emulator, model: str
+) -> None:
+    text = unique("no background")
+    for extra in ({"callback_url": "http://127.0.0.1:9/hook"}, {"webhook_url": "http://a.b/c"}):
+        with pytest.raises(openai.BadRequestError) as bad:
+            gpt.responses.create(model=model, input=text, extra_body=extra)
+        assert bad.value.param == "callback_url" and "background: true" in bad.value.message
+    assert not sent_upstream(emulator, text)

@@ -111,9 +111,8 @@ class TaskService:
             return False  # the frontend reports the broken JSON
         if not isinstance(document, dict):
             return False
-        if isinstance(frontend, OpenAIResponsesFrontend):
-            return document.get("background") is True
-        return document.get("async") is True or any(f in document for f in CALLBACK_FIELDS)
+        flag = "background" if isinstance(frontend, OpenAIResponsesFrontend) else "async"
+        return document.get(flag) is True or any(f in document for f in CALLBACK_FIELDS)
 
     async def submit(
         self,
@@ -128,15 +127,16 @@ class TaskService:
         callback = _callback_url(document)
         responses = isinstance(frontend, OpenAIResponsesFrontend)
         if responses:
-            document.pop("background", None)
+            is_async = document.pop("background", None)
         stripped = codec.encode(document)
         streamed = document.get("stream") is True
         if streamed and not responses:
             if callback is not None:
                 ctx.warn("callback_url applies to async requests only; ignored with stream")
             return await self._gateway.dispatch(frontend, stripped, key, ctx, headers)
-        if not responses and is_async is not True:
-            raise InvalidRequestError("callback_url needs async: true", param="callback_url")
+        if is_async is not True:  # else the field would reach the upstream, which refuses it
+            flag = "background" if responses else "async"
+            raise InvalidRequestError(f"callback_url needs {flag}: true", param="callback_url")
         if callback is not None:
             await self._check_callback(callback)
         kept = {name: headers[name] for name in _KEPT_HEADERS if name in headers}
