@@ -131,24 +131,30 @@ class RequestContext:
         self.tool_names_back: dict[str, str] | None = None
         """Tool names renamed for the upstream (ir/tool_names.py): upstream name → the
         client's, None while none was."""
-        self.message_paths: dict[int, str] | None = None
-        """The client's own path of an IR message holding media, where it is not
-        `messages[i]` (a Chat system message or a Responses `input` item before it), so the
-        media pass names the field the client sent; None while none was."""
+        self.message_paths: dict[tuple[int, int | None], str] | None = None
+        """The client's own path of an IR message (`(i, None)`) or of a tool result's
+        content (`(i, j)`) that may hold media, where it is not `messages[i]` /
+        `messages[i].content[j].content` (a Chat system message or a Responses `input` item
+        before it), so the media pass names the field the client sent; None while none was."""
         self.frontend_state: object | None = None
         """Protocol-specific options a frontend's decode keeps for its own encode and
         renderer (e.g. the Responses options); opaque to everything else."""
 
-    def name_message(self, index: int, path: str) -> None:
-        """Record that IR message `index` is the client's `path` (see `message_paths`)."""
+    def name_message(self, index: int, path: str, part: int | None = None) -> None:
+        """Record the client's `path` of IR message `index`, or with `part` of the content
+        of that tool result part (see `message_paths`)."""
         if self.message_paths is None:
             self.message_paths = {}
-        self.message_paths[index] = path
+        self.message_paths[(index, part)] = path
 
-    def message_path(self, index: int) -> str:
+    def message_path(self, index: int, part: int | None = None) -> str:
         paths = self.message_paths
-        found = paths.get(index) if paths is not None else None
-        return found if found is not None else f"messages[{index}]"
+        found = paths.get((index, part)) if paths is not None else None
+        if found is not None:
+            return found
+        return (
+            f"messages[{index}]" if part is None else f"messages[{index}].content[{part}].content"
+        )
 
     def warn(self, message: str) -> None:
         self.warnings.add(message)

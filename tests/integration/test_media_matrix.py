@@ -452,6 +452,32 @@ def test_refusal_names_the_clients_own_field(media_gateway: str, protocol: str) 
     assert response.json()["error"]["param"] == field
 
 
+def test_refusal_in_a_tool_output_names_the_clients_own_field(media_gateway: str) -> None:
+    output = [
+        {"type": "input_text", "text": "here"},
+        {"type": "input_image", "image_url": "http://10.0.0.7/a.png"},
+    ]
+    body = {
+        "model": MODELS_BY_PROVIDER["gemini"],
+        "input": [
+            {"role": "user", "content": "hi"},
+            {"type": "function_call", "call_id": "c1", "name": "get", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "get", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "none"},
+            {"type": "function_call_output", "call_id": "c2", "output": output},
+        ],
+        "tools": [{"type": "function", "name": "get", "parameters": {"type": "object"}}],
+    }
+    response = httpx.post(
+        media_gateway + PATHS["responses"],
+        json=body,
+        headers={"authorization": f"Bearer {STATIC_KEY}"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "input[4].output[1]"
+
+
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
 def test_passed_through_urls_are_still_checked(media_gateway: str, provider: str) -> None:
     # The upstream would fetch it, and a self-hosted one would do so from inside the network.

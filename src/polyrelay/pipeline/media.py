@@ -161,7 +161,7 @@ def _media_parts(
             elif isinstance(part, ToolResultPart):
                 for k, item in enumerate(part.content):
                     if isinstance(item, ImagePart | DocumentPart):
-                        path = f"messages[{i}].content[{j}].content[{k}]"
+                        path = f"{ctx.message_path(i, j)}[{k}]"
                         jobs.append(((i, j, k), item, path))
     return jobs
 

@@ -55,6 +55,11 @@ class _History:
             self._role = role
         self._parts.append(part)
 
+    @property
+    def last_part(self) -> int:
+        """The index of the part `add` put last, in the message `flush` will append."""
+        return len(self._parts) - 1
+
     def message(self, role: Role, parts: tuple[Part, ...]) -> None:
         self.flush()
         self.messages.append(Message(role=role, parts=parts))
@@ -89,6 +94,8 @@ def _item_to_ir(item: InputItemParam, param: str, history: _History, ctx: Reques
             history.add(Role.ASSISTANT, _assistant_item_to_ir(item, param))
         case kind if kind in _OUTPUT_TYPES:
             history.add(Role.TOOL, _tool_output_to_ir(item, param))
+            if isinstance(item.output, list):  # may hold media: errors name the item
+                ctx.name_message(len(history.messages), f"{param}.output", history.last_part)
         case "item_reference":
             raise UnsupportedError("item_reference needs stored responses", param=param)
         case kind:
