@@ -138,7 +138,7 @@ def media_to_ir(block: ToolResultContentParam, path: str, ctx: RequestContext) -
     match block:
         case TextBlock():
             citations = citations_to_ir(block.citations, ctx)
-            if any(gateway_citation(c) for c in citations):
+            if citations and any(gateway_citation(c) for c in citations):
                 ctx.passthrough_ok = False  # cites the gateway's own search: see above
             cache = block.cache_control is not None
             return TextPart(text=block.text, citations=citations, cache_control=cache)

@@ -107,18 +107,15 @@ def _blocks_from_ir(parts: tuple[Part, ...], ctx: RequestContext) -> list[Conten
     for part in parts:
         if _is_empty_text_part(part):
             continue
-        if isinstance(part, ServerToolCallPart | ServerToolResultPart) and _ran_here(part, parts):
-            # Its results are the gateway's tokens, which Anthropic cannot read (translation.md
-            # §10: encrypted_content is stripped when history goes to another provider).
-            ctx.warn("web search results from the gateway's own search were dropped from history")
-            continue
-        block = _block_from_ir(part, ctx)
+        block = _block_from_ir(part, parts, ctx)
         if block is not None:
             blocks.append(block)
     return blocks
 
 
-def _block_from_ir(part: Part, ctx: RequestContext) -> ContentBlockParam | None:
+def _block_from_ir(
+    part: Part, parts: tuple[Part, ...], ctx: RequestContext
+) -> ContentBlockParam | None:
     match part:
         case TextPart() | ImagePart() | DocumentPart():
             return _media_from_ir(part, ctx)
@@ -129,9 +126,9 @@ def _block_from_ir(part: Part, ctx: RequestContext) -> ContentBlockParam | None:
         case ReasoningPart():
             return _reasoning_from_ir(part, ctx)
         case ServerToolCallPart():
-            return _server_call_from_ir(part, ctx)
+            return None if _ran_here(part, parts, ctx) else _server_call_from_ir(part, ctx)
         case ServerToolResultPart():
-            return _server_result_from_ir(part, ctx)
+            return None if _ran_here(part, parts, ctx) else _server_result_from_ir(part, ctx)
         case _:
             assert_never(part)
 
@@ -173,14 +170,22 @@ def gateway_citation(citation: Citation) -> bool:
     return (citation.encrypted_index or "").startswith(BLOB_PREFIX)
 
 
-def _ran_here(part: ServerToolCallPart | ServerToolResultPart, parts: tuple[Part, ...]) -> bool:
-    """Whether `part` belongs to a search the gateway ran (the call's result says so)."""
+def _ran_here(
+    part: ServerToolCallPart | ServerToolResultPart, parts: tuple[Part, ...], ctx: RequestContext
+) -> bool:
+    """Whether `part` belongs to a search the gateway ran (the call's result says so): its
+    results are the gateway's tokens, which Anthropic cannot read (translation.md §10:
+    encrypted_content is stripped when history goes to another provider)."""
     if isinstance(part, ServerToolResultPart):
-        return gateway_search(part)
-    return any(
-        isinstance(p, ServerToolResultPart) and p.tool_call_id == part.id and gateway_search(p)
-        for p in parts
-    )
+        ran = gateway_search(part)
+    else:
+        ran = any(
+            isinstance(p, ServerToolResultPart) and p.tool_call_id == part.id and gateway_search(p)
+            for p in parts
+        )
+    if ran:
+        ctx.warn("web search results from the gateway's own search were dropped from history")
+    return ran
 
 
 def _citation_from_ir(citation: Citation) -> TextCitation:
