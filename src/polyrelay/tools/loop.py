@@ -13,7 +13,7 @@ results the model can read. Then each round calls the model once:
 - a call to a client tool in the same round ends the loop: the client gets its tool call
   (stop reason `tool_use`), the searches of that round included.
 
-At most `tool.max_rounds` rounds (web search: max_uses + 1); when the last one still
+At most `tool.max_rounds` rounds (web search: max_uses + 2); when the last one still
 asks for searches, the answer stops with `pause_turn`, as Anthropic's does. Usage is summed
 over the rounds, plus the searches run; when a round fails, its error carries the usage of
 the rounds before it (GatewayError.usage), which the request's usage row records.

@@ -133,8 +133,10 @@ class WebSearch:
 
     @property
     def max_rounds(self) -> int:
+        # max_uses rounds that search, one whose extra search gets max_uses_exceeded, and
+        # one in which the model reads that error and answers, as Anthropic's does.
         uses = self._options.max_uses
-        return uses + 1 if uses is not None else DEFAULT_ROUNDS
+        return uses + 2 if uses is not None else DEFAULT_ROUNDS
 
     def declaration(self) -> FunctionTool:
         return FunctionTool(name=self.name, description=_DESCRIPTION, parameters=_PARAMETERS)

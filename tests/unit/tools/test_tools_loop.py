@@ -144,13 +144,56 @@ async def test_loop_pauses_when_the_model_keeps_searching() -> None:
         return answer(search_call("again", f"call_{len(calls)}"), stop=StopReason.TOOL_USE)
 
     response = await complete_with_tool(model, prepare_request(request(), tool), tool)
-    assert len(calls) == 2  # max_uses + 1
+    assert len(calls) == 3  # max_uses + 2
     assert response.stop_reason is StopReason.PAUSE_TURN
     results = [p for p in response.parts if isinstance(p, ServerToolResultPart)]
-    assert [r.error_code for r in results] == [None, "max_uses_exceeded"]
-    assert response.usage.web_search_requests == 1 and response.usage.input_tokens == 6
+    assert [r.error_code for r in results] == [None, "max_uses_exceeded", "max_uses_exceeded"]
+    assert response.usage.web_search_requests == 1 and response.usage.input_tokens == 9
     assert calls[1].messages[-1].role is Role.TOOL
     assert [t.name for t in calls[0].tools] == ["web_search"] and calls[0].web_search is None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_model_answers_after_a_search_past_max_uses(stream: bool) -> None:
+    """One search after another with max_uses=1: the second gets max_uses_exceeded and the
+    model reads that and answers (Anthropic's behaviour), not a pause_turn before it could."""
+    tool = web_search(max_uses=1)
+    calls: list[ChatRequest] = []
+    final = "Here is what I found."
+
+    async def model(prepared: ChatRequest) -> ChatResponse:
+        calls.append(prepared)
+        if len(calls) <= 2:
+            return answer(search_call("more", f"call_{len(calls)}"), stop=StopReason.TOOL_USE)
+        return answer(TextPart(text=final))
+
+    def round_of(number: int) -> list[StreamEvent]:
+        if number <= 2:
+            call = ToolCallPart(id=f"call_{number}", name="web_search")
+            delta = ToolArgsDelta(index=0, json='{"query": "more"}')
+            return round_events(PartStart(index=0, part=call), delta, PartStop(index=0))
+        text = TextDelta(index=0, text=final)
+        return round_events(PartStart(index=0, part=TextPart(text="")), text, PartStop(index=0))
+
+    async def reopen(prepared: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        calls.append(prepared)
+        return events_of(round_of(len(calls)))
+
+    prepared = prepare_request(request(), tool)
+    if stream:
+        accumulator = StreamAccumulator()
+        calls.append(prepared)
+        async for event in stream_with_tool(events_of(round_of(1)), reopen, prepared, tool):
+            accumulator.feed(event)
+        response = accumulator.result()
+    else:
+        response = await complete_with_tool(model, prepared, tool)
+    assert response.stop_reason is StopReason.END_TURN
+    results = [p for p in response.parts if isinstance(p, ServerToolResultPart)]
+    assert [r.error_code for r in results] == [None, "max_uses_exceeded"]
+    last = response.parts[-1]
+    assert isinstance(last, TextPart) and last.text == final
+    assert len(calls) == 3 and "max_uses_exceeded" in str(calls[2].messages[-1])
 
 
 def test_a_client_tool_with_the_same_name_is_rejected() -> None:
