@@ -161,9 +161,10 @@ def _without_empty_text(parts: list[Part]) -> tuple[Part, ...]:
 def _user_to_ir(
     msg: ChatCompletionUserMessageParam, index: int, ir_index: int, ctx: RequestContext
 ) -> Message:
-    if index != ir_index and not isinstance(msg.content, str):
+    parts = _user_content_to_ir(msg, index, ctx)
+    if index != ir_index and (len(parts) > 1 or (parts and type(parts[0]) is not TextPart)):
         ctx.name_message(ir_index, f"messages[{index}]")  # may hold media: errors name it
-    return Message(role=Role.USER, parts=_user_content_to_ir(msg, index, ctx), name=msg.name)
+    return Message(role=Role.USER, parts=parts, name=msg.name)
 
 
 def _user_content_to_ir(

@@ -114,8 +114,8 @@ def _message_to_ir(
                 history.message(Role.SYSTEM, parts)
         case "user":
             history.message(Role.USER, parts)
-            if not isinstance(item.content, str):  # may hold media: errors name the item
-                ctx.name_message(len(history.messages) - 1, param)
+            if len(parts) > 1 or (parts and type(parts[0]) is not TextPart):  # may hold media
+                ctx.name_message(len(history.messages) - 1, param)  # errors name the item
         case "assistant":
             for part in parts:
                 history.add(Role.ASSISTANT, part)
