@@ -25,7 +25,7 @@ from polyrelay.storage.responses import (
     index_by_creation,
     inline_input_items,
 )
-from polyrelay.storage.tasks import create_task_tables
+from polyrelay.storage.tasks import create_task_tables, index_claim_order
 from polyrelay.storage.usage import create_usage_table
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
@@ -44,6 +44,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0008_responses_by_created", index_by_creation),
     ("0009_message_batches", create_batch_tables),
     ("0010_batch_requests_by_task", index_requests_by_task),
+    ("0011_tasks_claim_order", index_claim_order),
 )
 
 

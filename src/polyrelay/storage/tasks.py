@@ -42,12 +42,18 @@ _COLUMNS = (
     "id, kind, key, endpoint, request_id, model, body, headers, callback_url, created_at,"
     " status, started_at, finished_at, attempts, result, error, completions"
 )
-_CLAIMABLE = (
-    "((status = 'pending' AND not_before <= :now)"
-    " OR (status = 'processing' AND lease_until < :now))"
-)
+_PENDING = "status = 'pending' AND not_before <= :now"
+_EXPIRED = "status = 'processing' AND lease_until < :now"
+"""A run whose lease ran out (its process died): claimable again."""
+_CLAIMABLE = f"(({_PENDING}) OR ({_EXPIRED}))"
 _ENDED = "(" + ", ".join(sorted(f"'{status.value}'" for status in FINAL_STATUSES)) + ")"
 """FINAL_STATUSES as an SQL list: the statuses the purge deletes."""
+
+
+def index_claim_order(conn: SqlConnection) -> None:
+    """Migration `0011_tasks_claim_order` (PostgreSQL's `0003`): a claim walks the pending
+    (or the expired) tasks in `seq` order and takes the first (SqlTaskStore.claim)."""
+    conn.execute("CREATE INDEX tasks_claim_order ON tasks (status, seq)")
 
 
 def create_task_tables(conn: SqlConnection) -> None:
@@ -117,6 +123,23 @@ class SqlTaskStore:
         self._lock = lock
         self._clock = clock
         self._skip_locked = dialect.skip_locked
+        skip = dialect.skip_locked
+        # The first claimable task in `seq` order, as the first pending one and the first
+        # expired one, each found by walking tasks_claim_order (status, seq) from its
+        # start: one OR of both made the databases collect every pending task and sort
+        # them, 12 ms a claim on SQLite with 100,000 queued (a full Message Batch).
+        # (`+not_before`: not by tasks_by_status, whose range on not_before SQLite would
+        # pick, and sort everything in it.)
+        pending = _PENDING.replace("not_before", "+not_before")
+        self._claim_sql = (
+            f"WITH pending AS (SELECT seq FROM tasks WHERE {pending} ORDER BY seq LIMIT 1{skip}),"  # noqa: S608
+            f" expired AS (SELECT seq FROM tasks WHERE {_EXPIRED} ORDER BY seq LIMIT 1{skip})"
+            " UPDATE tasks SET status = 'processing', lease_owner = :worker,"
+            " lease_until = :until, attempts = attempts + 1, started_at = :started"
+            " WHERE seq = (SELECT min(seq) FROM"
+            " (SELECT seq FROM pending UNION ALL SELECT seq FROM expired) AS candidates)"
+            f" AND {_CLAIMABLE} RETURNING {_COLUMNS}"
+        )
 
     def enqueue(self, task: NewTask) -> None:
         with self._lock:
@@ -147,11 +170,7 @@ class SqlTaskStore:
         now = self._clock()
         with self._lock:
             row = self._conn.execute(
-                "UPDATE tasks SET status = 'processing', lease_owner = :worker,"  # noqa: S608
-                " lease_until = :until, attempts = attempts + 1, started_at = :started"
-                f" WHERE seq = (SELECT seq FROM tasks WHERE {_CLAIMABLE} ORDER BY seq LIMIT 1"
-                f"{self._skip_locked})"
-                f" AND {_CLAIMABLE} RETURNING {_COLUMNS}",
+                self._claim_sql,
                 {"worker": worker, "until": now + lease_seconds, "now": now, "started": int(now)},
             ).fetchone()
             if row is None:
