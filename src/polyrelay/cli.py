@@ -322,15 +322,19 @@ def _limits_text(key: ApiKey) -> str:
 
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
+_LONGEST = 36500 * 86400
+"""100 years: past it the expiry would not fit a stored or printed date."""
 
 
 def _duration(text: str) -> int:
     """`90m`, `12h`, `30d` → seconds."""
     number, unit = text[:-1], text[-1:]
-    if unit not in _UNITS or not number.isdigit() or int(number) < 1:
+    if unit not in _UNITS or not (number.isascii() and number.isdigit()) or int(number) < 1:
         raise argparse.ArgumentTypeError(
             f"expected a duration such as 90m, 12h or 30d, got {text!r}"
         )
+    if int(number) * _UNITS[unit] > _LONGEST:
+        raise argparse.ArgumentTypeError(f"expected at most 100 years (36500d), got {text!r}")
     return int(number) * _UNITS[unit]
 
 

@@ -205,9 +205,11 @@ def test_serve_on_a_database_it_cannot_open_exits_with_one_clear_error(
         ["keys", "create", "--name", "big", "--rpm", "9" * 30],
         ["keys", "create", "--name", "big", "--token-budget", str(2**53 + 1)],
         ["keys", "create", "--name", "digits", "--tpm", "\u00b2"],
+        ["keys", "create", "--name", "far", "--expires-in", "100000000d"],
+        ["keys", "create", "--name", "huge", "--expires-in", "9" * 30 + "m"],
         ["usage", "--since", "9" * 30],
     ],
-    ids=["rpm", "token-budget", "superscript", "since"],
+    ids=["rpm", "token-budget", "superscript", "expires-in", "expires-in-huge", "since"],
 )
 def test_a_number_past_what_the_database_holds_is_a_usage_error(
     args: list[str], config: Path, tmp_path: Path
