@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (default: from the config)")
     serve.add_argument("--port", type=_port, help="port to listen on (default: from the config)")
-    serve.add_argument("--workers", type=_positive, help="worker processes (default: 1)")
+    serve.add_argument(
+        "--workers", type=_workers, help=f"worker processes, 1 to {_MOST_WORKERS} (default: 1)"
+    )
     serve.set_defaults(handler=_serve)
     _add_emulator(commands, common)
     _add_keys(commands, common)
@@ -351,6 +353,19 @@ _LARGEST = 2**53
 def _positive(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _LARGEST:
         raise argparse.ArgumentTypeError(f"expected an integer from 1 to 2**53, got {text!r}")
+    return int(text)
+
+
+_MOST_WORKERS = 256
+"""A typo's extra digit (`--workers 100000`) would otherwise spawn processes until the
+machine stalls."""
+
+
+def _workers(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _MOST_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of processes from 1 to {_MOST_WORKERS}, got {text!r}"
+        )
     return int(text)
 
 

@@ -177,6 +177,23 @@ def test_serve_and_emulator_pass_their_options(
     assert emulated == [("127.0.0.1", 8090, 5, 50.0)]
 
 
+def test_serve_refuses_a_number_of_workers_past_256(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from polyrelay import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLYRELAY_CONFIG", raising=False)
+    served: list[object] = []
+    server = types.ModuleType("polyrelay.server")
+    server.serve = served.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "polyrelay.server", server)  # never a real fork bomb
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve", "--workers", "100000"])
+    assert exited.value.code == 2 and not served
+    assert "--workers: expected a number of processes from 1 to 256" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize(
     ("database", "message"),
