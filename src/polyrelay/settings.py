@@ -420,10 +420,27 @@ class _Reader:
             problem = f"{name!r} is not among models ({', '.join(settings.models) or 'none'})"
             raise ConfigError(f"{self._source}:{line}: default_model: {problem}")
         postgres = is_postgres_url(settings.database)
+        if postgres and _unescaped_credentials(settings.database):
+            # libpq would cut the URL at that character and name part of the password as
+            # the host (or port, or database) in its errors, the banner and `check`.
+            line = self._lines["database"]
+            problem = (
+                "the user name or password has a character a URL must percent-encode"
+                " (@ as %40, / as %2F): e.g. postgresql://user:p%40ss@host:5432/db"
+            )
+            raise ConfigError(f"{self._source}:{line}: database: {problem}")
         if settings.database_pool_mode != "session" and not postgres:
             line = self._lines["database_pool_mode"]
             problem = "applies to a PostgreSQL database only (database: postgresql://...)"
             raise ConfigError(f"{self._source}:{line}: database_pool_mode: {problem}")
+
+
+def _unescaped_credentials(url: str) -> bool:
+    """Whether the user name or password of a postgresql:// URL holds a raw `@` or `/`
+    (the last `@` before the query ends them)."""
+    authority = url.split("://", 1)[1].split("?", 1)[0]
+    credentials, at, _ = authority.rpartition("@")
+    return bool(at) and ("@" in credentials or "/" in credentials)
 
 
 def _fields(cls: type[msgspec.Struct]) -> tuple[msgspec.inspect.Field, ...]:

@@ -203,6 +203,25 @@ def test_signals_go_through_postgresql_only_without_redis_and_per_session(
     assert settings.signals_through_postgres is through_postgres
 
 
+@pytest.mark.parametrize(
+    "database",
+    [
+        "postgresql://relay:hunter@2@db.internal:5432/polyrelay",
+        "postgresql://relay:hunter/2@db.internal:5432/polyrelay",
+        "postgres://relay:hun@ter/2@db.internal/polyrelay?sslmode=require",
+    ],
+)
+def test_a_postgresql_password_with_a_raw_at_or_slash_is_refused_unquoted(database: str) -> None:
+    message = config_error(f"{MINIMAL}database: {database}\n")
+    assert message.startswith("polyrelay.yaml:5: database: the user name or password has")
+    assert "hunter" not in message and "ter/2" not in message
+
+
+def test_a_percent_encoded_postgresql_password_is_taken() -> None:
+    text = f"{MINIMAL}database: postgresql://relay:hunter%402%2F@db/x?user=a@b\n"
+    assert parse(text).database == "postgresql://relay:hunter%402%2F@db/x?user=a@b"
+
+
 def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert load_settings(None, {}).source == "embedded default"
