@@ -253,7 +253,22 @@ class _Reader:
             values["keys"] = tuple(k for k in static_keys if isinstance(k, StaticKey) and k.key)
         settings = msgspec.convert(values, Settings)
         self._check_references(settings, explicit_default="default_model" in values)
+        self._check_key_models(static_keys, settings.models)
         return settings
+
+    def _check_key_models(self, static_keys: object, models: Mapping[str, object]) -> None:
+        """A static key's `models` name configured models, as `keys create --models` must:
+        a misspelt name would leave the key refused for the model meant."""
+        if not isinstance(static_keys, tuple):
+            return
+        for index, key in enumerate(static_keys):
+            if not isinstance(key, StaticKey):
+                continue
+            unknown = [m for m in key.models or () if m not in models]
+            if unknown:
+                path, known = f"keys[{index}].models", ", ".join(models) or "none"
+                problem = f"unknown model {unknown[0]!r} (configured: {known})"
+                raise ConfigError(f"{self._source}:{self._lines[path]}: {path}: {problem}")
 
     def _error(self, node: yaml.Node, message: str) -> ConfigError:
         return ConfigError(f"{self._source}:{node.start_mark.line + 1}: {message}")

@@ -177,6 +177,11 @@ def test_unknown_top_level_key() -> None:
             "polyrelay.yaml:6: keys[0]: missing required key 'name'",
         ),
         (
+            f"{MINIMAL}keys:\n  - {{key: abc, name: ci, models: [m]}}\n"
+            "  - {key: def, name: cd,\n     models: [m, gtp-4o]}\n",
+            "polyrelay.yaml:8: keys[1].models: unknown model 'gtp-4o' (configured: m)",
+        ),
+        (
             "providers:\n  p: {type: openai, base_url: http://x}\n"
             "models:\n  m: {provider: p, vision: 2}\n",
             "polyrelay.yaml:4: models.m.vision: expected true or false, got '2'",
