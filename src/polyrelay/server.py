@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import socket
 import sys
 
 import msgspec
@@ -18,7 +19,7 @@ from starlette.applications import Starlette
 from polyrelay import codec
 from polyrelay.app import Deps, create_app
 from polyrelay.http_protocol import HeadJoiningProtocol
-from polyrelay.settings import Settings
+from polyrelay.settings import ConfigError, Settings
 from polyrelay.signals import redis_address
 from polyrelay.storage import describe_database, is_postgres_url, open_configured
 
@@ -107,8 +108,27 @@ def banner(settings: Settings, demo_secret: str | None) -> str:
     return "\n".join(lines)
 
 
+def _check_address(host: str, port: int) -> None:
+    """Bind host:port once, as uvicorn will, so that a port in use or a host that is no
+    address is one clear error (exit 2) before the banner says it listens (and before
+    the emulator default revokes the demo key of a gateway that holds the port)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            " (choose another with --host/--port or listen: in the config)"
+        ) from None
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings)
+    _check_address(settings.host, settings.port)
     if settings.embedded_emulator:
         demo_secret: str | None = _demo_key(settings)
     else:

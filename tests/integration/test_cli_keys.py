@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import types
@@ -192,6 +193,22 @@ def test_serve_refuses_a_number_of_workers_past_256(
         cli.main(["serve", "--workers", "100000"])
     assert exited.value.code == 2 and not served
     assert "--workers: expected a number of processes from 1 to 256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "http://127.0.0.1"])
+def test_serve_on_a_port_in_use_or_no_address_exits_with_one_clear_error(
+    config: Path, tmp_path: Path, host: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(
+            "serve", "--config", str(config), "--host", host, "--port", str(port), cwd=tmp_path
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"polyrelay: error: cannot listen on {host}:{port}: " in result.stderr
+    assert "Traceback" not in result.stderr and "listening" not in result.stdout
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
