@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -67,6 +68,13 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     headers: dict[str, str] = {}
     pdf: bool | None = None
     """Whether the upstream reads PDFs natively; None means the provider type's default."""
+
+    def __post_init__(self) -> None:
+        # Else every request (and `check`) fails on it; an unset ${VAR} expands to nothing.
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            shown = "a URL with credentials" if "@" in self.base_url else repr(self.base_url)
+            raise ValueError(f"base_url: expected an http:// or https:// URL, got {shown}")
 
 
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):

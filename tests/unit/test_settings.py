@@ -135,6 +135,15 @@ def test_unknown_top_level_key() -> None:
             "polyrelay.yaml:2: providers.p.timeout: expected a number > 0, got 'soon'",
         ),
         (
+            "providers:\n  p: {type: openai, base_url: '${LOCAL_URL}'}\nmodels: {}\n",
+            "polyrelay.yaml:2: providers.p: base_url: expected an http:// or https:// URL, got ''",
+        ),
+        (
+            "providers:\n  p: {type: openai, base_url: api.openai.com/v1}\nmodels: {}\n",
+            "polyrelay.yaml:2: providers.p: base_url: expected an http:// or https:// URL,"
+            " got 'api.openai.com/v1'",
+        ),
+        (
             "providers:\n  p: {type: openai}\nmodels: {}\n",
             "polyrelay.yaml:2: providers.p: missing required key 'base_url'",
         ),
