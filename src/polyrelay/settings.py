@@ -209,6 +209,7 @@ class _FileOnly(msgspec.Struct, frozen=True):
 _NOT_IN_FILE = frozenset({"host", "port", "workers", "embedded_emulator", "source"})
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _STR_TAG = "tag:yaml.org,2002:str"
+_NOT_A_VAR = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*\})")
 
 
 def load_settings(path: str | None, env: Mapping[str, str]) -> Settings:
@@ -389,6 +390,12 @@ class _Reader:
         constructor = yaml.constructor.SafeConstructor()
         if node.tag != _STR_TAG or "${" not in node.value:
             return constructor.construct_object(node, deep=True)
+        if _NOT_A_VAR.search(node.value):
+            raise self._error(
+                node,
+                "only ${NAME} expands from the environment (no ${NAME:-default} or other"
+                " forms): set the variable, or write the value itself",
+            )
         expanded = _ENV_VAR.sub(lambda m: self._env.get(m.group(1), ""), node.value)
         if node.style is not None:  # quoted: stays a string
             return expanded

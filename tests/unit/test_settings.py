@@ -144,6 +144,11 @@ def test_unknown_top_level_key() -> None:
             " got 'api.openai.com/v1'",
         ),
         (
+            "providers:\n  p: {type: openai, base_url: http://x, api_key: '${K:-sk-1}'}\n"
+            "models: {}\n",
+            "polyrelay.yaml:2: only ${NAME} expands from the environment (no ${NAME:-default}",
+        ),
+        (
             "providers:\n  p: {type: openai}\nmodels: {}\n",
             "polyrelay.yaml:2: providers.p: missing required key 'base_url'",
         ),
