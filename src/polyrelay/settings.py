@@ -449,6 +449,10 @@ class _Reader:
             line, name = self._lines["default_model"], settings.default_model
             problem = f"{name!r} is not among models ({', '.join(settings.models) or 'none'})"
             raise ConfigError(f"{self._source}:{line}: default_model: {problem}")
+        if settings.database == "sqlite:///":  # SQLite would open a throwaway database
+            line = self._lines["database"]
+            problem = "sqlite:/// names no file (e.g. sqlite:///polyrelay.db)"
+            raise ConfigError(f"{self._source}:{line}: database: {problem}")
         postgres = is_postgres_url(settings.database)
         if postgres and _unescaped_credentials(settings.database):
             # libpq would cut the URL at that character and name part of the password as

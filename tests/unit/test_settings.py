@@ -154,6 +154,10 @@ def test_unknown_top_level_key() -> None:
         ),
         (f"{MINIMAL}listen: nowhere\n", "polyrelay.yaml:5: listen: expected HOST:PORT"),
         (f"{MINIMAL}max_body_bytes: 0\n", "polyrelay.yaml:5: max_body_bytes: 0 is out of range"),
+        (
+            f"{MINIMAL}database: sqlite:///\n",
+            "polyrelay.yaml:5: database: sqlite:/// names no file (e.g. sqlite:///polyrelay.db)",
+        ),
         (f"{MINIMAL}log_level: loud\n", "polyrelay.yaml:5: log_level: invalid value 'loud'"),
         (f"{MINIMAL}default_model: x\n", "polyrelay.yaml:5: default_model: 'x' is not among"),
         (
