@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -155,7 +156,7 @@ def _redis(url: str | None) -> Finding:
 def _listing(provider: ProviderConfig) -> Listing:
     url = provider.base_url.rstrip("/") + _LISTINGS[provider.type]
     request = urllib.request.Request(url, headers=_auth_headers(provider))  # noqa: S310
-    where = f"{provider.type} at {provider.base_url}"
+    where = f"{provider.type} at {_without_credentials(provider.base_url)}"
     try:
         with urllib.request.urlopen(request, timeout=provider.connect_timeout + 10) as answer:  # noqa: S310
             body = answer.read(_MAX_LISTING_BYTES)
@@ -173,6 +174,13 @@ def _listing(provider: ProviderConfig) -> Listing:
         return Listing(Finding("FAIL", "provider", provider.name, detail), None)
     finding = Finding("ok", "provider", provider.name, f"{where}: {len(names)} models listed")
     return Listing(finding, frozenset(names))
+
+
+def _without_credentials(url: str) -> str:
+    """`url` without a `user:password@` in it: the output may be pasted anywhere."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
 def _auth_headers(provider: ProviderConfig) -> dict[str, str]:

@@ -129,3 +129,17 @@ def test_an_unreachable_database_fails_the_check(tmp_path: Path, emulator: Emula
     failed = row(rows, "database", "postgresql")
     assert failed[0] == "FAIL" and "cannot connect to PostgreSQL at 127.0.0.1:1" in failed[3]
     assert "hunter2" not in failed[3]
+
+
+def test_a_base_url_with_credentials_is_shown_without_them(tmp_path: Path) -> None:
+    config = tmp_path / "creds.yaml"
+    config.write_text(
+        f"database: sqlite:///{tmp_path}/creds.db\nproviders:\n"
+        "  p: {type: openai, base_url: 'http://relay:hunter2@127.0.0.1:1/v1'}\n"
+        "models:\n  m: {provider: p}\n"
+    )
+    command = [sys.executable, "-m", "polyrelay", "check", "--config", str(config)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "openai at http://127.0.0.1:1/v1: cannot be reached" in done.stdout
+    assert "hunter2" not in done.stdout + done.stderr
