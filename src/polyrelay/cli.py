@@ -262,6 +262,12 @@ def _keys_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _keys_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     key_id: str = args.id
     settings = _settings(args, env)
+    if key_id.startswith("static:"):
+        where = f"keys: in {settings.source}"
+        raise ConfigError(
+            f"{key_id} is a static key, not in the database: remove it from {where}"
+            " (or let its expires_at pass) and restart the servers"
+        )
     with database(settings) as opened:
         revoked = opened.keys.revoke(key_id)
     if not revoked:

@@ -89,6 +89,15 @@ def test_create_list_revoke(config: Path, tmp_path: Path) -> None:
     assert "no active key" in again.stderr
 
 
+def test_revoking_a_static_key_says_where_it_is_configured(config: Path, tmp_path: Path) -> None:
+    config.write_text(config.read_text() + "keys:\n  - {key: sk-static-secret, name: ci}\n")
+    done = run("keys", "revoke", "static:ci", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"static:ci is a static key, not in the database: remove it from keys: in {config}" in (
+        done.stderr
+    )
+
+
 def test_config_from_environment(config: Path, tmp_path: Path) -> None:
     env = {"POLYRELAY_CONFIG": str(config)}
     assert run("keys", "create", "--name", "env", cwd=tmp_path, env=env).returncode == 0
