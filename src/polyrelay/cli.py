@@ -9,6 +9,7 @@ Errors print one line to stderr and exit with status 2; nothing prints a traceba
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -133,7 +134,7 @@ def _add_emulator(commands: Actions, common: argparse.ArgumentParser) -> None:
     )
     emulator.add_argument(
         "--tokens-per-second",
-        type=float,
+        type=_rate,
         default=None,
         metavar="N",
         help="pace streamed words (default: as fast as possible)",
@@ -373,6 +374,16 @@ def _workers(text: str) -> int:
             f"expected a number of processes from 1 to {_MOST_WORKERS}, got {text!r}"
         )
     return int(text)
+
+
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of tokens > 0, got {text!r}")
+    return rate
 
 
 def _non_negative(text: str) -> int:

@@ -204,6 +204,22 @@ def test_serve_refuses_a_number_of_workers_past_256(
     assert "--workers: expected a number of processes from 1 to 256" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("rate", ["-5", "0", "nan", "inf", "fast"])
+def test_the_emulator_refuses_a_pace_that_is_no_positive_number(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], rate: str
+) -> None:
+    from polyrelay import cli
+
+    emulated: list[object] = []
+    emulator = types.ModuleType("polyrelay.emulator")
+    emulator.run_emulator = lambda *args: emulated.append(args)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "polyrelay.emulator", emulator)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["emulator", "--tokens-per-second", rate])
+    assert exited.value.code == 2 and not emulated
+    assert "--tokens-per-second: expected a number of tokens > 0" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "http://127.0.0.1"])
 def test_serve_on_a_port_in_use_or_no_address_exits_with_one_clear_error(
     config: Path, tmp_path: Path, host: str
