@@ -307,6 +307,8 @@ def _signal_revocation(settings: Settings, key_id: str) -> None:
 
 def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     config: str | None = getattr(args, "config", None)
+    if config is not None and not config.strip():
+        raise ConfigError("--config names no file; give a path, or leave --config out")
     return load_settings(config, env)
 
 

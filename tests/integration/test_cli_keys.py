@@ -98,6 +98,13 @@ def test_revoking_a_static_key_says_where_it_is_configured(config: Path, tmp_pat
     )
 
 
+def test_an_empty_config_path_is_an_error_not_the_embedded_default(tmp_path: Path) -> None:
+    done = run("keys", "create", "--name", "x", "--config", "", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--config names no file" in done.stderr
+    assert not (tmp_path / "polyrelay.db").exists()
+
+
 def test_config_from_environment(config: Path, tmp_path: Path) -> None:
     env = {"POLYRELAY_CONFIG": str(config)}
     assert run("keys", "create", "--name", "env", cwd=tmp_path, env=env).returncode == 0
