@@ -109,6 +109,8 @@ class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
     refused, e.g. 2027-01-31 or 2027-01-31T18:00:00+01:00."""
 
     def __post_init__(self) -> None:
+        if not self.name.strip():  # it is the key's identity (static:NAME)
+            raise ValueError("name: must not be empty")
         if self.expires_at is not None:
             self.expiry()  # refuse a malformed one when the config is read
 

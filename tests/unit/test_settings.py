@@ -191,6 +191,10 @@ def test_unknown_top_level_key() -> None:
         ("providers: {\n", "polyrelay.yaml:2: invalid YAML:"),
         ("", "polyrelay.yaml: the file is empty"),
         (
+            f"{MINIMAL}keys:\n  - {{key: abc, name: ''}}\n",
+            "polyrelay.yaml:6: keys[0]: name: must not be empty",
+        ),
+        (
             f"{MINIMAL}keys:\n  - {{key: abc}}\n",
             "polyrelay.yaml:6: keys[0]: missing required key 'name'",
         ),
