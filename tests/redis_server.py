@@ -20,7 +20,7 @@ import redis
 
 from tests.integration.servers import free_port
 
-__all__ = ["RedisServer", "new_password", "redis_binary", "running_redis"]
+__all__ = ["RedisServer", "new_password", "redis_binary", "running_redis", "started_redis"]
 
 
 class RedisServer:
@@ -96,9 +96,9 @@ def redis_binary() -> str | None:
     )
 
 
-@pytest.fixture(scope="session")
-def running_redis() -> Iterator[RedisServer]:
-    """The session's Redis server (tests that stop it must start it again)."""
+def started_redis() -> Iterator[RedisServer]:
+    """A Redis server of its own for the caller, removed after; the test is skipped (failed
+    in CI) when redis-server is not installed."""
     binary = redis_binary()
     if binary is None:
         if os.environ.get("CI"):
@@ -108,3 +108,9 @@ def running_redis() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.remove()
+
+
+@pytest.fixture(scope="session")
+def running_redis() -> Iterator[RedisServer]:
+    """The session's Redis server (tests that stop it must start it again)."""
+    yield from started_redis()

@@ -9,15 +9,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from tests.unit.test_key_limits import MINUTE, NOW, key_with, used  # the same clock and rows
 
 from polyrelay.errors import RateLimitError
 from polyrelay.limits import KeyLimiter
-from polyrelay.storage import ApiKey, Database, KeyLimits, UsageRecord, open_database
+from polyrelay.storage import ApiKey, Database, open_database
 
 T = TypeVar("T")
-
-NOW = 1_699_999_990.0  # 10 s into a minute
-MINUTE = int(NOW) // 60
 
 
 @pytest.fixture
@@ -25,23 +23,6 @@ def database(database_url: str) -> Iterator[Database]:
     opened = open_database(database_url, clock=lambda: NOW)
     yield opened
     opened.close()
-
-
-def key_with(database: Database, **limits: int) -> ApiKey:
-    key, _ = database.keys.create("k", None, KeyLimits(**limits))
-    return key
-
-
-def used(key: ApiKey, tokens: int, minute: int = MINUTE) -> UsageRecord:
-    return UsageRecord(
-        id=f"req_{tokens}_{minute}",
-        key_id=key.id,
-        model="m",
-        provider="p",
-        created_at=minute * 60,
-        input_tokens=tokens,
-        counted_minute=minute,
-    )
 
 
 def check(database: Database, key: ApiKey) -> None:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from tests.redis_server import RedisServer, new_password, redis_binary
+from tests.redis_server import RedisServer, new_password, started_redis
 
 from polyrelay.backoff import Backoff, Delays
 from polyrelay.settings import ConfigError
@@ -23,15 +22,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
-    binary = redis_binary()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed on this machine")
-    server = RedisServer(binary)
-    server.start()
-    yield server
-    server.remove()
+    yield from started_redis()  # its own: the test changes its password
 
 
 async def until(condition: object, seconds: float = 5.0) -> None:
