@@ -29,7 +29,7 @@ from polyrelay import codec
 from polyrelay.ir import ReasoningDelta, StreamEvent, TextDelta, ToolArgsDelta
 from polyrelay.providers import upstream_json
 
-__all__ = ["Joiner", "decode", "escaped"]
+__all__ = ["Joiner", "decode", "escaped", "reread"]
 
 T = TypeVar("T")
 
@@ -57,6 +57,18 @@ def decode(data: bytes | str, type_: type[T]) -> T:
     except (ValueError, RecursionError) as exc:
         raise msgspec.DecodeError(f"JSON is malformed: {exc}") from None
     return upstream_json.convert(value, type_)
+
+
+def reread(data: bytes | str, type_: type[T]) -> T | None:
+    """`data`, which a strict decode refused, read with `decode` when it may hold a
+    surrogate escape; None when it holds none or does not read so either. A parser that
+    gets an event from it passes its events through a Joiner from then on."""
+    if not escaped(data):
+        return None
+    try:
+        return decode(data, type_)
+    except msgspec.DecodeError:  # ValidationError included
+        return None
 
 
 def _mended(text: str) -> str:

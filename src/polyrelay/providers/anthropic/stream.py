@@ -160,14 +160,10 @@ class AnthropicStreamParser:
         """An event the strict decode refused: read again if it gave an int as a float
         (11.0), half of an emoji's UTF-16 pair (surrogates.py) or an `error` event with
         members of odd types; else None, the event skipped or the stream failed."""
-        if surrogates.escaped(data):
-            try:
-                event: wire.RawMessageStreamEvent = surrogates.decode(data, _EVENT_TYPE)
-            except msgspec.DecodeError:
-                pass
-            else:
-                self._joiner = self._joiner or surrogates.Joiner()
-                return event
+        event: wire.RawMessageStreamEvent | None = surrogates.reread(data, _EVENT_TYPE)
+        if event is not None:
+            self._joiner = self._joiner or surrogates.Joiner()
+            return event
         if name == b"error" or (not name and b'"error"' in data):
             in_band = _error_event(data)
             if in_band is not None:

@@ -151,14 +151,9 @@ class GeminiStreamParser:
             return upstream_json.decode(data, GenerateContentStreamChunk)
         except msgspec.DecodeError as exc:
             refused = exc
-        if surrogates.escaped(data):
-            try:
-                chunk = surrogates.decode(data, GenerateContentStreamChunk)
-            except msgspec.DecodeError:
-                pass
-            else:
-                self._joiner = self._joiner or surrogates.Joiner()
-                return chunk
+        if (chunk := surrogates.reread(data, GenerateContentStreamChunk)) is not None:
+            self._joiner = self._joiner or surrogates.Joiner()
+            return chunk
         status = decode_error_body(data)  # an error, whatever its members' types
         if status is None:
             raise refused

@@ -252,14 +252,10 @@ class OpenAIChatStreamParser:
             return _decode_chunk(data.decode("utf-8", "replace"))
         except msgspec.DecodeError:
             pass
-        if surrogates.escaped(data):  # half of an emoji's UTF-16 pair (surrogates.py)
-            try:
-                chunk = surrogates.decode(data, ChatCompletionChunk)
-            except msgspec.DecodeError:
-                pass
-            else:
-                self._joiner = self._joiner or surrogates.Joiner()
-                return chunk
+        # Half of an emoji's UTF-16 pair (surrogates.py)?
+        if (chunk := surrogates.reread(data, ChatCompletionChunk)) is not None:
+            self._joiner = self._joiner or surrogates.Joiner()
+            return chunk
         in_band = lenient_error(data)  # an error event, whatever its members' types
         if in_band is not None:
             return ChatCompletionChunk(error=in_band)

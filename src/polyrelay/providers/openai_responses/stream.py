@@ -185,14 +185,9 @@ class OpenAIResponsesStreamParser:
             return upstream_json.reread(error, data, _decode_lax_event)
         except DecodeError as exc:
             refused = exc
-        if surrogates.escaped(data):
-            try:
-                event = surrogates.decode(data, ResponseStreamEvent)
-            except DecodeError:
-                pass
-            else:
-                self._joiner = self._joiner or surrogates.Joiner()
-                return event
+        if (event := surrogates.reread(data, ResponseStreamEvent)) is not None:
+            self._joiner = self._joiner or surrogates.Joiner()
+            return event
         in_band = _error_event(data)
         if in_band is None:
             raise refused
