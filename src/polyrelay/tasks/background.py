@@ -77,18 +77,24 @@ def promised(result: bytes, response_id: str) -> bytes:
     promised at submission (the fast path relays the upstream's own) and `background:
     true`. The task keeps this as its result, so `GET /v1/tasks/{id}` and the webhook
     carry the Response that `GET /v1/responses/{id}` returns."""
+    response = _promised_document(result, response_id)
+    return result if response is None else codec.encode(response)
+
+
+def _promised_document(result: bytes, response_id: str) -> dict[str, Any] | None:
+    """`promised` as a decoded document; None when `result` is no JSON object."""
     response = codec.decode(result)
     if not isinstance(response, dict):
-        return result
+        return None
     response["id"] = response_id
     response["background"] = True
-    return codec.encode(response)
+    return response
 
 
 def finish_response(store: ResponseStore, task: Task, result: bytes) -> None:
     """Store the synchronous call's Response as the background response's final state."""
-    response = codec.decode(promised(result, task.id))
-    if not isinstance(response, dict):
+    response = _promised_document(result, task.id)  # decoded once, not encoded again
+    if response is None:
         return
     status = str(response.get("status") or "completed")
     output = response.get("output")
