@@ -19,7 +19,7 @@ import msgspec
 
 from polyrelay.cli_common import Actions, action_group, database, table, when
 from polyrelay.settings import ConfigError, Settings, load_settings
-from polyrelay.storage import ApiKey, KeyLimits, StorageError
+from polyrelay.storage import STATIC_KEY_ID_PREFIX, ApiKey, KeyLimits, StorageError
 
 __all__ = ["build_parser", "main"]
 
@@ -263,7 +263,7 @@ def _keys_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _keys_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     key_id: str = args.id
     settings = _settings(args, env)
-    if key_id.startswith("static:"):
+    if key_id.startswith(STATIC_KEY_ID_PREFIX):
         where = f"keys: in {settings.source}"
         raise ConfigError(
             f"{key_id} is a static key, not in the database: remove it from {where}"
@@ -360,8 +360,14 @@ _LARGEST = 2**53
 
 
 def _positive(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _LARGEST:
-        raise argparse.ArgumentTypeError(f"expected an integer from 1 to 2**53, got {text!r}")
+    return _counted(text, _LARGEST, "an integer from 1 to 2**53")
+
+
+def _counted(text: str, most: int, expected: str) -> int:
+    """`text` as an integer from 1 to `most` written in ASCII digits, else a usage error
+    saying what was `expected`."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return int(text)
 
 
@@ -371,11 +377,7 @@ machine stalls."""
 
 
 def _workers(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _MOST_WORKERS:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of processes from 1 to {_MOST_WORKERS}, got {text!r}"
-        )
-    return int(text)
+    return _counted(text, _MOST_WORKERS, f"a number of processes from 1 to {_MOST_WORKERS}")
 
 
 def _rate(text: str) -> float:
