@@ -23,7 +23,7 @@ from polyrelay.fetch.body import BodyTooLarge, read_capped
 from polyrelay.fetch.policy import AddressPolicy, IPAddress
 from polyrelay.fetch.settings import FetchSettings
 from polyrelay.fetch.url import Target, check_url, refusal
-from polyrelay.media.types import UNLABELLED_MEDIA_TYPES
+from polyrelay.media.types import unlabelled
 
 __all__ = ["FetchResult", "Resolve", "UrlFetcher", "system_resolve"]
 
@@ -117,7 +117,7 @@ class UrlFetcher:
 
         `accept` lists media types (`image/png`) or ranges (`image/*`); a response of any
         other type is refused, but one without a type or with a generic binary type
-        (`UNLABELLED_MEDIA_TYPES`) is let through for the caller to type by its bytes.
+        (`media.types.unlabelled`) is let through for the caller to type by its bytes.
         Every refusal and failure is an InvalidRequestError (400) whose message says why.
         """
         return await self._run(url, lambda session, pins: self._follow(session, pins, url, accept))
@@ -261,7 +261,7 @@ def _media_type(header: str) -> str:
 def _accepted(content_type: str, accept: Collection[str]) -> bool:
     # Bytes sent unlabelled (no type, or a generic binary one) may be examined for their
     # type (RFC 9110 8.3): the caller types them by their bytes.
-    if not content_type or content_type in UNLABELLED_MEDIA_TYPES:
+    if unlabelled(content_type):
         return True
     major = content_type.split("/", 1)[0]
     return any(

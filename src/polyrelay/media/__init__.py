@@ -17,6 +17,7 @@ from polyrelay.media.types import (
     encode_base64,
     normalise_media_type,
     sniff,
+    unlabelled,
     validate_media,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "parse_data_url",
     "pdf_to_text",
     "sniff",
+    "unlabelled",
     "validate_media",
 ]

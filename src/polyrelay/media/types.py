@@ -22,6 +22,7 @@ __all__ = [
     "encode_base64",
     "normalise_media_type",
     "sniff",
+    "unlabelled",
     "validate_media",
 ]
 
@@ -31,6 +32,13 @@ DOCUMENT_MEDIA_TYPES = ("application/pdf", *TEXT_MEDIA_TYPES)
 ALLOWED_MEDIA_TYPES = (*DOCUMENT_MEDIA_TYPES, *IMAGE_MEDIA_TYPES)
 UNLABELLED_MEDIA_TYPES = ("application/octet-stream", "binary/octet-stream")
 """What servers (object stores, CDNs) send for bytes they did not label: the bytes tell."""
+
+
+def unlabelled(content_type: str) -> bool:
+    """Whether a response's media type leaves its bytes to tell their type: none, or a
+    generic binary one (UNLABELLED_MEDIA_TYPES)."""
+    return not content_type or content_type in UNLABELLED_MEDIA_TYPES
+
 
 _NAMES = {
     "application/pdf": "a PDF document",

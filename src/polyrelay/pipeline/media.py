@@ -46,7 +46,6 @@ from polyrelay.media import (
     ALLOWED_MEDIA_TYPES,
     IMAGE_MEDIA_TYPES,
     TEXT_MEDIA_TYPES,
-    UNLABELLED_MEDIA_TYPES,
     PdfTextReader,
     check_bytes_match,
     check_media_type,
@@ -56,6 +55,7 @@ from polyrelay.media import (
     is_data_url,
     normalise_media_type,
     sniff,
+    unlabelled,
 )
 from polyrelay.providers import Capabilities, Route
 
@@ -355,7 +355,7 @@ def _inline(media_type: str | None, data: str, path: str) -> tuple[str, bytes]:
 def _fetched_type(content_type: str, body: bytes, url: str, path: str) -> str:
     """The type the server gave, or for bytes it did not label the type they show (their
     magic number, else the URL's extension)."""
-    if not content_type or content_type in UNLABELLED_MEDIA_TYPES:
+    if unlabelled(content_type):
         content_type = sniff(body) or _declared(None, url, path) or content_type
     return check_media_type(content_type, field=path)
 
