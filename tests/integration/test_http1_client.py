@@ -124,6 +124,7 @@ def test_request_framing_and_keep_alive_reuse() -> None:
             assert b"Host: " + server.url.split("/")[2].encode() in lines
             assert b"Authorization: Bearer k" in lines
             assert b"Content-Length: 7" in lines
+            assert b"Accept-Encoding: identity" in lines
             assert body == b'{"n":1}'
 
     run(test)

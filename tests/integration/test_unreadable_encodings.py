@@ -1,11 +1,11 @@
 """An upstream that compresses its answer though the gateway never asked it to (it sends
-no Accept-Encoding): `deflate` as raw deflate data (no zlib header, as many servers send
+`Accept-Encoding: identity`): `deflate` as raw deflate data (no zlib header, as many servers send
 it) is read like the zlib-wrapped `deflate` HTTP means and like gzip, streamed or not, on
 every upstream type (raw deflate was a 502 "invalid HTTP from the upstream: the
 callback failed"); `br`, which the gateway cannot read, is a 502 in the client's protocol
 that names it (it was "The upstream could not be reached: unsupported content-encoding
 'br'"). Official SDKs → a real gateway → an upstream serving these exact bytes
-(tests/integration/unreadable_upstream.py)."""
+(tests/integration/unreadable_upstream.py). An error answer in br keeps its status."""
 
 from __future__ import annotations
 
@@ -84,3 +84,18 @@ def test_br_to_a_responses_client(served: Metered) -> None:
         _openai(served).responses.create(model=RESPONSES, input="hi SCEN:coded_br")
     assert caught.value.status_code == 502
     assert BR in caught.value.message
+
+
+@pytest.mark.parametrize("model", [CHAT, RESPONSES, MESSAGES, GEMINI])
+def test_an_error_in_an_unreadable_coding_keeps_its_status(served: Metered, model: str) -> None:
+    """A 429 whose body is in br was a 502: the client did not back off, and lost the
+    upstream's retry-after-ms. Only the body is lost now."""
+    say = [{"role": "user", "content": "hi SCEN:coded429_br"}]
+    with pytest.raises(openai.RateLimitError) as caught:
+        _openai(served).chat.completions.create(model=model, messages=say)
+    assert "content-encoding br, which the gateway did not ask for" in caught.value.message
+    if model != GEMINI:  # Gemini says when to retry in its body's RetryInfo, not a header
+        assert caught.value.response.headers["retry-after-ms"] == "1500"
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        _anthropic(served).messages.create(model=model, max_tokens=100, messages=say)
+    assert "content-encoding br" in raised.value.message

@@ -5,7 +5,8 @@ Completions, Responses, Anthropic Messages and Gemini paths (exact_upstream).
 `coded_<coding>` answers the 200 (JSON, or Chat's whole stream when it is asked for) with
 a `content-encoding` the gateway never asked for: `deflate` as raw deflate data (no zlib
 header, as many servers send it), `zdeflate` as `deflate` with its zlib header (what HTTP
-means by it), `gzip`, and `br` (bytes the gateway is not to read)."""
+means by it), `gzip`, and `br` (bytes the gateway is not to read). `coded429_br` is a 429
+whose body is in `br`."""
 
 from __future__ import annotations
 
@@ -181,6 +182,9 @@ def _answering(path: str, body: bytes) -> Answer:
     found = re.search(rb"SCEN:(\w+)", body)
     assert found is not None
     scenario = found.group(1).decode()
+    if scenario == "coded429_br":  # a rate limit whose body the gateway cannot read
+        headers = {"content-type": "application/json", "content-encoding": "br"}
+        return 429, {**headers, "retry-after-ms": "1500"}, _raw_deflate(b'{"error": {}}')
     if scenario.startswith("coded_"):
         streams = path.endswith(":streamGenerateContent") or json.loads(body).get("stream") is True
         return _coded(scenario.removeprefix("coded_"), _protocol(path), streams)

@@ -19,6 +19,7 @@ import msgspec
 
 from polyrelay import codec
 from polyrelay.providers import UpstreamResponse
+from polyrelay.providers.http1.coding import nameable, readable
 
 __all__ = [
     "LOGGED_BYTES",
@@ -97,6 +98,12 @@ def foreign_error_message(response: UpstreamResponse, provider: str) -> str:
     if isinstance(raw, (dict, list)):
         return body[:QUOTED_JSON_BYTES].decode("utf-8", errors="replace").strip()
     if not body.strip():
+        coding = response.headers.get("content-encoding", "").strip().lower()
+        if coding and not readable(coding):
+            return (
+                f"the upstream answered HTTP {status} with a body in content-encoding"
+                f" {nameable(coding)}, which the gateway did not ask for and cannot read"
+            )
         return f"the upstream answered HTTP {status} with an empty body"
     media_type = _media_type(response.headers.get("content-type"))
     request_id = next(

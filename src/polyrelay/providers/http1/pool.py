@@ -54,6 +54,10 @@ def _head(method: str, target: _Target, headers: Mapping[str, str], length: int)
         lines.append(f"{name}: {value}\r\n")
     if target.auth and "authorization" not in given:
         lines.append(f"Authorization: {target.auth}\r\n")
+    if "accept-encoding" not in given:
+        # Without the header any coding is acceptable (RFC 9110 §12.5.3), br and zstd too,
+        # which we cannot read; naming identity keeps answers uncompressed, as we want.
+        lines.append("Accept-Encoding: identity\r\n")
     if length or method not in ("GET", "DELETE"):
         lines.append(f"Content-Length: {length}\r\n")
     lines.append("\r\n")

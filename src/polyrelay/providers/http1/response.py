@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from polyrelay.providers.http1.coding import (
+    DISCARDED,
     INFLATED_CAP,
     Decoder,
     UnreadableEncodingError,
@@ -101,8 +102,10 @@ class Http1Response:
             try:
                 self._decoder = decoder_for(headers["content-encoding"].strip().lower())
             except UnreadableEncodingError as exc:
-                self._fail(exc)
-                return
+                if self.status < 400:
+                    self._fail(exc)
+                    return
+                self._decoder = DISCARDED
         self._head_done = True
         self._wake()
 
