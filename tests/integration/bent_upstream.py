@@ -7,9 +7,10 @@ a scenario (`SCEN:<name>`); the request says whether it streams.
   as a server that computes them as floats does; JSON does not tell 11.0 from 11.
 - `tool_fragments`, `tool_parallel`, `tool_one_chunk`: Chat tool-call deltas without
   `index` (Gemini's OpenAI-compatible endpoint, older Ollama, mistral.rs, SGLang).
-- `surrogates` (streams only): a text whose emoji comes as its two UTF-16 halves, each a
-  lone `\\u` escape in its own delta (as a server streaming token by token does), then
-  lone halves that never pair.
+- `surrogates`: streamed, a text whose emoji comes as its two UTF-16 halves, each a lone
+  `\\u` escape in its own delta (as a server streaming token by token does), then lone
+  halves that never pair; not streamed, the same text whole in the answer's JSON (the
+  emoji's pair of escapes, then the lone halves).
 - `odd_error`: a 429 whose error body holds fields of types the provider never documents
   (a float `code`, a number for `param` or `request_id`, a string `code`, an object
   `details`), as OpenAI-compatible servers and proxies write them.
@@ -293,6 +294,42 @@ _SURROGATES = {
     "gemini": _GEMINI_SURROGATES,
 }
 
+_WHOLE_TEXT = "".join(SURROGATE_PIECES)
+_WHOLE_SURROGATES = {
+    "chat": {
+        **_CHAT_JSON,
+        "created": 1,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": _WHOLE_TEXT},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _INT_CHAT_USAGE,
+    },
+    "responses": {
+        **_INT_RESPONSES,
+        "output": [
+            {**_MESSAGE, "status": "completed", "content": [{**_TEXT, "text": _WHOLE_TEXT}]}
+        ],
+    },
+    "messages": {**MESSAGES_JSON, "content": [{"type": "text", "text": _WHOLE_TEXT}]},
+    "gemini": {
+        "candidates": [
+            {
+                "index": 0,
+                "content": {"role": "model", "parts": [{"text": _WHOLE_TEXT}]},
+                "finishReason": "STOP",
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": IN, "candidatesTokenCount": OUT},
+        "modelVersion": "up",
+    },
+}
+"""Not streamed: the whole text in one string, which json.dumps writes as `Hi
+\\ud83d\\ude00 x\\ude01y \\ud83d`."""
+
 
 # --- error bodies with odd field types -----------------------------------------------
 
@@ -341,7 +378,8 @@ def _answering(path: str, body: bytes) -> Answer:
     if scenario == "odd_error":
         return json_answer(_ODD_ERRORS[protocol], 429)
     if scenario == "surrogates":
-        assert streams, protocol
+        if not streams:
+            return json_answer(_WHOLE_SURROGATES[protocol])
         return stream_answer(_SURROGATES[protocol])
     assert protocol == "chat" and streams, (protocol, streams)
     return stream_answer(_TOOLS[scenario])

@@ -3,7 +3,12 @@ a lone `\\u` escape in its own delta (`"Hi \\ud83d"`, then `"\\ude00 …"`): a t
 stream gives the client the emoji whole, and a half that never pairs as U+FFFD, on every
 upstream type (the stream failed with `upstream sent an invalid chunk: Input data was
 truncated`: msgspec refuses a lone surrogate). Official SDKs → a real gateway → an
-upstream serving these exact bytes (tests/integration/bent_upstream.py)."""
+upstream serving these exact bytes (tests/integration/bent_upstream.py).
+
+Not streamed, the same text comes whole in the answer's JSON (`"Hi \\ud83d\\ude00 x\\ude01y
+\\ud83d"`): the client gets the same text, translated or on the fast path, and its usage
+is metered (the gateway answered 502: `upstream sent an invalid chat.completion`, and
+on the fast path `unreadable upstream response: not a JSON object`)."""
 
 from __future__ import annotations
 
@@ -77,4 +82,38 @@ def test_the_fast_path_relays_the_halves_and_meters(served: Metered, model: str)
     key = served.new_key()
     text = _chat_text(served, key, model)
     assert text == "Hi \ud83d\ude00 x\ude01y \ud83d"  # the upstream's own escapes, as they came
+    assert served.recorded(key) == (IN, OUT, 200)
+
+
+# --- not streamed ----------------------------------------------------------------------
+
+
+def _chat_whole(served: Metered, key: tuple[str, str], model: str) -> str | None:
+    completion = _openai(served, key).chat.completions.create(model=model, messages=_SAY)
+    return completion.choices[0].message.content
+
+
+@pytest.mark.parametrize("model", [CHAT, RESPONSES, MESSAGES, GEMINI])
+def test_a_whole_chat_answer_holds_the_emoji(served: Metered, model: str) -> None:
+    key = served.new_key()
+    assert _chat_whole(served, key, model) == SURROGATE_TEXT
+    assert served.recorded(key) == (IN, OUT, 200)
+
+
+@pytest.mark.parametrize("model", [CHAT, MESSAGES])
+def test_a_whole_message_holds_the_emoji(served: Metered, model: str) -> None:
+    key = served.new_key()
+    client = anthropic.Anthropic(base_url=served.url, api_key=key[1], max_retries=0)
+    message = client.messages.create(model=model, max_tokens=100, messages=_SAY)
+    assert [block.type for block in message.content] == ["text"]
+    assert message.content[0].text == SURROGATE_TEXT  # type: ignore[union-attr]
+    assert served.recorded(key) == (IN, OUT, 200)
+
+
+@pytest.mark.parametrize("model", [CHAT, RESPONSES])
+def test_a_whole_response_holds_the_emoji(served: Metered, model: str) -> None:
+    key = served.new_key()
+    response = _openai(served, key).responses.create(model=model, input="hi SCEN:surrogates")
+    assert response.status == "completed"
+    assert response.output_text == SURROGATE_TEXT
     assert served.recorded(key) == (IN, OUT, 200)

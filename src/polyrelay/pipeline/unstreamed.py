@@ -13,6 +13,7 @@ from __future__ import annotations
 from polyrelay import codec
 from polyrelay.errors import UpstreamError
 from polyrelay.pipeline.metering import usage_of_body
+from polyrelay.providers import surrogates
 from polyrelay.providers.transport import UpstreamStream
 
 __all__ = ["decoded_json", "refuse_if_unstreamed"]
@@ -46,8 +47,10 @@ def _not_a_stream(media_type: str) -> bool:
 
 
 def decoded_json(body: bytes) -> object:
-    """`body` decoded, or None when it is not JSON."""
+    """`body` decoded, or None when it is not JSON. A lone UTF-16 surrogate escape in it
+    (`\\ud83d` with no low half) is read as U+FFFD: strict decoding refuses it, and a
+    str holding the half could not be written out again (surrogates.py)."""
     try:
         return codec.decode(body)
     except codec.DecodeError:
-        return None
+        return surrogates.loads_whole(body)

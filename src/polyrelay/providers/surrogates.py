@@ -16,6 +16,11 @@ Every other lone half, in a delta or in any other event, is U+FFFD.
 
 The common stream pays nothing: a parser reaches `decode` only from its error path, and
 only a parser that did holds a joiner (one test per `feed`).
+
+A whole (not streamed) answer has no deltas to join: the standard library's decoder
+already reads a pair of escapes as its character, so `decode_whole` (and `loads_whole`,
+for the fast path's relayed JSON) make every half left alone U+FFFD. The common answer
+pays nothing either: they read again only after the strict decode refused the body.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from polyrelay import codec
 from polyrelay.ir import ReasoningDelta, StreamEvent, TextDelta, ToolArgsDelta
 from polyrelay.providers import upstream_json
 
-__all__ = ["Joiner", "decode", "escaped", "reread"]
+__all__ = ["Joiner", "decode", "decode_whole", "escaped", "loads_whole", "reread"]
 
 T = TypeVar("T")
 
@@ -49,14 +54,45 @@ def escaped(data: bytes | str) -> bool:
 def decode(data: bytes | str, type_: type[T]) -> T:
     """`data` as `type_`, each lone surrogate escape kept in its string as the lone half
     (as upstream_json reads it otherwise). Raises msgspec.DecodeError/ValidationError."""
+    return upstream_json.convert(_loads(data), type_)
+
+
+def _loads(data: bytes | str) -> object:
+    """`data` as plain values, a lone half kept as is. Raises msgspec.DecodeError."""
     import json  # noqa: TID251  msgspec refuses lone surrogates; the stdlib keeps them
 
     text = data if isinstance(data, str) else data.decode("utf-8", "replace")
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise msgspec.DecodeError(f"JSON is malformed: {exc}") from None
-    return upstream_json.convert(value, type_)
+
+
+def decode_whole(data: bytes, type_: type[T]) -> T:
+    """A whole (not streamed) answer `data` as `type_`, as upstream_json.decode reads
+    it; when that refuses JSON that may hold a surrogate escape, read again with each
+    lone half U+FFFD (a pair of escapes is its character). Raises upstream_json.decode's
+    msgspec.ValidationError/DecodeError."""
+    try:
+        return upstream_json.decode(data, type_)
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError:
+        value = loads_whole(data)
+        if value is None:
+            raise
+        return upstream_json.convert(value, type_)
+
+
+def loads_whole(data: bytes) -> object | None:
+    """`data`, a whole answer that strict decoding refused, as plain values with each lone
+    half U+FFFD; None when it holds no surrogate escape or does not read so either."""
+    if not escaped(data):
+        return None
+    try:
+        return _replaced(_loads(data))
+    except msgspec.DecodeError:
+        return None
 
 
 def reread(data: bytes | str, type_: type[T]) -> T | None:
@@ -92,7 +128,7 @@ def _replaced(value: object) -> object:
     if isinstance(value, str):
         return _SURROGATE.sub(_REPLACEMENT, value)
     if isinstance(value, dict):
-        return {key: _replaced(item) for key, item in value.items()}
+        return {_SURROGATE.sub(_REPLACEMENT, key): _replaced(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_replaced(item) for item in value]
     return value

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+import msgspec
+import pytest
+
 from polyrelay.context import RequestContext
 from polyrelay.ir import (
     MessageStart,
@@ -18,7 +21,7 @@ from polyrelay.ir import (
     ToolArgsDelta,
 )
 from polyrelay.providers.openai_chat import OpenAIChatStreamParser
-from polyrelay.providers.surrogates import Joiner, escaped
+from polyrelay.providers.surrogates import Joiner, decode_whole, escaped, loads_whole
 
 HIGH, LOW, EMOJI, FFFD = "\ud83d", "\ude00", "\U0001f600", "\ufffd"
 
@@ -103,3 +106,22 @@ def test_a_half_in_another_event_is_fffd() -> None:
 def test_escaped_looks_for_a_surrogate_escape_in_either_case() -> None:
     assert escaped(b'"\\ud83d"') and escaped(b'"\\uD83D"') and escaped('"\\uDe00"')
     assert not escaped(b'"\\u00e9"') and not escaped('"ud83d"')
+
+
+class _Text(msgspec.Struct):
+    text: str
+    count: int = 0
+
+
+def test_a_whole_answer_reads_a_pair_as_its_character_and_a_lone_half_as_fffd() -> None:
+    body = json.dumps({"text": HIGH + LOW + " " + LOW + HIGH, HIGH: 1}).encode()
+    assert decode_whole(body, _Text) == _Text(EMOJI + " " + FFFD + FFFD)
+    assert loads_whole(body) == {"text": EMOJI + " " + FFFD + FFFD, FFFD: 1}
+
+
+def test_a_whole_answer_malformed_otherwise_is_refused() -> None:
+    with pytest.raises(msgspec.ValidationError):  # a half read, and then a wrong type
+        decode_whole(json.dumps({"text": HIGH, "count": "x"}).encode(), _Text)
+    with pytest.raises(msgspec.DecodeError, match="truncated"):  # the strict error
+        decode_whole(b'{"text": "\\ud83d', _Text)
+    assert loads_whole(b'{"text": "no escape"') is None

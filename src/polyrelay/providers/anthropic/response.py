@@ -25,7 +25,7 @@ from polyrelay.ir import (
     Usage,
     WebSearchResult,
 )
-from polyrelay.providers import UpstreamResponse, upstream_json
+from polyrelay.providers import UpstreamResponse, surrogates
 from polyrelay.providers.anthropic.content import ORIGIN
 from polyrelay.providers.error_body import (
     error_object,
@@ -77,7 +77,7 @@ _NEUTRAL_KINDS = frozenset(STATUS_BY_ERROR_TYPE) - {"billing_error", "conflict_e
 
 def parse_response(response: UpstreamResponse, ctx: RequestContext) -> ChatResponse:
     try:
-        message = upstream_json.decode(response.body, Message)
+        message = surrogates.decode_whole(response.body, Message)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UpstreamError(f"unreadable Anthropic response: {exc}", status=502) from exc
     parts = tuple(content_block_to_ir(block, ctx) for block in message.content)

@@ -23,7 +23,7 @@ from polyrelay.ir import (
     ToolCallPart,
     Usage,
 )
-from polyrelay.providers import Route, UpstreamResponse, upstream_json
+from polyrelay.providers import Route, UpstreamResponse, surrogates, upstream_json
 from polyrelay.providers.error_body import error_object, foreign_error_message, text
 from polyrelay.providers.gemini.content import PROVIDER_TYPE, SIGNATURE_KEY
 from polyrelay.schemas.gemini import (
@@ -75,7 +75,7 @@ _KIND_BY_RPC_STATUS = {
 
 def parse_response(response: UpstreamResponse, route: Route, ctx: RequestContext) -> ChatResponse:
     try:
-        body = upstream_json.decode(response.body, GenerateContentResponse)
+        body = surrogates.decode_whole(response.body, GenerateContentResponse)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UpstreamError(f"gemini sent an unreadable response: {exc}", status=502) from exc
     candidate = body.candidates[0] if body.candidates else None

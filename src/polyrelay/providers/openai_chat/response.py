@@ -30,7 +30,7 @@ from polyrelay.ir import (
     ToolCallPart,
     Usage,
 )
-from polyrelay.providers import UpstreamResponse, upstream_json
+from polyrelay.providers import UpstreamResponse, surrogates
 from polyrelay.providers.openai_errors import parse_error
 from polyrelay.schemas.openai_chat import (
     ChatCompletion,
@@ -98,7 +98,7 @@ def _parts_to_ir(msg: ChatCompletionMessage) -> list[Part]:
 def parse_choices(response: UpstreamResponse) -> list[ChatResponse]:
     """Every choice of a `chat.completion` body, in index order; usage is on the first."""
     try:
-        body = upstream_json.decode(response.body, ChatCompletion)
+        body = surrogates.decode_whole(response.body, ChatCompletion)
     except msgspec.DecodeError as exc:
         raise UpstreamError(
             f"upstream sent an invalid chat.completion: {exc}", status=502

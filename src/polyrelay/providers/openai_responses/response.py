@@ -25,7 +25,7 @@ from polyrelay.ir import (
     ToolCallPart,
     Usage,
 )
-from polyrelay.providers import upstream_json
+from polyrelay.providers import surrogates
 from polyrelay.providers.openai_responses.request import ITEM_ID_KEY, PROVIDER_TYPE
 from polyrelay.schemas.openai_responses import (
     Response,
@@ -61,7 +61,7 @@ _STATUS_BY_CODE = {
 
 def response_to_ir(body: bytes, ctx: RequestContext) -> ChatResponse:
     try:
-        response = upstream_json.decode(body, Response)
+        response = surrogates.decode_whole(body, Response)
     except (msgspec.ValidationError, DecodeError) as exc:
         raise UpstreamError(f"invalid OpenAI Responses body: {exc}", status=502) from exc
     if response.status == "failed":
