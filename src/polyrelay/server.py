@@ -65,13 +65,15 @@ async def _freeze_heap() -> None:
 
 
 def _demo_key(settings: Settings) -> str:
-    """A fresh demo key for the emulator-only default; earlier demo keys are revoked."""
+    """A fresh demo key for the emulator-only default; the demo keys earlier starts made
+    are revoked. They are told by their mark (ApiKey.demo), never by their name: an
+    operator's own key named demo is the operator's."""
     database = open_configured(settings)
     try:
         for key in database.keys.list():
-            if key.name == DEMO_KEY_NAME and key.revoked_at is None:
+            if key.demo and key.revoked_at is None:
                 database.keys.revoke(key.id)
-        _, secret = database.keys.create(DEMO_KEY_NAME, None)
+        _, secret = database.keys.create(DEMO_KEY_NAME, None, demo=True)
         return secret
     finally:
         database.close()

@@ -91,6 +91,31 @@ def test_the_mount_refuses_clients(embedded: Embedded, key: str | None) -> None:
     assert gemini.status_code == 403 and gemini.json()["error"]["status"] == "PERMISSION_DENIED"
 
 
+def test_a_restart_revokes_its_own_demo_key_not_an_operators_named_demo(
+    tmp_path: Path,
+) -> None:
+    """The demo key is revoked at the next start by its mark, not its name: a key the
+    operator made with `keys create --name demo` keeps working."""
+    env = {**os.environ, "OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "", "GEMINI_API_KEY": ""}
+    env.pop("POLYRELAY_CONFIG", None)
+    for first in _serve(tmp_path):
+        old_demo_key = first.demo_key
+    created = subprocess.run(
+        [sys.executable, "-m", "polyrelay", "keys", "create", "--name", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    operator_key = created.stdout.splitlines()[1]
+    for second in _serve(tmp_path):
+        assert second.demo_key != old_demo_key
+        for key, status in ((operator_key, 200), (old_demo_key, 401), (second.demo_key, 200)):
+            answer = Embedded(second.url, key).chat("gpt-4o-mini", "hello")
+            assert answer.status_code == status, answer.text
+
+
 def test_workers_accept_each_others_calls(tmp_path: Path) -> None:
     # Concurrent slow calls keep both workers busy, so some calls reach the other worker's
     # mount (tests/unit/test_server.py checks the shared secret deterministically).

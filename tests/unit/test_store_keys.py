@@ -51,6 +51,35 @@ def test_revoke_marks_key_once(database: Database, clock: FakeClock) -> None:
     assert revoked is not None and revoked.revoked_at == 1_700_000_005
 
 
+def test_a_demo_key_is_marked_and_no_other_is(database: Database) -> None:
+    """Only `serve`'s demo keys carry the mark, whatever an operator's key is called."""
+    demo, demo_secret = database.keys.create("demo", None, demo=True)
+    named_demo, secret = database.keys.create("demo", None)
+    assert demo.demo and not named_demo.demo
+    assert database.keys.get_by_hash(hash_secret(demo_secret)) == demo
+    assert database.keys.get_by_hash(hash_secret(secret)) == named_demo
+    assert [key.demo for key in database.keys.list()] == [True, False]
+
+
+def test_keys_from_before_the_demo_mark_are_no_demo_keys(tmp_path: Path) -> None:
+    """A database from before migration 0012: its keys, a demo key of an earlier start
+    included, cannot be told from an operator's key named demo, so none is marked."""
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    before = tuple((name, step) for name, step in MIGRATIONS if name < "0012")
+    migrate(conn, 1, before)
+    conn.execute(
+        "INSERT INTO api_keys (id, name, prefix, secret_hash, created_at)"
+        " VALUES ('key_old', 'demo', 'sk-old', 'hash', 1)"
+    )
+    conn.close()
+    database = open_database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        [old] = database.keys.list()
+        assert old.name == "demo" and not old.demo
+    finally:
+        database.close()
+
+
 def test_keys_survive_reopen(database_url: str, clock: FakeClock) -> None:
     first = open_database(database_url, clock=clock)
     key, _ = first.keys.create("a", None)

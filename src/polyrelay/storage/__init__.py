@@ -87,6 +87,10 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     created_at: int
     revoked_at: int | None = None
     limits: KeyLimits = NO_LIMITS
+    demo: bool = False
+    """Made by `serve` as the emulator-only default's demo key, which its next start
+    revokes. Only `serve` sets it, so no key an operator made is ever taken for one, whatever
+    its name."""
 
 
 class KeyStore(Protocol):
@@ -97,7 +101,12 @@ class KeyStore(Protocol):
         ...
 
     def create(
-        self, name: str, models: tuple[str, ...] | None, limits: KeyLimits = NO_LIMITS
+        self,
+        name: str,
+        models: tuple[str, ...] | None,
+        limits: KeyLimits = NO_LIMITS,
+        *,
+        demo: bool = False,
     ) -> tuple[ApiKey, str]:
         """A new key and its secret. The secret is not stored and cannot be shown again."""
         ...

@@ -12,10 +12,10 @@ from polyrelay.storage import ApiKey
 from polyrelay.storage.dialect import ConnectionLock, SqlConnection
 from polyrelay.storage.key_limits import NO_LIMITS, KeyLimits, KeyWindow, SqlKeyCounters
 
-__all__ = ["SqlKeyStore", "create_api_keys"]
+__all__ = ["SqlKeyStore", "create_api_keys", "mark_demo_keys"]
 
 _KEY_COLUMNS = (
-    "id, name, prefix, models, created_at, revoked_at, expires_at, rpm, tpm, token_budget"
+    "id, name, prefix, models, created_at, revoked_at, expires_at, rpm, tpm, token_budget, demo"
 )
 _PREFIX_LENGTH = 10
 
@@ -37,6 +37,13 @@ def create_api_keys(conn: SqlConnection) -> None:
     )
 
 
+def mark_demo_keys(conn: SqlConnection) -> None:
+    """Migration `0012_demo_keys` (PostgreSQL's `0004`): whether `serve` made the key as its
+    demo key (ApiKey.demo). Keys from before it count as the operator's: a name cannot tell
+    an operator's key named demo from the demo key, so none is revoked for its name."""
+    conn.execute("ALTER TABLE api_keys ADD COLUMN demo INTEGER NOT NULL DEFAULT 0")
+
+
 class SqlKeyStore:
     def __init__(
         self, conn: SqlConnection, lock: ConnectionLock, clock: Callable[[], float]
@@ -55,7 +62,12 @@ class SqlKeyStore:
         return None if row is None else _row_to_key(row)
 
     def create(
-        self, name: str, models: tuple[str, ...] | None, limits: KeyLimits = NO_LIMITS
+        self,
+        name: str,
+        models: tuple[str, ...] | None,
+        limits: KeyLimits = NO_LIMITS,
+        *,
+        demo: bool = False,
     ) -> tuple[ApiKey, str]:
         secret = generate_secret()
         key = ApiKey(
@@ -65,12 +77,14 @@ class SqlKeyStore:
             models=models,
             created_at=int(self._clock()),
             limits=limits,
+            demo=demo,
         )
         stored_models = None if models is None else codec.encode_str(list(models))
         with self._lock:
             self._conn.execute(
                 "INSERT INTO api_keys (id, name, prefix, secret_hash, models, created_at,"
-                " expires_at, rpm, tpm, token_budget) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " expires_at, rpm, tpm, token_budget, demo)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.id,
                     name,
@@ -82,6 +96,7 @@ class SqlKeyStore:
                     limits.rpm,
                     limits.tpm,
                     limits.token_budget,
+                    int(demo),
                 ),
             )
         return key, secret
@@ -112,7 +127,7 @@ class SqlKeyStore:
 
 
 def _row_to_key(row: tuple[Any, ...]) -> ApiKey:
-    key_id, name, prefix, models, created_at, revoked_at, expires_at, rpm, tpm, budget = row
+    key_id, name, prefix, models, created_at, revoked_at, expires_at, rpm, tpm, budget, demo = row
     return ApiKey(
         id=key_id,
         name=name,
@@ -121,4 +136,5 @@ def _row_to_key(row: tuple[Any, ...]) -> ApiKey:
         created_at=created_at,
         revoked_at=revoked_at,
         limits=KeyLimits(expires_at=expires_at, rpm=rpm, tpm=tpm, token_budget=budget),
+        demo=bool(demo),
     )

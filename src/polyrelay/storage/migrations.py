@@ -18,7 +18,7 @@ from collections.abc import Callable
 from polyrelay.storage.batches import create_batch_tables, index_requests_by_task
 from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.key_limits import create_key_limit_tables
-from polyrelay.storage.keys import create_api_keys
+from polyrelay.storage.keys import create_api_keys, mark_demo_keys
 from polyrelay.storage.response_events import create_response_event_table
 from polyrelay.storage.responses import (
     create_response_tables,
@@ -45,6 +45,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0009_message_batches", create_batch_tables),
     ("0010_batch_requests_by_task", index_requests_by_task),
     ("0011_tasks_claim_order", index_claim_order),
+    ("0012_demo_keys", mark_demo_keys),
 )
 
 

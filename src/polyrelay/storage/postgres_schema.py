@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from polyrelay.storage.batches import index_requests_by_task
 from polyrelay.storage.dialect import SqlConnection
+from polyrelay.storage.keys import mark_demo_keys
 from polyrelay.storage.migrations import Migration
 from polyrelay.storage.tasks import index_claim_order
 
@@ -162,4 +163,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_schema", _create_schema),
     ("0002_batch_requests_by_task", index_requests_by_task),
     ("0003_tasks_claim_order", index_claim_order),
+    ("0004_demo_keys", mark_demo_keys),
 )
