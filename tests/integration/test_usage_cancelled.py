@@ -94,3 +94,35 @@ def test_a_run_cancelled_during_its_call_is_recorded(
     cancelled = httpx.post(gateway.url + cancel.format(id=submitted.json()["id"]), headers=headers)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert rows(gateway, workdir, key) == [(body["model"], 0, 0, 499)]
+
+
+ABANDONED = {
+    # path: (model, how the stream is asked for): the fast path, and a translated stream
+    "/v1/messages": {"model": "claude-sonnet-4-5", "max_tokens": 1000},
+    "/v1/chat/completions": {"model": "claude-sonnet-4-5"},
+}
+
+
+@pytest.mark.parametrize("path", list(ABANDONED))
+def test_a_stream_its_client_leaves_is_recorded_as_closed(
+    gateway: Gateway, emulator: Emulator, workdir: Path, path: str
+) -> None:
+    """499, as for any run stopped before its end, with the input tokens the upstream's
+    first event reported (the stream was 200 for its client, who never saw it end)."""
+    key = new_key(workdir)
+    headers = {"authorization": f"Bearer {key[1]}", "anthropic-version": "2023-06-01"}
+    marker = uuid.uuid4().hex
+    body = {
+        **ABANDONED[path],
+        "stream": True,
+        "messages": [{"role": "user", "content": f"[[words 20000]] {marker}"}],
+    }
+    with httpx.stream("POST", gateway.url + path, json=body, headers=headers) as streamed:
+        assert streamed.status_code == 200
+        chunks = streamed.iter_bytes()
+        next(chunks)
+        time.sleep(0.5)  # well into the stream (20,000 words at 1,000 a second)
+        next(chunks)
+    [(model, input_tokens, _, status)] = rows(gateway, workdir, key)
+    assert (model, status) == ("claude-sonnet-4-5", 499)
+    assert input_tokens > 0

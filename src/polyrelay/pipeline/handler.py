@@ -337,6 +337,7 @@ class Gateway:
             renderer.heartbeat,
             ctx,
             self.settings.stream_keepalive_seconds,
+            meter.abandon,
         )
 
 

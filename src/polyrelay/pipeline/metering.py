@@ -5,11 +5,14 @@ settled once into one `UsageRecord` row.
 
 - IR path, not streamed: the usage of every choice's `ChatResponse`, summed (the web search
   loop already sums its rounds into its response);
-- IR path, streamed: `MeteredRenderer` keeps the last usage seen per choice (`MessageStart`,
+- IR path, streamed: `see` keeps the last usage seen per choice (`MessageStart`,
   `UsageDelta` are cumulative) as the events go to the renderer; the row is written when
   the response's frames are closed (end, in-band error or client disconnect) by
   `MeteredFrames.aclose`, so a cancelled stream records what the upstream had reported;
-- fast path, streamed: `passthrough._forward` hands the relay parser's events to `see_all`;
+- fast path, streamed: `passthrough._forward` hands the relay parser's events to `see_all`,
+  and `MeteredFrames.aclose` writes the row, as on the IR path;
+- a stream whose client went away before its end (`abandon`, called by the SSE response
+  on the disconnect): status 499 and the tokens reported until then;
 - a stream that ended in an error (cut off, an in-band error, a timeout): its row has that
   error's status, as the same error before the stream would, and the tokens it reported
   (`fail`, or a StreamError seen by `see_all`);
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, cast
 import msgspec
 
 from polyrelay.codec import JSONObject
+from polyrelay.errors import ClientClosedError
 from polyrelay.ir import MessageStart, StreamError, StreamEvent, Usage, UsageDelta
 from polyrelay.providers import upstream_json
 from polyrelay.providers.anthropic.response import usage_to_ir as anthropic_usage
@@ -117,6 +121,12 @@ class Meter:
     def fail(self, status: int) -> None:
         """The stream ended in an error with this status, which its row gets."""
         self._status = status
+
+    def abandon(self) -> None:
+        """The stream's client went away before its end: the row says 499, as nginx logs
+        a closed request and as a run cancelled otherwise is recorded, with the usage the
+        upstream had reported (a 200 would say the client got the whole answer)."""
+        self._status = ClientClosedError.status
 
     def settle(self, status: int | None = None) -> None:
         """`status`: the client's, when known here; else 200 or the stream's failure's."""

@@ -23,7 +23,7 @@ from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, StreamRenderer
 from polyrelay.ir import ChatRequest, StreamError
 from polyrelay.ir.tool_ids import plain_wire_ids
-from polyrelay.pipeline.metering import Meter, usage_of_body
+from polyrelay.pipeline.metering import Meter, MeteredFrames, usage_of_body
 from polyrelay.pipeline.replies import conforms, response_headers, sse_response
 from polyrelay.pipeline.sse_response import FinalFrames
 from polyrelay.pipeline.unstreamed import decoded_json, refuse_if_unstreamed
@@ -84,9 +84,9 @@ async def relay(
     trims = conforms(provider, TrimsRelayedStream)
     trim = cast(TrimsRelayedStream, provider).relay_trim(ctx) if trims else None
     echo = _Echo(route.upstream_model, ctx.model, extra, trim, metadata=_names_model(raw))
-    frames = _forward(stream, parser, renderer, observer, meter, echo)
+    frames = MeteredFrames(_forward(stream, parser, renderer, observer, meter, echo), meter)
     keepalive = gateway.settings.stream_keepalive_seconds
-    return sse_response(frames, renderer.heartbeat, ctx, keepalive)
+    return sse_response(frames, renderer.heartbeat, ctx, keepalive, meter.abandon)
 
 
 async def _relay_whole(
@@ -414,5 +414,3 @@ async def _forward(
     except GatewayError as error:
         meter.fail(error.status)
         yield FinalFrames(renderer.end(tail, error))
-    finally:
-        meter.settle()

@@ -51,12 +51,15 @@ def sse_response(
     beat: Callable[[], list[bytes]],
     ctx: RequestContext,
     keepalive: float,
+    client_gone: Callable[[], None] | None = None,
 ) -> SSEResponse:
     """The streamed answer: frames as they come, and during silence `beat()`, a renderer's
-    `heartbeat`."""
+    `heartbeat`; `client_gone()` when the client leaves before the end."""
 
     def heartbeat() -> bytes:
         return b"".join(beat())
 
     headers = {**SSE_HEADERS, **response_headers(ctx)}
-    return SSEResponse(frames, headers, heartbeat=heartbeat, keepalive=keepalive)
+    return SSEResponse(
+        frames, headers, heartbeat=heartbeat, keepalive=keepalive, client_gone=client_gone
+    )

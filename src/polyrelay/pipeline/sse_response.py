@@ -5,8 +5,9 @@ listening for the client's disconnect; per stream that costs more CPU than trans
 short answer (bench/README.md). This response sends each frame batch as it comes and:
 
 - watches for the client's disconnect only once a stream has lasted `_WATCH_AFTER` seconds
-  (a short stream is over before that); a disconnect cancels the stream, whose generators
-  close the upstream streams in their `finally` (dropping the upstream connection);
+  (a short stream is over before that); a disconnect calls `client_gone` (the meter's, so the
+  usage row says 499) and cancels the stream, whose generators close the upstream
+  streams in their `finally` (dropping the upstream connection);
 - while the source is silent for `keepalive` seconds (a slow upstream, a gateway-run web
   search), sends the renderer's heartbeat frames (`event: ping` to Anthropic clients, an
   SSE comment to the others) — only after the first frame and never inside one, since the
@@ -47,18 +48,21 @@ class SSEResponse(Response):
         *,
         heartbeat: Callable[[], bytes],
         keepalive: float,
+        client_gone: Callable[[], None] | None = None,
     ) -> None:
+        """`client_gone`: called when the client goes away before the stream's end."""
         self.frames = frames
         self.status_code = 200
         self.background = None
         self.heartbeat = heartbeat
         """The bytes that keep the stream alive now (b"" for none), from the renderer."""
         self.keepalive = keepalive
+        self.client_gone = client_gone
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         del scope  # HTTP only: the routes that return it are POST endpoints
-        pump = _Pump(send, receive, self.heartbeat, self.keepalive)
+        pump = _Pump(send, receive, self.heartbeat, self.keepalive, self.client_gone)
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         await pump.run(self.frames)
 
@@ -66,6 +70,7 @@ class SSEResponse(Response):
 class _Pump:
     __slots__ = (
         "beat",
+        "client_gone",
         "disconnected",
         "heartbeat",
         "keepalive",
@@ -81,9 +86,15 @@ class _Pump:
     )
 
     def __init__(
-        self, send: Send, receive: Receive, heartbeat: Callable[[], bytes], keepalive: float
+        self,
+        send: Send,
+        receive: Receive,
+        heartbeat: Callable[[], bytes],
+        keepalive: float,
+        client_gone: Callable[[], None] | None,
     ) -> None:
         self.send = send
+        self.client_gone = client_gone
         self.receive = receive
         self.heartbeat = heartbeat
         self.keepalive = keepalive
@@ -126,6 +137,8 @@ class _Pump:
             if not self.disconnected or self.task is None:
                 raise
             self.task.uncancel()  # our own cancellation: the client is gone, end quietly
+            if self.client_gone is not None:
+                self.client_gone()  # before `aclose` below, which settles the stream's usage
         finally:
             self._stop()
             aclose = getattr(frames, "aclose", None)

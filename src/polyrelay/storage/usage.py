@@ -89,7 +89,8 @@ class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
     status: int = 200
     """The HTTP status the client got; for a stream that failed in-band (its client got
     200), the failure's status, as the same error before the stream would have had; 499
-    for a run cancelled before its call answered (pipeline/metering.py)."""
+    for a run cancelled before its call answered, and for a stream its client left before
+    its end (pipeline/metering.py)."""
     stream: bool = False
     counted_minute: int | None = None
     """For a key with token limits, the minute (Unix time // 60) the request ended in:

@@ -17,7 +17,7 @@ from polyrelay.errors import GatewayError, UpstreamTimeoutError
 from polyrelay.frontends.anthropic_messages.stream import AnthropicStreamRenderer
 from polyrelay.frontends.openai_chat.stream import OpenAIChatStreamRenderer
 from polyrelay.ir import ChatRequest
-from polyrelay.pipeline.metering import Meter
+from polyrelay.pipeline.metering import Meter, MeteredFrames
 from polyrelay.pipeline.passthrough import _Boundary, _Echo, _forward
 from polyrelay.providers.anthropic import AnthropicProvider
 from polyrelay.providers.openai_chat import OpenAIChatProvider
@@ -102,9 +102,18 @@ def forward(
 
     async def collect() -> bytes:
         frames = _forward(stream, parser, renderer, None, meter, echo)  # type: ignore[arg-type]
-        return b"".join([frame async for frame in frames])
+        return await drained(frames, meter)
 
     return asyncio.run(collect()), rows
+
+
+async def drained(frames: AsyncIterator[bytes], meter: Meter) -> bytes:
+    """The relayed bytes; then the frames closed as the SSE response closes them, which
+    writes the usage row."""
+    metered = MeteredFrames(frames, meter)
+    out = b"".join([frame async for frame in metered])
+    await metered.aclose()
+    return out
 
 
 @pytest.mark.parametrize("public", ["m", "up"])  # renamed (frames held) or not
@@ -143,7 +152,7 @@ def forward_messages(stream: ScriptedStream) -> tuple[bytes, UsageRows]:
 
     async def collect() -> bytes:
         frames = _forward(stream, parser, renderer, None, meter, _Echo("up", "m", []))  # type: ignore[arg-type]
-        return b"".join([frame async for frame in frames])
+        return await drained(frames, meter)
 
     return asyncio.run(collect()), rows
 
