@@ -361,6 +361,12 @@ class Database(Protocol):
         requests while it waits."""
         ...
 
+    async def call_off_loop(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A store call that holds the database long (a whole Message Batch's insert),
+        made on the event loop without holding it: in a thread on SQLite (the loop's
+        other store calls wait for it there too), as `call` on PostgreSQL."""
+        ...
+
     @property
     def keys(self) -> KeyStore: ...
 

@@ -80,6 +80,8 @@ def create_batch_tables(conn: SqlConnection) -> None:
     )
 
 
+_REQUESTS_PER_INSERT = 1000
+"""Requests (tasks and request rows) per slice of a batch's insert."""
 _ACTIVE = "('pending', 'processing')"
 _TASKS_OF = "SELECT task_id FROM message_batch_requests WHERE batch_id = ?"
 _OVERDUE_TASKS = (
@@ -100,19 +102,27 @@ class SqlBatchStore:
         self._lock = lock
 
     def create(self, batch: BatchRow, requests: list[tuple[str, NewTask]]) -> None:
-        """The batch, its tasks and their custom ids, in one transaction."""
+        """The batch, its tasks and their custom ids, in one transaction. A large batch
+        takes seconds: call it with Database.call_off_loop.
+
+        The rows go in slices: on PostgreSQL each slice is a round trip, where a store
+        call gives the event loop back, so the rows of 100,000 requests are never all
+        encoded on the loop's thread at once."""
         with self._lock, write_transaction(self._conn):
             self._conn.execute(
                 "INSERT INTO message_batches (id, key_id, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?)",
                 (batch.id, batch.key_id, batch.created_at, batch.expires_at),
             )
-            insert_tasks(self._conn, [task for _, task in requests])
-            self._conn.executemany(
-                "INSERT INTO message_batch_requests (batch_id, custom_id, task_id)"
-                " VALUES (?, ?, ?)",
-                [(batch.id, custom_id, task.id) for custom_id, task in requests],
-            )
+            for start in range(0, len(requests), _REQUESTS_PER_INSERT):
+                self._insert_requests(batch.id, requests[start : start + _REQUESTS_PER_INSERT])
+
+    def _insert_requests(self, batch_id: str, requests: list[tuple[str, NewTask]]) -> None:
+        insert_tasks(self._conn, [task for _, task in requests])
+        self._conn.executemany(
+            "INSERT INTO message_batch_requests (batch_id, custom_id, task_id) VALUES (?, ?, ?)",
+            [(batch_id, custom_id, task.id) for custom_id, task in requests],
+        )
 
     def get(self, batch_id: str, key_id: str) -> BatchRow | None:
         with self._lock:

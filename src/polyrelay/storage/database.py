@@ -62,6 +62,11 @@ class SqlDatabase:
         """`fn(*args, **kwargs)`, a store call made from the event loop."""
         return await self._call(fn, *args, **kwargs)
 
+    async def call_off_loop(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A long store call (a Message Batch's insert), made from the event loop. Here it
+        is `call`: the engine's subclass runs it elsewhere when `call` would block."""
+        return await self.call(fn, *args, **kwargs)
+
     def submit_background(
         self, response: StoredResponse, events: list[RecordedEvent], task: NewTask
     ) -> None:

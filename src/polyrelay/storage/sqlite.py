@@ -6,10 +6,12 @@ writer wait for another process's write lock instead of failing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from polyrelay.storage import StorageError
 from polyrelay.storage.database import SqlDatabase
@@ -19,6 +21,9 @@ from polyrelay.storage.sqlite_bulk import SqliteConnection
 
 __all__ = ["SqliteDatabase"]
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 _BUSY_TIMEOUT_MS = 5000
 _CACHED_STATEMENTS = 256
 """The stdlib's default is 128; each batched INSERT adds up to 9 texts (sqlite_bulk)."""
@@ -26,6 +31,26 @@ _CACHED_STATEMENTS = 256
 
 class SqliteDatabase(SqlDatabase):
     """The open connection and its stores; build it with `open`."""
+
+    _long_calls = 0
+    """Long store calls running in threads (`call_off_loop`)."""
+
+    async def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """At once, as a store call on a local file is short; but while a long call holds
+        the connection, in a thread: waiting for its lock on the loop's thread would stop
+        every other request for as long as the long call runs."""
+        if self._long_calls:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await super().call(fn, *args, **kwargs)
+
+    async def call_off_loop(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """In a thread. SQLite releases the GIL while it writes, so the loop goes on
+        serving requests (those that make a store call wait for this one, off the loop)."""
+        self._long_calls += 1
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        finally:
+            self._long_calls -= 1
 
     @classmethod
     def open(cls, path: str, *, clock: Callable[[], float]) -> SqliteDatabase:
