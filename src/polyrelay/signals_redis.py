@@ -11,6 +11,7 @@ unreachable Redis is an outage: the server starts, and the replicas poll meanwhi
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlsplit
@@ -23,7 +24,15 @@ from polyrelay.settings import ConfigError
 from polyrelay.signals import redis_address
 from polyrelay.signals_remote import TIMEOUT_SECONDS, RemoteSignals
 
-__all__ = ["CHANNEL", "REFUSED", "RedisSignals", "check_login", "publish_once", "refusal"]
+__all__ = [
+    "CHANNEL",
+    "LOGIN_SECONDS",
+    "REFUSED",
+    "RedisSignals",
+    "check_login",
+    "publish_once",
+    "refusal",
+]
 
 CHANNEL = "polyrelay:signals"
 REFUSED: tuple[type[BaseException], ...] = (
@@ -34,11 +43,17 @@ REFUSED: tuple[type[BaseException], ...] = (
 )
 """What a Redis that refuses the login or a command raises: configuration errors."""
 
+LOGIN_SECONDS = 1.0
+"""How long start-up waits for Redis, at most: the whole login check (`check_login`), and
+then the first subscription. A Redis that accepts connections and never answers is an
+outage, which the server rides out; it must not hold start-up back."""
+
 
 class RedisSignals(RemoteSignals):
     name = "redis"
     errors = (redis.RedisError, OSError)
     refused = REFUSED
+    first_try_seconds = LOGIN_SECONDS
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -54,7 +69,10 @@ class RedisSignals(RemoteSignals):
 
     async def _messages(self) -> AsyncIterator[str | None]:
         async with self._client.pubsub() as pubsub:
-            await pubsub.subscribe(CHANNEL)
+            # No read timeout on this connection, so a Redis that never answers the login
+            # would hold the listener for ever: it is an outage, retried like one.
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                await pubsub.subscribe(CHANNEL)
             yield None
             async for message in pubsub.listen():
                 if message.get("type") == "message":
@@ -91,23 +109,33 @@ def refusal(url: str, exc: BaseException) -> str:
     )
 
 
-def check_login(url: str, timeout: float = TIMEOUT_SECONDS) -> Exception | None:
-    """Log in to Redis and run what the signals run (PUBLISH, SUBSCRIBE) once. A refusal
-    raises ConfigError. The error of an unreachable Redis (an outage, which the server
+def check_login(url: str, timeout: float = LOGIN_SECONDS) -> Exception | None:
+    """Log in to Redis and run what the signals run (PUBLISH, SUBSCRIBE) once, all of it
+    within `timeout` (one deadline, not one per connection and command). A refusal raises
+    ConfigError. The error of an unreachable or silent Redis (an outage, which the server
     rides out) is returned; None when Redis let everything through."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
-        # An origin without a topic: the listeners skip it.
-        client.publish(CHANNEL, f"check-{secrets.token_hex(4)}")
-        with client.pubsub() as pubsub:
-            pubsub.subscribe(CHANNEL)
+        asyncio.run(_log_in(url, timeout))
     except REFUSED as exc:
         raise ConfigError(refusal(url, exc)) from None
+    except TimeoutError:
+        return TimeoutError(f"no answer within {timeout:g} s")
     except (redis.RedisError, OSError) as exc:
         return exc
-    finally:
-        client.close()
     return None
+
+
+async def _log_in(url: str, timeout: float) -> None:
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            # An origin without a topic: the listeners skip it.
+            await client.publish(CHANNEL, f"check-{secrets.token_hex(4)}")
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(CHANNEL)
+                await pubsub.get_message(timeout=None)  # its answer: a refusal is raised
+    finally:
+        await client.aclose()
 
 
 def publish_once(url: str, topic: str, payload: str = "") -> str | None:

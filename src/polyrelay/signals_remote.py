@@ -45,6 +45,8 @@ class RemoteSignals(Signals):
     refused: tuple[type[BaseException], ...] = ()
     """What a refused login or command raises (of `errors`): a configuration error."""
     refused_delays = REFUSED_DELAYS
+    first_try_seconds = TIMEOUT_SECONDS
+    """How long `start` waits for the first subscription, at most."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -79,9 +81,9 @@ class RemoteSignals(Signals):
         self._loops = [asyncio.create_task(self._send()), asyncio.create_task(self._listen())]
         # Wait for the first subscription, so signals sent right after start-up arrive; a
         # server that refuses does not hold the gateway back, one that does not answer at
-        # most the connect timeout.
+        # most first_try_seconds.
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(TIMEOUT_SECONDS):
+            async with asyncio.timeout(self.first_try_seconds):
                 await self._first_try.wait()
 
     async def stop(self) -> None:

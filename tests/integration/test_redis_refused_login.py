@@ -6,8 +6,12 @@ the gateway rides out."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -16,7 +20,7 @@ import pytest
 import redis
 
 from tests.integration.conftest import Emulator, serving
-from tests.integration.servers import STATIC_KEY, gateway_config
+from tests.integration.servers import STATIC_KEY, free_port, gateway_config, start, stop
 from tests.redis_server import RedisServer
 
 WRONG_PASSWORD = "not-the-password@:/%"
@@ -108,3 +112,55 @@ def test_an_unreachable_redis_is_an_outage_the_gateway_rides_out(
         log = gateway.log.read_text()
     assert "redis: signals lost (" in log and " ERROR " not in log
     assert urlsplit(unreachable).password not in log and not _shows(log, WRONG_PASSWORD)
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """A redis URL whose server accepts TCP connections and never writes a byte (a hung
+    Redis, or a port that is no Redis)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:  # closed: the test is over
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    listener.close()
+    for conn in accepted:
+        conn.close()
+
+
+def test_a_redis_that_never_answers_holds_start_up_back_a_second_at_most(
+    silent_redis: str, emulator: Emulator, tmp_path: Path
+) -> None:
+    """It was ~11 s: 5 s for the login check and 5 s more waiting for the first
+    subscription. The gateway serves meanwhile, and logs the silence as an outage."""
+    config = tmp_path / "polyrelay.yaml"
+    config.write_text(
+        gateway_config(emulator.url, tmp_path / "db.sqlite", f"redis: {silent_redis}\n")
+    )
+    checked = _polyrelay(config, "check", "--offline")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "no answer within 3 s" in checked.stdout
+    port = free_port()
+    url, log = f"http://127.0.0.1:{port}", tmp_path / "gateway.log"
+    started = time.monotonic()
+    proc = start(["serve", "--config", str(config), "--port", str(port)], url + "/", log)
+    try:
+        assert time.monotonic() - started < 4.0, log.read_text()
+        chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"authorization": f"Bearer {STATIC_KEY}"}
+        assert httpx.post(f"{url}/v1/chat/completions", json=chat, headers=headers).is_success
+        deadline = time.monotonic() + 15
+        while "redis: signals lost (" not in log.read_text():  # not a listener hung for ever
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert httpx.post(f"{url}/v1/chat/completions", json=chat, headers=headers).is_success
+    finally:
+        stop(proc)
+    assert " ERROR " not in log.read_text()
