@@ -153,6 +153,50 @@ def test_unknown_tool_is_invalid_argument(genai_client):
     assert caught.value.code == 400
 
 
+@pytest.mark.parametrize(
+    ("model", "budget", "refused"),
+    [
+        ("gemini-2.5-pro", 0, "Budget 0 is invalid"),
+        ("gemini-2.5-pro", 32769, "The thinking budget (32769) is invalid."),
+        ("gemini-2.5-flash", 24577, "The thinking budget (24577) is invalid."),
+        ("gemini-2.5-flash-lite", 100, "The thinking budget (100) is invalid."),
+        ("gemini-2.5-flash", 0, None),
+        ("gemini-2.5-pro", -1, None),
+    ],
+)
+def test_thinking_budget_outside_the_model_s_range(genai_client, model, budget, refused):
+    thinking = types.ThinkingConfig(thinking_budget=budget)
+    config = types.GenerateContentConfig(thinking_config=thinking)
+    if refused is None:
+        genai_client.models.generate_content(model=model, contents="hi", config=config)
+        return
+    with pytest.raises(errors.ClientError) as caught:
+        genai_client.models.generate_content(model=model, contents="hi", config=config)
+    assert caught.value.code == 400
+    assert refused in str(caught.value.message)
+
+
+def test_ref_beside_other_fields_is_invalid_argument(base_url):
+    schema = {
+        "type": "object",
+        "properties": {"p": {"$ref": "#/$defs/P", "title": "P"}},
+        "$defs": {"P": {"type": "string"}},
+    }
+    declaration = {"name": "f", "parametersJsonSchema": schema}
+    body = {
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "tools": [{"functionDeclarations": [declaration]}],
+    }
+    response = httpx.post(f"{base_url}/v1beta/models/{MODEL}:generateContent", json=body)
+    assert response.status_code == 400
+    assert (
+        "Schema.ref 'P' was set alongside unsupported fields" in response.json()["error"]["message"]
+    )
+    del schema["properties"]["p"]["title"]
+    response = httpx.post(f"{base_url}/v1beta/models/{MODEL}:generateContent", json=body)
+    assert response.status_code == 200
+
+
 def test_stream_without_alt_sse_is_a_json_array(base_url):
     response = httpx.post(
         f"{base_url}/v1beta/models/{MODEL}:streamGenerateContent",

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.dialect import Reply, ReplyContext
 from polyrelay.emulator.errors import gemini_error
+from polyrelay.emulator.gemini_checks import refuse_ref_siblings, refuse_thinking_budget
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -70,7 +71,9 @@ class GeminiDialect:
         refuse_gemini_names(_named_declarations(body))
         texts += [as_str(declaration.get("description")) for declaration in declarations]
         config = as_object(first_of(body, "generationConfig", "generation_config"))
+        refuse_thinking_budget(self.model, config)
         schemas = {as_str(d.get("name")): _parameters(d) for d in declarations}
+        refuse_ref_siblings([list(schemas.values()), _output_schema(config)])
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(turns),

@@ -23,6 +23,7 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.gemini.content import contents_from_ir, system_from_ir
+from polyrelay.providers.gemini.schema import schema_for_gemini
 from polyrelay.schemas.gemini import (
     CountTokensRequest,
     FunctionCallingConfig,
@@ -46,9 +47,13 @@ MAX_STOP_SEQUENCES = 5
 
 _BUDGET_BY_EFFORT = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 _LEVEL_BY_EFFORT = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH"}
-# Largest thinkingBudget per 2.5 model family (ai.google.dev/gemini-api/docs/thinking).
+# The thinkingBudget range per 2.5 model family (ai.google.dev/gemini-api/docs/thinking).
+# Gemini answers 400 outside it ("The thinking budget (31999) is invalid."), and 2.5 Pro
+# cannot think less than 128 ("Budget 0 is invalid. This model only works in thinking mode.").
 _MAX_BUDGET_PRO = 32768
 _MAX_BUDGET = 24576
+_MIN_BUDGET_PRO = 128
+_MIN_BUDGET_FLASH_LITE = 512
 _DYNAMIC_BUDGET = -1
 
 
@@ -114,7 +119,9 @@ def _tools_from_ir(request: ChatRequest, ctx: RequestContext) -> list[Tool] | No
         ctx.warn("gemini does not enforce strict tool schemas; strict dropped")
     declarations = [
         FunctionDeclaration(
-            name=t.name, description=t.description, parameters_json_schema=t.parameters
+            name=t.name,
+            description=t.description,
+            parameters_json_schema=schema_for_gemini(t.parameters, ctx, f"tool {t.name}"),
         )
         for t in request.tools
     ]
@@ -148,6 +155,7 @@ def _generation_config_from_ir(
             param="stop",
         )
     mime, schema = _output_format_from_ir(request.output_format)
+    schema = schema_for_gemini(schema, ctx, "the response format")
     config = GenerationConfig(
         max_output_tokens=request.max_tokens,
         temperature=request.temperature,
@@ -193,21 +201,41 @@ def thinking_config_from_ir(
         if level_style:
             ctx.warn("gemini 3 models cannot turn thinking off; sent thinkingLevel MINIMAL")
             return ThinkingConfig(thinking_level="MINIMAL")
+        if _is_pro(model):
+            ctx.warn(
+                f"{model} cannot turn thinking off; sent its smallest thinkingBudget, "
+                f"{_MIN_BUDGET_PRO}"
+            )
+            return ThinkingConfig(thinking_budget=_MIN_BUDGET_PRO)
         return ThinkingConfig(thinking_budget=0)
     if level_style:
         return ThinkingConfig(include_thoughts=True, thinking_level=_level(reasoning))
-    return ThinkingConfig(include_thoughts=True, thinking_budget=_budget(reasoning, model))
+    return ThinkingConfig(include_thoughts=True, thinking_budget=_budget(reasoning, model, ctx))
 
 
-def _budget(reasoning: ReasoningConfig, model: str) -> int:
+def _is_pro(model: str) -> bool:
+    return "-pro" in model
+
+
+def _budget(reasoning: ReasoningConfig, model: str, ctx: RequestContext) -> int:
+    low, high = _budget_range(model)
     if reasoning.budget_tokens is not None:
-        return reasoning.budget_tokens
+        budget = min(max(reasoning.budget_tokens, low), high)
+        if budget != reasoning.budget_tokens:
+            ctx.warn(
+                f"{model} takes a thinkingBudget from {low} to {high}; "
+                f"budget_tokens {reasoning.budget_tokens} was sent as {budget}"
+            )
+        return budget
     if reasoning.effort is None or reasoning.adaptive:
         return _DYNAMIC_BUDGET
-    budget = _BUDGET_BY_EFFORT.get(reasoning.effort)
-    if budget is not None:
-        return budget
-    return _MAX_BUDGET_PRO if "-pro" in model else _MAX_BUDGET
+    return _BUDGET_BY_EFFORT.get(reasoning.effort, high)
+
+
+def _budget_range(model: str) -> tuple[int, int]:
+    if _is_pro(model):
+        return _MIN_BUDGET_PRO, _MAX_BUDGET_PRO
+    return (_MIN_BUDGET_FLASH_LITE if "flash-lite" in model else 1), _MAX_BUDGET
 
 
 def _level(reasoning: ReasoningConfig) -> str | None:

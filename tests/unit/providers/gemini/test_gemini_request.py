@@ -309,6 +309,10 @@ def test_output_format(
         ("gemini-3-pro-preview", ReasoningConfig(budget_tokens=20000), {"thinkingLevel": "HIGH"}),
         ("gemini-3-flash", ReasoningConfig(budget_tokens=5000), {"thinkingLevel": "MEDIUM"}),
         ("gemini-3-flash", ReasoningConfig(), {}),
+        # Outside the family's range: Gemini answers 400, so the nearest end is sent.
+        ("gemini-2.5-flash", ReasoningConfig(budget_tokens=31999), {"thinkingBudget": 24576}),
+        ("gemini-2.5-pro", ReasoningConfig(budget_tokens=60000), {"thinkingBudget": 32768}),
+        ("gemini-2.5-flash-lite", ReasoningConfig(budget_tokens=100), {"thinkingBudget": 512}),
     ],
 )
 def test_thinking_config(
@@ -329,6 +333,9 @@ def test_thinking_off(route_for: Callable[..., Route], ctx: RequestContext) -> N
     body = build(req(user("Hi"), reasoning=off), route_for("gemini-3-pro-preview"), ctx)
     assert body["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "MINIMAL"}
     assert any("cannot turn thinking off" in w for w in ctx.warnings)
+    # 2.5 Pro refuses budget 0 ("This model only works in thinking mode").
+    body = build(req(user("Hi"), reasoning=off), route_for("gemini-2.5-pro"), ctx)
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 128}
 
 
 WEATHER = FunctionTool(
