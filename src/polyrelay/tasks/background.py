@@ -25,7 +25,15 @@ from polyrelay.frontends.openai_responses.encode import response_id, response_sh
 from polyrelay.storage import ApiKey, ResponseStore, StoredResponse
 from polyrelay.tasks.model import Task, TaskError
 
-__all__ = ["error_code", "finish_response", "promised", "queued_response", "set_status"]
+__all__ = [
+    "error_code",
+    "finish_response",
+    "mark_promised",
+    "promised",
+    "queued_response",
+    "set_status",
+    "unstored",
+]
 
 
 def queued_response(
@@ -86,9 +94,28 @@ def _promised_document(result: bytes, response_id: str) -> dict[str, Any] | None
     response = codec.decode(result)
     if not isinstance(response, dict):
         return None
+    mark_promised(response, response_id)
+    return response
+
+
+def mark_promised(response: dict[str, Any], response_id: str) -> None:
+    """Make a Response of the run (`unstored`) the background response promised at
+    submission: its id, `background: true` and `store: true`."""
     response["id"] = response_id
     response["background"] = True
-    return response
+    response["store"] = True
+
+
+def unstored(body: bytes) -> bytes:
+    """A background response's body as its run sends it: `store: false`. The task
+    stores the response itself, under the id promised at submission (finish_response,
+    set_status); a copy stored by the call would be one more response for the key, on
+    the fast path (an openai-responses upstream) under the upstream's id."""
+    document = codec.decode(body)
+    if isinstance(document, dict):
+        document["store"] = False
+        return codec.encode(document)
+    return body
 
 
 def finish_response(store: ResponseStore, task: Task, result: bytes) -> None:

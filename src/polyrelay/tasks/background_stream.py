@@ -7,8 +7,9 @@ At submission the `queued` Response is stored and its first two events are recor
 that commits its task (polyrelay.storage.submission). The task worker,
 in whichever server process claims it, then runs the request streamed and records each
 event of the run in the ResponseEventLog, renumbered to follow on, with the Response's
-id set to the promised one and `background: true` (the run's own `response.created` is
-left out: the client has had one). Every client, the submitting POST included, streams
+id set to the promised one, `background: true` and `store: true` (the run sends `store:
+false`: the task stores the response itself); the run's own `response.created` is left
+out (the client has had one). Every client, the submitting POST included, streams
 by reading the log back: at once when the run is in its own process (EventFeed), else
 by polling every `_POLL_SECONDS`.
 
@@ -38,7 +39,7 @@ from polyrelay.storage import (
     call_at_once,
 )
 from polyrelay.storage.response_events import EventsRejected
-from polyrelay.tasks.background import error_code
+from polyrelay.tasks.background import error_code, mark_promised
 from polyrelay.tasks.model import TaskError
 from polyrelay.tasks.runner import Outcome, crashed, dispatch_task
 
@@ -138,8 +139,7 @@ class Recorder:
             return None
         response = document.get("response")
         if isinstance(response, dict):
-            response["id"] = self._id
-            response["background"] = True
+            mark_promised(response, self._id)
             if kind in TERMINAL:
                 self.final, self.final_type = response, kind
         document["sequence_number"] = seq = self.next_seq

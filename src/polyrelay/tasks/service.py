@@ -327,6 +327,7 @@ class TaskService:
         store, call = self._gateway.database.responses, self._call
         if not await call(background.set_status, store, task, "in_progress"):
             return Outcome(error=_WITHDRAWN)  # deleted, or cancelled since the claim
+        task = msgspec.structs.replace(task, body=background.unstored(task.body))
         if not is_streamed(task.body):
             outcome = await run_task(self._gateway, task)
             if outcome.result is None:

@@ -125,9 +125,10 @@ def test_a_run_is_renumbered_after_the_submitted_events(database: Database) -> N
         "response.completed",
     ]
     assert [d["sequence_number"] for d in documents] == [2, 3, 4]
-    assert documents[0]["response"] == {"id": RESP, "background": True}
+    assert documents[0]["response"] == {"id": RESP, "background": True, "store": True}
     assert [e.last for e in events] == [False, False, True]
-    assert recorder.final == {"id": RESP, "status": "completed", "background": True}
+    promised = {"id": RESP, "status": "completed", "background": True, "store": True}
+    assert recorder.final == promised
     assert final_error(recorder) is None
     recorder.commit(events)
     assert Recorder(log, EventFeed(), RESP).cut_off  # a second run would follow a first's
