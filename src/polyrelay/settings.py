@@ -4,14 +4,17 @@ The file is read as a `yaml.compose` node tree, so every error names its line. O
 converts nodes to the field types below (via `msgspec.inspect`), so a new section is a new
 Struct plus a field on `Settings`. A mapping becomes a Struct (unknown keys are errors) or a
 `dict[str, Struct]`, whose entry key fills the Struct's `name` and its `key_defaults` fields.
-`${VAR}` expands from the environment (missing: empty); an optional value that expands to
-nothing is None, so `api_key: "${OPENAI_API_KEY}"` with the variable unset means no key.
+`${VAR}` expands from the environment (missing: empty), in keys as in values; an optional
+value that expands to nothing is None, so `api_key: "${OPENAI_API_KEY}"` with the variable
+unset means no key. Single values are checked by kind (polyrelay.settings_values; numbers
+must be finite, in `_scalar`).
 Top-level `max_body_bytes`, `stream_keepalive_seconds` and `log_level` are accepted besides the
 DESIGN.md keys.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -27,6 +30,7 @@ from polyrelay.database_url import PoolMode, is_postgres_url
 from polyrelay.fetch.settings import FetchSettings
 from polyrelay.media.settings import MediaSettings
 from polyrelay.search.settings import SearchSettings
+from polyrelay.settings_values import check_header_value, check_headers, require_name
 from polyrelay.tasks.settings import TasksSettings
 
 __all__ = [
@@ -75,6 +79,8 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             shown = "a URL with credentials" if "@" in self.base_url else repr(self.base_url)
             raise ValueError(f"base_url: expected an http:// or https:// URL, got {shown}")
+        check_headers(self.headers)
+        check_header_value("api_key", self.api_key)  # sent in a header too
 
 
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,6 +102,9 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     """False for a model that takes no reasoning settings (OpenAI refuses
     `reasoning_effort` for gpt-4o-mini): a translated request's are left out, warned."""
 
+    def __post_init__(self) -> None:
+        require_name("model", self.model)  # else every request asks the upstream for ''
+
 
 class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
     key: str
@@ -109,8 +118,7 @@ class StaticKey(msgspec.Struct, frozen=True, kw_only=True):
     refused, e.g. 2027-01-31 or 2027-01-31T18:00:00+01:00."""
 
     def __post_init__(self) -> None:
-        if not self.name.strip():  # it is the key's identity (static:NAME)
-            raise ValueError("name: must not be empty")
+        require_name("name", self.name)  # it is the key's identity (static:NAME)
         if self.expires_at is not None:
             self.expiry()  # refuse a malformed one when the config is read
 
@@ -349,7 +357,7 @@ class _Reader:
             raise self._error(node, f"{path}: expected a mapping of names to entries")
         entries: dict[str, object] = {}
         for key_node, value_node in node.value:
-            key = self._key(key_node, entries)
+            key = self._entry_name(key_node, entries, path)
             sub = f"{path}.{key}"
             if isinstance(info, msgspec.inspect.StructType):
                 entries[key] = self._struct(value_node, info.cls, sub, key=key)
@@ -383,6 +391,8 @@ class _Reader:
         is_number = is_int or (isinstance(info, inspect.FloatType) and isinstance(value, float))
         if isinstance(info, inspect.IntType | inspect.FloatType) and is_number:
             assert isinstance(value, int | float)
+            if not math.isfinite(value):  # .inf passes every lower bound: no timeout at all
+                raise self._error(node, f"{path}: expected a finite number, got {node.value}")
             if not _in_range(info, value):
                 raise self._error(node, f"{path}: {value} is out of range ({_describe(info)})")
             return value if isinstance(info, inspect.IntType) else float(value)
@@ -392,25 +402,45 @@ class _Reader:
         constructor = yaml.constructor.SafeConstructor()
         if node.tag != _STR_TAG or "${" not in node.value:
             return constructor.construct_object(node, deep=True)
-        if _NOT_A_VAR.search(node.value):
-            raise self._error(
-                node,
-                "only ${NAME} expands from the environment (no ${NAME:-default} or other"
-                " forms): set the variable, or write the value itself",
-            )
-        expanded = _ENV_VAR.sub(lambda m: self._env.get(m.group(1), ""), node.value)
+        expanded = self._expanded(node)
         if node.style is not None:  # quoted: stays a string
             return expanded
         resolver = yaml.resolver.Resolver()
         tag = resolver.resolve(yaml.ScalarNode, expanded, (True, False))  # type: ignore[no-untyped-call]
         return constructor.construct_object(yaml.ScalarNode(tag, expanded), deep=True)
 
+    def _expanded(self, node: yaml.ScalarNode) -> str:
+        """The node's text with each ${NAME} replaced by the variable (unset: nothing)."""
+        if "${" not in node.value:
+            return str(node.value)
+        if _NOT_A_VAR.search(node.value):
+            raise self._error(
+                node,
+                "only ${NAME} expands from the environment (no ${NAME:-default} or other"
+                " forms): set the variable, or write the value itself",
+            )
+        return _ENV_VAR.sub(lambda m: self._env.get(m.group(1), ""), node.value)
+
     def _key(self, node: yaml.Node, seen: Mapping[str, object]) -> str:
+        """A mapping's key, expanded as values are: a provider, model or header name
+        written as ${NAME} is the variable's value, never the text ${NAME}."""
         if not isinstance(node, yaml.ScalarNode):
             raise self._error(node, "keys must be plain names")
-        if node.value in seen:
-            raise self._error(node, f"duplicate key {node.value!r}")
-        return str(node.value)
+        key = self._expanded(node)
+        if key in seen:
+            raise self._error(node, f"duplicate key {key!r}")
+        return key
+
+    def _entry_name(self, node: yaml.Node, seen: Mapping[str, object], path: str) -> str:
+        """The name of an entry of `providers`, `models` or `headers`: not blank."""
+        name = self._key(node, seen)
+        try:
+            require_name(f"{path}: entry name", name)
+        except ValueError as exc:
+            unset = "${" in str(node.value)
+            hint = f" ({node.value} expands to nothing: set the variable)" if unset else ""
+            raise self._error(node, f"{exc}{hint}") from None
+        return name
 
     def _check_key_names(self, static_keys: object) -> None:
         """A static key's name is its identity (its id is `static:NAME`): two keys of one

@@ -143,3 +143,36 @@ def test_a_base_url_with_credentials_is_shown_without_them(tmp_path: Path) -> No
     assert done.returncode == 1, done.stdout + done.stderr
     assert "openai at http://127.0.0.1:1/v1: cannot be reached" in done.stdout
     assert "hunter2" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("provider", "models", "problem"),
+    [
+        ("timeout: .inf", "{provider: p}", ":3: providers.p.timeout: expected a finite number"),
+        (
+            'headers: {X-Team: "a\\r\\nX-Evil: 1"}',
+            "{provider: p}",
+            ":3: providers.p: headers: X-Team: the value has a line break (CR or LF)",
+        ),
+        ("timeout: 5", "{provider: p, model: ''}", ":5: models.m: model: must not be empty"),
+    ],
+)
+def test_check_and_serve_refuse_loose_values_as_config_errors(
+    tmp_path: Path, provider: str, models: str, problem: str
+) -> None:
+    config = tmp_path / "loose.yaml"
+    config.write_text(
+        f"database: sqlite:///{tmp_path}/loose.db\nproviders:\n"
+        f"  p: {{type: openai, base_url: http://127.0.0.1:1/v1, {provider}}}\n"
+        f"models:\n  m: {models}\n"
+    )
+    for command in (["check", "--offline"], ["serve", "--port", "0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "polyrelay", *command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,  # serve would run: the test times out
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.startswith(f"polyrelay: error: {config}{problem}"), done.stderr
+        assert len(done.stderr.splitlines()) == 1 and done.stdout == ""

@@ -350,3 +350,82 @@ def test_static_keys_take_limits() -> None:
     assert (key.rpm, key.tpm, key.token_budget) == (60, None, 900)
     message = config_error(f"{MINIMAL}keys:\n  - {{key: sk-x, name: ci, rpm: 0}}\n")
     assert "rpm" in message and ">= 1" in message
+
+
+def test_variables_expand_in_names_as_in_values() -> None:
+    """A provider, model or header name written as ${NAME} is the variable's value."""
+    text = (
+        "providers:\n"
+        "  ${PROVIDER}: {type: openai, base_url: http://x/v1, headers: {'${HEADER}': v}}\n"
+        "models:\n  ${MODEL}: {provider: '${PROVIDER}'}\n"
+    )
+    env = {"PROVIDER": "local", "HEADER": "X-Team", "MODEL": "qwen"}
+    settings = parse(text, env)
+    assert settings.providers["local"].name == "local"
+    assert settings.providers["local"].headers == {"X-Team": "v"}
+    assert settings.models["qwen"].provider == "local" and settings.models["qwen"].model == "qwen"
+    assert config_error(text, {**env, "MODEL": ""}) == (
+        "polyrelay.yaml:4: models: entry name: must not be empty"
+        " (${MODEL} expands to nothing: set the variable)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "path", "value"),
+    [
+        ("", "providers.p.timeout", ".inf"),
+        ("", "providers.p.connect_timeout", ".inf"),
+        ("", "providers.p.timeout", "-.inf"),
+        ("models:\n  m: {provider: p, input_price: .inf}\n", "models.m.input_price", None),
+        ("stream_keepalive_seconds: .inf\n", "stream_keepalive_seconds", None),
+        ("responses: {websocket_max_seconds: .inf}\n", "responses.websocket_max_seconds", None),
+        ("fetch: {total_timeout: .inf}\n", "fetch.total_timeout", None),
+        ("search: {timeout: .inf}\n", "search.timeout", None),
+        ("media: {pdf_seconds: .inf}\n", "media.pdf_seconds", None),
+    ],
+)
+def test_durations_sizes_and_prices_are_finite(extra: str, path: str, value: str | None) -> None:
+    """YAML's .inf passed every lower bound: `timeout: .inf` meant no timeout at all."""
+    provider = "  p: {type: openai, base_url: http://x/v1" + (
+        f", {path.rsplit('.', 1)[1]}: {value}}}\n" if value else "}\n"
+    )
+    models = "" if extra.startswith("models") else "models:\n  m: {provider: p}\n"
+    error = config_error(f"providers:\n{provider}{models}{extra}")
+    assert f": {path}: expected a finite number, got " in error, error
+
+
+@pytest.mark.parametrize(
+    ("provider", "problem"),
+    [
+        ('headers: {X-Team: "a\\r\\nX-Evil: 1"}', "headers: X-Team: the value has a line break"),
+        ('headers: {X-Team: "a\\nb"}', "headers: X-Team: the value has a line break"),
+        ("headers: {X-Team: '${VALUE}'}", "headers: X-Team: the value has a line break"),
+        ("headers: {'X Team': a}", "headers: 'X Team' is not a header name"),
+        ('headers: {"X-A: 1\\r\\nX-Evil": a}', "headers: 'X-A: 1\\r\\nX-Evil' is not a"),
+        ('api_key: "sk-1\\r\\nX-Evil: 1"', "api_key: the value has a line break"),
+    ],
+)
+def test_upstream_header_fields_are_one_line(provider: str, problem: str) -> None:
+    """They go into every upstream request: a line break would add a header of its own."""
+    text = f"providers:\n  p: {{type: openai, base_url: http://x/v1, {provider}}}\n"
+    error = config_error(text + "models:\n  m: {provider: p}\n", {"VALUE": "a\r\nX-Evil: 1"})
+    assert error.startswith(f"polyrelay.yaml:2: providers.p: {problem}"), error
+    assert "X-Evil: 1" not in error  # the value is not shown: it may be a secret
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        ("  m: {provider: p, model: ''}\n", "polyrelay.yaml:4: models.m: model: must not be empty"),
+        (
+            "  m: {provider: p, model: '${UPSTREAM}'}\n",
+            "polyrelay.yaml:4: models.m: model: must not be empty",
+        ),
+        ("  '': {provider: p}\n", "polyrelay.yaml:4: models: entry name: must not be empty"),
+        ("  ' ': {provider: p}\n", "polyrelay.yaml:4: models: entry name: must not be empty"),
+    ],
+)
+def test_names_are_not_empty(models: str, expected: str) -> None:
+    assert config_error(MINIMAL.split("models:")[0] + "models:\n" + models) == expected
+    provider = "providers:\n  '': {type: openai, base_url: http://x/v1}\nmodels: {}\n"
+    assert config_error(provider).startswith("polyrelay.yaml:2: providers: entry name: must")
