@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -130,14 +131,29 @@ class _Calls:
 
 _calls = _Calls()
 
+_held = threading.Event()
+"""Set once a later call of a prompt asking to hold came; it answers (a 500) when the test
+sets `_release`, or after a while."""
+_release = threading.Event()
+
+
+def _hold() -> Answer:
+    _held.set()
+    _release.wait(10)
+    return json_answer(_ERROR, 500)
+
 
 def answering(path: str, body: bytes) -> Answer:
     """A first round answered (a search call, a paused turn), every later round a 500 (or,
-    for a prompt asking to cut, a continuation that breaks off); the `n` test's calls
-    alternate between an answer and a 500."""
+    for a prompt asking to cut, a continuation that breaks off; for one asking to hold,
+    a call that answers only when released); the `n` tests' calls alternate between an
+    answer and a 500 (or a held call)."""
     request: dict[str, Any] = json.loads(body)
     last = request["messages"][-1]
     streamed = bool(request.get("stream"))
+    first = json.dumps(request["messages"][0]["content"])
+    if last["role"] in ("tool", "assistant") and "hold" in first:
+        return _hold()
     if path.endswith("/chat/completions"):
         if last["role"] == "tool":  # the round after the search
             return json_answer(_ERROR, 500)
@@ -145,9 +161,9 @@ def answering(path: str, body: bytes) -> Answer:
     if "parallel" in json.dumps(last["content"]):
         if _calls.next() % 2:
             return json_answer(ANSWER_JSON)
-        return json_answer(_ANTHROPIC_ERROR, 500)
+        return _hold() if "hold" in first else json_answer(_ANTHROPIC_ERROR, 500)
     if last["role"] == "assistant":  # the paused turn, continued
-        if "cut" in json.dumps(request["messages"][0]["content"]):
+        if "cut" in first:
             return stream_answer(CONTINUATION_CUT)
         return json_answer(_ANTHROPIC_ERROR, 500)
     return stream_answer(PAUSED_STREAM) if streamed else json_answer(PAUSED_JSON)
@@ -216,3 +232,37 @@ def test_a_failed_choice_keeps_the_answered_one(gateway: Metered) -> None:
     key = gateway.new_key()
     ask(gateway, key[1], PAUSED, False, n=2, text="parallel please")
     assert row(gateway, key) == (7, 3, 0, 500)
+
+
+CANCELLED = {
+    # a later call held: (model, prompt, more of the body, the row's tokens and searches)
+    "search": (SEARCH, "find cats, and hold", {"web_search_options": {}}, (100, 10, 1)),
+    "paused": (PAUSED, "find cats, and hold", {"web_search_options": {}}, (100, 10, 0)),
+    "n": (PAUSED, "parallel please, and hold", {"n": 2}, (7, 3, 0)),
+}
+
+
+@pytest.mark.parametrize("case", list(CANCELLED))
+def test_a_run_cancelled_during_a_later_call_keeps_the_calls_answered(
+    gateway: Metered, case: str
+) -> None:
+    """An async task, cancelled while one of its calls is under way (a search loop's
+    second round, a paused turn's continuation, the second of two choices): the row has
+    the answered calls' usage (and the search run), status 499."""
+    model, text, extra, used = CANCELLED[case]
+    key = gateway.new_key()
+    headers = {"authorization": f"Bearer {key[1]}"}
+    messages = [{"role": "user", "content": text}]
+    body = {"model": model, "async": True, "messages": messages, **extra}
+    _held.clear()
+    _release.clear()
+    try:
+        submitted = httpx.post(gateway.url + "/v1/chat/completions", json=body, headers=headers)
+        assert submitted.status_code == 202, submitted.text
+        assert _held.wait(10), "the held call never came"
+        cancel = f"{gateway.url}/v1/tasks/{submitted.json()['id']}/cancel"
+        cancelled = httpx.post(cancel, headers=headers)
+        assert cancelled.json()["status"] == "cancelled", cancelled.text
+        assert row(gateway, key) == (*used, 499)
+    finally:
+        _release.set()

@@ -2,18 +2,23 @@
 
 When the request carries a server tool the upstream cannot run (web search on anything but
 Anthropic), each choice runs the server-tool loop (polyrelay.tools.loop) instead of one call.
+
+A request served by several calls (a tool loop's rounds, a paused turn's continuations,
+`n` choices as parallel calls) reports each call's usage as it answers (`Answered`): a
+run cancelled before its whole answer is recorded with it, since the upstream bills the
+answered calls all the same (a failed call's error carries it instead: GatewayError.usage).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
-from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent
+from polyrelay.ir import ChatRequest, ChatResponse, StreamEvent, Usage
 from polyrelay.ir.tool_names import client_event, client_response, upstream_request
 from polyrelay.pipeline.paused import complete_paused, may_pause
 from polyrelay.pipeline.unstreamed import refuse_if_unstreamed
@@ -22,7 +27,11 @@ from polyrelay.providers.transport import UpstreamClient, UpstreamStream
 from polyrelay.tools.loop import complete_with_tool, prepare_request
 from polyrelay.tools.web_search import WebSearchRuntime
 
-__all__ = ["call_once", "choice_count", "client_events", "complete", "open_streams"]
+__all__ = ["Answered", "call_once", "choice_count", "client_events", "complete", "open_streams"]
+
+Answered = Callable[[Usage], None]
+"""Told the usage of each upstream call that answers, and of the searches the gateway ran
+(see the module doc)."""
 
 
 def choice_count(request: ChatRequest, provider: Provider) -> int:
@@ -68,11 +77,15 @@ async def complete(
     ctx: RequestContext,
     server_tools: WebSearchRuntime | None = None,
     client_protocol: str = "",
+    *,
+    answered: Answered,
 ) -> list[ChatResponse]:
     """`client_protocol`: the frontend's name, for the turns paused for a client whose
     protocol cannot say so (pipeline/paused.py)."""
     if server_tools is not None and server_tools.emulates(request, provider.capabilities):
-        return await _complete_with_tools(client, provider, request, route, ctx, server_tools)
+        return await _complete_with_tools(
+            client, provider, request, route, ctx, server_tools, answered
+        )
     single = _single_choice(request, provider)
     upstream_request = built(provider, single, route, ctx)
 
@@ -82,10 +95,12 @@ async def complete(
         response = await client.send(upstream_request, route.provider)
         if response.status >= 400:
             raise provider.parse_error(response)
-        return parsed(provider, response, route, ctx)
+        answer = parsed(provider, response, route, ctx)
+        answered(answer.usage)
+        return answer
 
     async def call(prepared: ChatRequest) -> ChatResponse:
-        return await call_once(client, provider, prepared, route, ctx)
+        return await call_once(client, provider, prepared, route, ctx, answered)
 
     pausing = may_pause(request, provider, client_protocol)
     count = choice_count(request, provider)
@@ -115,11 +130,14 @@ async def call_once(
     request: ChatRequest,
     route: Route,
     ctx: RequestContext,
+    answered: Answered,
 ) -> ChatResponse:
     response = await client.send(built(provider, request, route, ctx), route.provider)
     if response.status >= 400:
         raise provider.parse_error(response)
-    return parsed(provider, response, route, ctx)
+    answer = parsed(provider, response, route, ctx)
+    answered(answer.usage)
+    return answer
 
 
 async def _complete_with_tools(
@@ -129,17 +147,22 @@ async def _complete_with_tools(
     route: Route,
     ctx: RequestContext,
     server_tools: WebSearchRuntime,
+    answered: Answered,
 ) -> list[ChatResponse]:
     """Every choice runs its own loop (its own search count), each call asking for one."""
     single = msgspec.structs.replace(request, n=1)
 
     async def call(prepared: ChatRequest) -> ChatResponse:
-        return await call_once(client, provider, prepared, route, ctx)
+        return await call_once(client, provider, prepared, route, ctx, answered)
 
     async def one() -> ChatResponse:
         tool = server_tools.tool_for(request, provider.capabilities, ctx)
         assert tool is not None
-        return await complete_with_tool(call, prepare_request(single, tool), tool)
+        try:
+            return await complete_with_tool(call, prepare_request(single, tool), tool)
+        except asyncio.CancelledError:  # the searches it ran were billed too
+            answered(Usage(web_search_requests=tool.requests))
+            raise
 
     return await _every_choice([one() for _ in range(request.n)])
 

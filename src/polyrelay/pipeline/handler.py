@@ -289,7 +289,14 @@ class Gateway:
             if chat.stream:
                 return await self._stream(frontend, provider, chat, route, ctx, meter)
             responses = await complete(
-                self.client, provider, chat, route, ctx, self.server_tools, frontend.name
+                self.client,
+                provider,
+                chat,
+                route,
+                ctx,
+                self.server_tools,
+                frontend.name,
+                answered=meter.answered,
             )
         except _UPSTREAM_ERRORS as error:
             if error.usage is not None:
@@ -299,7 +306,7 @@ class Gateway:
         except asyncio.CancelledError:
             # The call went out and its run was stopped (a cancelled task or background
             # response, a closed WebSocket): recorded, as a stream its client left is.
-            meter.settle(ClientClosedError.status)
+            meter.cancel()
             raise
         for response in responses:
             meter.add(response.usage)

@@ -22,8 +22,10 @@ settled once into one `UsageRecord` row.
   status the client got, so refused and failed calls are visible too, and zero tokens
   unless the error carries usage (`GatewayError.usage`: a billed answer's, and that of
   the request's earlier calls that were answered, e.g. a tool loop's rounds);
-- a call whose run was cancelled before it answered (a cancelled task or background
-  response, a closed WebSocket): a row with status 499 and zero tokens.
+- a run cancelled before its answer (a cancelled task or background response, a closed
+  WebSocket): a row with status 499 and the usage of the upstream calls that had
+  answered (`answered`: a tool loop's rounds, a paused turn's calls, `n` choices), else
+  zero tokens.
   Errors raised before the call (bad body, unknown model, auth) record nothing.
 """
 
@@ -61,6 +63,7 @@ class Meter:
     """The usage of one request; `settle` writes its row once (later calls do nothing)."""
 
     __slots__ = (
+        "_answered",
         "_choices",
         "_counted",
         "_ctx",
@@ -88,6 +91,7 @@ class Meter:
         self._route = route
         self._stream = stream
         self._usage = Usage()
+        self._answered = Usage()
         self._choices: dict[int, Usage] = {}
         self._settled = False
         self._status = 200
@@ -95,6 +99,17 @@ class Meter:
     def add(self, usage: Usage) -> None:
         """A whole response's usage (summed with the other choices')."""
         self._usage = self._usage + usage
+
+    def answered(self, usage: Usage) -> None:
+        """An upstream call of a request not streamed answered (or the gateway's searches
+        ran): what its row counts if the run is cancelled before the whole answer."""
+        self._answered = self._answered + usage
+
+    def cancel(self) -> None:
+        """The run was stopped before its answer: 499, with the usage of the calls that
+        had answered (a tool loop's earlier rounds, a paused turn's first call)."""
+        self._usage = self._usage + self._answered
+        self.settle(ClientClosedError.status)
 
     def see(self, event: StreamEvent, choice: int = 0) -> None:
         """The usage a stream event carries, if any: the stream's cumulative usage so far

@@ -16,7 +16,8 @@ results the model can read. Then each round calls the model once:
 At most `tool.max_rounds` rounds (web search: max_uses + 2); when the last one still
 asks for searches, the answer stops with `pause_turn`, as Anthropic's does. Usage is summed
 over the rounds, plus the searches run; when a round fails, its error carries the usage of
-the rounds before it (GatewayError.usage), which the request's usage row records.
+the rounds before it (GatewayError.usage), which the request's usage row records (and a
+run cancelled between rounds has them from pipeline/calls.py, told of each as it answers).
 
 Streaming (`stream_with_tool`) keeps to the IR grammar across rounds: one MessageStart (the
 first round's), part indexes renumbered 0, 1, 2... over every round, one MessageStop at the
