@@ -176,6 +176,15 @@ def test_thinking_budget_outside_the_model_s_range(genai_client, model, budget, 
     assert refused in str(caught.value.message)
 
 
+def test_penalties_only_to_gemini_2_0(genai_client):
+    config = types.GenerateContentConfig(presence_penalty=0.5)
+    genai_client.models.generate_content(model="gemini-2.0-flash", contents="hi", config=config)
+    with pytest.raises(errors.ClientError) as caught:
+        genai_client.models.generate_content(model=MODEL, contents="hi", config=config)
+    assert caught.value.code == 400
+    assert caught.value.message == f"Penalty is not enabled for models/{MODEL}"
+
+
 def test_ref_beside_other_fields_is_invalid_argument(base_url):
     schema = {
         "type": "object",

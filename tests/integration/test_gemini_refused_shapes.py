@@ -1,7 +1,7 @@
 """Requests real Gemini refuses with a 400 do not leave the gateway in that shape: a
 thinkingBudget outside the model's range (2.5 Pro cannot turn thinking off, Flash thinks
-at most 24576 tokens) and a schema node holding `$ref` beside fields other than
-description and default. The emulator refuses both as Gemini does
+at most 24576 tokens), a schema node holding `$ref` beside fields other than description
+and default, and a penalty to a model past 2.0. The emulator refuses them as Gemini does
 (emulator/gemini_checks.py)."""
 
 from __future__ import annotations
@@ -100,3 +100,22 @@ def test_ref_keeps_only_the_fields_gemini_allows_beside_it(
     assert sent["properties"]["unit"] == {"$ref": "#/$defs/Unit", "description": "which"}
     assert sent["$defs"] == SCHEMA["$defs"]
     assert "dropped title beside $ref" in response.headers["polyrelay-warnings"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_penalties_are_dropped_for_gemini_2_5(
+    gateway: Gateway, emulator: Emulator, stream: bool
+) -> None:
+    body = {
+        "model": "gemini-2.5-flash",
+        "messages": [{"role": "user", "content": "hi"}],
+        "presence_penalty": 0.5,
+        "frequency_penalty": 0.5,
+        "stream": stream,
+    }
+    response = post(gateway, "/v1/chat/completions", body)
+    assert response.status_code == 200, response.text
+    assert "generationConfig" not in emulator.last()["body"]
+    warnings = response.headers["polyrelay-warnings"]
+    assert "does not support presence_penalty" in warnings
+    assert "does not support frequency_penalty" in warnings

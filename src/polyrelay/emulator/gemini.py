@@ -10,7 +10,11 @@ from starlette.responses import Response
 from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.dialect import Reply, ReplyContext
 from polyrelay.emulator.errors import gemini_error
-from polyrelay.emulator.gemini_checks import refuse_ref_siblings, refuse_thinking_budget
+from polyrelay.emulator.gemini_checks import (
+    refuse_penalties,
+    refuse_ref_siblings,
+    refuse_thinking_budget,
+)
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -72,6 +76,7 @@ class GeminiDialect:
         texts += [as_str(declaration.get("description")) for declaration in declarations]
         config = as_object(first_of(body, "generationConfig", "generation_config"))
         refuse_thinking_budget(self.model, config)
+        refuse_penalties(self.model, config)
         schemas = {as_str(d.get("name")): _parameters(d) for d in declarations}
         refuse_ref_siblings([list(schemas.values()), _output_schema(config)])
         return Conversation(

@@ -3,7 +3,8 @@
 - thinkingBudget outside the model family's range (ai.google.dev/gemini-api/docs/thinking:
   2.5 Pro 128-32768, Flash 0-24576, Flash-Lite 0 or 512-24576; -1 is dynamic);
 - a schema node holding `$ref` beside fields other than `description` and `default` (or
-  `$`-keywords), in a function's parameters or the response schema.
+  `$`-keywords), in a function's parameters or the response schema;
+- a non-zero presencePenalty or frequencyPenalty to a model past Gemini 2.0.
 
 Without these the emulator would answer what real Gemini refuses.
 """
@@ -14,7 +15,7 @@ from polyrelay.codec import JSONObject
 from polyrelay.emulator.script import RequestError
 from polyrelay.emulator.wire import as_object, first_of
 
-__all__ = ["refuse_ref_siblings", "refuse_thinking_budget"]
+__all__ = ["refuse_penalties", "refuse_ref_siblings", "refuse_thinking_budget"]
 
 _DYNAMIC = -1
 _REF_SIBLINGS = frozenset({"description", "default"})
@@ -55,3 +56,15 @@ def refuse_ref_siblings(schema: object) -> None:
             )
     for value in schema.values():
         refuse_ref_siblings(value)
+
+
+def refuse_penalties(model: str, config: JSONObject) -> None:
+    if model.startswith(("gemini-1.", "gemini-2.0")):
+        return
+    for name in ("presencePenalty", "frequencyPenalty"):
+        if first_of(config, name, _snake(name)):
+            raise RequestError(400, f"Penalty is not enabled for models/{model}")
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)

@@ -162,8 +162,8 @@ def _generation_config_from_ir(
         top_p=request.top_p,
         top_k=request.top_k,
         stop_sequences=list(request.stop) or None,
-        presence_penalty=request.presence_penalty,
-        frequency_penalty=request.frequency_penalty,
+        presence_penalty=_penalty(request.presence_penalty, "presence_penalty", route, ctx),
+        frequency_penalty=_penalty(request.frequency_penalty, "frequency_penalty", route, ctx),
         seed=request.seed,
         response_mime_type=mime,
         response_json_schema=schema,
@@ -173,6 +173,17 @@ def _generation_config_from_ir(
 
 
 _EMPTY_CONFIG = GenerationConfig()
+_PENALTY_MODELS = ("gemini-1.", "gemini-2.0")
+"""Gemini 2.5 and later answer a non-zero penalty with 400 "Penalty is not enabled for
+models/gemini-2.5-flash"; only these families take one."""
+
+
+def _penalty(value: float | None, name: str, route: Route, ctx: RequestContext) -> float | None:
+    if value is None or route.upstream_model.startswith(_PENALTY_MODELS):
+        return value
+    if value:
+        ctx.warn(f"{route.upstream_model} does not support {name}; dropped")
+    return None
 
 
 def _output_format_from_ir(

@@ -245,7 +245,7 @@ def test_server_tool_history_is_dropped_with_warning(route: Route, ctx: RequestC
     assert any("server tool" in w for w in ctx.warnings)
 
 
-def test_generation_config(route: Route, ctx: RequestContext) -> None:
+def test_generation_config(route_for: Callable[..., Route], ctx: RequestContext) -> None:
     request = req(
         user("Hi"),
         max_tokens=100,
@@ -258,7 +258,7 @@ def test_generation_config(route: Route, ctx: RequestContext) -> None:
         seed=7,
         n=2,
     )
-    body = build(request, route, ctx)
+    body = build(request, route_for("gemini-2.0-flash"), ctx)
     assert body["generationConfig"] == {
         "maxOutputTokens": 100,
         "temperature": 0.5,
@@ -269,6 +269,13 @@ def test_generation_config(route: Route, ctx: RequestContext) -> None:
         "frequencyPenalty": 0.2,
         "seed": 7,
     }
+
+
+def test_penalties_past_gemini_2_0_are_dropped(route: Route, ctx: RequestContext) -> None:
+    """Gemini 2.5 answers 400 "Penalty is not enabled for models/gemini-2.5-flash"."""
+    request = req(user("Hi"), presence_penalty=0.5, frequency_penalty=0.0, seed=7)
+    assert build(request, route, ctx)["generationConfig"] == {"seed": 7}
+    assert list(ctx.warnings) == ["gemini-2.5-flash does not support presence_penalty; dropped"]
 
 
 def test_more_than_five_stop_sequences_is_unsupported(route: Route, ctx: RequestContext) -> None:
