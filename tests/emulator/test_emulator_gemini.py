@@ -176,6 +176,25 @@ def test_thinking_budget_outside_the_model_s_range(genai_client, model, budget, 
     assert refused in str(caught.value.message)
 
 
+@pytest.mark.parametrize(
+    ("model", "level", "refused"),
+    [
+        ("gemini-3-pro-preview", "MINIMAL", True),
+        ("gemini-3-pro-preview", "MEDIUM", True),
+        ("gemini-3.1-pro-preview", "MEDIUM", False),
+        ("gemini-3-flash-preview", "MINIMAL", False),
+    ],
+)
+def test_thinking_level_the_model_lacks(genai_client, model, level, refused):
+    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_level=level))
+    if not refused:
+        genai_client.models.generate_content(model=model, contents="hi", config=config)
+        return
+    with pytest.raises(errors.ClientError) as caught:
+        genai_client.models.generate_content(model=model, contents="hi", config=config)
+    assert f"Thinking level {level} is not supported" in str(caught.value.message)
+
+
 def test_penalties_only_to_gemini_2_0(genai_client):
     config = types.GenerateContentConfig(presence_penalty=0.5)
     genai_client.models.generate_content(model="gemini-2.0-flash", contents="hi", config=config)

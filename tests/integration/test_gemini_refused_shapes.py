@@ -1,6 +1,7 @@
 """Requests real Gemini refuses with a 400 do not leave the gateway in that shape: a
 thinkingBudget outside the model's range (2.5 Pro cannot turn thinking off, Flash thinks
-at most 24576 tokens), a schema node holding `$ref` beside fields other than description
+at most 24576 tokens), a thinkingLevel the model lacks (Gemini 3 Pro: no MINIMAL, no
+MEDIUM), a schema node holding `$ref` beside fields other than description
 and default, and a penalty to a model past 2.0. The emulator refuses them as Gemini does
 (emulator/gemini_checks.py)."""
 
@@ -31,7 +32,10 @@ def gateway(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Ite
     workdir = tmp_path_factory.mktemp("gemini-refused")
     config = workdir / "polyrelay.yaml"
     text = gateway_config(emulator.url, workdir / "polyrelay.db")
-    pro = "models:\n  gemini-2.5-pro: {provider: emu-gemini}\n"
+    pro = (
+        "models:\n  gemini-2.5-pro: {provider: emu-gemini}\n"
+        "  gemini-3-pro-preview: {provider: emu-gemini}\n"
+    )
     config.write_text(text.replace("models:\n", pro, 1))
     yield from serving_config(config)
 
@@ -58,6 +62,22 @@ def test_thinking_off_on_2_5_pro_sends_its_smallest_budget(
     assert response.status_code == 200, response.text
     assert sent_thinking(emulator) == {"thinkingBudget": 128}
     assert "cannot turn thinking off" in response.headers["polyrelay-warnings"]
+
+
+@pytest.mark.parametrize(
+    ("effort", "level"), [("none", "LOW"), ("minimal", "LOW"), ("medium", "HIGH")]
+)
+def test_gemini_3_pro_gets_a_thinking_level_it_has(
+    gateway: Gateway, emulator: Emulator, effort: str, level: str
+) -> None:
+    body = {
+        "model": "gemini-3-pro-preview",
+        "messages": [{"role": "user", "content": "hi"}],
+        "reasoning_effort": effort,
+    }
+    response = post(gateway, "/v1/chat/completions", body)
+    assert response.status_code == 200, response.text
+    assert sent_thinking(emulator)["thinkingLevel"] == level
 
 
 def test_a_budget_past_flash_s_range_is_sent_as_its_largest(

@@ -1,7 +1,8 @@
 """Requests Gemini refuses, refused as Gemini does: a 400 in Gemini's words.
 
 - thinkingBudget outside the model family's range (ai.google.dev/gemini-api/docs/thinking:
-  2.5 Pro 128-32768, Flash 0-24576, Flash-Lite 0 or 512-24576; -1 is dynamic);
+  2.5 Pro 128-32768, Flash 0-24576, Flash-Lite 0 or 512-24576; -1 is dynamic), and a
+  thinkingLevel the model lacks (Gemini 3 Pro models: no MINIMAL; 3.0 Pro: no MEDIUM);
 - a schema node holding `$ref` beside fields other than `description` and `default` (or
   `$`-keywords), in a function's parameters or the response schema;
 - a non-zero presencePenalty or frequencyPenalty to a model past Gemini 2.0.
@@ -23,6 +24,15 @@ _REF_SIBLINGS = frozenset({"description", "default"})
 
 def refuse_thinking_budget(model: str, config: JSONObject) -> None:
     thinking = as_object(first_of(config, "thinkingConfig", "thinking_config"))
+    level = first_of(thinking, "thinkingLevel", "thinking_level")
+    if (level == "MINIMAL" and "-pro" in model) or (
+        level == "MEDIUM" and model.startswith("gemini-3-pro")
+    ):
+        raise RequestError(
+            400,
+            f"Thinking level {level} is not supported for this model. Please retry with"
+            " other thinking level.",
+        )
     budget = first_of(thinking, "thinkingBudget", "thinking_budget")
     if not isinstance(budget, int) or budget == _DYNAMIC:
         return

@@ -210,8 +210,9 @@ def thinking_config_from_ir(
     level_style = model.startswith("gemini-3")
     if not reasoning.enabled:
         if level_style:
-            ctx.warn("gemini 3 models cannot turn thinking off; sent thinkingLevel MINIMAL")
-            return ThinkingConfig(thinking_level="MINIMAL")
+            lowest = "LOW" if _is_pro(model) else "MINIMAL"
+            ctx.warn(f"gemini 3 models cannot turn thinking off; sent thinkingLevel {lowest}")
+            return ThinkingConfig(thinking_level=lowest)
         if _is_pro(model):
             ctx.warn(
                 f"{model} cannot turn thinking off; sent its smallest thinkingBudget, "
@@ -220,7 +221,8 @@ def thinking_config_from_ir(
             return ThinkingConfig(thinking_budget=_MIN_BUDGET_PRO)
         return ThinkingConfig(thinking_budget=0)
     if level_style:
-        return ThinkingConfig(include_thoughts=True, thinking_level=_level(reasoning))
+        level = _offered_level(_level(reasoning), model, ctx)
+        return ThinkingConfig(include_thoughts=True, thinking_level=level)
     return ThinkingConfig(include_thoughts=True, thinking_budget=_budget(reasoning, model, ctx))
 
 
@@ -259,3 +261,17 @@ def _level(reasoning: ReasoningConfig) -> str | None:
     if budget <= _BUDGET_BY_EFFORT["low"]:
         return "LOW"
     return "MEDIUM" if budget <= _BUDGET_BY_EFFORT["medium"] else "HIGH"
+
+
+def _offered_level(level: str | None, model: str, ctx: RequestContext) -> str | None:
+    """The nearest level above that the model has: Gemini 3 Pro models have no MINIMAL
+    and 3.0 Pro no MEDIUM either (400 "Thinking level MEDIUM is not supported for this
+    model"); 3 Flash has all four."""
+    if level == "MINIMAL" and _is_pro(model):
+        sent = "LOW"
+    elif level == "MEDIUM" and model.startswith("gemini-3-pro"):
+        sent = "HIGH"
+    else:
+        return level
+    ctx.warn(f"{model} has no thinkingLevel {level}; sent {sent}")
+    return sent

@@ -316,6 +316,12 @@ def test_output_format(
         ("gemini-3-pro-preview", ReasoningConfig(budget_tokens=20000), {"thinkingLevel": "HIGH"}),
         ("gemini-3-flash", ReasoningConfig(budget_tokens=5000), {"thinkingLevel": "MEDIUM"}),
         ("gemini-3-flash", ReasoningConfig(), {}),
+        ("gemini-3-flash", ReasoningConfig(effort="minimal"), {"thinkingLevel": "MINIMAL"}),
+        # Gemini 3 Pro models have no MINIMAL, 3.0 Pro no MEDIUM: the next level up.
+        ("gemini-3.1-pro-preview", ReasoningConfig(effort="minimal"), {"thinkingLevel": "LOW"}),
+        ("gemini-3.1-pro-preview", ReasoningConfig(effort="medium"), {"thinkingLevel": "MEDIUM"}),
+        ("gemini-3-pro-preview", ReasoningConfig(effort="medium"), {"thinkingLevel": "HIGH"}),
+        ("gemini-3-pro-preview", ReasoningConfig(budget_tokens=5000), {"thinkingLevel": "HIGH"}),
         # Outside the family's range: Gemini answers 400, so the nearest end is sent.
         ("gemini-2.5-flash", ReasoningConfig(budget_tokens=31999), {"thinkingBudget": 24576}),
         ("gemini-2.5-pro", ReasoningConfig(budget_tokens=60000), {"thinkingBudget": 32768}),
@@ -337,9 +343,11 @@ def test_thinking_off(route_for: Callable[..., Route], ctx: RequestContext) -> N
     off = ReasoningConfig(enabled=False)
     body = build(req(user("Hi"), reasoning=off), route_for("gemini-2.5-flash"), ctx)
     assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 0}
-    body = build(req(user("Hi"), reasoning=off), route_for("gemini-3-pro-preview"), ctx)
+    body = build(req(user("Hi"), reasoning=off), route_for("gemini-3-flash"), ctx)
     assert body["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "MINIMAL"}
     assert any("cannot turn thinking off" in w for w in ctx.warnings)
+    body = build(req(user("Hi"), reasoning=off), route_for("gemini-3-pro-preview"), ctx)
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "LOW"}
     # 2.5 Pro refuses budget 0 ("This model only works in thinking mode").
     body = build(req(user("Hi"), reasoning=off), route_for("gemini-2.5-pro"), ctx)
     assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 128}
