@@ -1,9 +1,13 @@
 """A run stopped while its upstream call is under way (an async task or a background
-response cancelled by its owner) still gets its usage row: the call went out, as a stream
-its client left does. Real gateway → the emulator, whose `[[delay MS]]` holds the call."""
+response cancelled by its owner) still gets its usage row: the call went out. So does a
+stream left before its end (its HTTP client gone, its WebSocket closed, its background
+response cancelled), with the tokens reported until then; every such row says 499. Real
+gateway → the emulator, whose `[[delay MS]]` holds a call and whose paced streams
+(`--tokens-per-second`, conftest) are still running when the client leaves."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
@@ -13,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets.sync.client as ws_client
 
 from polyrelay.storage import open_database
 from tests.integration.conftest import Emulator, Gateway, serving
@@ -123,6 +128,46 @@ def test_a_stream_its_client_leaves_is_recorded_as_closed(
         next(chunks)
         time.sleep(0.5)  # well into the stream (20,000 words at 1,000 a second)
         next(chunks)
+    [(model, input_tokens, _, status)] = rows(gateway, workdir, key)
+    assert (model, status) == ("claude-sonnet-4-5", 499)
+    assert input_tokens > 0
+
+
+def test_a_websocket_turn_its_client_leaves_is_recorded_as_closed(
+    gateway: Gateway, workdir: Path
+) -> None:
+    """The connection closed mid-stream: 499, as the turn's log line says (it said 200)."""
+    key = new_key(workdir)
+    url = gateway.url.replace("http", "ws") + "/v1/responses"
+    with ws_client.connect(url, additional_headers={"authorization": f"Bearer {key[1]}"}) as ws:
+        turn = {"type": "response.create", "model": "claude-sonnet-4-5", "store": False}
+        ws.send(json.dumps({**turn, "input": "[[pace 20]] " + "word " * 100}))
+        assert json.loads(ws.recv(timeout=5))["type"] == "response.created"
+    [(model, input_tokens, _, status)] = rows(gateway, workdir, key)
+    assert (model, status) == ("claude-sonnet-4-5", 499)
+    assert input_tokens > 0
+
+
+def test_a_streamed_background_response_cancelled_mid_stream_is_recorded_as_closed(
+    gateway: Gateway, emulator: Emulator, workdir: Path
+) -> None:
+    """Cancelled by its owner while the run reads the stream: 499 (it said 200)."""
+    key = new_key(workdir)
+    headers = {"authorization": f"Bearer {key[1]}"}
+    marker = uuid.uuid4().hex
+    body = {
+        "model": "claude-sonnet-4-5",
+        "background": True,
+        "stream": True,
+        "input": f"[[words 20000]] {marker}",
+    }
+    with httpx.stream("POST", gateway.url + "/v1/responses", json=body, headers=headers) as r:
+        first = next(line for line in r.iter_lines() if line.startswith("data:"))
+    response_id = json.loads(first[5:])["response"]["id"]
+    wait_upstream(emulator, marker)
+    time.sleep(0.3)  # into the stream
+    cancel = f"{gateway.url}/v1/responses/{response_id}/cancel"
+    assert httpx.post(cancel, headers=headers).json()["status"] == "cancelled"
     [(model, input_tokens, _, status)] = rows(gateway, workdir, key)
     assert (model, status) == ("claude-sonnet-4-5", 499)
     assert input_tokens > 0

@@ -12,7 +12,9 @@ settled once into one `UsageRecord` row.
 - fast path, streamed: `passthrough._forward` hands the relay parser's events to `see_all`,
   and `MeteredFrames.aclose` writes the row, as on the IR path;
 - a stream whose client went away before its end (`abandon`, called by the SSE response
-  on the disconnect): status 499 and the tokens reported until then;
+  on the disconnect, or by `MeteredFrames.aclose` for a reader cancelled meanwhile, as a
+  WebSocket turn is when its connection closes): status 499 and the tokens reported
+  until then;
 - a stream that ended in an error (cut off, an in-band error, a timeout): its row has that
   error's status, as the same error before the stream would, and the tokens it reported
   (`fail`, or a StreamError seen by `see_all`);
@@ -31,6 +33,7 @@ settled once into one `UsageRecord` row.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
@@ -179,8 +182,11 @@ class Meter:
 
 class MeteredFrames:
     """The response's frames, unchanged: iterating them is iterating the source itself (no
-    extra generator hop per frame); `aclose`, which the SSE response always calls when the
-    stream ends for whatever reason, closes the source and settles the meter."""
+    extra generator hop per frame); `aclose`, which their reader (the SSE response, a
+    WebSocket turn, a background response's run) always calls when the stream ends for
+    whatever reason, closes the source and settles the meter. A reader whose run is being
+    cancelled (a closed WebSocket, a cancelled background response) left the stream before
+    its end: `abandon`, as the SSE response does when its client disconnects."""
 
     __slots__ = ("_frames", "_meter")
 
@@ -195,6 +201,9 @@ class MeteredFrames:
         return await self._frames.__anext__()
 
     async def aclose(self) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            self._meter.abandon()
         try:
             aclose = getattr(self._frames, "aclose", None)
             if aclose is not None:
