@@ -1,13 +1,17 @@
 """What a background response leaves in the database: the response under the gateway's
-own id and nothing else (no copy under the upstream's id)."""
+own id and nothing else (no copy under the upstream's id), and nothing readable once
+it is deleted, through /v1/responses, through its task or the tasks CLI."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 
@@ -68,3 +72,26 @@ def test_a_background_response_is_stored_under_the_gateways_id_alone(
     assert final.store is True and final.background is True
     task = gateway.get(response_id).json()
     assert task["result"]["id"] == response_id and task["result"]["store"] is True
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", MODELS)
+def test_a_deleted_background_response_is_readable_nowhere(
+    gpt: openai.OpenAI, gateway: TasksGateway, model: str, stream: bool
+) -> None:
+    text = unique("deleted after it ended")
+    response_id = completed(gpt, text, model, stream=stream)
+    assert text in gateway.get(response_id).text  # its task held the response
+    gpt.responses.delete(response_id)
+    with pytest.raises(openai.NotFoundError):
+        gpt.responses.retrieve(response_id)
+    with pytest.raises(openai.NotFoundError):
+        list(gpt.responses.retrieve(response_id, stream=True, starting_after=0))
+    for wait in (0, 1):
+        assert gateway.get(response_id, wait=wait).status_code == 404
+    listed = httpx.get(f"{gateway.url}/v1/tasks?limit=100", headers=gateway.headers()).text
+    assert response_id not in listed and text not in listed
+    show = [sys.executable, "-m", "polyrelay", "tasks", "show", response_id]
+    shown = subprocess.run([*show, "--config", str(gateway.config)], capture_output=True, text=True)
+    assert shown.returncode != 0 and text not in shown.stdout
+    assert stored_ids_holding(gateway, text) == []

@@ -282,6 +282,11 @@ class TaskStore(Protocol):
         """Pending or processing → cancelled; False when the task had already ended."""
         ...
 
+    def delete(self, task_id: str, key_id: str) -> bool:
+        """Delete the key's task and its webhook deliveries, ended or not (stop its run
+        first); False when the key has no such task."""
+        ...
+
     def purge(self, finished_before: float) -> int:
         """Delete tasks that ended before then (keeping those with pending webhooks)."""
         ...

@@ -234,6 +234,16 @@ class SqlTaskStore:
             self._add_delivery(task_id)
         return True
 
+    def delete(self, task_id: str, key_id: str) -> bool:
+        with self._transaction():
+            cursor = self._conn.execute(
+                "DELETE FROM tasks WHERE id = ? AND key_id = ?", (task_id, key_id)
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._conn.execute("DELETE FROM task_webhooks WHERE task_id = ?", (task_id,))
+        return True
+
     def purge(self, finished_before: float) -> int:
         purgeable = (
             f"status IN {_ENDED} AND finished_at < ?"  # noqa: S608  (constants only)

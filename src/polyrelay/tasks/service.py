@@ -293,9 +293,11 @@ class TaskService:
         return await self.get(task_id, key)
 
     async def withdraw_response(self, response_id: str, key: ApiKey) -> None:
-        """Cancel the task of the key's background response `response_id`, which is
-        being deleted, if it has not ended: a queued run never starts, a running one
-        stops (as a cancel stops it) instead of spending upstream and storing it again."""
+        """Delete the task of the key's background response `response_id`, which is
+        being deleted. One that has not ended is cancelled first: a queued run never
+        starts, a running one stops (as a cancel stops it) instead of spending upstream.
+        The task goes too, since its request and result hold the response's content
+        (GET /v1/tasks/{id} showed it until the purge); so do its pending webhooks."""
         task = await self._call(self.store.get, response_id)
         if task is None or task.kind is not TaskKind.RESPONSE or task.key.id != key.id:
             return
@@ -304,6 +306,7 @@ class TaskService:
             self.announce_queued()
             for callback in self.worker.ended:
                 callback(task.id)
+        await self._call(self.store.delete, task.id, key.id)
 
     async def list(self, key: ApiKey, limit: int, after: str | None) -> list[Task]:
         return await self._call(self.store.list, key.id, limit, after)

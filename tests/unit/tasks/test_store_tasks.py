@@ -130,6 +130,17 @@ def test_purge_keeps_tasks_with_pending_webhooks(database: Database, clock: Fake
     assert store.purge(clock.now - 50) == 1
 
 
+def test_delete_takes_the_keys_task_and_its_webhooks(database: Database) -> None:
+    store = database.tasks
+    store.enqueue(new_task("task_1", "https://example.com/hook"))
+    assert store.cancel("task_1")  # ended: its webhook is queued
+    assert not store.delete("task_1", "key_other")  # another key's task is unknown
+    assert store.get("task_1") is not None
+    assert store.delete("task_1", KEY.id)
+    assert store.get("task_1") is None and not store.delete("task_1", KEY.id)
+    assert store.claim_delivery("w", 10) is None
+
+
 def test_webhook_delivery_retries_with_the_same_id(database: Database, clock: FakeClock) -> None:
     store = database.tasks
     store.enqueue(new_task("task_1", "https://example.com/hook"))
