@@ -195,6 +195,18 @@ def test_thinking_level_the_model_lacks(genai_client, model, level, refused):
     assert f"Thinking level {level} is not supported" in str(caught.value.message)
 
 
+def test_an_empty_text_part_is_invalid_argument(base_url):
+    url = f"{base_url}/v1beta/models/{MODEL}:generateContent"
+    body = {"contents": [{"parts": [{"text": "hi"}, {"text": "", "thoughtSignature": "c2ln"}]}]}
+    response = httpx.post(url, json=body)
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert message == (
+        "* GenerateContentRequest.contents[0].parts[1].data: required oneof field 'data'"
+        " must have one initialized field"
+    )
+
+
 def test_penalties_only_to_gemini_2_0(genai_client):
     config = types.GenerateContentConfig(presence_penalty=0.5)
     genai_client.models.generate_content(model="gemini-2.0-flash", contents="hi", config=config)

@@ -1,9 +1,9 @@
 """Requests real Gemini refuses with a 400 do not leave the gateway in that shape: a
 thinkingBudget outside the model's range (2.5 Pro cannot turn thinking off, Flash thinks
 at most 24576 tokens), a thinkingLevel the model lacks (Gemini 3 Pro: no MINIMAL, no
-MEDIUM), a schema node holding `$ref` beside fields other than description
-and default, and a penalty to a model past 2.0. The emulator refuses them as Gemini does
-(emulator/gemini_checks.py)."""
+MEDIUM), a schema node holding `$ref` beside fields other than description and default,
+a penalty to a model past 2.0, and an empty text part. The emulator refuses them as
+Gemini does (emulator/gemini_checks.py)."""
 
 from __future__ import annotations
 
@@ -139,3 +139,27 @@ def test_penalties_are_dropped_for_gemini_2_5(
     warnings = response.headers["polyrelay-warnings"]
     assert "does not support presence_penalty" in warnings
     assert "does not support frequency_penalty" in warnings
+
+
+def test_empty_texts_are_left_out(gateway: Gateway, emulator: Emulator) -> None:
+    """Gemini refuses `{"text": ""}`: its `data` is unset."""
+    body = {
+        "model": "gemini-2.5-flash",
+        "messages": [
+            {"role": "system", "content": ""},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": ""}, {"type": "text", "text": "hi"}],
+            },
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": ""}, {"type": "text", "text": "yo"}],
+            },
+            {"role": "user", "content": "again"},
+        ],
+    }
+    response = post(gateway, "/v1/chat/completions", body)
+    assert response.status_code == 200, response.text
+    sent = emulator.last()["body"]
+    assert "systemInstruction" not in sent
+    assert [p["text"] for c in sent["contents"] for p in c["parts"]] == ["hi", "yo", "again"]

@@ -11,6 +11,7 @@ from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.dialect import Reply, ReplyContext
 from polyrelay.emulator.errors import gemini_error
 from polyrelay.emulator.gemini_checks import (
+    refuse_empty_parts,
     refuse_penalties,
     refuse_ref_siblings,
     refuse_thinking_budget,
@@ -56,6 +57,7 @@ class GeminiDialect:
         contents = body.get("contents")
         if not isinstance(contents, list) or not contents:
             raise RequestError(400, "contents: a non-empty array is required", "contents")
+        refuse_empty_parts(body)
         turns = [
             (
                 as_str(as_object(content).get("role"), "user"),

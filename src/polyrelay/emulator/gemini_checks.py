@@ -5,7 +5,9 @@
   thinkingLevel the model lacks (Gemini 3 Pro models: no MINIMAL; 3.0 Pro: no MEDIUM);
 - a schema node holding `$ref` beside fields other than `description` and `default` (or
   `$`-keywords), in a function's parameters or the response schema;
-- a non-zero presencePenalty or frequencyPenalty to a model past Gemini 2.0.
+- a non-zero presencePenalty or frequencyPenalty to a model past Gemini 2.0;
+- a part without data (`{"text": ""}`: proto3 reads an empty string as unset), in the
+  system instruction or the contents.
 
 Without these the emulator would answer what real Gemini refuses.
 """
@@ -14,11 +16,24 @@ from __future__ import annotations
 
 from polyrelay.codec import JSONObject
 from polyrelay.emulator.script import RequestError
-from polyrelay.emulator.wire import as_object, first_of
+from polyrelay.emulator.wire import as_list, as_object, first_of
 
-__all__ = ["refuse_penalties", "refuse_ref_siblings", "refuse_thinking_budget"]
+__all__ = [
+    "refuse_empty_parts",
+    "refuse_penalties",
+    "refuse_ref_siblings",
+    "refuse_thinking_budget",
+]
 
 _DYNAMIC = -1
+_DATA = (
+    "inlineData",
+    "fileData",
+    "functionCall",
+    "functionResponse",
+    "executableCode",
+    "codeExecutionResult",
+)
 _REF_SIBLINGS = frozenset({"description", "default"})
 
 
@@ -78,3 +93,25 @@ def refuse_penalties(model: str, config: JSONObject) -> None:
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def refuse_empty_parts(body: JSONObject) -> None:
+    system = as_object(first_of(body, "systemInstruction", "system_instruction"))
+    places = [("system_instruction", system)]
+    places += [
+        (f"contents[{i}]", as_object(c)) for i, c in enumerate(as_list(body.get("contents")))
+    ]
+    for where, content in places:
+        for j, part in enumerate(as_list(content.get("parts"))):
+            if not _has_data(as_object(part)):
+                raise RequestError(
+                    400,
+                    f"* GenerateContentRequest.{where}.parts[{j}].data: required oneof field"
+                    " 'data' must have one initialized field",
+                )
+
+
+def _has_data(part: JSONObject) -> bool:
+    if part.get("text"):
+        return True
+    return any(first_of(part, name, _snake(name)) is not None for name in _DATA)

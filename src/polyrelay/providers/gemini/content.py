@@ -7,7 +7,9 @@ Rules (translation.md §1, §2, §5, §6):
 - a functionResponse needs the function's `name`: taken from the result, else from the
   call with that id earlier in the history (unknown id → InvalidRequestError);
 - reasoning is replayed only when Gemini issued it; a signature-only ReasoningPart (how
-  response.py keeps a signature that sat on a text part) goes back onto the part before it.
+  response.py keeps a signature that sat on a text part) goes back onto the part before it,
+  else onto the next part without one;
+- no empty text part is sent: Gemini refuses one (its `data` is unset).
 """
 
 from __future__ import annotations
@@ -56,9 +58,8 @@ _EMPTY_ARGS = msgspec.Raw(b"{}")
 
 
 def system_from_ir(system: tuple[TextPart, ...]) -> Content | None:
-    if not system:
-        return None
-    return Content(parts=[GeminiPart(text=p.text) for p in system])
+    parts = [GeminiPart(text=p.text) for p in system if p.text]
+    return Content(parts=parts) if parts else None
 
 
 def contents_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[Content]:
@@ -110,15 +111,24 @@ class _ContentsBuilder:
     def _parts(self, parts: tuple[Part, ...]) -> list[GeminiPart]:
         out: list[GeminiPart] = []
         trailing: list[GeminiPart] = []
+        homeless: str | None = None
+        """A thought signature that found no part before it to ride on."""
         for part in parts:
-            if isinstance(part, ToolResultPart):
-                out.append(self._function_response(part, trailing))
-            elif isinstance(part, ReasoningPart):
-                self._reasoning(part, out)
-            else:
-                converted = self._part(part)
-                if converted is not None:
-                    out.append(converted)
+            if isinstance(part, ReasoningPart):
+                homeless = self._reasoning(part, out) or homeless
+                continue
+            converted = (
+                self._function_response(part, trailing)
+                if isinstance(part, ToolResultPart)
+                else self._part(part)
+            )
+            if converted is None:
+                continue
+            if homeless is not None and converted.thought_signature is None:
+                converted.thought_signature, homeless = homeless, None
+            out.append(converted)
+        if homeless is not None:
+            self.ctx.warn("a gemini thought signature with no part to carry it was dropped")
         out.extend(trailing)
         return out
 
@@ -127,7 +137,10 @@ class _ContentsBuilder:
             case TextPart() | ImagePart() | DocumentPart():
                 if isinstance(part, TextPart) and part.refusal:
                     self.ctx.warn("an assistant refusal in the history was sent as plain text")
-                return media_part_from_ir(part)
+                converted = media_part_from_ir(part)
+                # Gemini refuses an empty text part: "required oneof field 'data' must
+                # have one initialized field".
+                return None if converted.text == "" else converted
             case ToolCallPart():
                 self.call_names[part.id] = part.name
                 return _function_call(part)
@@ -139,16 +152,20 @@ class _ContentsBuilder:
             case _:
                 assert_never(part)
 
-    def _reasoning(self, part: ReasoningPart, out: list[GeminiPart]) -> None:
+    def _reasoning(self, part: ReasoningPart, out: list[GeminiPart]) -> str | None:
+        """Appends a thought part; returns the signature of a signature-only part that the
+        part before it cannot carry (there is none, or it has its own), for the next part:
+        an empty text part to hold it is a 400."""
         if part.origin != PROVIDER_TYPE or part.redacted:
             self.ctx.warn("reasoning from another provider was dropped from the history")
-            return
-        if not part.text and part.signature is not None and out:
-            prev = out[-1]
-            if prev.thought_signature is None:
-                prev.thought_signature = part.signature
-                return
-        out.append(GeminiPart(text=part.text, thought=True, thought_signature=part.signature))
+            return None
+        if part.text:
+            out.append(GeminiPart(text=part.text, thought=True, thought_signature=part.signature))
+            return None
+        if out and out[-1].thought_signature is None:
+            out[-1].thought_signature = part.signature
+            return None
+        return part.signature
 
     def _function_response(self, part: ToolResultPart, trailing: list[GeminiPart]) -> GeminiPart:
         name = part.name or self.call_names.get(part.tool_call_id)

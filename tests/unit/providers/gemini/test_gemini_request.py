@@ -32,6 +32,7 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import Route
 from polyrelay.providers.gemini import GeminiProvider
+from polyrelay.providers.gemini.content import SIGNATURE_KEY
 
 PROVIDER = GeminiProvider()
 
@@ -236,6 +237,41 @@ def test_gemini_reasoning_is_replayed_and_foreign_dropped(
         {"text": "Answer", "thoughtSignature": "dGV4dA=="},
     ]
     assert any("another provider" in w for w in ctx.warnings)
+
+
+def test_a_signature_with_no_part_before_it_rides_on_the_next(
+    route: Route, ctx: RequestContext
+) -> None:
+    """Gemini streamed it on an empty text part before the call; sending back an empty
+    text part is a 400, so it goes on the next part that has none."""
+    call = ToolCallPart(id="c1", name="get_weather", arguments="{}")
+    parts = (ReasoningPart(signature="c2ln", origin="gemini"), call)
+    body = build(req(user("q"), Message(role=Role.ASSISTANT, parts=parts)), route, ctx)
+    (sent,) = body["contents"][1]["parts"]
+    assert sent["thoughtSignature"] == "c2ln"
+    assert sent["functionCall"]["name"] == "get_weather"
+
+
+def test_a_signature_no_part_can_carry_is_dropped(route: Route, ctx: RequestContext) -> None:
+    call = ToolCallPart(id="c1", name="f", arguments="{}", extensions={SIGNATURE_KEY: "b3du"})
+    parts = (call, ReasoningPart(signature="c2ln", origin="gemini"))
+    body = build(req(user("q"), Message(role=Role.ASSISTANT, parts=parts)), route, ctx)
+    (sent,) = body["contents"][1]["parts"]
+    assert sent["thoughtSignature"] == "b3du"
+    assert any("no part to carry it" in w for w in ctx.warnings)
+
+
+def test_empty_texts_are_left_out(route: Route, ctx: RequestContext) -> None:
+    """Gemini refuses `{"text": ""}`: 'required oneof field 'data' must have one
+    initialized field'."""
+    model = Message(role=Role.ASSISTANT, parts=(TextPart(text=""), TextPart(text="yes")))
+    request = req(user(""), user("q"), model, system=(TextPart(text=""),))
+    body = build(request, route, ctx)
+    assert "systemInstruction" not in body
+    assert body["contents"] == [
+        {"role": "user", "parts": [{"text": "q"}]},
+        {"role": "model", "parts": [{"text": "yes"}]},
+    ]
 
 
 def test_server_tool_history_is_dropped_with_warning(route: Route, ctx: RequestContext) -> None:
