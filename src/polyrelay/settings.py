@@ -21,7 +21,6 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -30,7 +29,12 @@ from polyrelay.database_url import PoolMode, is_postgres_url
 from polyrelay.fetch.settings import FetchSettings
 from polyrelay.media.settings import MediaSettings
 from polyrelay.search.settings import SearchSettings
-from polyrelay.settings_values import check_header_value, check_headers, require_name
+from polyrelay.settings_values import (
+    check_header_value,
+    check_headers,
+    check_http_url,
+    require_name,
+)
 from polyrelay.tasks.settings import TasksSettings
 
 __all__ = [
@@ -74,11 +78,7 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Whether the upstream reads PDFs natively; None means the provider type's default."""
 
     def __post_init__(self) -> None:
-        # Else every request (and `check`) fails on it; an unset ${VAR} expands to nothing.
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            shown = "a URL with credentials" if "@" in self.base_url else repr(self.base_url)
-            raise ValueError(f"base_url: expected an http:// or https:// URL, got {shown}")
+        check_http_url("base_url", self.base_url)
         check_headers(self.headers)
         check_header_value("api_key", self.api_key)  # sent in a header too
 

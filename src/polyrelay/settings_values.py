@@ -1,5 +1,6 @@
 """Checks of single config values, one for each kind of value, so that every field of a
-kind is refused in one place and in the same words: names, and upstream header fields.
+kind is refused in one place and in the same words: names, base URLs, and upstream header
+fields.
 
 Each raises ValueError naming the field; the config reader (polyrelay.settings) adds the
 file, the line and the section (`providers.local: headers: ...`).
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
-__all__ = ["check_header_value", "check_headers", "require_name"]
+__all__ = ["check_header_value", "check_headers", "check_http_url", "require_name"]
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """RFC 9110's token: what a header name may be made of."""
@@ -23,6 +25,15 @@ def require_name(field: str, value: str) -> None:
     something: blank, it is sent upstream as no model, or identifies nothing."""
     if not value.strip():
         raise ValueError(f"{field}: must not be empty")
+
+
+def check_http_url(field: str, url: str) -> None:
+    """A base URL the gateway sends requests to: else every request (and `check`) fails
+    on it; an unset ${VAR} expands to nothing. Credentials in it are not repeated."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        shown = "a URL with credentials" if "@" in url else repr(url)
+        raise ValueError(f"{field}: expected an http:// or https:// URL, got {shown}")
 
 
 def check_headers(headers: Mapping[str, str]) -> None:

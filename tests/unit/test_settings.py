@@ -429,3 +429,26 @@ def test_names_are_not_empty(models: str, expected: str) -> None:
     assert config_error(MINIMAL.split("models:")[0] + "models:\n" + models) == expected
     provider = "providers:\n  '': {type: openai, base_url: http://x/v1}\nmodels: {}\n"
     assert config_error(provider).startswith("polyrelay.yaml:2: providers: entry name: must")
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        (
+            "{backend: brave, api_key: '${VALUE}'}",
+            "polyrelay.yaml:5: search: api_key: the value has a line break",
+        ),
+        (
+            "{backend: searxng, base_url: 'searx.local:8888'}",
+            "polyrelay.yaml:5: search: base_url: expected an http:// or https:// URL",
+        ),
+    ],
+)
+def test_the_search_backends_url_and_key_are_checked_as_a_providers(
+    search: str, expected: str
+) -> None:
+    """The search backend's key goes into a header of every search, as a provider's key
+    does into every request: it was sent with its line breaks."""
+    error = config_error(MINIMAL + f"search: {search}\n", {"VALUE": "a\r\nX-Evil: 1"})
+    assert error.startswith(expected), error
+    assert "X-Evil" not in error

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from polyrelay.settings_values import check_header_value, check_http_url
+
 __all__ = ["SearchBackendName", "SearchSettings"]
 
 SearchBackendName = Literal["local", "searxng", "brave", "tavily"]
@@ -22,3 +24,8 @@ class SearchSettings(msgspec.Struct, frozen=True, kw_only=True):
     timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     max_results: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
     """Results per search handed to the model."""
+
+    def __post_init__(self) -> None:
+        if self.base_url is not None:
+            check_http_url("base_url", self.base_url)
+        check_header_value("api_key", self.api_key)  # Brave sends it in a header
