@@ -251,3 +251,23 @@ def test_a_batch_never_ends_before_it_was_made_or_cancelled(claude: anthropic.An
         cancelled = claude.messages.batches.cancel(slow.id)
         assert cancelled.cancel_initiated_at is not None and cancelled.ended_at is not None
         assert cancelled.created_at <= cancelled.cancel_initiated_at <= cancelled.ended_at
+
+
+def test_batch_errors_carry_their_request_id_in_the_body_as_messages_errors_do(
+    gateway: TasksGateway,
+) -> None:
+    headers = {**gateway.headers(), "anthropic-version": "2023-06-01"}
+    base = f"{gateway.url}/v1/messages/batches"
+    refused = [
+        httpx.post(base, json={"requests": []}, headers=headers),
+        httpx.get(f"{base}/msgbatch_unknown", headers=headers),
+        httpx.post(f"{base}/msgbatch_unknown/cancel", headers=headers),
+        httpx.get(f"{base}?limit=0", headers=headers),
+    ]
+    messages = httpx.post(f"{gateway.url}/v1/messages", json={"model": "x"}, headers=headers)
+    for response in [*refused, messages]:
+        assert response.status_code in (400, 404), response.text
+        body = response.json()
+        assert set(body) == {"type", "error", "request_id"}, body
+        assert body["request_id"].startswith("req_")
+        assert body["request_id"] == response.headers["request-id"]

@@ -25,7 +25,6 @@ from polyrelay.errors import (
     GatewayError,
     InvalidRequestError,
     NotFoundError,
-    error_headers,
     internal_error,
 )
 from polyrelay.storage.unreachable import database_unreachable
@@ -78,9 +77,10 @@ def json_response(document: object, status: int = 200) -> Response:
 
 
 def error_response(gateway: Gateway, error: GatewayError, protocol: str) -> Response:
-    """The error as the frontend of `protocol` renders it."""
-    status, body = gateway.frontends[protocol].encode_error(error)
-    return Response(body, status, error_headers(error), media_type="application/json")
+    """The error as the frontend of `protocol` renders it, under a request id of its own,
+    as the /v1/messages path answers (Gateway.error_response): in the `request-id` and
+    `x-request-id` headers and, in Anthropic's body, as `request_id`."""
+    return gateway.error_response(gateway.frontends[protocol], error, RequestContext())
 
 
 def unexpected_error(exc: BaseException) -> GatewayError:
