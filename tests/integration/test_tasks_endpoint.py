@@ -250,6 +250,23 @@ def test_webhook_is_signed_and_retried(
     assert delivered["result"]["content"][0]["text"].startswith("You said: hook me")
 
 
+def test_a_webhook_delivered_after_a_failure_keeps_no_error(
+    claude: anthropic.Anthropic, tasks_gateway: TasksGateway
+) -> None:
+    import sqlite3
+
+    with receiving(failures=1) as receiver:
+        task = submit_message(claude, unique("hook me again"), callback_url=receiver.url)
+        assert receiver.received.wait(20), receiver.calls
+    of_task = "SELECT status, attempts, last_error FROM task_webhooks WHERE task_id = ?"
+    deadline = time.monotonic() + 10
+    with sqlite3.connect(tasks_gateway.database) as conn:
+        while (row := conn.execute(of_task, (task["id"],)).fetchone())[0] == "pending":
+            assert time.monotonic() < deadline, row
+            time.sleep(0.05)
+    assert row == ("delivered", 2, None)  # the first attempt's HTTP 500 is not its state
+
+
 @pytest.mark.parametrize("url", ["http://169.254.169.254/hook", "http://10.1.2.3/x", "ftp://a/b"])
 def test_refused_callback_url_is_a_400(claude: anthropic.Anthropic, url: str) -> None:
     with pytest.raises(anthropic.BadRequestError) as bad:

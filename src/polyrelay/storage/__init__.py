@@ -296,7 +296,8 @@ class TaskStore(Protocol):
         ...
 
     def delivery_done(self, delivery_id: str, worker: str, delivered: bool) -> None:
-        """Delivered (2xx) or given up."""
+        """Delivered (2xx: the error of an earlier attempt is cleared) or given up
+        (keeping it)."""
         ...
 
     def delivery_retry(self, delivery_id: str, worker: str, at: float, error: str) -> None: ...

@@ -285,11 +285,15 @@ class SqlTaskStore:
         return Delivery(id=row[0], task_id=row[1], url=row[2], attempts=row[3])
 
     def delivery_done(self, delivery_id: str, worker: str, delivered: bool) -> None:
+        # A delivery made after failed attempts keeps no error: a row that said both
+        # delivered and HTTP 500 read as a failure. One given up keeps its last error.
+        status = "delivered" if delivered else "failed"
         with self._lock:
             self._conn.execute(
-                "UPDATE task_webhooks SET status = ?, lease_owner = NULL, lease_until = NULL"
-                " WHERE id = ? AND lease_owner = ?",
-                ("delivered" if delivered else "failed", delivery_id, worker),
+                "UPDATE task_webhooks SET status = ?,"
+                " last_error = CASE WHEN ? = 'delivered' THEN NULL ELSE last_error END,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                (status, status, delivery_id, worker),
             )
 
     def delivery_retry(self, delivery_id: str, worker: str, at: float, error: str) -> None:

@@ -155,6 +155,29 @@ def test_webhook_delivery_retries_with_the_same_id(database: Database, clock: Fa
     assert second is not None and second.id == first.id and second.attempts == 2
 
 
+def test_a_delivery_made_after_a_failure_keeps_no_error(
+    database: Database, database_url: str, clock: FakeClock
+) -> None:
+    store = database.tasks
+    for task_id in ("task_1", "task_2"):
+        store.enqueue(new_task(task_id, "https://example.com/hook"))
+        assert store.cancel(task_id)
+    errors = "SELECT task_id, status, last_error FROM task_webhooks ORDER BY task_id"
+    for _ in range(2):  # each fails once
+        failed = store.claim_delivery("w", 10)
+        assert failed is not None
+        store.delivery_retry(failed.id, "w", clock.now + 5, "HTTP 500")
+    clock.now += 5
+    for _ in range(2):  # then task_1's is delivered, task_2's given up
+        again = store.claim_delivery("w", 10)
+        assert again is not None
+        store.delivery_done(again.id, "w", delivered=again.task_id == "task_1")
+    assert query(database_url, errors) == [
+        ("task_1", "delivered", None),
+        ("task_2", "failed", "HTTP 500"),  # why it was given up
+    ]
+
+
 def test_secret_is_generated_once(database: Database) -> None:
     first = database.tasks.secret("webhook_secret", lambda: "one")
     assert database.tasks.secret("webhook_secret", lambda: "two") == first == "one"
