@@ -61,6 +61,9 @@ _REFUSALS = frozenset(
         "JAILBREAK",
     }
 )
+_KEY_REFUSED = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+"""google.rpc.ErrorInfo reasons of the 400 INVALID_ARGUMENT Gemini answers for an unknown
+or expired API key ("API key not valid. Please pass a valid API key.")."""
 _KIND_BY_RPC_STATUS = {
     "INVALID_ARGUMENT": "invalid_request_error",
     "FAILED_PRECONDITION": "invalid_request_error",
@@ -247,7 +250,8 @@ def error_from_status(
     status: Status, http_status: int, retry_after: str | None = None
 ) -> UpstreamError:
     """One google.rpc.Status → UpstreamError; also used for errors inside a stream."""
-    if http_status in (401, 403):
+    if http_status in (401, 403) or _key_refused(status):
+        # The gateway's own key: relayed, a client would think its key was refused.
         return upstream_credential_error(http_status)
     kind = _KIND_BY_RPC_STATUS.get(status.status or "") or kind_for_status(http_status)
     # No `code`: an OpenAI client would get Google's RPC status (RESOURCE_EXHAUSTED) where
@@ -258,6 +262,10 @@ def error_from_status(
         kind=kind,
         retry_after=retry_after or _retry_delay(status),
     )
+
+
+def _key_refused(status: Status) -> bool:
+    return any(detail.get("reason") in _KEY_REFUSED for detail in status.details)
 
 
 def _retry_delay(status: Status) -> str | None:

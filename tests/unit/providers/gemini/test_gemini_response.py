@@ -177,6 +177,17 @@ def test_error_mapping(status: int, rpc: str, kind: str, client_status: int) -> 
         assert "credential" in err.message
 
 
+@pytest.mark.parametrize("reason", ["API_KEY_INVALID", "API_KEY_EXPIRED"])
+def test_a_refused_key_is_the_gateway_s_credential(reason: str) -> None:
+    """Gemini answers an unknown or expired key with 400 INVALID_ARGUMENT."""
+    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason}
+    error = {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}
+    body = json.dumps({"error": {**error, "details": [info]}}).encode()
+    err = PROVIDER.parse_error(UpstreamResponse(status=400, headers={}, body=body))
+    assert (err.status, err.kind) == (500, "api_error")
+    assert "credential" in err.message
+
+
 def test_error_with_non_json_body_and_retry_after_header() -> None:
     err = PROVIDER.parse_error(
         UpstreamResponse(status=429, headers={"retry-after": "5"}, body=b"slow down")
