@@ -210,7 +210,7 @@ def thinking_config_from_ir(
     level_style = model.startswith("gemini-3")
     if not reasoning.enabled:
         if level_style:
-            lowest = "LOW" if _is_pro(model) else "MINIMAL"
+            lowest = _level_the_model_has("MINIMAL", model)
             ctx.warn(f"gemini 3 models cannot turn thinking off; sent thinkingLevel {lowest}")
             return ThinkingConfig(thinking_level=lowest)
         if _is_pro(model):
@@ -264,14 +264,20 @@ def _level(reasoning: ReasoningConfig) -> str | None:
 
 
 def _offered_level(level: str | None, model: str, ctx: RequestContext) -> str | None:
-    """The nearest level above that the model has: Gemini 3 Pro models have no MINIMAL
-    and 3.0 Pro no MEDIUM either (400 "Thinking level MEDIUM is not supported for this
-    model"); 3 Flash has all four."""
-    if level == "MINIMAL" and _is_pro(model):
-        sent = "LOW"
-    elif level == "MEDIUM" and model.startswith("gemini-3-pro"):
-        sent = "HIGH"
-    else:
-        return level
-    ctx.warn(f"{model} has no thinkingLevel {level}; sent {sent}")
+    if level is None:
+        return None
+    sent = _level_the_model_has(level, model)
+    if sent != level:
+        ctx.warn(f"{model} has no thinkingLevel {level}; sent {sent}")
     return sent
+
+
+def _level_the_model_has(level: str, model: str) -> str:
+    """`level`, or the nearest one above that the model has: Gemini 3 Pro models have no
+    MINIMAL and 3.0 Pro no MEDIUM either (400 "Thinking level MEDIUM is not supported for
+    this model"); 3 Flash has all four."""
+    if level == "MINIMAL" and _is_pro(model):
+        return "LOW"
+    if level == "MEDIUM" and model.startswith("gemini-3-pro"):
+        return "HIGH"
+    return level
