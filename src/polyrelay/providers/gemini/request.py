@@ -22,7 +22,11 @@ from polyrelay.ir import (
     ToolChoiceMode,
 )
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
-from polyrelay.providers.gemini.content import contents_from_ir, system_from_ir
+from polyrelay.providers.gemini.content import (
+    contents_from_ir,
+    sign_unsigned_calls,
+    system_from_ir,
+)
 from polyrelay.providers.gemini.schema import schema_for_gemini
 from polyrelay.schemas.gemini import (
     CountTokensRequest,
@@ -85,8 +89,11 @@ def generate_content_request(
 ) -> GenerateContentRequest:
     _warn_dropped(request, ctx)
     tools = _tools_from_ir(request, ctx)
+    contents = contents_from_ir(request.messages, ctx)
+    if _is_gemini_3(route.upstream_model):
+        sign_unsigned_calls(contents, ctx)
     return GenerateContentRequest(
-        contents=contents_from_ir(request.messages, ctx),
+        contents=contents,
         system_instruction=system_from_ir(request.system),
         tools=tools,
         tool_config=_tool_config_from_ir(request.tool_choice) if tools else None,
@@ -207,7 +214,7 @@ def thinking_config_from_ir(
 ) -> ThinkingConfig | None:
     if reasoning is None:
         return None
-    level_style = model.startswith("gemini-3")
+    level_style = _is_gemini_3(model)
     if not reasoning.enabled:
         if level_style:
             lowest = _level_the_model_has("MINIMAL", model)
@@ -224,6 +231,10 @@ def thinking_config_from_ir(
         level = _offered_level(_level(reasoning), model, ctx)
         return ThinkingConfig(include_thoughts=True, thinking_level=level)
     return ThinkingConfig(include_thoughts=True, thinking_budget=_budget(reasoning, model, ctx))
+
+
+def _is_gemini_3(model: str) -> bool:
+    return model.startswith("gemini-3")
 
 
 def _is_pro(model: str) -> bool:

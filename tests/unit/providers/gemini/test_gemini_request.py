@@ -261,6 +261,20 @@ def test_a_signature_no_part_can_carry_is_dropped(route: Route, ctx: RequestCont
     assert any("no part to carry it" in w for w in ctx.warnings)
 
 
+def test_gemini_3_gets_a_stand_in_for_an_unsigned_call(
+    route_for: Callable[..., Route], ctx: RequestContext
+) -> None:
+    """Gemini 3 refuses a model turn whose first call has no thoughtSignature; only the
+    first of parallel calls carries one, and 2.5 needs none."""
+    calls = tuple(ToolCallPart(id=f"c{i}", name="f", arguments="{}") for i in range(2))
+    request = req(user("q"), Message(role=Role.ASSISTANT, parts=calls))
+    first, second = build(request, route_for("gemini-3-flash"), ctx)["contents"][1]["parts"]
+    assert first["thoughtSignature"] == "skip_thought_signature_validator"
+    assert "thoughtSignature" not in second
+    parts = build(request, route_for("gemini-2.5-flash"), ctx)["contents"][1]["parts"]
+    assert all("thoughtSignature" not in p for p in parts)
+
+
 def test_empty_texts_are_left_out(route: Route, ctx: RequestContext) -> None:
     """Gemini refuses `{"text": ""}`: 'required oneof field 'data' must have one
     initialized field'."""
