@@ -112,8 +112,9 @@ class OverloadedError(GatewayError):
 
 
 class ClientClosedError(GatewayError):
-    """The client went away before its request was read: nobody reads this answer, but
-    the request log shows it (499, as nginx logs a closed request) instead of a traceback."""
+    """The client went away before its request was read, or before its answer (the run
+    stopped, http_protocol.CANCEL_ON_DISCONNECT): nobody reads this answer, but the
+    request log shows it (499, as nginx logs a closed request) instead of a traceback."""
 
     status = 499
 

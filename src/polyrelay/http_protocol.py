@@ -25,11 +25,21 @@ A response that completes before its request's body was received in full (the ap
 for a body that came too slowly, its 413 for one too large, a 401 that did not wait for
 it) closes the connection the same way, as Go's server does: uvicorn would keep it open
 and drop the rest of the body as it came, for as long as a client trickled it.
+
+A connection lost before its request's response started cancels the request's task while
+the app asks for it (`CANCEL_ON_DISCONNECT` in the scope: a model request run for its
+client, Gateway._handle; never an async task's submission or another write). uvicorn only
+marks the cycle disconnected, which nothing reads while the app waits on an upstream: the
+call, or a web search loop of several, ran to its end, billed for an answer nobody reads
+(twice for an SDK that timed out and retried). The app tells this cancellation from any
+other (shutdown's) by `cancelled_for_disconnect`, and ends the request as a 499 (its usage
+row, its log line) instead of letting uvicorn log the CancelledError as an exception.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import httptools
@@ -41,7 +51,29 @@ from uvicorn.protocols.http.httptools_impl import (
 
 from polyrelay.codec import encode
 
-__all__ = ["HeadJoiningProtocol", "HeadJoiningTransport"]
+__all__ = [
+    "CANCEL_ON_DISCONNECT",
+    "HeadJoiningProtocol",
+    "HeadJoiningTransport",
+    "cancelled_for_disconnect",
+]
+
+CANCEL_ON_DISCONNECT = "polyrelay.cancel_on_disconnect"
+"""Scope key: the request's task while a connection lost before the response started
+should cancel it, set by the app (None, or absent: nothing is cancelled)."""
+_DISCONNECTED = "polyrelay.disconnected"
+"""Scope key: True once the protocol cancelled that task for its lost connection."""
+
+
+def cancelled_for_disconnect(scope: Mapping[str, Any]) -> bool:
+    """Whether the CancelledError being handled is the protocol's, for a lost connection;
+    if so the task is uncancelled, for the app to end the request as it sees fit (the
+    cancellation has done its work: whatever the request awaited has stopped)."""
+    task = asyncio.current_task()
+    if task is None or not scope.get(_DISCONNECTED):
+        return False
+    task.uncancel()
+    return True
 
 
 class HeadJoiningTransport:
@@ -121,6 +153,7 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         self._refused = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
+        self._running: RequestResponseCycle | None = None  # the cycle whose task runs
         joined = HeadJoiningTransport(transport, self.loop)
         super().connection_made(joined)  # type: ignore[arg-type]
         self._arm_head_timer()  # a connection that never sends a request is closed too
@@ -131,6 +164,26 @@ class HeadJoiningProtocol(HttpToolsProtocol):
                 timer.cancel()
         self._head_timer = self._linger_timer = None
         super().connection_lost(exc)
+        self._cancel_unanswered()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # `self.cycle` is the latest request parsed, which may be a pipelined one still
+        # waiting: the one whose task runs is this one.
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def _cancel_unanswered(self) -> None:
+        """Cancel the running request's task if the app asked for it and its response has
+        not started. A task cancelled already (shutdown's timeout) is left to that."""
+        cycle = self._running
+        if cycle is None or cycle.response_started:
+            return
+        scope: dict[str, Any] = cycle.scope  # type: ignore[assignment]
+        task: asyncio.Task[None] | None = scope.get(CANCEL_ON_DISCONNECT)
+        if task is None or task.done() or task.cancelling():
+            return
+        scope[_DISCONNECTED] = True
+        task.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:

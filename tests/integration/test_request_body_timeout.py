@@ -1,5 +1,5 @@
 """A request body must arrive in time: a grace period plus one second per so many bytes
-(pipeline/handler.py `read_body`). A body trickled a byte at a time (slow loris, with a
+(pipeline/body.py `read_body`). A body trickled a byte at a time (slow loris, with a
 valid key) gets a 408 in the client's protocol's error shape and the connection closes;
 a body at a reasonable pace, a stream and a WebSocket are not cut.
 
@@ -23,7 +23,7 @@ import uvicorn
 
 from polyrelay.app import Deps, create_app
 from polyrelay.http_protocol import HeadJoiningProtocol
-from polyrelay.pipeline import handler
+from polyrelay.pipeline import body as body_reading
 from polyrelay.settings import load_settings
 from polyrelay.storage import open_configured
 from tests.integration.conftest import Emulator
@@ -45,8 +45,8 @@ def port(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     settings = load_settings(str(config), {})
     app = create_app(settings, Deps(open_configured(settings)))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(handler, "BODY_GRACE_SECONDS", GRACE)
-        patch.setattr(handler, "BODY_MIN_BYTES_PER_SECOND", RATE)
+        patch.setattr(body_reading, "BODY_GRACE_SECONDS", GRACE)
+        patch.setattr(body_reading, "BODY_MIN_BYTES_PER_SECOND", RATE)
         number = free_port()
         served = uvicorn.Server(
             uvicorn.Config(

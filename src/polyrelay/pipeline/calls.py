@@ -12,7 +12,7 @@ answered calls all the same (a failed call's error carries it instead: GatewayEr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
@@ -167,6 +167,22 @@ async def _complete_with_tools(
     return await _every_choice([one() for _ in range(request.n)])
 
 
+async def _every_opening(
+    openings: Sequence[Awaitable[UpstreamStream]],
+) -> list[UpstreamStream | BaseException]:
+    """The parallel openings' streams (or errors). Cancelled meanwhile (its client gone),
+    the streams already open are closed, which drops their upstream connections: gather
+    would drop them unclosed with its results."""
+    tasks = [asyncio.ensure_future(opening) for opening in openings]
+    try:
+        return list(await asyncio.gather(*tasks, return_exceptions=True))
+    except asyncio.CancelledError:
+        for task in tasks:  # done: a cancelled gather ends once its children have
+            if task.done() and not task.cancelled() and task.exception() is None:
+                task.result().close()
+        raise
+
+
 async def open_streams(
     client: UpstreamClient,
     provider: Provider,
@@ -179,12 +195,12 @@ async def open_streams(
     reaches the client with an HTTP status."""
     upstream_request = built(provider, _single_choice(request, provider), route, ctx)
     count = choice_count(request, provider)
-    openings = [client.open(upstream_request, route.provider) for _ in range(count)]
     results: list[UpstreamStream | BaseException]
     if count == 1:  # no gather: its task costs event-loop turns on every stream
-        results = [await openings[0]]
+        results = [await client.open(upstream_request, route.provider)]
     else:
-        results = list(await asyncio.gather(*openings, return_exceptions=True))
+        openings = [client.open(upstream_request, route.provider) for _ in range(count)]
+        results = await _every_opening(openings)
     streams = [r for r in results if isinstance(r, UpstreamStream)]
     try:
         for result in results:

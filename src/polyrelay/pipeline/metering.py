@@ -25,9 +25,9 @@ settled once into one `UsageRecord` row.
   unless the error carries usage (`GatewayError.usage`: a billed answer's, and that of
   the request's earlier calls that were answered, e.g. a tool loop's rounds);
 - a run cancelled before its answer (a cancelled task or background response, a closed
-  WebSocket): a row with status 499 and the usage of the upstream calls that had
-  answered (`answered`: a tool loop's rounds, a paused turn's calls, `n` choices), else
-  zero tokens.
+  WebSocket, a client disconnected before its answer began): a row with status 499 and
+  the usage of the upstream calls that had answered (`answered`: a tool loop's rounds, a
+  paused turn's calls, `n` choices), else zero tokens.
   Errors raised before the call (bad body, unknown model, auth) record nothing.
 """
 
