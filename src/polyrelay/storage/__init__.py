@@ -295,9 +295,9 @@ class TaskStore(Protocol):
         """The oldest due webhook delivery, leased to `worker`."""
         ...
 
-    def delivery_done(self, delivery_id: str, worker: str, delivered: bool) -> None:
-        """Delivered (2xx: the error of an earlier attempt is cleared) or given up
-        (keeping it)."""
+    def delivery_done(self, delivery_id: str, worker: str, error: str | None) -> None:
+        """Delivered (`error` None: the error of an earlier attempt is cleared) or given
+        up, for `error` (that of its last attempt)."""
         ...
 
     def delivery_retry(self, delivery_id: str, worker: str, at: float, error: str) -> None: ...

@@ -284,16 +284,16 @@ class SqlTaskStore:
             return None
         return Delivery(id=row[0], task_id=row[1], url=row[2], attempts=row[3])
 
-    def delivery_done(self, delivery_id: str, worker: str, delivered: bool) -> None:
+    def delivery_done(self, delivery_id: str, worker: str, error: str | None) -> None:
         # A delivery made after failed attempts keeps no error: a row that said both
-        # delivered and HTTP 500 read as a failure. One given up keeps its last error.
-        status = "delivered" if delivered else "failed"
+        # delivered and HTTP 500 read as a failure. One given up keeps the error of its
+        # last attempt, which is why it was given up, not that of the attempt before.
+        status = "delivered" if error is None else "failed"
         with self._lock:
             self._conn.execute(
-                "UPDATE task_webhooks SET status = ?,"
-                " last_error = CASE WHEN ? = 'delivered' THEN NULL ELSE last_error END,"
+                "UPDATE task_webhooks SET status = ?, last_error = ?,"
                 " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-                (status, status, delivery_id, worker),
+                (status, error, delivery_id, worker),
             )
 
     def delivery_retry(self, delivery_id: str, worker: str, at: float, error: str) -> None:

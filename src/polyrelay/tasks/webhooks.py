@@ -128,20 +128,17 @@ class WebhookSender:
         deadline = time.monotonic() if leased_until is None else leased_until
         task = await call(store.get, delivery.task_id)
         if task is None:  # purged; nothing left to say
+            gone = "its task no longer exists"
             await stored_until(
-                deadline, outage, call, store.delivery_done, delivery.id, worker, delivered=False
+                deadline, outage, call, store.delivery_done, delivery.id, worker, gone
             )
             return
         problem = await self._post(delivery, task)
-        if problem is None:
+        if problem is None or delivery.attempts >= self._settings.webhook_max_attempts:
+            if problem is not None:
+                log.warning("webhook %s for %s given up: %s", delivery.id, task.id, problem)
             await stored_until(
-                deadline, outage, call, store.delivery_done, delivery.id, worker, delivered=True
-            )
-            return
-        if delivery.attempts >= self._settings.webhook_max_attempts:
-            log.warning("webhook %s for %s given up: %s", delivery.id, task.id, problem)
-            await stored_until(
-                deadline, outage, call, store.delivery_done, delivery.id, worker, delivered=False
+                deadline, outage, call, store.delivery_done, delivery.id, worker, problem
             )
             return
         delay = min(self._settings.retry_base_seconds * 2 ** (delivery.attempts - 1), _MAX_BACKOFF)

@@ -126,7 +126,7 @@ def test_purge_keeps_tasks_with_pending_webhooks(database: Database, clock: Fake
     assert store.get("task_1") is None and store.get("task_2") is not None
     delivery = store.claim_delivery("w", 10)
     assert delivery is not None and delivery.task_id == "task_2" and delivery.attempts == 1
-    store.delivery_done(delivery.id, "w", delivered=True)
+    store.delivery_done(delivery.id, "w", None)
     assert store.purge(clock.now - 50) == 1
 
 
@@ -171,10 +171,10 @@ def test_a_delivery_made_after_a_failure_keeps_no_error(
     for _ in range(2):  # then task_1's is delivered, task_2's given up
         again = store.claim_delivery("w", 10)
         assert again is not None
-        store.delivery_done(again.id, "w", delivered=again.task_id == "task_1")
+        store.delivery_done(again.id, "w", None if again.task_id == "task_1" else "HTTP 503")
     assert query(database_url, errors) == [
         ("task_1", "delivered", None),
-        ("task_2", "failed", "HTTP 500"),  # why it was given up
+        ("task_2", "failed", "HTTP 503"),  # why it was given up: its last attempt's error
     ]
 
 
