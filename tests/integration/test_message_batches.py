@@ -271,3 +271,27 @@ def test_batch_errors_carry_their_request_id_in_the_body_as_messages_errors_do(
         assert set(body) == {"type", "error", "request_id"}, body
         assert body["request_id"].startswith("req_")
         assert body["request_id"] == response.headers["request-id"]
+
+
+def test_an_errored_result_is_an_anthropic_error_body_with_its_request_id(
+    claude: anthropic.Anthropic, gateway: TasksGateway
+) -> None:
+    created = claude.messages.batches.create(
+        requests=[request("refused", "claude-sonnet-4-5", "[[error 400]] no")]
+    )
+    until_ended(claude, created.id)
+    (line,) = claude.messages.batches.results(created.id)
+    assert line.result.type == "errored"
+    error = line.result.error  # the SDK's ErrorResponse, read from the results file
+    assert error.type == "error" and error.error.type == "invalid_request_error"
+    assert error.request_id is not None and error.request_id.startswith("req_")
+    raw = httpx.get(
+        f"{gateway.url}/v1/messages/batches/{created.id}/results", headers=gateway.headers()
+    )
+    body = raw.json()["result"]["error"]
+    assert set(body) == {"type", "error", "request_id"}, body  # as /v1/messages errors are
+    assert body["request_id"] == error.request_id
+    of_run = "SELECT t.request_id FROM tasks t JOIN message_batch_requests r ON r.task_id = t.id"
+    with sqlite3.connect(gateway.database) as conn:
+        ran_as = conn.execute(of_run + " WHERE r.batch_id = ?", (created.id,)).fetchone()
+    assert ran_as == (error.request_id,)  # the id its run had, in the gateway's log

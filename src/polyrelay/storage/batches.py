@@ -52,6 +52,8 @@ class BatchRequestResult(msgspec.Struct, frozen=True, kw_only=True):
     """The task's status, or "missing" when it has been purged."""
     result: bytes | None
     error: TaskError | None
+    request_id: str | None
+    """The id its run had (None when purged), which an errored result carries."""
 
 
 def create_batch_tables(conn: SqlConnection) -> None:
@@ -183,15 +185,20 @@ class SqlBatchStore:
         while True:
             with self._lock:
                 rows = self._conn.execute(
-                    "SELECT r.custom_id, COALESCE(t.status, 'missing'), t.result, t.error"
+                    "SELECT r.custom_id, COALESCE(t.status, 'missing'), t.result, t.error,"
+                    " t.request_id"
                     " FROM message_batch_requests r LEFT JOIN tasks t ON t.id = r.task_id"
                     " WHERE r.batch_id = ? AND r.custom_id > ? ORDER BY r.custom_id LIMIT 500",
                     (batch_id, after),
                 ).fetchall()
-            for custom_id, status, result, error in rows:
+            for custom_id, status, result, error, request_id in rows:
                 failure = codec.decode_as(error, TaskError) if error else None
                 yield BatchRequestResult(
-                    custom_id=custom_id, status=status, result=result, error=failure
+                    custom_id=custom_id,
+                    status=status,
+                    result=result,
+                    error=failure,
+                    request_id=request_id,
                 )
             if len(rows) < 500:
                 return

@@ -324,8 +324,11 @@ def _result_line(outcome: BatchRequestResult) -> bytes:
     if outcome.status == "success" and outcome.result is not None:
         return head + b'{"type":"succeeded","message":' + outcome.result + b"}}\n"
     if outcome.status == "failed" and outcome.error is not None:
+        # The Anthropic error body, request_id included as on every other error the
+        # gateway renders: the id the request's run had, so its log lines can be found.
         error = {"type": outcome.error.type, "message": outcome.error.message}
-        result: dict[str, Any] = {"type": "errored", "error": {"type": "error", "error": error}}
+        body = {"type": "error", "error": error, "request_id": outcome.request_id}
+        result: dict[str, Any] = {"type": "errored", "error": body}
     elif outcome.status == "cancelled":
         result = {"type": "canceled"}
     else:
