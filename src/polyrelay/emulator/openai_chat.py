@@ -71,6 +71,7 @@ class ChatDialect:
             raise RequestError(400, "messages: a non-empty array is required", "messages")
         messages = [as_object(message) for message in messages]
         _refuse_unpaired_tools(messages)
+        _refuse_metadata_without_store(body)
         texts, local_names, user_text = _read_messages(messages)
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]
@@ -161,6 +162,14 @@ def _refuse_unpaired_tools(messages: list[JSONObject]) -> None:
             )
         calls = as_list(message.get("tool_calls")) if role == "assistant" else []
         pending = {as_str(as_object(call).get("id")) for call in calls}
+
+
+def _refuse_metadata_without_store(body: JSONObject) -> None:
+    """As the API: `metadata` tags stored completions, and is refused without `store`."""
+    if body.get("metadata") and body.get("store") is not True:
+        raise RequestError(
+            400, "The 'metadata' parameter is only allowed when 'store' is enabled.", "metadata"
+        )
 
 
 def _read_messages(messages: list[JSONObject]) -> tuple[list[str], dict[str, str], str]:

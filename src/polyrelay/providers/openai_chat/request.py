@@ -7,6 +7,7 @@ Mapping notes:
 - `reasoning` with a token budget maps to the nearest effort on the translation.md §6
   scale (minimal 1024, low 2048, medium 8192, high 24576), split at geometric midpoints.
 - `parallel_tool_calls` is sent only with tools: OpenAI rejects it otherwise.
+- `metadata` is not sent: OpenAI takes it only with `store: true`, which is never sent.
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ def _params_from_ir(
 ) -> ChatCompletionCreateParams:
     if request.top_k is not None:
         ctx.warn("top_k is not supported by this upstream and was ignored")
+    if request.metadata:
+        # OpenAI answers 400 "The 'metadata' parameter is only allowed when 'store' is
+        # enabled": metadata tags stored completions, and a translated request asks OpenAI
+        # to store nothing (the gateway keeps a Responses client's responses itself).
+        ctx.warn("metadata is not supported by this upstream and was ignored")
     tools = [
         ChatCompletionFunctionToolParam(
             function=FunctionDefinition(
@@ -107,7 +113,6 @@ def _params_from_ir(
         stream_options=_USAGE if request.stream else None,
         user=request.user,
         reasoning_effort=reasoning_effort_from_ir(request.reasoning, ctx),
-        metadata=request.metadata or None,
         web_search_options=_web_search_from_ir(request.web_search, ctx),
     )
     own = request.extensions
