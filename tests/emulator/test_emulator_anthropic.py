@@ -289,3 +289,37 @@ def test_unpaired_tool_use_and_tool_result_are_refused_as_anthropic_does(anthrop
     paired = [*unanswered[:2], {"role": "user", "content": [result]}]
     answer = anthropic_client.messages.create(model="m", max_tokens=10, messages=paired)
     assert answer.content[0].text == "Tool f returned: ok"
+
+
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"thinking": THINKING, "temperature": 0.5}, "temperature may only be set to 1"),
+        ({"thinking": THINKING, "top_k": 5}, "top_k may not be set"),
+        ({"thinking": THINKING, "top_p": 0.5}, "top_p must be greater than or equal to 0.95"),
+        ({"model": "claude-sonnet-4-5", "temperature": 0.5, "top_p": 0.9}, "cannot both"),
+        ({"stop_sequences": ["END", "\n"]}, "non-whitespace"),
+        ({"messages": [*user("hi"), {"role": "assistant", "content": "So "}]}, "trailing"),
+        ({"tools": [{"name": "f", "input_schema": {"properties": {}}}]}, "Field required"),
+    ],
+)
+def test_shapes_anthropic_refuses_are_a_400(base_url, fields, says):
+    body = {"model": "m", "max_tokens": 2048, "messages": user("hi"), **fields}
+    response = httpx.post(f"{base_url}/v1/messages", json=body)
+    assert response.status_code == 400, response.text
+    assert says in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"thinking": THINKING, "temperature": 1, "top_p": 0.95},
+        {"model": "claude-opus-4-20250514", "temperature": 0.5, "top_p": 0.9},
+    ],
+)
+def test_sampling_anthropic_takes_is_answered(base_url, fields):
+    body = {"model": "m", "max_tokens": 2048, "messages": user("hi"), **fields}
+    assert httpx.post(f"{base_url}/v1/messages", json=body).status_code == 200

@@ -15,6 +15,11 @@ from collections.abc import Iterator
 from starlette.responses import Response
 
 from polyrelay.codec import JSONObject, encode
+from polyrelay.emulator.anthropic_checks import (
+    refuse_prefill_whitespace,
+    refuse_sampling,
+    refuse_tool_schemas,
+)
 from polyrelay.emulator.anthropic_search import citation, search_blocks, search_count
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import anthropic_error
@@ -98,6 +103,9 @@ class AnthropicDialect:
             if t.get("type") in _CLIENT_TYPES
         }
         thinks = _thinks(body.get("thinking"), max_tokens, counting=counting)
+        refuse_tool_schemas(tools)
+        refuse_prefill_whitespace(messages)
+        refuse_sampling(body, thinks=thinks)
         if thinks:
             _refuse_tool_loop_without_thinking(messages)
         return Conversation(

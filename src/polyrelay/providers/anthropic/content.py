@@ -85,7 +85,27 @@ def messages_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list
         if turn.role == "user" and isinstance(turn.content, list):
             # Stable partition: tool_result blocks first (anthropic-messages.md §3 rule 2).
             turn.content.sort(key=lambda b: not isinstance(b, ToolResultBlockParam))
+    _trim_prefill(out, ctx)
     return out
+
+
+def _trim_prefill(turns: list[MessageParam], ctx: RequestContext) -> None:
+    """Anthropic refuses a final assistant message (a prefill the answer continues) whose
+    text ends in whitespace ("final assistant content cannot end with trailing
+    whitespace"); OpenAI takes it, so the trailing whitespace goes (a block left empty
+    with it, and a turn left empty)."""
+    if not turns or turns[-1].role != "assistant" or not isinstance(turns[-1].content, list):
+        return
+    blocks = turns[-1].content
+    last = blocks[-1] if blocks else None
+    if not isinstance(last, TextBlock) or last.text == last.text.rstrip():
+        return
+    ctx.warn("trailing whitespace of the final assistant message was removed (refused)")
+    last.text = last.text.rstrip()
+    if not last.text:
+        blocks.pop()
+        if not blocks:
+            turns.pop()
 
 
 def _turn_from_ir(message: Message, ctx: RequestContext) -> tuple[_Role, list[ContentBlockParam]]:

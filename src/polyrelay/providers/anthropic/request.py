@@ -1,6 +1,6 @@
 """IR ChatRequest → Anthropic `POST /v1/messages` (plus passthrough and count_tokens).
 
-Parameter policy (translation.md §4, §6, §10): temperature is clamped to [0, 1];
+Parameter policy (translation.md §4, §6, §10): sampling and stop sequences as sampling.py says;
 penalties and seed are dropped with a warning; an effort becomes a thinking budget
 (the gateway's published table) and `max_tokens` is raised to budget + requested
 output when needed; thinking is turned off when a tool is forced, since the API
@@ -31,6 +31,7 @@ from polyrelay.ir import (
 from polyrelay.ir.reasoning_token import TOKEN_PREFIX
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
+from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequences_from_ir
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
     Metadata,
@@ -108,15 +109,17 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
         if thinking.budget_tokens >= max_tokens:
             max_tokens = thinking.budget_tokens + max_tokens
     tools = _tools_from_ir(request.tools, request.web_search)
+    thinks = thinking is not None and thinking.type != "disabled"
+    sampling = sampling_from_ir(request, route.upstream_model, thinks=thinks, ctx=ctx)
     return MessageCreateParams(
         model=route.upstream_model,
         messages=messages_from_ir(request.messages, ctx),
         max_tokens=max_tokens,
         system=_system_from_ir(request, ctx),
-        temperature=_temperature(request.temperature, ctx),
-        top_p=request.top_p,
-        top_k=request.top_k,
-        stop_sequences=list(request.stop) or None,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k,
+        stop_sequences=stop_sequences_from_ir(request.stop, ctx),
         stream=request.stream or None,
         tools=tools or None,
         tool_choice=_tool_choice_from_ir(request) if tools else None,
@@ -133,13 +136,6 @@ def _warn_dropped(request: ChatRequest, ctx: RequestContext) -> None:
         ctx.warn("seed is not supported by Anthropic; dropped")
     if request.metadata:
         ctx.warn("metadata other than the user id is not supported by Anthropic; dropped")
-
-
-def _temperature(value: float | None, ctx: RequestContext) -> float | None:
-    if value is None or 0.0 <= value <= 1.0:
-        return value
-    ctx.warn(f"temperature {value} clamped to Anthropic's range [0, 1]")
-    return min(max(value, 0.0), 1.0)
 
 
 def _system_from_ir(request: ChatRequest, ctx: RequestContext) -> str | list[TextBlock] | None:
@@ -255,7 +251,7 @@ def _tools_from_ir(
         ToolParam(
             name=t.name,
             description=t.description,
-            input_schema=t.parameters or _EMPTY_SCHEMA,
+            input_schema=_object_schema(t.parameters),
             strict=t.strict,
         )
         for t in tools
@@ -263,6 +259,14 @@ def _tools_from_ir(
     if web_search is not None:
         out.append(_web_search_from_ir(web_search))
     return out
+
+
+def _object_schema(parameters: JSONObject | None) -> JSONObject:
+    """Anthropic requires `input_schema.type` ("Field required"); OpenAI takes parameters
+    without it (`{"properties": ...}`), which describe an object all the same."""
+    if not parameters:
+        return _EMPTY_SCHEMA
+    return parameters if "type" in parameters else {"type": "object", **parameters}
 
 
 def _web_search_from_ir(tool: WebSearchTool) -> ToolParam:

@@ -207,12 +207,32 @@ def test_sampling_params_and_dropped_ones_warn() -> None:
         ctx,
     )
     assert body["temperature"] == 1.0
-    assert body["top_p"] == 0.9
+    assert "top_p" not in body  # claude-sonnet-4-5 refuses it beside temperature
     assert body["top_k"] == 5
     assert body["stop_sequences"] == ["END"]
     assert body["metadata"] == {"user_id": "u-1"}
     assert "presence_penalty" not in body and "seed" not in body
-    assert len(ctx.warnings) == 3
+    assert len(ctx.warnings) == 4
+
+
+@pytest.mark.parametrize(
+    ("model", "both"),
+    [
+        ("claude-sonnet-4-5", False),
+        ("claude-opus-4-1-20250805", False),
+        ("claude-haiku-4-5-20251001", False),
+        ("claude-opus-4-20250514", True),
+        ("claude-3-7-sonnet-latest", True),
+    ],
+)
+def test_top_p_beside_temperature_goes_only_to_models_that_take_both(
+    model: str, both: bool
+) -> None:
+    request = ChatRequest(model="claude", messages=(_user("q"),), temperature=0.5, top_p=0.9)
+    upstream = PROVIDER.build_request(
+        request, route("anthropic", provider="anthropic", upstream=model), RequestContext()
+    )
+    assert ("top_p" in json.loads(upstream.body)) is both
 
 
 def test_tools_choice_and_parallel() -> None:

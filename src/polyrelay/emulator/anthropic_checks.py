@@ -1,0 +1,84 @@
+"""Requests Anthropic refuses, refused as Anthropic does: a 400 in Anthropic's words.
+
+- sampling beside thinking (docs.anthropic.com extended thinking: "Thinking isn't
+  compatible with temperature or top_k modifications"; top_p only from 0.95 to 1);
+- `temperature` and `top_p` together to a model from Claude Opus 4.1 and the 4.5 family
+  on ("`temperature` and `top_p` cannot both be specified for this model");
+- a stop sequence of whitespace only;
+- a final assistant message (a prefill) whose text ends in whitespace;
+- a client tool whose `input_schema` has no `type` (the API requires `type: object`).
+
+Without these the emulator would answer what real Anthropic refuses.
+"""
+
+from __future__ import annotations
+
+import re
+
+from polyrelay.codec import JSONObject
+from polyrelay.emulator.script import RequestError
+from polyrelay.emulator.wire import as_list, as_object
+
+__all__ = ["refuse_prefill_whitespace", "refuse_sampling", "refuse_tool_schemas"]
+
+# Opus 4.1 and every 4.x from 4.5 on; not claude-opus-4-20250514 (Opus 4).
+_ONE_SAMPLER_MODEL = re.compile(r"claude-(opus|sonnet|haiku)-4-[1-9](?!\d)")
+_MIN_THINKING_TOP_P = 0.95
+
+
+def refuse_sampling(body: JSONObject, *, thinks: bool) -> None:
+    temperature, top_p = body.get("temperature"), body.get("top_p")
+    if thinks:
+        if temperature is not None and temperature != 1:
+            raise RequestError(
+                400,
+                "temperature may only be set to 1 when thinking is enabled or in adaptive"
+                " mode. Please consult our documentation at"
+                " https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
+                "temperature",
+            )
+        if body.get("top_k") is not None:
+            raise RequestError(
+                400, "top_k may not be set when thinking is enabled or in adaptive mode", "top_k"
+            )
+        if isinstance(top_p, int | float) and top_p < _MIN_THINKING_TOP_P:
+            raise RequestError(
+                400,
+                "top_p must be greater than or equal to 0.95 or unset when thinking is enabled",
+                "top_p",
+            )
+    model = str(body.get("model", ""))
+    if temperature is not None and top_p is not None and _ONE_SAMPLER_MODEL.search(model):
+        raise RequestError(
+            400,
+            "`temperature` and `top_p` cannot both be specified for this model. Please use"
+            " only one.",
+        )
+    for sequence in as_list(body.get("stop_sequences")):
+        if isinstance(sequence, str) and not sequence.strip():
+            raise RequestError(
+                400, "stop_sequences: each stop sequence must contain non-whitespace"
+            )
+
+
+def refuse_prefill_whitespace(messages: list[tuple[str, list[JSONObject]]]) -> None:
+    if not messages or messages[-1][0] != "assistant" or not messages[-1][1]:
+        return
+    last = messages[-1][1][-1]
+    text = last.get("text")
+    if last.get("type") == "text" and isinstance(text, str) and text != text.rstrip():
+        raise RequestError(
+            400, "messages: final assistant content cannot end with trailing whitespace"
+        )
+
+
+def refuse_tool_schemas(tools: list[JSONObject]) -> None:
+    for i, tool in enumerate(tools):
+        if tool.get("type") not in (None, "custom"):
+            continue
+        schema_type = as_object(tool.get("input_schema")).get("type")
+        if schema_type != "object":
+            found = "Field required" if schema_type is None else "Input should be 'object'"
+            raise RequestError(
+                400, f"tools.{i}.custom.input_schema.type: {found}", f"tools.{i}.input_schema"
+            )

@@ -1,0 +1,77 @@
+"""Requests real Anthropic refuses with a 400 do not leave the gateway in that shape when
+an OpenAI client is served by Claude: sampling beside thinking (a temperature other than
+1, top_p below 0.95), temperature and top_p together to a 4.5 model, a stop sequence of
+whitespace only, a prefill ending in whitespace, and a tool whose parameters say no
+`type`. The emulator refuses them as Anthropic does (emulator/anthropic_checks.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Emulator, Gateway
+
+MODEL = "claude-sonnet-4-5"
+HI = {"role": "user", "content": "hi"}
+
+
+def chat(gateway: Gateway, api_key: str, body: dict[str, Any]) -> httpx.Response:
+    headers = {"authorization": f"Bearer {api_key}"}
+    body = {"model": MODEL, **body}
+    return httpx.post(gateway.url + "/v1/chat/completions", json=body, headers=headers, timeout=30)
+
+
+def sent(emulator: Emulator) -> Any:
+    return emulator.last()["body"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_sampling_beside_thinking_is_dropped(
+    gateway: Gateway, emulator: Emulator, api_key: str, stream: bool
+) -> None:
+    body = {"messages": [HI], "reasoning_effort": "low", "temperature": 0.2, "top_p": 0.5}
+    response = chat(gateway, api_key, {**body, "stream": stream})
+    assert response.status_code == 200, response.text
+    upstream = sent(emulator)
+    assert upstream["thinking"]["type"] == "enabled"
+    assert "temperature" not in upstream and "top_p" not in upstream
+    assert "Anthropic takes only 1 with thinking" in response.headers["polyrelay-warnings"]
+
+
+def test_temperature_and_top_p_to_a_4_5_model_keep_temperature(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    response = chat(gateway, api_key, {"messages": [HI], "temperature": 0.3, "top_p": 0.9})
+    assert response.status_code == 200, response.text
+    assert sent(emulator)["temperature"] == 0.3
+    assert "top_p" not in sent(emulator)
+
+
+def test_whitespace_stop_sequences_are_dropped(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    response = chat(gateway, api_key, {"messages": [HI], "stop": ["\n", "END", " "]})
+    assert response.status_code == 200, response.text
+    assert sent(emulator)["stop_sequences"] == ["END"]
+
+
+def test_a_prefill_ending_in_whitespace_is_trimmed(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    prefill = {"role": "assistant", "content": "The answer is "}
+    response = chat(gateway, api_key, {"messages": [HI, prefill]})
+    assert response.status_code == 200, response.text
+    last = sent(emulator)["messages"][-1]
+    assert last["content"] == [{"type": "text", "text": "The answer is"}]
+
+
+def test_a_tool_without_a_schema_type_is_sent_as_an_object(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    parameters = {"properties": {"city": {"type": "string"}}}
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": parameters}}
+    response = chat(gateway, api_key, {"messages": [HI], "tools": [tool]})
+    assert response.status_code == 200, response.text
+    assert sent(emulator)["tools"][0]["input_schema"] == {"type": "object", **parameters}
