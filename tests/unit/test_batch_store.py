@@ -40,7 +40,11 @@ def test_pages_scope_and_state(database: Database) -> None:
     assert store.state("b0").counts == {"pending": 2} and store.state("b0").ended_at is None
     claimed = database.tasks.claim("w", 30)
     assert claimed is not None and database.tasks.complete(claimed.id, "w", b'{"ok":1}')
-    assert sorted(store.cancel("b0", 1000.0)) == ["t0b"]
+    running = database.tasks.claim("w", 30)
+    assert running is not None and running.id == "t0b"
+    assert store.cancel("b0", 1000.0) == ["t0b"]  # the runs to stop
+    assert store.cancel("b1", 1000.0) == []  # pending: cancelled, with no run to stop
+    assert store.state("b1").counts == {"cancelled": 2}
     state = store.state("b0")
     assert state.counts == {"success": 1, "cancelled": 1} and state.ended_at == 1000
     outcomes = {r.custom_id: (r.status, r.result) for r in store.results("b0")}

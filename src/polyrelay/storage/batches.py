@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import msgspec
 
 from polyrelay import codec
-from polyrelay.storage.dialect import ConnectionLock, SqlConnection
+from polyrelay.storage.dialect import ConnectionLock, SqlConnection, SqlCursor
 from polyrelay.storage.tasks import insert_tasks
 from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import NewTask, TaskError
@@ -84,7 +84,6 @@ def create_batch_tables(conn: SqlConnection) -> None:
 
 _REQUESTS_PER_INSERT = 1000
 """Requests (tasks and request rows) per slice of a batch's insert."""
-_ACTIVE = "('pending', 'processing')"
 _TASKS_OF = "SELECT task_id FROM message_batch_requests WHERE batch_id = ?"
 _OVERDUE_TASKS = (
     "SELECT r.task_id FROM message_batch_requests r"
@@ -206,22 +205,28 @@ class SqlBatchStore:
 
     def cancel(self, batch_id: str, now: float) -> list[str]:
         """Mark the batch canceling and cancel its pending and processing tasks; the ids
-        of the tasks it cancelled (a running one stops at its next heartbeat). Both
-        times in whole seconds, as the tasks' are: the batch ends no earlier than the
-        cancel."""
+        of the running ones it cancelled, whose runs are to be stopped (each stops at its
+        next heartbeat otherwise). Only those: a signal for each of 100,000 pending ones
+        would stop nothing and hold the loop. Both times in whole seconds, as the tasks'
+        are: the batch ends no earlier than the cancel."""
         with self._lock, write_transaction(self._conn):
             self._conn.execute(
                 "UPDATE message_batches SET cancel_initiated_at = ?"
                 " WHERE id = ? AND cancel_initiated_at IS NULL",
                 (int(now), batch_id),
             )
-            rows = self._conn.execute(
-                "UPDATE tasks SET status = 'cancelled', finished_at = ?,"  # noqa: S608
-                f" lease_owner = NULL WHERE id IN ({_TASKS_OF}) AND status IN {_ACTIVE}"
-                " RETURNING id",
-                (int(now), batch_id),
-            ).fetchall()
-        return [task_id for (task_id,) in rows]
+            # Pending ones first: one claimed meanwhile (on PostgreSQL) is then running,
+            # and cancelled and stopped with the running ones.
+            self._cancel_tasks(batch_id, "pending", now)
+            running = self._cancel_tasks(batch_id, "processing", now, " RETURNING id").fetchall()
+        return [task_id for (task_id,) in running]
+
+    def _cancel_tasks(self, batch_id: str, status: str, now: float, then: str = "") -> SqlCursor:
+        return self._conn.execute(
+            "UPDATE tasks SET status = 'cancelled', finished_at = ?,"  # noqa: S608
+            f" lease_owner = NULL WHERE id IN ({_TASKS_OF}) AND status = ?{then}",
+            (int(now), batch_id, status),
+        )
 
     def expire_overdue(self, batch: BatchRow, now: float) -> int:
         """Anthropic's 24 hours: once `batch` is past `expires_at`, its requests that have

@@ -13,6 +13,11 @@ started by then end `expired` (a worker that claims one later ends it instead of
 it; reading the batch ends the rest), and one already running runs to its end.
 Results stay as long as their tasks (`tasks.retention_seconds`); a purged one is also
 reported `expired`.
+
+A batch's state is counted from its requests' tasks (0.07 s for 100,000 on SQLite), and
+a cancel, a delete or an expiry writes each of them: every store call that touches a
+batch's requests is made with `call_off_loop`, so the loop serves other requests
+meanwhile. Only a page of results (500 lines) is read with `call`.
 """
 
 from __future__ import annotations
@@ -210,7 +215,7 @@ def _own_batch(gateway: Gateway, batch_id: str, key: ApiKey) -> BatchRow:
 async def _request_batch(gateway: Gateway, request: Request, key: ApiKey) -> BatchRow:
     """The batch the request's path names, which must be the key's."""
     batch_id = request.path_params["batch_id"]
-    return await gateway.database.call(_own_batch, gateway, batch_id, key)
+    return await gateway.database.call_off_loop(_own_batch, gateway, batch_id, key)
 
 
 def _retrieve(gateway: Gateway) -> Handler:
@@ -229,7 +234,8 @@ def _list(gateway: Gateway) -> Handler:
             raise InvalidRequestError("limit must be from 1 to 1000", param="limit")
         limit = int(limit_text)
         after, before = query.get("after_id"), query.get("before_id")
-        rows, states, more = await gateway.database.call(_page, gateway, key, limit, after, before)
+        paged = await gateway.database.call_off_loop(_page, gateway, key, limit, after, before)
+        rows, states, more = paged
         data = [_batch_object(request, r, s) for r, s in zip(rows, states, strict=True)]
         return json_response(
             {
@@ -266,7 +272,8 @@ def _cancel(gateway: Gateway, service: TaskService) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         database = gateway.database
         batch = await _request_batch(gateway, request, key)
-        service.stop_runs(await database.call(database.batches.cancel, batch.id, time.time()))
+        running = await database.call_off_loop(database.batches.cancel, batch.id, time.time())
+        service.stop_runs(running)
         batch = await _request_batch(gateway, request, key)
         return await _rendered(gateway, request, batch)
 
@@ -287,8 +294,8 @@ def _delete(gateway: Gateway) -> Handler:
         refusal = "is still processing; cancel it and wait for it to end before deleting it."
         database = gateway.database
         batch_id = request.path_params["batch_id"]
-        batch = await database.call(_ended_batch, gateway, batch_id, key, refusal)
-        await database.call(database.batches.delete, batch.id)
+        batch = await database.call_off_loop(_ended_batch, gateway, batch_id, key, refusal)
+        await database.call_off_loop(database.batches.delete, batch.id)
         return json_response({"id": batch.id, "type": "message_batch_deleted"})
 
     return handle
@@ -299,7 +306,7 @@ def _results(gateway: Gateway) -> Handler:
         refusal = "has not ended yet; its results are not ready."
         database = gateway.database
         batch_id = request.path_params["batch_id"]
-        batch = await database.call(_ended_batch, gateway, batch_id, key, refusal)
+        batch = await database.call_off_loop(_ended_batch, gateway, batch_id, key, refusal)
         return StreamingResponse(_result_lines(gateway, batch.id), media_type="application/binary")
 
     return handle
@@ -337,7 +344,7 @@ def _result_line(outcome: BatchRequestResult) -> bytes:
 
 
 async def _rendered(gateway: Gateway, request: Request, batch: BatchRow) -> Response:
-    state = await gateway.database.call(gateway.database.batches.state, batch.id)
+    state = await gateway.database.call_off_loop(gateway.database.batches.state, batch.id)
     return json_response(_batch_object(request, batch, state))
 
 
