@@ -75,3 +75,27 @@ def test_a_tool_without_a_schema_type_is_sent_as_an_object(
     response = chat(gateway, api_key, {"messages": [HI], "tools": [tool]})
     assert response.status_code == 200, response.text
     assert sent(emulator)["tools"][0]["input_schema"] == {"type": "object", **parameters}
+
+
+def test_whitespace_only_text_beside_tool_calls_is_left_out(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages = [
+        HI,
+        {"role": "assistant", "content": "\n\n", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "done"},
+        {"role": "assistant", "content": "ok"},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": " "}, {"type": "text", "text": "more"}],
+        },
+    ]
+    response = chat(gateway, api_key, {"messages": messages})
+    assert response.status_code == 200, response.text
+    upstream = sent(emulator)["messages"]
+    assert upstream[1]["content"] == [
+        {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}
+    ]
+    # Beside real text a blank block is taken, and stays.
+    assert upstream[-1]["content"][0] == {"type": "text", "text": " "}

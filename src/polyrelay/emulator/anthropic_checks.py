@@ -5,6 +5,7 @@
 - `temperature` and `top_p` together to a model from Claude Opus 4.1 and the 4.5 family
   on ("`temperature` and `top_p` cannot both be specified for this model");
 - a stop sequence of whitespace only;
+- a message whose text blocks are whitespace only (beside real text one may be);
 - a final assistant message (a prefill) whose text ends in whitespace;
 - a client tool whose `input_schema` has no `type` (the API requires `type: object`).
 
@@ -19,7 +20,12 @@ from polyrelay.codec import JSONObject
 from polyrelay.emulator.script import RequestError
 from polyrelay.emulator.wire import as_list, as_object
 
-__all__ = ["refuse_prefill_whitespace", "refuse_sampling", "refuse_tool_schemas"]
+__all__ = [
+    "refuse_blank_text",
+    "refuse_prefill_whitespace",
+    "refuse_sampling",
+    "refuse_tool_schemas",
+]
 
 # Opus 4.1 and every 4.x from 4.5 on; not claude-opus-4-20250514 (Opus 4).
 _ONE_SAMPLER_MODEL = re.compile(r"claude-(opus|sonnet|haiku)-4-[1-9](?!\d)")
@@ -58,6 +64,17 @@ def refuse_sampling(body: JSONObject, *, thinks: bool) -> None:
         if isinstance(sequence, str) and not sequence.strip():
             raise RequestError(
                 400, "stop_sequences: each stop sequence must contain non-whitespace"
+            )
+
+
+def refuse_blank_text(messages: list[tuple[str, list[JSONObject]]]) -> None:
+    for i, (_, blocks) in enumerate(messages):
+        texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
+        if texts and not any(text.strip() for text in texts):
+            raise RequestError(
+                400,
+                "messages: text content blocks must contain non-whitespace text",
+                f"messages.{i}",
             )
 
 

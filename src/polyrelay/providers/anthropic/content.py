@@ -123,9 +123,10 @@ def _turn_from_ir(message: Message, ctx: RequestContext) -> tuple[_Role, list[Co
 
 
 def _blocks_from_ir(parts: tuple[Part, ...], ctx: RequestContext) -> list[ContentBlockParam]:
+    blank = _only_blank_text(parts)
     blocks: list[ContentBlockParam] = []
     for part in parts:
-        if _is_empty_text_part(part):
+        if _is_empty_text_part(part) or (blank and isinstance(part, TextPart)):
             continue
         block = _block_from_ir(part, parts, ctx)
         if block is not None:
@@ -260,6 +261,14 @@ def _tool_result_from_ir(part: ToolResultPart, ctx: RequestContext) -> ToolResul
     return ToolResultBlockParam(
         tool_use_id=part.tool_call_id, content=content, is_error=part.is_error or None
     )
+
+
+def _only_blank_text(parts: tuple[Part, ...]) -> bool:
+    """Whether the message's text is whitespace only ("\n" after a tool call, " "): Anthropic
+    refuses a message whose text blocks hold no other text ("text content blocks must
+    contain non-whitespace text"), so they are left out; beside real text they may stay."""
+    texts = [part.text for part in parts if isinstance(part, TextPart)]
+    return bool(texts) and not any(text.strip() for text in texts)
 
 
 def _is_empty_text_part(part: Part) -> bool:
