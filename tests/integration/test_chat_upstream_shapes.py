@@ -3,21 +3,38 @@ to an `openai` upstream must not take there (the emulator refuses each as OpenAI
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
-from tests.integration.conftest import Emulator, Gateway
-from tests.integration.servers import MODELS_BY_PROVIDER
+from tests.integration.conftest import Emulator, Gateway, serving_config
+from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY, gateway_config
 
 CHAT_MODEL = MODELS_BY_PROVIDER["openai"]
 TAGS = {"team": "relay", "ticket": "42"}
+REASONING_CHAT = "reasoning-chat"
+"""gpt-5-mini on the `openai` (Chat) provider, whose base URL is not api.openai.com: as
+served by Azure OpenAI or a proxy in front of OpenAI."""
 
 
 @pytest.fixture
 def client(gateway: Gateway, api_key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key=api_key, max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def reasoning_gateway(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    workdir = tmp_path_factory.mktemp("reasoning-chat")
+    model = f"  {REASONING_CHAT}: {{provider: emu-openai, model: gpt-5-mini}}\n"
+    config = gateway_config(emulator.url, workdir / "polyrelay.db")
+    config_file = workdir / "polyrelay.yaml"
+    config_file.write_text(config.replace("models:\n", "models:\n" + model, 1))
+    yield from serving_config(config_file)
 
 
 def _posts(emulator: Emulator) -> list[dict[str, Any]]:
@@ -50,3 +67,38 @@ def test_the_emulator_refuses_chat_metadata_without_store(client: openai.OpenAI)
         model=CHAT_MODEL, messages=messages, metadata=TAGS, store=True
     )
     assert stored.choices[0].message.content
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_reasoning_model_gets_max_completion_tokens_wherever_it_is_served(
+    reasoning_gateway: Gateway, emulator: Emulator, stream: bool
+) -> None:
+    """OpenAI's reasoning models refuse `max_tokens`; the cap went out under that name to
+    every host but api.openai.com, so Claude Code's every request (max_tokens 32000) to a
+    gpt-5 deployment on Azure OpenAI or behind a proxy was a 400."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=reasoning_gateway.url, api_key=STATIC_KEY)
+    message = client.messages.create(
+        model=REASONING_CHAT,
+        max_tokens=300,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=stream,
+    )
+    if stream:
+        assert [e.type for e in message][-1] == "message_stop"  # type: ignore[union-attr]
+    else:
+        assert message.content  # type: ignore[union-attr]
+    (sent,) = _posts(emulator)
+    assert sent["max_completion_tokens"] == 300
+    assert "max_tokens" not in sent
+
+
+def test_the_emulator_refuses_max_tokens_to_a_reasoning_model(emulator: Emulator) -> None:
+    upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
+    messages: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError, match="Use 'max_completion_tokens' instead"):
+        upstream.chat.completions.create(model="gpt-5-mini", messages=messages, max_tokens=50)
+    capped = upstream.chat.completions.create(
+        model="gpt-5-mini", messages=messages, max_completion_tokens=50
+    )
+    assert capped.choices[0].message.content

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,6 +48,7 @@ FINISH_REASON = {
     Finish.LENGTH: "length",
     Finish.TOOL_USE: "tool_calls",
 }
+_REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?:[-.].*)?")
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _MAX_STOP = 4
 
@@ -72,6 +74,7 @@ class ChatDialect:
         messages = [as_object(message) for message in messages]
         _refuse_unpaired_tools(messages)
         _refuse_metadata_without_store(body)
+        _refuse_max_tokens_to_reasoning_models(body)
         texts, local_names, user_text = _read_messages(messages)
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]
@@ -169,6 +172,17 @@ def _refuse_metadata_without_store(body: JSONObject) -> None:
     if body.get("metadata") and body.get("store") is not True:
         raise RequestError(
             400, "The 'metadata' parameter is only allowed when 'store' is enabled.", "metadata"
+        )
+
+
+def _refuse_max_tokens_to_reasoning_models(body: JSONObject) -> None:
+    """As the API: o-series and gpt-5 models take only `max_completion_tokens`."""
+    if body.get("max_tokens") is not None and _REASONING_MODEL.fullmatch(as_str(body.get("model"))):
+        raise RequestError(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use"
+            " 'max_completion_tokens' instead.",
+            "max_tokens",
         )
 
 

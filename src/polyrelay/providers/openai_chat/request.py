@@ -1,8 +1,10 @@
 """IR `ChatRequest` → Chat Completions request body (and the passthrough body).
 
 Mapping notes:
-- The token cap goes out as `max_completion_tokens` to api.openai.com (its reasoning
-  models reject `max_tokens`) and as `max_tokens` everywhere else: OpenAI-compatible
+- The token cap goes out as `max_completion_tokens` to api.openai.com, and to an OpenAI
+  reasoning model (o1, o3, o4-mini, gpt-5...) wherever it is served (Azure OpenAI, whose
+  deployments are commonly named after the model, a proxy in front of OpenAI): those
+  models reject `max_tokens`. It goes as `max_tokens` everywhere else: OpenAI-compatible
   servers (vLLM, Ollama, llama.cpp, older proxies) often know only the older name.
 - `reasoning` with a token budget maps to the nearest effort on the translation.md §6
   scale (minimal 1024, low 2048, medium 8192, high 24576), split at geometric midpoints.
@@ -12,6 +14,7 @@ Mapping notes:
 
 from __future__ import annotations
 
+import re
 from typing import assert_never, get_args
 
 from polyrelay import codec
@@ -60,6 +63,8 @@ _EFFORT_BY_BUDGET: tuple[tuple[int, ReasoningEffort], ...] = (
     (14189, "medium"),
 )
 _EFFORTS: dict[str, ReasoningEffort] = {e: e for e in get_args(ReasoningEffort)}
+_REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?:[-.].*)?")
+"""OpenAI's reasoning model names: o1, o3-mini, o4-mini-2025-04-16, gpt-5, gpt-5.1-codex."""
 
 
 def _url_and_headers(route: Route) -> tuple[str, dict[str, str]]:
@@ -92,7 +97,7 @@ def _params_from_ir(
         )
         for t in request.tools
     ]
-    native_cap = "api.openai.com" in route.provider.base_url
+    native_cap = _takes_completion_cap(route)
     params = ChatCompletionCreateParams(
         model=route.upstream_model,
         messages=messages_from_ir(request, ctx),
@@ -123,6 +128,13 @@ def _params_from_ir(
         params.safety_identifier = own.get(OPENAI_SAFETY_IDENTIFIER)
         params.user = own.get(OPENAI_USER, request.user)
     return params
+
+
+def _takes_completion_cap(route: Route) -> bool:
+    """Whether the token cap goes out as `max_completion_tokens` (see the module doc)."""
+    if "api.openai.com" in route.provider.base_url:
+        return True
+    return _REASONING_MODEL.fullmatch(route.upstream_model) is not None
 
 
 def _stop_from_ir(stop: tuple[str, ...]) -> list[str] | None:

@@ -79,6 +79,19 @@ def test_max_tokens_name_depends_on_the_server() -> None:
     assert body["max_tokens"] == 50 and "max_completion_tokens" not in body
 
 
+@pytest.mark.parametrize("model", ["o1", "o3-mini", "o4-mini-2025-04-16", "gpt-5", "gpt-5.1-codex"])
+def test_a_reasoning_model_gets_max_completion_tokens_from_any_host(model: str) -> None:
+    """They refuse `max_tokens`, on Azure OpenAI or behind a proxy as on api.openai.com."""
+    request = ChatRequest(model="m", messages=(_user("hi"),), max_tokens=50)
+    azure = "https://example.openai.azure.com/openai/v1"
+    reasoning = route("openai", public="p", upstream=model, base_url=azure, api_key="k")
+    _, body = _build(request, reasoning)
+    assert body["max_completion_tokens"] == 50 and "max_tokens" not in body
+    for other in ("gpt-4o", "llama3.1:8b", "gpt-oss-20b", "omni-7b"):
+        plain = route("openai", public="p", upstream=other, base_url=azure, api_key="k")
+        assert "max_completion_tokens" not in _build(request, plain)[1]
+
+
 def test_sampling_and_misc_parameters() -> None:
     ctx = RequestContext()
     request = ChatRequest(
