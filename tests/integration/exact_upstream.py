@@ -1,7 +1,8 @@
 """An upstream that answers exact bytes, and a gateway in front of it: for the tests whose
 upstream must say what the emulator's scripts never do (a proxy's HTML page, a legacy
 body, a 429 with rate-limit headers, a stream cut mid-frame). Each body is written at
-once with its length, so its last chunk reaches the gateway together with its end."""
+once with its length, so its last chunk reaches the gateway together with its end (unless
+it holds a PAUSE)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ Answering = Callable[[str, bytes], Answer]
 
 _OPENAI_TYPES = ("openai", "openai-responses")
 
+PAUSE = b"\0pause\0"
+"""In a body, where the upstream stops writing for a moment (the gateway reads the part
+before it on its own): a stream whose later events come later."""
+_PAUSE_SECONDS = 0.2
+
 
 def sse(data: object, event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
@@ -48,12 +54,17 @@ def _handler(answering: Answering) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             status, headers, content = answering(self.path.split("?")[0], body)
+            parts = content.split(PAUSE)
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("content-length", str(len(content)))
+            self.send_header("content-length", str(sum(map(len, parts))))
             self.end_headers()
-            self.wfile.write(content)
+            for i, part in enumerate(parts):
+                if i:
+                    self.wfile.flush()
+                    time.sleep(_PAUSE_SECONDS)
+                self.wfile.write(part)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -286,6 +286,7 @@ class Gateway:
             ctx,
             self.settings.stream_keepalive_seconds,
             meter.abandon,
+            lambda error: self.error_response(frontend, error, ctx),
         )
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 
+from starlette.responses import Response
+
 from polyrelay.context import RequestContext
+from polyrelay.errors import GatewayError
 from polyrelay.pipeline.sse_response import SSEResponse
 
 __all__ = ["SSE_HEADERS", "conforms", "header_safe", "response_headers", "sse_response"]
@@ -52,14 +55,21 @@ def sse_response(
     ctx: RequestContext,
     keepalive: float,
     client_gone: Callable[[], None] | None = None,
+    refuse: Callable[[GatewayError], Response] | None = None,
 ) -> SSEResponse:
     """The streamed answer: frames as they come, and during silence `beat()`, a renderer's
-    `heartbeat`; `client_gone()` when the client leaves before the end."""
+    `heartbeat`; `client_gone()` when the client leaves before the end; `refuse(error)`,
+    the HTTP error answering a stream that failed before its first frames."""
 
     def heartbeat() -> bytes:
         return b"".join(beat())
 
     headers = {**SSE_HEADERS, **response_headers(ctx)}
     return SSEResponse(
-        frames, headers, heartbeat=heartbeat, keepalive=keepalive, client_gone=client_gone
+        frames,
+        headers,
+        heartbeat=heartbeat,
+        keepalive=keepalive,
+        client_gone=client_gone,
+        refuse=refuse,
     )

@@ -15,6 +15,12 @@ short answer (bench/README.md). This response sends each frame batch as it comes
 
 Sends never overlap: a heartbeat is sent by a short task only while the loop waits for the
 source, and the loop waits for that task before it sends the next frames.
+
+The head waits for the first frames (the server joins it to the first body write anyway, so
+a healthy stream's first byte leaves no later): a stream that failed before them
+(`FailedFrames` first) is answered with the HTTP error `refuse` makes of it, as the same
+error before the stream would be, since the SDKs retry a 429 or 529 status but never an
+in-band error. A failure after the first frames ends the stream with its in-band error.
 """
 
 from __future__ import annotations
@@ -26,12 +32,25 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["FinalFrames", "SSEResponse"]
+from polyrelay.errors import GatewayError
+
+__all__ = ["FailedFrames", "FinalFrames", "SSEResponse"]
 
 
 class FinalFrames(bytes):
     """The stream's last frames: sent together with the end of the body (one `send`
     instead of two). Nothing may follow them."""
+
+
+class FailedFrames(FinalFrames):
+    """The last frames of a stream that failed with `error`, its in-band error among them."""
+
+    def __new__(cls, frames: bytes, error: GatewayError) -> FailedFrames:
+        failed = super().__new__(cls, frames)
+        failed.error = error
+        return failed
+
+    error: GatewayError
 
 
 _WATCH_AFTER = 0.25
@@ -49,8 +68,11 @@ class SSEResponse(Response):
         heartbeat: Callable[[], bytes],
         keepalive: float,
         client_gone: Callable[[], None] | None = None,
+        refuse: Callable[[GatewayError], Response] | None = None,
     ) -> None:
-        """`client_gone`: called when the client goes away before the stream's end."""
+        """`client_gone`: called when the client goes away before the stream's end.
+        `refuse`: the error response to a stream that failed before its first frames
+        (without it, such a stream is a 200 with its in-band error)."""
         self.frames = frames
         self.status_code = 200
         self.background = None
@@ -58,13 +80,24 @@ class SSEResponse(Response):
         """The bytes that keep the stream alive now (b"" for none), from the renderer."""
         self.keepalive = keepalive
         self.client_gone = client_gone
+        self.refuse = refuse
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        del scope  # HTTP only: the routes that return it are POST endpoints
         pump = _Pump(send, receive, self.heartbeat, self.keepalive, self.client_gone)
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        await pump.run(self.frames)
+        head = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+        refusal = await pump.run(self.frames, head, self.refuse)
+        if refusal is not None:
+            self.status_code = refusal.status_code
+            await refusal(scope, receive, send)
+
+
+async def _first(frames: AsyncIterator[bytes]) -> bytes:
+    """The first frames (FinalFrames() if none): read with `async for`, as the rest are,
+    from the same iterator (breaking out of the loop does not close it)."""
+    async for frames_ in frames:
+        return frames_
+    return FinalFrames()
 
 
 class _Pump:
@@ -109,10 +142,30 @@ class _Pump:
         first = min(self.keepalive, _WATCH_AFTER) if self.keepalive > 0 else _WATCH_AFTER
         self.timer: asyncio.TimerHandle | None = self.loop.call_later(first, self._tick)
 
-    async def run(self, frames: AsyncIterator[bytes]) -> None:
+    async def run(
+        self,
+        frames: AsyncIterator[bytes],
+        head: Message,
+        refuse: Callable[[GatewayError], Response] | None,
+    ) -> Response | None:
+        """Sends `head` and the frames; or, if the stream failed before its first frames
+        and `refuse` is given, sends nothing and returns the error response to send."""
         send = self.send
         try:
             ended = False
+            first = await _first(frames)
+            if refuse is not None and type(first) is FailedFrames:
+                self._stop()
+                return refuse(first.error)
+            await send(head)
+            if type(first) is not bytes:  # FinalFrames: the whole stream
+                self._stop()
+                await send({"type": "http.response.body", "body": first, "more_body": False})
+                return None
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            self.started = True
+            self.last = self.loop.time()
+            self.waiting = True
             async for chunk in frames:
                 self.waiting = False
                 if self.beat is not None:
@@ -128,17 +181,19 @@ class _Pump:
                 self.waiting = True
             self.waiting = False
             if ended:
-                return
+                return None
             if self.beat is not None:
                 await self.beat
             self._stop()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return None
         except asyncio.CancelledError:
             if not self.disconnected or self.task is None:
                 raise
             self.task.uncancel()  # our own cancellation: the client is gone, end quietly
             if self.client_gone is not None:
                 self.client_gone()  # before `aclose` below, which settles the stream's usage
+            return None
         finally:
             self._stop()
             aclose = getattr(frames, "aclose", None)

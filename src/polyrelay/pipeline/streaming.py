@@ -1,9 +1,10 @@
 """Streaming: upstream bytes → StreamParser → IR events → StreamRenderer → client frames.
 
 One parser per upstream stream (several when `n` choices are served by parallel calls);
-one renderer for the client. A StreamError event or a transport failure after the
-headers went out ends the client stream with the renderer's in-band error frames, never
-a silent truncation. Cancellation (the client went away) closes every upstream stream,
+one renderer for the client. A StreamError event or a transport failure ends the client
+stream with the renderer's in-band error frames (FailedFrames), never a silent
+truncation; one before the stream's first frames is the client's HTTP error instead
+(SSEResponse). Cancellation (the client went away) closes every upstream stream,
 which drops the upstream connections. With a server tool the gateway runs (web search),
 the events come from the tool loop (polyrelay.tools.stream), which opens one upstream
 stream per round.
@@ -13,18 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UnsupportedError, UpstreamError, internal_error
 from polyrelay.frontends import StreamRenderer
-from polyrelay.ir import ChatRequest, StreamError, StreamEvent, TextDelta
+from polyrelay.ir import ChatRequest, MessageStart, StreamError, StreamEvent, TextDelta, UsageDelta
 from polyrelay.ir.tool_ids import outgoing_event
 from polyrelay.pipeline.calls import choice_count, client_events, open_streams
 from polyrelay.pipeline.metering import Meter
 from polyrelay.pipeline.paused import may_pause, stream_paused
-from polyrelay.pipeline.sse_response import FinalFrames
+from polyrelay.pipeline.sse_response import FailedFrames, FinalFrames
 from polyrelay.providers import Provider, Route
 from polyrelay.providers.transport import UpstreamClient, UpstreamStream
 from polyrelay.tools.loop import prepare_request
@@ -39,11 +41,22 @@ _DONE = object()
 
 
 class _Failed(Exception):
-    """A StreamError event: `frames` are those rendered from the events before it."""
+    """A StreamError event: `frames` are those rendered from the events before it, and
+    `content` whether any of those was content (not just the message's start)."""
 
-    def __init__(self, error: GatewayError, frames: bytes = b"") -> None:
+    def __init__(self, error: GatewayError, frames: bytes = b"", content: bool = False) -> None:
         self.error = error
         self.frames = frames
+        self.content = content
+
+
+_PREAMBLE = (MessageStart, UsageDelta)
+"""Events that say no content: an error after only these failed before any content."""
+
+
+def _has_content(events: list[StreamEvent], error: StreamError) -> bool:
+    before = itertools.takewhile(lambda event: event is not error, events)
+    return any(not isinstance(event, _PREAMBLE) for event in before)
 
 
 def _render(
@@ -60,7 +73,7 @@ def _render(
             texts = []
         if isinstance(event, StreamError):
             error = UpstreamError(event.message, status=event.status, kind=event.kind)
-            raise _Failed(error, b"".join(out))
+            raise _Failed(error, b"".join(out), _has_content(events, event))
         meter.see(event, choice)
         out += renderer.feed(outgoing_event(event), choice)
     if texts:
@@ -117,17 +130,26 @@ async def render_streams(
         yield FinalFrames(b"".join([*tail, *renderer.finish()]))
     except _Failed as failed:
         meter.fail(failed.error.status)
-        yield FinalFrames(b"".join([*tail, failed.frames, *renderer.fail(failed.error)]))
+        frames = b"".join([*tail, failed.frames, *renderer.fail(failed.error)])
+        yield _failed_frames(frames, failed, content=failed.content or any(tail))
     except GatewayError as error:
         meter.fail(error.status)
-        yield FinalFrames(b"".join([*tail, *renderer.fail(error)]))
+        yield FailedFrames(b"".join([*tail, *renderer.fail(error)]), error)
     except Exception:  # a bug: the client still gets an error frame, not a cut stream
         log.exception("the stream failed")
         meter.fail(500)
-        yield FinalFrames(b"".join([*tail, *renderer.fail(internal_error())]))
+        bug = internal_error()
+        yield FailedFrames(b"".join([*tail, *renderer.fail(bug)]), bug)
     finally:
         for stream in streams:
             stream.close()
+
+
+def _failed_frames(frames: bytes, failed: _Failed, *, content: bool) -> FinalFrames:
+    """The end of a stream that failed: FailedFrames, which the SSE response may answer
+    with the HTTP error instead if nothing went out before them, unless content came
+    in the same read as the error (a client must not lose what the upstream said)."""
+    return FinalFrames(frames) if content else FailedFrames(frames, failed.error)
 
 
 async def _merge(
@@ -236,11 +258,13 @@ async def _render_events(
         yield FinalFrames(b"".join(renderer.finish()))
     except _Failed as failed:
         meter.fail(failed.error.status)
-        yield FinalFrames(failed.frames + b"".join(renderer.fail(failed.error)))
+        frames = failed.frames + b"".join(renderer.fail(failed.error))
+        yield _failed_frames(frames, failed, content=failed.content)
     except GatewayError as error:
         meter.fail(error.status)
-        yield FinalFrames(b"".join(renderer.fail(error)))
+        yield FailedFrames(b"".join(renderer.fail(error)), error)
     except Exception:
         log.exception("the stream failed")
         meter.fail(500)
-        yield FinalFrames(b"".join(renderer.fail(internal_error())))
+        bug = internal_error()
+        yield FailedFrames(b"".join(renderer.fail(bug)), bug)

@@ -130,7 +130,7 @@ def test_a_fault_mid_stream_ends_in_an_error_frame_not_a_cut(
     stream = FailingStream([START + TEXT])
     frames = run(stream)
     assert b'"content":"hello"' in frames[0]
-    assert type(frames[-1]) is FinalFrames
+    assert isinstance(frames[-1], FinalFrames)  # FailedFrames: its error is known
     assert frames[-1].startswith(b'data: {"error":{"message":"The gateway hit an internal error')
     assert stream.closed
     assert "a bug in the gateway" in caplog.text
