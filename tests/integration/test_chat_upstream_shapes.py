@@ -102,3 +102,48 @@ def test_the_emulator_refuses_max_tokens_to_a_reasoning_model(emulator: Emulator
         model="gpt-5-mini", messages=messages, max_completion_tokens=50
     )
     assert capped.choices[0].message.content
+
+
+LONG_ID = "toolu_" + "a1b2c3d4" * 6  # 54 characters: a client's own, or another provider's
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_tool_call_id_past_40_characters_still_pairs_with_its_result(
+    gateway: Gateway, emulator: Emulator, stream: bool
+) -> None:
+    """OpenAI refuses a `tool_calls[].id` past 40 characters ('string too long'); an
+    Anthropic client's history holding one was relayed as it was, a 400 on every turn."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
+    call: Any = {"type": "tool_use", "id": LONG_ID, "name": "get_weather", "input": {}}
+    result: Any = {"type": "tool_result", "tool_use_id": LONG_ID, "content": "sunny"}
+    message = client.messages.create(
+        model=CHAT_MODEL,
+        max_tokens=200,
+        tools=[{"name": "get_weather", "input_schema": {"type": "object"}}],
+        messages=[
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [call]},
+            {"role": "user", "content": [result]},
+        ],
+        stream=stream,
+    )
+    if stream:
+        assert [e.type for e in message][-1] == "message_stop"  # type: ignore[union-attr]
+    else:
+        assert message.content  # type: ignore[union-attr]
+    (sent,) = _posts(emulator)
+    assistant, tool = sent["messages"][1], sent["messages"][2]
+    wire_id = assistant["tool_calls"][0]["id"]
+    assert len(wire_id) <= 40 and tool["tool_call_id"] == wire_id
+
+
+def test_the_emulator_refuses_a_tool_call_id_past_40_characters(client: openai.OpenAI) -> None:
+    fn: Any = {"name": "get_weather", "arguments": "{}"}
+    messages: Any = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "tool_calls": [{"type": "function", "id": LONG_ID, "function": fn}]},
+        {"role": "tool", "tool_call_id": LONG_ID, "content": "sunny"},
+    ]
+    with pytest.raises(openai.BadRequestError, match=r"tool_calls\[0\]\.id': string too long"):
+        client.chat.completions.create(model=CHAT_MODEL, messages=messages)

@@ -51,6 +51,7 @@ FINISH_REASON = {
 _REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?:[-.].*)?")
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _MAX_STOP = 4
+_MAX_CALL_ID = 40
 
 
 def _stop(body: JSONObject) -> list[str]:
@@ -73,6 +74,7 @@ class ChatDialect:
             raise RequestError(400, "messages: a non-empty array is required", "messages")
         messages = [as_object(message) for message in messages]
         _refuse_unpaired_tools(messages)
+        _refuse_long_call_ids(messages)
         _refuse_metadata_without_store(body)
         _refuse_max_tokens_to_reasoning_models(body)
         texts, local_names, user_text = _read_messages(messages)
@@ -165,6 +167,21 @@ def _refuse_unpaired_tools(messages: list[JSONObject]) -> None:
             )
         calls = as_list(message.get("tool_calls")) if role == "assistant" else []
         pending = {as_str(as_object(call).get("id")) for call in calls}
+
+
+def _refuse_long_call_ids(messages: list[JSONObject]) -> None:
+    """As the API: a tool call's id is at most 40 characters."""
+    for i, message in enumerate(messages):
+        for j, call in enumerate(map(as_object, as_list(message.get("tool_calls")))):
+            length = len(as_str(call.get("id")))
+            if length > _MAX_CALL_ID:
+                param = f"messages[{i}].tool_calls[{j}].id"
+                raise RequestError(
+                    400,
+                    f"Invalid '{param}': string too long. Expected a string with maximum length"
+                    f" {_MAX_CALL_ID}, but got a string with length {length} instead.",
+                    param,
+                )
 
 
 def _refuse_metadata_without_store(body: JSONObject) -> None:

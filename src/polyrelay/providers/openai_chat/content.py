@@ -7,10 +7,13 @@
   results move to one `user` message after the tool messages (translation.md §5, lossy).
 - Reasoning parts are dropped: Chat Completions takes no reasoning input, and their
   signatures belong to other providers (translation.md §6).
+- A tool-call id past 40 characters (OpenAI's limit: 'string too long') goes out as a
+  digest of itself, the same in the call and in its result, so they still pair up.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from polyrelay.context import RequestContext
@@ -45,6 +48,15 @@ from polyrelay.schemas.openai_chat import (
 __all__ = ["messages_from_ir"]
 
 _DEFAULT_FILENAME = "document.pdf"
+MAX_CALL_ID = 40
+
+
+def _wire_call_id(call_id: str) -> str:
+    """The id OpenAI takes for `call_id` (see the module doc): ids come back only in the
+    history, so the same digest on both sides is all a pairing needs."""
+    if len(call_id) <= MAX_CALL_ID:
+        return call_id
+    return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[:32]
 
 
 def messages_from_ir(request: ChatRequest, ctx: RequestContext) -> list[ChatCompletionMessageParam]:
@@ -115,7 +127,8 @@ def _assistant_from_ir(msg: Message, ctx: RequestContext) -> ChatCompletionAssis
             (refusals if part.refusal else texts).append(part.text)
         elif isinstance(part, ToolCallPart):
             fn = FunctionCall(name=part.name, arguments=part.arguments)
-            calls.append(ChatCompletionMessageToolCall(id=part.id, function=fn))
+            call_id = _wire_call_id(part.id)
+            calls.append(ChatCompletionMessageToolCall(id=call_id, function=fn))
         else:
             ctx.warn(f"{part.__struct_config__.tag} parts in assistant history were dropped")
     content = "".join(texts) if texts or not (calls or refusals) else None
@@ -145,7 +158,8 @@ def _tool_messages_from_ir(msg: Message, ctx: RequestContext) -> list[ChatComple
         text = "\n".join(texts)  # one per line, as the other one-string upstreams get them
         if part.is_error:
             text = "Error: " + text
-        out.append(ChatCompletionToolMessageParam(content=text, tool_call_id=part.tool_call_id))
+        call_id = _wire_call_id(part.tool_call_id)
+        out.append(ChatCompletionToolMessageParam(content=text, tool_call_id=call_id))
     if moved:
         ctx.warn("images in tool results were moved to a following user message")
         out.append(ChatCompletionUserMessageParam(content=moved))
