@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from polyrelay import codec
-from polyrelay.providers import UpstreamResponse
+from polyrelay.providers import UpstreamResponse, surrogates
 from polyrelay.providers.http1.coding import nameable, readable
 
 __all__ = [
@@ -57,14 +57,22 @@ def error_object(body: bytes | str) -> codec.JSONObject | None:
     """The `error` object of a JSON body `{"error": {...}}` (or of the first of a list of
     those, as older Gemini servers answer), whatever the types of its members; None for
     any other body."""
-    try:
-        raw: Any = codec.decode(body)
-    except msgspec.DecodeError:
-        return None
+    raw: Any = _decoded(body)
     if isinstance(raw, list):
         raw = raw[0] if raw else None
     error = raw.get("error") if isinstance(raw, dict) else None
     return error if isinstance(error, dict) else None
+
+
+def _decoded(body: bytes | str) -> object | None:
+    """`body` as plain values, or None if it is not JSON. A message holding a lone UTF-16
+    surrogate escape (half an emoji), which strict decoding refuses, is read with the
+    half as U+FFFD (surrogates.loads_whole), as a successful answer's is."""
+    try:
+        value: object = codec.decode(body)
+    except msgspec.DecodeError:
+        return surrogates.loads_whole(body)
+    return value
 
 
 def text(value: object) -> str | None:
@@ -84,10 +92,7 @@ def foreign_error_message(response: UpstreamResponse, provider: str) -> str:
     """The message for `response`, an error whose body is not `provider`'s error shape
     (`provider` as the client reads it: "OpenAI", "Anthropic", "Gemini")."""
     body, status = response.body, response.status
-    try:
-        raw: Any = codec.decode(body)
-    except msgspec.DecodeError:
-        raw = None
+    raw: Any = _decoded(body)
     if isinstance(raw, dict):
         # vLLM: {"object": "error", "message": ...}; FastAPI: {"detail": ...}; some
         # proxies: {"error": "..."}.

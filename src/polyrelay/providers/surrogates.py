@@ -84,7 +84,7 @@ def decode_whole(data: bytes, type_: type[T]) -> T:
         return upstream_json.convert(value, type_)
 
 
-def loads_whole(data: bytes) -> object | None:
+def loads_whole(data: bytes | str) -> object | None:
     """`data`, a whole answer that strict decoding refused, as plain values with each lone
     half U+FFFD; None when it holds no surrogate escape or does not read so either."""
     if not escaped(data):
