@@ -305,6 +305,10 @@ THINKING = {"type": "enabled", "budget_tokens": 1024}
         ({"messages": [{"role": "user", "content": [{"type": "text", "text": "\n"}]}]}, "text"),
         ({"messages": [*user("hi"), {"role": "assistant", "content": "So "}]}, "trailing"),
         ({"tools": [{"name": "f", "input_schema": {"properties": {}}}]}, "Field required"),
+        (
+            {"output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}},
+            "'additionalProperties' must be explicitly set to false",
+        ),
     ],
 )
 def test_shapes_anthropic_refuses_are_a_400(base_url, fields, says):

@@ -99,3 +99,39 @@ def test_whitespace_only_text_beside_tool_calls_is_left_out(
     ]
     # Beside real text a blank block is taken, and stays.
     assert upstream[-1]["content"][0] == {"type": "text", "text": " "}
+
+
+OPEN_SCHEMA: Any = {
+    "type": "object",
+    "properties": {"city": {"type": "object", "properties": {"name": {"type": "string"}}}},
+}
+CLOSED_SCHEMA: Any = {
+    "type": "object",
+    "properties": {
+        "city": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}},
+            "additionalProperties": False,
+        }
+    },
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_json_schema_without_additional_properties_is_closed(
+    gateway: Gateway, emulator: Emulator, api_key: str, stream: bool
+) -> None:
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": OPEN_SCHEMA}}
+    body = {"messages": [HI], "response_format": response_format, "stream": stream}
+    response = chat(gateway, api_key, body)
+    assert response.status_code == 200, response.text
+    assert sent(emulator)["output_config"]["format"]["schema"] == CLOSED_SCHEMA
+
+
+def test_a_strict_tool_schema_is_closed(gateway: Gateway, emulator: Emulator, api_key: str) -> None:
+    function = {"name": "get_weather", "parameters": OPEN_SCHEMA, "strict": True}
+    body = {"messages": [HI], "tools": [{"type": "function", "function": function}]}
+    response = chat(gateway, api_key, body)
+    assert response.status_code == 200, response.text
+    assert sent(emulator)["tools"][0]["input_schema"] == CLOSED_SCHEMA

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.anthropic_checks import (
     refuse_blank_text,
+    refuse_open_objects,
     refuse_prefill_whitespace,
     refuse_sampling,
     refuse_tool_schemas,
@@ -108,6 +109,7 @@ class AnthropicDialect:
         refuse_blank_text(messages)
         refuse_prefill_whitespace(messages)
         refuse_sampling(body, thinks=thinks)
+        refuse_open_objects(body)
         if thinks:
             _refuse_tool_loop_without_thinking(messages)
         return Conversation(

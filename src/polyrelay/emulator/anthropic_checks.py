@@ -7,7 +7,9 @@
 - a stop sequence of whitespace only;
 - a message whose text blocks are whitespace only (beside real text one may be);
 - a final assistant message (a prefill) whose text ends in whitespace;
-- a client tool whose `input_schema` has no `type` (the API requires `type: object`).
+- a client tool whose `input_schema` has no `type` (the API requires `type: object`);
+- an object in a structured output schema (`output_config.format`, a `strict` tool's
+  input) without `additionalProperties: false`.
 
 Without these the emulator would answer what real Anthropic refuses.
 """
@@ -19,9 +21,11 @@ import re
 from polyrelay.codec import JSONObject
 from polyrelay.emulator.script import RequestError
 from polyrelay.emulator.wire import as_list, as_object
+from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
 
 __all__ = [
     "refuse_blank_text",
+    "refuse_open_objects",
     "refuse_prefill_whitespace",
     "refuse_sampling",
     "refuse_tool_schemas",
@@ -99,3 +103,25 @@ def refuse_tool_schemas(tools: list[JSONObject]) -> None:
             raise RequestError(
                 400, f"tools.{i}.custom.input_schema.type: {found}", f"tools.{i}.input_schema"
             )
+
+
+def refuse_open_objects(body: JSONObject) -> None:
+    schema = as_object(as_object(body.get("output_config")).get("format")).get("schema")
+    if isinstance(schema, dict):
+        _refuse_open_objects(schema, "output_config.format.schema")
+    for i, tool in enumerate(as_object(t) for t in as_list(body.get("tools"))):
+        if tool.get("strict") is True:
+            _refuse_open_objects(as_object(tool.get("input_schema")), f"tools.{i}.input_schema")
+
+
+def _refuse_open_objects(schema: SchemaNode, where: str) -> None:
+    def check(node: SchemaNode) -> SchemaNode:
+        if node.get("type") == "object" and node.get("additionalProperties") is not False:
+            raise RequestError(
+                400,
+                f"{where}: For 'object' type, 'additionalProperties' must be explicitly set"
+                " to false",
+            )
+        return node
+
+    rewrite_schema(schema, check)

@@ -32,6 +32,7 @@ from polyrelay.ir.reasoning_token import TOKEN_PREFIX
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
 from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequences_from_ir
+from polyrelay.providers.anthropic.schema import closed_schema
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
     Metadata,
@@ -108,7 +109,7 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
     if thinking is not None and thinking.budget_tokens is not None:
         if thinking.budget_tokens >= max_tokens:
             max_tokens = thinking.budget_tokens + max_tokens
-    tools = _tools_from_ir(request.tools, request.web_search)
+    tools = _tools_from_ir(request.tools, request.web_search, ctx)
     thinks = thinking is not None and thinking.type != "disabled"
     sampling = sampling_from_ir(request, route.upstream_model, thinks=thinks, ctx=ctx)
     return MessageCreateParams(
@@ -125,7 +126,7 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
         tool_choice=_tool_choice_from_ir(request) if tools else None,
         metadata=Metadata(user_id=request.user) if request.user is not None else None,
         thinking=thinking,
-        output_config=_output_config_from_ir(request, effort),
+        output_config=_output_config_from_ir(request, effort, ctx),
     )
 
 
@@ -234,24 +235,27 @@ def _most_budget(route: Route, output: int) -> int:
     return max(EFFORT_BUDGETS["high"], limit - output)
 
 
-def _output_config_from_ir(request: ChatRequest, effort: str | None) -> OutputConfig | None:
+def _output_config_from_ir(
+    request: ChatRequest, effort: str | None, ctx: RequestContext
+) -> OutputConfig | None:
     output_format = request.output_format
     fmt = None
     if output_format is not None and output_format.kind is OutputFormatKind.JSON_SCHEMA:
-        fmt = OutputFormatParam(type="json_schema", schema=output_format.schema or _EMPTY_SCHEMA)
+        schema = closed_schema(output_format.schema or _EMPTY_SCHEMA, ctx, "response_format")
+        fmt = OutputFormatParam(type="json_schema", schema=schema)
     if fmt is None and effort is None:
         return None
     return OutputConfig(effort=effort, format=fmt)
 
 
 def _tools_from_ir(
-    tools: tuple[FunctionTool, ...], web_search: WebSearchTool | None
+    tools: tuple[FunctionTool, ...], web_search: WebSearchTool | None, ctx: RequestContext
 ) -> list[ToolParam]:
     out = [
         ToolParam(
             name=t.name,
             description=t.description,
-            input_schema=_object_schema(t.parameters),
+            input_schema=_input_schema(t, ctx),
             strict=t.strict,
         )
         for t in tools
@@ -267,6 +271,11 @@ def _object_schema(parameters: JSONObject | None) -> JSONObject:
     if not parameters:
         return _EMPTY_SCHEMA
     return parameters if "type" in parameters else {"type": "object", **parameters}
+
+
+def _input_schema(tool: FunctionTool, ctx: RequestContext) -> JSONObject:
+    schema = _object_schema(tool.parameters)
+    return closed_schema(schema, ctx, f"tool {tool.name}") if tool.strict else schema
 
 
 def _web_search_from_ir(tool: WebSearchTool) -> ToolParam:

@@ -302,7 +302,11 @@ def test_thinking_is_turned_off_when_a_tool_is_forced() -> None:
 
 def test_adaptive_thinking_keeps_effort_and_output_format() -> None:
     ctx = RequestContext()
-    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "additionalProperties": False,
+    }
     body = _build(
         ChatRequest(
             model="claude",

@@ -1,0 +1,74 @@
+"""Rewrite every subschema of a client's JSON Schema, for an upstream with rules of its own.
+
+Only schema positions are walked, so a property named `$ref` or a `default` / `enum` /
+`const` value that looks like a schema is left alone. The client's schema is never
+changed in place: a copy is made only along a path that needs changing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["SchemaNode", "rewrite_schema"]
+
+SchemaNode = dict[str, Any]
+
+_SCHEMA_MAPS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
+"""Keywords whose value maps names to schemas."""
+_SCHEMAS = frozenset(
+    {
+        "items",
+        "prefixItems",
+        "additionalItems",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "additionalProperties",
+        "propertyNames",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+    }
+)
+"""Keywords whose value is a schema or a list of schemas."""
+
+
+def rewrite_schema(schema: SchemaNode, fix: Callable[[SchemaNode], SchemaNode]) -> SchemaNode:
+    """`schema` with `fix` applied to each node (the node's own keys first, then its
+    subschemas); `fix` returns the node itself when it changes nothing, a copy else."""
+    node = fix(schema)
+    out = node
+    for key, value in list(node.items()):
+        if key in _SCHEMA_MAPS:
+            fixed = _map(value, fix)
+        elif key in _SCHEMAS:
+            fixed = _schemas(value, fix)
+        else:
+            continue
+        if fixed is not value:
+            out = dict(out) if out is schema else out
+            out[key] = fixed
+    return out
+
+
+def _schemas(value: Any, fix: Callable[[SchemaNode], SchemaNode]) -> Any:
+    if isinstance(value, dict):
+        return rewrite_schema(value, fix)
+    if isinstance(value, list):
+        fixed = [rewrite_schema(v, fix) if isinstance(v, dict) else v for v in value]
+        return value if all(a is b for a, b in zip(fixed, value, strict=True)) else fixed
+    return value
+
+
+def _map(value: Any, fix: Callable[[SchemaNode], SchemaNode]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    fixed = {k: rewrite_schema(v, fix) if isinstance(v, dict) else v for k, v in value.items()}
+    return value if all(fixed[k] is v for k, v in value.items()) else fixed
