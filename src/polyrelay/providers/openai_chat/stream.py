@@ -227,7 +227,8 @@ class OpenAIChatStreamParser:
                 self._ctx.warn("only the first choice of a streamed completion is relayed")
                 continue
             self._delta(choice.delta, out)
-            if choice.finish_reason is not None:
+            # Not `is not None`: some servers (SGLang, older Ollama) send "" on every chunk.
+            if choice.finish_reason:
                 self._close_all(out)
                 has_calls = bool(self._seen_tools)
                 self._stop = stop_reason_to_ir(choice.finish_reason, has_calls)
