@@ -371,6 +371,30 @@ def test_a_deleted_background_response_is_not_run_and_stays_deleted(
     assert not sent_upstream(emulator, queued_text)
 
 
+def test_a_background_response_deleted_while_it_runs_still_sends_its_cancelled_webhook(
+    gpt: openai.OpenAI, tasks_gateway: TasksGateway
+) -> None:
+    text = unique("[[delay 4000]] deleted with a hook")
+    with receiving(failures=1) as receiver:  # retried: the body outlives a failed attempt
+        created = gpt.responses.create(
+            model="gpt-5-mini",
+            input=text,
+            background=True,
+            extra_body={"callback_url": receiver.url},
+        )
+        while gpt.responses.retrieve(created.id).status != "in_progress":
+            time.sleep(0.05)
+        gpt.responses.delete(created.id)
+        assert tasks_gateway.get(created.id).status_code == 404  # deleted with the response
+        assert receiver.received.wait(20), receiver.calls
+    (first, _, _), (headers, body, _) = receiver.calls
+    assert headers["webhook-id"] == first["webhook-id"]
+    assert verify_signature(WEBHOOK_KEY, headers, body)
+    delivered = json.loads(body)
+    assert (delivered["id"], delivered["status"]) == (created.id, "cancelled")
+    assert "result" not in delivered and text not in body.decode()  # none of its content
+
+
 @pytest.mark.parametrize("model", ["gpt-5-mini", "gpt-4o-mini"])
 def test_a_callback_url_without_background_is_a_400_on_responses(
     gpt: openai.OpenAI, emulator: Emulator, model: str

@@ -283,8 +283,9 @@ class TaskStore(Protocol):
         ...
 
     def delete(self, task_id: str, key_id: str) -> bool:
-        """Delete the key's task and its webhook deliveries, ended or not (stop its run
-        first); False when the key has no such task."""
+        """Delete the key's task, ended or not (stop its run first), and its delivered
+        webhooks; one not yet delivered keeps the task object it sends, without result or
+        error. False when the key has no such task."""
         ...
 
     def purge(self, finished_before: float) -> int:

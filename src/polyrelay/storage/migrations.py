@@ -25,7 +25,7 @@ from polyrelay.storage.responses import (
     index_by_creation,
     inline_input_items,
 )
-from polyrelay.storage.tasks import create_task_tables, index_claim_order
+from polyrelay.storage.tasks import create_task_tables, index_claim_order, keep_webhook_bodies
 from polyrelay.storage.usage import create_usage_table
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
@@ -46,6 +46,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0010_batch_requests_by_task", index_requests_by_task),
     ("0011_tasks_claim_order", index_claim_order),
     ("0012_demo_keys", mark_demo_keys),
+    ("0013_webhook_bodies", keep_webhook_bodies),
 )
 
 

@@ -14,7 +14,7 @@ from polyrelay.storage.batches import index_requests_by_task
 from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.keys import mark_demo_keys
 from polyrelay.storage.migrations import Migration
-from polyrelay.storage.tasks import index_claim_order
+from polyrelay.storage.tasks import index_claim_order, keep_webhook_bodies
 
 __all__ = ["POSTGRES_MIGRATIONS"]
 
@@ -164,4 +164,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0002_batch_requests_by_task", index_requests_by_task),
     ("0003_tasks_claim_order", index_claim_order),
     ("0004_demo_keys", mark_demo_keys),
+    ("0005_webhook_bodies", keep_webhook_bodies),
 )

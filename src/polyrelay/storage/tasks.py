@@ -34,9 +34,10 @@ from polyrelay.tasks.model import (
     TaskError,
     TaskKind,
     TaskStatus,
+    task_object,
 )
 
-__all__ = ["SqlTaskStore", "create_task_tables", "insert_tasks"]
+__all__ = ["SqlTaskStore", "create_task_tables", "insert_tasks", "keep_webhook_bodies"]
 
 _COLUMNS = (
     "id, kind, key, endpoint, request_id, model, body, headers, callback_url, created_at,"
@@ -48,6 +49,12 @@ _EXPIRED = "status = 'processing' AND lease_until < :now"
 _CLAIMABLE = f"(({_PENDING}) OR ({_EXPIRED}))"
 _ENDED = "(" + ", ".join(sorted(f"'{status.value}'" for status in FINAL_STATUSES)) + ")"
 """FINAL_STATUSES as an SQL list: the statuses the purge deletes."""
+
+
+def keep_webhook_bodies(conn: SqlConnection) -> None:
+    """Migration `0013_webhook_bodies` (PostgreSQL's `0005`): the task object a delivery
+    sends once its task has been deleted (SqlTaskStore.delete)."""
+    conn.execute("ALTER TABLE task_webhooks ADD COLUMN body TEXT")
 
 
 def index_claim_order(conn: SqlConnection) -> None:
@@ -236,12 +243,24 @@ class SqlTaskStore:
 
     def delete(self, task_id: str, key_id: str) -> bool:
         with self._transaction():
-            cursor = self._conn.execute(
-                "DELETE FROM tasks WHERE id = ? AND key_id = ?", (task_id, key_id)
-            )
-            if cursor.rowcount != 1:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE id = ? AND key_id = ?",  # noqa: S608
+                (task_id, key_id),
+            ).fetchone()
+            if row is None:
                 return False
-            self._conn.execute("DELETE FROM task_webhooks WHERE task_id = ?", (task_id,))
+            # A webhook not yet delivered (the "cancelled" of a run the delete stopped)
+            # is still owed to the client's receiver: it keeps the task object to send,
+            # without the content the delete is for (result, error).
+            deleted = msgspec.structs.replace(_row_to_task(row), result=None, error=None)
+            self._conn.execute(
+                "UPDATE task_webhooks SET body = ? WHERE task_id = ? AND status = 'pending'",
+                (codec.encode_str(task_object(deleted)), task_id),
+            )
+            self._conn.execute(
+                "DELETE FROM task_webhooks WHERE task_id = ? AND status != 'pending'", (task_id,)
+            )
+            self._conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
         return True
 
     def purge(self, finished_before: float) -> int:
@@ -277,12 +296,12 @@ class SqlTaskStore:
                 "UPDATE task_webhooks SET lease_owner = :worker, lease_until = :until,"  # noqa: S608
                 " attempts = attempts + 1 WHERE id = (SELECT id FROM task_webhooks"
                 f" WHERE {due} ORDER BY next_attempt_at LIMIT 1{self._skip_locked}) AND {due}"
-                " RETURNING id, task_id, url, attempts",
+                " RETURNING id, task_id, url, attempts, body",
                 {"worker": worker, "until": now + lease_seconds, "now": now},
             ).fetchone()
         if row is None:
             return None
-        return Delivery(id=row[0], task_id=row[1], url=row[2], attempts=row[3])
+        return Delivery(id=row[0], task_id=row[1], url=row[2], attempts=row[3], body=row[4])
 
     def delivery_done(self, delivery_id: str, worker: str, error: str | None) -> None:
         # A delivery made after failed attempts keeps no error: a row that said both

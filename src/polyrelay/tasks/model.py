@@ -95,6 +95,9 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
     url: str
     attempts: int
+    body: str | None = None
+    """The task object to send, kept when the task was deleted before it was delivered;
+    else None, and the task's own is sent."""
 
 
 def task_object(task: Task) -> dict[str, Any]:

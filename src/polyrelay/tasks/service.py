@@ -297,7 +297,8 @@ class TaskService:
         being deleted. One that has not ended is cancelled first: a queued run never
         starts, a running one stops (as a cancel stops it) instead of spending upstream.
         The task goes too, since its request and result hold the response's content
-        (GET /v1/tasks/{id} showed it until the purge); so do its pending webhooks."""
+        (GET /v1/tasks/{id} showed it until the purge); a webhook not yet delivered (the
+        "cancelled" of a run stopped here) is still sent, without that content."""
         task = await self._call(self.store.get, response_id)
         if task is None or task.kind is not TaskKind.RESPONSE or task.key.id != key.id:
             return

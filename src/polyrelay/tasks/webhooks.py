@@ -126,36 +126,39 @@ class WebhookSender:
         # Storing the result of a POST made: retried while the lease keeps the delivery
         # ours, so that a database blip does not send it twice.
         deadline = time.monotonic() if leased_until is None else leased_until
-        task = await call(store.get, delivery.task_id)
-        if task is None:  # purged; nothing left to say
+        # A deleted task's delivery carries the task object it sends.
+        task = None if delivery.body is not None else await call(store.get, delivery.task_id)
+        if task is None and delivery.body is None:  # purged; nothing left to say
             gone = "its task no longer exists"
             await stored_until(
                 deadline, outage, call, store.delivery_done, delivery.id, worker, gone
             )
             return
         problem = await self._post(delivery, task)
+        task_id = delivery.task_id
         if problem is None or delivery.attempts >= self._settings.webhook_max_attempts:
             if problem is not None:
-                log.warning("webhook %s for %s given up: %s", delivery.id, task.id, problem)
+                log.warning("webhook %s for %s given up: %s", delivery.id, task_id, problem)
             await stored_until(
                 deadline, outage, call, store.delivery_done, delivery.id, worker, problem
             )
             return
         delay = min(self._settings.retry_base_seconds * 2 ** (delivery.attempts - 1), _MAX_BACKOFF)
         log.info(
-            "webhook %s for %s failed (%s); retry in %.0fs", delivery.id, task.id, problem, delay
+            "webhook %s for %s failed (%s); retry in %.0fs", delivery.id, task_id, problem, delay
         )
         at = self._clock() + delay
         await stored_until(
             deadline, outage, call, store.delivery_retry, delivery.id, worker, at, problem
         )
 
-    async def _post(self, delivery: Delivery, task: Task) -> str | None:
-        """POST the task object: None when delivered, else what went wrong. A bug in
-        building or posting it is a failed attempt too, so the attempt limit ends a
-        delivery that would fail forever."""
+    async def _post(self, delivery: Delivery, task: Task | None) -> str | None:
+        """POST the task object (`task`'s, or the delivery's own when None): None when
+        delivered, else what went wrong. A bug in building or posting it is a failed
+        attempt too, so the attempt limit ends a delivery that would fail forever."""
         try:
-            body = codec.encode(task_object(task))
+            kept = delivery.body or ""  # sent without its task only when it has one
+            body = codec.encode(task_object(task)) if task is not None else kept.encode()
             timestamp = int(self._clock())
             headers = {
                 "content-type": "application/json",
@@ -167,6 +170,6 @@ class WebhookSender:
         except GatewayError as error:
             return error.message
         except Exception as exc:
-            log.exception("webhook %s for %s could not be sent", delivery.id, task.id)
+            log.exception("webhook %s for %s could not be sent", delivery.id, delivery.task_id)
             return f"internal error: {type(exc).__name__}"
         return None if 200 <= result.status < 300 else f"HTTP {result.status}"

@@ -3,6 +3,7 @@ leases, purge, webhook deliveries and the stored secret."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -130,7 +131,9 @@ def test_purge_keeps_tasks_with_pending_webhooks(database: Database, clock: Fake
     assert store.purge(clock.now - 50) == 1
 
 
-def test_delete_takes_the_keys_task_and_its_webhooks(database: Database) -> None:
+def test_delete_takes_the_keys_task_and_keeps_its_pending_webhook_body(
+    database: Database,
+) -> None:
     store = database.tasks
     store.enqueue(new_task("task_1", "https://example.com/hook"))
     assert store.cancel("task_1")  # ended: its webhook is queued
@@ -138,7 +141,11 @@ def test_delete_takes_the_keys_task_and_its_webhooks(database: Database) -> None
     assert store.get("task_1") is not None
     assert store.delete("task_1", KEY.id)
     assert store.get("task_1") is None and not store.delete("task_1", KEY.id)
-    assert store.claim_delivery("w", 10) is None
+    delivery = store.claim_delivery("w", 10)  # the "cancelled" is still owed
+    assert delivery is not None and delivery.task_id == "task_1" and delivery.body
+    sent = json.loads(delivery.body)
+    assert (sent["id"], sent["status"]) == ("task_1", "cancelled")
+    assert "result" not in sent and "error" not in sent
 
 
 def test_webhook_delivery_retries_with_the_same_id(database: Database, clock: FakeClock) -> None:
