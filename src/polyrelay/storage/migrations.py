@@ -25,7 +25,11 @@ from polyrelay.storage.responses import (
     index_by_creation,
     inline_input_items,
 )
-from polyrelay.storage.tasks import create_task_tables, index_claim_order, keep_webhook_bodies
+from polyrelay.storage.task_schema import (
+    create_task_tables,
+    index_claim_order,
+    keep_webhook_bodies,
+)
 from polyrelay.storage.usage import create_usage_table
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]

@@ -14,7 +14,7 @@ from polyrelay.storage.batches import index_requests_by_task
 from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.keys import mark_demo_keys
 from polyrelay.storage.migrations import Migration
-from polyrelay.storage.tasks import index_claim_order, keep_webhook_bodies
+from polyrelay.storage.task_schema import index_claim_order, keep_webhook_bodies
 
 __all__ = ["POSTGRES_MIGRATIONS"]
 
