@@ -306,6 +306,19 @@ THINKING = {"type": "enabled", "budget_tokens": 1024}
         ({"messages": [*user("hi"), {"role": "assistant", "content": "So "}]}, "trailing"),
         ({"tools": [{"name": "f", "input_schema": {"properties": {}}}]}, "Field required"),
         (
+            {
+                "messages": [
+                    *user("hi"),
+                    {
+                        "role": "assistant",
+                        "content": [{"type": "tool_use", "id": "a:0", "name": "f", "input": {}}],
+                    },
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a:0"}]},
+                ]
+            },
+            "tool_use.id: String should match pattern",
+        ),
+        (
             {"output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}},
             "'additionalProperties' must be explicitly set to false",
         ),

@@ -135,3 +135,26 @@ def test_a_strict_tool_schema_is_closed(gateway: Gateway, emulator: Emulator, ap
     response = chat(gateway, api_key, body)
     assert response.status_code == 200, response.text
     assert sent(emulator)["tools"][0]["input_schema"] == CLOSED_SCHEMA
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_call_ids_of_another_model_still_pair(
+    gateway: Gateway, emulator: Emulator, api_key: str, stream: bool
+) -> None:
+    """Kimi-style ids (`functions.NAME:INDEX`) hold characters Anthropic's ids may not."""
+    calls = [
+        {"id": f"functions.f:{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        for i in range(2)
+    ]
+    messages = [
+        HI,
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "functions.f:0", "content": "zero"},
+        {"role": "tool", "tool_call_id": "functions.f:1", "content": "one"},
+    ]
+    response = chat(gateway, api_key, {"messages": messages, "stream": stream})
+    assert response.status_code == 200, response.text
+    upstream = sent(emulator)["messages"]
+    ids = [block["id"] for block in upstream[1]["content"]]
+    assert [block["tool_use_id"] for block in upstream[2]["content"]] == ids
+    assert len(set(ids)) == 2 and all(i.startswith("functions_f_") for i in ids)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.anthropic_checks import (
+    refuse_bad_tool_ids,
     refuse_blank_text,
     refuse_open_objects,
     refuse_prefill_whitespace,
@@ -106,6 +107,7 @@ class AnthropicDialect:
         }
         thinks = _thinks(body.get("thinking"), max_tokens, counting=counting)
         refuse_tool_schemas(tools)
+        refuse_bad_tool_ids(messages)
         refuse_blank_text(messages)
         refuse_prefill_whitespace(messages)
         refuse_sampling(body, thinks=thinks)

@@ -5,6 +5,7 @@
 - `temperature` and `top_p` together to a model from Claude Opus 4.1 and the 4.5 family
   on ("`temperature` and `top_p` cannot both be specified for this model");
 - a stop sequence of whitespace only;
+- a tool_use id (or a tool_result's tool_use_id) outside `^[a-zA-Z0-9_-]+$`;
 - a message whose text blocks are whitespace only (beside real text one may be);
 - a final assistant message (a prefill) whose text ends in whitespace;
 - a client tool whose `input_schema` has no `type` (the API requires `type: object`);
@@ -24,6 +25,7 @@ from polyrelay.emulator.wire import as_list, as_object
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
 
 __all__ = [
+    "refuse_bad_tool_ids",
     "refuse_blank_text",
     "refuse_open_objects",
     "refuse_prefill_whitespace",
@@ -31,6 +33,7 @@ __all__ = [
     "refuse_tool_schemas",
 ]
 
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 # Opus 4.1 and every 4.x from 4.5 on; not claude-opus-4-20250514 (Opus 4).
 _ONE_SAMPLER_MODEL = re.compile(r"claude-(opus|sonnet|haiku)-4-[1-9](?!\d)")
 _MIN_THINKING_TOP_P = 0.95
@@ -69,6 +72,22 @@ def refuse_sampling(body: JSONObject, *, thinks: bool) -> None:
             raise RequestError(
                 400, "stop_sequences: each stop sequence must contain non-whitespace"
             )
+
+
+def refuse_bad_tool_ids(messages: list[tuple[str, list[JSONObject]]]) -> None:
+    for i, (_, blocks) in enumerate(messages):
+        for j, block in enumerate(blocks):
+            kind = block.get("type")
+            value = block.get("id" if kind == "tool_use" else "tool_use_id")
+            if kind in ("tool_use", "tool_result") and not (
+                isinstance(value, str) and _TOOL_USE_ID.fullmatch(value)
+            ):
+                field = "id" if kind == "tool_use" else "tool_use_id"
+                raise RequestError(
+                    400,
+                    f"messages.{i}.content.{j}.{kind}.{field}: String should match pattern"
+                    " '^[a-zA-Z0-9_-]+$'",
+                )
 
 
 def refuse_blank_text(messages: list[tuple[str, list[JSONObject]]]) -> None:

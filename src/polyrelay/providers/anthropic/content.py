@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import re
 from typing import Literal, assert_never
 
 import msgspec
@@ -69,6 +71,8 @@ ORIGIN = "anthropic"
 _Role = Literal["user", "assistant"]
 _EPHEMERAL = CacheControl(type="ephemeral")
 _EMPTY_INPUT = msgspec.Raw(b"{}")
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
+_NOT_IN_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 def messages_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[MessageParam]:
@@ -141,7 +145,7 @@ def _block_from_ir(
         case TextPart() | ImagePart() | DocumentPart():
             return _media_from_ir(part, ctx)
         case ToolCallPart():
-            return ToolUseBlock(id=part.id, name=part.name, input=_tool_input(part))
+            return ToolUseBlock(id=_tool_use_id(part.id), name=part.name, input=_tool_input(part))
         case ToolResultPart():
             return _tool_result_from_ir(part, ctx)
         case ReasoningPart():
@@ -259,8 +263,20 @@ def _tool_result_from_ir(part: ToolResultPart, ctx: RequestContext) -> ToolResul
     else:
         content = [_media_from_ir(p, ctx) for p in part.content if not _is_empty_text_part(p)]
     return ToolResultBlockParam(
-        tool_use_id=part.tool_call_id, content=content, is_error=part.is_error or None
+        tool_use_id=_tool_use_id(part.tool_call_id), content=content, is_error=part.is_error or None
     )
+
+
+def _tool_use_id(call_id: str) -> str:
+    """`call_id` as Anthropic takes a tool_use id (`^[a-zA-Z0-9_-]+$`, else a 400 "String
+    should match pattern"): another model's ids may hold `.`, `:` or `|`
+    (`functions.get_weather:0`). Each other character becomes `_` and a digest of the whole
+    id follows, so the call and its result still pair, on every turn, and two ids cannot
+    meet."""
+    if _TOOL_USE_ID.fullmatch(call_id):
+        return call_id
+    digest = hashlib.sha256(call_id.encode()).hexdigest()[:12]
+    return f"{_NOT_IN_TOOL_USE_ID.sub('_', call_id)}_{digest}"
 
 
 def _only_blank_text(parts: tuple[Part, ...]) -> bool:
