@@ -64,6 +64,13 @@ def sse_response(
     def heartbeat() -> bytes:
         return b"".join(beat())
 
+    warned = len(ctx.warnings)
+
+    def late_headers() -> dict[str, str] | None:
+        # A stream parser's warning (a part it dropped) given before the first frames still
+        # makes the head, which goes out with them.
+        return None if len(ctx.warnings) == warned else {**SSE_HEADERS, **response_headers(ctx)}
+
     headers = {**SSE_HEADERS, **response_headers(ctx)}
     return SSEResponse(
         frames,
@@ -72,4 +79,5 @@ def sse_response(
         keepalive=keepalive,
         client_gone=client_gone,
         refuse=refuse,
+        late_headers=late_headers,
     )

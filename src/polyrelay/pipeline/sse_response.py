@@ -69,10 +69,13 @@ class SSEResponse(Response):
         keepalive: float,
         client_gone: Callable[[], None] | None = None,
         refuse: Callable[[GatewayError], Response] | None = None,
+        late_headers: Callable[[], Mapping[str, str] | None] | None = None,
     ) -> None:
         """`client_gone`: called when the client goes away before the stream's end.
         `refuse`: the error response to a stream that failed before its first frames
-        (without it, such a stream is a 200 with its in-band error)."""
+        (without it, such a stream is a 200 with its in-band error). `late_headers`: the
+        headers anew when they changed since (warnings a stream parser gave before the
+        first frames), else None; asked once, as the head goes out."""
         self.frames = frames
         self.status_code = 200
         self.background = None
@@ -81,15 +84,21 @@ class SSEResponse(Response):
         self.keepalive = keepalive
         self.client_gone = client_gone
         self.refuse = refuse
+        self.late_headers = late_headers
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pump = _Pump(send, receive, self.heartbeat, self.keepalive, self.client_gone)
-        head = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-        refusal = await pump.run(self.frames, head, self.refuse)
+        refusal = await pump.run(self.frames, self._head, self.refuse)
         if refusal is not None:
             self.status_code = refusal.status_code
             await refusal(scope, receive, send)
+
+    def _head(self) -> Message:
+        headers = self.late_headers() if self.late_headers is not None else None
+        if headers is not None:
+            self.init_headers(headers)
+        return {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
 
 
 async def _first(frames: AsyncIterator[bytes]) -> bytes:
@@ -145,10 +154,10 @@ class _Pump:
     async def run(
         self,
         frames: AsyncIterator[bytes],
-        head: Message,
+        head: Callable[[], Message],
         refuse: Callable[[GatewayError], Response] | None,
     ) -> Response | None:
-        """Sends `head` and the frames; or, if the stream failed before its first frames
+        """Sends `head()` and the frames; or, if the stream failed before its first frames
         and `refuse` is given, sends nothing and returns the error response to send."""
         send = self.send
         try:
@@ -157,7 +166,7 @@ class _Pump:
             if refuse is not None and type(first) is FailedFrames:
                 self._stop()
                 return refuse(first.error)
-            await send(head)
+            await send(head())
             if type(first) is not bytes:  # FinalFrames: the whole stream
                 self._stop()
                 await send({"type": "http.response.body", "body": first, "more_body": False})

@@ -42,8 +42,8 @@ class GeminiProvider:
     def parse_error(self, response: UpstreamResponse) -> UpstreamError:
         return parse_error(response)
 
-    def stream_parser(self, route: Route, ctx: RequestContext) -> GeminiStreamParser:  # noqa: ARG002
-        return GeminiStreamParser(route.upstream_model)
+    def stream_parser(self, route: Route, ctx: RequestContext) -> GeminiStreamParser:
+        return GeminiStreamParser(route.upstream_model, ctx)
 
     def count_tokens_request(
         self, request: ChatRequest, route: Route, ctx: RequestContext | None = None

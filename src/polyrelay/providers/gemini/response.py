@@ -36,6 +36,7 @@ from polyrelay.schemas.gemini import (
 )
 
 __all__ = [
+    "NON_TEXT_DROPPED",
     "decode_error_body",
     "error_from_status",
     "parse_count_tokens",
@@ -76,6 +77,10 @@ _KIND_BY_RPC_STATUS = {
 }
 
 
+NON_TEXT_DROPPED = "gemini returned a non-text part; it was dropped"
+"""The warning for a part of a kind the IR has no room for, streamed or not."""
+
+
 def parse_response(response: UpstreamResponse, route: Route, ctx: RequestContext) -> ChatResponse:
     try:
         body = surrogates.decode_whole(response.body, GenerateContentResponse)
@@ -107,7 +112,7 @@ def _parts_to_ir(candidate: Candidate | None, ctx: RequestContext) -> tuple[Part
             folder.close()
             folder.parts.append(tool_call_to_ir(part))
         elif part.text is None:
-            ctx.warn("gemini returned a non-text part; it was dropped")
+            ctx.warn(NON_TEXT_DROPPED)
         elif part.thought:
             folder.thought(part.text, part.thought_signature)
         else:

@@ -7,6 +7,7 @@ Theory of operation (translation.md §9.2 G, gemini-generate-content.md §5):
 - a thoughtSignature on a thought part → SignatureDelta on that part; on a plain text part
   it is held until the text closes, then emitted as a signature-only ReasoningPart (the
   same shape response.py builds, so folding the stream equals parsing the JSON);
+- a part of any other kind (an image, executable code) is dropped, warned once;
 - a functionCall arrives whole: PartStart(tool call, invented id if absent), one
   ToolArgsDelta with the compact arguments, PartStop;
 - usageMetadata totals are cumulative: the last one becomes the UsageDelta at EOF, followed
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import msgspec
 
-from polyrelay.context import new_id
+from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import UpstreamError
 from polyrelay.ir import (
     MessageStart,
@@ -39,6 +40,7 @@ from polyrelay.ir import (
 from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.gemini.content import PROVIDER_TYPE
 from polyrelay.providers.gemini.response import (
+    NON_TEXT_DROPPED,
     decode_error_body,
     error_from_status,
     stop_reason_to_ir,
@@ -62,8 +64,11 @@ _TAIL_BYTES = 8192
 
 
 class GeminiStreamParser:
-    def __init__(self, upstream_model: str) -> None:
+    def __init__(self, upstream_model: str, ctx: RequestContext | None = None) -> None:
         self._model = upstream_model
+        self._ctx = ctx
+        """Told, once, of a part the stream drops (an image, executable code...)."""
+        self._dropped = False
         self._sse = SSEDecoder()
         self._tail = bytearray()
         self._started = False
@@ -192,11 +197,18 @@ class GeminiStreamParser:
             events.append(PartStop(index=self._index))
             self._index += 1
         elif part.text is None:
-            return
+            self._drop()
         elif part.thought:
             self._thought(part.text, part.thought_signature, events)
         else:
             self._text(part.text, part.thought_signature, events)
+
+    def _drop(self) -> None:
+        """A part of a kind the IR has no room for (inlineData, executableCode,
+        codeExecutionResult, fileData): warned as parse_response warns, once a response."""
+        if not self._dropped and self._ctx is not None:
+            self._dropped = True
+            self._ctx.warn(NON_TEXT_DROPPED)
 
     def _text(self, text: str, signature: str | None, events: list[StreamEvent]) -> None:
         if text:

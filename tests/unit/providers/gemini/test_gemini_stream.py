@@ -185,3 +185,27 @@ def test_failure_finish_without_output_is_a_stream_error(route: Route, ctx: Requ
     assert events[0].model == "gemini-2.5-flash"
     last = events[-1]
     assert isinstance(last, StreamError) and "OTHER" in last.message
+
+
+def test_non_text_parts_are_warned_once_as_parse_response_warns(
+    route: Route, ctx: RequestContext
+) -> None:
+    image = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
+    code = {"executableCode": {"language": "PYTHON", "code": "print(1)"}}
+    result = {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "1"}}
+    chunks = [
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "Here"}, image]}}]},
+        {"candidates": [{"content": {"role": "model", "parts": [code, result]}}]},
+        {"candidates": [{"content": {"parts": [{"text": "."}]}, "finishReason": "STOP"}]},
+    ]
+    data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    warnings = RequestContext()
+    parser = PROVIDER.stream_parser(route, warnings)
+    events = [e for c in data.split(b"\n\n") for e in parser.feed(c + b"\n\n")]
+    events += parser.finish()
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Here", "."]
+    assert list(warnings.warnings) == ["gemini returned a non-text part; it was dropped"]
+    whole = {"candidates": [{**chunks[0]["candidates"][0], "finishReason": "STOP"}]}
+    answer = UpstreamResponse(status=200, headers={}, body=json.dumps(whole).encode())
+    PROVIDER.parse_response(answer, route, ctx)
+    assert list(ctx.warnings) == list(warnings.warnings)
