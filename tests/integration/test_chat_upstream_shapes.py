@@ -147,3 +147,42 @@ def test_the_emulator_refuses_a_tool_call_id_past_40_characters(client: openai.O
     ]
     with pytest.raises(openai.BadRequestError, match=r"tool_calls\[0\]\.id': string too long"):
         client.chat.completions.create(model=CHAT_MODEL, messages=messages)
+
+
+LOOSE_SCHEMA: Any = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "units": {"type": "string"}},
+    "required": ["city"],  # units is optional, which OpenAI's strict mode refuses
+    "additionalProperties": False,
+}
+
+
+def test_a_strict_tool_openai_would_refuse_goes_without_strict(
+    gateway: Gateway, emulator: Emulator
+) -> None:
+    """An Anthropic strict tool may have optional properties; OpenAI's strict mode answers
+    that schema with 400 ('required' ... including every key in properties)."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
+    tool: Any = {"name": "get_weather", "input_schema": LOOSE_SCHEMA, "strict": True}
+    raw = client.messages.with_raw_response.create(
+        model=CHAT_MODEL,
+        max_tokens=200,
+        tools=[tool],
+        messages=[{"role": "user", "content": "weather?"}],
+    )
+    assert raw.parse().content
+    assert "'get_weather' was sent without strict" in raw.headers.get("polyrelay-warnings", "")
+    (sent,) = _posts(emulator)
+    assert "strict" not in sent["tools"][0]["function"]
+
+
+def test_the_emulator_refuses_a_strict_tool_with_an_optional_property(
+    client: openai.OpenAI,
+) -> None:
+    fn: Any = {"name": "get_weather", "parameters": LOOSE_SCHEMA, "strict": True}
+    messages: Any = [{"role": "user", "content": "weather?"}]
+    with pytest.raises(openai.BadRequestError, match="Missing 'units'"):
+        client.chat.completions.create(
+            model=CHAT_MODEL, messages=messages, tools=[{"type": "function", "function": fn}]
+        )

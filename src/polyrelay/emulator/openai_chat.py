@@ -24,6 +24,7 @@ from polyrelay.emulator.script import (
 )
 from polyrelay.emulator.state import BoundedMemory
 from polyrelay.emulator.streaming import Frame
+from polyrelay.emulator.strict_schema import refuse_loose_strict_tools
 from polyrelay.emulator.structured import schema_of
 from polyrelay.emulator.tool_choice import chat_tool_choice
 from polyrelay.emulator.tool_names import refuse_openai_names
@@ -81,6 +82,7 @@ class ChatDialect:
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]
         refuse_openai_names(_named_tools(body))
+        refuse_loose_strict_tools(body)
         texts += [as_str(tool.get("description")) for tool in tools]
         schemas = {as_str(tool.get("name")): as_object(tool.get("parameters")) for tool in tools}
         chat_top_logprobs(body)  # refused here, before any answer, when invalid

@@ -9,6 +9,7 @@ Mapping notes:
 - `reasoning` with a token budget maps to the nearest effort on the translation.md §6
   scale (minimal 1024, low 2048, medium 8192, high 24576), split at geometric midpoints.
 - `parallel_tool_calls` is sent only with tools: OpenAI rejects it otherwise.
+- A strict tool whose schema OpenAI's strict mode refuses goes without `strict`, warned.
 - `metadata` is not sent: OpenAI takes it only with `store: true`, which is never sent.
 """
 
@@ -33,6 +34,7 @@ from polyrelay.ir import (
 from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.openai_chat.content import messages_from_ir
+from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
     ChatCompletionFunctionToolParam,
@@ -92,7 +94,10 @@ def _params_from_ir(
     tools = [
         ChatCompletionFunctionToolParam(
             function=FunctionDefinition(
-                name=t.name, description=t.description, parameters=t.parameters, strict=t.strict
+                name=t.name,
+                description=t.description,
+                parameters=t.parameters,
+                strict=_strict_from_ir(t.name, t.strict, t.parameters, ctx),
             )
         )
         for t in request.tools
@@ -128,6 +133,35 @@ def _params_from_ir(
         params.safety_identifier = own.get(OPENAI_SAFETY_IDENTIFIER)
         params.user = own.get(OPENAI_USER, request.user)
     return params
+
+
+def _strict_from_ir(
+    name: str, strict: bool | None, schema: JSONObject | None, ctx: RequestContext
+) -> bool | None:
+    """A strict tool's `strict`, left out when OpenAI's strict mode would refuse its schema
+    with 400 (an Anthropic strict tool may have optional properties, OpenAI's may not)."""
+    if not strict:
+        return strict
+    loose: list[SchemaNode] = []  # the objects strict mode refuses
+
+    def check(node: SchemaNode) -> SchemaNode:
+        if node.get("type") == "object" or "properties" in node:
+            required = set(node.get("required") or ())
+            if (
+                node.get("additionalProperties") is not False
+                or set(node.get("properties") or ()) - required
+            ):
+                loose.append(node)
+        return node
+
+    rewrite_schema(schema or {}, check)
+    if not loose:
+        return True
+    ctx.warn(
+        f"tool {name!r} was sent without strict: OpenAI's strict mode needs every object"
+        " closed (additionalProperties: false) and all its properties required"
+    )
+    return None
 
 
 def _takes_completion_cap(route: Route) -> bool:

@@ -216,14 +216,29 @@ def test_document_url_is_unsupported() -> None:
         _build(ChatRequest(model="m", messages=(msg,)))
 
 
+_CLOSED = {"type": "object", "properties": {}, "additionalProperties": False}
+"""A schema OpenAI's strict mode takes."""
+
+
+def test_a_strict_tool_openai_would_refuse_goes_without_strict() -> None:
+    ctx = RequestContext()
+    optional = {**_CLOSED, "properties": {"a": {"type": "string"}}}
+    open_nested = {**_CLOSED, "properties": {"o": {"type": "object"}}, "required": ["o"]}
+    tools = tuple(
+        FunctionTool(name=name, parameters=schema, strict=True)
+        for name, schema in (("ok", _CLOSED), ("optional", optional), ("nested", open_nested))
+    )
+    _, body = _build(ChatRequest(model="m", messages=(_user("hi"),), tools=tools), ctx=ctx)
+    assert [t["function"].get("strict") for t in body["tools"]] == [True, None, None]
+    assert [w.split(" was sent")[0] for w in ctx.warnings] == ["tool 'optional'", "tool 'nested'"]
+
+
 def test_tools_choice_format_reasoning_web_search() -> None:
     ctx = RequestContext()
     request = ChatRequest(
         model="m",
         messages=(_user("hi"),),
-        tools=(
-            FunctionTool(name="f", description="d", parameters={"type": "object"}, strict=True),
-        ),
+        tools=(FunctionTool(name="f", description="d", parameters=_CLOSED, strict=True),),
         tool_choice=ToolChoice(mode=ToolChoiceMode.NAMED, name="f"),
         parallel_tool_calls=False,
         output_format=OutputFormat(
@@ -239,7 +254,7 @@ def test_tools_choice_format_reasoning_web_search() -> None:
             "function": {
                 "name": "f",
                 "description": "d",
-                "parameters": {"type": "object"},
+                "parameters": _CLOSED,
                 "strict": True,
             },
         }
