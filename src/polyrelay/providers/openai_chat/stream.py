@@ -135,6 +135,9 @@ class OpenAIChatStreamParser:
         self._unindexed_ids: dict[str, int] = {}
         """The index given to each call id that came without one (`_unindexed`)."""
         self._last_unindexed = 0
+        self._call_ids: dict[int, str] = {}
+        self._moved: dict[int, int] = {}
+        """An `index` reused for another call (`_indexed`) → the index that call was given."""
         self._legacy_id = ""
         """The id issued to the legacy `function_call` on its first fragment."""
         self._stop: StopReason | None = None
@@ -279,6 +282,8 @@ class OpenAIChatStreamParser:
             index = call.index
             if index is None:  # its position is looked up here: `enumerate` cost 0.1 us a chunk
                 index = self._unindexed(call, delta.tool_calls or [])
+            else:
+                index = self._indexed(index, call.id)
             self._tool_fragment(
                 index,
                 call.id,
@@ -302,6 +307,15 @@ class OpenAIChatStreamParser:
         else:
             index = self._last_unindexed
         self._last_unindexed = index
+        return index
+
+    def _indexed(self, wire: int, call_id: str | None) -> int:
+        """Ollama gives every streamed call of a turn index 0, each whole with its own id: a
+        new id at an index taken starts the next call (as vercel/ai reads it)."""
+        index = self._moved.get(wire, wire)
+        if call_id and self._call_ids.setdefault(index, call_id) != call_id:
+            self._moved[wire] = index = max(self._seen_tools) + 1
+            self._call_ids[index] = call_id
         return index
 
     def _function_call(self, fn: ChoiceDeltaToolCallFunction, out: list[StreamEvent]) -> None:
