@@ -54,9 +54,24 @@ _PREAMBLE = (MessageStart, UsageDelta)
 """Events that say no content: an error after only these failed before any content."""
 
 
-def _has_content(events: list[StreamEvent], error: StreamError) -> bool:
+def _has_content(events: list[StreamEvent], error: StreamError | None = None) -> bool:
+    """Whether `events` (those before `error`) hold any content."""
     before = itertools.takewhile(lambda event: event is not error, events)
     return any(not isinstance(event, _PREAMBLE) for event in before)
+
+
+class _Tail:
+    """The frames that leave with the end of the response, and whether they hold content."""
+
+    __slots__ = ("content", "frames")
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.content = False
+
+    def add(self, frames: bytes, events: list[StreamEvent]) -> None:
+        self.frames.append(frames)
+        self.content = self.content or _has_content(events)
 
 
 def _render(
@@ -89,7 +104,7 @@ async def _pump_one(
     renderer: StreamRenderer,
     meter: Meter,
     choice: int,
-    tail: list[bytes] | None = None,
+    tail: _Tail | None = None,
 ) -> AsyncIterator[bytes]:
     """The frames of one upstream stream. With `tail`, the frames of the chunk that ends
     the upstream stream (known without waiting: its end arrived with it) and of the
@@ -97,14 +112,16 @@ async def _pump_one(
     nothing is held while more may come."""
     parser = provider.stream_parser(route, ctx)
     async for chunk in stream.chunks():
-        frames = _render(client_events(parser.feed(chunk), ctx), renderer, meter, choice)
+        events = client_events(parser.feed(chunk), ctx)
+        frames = _render(events, renderer, meter, choice)
         if tail is not None and stream.at_eof():
-            tail.append(frames)
+            tail.add(frames, events)
         elif frames:
             yield frames
-    frames = _render(client_events(parser.finish(), ctx), renderer, meter, choice)
+    events = client_events(parser.finish(), ctx)
+    frames = _render(events, renderer, meter, choice)
     if tail is not None:
-        tail.append(frames)
+        tail.add(frames, events)
     elif frames:
         yield frames
 
@@ -119,7 +136,7 @@ async def render_streams(
 ) -> AsyncIterator[bytes]:
     # Frames that go out with the end (one stream only), joined once: the final send is
     # the whole response when the upstream's answer came in one read.
-    tail: list[bytes] = []
+    tail = _Tail()
     try:
         if len(streams) == 1:
             source = _pump_one(streams[0], provider, route, ctx, renderer, meter, 0, tail)
@@ -127,19 +144,19 @@ async def render_streams(
             source = _merge(streams, provider, route, ctx, renderer, meter)
         async for frames in source:
             yield frames
-        yield FinalFrames(b"".join([*tail, *renderer.finish()]))
+        yield FinalFrames(b"".join([*tail.frames, *renderer.finish()]))
     except _Failed as failed:
         meter.fail(failed.error.status)
-        frames = b"".join([*tail, failed.frames, *renderer.fail(failed.error)])
-        yield _failed_frames(frames, failed, content=failed.content or any(tail))
+        frames = b"".join([*tail.frames, failed.frames, *renderer.fail(failed.error)])
+        yield _failed_frames(frames, failed, content=failed.content or tail.content)
     except GatewayError as error:
         meter.fail(error.status)
-        yield FailedFrames(b"".join([*tail, *renderer.fail(error)]), error)
+        yield FailedFrames(b"".join([*tail.frames, *renderer.fail(error)]), error)
     except Exception:  # a bug: the client still gets an error frame, not a cut stream
         log.exception("the stream failed")
         meter.fail(500)
         bug = internal_error()
-        yield FailedFrames(b"".join([*tail, *renderer.fail(bug)]), bug)
+        yield FailedFrames(b"".join([*tail.frames, *renderer.fail(bug)]), bug)
     finally:
         for stream in streams:
             stream.close()

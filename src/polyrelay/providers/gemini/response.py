@@ -62,6 +62,16 @@ _REFUSALS = frozenset(
         "JAILBREAK",
     }
 )
+_REQUEST_CAUSED = {
+    "LANGUAGE": "the request is in a language the model does not support",
+    "UNEXPECTED_TOOL_CALL": "the model called a tool, but the request enables no tools",
+    "MISSING_THOUGHT_SIGNATURE": "a model turn in the conversation lacks its thought signature",
+}
+"""finishReasons that say the request, as sent, cannot be answered (why, for the client):
+with no output, a 400, which a client does not retry. The others without output
+(MALFORMED_FUNCTION_CALL, TOO_MANY_TOOL_CALLS, MALFORMED_RESPONSE, OTHER...) are the
+model's or the service's failure, which another try may get past: a 502. The refusals
+above stay refusals, a 200 whose stop reason says so."""
 _KEY_REFUSED = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
 """google.rpc.ErrorInfo reasons of the 400 INVALID_ARGUMENT Gemini answers for an unknown
 or expired API key ("API key not valid. Please pass a valid API key.")."""
@@ -191,11 +201,16 @@ def stop_reason_to_ir(
         return StopReason.MAX_TOKENS
     if reason in _REFUSALS:
         return StopReason.REFUSAL
-    # MALFORMED_FUNCTION_CALL, OTHER, ...: keep what was produced, else fail.
+    # LANGUAGE, MALFORMED_FUNCTION_CALL, OTHER, ...: keep what was produced, else fail.
     if has_calls or has_text:
         return StopReason.TOOL_USE if has_calls else StopReason.END_TURN
     message = f"gemini stopped with finishReason {reason} and no output"
-    raise UpstreamError(f"{message}: {detail}" if detail else message, status=502)
+    if detail:
+        message = f"{message}: {detail}"
+    why = _REQUEST_CAUSED.get(reason or "")
+    if why is not None:
+        raise UpstreamError(f"{message} ({why})", status=400, kind="invalid_request_error")
+    raise UpstreamError(message, status=502)
 
 
 def _stop_reason(
