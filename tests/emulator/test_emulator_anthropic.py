@@ -304,6 +304,13 @@ THINKING = {"type": "enabled", "budget_tokens": 1024}
         ({"stop_sequences": ["END", "\n"]}, "non-whitespace"),
         ({"messages": [{"role": "user", "content": [{"type": "text", "text": "\n"}]}]}, "text"),
         ({"messages": [*user("hi"), {"role": "assistant", "content": "So "}]}, "trailing"),
+        (
+            {
+                "thinking": THINKING,
+                "messages": [*user("hi"), {"role": "assistant", "content": "So"}],
+            },
+            "a final `assistant` message must start with a thinking block",
+        ),
         ({"tools": [{"name": "f", "input_schema": {"properties": {}}}]}, "Field required"),
         (
             {

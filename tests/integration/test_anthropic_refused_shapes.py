@@ -158,3 +158,15 @@ def test_tool_call_ids_of_another_model_still_pair(
     ids = [block["id"] for block in upstream[1]["content"]]
     assert [block["tool_use_id"] for block in upstream[2]["content"]] == ids
     assert len(set(ids)) == 2 and all(i.startswith("functions_f_") for i in ids)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_prefill_with_reasoning_effort_turns_thinking_off(
+    gateway: Gateway, emulator: Emulator, api_key: str, stream: bool
+) -> None:
+    prefill = {"role": "assistant", "content": "The answer is"}
+    body = {"messages": [HI, prefill], "reasoning_effort": "low", "stream": stream}
+    response = chat(gateway, api_key, body)
+    assert response.status_code == 200, response.text
+    assert "thinking" not in sent(emulator)
+    assert "a prefill" in response.headers["polyrelay-warnings"]

@@ -15,14 +15,7 @@ from collections.abc import Iterator
 from starlette.responses import Response
 
 from polyrelay.codec import JSONObject, encode
-from polyrelay.emulator.anthropic_checks import (
-    refuse_bad_tool_ids,
-    refuse_blank_text,
-    refuse_open_objects,
-    refuse_prefill_whitespace,
-    refuse_sampling,
-    refuse_tool_schemas,
-)
+from polyrelay.emulator.anthropic_checks import refuse_shapes
 from polyrelay.emulator.anthropic_search import citation, search_blocks, search_count
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import anthropic_error
@@ -106,12 +99,7 @@ class AnthropicDialect:
             if t.get("type") in _CLIENT_TYPES
         }
         thinks = _thinks(body.get("thinking"), max_tokens, counting=counting)
-        refuse_tool_schemas(tools)
-        refuse_bad_tool_ids(messages)
-        refuse_blank_text(messages)
-        refuse_prefill_whitespace(messages)
-        refuse_sampling(body, thinks=thinks)
-        refuse_open_objects(body)
+        refuse_shapes(body, messages, tools, thinks=thinks)
         if thinks:
             _refuse_tool_loop_without_thinking(messages)
         return Conversation(

@@ -7,7 +7,8 @@
 - a stop sequence of whitespace only;
 - a tool_use id (or a tool_result's tool_use_id) outside `^[a-zA-Z0-9_-]+$`;
 - a message whose text blocks are whitespace only (beside real text one may be);
-- a final assistant message (a prefill) whose text ends in whitespace;
+- a final assistant message (a prefill) whose text ends in whitespace, or, with thinking
+  on, that does not start with its thinking;
 - a client tool whose `input_schema` has no `type` (the API requires `type: object`);
 - an object in a structured output schema (`output_config.format`, a `strict` tool's
   input) without `additionalProperties: false`.
@@ -24,14 +25,7 @@ from polyrelay.emulator.script import RequestError
 from polyrelay.emulator.wire import as_list, as_object
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
 
-__all__ = [
-    "refuse_bad_tool_ids",
-    "refuse_blank_text",
-    "refuse_open_objects",
-    "refuse_prefill_whitespace",
-    "refuse_sampling",
-    "refuse_tool_schemas",
-]
+__all__ = ["refuse_shapes"]
 
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 # Opus 4.1 and every 4.x from 4.5 on; not claude-opus-4-20250514 (Opus 4).
@@ -39,7 +33,25 @@ _ONE_SAMPLER_MODEL = re.compile(r"claude-(opus|sonnet|haiku)-4-[1-9](?!\d)")
 _MIN_THINKING_TOP_P = 0.95
 
 
-def refuse_sampling(body: JSONObject, *, thinks: bool) -> None:
+def refuse_shapes(
+    body: JSONObject,
+    messages: list[tuple[str, list[JSONObject]]],
+    tools: list[JSONObject],
+    *,
+    thinks: bool,
+) -> None:
+    """Each refusal listed above, for a request read as `messages` and `tools`."""
+    _refuse_tool_schemas(tools)
+    _refuse_bad_tool_ids(messages)
+    _refuse_blank_text(messages)
+    _refuse_prefill_whitespace(messages)
+    _refuse_sampling(body, thinks=thinks)
+    _refuse_open_objects(body)
+    if thinks:
+        _refuse_prefill_without_thinking(messages)
+
+
+def _refuse_sampling(body: JSONObject, *, thinks: bool) -> None:
     temperature, top_p = body.get("temperature"), body.get("top_p")
     if thinks:
         if temperature is not None and temperature != 1:
@@ -74,7 +86,7 @@ def refuse_sampling(body: JSONObject, *, thinks: bool) -> None:
             )
 
 
-def refuse_bad_tool_ids(messages: list[tuple[str, list[JSONObject]]]) -> None:
+def _refuse_bad_tool_ids(messages: list[tuple[str, list[JSONObject]]]) -> None:
     for i, (_, blocks) in enumerate(messages):
         for j, block in enumerate(blocks):
             kind = block.get("type")
@@ -90,7 +102,7 @@ def refuse_bad_tool_ids(messages: list[tuple[str, list[JSONObject]]]) -> None:
                 )
 
 
-def refuse_blank_text(messages: list[tuple[str, list[JSONObject]]]) -> None:
+def _refuse_blank_text(messages: list[tuple[str, list[JSONObject]]]) -> None:
     for i, (_, blocks) in enumerate(messages):
         texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
         if texts and not any(text.strip() for text in texts):
@@ -101,7 +113,7 @@ def refuse_blank_text(messages: list[tuple[str, list[JSONObject]]]) -> None:
             )
 
 
-def refuse_prefill_whitespace(messages: list[tuple[str, list[JSONObject]]]) -> None:
+def _refuse_prefill_whitespace(messages: list[tuple[str, list[JSONObject]]]) -> None:
     if not messages or messages[-1][0] != "assistant" or not messages[-1][1]:
         return
     last = messages[-1][1][-1]
@@ -112,7 +124,23 @@ def refuse_prefill_whitespace(messages: list[tuple[str, list[JSONObject]]]) -> N
         )
 
 
-def refuse_tool_schemas(tools: list[JSONObject]) -> None:
+def _refuse_prefill_without_thinking(messages: list[tuple[str, list[JSONObject]]]) -> None:
+    """With thinking on, as the API: a final assistant message starts with its thinking."""
+    if not messages or messages[-1][0] != "assistant" or not messages[-1][1]:
+        return
+    first = str(messages[-1][1][0].get("type"))
+    if first not in ("thinking", "redacted_thinking"):
+        raise RequestError(
+            400,
+            f"messages.{len(messages) - 1}.content.0.type: Expected `thinking` or"
+            f" `redacted_thinking`, but found `{first}`. When `thinking` is enabled, a final"
+            " `assistant` message must start with a thinking block (preceeding the lastmost"
+            " set of `tool_use` and `tool_result` blocks). We recommend you include thinking"
+            " blocks from previous turns. To avoid this requirement, disable `thinking`.",
+        )
+
+
+def _refuse_tool_schemas(tools: list[JSONObject]) -> None:
     for i, tool in enumerate(tools):
         if tool.get("type") not in (None, "custom"):
             continue
@@ -124,16 +152,16 @@ def refuse_tool_schemas(tools: list[JSONObject]) -> None:
             )
 
 
-def refuse_open_objects(body: JSONObject) -> None:
+def _refuse_open_objects(body: JSONObject) -> None:
     schema = as_object(as_object(body.get("output_config")).get("format")).get("schema")
     if isinstance(schema, dict):
-        _refuse_open_objects(schema, "output_config.format.schema")
+        _refuse_open_in(schema, "output_config.format.schema")
     for i, tool in enumerate(as_object(t) for t in as_list(body.get("tools"))):
         if tool.get("strict") is True:
-            _refuse_open_objects(as_object(tool.get("input_schema")), f"tools.{i}.input_schema")
+            _refuse_open_in(as_object(tool.get("input_schema")), f"tools.{i}.input_schema")
 
 
-def _refuse_open_objects(schema: SchemaNode, where: str) -> None:
+def _refuse_open_in(schema: SchemaNode, where: str) -> None:
     def check(node: SchemaNode) -> SchemaNode:
         if node.get("type") == "object" and node.get("additionalProperties") is not False:
             raise RequestError(

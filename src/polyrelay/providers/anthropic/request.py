@@ -35,10 +35,13 @@ from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequen
 from polyrelay.providers.anthropic.schema import closed_schema
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
+    MessageParam,
     Metadata,
     OutputConfig,
     OutputFormatParam,
+    RedactedThinkingBlock,
     TextBlock,
+    ThinkingBlock,
     ThinkingConfigParam,
     ToolChoiceParam,
     ToolParam,
@@ -103,8 +106,9 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
     max_tokens = request.max_tokens or route.model.max_output_tokens or DEFAULT_MAX_TOKENS
     # The answer's room beside an effort's thinking: what the client asked for, else the
     # default (the model's whole max_output_tokens would leave xhigh nothing to think in).
+    messages = messages_from_ir(request.messages, ctx)
     thinking, effort = _thinking_from_ir(
-        request, route, request.max_tokens or DEFAULT_MAX_TOKENS, ctx
+        request, route, request.max_tokens or DEFAULT_MAX_TOKENS, ctx, messages
     )
     if thinking is not None and thinking.budget_tokens is not None:
         if thinking.budget_tokens >= max_tokens:
@@ -114,7 +118,7 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
     sampling = sampling_from_ir(request, route.upstream_model, thinks=thinks, ctx=ctx)
     return MessageCreateParams(
         model=route.upstream_model,
-        messages=messages_from_ir(request.messages, ctx),
+        messages=messages,
         max_tokens=max_tokens,
         system=_system_from_ir(request, ctx),
         temperature=sampling.temperature,
@@ -158,10 +162,15 @@ def _forces_tool(request: ChatRequest) -> bool:
 
 
 def _thinking_from_ir(
-    request: ChatRequest, route: Route, output: int, ctx: RequestContext
+    request: ChatRequest,
+    route: Route,
+    output: int,
+    ctx: RequestContext,
+    messages: Sequence[MessageParam],
 ) -> tuple[ThinkingConfigParam | None, str | None]:
     """The thinking config and the `output_config.effort` to send; `output` is the
-    requested answer length, which an effort's budget comes on top of."""
+    requested answer length, which an effort's budget comes on top of; `messages` are
+    the ones to send."""
     reasoning = request.reasoning
     if reasoning is None:
         return None, None
@@ -170,18 +179,42 @@ def _thinking_from_ir(
     if _forces_tool(request):
         ctx.warn("thinking was turned off because a tool is forced (Anthropic rejects both)")
         return None, None
-    if _tool_loop_lost_thinking(request.messages):
-        ctx.warn(
-            "thinking was turned off for this turn: the assistant's tool calls came back"
-            " without the thinking before them (the client's protocol has no place for it),"
-            " and Anthropic requires it in a tool loop while thinking is on"
-        )
+    if _thinking_lost(request.messages, messages, ctx):
         return None, None
     if reasoning.budget_tokens is not None:
         return ThinkingConfigParam(type="enabled", budget_tokens=reasoning.budget_tokens), None
     if reasoning.adaptive:
         return ThinkingConfigParam(type="adaptive"), reasoning.effort
     return _budget_for_effort(reasoning, route, output), None
+
+
+def _thinking_lost(
+    messages: Sequence[Message], sent: Sequence[MessageParam], ctx: RequestContext
+) -> bool:
+    """Whether the turn must go without thinking, for a final assistant message (a tool
+    loop's, a prefill) lacks the thinking Anthropic then requires before it."""
+    if _tool_loop_lost_thinking(messages):
+        ctx.warn(
+            "thinking was turned off for this turn: the assistant's tool calls came back"
+            " without the thinking before them (the client's protocol has no place for it),"
+            " and Anthropic requires it in a tool loop while thinking is on"
+        )
+        return True
+    if _prefill_without_thinking(sent):
+        ctx.warn(
+            "thinking was turned off for this turn: it ends with assistant text to continue"
+            " (a prefill), which Anthropic takes with thinking on only after its thinking"
+        )
+        return True
+    return False
+
+
+def _prefill_without_thinking(sent: Sequence[MessageParam]) -> bool:
+    last = sent[-1] if sent else None
+    if last is None or last.role != "assistant" or not isinstance(last.content, list):
+        return False
+    first = last.content[0] if last.content else None
+    return first is not None and not isinstance(first, ThinkingBlock | RedactedThinkingBlock)
 
 
 def _tool_loop_lost_thinking(messages: Sequence[Message]) -> bool:
