@@ -64,7 +64,16 @@ SUBMITTED = 2
 """Events recorded at submission: `response.created` and `response.queued`."""
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 ENDED_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
+_ENDS_WITH_EVENT = frozenset({"completed", "incomplete", "failed"})
+"""The ended statuses whose runs record a terminal event; a cancelled (or deleted)
+response's stream just stops."""
 _POLL_SECONDS = 0.25
+_END_GRACE_POLLS = 40
+"""Empty polls a follower waits for the terminal event of a response stored as ended
+with one to come: the run stores the ended Response before it records its last events
+(`run_streamed`'s `finish`), and a loaded database may take longer than a poll to commit
+them (the follower ended after a delta, its last events unread). Past it (a run that died
+in between), the follower stops; a response ended without such an event, after one."""
 """How often a client streaming a run of another server process looks for new events."""
 
 
@@ -247,7 +256,7 @@ async def follow(
     (cancelled, or its events purged). `call` makes the reads (Database.call)."""
     with contextlib.ExitStack() as stack:
         wake = stack.enter_context(feed.subscription(response_id)) if feed else None
-        settled = False
+        ended_polls = 0
         while True:
             if wake is not None:
                 wake.clear()
@@ -259,18 +268,29 @@ async def follow(
                     return
                 after = events[-1].seq
                 yield b"".join(event.frame for event in events)
-                settled = False
+                ended_polls = 0
                 continue
-            if await call(_has_ended, responses, response_id, key_id):
-                if settled:  # ended, and nothing more came in a whole poll: the end
+            grace = await call(_end_grace, log, responses, response_id, key_id)
+            if grace is not None:
+                ended_polls += 1
+                if ended_polls > grace:  # ended, and nothing more came meanwhile: the end
                     return
-                settled = True
             await _wait(wake)
 
 
-def _has_ended(responses: ResponseStore, response_id: str, key_id: str) -> bool:
+def _end_grace(
+    log: ResponseEventLog, responses: ResponseStore, response_id: str, key_id: str
+) -> int | None:
+    """None while the response runs; once it has ended, the empty polls to wait for
+    events still to be committed (_END_GRACE_POLLS while its terminal event is to come)."""
     record = responses.get(response_id, key_id)
-    return record is None or record.status in ENDED_STATUSES
+    if record is None:
+        return 1  # deleted
+    if record.status not in ENDED_STATUSES:
+        return None
+    if record.status in _ENDS_WITH_EVENT and not log.ended(response_id):
+        return _END_GRACE_POLLS
+    return 1
 
 
 async def _wait(wake: asyncio.Event | None) -> None:

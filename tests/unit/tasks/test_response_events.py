@@ -206,3 +206,34 @@ def test_a_client_stops_when_the_response_ended_without_an_end_event(
     database.responses.update_status(RESP, KEY.id, "cancelled")
     chunks = asyncio.run(collect(follow(log, database.responses, None, RESP, KEY.id, -1)))
     assert len(chunks) == 1 and b"response.queued" in chunks[0]
+
+
+def test_a_client_waits_for_the_end_events_of_a_response_stored_as_completed(
+    database: Database,
+) -> None:
+    """The run stores the completed Response before it records its last events; a
+    follower that found it completed with nothing new for one poll used to stop there,
+    its last events unread (seen on a loaded machine: the stream ended after a delta)."""
+    shell = store_queued(database)
+    log = database.response_events
+    log.append(RESP, submitted_events(shell))
+    database.responses.update_status(RESP, KEY.id, "completed")
+
+    async def scenario() -> list[bytes]:
+        reading = asyncio.create_task(
+            collect(follow(log, database.responses, None, RESP, KEY.id, 1))
+        )
+        await asyncio.sleep(0.8)  # three polls and more: the end events commit late
+        log.append(RESP, [RecordedEvent(2, b"done", False), RecordedEvent(3, b"end", True)])
+        return await asyncio.wait_for(reading, 2)
+
+    assert asyncio.run(scenario()) == [b"doneend"]
+
+
+def test_a_client_past_the_end_event_stops_at_once(database: Database) -> None:
+    shell = store_queued(database)
+    log = database.response_events
+    log.append(RESP, [*submitted_events(shell), RecordedEvent(2, b"end", True)])
+    database.responses.update_status(RESP, KEY.id, "completed")
+    follower = follow(log, database.responses, None, RESP, KEY.id, 2)
+    assert asyncio.run(asyncio.wait_for(collect(follower), 2)) == []
