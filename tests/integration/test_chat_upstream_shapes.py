@@ -31,10 +31,15 @@ def reasoning_gateway(
 ) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("reasoning-chat")
     model = f"  {REASONING_CHAT}: {{provider: emu-openai, model: gpt-5-mini}}\n"
+    model += f"  {O_SERIES_CHAT}: {{provider: emu-openai, model: o4-mini}}\n"
     config = gateway_config(emulator.url, workdir / "polyrelay.db")
     config_file = workdir / "polyrelay.yaml"
     config_file.write_text(config.replace("models:\n", "models:\n" + model, 1))
     yield from serving_config(config_file)
+
+
+O_SERIES_CHAT = "o-series-chat"
+"""o4-mini on the `openai` (Chat) provider: it has no reasoning effort `minimal`."""
 
 
 def _posts(emulator: Emulator) -> list[dict[str, Any]]:
@@ -185,4 +190,32 @@ def test_the_emulator_refuses_a_strict_tool_with_an_optional_property(
     with pytest.raises(openai.BadRequestError, match="Missing 'units'"):
         client.chat.completions.create(
             model=CHAT_MODEL, messages=messages, tools=[{"type": "function", "function": fn}]
+        )
+
+
+@pytest.mark.parametrize(("model", "effort"), [(O_SERIES_CHAT, "low"), (REASONING_CHAT, "minimal")])
+def test_the_least_thinking_budget_is_an_effort_the_model_has(
+    reasoning_gateway: Gateway, emulator: Emulator, model: str, effort: str
+) -> None:
+    """Anthropic's least budget (1024) maps to `minimal`, which only the first gpt-5 models
+    take: o4-mini (and gpt-5.1 on, gpt-oss) answered it with 400."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=reasoning_gateway.url, api_key=STATIC_KEY)
+    message = client.messages.create(
+        model=model,
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert message.content
+    (sent,) = _posts(emulator)
+    assert sent["reasoning_effort"] == effort
+
+
+def test_the_emulator_refuses_minimal_effort_to_o4_mini(emulator: Emulator) -> None:
+    upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
+    messages: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError, match="does not support 'minimal'"):
+        upstream.chat.completions.create(
+            model="o4-mini", messages=messages, reasoning_effort="minimal"
         )

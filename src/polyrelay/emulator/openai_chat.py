@@ -50,6 +50,7 @@ FINISH_REASON = {
     Finish.TOOL_USE: "tool_calls",
 }
 _REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?:[-.].*)?")
+_MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _MAX_STOP = 4
 _MAX_CALL_ID = 40
@@ -78,6 +79,7 @@ class ChatDialect:
         _refuse_long_call_ids(messages)
         _refuse_metadata_without_store(body)
         _refuse_max_tokens_to_reasoning_models(body)
+        _refuse_minimal_effort(body)
         texts, local_names, user_text = _read_messages(messages)
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]
@@ -202,6 +204,18 @@ def _refuse_max_tokens_to_reasoning_models(body: JSONObject) -> None:
             "Unsupported parameter: 'max_tokens' is not supported with this model. Use"
             " 'max_completion_tokens' instead.",
             "max_tokens",
+        )
+
+
+def _refuse_minimal_effort(body: JSONObject) -> None:
+    """As the API: only the first gpt-5 models take reasoning effort `minimal`."""
+    model = as_str(body.get("model"))
+    if body.get("reasoning_effort") == "minimal" and not _MINIMAL_MODEL.fullmatch(model):
+        raise RequestError(
+            400,
+            "Unsupported value: 'reasoning_effort' does not support 'minimal' with this model."
+            " Supported values are: 'low', 'medium', and 'high'.",
+            "reasoning_effort",
         )
 
 

@@ -7,7 +7,8 @@ Mapping notes:
   models reject `max_tokens`. It goes as `max_tokens` everywhere else: OpenAI-compatible
   servers (vLLM, Ollama, llama.cpp, older proxies) often know only the older name.
 - `reasoning` with a token budget maps to the nearest effort on the translation.md §6
-  scale (minimal 1024, low 2048, medium 8192, high 24576), split at geometric midpoints.
+  scale (minimal 1024, low 2048, medium 8192, high 24576), split at geometric midpoints;
+  `minimal` is `low` for a model that lacks it (all but the first gpt-5 ones).
 - `parallel_tool_calls` is sent only with tools: OpenAI rejects it otherwise.
 - A strict tool whose schema OpenAI's strict mode refuses goes without `strict`, warned.
 - `metadata` is not sent: OpenAI takes it only with `store: true`, which is never sent.
@@ -67,6 +68,8 @@ _EFFORT_BY_BUDGET: tuple[tuple[int, ReasoningEffort], ...] = (
 _EFFORTS: dict[str, ReasoningEffort] = {e: e for e in get_args(ReasoningEffort)}
 _REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?:[-.].*)?")
 """OpenAI's reasoning model names: o1, o3-mini, o4-mini-2025-04-16, gpt-5, gpt-5.1-codex."""
+_MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
+"""The models that take effort `minimal` (see `_effort_for_budget`)."""
 
 
 def _url_and_headers(route: Route) -> tuple[str, dict[str, str]]:
@@ -122,7 +125,7 @@ def _params_from_ir(
         stream=True if request.stream else None,
         stream_options=_USAGE if request.stream else None,
         user=request.user,
-        reasoning_effort=reasoning_effort_from_ir(request.reasoning, ctx),
+        reasoning_effort=reasoning_effort_from_ir(request.reasoning, route.upstream_model, ctx),
         web_search_options=_web_search_from_ir(request.web_search, ctx),
     )
     own = request.extensions
@@ -219,7 +222,7 @@ def _response_format_from_ir(fmt: OutputFormat | None) -> ResponseFormat | None:
 
 
 def reasoning_effort_from_ir(
-    config: ReasoningConfig | None, ctx: RequestContext
+    config: ReasoningConfig | None, model: str, ctx: RequestContext
 ) -> ReasoningEffort | None:
     if config is None:
         return None
@@ -235,11 +238,19 @@ def reasoning_effort_from_ir(
             ctx.warn(f"reasoning effort {config.effort!r} is not known upstream and was ignored")
         return effort
     if config.budget_tokens is not None:
-        for limit, effort in _EFFORT_BY_BUDGET:
-            if config.budget_tokens < limit:
-                return effort
-        return "high"
+        return _effort_for_budget(config.budget_tokens, model)
     return None
+
+
+def _effort_for_budget(budget: int, model: str) -> ReasoningEffort:
+    for limit, effort in _EFFORT_BY_BUDGET:
+        if budget < limit:
+            # Only the first gpt-5 models take `minimal`: the o-series, gpt-5.1 on and
+            # gpt-oss answer it with 400 ("Supported values are: 'low', 'medium', and 'high'").
+            if effort == "minimal" and not _MINIMAL_MODEL.fullmatch(model):
+                return "low"
+            return effort
+    return "high"
 
 
 def _web_search_from_ir(tool: WebSearchTool | None, ctx: RequestContext) -> WebSearchOptions | None:

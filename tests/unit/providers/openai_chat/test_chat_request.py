@@ -311,8 +311,19 @@ def test_parallel_tool_calls_needs_tools() -> None:
 def test_reasoning_budget_maps_to_nearest_effort(
     config: ReasoningConfig, effort: str | None
 ) -> None:
-    _, body = _build(ChatRequest(model="m", messages=(_user("hi"),), reasoning=config))
-    assert body.get("reasoning_effort") == effort
+    gpt5 = route("openai", public="p", upstream="gpt-5-mini", base_url="http://x/v1", api_key="k")
+    request = ChatRequest(model="m", messages=(_user("hi"),), reasoning=config)
+    assert _build(request, gpt5)[1].get("reasoning_effort") == effort
+
+
+@pytest.mark.parametrize("model", ["o3", "o4-mini", "gpt-5.1", "gpt-5.2-codex", "gpt-oss-120b"])
+def test_the_least_budget_is_low_for_a_model_without_minimal(model: str) -> None:
+    """Only the first gpt-5 models take `minimal`; the others answer it with 400."""
+    other = route("openai", public="p", upstream=model, base_url="http://x/v1", api_key="k")
+    request = ChatRequest(
+        model="m", messages=(_user("hi"),), reasoning=ReasoningConfig(budget_tokens=1024)
+    )
+    assert _build(request, other)[1]["reasoning_effort"] == "low"
 
 
 @pytest.mark.parametrize(
