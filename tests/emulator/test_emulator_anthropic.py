@@ -306,6 +306,16 @@ THINKING = {"type": "enabled", "budget_tokens": 1024}
         ({"messages": [*user("hi"), {"role": "assistant", "content": "So "}]}, "trailing"),
         (
             {
+                "messages": [
+                    *user("hi"),
+                    {"role": "assistant", "content": [{"type": "redacted_thinking", "data": "x"}]},
+                    *user("go on"),
+                ]
+            },
+            "cannot be `thinking`",
+        ),
+        (
+            {
                 "thinking": THINKING,
                 "messages": [*user("hi"), {"role": "assistant", "content": "So"}],
             },

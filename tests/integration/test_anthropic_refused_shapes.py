@@ -170,3 +170,27 @@ def test_a_prefill_with_reasoning_effort_turns_thinking_off(
     assert response.status_code == 200, response.text
     assert "thinking" not in sent(emulator)
     assert "a prefill" in response.headers["polyrelay-warnings"]
+
+
+def test_thinking_that_ends_a_responses_turn_is_dropped(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    """A turn cut short while Claude thought comes back as a lone reasoning item."""
+    headers = {"authorization": f"Bearer {api_key}"}
+    body: Any = {"model": MODEL, "reasoning": {"effort": "low"}, "store": False}
+    body["include"] = ["reasoning.encrypted_content"]
+    first = httpx.post(
+        gateway.url + "/v1/responses",
+        json={**body, "input": "hi [[think about it]]"},
+        headers=headers,
+        timeout=30,
+    )
+    reasoning = [item for item in first.json()["output"] if item["type"] == "reasoning"]
+    assert reasoning and reasoning[0]["encrypted_content"]
+    turn = [{"role": "user", "content": "hi"}, *reasoning, {"role": "user", "content": "go on"}]
+    response = httpx.post(
+        gateway.url + "/v1/responses", json={**body, "input": turn}, headers=headers, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    assert [m["role"] for m in sent(emulator)["messages"]] == ["user"]
+    assert "thinking that ended an assistant turn" in response.headers["polyrelay-warnings"]

@@ -6,6 +6,7 @@
   on ("`temperature` and `top_p` cannot both be specified for this model");
 - a stop sequence of whitespace only;
 - a tool_use id (or a tool_result's tool_use_id) outside `^[a-zA-Z0-9_-]+$`;
+- an assistant message whose last block is its thinking;
 - a message whose text blocks are whitespace only (beside real text one may be);
 - a final assistant message (a prefill) whose text ends in whitespace, or, with thinking
   on, that does not start with its thinking;
@@ -44,6 +45,7 @@ def refuse_shapes(
     _refuse_tool_schemas(tools)
     _refuse_bad_tool_ids(messages)
     _refuse_blank_text(messages)
+    _refuse_thinking_last(messages)
     _refuse_prefill_whitespace(messages)
     _refuse_sampling(body, thinks=thinks)
     _refuse_open_objects(body)
@@ -99,6 +101,16 @@ def _refuse_bad_tool_ids(messages: list[tuple[str, list[JSONObject]]]) -> None:
                     400,
                     f"messages.{i}.content.{j}.{kind}.{field}: String should match pattern"
                     " '^[a-zA-Z0-9_-]+$'",
+                )
+
+
+def _refuse_thinking_last(messages: list[tuple[str, list[JSONObject]]]) -> None:
+    for i, (role, blocks) in enumerate(messages):
+        if role == "assistant" and blocks:
+            if blocks[-1].get("type") in ("thinking", "redacted_thinking"):
+                raise RequestError(
+                    400,
+                    f"messages.{i}: The final block in an assistant message cannot be `thinking`.",
                 )
 
 

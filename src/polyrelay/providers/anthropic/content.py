@@ -69,6 +69,7 @@ __all__ = [
 
 ORIGIN = "anthropic"
 _Role = Literal["user", "assistant"]
+_WireRole = Literal["user", "assistant", "system"]
 _EPHEMERAL = CacheControl(type="ephemeral")
 _EMPTY_INPUT = msgspec.Raw(b"{}")
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
@@ -76,21 +77,53 @@ _NOT_IN_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 def messages_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[MessageParam]:
-    out: list[MessageParam] = []
-    for message in messages:
-        role, blocks = _turn_from_ir(message, ctx)
-        if not blocks:
-            continue
-        if out and out[-1].role == role and isinstance(out[-1].content, list):
-            out[-1].content.extend(blocks)
-        else:
-            out.append(MessageParam(role=role, content=blocks))
+    turns: list[tuple[_WireRole, list[ContentBlockParam]]] = [
+        _turn_from_ir(message, ctx) for message in messages
+    ]
+    out = _without_trailing_thinking(_merged(turns), ctx)
     for turn in out:
         if turn.role == "user" and isinstance(turn.content, list):
             # Stable partition: tool_result blocks first (anthropic-messages.md §3 rule 2).
             turn.content.sort(key=lambda b: not isinstance(b, ToolResultBlockParam))
     _trim_prefill(out, ctx)
     return out
+
+
+def _merged(turns: list[tuple[_WireRole, list[ContentBlockParam]]]) -> list[MessageParam]:
+    """Consecutive turns of a role as one message, empty ones left out."""
+    out: list[MessageParam] = []
+    for role, blocks in turns:
+        if not blocks:
+            continue
+        if out and out[-1].role == role and isinstance(out[-1].content, list):
+            out[-1].content.extend(blocks)
+        else:
+            out.append(MessageParam(role=role, content=blocks))
+    return out
+
+
+def _without_trailing_thinking(
+    turns: list[MessageParam], ctx: RequestContext
+) -> list[MessageParam]:
+    """Anthropic refuses an assistant message that ends with its thinking ("The final
+    block in an assistant message cannot be `thinking`"), which a Responses client sends
+    back of a turn cut short while thinking: that thinking goes (warned), and a turn left
+    empty with it, its neighbours then one message."""
+    cut: list[tuple[_WireRole, list[ContentBlockParam]]] = []
+    for turn in turns:
+        blocks = turn.content if isinstance(turn.content, list) else []
+        end = len(blocks)
+        while turn.role == "assistant" and end and _is_thinking(blocks[end - 1]):
+            end -= 1
+        cut.append((turn.role, blocks[:end]))
+    if all(len(blocks) == len(turn.content) for (_, blocks), turn in zip(cut, turns, strict=True)):
+        return turns
+    ctx.warn("thinking that ended an assistant turn was dropped (Anthropic refuses it)")
+    return _merged(cut)
+
+
+def _is_thinking(block: ContentBlockParam) -> bool:
+    return isinstance(block, ThinkingBlock | RedactedThinkingBlock)
 
 
 def _trim_prefill(turns: list[MessageParam], ctx: RequestContext) -> None:
