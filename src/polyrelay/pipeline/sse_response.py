@@ -43,7 +43,9 @@ class FinalFrames(bytes):
 
 
 class FailedFrames(FinalFrames):
-    """The last frames of a stream that failed with `error`, its in-band error among them."""
+    """The last frames of a stream that failed with `error`, its in-band error among them.
+    First, they may be answered with the HTTP error instead; later, they go out as other
+    frames do, then the end of the body (one send more, on an error's path only)."""
 
     def __new__(cls, frames: bytes, error: GatewayError) -> FailedFrames:
         failed = super().__new__(cls, frames)
