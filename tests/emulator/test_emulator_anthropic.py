@@ -302,6 +302,7 @@ THINKING = {"type": "enabled", "budget_tokens": 1024}
         ({"thinking": THINKING, "top_p": 0.5}, "top_p must be greater than or equal to 0.95"),
         ({"model": "claude-sonnet-4-5", "temperature": 0.5, "top_p": 0.9}, "cannot both"),
         ({"stop_sequences": ["END", "\n"]}, "non-whitespace"),
+        ({"system": [{"type": "text", "text": "hi"}, {"type": "text", "text": " "}]}, "system:"),
         ({"messages": [{"role": "user", "content": [{"type": "text", "text": "\n"}]}]}, "text"),
         ({"messages": [*user("hi"), {"role": "assistant", "content": "So "}]}, "trailing"),
         (

@@ -194,3 +194,12 @@ def test_thinking_that_ends_a_responses_turn_is_dropped(
     assert response.status_code == 200, response.text
     assert [m["role"] for m in sent(emulator)["messages"]] == ["user"]
     assert "thinking that ended an assistant turn" in response.headers["polyrelay-warnings"]
+
+
+def test_a_system_message_of_whitespace_is_left_out(
+    gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    system = [{"role": "system", "content": "Be brief."}, {"role": "system", "content": "\n"}]
+    response = chat(gateway, api_key, {"messages": [*system, HI]})
+    assert response.status_code == 200, response.text
+    assert sent(emulator)["system"] == "Be brief."

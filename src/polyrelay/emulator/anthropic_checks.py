@@ -7,6 +7,7 @@
 - a stop sequence of whitespace only;
 - a tool_use id (or a tool_result's tool_use_id) outside `^[a-zA-Z0-9_-]+$`;
 - an assistant message whose last block is its thinking;
+- a system block of whitespace only;
 - a message whose text blocks are whitespace only (beside real text one may be);
 - a final assistant message (a prefill) whose text ends in whitespace, or, with thinking
   on, that does not start with its thinking;
@@ -45,6 +46,7 @@ def refuse_shapes(
     _refuse_tool_schemas(tools)
     _refuse_bad_tool_ids(messages)
     _refuse_blank_text(messages)
+    _refuse_blank_system(body.get("system"))
     _refuse_thinking_last(messages)
     _refuse_prefill_whitespace(messages)
     _refuse_sampling(body, thinks=thinks)
@@ -112,6 +114,15 @@ def _refuse_thinking_last(messages: list[tuple[str, list[JSONObject]]]) -> None:
                     400,
                     f"messages.{i}: The final block in an assistant message cannot be `thinking`.",
                 )
+
+
+def _refuse_blank_system(system: object) -> None:
+    for block in as_list(system) if isinstance(system, list) else []:
+        text = as_object(block).get("text")
+        if isinstance(text, str) and text and not text.strip():
+            raise RequestError(
+                400, "system: text content blocks must contain non-whitespace text", "system"
+            )
 
 
 def _refuse_blank_text(messages: list[tuple[str, list[JSONObject]]]) -> None:

@@ -144,7 +144,7 @@ def _warn_dropped(request: ChatRequest, ctx: RequestContext) -> None:
 
 
 def _system_from_ir(request: ChatRequest, ctx: RequestContext) -> str | list[TextBlock] | None:
-    parts = [p for p in request.system if p.text]  # Anthropic refuses empty text blocks
+    parts = [p for p in request.system if p.text.strip()]  # Anthropic refuses blank blocks
     output_format = request.output_format
     if output_format is not None and output_format.kind is OutputFormatKind.JSON_OBJECT:
         ctx.warn("json_object output is requested from Anthropic by a system instruction")
