@@ -11,6 +11,7 @@ from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import openai_error
 from polyrelay.emulator.logprobs import entries, responses_top_logprobs
+from polyrelay.emulator.openai_responses_checks import refuse_shapes
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -62,6 +63,7 @@ class ResponsesDialect:
                 local_names[as_str(item.get("call_id"))] = as_str(item.get("name"))
         tools = _declared_tools(body)
         refuse_openai_names(_named_tools(body))
+        refuse_shapes(body)
         texts += [as_str(tool.get("description")) for tool in tools]
         responses_top_logprobs(body)  # refused here, before any answer, when invalid
         schemas = {

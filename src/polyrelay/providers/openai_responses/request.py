@@ -7,6 +7,7 @@ The gateway keeps conversation state itself, so every upstream call is stateless
 
 from __future__ import annotations
 
+import re
 from typing import assert_never
 
 from polyrelay.codec import encode
@@ -72,12 +73,16 @@ _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 # Inverse of the published effort → budget policy (translation.md §6):
 # minimal 1024, low 2048, medium 8192, high 24576; thresholds sit between the steps.
 _EFFORT_STEPS = ((1024, "minimal"), (4096, "low"), (16384, "medium"))
+_MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
+"""The models that take effort `minimal`: the first gpt-5 ones. The o-series, gpt-5.1 on
+and gpt-oss answer it with 400 ("Unsupported value: 'reasoning.effort' does not support
+'minimal' with this model"), so a budget that small is `low` for them."""
 
 
 def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -> bytes:
     _reject_or_warn(request, ctx)
     history = input_from_ir(request.messages, ctx)
-    reasoning = reasoning_from_ir(request.reasoning, ctx)
+    reasoning = reasoning_from_ir(request.reasoning, upstream_model, ctx)
     tools = tools_from_ir(request, ctx)
     params = ResponseCreateParams(
         model=upstream_model,
@@ -328,7 +333,9 @@ def text_from_ir(fmt: OutputFormat | None) -> TextConfigParam | None:
             assert_never(fmt.kind)
 
 
-def reasoning_from_ir(config: ReasoningConfig | None, ctx: RequestContext) -> ReasoningParam | None:
+def reasoning_from_ir(
+    config: ReasoningConfig | None, model: str, ctx: RequestContext
+) -> ReasoningParam | None:
     if config is None:
         return None
     if not config.enabled:
@@ -338,12 +345,14 @@ def reasoning_from_ir(config: ReasoningConfig | None, ctx: RequestContext) -> Re
         return None
     effort = config.effort
     if effort is None and config.budget_tokens is not None:
-        effort = effort_from_budget(config.budget_tokens)
+        effort = effort_from_budget(config.budget_tokens, model)
     return ReasoningParam(effort=effort, summary=config.summary or "auto")
 
 
-def effort_from_budget(budget: int) -> str:
+def effort_from_budget(budget: int, model: str) -> str:
     for limit, effort in _EFFORT_STEPS:
         if budget <= limit:
+            if effort == "minimal" and not _MINIMAL_MODEL.fullmatch(model):
+                return "low"
             return effort
     return "high"

@@ -237,7 +237,12 @@ def test_parameters_tools_and_formats() -> None:
     ("budget", "effort"), [(1024, "minimal"), (2048, "low"), (8192, "medium"), (24576, "high")]
 )
 def test_effort_from_budget(budget: int, effort: str) -> None:
-    assert effort_from_budget(budget) == effort
+    assert effort_from_budget(budget, "gpt-5-mini") == effort
+
+
+@pytest.mark.parametrize("model", ["o3", "o4-mini", "gpt-5.1", "gpt-5.1-codex", "gpt-oss-120b"])
+def test_the_least_budget_is_low_for_a_model_without_minimal(model: str) -> None:
+    assert effort_from_budget(1024, model) == "low"
 
 
 def test_unsupported_parameters_warn() -> None:

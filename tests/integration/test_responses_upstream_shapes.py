@@ -1,0 +1,61 @@
+"""Request shapes real OpenAI Responses refuses with 400, which a translated request to an
+`openai-responses` upstream must not take there (the emulator refuses each as OpenAI does)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.integration.conftest import Emulator, Gateway, serving_config
+from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY, gateway_config
+
+RESPONSES_MODEL = MODELS_BY_PROVIDER["openai-responses"]
+O_SERIES_RESPONSES = "o-series-responses"
+"""o4-mini on the `openai-responses` provider: it has no reasoning effort `minimal`."""
+
+
+@pytest.fixture(scope="module")
+def o_series_gateway(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    workdir = tmp_path_factory.mktemp("o-series-responses")
+    model = f"  {O_SERIES_RESPONSES}: {{provider: emu-responses, model: o4-mini}}\n"
+    config = gateway_config(emulator.url, workdir / "polyrelay.db")
+    config_file = workdir / "polyrelay.yaml"
+    config_file.write_text(config.replace("models:\n", "models:\n" + model, 1))
+    yield from serving_config(config_file)
+
+
+def _posts(emulator: Emulator) -> list[dict[str, Any]]:
+    return [r["body"] for r in emulator.requests() if r["method"] == "POST"]
+
+
+@pytest.mark.parametrize(
+    ("model", "effort"), [(O_SERIES_RESPONSES, "low"), (RESPONSES_MODEL, "minimal")]
+)
+def test_the_least_thinking_budget_is_an_effort_the_model_has(
+    o_series_gateway: Gateway, emulator: Emulator, model: str, effort: str
+) -> None:
+    """Claude Code's least budget (1024) maps to `minimal`, which only the first gpt-5 models
+    take: o4-mini (and o3, gpt-5.1 on, gpt-oss) answered it with 400."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=o_series_gateway.url, api_key=STATIC_KEY)
+    message = client.messages.create(
+        model=model,
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert message.content
+    (sent,) = _posts(emulator)
+    assert sent["reasoning"]["effort"] == effort
+
+
+def test_the_emulator_refuses_minimal_effort_to_o4_mini(emulator: Emulator) -> None:
+    upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="does not support 'minimal'"):
+        upstream.responses.create(model="o4-mini", input="hi", reasoning={"effort": "minimal"})
