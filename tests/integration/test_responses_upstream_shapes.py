@@ -59,3 +59,45 @@ def test_the_emulator_refuses_minimal_effort_to_o4_mini(emulator: Emulator) -> N
     upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
     with pytest.raises(openai.BadRequestError, match="does not support 'minimal'"):
         upstream.responses.create(model="o4-mini", input="hi", reasoning={"effort": "minimal"})
+
+
+LOOSE_SCHEMA: Any = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "units": {"type": "string"}},
+    "required": ["city"],  # units is optional, which OpenAI's strict mode refuses
+    "additionalProperties": False,
+}
+
+
+def test_a_strict_tool_openai_would_refuse_goes_without_strict(
+    gateway: Gateway, emulator: Emulator
+) -> None:
+    """An Anthropic strict tool may have optional properties; OpenAI's strict mode answers
+    that schema with 400 ('required' ... including every key in properties)."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
+    tool: Any = {"name": "get_weather", "input_schema": LOOSE_SCHEMA, "strict": True}
+    raw = client.messages.with_raw_response.create(
+        model=RESPONSES_MODEL,
+        max_tokens=200,
+        tools=[tool],
+        messages=[{"role": "user", "content": "weather?"}],
+    )
+    assert raw.parse().content
+    assert "'get_weather' was sent without strict" in raw.headers.get("polyrelay-warnings", "")
+    (sent,) = _posts(emulator)
+    assert sent["tools"][0]["strict"] is False
+
+
+def test_the_emulator_refuses_a_strict_tool_with_an_optional_property(
+    emulator: Emulator,
+) -> None:
+    upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
+    tool: Any = {
+        "type": "function",
+        "name": "get_weather",
+        "parameters": LOOSE_SCHEMA,
+        "strict": True,
+    }
+    with pytest.raises(openai.BadRequestError, match="Missing 'units'"):
+        upstream.responses.create(model=RESPONSES_MODEL, input="weather?", tools=[tool])

@@ -7,6 +7,7 @@ import re
 
 from polyrelay.codec import JSONObject
 from polyrelay.emulator.script import RequestError
+from polyrelay.emulator.strict_schema import refuse_loose_strict_responses_tools
 from polyrelay.emulator.wire import as_object, as_str
 
 __all__ = ["refuse_shapes"]
@@ -16,6 +17,7 @@ _MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
 
 def refuse_shapes(body: JSONObject) -> None:
     _refuse_minimal_effort(body)
+    refuse_loose_strict_responses_tools(body)
 
 
 def _refuse_minimal_effort(body: JSONObject) -> None:

@@ -38,6 +38,7 @@ from polyrelay.ir.request import (
     OPENAI_SAFETY_IDENTIFIER,
     OPENAI_USER,
 )
+from polyrelay.providers.strict_mode import strict_or_warn
 from polyrelay.schemas.openai_responses import (
     ContentPartParam,
     InputItemParam,
@@ -268,7 +269,8 @@ def tools_from_ir(request: ChatRequest, ctx: RequestContext) -> list[ToolParam]:
             name=tool.name,
             description=tool.description,
             parameters=tool.parameters if tool.parameters is not None else _EMPTY_SCHEMA,
-            strict=bool(tool.strict),
+            # Sent always: a Responses tool without `strict` is strict.
+            strict=bool(tool.strict) and strict_or_warn(tool.name, tool.parameters, ctx),
         )
         for tool in request.tools
     ]

@@ -168,12 +168,16 @@ def test_media_parts() -> None:
     ]
 
 
+CLOSED = {"type": "object", "additionalProperties": False}
+"""A schema OpenAI's strict mode takes."""
+
+
 def test_parameters_tools_and_formats() -> None:
     request = ChatRequest(
         model="m",
         messages=(user("x"),),
         tools=(
-            FunctionTool(name="f", description="d", parameters={"type": "object"}, strict=True),
+            FunctionTool(name="f", description="d", parameters=CLOSED, strict=True),
             FunctionTool(name="g"),
         ),
         web_search=WebSearchTool(
@@ -198,7 +202,7 @@ def test_parameters_tools_and_formats() -> None:
             "type": "function",
             "name": "f",
             "description": "d",
-            "parameters": {"type": "object"},
+            "parameters": CLOSED,
             "strict": True,
         },
         {
