@@ -355,9 +355,21 @@ class Annotation(msgspec.Struct, kw_only=True, tag="url_citation", tag_field="ty
     url_citation: AnnotationURLCitation
 
 
+class UpstreamContentPart(msgspec.Struct, kw_only=True):
+    """A part of an upstream's array `content` (Mistral's reasoning models, magistral):
+    `{"type": "text", "text": ...}`, `{"type": "thinking", "thinking": [text parts]}`,
+    or another type (`reference`...). Read only: the gateway always writes a str, and
+    one untagged Struct keeps an unknown type readable, to be warned and dropped."""
+
+    type: str = ""
+    text: str | None = None
+    thinking: str | list[UpstreamContentPart] | None = None
+
+
 class ChatCompletionMessage(msgspec.Struct, kw_only=True):
     role: str = "assistant"
-    content: str | None = None
+    content: str | list[UpstreamContentPart] | None = None
+    """A str, but for some upstreams' array (`UpstreamContentPart`); written as a str."""
     refusal: str | None = None
     tool_calls: list[ChatCompletionMessageToolCall] | UnsetType = UNSET
     annotations: list[Annotation] | UnsetType = UNSET
@@ -420,7 +432,8 @@ class ChoiceDeltaToolCall(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class ChoiceDelta(msgspec.Struct, kw_only=True, omit_defaults=True):
     role: str | None = None
-    content: str | None = None
+    content: str | list[UpstreamContentPart] | None = None
+    """A str, but for some upstreams' array (`UpstreamContentPart`); written as a str."""
     refusal: str | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None

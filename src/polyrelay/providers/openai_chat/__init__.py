@@ -32,13 +32,16 @@ class OpenAIChatProvider:
     ) -> ChatResponse:
         """The first choice; `parse_choices` returns all of them (n > 1)."""
         del route  # Chat responses need nothing from the route.
-        choices = parse_choices(response)
+        choices = parse_choices(response, ctx.warn)
         if len(choices) > 1:
             ctx.warn("only the first choice of the upstream completion was kept")
         return choices[0]
 
-    def parse_choices(self, response: UpstreamResponse) -> list[ChatResponse]:
-        return parse_choices(response)
+    def parse_choices(
+        self, response: UpstreamResponse, ctx: RequestContext | None = None
+    ) -> list[ChatResponse]:
+        """Every choice; what they lose is warned to `ctx`, when one is given."""
+        return parse_choices(response, ctx.warn if ctx is not None else lambda _: None)
 
     def parse_error(self, response: UpstreamResponse) -> UpstreamError:
         return parse_error(response)

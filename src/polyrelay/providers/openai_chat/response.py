@@ -3,6 +3,7 @@
 Parts come out in the order reasoning (non-standard `reasoning_content` / `reasoning`,
 with no signature, origin None), text (a `refusal` counts as text), then tool calls;
 the stream parser emits the same order so that folding a stream equals parsing the body.
+An array `content` (Mistral's magistral) gives both reasoning and text (content_array.py).
 Some OpenAI-compatible servers finish a tool-calling turn with `stop`: any tool call
 makes the stop reason TOOL_USE. A tool call's empty arguments (`""`, which some
 OpenAI-compatible servers send for a tool without parameters) become `{}`, as in the
@@ -31,6 +32,7 @@ from polyrelay.ir import (
     Usage,
 )
 from polyrelay.providers import UpstreamResponse, surrogates
+from polyrelay.providers.openai_chat.content_array import Warn, read_array
 from polyrelay.providers.openai_errors import parse_error
 from polyrelay.schemas.openai_chat import (
     ChatCompletion,
@@ -76,13 +78,15 @@ def _reasoning_text(msg: ChatCompletionMessage) -> str | None:
     return None
 
 
-def _parts_to_ir(msg: ChatCompletionMessage) -> list[Part]:
+def _parts_to_ir(msg: ChatCompletionMessage, warn: Warn) -> list[Part]:
     parts: list[Part] = []
-    reasoning = _reasoning_text(msg)
-    if reasoning is not None:
+    reasoning, text = _reasoning_text(msg), msg.content
+    if isinstance(text, list):  # a rare shape: the common path pays one check
+        reasoning, text = read_array(reasoning, text, warn)
+    if reasoning:
         parts.append(ReasoningPart(text=reasoning))
-    if msg.content:
-        parts.append(TextPart(text=msg.content))
+    if text:
+        parts.append(TextPart(text=text))
     if msg.refusal:
         parts.append(TextPart(text=msg.refusal, refusal=True))
     for call in msg.tool_calls or ():
@@ -95,7 +99,7 @@ def _parts_to_ir(msg: ChatCompletionMessage) -> list[Part]:
     return parts
 
 
-def parse_choices(response: UpstreamResponse) -> list[ChatResponse]:
+def parse_choices(response: UpstreamResponse, warn: Warn) -> list[ChatResponse]:
     """Every choice of a `chat.completion` body, in index order; usage is on the first."""
     try:
         body = surrogates.decode_whole(response.body, ChatCompletion)
@@ -108,7 +112,7 @@ def parse_choices(response: UpstreamResponse) -> list[ChatResponse]:
     usage = usage_to_ir(body.usage)
     out: list[ChatResponse] = []
     for choice in sorted(body.choices, key=lambda c: c.index):
-        parts = _parts_to_ir(choice.message)
+        parts = _parts_to_ir(choice.message, warn)
         has_calls = any(isinstance(p, ToolCallPart) for p in parts)
         out.append(
             ChatResponse(

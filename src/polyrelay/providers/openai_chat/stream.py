@@ -1,9 +1,9 @@
 """OpenAIChatStreamParser: `chat.completion.chunk` SSE → IR stream events.
 
 Theory of operation (translation.md §9.2 C):
-- The first chunk → `MessageStart`. `delta.content` (and `refusal`) → a text part;
-  non-standard `delta.reasoning_content` / `delta.reasoning` → a reasoning part (origin
-  None, no signature). A change of kind closes the open part and opens the next.
+- The first chunk → `MessageStart`. `delta.content` (and `refusal`) → a text part; non-
+  standard `reasoning_content` / `reasoning` → a reasoning part (origin None, no signature);
+  an array content (Mistral) → both (`content_array`). A change of kind starts a new part.
 - Tool calls: the first call streams live (its fragments → `ToolArgsDelta`). A fragment for
   any OTHER new index is held and released whole after the live call closes. IR parts
   are strictly sequential, and some OpenAI-compatible servers interleave fragments of
@@ -13,9 +13,9 @@ Theory of operation (translation.md §9.2 C):
   send no `index`: it is inferred as clients do (vercel/ai): a fragment with a new id
   starts the next call, one without continues the last call, and several fragments
   without ids in one chunk are the calls at their positions in it.
-  A call whose arguments stay empty (vLLM, Ollama on a tool without parameters send
-  `""`) gets `{}`, as Anthropic's empty input buffer does: `""` is not JSON, and clients
-  parse a finished call's arguments.
+  A call whose arguments stay empty (vLLM, Ollama on a tool without parameters send `""`) gets
+  `{}`, as Anthropic's empty input buffer does: `""` is not JSON, and clients parse a finished
+  call's arguments.
 - The legacy `functions` API streams its one call as `delta.function_call` fragments
   (name first, then arguments) with no index or id: they are the fragments of one call
   under an index of its own (`_LEGACY`, never a `tool_calls` index) and an id issued on
@@ -52,6 +52,7 @@ from polyrelay.ir import (
     UsageDelta,
 )
 from polyrelay.providers import surrogates, upstream_json
+from polyrelay.providers.openai_chat.content_array import read_array
 from polyrelay.providers.openai_chat.response import stop_reason_to_ir, usage_to_ir
 from polyrelay.providers.openai_errors import lenient_error
 from polyrelay.providers.text_shape import PROBE, TextShape
@@ -83,22 +84,21 @@ _NO_ARGUMENTS = "{}"
 _ERROR_STATUS = {"invalid_request_error": 400, "rate_limit_error": 429, "server_error": 500}
 
 
-def _is_text_only(chunk: ChatCompletionChunk) -> bool:
-    """One choice, 0, carrying only `delta.content` text: no finish, usage or error."""
+def _text_only(chunk: ChatCompletionChunk) -> str | None:
+    """The text of a chunk of one choice, 0, carrying only str `delta.content`, else None."""
     if len(chunk.choices) != 1 or chunk.usage is not None or chunk.error is not None:
-        return False
-    choice = chunk.choices[0]
-    delta = choice.delta
-    return (
+        return None
+    delta = (choice := chunk.choices[0]).delta
+    only = (
         choice.index == 0
         and choice.finish_reason is None
-        and bool(delta.content)
         and delta.tool_calls is None
         and delta.refusal is None
         and delta.reasoning_content is None
         and delta.reasoning is None
         and delta.function_call is None
     )
+    return text if only and isinstance(text := delta.content, str) and text else None
 
 
 def _is_probe(data: bytes) -> bool:
@@ -107,7 +107,7 @@ def _is_probe(data: bytes) -> bool:
         chunk = _decode_chunk(data)
     except msgspec.DecodeError:
         return False
-    return _is_text_only(chunk) and chunk.choices[0].delta.content == PROBE
+    return _text_only(chunk) == PROBE
 
 
 class _HeldCall:
@@ -202,8 +202,8 @@ class OpenAIChatStreamParser:
         chunk = self._decode(data, out)
         if chunk is None:
             return
-        if self._open is _TEXT and _is_text_only(chunk):
-            out.append(TextDelta(index=self._next, text=chunk.choices[0].delta.content or ""))
+        if self._open is _TEXT and (text := _text_only(chunk)) is not None:
+            out.append(TextDelta(index=self._next, text=text))
             self._shape.learn(data, _is_probe)
             return
         self._chunk(chunk, out)
@@ -267,13 +267,15 @@ class OpenAIChatStreamParser:
         return None
 
     def _delta(self, delta: ChoiceDelta, out: list[StreamEvent]) -> None:
-        reasoning = delta.reasoning_content or delta.reasoning
+        reasoning, text = delta.reasoning_content or delta.reasoning, delta.content
+        if isinstance(text, list):  # a rare shape: the common path pays one check
+            reasoning, text = read_array(reasoning, text, self._ctx.warn)
         if reasoning:
             self._switch(_REASONING, out)
             out.append(ReasoningDelta(index=self._next, text=reasoning))
-        if delta.content:
+        if text:
             self._switch(_TEXT, out)
-            out.append(TextDelta(index=self._next, text=delta.content))
+            out.append(TextDelta(index=self._next, text=text))
         if delta.refusal:
             self._switch(_REFUSAL, out)
             out.append(TextDelta(index=self._next, text=delta.refusal))
