@@ -14,6 +14,8 @@ from tests.integration.conftest import Emulator, Gateway, serving_config
 from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY, gateway_config
 
 RESPONSES_MODEL = MODELS_BY_PROVIDER["openai-responses"]
+GPT_51_RESPONSES = "gpt-51-responses"
+"""gpt-5.1 on the `openai-responses` provider: it does not reason unless asked to."""
 O_SERIES_RESPONSES = "o-series-responses"
 """o4-mini on the `openai-responses` provider: it has no reasoning effort `minimal`."""
 
@@ -24,6 +26,7 @@ def o_series_gateway(
 ) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("o-series-responses")
     model = f"  {O_SERIES_RESPONSES}: {{provider: emu-responses, model: o4-mini}}\n"
+    model += f"  {GPT_51_RESPONSES}: {{provider: emu-responses, model: gpt-5.1}}\n"
     config = gateway_config(emulator.url, workdir / "polyrelay.db")
     config_file = workdir / "polyrelay.yaml"
     config_file.write_text(config.replace("models:\n", "models:\n" + model, 1))
@@ -101,3 +104,40 @@ def test_the_emulator_refuses_a_strict_tool_with_an_optional_property(
     }
     with pytest.raises(openai.BadRequestError, match="Missing 'units'"):
         upstream.responses.create(model=RESPONSES_MODEL, input="weather?", tools=[tool])
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "kept"),
+    [
+        (RESPONSES_MODEL, None, False),
+        (O_SERIES_RESPONSES, None, False),
+        (GPT_51_RESPONSES, "low", False),
+        (GPT_51_RESPONSES, None, True),
+    ],
+)
+def test_samplers_go_only_to_a_model_not_reasoning(
+    o_series_gateway: Gateway, emulator: Emulator, model: str, effort: Any, kept: bool
+) -> None:
+    """A Chat client's temperature and top_p to a model that reasons: OpenAI answers them
+    with 400 ("Unsupported parameter: 'temperature' is not supported with this model")."""
+    emulator.clear()
+    client = openai.OpenAI(base_url=o_series_gateway.url + "/v1", api_key=STATIC_KEY, max_retries=0)
+    extra: Any = {"reasoning_effort": effort} if effort else {}
+    raw = client.chat.completions.with_raw_response.create(
+        model=model,
+        messages=[{"role": "user", "content": "hi"}],
+        temperature=0.7,
+        top_p=0.9,
+        **extra,
+    )
+    assert raw.parse().choices[0].message.content
+    (sent,) = _posts(emulator)
+    assert ("temperature" in sent, "top_p" in sent) == (kept, kept)
+    warned = "temperature is not supported" in raw.headers.get("polyrelay-warnings", "")
+    assert warned is not kept
+
+
+def test_the_emulator_refuses_temperature_to_a_reasoning_model(emulator: Emulator) -> None:
+    upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="'temperature' is not supported"):
+        upstream.responses.create(model=RESPONSES_MODEL, input="hi", temperature=0.7)

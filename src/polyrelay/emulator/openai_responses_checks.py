@@ -12,11 +12,14 @@ from polyrelay.emulator.wire import as_object, as_str
 
 __all__ = ["refuse_shapes"]
 
+_REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
+_REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
 _MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
 
 
 def refuse_shapes(body: JSONObject) -> None:
     _refuse_minimal_effort(body)
+    _refuse_samplers_to_reasoning(body)
     refuse_loose_strict_responses_tools(body)
 
 
@@ -31,3 +34,19 @@ def _refuse_minimal_effort(body: JSONObject) -> None:
             " Supported values are: 'low', 'medium', and 'high'.",
             "reasoning.effort",
         )
+
+
+def _refuse_samplers_to_reasoning(body: JSONObject) -> None:
+    """As the API: a model that reasons on this request takes no temperature or top_p (the
+    o-series and the first gpt-5 ones always reason; gpt-5.1 on not by default)."""
+    model = as_str(body.get("model"))
+    effort = as_object(body.get("reasoning")).get("effort")
+    if not _REASONING_MODEL.fullmatch(model):
+        return
+    if _REASONING_OFF_MODEL.fullmatch(model) and effort in (None, "none"):
+        return
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            raise RequestError(
+                400, f"Unsupported parameter: '{name}' is not supported with this model.", name
+            )

@@ -74,6 +74,10 @@ _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 # Inverse of the published effort → budget policy (translation.md §6):
 # minimal 1024, low 2048, medium 8192, high 24576; thresholds sit between the steps.
 _EFFORT_STEPS = ((1024, "minimal"), (4096, "low"), (16384, "medium"))
+_REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
+"""OpenAI's reasoning models (o1, o3, o4-mini, gpt-5, gpt-5.1-codex...), not gpt-5-chat."""
+_REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
+"""The reasoning models that take effort `none`, their default: gpt-5.1 on."""
 _MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
 """The models that take effort `minimal`: the first gpt-5 ones. The o-series, gpt-5.1 on
 and gpt-oss answer it with 400 ("Unsupported value: 'reasoning.effort' does not support
@@ -90,8 +94,8 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
         input=history,
         instructions="\n\n".join(p.text for p in request.system) or None,
         max_output_tokens=_max_tokens(request.max_tokens, ctx),
-        temperature=request.temperature,
-        top_p=request.top_p,
+        temperature=_sampler("temperature", request.temperature, upstream_model, reasoning, ctx),
+        top_p=_sampler("top_p", request.top_p, upstream_model, reasoning, ctx),
         stream=True if request.stream else None,
         tools=tools or None,
         tool_choice=tool_choice_from_ir(request.tool_choice),
@@ -132,6 +136,32 @@ def _reject_or_warn(request: ChatRequest, ctx: RequestContext) -> None:
     for name, present in dropped:
         if present:
             ctx.warn(f"{name} is not supported by OpenAI Responses upstreams; dropped")
+
+
+def _sampler(
+    name: str,
+    value: float | None,
+    model: str,
+    reasoning: ReasoningParam | None,
+    ctx: RequestContext,
+) -> float | None:
+    """`temperature` / `top_p`, left out for a model that reasons: OpenAI answers them with
+    400 ("Unsupported parameter: 'temperature' is not supported with this model")."""
+    if value is None or not _reasons(model, reasoning):
+        return value
+    ctx.warn(f"{name} is not supported by the reasoning model {model!r}; dropped")
+    return None
+
+
+def _reasons(model: str, reasoning: ReasoningParam | None) -> bool:
+    """Whether the model reasons on this request: gpt-5.1 on does not by default (effort
+    `none`), the o-series and the first gpt-5 ones always do."""
+    if not _REASONING_MODEL.fullmatch(model):
+        return False
+    effort = reasoning.effort if reasoning is not None else None
+    if _REASONING_OFF_MODEL.fullmatch(model):
+        return effort not in (None, "none")
+    return True
 
 
 def _max_tokens(value: int | None, ctx: RequestContext) -> int | None:
