@@ -71,16 +71,44 @@ STREAM = b"".join(
 )
 
 
+VLLM_MODEL = "vllm-reasoning"
+"""vLLM's newer field name, `reasoning` (for `reasoning_content`), beside `content: ""`:
+already read (a check that it stays so, streamed or not)."""
+VLLM_ANSWER = {
+    **ANSWER,
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "", "reasoning": "hmm"},
+            "finish_reason": "stop",
+        }
+    ],
+}
+VLLM_STREAM = b"".join(
+    [
+        _chunk({"role": "assistant", "content": ""}),
+        _chunk({"reasoning": "hm"}),
+        _chunk({"reasoning": "m"}),
+        _chunk({}, "stop"),
+        _chunk(None, usage=USAGE),
+        b"data: [DONE]\n\n",
+    ]
+)
+
+
 def _answering(path: str, body: bytes) -> Answer:
-    if json.loads(body).get("stream"):
-        return stream_answer(STREAM)
-    return json_answer(ANSWER)
+    request = json.loads(body)
+    vllm = request["model"] == VLLM_MODEL
+    if request.get("stream"):
+        return stream_answer(VLLM_STREAM if vllm else STREAM)
+    return json_answer(VLLM_ANSWER if vllm else ANSWER)
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
     workdir: Path = tmp_path_factory.mktemp("array-content")
-    yield from metered(_answering, workdir, {"up": "openai"}, {MODEL: "provider: up, model: m"})
+    models = {MODEL: "provider: up, model: m", VLLM_MODEL: f"provider: up, model: {VLLM_MODEL}"}
+    yield from metered(_answering, workdir, {"up": "openai"}, models)
 
 
 def _anthropic(secret: str, gateway: Metered) -> anthropic.Anthropic:
@@ -173,3 +201,17 @@ def test_chat_client_not_streamed_is_relayed_and_metered(gateway: Metered) -> No
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"][0] == THINKING
     assert gateway.recorded(key) == (11, 7, 200)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_vllm_reasoning_field_is_read(gateway: Metered, stream: bool) -> None:
+    client = _anthropic(gateway.new_key()[1], gateway)
+    if stream:
+        with client.messages.stream(model=VLLM_MODEL, max_tokens=100, messages=HI) as events:
+            message = events.get_final_message()
+    else:
+        message = client.messages.create(model=VLLM_MODEL, max_tokens=100, messages=HI)
+    assert [(b.type, getattr(b, "thinking", None)) for b in message.content] == [
+        ("thinking", "hmm")
+    ]
+    assert message.usage.output_tokens == 7
