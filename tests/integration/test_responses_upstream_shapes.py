@@ -16,6 +16,8 @@ from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY, gateway_co
 RESPONSES_MODEL = MODELS_BY_PROVIDER["openai-responses"]
 GPT_51_RESPONSES = "gpt-51-responses"
 """gpt-5.1 on the `openai-responses` provider: it does not reason unless asked to."""
+GPT_41_RESPONSES = "gpt-41-responses"
+"""gpt-4.1 on the `openai-responses` provider: it does not reason at all."""
 O_SERIES_RESPONSES = "o-series-responses"
 """o4-mini on the `openai-responses` provider: it has no reasoning effort `minimal`."""
 
@@ -26,6 +28,7 @@ def o_series_gateway(
 ) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("o-series-responses")
     model = f"  {O_SERIES_RESPONSES}: {{provider: emu-responses, model: o4-mini}}\n"
+    model += f"  {GPT_41_RESPONSES}: {{provider: emu-responses, model: gpt-4.1}}\n"
     model += f"  {GPT_51_RESPONSES}: {{provider: emu-responses, model: gpt-5.1}}\n"
     config = gateway_config(emulator.url, workdir / "polyrelay.db")
     config_file = workdir / "polyrelay.yaml"
@@ -141,3 +144,31 @@ def test_the_emulator_refuses_temperature_to_a_reasoning_model(emulator: Emulato
     upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
     with pytest.raises(openai.BadRequestError, match="'temperature' is not supported"):
         upstream.responses.create(model=RESPONSES_MODEL, input="hi", temperature=0.7)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_claude_codes_thinking_is_not_sent_to_a_model_that_does_not_reason(
+    o_series_gateway: Gateway, emulator: Emulator, stream: bool
+) -> None:
+    """Claude Code always asks for thinking (adaptive, with an effort); gpt-4.1 answered
+    every such request with 400 ("'reasoning.effort' is not supported with this model")."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=o_series_gateway.url, api_key=STATIC_KEY)
+    extra: Any = {"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}}
+    raw = client.messages.with_raw_response.create(
+        model=GPT_41_RESPONSES,
+        max_tokens=2000,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=stream,
+        extra_body=extra,
+    )
+    assert raw.status_code == 200
+    assert "does not reason" in raw.headers.get("polyrelay-warnings", "")
+    (sent,) = _posts(emulator)
+    assert "reasoning" not in sent and "include" not in sent
+
+
+def test_the_emulator_refuses_reasoning_to_gpt_41(emulator: Emulator) -> None:
+    upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
+    with pytest.raises(openai.BadRequestError, match=r"'reasoning\.effort' is not supported"):
+        upstream.responses.create(model="gpt-4.1", input="hi", reasoning={"effort": "low"})

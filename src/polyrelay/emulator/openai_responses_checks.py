@@ -8,16 +8,18 @@ import re
 from polyrelay.codec import JSONObject
 from polyrelay.emulator.script import RequestError
 from polyrelay.emulator.strict_schema import refuse_loose_strict_responses_tools
-from polyrelay.emulator.wire import as_object, as_str
+from polyrelay.emulator.wire import as_list, as_object, as_str
 
 __all__ = ["refuse_shapes"]
 
 _REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
 _REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
+_NON_REASONING_MODEL = re.compile(r"(?:gpt-4|gpt-3\.5|chatgpt-|gpt-5(?:\.\d+)?-chat).*")
 _MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
 
 
 def refuse_shapes(body: JSONObject) -> None:
+    _refuse_reasoning_to_non_reasoning(body)
     _refuse_minimal_effort(body)
     _refuse_samplers_to_reasoning(body)
     refuse_loose_strict_responses_tools(body)
@@ -50,3 +52,18 @@ def _refuse_samplers_to_reasoning(body: JSONObject) -> None:
             raise RequestError(
                 400, f"Unsupported parameter: '{name}' is not supported with this model.", name
             )
+
+
+def _refuse_reasoning_to_non_reasoning(body: JSONObject) -> None:
+    """As the API: gpt-4o, gpt-4.1 and the like take no reasoning, nor its encrypted content."""
+    if not _NON_REASONING_MODEL.fullmatch(as_str(body.get("model"))):
+        return
+    reasoning = as_object(body.get("reasoning"))
+    if reasoning.get("effort") is not None:
+        raise RequestError(
+            400,
+            "Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+            "reasoning.effort",
+        )
+    if "reasoning.encrypted_content" in as_list(body.get("include")):
+        raise RequestError(400, "Encrypted content is not supported with this model.", "include")

@@ -76,6 +76,8 @@ _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 _EFFORT_STEPS = ((1024, "minimal"), (4096, "low"), (16384, "medium"))
 _REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
 """OpenAI's reasoning models (o1, o3, o4-mini, gpt-5, gpt-5.1-codex...), not gpt-5-chat."""
+_NON_REASONING_MODEL = re.compile(r"(?:gpt-4|gpt-3\.5|chatgpt-|gpt-5(?:\.\d+)?-chat).*")
+"""OpenAI's models that never reason: gpt-4o, gpt-4.1, gpt-5-chat-latest..."""
 _REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
 """The reasoning models that take effort `none`, their default: gpt-5.1 on."""
 _MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
@@ -369,6 +371,12 @@ def reasoning_from_ir(
     config: ReasoningConfig | None, model: str, ctx: RequestContext
 ) -> ReasoningParam | None:
     if config is None:
+        return None
+    if _NON_REASONING_MODEL.fullmatch(model):
+        # They answer any `reasoning` with 400 ("Unsupported parameter: 'reasoning.effort'
+        # is not supported with this model"), and Claude Code always asks for thinking.
+        if config.enabled:
+            ctx.warn(f"{model!r} does not reason; the reasoning asked for was dropped")
         return None
     if not config.enabled:
         ctx.warn(
