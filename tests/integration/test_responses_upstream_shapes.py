@@ -172,3 +172,17 @@ def test_the_emulator_refuses_reasoning_to_gpt_41(emulator: Emulator) -> None:
     upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
     with pytest.raises(openai.BadRequestError, match=r"'reasoning\.effort' is not supported"):
         upstream.responses.create(model="gpt-4.1", input="hi", reasoning={"effort": "low"})
+
+
+def test_a_model_that_reasons_anyway_gives_its_reasoning_for_the_next_turn(
+    gateway: Gateway, emulator: Emulator
+) -> None:
+    """A Chat client that asks for no reasoning effort still gets gpt-5's reasoning: without
+    its encrypted content (store is false) that reasoning was dropped from every next turn."""
+    emulator.clear()
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=STATIC_KEY, max_retries=0)
+    client.chat.completions.create(
+        model=RESPONSES_MODEL, messages=[{"role": "user", "content": "hi"}]
+    )
+    (sent,) = _posts(emulator)
+    assert sent["include"] == ["reasoning.encrypted_content"]

@@ -106,7 +106,7 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
         reasoning=reasoning,
         text=text_from_ir(request.output_format),
         store=False,
-        include=[ENCRYPTED_REASONING] if reasoning is not None else None,
+        include=[ENCRYPTED_REASONING] if _keeps_reasoning(upstream_model, reasoning) else None,
         metadata=request.metadata or None,
         user=request.user,
     )
@@ -164,6 +164,13 @@ def _reasons(model: str, reasoning: ReasoningParam | None) -> bool:
     if _REASONING_OFF_MODEL.fullmatch(model):
         return effort not in (None, "none")
     return True
+
+
+def _keeps_reasoning(model: str, reasoning: ReasoningParam | None) -> bool:
+    """Whether to ask for the reasoning's encrypted content, which alone carries it to the
+    next turn (store is false): when reasoning was asked for, or the model reasons anyway
+    (gpt-5 without an effort), whose reasoning items were otherwise dropped every turn."""
+    return reasoning is not None or _reasons(model, None)
 
 
 def _max_tokens(value: int | None, ctx: RequestContext) -> int | None:

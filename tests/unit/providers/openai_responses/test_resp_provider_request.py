@@ -62,6 +62,7 @@ def test_url_headers_and_model() -> None:
             {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
         ],
         "store": False,
+        "include": ["reasoning.encrypted_content"],  # gpt-5 reasons unasked
     }
 
 
