@@ -42,6 +42,7 @@ __all__ = [
     "failure_to_ir",
     "item_to_ir",
     "response_to_ir",
+    "status_for_code",
     "stop_reason_to_ir",
     "usage_to_ir",
     "web_search_to_ir",
@@ -51,10 +52,15 @@ REASONING_SEPARATOR = "\n\n"
 """Joins the texts of a reasoning item's summary parts into one ReasoningPart text."""
 
 # Error codes of a failed response (response.error.code) → the HTTP status they stand for.
+# (A stream's `error` event too.) The request's own faults are a 400, which clients do not
+# retry and Claude Code reads (a context too long is compacted); a 500 they retry in vain.
 _STATUS_BY_CODE = {
     "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
     "invalid_prompt": 400,
+    "context_length_exceeded": 400,
     "server_error": 500,
+    "server_is_overloaded": 503,
     "vector_store_timeout": 504,
 }
 
@@ -148,9 +154,14 @@ def stop_reason_to_ir(response: Response, parts: list[Part]) -> StopReason:
     return StopReason.END_TURN
 
 
+def status_for_code(code: str | None) -> int:
+    """The HTTP status a failed response's (or an `error` event's) code stands for."""
+    return _STATUS_BY_CODE.get(code or "", 500)
+
+
 def failure_to_ir(response: Response) -> UpstreamError:
     error = response.error
     code = error.code if error else None
-    status = _STATUS_BY_CODE.get(code or "", 500)
+    status = status_for_code(code)
     message = error.message if error and error.message else "the upstream response failed"
     return UpstreamError(message, status=status, kind=kind_for_status(status), code=code)

@@ -52,6 +52,7 @@ from polyrelay.providers.openai_responses.response import (
     citation_to_ir,
     failure_to_ir,
     item_to_ir,
+    status_for_code,
     stop_reason_to_ir,
     usage_to_ir,
     web_search_to_ir,
@@ -291,7 +292,7 @@ class OpenAIResponsesStreamParser:
         self._stop(out)
         response = event.response
         if event.type == "error" or response is None:
-            status = 429 if event.code == "rate_limit_exceeded" else 500
+            status = status_for_code(event.code)
             message = event.message or "the upstream stream failed"
             out.append(self._error(status, message, kind_for_status(status)))
             return
