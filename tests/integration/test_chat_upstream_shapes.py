@@ -32,12 +32,16 @@ def reasoning_gateway(
     workdir = tmp_path_factory.mktemp("reasoning-chat")
     model = f"  {REASONING_CHAT}: {{provider: emu-openai, model: gpt-5-mini}}\n"
     model += f"  {O_SERIES_CHAT}: {{provider: emu-openai, model: o4-mini}}\n"
+    model += f"  {NO_REASONING_CHAT}: {{provider: emu-openai, model: gpt-5.1}}\n"
     config = gateway_config(emulator.url, workdir / "polyrelay.db")
     config_file = workdir / "polyrelay.yaml"
     config_file.write_text(config.replace("models:\n", "models:\n" + model, 1))
     yield from serving_config(config_file)
 
 
+NO_REASONING_CHAT = "gpt51-chat"
+"""gpt-5.1 on the `openai` (Chat) provider: it reasons only when asked (effort `none` is
+its default), and then takes no temperature."""
 O_SERIES_CHAT = "o-series-chat"
 """o4-mini on the `openai` (Chat) provider: it has no reasoning effort `minimal`."""
 
@@ -219,3 +223,53 @@ def test_the_emulator_refuses_minimal_effort_to_o4_mini(emulator: Emulator) -> N
         upstream.chat.completions.create(
             model="o4-mini", messages=messages, reasoning_effort="minimal"
         )
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_samplers_are_dropped_for_a_model_that_reasons(
+    reasoning_gateway: Gateway, emulator: Emulator, stream: bool
+) -> None:
+    """OpenAI's reasoning models refuse temperature and top_p while they reason ("Unsupported
+    parameter: 'temperature' is not supported with this model"): a Claude client's
+    temperature made every request to gpt-5 on a Chat upstream a 400."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=reasoning_gateway.url, api_key=STATIC_KEY)
+    raw = client.messages.with_raw_response.create(
+        model=REASONING_CHAT,
+        max_tokens=300,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=stream,
+        extra_body={"temperature": 0.5, "top_p": 0.9},  # this SDK's create() has no temperature
+    )
+    assert raw.status_code == 200
+    assert (
+        "temperature is not supported by the reasoning model" in raw.headers["polyrelay-warnings"]
+    )
+    (sent,) = _posts(emulator)
+    assert "temperature" not in sent and "top_p" not in sent
+
+
+def test_samplers_stay_for_gpt_5_1_without_reasoning_and_go_with_it(
+    reasoning_gateway: Gateway, emulator: Emulator
+) -> None:
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=reasoning_gateway.url, api_key=STATIC_KEY)
+    for thinking in ({"type": "disabled"}, {"type": "enabled", "budget_tokens": 2048}):
+        client.messages.create(
+            model=NO_REASONING_CHAT,
+            max_tokens=4000,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"temperature": 0.5, "thinking": thinking},
+        )
+    plain, reasoned = _posts(emulator)
+    assert plain["temperature"] == 0.5
+    assert "temperature" not in reasoned and reasoned["reasoning_effort"] == "low"
+
+
+def test_the_emulator_refuses_samplers_to_a_model_that_reasons(emulator: Emulator) -> None:
+    upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
+    messages: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError, match="'temperature' is not supported"):
+        upstream.chat.completions.create(model="gpt-5-mini", messages=messages, temperature=0.5)
+    kept = upstream.chat.completions.create(model="gpt-5.1", messages=messages, temperature=0.5)
+    assert kept.choices[0].message.content

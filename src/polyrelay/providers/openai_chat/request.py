@@ -12,6 +12,8 @@ Mapping notes:
 - `parallel_tool_calls` is sent only with tools: OpenAI rejects it otherwise.
 - A strict tool whose schema OpenAI's strict mode refuses goes without `strict`, warned.
 - `metadata` is not sent: OpenAI takes it only with `store: true`, which is never sent.
+- `temperature` and `top_p` are not sent to a model that reasons on the request (the
+  o-series, the first gpt-5 ones, gpt-5.1 on with an effort): OpenAI refuses them, warned.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from polyrelay.ir import (
 from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.openai_chat.content import messages_from_ir
+from polyrelay.providers.openai_models import MINIMAL_MODEL, reasons
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
@@ -66,10 +69,9 @@ _EFFORT_BY_BUDGET: tuple[tuple[int, ReasoningEffort], ...] = (
     (14189, "medium"),
 )
 _EFFORTS: dict[str, ReasoningEffort] = {e: e for e in get_args(ReasoningEffort)}
-_REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?:[-.].*)?")
-"""OpenAI's reasoning model names: o1, o3-mini, o4-mini-2025-04-16, gpt-5, gpt-5.1-codex."""
-_MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
-"""The models that take effort `minimal` (see `_effort_for_budget`)."""
+_COMPLETION_CAP_MODEL = re.compile(r"(?:o\d|gpt-5)(?:[-.].*)?")
+"""The models sent `max_completion_tokens` wherever they are served: OpenAI's reasoning
+models, o1 to gpt-5.1-codex, and the gpt-5 chat ones with them."""
 
 
 def _url_and_headers(route: Route) -> tuple[str, dict[str, str]]:
@@ -106,13 +108,15 @@ def _params_from_ir(
         for t in request.tools
     ]
     native_cap = _takes_completion_cap(route)
+    effort = reasoning_effort_from_ir(request.reasoning, route.upstream_model, ctx)
+    thinks = reasons(route.upstream_model, effort)
     params = ChatCompletionCreateParams(
         model=route.upstream_model,
         messages=messages_from_ir(request, ctx),
         max_completion_tokens=request.max_tokens if native_cap else None,
         max_tokens=None if native_cap else request.max_tokens,
-        temperature=request.temperature,
-        top_p=request.top_p,
+        temperature=_sampler("temperature", request.temperature, thinks, route, ctx),
+        top_p=_sampler("top_p", request.top_p, thinks, route, ctx),
         n=request.n if request.n != 1 else None,
         stop=_stop_from_ir(request.stop),
         presence_penalty=request.presence_penalty,
@@ -125,7 +129,7 @@ def _params_from_ir(
         stream=True if request.stream else None,
         stream_options=_USAGE if request.stream else None,
         user=request.user,
-        reasoning_effort=reasoning_effort_from_ir(request.reasoning, route.upstream_model, ctx),
+        reasoning_effort=effort,
         web_search_options=_web_search_from_ir(request.web_search, ctx),
     )
     own = request.extensions
@@ -167,11 +171,23 @@ def _strict_from_ir(
     return None
 
 
+def _sampler(
+    name: str, value: float | None, thinks: bool, route: Route, ctx: RequestContext
+) -> float | None:
+    """`temperature` / `top_p`, left out for a model that reasons on this request: OpenAI
+    answers them with 400 ("Unsupported parameter: 'temperature' is not supported with
+    this model")."""
+    if value is None or not thinks:
+        return value
+    ctx.warn(f"{name} is not supported by the reasoning model {route.upstream_model!r}; dropped")
+    return None
+
+
 def _takes_completion_cap(route: Route) -> bool:
     """Whether the token cap goes out as `max_completion_tokens` (see the module doc)."""
     if "api.openai.com" in route.provider.base_url:
         return True
-    return _REASONING_MODEL.fullmatch(route.upstream_model) is not None
+    return _COMPLETION_CAP_MODEL.fullmatch(route.upstream_model) is not None
 
 
 def _stop_from_ir(stop: tuple[str, ...]) -> list[str] | None:
@@ -247,7 +263,7 @@ def _effort_for_budget(budget: int, model: str) -> ReasoningEffort:
         if budget < limit:
             # Only the first gpt-5 models take `minimal`: the o-series, gpt-5.1 on and
             # gpt-oss answer it with 400 ("Supported values are: 'low', 'medium', and 'high'").
-            if effort == "minimal" and not _MINIMAL_MODEL.fullmatch(model):
+            if effort == "minimal" and not MINIMAL_MODEL.fullmatch(model):
                 return "low"
             return effort
     return "high"

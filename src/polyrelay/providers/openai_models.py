@@ -1,0 +1,34 @@
+"""OpenAI's model families, told by name, where their APIs (Chat Completions and
+Responses alike) refuse request shapes others take.
+
+The names are the upstream's (`Route.upstream_model`): an Azure deployment named after its
+model is told too, one with a name of its own is not.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MINIMAL_MODEL", "REASONING_MODEL", "reasons"]
+
+REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
+"""The reasoning models (o1, o3-mini, o4-mini-2025-04-16, gpt-5, gpt-5.1-codex), not the
+gpt-5 chat models."""
+_REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
+"""The reasoning models that take effort `none`, their default: gpt-5.1 on."""
+MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
+"""The models that take effort `minimal`: the first gpt-5 ones. The o-series, gpt-5.1 on
+and gpt-oss answer it with 400 ("Unsupported value: 'reasoning.effort' does not support
+'minimal' with this model")."""
+
+
+def reasons(model: str, effort: str | None) -> bool:
+    """Whether `model` reasons on a request asking for `effort` (None: none asked), when
+    it refuses `temperature` and `top_p` with 400 ("Unsupported parameter: 'temperature'
+    is not supported with this model"): the o-series and the first gpt-5 ones always do,
+    gpt-5.1 on only with an effort other than `none`."""
+    if not REASONING_MODEL.fullmatch(model):
+        return False
+    if _REASONING_OFF_MODEL.fullmatch(model):
+        return effort not in (None, "none")
+    return True
