@@ -186,3 +186,23 @@ def test_a_model_that_reasons_anyway_gives_its_reasoning_for_the_next_turn(
     )
     (sent,) = _posts(emulator)
     assert sent["include"] == ["reasoning.encrypted_content"]
+
+
+def test_claude_codes_effort_max_is_high_for_a_model_without_it(
+    gateway: Gateway, emulator: Emulator
+) -> None:
+    """Claude Code's /effort max (output_config effort max, or xhigh): gpt-5-mini has no
+    effort above high and answered 400 ("Unsupported value: 'max' is not supported")."""
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
+    extra: Any = {"thinking": {"type": "adaptive"}, "output_config": {"effort": "max"}}
+    raw = client.messages.with_raw_response.create(
+        model=RESPONSES_MODEL,
+        max_tokens=2000,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body=extra,
+    )
+    assert raw.parse().content
+    assert "effort max is high" in raw.headers.get("polyrelay-warnings", "")
+    (sent,) = _posts(emulator)
+    assert sent["reasoning"]["effort"] == "high"

@@ -15,12 +15,14 @@ __all__ = ["refuse_shapes"]
 _REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
 _REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
 _NON_REASONING_MODEL = re.compile(r"(?:gpt-4|gpt-3\.5|chatgpt-|gpt-5(?:\.\d+)?-chat).*")
+_XHIGH_MODEL = re.compile(r"gpt-5\.1-codex-max.*|gpt-5\.(?:[2-9]|\d\d).*")
 _MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
 
 
 def refuse_shapes(body: JSONObject) -> None:
     _refuse_reasoning_to_non_reasoning(body)
     _refuse_minimal_effort(body)
+    _refuse_xhigh_effort(body)
     _refuse_samplers_to_reasoning(body)
     refuse_loose_strict_responses_tools(body)
 
@@ -67,3 +69,15 @@ def _refuse_reasoning_to_non_reasoning(body: JSONObject) -> None:
         )
     if "reasoning.encrypted_content" in as_list(body.get("include")):
         raise RequestError(400, "Encrypted content is not supported with this model.", "include")
+
+
+def _refuse_xhigh_effort(body: JSONObject) -> None:
+    """As the API: only gpt-5.1-codex-max and gpt-5.2 on take effort xhigh (or max)."""
+    model = as_str(body.get("model"))
+    effort = as_object(body.get("reasoning")).get("effort")
+    if effort in ("xhigh", "max") and not _XHIGH_MODEL.fullmatch(model):
+        raise RequestError(
+            400,
+            f"Unsupported value: '{effort}' is not supported with the '{model}' model.",
+            "reasoning.effort",
+        )

@@ -7,7 +7,6 @@ The gateway keeps conversation state itself, so every upstream call is stateless
 
 from __future__ import annotations
 
-import re
 from typing import assert_never
 
 from polyrelay.codec import encode
@@ -20,7 +19,6 @@ from polyrelay.ir import (
     Message,
     OutputFormat,
     OutputFormatKind,
-    ReasoningConfig,
     ReasoningPart,
     Role,
     ServerToolCallPart,
@@ -38,11 +36,16 @@ from polyrelay.ir.request import (
     OPENAI_SAFETY_IDENTIFIER,
     OPENAI_USER,
 )
+from polyrelay.providers.openai_responses.reasoning import (
+    effort_from_budget,
+    keeps_reasoning,
+    reasoning_from_ir,
+    sampler,
+)
 from polyrelay.providers.strict_mode import strict_or_warn
 from polyrelay.schemas.openai_responses import (
     ContentPartParam,
     InputItemParam,
-    ReasoningParam,
     ResponseCreateParams,
     SummaryTextParam,
     TextConfigParam,
@@ -71,19 +74,6 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"
 # OpenAI rejects max_output_tokens below 16 ("integer below minimum value").
 MIN_OUTPUT_TOKENS = 16
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
-# Inverse of the published effort → budget policy (translation.md §6):
-# minimal 1024, low 2048, medium 8192, high 24576; thresholds sit between the steps.
-_EFFORT_STEPS = ((1024, "minimal"), (4096, "low"), (16384, "medium"))
-_REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
-"""OpenAI's reasoning models (o1, o3, o4-mini, gpt-5, gpt-5.1-codex...), not gpt-5-chat."""
-_NON_REASONING_MODEL = re.compile(r"(?:gpt-4|gpt-3\.5|chatgpt-|gpt-5(?:\.\d+)?-chat).*")
-"""OpenAI's models that never reason: gpt-4o, gpt-4.1, gpt-5-chat-latest..."""
-_REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
-"""The reasoning models that take effort `none`, their default: gpt-5.1 on."""
-_MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
-"""The models that take effort `minimal`: the first gpt-5 ones. The o-series, gpt-5.1 on
-and gpt-oss answer it with 400 ("Unsupported value: 'reasoning.effort' does not support
-'minimal' with this model"), so a budget that small is `low` for them."""
 
 
 def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -> bytes:
@@ -96,8 +86,8 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
         input=history,
         instructions="\n\n".join(p.text for p in request.system) or None,
         max_output_tokens=_max_tokens(request.max_tokens, ctx),
-        temperature=_sampler("temperature", request.temperature, upstream_model, reasoning, ctx),
-        top_p=_sampler("top_p", request.top_p, upstream_model, reasoning, ctx),
+        temperature=sampler("temperature", request.temperature, upstream_model, reasoning, ctx),
+        top_p=sampler("top_p", request.top_p, upstream_model, reasoning, ctx),
         stream=True if request.stream else None,
         tools=tools or None,
         tool_choice=tool_choice_from_ir(request.tool_choice),
@@ -106,7 +96,7 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
         reasoning=reasoning,
         text=text_from_ir(request.output_format),
         store=False,
-        include=[ENCRYPTED_REASONING] if _keeps_reasoning(upstream_model, reasoning) else None,
+        include=[ENCRYPTED_REASONING] if keeps_reasoning(upstream_model, reasoning) else None,
         metadata=request.metadata or None,
         user=request.user,
     )
@@ -138,39 +128,6 @@ def _reject_or_warn(request: ChatRequest, ctx: RequestContext) -> None:
     for name, present in dropped:
         if present:
             ctx.warn(f"{name} is not supported by OpenAI Responses upstreams; dropped")
-
-
-def _sampler(
-    name: str,
-    value: float | None,
-    model: str,
-    reasoning: ReasoningParam | None,
-    ctx: RequestContext,
-) -> float | None:
-    """`temperature` / `top_p`, left out for a model that reasons: OpenAI answers them with
-    400 ("Unsupported parameter: 'temperature' is not supported with this model")."""
-    if value is None or not _reasons(model, reasoning):
-        return value
-    ctx.warn(f"{name} is not supported by the reasoning model {model!r}; dropped")
-    return None
-
-
-def _reasons(model: str, reasoning: ReasoningParam | None) -> bool:
-    """Whether the model reasons on this request: gpt-5.1 on does not by default (effort
-    `none`), the o-series and the first gpt-5 ones always do."""
-    if not _REASONING_MODEL.fullmatch(model):
-        return False
-    effort = reasoning.effort if reasoning is not None else None
-    if _REASONING_OFF_MODEL.fullmatch(model):
-        return effort not in (None, "none")
-    return True
-
-
-def _keeps_reasoning(model: str, reasoning: ReasoningParam | None) -> bool:
-    """Whether to ask for the reasoning's encrypted content, which alone carries it to the
-    next turn (store is false): when reasoning was asked for, or the model reasons anyway
-    (gpt-5 without an effort), whose reasoning items were otherwise dropped every turn."""
-    return reasoning is not None or _reasons(model, None)
 
 
 def _max_tokens(value: int | None, ctx: RequestContext) -> int | None:
@@ -372,34 +329,3 @@ def text_from_ir(fmt: OutputFormat | None) -> TextConfigParam | None:
             )
         case _:
             assert_never(fmt.kind)
-
-
-def reasoning_from_ir(
-    config: ReasoningConfig | None, model: str, ctx: RequestContext
-) -> ReasoningParam | None:
-    if config is None:
-        return None
-    if _NON_REASONING_MODEL.fullmatch(model):
-        # They answer any `reasoning` with 400 ("Unsupported parameter: 'reasoning.effort'
-        # is not supported with this model"), and Claude Code always asks for thinking.
-        if config.enabled:
-            ctx.warn(f"{model!r} does not reason; the reasoning asked for was dropped")
-        return None
-    if not config.enabled:
-        ctx.warn(
-            "reasoning cannot be switched off on every OpenAI model; the model default applies"
-        )
-        return None
-    effort = config.effort
-    if effort is None and config.budget_tokens is not None:
-        effort = effort_from_budget(config.budget_tokens, model)
-    return ReasoningParam(effort=effort, summary=config.summary or "auto")
-
-
-def effort_from_budget(budget: int, model: str) -> str:
-    for limit, effort in _EFFORT_STEPS:
-        if budget <= limit:
-            if effort == "minimal" and not _MINIMAL_MODEL.fullmatch(model):
-                return "low"
-            return effort
-    return "high"
