@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MINIMAL_MODEL", "REASONING_MODEL", "reasons"]
+from polyrelay.context import RequestContext
+
+__all__ = [
+    "MINIMAL_MODEL",
+    "NON_REASONING_MODEL",
+    "REASONING_MODEL",
+    "XHIGH_MODEL",
+    "reasons",
+    "sampler",
+]
 
 REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
 """The reasoning models (o1, o3-mini, o4-mini-2025-04-16, gpt-5, gpt-5.1-codex), not the
 gpt-5 chat models."""
+NON_REASONING_MODEL = re.compile(r"(?:gpt-4|gpt-3\.5|chatgpt-|gpt-5(?:\.\d+)?-chat).*")
+"""The models that never reason: gpt-4o, gpt-4.1, gpt-5-chat-latest..."""
+XHIGH_MODEL = re.compile(r"gpt-5\.1-codex-max.*|gpt-5\.(?:[2-9]|\d\d).*")
+"""The reasoning models that take effort xhigh: gpt-5.1-codex-max, gpt-5.2 on."""
 _REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
 """The reasoning models that take effort `none`, their default: gpt-5.1 on."""
 MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
@@ -32,3 +45,14 @@ def reasons(model: str, effort: str | None) -> bool:
     if _REASONING_OFF_MODEL.fullmatch(model):
         return effort not in (None, "none")
     return True
+
+
+def sampler(
+    name: str, value: float | None, model: str, effort: str | None, ctx: RequestContext
+) -> float | None:
+    """`temperature` / `top_p` (`name`) for `model` asked for `effort`: left out, warned,
+    when it reasons on the request (see `reasons`)."""
+    if value is None or not reasons(model, effort):
+        return value
+    ctx.warn(f"{name} is not supported by the reasoning model {model!r}; dropped")
+    return None

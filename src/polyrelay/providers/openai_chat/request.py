@@ -37,8 +37,8 @@ from polyrelay.ir import (
 from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.openai_chat.content import messages_from_ir
-from polyrelay.providers.openai_models import MINIMAL_MODEL, reasons
-from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
+from polyrelay.providers.openai_models import MINIMAL_MODEL, sampler
+from polyrelay.providers.strict_mode import strict_or_warn
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
     ChatCompletionFunctionToolParam,
@@ -108,15 +108,15 @@ def _params_from_ir(
         for t in request.tools
     ]
     native_cap = _takes_completion_cap(route)
-    effort = reasoning_effort_from_ir(request.reasoning, route.upstream_model, ctx)
-    thinks = reasons(route.upstream_model, effort)
+    model = route.upstream_model
+    effort = reasoning_effort_from_ir(request.reasoning, model, ctx)
     params = ChatCompletionCreateParams(
         model=route.upstream_model,
         messages=messages_from_ir(request, ctx),
         max_completion_tokens=request.max_tokens if native_cap else None,
         max_tokens=None if native_cap else request.max_tokens,
-        temperature=_sampler("temperature", request.temperature, thinks, route, ctx),
-        top_p=_sampler("top_p", request.top_p, thinks, route, ctx),
+        temperature=sampler("temperature", request.temperature, model, effort, ctx),
+        top_p=sampler("top_p", request.top_p, model, effort, ctx),
         n=request.n if request.n != 1 else None,
         stop=_stop_from_ir(request.stop),
         presence_penalty=request.presence_penalty,
@@ -149,38 +149,7 @@ def _strict_from_ir(
     with 400 (an Anthropic strict tool may have optional properties, OpenAI's may not)."""
     if not strict:
         return strict
-    loose: list[SchemaNode] = []  # the objects strict mode refuses
-
-    def check(node: SchemaNode) -> SchemaNode:
-        if node.get("type") == "object" or "properties" in node:
-            required = set(node.get("required") or ())
-            if (
-                node.get("additionalProperties") is not False
-                or set(node.get("properties") or ()) - required
-            ):
-                loose.append(node)
-        return node
-
-    rewrite_schema(schema or {}, check)
-    if not loose:
-        return True
-    ctx.warn(
-        f"tool {name!r} was sent without strict: OpenAI's strict mode needs every object"
-        " closed (additionalProperties: false) and all its properties required"
-    )
-    return None
-
-
-def _sampler(
-    name: str, value: float | None, thinks: bool, route: Route, ctx: RequestContext
-) -> float | None:
-    """`temperature` / `top_p`, left out for a model that reasons on this request: OpenAI
-    answers them with 400 ("Unsupported parameter: 'temperature' is not supported with
-    this model")."""
-    if value is None or not thinks:
-        return value
-    ctx.warn(f"{name} is not supported by the reasoning model {route.upstream_model!r}; dropped")
-    return None
+    return True if strict_or_warn(name, schema, ctx) else None
 
 
 def _takes_completion_cap(route: Route) -> bool:

@@ -36,11 +36,12 @@ from polyrelay.ir.request import (
     OPENAI_SAFETY_IDENTIFIER,
     OPENAI_USER,
 )
+from polyrelay.providers.openai_models import sampler
 from polyrelay.providers.openai_responses.reasoning import (
     effort_from_budget,
     keeps_reasoning,
+    reasoning_effort,
     reasoning_from_ir,
-    sampler,
 )
 from polyrelay.providers.strict_mode import strict_or_warn
 from polyrelay.schemas.openai_responses import (
@@ -80,14 +81,15 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
     _reject_or_warn(request, ctx)
     history = input_from_ir(request.messages, ctx)
     reasoning = reasoning_from_ir(request.reasoning, upstream_model, ctx)
+    effort = reasoning_effort(reasoning)
     tools = tools_from_ir(request, ctx)
     params = ResponseCreateParams(
         model=upstream_model,
         input=history,
         instructions="\n\n".join(p.text for p in request.system) or None,
         max_output_tokens=_max_tokens(request.max_tokens, ctx),
-        temperature=sampler("temperature", request.temperature, upstream_model, reasoning, ctx),
-        top_p=sampler("top_p", request.top_p, upstream_model, reasoning, ctx),
+        temperature=sampler("temperature", request.temperature, upstream_model, effort, ctx),
+        top_p=sampler("top_p", request.top_p, upstream_model, effort, ctx),
         stream=True if request.stream else None,
         tools=tools or None,
         tool_choice=tool_choice_from_ir(request.tool_choice),
