@@ -12,7 +12,10 @@ from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import openai_error
 from polyrelay.emulator.logprobs import chat_top_logprobs, entries
-from polyrelay.emulator.openai_chat_checks import refuse_samplers_to_reasoning
+from polyrelay.emulator.openai_chat_checks import (
+    refuse_effort_to_non_reasoning,
+    refuse_samplers_to_reasoning,
+)
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -82,6 +85,7 @@ class ChatDialect:
         _refuse_max_tokens_to_reasoning_models(body)
         _refuse_minimal_effort(body)
         refuse_samplers_to_reasoning(body)
+        refuse_effort_to_non_reasoning(body)
         texts, local_names, user_text = _read_messages(messages)
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]

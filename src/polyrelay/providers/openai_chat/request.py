@@ -37,7 +37,7 @@ from polyrelay.ir import (
 from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.openai_chat.content import messages_from_ir
-from polyrelay.providers.openai_models import MINIMAL_MODEL, sampler
+from polyrelay.providers.openai_models import MINIMAL_MODEL, NON_REASONING_MODEL, sampler
 from polyrelay.providers.strict_mode import strict_or_warn
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
@@ -216,6 +216,11 @@ def reasoning_effort_from_ir(
     if not config.enabled:
         # `none` exists only on the newest models, and any effort makes older, non-reasoning
         # models answer 400; leaving it out is the portable way to ask for no reasoning.
+        return None
+    if NON_REASONING_MODEL.fullmatch(model):
+        # They answer any effort with 400 ("Unsupported parameter: 'reasoning_effort' is
+        # not supported with this model"), and Claude Code asks for thinking.
+        ctx.warn(f"{model!r} does not reason; the reasoning asked for was dropped")
         return None
     if config.effort is not None:
         effort = _EFFORTS.get(config.effort)

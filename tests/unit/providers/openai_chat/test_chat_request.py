@@ -247,7 +247,8 @@ def test_tools_choice_format_reasoning_web_search() -> None:
         reasoning=ReasoningConfig(effort="high"),
         web_search=WebSearchTool(user_location=UserLocation(city="Oslo"), max_uses=3),
     )
-    _, body = _build(request, ctx=ctx)
+    reasoning = route("openai", upstream="o4-mini", base_url="https://api.openai.com/v1")
+    _, body = _build(request, reasoning, ctx=ctx)
     assert body["tools"] == [
         {
             "type": "function",
@@ -371,3 +372,17 @@ def test_passthrough_patches_model_and_usage_only() -> None:
 def test_passthrough_without_stream_leaves_options_alone() -> None:
     upstream = PROVIDER.passthrough_request({"model": "a", "messages": []}, _route(), False, {})
     assert msgspec.json.decode(upstream.body) == {"model": "gpt-4.1", "messages": []}
+
+
+def test_a_model_that_never_reasons_gets_no_effort() -> None:
+    """gpt-4o, gpt-4.1 and the gpt-5 chat models answer any reasoning_effort with 400, and
+    Claude Code asks for thinking: it is dropped for them, warned."""
+    ctx = RequestContext()
+    request = ChatRequest(
+        model="m", messages=(_user("hi"),), reasoning=ReasoningConfig(budget_tokens=4096)
+    )
+    _, body = _build(request, ctx=ctx)  # gpt-4.1
+    assert "reasoning_effort" not in body
+    assert any("does not reason" in w for w in ctx.warnings)
+    _, body = _build(request, route("openai", upstream="gpt-oss-20b"))
+    assert body["reasoning_effort"] == "medium"  # a name it does not know: as asked
