@@ -87,12 +87,18 @@ def response_to_ir(body: bytes, ctx: RequestContext) -> ChatResponse:
     )
 
 
+_RAW = "reasoning_text"
+"""A reasoning item's content part holding the reasoning itself, not a summary of it."""
+
+
 def item_to_ir(item: ResponseOutputItem, ctx: RequestContext) -> list[Part]:
     match item.type:
         case "message":
             return [_content_to_ir(c) for c in item.content or ()]
         case "reasoning":
             text = REASONING_SEPARATOR.join(s.text for s in item.summary or ())
+            if not text:  # open models' servers (gpt-oss on vLLM) give the reasoning itself
+                text = "".join(c.text or "" for c in item.content or () if c.type == _RAW)
             return [
                 ReasoningPart(text=text, signature=item.encrypted_content, origin=PROVIDER_TYPE)
             ]

@@ -102,6 +102,8 @@ _WITHOUT_USAGE = frozenset(
         "response.reasoning_summary_part.done",
         "response.reasoning_summary_text.delta",
         "response.reasoning_summary_text.done",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.done",
         "response.function_call_arguments.delta",
         "response.function_call_arguments.done",
     )
@@ -275,7 +277,9 @@ class OpenAIResponsesStreamParser:
             case "response.reasoning_summary_part.added" if index is not None:
                 if event.summary_index:
                     out.append(ReasoningDelta(index=index, text=REASONING_SEPARATOR))
-            case "response.reasoning_summary_text.delta":
+            # reasoning_text: the reasoning itself, which open models' servers (gpt-oss on
+            # vLLM) stream where OpenAI streams only a summary of it.
+            case "response.reasoning_summary_text.delta" | "response.reasoning_text.delta":
                 if index is None:
                     index = self._start(ReasoningPart(origin=PROVIDER_TYPE), out)
                 out.append(ReasoningDelta(index=index, text=event.delta or ""))
