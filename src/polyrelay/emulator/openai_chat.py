@@ -12,9 +12,10 @@ from polyrelay.codec import JSONObject, encode
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import openai_error
 from polyrelay.emulator.logprobs import chat_top_logprobs, entries
-from polyrelay.emulator.openai_chat_checks import (
+from polyrelay.emulator.openai_reasoning import (
     refuse_effort_to_non_reasoning,
-    refuse_samplers_to_reasoning,
+    refuse_minimal_effort,
+    refuse_samplers,
 )
 from polyrelay.emulator.script import (
     Conversation,
@@ -54,10 +55,10 @@ FINISH_REASON = {
     Finish.TOOL_USE: "tool_calls",
 }
 _REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?:[-.].*)?")
-_MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _MAX_STOP = 4
 _MAX_CALL_ID = 40
+_EFFORT = "reasoning_effort"
 
 
 def _stop(body: JSONObject) -> list[str]:
@@ -83,9 +84,7 @@ class ChatDialect:
         _refuse_long_call_ids(messages)
         _refuse_metadata_without_store(body)
         _refuse_max_tokens_to_reasoning_models(body)
-        _refuse_minimal_effort(body)
-        refuse_samplers_to_reasoning(body)
-        refuse_effort_to_non_reasoning(body)
+        _refuse_reasoning_shapes(body)
         texts, local_names, user_text = _read_messages(messages)
         tools = [_tool_function(tool) for tool in as_list(body.get("tools"))]
         tools += [as_object(function) for function in as_list(body.get("functions"))]
@@ -213,16 +212,12 @@ def _refuse_max_tokens_to_reasoning_models(body: JSONObject) -> None:
         )
 
 
-def _refuse_minimal_effort(body: JSONObject) -> None:
-    """As the API: only the first gpt-5 models take reasoning effort `minimal`."""
-    model = as_str(body.get("model"))
-    if body.get("reasoning_effort") == "minimal" and not _MINIMAL_MODEL.fullmatch(model):
-        raise RequestError(
-            400,
-            "Unsupported value: 'reasoning_effort' does not support 'minimal' with this model."
-            " Supported values are: 'low', 'medium', and 'high'.",
-            "reasoning_effort",
-        )
+def _refuse_reasoning_shapes(body: JSONObject) -> None:
+    """As the API: OpenAI's reasoning rules (openai_reasoning) on `reasoning_effort`."""
+    model, effort = as_str(body.get("model")), body.get("reasoning_effort")
+    refuse_minimal_effort(model, effort, _EFFORT)
+    refuse_samplers(body, model, effort)
+    refuse_effort_to_non_reasoning(model, effort, _EFFORT)
 
 
 def _read_messages(messages: list[JSONObject]) -> tuple[list[str], dict[str, str], str]:
