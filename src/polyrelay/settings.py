@@ -287,10 +287,14 @@ class _Reader:
             if unknown:
                 path, known = f"keys[{index}].models", ", ".join(models) or "none"
                 problem = f"unknown model {unknown[0]!r} (configured: {known})"
-                raise ConfigError(f"{self._source}:{self._lines[path]}: {path}: {problem}")
+                raise self._error_at(path, problem)
 
     def _error(self, node: yaml.Node, message: str) -> ConfigError:
         return ConfigError(f"{self._source}:{node.start_mark.line + 1}: {message}")
+
+    def _error_at(self, path: str, problem: str) -> ConfigError:
+        """The error of the value at `path` (a key of `_lines`), found after reading."""
+        return ConfigError(f"{self._source}:{self._lines[path]}: {path}: {problem}")
 
     def _mapping(
         self, node: yaml.Node, path: str, fields: Mapping[str, msgspec.inspect.Field]
@@ -454,51 +458,45 @@ class _Reader:
                 continue
             if key.name in first:
                 path, earlier = f"keys[{index}].name", first[key.name]
-                line, earlier_line = self._lines[path], self._lines[f"keys[{earlier}].name"]
+                earlier_line = self._lines[f"keys[{earlier}].name"]
                 problem = (
                     f"duplicate name {key.name!r} (also keys[{earlier}], line {earlier_line});"
                     " give each static key a name of its own: a key's stored responses,"
                     " tasks and usage belong to its name"
                 )
-                raise ConfigError(f"{self._source}:{line}: {path}: {problem}")
+                raise self._error_at(path, problem)
             first[key.name] = index
 
     def _listen(self, text: str) -> tuple[str, int]:
         host, _, port = text.rpartition(":")
         if not host or not port.isdigit() or int(port) > 65535:
-            line = self._lines["listen"]
-            raise ConfigError(f"{self._source}:{line}: listen: expected HOST:PORT, got {text!r}")
+            raise self._error_at("listen", f"expected HOST:PORT, got {text!r}")
         return host.strip("[]"), int(port)
 
     def _check_references(self, settings: Settings, explicit_default: bool) -> None:
         for model in settings.models.values():
             if model.provider not in settings.providers:
                 path, defined = f"models.{model.name}.provider", ", ".join(settings.providers)
-                line, name = self._lines[path], model.provider
-                problem = f"undefined provider {name!r} (defined: {defined or 'none'})"
-                raise ConfigError(f"{self._source}:{line}: {path}: {problem}")
+                problem = f"undefined provider {model.provider!r} (defined: {defined or 'none'})"
+                raise self._error_at(path, problem)
         if explicit_default and settings.default_model not in settings.models:
-            line, name = self._lines["default_model"], settings.default_model
-            problem = f"{name!r} is not among models ({', '.join(settings.models) or 'none'})"
-            raise ConfigError(f"{self._source}:{line}: default_model: {problem}")
+            name, known = settings.default_model, ", ".join(settings.models) or "none"
+            raise self._error_at("default_model", f"{name!r} is not among models ({known})")
         if settings.database == "sqlite:///":  # SQLite would open a throwaway database
-            line = self._lines["database"]
             problem = "sqlite:/// names no file (e.g. sqlite:///polyrelay.db)"
-            raise ConfigError(f"{self._source}:{line}: database: {problem}")
+            raise self._error_at("database", problem)
         postgres = is_postgres_url(settings.database)
         if postgres and _unescaped_credentials(settings.database):
             # libpq would cut the URL at that character and name part of the password as
             # the host (or port, or database) in its errors, the banner and `check`.
-            line = self._lines["database"]
             problem = (
                 "the user name or password has a character a URL must percent-encode"
                 " (@ as %40, / as %2F): e.g. postgresql://user:p%40ss@host:5432/db"
             )
-            raise ConfigError(f"{self._source}:{line}: database: {problem}")
+            raise self._error_at("database", problem)
         if settings.database_pool_mode != "session" and not postgres:
-            line = self._lines["database_pool_mode"]
             problem = "applies to a PostgreSQL database only (database: postgresql://...)"
-            raise ConfigError(f"{self._source}:{line}: database_pool_mode: {problem}")
+            raise self._error_at("database_pool_mode", problem)
 
 
 def _unescaped_credentials(url: str) -> bool:
