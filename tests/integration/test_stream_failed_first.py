@@ -253,3 +253,21 @@ def test_the_refusal_is_a_json_error(served: Metered) -> None:
     response = httpx.post(served.url + "/v1/chat/completions", json=body, headers=headers)
     assert response.headers["content-type"].startswith("application/json")
     assert json.loads(response.text)["error"]["message"] == BUSY
+
+
+def test_the_request_log_says_the_status_the_client_got(served: Metered) -> None:
+    """Not the 200 a stream's response had before its first event failed: the 503 an
+    OpenAI client gets for Anthropic's overloaded_error (whose usage row says 529)."""
+    seen = len(served.log.read_text())
+    key = served.new_key()
+    with pytest.raises(openai.InternalServerError):
+        list(_openai(key[1], served).chat.completions.create(
+            model="ff-messages", messages=_say("first"), stream=True
+        ))  # fmt: skip
+    assert served.recorded(key)[2] == 529
+    logged = [
+        line
+        for line in served.log.read_text()[seen:].splitlines()
+        if "POST /v1/chat/completions model=ff-messages" in line
+    ]
+    assert len(logged) == 1 and " status=503 " in logged[0], logged

@@ -42,8 +42,10 @@ from polyrelay.pipeline.calls import complete
 from polyrelay.pipeline.media import MediaReaders, prepare_media
 from polyrelay.pipeline.metering import Meter, MeteredFrames
 from polyrelay.pipeline.replies import conforms, header_safe, response_headers, sse_response
+from polyrelay.pipeline.sse_response import SSEResponse
 from polyrelay.pipeline.streaming import open_stream
 from polyrelay.providers import Provider, Route, SupportsPassthrough
+from polyrelay.providers.model_limits import capped
 from polyrelay.providers.transport import UpstreamClient
 from polyrelay.routing import Router
 from polyrelay.settings import Settings
@@ -135,16 +137,14 @@ class Gateway:
             response = await self._handle(request, frontend, ctx)
         except GatewayError as error:
             response = self.error_response(frontend, error, ctx)
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "%s %s model=%s status=%s %.1fms%s",
-                request.method,
-                request.scope["path"],
-                header_safe(ctx.model[:_LOGGED_MODEL]) if ctx.model else "-",
-                response.status_code,
-                (time.perf_counter() - started) * 1000,
-                f" warnings={ctx.warnings}" if ctx.warnings else "",
-            )
+        if not log.isEnabledFor(logging.INFO):
+            return response
+        if type(response) is SSEResponse:
+            # Its status is known once its head goes out: a stream that failed before its
+            # first frames is answered with its HTTP error instead (a 429, a 502).
+            response.answered = lambda status: _log_request(request, ctx, started, status)
+        else:
+            _log_request(request, ctx, started, response.status_code)
         return response
 
     def route_for(self, key: ApiKey, model: str) -> Route:
@@ -211,6 +211,10 @@ class Gateway:
         if not fast:
             ctx.translating()
             chat = _without_reasoning(chat, route, ctx)
+            if provider.type != frontend.name:
+                # The client asked in its own protocol's terms (Claude Code: 32000), not
+                # the upstream model's; its own protocol's upstream answers for itself.
+                chat = capped(chat, route, ctx)
             if not chat.messages:  # only a Responses body decodes so (Chat, Messages refuse it)
                 raise InvalidRequestError(
                     "input: there is nothing to answer: no input items and no history"
@@ -288,6 +292,18 @@ class Gateway:
             meter.abandon,
             lambda error: self.error_response(frontend, error, ctx),
         )
+
+
+def _log_request(request: Request, ctx: RequestContext, started: float, status: int) -> None:
+    log.info(
+        "%s %s model=%s status=%s %.1fms%s",
+        request.method,
+        request.scope["path"],
+        header_safe(ctx.model[:_LOGGED_MODEL]) if ctx.model else "-",
+        status,
+        (time.perf_counter() - started) * 1000,
+        f" warnings={ctx.warnings}" if ctx.warnings else "",
+    )
 
 
 def _without_reasoning(chat: ChatRequest, route: Route, ctx: RequestContext) -> ChatRequest:

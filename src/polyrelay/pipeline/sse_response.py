@@ -21,6 +21,7 @@ a healthy stream's first byte leaves no later): a stream that failed before them
 (`FailedFrames` first) is answered with the HTTP error `refuse` makes of it, as the same
 error before the stream would be, since the SDKs retry a 429 or 529 status but never an
 in-band error. A failure after the first frames ends the stream with its in-band error.
+So a stream's status is known only then: `answered` tells the request log.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from polyrelay.errors import GatewayError
+from polyrelay.errors import ClientClosedError, GatewayError
 
 __all__ = ["FailedFrames", "FinalFrames", "SSEResponse"]
 
@@ -87,11 +88,19 @@ class SSEResponse(Response):
         self.client_gone = client_gone
         self.refuse = refuse
         self.late_headers = late_headers
+        self.answered: Callable[[int], None] | None = None
+        """Told, once, the status the client gets (for the request log): 200 as the head
+        goes out, a refusal's, or 499 when the client left before either."""
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pump = _Pump(send, receive, self.heartbeat, self.keepalive, self.client_gone)
-        refusal = await pump.run(self.frames, self._head, self.refuse)
+        status = 500  # the stream raised before its head: the server answers 500
+        try:
+            refusal = await pump.run(self.frames, self._head, self.refuse)
+            status = ClientClosedError.status if refusal is None else refusal.status_code
+        finally:
+            self._tell(status)  # unless the head told its 200 already
         if refusal is not None:
             self.status_code = refusal.status_code
             await refusal(scope, receive, send)
@@ -100,7 +109,13 @@ class SSEResponse(Response):
         headers = self.late_headers() if self.late_headers is not None else None
         if headers is not None:
             self.init_headers(headers)
+        self._tell(200)
         return {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+
+    def _tell(self, status: int) -> None:
+        answered, self.answered = self.answered, None
+        if answered is not None:
+            answered(status)
 
 
 async def _first(frames: AsyncIterator[bytes]) -> bytes:
