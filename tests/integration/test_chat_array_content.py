@@ -96,8 +96,13 @@ VLLM_STREAM = b"".join(
 )
 
 
+RECEIVED: list[dict[str, Any]] = []
+"""The requests the upstream got, in order."""
+
+
 def _answering(path: str, body: bytes) -> Answer:
     request = json.loads(body)
+    RECEIVED.append(request)
     vllm = request["model"] == VLLM_MODEL
     if request.get("stream"):
         return stream_answer(VLLM_STREAM if vllm else STREAM)
@@ -215,3 +220,20 @@ def test_vllm_reasoning_field_is_read(gateway: Metered, stream: bool) -> None:
         ("thinking", "hmm")
     ]
     assert message.usage.output_tokens == 7
+
+
+def test_chat_client_sends_the_thinking_parts_back(gateway: Metered) -> None:
+    """The next turn: the openai SDK's message, array content and all, goes back as the
+    history. The request schema refused its `thinking` part (400 'invalid value'); the fast
+    path now relays it to the Mistral upstream as the client wrote it."""
+    client = _openai(gateway.new_key()[1], gateway)
+    first = client.chat.completions.create(model=MODEL, messages=HI)
+    answer = first.choices[0].message.model_dump(exclude_none=True)
+    again: Any = [*HI, answer, {"role": "user", "content": "and?"}]
+    second = client.chat.completions.create(model=MODEL, messages=again)
+    assert second.choices[0].finish_reason == "stop"
+    assert RECEIVED[-1]["messages"][1]["content"] == [
+        THINKING,
+        REFERENCE,
+        {"type": "text", "text": "hi"},
+    ]

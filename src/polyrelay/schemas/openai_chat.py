@@ -118,6 +118,19 @@ class ChatCompletionContentPartRefusalParam(_Param, tag="refusal", tag_field="ty
     refusal: str
 
 
+class ChatCompletionContentPartThinkingParam(_Param, tag="thinking", tag_field="type"):
+    """Mistral's reasoning models' (magistral) reasoning in an assistant message's
+    content, as they answer it and a client sends it back: nested text (or `reference`)
+    parts, read leniently (`UpstreamContentPart`)."""
+
+    thinking: str | list[UpstreamContentPart] = ""
+
+
+class ChatCompletionContentPartReferenceParam(_Param, tag="reference", tag_field="type"):
+    """Mistral's citation of its tools' results (`reference_ids`) beside the text of an
+    answer, sent back in the history as it came: nothing to carry elsewhere."""
+
+
 UserContentPart = (
     ChatCompletionContentPartTextParam
     | ChatCompletionContentPartImageParam
@@ -159,7 +172,12 @@ class ChatCompletionUserMessageParam(_Param, tag="user", tag_field="role"):
 class ChatCompletionAssistantMessageParam(_Param, tag="assistant", tag_field="role"):
     content: (
         str
-        | list[ChatCompletionContentPartTextParam | ChatCompletionContentPartRefusalParam]
+        | list[
+            ChatCompletionContentPartTextParam
+            | ChatCompletionContentPartRefusalParam
+            | ChatCompletionContentPartThinkingParam
+            | ChatCompletionContentPartReferenceParam
+        ]
         | None
     ) = None
     tool_calls: list[ChatCompletionMessageToolCall] | None = None

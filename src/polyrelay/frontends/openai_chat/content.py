@@ -5,7 +5,10 @@ Rules: system/developer messages before the first other message become
 `tool` messages are merged into ONE `Role.TOOL` message (the IR keeps one message per
 client turn, which is what Anthropic and Gemini need; the Chat provider splits them
 again). Assistant `refusal` becomes text; non-standard `reasoning_content` is ignored
-(it carries no signature, so no upstream can use it). The legacy `functions` API's
+(it carries no signature, so no upstream can use it). So are the parts Mistral's
+reasoning models answer in an array content, which clients send back: `thinking` (for
+the same reason) and `reference` (citations of Mistral's own tools' results); the fast
+path to Mistral relays them as sent. The legacy `functions` API's
 assistant `function_call` and `function` result messages become a tool call and its
 result, paired by position (legacy.py); a `function` message joins the tool messages
 around it.
@@ -33,8 +36,10 @@ from polyrelay.schemas.openai_chat import (
     ChatCompletionAssistantMessageParam,
     ChatCompletionContentPartImageParam,
     ChatCompletionContentPartInputAudioParam,
+    ChatCompletionContentPartReferenceParam,
     ChatCompletionContentPartRefusalParam,
     ChatCompletionContentPartTextParam,
+    ChatCompletionContentPartThinkingParam,
     ChatCompletionDeveloperMessageParam,
     ChatCompletionFunctionMessageParam,
     ChatCompletionMessageParam,
@@ -135,6 +140,11 @@ def _assistant_to_ir(
         for item in content:
             if isinstance(item, ChatCompletionContentPartRefusalParam):
                 parts.append(TextPart(text=item.refusal, refusal=True))
+            elif isinstance(
+                item,
+                ChatCompletionContentPartThinkingParam | ChatCompletionContentPartReferenceParam,
+            ):
+                continue
             else:
                 parts.append(TextPart(text=item.text))
     if msg.refusal and not parts:

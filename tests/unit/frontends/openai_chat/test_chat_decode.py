@@ -210,6 +210,24 @@ def test_assistant_refusal_and_text_parts() -> None:
     assert ctx.translation_warnings == []
 
 
+def test_mistral_thinking_parts_in_assistant_content_are_read_and_left_out() -> None:
+    """A Chat client sends magistral's answer back as it came: its `thinking` part (nested
+    text and `reference` parts) was refused ('invalid value 'thinking''), so the next turn
+    of any conversation with Mistral's reasoning models was a 400. It carries no
+    signature, like `reasoning_content`, so it is read and left out of the IR."""
+    thinking = {
+        "type": "thinking",
+        "thinking": [{"type": "text", "text": "hmm"}, {"type": "reference", "reference_ids": [1]}],
+        "closed": True,
+    }
+    msgs = [*HI, {"role": "assistant", "content": [thinking, {"type": "text", "text": "a"}]}]
+    req = _decode(_minimal(messages=msgs))
+    assert req.messages[1].parts == (TextPart(text="a"),)
+    flat = {"type": "thinking", "thinking": "plain"}
+    req = _decode(_minimal(messages=[*HI, {"role": "assistant", "content": [flat]}]))
+    assert req.messages[1].role == Role.ASSISTANT
+
+
 def test_plain_base64_file_data_is_accepted() -> None:
     msgs = [
         {
