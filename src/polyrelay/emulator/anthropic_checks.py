@@ -13,7 +13,8 @@
   on, that does not start with its thinking;
 - a client tool whose `input_schema` has no `type` (the API requires `type: object`);
 - an object in a structured output schema (`output_config.format`, a `strict` tool's
-  input) without `additionalProperties: false`.
+  input) without `additionalProperties: false`, and the keywords such a schema may not
+  hold (anthropic_schema_checks.py).
 
 Without these the emulator would answer what real Anthropic refuses.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import re
 
 from polyrelay.codec import JSONObject
+from polyrelay.emulator.anthropic_schema_checks import refuse_unsupported_schemas
 from polyrelay.emulator.script import RequestError
 from polyrelay.emulator.wire import as_list, as_object
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
@@ -51,6 +53,7 @@ def refuse_shapes(
     _refuse_prefill_whitespace(messages)
     _refuse_sampling(body, thinks=thinks)
     _refuse_open_objects(body)
+    refuse_unsupported_schemas(body)
     if thinks:
         _refuse_prefill_without_thinking(messages)
 
