@@ -133,6 +133,29 @@ def test_a_stream_its_client_leaves_is_recorded_as_closed(
     assert input_tokens > 0
 
 
+@pytest.mark.parametrize("path", list(ABANDONED))
+def test_a_short_stream_its_client_leaves_early_is_recorded_as_closed(
+    gateway: Gateway, emulator: Emulator, workdir: Path, path: str
+) -> None:
+    """Left 50 ms in, a stream that would end at 150 ms, before the SSE response watches
+    for the disconnect (sse_response._WATCH_AFTER): its frames went into the lost
+    connection to the end, and its row said 200."""
+    key = new_key(workdir)
+    headers = {"authorization": f"Bearer {key[1]}", "anthropic-version": "2023-06-01"}
+    words = " ".join(["word"] * 15)  # at 100 tokens a second: 150 ms
+    body = {
+        **ABANDONED[path],
+        "stream": True,
+        "messages": [{"role": "user", "content": f"[[pace 100]] {words} {uuid.uuid4().hex}"}],
+    }
+    with httpx.stream("POST", gateway.url + path, json=body, headers=headers) as streamed:
+        assert streamed.status_code == 200
+        time.sleep(0.05)
+    [(model, input_tokens, _, status)] = rows(gateway, workdir, key)
+    assert (model, status) == ("claude-sonnet-4-5", 499)
+    assert input_tokens > 0
+
+
 def test_a_websocket_turn_its_client_leaves_is_recorded_as_closed(
     gateway: Gateway, workdir: Path
 ) -> None:

@@ -8,6 +8,9 @@ short answer (bench/README.md). This response sends each frame batch as it comes
   (a short stream is over before that); a disconnect calls `client_gone` (the meter's, so the
   usage row says 499) and cancels the stream, whose generators close the upstream
   streams in their `finally` (dropping the upstream connection);
+- before that, a connection the server knows is lost (uvicorn's request cycle says so, and
+  drops whatever is sent after) ends the stream the same way at its next frames, so that a
+  short stream left early is not sent to its end into nothing and recorded as a 200;
 - while the source is silent for `keepalive` seconds (a slow upstream, a gateway-run web
   search), sends the renderer's heartbeat frames (`event: ping` to Anthropic clients, an
   SSE comment to the others) — only after the first frame and never inside one, since the
@@ -130,6 +133,7 @@ class _Pump:
     __slots__ = (
         "beat",
         "client_gone",
+        "cycle",
         "disconnected",
         "heartbeat",
         "keepalive",
@@ -155,6 +159,8 @@ class _Pump:
         self.send = send
         self.client_gone = client_gone
         self.receive = receive
+        self.cycle = getattr(receive, "__self__", None)
+        """uvicorn's request cycle, whose `disconnected` the server sets (None elsewhere)."""
         self.heartbeat = heartbeat
         self.keepalive = keepalive
         self.loop = asyncio.get_running_loop()
@@ -176,49 +182,13 @@ class _Pump:
     ) -> Response | None:
         """Sends `head()` and the frames; or, if the stream failed before its first frames
         and `refuse` is given, sends nothing and returns the error response to send."""
-        send = self.send
         try:
-            ended = False
-            first = await _first(frames)
-            if refuse is not None and type(first) is FailedFrames:
-                self._stop()
-                return refuse(first.error)
-            await send(head())
-            if type(first) is not bytes:  # FinalFrames: the whole stream
-                self._stop()
-                await send({"type": "http.response.body", "body": first, "more_body": False})
-                return None
-            await send({"type": "http.response.body", "body": first, "more_body": True})
-            self.started = True
-            self.last = self.loop.time()
-            self.waiting = True
-            async for chunk in frames:
-                self.waiting = False
-                if self.beat is not None:
-                    await self.beat
-                if type(chunk) is FinalFrames:
-                    self._stop()
-                    ended = True
-                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
-                    continue
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                self.started = True
-                self.last = self.loop.time()
-                self.waiting = True
-            self.waiting = False
-            if ended:
-                return None
-            if self.beat is not None:
-                await self.beat
-            self._stop()
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return None
+            return await self._send_all(frames, head, refuse)
         except asyncio.CancelledError:
             if not self.disconnected or self.task is None:
                 raise
             self.task.uncancel()  # our own cancellation: the client is gone, end quietly
-            if self.client_gone is not None:
-                self.client_gone()  # before `aclose` below, which settles the stream's usage
+            self._left()
             return None
         finally:
             self._stop()
@@ -226,6 +196,63 @@ class _Pump:
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
+
+    async def _send_all(
+        self,
+        frames: AsyncIterator[bytes],
+        head: Callable[[], Message],
+        refuse: Callable[[GatewayError], Response] | None,
+    ) -> Response | None:
+        send = self.send
+        ended = False
+        first = await _first(frames)
+        if self._lost():
+            self._left()
+            return None
+        if refuse is not None and type(first) is FailedFrames:
+            self._stop()
+            return refuse(first.error)
+        await send(head())
+        if type(first) is not bytes:  # FinalFrames: the whole stream
+            self._stop()
+            await send({"type": "http.response.body", "body": first, "more_body": False})
+            return None
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        self.started = True
+        self.last = self.loop.time()
+        self.waiting = True
+        async for chunk in frames:
+            self.waiting = False
+            if self.beat is not None:
+                await self.beat
+            if self._lost():
+                self._left()
+                return None
+            if type(chunk) is FinalFrames:
+                self._stop()
+                ended = True
+                await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                continue
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self.started = True
+            self.last = self.loop.time()
+            self.waiting = True
+        self.waiting = False
+        if ended:
+            return None
+        if self.beat is not None:
+            await self.beat
+        self._stop()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return None
+
+    def _lost(self) -> bool:
+        return getattr(self.cycle, "disconnected", False) is True
+
+    def _left(self) -> None:
+        """The client is gone before the stream's end."""
+        if self.client_gone is not None:
+            self.client_gone()  # before `aclose` in `run`, which settles the stream's usage
 
     def _stop(self) -> None:
         if self.timer is not None:
