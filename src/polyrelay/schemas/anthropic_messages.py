@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 __all__ = [
     "Base64Source",
@@ -41,6 +42,7 @@ __all__ = [
     "Metadata",
     "OutputConfig",
     "OutputFormatParam",
+    "OutputTokensDetails",
     "PingEvent",
     "PlainTextSource",
     "RawContentBlockDelta",
@@ -378,6 +380,12 @@ class ServerToolUsage(msgspec.Struct, kw_only=True):
     web_fetch_requests: int = 0
 
 
+class OutputTokensDetails(msgspec.Struct, kw_only=True):
+    """Newer (anthropic-python 2.x): the thinking within `output_tokens`."""
+
+    thinking_tokens: int = 0
+
+
 class Usage(msgspec.Struct, kw_only=True):
     """Written in full: the SDK requires `input_tokens` and `output_tokens` even when 0
     (a stream's message_start, a reply with no output), so defaults are not omitted;
@@ -389,6 +397,8 @@ class Usage(msgspec.Struct, kw_only=True):
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     server_tool_use: ServerToolUsage | None = None
+    output_tokens_details: OutputTokensDetails | UnsetType | None = UNSET
+    """Left out when not known, as it is from an upstream that does not report it."""
 
 
 class Message(msgspec.Struct, kw_only=True, tag="message", tag_field="type"):
@@ -458,6 +468,7 @@ class MessageDeltaUsage(_Param, kw_only=True):
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     server_tool_use: ServerToolUsage | None = None
+    output_tokens_details: OutputTokensDetails | UnsetType | None = UNSET
 
 
 class RawMessageDeltaEvent(_Param, kw_only=True, tag="message_delta", tag_field="type"):

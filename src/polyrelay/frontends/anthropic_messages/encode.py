@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import assert_never
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from polyrelay.codec import DecodeError, decode, encode
 from polyrelay.context import RequestContext
@@ -34,6 +35,7 @@ from polyrelay.schemas.anthropic_messages import (
     ErrorObject,
     ErrorResponse,
     Message,
+    OutputTokensDetails,
     RedactedThinkingBlock,
     ServerToolUsage,
     ServerToolUseBlock,
@@ -84,7 +86,16 @@ def usage_from_ir(usage: Usage) -> WireUsage:
         cache_creation_input_tokens=cache_write,
         cache_read_input_tokens=cache_read,
         server_tool_use=ServerToolUsage(web_search_requests=server) if server > 0 else None,
+        output_tokens_details=thinking_details(usage),
     )
+
+
+def thinking_details(usage: Usage) -> OutputTokensDetails | UnsetType:
+    """The reasoning within the output, when the upstream reported any (left out, as the
+    API leaves it out, when there is none to tell)."""
+    if usage.reasoning_tokens <= 0:
+        return UNSET
+    return OutputTokensDetails(thinking_tokens=usage.reasoning_tokens)
 
 
 def _block_from_ir(part: Part, ctx: RequestContext) -> ContentBlock | None:

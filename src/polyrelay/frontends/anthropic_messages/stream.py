@@ -229,6 +229,7 @@ class AnthropicStreamRenderer:
             cache_creation_input_tokens=usage.cache_creation_input_tokens,
             cache_read_input_tokens=usage.cache_read_input_tokens,
             server_tool_use=usage.server_tool_use,
+            output_tokens_details=usage.output_tokens_details,
         )
         delta = wire.MessageDelta(
             stop_reason=event.stop_reason.value, stop_sequence=event.stop_sequence

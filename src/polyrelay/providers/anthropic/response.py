@@ -114,11 +114,13 @@ def usage_to_ir(usage: WireUsage | MessageDeltaUsage, base: Usage | None = None)
     else:
         input_total = usage.input_tokens
     server = usage.server_tool_use
+    details = usage.output_tokens_details
     return Usage(
         input_tokens=input_total + cache_read + cache_write,
         output_tokens=usage.output_tokens,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
+        reasoning_tokens=details.thinking_tokens if details else prev.reasoning_tokens,
         web_search_requests=server.web_search_requests if server else prev.web_search_requests,
     )
 
