@@ -105,7 +105,7 @@ providers:
 models:
   gpt-4o-mini: {{provider: emu-openai}}
   gpt-5-mini: {{provider: emu-responses}}
-  claude-sonnet-4-5: {{provider: emu-anthropic, max_output_tokens: 1024}}
+  claude-sonnet-4-5: {{provider: emu-anthropic, max_output_tokens: 64000}}
   gemini-2.5-flash: {{provider: emu-gemini}}
   unreachable-model: {{provider: dead, model: gpt-4o-mini}}
   alias-mini: {{provider: emu-openai, model: gpt-4o-mini}}

@@ -74,7 +74,7 @@ def test_models_validate_as_model_info(gateway: Gateway, api_key: str) -> None:
     listed = httpx.get(gateway.url + "/v1/models?limit=100", headers=headers(api_key)).json()
     models = {m["id"]: ModelInfo.model_validate(m) for m in listed["data"]}
     claude = models["claude-sonnet-4-5"]
-    assert claude.lifecycle == "active" and claude.max_tokens == 1024  # max_output_tokens
+    assert claude.lifecycle == "active" and claude.max_tokens == 64000  # max_output_tokens
     one = httpx.get(gateway.url + "/v1/models/gpt-4o-mini", headers=headers(api_key)).json()
     ModelInfo.model_validate(one)
 

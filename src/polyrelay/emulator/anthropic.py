@@ -19,6 +19,7 @@ from polyrelay.emulator.anthropic_checks import refuse_shapes
 from polyrelay.emulator.anthropic_search import citation, search_blocks, search_count
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import anthropic_error
+from polyrelay.emulator.output_limits import refuse_anthropic_past_limit
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -73,6 +74,8 @@ class AnthropicDialect:
         max_tokens = read_limit(body.get("max_tokens"), "max_tokens")
         if max_tokens is None and not counting:
             raise RequestError(400, "max_tokens: Field required", "max_tokens")
+        if not counting:
+            refuse_anthropic_past_limit(as_str(body.get("model")), max_tokens)
         texts = [parts_text(body.get("system"))]
         local_names: dict[str, str] = {}
         user_text = ""
@@ -126,7 +129,14 @@ class AnthropicDialect:
         message = _message(plan, context, _content(plan), _stop_reason(plan))
         return Reply(body=encode(message), headers=headers, media_type="application/json")
 
-    def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
+    def error(
+        self,
+        status: int,
+        message: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> Response:
+        del code  # OpenAI's alone
         return anthropic_error(status, message, param)
 
 

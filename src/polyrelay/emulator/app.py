@@ -153,7 +153,7 @@ class _Handlers:
             body = _require_object(body)
             plan = make_plan(dialect.conversation(body, self.state.call_names))
         except RequestError as exc:
-            return dialect.error(exc.status, exc.message, exc.param)
+            return dialect.error(exc.status, exc.message, exc.param, exc.code)
         delay = self.state.latency_seconds + plan.delay_seconds
         if not await sleep_unless_disconnected(request.receive, delay):
             record.cancelled = True

@@ -42,7 +42,11 @@ class Dialect(Protocol):
     def reply(self, plan: Plan, body: JSONObject) -> Reply: ...
 
     def error(
-        self, status: int, message: str | None = None, param: str | None = None
+        self,
+        status: int,
+        message: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
     ) -> Response: ...
 
 

@@ -82,9 +82,12 @@ def _message(status: int, message: str | None) -> str:
     return message or f"{_REASON.get(status, 'Error')} (emulated {status})"
 
 
-def openai_error(status: int, message: str | None = None, param: str | None = None) -> Response:
+def openai_error(
+    status: int, message: str | None = None, param: str | None = None, code: str | None = None
+) -> Response:
     default = ("invalid_request_error", None) if status < 500 else ("server_error", None)
-    error_type, code = _OPENAI_TYPE_CODE.get(status, default)
+    error_type, default_code = _OPENAI_TYPE_CODE.get(status, default)
+    code = code or default_code
     body = {
         "error": {
             "message": _message(status, message),

@@ -16,6 +16,7 @@ from polyrelay.emulator.gemini_checks import (
     refuse_ref_siblings,
     refuse_thinking_budget,
 )
+from polyrelay.emulator.output_limits import refuse_gemini_past_limit
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -79,6 +80,11 @@ class GeminiDialect:
         config = as_object(first_of(body, "generationConfig", "generation_config"))
         refuse_thinking_budget(self.model, config)
         refuse_penalties(self.model, config)
+        max_tokens = read_limit(
+            first_of(config, "maxOutputTokens", "max_output_tokens"),
+            "generationConfig.maxOutputTokens",
+        )
+        refuse_gemini_past_limit(self.model, max_tokens)
         schemas = {as_str(d.get("name")): _parameters(d) for d in declarations}
         refuse_ref_siblings([list(schemas.values()), _output_schema(config)])
         return Conversation(
@@ -88,10 +94,7 @@ class GeminiDialect:
             tool_schemas=schemas,
             tool_choice=gemini_tool_choice(body, schemas),
             input_tokens=sum(map(count_words, texts)),
-            max_tokens=read_limit(
-                first_of(config, "maxOutputTokens", "max_output_tokens"),
-                "generationConfig.maxOutputTokens",
-            ),
+            max_tokens=max_tokens,
             stop_sequences=read_stop_sequences(
                 first_of(config, "stopSequences", "stop_sequences"),
                 "generationConfig.stopSequences",
@@ -112,7 +115,14 @@ class GeminiDialect:
         array = b"[" + b",\n".join(chunk for chunk, _ in writer.chunks()) + b"]"
         return Reply(body=array, headers=headers, media_type="application/json")
 
-    def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
+    def error(
+        self,
+        status: int,
+        message: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> Response:
+        del code  # OpenAI's alone
         return gemini_error(status, message, param)
 
 

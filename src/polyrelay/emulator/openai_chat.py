@@ -17,6 +17,7 @@ from polyrelay.emulator.openai_reasoning import (
     refuse_minimal_effort,
     refuse_samplers,
 )
+from polyrelay.emulator.output_limits import refuse_openai_past_limit
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -100,9 +101,7 @@ class ChatDialect:
             tool_schemas=schemas,
             tool_choice=chat_tool_choice(body, schemas),
             input_tokens=sum(map(count_words, texts)),
-            max_tokens=read_limit(
-                body.get("max_completion_tokens", body.get("max_tokens")), "max_tokens"
-            ),
+            max_tokens=_max_tokens(body),
             stop_sequences=_stop(body),
             output_schema=schema_of(body.get("response_format")),
         )
@@ -120,8 +119,14 @@ class ChatDialect:
         completion = _completion(plan, context, choices, top)
         return Reply(body=encode(completion), headers=headers, media_type="application/json")
 
-    def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
-        return openai_error(status, message, param)
+    def error(
+        self,
+        status: int,
+        message: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> Response:
+        return openai_error(status, message, param, code)
 
 
 def _choice_count(body: JSONObject) -> int:
@@ -199,6 +204,14 @@ def _refuse_metadata_without_store(body: JSONObject) -> None:
         raise RequestError(
             400, "The 'metadata' parameter is only allowed when 'store' is enabled.", "metadata"
         )
+
+
+def _max_tokens(body: JSONObject) -> int | None:
+    """The answer's length, refused past the model's limit as the API does."""
+    param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    value = read_limit(body.get(param), param)
+    refuse_openai_past_limit(as_str(body.get("model")), value, param)
+    return value
 
 
 def _refuse_max_tokens_to_reasoning_models(body: JSONObject) -> None:

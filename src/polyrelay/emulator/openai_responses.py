@@ -89,8 +89,14 @@ class ResponsesDialect:
             return Reply(frames=writer.events(), headers=headers)
         return Reply(body=encode(writer.final()), headers=headers, media_type="application/json")
 
-    def error(self, status: int, message: str | None = None, param: str | None = None) -> Response:
-        return openai_error(status, message, param)
+    def error(
+        self,
+        status: int,
+        message: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> Response:
+        return openai_error(status, message, param, code)
 
 
 _CALLS = frozenset({"function_call", "custom_tool_call"})

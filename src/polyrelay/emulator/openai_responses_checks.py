@@ -11,7 +11,8 @@ from polyrelay.emulator.openai_reasoning import (
     refuse_minimal_effort,
     refuse_samplers,
 )
-from polyrelay.emulator.script import RequestError
+from polyrelay.emulator.output_limits import refuse_openai_past_limit
+from polyrelay.emulator.script import RequestError, read_limit
 from polyrelay.emulator.strict_schema import refuse_loose_strict_responses_tools
 from polyrelay.emulator.wire import as_list, as_object, as_str
 
@@ -19,6 +20,7 @@ __all__ = ["refuse_shapes"]
 
 _XHIGH_MODEL = re.compile(r"gpt-5\.1-codex-max.*|gpt-5\.(?:[2-9]|\d\d).*")
 _EFFORT = "reasoning.effort"
+_MAX_OUTPUT = "max_output_tokens"
 
 
 def refuse_shapes(body: JSONObject) -> None:
@@ -29,6 +31,8 @@ def refuse_shapes(body: JSONObject) -> None:
     _refuse_xhigh_effort(body)
     refuse_samplers(body, model, effort)
     refuse_loose_strict_responses_tools(body)
+    limit = read_limit(body.get(_MAX_OUTPUT), _MAX_OUTPUT)
+    refuse_openai_past_limit(model, limit, _MAX_OUTPUT)
 
 
 def _refuse_reasoning_to_non_reasoning(body: JSONObject, model: str, effort: object) -> None:

@@ -45,11 +45,15 @@ _DIRECTIVE = re.compile(
 class RequestError(Exception):
     """A request the emulator rejects: answered with `status` in the protocol's error format."""
 
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
+        self.code = code
+        """OpenAI's error `code` (`invalid_value`), where it gives one for the refusal."""
 
 
 @dataclass(slots=True)

@@ -3,8 +3,9 @@
 Parameter policy (translation.md §4, §6, §10): sampling and stop sequences as sampling.py says;
 penalties and seed are dropped with a warning; an effort becomes a thinking budget
 (the gateway's published table) and `max_tokens` is raised to budget + requested
-output when needed; thinking is turned off when a tool is forced, since the API
-rejects the pair and downgrading the choice would break structured-output callers.
+output when needed, within the model's limit (thinking_fit.py); thinking is turned off
+when a tool is forced, since the API rejects the pair and downgrading the choice would
+break structured-output callers.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
 from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequences_from_ir
 from polyrelay.providers.anthropic.schema import closed_schema
+from polyrelay.providers.anthropic.thinking_fit import budget_beside_answer
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
     MessageParam,
@@ -112,7 +114,9 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
     )
     if thinking is not None and thinking.budget_tokens is not None:
         if thinking.budget_tokens >= max_tokens:
-            max_tokens = thinking.budget_tokens + max_tokens
+            thinking, max_tokens = budget_beside_answer(
+                thinking.budget_tokens, max_tokens, route, ctx
+            )
     tools = _tools_from_ir(request.tools, request.web_search, ctx)
     thinks = thinking is not None and thinking.type != "disabled"
     sampling = sampling_from_ir(request, route.upstream_model, thinks=thinks, ctx=ctx)

@@ -389,8 +389,6 @@ def test_empty_text_is_never_sent() -> None:
         (None, 1000, 32000, 33000),  # no configured limit: 32000 of thinking
         (64000, 1000, 63000, 64000),  # the model's limit, the answer's room kept
         (64000, None, 59904, 64000),  # no asked length: the default 4096 of room
-        (8192, 1000, 24576, 25576),  # a small limit: never less than high
-        (1024, None, 24576, 25600),  # nor below Anthropic's 1024 minimum
     ],
 )
 @pytest.mark.parametrize("effort", ["xhigh", "max"])
@@ -407,6 +405,31 @@ def test_top_efforts_think_the_most_and_keep_the_answer_room(
     assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
     assert body["max_tokens"] == max_tokens
     assert budget >= 24576 and max_tokens - budget >= min(asked or 4096, limit or 4096)
+
+
+@pytest.mark.parametrize(
+    ("limit", "asked", "thinking", "max_tokens"),
+    [
+        # high's 24576 and 1000 to answer in do not fit: the configured limit caps them.
+        (8192, 1000, {"type": "enabled", "budget_tokens": 7192}, 8192),
+        # nor does Anthropic's least budget beside 1024 to answer in: no thinking.
+        (1024, None, None, 1024),
+    ],
+)
+def test_a_small_configured_limit_caps_the_top_efforts(
+    limit: int, asked: int | None, thinking: dict[str, object] | None, max_tokens: int
+) -> None:
+    request = ChatRequest(
+        model="claude",
+        messages=(_user("q"),),
+        max_tokens=asked,
+        reasoning=ReasoningConfig(effort="xhigh"),
+    )
+    ctx = RequestContext()
+    body = json.loads(PROVIDER.build_request(request, _route(limit), ctx).body)
+    assert body.get("thinking") == thinking
+    assert body["max_tokens"] == max_tokens
+    assert any(f"{limit} output tokens 'claude-sonnet-4-5' takes" in w for w in ctx.warnings)
 
 
 def _loop(*assistant_parts: ReasoningPart, results: Role = Role.TOOL) -> tuple[Message, ...]:
