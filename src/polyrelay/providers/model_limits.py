@@ -22,6 +22,7 @@ header, which only the operator can add (provider `headers`): then configure it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import msgspec
 
@@ -64,6 +65,9 @@ OUTPUT_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
 """(upstream model name, its most output tokens), tried in order."""
 
 
+# Cached: the table is ~25 patterns tried in order, on every translated request, and the
+# names are the configured routes' (bounded anyway, for routes that pass a client's name).
+@lru_cache(maxsize=1024)
 def output_limit(upstream_model: str) -> int | None:
     """The table's limit for `upstream_model`; None for a name it does not know."""
     for pattern, limit in OUTPUT_LIMITS:
@@ -82,8 +86,10 @@ def capped(request: ChatRequest, route: Route, ctx: RequestContext) -> ChatReque
     """A translated `request` whose `max_tokens` is above the route's limit, lowered to
     it, warned (the upstream would answer 400)."""
     asked = request.max_tokens
+    if asked is None:
+        return request
     limit = route_limit(route)
-    if asked is None or limit is None or asked <= limit:
+    if limit is None or asked <= limit:
         return request
     ctx.warn(
         f"max_tokens {asked} is above the {limit} output tokens {route.upstream_model!r}"

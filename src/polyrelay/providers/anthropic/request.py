@@ -33,7 +33,7 @@ from polyrelay.ir.reasoning_token import TOKEN_PREFIX
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
 from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequences_from_ir
-from polyrelay.providers.anthropic.schema import closed_schema
+from polyrelay.providers.anthropic.schema import structured_schema
 from polyrelay.providers.anthropic.thinking_fit import budget_beside_answer
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
@@ -278,7 +278,7 @@ def _output_config_from_ir(
     output_format = request.output_format
     fmt = None
     if output_format is not None and output_format.kind is OutputFormatKind.JSON_SCHEMA:
-        schema = closed_schema(output_format.schema or _EMPTY_SCHEMA, ctx, "response_format")
+        schema = structured_schema(output_format.schema or _EMPTY_SCHEMA, ctx, "response_format")
         fmt = OutputFormatParam(type="json_schema", schema=schema)
     if fmt is None and effort is None:
         return None
@@ -312,7 +312,7 @@ def _object_schema(parameters: JSONObject | None) -> JSONObject:
 
 def _input_schema(tool: FunctionTool, ctx: RequestContext) -> JSONObject:
     schema = _object_schema(tool.parameters)
-    return closed_schema(schema, ctx, f"tool {tool.name}") if tool.strict else schema
+    return structured_schema(schema, ctx, f"tool {tool.name}") if tool.strict else schema
 
 
 def _web_search_from_ir(tool: WebSearchTool) -> ToolParam:

@@ -21,10 +21,10 @@ from polyrelay.providers.anthropic.schema_subset import Changes, subset_node
 from polyrelay.providers.schema_refs import external_refs, reference_cycle
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
 
-__all__ = ["closed_schema"]
+__all__ = ["structured_schema"]
 
 
-def closed_schema(schema: SchemaNode, ctx: RequestContext, where: str) -> SchemaNode:
+def structured_schema(schema: SchemaNode, ctx: RequestContext, where: str) -> SchemaNode:
     """`schema` closed and cut to the subset Anthropic's structured outputs take; `where`
     names it in the warning and the refusal ("response_format", "tool NAME")."""
     param = "response_format" if where == "response_format" else "tools"

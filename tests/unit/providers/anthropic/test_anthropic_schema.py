@@ -10,12 +10,12 @@ import pytest
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import UnsupportedError
-from polyrelay.providers.anthropic.schema import closed_schema
+from polyrelay.providers.anthropic.schema import structured_schema
 
 
 def _cut(schema: Any) -> tuple[Any, list[str]]:
     ctx = RequestContext()
-    return closed_schema(schema, ctx, "response_format"), list(ctx.warnings)
+    return structured_schema(schema, ctx, "response_format"), list(ctx.warnings)
 
 
 def _object(**properties: Any) -> Any:
@@ -131,8 +131,8 @@ def test_what_no_cutting_makes_acceptable_is_refused(schema: Any, says: str) -> 
 
 def test_a_strict_tool_is_named_in_the_warning_and_the_refusal() -> None:
     ctx = RequestContext()
-    closed_schema(_object(n={"type": "number", "multipleOf": 2}), ctx, "tool f")
+    structured_schema(_object(n={"type": "number", "multipleOf": 2}), ctx, "tool f")
     assert ctx.warnings[0].startswith("the schema of tool f was cut")
     with pytest.raises(UnsupportedError) as refused:
-        closed_schema(_object(n={"$ref": "#"}), ctx, "tool f")
+        structured_schema(_object(n={"$ref": "#"}), ctx, "tool f")
     assert refused.value.param == "tools"
