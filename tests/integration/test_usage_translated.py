@@ -100,6 +100,7 @@ def test_a_chat_client(served: Metered, upstream: str, stream: bool) -> None:
     assert (usage.prompt_tokens, usage.completion_tokens) == (total, OUTPUT)
     assert usage.total_tokens == total + OUTPUT
     assert usage.prompt_tokens_details.cached_tokens == CACHE_READ
+    assert (usage.prompt_tokens_details.cache_write_tokens or 0) == WRITES[upstream]
     assert usage.completion_tokens_details.reasoning_tokens == REASONING
     _check_row(served, key, upstream)
 
@@ -116,6 +117,7 @@ def test_a_chat_client_of_n_choices_sums_the_calls(
     assert (usage.prompt_tokens, usage.completion_tokens) == (total, OUTPUT * 2)
     assert usage.total_tokens == total + OUTPUT * 2
     assert usage.prompt_tokens_details.cached_tokens == CACHE_READ * 2
+    assert (usage.prompt_tokens_details.cache_write_tokens or 0) == WRITES[upstream] * 2
     assert usage.completion_tokens_details.reasoning_tokens == REASONING * 2
     _check_row(served, key, upstream, calls=2)
 

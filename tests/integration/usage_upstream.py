@@ -4,7 +4,7 @@ provider's own terms (the wire references in /work/shared/protocols and the offi
 types), in exact bytes (exact_upstream). The emulator reports none of these.
 
 One request, counted the same on every upstream: 100 uncached input tokens, 300 read from
-the cache, 50 written to it (Gemini and OpenAI Chat report no cache writes), 20 visible
+the cache, 50 written to it (Gemini reports no cache writes), 20 visible
 output tokens and 30 of reasoning. So a provider's wire says, for instance, Anthropic
 `input_tokens: 100` beside its cache counts, OpenAI `prompt_tokens: 450` including them,
 Gemini `candidatesTokenCount: 20` beside `thoughtsTokenCount: 30`.
@@ -46,8 +46,8 @@ MODELS = {
 PRICE_IN, PRICE_OUT = 2.0, 8.0
 """USD per million tokens, every model."""
 
-WRITES = {"chat": 0, "responses": CACHE_WRITE, "messages": CACHE_WRITE, "gemini": 0}
-"""The cache writes each upstream reports (OpenAI Chat and Gemini report none)."""
+WRITES = {"chat": CACHE_WRITE, "responses": CACHE_WRITE, "messages": CACHE_WRITE, "gemini": 0}
+"""The cache writes each upstream reports (Gemini reports none)."""
 
 
 def input_total(upstream: str) -> int:
@@ -61,7 +61,11 @@ _CHAT_USAGE = {
     "prompt_tokens": input_total("chat"),
     "completion_tokens": OUTPUT,
     "total_tokens": input_total("chat") + OUTPUT,
-    "prompt_tokens_details": {"cached_tokens": CACHE_READ, "audio_tokens": 0},
+    "prompt_tokens_details": {
+        "cached_tokens": CACHE_READ,
+        "cache_write_tokens": CACHE_WRITE,  # newer (openai-python 3.57)
+        "audio_tokens": 0,
+    },
     "completion_tokens_details": {
         "reasoning_tokens": REASONING,
         "audio_tokens": 0,

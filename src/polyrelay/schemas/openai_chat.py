@@ -408,6 +408,9 @@ class Choice(msgspec.Struct, kw_only=True):
 
 class PromptTokensDetails(msgspec.Struct, kw_only=True):
     cached_tokens: int = 0
+    cache_write_tokens: int | UnsetType = UNSET
+    """Newer (openai-python 3.57): written to the cache, within `prompt_tokens` as the
+    cached ones are; left out when there are none, as OpenAI leaves it out."""
 
 
 class CompletionTokensDetails(msgspec.Struct, kw_only=True):

@@ -125,7 +125,10 @@ def usage_from_ir(usage: Usage) -> CompletionUsage:
         prompt_tokens=usage.input_tokens,
         completion_tokens=usage.output_tokens,
         total_tokens=usage.input_tokens + usage.output_tokens,
-        prompt_tokens_details=PromptTokensDetails(cached_tokens=usage.cache_read_tokens),
+        prompt_tokens_details=PromptTokensDetails(
+            cached_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens or UNSET,
+        ),
         completion_tokens_details=CompletionTokensDetails(reasoning_tokens=usage.reasoning_tokens),
     )
 

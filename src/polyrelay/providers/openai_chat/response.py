@@ -67,6 +67,7 @@ def usage_to_ir(usage: CompletionUsage | None) -> Usage:
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
         cache_read_tokens=prompt.cached_tokens if prompt is not None else 0,
+        cache_write_tokens=prompt.cache_write_tokens or 0 if prompt is not None else 0,
         reasoning_tokens=completion.reasoning_tokens if completion is not None else 0,
     )
 
