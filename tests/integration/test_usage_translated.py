@@ -25,6 +25,7 @@ from tests.integration.usage_upstream import (
     PRICE_IN,
     PRICE_OUT,
     REASONING,
+    SEARCH,
     UNCACHED,
     WRITES,
     input_total,
@@ -197,3 +198,61 @@ def test_a_message_delta_with_output_tokens_alone_keeps_the_input_side(
         assert usage is not None
         assert (usage.input_tokens, usage.output_tokens) == (input_total("messages"), OUTPUT)
     _check_row(served, key, "messages", reasoning=0)
+
+
+def _check_searched_row(served: Metered, key: tuple[str, str]) -> None:
+    _check_row(served, key, "chat", calls=2)
+    with sqlite3.connect(served.db) as conn:
+        [(searches,)] = conn.execute(
+            "SELECT web_search_requests FROM usage WHERE key_id = ?", (key[0],)
+        ).fetchall()
+    assert searches == 1
+
+
+@_STREAMED
+def test_a_search_loop_sums_its_rounds_for_a_chat_client(served: Metered, stream: bool) -> None:
+    """The gateway runs the web search between two upstream calls: both calls' usage."""
+    key = served.new_key()
+    client, model = _openai(served, key), MODELS["chat"][0]
+    options: Any = {"web_search_options": {}}
+    if stream:
+        chunks = client.chat.completions.create(
+            model=model,
+            messages=_say(SEARCH),
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=options,
+        )
+        [usage] = [chunk.usage for chunk in chunks if chunk.usage is not None]
+    else:
+        answer = client.chat.completions.create(
+            model=model, messages=_say(SEARCH), extra_body=options
+        )
+        usage = answer.usage
+    assert usage is not None
+    total = input_total("chat") * 2
+    assert (usage.prompt_tokens, usage.completion_tokens) == (total, OUTPUT * 2)
+    assert usage.prompt_tokens_details.cached_tokens == CACHE_READ * 2
+    assert usage.prompt_tokens_details.cache_write_tokens == WRITES["chat"] * 2
+    assert usage.completion_tokens_details.reasoning_tokens == REASONING * 2
+    _check_searched_row(served, key)
+
+
+@_STREAMED
+def test_a_search_loop_sums_its_rounds_for_a_messages_client(served: Metered, stream: bool) -> None:
+    key = served.new_key()
+    client = anthropic.Anthropic(base_url=served.url, api_key=key[1], max_retries=0)
+    tools: Any = [{"type": "web_search_20250305", "name": "web_search"}]
+    asked: Any = {"model": MODELS["chat"][0], "max_tokens": 100, "messages": _say(SEARCH)}
+    if stream:
+        with client.messages.stream(**asked, tools=tools) as events:
+            usage = events.get_final_message().usage
+    else:
+        usage = client.messages.create(**asked, tools=tools).usage
+    assert usage.input_tokens == UNCACHED * 2
+    assert usage.cache_read_input_tokens == CACHE_READ * 2
+    assert usage.cache_creation_input_tokens == WRITES["chat"] * 2
+    assert usage.output_tokens == OUTPUT * 2
+    assert usage.output_tokens_details.thinking_tokens == REASONING * 2
+    assert usage.server_tool_use.web_search_requests == 1
+    _check_searched_row(served, key)

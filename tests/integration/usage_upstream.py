@@ -11,7 +11,9 @@ Gemini `candidatesTokenCount: 20` beside `thoughtsTokenCount: 30`.
 
 A prompt holding `BARE_DELTA` gets, from a streamed Anthropic upstream, a `message_delta`
 whose usage is `output_tokens` alone (the older shape); otherwise it repeats the
-input-side counts, cumulative, as the API does now.
+input-side counts, cumulative, as the API does now. A prompt holding `SEARCH` gets, from
+an OpenAI Chat upstream, a first round calling `web_search` (which the gateway runs), then
+the answer: two calls, each with the whole usage.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ TOOL_USE_PROMPT = 10
 """Gemini's `toolUsePromptTokenCount`: part of the 100 uncached input tokens there."""
 
 BARE_DELTA = "BARE_DELTA"
+SEARCH = "SEARCH"
 
 MODELS = {
     "chat": ("u-chat", "openai"),
@@ -90,12 +93,37 @@ _CHAT_JSON = {
 _CHUNK = {**_CHAT_HEAD, "object": "chat.completion.chunk"}
 
 
-def _chat_stream() -> bytes:
+_SEARCH_CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "web_search", "arguments": '{"query": "cats"}'},
+}
+_CHAT_SEARCH_JSON = {
+    **_CHAT_JSON,
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": None, "tool_calls": [_SEARCH_CALL]},
+            "logprobs": None,
+            "finish_reason": "tool_calls",
+        }
+    ],
+}
+"""A round that asks for the web search the gateway runs (SEARCH in the prompt)."""
+
+
+def _chat_stream(search: bool = False) -> bytes:
     choices = [
         {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None},
         {"index": 0, "delta": {"content": "Hello"}, "finish_reason": None},
         {"index": 0, "delta": {}, "finish_reason": "stop"},
     ]
+    if search:
+        call = {"index": 0, **_SEARCH_CALL}
+        choices[1:] = [
+            {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None},
+            {"index": 0, "delta": {}, "finish_reason": "tool_calls"},
+        ]
     body = b"".join(sse({**_CHUNK, "choices": [c], "usage": None}) for c in choices)
     return body + sse({**_CHUNK, "choices": [], "usage": _CHAT_USAGE}) + b"data: [DONE]\n\n"
 
@@ -247,12 +275,20 @@ def _streamed(protocol: str, body: bytes) -> bytes:
     return _GEMINI_STREAM
 
 
+def _searches(protocol: str, body: bytes) -> bool:
+    """A Chat request asking for SEARCH whose search has not run yet."""
+    if protocol != "chat" or SEARCH.encode() not in body:
+        return False
+    return all(m["role"] != "tool" for m in json.loads(body)["messages"])
+
+
 def _answering(path: str, body: bytes) -> Answer:
     for suffix, protocol in _PATHS:
         if path.endswith(suffix):
+            search = _searches(protocol, body)
             if json.loads(body).get("stream") is True:
-                return stream_answer(_streamed(protocol, body))
-            return json_answer(_WHOLE[protocol])
+                return stream_answer(_chat_stream(True) if search else _streamed(protocol, body))
+            return json_answer(_CHAT_SEARCH_JSON if search else _WHOLE[protocol])
     if path.endswith(":streamGenerateContent"):
         return stream_answer(_GEMINI_STREAM)
     return json_answer(_GEMINI_JSON)
