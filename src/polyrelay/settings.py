@@ -538,7 +538,7 @@ _EMBEDDED = "embedded default"
 _CATALOGUE_FIELDS = ("name", "context_window", "max_output_tokens", "input_price", "output_price")
 _CATALOGUE: dict[str, tuple[tuple[str, int, int, float, float], ...]] = {
     "anthropic": (
-        ("claude-opus-4-6", 200_000, 32_000, 5.0, 25.0),
+        ("claude-opus-4-6", 1_000_000, 128_000, 5.0, 25.0),
         ("claude-sonnet-4-5", 200_000, 64_000, 3.0, 15.0),
     ),
     "openai": (("gpt-4o-mini", 128_000, 16_384, 0.15, 0.6),),

@@ -27,7 +27,7 @@ _OPENAI = (
 _ANTHROPIC = (
     (re.compile(r"claude-3-(?:haiku|opus)-.*"), 4_096),
     (re.compile(r"claude-3-5-.*"), 8_192),
-    (re.compile(r"claude-opus-4-6.*"), 128_000),
+    (re.compile(r"claude-(?:opus|sonnet)-4-[6-9].*|claude-[a-z]+-[5-9].*"), 128_000),
     (re.compile(r"claude-opus-4-5.*"), 64_000),
     (re.compile(r"claude-opus-4.*"), 32_000),
     (re.compile(r"claude-3-7-sonnet.*|claude-sonnet-4.*|claude-haiku-4-5.*"), 64_000),

@@ -52,7 +52,7 @@ OUTPUT_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
         (r"claude-3-(?:haiku|opus|sonnet)[-@].*", 4_096),
         (r"claude-3-5-(?:sonnet|haiku).*", 8_192),
         (r"claude-3-7-sonnet.*", 64_000),
-        (r"claude-opus-4-6.*", 128_000),
+        (r"claude-(?:opus|sonnet)-4-[6-9].*|claude-[a-z]+-[5-9](?:[-.@].*)?", 128_000),
         (r"claude-opus-4-5.*", 64_000),
         (r"claude-opus-4(?:-[01])?(?:[-@]\d{8}.*)?", 32_000),
         (r"claude-sonnet-4.*|claude-haiku-4-5.*", 64_000),

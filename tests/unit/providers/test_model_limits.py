@@ -51,6 +51,11 @@ from polyrelay.providers.model_limits import capped, output_limit, route_limit
         ("claude-opus-4-5-20251101", 64000),
         ("claude-haiku-4-5", 64000),
         ("claude-opus-4-6", 128000),
+        ("claude-opus-4-8", 128000),  # Claude Code's default model
+        ("claude-sonnet-4-6", 128000),
+        ("claude-sonnet-5", 128000),
+        ("claude-opus-5-5", 128000),
+        ("claude-haiku-5-5-20260801", 128000),
         ("claude-3-5-sonnet-v2@20241022", 8192),
         ("gemini-2.5-pro", 65536),
         ("gemini-2.5-flash-lite", 65536),
