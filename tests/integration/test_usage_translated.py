@@ -106,6 +106,20 @@ def test_a_chat_client(served: Metered, upstream: str, stream: bool) -> None:
     _check_row(served, key, upstream)
 
 
+@_EACH_UPSTREAM
+def test_a_chat_stream_without_include_usage_is_recorded(served: Metered, upstream: str) -> None:
+    """The client did not ask for the usage chunk, so it gets none; the gateway asked
+    upstream all the same, and records it."""
+    key = served.new_key()
+    chunks = list(
+        _openai(served, key).chat.completions.create(
+            model=MODELS[upstream][0], messages=_say(), stream=True
+        )
+    )
+    assert chunks and all(chunk.usage is None and chunk.choices for chunk in chunks)
+    _check_row(served, key, upstream)
+
+
 @_STREAMED
 @pytest.mark.parametrize("upstream", [u for u in _UPSTREAMS if u != "chat"])
 def test_a_chat_client_of_n_choices_sums_the_calls(
