@@ -96,6 +96,11 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     """USD per million input tokens."""
     output_price: NonNegative | None = None
     """USD per million output tokens."""
+    cache_read_price: NonNegative | None = None
+    """USD per million input tokens read from the provider's prompt cache; unset,
+    `input_price`."""
+    cache_write_price: NonNegative | None = None
+    """USD per million input tokens written to the prompt cache; unset, `input_price`."""
     vision: bool = True
     pdf: bool | None = None
     reasoning: bool = True
@@ -535,15 +540,25 @@ def _describe(info: msgspec.inspect.Type) -> str:
 
 
 _EMBEDDED = "embedded default"
-_CATALOGUE_FIELDS = ("name", "context_window", "max_output_tokens", "input_price", "output_price")
-_CATALOGUE: dict[str, tuple[tuple[str, int, int, float, float], ...]] = {
+_CATALOGUE_FIELDS = (
+    "name",
+    "context_window",
+    "max_output_tokens",
+    "input_price",
+    "output_price",
+    "cache_read_price",
+    "cache_write_price",
+)
+# The providers' list prices; Anthropic's cache writes at the 5-minute lifetime's (the
+# default), OpenAI and Gemini charging none beyond the input price.
+_CATALOGUE: dict[str, tuple[tuple[str, int, int, float, float, float, float], ...]] = {
     "anthropic": (
-        ("claude-opus-4-6", 1_000_000, 128_000, 5.0, 25.0),
-        ("claude-sonnet-4-5", 200_000, 64_000, 3.0, 15.0),
+        ("claude-opus-4-6", 1_000_000, 128_000, 5.0, 25.0, 0.5, 6.25),
+        ("claude-sonnet-4-5", 200_000, 64_000, 3.0, 15.0, 0.3, 3.75),
     ),
-    "openai": (("gpt-4o-mini", 128_000, 16_384, 0.15, 0.6),),
-    "openai-responses": (("gpt-5-mini", 400_000, 128_000, 0.25, 2.0),),
-    "gemini": (("gemini-2.5-flash", 1_048_576, 65_536, 0.3, 2.5),),
+    "openai": (("gpt-4o-mini", 128_000, 16_384, 0.15, 0.6, 0.075, 0.15),),
+    "openai-responses": (("gpt-5-mini", 400_000, 128_000, 0.25, 2.0, 0.025, 0.25),),
+    "gemini": (("gemini-2.5-flash", 1_048_576, 65_536, 0.3, 2.5, 0.03, 0.3),),
 }
 _EMULATOR_PROVIDERS: tuple[tuple[str, ProviderType, str], ...] = (
     ("emulator-openai", "openai", "/v1"),

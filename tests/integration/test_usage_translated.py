@@ -22,6 +22,8 @@ from tests.integration.usage_upstream import (
     CACHE_READ,
     MODELS,
     OUTPUT,
+    PRICE_CACHE_READ,
+    PRICE_CACHE_WRITE,
     PRICE_IN,
     PRICE_OUT,
     REASONING,
@@ -62,9 +64,12 @@ def _check_row(
     reasoning: int = REASONING,
 ) -> None:
     total = input_total(upstream) * calls
-    cost = (total * PRICE_IN + OUTPUT * calls * PRICE_OUT) / 1e6
-    *tokens, recorded_cost, status = _row(served, key)
     writes = WRITES[upstream] * calls
+    # The cache reads and writes at their own prices, the rest of the input at its.
+    uncached = (total - CACHE_READ * calls - writes) * PRICE_IN
+    cached = CACHE_READ * calls * PRICE_CACHE_READ + writes * PRICE_CACHE_WRITE
+    cost = (uncached + cached + OUTPUT * calls * PRICE_OUT) / 1e6
+    *tokens, recorded_cost, status = _row(served, key)
     assert tokens == [total, OUTPUT * calls, CACHE_READ * calls, writes, reasoning * calls]
     assert (recorded_cost, status) == (pytest.approx(cost), 200)
 

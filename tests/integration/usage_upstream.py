@@ -47,6 +47,7 @@ MODELS = {
 }
 """The gateway's model on each upstream protocol, and the provider type."""
 PRICE_IN, PRICE_OUT = 2.0, 8.0
+PRICE_CACHE_READ, PRICE_CACHE_WRITE = 0.2, 2.5
 """USD per million tokens, every model."""
 
 WRITES = {"chat": CACHE_WRITE, "responses": CACHE_WRITE, "messages": CACHE_WRITE, "gemini": 0}
@@ -298,6 +299,7 @@ def serve(workdir: Path) -> Iterator[Metered]:
     """A gateway with each of MODELS on its upstream type, all this upstream, priced."""
     providers = {name: kind for name, (_, kind) in MODELS.items()}
     price = f"input_price: {PRICE_IN}, output_price: {PRICE_OUT}"
+    price += f", cache_read_price: {PRICE_CACHE_READ}, cache_write_price: {PRICE_CACHE_WRITE}"
     models = {
         model: f"provider: {name}, model: up, max_output_tokens: 1000, {price}"
         for name, (model, _) in MODELS.items()

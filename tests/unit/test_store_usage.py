@@ -10,6 +10,8 @@ from urllib.parse import quote
 import pytest
 from tests.backends import is_postgres, query
 
+from polyrelay.ir import Usage
+from polyrelay.settings import ModelConfig
 from polyrelay.storage import Database, UsageGroup, UsageRecord, open_database
 from polyrelay.storage.usage import cost_usd, parse_since
 
@@ -30,12 +32,52 @@ def row(rid: str, key: str = "k1", model: str = "m1", at: int = T0, **kw: object
     )
 
 
+def _prices(
+    input_price: float | None,
+    output_price: float | None,
+    cache_read_price: float | None = None,
+    cache_write_price: float | None = None,
+) -> ModelConfig:
+    return ModelConfig(
+        name="m",
+        provider="p",
+        model="m",
+        input_price=input_price,
+        output_price=output_price,
+        cache_read_price=cache_read_price,
+        cache_write_price=cache_write_price,
+    )
+
+
 def test_cost_math() -> None:
-    assert cost_usd(1_000_000, 500_000, 3.0, 15.0) == pytest.approx(10.5)
-    assert cost_usd(2, 4, 2.0, 8.0) == pytest.approx(36e-6)
-    assert cost_usd(100, 100, None, None) is None
-    assert cost_usd(1_000_000, 1_000_000, 1.0, None) == pytest.approx(1.0)  # missing = free
-    assert cost_usd(0, 0, 3.0, 15.0) == 0
+    assert cost_usd(Usage(input_tokens=1_000_000, output_tokens=500_000), _prices(3, 15)) == (
+        pytest.approx(10.5)
+    )
+    assert cost_usd(Usage(input_tokens=2, output_tokens=4), _prices(2, 8)) == pytest.approx(36e-6)
+    assert cost_usd(Usage(input_tokens=100, output_tokens=100), _prices(None, None)) is None
+    missing_is_free = _prices(1, None)
+    assert cost_usd(Usage(input_tokens=10**6, output_tokens=10**6), missing_is_free) == 1.0
+    assert cost_usd(Usage(), _prices(3, 15)) == 0
+
+
+def test_cache_reads_and_writes_go_at_their_own_prices() -> None:
+    """Anthropic bills a cache read at a tenth of the input price and a 5-minute write at
+    1.25 times it; every input token went at the input price, so a Claude Code session
+    (mostly cache reads) was recorded at several times its bill."""
+    usage = Usage(
+        input_tokens=1_000_000 + 300_000 + 50_000,  # the cache included, as OpenAI counts
+        output_tokens=100_000,
+        cache_read_tokens=300_000,
+        cache_write_tokens=50_000,
+    )
+    priced = cost_usd(usage, _prices(3.0, 15.0, cache_read_price=0.3, cache_write_price=3.75))
+    assert priced == pytest.approx(3.0 + 0.09 + 0.1875 + 1.5)
+    # Unset cache prices: the input price, as before.
+    assert cost_usd(usage, _prices(3.0, 15.0)) == pytest.approx(1.35 * 3.0 + 1.5)
+    # Free cache reads are priced 0, not at the input price.
+    assert cost_usd(usage, _prices(3.0, 15.0, cache_read_price=0)) == pytest.approx(
+        1.05 * 3.0 + 1.5
+    )
 
 
 def test_parse_since() -> None:

@@ -170,9 +170,7 @@ class Meter:
                 cache_write_tokens=usage.cache_write_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
                 web_search_requests=usage.web_search_requests,
-                cost_usd=cost_usd(
-                    usage.input_tokens, usage.output_tokens, model.input_price, model.output_price
-                ),
+                cost_usd=cost_usd(usage, model),
                 status=status,
                 stream=self._stream,
                 counted_minute=int(time.time()) // 60 if self._counted else None,

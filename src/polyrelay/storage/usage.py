@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -110,14 +110,47 @@ class UsageGroup(msgspec.Struct, frozen=True, kw_only=True):
     """None when no row of the group had a price."""
 
 
-def cost_usd(
-    input_tokens: int, output_tokens: int, input_price: float | None, output_price: float | None
-) -> float | None:
-    """USD for the tokens at prices in USD per million tokens; None when neither is set
-    (a missing one of the two counts as free)."""
+class Tokens(Protocol):
+    """The token counts a cost is made of (the IR's Usage): `input_tokens` includes the
+    cache reads and writes."""
+
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+
+
+class Prices(Protocol):
+    """A model's prices in USD per million tokens (ModelConfig)."""
+
+    @property
+    def input_price(self) -> float | None: ...
+    @property
+    def output_price(self) -> float | None: ...
+    @property
+    def cache_read_price(self) -> float | None: ...
+    @property
+    def cache_write_price(self) -> float | None: ...
+
+
+def cost_usd(usage: Tokens, prices: Prices) -> float | None:
+    """USD for `usage` at `prices`; None when the model has neither an input nor an output
+    price (a missing one of the two counts as free). Cache reads and writes, which
+    `usage.input_tokens` includes, go at their own prices when set, else at the input's."""
+    input_price, output_price = prices.input_price, prices.output_price
     if input_price is None and output_price is None:
         return None
-    return (input_tokens * (input_price or 0.0) + output_tokens * (output_price or 0.0)) / 1e6
+    per_input = input_price or 0.0
+    read, write = usage.cache_read_tokens, usage.cache_write_tokens
+    uncached = max(usage.input_tokens - read - write, 0)
+    read_price = per_input if prices.cache_read_price is None else prices.cache_read_price
+    write_price = per_input if prices.cache_write_price is None else prices.cache_write_price
+    input_cost = uncached * per_input + read * read_price + write * write_price
+    return (input_cost + usage.output_tokens * (output_price or 0.0)) / 1e6
 
 
 def create_usage_table(conn: SqlConnection) -> None:
