@@ -359,3 +359,13 @@ def test_shapes_anthropic_refuses_are_a_400(base_url, fields, says):
 def test_sampling_anthropic_takes_is_answered(base_url, fields):
     body = {"model": "m", "max_tokens": 2048, "messages": user("hi"), **fields}
     assert httpx.post(f"{base_url}/v1/messages", json=body).status_code == 200
+
+
+@pytest.mark.parametrize("content", ["", []])
+def test_an_empty_message_is_refused_as_anthropic_does(anthropic_client, content):
+    messages = [{"role": "user", "content": content}, {"role": "assistant", "content": "x"}]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        anthropic_client.messages.create(model="m", max_tokens=10, messages=messages)
+    assert "messages.0: all messages must have non-empty content" in caught.value.message
+    final = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": []}]
+    anthropic_client.messages.create(model="m", max_tokens=10, messages=final)  # a prefill

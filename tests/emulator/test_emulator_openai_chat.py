@@ -244,3 +244,12 @@ def test_unanswered_tool_calls_and_stray_tool_messages_are_refused(openai_client
             openai_client.chat.completions.create(model="m", messages=messages)
     reply = openai_client.chat.completions.create(model="m", messages=[*user("hi"), asked, answer])
     assert reply.choices[0].message.content == "Tool f returned: ok"
+
+
+def test_an_empty_content_array_is_refused_as_openai_does(openai_client):
+    messages = [{"role": "user", "content": "hi"}, {"role": "user", "content": []}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.chat.completions.create(model="m", messages=messages)
+    assert caught.value.code == "empty_array"
+    assert caught.value.param == "messages[1].content"
+    assert "empty array" in caught.value.message

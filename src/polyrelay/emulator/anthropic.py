@@ -183,15 +183,15 @@ def _messages(body: JSONObject) -> list[tuple[str, list[JSONObject]]]:
     result = []
     for i, message in enumerate(map(as_object, messages)):
         content, role = message.get("content"), as_str(message.get("role"))
+        final_assistant = role == "assistant" and i == len(messages) - 1
+        if content in ("", []) and not final_assistant:
+            raise RequestError(
+                400,
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message",
+                f"messages.{i}",
+            )
         if isinstance(content, str):
-            final_assistant = role == "assistant" and i == len(messages) - 1
-            if not content and not final_assistant:
-                raise RequestError(
-                    400,
-                    f"messages.{i}: all messages must have non-empty content except for the "
-                    "optional final assistant message",
-                    f"messages.{i}",
-                )
             blocks = [{"type": "text", "text": content}] if content else []
         else:
             blocks = [as_object(block) for block in as_list(content)]

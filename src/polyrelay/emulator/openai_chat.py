@@ -81,6 +81,7 @@ class ChatDialect:
         if not isinstance(messages, list) or not messages:
             raise RequestError(400, "messages: a non-empty array is required", "messages")
         messages = [as_object(message) for message in messages]
+        _refuse_empty_content(messages)
         _refuse_unpaired_tools(messages)
         _refuse_long_call_ids(messages)
         _refuse_metadata_without_store(body)
@@ -181,6 +182,20 @@ def _refuse_unpaired_tools(messages: list[JSONObject]) -> None:
             )
         calls = as_list(message.get("tool_calls")) if role == "assistant" else []
         pending = {as_str(as_object(call).get("id")) for call in calls}
+
+
+def _refuse_empty_content(messages: list[JSONObject]) -> None:
+    """As the API: a message's content array has at least one part."""
+    for i, message in enumerate(messages):
+        if message.get("content") == []:
+            param = f"messages[{i}].content"
+            raise RequestError(
+                400,
+                f"Invalid '{param}': empty array. Expected an array with minimum length 1, but"
+                " got an empty array instead.",
+                param,
+                code="empty_array",
+            )
 
 
 def _refuse_long_call_ids(messages: list[JSONObject]) -> None:

@@ -29,7 +29,7 @@ from polyrelay.ir.events import (
     ToolArgsDelta,
     UsageDelta,
 )
-from polyrelay.ir.messages import Message, Role
+from polyrelay.ir.messages import Message, Role, may_be_emptied
 from polyrelay.ir.request import ChatRequest, OutputFormat, OutputFormatKind, ReasoningConfig
 from polyrelay.ir.response import ChatResponse, StopReason, Usage
 from polyrelay.ir.tools import (
@@ -81,4 +81,5 @@ __all__ = [
     "UserLocation",
     "WebSearchResult",
     "WebSearchTool",
+    "may_be_emptied",
 ]

@@ -38,6 +38,7 @@ from polyrelay.ir import (
     Role,
     TextPart,
     ToolResultPart,
+    may_be_emptied,
 )
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
@@ -297,6 +298,9 @@ def messages_to_ir(
                 system.extend(parts)
         else:
             out.extend(_turn_to_ir(message, path, ctx))
+            last = len(out) - 1
+            if last != i and out[last].role is Role.USER and may_be_emptied(out[last].parts):
+                ctx.name_message(last, f"messages[{i}]")  # errors name the client's message
     if not out:
         raise InvalidRequestError("messages: at least one user message is required")
     return tuple(system), tuple(out)

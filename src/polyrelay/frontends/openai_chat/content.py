@@ -31,6 +31,7 @@ from polyrelay.ir import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    may_be_emptied,
 )
 from polyrelay.schemas.openai_chat import (
     ChatCompletionAssistantMessageParam,
@@ -172,8 +173,8 @@ def _user_to_ir(
     msg: ChatCompletionUserMessageParam, index: int, ir_index: int, ctx: RequestContext
 ) -> Message:
     parts = _user_content_to_ir(msg, index, ctx)
-    if index != ir_index and (len(parts) > 1 or (parts and type(parts[0]) is not TextPart)):
-        ctx.name_message(ir_index, f"messages[{index}]")  # may hold media: errors name it
+    if index != ir_index and may_be_emptied(parts):  # may hold media, or be emptied
+        ctx.name_message(ir_index, f"messages[{index}]")  # errors name it
     return Message(role=Role.USER, parts=parts, name=msg.name)
 
 

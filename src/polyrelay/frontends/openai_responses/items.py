@@ -26,6 +26,7 @@ from polyrelay.ir import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    may_be_emptied,
 )
 from polyrelay.schemas.openai_responses import ContentPartParam, InputItemParam
 
@@ -78,6 +79,8 @@ def input_to_ir(
     """`params` names each item in errors (default `input[i]`); items inherited from stored
     responses are named `previous_response_id`."""
     if isinstance(items, str):
+        if not items or items.isspace():  # an upstream may leave nothing of it: errors name it
+            ctx.name_message(0, "input")
         return [], [Message(role=Role.USER, parts=(TextPart(text=items),))]
     history = _History()
     for index, item in enumerate(items or ()):
@@ -114,8 +117,8 @@ def _message_to_ir(
                 history.message(Role.SYSTEM, parts)
         case "user":
             history.message(Role.USER, parts)
-            if len(parts) > 1 or (parts and type(parts[0]) is not TextPart):  # may hold media
-                ctx.name_message(len(history.messages) - 1, param)  # errors name the item
+            if may_be_emptied(parts):  # may hold media, or be emptied: errors name the item
+                ctx.name_message(len(history.messages) - 1, param)
         case "assistant":
             for part in parts:
                 history.add(Role.ASSISTANT, part)

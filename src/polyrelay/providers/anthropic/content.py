@@ -35,6 +35,7 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
+from polyrelay.providers.empty_messages import leave_out_empty
 from polyrelay.schemas.anthropic_messages import (
     Base64Source,
     CacheControl,
@@ -77,9 +78,12 @@ _NOT_IN_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 def messages_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[MessageParam]:
-    turns: list[tuple[_WireRole, list[ContentBlockParam]]] = [
-        _turn_from_ir(message, ctx) for message in messages
-    ]
+    turns: list[tuple[_WireRole, list[ContentBlockParam]]] = []
+    for i, message in enumerate(messages):
+        role, blocks = _turn_from_ir(message, ctx)
+        if not blocks and message.role is Role.USER:
+            leave_out_empty(messages, i, ORIGIN, ctx)  # else raises; `_merged` leaves it out
+        turns.append((role, blocks))
     out = _without_trailing_thinking(_merged(turns), ctx)
     for turn in out:
         if turn.role == "user" and isinstance(turn.content, list):
@@ -90,7 +94,8 @@ def messages_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list
 
 
 def _merged(turns: list[tuple[_WireRole, list[ContentBlockParam]]]) -> list[MessageParam]:
-    """Consecutive turns of a role as one message, empty ones left out."""
+    """Consecutive turns of a role as one message, empty ones left out (an assistant turn
+    of only what Anthropic cannot take, a user turn beside another: leave_out_empty)."""
     out: list[MessageParam] = []
     for role, blocks in turns:
         if not blocks:

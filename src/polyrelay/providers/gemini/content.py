@@ -34,6 +34,7 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
+from polyrelay.providers.empty_messages import leave_out_empty
 from polyrelay.schemas.gemini import (
     Blob,
     Content,
@@ -71,8 +72,9 @@ def system_from_ir(system: tuple[TextPart, ...]) -> Content | None:
 
 def contents_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[Content]:
     builder = _ContentsBuilder(ctx)
-    for message in messages:
-        builder.add(message)
+    for i, message in enumerate(messages):
+        if not builder.add(message) and message.role is Role.USER:
+            leave_out_empty(messages, i, PROVIDER_TYPE, ctx)  # else raises
     return builder.contents
 
 
@@ -107,27 +109,29 @@ class _ContentsBuilder:
         self.contents: list[Content] = []
         self.call_names: dict[str, str] = {}
 
-    def add(self, message: Message) -> None:
+    def add(self, message: Message) -> bool:
+        """Whether anything of `message` went: an empty turn is left out."""
         match message.role:
             case Role.SYSTEM:
                 self.ctx.warn("a mid-conversation system message was sent to gemini as user text")
                 text = f"<system-reminder>{message.text()}</system-reminder>"
-                self._append("user", [GeminiPart(text=text)])
+                return self._append("user", [GeminiPart(text=text)])
             case Role.USER | Role.TOOL:
-                self._append("user", self._parts(message.parts))
+                return self._append("user", self._parts(message.parts))
             case Role.ASSISTANT:
-                self._append("model", self._parts(message.parts))
+                return self._append("model", self._parts(message.parts))
             case _:
                 assert_never(message.role)
 
-    def _append(self, role: str, parts: list[GeminiPart]) -> None:
+    def _append(self, role: str, parts: list[GeminiPart]) -> bool:
         if not parts:
-            return
+            return False
         last = self.contents[-1] if self.contents else None
         if last is not None and last.role == role:
             last.parts.extend(parts)
         else:
             self.contents.append(Content(role=role, parts=parts))
+        return True
 
     def _parts(self, parts: tuple[Part, ...]) -> list[GeminiPart]:
         out: list[GeminiPart] = []

@@ -29,6 +29,7 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
+from polyrelay.providers.empty_messages import leave_out_empty
 from polyrelay.schemas.openai_chat import (
     ChatCompletionAssistantMessageParam,
     ChatCompletionContentPartImageParam,
@@ -64,12 +65,15 @@ def messages_from_ir(request: ChatRequest, ctx: RequestContext) -> list[ChatComp
     if request.system:
         text = "\n\n".join(p.text for p in request.system)
         out.append(ChatCompletionSystemMessageParam(content=text))
-    for msg in request.messages:
+    for i, msg in enumerate(request.messages):
         match msg.role:
             case Role.SYSTEM:
                 out.append(ChatCompletionSystemMessageParam(content=msg.text(), name=msg.name))
             case Role.USER:
                 content = _user_content_from_ir(msg.parts, ctx)
+                if content == []:  # OpenAI refuses it: "empty array"
+                    leave_out_empty(request.messages, i, "openai", ctx)
+                    continue
                 out.append(ChatCompletionUserMessageParam(content=content, name=msg.name))
             case Role.ASSISTANT:
                 out.append(_assistant_from_ir(msg, ctx))

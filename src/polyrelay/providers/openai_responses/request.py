@@ -36,6 +36,7 @@ from polyrelay.ir.request import (
     OPENAI_SAFETY_IDENTIFIER,
     OPENAI_USER,
 )
+from polyrelay.providers.empty_messages import leave_out_empty
 from polyrelay.providers.openai_models import sampler
 from polyrelay.providers.openai_responses.reasoning import (
     effort_from_budget,
@@ -141,14 +142,15 @@ def _max_tokens(value: int | None, ctx: RequestContext) -> int | None:
 
 def input_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[InputItemParam]:
     items: list[InputItemParam] = []
-    for message in messages:
+    for i, message in enumerate(messages):
         match message.role:
             case Role.SYSTEM | Role.USER:
-                content = [_media_from_ir(p, ctx) for p in message.parts]
+                content = [c for c in (_media_from_ir(p, ctx) for p in message.parts) if c]
+                if not content:
+                    leave_out_empty(messages, i, PROVIDER_TYPE, ctx)
+                    continue
                 role = message.role.value
-                items.append(
-                    InputItemParam(type="message", role=role, content=[c for c in content if c])
-                )
+                items.append(InputItemParam(type="message", role=role, content=content))
             case Role.ASSISTANT:
                 _assistant_from_ir(message, items, ctx)
             case Role.TOOL:
