@@ -140,12 +140,15 @@ class SqlBatchStore:
         """Newest first; `after_id` pages to older batches, `before_id` to newer ones."""
         where, params = ["key_id = ?"], [key_id]
         order = "DESC"
+        # A cursor is looked up among the key's own batches: another key's id pages as
+        # an unknown one does (to nothing), instead of telling it exists and when.
+        cursor = "(SELECT rowid FROM message_batches WHERE id = ? AND key_id = ?)"
         if after_id is not None:
-            where.append("rowid < COALESCE((SELECT rowid FROM message_batches WHERE id = ?), 0)")
-            params.append(after_id)
+            where.append(f"rowid < COALESCE({cursor}, 0)")
+            params.extend([after_id, key_id])
         if before_id is not None:
-            where.append("rowid > (SELECT rowid FROM message_batches WHERE id = ?)")
-            params.append(before_id)
+            where.append(f"rowid > {cursor}")
+            params.extend([before_id, key_id])
             order = "ASC"
         query = (
             "SELECT id, key_id, created_at, expires_at, cancel_initiated_at"  # noqa: S608

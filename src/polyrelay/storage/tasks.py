@@ -99,8 +99,15 @@ class SqlTaskStore:
             where.append("key_id = ?")
             params.append(key_id)
         if after is not None:
-            where.append("seq < COALESCE((SELECT seq FROM tasks WHERE id = ?), 0)")
-            params.append(after)
+            # The cursor is looked up among the key's own tasks: another key's id must
+            # page as an unknown one does (to nothing), not tell it exists and when.
+            if key_id is None:
+                where.append("seq < COALESCE((SELECT seq FROM tasks WHERE id = ?), 0)")
+                params.append(after)
+            else:
+                cursor = "(SELECT seq FROM tasks WHERE id = ? AND key_id = ?)"
+                where.append(f"seq < COALESCE({cursor}, 0)")
+                params.extend([after, key_id])
         query = f"SELECT {_COLUMNS} FROM tasks WHERE {' AND '.join(where)}"  # noqa: S608
         with self._lock:
             rows = self._conn.execute(f"{query} ORDER BY seq DESC LIMIT ?", (*params, limit))
