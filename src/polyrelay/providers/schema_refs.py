@@ -9,6 +9,7 @@ Anthropic ("Circular reference detected in schema definitions").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
@@ -23,21 +24,6 @@ def reference_cycle(schema: SchemaNode) -> tuple[str, ...] | None:
     names of its definitions (`#` for the root), the first name again at its end; None
     when the schema has no circle."""
     done: set[str] = set()
-
-    def visit(pointer: str, path: tuple[str, ...]) -> tuple[str, ...] | None:
-        if pointer in path:
-            return (*path[path.index(pointer) :], pointer)
-        if pointer in done:
-            return None
-        node = _resolve(schema, pointer)
-        for ref in _refs_in(node) if isinstance(node, dict) else []:
-            if ref.startswith("#"):
-                cycle = visit(ref, (*path, pointer))
-                if cycle is not None:
-                    return cycle
-        done.add(pointer)
-        return None
-
     starts = ["#"] + [
         f"#/{key}/{_escape(name)}"
         for key in _DEFINITIONS
@@ -45,9 +31,41 @@ def reference_cycle(schema: SchemaNode) -> tuple[str, ...] | None:
         for name in schema[key]
     ]
     for start in starts:
-        cycle = visit(start, ())
+        cycle = _cycle_from(schema, start, done)
         if cycle is not None:
             return tuple(_name(pointer) for pointer in cycle)
+    return None
+
+
+def _cycle_from(schema: SchemaNode, start: str, done: set[str]) -> tuple[str, ...] | None:
+    """A depth-first walk of the `$ref`s from `start`, with a stack of its own instead of
+    recursion: a client's chain of thousands of definitions, each referring to the next,
+    is a flat body that would otherwise exhaust Python's recursion limit (a 500)."""
+    if start in done:
+        return None
+    path: list[str] = []
+    on_path: dict[str, int] = {}
+    pending: list[Iterator[str]] = []
+
+    def enter(pointer: str) -> None:
+        on_path[pointer] = len(path)
+        path.append(pointer)
+        node = _resolve(schema, pointer)
+        refs = _refs_in(node) if isinstance(node, dict) else []
+        pending.append(iter([ref for ref in refs if ref.startswith("#")]))
+
+    enter(start)
+    while pending:
+        ref = next(pending[-1], None)
+        if ref is None:  # every reference of the innermost pointer followed: it is done
+            pending.pop()
+            finished = path.pop()
+            del on_path[finished]
+            done.add(finished)
+        elif ref in on_path:
+            return (*path[on_path[ref] :], ref)
+        elif ref not in done:
+            enter(ref)
     return None
 
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SchemaNode", "rewrite_schema"]
+from polyrelay.errors import InvalidRequestError
+
+__all__ = ["MAX_SCHEMA_DEPTH", "SchemaNode", "rewrite_schema"]
+
+MAX_SCHEMA_DEPTH = 64
+"""Subschemas nested deeper than this are refused (a 400): the walk recurses once per
+level, and a body nested near the JSON decoder's limit would otherwise exhaust Python's
+recursion limit (a 500). No upstream takes schemas anywhere near this deep."""
 
 SchemaNode = dict[str, Any]
 
@@ -42,14 +49,24 @@ _SCHEMAS = frozenset(
 
 def rewrite_schema(schema: SchemaNode, fix: Callable[[SchemaNode], SchemaNode]) -> SchemaNode:
     """`schema` with `fix` applied to each node (the node's own keys first, then its
-    subschemas); `fix` returns the node itself when it changes nothing, a copy else."""
+    subschemas); `fix` returns the node itself when it changes nothing, a copy else.
+    InvalidRequestError for a schema nested more than MAX_SCHEMA_DEPTH levels deep."""
+    return _rewrite(schema, fix, 0)
+
+
+def _rewrite(schema: SchemaNode, fix: Callable[[SchemaNode], SchemaNode], depth: int) -> SchemaNode:
+    if depth > MAX_SCHEMA_DEPTH:
+        raise InvalidRequestError(
+            f"a JSON schema (a tool's parameters or a response format) is nested more than"
+            f" {MAX_SCHEMA_DEPTH} levels deep; flatten it"
+        )
     node = fix(schema)
     out = node
     for key, value in list(node.items()):
         if key in _SCHEMA_MAPS:
-            fixed = _map(value, fix)
+            fixed = _map(value, fix, depth + 1)
         elif key in _SCHEMAS:
-            fixed = _schemas(value, fix)
+            fixed = _schemas(value, fix, depth + 1)
         else:
             continue
         if fixed is not value:
@@ -58,17 +75,17 @@ def rewrite_schema(schema: SchemaNode, fix: Callable[[SchemaNode], SchemaNode]) 
     return out
 
 
-def _schemas(value: Any, fix: Callable[[SchemaNode], SchemaNode]) -> Any:
+def _schemas(value: Any, fix: Callable[[SchemaNode], SchemaNode], depth: int) -> Any:
     if isinstance(value, dict):
-        return rewrite_schema(value, fix)
+        return _rewrite(value, fix, depth)
     if isinstance(value, list):
-        fixed = [rewrite_schema(v, fix) if isinstance(v, dict) else v for v in value]
+        fixed = [_rewrite(v, fix, depth) if isinstance(v, dict) else v for v in value]
         return value if all(a is b for a, b in zip(fixed, value, strict=True)) else fixed
     return value
 
 
-def _map(value: Any, fix: Callable[[SchemaNode], SchemaNode]) -> Any:
+def _map(value: Any, fix: Callable[[SchemaNode], SchemaNode], depth: int) -> Any:
     if not isinstance(value, dict):
         return value
-    fixed = {k: rewrite_schema(v, fix) if isinstance(v, dict) else v for k, v in value.items()}
+    fixed = {k: _rewrite(v, fix, depth) if isinstance(v, dict) else v for k, v in value.items()}
     return value if all(fixed[k] is v for k, v in value.items()) else fixed
