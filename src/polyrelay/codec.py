@@ -13,6 +13,7 @@ import msgspec
 __all__ = [
     "DecodeError",
     "JSONObject",
+    "compact",
     "decode",
     "decode_as",
     "decode_known",
@@ -43,6 +44,15 @@ def decode(data: bytes | str) -> Any:
     """Decode JSON into plain Python values. Raises DecodeError."""
     try:
         return _decoder.decode(data)
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def compact(data: bytes) -> bytes:
+    """`data`, JSON text, without insignificant whitespace (validated in C, no Python
+    objects built). Raises DecodeError, for JSON nested too deeply too."""
+    try:
+        return msgspec.json.format(data, indent=-1)
     except RecursionError:
         raise _too_deep() from None
 

@@ -18,6 +18,7 @@ from typing import assert_never
 
 import msgspec
 
+from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.ir import (
@@ -241,7 +242,7 @@ def _args_from_ir(part: ToolCallPart) -> msgspec.Raw:
     if not part.arguments.strip():
         return _EMPTY_ARGS
     try:
-        compact = msgspec.json.format(part.arguments.encode(), indent=-1)
+        compact = codec.compact(part.arguments.encode())
     except msgspec.DecodeError:
         compact = b""
     if not compact.startswith(b"{"):
