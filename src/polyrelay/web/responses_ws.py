@@ -112,6 +112,10 @@ class _Connection:
         self.lanes: dict[str | None, asyncio.Queue[_Job]] = {}
         self.workers: list[asyncio.Task[None]] = []
         self.sending = asyncio.Lock()
+        self.queued_bytes = 0
+        """The bodies queued and not yet started, all lanes together: kept under
+        max_body_bytes, else one socket could park lanes x backlog x max_body_bytes
+        (tens of GB) in the gateway's memory while a slow turn runs."""
 
     async def run(self) -> None:
         limit = self.gateway.settings.responses.websocket_max_seconds
@@ -182,11 +186,22 @@ class _Connection:
             message = f"too many response.create events queued on this lane ({_LANE_BACKLOG})"
             await self.send_error(InvalidRequestError(message, status=429), stream_id)
             return
-        lane.put_nowait(_Job(codec.encode(event), stream_id, generate))
+        body = codec.encode(event)
+        limit = self.gateway.settings.max_body_bytes
+        if self.queued_bytes and self.queued_bytes + len(body) > limit:
+            message = (
+                f"the response.create events queued on this connection would pass {limit}"
+                " bytes (max_body_bytes); send more once the turns under way have started"
+            )
+            await self.send_error(InvalidRequestError(message, status=429), stream_id)
+            return
+        self.queued_bytes += len(body)
+        lane.put_nowait(_Job(body, stream_id, generate))
 
     async def serve(self, lane: asyncio.Queue[_Job]) -> None:
         while True:
             job = await lane.get()
+            self.queued_bytes -= len(job.body)
             try:
                 await self.respond(job)
             finally:
