@@ -96,3 +96,26 @@ def test_output_tokens_count_reply_thinking_and_calls():
     plan = plan_for("[[think x y]] [[words 3]]")
     assert plan.output_tokens == 5
     assert plan.reasoning_tokens == 2
+
+
+AGENT_SCRIPT = (
+    '[[tool read {"p": 1}]] look [[then]] [[think édit]] [[tool edit {"p": 2}]] [[then]] done'
+)
+
+
+def test_then_plays_the_first_phase_before_any_tool_result():
+    plan = plan_for(AGENT_SCRIPT, tool_names={"read", "edit"})
+    assert [(call.name, call.arguments) for call in plan.tool_calls] == [("read", {"p": 1})]
+    assert plan.thinking == ""
+
+
+def test_then_plays_the_phase_after_the_one_whose_results_came_back():
+    second = plan_for(
+        AGENT_SCRIPT, tool_names={"read", "edit"}, tool_results=[ToolResult("read", "x")]
+    )
+    assert [(call.name, call.arguments) for call in second.tool_calls] == [("edit", {"p": 2})]
+    assert second.thinking == "édit" and second.finish is Finish.TOOL_USE
+    last = plan_for(
+        AGENT_SCRIPT, tool_names={"read", "edit"}, tool_results=[ToolResult("edit", "ok")]
+    )
+    assert last.tool_calls == [] and last.text == "Tool edit returned: ok"

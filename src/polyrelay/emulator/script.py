@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -40,6 +41,7 @@ _DIRECTIVE = re.compile(
     r"|(?P<kind>error|delay|cut|think|words|pace|search|pause|refuse)\b\s*(?P<arg>.*?))\s*\]\]",
     re.DOTALL,
 )
+_THEN = re.compile(r"\[\[\s*then\s*\]\]")
 
 
 class RequestError(Exception):
@@ -181,13 +183,13 @@ def signature_hex(text: str) -> str:
 
 def make_plan(conversation: Conversation) -> Plan:
     if conversation.tool_results:
-        directives = _Directives()
+        directives = _next_phase(conversation)
         reply = "\n".join(
             f"Tool {result.name} returned: {result.content}".rstrip()
             for result in conversation.tool_results
         )
     else:
-        directives = _parse_directives(conversation.user_text)
+        directives = _parse_directives(_THEN.split(conversation.user_text)[0])
         reply = _reply_text(directives)
         if conversation.output_schema is not None and not directives.refuse:
             reply = json_reply(conversation.output_schema, reply)
@@ -215,6 +217,19 @@ def make_plan(conversation: Conversation) -> Plan:
         _pause(plan, conversation)
     plan.refused = directives.refuse and not tool_calls
     return plan
+
+
+def _next_phase(conversation: Conversation) -> _Directives:
+    """`[[then]]` splits the user's message into the turns of an agent loop: once the
+    results of one phase's calls come back, the next phase plays (its calls, its thinking);
+    without a next phase the model reports the results. A phase is found by the names of
+    the results, so each phase should call a different set of tools."""
+    phases = _THEN.split(conversation.user_text)
+    answered = sorted(result.name for result in conversation.tool_results)
+    for done, following in itertools.pairwise(phases):
+        if sorted(name for name, _ in _parse_directives(done).tools) == answered:
+            return _parse_directives(following)
+    return _Directives()
 
 
 def _pause(plan: Plan, conversation: Conversation) -> None:
