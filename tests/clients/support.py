@@ -19,14 +19,14 @@ class Servers:
         self.log = log
 
 
-def run_servers(workdir: Path, models: Iterable[str]) -> Iterator[Servers]:
-    """Start both in `workdir`, the YAML `models` lines added to the gateway's config;
-    yield them, then stop them."""
+def run_servers(workdir: Path, models: Iterable[str], extra: str = "") -> Iterator[Servers]:
+    """Start both in `workdir`, the YAML `models` lines added to the gateway's config (and
+    the top-level YAML `extra`); yield them, then stop them."""
     emulator_url = f"http://127.0.0.1:{free_port()}"
     port = emulator_url.rsplit(":", 1)[1]
     emulator = start(["emulator", "--port", port], emulator_url + "/", workdir / "emulator.log")
     lines = "".join(f"  {line}\n" for line in models)
-    config = gateway_config(emulator_url, workdir / "db.sqlite")
+    config = gateway_config(emulator_url, workdir / "db.sqlite", extra)
     (workdir / "polyrelay.yaml").write_text(config.replace("models:\n", "models:\n" + lines, 1))
     url = f"http://127.0.0.1:{free_port()}"
     args = ["serve", "--config", str(workdir / "polyrelay.yaml"), "--port", url.rsplit(":", 1)[1]]

@@ -43,7 +43,7 @@ def run_claude(base: str, model: str, prompt: str, tmp_path: Path, *extra: str) 
     home = tmp_path / "home"
     work = tmp_path / "work"
     home.mkdir()
-    work.mkdir()
+    work.mkdir(exist_ok=True)  # a test may put files there first
     env = {
         **os.environ,
         "HOME": str(home),

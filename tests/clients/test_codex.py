@@ -55,16 +55,16 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 
 
 def run_codex(
-    base: str, model: str, prompt: str, tmp_path: Path, websocket: bool = False
+    base: str, model: str, prompt: str, tmp_path: Path, websocket: bool = False, *extra: str
 ) -> list[dict[str, Any]]:
     home, work = tmp_path / "codex-home", tmp_path / "work"
     home.mkdir()
-    work.mkdir()
+    work.mkdir(exist_ok=True)  # a test may put files there first
     flag = "true" if websocket else "false"
     (home / "config.toml").write_text(CONFIG.format(model=model, base=base, websocket=flag))
     env = {**os.environ, "OPENAI_API_KEY": STATIC_KEY, "CODEX_HOME": str(home)}
     command = [str(CODEX), "exec", "--skip-git-repo-check", "--ephemeral", "-C", str(work)]
-    command += ["--color", "never", "--json", prompt]
+    command += ["--color", "never", "--json", *extra, prompt]
     done = subprocess.run(
         command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False
     )
