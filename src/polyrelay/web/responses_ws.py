@@ -104,7 +104,9 @@ class _Connection:
         key: ApiKey,
     ) -> None:
         self.gateway = gateway
-        self.store = ConnectionStore(gateway.database.responses)
+        # Twice a body: the newest turn's and its answer, or a few smaller ones.
+        memory = 2 * gateway.settings.max_body_bytes
+        self.store = ConnectionStore(gateway.database.responses, memory)
         self.frontend = frontend.reading(self.store)
         self.websocket = websocket
         self.key = key
@@ -267,7 +269,7 @@ class _Connection:
             async for chunk in frames:
                 for event in decoder.feed(chunk):
                     if _is_terminal(event.event, event.data):
-                        self.remember(event.data, ctx)
+                        self.remember(event.data, ctx, len(job.body))
                     await self.send(event.data, job.stream_id)
         finally:
             with contextlib.suppress(Exception):
@@ -286,10 +288,10 @@ class _Connection:
             await self.send(_event(kind, seq, document), job.stream_id)
         document = {**document, "status": "completed"}
         save_response(self.store, document, options, ctx)
-        self.store.remember(document, options, ctx)
+        self.store.remember(document, options, ctx, len(job.body))
         await self.send(_event("response.completed", 2, document), job.stream_id)
 
-    def remember(self, data: str, ctx: RequestContext) -> None:
+    def remember(self, data: str, ctx: RequestContext, body_bytes: int) -> None:
         options = ctx.frontend_state
         try:
             document = codec.decode(data)
@@ -297,7 +299,7 @@ class _Connection:
             return
         response = document.get("response") if isinstance(document, dict) else None
         if isinstance(options, ResponsesOptions) and isinstance(response, dict):
-            self.store.remember(response, options, ctx)
+            self.store.remember(response, options, ctx, body_bytes + len(data))
 
     async def send_error(self, error: GatewayError, stream_id: str | None) -> None:
         status, body = self.frontend.encode_error(error)

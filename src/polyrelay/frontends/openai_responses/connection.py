@@ -3,8 +3,9 @@
 In OpenAI's WebSocket mode a turn continues the previous one by `previous_response_id`
 even with `store: false`: the server keeps the connection's recent responses in memory.
 ConnectionStore is the ResponseStore a connection's frontend reads through: its own
-responses first (the newest `LIMIT`, whatever their `store`), then the database's. Writes
-go to the database. Nothing here outlives the connection.
+responses first (the newest `LIMIT`, whatever their `store`, and fewer when their JSON
+passes `max_bytes` together: the newest is always kept), then the database's. Writes go to
+the database. Nothing here outlives the connection.
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ LIMIT = 64
 
 
 class ConnectionStore:
-    def __init__(self, store: ResponseStore) -> None:
+    def __init__(self, store: ResponseStore, max_bytes: int) -> None:
         self._store = store
         self._local: OrderedDict[str, StoredResponse] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+        self._max_bytes = max_bytes
+        """What the remembered responses may hold together (their turns' bodies and
+        their output as sent): without it, 64 turns of max_body_bytes each stayed in
+        memory for the connection's hour."""
 
     def remember(
-        self, response: JSONObject, options: ResponsesOptions, ctx: RequestContext
+        self, response: JSONObject, options: ResponsesOptions, ctx: RequestContext, size: int
     ) -> None:
         """Keep a Response this connection produced (its terminal event's) for the turns
-        that continue it."""
+        that continue it; `size`: the bytes of its turn's body and of that event."""
         response_id = response.get("id")
         output = response.get("output")
         if not isinstance(response_id, str) or ctx.key_id is None:
@@ -50,8 +56,11 @@ class ConnectionStore:
             output_items=list(output) if isinstance(output, list) else [],
         )
         self._local.move_to_end(response_id)
-        while len(self._local) > LIMIT:
-            self._local.popitem(last=False)
+        self._sizes[response_id] = size
+        held = sum(self._sizes.values())
+        while len(self._local) > LIMIT or (held > self._max_bytes and len(self._local) > 1):
+            oldest, _ = self._local.popitem(last=False)
+            held -= self._sizes.pop(oldest)
 
     def get(self, response_id: str, key_id: str) -> StoredResponse | None:
         local = self._local.get(response_id)
@@ -69,6 +78,7 @@ class ConnectionStore:
 
     def delete(self, response_id: str, key_id: str) -> bool:
         self._local.pop(response_id, None)
+        self._sizes.pop(response_id, None)
         return self._store.delete(response_id, key_id)
 
     def purge(self, created_before: int, limit: int) -> int:
