@@ -150,3 +150,14 @@ def test_web_search_runs_on_the_gateway(servers: Servers, upstream: str, tmp_pat
     assert result["is_error"] is False, result
     assert result["result"].startswith("Tool WebSearch returned: Web search results for query")
     assert any(url in result["result"] for url in PAGES), result["result"]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_a_thought_out_answer_is_the_result(
+    servers: Servers, upstream: str, tmp_path: Path
+) -> None:
+    # Gemini signs its answer on its last part: as a thinking block after the text it was
+    # the last block, which Claude Code reports as the result ("").
+    result = run_claude(servers.gateway, f"cc-{upstream}", "hi [[think hmm]] there", tmp_path)
+    assert result["is_error"] is False, result
+    assert result["result"].startswith("You said: ") and "hi there" in result["result"]

@@ -54,8 +54,14 @@ __all__ = [
     "message_id",
     "thinking_from_ir",
     "tool_input",
+    "trails_text",
     "usage_from_ir",
 ]
+
+TRAILING_SIGNATURE_DROPPED = (
+    "a reasoning signature the upstream sent after its answer's text was dropped: an Anthropic "
+    "message never ends with thinking, and clients take its last block for the answer"
+)
 
 _EMPTY_INPUT = msgspec.Raw(b"{}")
 
@@ -65,7 +71,11 @@ def message_id(ctx: RequestContext) -> str:
 
 
 def encode_response(response: ChatResponse, ctx: RequestContext) -> bytes:
-    content = [b for b in (_block_from_ir(p, ctx) for p in response.parts) if b is not None]
+    parts = response.parts
+    if len(parts) > 1 and trails_text(parts[-1], parts[-2]):
+        ctx.warn(TRAILING_SIGNATURE_DROPPED)
+        parts = parts[:-1]
+    content = [b for b in (_block_from_ir(p, ctx) for p in parts) if b is not None]
     message = Message(
         id=message_id(ctx),
         model=ctx.model or response.model,
@@ -75,6 +85,19 @@ def encode_response(response: ChatResponse, ctx: RequestContext) -> bytes:
         usage=usage_from_ir(response.usage),
     )
     return encode(message)
+
+
+def trails_text(part: Part, previous: Part | None) -> bool:
+    """Whether `part` is reasoning state without reasoning text right after the answer's
+    text: Gemini signs its answer on the last part, which the IR keeps as a signature-only
+    ReasoningPart after the text. As a thinking block after the text it would end the
+    message, where Claude Code and the Agent SDK read the answer (their result was "")."""
+    return (
+        isinstance(part, ReasoningPart)
+        and not part.text
+        and part.origin != ORIGIN
+        and isinstance(previous, TextPart)
+    )
 
 
 def usage_from_ir(usage: Usage) -> WireUsage:

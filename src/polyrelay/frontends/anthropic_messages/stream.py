@@ -5,8 +5,10 @@ or 0) is followed by one `ping`; blocks get their own counter 0,1,2… with no g
 never interleave; a thinking block's signature is held and sent as one
 `signature_delta` just before its `content_block_stop` (a gateway token when the
 upstream is not Anthropic); `message_delta` carries the cumulative usage, then
-`message_stop`. Errors after the start become one `event: error` frame, which ends
-the stream. Text deltas, the hot path, are framed from pre-encoded byte pieces.
+`message_stop`. A signature-only reasoning part right after text is held: sent before
+the next block, dropped (warned) if the message ends there (encode.trails_text). Errors
+after the start become one `event: error` frame, which ends the stream. Text deltas, the
+hot path, are framed from pre-encoded byte pieces.
 `heartbeat()` is a `ping`, which the pipeline sends while the upstream is silent.
 """
 
@@ -20,10 +22,12 @@ from polyrelay.codec import encode
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends.anthropic_messages.encode import (
+    TRAILING_SIGNATURE_DROPPED,
     citation_from_ir,
     error_type_for,
     message_id,
     thinking_from_ir,
+    trails_text,
     usage_from_ir,
 )
 from polyrelay.ir import (
@@ -87,6 +91,10 @@ class AnthropicStreamRenderer:
         self._skip = False
         self._signature: str | None = None
         self._usage = Usage()
+        self._previous: Part | None = None
+        """The part whose block was closed last."""
+        self._held: list[bytes] | None = None
+        """The frames of a signature-only reasoning part after text, while held."""
 
     def _text_head(self) -> bytes:
         """A text delta's frame up to its text (then the text and `}}` and a blank line)."""
@@ -104,6 +112,28 @@ class AnthropicStreamRenderer:
             return []
         if type(event) is TextDelta and not self._skip:  # the hot event, without the match
             return [self._text_head() + encode(event.text) + b"}}\n\n"]
+        if self._held is not None or (
+            type(event) is PartStart and trails_text(event.part, self._previous)
+        ):
+            return self._hold(event)
+        return self._render(event)
+
+    def _hold(self, event: StreamEvent) -> list[bytes]:
+        frames = self._render(event)
+        if self._held is None:  # the signature-only part starts
+            self._held = frames
+            return []
+        if isinstance(event, MessageStop):
+            self._ctx.warn(TRAILING_SIGNATURE_DROPPED)
+            self._held = None
+            return frames
+        if isinstance(event, PartStart | ReasoningDelta | StreamError):  # not signature-only
+            held, self._held = self._held, None
+            return held + frames
+        self._held += frames
+        return []
+
+    def _render(self, event: StreamEvent) -> list[bytes]:
         match event:
             case MessageStart():
                 return self._start(event)
@@ -216,7 +246,7 @@ class AnthropicStreamRenderer:
             if isinstance(block, wire.ThinkingBlock):
                 frames.append(_delta(index, "signature_delta", block.signature))
         frames.append(_frame(wire.RawContentBlockStopEvent(index=index)))
-        self._open = None
+        self._previous, self._open = part, None
         self._next += 1
         return frames
 
