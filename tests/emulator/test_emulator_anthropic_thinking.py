@@ -58,3 +58,28 @@ def test_invalid_thinking_is_a_400(base_url, max_tokens, thinking, param):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and param in error["message"]
+
+
+_LOOP = [
+    {"role": "user", "content": "look"},
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]},
+]
+_TOOLS = [{"name": "f", "input_schema": {"type": "object"}}]
+
+
+@pytest.mark.parametrize(
+    ("thinking", "status"),
+    [({"type": "enabled", "budget_tokens": 1024}, 400), ({"type": "adaptive"}, 200)],
+)
+def test_a_tool_loop_without_thinking_is_refused_only_when_enabled(
+    base_url: str, thinking: dict[str, Any], status: int
+) -> None:
+    """`enabled` thinking always opens the turn with a thinking block, so a tool loop sent
+    back without it is the API's 400; `adaptive` lets the model skip it (this emulator does
+    without `[[think]]`), and its turn came back refused: Claude Code's tool loops through
+    the emulator failed unless the prompt said `[[think]]`."""
+    body = {"model": "m", "max_tokens": 2000, "thinking": thinking, "messages": _LOOP}
+    body["tools"] = _TOOLS
+    response = httpx.post(f"{base_url}/v1/messages", json=body)
+    assert response.status_code == status, response.text

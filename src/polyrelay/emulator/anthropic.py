@@ -103,7 +103,9 @@ class AnthropicDialect:
         }
         thinks = _thinks(body.get("thinking"), max_tokens, counting=counting)
         refuse_shapes(body, messages, tools, thinks=thinks)
-        if thinks:
+        # `adaptive` lets the model skip its thinking (a turn without a thinking block,
+        # which must come back as it was): only `enabled` always opens with one.
+        if thinks and as_object(body.get("thinking")).get("type") == "enabled":
             _refuse_tool_loop_without_thinking(messages)
         return Conversation(
             user_text=user_text,

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -271,6 +271,13 @@ class _Connection:
                     if _is_terminal(event.event, event.data):
                         self.remember(event.data, ctx, len(job.body))
                     await self.send(event.data, job.stream_id)
+        except _Gone:
+            # The socket closed under a send, before the receive loop cancelled this turn:
+            # the client left before the end all the same (the row said 200).
+            client_gone: Callable[[], None] | None = getattr(reply, "client_gone", None)
+            if client_gone is not None:
+                client_gone()
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await frames.aclose()  # type: ignore[attr-defined]
