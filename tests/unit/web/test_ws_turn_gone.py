@@ -1,7 +1,7 @@
 """A Responses WebSocket turn whose socket closes under a send: the client left before the
 end, so the stream's meter is told (499), whichever notices first, the receive loop (it
-cancels the turn) or the send. The send noticing first settled the row as 200, which CI
-met under load (test_usage_cancelled's WebSocket case)."""
+cancels the turn) or the send. The send noticing first settled the row as 200, which a
+full run met under load (test_usage_cancelled's WebSocket case)."""
 
 from __future__ import annotations
 
