@@ -16,6 +16,7 @@ from polyrelay.emulator.openai_reasoning import (
     refuse_effort_to_non_reasoning,
     refuse_minimal_effort,
     refuse_samplers,
+    refuse_verbosity,
 )
 from polyrelay.emulator.output_limits import refuse_openai_past_limit
 from polyrelay.emulator.script import (
@@ -246,6 +247,7 @@ def _refuse_reasoning_shapes(body: JSONObject) -> None:
     refuse_minimal_effort(model, effort, _EFFORT)
     refuse_samplers(body, model, effort)
     refuse_effort_to_non_reasoning(model, effort, _EFFORT)
+    refuse_verbosity(model, body.get("verbosity"), "verbosity")
 
 
 def _read_messages(messages: list[JSONObject]) -> tuple[list[str], dict[str, str], str]:

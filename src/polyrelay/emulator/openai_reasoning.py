@@ -14,12 +14,18 @@ import re
 from polyrelay.codec import JSONObject
 from polyrelay.emulator.script import RequestError
 
-__all__ = ["refuse_effort_to_non_reasoning", "refuse_minimal_effort", "refuse_samplers"]
+__all__ = [
+    "refuse_effort_to_non_reasoning",
+    "refuse_minimal_effort",
+    "refuse_samplers",
+    "refuse_verbosity",
+]
 
 _REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
 _REASONING_OFF_MODEL = re.compile(r"gpt-5\.\d+(?:-.*)?")
 _NON_REASONING_MODEL = re.compile(r"(?:gpt-4|gpt-3\.5|chatgpt-|gpt-5(?:\.\d+)?-chat).*")
 _MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
+_VERBOSITY_MODEL = re.compile(r"gpt-5(?!.*-chat)(?:[-.].*)?")
 
 
 def refuse_minimal_effort(model: str, effort: object, param: str) -> None:
@@ -56,3 +62,14 @@ def refuse_effort_to_non_reasoning(model: str, effort: object, param: str) -> bo
             400, f"Unsupported parameter: '{param}' is not supported with this model.", param
         )
     return True
+
+
+def refuse_verbosity(model: str, verbosity: object, param: str) -> None:
+    """Only the gpt-5 reasoning models take a verbosity other than `medium`."""
+    if verbosity not in (None, "medium") and not _VERBOSITY_MODEL.fullmatch(model):
+        raise RequestError(
+            400,
+            f"Unsupported value: '{verbosity}' is not supported with the '{model}' model."
+            " Supported values are: 'medium'.",
+            param,
+        )

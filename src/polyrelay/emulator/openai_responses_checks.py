@@ -10,6 +10,7 @@ from polyrelay.emulator.openai_reasoning import (
     refuse_effort_to_non_reasoning,
     refuse_minimal_effort,
     refuse_samplers,
+    refuse_verbosity,
 )
 from polyrelay.emulator.output_limits import refuse_openai_past_limit
 from polyrelay.emulator.script import RequestError, read_limit
@@ -30,6 +31,7 @@ def refuse_shapes(body: JSONObject) -> None:
     refuse_minimal_effort(model, effort, _EFFORT)
     _refuse_xhigh_effort(body)
     refuse_samplers(body, model, effort)
+    refuse_verbosity(model, as_object(body.get("text")).get("verbosity"), "text.verbosity")
     refuse_loose_strict_responses_tools(body)
     limit = read_limit(body.get(_MAX_OUTPUT), _MAX_OUTPUT)
     refuse_openai_past_limit(model, limit, _MAX_OUTPUT)

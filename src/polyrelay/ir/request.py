@@ -83,6 +83,11 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     output_format: OutputFormat | None = None
     reasoning: ReasoningConfig | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    service_tier: str | None = None
+    """The capacity asked for, in OpenAI's words (`auto`, `default`, `flex`, `scale`,
+    `priority`): an Anthropic client's `standard_only` is `default`."""
+    verbosity: str | None = None
+    """How long the answer should be (`low`, `medium`, `high`): OpenAI's only."""
     stream: bool = False
     extensions: dict[str, Any] = msgspec.field(default_factory=dict)
     """Request fields only one provider type has, keyed `<provider type>.<field>` (as

@@ -18,6 +18,7 @@ __all__ = [
     "XHIGH_MODEL",
     "reasons",
     "sampler",
+    "verbosity",
 ]
 
 REASONING_MODEL = re.compile(r"(?:o\d|gpt-5)(?!.*-chat)(?:[-.].*)?")
@@ -33,6 +34,11 @@ MINIMAL_MODEL = re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
 """The models that take effort `minimal`: the first gpt-5 ones. The o-series, gpt-5.1 on
 and gpt-oss answer it with 400 ("Unsupported value: 'reasoning.effort' does not support
 'minimal' with this model")."""
+
+_VERBOSITY_MODEL = re.compile(r"gpt-5(?!.*-chat)(?:[-.].*)?")
+"""The models that take a verbosity other than `medium` (its default): the gpt-5 reasoning
+ones. The others answer 400 ("Unsupported value: 'low' is not supported with the
+'gpt-4.1' model. Supported values are: 'medium'.")."""
 
 
 def reasons(model: str, effort: str | None) -> bool:
@@ -55,4 +61,14 @@ def sampler(
     if value is None or not reasons(model, effort):
         return value
     ctx.warn(f"{name} is not supported by the reasoning model {model!r}; dropped")
+    return None
+
+
+def verbosity(value: str | None, model: str, ctx: RequestContext) -> str | None:
+    """`verbosity` for `model`: left out, warned, where it would be refused; `medium`,
+    the default, is left out there without a word, as it asks for nothing."""
+    if value is None or _VERBOSITY_MODEL.fullmatch(model):
+        return value
+    if value != "medium":
+        ctx.warn(f"verbosity {value} is not supported by {model!r}; dropped")
     return None

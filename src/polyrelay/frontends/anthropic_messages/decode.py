@@ -74,6 +74,9 @@ _UNCARRIED = (
     "diagnostics",
     "cache_control",
 )
+# Anthropic's service tiers in OpenAI's words (ChatRequest.service_tier); any other value
+# is not carried (warned), as the fields above.
+_SERVICE_TIERS = {"auto": "auto", "standard_only": "default"}
 
 
 def _field_error(exc: msgspec.ValidationError) -> InvalidRequestError:
@@ -147,6 +150,7 @@ def decode_request(
         stop=tuple(params.stop_sequences or ()),
         user=params.metadata.user_id if params.metadata else None,
         output_format=output_format,
+        service_tier=_service_tier(params.service_tier),
         reasoning=reasoning,
         stream=bool(params.stream) and not counting,
         extensions=extensions,
@@ -208,8 +212,13 @@ def _decode_params(body: bytes) -> tuple[MessageCreateParams, list[str]]:
 def _warn_uncarried(params: MessageCreateParams, upstream: str, ctx: RequestContext) -> None:
     """What the translation leaves out: warned only if the request is translated."""
     for name in _UNCARRIED:
-        if getattr(params, name) is not None:
+        value = getattr(params, name)
+        if value is not None and (name != "service_tier" or _service_tier(value) is None):
             ctx.warn_translated(f"{name} is not carried to the {upstream} upstream; ignored")
+
+
+def _service_tier(value: Any) -> str | None:
+    return _SERVICE_TIERS.get(value) if isinstance(value, str) else None
 
 
 def _warn_prefill(messages: tuple[Message, ...], upstream: str | None, ctx: RequestContext) -> None:

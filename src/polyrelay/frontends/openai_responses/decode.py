@@ -2,7 +2,7 @@
 
 Validation errors become InvalidRequestError naming the field (`$.temperature` →
 `temperature`). Fields the IR cannot hold go to ResponsesOptions; fields that change
-behaviour and are ignored (text.verbosity, service_tier, ...) are recorded as warnings.
+behaviour and are ignored (top_logprobs, max_tool_calls, ...) are recorded as warnings.
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ def request_from_params(
         output_format=output_format_to_ir(params.text),
         reasoning=reasoning_to_ir(params.reasoning),
         metadata=params.metadata or {},
+        service_tier=params.service_tier,
+        verbosity=params.text.verbosity if params.text is not None else None,
         stream=bool(params.stream),
         extensions=_openai_extensions(params),
     )
@@ -165,8 +167,6 @@ def options_from_params(params: ResponseCreateParams, ctx: RequestContext) -> Re
 
 
 def _warn_ignored(params: ResponseCreateParams, ctx: RequestContext) -> None:
-    if params.service_tier not in (None, "auto", "default"):
-        ctx.warn_translated("service_tier is not supported by the gateway; ignored")
     if params.top_logprobs:
         ctx.warn_translated("top_logprobs is not supported by the gateway; ignored")
     if params.include and _LOGPROBS in params.include:
@@ -177,8 +177,6 @@ def _warn_ignored(params: ResponseCreateParams, ctx: RequestContext) -> None:
         ctx.warn_translated("with user also set, safety_identifier reaches only OpenAI upstreams")
     if params.max_tool_calls is not None:
         ctx.warn_translated("max_tool_calls is not supported by the gateway; ignored")
-    if params.text is not None and params.text.verbosity is not None:
-        ctx.warn_translated("text.verbosity is not supported by the gateway; ignored")
 
 
 def _summary(reasoning: ReasoningParam) -> str | None:

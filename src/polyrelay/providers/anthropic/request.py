@@ -69,6 +69,7 @@ EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 """translation.md §6: the gateway's published effort → thinking budget policy."""
 _MAX_EFFORT_BUDGET = 32000
 _EMPTY_SCHEMA: JSONObject = {"type": "object", "properties": {}}
+_SERVICE_TIERS = {"auto": "auto", "priority": "auto", "scale": "auto", "default": "standard_only"}
 _JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
 
 
@@ -135,7 +136,19 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
         metadata=Metadata(user_id=request.user) if request.user is not None else None,
         thinking=thinking,
         output_config=_output_config_from_ir(request, effort, ctx),
+        service_tier=_service_tier_from_ir(request.service_tier, ctx),
     )
+
+
+def _service_tier_from_ir(tier: str | None, ctx: RequestContext) -> str | None:
+    """OpenAI's tiers in Anthropic's two: `auto` takes priority capacity where the
+    organisation has it, as OpenAI's `priority` and `scale` ask; `default` is standard."""
+    if tier is None:
+        return None
+    if tier in _SERVICE_TIERS:
+        return _SERVICE_TIERS[tier]
+    ctx.warn(f"Anthropic has no service_tier {tier}; dropped")
+    return None
 
 
 def _warn_dropped(request: ChatRequest, ctx: RequestContext) -> None:
@@ -145,6 +158,8 @@ def _warn_dropped(request: ChatRequest, ctx: RequestContext) -> None:
         ctx.warn("seed is not supported by Anthropic; dropped")
     if request.metadata:
         ctx.warn("metadata other than the user id is not supported by Anthropic; dropped")
+    if request.verbosity is not None:
+        ctx.warn("verbosity is not supported by Anthropic; dropped")
 
 
 def _system_from_ir(request: ChatRequest, ctx: RequestContext) -> str | list[TextBlock] | None:

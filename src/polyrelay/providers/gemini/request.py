@@ -117,6 +117,10 @@ def _warn_dropped(request: ChatRequest, ctx: RequestContext) -> None:
         ctx.warn("gemini has no end-user field; user dropped")
     if request.metadata:
         ctx.warn("gemini has no request metadata; metadata dropped")
+    if request.service_tier not in (None, "auto", "default"):
+        ctx.warn(f"gemini has no service_tier {request.service_tier}; dropped")
+    if request.verbosity is not None:
+        ctx.warn("gemini has no verbosity setting; verbosity dropped")
 
 
 def _tools_from_ir(request: ChatRequest, ctx: RequestContext) -> list[Tool] | None:

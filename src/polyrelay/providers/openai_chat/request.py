@@ -37,7 +37,12 @@ from polyrelay.ir import (
 from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.openai_chat.content import messages_from_ir
-from polyrelay.providers.openai_models import MINIMAL_MODEL, NON_REASONING_MODEL, sampler
+from polyrelay.providers.openai_models import (
+    MINIMAL_MODEL,
+    NON_REASONING_MODEL,
+    sampler,
+    verbosity,
+)
 from polyrelay.providers.strict_mode import strict_or_warn
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
@@ -131,6 +136,8 @@ def _params_from_ir(
         user=request.user,
         reasoning_effort=effort,
         web_search_options=_web_search_from_ir(request.web_search, ctx),
+        service_tier=request.service_tier,
+        verbosity=verbosity(request.verbosity, model, ctx),
     )
     own = request.extensions
     if own:  # most translated requests have none: nothing to look up

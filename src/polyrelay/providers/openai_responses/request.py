@@ -37,7 +37,7 @@ from polyrelay.ir.request import (
     OPENAI_USER,
 )
 from polyrelay.providers.empty_messages import leave_out_empty
-from polyrelay.providers.openai_models import sampler
+from polyrelay.providers.openai_models import sampler, verbosity
 from polyrelay.providers.openai_responses.reasoning import (
     effort_from_budget,
     keeps_reasoning,
@@ -97,11 +97,12 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
         parallel_tool_calls=request.parallel_tool_calls,
         max_tool_calls=request.web_search.max_uses if request.web_search else None,
         reasoning=reasoning,
-        text=text_from_ir(request.output_format),
+        text=text_from_ir(request.output_format, verbosity(request.verbosity, upstream_model, ctx)),
         store=False,
         include=[ENCRYPTED_REASONING] if keeps_reasoning(upstream_model, reasoning) else None,
         metadata=request.metadata or None,
         user=request.user,
+        service_tier=request.service_tier,
     )
     if request.extensions:  # most translated requests have none: nothing to look up
         _openai_fields(params, request)
@@ -315,21 +316,25 @@ def tool_choice_from_ir(choice: ToolChoice | None) -> str | ToolChoiceParam | No
             assert_never(choice.mode)
 
 
-def text_from_ir(fmt: OutputFormat | None) -> TextConfigParam | None:
+def text_from_ir(fmt: OutputFormat | None, verbosity: str | None = None) -> TextConfigParam | None:
+    if fmt is None and verbosity is None:
+        return None
+    return TextConfigParam(format=_format_from_ir(fmt), verbosity=verbosity)
+
+
+def _format_from_ir(fmt: OutputFormat | None) -> TextFormatParam | None:
     if fmt is None:
         return None
     match fmt.kind:
         case OutputFormatKind.TEXT | OutputFormatKind.JSON_OBJECT:
-            return TextConfigParam(format=TextFormatParam(type=fmt.kind.value))
+            return TextFormatParam(type=fmt.kind.value)
         case OutputFormatKind.JSON_SCHEMA:
-            return TextConfigParam(
-                format=TextFormatParam(
-                    type="json_schema",
-                    name=fmt.name or "response",
-                    schema=fmt.schema if fmt.schema is not None else _EMPTY_SCHEMA,
-                    strict=fmt.strict,
-                    description=fmt.description,
-                )
+            return TextFormatParam(
+                type="json_schema",
+                name=fmt.name or "response",
+                schema=fmt.schema if fmt.schema is not None else _EMPTY_SCHEMA,
+                strict=fmt.strict,
+                description=fmt.description,
             )
         case _:
             assert_never(fmt.kind)

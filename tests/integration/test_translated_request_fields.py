@@ -1,0 +1,102 @@
+"""Request fields of the Responses and Messages APIs on translated paths: each is carried,
+mapped or dropped with a warning, never dropped silently. The official SDKs send them;
+what each upstream received is read back from the emulator, which refuses what the
+provider refuses (a verbosity other than `medium` to a model before gpt-5, say)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.integration.conftest import Emulator, Gateway, serving_config
+from tests.integration.servers import gateway_config
+
+# The test config's models, and a Chat Completions upstream serving a gpt-5 model.
+CHAT, CHAT_GPT5, RESPONSES = "gpt-4o-mini", "chat-gpt-5", "gpt-5-mini"
+CLAUDE, GEMINI = "claude-sonnet-4-5", "gemini-2.5-flash"
+
+
+@pytest.fixture(scope="module")
+def fields_gateway(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    workdir: Path = tmp_path_factory.mktemp("fields")
+    config = gateway_config(emulator.url, workdir / "polyrelay.db").replace(
+        "models:\n", f"models:\n  {CHAT_GPT5}: {{provider: emu-openai, model: gpt-5-mini}}\n", 1
+    )
+    (workdir / "polyrelay.yaml").write_text(config)
+    yield from serving_config(workdir / "polyrelay.yaml")
+
+
+def _responses(gateway: Gateway, api_key: str, **fields: Any) -> str:
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=api_key, max_retries=0)
+    fields.setdefault("input", "hi")
+    raw = client.responses.with_raw_response.create(**fields)
+    raw.parse()
+    return raw.headers.get("polyrelay-warnings", "")
+
+
+def _messages(gateway: Gateway, api_key: str, **fields: Any) -> str:
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=api_key, max_retries=0)
+    raw = client.messages.with_raw_response.create(
+        max_tokens=100, messages=[{"role": "user", "content": "hi"}], **fields
+    )
+    raw.parse()
+    return raw.headers.get("polyrelay-warnings", "")
+
+
+def _sent(emulator: Emulator) -> dict[str, Any]:
+    body: dict[str, Any] = emulator.last()["body"]
+    return body
+
+
+# model, what the upstream gets for service_tier "priority" and verbosity "low" (None: left
+# out), and the words of the warnings expected (none when empty)
+RESPONSES_TIER_VERBOSITY = {
+    "chat": (CHAT, ("priority", None), ["verbosity low is not supported by 'gpt-4o-mini'"]),
+    "chat-gpt-5": (CHAT_GPT5, ("priority", "low"), []),
+    "anthropic": (CLAUDE, ("auto", None), ["verbosity is not supported by Anthropic"]),
+    "gemini": (GEMINI, (None, None), ["no service_tier priority", "no verbosity"]),
+}
+
+
+@pytest.mark.parametrize("case", list(RESPONSES_TIER_VERBOSITY))
+def test_responses_service_tier_and_verbosity(
+    case: str, fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    model, (tier, verbosity), warned = RESPONSES_TIER_VERBOSITY[case]
+    emulator.clear()
+    warnings = _responses(
+        fields_gateway, api_key, model=model, service_tier="priority", text={"verbosity": "low"}
+    )
+    sent = _sent(emulator)
+    assert sent.get("service_tier") == tier
+    assert sent.get("verbosity") == verbosity
+    assert "text" not in sent  # never a Responses upstream here
+    assert all(words in warnings for words in warned), warnings
+    assert ("verbosity" in warnings) == (verbosity is None)
+    assert ("service_tier" in warnings) == (case == "gemini")
+
+
+# upstream type → (model, the service_tier it gets for Anthropic's "standard_only")
+MESSAGES_TIER = {
+    "openai": (CHAT, "default"),
+    "openai-responses": (RESPONSES, "default"),
+    "gemini": (GEMINI, None),
+}
+
+
+@pytest.mark.parametrize("upstream", list(MESSAGES_TIER))
+def test_messages_service_tier_is_mapped(
+    upstream: str, fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    model, tier = MESSAGES_TIER[upstream]
+    emulator.clear()
+    warnings = _messages(fields_gateway, api_key, model=model, service_tier="standard_only")
+    assert _sent(emulator).get("service_tier") == tier
+    assert "service_tier" not in warnings  # standard capacity is every upstream's default
