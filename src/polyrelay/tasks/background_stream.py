@@ -257,6 +257,7 @@ async def follow(
     with contextlib.ExitStack() as stack:
         wake = stack.enter_context(feed.subscription(response_id)) if feed else None
         ended_polls = 0
+        counted_grace: int | None = None
         while True:
             if wake is not None:
                 wake.clear()
@@ -271,6 +272,10 @@ async def follow(
                 ended_polls = 0
                 continue
             grace = await call(_end_grace, log, responses, response_id, key_id)
+            if grace != counted_grace:
+                # The polls of a longer grace do not count against a new one: the end
+                # event committed between this read and that look has yet to be read.
+                ended_polls, counted_grace = 0, grace
             if grace is not None:
                 ended_polls += 1
                 if ended_polls > grace:  # ended, and nothing more came meanwhile: the end

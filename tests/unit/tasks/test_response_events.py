@@ -7,11 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 
 from polyrelay.pipeline.sse_response import FinalFrames
-from polyrelay.storage import ApiKey, Database, RecordedEvent, StoredResponse, open_database
+from polyrelay.storage import (
+    ApiKey,
+    Database,
+    RecordedEvent,
+    StoreCall,
+    StoredResponse,
+    open_database,
+)
 from polyrelay.storage.response_events import EventsRejected
 from polyrelay.tasks.background_stream import (
     EventFeed,
@@ -228,6 +236,34 @@ def test_a_client_waits_for_the_end_events_of_a_response_stored_as_completed(
         return await asyncio.wait_for(reading, 2)
 
     assert asyncio.run(scenario()) == [b"doneend"]
+
+
+def test_a_client_reads_the_end_event_committed_while_it_looked_at_the_status(
+    database: Database,
+) -> None:
+    """The follower polled once in the grace of a response stored as completed, read
+    nothing again, and the run committed its end event before the follower looked at
+    the status: the polls of the long grace were counted against the short one (the end
+    is recorded), and the stream ended after a delta without its end event (seen between
+    two replicas, every few dozen background streams)."""
+    shell = store_queued(database)
+    log = database.response_events
+    log.append(RESP, submitted_events(shell))
+    database.responses.update_status(RESP, KEY.id, "completed")
+    reads = 0
+
+    async def committing_after_the_second_read(fn: Any, *args: Any) -> Any:
+        nonlocal reads
+        result = fn(*args)
+        if fn == log.read:
+            reads += 1
+            if reads == 2:  # the run commits its end between this read and the next look
+                log.append(RESP, [RecordedEvent(2, b"end", True)])
+        return result
+
+    call = cast(StoreCall, committing_after_the_second_read)
+    follower = follow(log, database.responses, None, RESP, KEY.id, 1, call=call)
+    assert asyncio.run(asyncio.wait_for(collect(follower), 2)) == [b"end"]
 
 
 def test_a_client_past_the_end_event_stops_at_once(database: Database) -> None:
