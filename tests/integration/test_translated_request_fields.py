@@ -100,3 +100,33 @@ def test_messages_service_tier_is_mapped(
     warnings = _messages(fields_gateway, api_key, model=model, service_tier="standard_only")
     assert _sent(emulator).get("service_tier") == tier
     assert "service_tier" not in warnings  # standard capacity is every upstream's default
+
+
+PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
+    "hQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+PDF = "data:application/pdf;base64,JVBERi0xLjQKJSVFT0YK"
+# model → whether its upstream takes an image's detail (OpenAI Chat's image_url.detail)
+IMAGE_DETAIL = {CHAT: True, CLAUDE: False, GEMINI: False}
+
+
+@pytest.mark.parametrize("model", list(IMAGE_DETAIL))
+def test_responses_media_detail_is_carried_or_warned(
+    model: str, fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    emulator.clear()
+    content = [
+        {"type": "input_text", "text": "look"},
+        {"type": "input_image", "image_url": PNG, "detail": "low"},
+        {"type": "input_file", "file_data": PDF, "filename": "a.pdf", "detail": "low"},
+    ]
+    warnings = _responses(
+        fields_gateway, api_key, model=model, input=[{"role": "user", "content": content}]
+    )
+    assert "input[0].content[2]: input_file detail is not carried" in warnings, warnings
+    carried = IMAGE_DETAIL[model]
+    assert ("image detail low" in warnings) != carried, warnings
+    if carried:
+        image = _sent(emulator)["messages"][0]["content"][1]
+        assert image["image_url"]["detail"] == "low"

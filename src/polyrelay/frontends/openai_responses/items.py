@@ -96,7 +96,7 @@ def _item_to_ir(item: InputItemParam, param: str, history: _History, ctx: Reques
         case "function_call" | "custom_tool_call" | "reasoning" | "web_search_call":
             history.add(Role.ASSISTANT, _assistant_item_to_ir(item, param))
         case kind if kind in _OUTPUT_TYPES:
-            history.add(Role.TOOL, _tool_output_to_ir(item, param))
+            history.add(Role.TOOL, _tool_output_to_ir(item, param, ctx))
             if isinstance(item.output, list):  # may hold media: errors name the item
                 ctx.name_message(len(history.messages), f"{param}.output", history.last_part)
         case "item_reference":
@@ -108,7 +108,7 @@ def _item_to_ir(item: InputItemParam, param: str, history: _History, ctx: Reques
 def _message_to_ir(
     item: InputItemParam, param: str, history: _History, ctx: RequestContext
 ) -> None:
-    parts = content_to_ir(item.content, f"{param}.content")
+    parts = content_to_ir(item.content, f"{param}.content", ctx)
     match item.role:
         case "system" | "developer":
             if history.at_start:
@@ -152,25 +152,26 @@ def _assistant_item_to_ir(item: InputItemParam, param: str) -> Part:
     return ToolCallPart(id=call_id, name=name, arguments=arguments, extensions=extensions)
 
 
-def _tool_output_to_ir(item: InputItemParam, param: str) -> ToolResultPart:
+def _tool_output_to_ir(item: InputItemParam, param: str, ctx: RequestContext) -> ToolResultPart:
     call_id = _require(item.call_id, f"{param}.call_id")
     output = item.output
     if output is None:
         raise InvalidRequestError(f"{param}.output is required", param=f"{param}.output")
-    return ToolResultPart(tool_call_id=call_id, content=content_to_ir(output, f"{param}.output"))
+    content = content_to_ir(output, f"{param}.output", ctx)
+    return ToolResultPart(tool_call_id=call_id, content=content)
 
 
 def content_to_ir(
-    content: str | list[ContentPartParam] | None, param: str
+    content: str | list[ContentPartParam] | None, param: str, ctx: RequestContext
 ) -> tuple[MediaPart, ...]:
     if content is None:
         raise InvalidRequestError(f"{param} is required", param=param)
     if isinstance(content, str):
         return (TextPart(text=content),)
-    return tuple(_part_to_ir(p, f"{param}[{i}]") for i, p in enumerate(content))
+    return tuple(_part_to_ir(p, f"{param}[{i}]", ctx) for i, p in enumerate(content))
 
 
-def _part_to_ir(part: ContentPartParam, param: str) -> MediaPart:
+def _part_to_ir(part: ContentPartParam, param: str, ctx: RequestContext) -> MediaPart:
     match part.type:
         case "input_text" | "output_text" | "text":
             return TextPart(text=_require(part.text, f"{param}.text"))
@@ -179,6 +180,8 @@ def _part_to_ir(part: ContentPartParam, param: str) -> MediaPart:
         case "input_image":
             return _image_to_ir(part, param)
         case "input_file":
+            if part.detail not in (None, "auto"):  # the IR's document has no room for it
+                ctx.warn_translated(f"{param}: input_file detail is not carried; ignored")
             return _file_to_ir(part, param)
         case kind:
             raise InvalidRequestError(f"unsupported content part type {kind!r}", param=param)

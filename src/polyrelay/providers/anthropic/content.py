@@ -201,6 +201,8 @@ def _media_from_ir(part: MediaPart, ctx: RequestContext) -> ToolResultContentPar
         case TextPart():
             return text_block_from_ir(part, ctx)
         case ImagePart():
+            if part.detail not in (None, "auto"):  # Anthropic sizes images itself
+                ctx.warn(f"image detail {part.detail} is not supported by Anthropic; ignored")
             if part.url is not None:
                 return ImageBlockParam(source=URLSource(url=part.url))
             source = Base64Source(media_type=part.media_type or "image/png", data=part.data or "")

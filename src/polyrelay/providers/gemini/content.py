@@ -163,6 +163,8 @@ class _ContentsBuilder:
             case TextPart() | ImagePart() | DocumentPart():
                 if isinstance(part, TextPart) and part.refusal:
                     self.ctx.warn("an assistant refusal in the history was sent as plain text")
+                if isinstance(part, ImagePart):
+                    self._warn_detail(part)
                 converted = media_part_from_ir(part)
                 # Gemini refuses an empty text part: "required oneof field 'data' must
                 # have one initialized field".
@@ -177,6 +179,12 @@ class _ContentsBuilder:
                 raise AssertionError("handled by _parts")
             case _:
                 assert_never(part)
+
+    def _warn_detail(self, part: ImagePart) -> None:
+        # Gemini's media resolution is per request or (Gemini 3, v1alpha) per part, in
+        # levels of its own: an image's OpenAI detail has no place to go.
+        if part.detail not in (None, "auto"):
+            self.ctx.warn(f"image detail {part.detail} is not supported by gemini; ignored")
 
     def _reasoning(self, part: ReasoningPart, out: list[GeminiPart]) -> str | None:
         """Appends a thought part; returns the signature of a signature-only part that the
@@ -205,6 +213,9 @@ class _ContentsBuilder:
         media = [p for p in part.content if not isinstance(p, TextPart)]
         if media:
             self.ctx.warn("images in tool results were sent to gemini as parts after the results")
+            for image in media:
+                if isinstance(image, ImagePart):
+                    self._warn_detail(image)
             trailing.extend(media_part_from_ir(p) for p in media)
         fr = FunctionResponse(id=part.tool_call_id, name=name, response=response)
         return GeminiPart(function_response=fr)
