@@ -6,14 +6,18 @@ finished by the other, exactly once."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import anthropic
+import httpx
 import openai
+import psycopg
 import pytest
 
 from tests.backends import query
@@ -209,6 +213,64 @@ def test_usage_of_both_replicas_is_in_one_database(replicas: Replicas) -> None:
     assert rows[0][0] == 3
     summary = replicas.cli("usage", "--key", key_id)
     assert "gpt-4o-mini" in summary and " 3 " in f" {summary} "
+
+
+@contextmanager
+def commits_held(replicas: Replicas) -> Iterator[Callable[[float], None]]:
+    """Stored responses answered meanwhile wait uncommitted in their replica's writer (a
+    lock keeps writers out of the table, readers pass), as a busy writer's do for up to a
+    commit period; `let_go(seconds)` lets them commit that much later."""
+    holder = psycopg.connect(replicas.database_url)
+    holder.execute("LOCK TABLE responses IN EXCLUSIVE MODE")
+    timer: threading.Timer | None = None
+
+    def let_go(seconds: float) -> None:
+        nonlocal timer
+        timer = threading.Timer(seconds, holder.rollback)
+        timer.start()
+
+    try:
+        yield let_go
+    finally:
+        if timer is not None:
+            timer.join()
+        holder.close()
+
+
+def answered_uncommitted(replicas: Replicas, let_go: Callable[[float], None]) -> str:
+    """A response answered by `one` and committed 60 ms after a follow-up is sent."""
+    first = gpt(replicas.one).responses.create(model="gpt-4o-mini", input="remember")
+    let_go(0.06)
+    return first.id
+
+
+@pytest.mark.parametrize("follow_up", ["synchronous", "background", "input_tokens"])
+def test_a_follow_up_on_the_other_replica_looks_again_for_the_uncommitted_response(
+    replicas: Replicas, follow_up: str
+) -> None:
+    """The synchronous call looked again for a previous response not committed yet; a
+    background response and input_tokens answered 400 previous_response_not_found."""
+    with commits_held(replicas) as let_go:
+        first = answered_uncommitted(replicas, let_go)
+        if follow_up != "input_tokens":
+            background = follow_up == "background"
+            second = gpt(replicas.other).responses.create(
+                model="gpt-4o-mini",
+                input="what?",
+                previous_response_id=first,
+                background=background,
+            )
+            assert second.status == ("queued" if background else "completed")
+        else:
+            counted = httpx.post(
+                f"{replicas.other.url}/v1/responses/input_tokens",
+                headers=replicas.other.headers(),
+                json={"model": "gpt-4o-mini", "input": "what?", "previous_response_id": first},
+            )
+            assert counted.status_code == 200, counted.text
+    if follow_up == "background":
+        done = replicas.other.wait_final(second.id)
+        assert done["status"] == "success", done
 
 
 def test_tasks_of_a_killed_replica_are_finished_by_the_other_exactly_once(

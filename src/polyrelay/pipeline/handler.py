@@ -23,7 +23,6 @@ from polyrelay.errors import (
     ClientClosedError,
     GatewayError,
     InvalidRequestError,
-    NotStoredYetError,
     UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnreachableError,
@@ -43,6 +42,7 @@ from polyrelay.pipeline.media import MediaReaders, prepare_media
 from polyrelay.pipeline.metering import Meter, MeteredFrames
 from polyrelay.pipeline.replies import conforms, header_safe, response_headers, sse_response
 from polyrelay.pipeline.sse_response import SSEResponse
+from polyrelay.pipeline.stored_soon import looking_again
 from polyrelay.pipeline.streaming import open_stream
 from polyrelay.providers import Provider, Route, SupportsPassthrough
 from polyrelay.providers.model_limits import capped
@@ -50,7 +50,7 @@ from polyrelay.providers.transport import UpstreamClient
 from polyrelay.routing import Router
 from polyrelay.settings import Settings
 from polyrelay.signals import KEYS_CHANGED, Signals
-from polyrelay.storage import COMMIT_SECONDS, ApiKey, Database
+from polyrelay.storage import ApiKey, Database
 from polyrelay.tools.web_search import WebSearchRuntime
 
 __all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
@@ -333,13 +333,8 @@ def _signals(settings: Settings) -> Signals:
 async def _decode(
     frontend: Frontend, body: bytes, ctx: RequestContext, database: Database
 ) -> ChatRequest:
-    try:
-        return await _decode_once(frontend, body, ctx, database)
-    except NotStoredYetError:
-        # Another worker may have stored it moments ago and not committed yet (its writer
-        # commits within COMMIT_SECONDS): look once more, without blocking the loop.
-        await asyncio.sleep(3 * COMMIT_SECONDS)
-    return await _decode_once(frontend, body, ctx, database)
+    # Another process may have stored the previous response moments ago, uncommitted yet.
+    return await looking_again(lambda: _decode_once(frontend, body, ctx, database))
 
 
 async def _decode_once(

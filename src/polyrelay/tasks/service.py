@@ -29,6 +29,7 @@ from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import response_headers
 from polyrelay.pipeline.replies import SSE_HEADERS, sse_response
 from polyrelay.pipeline.sse_response import SSEResponse
+from polyrelay.pipeline.stored_soon import looking_again
 from polyrelay.signals import TASK_CANCELLED, TASK_ENDED, TASK_QUEUED, Wakeups
 from polyrelay.storage import ApiKey, RecordedEvent, StoredResponse
 from polyrelay.tasks import background
@@ -191,13 +192,17 @@ class TaskService:
         database out of reach) leaves none of them."""
         frontend = job.frontend
         assert isinstance(frontend, OpenAIResponsesFrontend)
-        record = await self._call(  # a store call: the decode may read a response's history
-            background.queued_response,
-            frontend,
-            job.body,
-            job.key,
-            job.ctx,
-            lambda model: self._admit(model, job.key, job.ctx),
+        # A store call: the decode may read the history of a previous response, which
+        # another process may have answered moments ago and not committed yet.
+        record = await looking_again(
+            lambda: self._call(
+                background.queued_response,
+                frontend,
+                job.body,
+                job.key,
+                job.ctx,
+                lambda model: self._admit(model, job.key, job.ctx),
+            )
         )
         events: list[RecordedEvent] = submitted_events(record.response) if streamed else []
         task = self._new_task(record.id, TaskKind.RESPONSE, job)

@@ -25,6 +25,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, NotFoundError, UnsupportedError
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import read_body, response_headers
+from polyrelay.pipeline.stored_soon import looking_again
 from polyrelay.storage import ApiKey
 from polyrelay.storage.retention import ResponseRetention
 from polyrelay.tasks.service import TaskService
@@ -144,8 +145,11 @@ def _input_tokens(gateway: Gateway) -> Handler:
     async def handle(request: Request, key: ApiKey) -> Response:
         ctx = RequestContext(key_id=key.id)
         body = await read_body(request, gateway.settings.max_body_bytes)
-        # It may read the stored history of previous_response_id: off the event loop.
-        chat, _ = await gateway.database.call(frontend.decode_with_options, body, ctx)
+        # It may read the stored history of previous_response_id: off the event loop, and
+        # once more when another process has not committed that response yet.
+        chat, _ = await looking_again(
+            lambda: gateway.database.call(frontend.decode_with_options, body, ctx)
+        )
         ctx.model = chat.model
         gateway.route_for(key, chat.model)
         ctx.warn(f"input_tokens is an estimate (characters / {CHARS_PER_TOKEN})")
