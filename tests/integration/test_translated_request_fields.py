@@ -43,8 +43,9 @@ def _responses(gateway: Gateway, api_key: str, **fields: Any) -> str:
 
 def _messages(gateway: Gateway, api_key: str, **fields: Any) -> str:
     client = anthropic.Anthropic(base_url=gateway.url, api_key=api_key, max_retries=0)
+    fields.setdefault("max_tokens", 100)
     raw = client.messages.with_raw_response.create(
-        max_tokens=100, messages=[{"role": "user", "content": "hi"}], **fields
+        messages=[{"role": "user", "content": "hi"}], **fields
     )
     raw.parse()
     return raw.headers.get("polyrelay-warnings", "")
@@ -130,3 +131,33 @@ def test_responses_media_detail_is_carried_or_warned(
     if carried:
         image = _sent(emulator)["messages"][0]["content"][1]
         assert image["image_url"]["detail"] == "low"
+
+
+def test_responses_reasoning_summary_asks_claude_for_its_thinking(
+    fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    """Newer Claude models leave thinking out (`display: omitted`) unless told."""
+    emulator.clear()
+    _responses(fields_gateway, api_key, model=CLAUDE, reasoning={"summary": "detailed"})
+    assert _sent(emulator)["thinking"]["display"] == "summarized"
+
+
+# upstream type → (model, where the reasoning config is, its field that says "no text")
+OMITTED = {
+    "openai-responses": (RESPONSES, ("reasoning",), "summary"),
+    "gemini": (GEMINI, ("generationConfig", "thinkingConfig"), "includeThoughts"),
+}
+
+
+@pytest.mark.parametrize("upstream", list(OMITTED))
+def test_messages_thinking_display_omitted_asks_for_no_reasoning_text(
+    upstream: str, fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    model, path, field = OMITTED[upstream]
+    emulator.clear()
+    thinking: Any = {"type": "enabled", "budget_tokens": 2048, "display": "omitted"}
+    _messages(fields_gateway, api_key, model=model, max_tokens=4000, thinking=thinking)
+    config = _sent(emulator)
+    for key in path:
+        config = config[key]
+    assert config.get(field) in (None, False), config

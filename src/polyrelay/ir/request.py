@@ -16,6 +16,7 @@ __all__ = [
     "OPENAI_PROMPT_CACHE_KEY",
     "OPENAI_SAFETY_IDENTIFIER",
     "OPENAI_USER",
+    "SUMMARY_OMITTED",
     "ChatRequest",
     "OutputFormat",
     "OutputFormatKind",
@@ -32,6 +33,8 @@ OPENAI_USER = "openai.user"
 """Set (possibly to None) only with OPENAI_SAFETY_IDENTIFIER: the client's own `user`,
 as `ChatRequest.user` then may be the safety_identifier (the one end-user id that
 upstreams with a single such field, e.g. Anthropic's metadata.user_id, get)."""
+SUMMARY_OMITTED = "omitted"
+"""ReasoningConfig.summary: no readable reasoning wanted."""
 OPENAI_CLIENT_METADATA = "openai.client_metadata"
 """Responses only (Chat Completions has no such field)."""
 
@@ -59,6 +62,9 @@ class ReasoningConfig(msgspec.Struct, frozen=True, kw_only=True):
     budget_tokens: int | None = None
     adaptive: bool = False
     summary: str | None = None
+    """Readable reasoning asked for: OpenAI's `auto` / `concise` / `detailed` (an Anthropic
+    client's `display: summarized` is `auto`), or SUMMARY_OMITTED for none (Anthropic's
+    `display: omitted`: the signature alone); None leaves it to the upstream's default."""
 
 
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):

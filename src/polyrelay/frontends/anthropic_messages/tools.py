@@ -23,6 +23,7 @@ from polyrelay.ir import (
     ToolChoiceMode,
     WebSearchTool,
 )
+from polyrelay.ir.request import SUMMARY_OMITTED
 from polyrelay.schemas.anthropic_messages import (
     OutputConfig,
     ThinkingConfigParam,
@@ -36,6 +37,7 @@ __all__ = ["WEB_SEARCH_TYPE", "reasoning_to_ir", "tool_choice_to_ir", "tools_to_
 WEB_SEARCH_TYPE = "web_search_20250305"
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
 _MIN_BUDGET = 1024
+_DISPLAYS = {"summarized": "auto", "omitted": SUMMARY_OMITTED}
 
 
 def _fail(path: str, message: str) -> InvalidRequestError:
@@ -115,6 +117,7 @@ def reasoning_to_ir(
             effort=effort,
             budget_tokens=reasoning.budget_tokens if reasoning else None,
             adaptive=reasoning.adaptive if reasoning else False,
+            summary=reasoning.summary if reasoning else None,
         )
     fmt = output_config.format if output_config else None
     if fmt is None:
@@ -124,11 +127,21 @@ def reasoning_to_ir(
     return reasoning, OutputFormat(kind=OutputFormatKind.JSON_SCHEMA, schema=fmt.schema)
 
 
+def _summary(display: str | None) -> str | None:
+    """`thinking.display` in the IR's terms (ReasoningConfig.summary)."""
+    if display is None:
+        return None
+    if display not in _DISPLAYS:
+        raise _fail("thinking.display", "must be one of summarized, omitted")
+    return _DISPLAYS[display]
+
+
 def _thinking_to_ir(
     thinking: ThinkingConfigParam | None, max_tokens: int
 ) -> ReasoningConfig | None:
     if thinking is None:
         return None
+    summary = _summary(thinking.display)
     match thinking.type:
         case "enabled":
             budget = thinking.budget_tokens
@@ -140,9 +153,9 @@ def _thinking_to_ir(
                     f"must be >= {_MIN_BUDGET} and less than max_tokens ({max_tokens}), "
                     f"got {budget}",
                 )
-            return ReasoningConfig(budget_tokens=budget)
+            return ReasoningConfig(budget_tokens=budget, summary=summary)
         case "adaptive":
-            return ReasoningConfig(adaptive=True)
+            return ReasoningConfig(adaptive=True, summary=summary)
         case "disabled":
             return ReasoningConfig(enabled=False)
         case _:

@@ -30,6 +30,7 @@ from polyrelay.ir import (
     WebSearchTool,
 )
 from polyrelay.ir.reasoning_token import TOKEN_PREFIX
+from polyrelay.ir.request import SUMMARY_OMITTED
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
 from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequences_from_ir
@@ -113,6 +114,8 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
     thinking, effort = _thinking_from_ir(
         request, route, request.max_tokens or DEFAULT_MAX_TOKENS, ctx, messages
     )
+    if thinking is not None and thinking.type != "disabled" and request.reasoning is not None:
+        thinking.display = _display_from_ir(request.reasoning.summary)
     if thinking is not None and thinking.budget_tokens is not None:
         if thinking.budget_tokens >= max_tokens:
             thinking, max_tokens = budget_beside_answer(
@@ -138,6 +141,14 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
         output_config=_output_config_from_ir(request, effort, ctx),
         service_tier=_service_tier_from_ir(request.service_tier, ctx),
     )
+
+
+def _display_from_ir(summary: str | None) -> str | None:
+    """Readable reasoning asked for (a Responses client's reasoning.summary), which newer
+    models leave out unless told: their default display is `omitted`."""
+    if summary is None:
+        return None
+    return "omitted" if summary == SUMMARY_OMITTED else "summarized"
 
 
 def _service_tier_from_ir(tier: str | None, ctx: RequestContext) -> str | None:

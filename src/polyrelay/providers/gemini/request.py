@@ -21,6 +21,7 @@ from polyrelay.ir import (
     ToolChoice,
     ToolChoiceMode,
 )
+from polyrelay.ir.request import SUMMARY_OMITTED
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.gemini.content import (
     contents_from_ir,
@@ -231,10 +232,14 @@ def thinking_config_from_ir(
             )
             return ThinkingConfig(thinking_budget=_MIN_BUDGET_PRO)
         return ThinkingConfig(thinking_budget=0)
+    # Thoughts are asked for unless the client wants none (its thought signatures come
+    # either way).
+    thoughts = reasoning.summary != SUMMARY_OMITTED
     if level_style:
         level = _offered_level(_level(reasoning), model, ctx)
-        return ThinkingConfig(include_thoughts=True, thinking_level=level)
-    return ThinkingConfig(include_thoughts=True, thinking_budget=_budget(reasoning, model, ctx))
+        return ThinkingConfig(include_thoughts=thoughts, thinking_level=level)
+    budget = _budget(reasoning, model, ctx)
+    return ThinkingConfig(include_thoughts=thoughts, thinking_budget=budget)
 
 
 def _is_gemini_3(model: str) -> bool:

@@ -34,7 +34,12 @@ from polyrelay.ir import (
     ToolChoiceMode,
     WebSearchTool,
 )
-from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
+from polyrelay.ir.request import (
+    OPENAI_PROMPT_CACHE_KEY,
+    OPENAI_SAFETY_IDENTIFIER,
+    OPENAI_USER,
+    SUMMARY_OMITTED,
+)
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.openai_chat.content import messages_from_ir
 from polyrelay.providers.openai_models import (
@@ -218,7 +223,7 @@ def reasoning_effort_from_ir(
 ) -> ReasoningEffort | None:
     if config is None:
         return None
-    if config.summary is not None:  # whatever the effort: Chat has no reasoning summaries
+    if config.summary not in (None, SUMMARY_OMITTED):  # Chat has no reasoning summaries
         ctx.warn("reasoning summary is not supported by this upstream and was ignored")
     if not config.enabled:
         # `none` exists only on the newest models, and any effort makes older, non-reasoning

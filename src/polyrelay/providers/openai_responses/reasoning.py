@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from polyrelay.context import RequestContext
 from polyrelay.ir import ReasoningConfig
+from polyrelay.ir.request import SUMMARY_OMITTED
 from polyrelay.providers.openai_models import (
     MINIMAL_MODEL,
     NON_REASONING_MODEL,
@@ -52,9 +53,9 @@ def reasoning_from_ir(
     effort = config.effort
     if effort is None and config.budget_tokens is not None:
         effort = effort_from_budget(config.budget_tokens, model)
-    return ReasoningParam(
-        effort=_effort_the_model_has(effort, model, ctx), summary=config.summary or "auto"
-    )
+    # The gateway asks for a summary unless told not to: its clients show reasoning.
+    summary = None if config.summary == SUMMARY_OMITTED else config.summary or "auto"
+    return ReasoningParam(effort=_effort_the_model_has(effort, model, ctx), summary=summary)
 
 
 def _effort_the_model_has(effort: str | None, model: str, ctx: RequestContext) -> str | None:
