@@ -244,17 +244,27 @@ def answered_uncommitted(replicas: Replicas, let_go: Callable[[float], None]) ->
     return first.id
 
 
-@pytest.mark.parametrize("follow_up", ["synchronous", "background", "input_tokens"])
+@pytest.mark.parametrize(
+    "follow_up", ["synchronous", "background", "input_tokens", "retrieve", "input_items", "delete"]
+)
 def test_a_follow_up_on_the_other_replica_looks_again_for_the_uncommitted_response(
     replicas: Replicas, follow_up: str
 ) -> None:
     """The synchronous call looked again for a previous response not committed yet; a
-    background response and input_tokens answered 400 previous_response_not_found."""
+    background response and input_tokens answered 400 previous_response_not_found, and a
+    retrieve, its input items or a delete 404 (the deleted response committed after)."""
+    other = gpt(replicas.other)
     with commits_held(replicas) as let_go:
         first = answered_uncommitted(replicas, let_go)
-        if follow_up != "input_tokens":
+        if follow_up == "retrieve":
+            assert other.responses.retrieve(first).status == "completed"
+        elif follow_up == "input_items":
+            assert len(other.responses.input_items.list(first).data) == 1
+        elif follow_up == "delete":
+            other.responses.delete(first)
+        elif follow_up != "input_tokens":
             background = follow_up == "background"
-            second = gpt(replicas.other).responses.create(
+            second = other.responses.create(
                 model="gpt-4o-mini",
                 input="what?",
                 previous_response_id=first,
@@ -271,6 +281,9 @@ def test_a_follow_up_on_the_other_replica_looks_again_for_the_uncommitted_respon
     if follow_up == "background":
         done = replicas.other.wait_final(second.id)
         assert done["status"] == "success", done
+    if follow_up == "delete":
+        with pytest.raises(openai.NotFoundError):
+            gpt(replicas.one).responses.retrieve(first)
 
 
 def test_tasks_of_a_killed_replica_are_finished_by_the_other_exactly_once(

@@ -25,7 +25,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, NotFoundError, UnsupportedError
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import read_body, response_headers
-from polyrelay.pipeline.stored_soon import looking_again
+from polyrelay.pipeline.stored_soon import found_again, looking_again
 from polyrelay.storage import ApiKey
 from polyrelay.storage.retention import ResponseRetention
 from polyrelay.tasks.service import TaskService
@@ -51,7 +51,9 @@ def _retrieve(gateway: Gateway) -> Handler:
         response_id = request.path_params["response_id"]
         query = request.query_params
         database = gateway.database
-        record = await database.call(database.responses.get, response_id, key.id)
+        record = await found_again(
+            lambda: database.call(database.responses.get, response_id, key.id)
+        )
         if record is None:
             raise _not_found(response_id)
         if query.get("stream") in ("true", "1"):
@@ -72,7 +74,9 @@ def _delete(gateway: Gateway) -> Handler:
         database = gateway.database
         if isinstance(gateway.tasks, TaskService):  # a background response's run stops
             await gateway.tasks.withdraw_response(response_id, key)
-        if not await database.call(database.responses.delete, response_id, key.id):
+        if not await found_again(
+            lambda: database.call(database.responses.delete, response_id, key.id)
+        ):
             raise _not_found(response_id)
         return json_response({"id": response_id, "object": "response", "deleted": True})
 
@@ -114,13 +118,20 @@ def _input_items(gateway: Gateway) -> Handler:
         response_id = request.path_params["response_id"]
         query = request.query_params
         database = gateway.database
-        page = await database.call(
-            database.responses.input_items,
-            response_id,
-            key.id,
-            after=query.get("after"),
-            limit=_limit(query.get("limit")),
-            order=_order(query.get("order")),
+        after, limit, order = (
+            query.get("after"),
+            _limit(query.get("limit")),
+            _order(query.get("order")),
+        )
+        page = await found_again(
+            lambda: database.call(
+                database.responses.input_items,
+                response_id,
+                key.id,
+                after=after,
+                limit=limit,
+                order=order,
+            )
         )
         if page is None:
             raise _not_found(response_id)
