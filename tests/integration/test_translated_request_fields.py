@@ -161,3 +161,83 @@ def test_messages_thinking_display_omitted_asks_for_no_reasoning_text(
     for key in path:
         config = config[key]
     assert config.get(field) in (None, False), config
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+def _description(sent: dict[str, Any]) -> str:
+    """The one declared tool's description, in whichever upstream's shape."""
+    if "contents" in sent:
+        declared: dict[str, Any] = sent["tools"][0]["functionDeclarations"][0]
+    elif "messages" in sent and "input_schema" in sent["tools"][0]:
+        declared = sent["tools"][0]
+    else:
+        declared = sent["tools"][0].get("function", sent["tools"][0])
+    return str(declared["description"])
+
+
+@pytest.mark.parametrize("model", [CHAT, CLAUDE, GEMINI])
+def test_responses_tool_options(
+    model: str, fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    tool: Any = {
+        "type": "function",
+        "name": "weather",
+        "description": "Today's weather.",
+        "parameters": SCHEMA,
+        "strict": False,
+        "output_schema": {"type": "object", "properties": {"celsius": {"type": "number"}}},
+        "defer_loading": True,
+        "allowed_callers": ["programmatic"],
+    }
+    emulator.clear()
+    reasoning: Any = {"mode": "pro"}
+    warnings = _responses(fields_gateway, api_key, model=model, tools=[tool], reasoning=reasoning)
+    description = _description(_sent(emulator))
+    assert description.startswith("Today's weather.") and '"celsius"' in description
+    for words in ("defer_loading", "tools[0].allowed_callers", "reasoning.mode"):
+        assert words in warnings, warnings
+
+
+MESSAGES_TOOL: Any = {
+    "name": "weather",
+    "description": "Today's weather.",
+    "input_schema": SCHEMA,
+    "input_examples": [{"city": "Oslo"}],
+    "defer_loading": True,
+    "eager_input_streaming": True,
+}
+
+
+@pytest.mark.parametrize("model", [CHAT, RESPONSES, GEMINI])
+def test_messages_tool_options(
+    model: str, fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    emulator.clear()
+    warnings = _messages(fields_gateway, api_key, model=model, tools=[MESSAGES_TOOL])
+    assert '{"city":"Oslo"}' in _description(_sent(emulator))
+    assert "defer_loading" in warnings and "eager_input_streaming" not in warnings
+
+
+def test_messages_tool_options_reach_anthropic_off_the_fast_path(
+    fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    """A Markdown document takes the request off the fast path (the gateway converts it):
+    the client's tool list still goes to Anthropic as written."""
+    source = {"type": "text", "media_type": "text/markdown", "data": "# notes"}
+    document = {"type": "document", "source": source}
+    emulator.clear()
+    client = anthropic.Anthropic(base_url=fields_gateway.url, api_key=api_key, max_retries=0)
+    content: Any = [{"type": "text", "text": "hi"}, document]
+    raw = client.messages.with_raw_response.create(
+        model=CLAUDE,
+        max_tokens=100,
+        tools=[MESSAGES_TOOL],
+        messages=[{"role": "user", "content": content}],
+    )
+    raw.parse()
+    sent = _sent(emulator)
+    assert "text/markdown" not in str(sent["messages"])  # converted: translated
+    assert sent["tools"] == [MESSAGES_TOOL]
+    assert "defer_loading" not in raw.headers.get("polyrelay-warnings", "")

@@ -295,6 +295,12 @@ class ToolParam(_Param, kw_only=True):
     allowed_domains: list[str] | None = None
     blocked_domains: list[str] | None = None
     user_location: UserLocationParam | None = None
+    # Newer custom-tool options (anthropic-python 2.x); decoded so a translation can map
+    # or warn of them rather than lose them unseen.
+    input_examples: list[Any] | None = None
+    defer_loading: bool | None = None
+    eager_input_streaming: bool | None = None
+    allowed_callers: list[str] | None = None
 
 
 class ToolChoiceParam(_Param, kw_only=True):

@@ -130,7 +130,7 @@ def decode_request(
     elif _has_foreign_reasoning(messages):
         ctx.warn("reasoning from another provider was dropped from the history")
     # To Anthropic, server tools ride in `extensions` (the client's own tool list).
-    tools, web_search = tools_to_ir(params.tools, forward_server_tools=to_anthropic)
+    tools, web_search = tools_to_ir(params.tools, ctx, forward_server_tools=to_anthropic)
     tool_choice, parallel = tool_choice_to_ir(params.tool_choice)
     budget_limit = _COUNTING_LIMIT if counting else requested
     reasoning, output_format = reasoning_to_ir(params.thinking, params.output_config, budget_limit)
@@ -240,7 +240,8 @@ def _anthropic_extensions(params: MessageCreateParams) -> dict[str, Any]:
     """What an Anthropic upstream takes that the IR has no room for, kept for it when the
     request leaves the fast path (a document the gateway converts): the Anthropic-only
     top-level fields, and the client's own tool list when it holds server tools (bash,
-    text_editor, ...) or cache_control, which the IR's function tools cannot say."""
+    text_editor, ...), cache_control or other tool options, which the IR's function tools
+    cannot say."""
     out = {
         f"{ANTHROPIC}.{name}": value
         for name in _UNCARRIED
@@ -253,7 +254,17 @@ def _anthropic_extensions(params: MessageCreateParams) -> dict[str, Any]:
 
 def _needs_raw_tool(tool: ToolParam) -> bool:
     custom = tool.type in (None, "custom", WEB_SEARCH_TYPE)
-    return not custom or tool.cache_control is not None
+    return not custom or tool.cache_control is not None or _has_options(tool)
+
+
+def _has_options(tool: ToolParam) -> bool:
+    """Options the IR's function tool has no room for."""
+    return (
+        tool.input_examples is not None
+        or tool.defer_loading is not None
+        or tool.eager_input_streaming is not None
+        or tool.allowed_callers is not None
+    )
 
 
 def _warn_cache_loss(params: MessageCreateParams, ctx: RequestContext) -> None:

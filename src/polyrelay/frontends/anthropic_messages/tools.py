@@ -13,6 +13,7 @@ from typing import assert_never
 
 import msgspec
 
+from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.ir import (
     FunctionTool,
@@ -45,16 +46,19 @@ def _fail(path: str, message: str) -> InvalidRequestError:
 
 
 def tools_to_ir(
-    tools: list[ToolParam] | None, *, forward_server_tools: bool = False
+    tools: list[ToolParam] | None, ctx: RequestContext, *, forward_server_tools: bool = False
 ) -> tuple[tuple[FunctionTool, ...], WebSearchTool | None]:
     """`forward_server_tools`: the upstream is Anthropic, whose fast path forwards the
-    client's body, so server tools other than web search are left to it, not refused."""
+    client's body (and a translation its own tool list), so server tools other than web
+    search are left to it, not refused, and no tool option is lost there."""
     functions: list[FunctionTool] = []
     web_search: WebSearchTool | None = None
     for i, tool in enumerate(tools or ()):
         path = f"tools.{i}"
         if tool.type is None or tool.type == "custom":
             functions.append(_function_to_ir(tool, path))
+            if not forward_server_tools:
+                _warn_uncarried_options(tool, ctx)
         elif tool.type == WEB_SEARCH_TYPE:
             if web_search is not None:
                 raise _fail(f"{path}.type", "web_search may be declared only once")
@@ -71,12 +75,27 @@ def tools_to_ir(
 def _function_to_ir(tool: ToolParam, path: str) -> FunctionTool:
     if tool.input_schema is None:
         raise _fail(f"{path}.input_schema", "Field required")
+    description = tool.description
+    if tool.input_examples:  # no other upstream has them: the model reads them instead
+        examples = "\n".join(msgspec.json.encode(e).decode() for e in tool.input_examples)
+        description = f"{description or ''}\n\nExamples of input:\n{examples}".lstrip()
     return FunctionTool(
         name=tool.name,
-        description=tool.description,
+        description=description,
         parameters=tool.input_schema,
         strict=tool.strict,
     )
+
+
+def _warn_uncarried_options(tool: ToolParam, ctx: RequestContext) -> None:
+    """Options only Anthropic acts on. `eager_input_streaming` needs no word: tool input
+    is streamed as the upstream sends it, as with the fine-grained-tool-streaming beta."""
+    if tool.defer_loading:
+        ctx.warn_translated("defer_loading is not carried; deferred tools are declared up front")
+    if tool.allowed_callers and tool.allowed_callers != ["direct"]:
+        ctx.warn_translated(
+            f"tools {tool.name!r}: allowed_callers is not carried; the model calls it directly"
+        )
 
 
 def _web_search_to_ir(tool: ToolParam, path: str) -> WebSearchTool:

@@ -175,6 +175,10 @@ def _warn_ignored(params: ResponseCreateParams, ctx: RequestContext) -> None:
     if params.safety_identifier and params.user:
         # Upstreams with one end-user field (Anthropic's metadata.user_id) get `user`.
         ctx.warn_translated("with user also set, safety_identifier reaches only OpenAI upstreams")
+    if params.reasoning is not None:
+        for name in ("mode", "context"):  # OpenAI's own reasoning modes
+            if getattr(params.reasoning, name) is not None:
+                ctx.warn_translated(f"reasoning.{name} is not supported by the gateway; ignored")
     if params.max_tool_calls is not None:
         ctx.warn_translated("max_tool_calls is not supported by the gateway; ignored")
 

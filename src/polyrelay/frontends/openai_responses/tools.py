@@ -45,10 +45,11 @@ def tools_to_ir(
     for index, tool in enumerate(tools):
         match tool.type:
             case "function":
-                out.append(_function_to_ir(tool, tool.name, f"tools[{index}]"))
+                out.append(_function_to_ir(tool, tool.name, f"tools[{index}]", ctx))
             case "namespace":
-                out.extend(_namespace_to_ir(tool, names, index))
+                out.extend(_namespace_to_ir(tool, names, index, ctx))
             case "custom":
+                _warn_uncarried_options(tool, f"tools[{index}]", ctx)
                 out.append(_custom_to_ir(tool, index, ctx))
                 names.custom.add(out[-1].name)
             case kind if kind in WEB_SEARCH_TYPES:
@@ -58,15 +59,33 @@ def tools_to_ir(
     return out, web_search
 
 
-def _function_to_ir(tool: ToolParam, name: str | None, param: str) -> FunctionTool:
+def _function_to_ir(
+    tool: ToolParam, name: str | None, param: str, ctx: RequestContext
+) -> FunctionTool:
     if not name:
         raise InvalidRequestError(f"{param}.name is required", param=f"{param}.name")
+    _warn_uncarried_options(tool, param, ctx)
+    description = tool.description
+    if tool.output_schema is not None:  # no other upstream has one: the model reads it
+        schema = msgspec.json.encode(tool.output_schema).decode()
+        description = f"{description or ''}\n\nIts output follows this JSON schema:\n{schema}"
     return FunctionTool(
-        name=name, description=tool.description, parameters=tool.parameters, strict=tool.strict
+        name=name, description=description, parameters=tool.parameters, strict=tool.strict
     )
 
 
-def _namespace_to_ir(tool: ToolParam, names: ToolNames, index: int) -> list[FunctionTool]:
+def _warn_uncarried_options(tool: ToolParam, param: str, ctx: RequestContext) -> None:
+    """Options only OpenAI acts on (tool search, programmatic calls): the IR's tools are
+    declared up front and called by the model."""
+    if tool.defer_loading:
+        ctx.warn_translated("defer_loading is not carried; deferred tools are declared up front")
+    if tool.allowed_callers and tool.allowed_callers != ["direct"]:
+        ctx.warn_translated(f"{param}.allowed_callers is not carried; the model calls it directly")
+
+
+def _namespace_to_ir(
+    tool: ToolParam, names: ToolNames, index: int, ctx: RequestContext
+) -> list[FunctionTool]:
     if not tool.name:
         raise InvalidRequestError(f"tools[{index}].name is required", param=f"tools[{index}].name")
     out: list[FunctionTool] = []
@@ -76,7 +95,7 @@ def _namespace_to_ir(tool: ToolParam, names: ToolNames, index: int) -> list[Func
             raise InvalidRequestError(f"{param} must be a named function tool", param=param)
         flat = f"{tool.name}{NAMESPACE_SEPARATOR}{member.name}"
         names.namespaced[flat] = (tool.name, member.name)
-        out.append(_function_to_ir(member, flat, param))
+        out.append(_function_to_ir(member, flat, param, ctx))
     return out
 
 

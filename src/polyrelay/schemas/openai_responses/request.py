@@ -105,6 +105,9 @@ class ToolParam(msgspec.Struct, kw_only=True, omit_defaults=True):
     external_web_access: bool | None = None
     search_content_types: list[str] | None = None
     execution: str | None = None
+    output_schema: dict[str, Any] | None = None
+    defer_loading: bool | None = None
+    allowed_callers: list[str] | None = None
 
 
 class ToolChoiceParam(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -120,6 +123,8 @@ class ReasoningParam(msgspec.Struct, kw_only=True, omit_defaults=True):
     effort: str | None = None
     summary: str | None = None
     generate_summary: str | None = None
+    mode: str | None = None
+    context: str | None = None
 
 
 class TextFormatParam(msgspec.Struct, kw_only=True, omit_defaults=True):
