@@ -241,3 +241,22 @@ def test_messages_tool_options_reach_anthropic_off_the_fast_path(
     assert "text/markdown" not in str(sent["messages"])  # converted: translated
     assert sent["tools"] == [MESSAGES_TOOL]
     assert "defer_loading" not in raw.headers.get("polyrelay-warnings", "")
+
+
+def test_chat_service_tier_and_verbosity_are_translated_too(
+    fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    """The same IR fields, from a Chat Completions client."""
+    client = openai.OpenAI(base_url=fields_gateway.url + "/v1", api_key=api_key, max_retries=0)
+    emulator.clear()
+    raw = client.chat.completions.with_raw_response.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": "hi"}],
+        service_tier="default",
+        verbosity="low",
+    )
+    raw.parse()
+    assert _sent(emulator)["service_tier"] == "standard_only"
+    warnings = raw.headers.get("polyrelay-warnings", "")
+    assert "verbosity is not supported by Anthropic" in warnings
+    assert "service_tier" not in warnings

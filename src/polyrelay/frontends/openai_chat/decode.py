@@ -60,11 +60,9 @@ _IGNORED_FIELDS = (
     "modalities",
     "audio",
     "prediction",
-    "service_tier",
     "store",
     "prompt_cache_retention",
     "prompt_cache_options",
-    "verbosity",
     "moderation",
 )
 _MODES = {
@@ -111,6 +109,8 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
         output_format=_output_format_to_ir(p.response_format),
         reasoning=_reasoning_to_ir(p),
         metadata=p.metadata or {},
+        service_tier=_text_field(p.service_tier, "service_tier", ctx),
+        verbosity=_text_field(p.verbosity, "verbosity", ctx),
         stream=stream,
         extensions=_openai_extensions(p, ctx),
     )
@@ -321,6 +321,15 @@ def _user_to_ir(p: ChatCompletionCreateParams, ctx: RequestContext) -> str | Non
     if p.safety_identifier is not None and p.user is not None:
         ctx.warn_translated("with user also set, safety_identifier reaches only OpenAI upstreams")
     return p.user if p.user is not None else p.safety_identifier
+
+
+def _text_field(value: Any, name: str, ctx: RequestContext) -> str | None:
+    """A field the schema keeps raw (the fast path relays any value): only a string is
+    one the IR can carry."""
+    if value is None or isinstance(value, str):
+        return value
+    ctx.warn_translated(f"{name} is not a string; ignored")
+    return None
 
 
 def _openai_extensions(p: ChatCompletionCreateParams, ctx: RequestContext) -> dict[str, Any]:

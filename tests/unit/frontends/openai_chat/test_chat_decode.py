@@ -242,14 +242,23 @@ def test_plain_base64_file_data_is_accepted() -> None:
 def test_known_and_unknown_unsupported_fields_warn() -> None:
     ctx = RequestContext()
     _decode(
-        _minimal(logprobs=True, top_logprobs=2, store=False, service_tier="auto", brand_new=1), ctx
+        _minimal(logprobs=True, top_logprobs=2, store=False, modalities=["text"], brand_new=1), ctx
     )
     assert sorted(ctx.translation_warnings) == [
         "brand_new is not supported by this route and was ignored",
         "logprobs is not supported by this route and was ignored",
-        "service_tier is not supported by this route and was ignored",
+        "modalities is not supported by this route and was ignored",
         "top_logprobs is not supported by this route and was ignored",
     ]
+
+
+def test_service_tier_and_verbosity_are_carried() -> None:
+    ctx = RequestContext()
+    request = _decode(_minimal(service_tier="priority", verbosity="low"), ctx)
+    assert (request.service_tier, request.verbosity) == ("priority", "low")
+    assert not ctx.translation_warnings
+    _decode(_minimal(service_tier=1), ctx)
+    assert list(ctx.translation_warnings) == ["service_tier is not a string; ignored"]
 
 
 @pytest.mark.parametrize(
