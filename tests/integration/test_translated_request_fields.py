@@ -260,3 +260,21 @@ def test_chat_service_tier_and_verbosity_are_translated_too(
     warnings = raw.headers.get("polyrelay-warnings", "")
     assert "verbosity is not supported by Anthropic" in warnings
     assert "service_tier" not in warnings
+
+
+def test_responses_cache_breakpoints_are_anthropic_cache_markers(
+    fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    """Six marked parts: Anthropic takes four markers (it refuses a fifth), the last four."""
+    breakpoint: Any = {"mode": "explicit", "ttl": "30m"}
+    content = [
+        {"type": "input_text", "text": f"part {i}", "prompt_cache_breakpoint": breakpoint}
+        for i in range(6)
+    ]
+    emulator.clear()
+    warnings = _responses(
+        fields_gateway, api_key, model=CLAUDE, input=[{"role": "user", "content": content}]
+    )
+    blocks = _sent(emulator)["messages"][0]["content"]
+    assert [bool(b.get("cache_control")) for b in blocks] == [False] * 2 + [True] * 4
+    assert "2 cache markers beyond Anthropic's 4 were left out" in warnings

@@ -12,6 +12,7 @@
 - a final assistant message (a prefill) whose text ends in whitespace, or, with thinking
   on, that does not start with its thinking;
 - a client tool whose `input_schema` has no `type` (the API requires `type: object`);
+- more than 4 blocks with `cache_control`;
 - an object in a structured output schema (`output_config.format`, a `strict` tool's
   input) without `additionalProperties: false`, and the keywords such a schema may not
   hold (anthropic_schema_checks.py).
@@ -35,6 +36,7 @@ _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 # Opus 4.1 and every 4.x from 4.5 on; not claude-opus-4-20250514 (Opus 4).
 _ONE_SAMPLER_MODEL = re.compile(r"claude-(opus|sonnet|haiku)-4-[1-9](?!\d)")
 _MIN_THINKING_TOP_P = 0.95
+_MAX_CACHE_MARKERS = 4
 
 
 def refuse_shapes(
@@ -46,6 +48,7 @@ def refuse_shapes(
 ) -> None:
     """Each refusal listed above, for a request read as `messages` and `tools`."""
     _refuse_tool_schemas(tools)
+    _refuse_cache_markers(body, messages, tools)
     _refuse_bad_tool_ids(messages)
     _refuse_blank_text(messages)
     _refuse_blank_system(body.get("system"))
@@ -163,6 +166,23 @@ def _refuse_prefill_without_thinking(messages: list[tuple[str, list[JSONObject]]
             " `assistant` message must start with a thinking block (preceeding the lastmost"
             " set of `tool_use` and `tool_result` blocks). We recommend you include thinking"
             " blocks from previous turns. To avoid this requirement, disable `thinking`.",
+        )
+
+
+def _refuse_cache_markers(
+    body: JSONObject, messages: list[tuple[str, list[JSONObject]]], tools: list[JSONObject]
+) -> None:
+    blocks = [*tools, *as_list(body.get("system"))]
+    for _, content in messages:
+        for block in content:
+            blocks.append(block)
+            blocks.extend(as_list(block.get("content")))  # a tool_result's blocks
+    found = sum(1 for block in blocks if isinstance(block, dict) and block.get("cache_control"))
+    if found > _MAX_CACHE_MARKERS:
+        raise RequestError(
+            400,
+            f"A maximum of {_MAX_CACHE_MARKERS} blocks with cache_control may be provided."
+            f" Found {found}.",
         )
 
 

@@ -174,7 +174,10 @@ def content_to_ir(
 def _part_to_ir(part: ContentPartParam, param: str, ctx: RequestContext) -> MediaPart:
     match part.type:
         case "input_text" | "output_text" | "text":
-            return TextPart(text=_require(part.text, f"{param}.text"))
+            # An explicit cache breakpoint is Anthropic's cache marker; other upstreams
+            # cache by themselves (a hint, left out there as cache_control is).
+            cache = part.prompt_cache_breakpoint is not None
+            return TextPart(text=_require(part.text, f"{param}.text"), cache_control=cache)
         case "refusal":
             return TextPart(text=_require(part.refusal, f"{param}.refusal"), refusal=True)
         case "input_image":

@@ -32,6 +32,7 @@ from polyrelay.ir import (
 from polyrelay.ir.reasoning_token import TOKEN_PREFIX
 from polyrelay.ir.request import SUMMARY_OMITTED
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
+from polyrelay.providers.anthropic.cache_markers import cap_cache_markers
 from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
 from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequences_from_ir
 from polyrelay.providers.anthropic.schema import structured_schema
@@ -124,11 +125,13 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
     tools = _tools_from_ir(request.tools, request.web_search, ctx)
     thinks = thinking is not None and thinking.type != "disabled"
     sampling = sampling_from_ir(request, route.upstream_model, thinks=thinks, ctx=ctx)
+    system = _system_from_ir(request, ctx)
+    cap_cache_markers(system, messages, ctx)
     return MessageCreateParams(
         model=route.upstream_model,
         messages=messages,
         max_tokens=max_tokens,
-        system=_system_from_ir(request, ctx),
+        system=system,
         temperature=sampling.temperature,
         top_p=sampling.top_p,
         top_k=sampling.top_k,

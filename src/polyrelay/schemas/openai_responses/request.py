@@ -49,6 +49,7 @@ class ContentPartParam(msgspec.Struct, kw_only=True, omit_defaults=True):
     file_url: str | None = None
     filename: str | None = None
     annotations: list[Any] | None = None
+    prompt_cache_breakpoint: dict[str, Any] | None = None
 
 
 class SummaryTextParam(msgspec.Struct, kw_only=True):
