@@ -278,3 +278,22 @@ def test_responses_cache_breakpoints_are_anthropic_cache_markers(
     blocks = _sent(emulator)["messages"][0]["content"]
     assert [bool(b.get("cache_control")) for b in blocks] == [False] * 2 + [True] * 4
     assert "2 cache markers beyond Anthropic's 4 were left out" in warnings
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_responses_file_name_reaches_claude_and_is_warned_for_gemini(
+    model: str, fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    content = [
+        {"type": "input_text", "text": "read"},
+        {"type": "input_file", "file_data": PDF, "filename": "report.pdf"},
+    ]
+    emulator.clear()
+    warnings = _responses(
+        fields_gateway, api_key, model=model, input=[{"role": "user", "content": content}]
+    )
+    sent = _sent(emulator)
+    if model == CLAUDE:
+        assert sent["messages"][0]["content"][1]["title"] == "report.pdf"
+    else:
+        assert "a document's title or filename is not carried to gemini" in warnings

@@ -264,21 +264,22 @@ def _citation_from_ir(citation: Citation) -> TextCitation:
 
 
 def _document_from_ir(part: DocumentPart) -> DocumentBlockParam:
+    title = part.title or part.filename  # a Responses or Chat client names its file
     if part.url is not None:
-        return DocumentBlockParam(source=URLSource(url=part.url), title=part.title)
+        return DocumentBlockParam(source=URLSource(url=part.url), title=title)
     media_type = part.media_type or "text/plain"
     if part.text is not None:
-        return DocumentBlockParam(source=PlainTextSource(data=part.text), title=part.title)
+        return DocumentBlockParam(source=PlainTextSource(data=part.text), title=title)
     data = part.data or ""
     if media_type == "application/pdf":
         source = Base64Source(media_type=media_type, data=data)
-        return DocumentBlockParam(source=source, title=part.title)
+        return DocumentBlockParam(source=source, title=title)
     # Anthropic takes only PDFs as base64; other text documents go as a text source.
     try:
         text = base64.b64decode(data, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"document ({media_type}) is not valid base64 text") from exc
-    return DocumentBlockParam(source=PlainTextSource(data=text), title=part.title or part.filename)
+    return DocumentBlockParam(source=PlainTextSource(data=text), title=title)
 
 
 def _tool_input(part: ToolCallPart) -> msgspec.Raw:

@@ -165,6 +165,8 @@ class _ContentsBuilder:
                     self.ctx.warn("an assistant refusal in the history was sent as plain text")
                 if isinstance(part, ImagePart):
                     self._warn_detail(part)
+                elif isinstance(part, DocumentPart):
+                    self._warn_name(part)
                 converted = media_part_from_ir(part)
                 # Gemini refuses an empty text part: "required oneof field 'data' must
                 # have one initialized field".
@@ -179,6 +181,12 @@ class _ContentsBuilder:
                 raise AssertionError("handled by _parts")
             case _:
                 assert_never(part)
+
+    def _warn_name(self, part: DocumentPart) -> None:
+        # Gemini's inline data and file data take no display name (the Developer API
+        # refuses one), so the model never sees what the file was called.
+        if part.title is not None or part.filename is not None:
+            self.ctx.warn("a document's title or filename is not carried to gemini; ignored")
 
     def _warn_detail(self, part: ImagePart) -> None:
         # Gemini's media resolution is per request or (Gemini 3, v1alpha) per part, in
