@@ -29,6 +29,10 @@ from polyrelay.frontends.anthropic_messages.tools import (
     tool_choice_to_ir,
     tools_to_ir,
 )
+from polyrelay.frontends.anthropic_messages.unknown_blocks import (
+    refuse_translated,
+    without_unknown_blocks,
+)
 from polyrelay.ir import (
     ChatRequest,
     Message,
@@ -108,7 +112,7 @@ def decode_request(
     body: bytes, ctx: RequestContext, options: DecodeOptions, *, counting: bool = False
 ) -> ChatRequest:
     """`counting`: a count_tokens body, which has no max_tokens, sampling or stream."""
-    params, unknown = _decode_params(body)
+    params, unknown = _decode_params(body, ctx)
     model = params.model or options.default_model
     upstream = options.upstream_types.get(model)
     system, messages = messages_to_ir(params, ctx)
@@ -198,13 +202,22 @@ def _has_foreign_reasoning(messages: tuple[Message, ...]) -> bool:
     )
 
 
-def _decode_params(body: bytes) -> tuple[MessageCreateParams, list[str]]:
+def _decode_params(body: bytes, ctx: RequestContext) -> tuple[MessageCreateParams, list[str]]:
     """The body, and the names of its top-level fields this gateway does not know (the
-    fast path relays them; a translation has nowhere to put them)."""
+    fast path relays them; a translation has nowhere to put them). Content blocks of
+    types it does not know are left to the fast path too (unknown_blocks.py)."""
     try:
         return decode_known(body, MessageCreateParamsStrict, MessageCreateParams)
     except msgspec.ValidationError as exc:
-        raise _field_error(exc) from exc
+        known = without_unknown_blocks(body, exc)
+        if known is None:
+            raise _field_error(exc) from exc
+        try:
+            decoded = decode_known(known[0], MessageCreateParamsStrict, MessageCreateParams)
+        except msgspec.ValidationError as again:
+            raise _field_error(again) from again
+        refuse_translated(known[1], ctx)
+        return decoded
     except msgspec.DecodeError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
 
