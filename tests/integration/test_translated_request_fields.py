@@ -297,3 +297,27 @@ def test_responses_file_name_reaches_claude_and_is_warned_for_gemini(
         assert sent["messages"][0]["content"][1]["title"] == "report.pdf"
     else:
         assert "a document's title or filename is not carried to gemini" in warnings
+
+
+PROMPT = {"id": "pmpt_abc123", "version": "2", "variables": {"city": "Paris"}}
+
+
+@pytest.mark.parametrize("model", [CHAT, CLAUDE, GEMINI])
+def test_responses_stored_prompt_is_refused_when_translated(
+    fields_gateway: Gateway, emulator: Emulator, api_key: str, model: str
+) -> None:
+    """A stored prompt template lives at OpenAI: answered without it (warned 'ignored'),
+    the request was another one, its instructions and messages missing."""
+    emulator.clear()
+    with pytest.raises(openai.BadRequestError) as refused:
+        _responses(fields_gateway, api_key, model=model, prompt=PROMPT)
+    assert refused.value.param == "prompt"  # type: ignore[attr-defined]
+    assert "stored prompt template" in str(refused.value)
+    assert emulator.requests() == []
+
+
+def test_responses_stored_prompt_is_relayed_to_openai_responses(
+    fields_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    _responses(fields_gateway, api_key, model=RESPONSES, prompt=PROMPT)
+    assert _sent(emulator)["prompt"] == PROMPT

@@ -70,8 +70,18 @@ def parse_params(body: bytes, ctx: RequestContext | None = None) -> ResponseCrea
         raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from exc
     if ctx is not None:
         for key in unknown:
-            ctx.warn_translated(f"{key} is not supported by the gateway; ignored")
+            if key == "prompt":  # answered without the template, it is another request
+                ctx.refuse_translated(UnsupportedError(_PROMPT_ONLY_RELAYED, param="prompt"))
+            else:
+                ctx.warn_translated(f"{key} is not supported by the gateway; ignored")
     return params
+
+
+_PROMPT_ONLY_RELAYED = (
+    "prompt: a stored prompt template is kept by OpenAI, so it reaches only a model on an"
+    " openai-responses upstream (relayed as sent); for this model, send the prompt's text"
+    " as instructions and input"
+)
 
 
 def decode_request(body: bytes, ctx: RequestContext) -> tuple[ChatRequest, ResponsesOptions]:
