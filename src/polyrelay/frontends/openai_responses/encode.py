@@ -33,11 +33,14 @@ from polyrelay.schemas.openai_responses import (
     IncompleteDetails,
     InputTokensDetails,
     OutputTokensDetails,
+    Reasoning,
     Response,
     ResponseOutputContent,
     ResponseOutputItem,
     ResponseUsage,
     SummaryTextParam,
+    TextConfigParam,
+    TextFormatParam,
     URLCitation,
     WebSearchAction,
 )
@@ -62,6 +65,11 @@ __all__ = [
 _ITEM_ID_KEY = "openai-responses.item_id"
 SOURCES = "web_search_call.action.sources"
 """The `include` entry that asks for the URLs a web search found."""
+
+
+# What OpenAI echoes for a temperature or top_p the request left out: their defaults, also
+# every other upstream's (a client reads `response.temperature` as a number).
+_DEFAULT_SAMPLING = 1.0
 
 
 # Neutral error kind → (OpenAI error type, code, client-facing status override).
@@ -93,18 +101,28 @@ def response_shell(
         parallel_tool_calls=opts.parallel_tool_calls,
         tool_choice=opts.tool_choice,
         tools=opts.tools,
-        temperature=opts.temperature,
-        top_p=opts.top_p,
+        temperature=_DEFAULT_SAMPLING if opts.temperature is None else opts.temperature,
+        top_p=_DEFAULT_SAMPLING if opts.top_p is None else opts.top_p,
         max_output_tokens=opts.max_output_tokens,
         previous_response_id=opts.previous_response_id,
-        reasoning=opts.reasoning,
-        text=opts.text,
+        reasoning=opts.reasoning or Reasoning(),
+        text=_text_echo(opts.text),
         truncation=opts.truncation,
         store=opts.store,
         background=opts.background,
         user=opts.user,
         metadata=opts.metadata,
     )
+
+
+def _text_echo(text: TextConfigParam | None) -> TextConfigParam:
+    """The request's text config, with the plain-text format it defaults to: OpenAI
+    always echoes a `format`, so a client reading `response.text.format.type` finds one."""
+    if text is None:
+        return TextConfigParam(format=TextFormatParam(type="text"))
+    if text.format is None:
+        return TextConfigParam(format=TextFormatParam(type="text"), verbosity=text.verbosity)
+    return text
 
 
 def encode_response(
