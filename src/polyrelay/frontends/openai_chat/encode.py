@@ -89,7 +89,7 @@ def message_from_ir(response: ChatResponse) -> ChatCompletionMessage:
         content=content,
         refusal="".join(refusals) if refusals else None,
         tool_calls=calls or UNSET,
-        annotations=annotations or UNSET,
+        annotations=annotations,  # `[]` without citations, as OpenAI sends it
         reasoning_content="".join(reasoning) if reasoning else UNSET,
     )
 

@@ -62,7 +62,9 @@ from polyrelay.sse import encode_event
 
 __all__ = ["LegacyFunctionsStreamRenderer", "OpenAIChatStreamRenderer"]
 
-_ROLE_DELTA = b'{"role":"assistant","content":""}'
+# OpenAI's first delta, `refusal` included: a client that reads `delta.refusal` as a key of
+# the first chunk (a JS one, not typed by an SDK) finds it as it does from OpenAI.
+_ROLE_DELTA = b'{"role":"assistant","content":"","refusal":null}'
 _EMPTY_DELTA = b"{}"
 _DONE = encode_event(b"[DONE]")
 _KEEPALIVE = b": keep-alive\n\n"

@@ -84,7 +84,7 @@ def test_frames_are_data_lines_with_fixed_identity() -> None:
     assert {(c["id"], c["created"], c["model"], c["object"]) for c in chunks} == {
         (chunks[0]["id"], chunks[0]["created"], "my-model", "chat.completion.chunk")
     }
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
     assert chunks[3]["choices"][0]["delta"] == {
         "tool_calls": [
             {
