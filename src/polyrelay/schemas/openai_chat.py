@@ -16,6 +16,7 @@ from msgspec import UNSET, UnsetType
 __all__ = [
     "Annotation",
     "AnnotationURLCitation",
+    "AssistantAudio",
     "ChatCompletion",
     "ChatCompletionAssistantMessageParam",
     "ChatCompletionChunk",
@@ -31,6 +32,7 @@ __all__ = [
     "ChatCompletionFunctionMessageParam",
     "ChatCompletionFunctionToolParam",
     "ChatCompletionMessage",
+    "ChatCompletionMessageCustomToolCallParam",
     "ChatCompletionMessageParam",
     "ChatCompletionMessageToolCall",
     "ChatCompletionNamedToolChoiceParam",
@@ -44,6 +46,7 @@ __all__ = [
     "ChunkChoice",
     "CompletionTokensDetails",
     "CompletionUsage",
+    "CustomToolCallInput",
     "ErrorObject",
     "ErrorResponse",
     "File",
@@ -154,6 +157,19 @@ class ChatCompletionMessageToolCall(msgspec.Struct, kw_only=True, tag="function"
     function: FunctionCall
 
 
+class CustomToolCallInput(_Param):
+    name: str
+    input: str
+
+
+class ChatCompletionMessageCustomToolCallParam(_Param, tag="custom", tag_field="type"):
+    """A call of a custom tool (OpenAI's own, free-form input) in an assistant message
+    sent back: relayed as sent on the fast path, refused if translated."""
+
+    id: str
+    custom: CustomToolCallInput
+
+
 class ChatCompletionSystemMessageParam(_Param, tag="system", tag_field="role"):
     content: TextContent
     name: str | None = None
@@ -169,6 +185,12 @@ class ChatCompletionUserMessageParam(_Param, tag="user", tag_field="role"):
     name: str | None = None
 
 
+class AssistantAudio(_Param):
+    """An earlier audio answer, sent back by its id: only OpenAI holds the audio."""
+
+    id: str
+
+
 class ChatCompletionAssistantMessageParam(_Param, tag="assistant", tag_field="role"):
     content: (
         str
@@ -180,11 +202,14 @@ class ChatCompletionAssistantMessageParam(_Param, tag="assistant", tag_field="ro
         ]
         | None
     ) = None
-    tool_calls: list[ChatCompletionMessageToolCall] | None = None
+    tool_calls: (
+        list[ChatCompletionMessageToolCall | ChatCompletionMessageCustomToolCallParam] | None
+    ) = None
     refusal: str | None = None
     name: str | None = None
     function_call: FunctionCall | None = None
     """The legacy `functions` API's one call (no id): answered by a `function` message."""
+    audio: AssistantAudio | None = None
 
 
 class ChatCompletionToolMessageParam(_Param, tag="tool", tag_field="role"):

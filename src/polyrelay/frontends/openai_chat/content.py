@@ -43,6 +43,7 @@ from polyrelay.schemas.openai_chat import (
     ChatCompletionContentPartThinkingParam,
     ChatCompletionDeveloperMessageParam,
     ChatCompletionFunctionMessageParam,
+    ChatCompletionMessageCustomToolCallParam,
     ChatCompletionMessageParam,
     ChatCompletionSystemMessageParam,
     ChatCompletionToolMessageParam,
@@ -72,15 +73,11 @@ def messages_to_ir(
             results = []
         match msg:
             case ChatCompletionSystemMessageParam() | ChatCompletionDeveloperMessageParam():
-                parts = _text_to_ir(msg.content)
-                if out:
-                    out.append(Message(role=Role.SYSTEM, parts=parts, name=msg.name))
-                else:
-                    system.extend(parts)
+                _system_to_ir(msg, i, system, out, ctx)
             case ChatCompletionUserMessageParam():
                 out.append(_user_to_ir(msg, i, len(out), ctx))
             case ChatCompletionAssistantMessageParam():
-                out.append(_assistant_to_ir(msg, i, legacy_calls))
+                out.append(_assistant_to_ir(msg, i, legacy_calls, ctx))
             case ChatCompletionToolMessageParam():
                 results.append(
                     ToolResultPart(tool_call_id=msg.tool_call_id, content=_text_to_ir(msg.content))
@@ -100,6 +97,22 @@ def messages_to_ir(
             raise error
         ctx.refuse_translated(error)  # OpenAI answers a system prompt alone; others refuse
     return tuple(system), tuple(out)
+
+
+def _system_to_ir(
+    msg: ChatCompletionSystemMessageParam | ChatCompletionDeveloperMessageParam,
+    index: int,
+    system: list[TextPart],
+    out: list[Message],
+    ctx: RequestContext,
+) -> None:
+    parts = _text_to_ir(msg.content)
+    if out:
+        out.append(Message(role=Role.SYSTEM, parts=parts, name=msg.name))
+        return
+    system.extend(parts)
+    if msg.name is not None:  # the IR's system prompt is text alone
+        ctx.warn_translated(f"messages[{index}].name is not carried when translated; ignored")
 
 
 def _text_to_ir(content: TextContent) -> tuple[TextPart, ...]:
@@ -131,7 +144,10 @@ def _function_result_to_ir(
 
 
 def _assistant_to_ir(
-    msg: ChatCompletionAssistantMessageParam, index: int, legacy_calls: dict[str, str]
+    msg: ChatCompletionAssistantMessageParam,
+    index: int,
+    legacy_calls: dict[str, str],
+    ctx: RequestContext,
 ) -> Message:
     parts: list[Part] = []
     content = msg.content
@@ -154,10 +170,38 @@ def _assistant_to_ir(
     if legacy is not None:
         call_id = legacy_calls[legacy.name] = legacy_call_id(index)
         parts.append(ToolCallPart(id=call_id, name=legacy.name, arguments=legacy.arguments))
-    for call in msg.tool_calls or ():
+    for j, call in enumerate(msg.tool_calls or ()):
+        if isinstance(call, ChatCompletionMessageCustomToolCallParam):
+            _refuse_custom_call(f"messages[{index}].tool_calls[{j}].type", ctx)
+            continue
         fn = call.function
         parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments))
+    if msg.audio is not None:
+        _audio_to_ir(f"messages[{index}].audio", bool(parts), ctx)
     return Message(role=Role.ASSISTANT, parts=_without_empty_text(parts), name=msg.name)
+
+
+def _audio_to_ir(param: str, said_otherwise: bool, ctx: RequestContext) -> None:
+    """An earlier audio answer, by id: only OpenAI has the audio (the transcript was never
+    sent back). Beside content it is left out, warned; alone it is the whole turn, and
+    leaving it out would change the conversation."""
+    if said_otherwise:
+        ctx.warn_translated(f"{param} (an audio answer by id) reaches only OpenAI Chat; ignored")
+        return
+    message = (
+        f"Invalid '{param}': an audio answer by id reaches only an OpenAI Chat upstream;"
+        " send its transcript as the message's content."
+    )
+    ctx.refuse_translated(UnsupportedError(message, param=param))
+
+
+def _refuse_custom_call(param: str, ctx: RequestContext) -> None:
+    """A custom tool's call answers a custom tool, which only OpenAI Chat takes."""
+    message = (
+        f"Invalid '{param}': calls of custom tools reach only an OpenAI Chat upstream;"
+        " use function tools."
+    )
+    ctx.refuse_translated(UnsupportedError(message, param=param))
 
 
 def _without_empty_text(parts: list[Part]) -> tuple[Part, ...]:

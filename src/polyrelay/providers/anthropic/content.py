@@ -36,6 +36,7 @@ from polyrelay.ir import (
     ToolResultPart,
 )
 from polyrelay.providers.empty_messages import leave_out_empty
+from polyrelay.providers.message_names import warn_names_left_out
 from polyrelay.schemas.anthropic_messages import (
     Base64Source,
     CacheControl,
@@ -78,6 +79,7 @@ _NOT_IN_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 def messages_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[MessageParam]:
+    warn_names_left_out(messages, ORIGIN, ctx)
     turns: list[tuple[_WireRole, list[ContentBlockParam]]] = []
     for i, message in enumerate(messages):
         role, blocks = _turn_from_ir(message, ctx)

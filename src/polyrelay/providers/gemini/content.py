@@ -36,6 +36,7 @@ from polyrelay.ir import (
     ToolResultPart,
 )
 from polyrelay.providers.empty_messages import leave_out_empty
+from polyrelay.providers.message_names import warn_names_left_out
 from polyrelay.schemas.gemini import (
     Blob,
     Content,
@@ -72,6 +73,7 @@ def system_from_ir(system: tuple[TextPart, ...]) -> Content | None:
 
 
 def contents_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[Content]:
+    warn_names_left_out(messages, PROVIDER_TYPE, ctx)
     builder = _ContentsBuilder(ctx)
     for i, message in enumerate(messages):
         if not builder.add(message) and message.role is Role.USER:

@@ -34,6 +34,7 @@ from polyrelay.schemas.openai_chat import (
     ChatCompletionAssistantMessageParam,
     ChatCompletionContentPartImageParam,
     ChatCompletionContentPartTextParam,
+    ChatCompletionMessageCustomToolCallParam,
     ChatCompletionMessageParam,
     ChatCompletionMessageToolCall,
     ChatCompletionSystemMessageParam,
@@ -125,7 +126,7 @@ def _media_from_ir(part: ImagePart | DocumentPart) -> UserContentPart:
 def _assistant_from_ir(msg: Message, ctx: RequestContext) -> ChatCompletionAssistantMessageParam:
     texts: list[str] = []
     refusals: list[str] = []
-    calls: list[ChatCompletionMessageToolCall] = []
+    calls: list[ChatCompletionMessageToolCall | ChatCompletionMessageCustomToolCallParam] = []
     for part in msg.parts:
         if isinstance(part, TextPart):
             (refusals if part.refusal else texts).append(part.text)

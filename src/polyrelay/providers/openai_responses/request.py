@@ -37,6 +37,7 @@ from polyrelay.ir.request import (
     OPENAI_USER,
 )
 from polyrelay.providers.empty_messages import leave_out_empty
+from polyrelay.providers.message_names import warn_names_left_out
 from polyrelay.providers.openai_models import sampler, verbosity
 from polyrelay.providers.openai_responses.reasoning import (
     effort_from_budget,
@@ -142,6 +143,7 @@ def _max_tokens(value: int | None, ctx: RequestContext) -> int | None:
 
 
 def input_from_ir(messages: tuple[Message, ...], ctx: RequestContext) -> list[InputItemParam]:
+    warn_names_left_out(messages, PROVIDER_TYPE, ctx)
     items: list[InputItemParam] = []
     for i, message in enumerate(messages):
         match message.role:
