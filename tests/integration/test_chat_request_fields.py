@@ -148,3 +148,83 @@ def test_message_names_are_relayed_on_the_fast_path(
     emulator.clear()
     assert _chat(chat_gateway, api_key, model=CHAT, messages=NAMED) == ""
     assert [m.get("name") for m in _sent(emulator)["messages"]] == ["rules", "alice"]
+
+
+# --- sampling and caching fields
+
+
+# model → where its upstream's body holds top_k (None: not taken, warned)
+TOP_K = {
+    CHAT: ("top_k",),
+    RESPONSES: None,
+    CLAUDE: ("top_k",),
+    GEMINI: ("generationConfig", "topK"),
+}
+
+
+@pytest.mark.parametrize("model", list(TOP_K))
+def test_top_k_reaches_the_upstreams_that_take_it(
+    model: str, chat_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    emulator.clear()
+    warnings = _chat(chat_gateway, api_key, model=model, extra_body={"top_k": 5})
+    sent: Any = _sent(emulator)
+    path = TOP_K[model]
+    if path is None:
+        assert "top_k" not in sent
+        assert "top_k is not supported by OpenAI Responses" in warnings
+        return
+    for key in path:
+        sent = sent[key]
+    assert sent == 5
+    assert "top_k" not in warnings
+
+
+def test_a_top_k_of_no_limit_is_left_out(
+    chat_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    """vLLM's -1 means every token, as no top_k does; Anthropic refuses a negative one."""
+    emulator.clear()
+    warnings = _chat(chat_gateway, api_key, model=CLAUDE, extra_body={"top_k": -1})
+    assert "top_k" not in _sent(emulator)
+    assert "top_k" not in warnings
+
+
+CACHE = {"prompt_cache_retention": "24h", "prompt_cache_options": {"mode": "implicit"}}
+
+
+@pytest.mark.parametrize("model", [CHAT, *TRANSLATED])
+def test_prompt_cache_retention_and_options_reach_openai_upstreams(
+    model: str, chat_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    emulator.clear()
+    warnings = _chat(chat_gateway, api_key, model=model, extra_body=CACHE)
+    sent = _sent(emulator)
+    openai_upstream = model in (CHAT, RESPONSES)
+    for field, value in CACHE.items():
+        assert sent.get(field) == (value if openai_upstream else None), field
+    # Anthropic and Gemini cache by their own rules, as for prompt_cache_key.
+    assert "prompt_cache" not in warnings
+
+
+def test_a_responses_clients_cache_retention_reaches_a_chat_upstream(
+    chat_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    client = openai.OpenAI(base_url=chat_gateway.url + "/v1", api_key=api_key, max_retries=0)
+    emulator.clear()
+    raw = client.responses.with_raw_response.create(model=CHAT, input="hi", extra_body=CACHE)
+    raw.parse()
+    sent = _sent(emulator)
+    assert "messages" in sent  # translated to Chat Completions
+    assert sent.get("prompt_cache_retention") == "24h"
+    assert sent.get("prompt_cache_options") == {"mode": "implicit"}
+    assert "prompt_cache" not in raw.headers.get("polyrelay-warnings", "")
+
+
+@pytest.mark.parametrize("model", TRANSLATED)
+def test_stream_obfuscation_asked_for_is_warned_when_translated(
+    model: str, chat_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    options = {"include_obfuscation": True}
+    warnings = _chat(chat_gateway, api_key, model=model, stream=True, stream_options=options)
+    assert "include_obfuscation" in warnings

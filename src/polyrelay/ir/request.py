@@ -14,6 +14,8 @@ from polyrelay.ir.tools import FunctionTool, ToolChoice, WebSearchTool
 __all__ = [
     "OPENAI_CLIENT_METADATA",
     "OPENAI_PROMPT_CACHE_KEY",
+    "OPENAI_PROMPT_CACHE_OPTIONS",
+    "OPENAI_PROMPT_CACHE_RETENTION",
     "OPENAI_SAFETY_IDENTIFIER",
     "OPENAI_USER",
     "SUMMARY_OMITTED",
@@ -28,6 +30,11 @@ __all__ = [
 # frontends so that a request leaving the fast path keeps them (Codex's prompt-cache
 # affinity, say). Other upstreams have no equivalent and leave them out.
 OPENAI_PROMPT_CACHE_KEY = "openai.prompt_cache_key"
+OPENAI_PROMPT_CACHE_RETENTION = "openai.prompt_cache_retention"
+OPENAI_PROMPT_CACHE_OPTIONS = "openai.prompt_cache_options"
+"""How long OpenAI keeps the prompt's cache (`in_memory`, `24h`) and its breakpoints'
+mode and ttl: both OpenAI protocols take them; other upstreams keep their own caching
+rules, as for the cache key."""
 OPENAI_SAFETY_IDENTIFIER = "openai.safety_identifier"
 OPENAI_USER = "openai.user"
 """Set (possibly to None) only with OPENAI_SAFETY_IDENTIFIER: the client's own `user`,

@@ -377,6 +377,9 @@ class ChatCompletionCreateParams(_Param):
     prompt_cache_options: Any = None
     verbosity: Any = None
     moderation: Any = None
+    top_k: Any = None
+    """Not OpenAI's: OpenAI-compatible servers' (vLLM, SGLang), sent in the SDK's
+    extra_body; kept raw as the fields above, the IR carries an integer one."""
 
 
 class ChatCompletionCreateParamsStrict(ChatCompletionCreateParams, forbid_unknown_fields=True):

@@ -33,7 +33,13 @@ from polyrelay.ir import (
     ToolChoiceMode,
     WebSearchTool,
 )
-from polyrelay.ir.request import OPENAI_PROMPT_CACHE_KEY, OPENAI_SAFETY_IDENTIFIER, OPENAI_USER
+from polyrelay.ir.request import (
+    OPENAI_PROMPT_CACHE_KEY,
+    OPENAI_PROMPT_CACHE_OPTIONS,
+    OPENAI_PROMPT_CACHE_RETENTION,
+    OPENAI_SAFETY_IDENTIFIER,
+    OPENAI_USER,
+)
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
     ChatCompletionCreateParamsStrict,
@@ -61,8 +67,6 @@ _IGNORED_FIELDS = (
     "audio",
     "prediction",
     "store",
-    "prompt_cache_retention",
-    "prompt_cache_options",
     "moderation",
 )
 _MODES = {
@@ -86,6 +90,9 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
     stream = bool(p.stream)
     if stream and p.stream_options is not None:
         ctx.include_usage = bool(p.stream_options.include_usage)
+        if p.stream_options.include_obfuscation:
+            # OpenAI pads its own chunks (`obfuscation`); the gateway's stream has none.
+            ctx.warn_translated("stream_options.include_obfuscation is not supported; ignored")
     if not ctx.model:
         ctx.model = p.model
     _warn_ignored(p, ctx)
@@ -100,6 +107,7 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
         max_tokens=p.max_completion_tokens if p.max_completion_tokens is not None else p.max_tokens,
         temperature=p.temperature,
         top_p=p.top_p,
+        top_k=_top_k_to_ir(p.top_k, ctx),
         stop=_stop_to_ir(p.stop),
         n=p.n if p.n is not None else 1,
         presence_penalty=p.presence_penalty,
@@ -332,16 +340,33 @@ def _text_field(value: Any, name: str, ctx: RequestContext) -> str | None:
     return None
 
 
+def _top_k_to_ir(value: Any, ctx: RequestContext) -> int | None:
+    """OpenAI-compatible servers' (vLLM, SGLang) top_k, which Anthropic and Gemini take.
+    Kept raw by the schema: the fast path relays any value. Their -1 or 0 mean no
+    limit, as no top_k does (Anthropic refuses a negative one)."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value if value is not None and value > 0 else None
+    ctx.warn_translated("top_k is not an integer; ignored")
+    return None
+
+
 def _openai_extensions(p: ChatCompletionCreateParams, ctx: RequestContext) -> dict[str, Any]:
     """The fields an OpenAI upstream takes and the IR has no room for (ir/request.py), for
     a request that leaves the fast path or goes to a Responses upstream. A cache key only
-    steers OpenAI's prompt cache, so other upstreams leave it out without a warning."""
+    steers OpenAI's prompt cache, so other upstreams leave it out without a warning; so
+    do the cache's retention and options."""
     out: dict[str, Any] = {}
-    key = p.prompt_cache_key  # kept raw by the schema: only a string is one
-    if isinstance(key, str):
+    key = _text_field(p.prompt_cache_key, "prompt_cache_key", ctx)
+    if key is not None:
         out[OPENAI_PROMPT_CACHE_KEY] = key
-    elif key is not None:
-        ctx.warn_translated("prompt_cache_key is not a string; ignored")
+    retention = _text_field(p.prompt_cache_retention, "prompt_cache_retention", ctx)
+    if retention is not None:
+        out[OPENAI_PROMPT_CACHE_RETENTION] = retention
+    options = p.prompt_cache_options
+    if isinstance(options, dict):
+        out[OPENAI_PROMPT_CACHE_OPTIONS] = options
+    elif options is not None:
+        ctx.warn_translated("prompt_cache_options is not an object; ignored")
     if p.safety_identifier is not None:
         out[OPENAI_SAFETY_IDENTIFIER] = p.safety_identifier
         out[OPENAI_USER] = p.user

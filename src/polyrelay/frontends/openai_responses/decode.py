@@ -29,6 +29,8 @@ from polyrelay.ir import (
 from polyrelay.ir.request import (
     OPENAI_CLIENT_METADATA,
     OPENAI_PROMPT_CACHE_KEY,
+    OPENAI_PROMPT_CACHE_OPTIONS,
+    OPENAI_PROMPT_CACHE_RETENTION,
     OPENAI_SAFETY_IDENTIFIER,
     OPENAI_USER,
 )
@@ -135,6 +137,10 @@ def _openai_extensions(params: ResponseCreateParams) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if params.prompt_cache_key is not None:
         out[OPENAI_PROMPT_CACHE_KEY] = params.prompt_cache_key
+    if params.prompt_cache_retention is not None:
+        out[OPENAI_PROMPT_CACHE_RETENTION] = params.prompt_cache_retention
+    if params.prompt_cache_options is not None:
+        out[OPENAI_PROMPT_CACHE_OPTIONS] = params.prompt_cache_options
     if params.client_metadata is not None:
         out[OPENAI_CLIENT_METADATA] = params.client_metadata
     if params.safety_identifier is not None:

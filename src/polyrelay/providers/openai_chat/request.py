@@ -36,6 +36,8 @@ from polyrelay.ir import (
 )
 from polyrelay.ir.request import (
     OPENAI_PROMPT_CACHE_KEY,
+    OPENAI_PROMPT_CACHE_OPTIONS,
+    OPENAI_PROMPT_CACHE_RETENTION,
     OPENAI_SAFETY_IDENTIFIER,
     OPENAI_USER,
     SUMMARY_OMITTED,
@@ -149,6 +151,8 @@ def _params_from_ir(
         # What an OpenAI client sent beside the IR (ir/request.py); Chat Completions has
         # no client_metadata, which only tags the request, so that one stays out.
         params.prompt_cache_key = own.get(OPENAI_PROMPT_CACHE_KEY)
+        params.prompt_cache_retention = own.get(OPENAI_PROMPT_CACHE_RETENTION)
+        params.prompt_cache_options = own.get(OPENAI_PROMPT_CACHE_OPTIONS)
         params.safety_identifier = own.get(OPENAI_SAFETY_IDENTIFIER)
         params.user = own.get(OPENAI_USER, request.user)
     return params

@@ -33,6 +33,8 @@ from polyrelay.ir import (
 from polyrelay.ir.request import (
     OPENAI_CLIENT_METADATA,
     OPENAI_PROMPT_CACHE_KEY,
+    OPENAI_PROMPT_CACHE_OPTIONS,
+    OPENAI_PROMPT_CACHE_RETENTION,
     OPENAI_SAFETY_IDENTIFIER,
     OPENAI_USER,
 )
@@ -115,6 +117,8 @@ def _openai_fields(params: ResponseCreateParams, request: ChatRequest) -> None:
     Codex's prompt_cache_key and client_metadata keep its prompt-cache affinity."""
     own = request.extensions
     params.prompt_cache_key = own.get(OPENAI_PROMPT_CACHE_KEY)
+    params.prompt_cache_retention = own.get(OPENAI_PROMPT_CACHE_RETENTION)
+    params.prompt_cache_options = own.get(OPENAI_PROMPT_CACHE_OPTIONS)
     params.client_metadata = own.get(OPENAI_CLIENT_METADATA)
     params.safety_identifier = own.get(OPENAI_SAFETY_IDENTIFIER)
     params.user = own.get(OPENAI_USER, request.user)

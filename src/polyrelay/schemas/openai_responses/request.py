@@ -167,6 +167,8 @@ class ResponseCreateParams(msgspec.Struct, kw_only=True, omit_defaults=True):
     user: str | None = None
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
     service_tier: str | None = None
     top_logprobs: int | None = None
     client_metadata: dict[str, Any] | None = None
