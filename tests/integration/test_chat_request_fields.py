@@ -228,3 +228,33 @@ def test_stream_obfuscation_asked_for_is_warned_when_translated(
     options = {"include_obfuscation": True}
     warnings = _chat(chat_gateway, api_key, model=model, stream=True, stream_options=options)
     assert "include_obfuscation" in warnings
+
+
+# --- the response format
+
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+SCHEMA["additionalProperties"] = False
+FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "answer", "description": "the answer", "schema": SCHEMA},
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "path"),
+    [
+        (CLAUDE, ("output_config", "format", "schema")),
+        (GEMINI, ("generationConfig", "responseJsonSchema")),
+    ],
+)
+def test_a_response_formats_description_reaches_the_model(
+    model: str, path: tuple[str, ...], chat_gateway: Gateway, emulator: Emulator, api_key: str
+) -> None:
+    """Anthropic and Gemini take no description beside the schema: it goes in the schema."""
+    emulator.clear()
+    _chat(chat_gateway, api_key, model=model, response_format=FORMAT)
+    sent: Any = _sent(emulator)
+    for key in path:
+        sent = sent[key]
+    assert sent["description"] == "the answer"

@@ -59,6 +59,15 @@ class OutputFormat(msgspec.Struct, frozen=True, kw_only=True):
     strict: bool | None = None
     description: str | None = None
 
+    def described_schema(self) -> JSONSchema | None:
+        """The schema, holding the format's description, for an upstream that takes no
+        description beside it (Anthropic, Gemini): the model reads the schema's own."""
+        schema, said = self.schema, self.description
+        if not said or schema is None or schema.get("description") == said:
+            return schema
+        own = schema.get("description")
+        return {**schema, "description": f"{said}\n\n{own}" if isinstance(own, str) else said}
+
 
 class ReasoningConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Reasoning policy. `enabled=False` turns it off; otherwise `budget_tokens` (Anthropic,

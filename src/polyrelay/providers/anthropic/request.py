@@ -307,7 +307,9 @@ def _output_config_from_ir(
     output_format = request.output_format
     fmt = None
     if output_format is not None and output_format.kind is OutputFormatKind.JSON_SCHEMA:
-        schema = structured_schema(output_format.schema or _EMPTY_SCHEMA, ctx, "response_format")
+        schema = structured_schema(
+            output_format.described_schema() or _EMPTY_SCHEMA, ctx, "response_format"
+        )
         fmt = OutputFormatParam(type="json_schema", schema=schema)
     if fmt is None and effort is None:
         return None

@@ -209,7 +209,7 @@ def _output_format_from_ir(
         case OutputFormatKind.JSON_OBJECT:
             return "application/json", None
         case OutputFormatKind.JSON_SCHEMA:
-            return "application/json", output_format.schema
+            return "application/json", output_format.described_schema()
         case _:
             assert_never(output_format.kind)
 
