@@ -113,10 +113,6 @@ ALLOWED: dict[tuple[str, str, str, str], str] = {
     # Chat: Claude thinks only when the request asks (a Chat request asks with
     # reasoning_effort, which these do not send); the emulator's Chat model always reasons.
     ("chat", "anthropic", "think", r"reasoning_content"): "not asked to think",
-    # Chat: the token counts of OpenAI's audio and Predicted Outputs, which no other
-    # upstream has. LEFT OPEN: they are 0 there and could be written as 0, but the schema
-    # (schemas/openai_chat.py) was being changed by others at the time.
-    ("chat", OTHERS, ANY, r"(audio|prediction)_tokens: missing"): "OpenAI-only features",
     # Messages: `server_tool_use` is null without server tools (the reference allows null;
     # Anthropic's SDK types it optional), and the service tier is Anthropic's own: the other
     # upstreams' tiers have other names and meanings.

@@ -436,13 +436,21 @@ class Choice(msgspec.Struct, kw_only=True):
 
 class PromptTokensDetails(msgspec.Struct, kw_only=True):
     cached_tokens: int = 0
+    audio_tokens: int = 0
+    """OpenAI's audio input; written 0 as OpenAI writes it (no other upstream has audio)."""
     cache_write_tokens: int | UnsetType = UNSET
     """Newer (openai-python 3.57): written to the cache, within `prompt_tokens` as the
     cached ones are; left out when there are none, as OpenAI leaves it out."""
 
 
 class CompletionTokensDetails(msgspec.Struct, kw_only=True):
+    """OpenAI writes every count, 0 when there is none; audio output and Predicted Outputs
+    are OpenAI's own, so 0 on a translated answer."""
+
     reasoning_tokens: int = 0
+    audio_tokens: int = 0
+    accepted_prediction_tokens: int = 0
+    rejected_prediction_tokens: int = 0
 
 
 class CompletionUsage(msgspec.Struct, kw_only=True):
