@@ -25,7 +25,10 @@ from __future__ import annotations
 import re
 
 from polyrelay.codec import JSONObject
-from polyrelay.emulator.anthropic_schema_checks import refuse_unsupported_schemas
+from polyrelay.emulator.anthropic_schema_checks import (
+    refuse_unsupported_schemas,
+    structured_schemas,
+)
 from polyrelay.emulator.script import RequestError
 from polyrelay.emulator.wire import as_list, as_object
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
@@ -199,12 +202,8 @@ def _refuse_tool_schemas(tools: list[JSONObject]) -> None:
 
 
 def _refuse_open_objects(body: JSONObject) -> None:
-    schema = as_object(as_object(body.get("output_config")).get("format")).get("schema")
-    if isinstance(schema, dict):
-        _refuse_open_in(schema, "output_config.format.schema")
-    for i, tool in enumerate(as_object(t) for t in as_list(body.get("tools"))):
-        if tool.get("strict") is True:
-            _refuse_open_in(as_object(tool.get("input_schema")), f"tools.{i}.input_schema")
+    for schema, where in structured_schemas(body):
+        _refuse_open_in(schema, where)
 
 
 def _refuse_open_in(schema: SchemaNode, where: str) -> None:

@@ -18,13 +18,15 @@ not show that the gateway never sends one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from polyrelay.codec import JSONObject
 from polyrelay.emulator.script import RequestError
 from polyrelay.emulator.wire import as_list, as_object
 from polyrelay.providers.schema_refs import reference_cycle
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
 
-__all__ = ["refuse_unsupported_schemas"]
+__all__ = ["refuse_unsupported_schemas", "structured_schemas"]
 
 _NUMERIC = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
 _REFUSED = {
@@ -39,14 +41,21 @@ _FORMATS = frozenset(
 )
 
 
-def refuse_unsupported_schemas(body: JSONObject) -> None:
-    """Each structured-output schema of `body` checked against Anthropic's limits."""
+def structured_schemas(body: JSONObject) -> Iterator[tuple[SchemaNode, str]]:
+    """Each schema of `body` that Anthropic constrains output to (the output format's, a
+    strict tool's input), with where Anthropic's messages say it is."""
     schema = as_object(as_object(body.get("output_config")).get("format")).get("schema")
     if isinstance(schema, dict):
-        _refuse_in(schema, "output_config.format.schema")
+        yield schema, "output_config.format.schema"
     for i, tool in enumerate(as_object(t) for t in as_list(body.get("tools"))):
         if tool.get("strict") is True:
-            _refuse_in(as_object(tool.get("input_schema")), f"tools.{i}.custom")
+            yield as_object(tool.get("input_schema")), f"tools.{i}.custom"
+
+
+def refuse_unsupported_schemas(body: JSONObject) -> None:
+    """Each structured-output schema of `body` checked against Anthropic's limits."""
+    for schema, where in structured_schemas(body):
+        _refuse_in(schema, where)
 
 
 def _refuse_in(schema: SchemaNode, where: str) -> None:
