@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.integration.conftest import Emulator
 from tests.integration.servers import free_port, gateway_config, start, stop
+from tests.integration.web_search_support import INGEST, write_pages
 
-__all__ = ["Servers", "run_servers"]
+__all__ = ["Servers", "run_servers", "run_servers_with_search", "tool"]
 
 
 class Servers:
@@ -34,3 +38,21 @@ def run_servers(workdir: Path, models: Iterable[str], extra: str = "") -> Iterat
     yield Servers(url, Emulator(emulator_url), workdir / "gateway.log")
     stop(gateway)
     stop(emulator)
+
+
+def run_servers_with_search(workdir: Path, models: Iterable[str]) -> Iterator[Servers]:
+    """`run_servers` whose gateway searches a local index of the test pages (the gateway's
+    own web search, for clients whose search it runs)."""
+    write_pages(workdir / "pages")
+    extra = f"search: {{backend: local, index_path: {workdir / 'search.db'}}}\n"
+    config = workdir / "ingest.yaml"
+    config.write_text(gateway_config("http://127.0.0.1:9", workdir / "ingest.db", extra))
+    ingest = [*INGEST, str(workdir / "pages"), "--config", str(config)]
+    done = subprocess.run(ingest, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield from run_servers(workdir, models, extra)
+
+
+def tool(name: str, arguments: dict[str, Any]) -> str:
+    """The emulator's directive for a call of tool `name` with `arguments`."""
+    return f"[[tool {name} {json.dumps(arguments, ensure_ascii=False)}]]"

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tests.clients.support import Servers, run_servers
+from tests.clients.support import Servers, run_servers_with_search, tool
 from tests.clients.test_claude_code import CLAUDE, CLAUDE_MODELS, run_claude
-from tests.integration.servers import gateway_config
-from tests.integration.web_search_support import INGEST, PAGES, write_pages
+from tests.integration.web_search_support import PAGES
 
 MODELS = {
     **CLAUDE_MODELS,
@@ -37,19 +34,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    workdir = tmp_path_factory.mktemp("claude-agent-servers")
-    write_pages(workdir / "pages")
-    extra = f"search: {{backend: local, index_path: {workdir / 'search.db'}}}\n"
-    config = workdir / "ingest.yaml"
-    config.write_text(gateway_config("http://127.0.0.1:9", workdir / "ingest.db", extra))
-    ingest = [*INGEST, str(workdir / "pages"), "--config", str(config)]
-    done = subprocess.run(ingest, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    yield from run_servers(workdir, MODELS.values(), extra)
-
-
-def tool(name: str, arguments: dict[str, Any]) -> str:
-    return f"[[tool {name} {json.dumps(arguments, ensure_ascii=False)}]]"
+    yield from run_servers_with_search(
+        tmp_path_factory.mktemp("claude-agent-servers"), MODELS.values()
+    )
 
 
 def last_body(servers: Servers) -> str:

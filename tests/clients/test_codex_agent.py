@@ -7,16 +7,13 @@ and its `web_search` tool (Anthropic's own search; the gateway's elsewhere)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tests.clients.support import Servers, run_servers
+from tests.clients.support import Servers, run_servers_with_search, tool
 from tests.clients.test_codex import CODEX, completed, run_codex
-from tests.integration.servers import gateway_config
-from tests.integration.web_search_support import INGEST, PAGES, write_pages
+from tests.integration.web_search_support import PAGES
 
 # Codex offers apply_patch as a custom tool to the gpt-5.5 family, whatever the suffix.
 UPSTREAMS = {
@@ -36,19 +33,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    workdir = tmp_path_factory.mktemp("codex-agent-servers")
-    write_pages(workdir / "pages")
-    extra = f"search: {{backend: local, index_path: {workdir / 'search.db'}}}\n"
-    config = workdir / "ingest.yaml"
-    config.write_text(gateway_config("http://127.0.0.1:9", workdir / "ingest.db", extra))
-    ingest = [*INGEST, str(workdir / "pages"), "--config", str(config)]
-    done = subprocess.run(ingest, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    yield from run_servers(workdir, UPSTREAMS.values(), extra)
-
-
-def tool(name: str, arguments: dict[str, Any]) -> str:
-    return f"[[tool {name} {json.dumps(arguments, ensure_ascii=False)}]]"
+    yield from run_servers_with_search(
+        tmp_path_factory.mktemp("codex-agent-servers"), UPSTREAMS.values()
+    )
 
 
 def work_file(tmp_path: Path, name: str, text: str) -> Path:
