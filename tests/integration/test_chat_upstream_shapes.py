@@ -3,7 +3,7 @@ to an `openai` upstream must not take there (the emulator refuses each as OpenAI
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -46,7 +46,7 @@ O_SERIES_CHAT = "o-series-chat"
 """o4-mini on the `openai` (Chat) provider: it has no reasoning effort `minimal`."""
 
 
-def _posts(emulator: Emulator) -> list[dict[str, Any]]:
+def posts(emulator: Emulator) -> list[dict[str, Any]]:
     return [r["body"] for r in emulator.requests() if r["method"] == "POST"]
 
 
@@ -64,7 +64,7 @@ def test_responses_metadata_is_not_sent_to_a_chat_upstream(
     if not stream:
         assert raw.parse().metadata == TAGS
     assert "metadata is not supported" in raw.headers.get("polyrelay-warnings", "")
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert "metadata" not in sent
 
 
@@ -97,7 +97,7 @@ def test_a_reasoning_model_gets_max_completion_tokens_wherever_it_is_served(
         assert [e.type for e in message][-1] == "message_stop"  # type: ignore[union-attr]
     else:
         assert message.content  # type: ignore[union-attr]
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert sent["max_completion_tokens"] == 300
     assert "max_tokens" not in sent
 
@@ -141,7 +141,7 @@ def test_a_tool_call_id_past_40_characters_still_pairs_with_its_result(
         assert [e.type for e in message][-1] == "message_stop"  # type: ignore[union-attr]
     else:
         assert message.content  # type: ignore[union-attr]
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assistant, tool = sent["messages"][1], sent["messages"][2]
     wire_id = assistant["tool_calls"][0]["id"]
     assert len(wire_id) <= 40 and tool["tool_call_id"] == wire_id
@@ -166,24 +166,33 @@ LOOSE_SCHEMA: Any = {
 }
 
 
+# Whether the upstream got the tool without strict: Chat leaves it out, Responses says false.
+UNSTRICT: dict[str, Callable[[dict[str, Any]], bool]] = {
+    CHAT_MODEL: lambda sent: "strict" not in sent["tools"][0]["function"],
+    MODELS_BY_PROVIDER["openai-responses"]: lambda sent: sent["tools"][0]["strict"] is False,
+}
+
+
+@pytest.mark.parametrize("model", list(UNSTRICT))
 def test_a_strict_tool_openai_would_refuse_goes_without_strict(
-    gateway: Gateway, emulator: Emulator
+    gateway: Gateway, emulator: Emulator, model: str
 ) -> None:
     """An Anthropic strict tool may have optional properties; OpenAI's strict mode answers
-    that schema with 400 ('required' ... including every key in properties)."""
+    that schema with 400 ('required' ... including every key in properties), on Chat
+    Completions and Responses alike."""
     emulator.clear()
     client = anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
     tool: Any = {"name": "get_weather", "input_schema": LOOSE_SCHEMA, "strict": True}
     raw = client.messages.with_raw_response.create(
-        model=CHAT_MODEL,
+        model=model,
         max_tokens=200,
         tools=[tool],
         messages=[{"role": "user", "content": "weather?"}],
     )
     assert raw.parse().content
     assert "'get_weather' was sent without strict" in raw.headers.get("polyrelay-warnings", "")
-    (sent,) = _posts(emulator)
-    assert "strict" not in sent["tools"][0]["function"]
+    (sent,) = posts(emulator)
+    assert UNSTRICT[model](sent)
 
 
 def test_the_emulator_refuses_a_strict_tool_with_an_optional_property(
@@ -212,7 +221,7 @@ def test_the_least_thinking_budget_is_an_effort_the_model_has(
         messages=[{"role": "user", "content": "hi"}],
     )
     assert message.content
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert sent["reasoning_effort"] == effort
 
 
@@ -245,7 +254,7 @@ def test_samplers_are_dropped_for_a_model_that_reasons(
     assert (
         "temperature is not supported by the reasoning model" in raw.headers["polyrelay-warnings"]
     )
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert "temperature" not in sent and "top_p" not in sent
 
 
@@ -261,7 +270,7 @@ def test_samplers_stay_for_gpt_5_1_without_reasoning_and_go_with_it(
             messages=[{"role": "user", "content": "hi"}],
             extra_body={"temperature": 0.5, "thinking": thinking},
         )
-    plain, reasoned = _posts(emulator)
+    plain, reasoned = posts(emulator)
     assert plain["temperature"] == 0.5
     assert "temperature" not in reasoned and reasoned["reasoning_effort"] == "low"
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.conftest import Emulator, Gateway, serving_config
 from tests.integration.servers import MODELS_BY_PROVIDER, STATIC_KEY, gateway_config
+from tests.integration.test_chat_upstream_shapes import LOOSE_SCHEMA, posts
 
 RESPONSES_MODEL = MODELS_BY_PROVIDER["openai-responses"]
 GPT_51_RESPONSES = "gpt-51-responses"
@@ -36,10 +37,6 @@ def o_series_gateway(
     yield from serving_config(config_file)
 
 
-def _posts(emulator: Emulator) -> list[dict[str, Any]]:
-    return [r["body"] for r in emulator.requests() if r["method"] == "POST"]
-
-
 @pytest.mark.parametrize(
     ("model", "effort"), [(O_SERIES_RESPONSES, "low"), (RESPONSES_MODEL, "minimal")]
 )
@@ -57,7 +54,7 @@ def test_the_least_thinking_budget_is_an_effort_the_model_has(
         messages=[{"role": "user", "content": "hi"}],
     )
     assert message.content
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert sent["reasoning"]["effort"] == effort
 
 
@@ -65,34 +62,6 @@ def test_the_emulator_refuses_minimal_effort_to_o4_mini(emulator: Emulator) -> N
     upstream = openai.OpenAI(base_url=emulator.url + "/v1", api_key="up-openai", max_retries=0)
     with pytest.raises(openai.BadRequestError, match="does not support 'minimal'"):
         upstream.responses.create(model="o4-mini", input="hi", reasoning={"effort": "minimal"})
-
-
-LOOSE_SCHEMA: Any = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "units": {"type": "string"}},
-    "required": ["city"],  # units is optional, which OpenAI's strict mode refuses
-    "additionalProperties": False,
-}
-
-
-def test_a_strict_tool_openai_would_refuse_goes_without_strict(
-    gateway: Gateway, emulator: Emulator
-) -> None:
-    """An Anthropic strict tool may have optional properties; OpenAI's strict mode answers
-    that schema with 400 ('required' ... including every key in properties)."""
-    emulator.clear()
-    client = anthropic.Anthropic(base_url=gateway.url, api_key=STATIC_KEY, max_retries=0)
-    tool: Any = {"name": "get_weather", "input_schema": LOOSE_SCHEMA, "strict": True}
-    raw = client.messages.with_raw_response.create(
-        model=RESPONSES_MODEL,
-        max_tokens=200,
-        tools=[tool],
-        messages=[{"role": "user", "content": "weather?"}],
-    )
-    assert raw.parse().content
-    assert "'get_weather' was sent without strict" in raw.headers.get("polyrelay-warnings", "")
-    (sent,) = _posts(emulator)
-    assert sent["tools"][0]["strict"] is False
 
 
 def test_the_emulator_refuses_a_strict_tool_with_an_optional_property(
@@ -134,7 +103,7 @@ def test_samplers_go_only_to_a_model_not_reasoning(
         **extra,
     )
     assert raw.parse().choices[0].message.content
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert ("temperature" in sent, "top_p" in sent) == (kept, kept)
     warned = "temperature is not supported" in raw.headers.get("polyrelay-warnings", "")
     assert warned is not kept
@@ -164,7 +133,7 @@ def test_claude_codes_thinking_is_not_sent_to_a_model_that_does_not_reason(
     )
     assert raw.status_code == 200
     assert "does not reason" in raw.headers.get("polyrelay-warnings", "")
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert "reasoning" not in sent and "include" not in sent
 
 
@@ -184,7 +153,7 @@ def test_a_model_that_reasons_anyway_gives_its_reasoning_for_the_next_turn(
     client.chat.completions.create(
         model=RESPONSES_MODEL, messages=[{"role": "user", "content": "hi"}]
     )
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert sent["include"] == ["reasoning.encrypted_content"]
 
 
@@ -204,5 +173,5 @@ def test_claude_codes_effort_max_is_high_for_a_model_without_it(
     )
     assert raw.parse().content
     assert "effort max is high" in raw.headers.get("polyrelay-warnings", "")
-    (sent,) = _posts(emulator)
+    (sent,) = posts(emulator)
     assert sent["reasoning"]["effort"] == "high"
