@@ -29,8 +29,10 @@ LIMIT = 64
 class ConnectionStore:
     def __init__(self, store: ResponseStore, max_bytes: int) -> None:
         self._store = store
-        self._local: OrderedDict[str, StoredResponse] = OrderedDict()
-        self._sizes: dict[str, int] = {}
+        self._local: OrderedDict[str, tuple[StoredResponse, int]] = OrderedDict()
+        """By id: the response, and its size as `remember` was told it."""
+        self._held = 0
+        """The sizes of `_local` together."""
         self._max_bytes = max_bytes
         """What the remembered responses may hold together (their turns' bodies and
         their output as sent): without it, 64 turns of max_body_bytes each stayed in
@@ -45,7 +47,7 @@ class ConnectionStore:
         output = response.get("output")
         if not isinstance(response_id, str) or ctx.key_id is None:
             return
-        self._local[response_id] = StoredResponse(
+        stored = StoredResponse(
             id=response_id,
             key_id=ctx.key_id,
             created_at=ctx.created,
@@ -55,17 +57,21 @@ class ConnectionStore:
             input_items=[msgspec.to_builtins(item) for item in options.input_items],
             output_items=list(output) if isinstance(output, list) else [],
         )
-        self._local.move_to_end(response_id)
-        self._sizes[response_id] = size
-        held = sum(self._sizes.values())
-        while len(self._local) > LIMIT or (held > self._max_bytes and len(self._local) > 1):
-            oldest, _ = self._local.popitem(last=False)
-            held -= self._sizes.pop(oldest)
+        self._forget(response_id)  # a response remembered again counts once
+        self._local[response_id] = (stored, size)
+        self._held += size
+        while len(self._local) > LIMIT or (self._held > self._max_bytes and len(self._local) > 1):
+            self._forget(next(iter(self._local)))
+
+    def _forget(self, response_id: str) -> None:
+        forgotten = self._local.pop(response_id, None)
+        if forgotten is not None:
+            self._held -= forgotten[1]
 
     def get(self, response_id: str, key_id: str) -> StoredResponse | None:
         local = self._local.get(response_id)
-        if local is not None and local.key_id == key_id:
-            return local
+        if local is not None and local[0].key_id == key_id:
+            return local[0]
         return self._store.get(response_id, key_id)
 
     # The rest is the database's.
@@ -77,8 +83,7 @@ class ConnectionStore:
         self._store.flush()
 
     def delete(self, response_id: str, key_id: str) -> bool:
-        self._local.pop(response_id, None)
-        self._sizes.pop(response_id, None)
+        self._forget(response_id)
         return self._store.delete(response_id, key_id)
 
     def purge(self, created_before: int, limit: int) -> int:
