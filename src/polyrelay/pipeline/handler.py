@@ -140,9 +140,13 @@ class Gateway:
         if not log.isEnabledFor(logging.INFO):
             return response
         if type(response) is SSEResponse:
-            # Its status is known once its head goes out: a stream that failed before its
-            # first frames is answered with its HTTP error instead (a 429, a 502).
-            response.answered = lambda status: _log_request(request, ctx, started, status)
+            # Logged at its end: only then is its status known (an HTTP error before its
+            # first frames, 499 for a client gone, an in-band error's as its usage row
+            # says), and the warnings its parser and renderer gave on the way, which come
+            # too late for the polyrelay-warnings header, are in the log at least.
+            response.ended = lambda status, head_sent: _log_request(
+                request, ctx, started, status, head_sent
+            )
         else:
             _log_request(request, ctx, started, response.status_code)
         return response
@@ -289,19 +293,28 @@ class Gateway:
             renderer.heartbeat,
             ctx,
             self.settings.stream_keepalive_seconds,
-            meter.abandon,
+            meter,
             lambda error: self.error_response(frontend, error, ctx),
         )
 
 
-def _log_request(request: Request, ctx: RequestContext, started: float, status: int) -> None:
+def _log_request(
+    request: Request,
+    ctx: RequestContext,
+    started: float,
+    status: int,
+    head_sent: float | None = None,
+) -> None:
+    """One line per request, at its end: for a stream, the whole duration and, when its
+    head went out, its first byte's."""
     log.info(
-        "%s %s model=%s status=%s %.1fms%s",
+        "%s %s model=%s status=%s %.1fms%s%s",
         request.method,
         request.scope["path"],
         header_safe(ctx.model[:_LOGGED_MODEL]) if ctx.model else "-",
         status,
         (time.perf_counter() - started) * 1000,
+        "" if head_sent is None else f" (first byte {(head_sent - started) * 1000:.1f}ms)",
         f" warnings={ctx.warnings}" if ctx.warnings else "",
     )
 

@@ -18,6 +18,8 @@ settled once into one `UsageRecord` row.
 - a stream that ended in an error (cut off, an in-band error, a timeout): its row has that
   error's status, as the same error before the stream would, and the tokens it reported
   (`fail`, or a StreamError seen by `see_all`);
+- a stream's request log line is written at its end with the status its row records
+  (`outcome`, which the SSE response asks once the frames are closed);
 - fast path, not streamed: `usage_of_body` reads the `usage` object of the relayed JSON,
   already decoded to echo the model, with the provider's own usage mapping;
 - an error the upstream answered (or a transport failure reaching it): a row with the
@@ -146,12 +148,17 @@ class Meter:
         upstream had reported (a 200 would say the client got the whole answer)."""
         self._status = ClientClosedError.status
 
+    def outcome(self) -> int:
+        """The status the row records once settled (as it stands until then): what the
+        request log says of a stream, at its end."""
+        return self._status
+
     def settle(self, status: int | None = None) -> None:
         """`status`: the client's, when known here; else 200 or the stream's failure's."""
         if self._settled:
             return
         self._settled = True
-        status = self._status if status is None else status
+        status = self._status = self._status if status is None else status
         usage = self._usage
         for seen in self._choices.values():
             usage = usage + seen

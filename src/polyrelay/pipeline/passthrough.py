@@ -86,7 +86,7 @@ async def relay(
     echo = _Echo(route.upstream_model, ctx.model, extra, trim, metadata=_names_model(raw))
     frames = MeteredFrames(_forward(stream, parser, renderer, observer, meter, echo), meter)
     keepalive = gateway.settings.stream_keepalive_seconds
-    return sse_response(frames, renderer.heartbeat, ctx, keepalive, meter.abandon)
+    return sse_response(frames, renderer.heartbeat, ctx, keepalive, meter)
 
 
 async def _relay_whole(

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
 from polyrelay.pipeline.sse_response import SSEResponse
+
+if TYPE_CHECKING:
+    from polyrelay.pipeline.metering import Meter
 
 __all__ = ["SSE_HEADERS", "conforms", "header_safe", "response_headers", "sse_response"]
 
@@ -54,12 +58,14 @@ def sse_response(
     beat: Callable[[], list[bytes]],
     ctx: RequestContext,
     keepalive: float,
-    client_gone: Callable[[], None] | None = None,
+    meter: Meter | None = None,
     refuse: Callable[[GatewayError], Response] | None = None,
 ) -> SSEResponse:
     """The streamed answer: frames as they come, and during silence `beat()`, a renderer's
-    `heartbeat`; `client_gone()` when the client leaves before the end; `refuse(error)`,
-    the HTTP error answering a stream that failed before its first frames."""
+    `heartbeat`; `meter` (that of the upstream call the frames come from) hears when the
+    client leaves before the end and tells the status the stream ended with;
+    `refuse(error)`, the HTTP error answering a stream that failed before its first
+    frames."""
 
     def heartbeat() -> bytes:
         return b"".join(beat())
@@ -77,7 +83,8 @@ def sse_response(
         headers,
         heartbeat=heartbeat,
         keepalive=keepalive,
-        client_gone=client_gone,
+        client_gone=None if meter is None else meter.abandon,
         refuse=refuse,
         late_headers=late_headers,
+        outcome=None if meter is None else meter.outcome,
     )

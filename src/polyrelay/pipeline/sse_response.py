@@ -24,13 +24,16 @@ a healthy stream's first byte leaves no later): a stream that failed before them
 (`FailedFrames` first) is answered with the HTTP error `refuse` makes of it, as the same
 error before the stream would be, since the SDKs retry a 429 or 529 status but never an
 in-band error. A failure after the first frames ends the stream with its in-band error.
-So a stream's status is known only then: `answered` tells the request log.
+So a stream's status is known only at its end, and so are the warnings its parser and
+renderer give on the way: `ended` tells the request log then, once, with the status its
+usage row records (`outcome`: 200, 499 for a client gone, an in-band error's status).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
 from starlette.responses import Response
@@ -76,12 +79,15 @@ class SSEResponse(Response):
         client_gone: Callable[[], None] | None = None,
         refuse: Callable[[GatewayError], Response] | None = None,
         late_headers: Callable[[], Mapping[str, str] | None] | None = None,
+        outcome: Callable[[], int] | None = None,
     ) -> None:
         """`client_gone`: called when the client goes away before the stream's end.
         `refuse`: the error response to a stream that failed before its first frames
         (without it, such a stream is a 200 with its in-band error). `late_headers`: the
         headers anew when they changed since (warnings a stream parser gave before the
-        first frames), else None; asked once, as the head goes out."""
+        first frames), else None; asked once, as the head goes out. `outcome`: the status
+        of a stream that ended after its head (its meter's, which knows an in-band error's
+        status), asked once at its end."""
         self.frames = frames
         self.status_code = 200
         self.background = None
@@ -91,19 +97,26 @@ class SSEResponse(Response):
         self.client_gone = client_gone
         self.refuse = refuse
         self.late_headers = late_headers
-        self.answered: Callable[[int], None] | None = None
-        """Told, once, the status the client gets (for the request log): 200 as the head
-        goes out, a refusal's, or 499 when the client left before either."""
+        self.outcome = outcome
+        self.head_sent: float | None = None
+        """When the head went out (`time.perf_counter()`), if it did."""
+        self.ended: Callable[[int, float | None], None] | None = None
+        """Told, once, as the stream ends (for the request log): its status (a refusal's,
+        499 when the client left, else the `outcome`, or 200, or 500 when the stream
+        raised) and `head_sent`."""
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pump = _Pump(send, receive, self.heartbeat, self.keepalive, self.client_gone)
-        status = 500  # the stream raised before its head: the server answers 500
+        refusal: Response | None = None
+        status = 500  # the stream raised: before its head, the server answers 500
         try:
             refusal = await pump.run(self.frames, self._head, self.refuse)
-            status = ClientClosedError.status if refusal is None else refusal.status_code
+            status = ClientClosedError.status if pump.left else 200
         finally:
-            self._tell(status)  # unless the head told its 200 already
+            # After `run`, which closed the frames: their meter has settled its row.
+            if self.ended is not None:
+                self._end(status, refusal)
         if refusal is not None:
             self.status_code = refusal.status_code
             await refusal(scope, receive, send)
@@ -112,13 +125,17 @@ class SSEResponse(Response):
         headers = self.late_headers() if self.late_headers is not None else None
         if headers is not None:
             self.init_headers(headers)
-        self._tell(200)
+        self.head_sent = time.perf_counter()
         return {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
 
-    def _tell(self, status: int) -> None:
-        answered, self.answered = self.answered, None
-        if answered is not None:
-            answered(status)
+    def _end(self, status: int, refusal: Response | None) -> None:
+        ended, self.ended = self.ended, None
+        assert ended is not None
+        if refusal is not None:
+            status = refusal.status_code
+        elif self.head_sent is not None and self.outcome is not None:
+            status = self.outcome()
+        ended(status, self.head_sent)
 
 
 async def _first(frames: AsyncIterator[bytes]) -> bytes:
@@ -138,6 +155,7 @@ class _Pump:
         "heartbeat",
         "keepalive",
         "last",
+        "left",
         "loop",
         "receive",
         "send",
@@ -169,6 +187,8 @@ class _Pump:
         self.waiting = True
         self.started = False
         self.disconnected = False
+        self.left = False
+        """The client went away before the stream's end."""
         self.beat: asyncio.Task[None] | None = None
         self.watcher: asyncio.Future[Message] | None = None
         first = min(self.keepalive, _WATCH_AFTER) if self.keepalive > 0 else _WATCH_AFTER
@@ -251,6 +271,7 @@ class _Pump:
 
     def _left(self) -> None:
         """The client is gone before the stream's end."""
+        self.left = True
         if self.client_gone is not None:
             self.client_gone()  # before `aclose` in `run`, which settles the stream's usage
 

@@ -244,9 +244,8 @@ class _Connection:
             self.key = await self.gateway.authenticator.authenticate(self.headers)
             await self.gateway.limiter.admit(self.key)
             if job.generate:
-                await self.stream(job, ctx)
-            else:
-                await self.prepare(job, ctx)
+                return await self.stream(job, ctx)
+            await self.prepare(job, ctx)
         except GatewayError as error:
             await self.send_error(error, job.stream_id)
             return error.status
@@ -258,8 +257,9 @@ class _Connection:
             return failure.status
         return 200
 
-    async def stream(self, job: _Job, ctx: RequestContext) -> None:
-        """Run the turn as a streamed POST and send its events."""
+    async def stream(self, job: _Job, ctx: RequestContext) -> int:
+        """Run the turn as a streamed POST and send its events; its status, as its usage
+        row records it (an in-band error's, when the upstream failed mid-stream)."""
         reply = await self.gateway.dispatch(self.frontend, job.body, self.key, ctx, self.headers)
         frames: AsyncIterator[bytes] | None = getattr(reply, "frames", None)
         if frames is None:  # only a stream can answer a streamed request
@@ -281,6 +281,8 @@ class _Connection:
         finally:
             with contextlib.suppress(Exception):
                 await frames.aclose()  # type: ignore[attr-defined]
+        outcome: Callable[[], int] | None = getattr(reply, "outcome", None)
+        return 200 if outcome is None else outcome()
 
     async def prepare(self, job: _Job, ctx: RequestContext) -> None:
         """`generate: false`: validate, route and keep the turn, with no model output."""

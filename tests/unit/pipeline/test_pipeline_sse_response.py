@@ -1,6 +1,7 @@
 """SSEResponse as a plain ASGI app with a fake server: frames in order, heartbeats only
-during silence (after the first frame, never while a send is pending), and a client
-disconnect that ends the stream and closes its source."""
+during silence (after the first frame, never while a send is pending), a client
+disconnect that ends the stream and closes its source, and the one end the request log
+is told."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from polyrelay.pipeline.sse_response import SSEResponse
+from starlette.responses import Response
+
+from polyrelay.errors import RateLimitError
+from polyrelay.pipeline.sse_response import FailedFrames, SSEResponse
 
 BEAT = b": keep-alive\n\n"
 
@@ -95,3 +99,47 @@ def test_disconnect_ends_the_stream_and_closes_the_source() -> None:
     assert elapsed < 1.0
     assert closed == [True]
     assert server.sent[-1][1].get("more_body") is True  # no end frame to a gone client
+
+
+def _ending(response: SSEResponse, closed: list[bool]) -> list[tuple[int, bool, bool]]:
+    """What `ended` is told: (status, whether the head went out, whether the frames were
+    closed by then), each time."""
+    told: list[tuple[int, bool, bool]] = []
+    response.ended = lambda status, head: told.append((status, head is not None, bool(closed)))
+    return told
+
+
+def test_the_end_is_told_once_with_the_outcome_after_the_frames_closed() -> None:
+    """The outcome (the meter's, an in-band error's status here) is asked once the frames
+    are closed, which settles the meter."""
+    server, closed = FakeServer(), []
+    response = _response(_paced([0, 0.05], closed), keepalive=0)
+    response.outcome = lambda: 529 if closed else 200
+    told = _ending(response, closed)
+    asyncio.run(server.run(response))
+    assert told == [(529, True, True)]
+
+
+def test_a_client_gone_mid_stream_is_told_499() -> None:
+    server, closed = FakeServer(disconnect_after=0.1), []
+    response = _response(_paced([0.0] + [0.2] * 50, closed), keepalive=10)
+    told = _ending(response, closed)
+    asyncio.run(server.run(response))
+    assert told == [(499, True, True)]
+
+
+def test_a_refused_stream_is_told_its_refusal_without_a_head() -> None:
+    async def failed() -> AsyncIterator[bytes]:
+        yield FailedFrames(b"event: error\n\n", RateLimitError("busy"))
+
+    response = SSEResponse(
+        failed(),
+        {},
+        heartbeat=lambda: b"",
+        keepalive=0,
+        refuse=lambda error: Response(b"{}", error.status),
+        outcome=lambda: 200,
+    )
+    told = _ending(response, [True])
+    asyncio.run(FakeServer().run(response))
+    assert told == [(429, False, True)]
