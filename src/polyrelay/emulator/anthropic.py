@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from starlette.responses import Response
 
 from polyrelay.codec import JSONObject, encode
+from polyrelay.emulator.anthropic_cache import anthropic_usage, block_text, cached_prompt
 from polyrelay.emulator.anthropic_checks import refuse_shapes
-from polyrelay.emulator.anthropic_search import citation, search_blocks, search_count
+from polyrelay.emulator.anthropic_search import citation, search_blocks
 from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import anthropic_error
 from polyrelay.emulator.output_limits import refuse_anthropic_past_limit
@@ -61,6 +62,7 @@ STOP_REASON = {
 _SEARCH_TYPE = "web_search_"
 _MIN_BUDGET = 1024
 _CLIENT_TYPES = (None, "custom")
+_START_ONLY_USAGE = frozenset({"service_tier", "cache_creation"})
 
 
 class AnthropicDialect:
@@ -80,7 +82,7 @@ class AnthropicDialect:
         local_names: dict[str, str] = {}
         user_text = ""
         for role, blocks in messages:
-            texts += [_block_text(block) for block in blocks]
+            texts += [block_text(block) for block in blocks]
             for block in blocks:
                 if block.get("type") == "tool_use":
                     local_names[as_str(block.get("id"))] = as_str(block.get("name"))
@@ -121,6 +123,7 @@ class AnthropicDialect:
             input_tokens=sum(map(count_words, texts)),
             max_tokens=max_tokens,
             stop_sequences=read_stop_sequences(body.get("stop_sequences"), "stop_sequences"),
+            cached_prompt=None if counting else cached_prompt(body, messages, tools),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
@@ -266,17 +269,6 @@ def _refuse_invalid_blocks(blocks: list[JSONObject]) -> None:
                 )
 
 
-def _block_text(block: JSONObject) -> str:
-    kind = block.get("type")
-    if kind == "tool_use":
-        return json_text(block.get("input", {}))
-    if kind == "tool_result":
-        return parts_text(block.get("content"))
-    if kind == "thinking":
-        return as_str(block.get("thinking"))
-    return as_str(block.get("text"))
-
-
 def _trailing_tool_results(
     messages: list[tuple[str, list[JSONObject]]],
     local_names: dict[str, str],
@@ -326,23 +318,6 @@ def _content(plan: Plan) -> list[JSONObject]:
     return content
 
 
-def _usage(plan: Plan) -> JSONObject:
-    usage: JSONObject = {
-        "input_tokens": plan.input_tokens,
-        "output_tokens": plan.output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "service_tier": "standard",
-    }
-    if plan.searches:
-        # Both counts, as the API writes them (the SDK's ServerToolUsage requires both).
-        usage["server_tool_use"] = {
-            "web_search_requests": search_count(plan),
-            "web_fetch_requests": 0,
-        }
-    return usage
-
-
 def _message(
     plan: Plan, context: ReplyContext, content: list[JSONObject], stop_reason: str | None
 ) -> JSONObject:
@@ -354,7 +329,7 @@ def _message(
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": plan.stop_sequence if stop_reason else None,
-        "usage": _usage(plan),
+        "usage": anthropic_usage(plan),
     }
 
 
@@ -398,8 +373,8 @@ def _events(plan: Plan, context: ReplyContext) -> Iterator[Frame]:
         yield from _block_events(index, _tool_use(call, {}), _input_json_deltas(call))
         index += 1
     stop = {"stop_reason": _stop_reason(plan), "stop_sequence": plan.stop_sequence}
-    # MessageDeltaUsage has no service_tier: that is the Message's usage only.
-    delta_usage = {k: v for k, v in _usage(plan).items() if k != "service_tier"}
+    # MessageDeltaUsage has no service_tier nor cache_creation: the Message's usage only.
+    delta_usage = {k: v for k, v in anthropic_usage(plan).items() if k not in _START_ONLY_USAGE}
     yield _event("message_delta", {"delta": stop, "usage": delta_usage}), False
     yield _event("message_stop", {}), False
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from polyrelay.codec import DecodeError, JSONObject, decode
 from polyrelay.emulator.anthropic import AnthropicDialect
-from polyrelay.emulator.auth import RequireKey
+from polyrelay.emulator.auth import RequireKey, presented_keys
 from polyrelay.emulator.dialect import Dialect, Reply
 from polyrelay.emulator.errors import gemini_error, json_response
 from polyrelay.emulator.gemini import GeminiDialect
@@ -65,6 +65,7 @@ def create_emulator_app(
         Route("/v1beta/models", handlers.list_gemini_models, methods=["GET"]),
         Route("/v1beta/models/{target}", handlers.gemini_model_item, methods=["GET", "POST"]),
         Route("/_emulator/requests", handlers.requests_log, methods=["GET", "DELETE"]),
+        Route("/_emulator/cache", handlers.prompt_cache, methods=["DELETE"]),
     ]
     middleware = [] if api_key is None else [Middleware(RequireKey, key=api_key)]
     app = Starlette(routes=routes, middleware=middleware)
@@ -130,6 +131,10 @@ class _Handlers:
             return json_response({"cleared": True})
         return Response(self.state.log.to_json(), media_type=_JSON)
 
+    async def prompt_cache(self, _request: Request) -> Response:
+        self.state.prompt_cache.clear()
+        return json_response({"cleared": True})
+
     async def _gemini(self, request: Request, target: str) -> Response:
         model, _, action = target.rpartition(":")
         if action == "countTokens":
@@ -151,7 +156,8 @@ class _Handlers:
         record, body = await self._record(request)
         try:
             body = _require_object(body)
-            plan = make_plan(dialect.conversation(body, self.state.call_names))
+            conversation = dialect.conversation(body, self.state.call_names)
+            plan = make_plan(conversation)
         except RequestError as exc:
             return dialect.error(exc.status, exc.message, exc.param, exc.code)
         delay = self.state.latency_seconds + plan.delay_seconds
@@ -160,6 +166,9 @@ class _Handlers:
             return Response(status_code=499)
         if plan.error is not None and self.state.should_fail(plan.error.once_key):
             return dialect.error(plan.error.status)
+        if conversation.cached_prompt is not None:
+            # Only an answered request reads or writes the cache (a failed one never did).
+            plan.cache = self.state.prompt_cache.use(_api_key(request), conversation.cached_prompt)
         for call in plan.tool_calls:
             self.state.call_names.remember(f"call_{call.token}", call.name)
             self.state.call_names.remember(f"toolu_{call.token}", call.name)
@@ -194,6 +203,12 @@ class _Handlers:
         query = scope.get("query_string", b"").decode("latin-1")
         record = self.state.log.record(request.method, path, query, request.headers, body)
         return record, body
+
+
+def _api_key(request: Request) -> str:
+    """The key the request came with: each key has a prompt cache of its own."""
+    keys = presented_keys(request.scope)
+    return keys[0].decode("latin-1") if keys else ""
 
 
 def _require_object(body: Any) -> JSONObject:

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polyrelay.emulator.errors import anthropic_error, gemini_error, openai_error
 
-__all__ = ["RequireKey"]
+__all__ = ["RequireKey", "presented_keys"]
 
 _KEY_HEADERS = (b"x-api-key", b"x-goog-api-key")
 
@@ -31,7 +31,7 @@ class RequireKey:
         self._key = key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(map(self._matches, _presented(scope))):
+        if scope["type"] != "http" or any(map(self._matches, presented_keys(scope))):
             await self.app(scope, receive, send)
             return
         await _refusal(scope)(scope, receive, send)
@@ -40,7 +40,7 @@ class RequireKey:
         return hmac.compare_digest(candidate, self._key)
 
 
-def _presented(scope: Scope) -> list[bytes]:
+def presented_keys(scope: Scope) -> list[bytes]:
     """Every credential the request carries, wherever a provider would look for it."""
     found = []
     for name, value in scope["headers"]:

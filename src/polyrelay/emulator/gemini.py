@@ -17,6 +17,7 @@ from polyrelay.emulator.gemini_checks import (
     refuse_thinking_budget,
 )
 from polyrelay.emulator.output_limits import refuse_gemini_past_limit
+from polyrelay.emulator.prompt_cache import gemini_prompt
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -76,7 +77,9 @@ class GeminiDialect:
                 user_text = parts_text(spoken)
         declarations = _function_declarations(body)
         refuse_gemini_names(_named_declarations(body))
-        texts += [as_str(declaration.get("description")) for declaration in declarations]
+        # Tool declarations go before the conversation in the prompt: the cache's order.
+        texts = [as_str(declaration.get("description")) for declaration in declarations] + texts
+        words = sum(map(count_words, texts))
         config = as_object(first_of(body, "generationConfig", "generation_config"))
         refuse_thinking_budget(self.model, config)
         refuse_penalties(self.model, config)
@@ -93,13 +96,14 @@ class GeminiDialect:
             tool_names=set(schemas),
             tool_schemas=schemas,
             tool_choice=gemini_tool_choice(body, schemas),
-            input_tokens=sum(map(count_words, texts)),
+            input_tokens=words,
             max_tokens=max_tokens,
             stop_sequences=read_stop_sequences(
                 first_of(config, "stopSequences", "stop_sequences"),
                 "generationConfig.stopSequences",
             ),
             output_schema=_output_schema(config),
+            cached_prompt=gemini_prompt(self.model, texts, words),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
@@ -222,6 +226,9 @@ class _CandidateWriter:
             "totalTokenCount": plan.input_tokens + plan.output_tokens,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": plan.input_tokens}],
         }
+        if plan.cache.read:  # as the API: only when some of the prompt came from the cache
+            usage["cachedContentTokenCount"] = plan.cache.read
+            usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": plan.cache.read}]
         if plan.reasoning_tokens:
             usage["thoughtsTokenCount"] = plan.reasoning_tokens
         return usage

@@ -19,6 +19,7 @@ from polyrelay.emulator.openai_reasoning import (
     refuse_verbosity,
 )
 from polyrelay.emulator.output_limits import refuse_openai_past_limit
+from polyrelay.emulator.prompt_cache import openai_prompt
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -93,19 +94,23 @@ class ChatDialect:
         tools += [as_object(function) for function in as_list(body.get("functions"))]
         refuse_openai_names(_named_tools(body))
         refuse_loose_strict_tools(body)
-        texts += [as_str(tool.get("description")) for tool in tools]
+        # Tool definitions go before the conversation in the prompt, so in the cache's order.
+        texts = [as_str(tool.get("description")) for tool in tools] + texts
+        words = sum(map(count_words, texts))
         schemas = {as_str(tool.get("name")): as_object(tool.get("parameters")) for tool in tools}
         chat_top_logprobs(body)  # refused here, before any answer, when invalid
+        model, retention = as_str(body.get("model")), body.get("prompt_cache_retention")
         return Conversation(
             user_text=user_text,
             tool_results=_trailing_tool_results(messages, local_names, call_names),
             tool_names=set(schemas),
             tool_schemas=schemas,
             tool_choice=chat_tool_choice(body, schemas),
-            input_tokens=sum(map(count_words, texts)),
+            input_tokens=words,
             max_tokens=_max_tokens(body),
             stop_sequences=_stop(body),
             output_schema=schema_of(body.get("response_format")),
+            cached_prompt=openai_prompt(model, texts, words, retention),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
@@ -290,7 +295,7 @@ def chat_usage(plan: Plan, choices: int = 1) -> JSONObject:
         "prompt_tokens": plan.input_tokens,
         "completion_tokens": plan.output_tokens * choices,
         "total_tokens": plan.input_tokens + plan.output_tokens * choices,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": plan.cache.read, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": plan.reasoning_tokens,
             "audio_tokens": 0,

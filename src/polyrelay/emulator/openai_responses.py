@@ -12,6 +12,7 @@ from polyrelay.emulator.dialect import Reply, ReplyContext, resolve_tool_name
 from polyrelay.emulator.errors import openai_error
 from polyrelay.emulator.logprobs import entries, responses_top_logprobs
 from polyrelay.emulator.openai_responses_checks import refuse_shapes
+from polyrelay.emulator.prompt_cache import openai_prompt
 from polyrelay.emulator.script import (
     Conversation,
     Finish,
@@ -64,7 +65,10 @@ class ResponsesDialect:
         tools = _declared_tools(body)
         refuse_openai_names(_named_tools(body))
         refuse_shapes(body)
-        texts += [as_str(tool.get("description")) for tool in tools]
+        # Tool definitions go before the conversation in the prompt, so in the cache's order.
+        texts = [as_str(tool.get("description")) for tool in tools] + texts
+        words = sum(map(count_words, texts))
+        model, retention = as_str(body.get("model")), body.get("prompt_cache_retention")
         responses_top_logprobs(body)  # refused here, before any answer, when invalid
         schemas = {
             as_str(tool.get("name")): as_object(tool.get("parameters"))
@@ -77,9 +81,10 @@ class ResponsesDialect:
             tool_names=set(schemas),
             tool_schemas=schemas,
             tool_choice=responses_tool_choice(body, schemas),
-            input_tokens=sum(map(count_words, texts)),
+            input_tokens=words,
             max_tokens=read_limit(body.get("max_output_tokens"), "max_output_tokens"),
             output_schema=schema_of(as_object(body.get("text")).get("format")),
+            cached_prompt=openai_prompt(model, texts, words, retention),
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
@@ -228,7 +233,7 @@ class _ResponseWriter:
         plan = self.plan
         return {
             "input_tokens": plan.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "input_tokens_details": {"cached_tokens": plan.cache.read, "cache_write_tokens": 0},
             "output_tokens": plan.output_tokens,
             "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
             "total_tokens": plan.input_tokens + plan.output_tokens,

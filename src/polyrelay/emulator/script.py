@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from polyrelay.codec import DecodeError, JSONObject, decode, encode_str
+from polyrelay.emulator.prompt_cache import NO_CACHE, CachedPrompt, CacheUsage
 from polyrelay.emulator.structured import json_reply, schema_instance
 from polyrelay.emulator.wire import collapse, new_id
 
@@ -97,6 +98,8 @@ class Conversation:
     thinks: bool = True
     """Whether `[[think TEXT]]` shows: Claude thinks only when the request turns thinking
     on; the other protocols' reasoning models always reason."""
+    cached_prompt: CachedPrompt | None = None
+    """The prompt as the provider's cache sees it; None when it cannot be cached."""
 
 
 class Finish(enum.Enum):
@@ -143,6 +146,8 @@ class Plan:
     """`[[pause]]`: the turn stops after its searches (Anthropic's `pause_turn`)."""
     refused: bool = False
     """`[[refuse]]`: the text is a refusal (OpenAI's `refusal`, where the protocol has one)."""
+    cache: CacheUsage = NO_CACHE
+    """The prompt-cache reads and writes (the app fills it in once the answer is sure)."""
 
     @property
     def reasoning_tokens(self) -> int:

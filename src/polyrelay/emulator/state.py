@@ -1,4 +1,5 @@
-"""In-memory state of one emulator app: the request log, `once` errors and issued call ids."""
+"""In-memory state of one emulator app: the request log, `once` errors, issued call ids
+and the prompt cache."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from starlette.datastructures import Headers
 
 from polyrelay.codec import encode
+from polyrelay.emulator.prompt_cache import PromptCache
 
 __all__ = ["BoundedMemory", "EmulatorState", "RequestLog", "RequestRecord"]
 
@@ -90,6 +92,8 @@ class EmulatorState:
         # Tool-call ids the emulator issued → tool name, so a later tool result finds its
         # name even when the client does not resend the call (previous_response_id).
         self.call_names = BoundedMemory()
+        # What each API key's prompts left in the providers' prompt caches.
+        self.prompt_cache = PromptCache()
 
     def should_fail(self, once_key: str | None) -> bool:
         if once_key is None:
