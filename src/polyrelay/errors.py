@@ -23,6 +23,7 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "UnsupportedError",
+    "UnsupportedMediaTypeError",
     "UpstreamError",
     "UpstreamTimeoutError",
     "UpstreamUnreachableError",
@@ -79,6 +80,14 @@ class NotStoredYetError(InvalidRequestError):
 
 class UnsupportedError(InvalidRequestError):
     """A feature the chosen upstream cannot carry; a 400 that names it."""
+
+
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """A request body in a form the gateway cannot read, such as a content coding it does
+    not know: a 415 (RFC 9110 §15.5.16). Anthropic has no type of its own for it and
+    calls it an invalid_request_error (its 4xx catch-all), as OpenAI's shape does too."""
+
+    status = 415
 
 
 class AuthenticationError(GatewayError):

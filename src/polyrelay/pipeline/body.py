@@ -1,7 +1,7 @@
 """Reading a request body: capped in size, and bounded in time by the pace it arrives at.
 
 Every endpoint that takes a body reads it here (the request path, stored responses,
-batches, count_tokens).
+batches, count_tokens), decoded from its Content-Encoding (body_coding.py).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 from starlette.requests import ClientDisconnect, Request
 
 from polyrelay.errors import ClientClosedError, InvalidRequestError, RequestTooLargeError
+from polyrelay.pipeline.body_coding import decoded_body
 
 __all__ = ["BODY_GRACE_SECONDS", "BODY_MIN_BYTES_PER_SECOND", "read_body"]
 
@@ -29,7 +30,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with a 413 as soon as it passes `limit` bytes and with a
     408 when it arrives slower than the bound above (see BODY_MIN_BYTES_PER_SECOND). The
     connection closes after either answer: its body is not read to the end
-    (http_protocol.HeadJoiningProtocol)."""
+    (http_protocol.HeadJoiningProtocol). A compressed body is decoded, and `limit` holds
+    for its decoded size too."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(_too_large(limit))
@@ -38,12 +40,13 @@ async def read_body(request: Request, limit: int) -> bytes:
             body = await request.body()
             if len(body) > limit:
                 raise RequestTooLargeError(_too_large(limit))
-            return body
-        return await _read_in_time(request, limit)
+        else:
+            body = await _read_in_time(request, limit)
     except ClientDisconnect:
         raise ClientClosedError(
             "The client closed the connection before its body was read."
         ) from None
+    return decoded_body(body, request.headers.get("content-encoding"), limit)
 
 
 def _arrived_whole(request: Request) -> bool:

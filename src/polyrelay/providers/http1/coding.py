@@ -30,6 +30,7 @@ __all__ = [
     "DISCARDED",
     "INFLATED_CAP",
     "Decoder",
+    "Deflate",
     "UnreadableEncodingError",
     "decoder_for",
     "nameable",
@@ -73,8 +74,9 @@ class Decoder(Protocol):
     def flush(self) -> bytes: ...
 
 
-class _Deflate:
-    """`deflate`, zlib-wrapped or raw (see the module doc)."""
+class Deflate:
+    """`deflate`, zlib-wrapped or raw (see the module doc). Request bodies are read with
+    it too (pipeline/body_coding.py), hence `eof` and `unused_data`, as zlib's own."""
 
     __slots__ = ("_inflater", "_taken")
 
@@ -102,6 +104,14 @@ class _Deflate:
     def flush(self) -> bytes:
         return self._inflater.flush()
 
+    @property
+    def eof(self) -> bool:
+        return self._inflater.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._inflater.unused_data
+
 
 class _Discarded:
     """An error answer's body in a coding the client cannot read: its status and headers
@@ -127,7 +137,7 @@ def decoder_for(encoding: str) -> Decoder | None:
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(_GZIP)
     if encoding == "deflate":
-        return _Deflate()
+        return Deflate()
     raise UnreadableEncodingError(encoding)
 
 
