@@ -1,7 +1,8 @@
 """A fake upstream for tests/integration/test_usage_translated.py: every provider's answer,
 streamed and not, reporting cache reads, cache writes and reasoning tokens in that
 provider's own terms (the wire references in /work/shared/protocols and the official SDKs'
-types), in exact bytes (exact_upstream). The emulator reports none of these.
+types), in exact bytes (exact_upstream): all of them in one answer, fixed numbers, which
+the emulator's prompt-cache simulation (test_usage_prompt_cache.py) does not give.
 
 One request, counted the same on every upstream: 100 uncached input tokens, 300 read from
 the cache, 50 written to it (Gemini reports no cache writes), 20 visible
