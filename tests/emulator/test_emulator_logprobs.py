@@ -110,3 +110,58 @@ def test_responses_without_include_has_no_logprobs(openai_client):
         final = stream.get_final_response()
     assert deltas and all(event.logprobs == [] for event in deltas)
     assert final.output[0].content[0].logprobs is None  # type: ignore[union-attr]
+
+
+GEMINI_MODEL = "gemini-2.5-flash"
+
+
+def _check_gemini(result: Any, text: str, top: int) -> None:
+    """A google-genai LogprobsResult: one chosen token per word, joining to the text, with
+    `top` candidates per step (the chosen one first)."""
+    chosen = result.chosen_candidates
+    assert "".join(candidate.token for candidate in chosen) == text
+    assert all(candidate.log_probability <= 0 and candidate.token_id for candidate in chosen)
+    if not top:
+        assert not result.top_candidates
+        return
+    assert len(result.top_candidates) == len(chosen)
+    for candidate, step in zip(chosen, result.top_candidates, strict=True):
+        assert len(step.candidates) == top and step.candidates[0].token == candidate.token
+
+
+@pytest.mark.parametrize("top", [0, 3])
+def test_gemini_logprobs(genai_client, top):
+    from google.genai import types
+
+    config = types.GenerateContentConfig(response_logprobs=True, logprobs=top or None)
+    response = genai_client.models.generate_content(
+        model=GEMINI_MODEL, contents="one two", config=config
+    )
+    _check_gemini(response.candidates[0].logprobs_result, "You said: one two", top)
+
+
+def test_gemini_logprobs_streamed(genai_client):
+    from google.genai import types
+
+    config = types.GenerateContentConfig(response_logprobs=True, logprobs=2)
+    chunks = list(
+        genai_client.models.generate_content_stream(
+            model=GEMINI_MODEL, contents="one two", config=config
+        )
+    )
+    with_text = [chunk for chunk in chunks if chunk.text]
+    assert "".join(chunk.text for chunk in with_text) == "You said: one two"
+    for chunk in with_text:  # each chunk's result covers that chunk's tokens
+        _check_gemini(chunk.candidates[0].logprobs_result, chunk.text, 2)
+
+
+def test_gemini_without_logprobs_has_none(genai_client):
+    response = genai_client.models.generate_content(model=GEMINI_MODEL, contents="hi")
+    assert response.candidates[0].logprobs_result is None
+
+
+@pytest.mark.parametrize("config", [{"logprobs": 2}, {"responseLogprobs": True, "logprobs": 21}])
+def test_gemini_invalid_logprobs_is_a_400(base_url, config):
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": config}
+    reply = httpx.post(f"{base_url}/v1beta/models/{GEMINI_MODEL}:generateContent", json=body)
+    assert reply.status_code == 400 and "logprobs" in reply.json()["error"]["message"]

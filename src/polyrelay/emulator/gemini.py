@@ -16,6 +16,7 @@ from polyrelay.emulator.gemini_checks import (
     refuse_ref_siblings,
     refuse_thinking_budget,
 )
+from polyrelay.emulator.logprobs import gemini_result, gemini_top_logprobs
 from polyrelay.emulator.output_limits import refuse_gemini_past_limit
 from polyrelay.emulator.prompt_cache import gemini_prompt
 from polyrelay.emulator.script import (
@@ -81,6 +82,7 @@ class GeminiDialect:
         texts = [as_str(declaration.get("description")) for declaration in declarations] + texts
         words = sum(map(count_words, texts))
         config = as_object(first_of(body, "generationConfig", "generation_config"))
+        gemini_top_logprobs(config)  # refused here, before any answer, when invalid
         refuse_thinking_budget(self.model, config)
         refuse_penalties(self.model, config)
         max_tokens = read_limit(
@@ -107,8 +109,9 @@ class GeminiDialect:
         )
 
     def reply(self, plan: Plan, body: JSONObject) -> Reply:
-        del body
-        writer = _CandidateWriter(plan, ReplyContext(self.model, new_id("emu-")))
+        config = as_object(first_of(body, "generationConfig", "generation_config"))
+        context = ReplyContext(self.model, new_id("emu-"))
+        writer = _CandidateWriter(plan, context, gemini_top_logprobs(config))
         headers = {"x-request-id": new_id("req_")}
         if not self.stream:
             return Reply(body=writer.whole(), headers=headers, media_type="application/json")
@@ -193,9 +196,11 @@ def _trailing_tool_results(turns: list[tuple[str, list[JSONObject]]]) -> list[To
 
 
 class _CandidateWriter:
-    def __init__(self, plan: Plan, context: ReplyContext) -> None:
+    def __init__(self, plan: Plan, context: ReplyContext, top: int | None = None) -> None:
         self.plan = plan
         self.context = context
+        self.top = top
+        """Logprobs asked for, with `top` alternatives; None: not asked."""
         signature = f"emu-sig-{signature_hex(plan.thinking)}".encode()
         # Sent on the first part after the thought, like Gemini; the SDK reads it as base64.
         self._signature: str | None = (
@@ -233,8 +238,13 @@ class _CandidateWriter:
             usage["thoughtsTokenCount"] = plan.reasoning_tokens
         return usage
 
-    def _response(self, parts: list[JSONObject], final: bool) -> JSONObject:
+    def _response(
+        self, parts: list[JSONObject], final: bool, tokens: list[str] | None = None
+    ) -> JSONObject:
+        """`tokens`: the answer's text in the response, scored when logprobs were asked."""
         candidate: JSONObject = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        if self.top is not None and tokens is not None:
+            candidate["logprobsResult"] = gemini_result(tokens, self.top)
         response: JSONObject = {"candidates": [candidate]}
         if final:
             finish = "MAX_TOKENS" if self.plan.finish is Finish.LENGTH else "STOP"
@@ -246,13 +256,13 @@ class _CandidateWriter:
 
     def whole(self) -> bytes:
         parts = [{"text": self.plan.thinking, "thought": True}] if self.plan.thinking else []
-        return encode(self._response(parts + self._answer_parts(), final=True))
+        return encode(self._response(parts + self._answer_parts(), True, self.plan.chunks))
 
     def chunks(self) -> Iterator[Frame]:
         for word in self.plan.thinking_chunks:
             yield encode(self._response([{"text": word, "thought": True}], final=False)), True
         for word in self.plan.chunks:
-            yield encode(self._response([self._signed({"text": word})], final=False)), True
+            yield encode(self._response([self._signed({"text": word})], False, [word])), True
         for call in self.plan.tool_calls:
             part = self._signed({"functionCall": {"name": call.name, "args": call.arguments}})
             yield encode(self._response([part], final=False)), True
