@@ -99,6 +99,7 @@ class RequestContext:
         "frontend_state",
         "include_usage",
         "key_id",
+        "logprobs_asked",
         "message_paths",
         "model",
         "passthrough_ok",
@@ -117,6 +118,9 @@ class RequestContext:
         self.key_id = key_id
         self.include_usage = False
         """Chat clients: whether stream_options.include_usage was set."""
+        self.logprobs_asked = False
+        """Set by a provider that asked its upstream for token logprobs, for its stream
+        parser: a parser reads them only then (their decode would cost every text event)."""
         self.warnings = Warnings()
         self.translation_warnings = Warnings()
         self.passthrough_ok = True

@@ -18,6 +18,7 @@ from polyrelay.ir.content import (
     ReasoningPart,
     ServerToolCallPart,
     TextPart,
+    TokenLogprob,
     ToolCallPart,
 )
 from polyrelay.ir.events import (
@@ -46,20 +47,38 @@ class StreamProtocolError(Exception):
 class _OpenPart:
     """A part being filled in; text pieces are joined once at PartStop."""
 
-    __slots__ = ("citations", "pieces", "shell", "signature")
+    __slots__ = ("citations", "logprobs", "pieces", "shell", "signature")
 
     def __init__(self, shell: Part) -> None:
         self.shell = shell
         self.pieces: list[str] = []
         self.signature: str | None = None
         self.citations: list[Citation] = []
+        self.logprobs: list[TokenLogprob] | None = None
+        """The text's tokens, once a delta carried some."""
+
+    def add(self, delta: TextDelta | ToolArgsDelta | ReasoningDelta) -> None:
+        if isinstance(delta, ToolArgsDelta):
+            self.pieces.append(delta.json)
+            return
+        self.pieces.append(delta.text)
+        if isinstance(delta, TextDelta) and delta.logprobs is not None:
+            if self.logprobs is None:
+                shell = self.shell
+                held = shell.logprobs if isinstance(shell, TextPart) else None
+                self.logprobs = list(held or ())
+            self.logprobs += delta.logprobs
 
     def close(self) -> Part:
         joined = "".join(self.pieces)
         shell = self.shell
         if isinstance(shell, TextPart):
             cites = shell.citations + tuple(self.citations)
-            return msgspec.structs.replace(shell, text=shell.text + joined, citations=cites)
+            text = shell.text + joined
+            if self.logprobs is None:
+                return msgspec.structs.replace(shell, text=text, citations=cites)
+            tokens = tuple(self.logprobs)
+            return msgspec.structs.replace(shell, text=text, citations=cites, logprobs=tokens)
         if isinstance(shell, ToolCallPart | ServerToolCallPart):
             return msgspec.structs.replace(shell, arguments=shell.arguments + joined)
         if isinstance(shell, ReasoningPart):
@@ -88,9 +107,7 @@ class StreamAccumulator:
             case PartStart():
                 self._begin(event)
             case TextDelta() | ToolArgsDelta() | ReasoningDelta():
-                self._current(event.index).pieces.append(
-                    event.json if isinstance(event, ToolArgsDelta) else event.text
-                )
+                self._current(event.index).add(event)
             case SignatureDelta():
                 self._current(event.index).signature = event.signature
             case CitationDelta():

@@ -22,6 +22,8 @@ __all__ = [
     "ServerToolCallPart",
     "ServerToolResultPart",
     "TextPart",
+    "TokenAlternative",
+    "TokenLogprob",
     "ToolCallPart",
     "ToolResultPart",
     "WebSearchResult",
@@ -41,6 +43,25 @@ class Citation(msgspec.Struct, frozen=True, kw_only=True):
     end_index: int | None = None
 
 
+class TokenAlternative(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the likeliest tokens at a position (the chosen one may be among them)."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    """The token's UTF-8 bytes, when the upstream gave them."""
+
+
+class TokenLogprob(msgspec.Struct, frozen=True, kw_only=True):
+    """A generated token's log probability, and the likeliest alternatives at its place
+    (as many as `ChatRequest.logprobs` asked for, or fewer)."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    top: tuple[TokenAlternative, ...] = ()
+
+
 class TextPart(msgspec.Struct, tag="text", frozen=True, kw_only=True):
     text: str
     citations: tuple[Citation, ...] = ()
@@ -48,6 +69,9 @@ class TextPart(msgspec.Struct, tag="text", frozen=True, kw_only=True):
     refusal: bool = False
     """The model declining to answer: OpenAI's `refusal` (a Chat message's, a Responses
     `refusal` content part). Protocols without one read it as text."""
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    """The text's tokens, when they were asked for (`ChatRequest.logprobs`) and the
+    upstream returns them; None otherwise (Anthropic never does)."""
 
 
 class ImagePart(msgspec.Struct, tag="image", frozen=True, kw_only=True):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import msgspec
 
-from polyrelay.ir.content import Citation, Part
+from polyrelay.ir.content import Citation, Part, TokenLogprob
 from polyrelay.ir.response import StopReason, Usage
 
 __all__ = [
@@ -53,6 +53,9 @@ class PartStart(msgspec.Struct, tag="part_start", frozen=True, kw_only=True):
 class TextDelta(msgspec.Struct, tag="text_delta", frozen=True, kw_only=True):
     index: int
     text: str
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    """The tokens of `text`, when asked for and given (TextPart.logprobs); None costs
+    nothing, so a stream that did not ask for them pays nothing."""
 
 
 class ToolArgsDelta(msgspec.Struct, tag="tool_args_delta", frozen=True, kw_only=True):

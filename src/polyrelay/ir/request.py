@@ -110,6 +110,9 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     `priority`): an Anthropic client's `standard_only` is `default`."""
     verbosity: str | None = None
     """How long the answer should be (`low`, `medium`, `high`): OpenAI's only."""
+    logprobs: int | None = None
+    """Token log probabilities asked for: None, not asked; N, with the N likeliest
+    alternatives at each token (0: the chosen tokens alone). OpenAI caps N at 20."""
     stream: bool = False
     extensions: dict[str, Any] = msgspec.field(default_factory=dict)
     """Request fields only one provider type has, keyed `<provider type>.<field>` (as

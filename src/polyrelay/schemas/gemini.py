@@ -29,12 +29,15 @@ __all__ = [
     "GenerateContentResponse",
     "GenerateContentStreamChunk",
     "GenerationConfig",
+    "LogprobsCandidate",
+    "LogprobsResult",
     "Part",
     "PromptFeedback",
     "Status",
     "ThinkingConfig",
     "Tool",
     "ToolConfig",
+    "TopCandidates",
     "UsageMetadata",
 ]
 
@@ -123,6 +126,9 @@ class GenerationConfig(_Wire):
     response_mime_type: str | None = None
     response_json_schema: dict[str, Any] | None = None
     thinking_config: ThinkingConfig | None = None
+    response_logprobs: bool | None = None
+    logprobs: int | None = None
+    """How many top candidates each token's `logprobsResult` lists (0-20)."""
 
 
 class GenerateContentRequest(_Wire):
@@ -144,11 +150,30 @@ class CountTokensResponse(_Wire):
     cached_content_token_count: int | None = None
 
 
+class LogprobsCandidate(_Wire):
+    token: str = ""
+    token_id: int | None = None
+    log_probability: float = 0.0
+
+
+class TopCandidates(_Wire):
+    candidates: list[LogprobsCandidate] = []
+    """Sorted by log probability, the likeliest first."""
+
+
+class LogprobsResult(_Wire):
+    """One entry per decoding step in each list (a stream chunk's: that chunk's tokens)."""
+
+    chosen_candidates: list[LogprobsCandidate] = []
+    top_candidates: list[TopCandidates] = []
+
+
 class Candidate(_Wire):
     content: Content | None = None
     finish_reason: str | None = None
     finish_message: str | None = None
     index: int | None = None
+    logprobs_result: LogprobsResult | None = None
 
 
 class PromptFeedback(_Wire):

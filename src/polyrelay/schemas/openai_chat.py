@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from polyrelay.schemas.openai_logprobs import ChoiceLogprobs
+
 __all__ = [
     "Annotation",
     "AnnotationURLCitation",
@@ -363,9 +365,11 @@ class ChatCompletionCreateParams(_Param):
     async_: bool | None = msgspec.field(default=None, name="async")
     """The service's async task mode (DESIGN.md): `true` never reaches the decoder (the
     task engine takes the request); `false` is the plain call. Never sent upstream."""
-    # Known fields the IR cannot carry: kept raw (never parsed) so the decoder can warn.
+    # Kept raw (never parsed): the decoder checks them as OpenAI does, and the fast path
+    # relays whatever was sent.
     logprobs: Any = None
     top_logprobs: Any = None
+    # Known fields the IR cannot carry: kept raw (never parsed) so the decoder can warn.
     logit_bias: Any = None
     modalities: Any = None
     audio: Any = None
@@ -430,7 +434,7 @@ class ChatCompletionMessage(msgspec.Struct, kw_only=True):
 class Choice(msgspec.Struct, kw_only=True):
     index: int = 0
     message: ChatCompletionMessage
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 
@@ -502,6 +506,8 @@ class ChoiceDelta(msgspec.Struct, kw_only=True, omit_defaults=True):
 class ChunkChoice(msgspec.Struct, kw_only=True):
     index: int = 0
     delta: ChoiceDelta = msgspec.field(default_factory=ChoiceDelta)
+    logprobs: ChoiceLogprobs | None = None
+    """Read only (the renderer writes its chunks from pieces)."""
     finish_reason: str | None = None
 
 

@@ -1,7 +1,7 @@
 """The OpenAI frontends keep prompt_cache_key, safety_identifier, client_metadata and the
 client's own `user` in `ChatRequest.extensions` (`openai.*`), so a request that leaves the
-fast path still sends them to an OpenAI upstream; and the include entry for logprobs,
-which the IR cannot carry, is warned about on a translated path."""
+fast path still sends them to an OpenAI upstream; and the include entry for logprobs is
+carried (ChatRequest.logprobs), not warned about."""
 
 from __future__ import annotations
 
@@ -73,18 +73,16 @@ def test_responses_safety_identifier_and_user_warn_once_translated() -> None:
 
 
 @pytest.mark.parametrize("top_logprobs", [None, 2])
-def test_responses_include_logprobs_warns_only_translated(top_logprobs: int | None) -> None:
+def test_responses_include_logprobs_is_carried(top_logprobs: int | None) -> None:
     ctx = RequestContext()
     body: dict[str, Any] = {"model": "m", "input": "hi"}
     body["include"] = ["reasoning.encrypted_content", "message.output_text.logprobs"]
     if top_logprobs is not None:
         body["top_logprobs"] = top_logprobs
-    responses(body, ctx)
-    assert list(ctx.warnings) == []  # the fast path relays them
+    request = responses(body, ctx)
     ctx.translating()
-    assert "include message.output_text.logprobs is not supported by the gateway; ignored" in list(
-        ctx.warnings
-    )
+    assert list(ctx.warnings) == []
+    assert request.logprobs == (top_logprobs or 0)
 
 
 def test_responses_other_include_entries_do_not_warn() -> None:

@@ -11,6 +11,8 @@ from polyrelay.frontends.openai_chat.encode import encode_error, encode_response
 from polyrelay.frontends.openai_chat.legacy import LEGACY_FUNCTIONS
 from polyrelay.frontends.openai_chat.stream import (
     LegacyFunctionsStreamRenderer,
+    LegacyLogprobsStreamRenderer,
+    LogprobsStreamRenderer,
     OpenAIChatStreamRenderer,
 )
 from polyrelay.ir import ChatRequest, ChatResponse
@@ -34,6 +36,11 @@ class OpenAIChatFrontend:
     def stream_renderer(
         self, request: ChatRequest, ctx: RequestContext
     ) -> OpenAIChatStreamRenderer:
-        if ctx.frontend_state is LEGACY_FUNCTIONS:
+        legacy = ctx.frontend_state is LEGACY_FUNCTIONS
+        if request.logprobs is not None:  # each text chunk carries its tokens
+            if legacy:
+                return LegacyLogprobsStreamRenderer(request, ctx)
+            return LogprobsStreamRenderer(request, ctx)
+        if legacy:
             return LegacyFunctionsStreamRenderer(request, ctx)
         return OpenAIChatStreamRenderer(request, ctx)

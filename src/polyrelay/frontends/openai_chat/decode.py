@@ -60,8 +60,6 @@ from polyrelay.search.options import validate_user_location
 __all__ = ["decode_request"]
 
 _IGNORED_FIELDS = (
-    "logprobs",
-    "top_logprobs",
     "logit_bias",
     "modalities",
     "audio",
@@ -76,6 +74,7 @@ _MODES = {
 }
 _MAX_STOP = 4
 _MAX_METADATA = 16
+_MAX_TOP_LOGPROBS = 20
 
 
 def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
@@ -119,6 +118,7 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
         metadata=p.metadata or {},
         service_tier=_text_field(p.service_tier, "service_tier", ctx),
         verbosity=_text_field(p.verbosity, "verbosity", ctx),
+        logprobs=_logprobs_to_ir(p.logprobs, p.top_logprobs),
         stream=stream,
         extensions=_openai_extensions(p, ctx),
     )
@@ -200,6 +200,31 @@ def _check_ranges(p: ChatCompletionCreateParams) -> None:
             f"Invalid 'metadata': at most {_MAX_METADATA} key-value pairs are allowed.",
             param="metadata",
         )
+
+
+def _logprobs_to_ir(logprobs: Any, top: Any) -> int | None:
+    """ChatRequest.logprobs, checked as OpenAI checks the two fields (kept raw by the
+    schema, so that their type errors read like OpenAI's)."""
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise _invalid_type("logprobs", "a boolean")
+    if top is None:
+        return 0 if logprobs else None
+    if isinstance(top, bool) or not isinstance(top, int):
+        raise _invalid_type("top_logprobs", "an integer")
+    _check_range("top_logprobs", top, 0, _MAX_TOP_LOGPROBS)
+    if not logprobs:
+        raise InvalidRequestError(
+            "Invalid value for 'top_logprobs': 'logprobs' must be set to true when "
+            "'top_logprobs' is specified.",
+            param="top_logprobs",
+        )
+    return top
+
+
+def _invalid_type(name: str, expected: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Invalid type for '{name}': expected {expected}.", param=name, code="invalid_type"
+    )
 
 
 def _stop_to_ir(stop: str | list[str] | None) -> tuple[str, ...]:

@@ -4,7 +4,9 @@ Reasoning text is returned in the non-standard `message.reasoning_content` field
 DeepSeek/vLLM convention) only when the response has some; the official SDK keeps unknown
 fields, so nothing breaks for clients that ignore it. Web citations become
 `url_citation` annotations with offsets into the joined `content`. A request on the legacy
-`functions` API gets its call as `message.function_call` (legacy.py).
+`functions` API gets its call as `message.function_call` (legacy.py). Token logprobs go
+to `choices[].logprobs` when the text parts carry them (asked for, and the upstream gave
+them), else `logprobs: null`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError
 from polyrelay.frontends.openai_chat import legacy
 from polyrelay.frontends.openai_errors import encode_openai_error, openai_error
+from polyrelay.frontends.openai_logprobs import choice_logprobs
 from polyrelay.ir import ChatResponse, ReasoningPart, StopReason, TextPart, ToolCallPart, Usage
 from polyrelay.schemas.openai_chat import (
     Annotation,
@@ -53,7 +56,8 @@ def encode_response(responses: Sequence[ChatResponse], ctx: RequestContext) -> b
         finish = finish_reason_from_ir(response.stop_reason)
         if functions and legacy.legacy_message(message, ctx) and finish == "tool_calls":
             finish = legacy.FINISH_REASON
-        choices.append(Choice(index=i, message=message, finish_reason=finish))
+        logprobs = choice_logprobs(p for p in response.parts if isinstance(p, TextPart))
+        choices.append(Choice(index=i, message=message, logprobs=logprobs, finish_reason=finish))
     completion = ChatCompletion(
         id=new_id("chatcmpl-"),
         created=ctx.created,

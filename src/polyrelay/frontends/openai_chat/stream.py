@@ -17,6 +17,9 @@ Theory of operation (translation.md §9.3 C; protocols/README.md detail 2 and 3)
 - A request on the legacy `functions` API gets `LegacyFunctionsStreamRenderer` (chosen
   once per stream, so other streams pay nothing): its first tool call as
   `delta.function_call` fragments, finish reason `function_call` (legacy.py).
+- A request that asked for logprobs gets `LogprobsStreamRenderer` (chosen once, too):
+  each text chunk whose delta carries tokens writes them in `logprobs.content` (or
+  `logprobs.refusal`); other chunks keep `logprobs: null`, as OpenAI's do.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from polyrelay.frontends.openai_chat.encode import (
     finish_reason_from_ir,
     usage_from_ir,
 )
+from polyrelay.frontends.openai_logprobs import tokens_from_ir
 from polyrelay.ir import (
     ChatRequest,
     CitationDelta,
@@ -60,7 +64,12 @@ from polyrelay.schemas.openai_chat import (
 )
 from polyrelay.sse import encode_event
 
-__all__ = ["LegacyFunctionsStreamRenderer", "OpenAIChatStreamRenderer"]
+__all__ = [
+    "LegacyFunctionsStreamRenderer",
+    "LegacyLogprobsStreamRenderer",
+    "LogprobsStreamRenderer",
+    "OpenAIChatStreamRenderer",
+]
 
 # OpenAI's first delta, `refusal` included: a client that reads `delta.refusal` as a key of
 # the first chunk (a JS one, not typed by an SDK) finds it as it does from OpenAI.
@@ -124,9 +133,8 @@ class OpenAIChatStreamRenderer:
             state.started = True
             frames.append(self._chunk(state, _ROLE_DELTA))
         match event:
-            case TextDelta(index=index, text=text):
-                key = b'{"refusal":' if index in state.refusals else b'{"content":'
-                frames.append(self._chunk(state, key + codec.encode(text) + b"}"))
+            case TextDelta():
+                frames.append(self._text_chunk(state, event))
             case ReasoningDelta(text=text):
                 delta = b'{"reasoning_content":' + codec.encode(text) + b"}"
                 frames.append(self._chunk(state, delta))
@@ -148,6 +156,10 @@ class OpenAIChatStreamRenderer:
 
     def _finish_reason(self, reason: StopReason) -> str:
         return finish_reason_from_ir(reason)
+
+    def _text_chunk(self, state: _Choice, event: TextDelta) -> bytes:
+        key = b'{"refusal":' if event.index in state.refusals else b'{"content":'
+        return self._chunk(state, key + codec.encode(event.text) + b"}")
 
     def _tool_args(self, state: _Choice, index: int, fragment: str) -> list[bytes]:
         k = state.tools.get(index)
@@ -228,3 +240,42 @@ class LegacyFunctionsStreamRenderer(OpenAIChatStreamRenderer):
         state.tools[event.index] = 0
         fn = ChoiceDeltaToolCallFunction(name=part.name, arguments=part.arguments)
         return [self._chunk(state, codec.encode(ChoiceDelta(function_call=fn)))]
+
+
+class LogprobsStreamRenderer(OpenAIChatStreamRenderer):
+    """The renderer for a request that asked for logprobs: a text delta's tokens go in its
+    chunk's `logprobs`, so text chunks leave the pre-joined hot path."""
+
+    def feed_texts(self, deltas: list[TextDelta], choice: int = 0) -> list[bytes]:
+        return [frame for delta in deltas for frame in self.feed(delta, choice)]
+
+    def feed(self, event: StreamEvent, choice: int = 0) -> list[bytes]:
+        if type(event) is TextDelta and event.logprobs is not None:
+            state = self._choices.get(choice)
+            if state is not None and state.started:
+                return [self._text_chunk(state, event)]
+        return super().feed(event, choice)  # the first event starts the choice
+
+    def _text_chunk(self, state: _Choice, event: TextDelta) -> bytes:
+        if event.logprobs is None:  # an upstream without them (Anthropic)
+            return super()._text_chunk(state, event)
+        tokens = codec.encode(tokens_from_ir(event.logprobs))
+        if event.index in state.refusals:
+            delta, logprobs = b'{"refusal":', b'{"content":null,"refusal":' + tokens + b"}"
+        else:
+            delta, logprobs = b'{"content":', b'{"content":' + tokens + b',"refusal":null}'
+        return encode_event(
+            self._open
+            + state.index
+            + b',"delta":'
+            + delta
+            + codec.encode(event.text)
+            + b'},"logprobs":'
+            + logprobs
+            + b',"finish_reason":null}]'
+            + self._usage_null
+        )
+
+
+class LegacyLogprobsStreamRenderer(LogprobsStreamRenderer, LegacyFunctionsStreamRenderer):
+    """Both: a legacy `functions` request that asked for logprobs."""

@@ -2,7 +2,9 @@
 
 Validation errors become InvalidRequestError naming the field (`$.temperature` →
 `temperature`). Fields the IR cannot hold go to ResponsesOptions; fields that change
-behaviour and are ignored (top_logprobs, max_tool_calls, ...) are recorded as warnings.
+behaviour and are ignored (max_tool_calls, ...) are recorded as warnings. Token logprobs
+are asked for by `include: ["message.output_text.logprobs"]` (with `top_logprobs`
+alternatives); `top_logprobs` alone asks for none, as at OpenAI.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from polyrelay.codec import DecodeError, decode_known
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.frontends.openai_responses.items import input_to_ir
-from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
+from polyrelay.frontends.openai_responses.options import (
+    LOGPROBS_INCLUDE,
+    ResponsesOptions,
+    ToolNames,
+)
 from polyrelay.frontends.openai_responses.tools import tool_choice_to_ir, tools_to_ir
 from polyrelay.ir import (
     ChatRequest,
@@ -48,7 +54,7 @@ __all__ = ["decode_request", "options_from_params", "parse_params", "request_fro
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 _TRUNCATION = frozenset({"auto", "disabled"})
-_LOGPROBS = "message.output_text.logprobs"
+_MAX_TOP_LOGPROBS = 20
 
 
 def _param_of(message: str) -> str | None:
@@ -125,9 +131,23 @@ def request_from_params(
         metadata=params.metadata or {},
         service_tier=params.service_tier,
         verbosity=params.text.verbosity if params.text is not None else None,
+        logprobs=_logprobs_to_ir(params),
         stream=bool(params.stream),
         extensions=_openai_extensions(params),
     )
+
+
+def _logprobs_to_ir(params: ResponseCreateParams) -> int | None:
+    """ChatRequest.logprobs: the alternatives asked for, if the tokens are."""
+    top = params.top_logprobs
+    if top is not None and not 0 <= top <= _MAX_TOP_LOGPROBS:
+        raise InvalidRequestError(
+            f"Invalid 'top_logprobs': {top} is not between 0 and {_MAX_TOP_LOGPROBS}.",
+            param="top_logprobs",
+        )
+    if params.include and LOGPROBS_INCLUDE in params.include:
+        return top or 0
+    return None
 
 
 def _openai_extensions(params: ResponseCreateParams) -> dict[str, Any]:
@@ -183,11 +203,6 @@ def options_from_params(params: ResponseCreateParams, ctx: RequestContext) -> Re
 
 
 def _warn_ignored(params: ResponseCreateParams, ctx: RequestContext) -> None:
-    if params.top_logprobs:
-        ctx.warn_translated("top_logprobs is not supported by the gateway; ignored")
-    if params.include and _LOGPROBS in params.include:
-        # The IR has no room for token logprobs: the client would get `logprobs: []`.
-        ctx.warn_translated(f"include {_LOGPROBS} is not supported by the gateway; ignored")
     if params.safety_identifier and params.user:
         # Upstreams with one end-user field (Anthropic's metadata.user_id) get `user`.
         ctx.warn_translated("with user also set, safety_identifier reaches only OpenAI upstreams")

@@ -8,12 +8,14 @@ usage §8, error types and statuses §11.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, assert_never
 
 from polyrelay.codec import DecodeError, decode
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError
 from polyrelay.frontends.openai_errors import encode_openai_error, openai_error
+from polyrelay.frontends.openai_logprobs import tokens_from_ir
 from polyrelay.frontends.openai_responses.blob import reasoning_state_from_ir
 from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
 from polyrelay.ir import (
@@ -25,6 +27,7 @@ from polyrelay.ir import (
     ServerToolResultPart,
     StopReason,
     TextPart,
+    TokenLogprob,
     ToolCallPart,
     Usage,
 )
@@ -198,17 +201,21 @@ def content_from_ir(part: TextPart) -> ResponseOutputContent:
     """A message's content part: `output_text`, or a `refusal`."""
     if part.refusal:
         return refusal_content(part.text)
-    return output_text(part.text, part.citations)
+    return output_text(part.text, part.citations, part.logprobs or ())
 
 
 def refusal_content(text: str) -> ResponseOutputContent:
     return ResponseOutputContent(type="refusal", refusal=text)
 
 
-def output_text(text: str, citations: tuple[Citation, ...] = ()) -> ResponseOutputContent:
+def output_text(
+    text: str, citations: tuple[Citation, ...] = (), tokens: Sequence[TokenLogprob] = ()
+) -> ResponseOutputContent:
+    """`logprobs` is `[]` without tokens (not asked for, or an upstream without them), as
+    OpenAI writes it."""
     annotations = [citation_from_ir(c, text) for c in citations]
     return ResponseOutputContent(
-        type="output_text", text=text, annotations=annotations, logprobs=[]
+        type="output_text", text=text, annotations=annotations, logprobs=tokens_from_ir(tokens)
     )
 
 

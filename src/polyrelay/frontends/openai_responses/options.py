@@ -19,10 +19,12 @@ from polyrelay.schemas.openai_responses import (
     ToolParam,
 )
 
-__all__ = ["NAMESPACE_SEPARATOR", "ResponsesOptions", "ToolNames"]
+__all__ = ["LOGPROBS_INCLUDE", "NAMESPACE_SEPARATOR", "ResponsesOptions", "ToolNames"]
 
 NAMESPACE_SEPARATOR = "__"
 """A namespace member `fn` of namespace `ns` is the IR function `ns__fn`."""
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
+"""The `include` entry that asks for the output text's token logprobs."""
 
 
 class ToolNames(msgspec.Struct, kw_only=True):

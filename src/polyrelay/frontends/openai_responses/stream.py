@@ -6,7 +6,9 @@ being one content part; the message item closes when a non-text part starts or t
 stream ends. A reasoning part is a `reasoning` item with one summary part; a tool call is
 a `function_call` item (or `custom_tool_call` for custom tools, whose input is known
 only at the end of the part); a server web-search call is a `web_search_call` item,
-emitted whole at its `PartStop` once its query is known. Other parts (tool results,
+emitted whole at its `PartStop` once its query is known. With logprobs asked for
+(`include`), each `output_text.delta` carries its delta's tokens, and `output_text.done`
+and the part all of them. Other parts (tool results,
 media) have no Responses output item and are skipped. `finish()` ends with
 `response.completed`, `response.incomplete` or `response.failed` carrying the full output
 and usage. `sequence_number` counts every event from 0; each frame has an `event:` line.
@@ -22,6 +24,7 @@ import msgspec
 from polyrelay.codec import encode
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError
+from polyrelay.frontends.openai_logprobs import tokens_from_ir
 from polyrelay.frontends.openai_responses.encode import (
     SOURCES,
     call_item_from_ir,
@@ -39,7 +42,11 @@ from polyrelay.frontends.openai_responses.encode import (
     usage_from_ir,
     web_search_item_from_ir,
 )
-from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
+from polyrelay.frontends.openai_responses.options import (
+    LOGPROBS_INCLUDE,
+    ResponsesOptions,
+    ToolNames,
+)
 from polyrelay.ir import (
     Citation,
     CitationDelta,
@@ -57,6 +64,7 @@ from polyrelay.ir import (
     StreamEvent,
     TextDelta,
     TextPart,
+    TokenLogprob,
     ToolArgsDelta,
     ToolCallPart,
     Usage,
@@ -95,6 +103,8 @@ def _digits(n: int) -> bytes:
 
 class _Kind(enum.Enum):
     TEXT = "text"
+    SCORED = "scored"
+    """Text with its token logprobs asked for: kept off the hot path, which writes none."""
     REASONING = "reasoning"
     CALL = "call"
     CUSTOM = "custom"
@@ -103,6 +113,8 @@ class _Kind(enum.Enum):
     REFUSAL = "refusal"
 
 
+_TEXTS = (_Kind.TEXT, _Kind.SCORED, _Kind.REFUSAL)
+"""The kinds that are a content part of the message item."""
 _KIND_BY_PART: dict[type, _Kind] = {
     TextPart: _Kind.TEXT,
     ReasoningPart: _Kind.REASONING,
@@ -128,6 +140,10 @@ class OpenAIResponsesStreamRenderer:
         self._item_index = 0
         self._message_index = 0
         self._pieces: list[str] = []
+        self._scored = options is not None and LOGPROBS_INCLUDE in options.include
+        """Logprobs asked for: text parts are `_Kind.SCORED`."""
+        self._tokens: list[TokenLogprob] = []
+        """The open scored text part's tokens."""
         self._text_delta_middle = b""
         """The open text part's bytes between sequence_number and the delta string."""
         self._citations: list[Citation] = []
@@ -197,6 +213,8 @@ class OpenAIResponsesStreamRenderer:
                     self._usage = event.usage
             case PartStart():
                 self._part_start(event.part, out)
+            case TextDelta() if self._kind is _Kind.SCORED:
+                self._scored_delta(event, out)
             case TextDelta() | ReasoningDelta() | ToolArgsDelta():
                 self._delta(event.json if isinstance(event, ToolArgsDelta) else event.text, out)
             case CitationDelta():
@@ -244,8 +262,10 @@ class OpenAIResponsesStreamRenderer:
             self._kind = _Kind.CUSTOM
         elif isinstance(part, TextPart) and part.refusal:
             self._kind = _Kind.REFUSAL
+        elif isinstance(part, TextPart) and self._scored:
+            self._kind, self._tokens = _Kind.SCORED, list(part.logprobs or ())
         self._shell, self._pieces, self._citations, self._signature = part, [], [], None
-        if self._kind is _Kind.TEXT or self._kind is _Kind.REFUSAL:
+        if self._kind in _TEXTS:
             self._text_start(out)
             return
         if self._kind is not _Kind.SKIP:
@@ -303,7 +323,7 @@ class OpenAIResponsesStreamRenderer:
         first = not self._pieces
         self._pieces.append(text)
         match self._kind:
-            case _Kind.TEXT:
+            case _Kind.TEXT | _Kind.SCORED:
                 out.append(self._text_delta(text))
             case _Kind.REASONING:
                 summary = ResponseOutputContent(type="summary_text", text="")
@@ -323,7 +343,7 @@ class OpenAIResponsesStreamRenderer:
                 pass
 
     def _citation(self, citation: Citation, out: list[bytes]) -> None:
-        if self._kind is not _Kind.TEXT:
+        if self._kind is not _Kind.TEXT and self._kind is not _Kind.SCORED:
             return
         event = self._content_event("response.output_text.annotation.added", None)
         event.annotation_index = len(self._citations)
@@ -334,7 +354,7 @@ class OpenAIResponsesStreamRenderer:
     def _part_stop(self, out: list[bytes]) -> None:
         text = "".join(self._pieces)
         match self._kind:
-            case _Kind.TEXT:
+            case _Kind.TEXT | _Kind.SCORED:
                 self._text_stop(text, out)
             case _Kind.REFUSAL:
                 self._refusal_stop(text, out)
@@ -348,11 +368,25 @@ class OpenAIResponsesStreamRenderer:
                 pass
         self._kind, self._item = _Kind.SKIP, None
 
+    def _scored_delta(self, event: TextDelta, out: list[bytes]) -> None:
+        """A text delta with its tokens (none from an upstream without them)."""
+        self._pieces.append(event.text)
+        tokens = event.logprobs or ()
+        self._tokens += tokens
+        seq = self._seq
+        self._seq = seq + 1
+        logprobs = _encode(tokens_from_ir(tokens, with_bytes=False))
+        text = _encode(event.text)
+        middle = self._text_delta_middle
+        head = b"".join((_TEXT_DELTA_HEAD, _digits(seq), middle, text))
+        out.append(head + b',"logprobs":' + logprobs + b"}\n\n")
+
     def _text_stop(self, text: str, out: list[bytes]) -> None:
+        tokens = self._tokens if self._kind is _Kind.SCORED else ()
         done = self._content_event("response.output_text.done", None)
-        done.text, done.logprobs = text, []
+        done.text, done.logprobs = text, tokens_from_ir(tokens, with_bytes=False)
         out.append(self._frame(done))
-        part = output_text(text, tuple(self._citations))
+        part = output_text(text, tuple(self._citations), tokens)
         out.append(self._frame(self._content_event("response.content_part.done", part)))
         assert self._message is not None and self._message.content is not None
         self._message.content.append(part)
@@ -517,9 +551,11 @@ class OpenAIResponsesStreamRenderer:
         the client was streamed, where `_output` holds only what parts it closed."""
         output = list(self._output)
         text = "".join(self._pieces)
-        if self._kind in (_Kind.TEXT, _Kind.REFUSAL) and self._message is not None:
+        if self._kind in _TEXTS and self._message is not None:
             refused = self._kind is _Kind.REFUSAL
-            part = refusal_content(text) if refused else output_text(text, tuple(self._citations))
+            tokens = self._tokens if self._kind is _Kind.SCORED else ()
+            cites = tuple(self._citations)
+            part = refusal_content(text) if refused else output_text(text, cites, tokens)
             content = [*(self._message.content or ()), part]
             message = msgspec.structs.replace(self._message, content=content)
             output[self._message_index] = message

@@ -1,7 +1,7 @@
 """IR ChatRequest → Anthropic `POST /v1/messages` (plus passthrough and count_tokens).
 
 Parameter policy (translation.md §4, §6, §10): sampling and stop sequences as sampling.py says;
-penalties and seed are dropped with a warning; an effort becomes a thinking budget
+penalties, seed and token logprobs are dropped with a warning; an effort becomes a thinking budget
 (the gateway's published table) and `max_tokens` is raised to budget + requested
 output when needed, within the model's limit (thinking_fit.py); thinking is turned off
 when a tool is forced, since the API rejects the pair and downgrading the choice would
@@ -174,6 +174,8 @@ def _warn_dropped(request: ChatRequest, ctx: RequestContext) -> None:
         ctx.warn("metadata other than the user id is not supported by Anthropic; dropped")
     if request.verbosity is not None:
         ctx.warn("verbosity is not supported by Anthropic; dropped")
+    if request.logprobs is not None:
+        ctx.warn("Anthropic does not return token logprobs; logprobs dropped")
 
 
 def _system_from_ir(request: ChatRequest, ctx: RequestContext) -> str | list[TextBlock] | None:

@@ -180,6 +180,8 @@ def _generation_config_from_ir(
         response_mime_type=mime,
         response_json_schema=schema,
         thinking_config=thinking_config_from_ir(request.reasoning, route.upstream_model, ctx),
+        response_logprobs=True if request.logprobs is not None else None,
+        logprobs=request.logprobs or None,  # no alternatives asked for: left out
     )
     return None if config == _EMPTY_CONFIG else config
 

@@ -5,7 +5,8 @@ one TextPart and consecutive `thought: true` parts one ReasoningPart(origin="gem
 a functionCall becomes a ToolCallPart with an invented `call_…` id when Gemini gave none,
 its thoughtSignature kept in `extensions`. A thoughtSignature on a plain text part has no
 IR slot, so it becomes a signature-only ReasoningPart right after that text (content.py
-puts it back on the text when the history is replayed).
+puts it back on the text when the history is replayed). A `logprobsResult` goes on the
+text parts (logprobs.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from polyrelay.ir import (
 from polyrelay.providers import Route, UpstreamResponse, surrogates, upstream_json
 from polyrelay.providers.error_body import error_object, foreign_error_message, text
 from polyrelay.providers.gemini.content import PROVIDER_TYPE, SIGNATURE_KEY
+from polyrelay.providers.gemini.logprobs import with_logprobs
 from polyrelay.schemas.gemini import (
     Candidate,
     CountTokensResponse,
@@ -128,6 +130,8 @@ def _parts_to_ir(candidate: Candidate | None, ctx: RequestContext) -> tuple[Part
         else:
             folder.text(part.text, part.thought_signature)
     folder.close()
+    if candidate.logprobs_result is not None:
+        return with_logprobs(folder.parts, candidate.logprobs_result)
     return tuple(folder.parts)
 
 

@@ -10,6 +10,7 @@ Theory of operation (translation.md §9.2 G, gemini-generate-content.md §5):
 - a part of any other kind (an image, executable code) is dropped, warned once;
 - a functionCall arrives whole: PartStart(tool call, invented id if absent), one
   ToolArgsDelta with the compact arguments, PartStop;
+- a chunk's `logprobsResult` covers that chunk's tokens: they go on its text deltas;
 - usageMetadata totals are cumulative: the last one becomes the UsageDelta at EOF, followed
   by MessageStop when a finishReason (or a prompt block) was seen, else a StreamError;
 - `{"error": …}` in place of a chunk, or as bare JSON outside `data:` lines, → StreamError.
@@ -33,12 +34,14 @@ from polyrelay.ir import (
     StreamEvent,
     TextDelta,
     TextPart,
+    TokenLogprob,
     ToolArgsDelta,
     Usage,
     UsageDelta,
 )
 from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.gemini.content import PROVIDER_TYPE
+from polyrelay.providers.gemini.logprobs import split_by_text, tokens_to_ir
 from polyrelay.providers.gemini.response import (
     NON_TEXT_DROPPED,
     decode_error_body,
@@ -50,6 +53,7 @@ from polyrelay.providers.gemini.response import (
 from polyrelay.schemas.gemini import (
     Candidate,
     GenerateContentStreamChunk,
+    LogprobsResult,
     Part,
     Status,
     UsageMetadata,
@@ -179,8 +183,11 @@ class GeminiStreamParser:
 
     def _on_candidate(self, candidate: Candidate, events: list[StreamEvent]) -> None:
         if candidate.content is not None:
-            for part in candidate.content.parts:
-                self._on_part(part, events)
+            if candidate.logprobs_result is not None:
+                self._scored_parts(candidate.content.parts, candidate.logprobs_result, events)
+            else:
+                for part in candidate.content.parts:
+                    self._on_part(part, events)
         if candidate.finish_reason is not None:
             self._finish_reason = candidate.finish_reason
             self._finish_message = candidate.finish_message
@@ -203,6 +210,18 @@ class GeminiStreamParser:
         else:
             self._text(part.text, part.thought_signature, events)
 
+    def _scored_parts(
+        self, parts: list[Part], result: LogprobsResult, events: list[StreamEvent]
+    ) -> None:
+        """A chunk's parts, its tokens dealt to its text (logprobs.py)."""
+        texts = [p.text for p in parts if _is_text(p)]
+        dealt = iter(split_by_text(tokens_to_ir(result), [t or "" for t in texts]))
+        for part in parts:
+            if _is_text(part):
+                self._text(part.text or "", part.thought_signature, events, next(dealt))
+            else:
+                self._on_part(part, events)
+
     def _drop(self) -> None:
         """A part of a kind the IR has no room for (inlineData, executableCode,
         codeExecutionResult, fileData): warned as parse_response warns, once a response."""
@@ -210,14 +229,20 @@ class GeminiStreamParser:
             self._dropped = True
             self._ctx.warn(NON_TEXT_DROPPED)
 
-    def _text(self, text: str, signature: str | None, events: list[StreamEvent]) -> None:
+    def _text(
+        self,
+        text: str,
+        signature: str | None,
+        events: list[StreamEvent],
+        tokens: tuple[TokenLogprob, ...] | None = None,
+    ) -> None:
         if text:
             if self._open != _TEXT:
                 self._close(events)
                 events.append(PartStart(index=self._index, part=TextPart(text="")))
                 self._open = _TEXT
                 self._has_text = True
-            events.append(TextDelta(index=self._index, text=text))
+            events.append(TextDelta(index=self._index, text=text, logprobs=tokens))
         if signature is not None:
             self._pending_signature = signature
 
@@ -259,6 +284,11 @@ class GeminiStreamParser:
         return StreamError(
             status=502, kind="api_error", message="gemini stream ended without a finishReason"
         )
+
+
+def _is_text(part: Part) -> bool:
+    """A part of the answer's text (not a thought, nor a call)."""
+    return part.function_call is None and part.text is not None and not part.thought
 
 
 def _bare_error(tail: bytes) -> Status | None:

@@ -12,6 +12,8 @@ Mapping notes:
 - `parallel_tool_calls` is sent only with tools: OpenAI rejects it otherwise.
 - A strict tool whose schema OpenAI's strict mode refuses goes without `strict`, warned.
 - `metadata` is not sent: OpenAI takes it only with `store: true`, which is never sent.
+- Token logprobs asked for are `logprobs: true` (+ `top_logprobs` when alternatives are),
+  which OpenAI-compatible servers (vLLM, llama.cpp) take too.
 - `temperature` and `top_p` are not sent to a model that reasons on the request (the
   o-series, the first gpt-5 ones, gpt-5.1 on with an effort): OpenAI refuses them, warned.
 """
@@ -146,6 +148,9 @@ def _params_from_ir(
         service_tier=request.service_tier,
         verbosity=verbosity(request.verbosity, model, ctx),
     )
+    if request.logprobs is not None:
+        params.logprobs = True
+        params.top_logprobs = request.logprobs or None  # none asked for: left out
     own = request.extensions
     if own:  # most translated requests have none: nothing to look up
         # What an OpenAI client sent beside the IR (ir/request.py); Chat Completions has

@@ -7,7 +7,8 @@ An array `content` (Mistral's magistral) gives both reasoning and text (content_
 Some OpenAI-compatible servers finish a tool-calling turn with `stop`: any tool call
 makes the stop reason TOOL_USE. A tool call's empty arguments (`""`, which some
 OpenAI-compatible servers send for a tool without parameters) become `{}`, as in the
-stream parser: `""` is not JSON.
+stream parser: `""` is not JSON. A choice's token `logprobs` go on its text (`content`)
+and refusal (`refusal`) parts.
 
 The legacy `functions` API answers with `message.function_call: {name, arguments}` and
 finish reason `function_call` (OpenAI still does for a request that uses it, and some
@@ -28,20 +29,23 @@ from polyrelay.ir import (
     ReasoningPart,
     StopReason,
     TextPart,
+    TokenLogprob,
     ToolCallPart,
     Usage,
 )
 from polyrelay.providers import UpstreamResponse, surrogates
 from polyrelay.providers.openai_chat.content_array import Warn, read_array
 from polyrelay.providers.openai_errors import parse_error
+from polyrelay.providers.openai_logprobs import tokens_to_ir
 from polyrelay.schemas.openai_chat import (
     ChatCompletion,
     ChatCompletionMessage,
     CompletionUsage,
     FunctionCall,
 )
+from polyrelay.schemas.openai_logprobs import ChoiceLogprobs
 
-__all__ = ["parse_choices", "parse_error", "stop_reason_to_ir", "usage_to_ir"]
+__all__ = ["choice_tokens", "parse_choices", "parse_error", "stop_reason_to_ir", "usage_to_ir"]
 
 _STOP_REASONS = {
     "stop": StopReason.END_TURN,
@@ -79,7 +83,9 @@ def _reasoning_text(msg: ChatCompletionMessage) -> str | None:
     return None
 
 
-def _parts_to_ir(msg: ChatCompletionMessage, warn: Warn) -> list[Part]:
+def _parts_to_ir(
+    msg: ChatCompletionMessage, logprobs: ChoiceLogprobs | None, warn: Warn
+) -> list[Part]:
     parts: list[Part] = []
     reasoning, text = _reasoning_text(msg), msg.content
     if isinstance(text, list):  # a rare shape: the common path pays one check
@@ -87,9 +93,10 @@ def _parts_to_ir(msg: ChatCompletionMessage, warn: Warn) -> list[Part]:
     if reasoning:
         parts.append(ReasoningPart(text=reasoning))
     if text:
-        parts.append(TextPart(text=text))
+        parts.append(TextPart(text=text, logprobs=choice_tokens(logprobs, refusal=False)))
     if msg.refusal:
-        parts.append(TextPart(text=msg.refusal, refusal=True))
+        tokens = choice_tokens(logprobs, refusal=True)
+        parts.append(TextPart(text=msg.refusal, refusal=True, logprobs=tokens))
     for call in msg.tool_calls or ():
         fn = call.function
         parts.append(ToolCallPart(id=call.id, name=fn.name, arguments=fn.arguments or "{}"))
@@ -98,6 +105,16 @@ def _parts_to_ir(msg: ChatCompletionMessage, warn: Warn) -> list[Part]:
         call_id = new_id("call_")
         parts.append(ToolCallPart(id=call_id, name=legacy.name, arguments=legacy.arguments or "{}"))
     return parts
+
+
+def choice_tokens(
+    logprobs: ChoiceLogprobs | None, *, refusal: bool
+) -> tuple[TokenLogprob, ...] | None:
+    """The tokens of the content (or of the refusal), None when the upstream sent none."""
+    if logprobs is None:
+        return None
+    entries = logprobs.refusal if refusal else logprobs.content
+    return tokens_to_ir(entries) if entries is not None else None
 
 
 def parse_choices(response: UpstreamResponse, warn: Warn) -> list[ChatResponse]:
@@ -113,7 +130,7 @@ def parse_choices(response: UpstreamResponse, warn: Warn) -> list[ChatResponse]:
     usage = usage_to_ir(body.usage)
     out: list[ChatResponse] = []
     for choice in sorted(body.choices, key=lambda c: c.index):
-        parts = _parts_to_ir(choice.message, warn)
+        parts = _parts_to_ir(choice.message, choice.logprobs, warn)
         has_calls = any(isinstance(p, ToolCallPart) for p in parts)
         out.append(
             ChatResponse(

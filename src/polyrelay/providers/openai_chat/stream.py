@@ -22,6 +22,8 @@ Theory of operation (translation.md §9.2 C):
   the first, so they stream live, or are held, exactly as a `tool_calls` call would.
 - `finish_reason` closes the parts and releases held calls, but `MessageStop` waits for
   the usage chunk (`choices: []`) or `data: [DONE]`, so usage precedes it.
+- A chunk's `logprobs` go on its text (or refusal) delta: such chunks skip the
+  text-only reads below, which have none.
 - `data: {"error": ...}` → `StreamError`. EOF before any finish → `StreamError` (502).
 - Only choice 0 is parsed: the StreamParser contract has no choice index.
 - Text-only chunks that repeat the shape of one decoded in full are read by that shape,
@@ -53,7 +55,11 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.openai_chat.content_array import read_array
-from polyrelay.providers.openai_chat.response import stop_reason_to_ir, usage_to_ir
+from polyrelay.providers.openai_chat.response import (
+    choice_tokens,
+    stop_reason_to_ir,
+    usage_to_ir,
+)
 from polyrelay.providers.openai_errors import lenient_error
 from polyrelay.providers.text_shape import PROBE, TextShape
 from polyrelay.schemas.openai_chat import (
@@ -63,6 +69,7 @@ from polyrelay.schemas.openai_chat import (
     ChoiceDeltaToolCallFunction,
     ErrorObject,
 )
+from polyrelay.schemas.openai_logprobs import ChoiceLogprobs
 from polyrelay.sse import SSEDecoder
 
 __all__ = ["OpenAIChatStreamParser"]
@@ -92,6 +99,7 @@ def _text_only(chunk: ChatCompletionChunk) -> str | None:
     only = (
         choice.index == 0
         and choice.finish_reason is None
+        and choice.logprobs is None
         and delta.tool_calls is None
         and delta.refusal is None
         and delta.reasoning_content is None
@@ -229,7 +237,7 @@ class OpenAIChatStreamParser:
             if choice.index != 0:
                 self._ctx.warn("only the first choice of a streamed completion is relayed")
                 continue
-            self._delta(choice.delta, out)
+            self._delta(choice.delta, choice.logprobs, out)
             # Not `is not None`: some servers (SGLang, older Ollama) send "" on every chunk.
             if choice.finish_reason:
                 self._close_all(out)
@@ -266,7 +274,9 @@ class OpenAIChatStreamParser:
         self._fail(out, 502, "api_error", f"upstream sent an invalid chunk: {error}")
         return None
 
-    def _delta(self, delta: ChoiceDelta, out: list[StreamEvent]) -> None:
+    def _delta(
+        self, delta: ChoiceDelta, logprobs: ChoiceLogprobs | None, out: list[StreamEvent]
+    ) -> None:
         reasoning, text = delta.reasoning_content or delta.reasoning, delta.content
         if isinstance(text, list):  # a rare shape: the common path pays one check
             reasoning, text = read_array(reasoning, text, self._ctx.warn)
@@ -275,10 +285,12 @@ class OpenAIChatStreamParser:
             out.append(ReasoningDelta(index=self._next, text=reasoning))
         if text:
             self._switch(_TEXT, out)
-            out.append(TextDelta(index=self._next, text=text))
+            tokens = choice_tokens(logprobs, refusal=False) if logprobs is not None else None
+            out.append(TextDelta(index=self._next, text=text, logprobs=tokens))
         if delta.refusal:
             self._switch(_REFUSAL, out)
-            out.append(TextDelta(index=self._next, text=delta.refusal))
+            tokens = choice_tokens(logprobs, refusal=True) if logprobs is not None else None
+            out.append(TextDelta(index=self._next, text=delta.refusal, logprobs=tokens))
         for call in delta.tool_calls or ():
             fn = call.function
             index = call.index

@@ -3,6 +3,7 @@
 The gateway keeps conversation state itself, so every upstream call is stateless:
 `store: false`, the full history in `input`, and, when reasoning is requested,
 `include: ["reasoning.encrypted_content"]` so reasoning items can be replayed verbatim.
+Token logprobs asked for are `include: ["message.output_text.logprobs"]` + `top_logprobs`.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ ITEM_ID_KEY = "openai-responses.item_id"
 """ToolCallPart.extensions key holding the `fc_…` item id (the `call_id` is the part id)."""
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+LOGPROBS = "message.output_text.logprobs"
 # OpenAI rejects max_output_tokens below 16 ("integer below minimum value").
 MIN_OUTPUT_TOKENS = 16
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
@@ -102,7 +104,8 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
         reasoning=reasoning,
         text=text_from_ir(request.output_format, verbosity(request.verbosity, upstream_model, ctx)),
         store=False,
-        include=[ENCRYPTED_REASONING] if keeps_reasoning(upstream_model, reasoning) else None,
+        include=_include(request, keeps_reasoning(upstream_model, reasoning), ctx),
+        top_logprobs=request.logprobs or None,
         metadata=request.metadata or None,
         user=request.user,
         service_tier=request.service_tier,
@@ -110,6 +113,15 @@ def build_body(request: ChatRequest, upstream_model: str, ctx: RequestContext) -
     if request.extensions:  # most translated requests have none: nothing to look up
         _openai_fields(params, request)
     return encode(params)
+
+
+def _include(request: ChatRequest, reasoning: bool, ctx: RequestContext) -> list[str] | None:
+    """The encrypted reasoning (to replay it), and the text's token logprobs if asked."""
+    include = [ENCRYPTED_REASONING] if reasoning else []
+    if request.logprobs is not None:
+        include.append(LOGPROBS)
+        ctx.logprobs_asked = True
+    return include or None
 
 
 def _openai_fields(params: ResponseCreateParams, request: ChatRequest) -> None:

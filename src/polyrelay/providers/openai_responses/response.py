@@ -26,6 +26,7 @@ from polyrelay.ir import (
     Usage,
 )
 from polyrelay.providers import surrogates
+from polyrelay.providers.openai_logprobs import tokens_to_ir
 from polyrelay.providers.openai_responses.request import ITEM_ID_KEY, PROVIDER_TYPE
 from polyrelay.schemas.openai_responses import (
     Response,
@@ -119,7 +120,8 @@ def _content_to_ir(content: ResponseOutputContent) -> TextPart:
     if content.type == "refusal":
         return TextPart(text=content.refusal or "", refusal=True)
     cites = tuple(citation_to_ir(a) for a in content.annotations or () if a.type == "url_citation")
-    return TextPart(text=content.text or "", citations=cites)
+    tokens = tokens_to_ir(content.logprobs) if content.logprobs else None  # `[]` unasked
+    return TextPart(text=content.text or "", citations=cites, logprobs=tokens)
 
 
 def citation_to_ir(annotation: URLCitation) -> Citation:

@@ -5,6 +5,8 @@ output item maps to IR parts, numbered 0, 1, 2… in arrival order:
 
 - message: every `content_part.added` opens a text part, closed by `content_part.done`;
   `output_text.delta` / `refusal.delta` fill it, `annotation.added` adds a citation.
+  A text delta's `logprobs` are decoded only when the provider asked for them
+  (`ctx.logprobs_asked`): the hot event's decode stays as small as it was.
 - reasoning: `output_item.added` opens a reasoning part; summary deltas fill it (summary
   parts after the first are separated as in `response.py`); `output_item.done` sets the
   signature from `encrypted_content` and closes it.
@@ -46,6 +48,7 @@ from polyrelay.ir import (
 )
 from polyrelay.providers import surrogates, upstream_json
 from polyrelay.providers.error_body import text
+from polyrelay.providers.openai_logprobs import tokens_to_ir
 from polyrelay.providers.openai_responses.request import PROVIDER_TYPE
 from polyrelay.providers.openai_responses.response import (
     REASONING_SEPARATOR,
@@ -57,6 +60,7 @@ from polyrelay.providers.openai_responses.response import (
     usage_to_ir,
     web_search_to_ir,
 )
+from polyrelay.schemas.openai_logprobs import TokenLogprob
 from polyrelay.schemas.openai_responses import ResponseStreamEvent
 from polyrelay.sse import SSEDecoder
 
@@ -81,7 +85,14 @@ class _TextDeltaEvent(msgspec.Struct):
     delta: str = ""
 
 
+class _ScoredTextDeltaEvent(_TextDeltaEvent):
+    """The hot event of a stream that was asked for token logprobs."""
+
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
 _decode_text_delta = msgspec.json.Decoder(_TextDeltaEvent).decode
+_decode_scored_text_delta = msgspec.json.Decoder(_ScoredTextDeltaEvent).decode
 _decode_event = msgspec.json.Decoder(ResponseStreamEvent).decode
 _decode_lax_event = upstream_json.lax_decoder(ResponseStreamEvent).decode
 _TEXT_DELTA_NAME = _TEXT_DELTA.encode()
@@ -133,6 +144,7 @@ class OpenAIResponsesStreamParser:
         """`usage_only`: for a relayed stream, whose bytes reach the client as they are;
         only the usage and the end are read, and content events are not decoded."""
         self._ctx = ctx
+        self._scored = ctx.logprobs_asked and not usage_only
         self._skipped = _WITHOUT_USAGE if usage_only else frozenset()
         self._sse = SSEDecoder()
         self._next_index = 0
@@ -153,14 +165,18 @@ class OpenAIResponsesStreamParser:
                 continue
             if name == _TEXT_DELTA_NAME and self._open is not None:
                 # The hot event, named by its `event:` line: only its delta is decoded.
-                try:
-                    delta = _decode_text_delta(data)
-                except (msgspec.ValidationError, DecodeError):
-                    pass  # the full decode below reports it
-                else:
-                    if delta.type == _TEXT_DELTA:
-                        out.append(TextDelta(index=self._open, text=delta.delta))
+                if self._scored:
+                    if self._scored_delta(data, out):
                         continue
+                else:
+                    try:
+                        delta = _decode_text_delta(data)
+                    except (msgspec.ValidationError, DecodeError):
+                        pass  # the full decode below reports it
+                    else:
+                        if delta.type == _TEXT_DELTA:
+                            out.append(TextDelta(index=self._open, text=delta.delta))
+                            continue
             try:
                 event = _decode_event(data)
             except DecodeError as exc:
@@ -171,6 +187,19 @@ class OpenAIResponsesStreamParser:
                     continue
             self._handle(event, out)
         return out if self._joiner is None else self._joiner.feed(out)
+
+    def _scored_delta(self, data: bytes, out: list[StreamEvent]) -> bool:
+        """The hot event with its tokens; False for the full decode to report."""
+        assert self._open is not None
+        try:
+            delta = _decode_scored_text_delta(data)
+        except (msgspec.ValidationError, DecodeError):
+            return False
+        if delta.type != _TEXT_DELTA:
+            return False
+        tokens = tokens_to_ir(delta.logprobs) if delta.logprobs else None
+        out.append(TextDelta(index=self._open, text=delta.delta, logprobs=tokens))
+        return True
 
     def finish(self) -> list[StreamEvent]:
         out = self.feed(b"\n\n")  # dispatches a final event that lacked its blank line
@@ -269,7 +298,8 @@ class OpenAIResponsesStreamParser:
             case "response.output_text.delta" | "response.refusal.delta":
                 # A server that skips `content_part.added` still has its text kept.
                 index = self._start(_shell(event), out) if index is None else index
-                out.append(TextDelta(index=index, text=event.delta or ""))
+                tokens = tokens_to_ir(event.logprobs) if event.logprobs else None
+                out.append(TextDelta(index=index, text=event.delta or "", logprobs=tokens))
             case "response.output_text.annotation.added" if index is not None:
                 annotation = event.annotation
                 if annotation is not None and annotation.type == "url_citation":

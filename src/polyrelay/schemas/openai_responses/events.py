@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
+from polyrelay.schemas.openai_logprobs import TokenLogprob
 from polyrelay.schemas.openai_responses.response import (
     Response,
     ResponseOutputContent,
@@ -39,7 +40,7 @@ class ResponseStreamEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     input: str | None = None
     refusal: str | None = None
     annotation: URLCitation | None = None
-    logprobs: list[object] | None = None
+    logprobs: list[TokenLogprob] | None = None
     code: str | None = None
     message: str | None = None
     param: str | None = None

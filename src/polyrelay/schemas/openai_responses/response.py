@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from polyrelay.schemas.openai_logprobs import TokenLogprob
 from polyrelay.schemas.openai_responses.request import (
     SummaryTextParam,
     TextConfigParam,
@@ -54,7 +55,7 @@ class ResponseOutputContent(msgspec.Struct, kw_only=True, omit_defaults=True):
     type: str
     text: str | None = None
     annotations: list[URLCitation] | None = None
-    logprobs: list[Any] | None = None
+    logprobs: list[TokenLogprob] | None = None
     refusal: str | None = None
 
 
