@@ -124,7 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="also count instructions per request under callgrind, N requests per cell",
     )
-    parser.add_argument("--quick", action="store_true", help="CI smoke: 1 connection, 2 s")
+    parser.add_argument("--quick", action="store_true", help="CI smoke: 1 connection, 1 s")
     parser.add_argument("--no-install", action="store_true", help="never apt-get nginx/wrk")
     args = parser.parse_args(argv)
     try:
@@ -133,7 +133,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown path {exc.args[0]!r}; choose from {', '.join(_ALIASES)}")
     args.connections = [int(c) for c in args.connections.split(",")]
     if args.quick:
-        args.connections, args.duration = [1], 2.0
+        args.connections, args.duration = [1], 1.0
     if args.slow_streams is None:
         args.slow_streams = 0 if args.quick else 1000
     if args.rounds is None:
