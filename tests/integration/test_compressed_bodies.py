@@ -155,6 +155,26 @@ def test_count_tokens_reads_a_compressed_body(gateway: Gateway) -> None:
     assert packed.json() == plain.json()
 
 
+def test_codings_on_two_header_lines_are_one_list(gateway: Gateway) -> None:
+    """Content-Encoding sent twice is one list, in the order the lines came (RFC 9110
+    §5.3): gzip applied first, then zstd, is undone zstd first."""
+    body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hello"}]}
+    packed = CODINGS["zstd"](gzip.compress(codec.encode(body)))
+    headers = [
+        ("authorization", f"Bearer {STATIC_KEY}"),
+        ("anthropic-version", "2023-06-01"),
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+        ("content-encoding", "zstd"),
+    ]
+    url = gateway.url + "/v1/messages/count_tokens"
+    reply = httpx.post(url, content=packed, headers=headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert (
+        reply.json() == _post(gateway, "/v1/messages/count_tokens", codec.encode(body), None).json()
+    )
+
+
 @functools.cache
 def bomb() -> bytes:
     """A GiB of zeros in 32 KiB of zstd (made 16 MiB at a time): the gateway stops

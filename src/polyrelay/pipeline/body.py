@@ -32,7 +32,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     connection closes after either answer: its body is not read to the end
     (http_protocol.HeadJoiningProtocol). A compressed body is decoded, and `limit` holds
     for its decoded size too."""
-    declared = request.headers.get("content-length")
+    declared, coding = _length_and_coding(request)
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(_too_large(limit))
     try:
@@ -46,7 +46,23 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise ClientClosedError(
             "The client closed the connection before its body was read."
         ) from None
-    return decoded_body(body, request.headers.get("content-encoding"), limit)
+    return decoded_body(body, coding, limit)
+
+
+def _length_and_coding(request: Request) -> tuple[str | None, str | None]:
+    """The Content-Length and Content-Encoding headers, found in one pass over the raw
+    headers (two lookups in `request.headers` scan them twice, on every request)."""
+    length = coding = None
+    for name, value in request.scope["headers"]:
+        if name == b"content-length":
+            length = value.decode("latin-1")
+        elif name == b"content-encoding":  # several lines are one list (RFC 9110 §5.3)
+            coding = (
+                value.decode("latin-1")
+                if coding is None
+                else f"{coding}, {value.decode('latin-1')}"
+            )
+    return length, coding
 
 
 def _arrived_whole(request: Request) -> bool:
