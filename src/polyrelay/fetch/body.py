@@ -10,17 +10,15 @@ and `read()` would).
 
 from __future__ import annotations
 
-import zlib
-
 import aiohttp
+
+from polyrelay.content_decoding import CorruptDataError, DecodedTooLargeError, decode_capped
 
 __all__ = ["INFLATABLE", "BodyTooLarge", "inflate_capped", "read_capped"]
 
 INFLATABLE = ("gzip", "deflate")
 """The content codings `inflate_capped` takes, for an Accept-Encoding header."""
 _CHUNK = 64 * 1024
-# zlib's automatic header detection: gzip or zlib (what HTTP's "deflate" means).
-_GZIP_OR_ZLIB = zlib.MAX_WBITS | 32
 
 
 class BodyTooLarge(Exception):
@@ -47,7 +45,8 @@ async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
 
 
 def inflate_capped(raw: bytes, encoding: str, limit: int) -> bytes:
-    """`raw` decoded as its Content-Encoding says (identity, gzip or deflate).
+    """`raw` decoded as its Content-Encoding says (identity, gzip or deflate), by the
+    decoding request bodies go through (content_decoding.py), bounded alike.
 
     BodyTooLarge as soon as the output passes `limit` bytes; ValueError for another coding
     or data that does not inflate."""
@@ -59,21 +58,8 @@ def inflate_capped(raw: bytes, encoding: str, limit: int) -> bytes:
     if coding not in INFLATABLE:
         raise ValueError(f"a {coding}-encoded body is not accepted")
     try:
-        return _inflate(raw, limit)
-    except zlib.error as exc:
+        return decode_capped(raw, coding, limit)
+    except DecodedTooLargeError:
+        raise BodyTooLarge(limit) from None
+    except CorruptDataError as exc:
         raise ValueError(f"the {coding}-encoded body does not inflate: {exc}") from None
-
-
-def _inflate(raw: bytes, limit: int) -> bytes:
-    out = bytearray()
-    data = raw
-    while data:  # a gzip body may hold several members, one after the other
-        inflater = zlib.decompressobj(_GZIP_OR_ZLIB)
-        # At most one byte past the limit: enough to know it is passed, never more.
-        out += inflater.decompress(data, limit + 1 - len(out))
-        if len(out) > limit:
-            raise BodyTooLarge(limit)
-        if not inflater.eof:
-            raise zlib.error("the compressed data ends early")
-        data = inflater.unused_data
-    return bytes(out)

@@ -14,6 +14,7 @@ import brotli
 import pytest
 import zstandard
 
+from polyrelay.content_decoding import CorruptDataError, DecodedTooLargeError, decode_capped
 from polyrelay.errors import InvalidRequestError, RequestTooLargeError, UnsupportedMediaTypeError
 from polyrelay.pipeline.body_coding import decoded_body
 
@@ -148,3 +149,33 @@ def test_more_stacked_codings_than_any_client_sends_are_refused() -> None:
         encoded = gzip.compress(encoded)
     with pytest.raises(UnsupportedMediaTypeError, match="4 content codings"):
         decoded_body(encoded, "gzip, gzip, gzip, gzip", LIMIT)
+
+
+def test_many_members_cost_the_body_once_not_once_per_member() -> None:
+    """63 empty gzip members before a 16 MiB one: the rest of the body after each member was
+    copied whole (63 copies of 16 MiB, one alive at a time: a peak of 45 MiB); now each
+    member's start copies a chunk at most."""
+    rest = gzip.compress(bytes(range(256)) * 65536, 1)  # 16 MiB, barely compressible
+    encoded = gzip.compress(b"") * 63 + rest
+    tracemalloc.start()
+    try:
+        assert len(decoded_body(encoded, "gzip", LIMIT)) == 16 * 1024 * 1024
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 1024 * 1024  # the output and its join (32 MiB): no copy of the input
+
+
+@pytest.mark.parametrize("coding", COMPRESSORS)
+def test_an_empty_body_in_a_coding_is_left_empty(coding: str) -> None:
+    # Nothing was coded: refused as an empty plain body is (not "not valid gzip data").
+    assert decoded_body(b"", coding, LIMIT) == b""
+    with pytest.raises(UnsupportedMediaTypeError):
+        decoded_body(b"", "foo", LIMIT)
+
+
+def test_decode_capped_has_errors_of_its_own() -> None:
+    with pytest.raises(DecodedTooLargeError):
+        decode_capped(gzip.compress(BODY), "gzip", len(BODY) - 1)
+    with pytest.raises(CorruptDataError):
+        decode_capped(gzip.compress(BODY)[:-4], "gzip", LIMIT)
