@@ -297,3 +297,24 @@ def test_deleting_a_running_response_stops_its_run_quietly(
 
 def logs(gateway: TasksGateway) -> str:
     return "".join(path.read_text() for path in gateway.workdir.glob("gateway-*.log"))
+
+
+def _log_lines(gateway: TasksGateway, needle: str) -> list[str]:
+    log = gateway.workdir / f"gateway-{gateway.url.rsplit(':', 1)[1]}.log"
+    return [line for line in log.read_text().splitlines() if needle in line]
+
+
+def test_a_resumed_stream_writes_one_log_line_at_its_end(
+    gateway: TasksGateway, gpt: openai.OpenAI
+) -> None:
+    """`GET /v1/responses/{id}?stream=true` may follow a run for minutes: it wrote no line
+    at all, as if it never happened; now one at its end, as a streamed POST's."""
+    with gpt.responses.stream(model="gpt-5-mini", input=unique("log me"), background=True) as s:
+        response_id = s.get_final_response().id
+    needle = f"GET /v1/responses/{response_id} model=gpt-5-mini status=200 "
+    assert replay(gateway, response_id)[-1]["type"] == "response.completed"
+    deadline = time.monotonic() + 5
+    while not _log_lines(gateway, needle) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    lines = _log_lines(gateway, needle)
+    assert len(lines) == 1 and "(first byte " in lines[0], lines

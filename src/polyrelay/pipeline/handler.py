@@ -53,7 +53,7 @@ from polyrelay.signals import KEYS_CHANGED, Signals
 from polyrelay.storage import ApiKey, Database
 from polyrelay.tools.web_search import WebSearchRuntime
 
-__all__ = ["Gateway", "TaskSubmitter", "read_body", "response_headers"]
+__all__ = ["Gateway", "TaskSubmitter", "log_request", "read_body", "response_headers"]
 
 log = logging.getLogger("polyrelay.requests")
 _LOGGED_MODEL = 200
@@ -137,18 +137,7 @@ class Gateway:
             response = await self._handle(request, frontend, ctx)
         except GatewayError as error:
             response = self.error_response(frontend, error, ctx)
-        if not log.isEnabledFor(logging.INFO):
-            return response
-        if type(response) is SSEResponse:
-            # Logged at its end: only then is its status known (an HTTP error before its
-            # first frames, 499 for a client gone, an in-band error's as its usage row
-            # says), and the warnings its parser and renderer gave on the way, which come
-            # too late for the polyrelay-warnings header, are in the log at least.
-            response.ended = lambda status, head_sent: _log_request(
-                request, ctx, started, status, head_sent
-            )
-        else:
-            _log_request(request, ctx, started, response.status_code)
+        log_request(request, response, ctx, started)
         return response
 
     def route_for(self, key: ApiKey, model: str) -> Route:
@@ -296,6 +285,21 @@ class Gateway:
             meter,
             lambda error: self.error_response(frontend, error, ctx),
         )
+
+
+def log_request(request: Request, response: Response, ctx: RequestContext, started: float) -> None:
+    """The request's one log line: now, or for a stream at its end. Only then is its status
+    known (an HTTP error before its first frames, 499 for a client gone, an in-band
+    error's as its usage row says), and the warnings its parser and renderer gave on the
+    way, which come too late for the polyrelay-warnings header, are in the log at least."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if type(response) is SSEResponse:
+        response.ended = lambda status, head_sent: _log_request(
+            request, ctx, started, status, head_sent
+        )
+    else:
+        _log_request(request, ctx, started, response.status_code)
 
 
 def _log_request(

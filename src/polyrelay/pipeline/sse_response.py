@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -42,6 +43,8 @@ from starlette.types import Message, Receive, Scope, Send
 from polyrelay.errors import ClientClosedError, GatewayError
 
 __all__ = ["FailedFrames", "FinalFrames", "SSEResponse"]
+
+log = logging.getLogger(__name__)
 
 
 class FinalFrames(bytes):
@@ -129,13 +132,19 @@ class SSEResponse(Response):
         return {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
 
     def _end(self, status: int, refusal: Response | None) -> None:
+        """Tell `ended`: it runs in `__call__`'s finally, before a refusal is sent, so a
+        failure in it is logged here and never keeps the client's answer from going out
+        nor hides the stream's own exception."""
         ended, self.ended = self.ended, None
         assert ended is not None
-        if refusal is not None:
-            status = refusal.status_code
-        elif self.head_sent is not None and self.outcome is not None:
-            status = self.outcome()
-        ended(status, self.head_sent)
+        try:
+            if refusal is not None:
+                status = refusal.status_code
+            elif status == 200 and self.head_sent is not None and self.outcome is not None:
+                status = self.outcome()  # an in-band error's; a 500 (it raised) stays
+            ended(status, self.head_sent)
+        except Exception:
+            log.exception("telling the end of a stream failed")
 
 
 async def _first(frames: AsyncIterator[bytes]) -> bytes:

@@ -24,7 +24,7 @@ from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, NotFoundError, UnsupportedError
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
-from polyrelay.pipeline.handler import read_body, response_headers
+from polyrelay.pipeline.handler import log_request, read_body, response_headers
 from polyrelay.pipeline.stored_soon import found_again, looking_again
 from polyrelay.storage import ApiKey
 from polyrelay.storage.retention import ResponseRetention
@@ -62,7 +62,14 @@ def _retrieve(gateway: Gateway) -> Handler:
                     "streaming a stored response needs the async task mode", param="stream"
                 )
             after = _starting_after(query.get("starting_after"))
-            return await gateway.tasks.stream_response(response_id, key, after)
+            # A stream that may last as long as its run: logged at its end, as a POST's.
+            started = time.perf_counter()
+            ctx = RequestContext(key_id=key.id)
+            model = record.response.get("model")
+            ctx.model = model if isinstance(model, str) else ""
+            reply = await gateway.tasks.stream_response(response_id, key, after)
+            log_request(request, reply, ctx, started)
+            return reply
         return json_response(record.response)
 
     return handle

@@ -128,18 +128,56 @@ def test_a_client_gone_mid_stream_is_told_499() -> None:
     assert told == [(499, True, True)]
 
 
-def test_a_refused_stream_is_told_its_refusal_without_a_head() -> None:
+def _refused(outcome: Any = lambda: 200) -> SSEResponse:
     async def failed() -> AsyncIterator[bytes]:
         yield FailedFrames(b"event: error\n\n", RateLimitError("busy"))
 
-    response = SSEResponse(
+    return SSEResponse(
         failed(),
         {},
         heartbeat=lambda: b"",
         keepalive=0,
         refuse=lambda error: Response(b"{}", error.status),
-        outcome=lambda: 200,
+        outcome=outcome,
     )
+
+
+def test_a_refused_stream_is_told_its_refusal_without_a_head() -> None:
+    response = _refused()
     told = _ending(response, [True])
     asyncio.run(FakeServer().run(response))
     assert told == [(429, False, True)]
+
+
+def test_a_failure_in_the_log_breaks_neither_a_stream_nor_its_refusal() -> None:
+    """`ended` runs before a refusal is sent: when it raised, the refusal never went out
+    (the server answered 500 instead of the 429 the SDK retries)."""
+
+    def broken(status: int, head: float | None) -> None:
+        raise RuntimeError("the log is broken")
+
+    server = FakeServer()
+    response = _refused()
+    response.ended = broken
+    asyncio.run(server.run(response))
+    assert server.sent[0][1]["status"] == 429
+    server, closed = FakeServer(), []
+    response = _response(_paced([0, 0], closed), keepalive=0)
+    response.ended = broken
+    asyncio.run(server.run(response))  # no exception out of a stream that went well
+    assert server.bodies()[-1] == b"" and closed == [True]
+
+
+def test_a_stream_that_raised_after_its_head_is_told_500_not_its_outcome() -> None:
+    async def raising() -> AsyncIterator[bytes]:
+        yield b"data: 0\n\n"
+        raise RuntimeError("a bug mid-stream")
+
+    response = _response(raising(), keepalive=0)
+    response.outcome = lambda: 200  # the meter knew of no error
+    told = _ending(response, [True])
+    try:
+        asyncio.run(FakeServer().run(response))
+    except RuntimeError:
+        pass
+    assert told == [(500, True, True)]
