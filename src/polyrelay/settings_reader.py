@@ -186,11 +186,15 @@ class _Reader:
             if info.pattern is not None and re.search(info.pattern, text) is None:
                 raise self._error(node, f"{path}: expected {_describe(info)}, got {text!r}")
             return text
-        if isinstance(info, inspect.LiteralType) and value in info.values:
+        if isinstance(info, inspect.LiteralType) and isinstance(value, bool):
+            if node.value in info.values:  # YAML 1.1 reads a bare off / on as a boolean
+                return node.value
+        elif isinstance(info, inspect.LiteralType) and value in info.values:
             return value
         if isinstance(info, inspect.LiteralType):
             allowed = ", ".join(map(str, info.values))
-            raise self._error(node, f"{path}: invalid value {value!r} (allowed: {allowed})")
+            shown = node.value if isinstance(value, bool) else value  # `yes`, not True
+            raise self._error(node, f"{path}: invalid value {shown!r} (allowed: {allowed})")
         if isinstance(info, inspect.BoolType) and isinstance(value, bool):
             return value
         is_int = isinstance(value, int) and not isinstance(value, bool)

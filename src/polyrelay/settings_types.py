@@ -90,6 +90,10 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     reasoning: bool = True
     """False for a model that takes no reasoning settings (OpenAI refuses
     `reasoning_effort` for gpt-4o-mini): a translated request's are left out, warned."""
+    prompt_caching: Literal["off", "auto"] = "off"
+    """`auto`: a translated request to an upstream that caches only where told
+    (Anthropic) asks it to cache the prompt up to its end, unless the request marks
+    breakpoints of its own (cache writes cost more than input, reads far less)."""
 
     def __post_init__(self) -> None:
         require_name("model", self.model)  # else every request asks the upstream for ''

@@ -2,6 +2,7 @@
 
 from polyrelay.ir.accumulate import StreamAccumulator, StreamProtocolError
 from polyrelay.ir.content import (
+    CacheTTL,
     Citation,
     DocumentPart,
     ImagePart,
@@ -43,6 +44,7 @@ from polyrelay.ir.tools import (
 )
 
 __all__ = [
+    "CacheTTL",
     "ChatRequest",
     "ChatResponse",
     "Citation",

@@ -8,11 +8,12 @@ issued it and is never interpreted by the core.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 __all__ = [
+    "CacheTTL",
     "Citation",
     "DocumentPart",
     "ImagePart",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 Extensions = dict[str, str]
+CacheTTL = Literal["5m", "1h"]
+"""How long a prompt-cache entry lives: Anthropic's two (its default `5m`, and `1h`)."""
 
 
 class Citation(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,7 +68,10 @@ class TokenLogprob(msgspec.Struct, frozen=True, kw_only=True):
 class TextPart(msgspec.Struct, tag="text", frozen=True, kw_only=True):
     text: str
     citations: tuple[Citation, ...] = ()
-    cache_control: bool = False
+    cache_control: CacheTTL | None = None
+    """A prompt-cache breakpoint at the part's end (Anthropic's `cache_control`, a
+    Responses `prompt_cache_breakpoint`, a Chat part's LiteLLM-style `cache_control`),
+    with its ttl; None for none."""
     refusal: bool = False
     """The model declining to answer: OpenAI's `refusal` (a Chat message's, a Responses
     `refusal` content part). Protocols without one read it as text."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from polyrelay.ir.content import JSONSchema, TextPart
+from polyrelay.ir.content import CacheTTL, JSONSchema, TextPart
 from polyrelay.ir.messages import Message
 from polyrelay.ir.tools import FunctionTool, ToolChoice, WebSearchTool
 
@@ -34,7 +34,7 @@ OPENAI_PROMPT_CACHE_RETENTION = "openai.prompt_cache_retention"
 OPENAI_PROMPT_CACHE_OPTIONS = "openai.prompt_cache_options"
 """How long OpenAI keeps the prompt's cache (`in_memory`, `24h`) and its breakpoints'
 mode and ttl: both OpenAI protocols take them; other upstreams keep their own caching
-rules, as for the cache key."""
+rules, as for the cache key (that caching was asked for at all is `prompt_cache`)."""
 OPENAI_SAFETY_IDENTIFIER = "openai.safety_identifier"
 OPENAI_USER = "openai.user"
 """Set (possibly to None) only with OPENAI_SAFETY_IDENTIFIER: the client's own `user`,
@@ -113,6 +113,11 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     logprobs: int | None = None
     """Token log probabilities asked for: None, not asked; N, with the N likeliest
     alternatives at each token (0: the chosen tokens alone). OpenAI caps N at 20."""
+    prompt_cache: CacheTTL | None = None
+    """Caching of the whole prompt asked for in OpenAI's terms (`prompt_cache_key`,
+    `prompt_cache_retention`: `24h` is `1h`, else `5m`); None when not asked. OpenAI
+    caches by itself; an upstream that caches only where told (Anthropic) is told to
+    cache up to the prompt's end when the request marks no breakpoint of its own."""
     stream: bool = False
     extensions: dict[str, Any] = msgspec.field(default_factory=dict)
     """Request fields only one provider type has, keyed `<provider type>.<field>` (as

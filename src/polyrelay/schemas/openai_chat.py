@@ -89,6 +89,10 @@ class _Param(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class ChatCompletionContentPartTextParam(_Param, tag="text", tag_field="type"):
     text: str
+    cache_control: Any = None
+    """Not OpenAI's: a prompt-cache breakpoint as LiteLLM and OpenRouter take it
+    (`{"type": "ephemeral", "ttl"?: "5m" | "1h"}`), for Anthropic models; kept raw and
+    checked by the frontend."""
 
 
 class ImageURL(_Param):
@@ -175,16 +179,22 @@ class ChatCompletionMessageCustomToolCallParam(_Param, tag="custom", tag_field="
 class ChatCompletionSystemMessageParam(_Param, tag="system", tag_field="role"):
     content: TextContent
     name: str | None = None
+    cache_control: Any = None
+    """A breakpoint on the whole message (its last text part), as on a text part."""
 
 
 class ChatCompletionDeveloperMessageParam(_Param, tag="developer", tag_field="role"):
     content: TextContent
     name: str | None = None
+    cache_control: Any = None
+    """A breakpoint on the whole message (its last text part), as on a text part."""
 
 
 class ChatCompletionUserMessageParam(_Param, tag="user", tag_field="role"):
     content: str | list[UserContentPart]
     name: str | None = None
+    cache_control: Any = None
+    """A breakpoint on the whole message (its last text part), as on a text part."""
 
 
 class AssistantAudio(_Param):
@@ -212,11 +222,15 @@ class ChatCompletionAssistantMessageParam(_Param, tag="assistant", tag_field="ro
     function_call: FunctionCall | None = None
     """The legacy `functions` API's one call (no id): answered by a `function` message."""
     audio: AssistantAudio | None = None
+    cache_control: Any = None
+    """A breakpoint on the whole message (its last text part), as on a text part."""
 
 
 class ChatCompletionToolMessageParam(_Param, tag="tool", tag_field="role"):
     content: TextContent
     tool_call_id: str
+    cache_control: Any = None
+    """A breakpoint on the whole message (its last text part), as on a text part."""
 
 
 class ChatCompletionFunctionMessageParam(_Param, tag="function", tag_field="role"):

@@ -19,6 +19,7 @@ import msgspec
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.ir import (
+    CacheTTL,
     DocumentPart,
     ImagePart,
     MediaPart,
@@ -38,6 +39,7 @@ from polyrelay.providers.anthropic.content import ORIGIN, gateway_citation, gate
 from polyrelay.providers.anthropic.response import citations_to_ir, web_search_result_to_ir
 from polyrelay.schemas.anthropic_messages import (
     Base64Source,
+    CacheControl,
     ContentBlockParam,
     ContentSource,
     DocumentBlockParam,
@@ -134,13 +136,20 @@ def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Par
             assert_never(block)
 
 
+def cache_ttl_to_ir(cache: CacheControl | None) -> CacheTTL | None:
+    """A text block's cache marker: its ttl (`1h`, else the default `5m`), None for none."""
+    if cache is None:
+        return None
+    return "1h" if cache.ttl == "1h" else "5m"
+
+
 def media_to_ir(block: ToolResultContentParam, path: str, ctx: RequestContext) -> MediaPart:
     match block:
         case TextBlock():
             citations = citations_to_ir(block.citations, ctx)
             if citations and any(gateway_citation(c) for c in citations):
                 ctx.passthrough_ok = False  # cites the gateway's own search: see above
-            cache = block.cache_control is not None
+            cache = cache_ttl_to_ir(block.cache_control)
             return TextPart(text=block.text, citations=citations, cache_control=cache)
         case ImageBlockParam():
             return _image_to_ir(block.source, f"{path}.source")

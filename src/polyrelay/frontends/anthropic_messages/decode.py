@@ -22,7 +22,7 @@ from polyrelay.codec import decode_known
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
 from polyrelay.frontends.anthropic_messages.betas import warn_betas
-from polyrelay.frontends.anthropic_messages.content import block_to_ir
+from polyrelay.frontends.anthropic_messages.content import block_to_ir, cache_ttl_to_ir
 from polyrelay.frontends.anthropic_messages.tools import (
     WEB_SEARCH_TYPE,
     reasoning_to_ir,
@@ -281,8 +281,8 @@ def _has_options(tool: ToolParam) -> bool:
 
 
 def _warn_cache_loss(params: MessageCreateParams, ctx: RequestContext) -> None:
-    """Cache markers the IR keeps only as "ephemeral, default ttl" on text: translated
-    to Anthropic, a longer ttl or a marker on other blocks is lost, so it is said."""
+    """Cache markers the IR keeps only on text (with a 5m or 1h ttl): translated to
+    Anthropic, a marker on other blocks or another ttl is lost, so it is said."""
     blocks: list[object] = list(params.system) if isinstance(params.system, list) else []
     for message in params.messages if isinstance(params.messages, list) else ():
         if isinstance(message.content, list):
@@ -294,7 +294,7 @@ def _warn_cache_loss(params: MessageCreateParams, ctx: RequestContext) -> None:
         if not isinstance(block, TextBlock):
             kind = type(block).__struct_config__.tag  # type: ignore[attr-defined]
             ctx.warn_translated(f"cache_control on a {kind} block is not carried; ignored")
-        elif cache.ttl not in (None, "5m"):
+        elif cache.ttl not in (None, "5m", "1h"):
             ctx.warn_translated(f"cache_control ttl {cache.ttl} is sent as the default 5m")
 
 
@@ -309,7 +309,7 @@ def _system_to_ir(system: str | list[TextBlock] | None) -> list[TextPart]:
         return []
     if isinstance(system, str):
         return [TextPart(text=system)] if system else []
-    return [TextPart(text=b.text, cache_control=b.cache_control is not None) for b in system]
+    return [TextPart(text=b.text, cache_control=cache_ttl_to_ir(b.cache_control)) for b in system]
 
 
 def messages_to_ir(
@@ -349,7 +349,7 @@ def _system_message_to_ir(message: MessageParam, path: str) -> list[TextPart]:
                 f"{path}.content.{j}.type: a system message may hold only text blocks",
                 param=f"{path}.content.{j}.type",
             )
-        parts.append(TextPart(text=block.text, cache_control=block.cache_control is not None))
+        parts.append(TextPart(text=block.text, cache_control=cache_ttl_to_ir(block.cache_control)))
     return parts
 
 

@@ -11,7 +11,8 @@ the same reason) and `reference` (citations of Mistral's own tools' results); th
 path to Mistral relays them as sent. The legacy `functions` API's
 assistant `function_call` and `function` result messages become a tool call and its
 result, paired by position (legacy.py); a `function` message joins the tool messages
-around it.
+around it. A text part's or a message's `cache_control` (LiteLLM's convention for Claude
+models) is a cache breakpoint: cache_marks.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import assert_never
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.frontends.openai_chat.cache_marks import cache_ttl_to_ir, mark_last_text
 from polyrelay.frontends.openai_chat.legacy import legacy_call_id
 from polyrelay.ir import (
     DocumentPart,
@@ -79,9 +81,8 @@ def messages_to_ir(
             case ChatCompletionAssistantMessageParam():
                 out.append(_assistant_to_ir(msg, i, legacy_calls, ctx))
             case ChatCompletionToolMessageParam():
-                results.append(
-                    ToolResultPart(tool_call_id=msg.tool_call_id, content=_text_to_ir(msg.content))
-                )
+                content = _text_to_ir(msg, f"messages[{i}]", ctx)
+                results.append(ToolResultPart(tool_call_id=msg.tool_call_id, content=content))
             case ChatCompletionFunctionMessageParam():
                 results.extend(_function_result_to_ir(msg, i, legacy_calls, ctx))
             case _:
@@ -106,7 +107,7 @@ def _system_to_ir(
     out: list[Message],
     ctx: RequestContext,
 ) -> None:
-    parts = _text_to_ir(msg.content)
+    parts = _text_to_ir(msg, f"messages[{index}]", ctx)
     if out:
         out.append(Message(role=Role.SYSTEM, parts=parts, name=msg.name))
         return
@@ -115,10 +116,27 @@ def _system_to_ir(
         ctx.warn_translated(f"messages[{index}].name is not carried when translated; ignored")
 
 
-def _text_to_ir(content: TextContent) -> tuple[TextPart, ...]:
+def _text_to_ir(
+    msg: ChatCompletionSystemMessageParam
+    | ChatCompletionDeveloperMessageParam
+    | ChatCompletionToolMessageParam,
+    param: str,
+    ctx: RequestContext,
+) -> tuple[TextPart, ...]:
+    content: TextContent = msg.content
     if isinstance(content, str):
-        return (TextPart(text=content),)
-    return tuple(TextPart(text=p.text) for p in content)
+        parts = [TextPart(text=content)]
+    else:
+        parts = [_text_part_to_ir(p, f"{param}.content[{j}]", ctx) for j, p in enumerate(content)]
+    mark_last_text(parts, msg.cache_control, f"{param}.cache_control", ctx)
+    return tuple(parts)
+
+
+def _text_part_to_ir(
+    part: ChatCompletionContentPartTextParam, param: str, ctx: RequestContext
+) -> TextPart:
+    cache = cache_ttl_to_ir(part.cache_control, f"{param}.cache_control", ctx)
+    return TextPart(text=part.text, cache_control=cache)
 
 
 def _function_result_to_ir(
@@ -154,7 +172,7 @@ def _assistant_to_ir(
     if isinstance(content, str):
         parts.append(TextPart(text=content))
     elif content is not None:
-        for item in content:
+        for j, item in enumerate(content):
             if isinstance(item, ChatCompletionContentPartRefusalParam):
                 parts.append(TextPart(text=item.refusal, refusal=True))
             elif isinstance(
@@ -163,9 +181,10 @@ def _assistant_to_ir(
             ):
                 continue
             else:
-                parts.append(TextPart(text=item.text))
+                parts.append(_text_part_to_ir(item, f"messages[{index}].content[{j}]", ctx))
     if msg.refusal and not parts:
         parts.append(TextPart(text=msg.refusal, refusal=True))
+    mark_last_text(parts, msg.cache_control, f"messages[{index}].cache_control", ctx)
     legacy = msg.function_call
     if legacy is not None:
         call_id = legacy_calls[legacy.name] = legacy_call_id(index)
@@ -227,19 +246,22 @@ def _user_content_to_ir(
 ) -> tuple[MediaPart, ...]:
     content = msg.content
     if isinstance(content, str):
-        return (TextPart(text=content),)
-    parts = (
-        _user_part_to_ir(part, f"messages[{index}].content[{j}]", ctx)
-        for j, part in enumerate(content)
-    )
-    return tuple(part for part in parts if part is not None)
+        parts: list[MediaPart] = [TextPart(text=content)]
+    else:
+        each = (
+            _user_part_to_ir(part, f"messages[{index}].content[{j}]", ctx)
+            for j, part in enumerate(content)
+        )
+        parts = [part for part in each if part is not None]
+    mark_last_text(parts, msg.cache_control, f"messages[{index}].cache_control", ctx)
+    return tuple(parts)
 
 
 def _user_part_to_ir(part: UserContentPart, param: str, ctx: RequestContext) -> MediaPart | None:
     """None for what only OpenAI itself takes (relayed as sent on the fast path)."""
     match part:
         case ChatCompletionContentPartTextParam():
-            return TextPart(text=part.text)
+            return _text_part_to_ir(part, param, ctx)
         case ChatCompletionContentPartImageParam():
             return _image_to_ir(part, f"{param}.image_url.url")
         case File():

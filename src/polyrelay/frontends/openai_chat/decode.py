@@ -23,6 +23,7 @@ from polyrelay.frontends.openai_chat.legacy import (
     legacy_choice,
     merged_tools,
 )
+from polyrelay.frontends.openai_prompt_cache import prompt_cache_to_ir
 from polyrelay.ir import (
     ChatRequest,
     FunctionTool,
@@ -95,6 +96,7 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
     if not ctx.model:
         ctx.model = p.model
     _warn_ignored(p, ctx)
+    extensions = _openai_extensions(p, ctx)
     return ChatRequest(
         model=p.model,
         messages=messages,
@@ -120,7 +122,10 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
         verbosity=_text_field(p.verbosity, "verbosity", ctx),
         logprobs=_logprobs_to_ir(p.logprobs, p.top_logprobs),
         stream=stream,
-        extensions=_openai_extensions(p, ctx),
+        extensions=extensions,
+        prompt_cache=prompt_cache_to_ir(
+            extensions.get(OPENAI_PROMPT_CACHE_KEY), extensions.get(OPENAI_PROMPT_CACHE_RETENTION)
+        ),
     )
 
 
@@ -379,7 +384,8 @@ def _openai_extensions(p: ChatCompletionCreateParams, ctx: RequestContext) -> di
     """The fields an OpenAI upstream takes and the IR has no room for (ir/request.py), for
     a request that leaves the fast path or goes to a Responses upstream. A cache key only
     steers OpenAI's prompt cache, so other upstreams leave it out without a warning; so
-    do the cache's retention and options."""
+    do the cache's retention and options (a key or a retention still asks an Anthropic
+    upstream to cache: ChatRequest.prompt_cache)."""
     out: dict[str, Any] = {}
     key = _text_field(p.prompt_cache_key, "prompt_cache_key", ctx)
     if key is not None:

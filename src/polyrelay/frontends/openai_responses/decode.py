@@ -18,6 +18,7 @@ import msgspec
 from polyrelay.codec import DecodeError, decode_known
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
+from polyrelay.frontends.openai_prompt_cache import prompt_cache_to_ir
 from polyrelay.frontends.openai_responses.items import input_to_ir
 from polyrelay.frontends.openai_responses.options import (
     LOGPROBS_INCLUDE,
@@ -134,6 +135,7 @@ def request_from_params(
         logprobs=_logprobs_to_ir(params),
         stream=bool(params.stream),
         extensions=_openai_extensions(params),
+        prompt_cache=prompt_cache_to_ir(params.prompt_cache_key, params.prompt_cache_retention),
     )
 
 

@@ -9,6 +9,7 @@ ASSISTANT message; consecutive `*_output` items form one TOOL message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from polyrelay.codec import encode_str
 from polyrelay.context import RequestContext
@@ -16,6 +17,7 @@ from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.frontends.openai_responses.blob import reasoning_state_to_ir
 from polyrelay.frontends.openai_responses.options import NAMESPACE_SEPARATOR
 from polyrelay.ir import (
+    CacheTTL,
     DocumentPart,
     ImagePart,
     MediaPart,
@@ -171,12 +173,20 @@ def content_to_ir(
     return tuple(_part_to_ir(p, f"{param}[{i}]", ctx) for i, p in enumerate(content))
 
 
+def _breakpoint_to_ir(breakpoint: dict[str, Any] | None) -> CacheTTL | None:
+    """OpenAI's ttls (`30m`, `12h`) in Anthropic's: the longer one is its 1h."""
+    if breakpoint is None:
+        return None
+    return "1h" if breakpoint.get("ttl") == "12h" else "5m"
+
+
 def _part_to_ir(part: ContentPartParam, param: str, ctx: RequestContext) -> MediaPart:
     match part.type:
         case "input_text" | "output_text" | "text":
-            # An explicit cache breakpoint is Anthropic's cache marker; other upstreams
-            # cache by themselves (a hint, left out there as cache_control is).
-            cache = part.prompt_cache_breakpoint is not None
+            # An explicit cache breakpoint is Anthropic's cache marker (and a translated
+            # request's to a Responses upstream); Chat and Gemini upstreams cache by
+            # themselves (a hint, left out there as cache_control is).
+            cache = _breakpoint_to_ir(part.prompt_cache_breakpoint)
             return TextPart(text=_require(part.text, f"{param}.text"), cache_control=cache)
         case "refusal":
             return TextPart(text=_require(part.refusal, f"{param}.refusal"), refusal=True)

@@ -35,11 +35,11 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
+from polyrelay.providers.anthropic.cache_markers import cache_control_from_ir
 from polyrelay.providers.empty_messages import leave_out_empty
 from polyrelay.providers.message_names import warn_names_left_out
 from polyrelay.schemas.anthropic_messages import (
     Base64Source,
-    CacheControl,
     ContentBlockParam,
     DocumentBlockParam,
     ImageBlockParam,
@@ -72,7 +72,6 @@ __all__ = [
 ORIGIN = "anthropic"
 _Role = Literal["user", "assistant"]
 _WireRole = Literal["user", "assistant", "system"]
-_EPHEMERAL = CacheControl(type="ephemeral")
 _EMPTY_INPUT = msgspec.Raw(b"{}")
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 _NOT_IN_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]")
@@ -218,7 +217,7 @@ def _media_from_ir(part: MediaPart, ctx: RequestContext) -> ToolResultContentPar
 def text_block_from_ir(part: TextPart, ctx: RequestContext) -> TextBlock:
     if part.refusal:
         ctx.warn("an assistant refusal in the history was sent as plain text")
-    cache = _EPHEMERAL if part.cache_control else None
+    cache = cache_control_from_ir(part.cache_control)
     citations = None
     if part.citations:
         if all(c.encrypted_index and not gateway_citation(c) for c in part.citations):
@@ -301,8 +300,8 @@ def _tool_input(part: ToolCallPart) -> msgspec.Raw:
 
 def _tool_result_from_ir(part: ToolResultPart, ctx: RequestContext) -> ToolResultBlockParam:
     content: str | list[ToolResultContentParam]
-    if all(isinstance(p, TextPart) for p in part.content):
-        content = part.text()
+    if all(isinstance(p, TextPart) and not p.cache_control for p in part.content):
+        content = part.text()  # a cache marker needs its block
     else:
         content = [_media_from_ir(p, ctx) for p in part.content if not _is_empty_text_part(p)]
     return ToolResultBlockParam(

@@ -32,7 +32,7 @@ from polyrelay.ir import (
 from polyrelay.ir.reasoning_token import TOKEN_PREFIX
 from polyrelay.ir.request import SUMMARY_OMITTED
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
-from polyrelay.providers.anthropic.cache_markers import cap_cache_markers
+from polyrelay.providers.anthropic.cache_markers import automatic_cache, cap_cache_markers
 from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
 from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequences_from_ir
 from polyrelay.providers.anthropic.schema import structured_schema
@@ -127,6 +127,7 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
     sampling = sampling_from_ir(request, route.upstream_model, thinks=thinks, ctx=ctx)
     system = _system_from_ir(request, ctx)
     cap_cache_markers(system, messages, ctx)
+    cache = automatic_cache(request, route, system, messages, _own_fields(request))
     return MessageCreateParams(
         model=route.upstream_model,
         messages=messages,
@@ -143,6 +144,7 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
         thinking=thinking,
         output_config=_output_config_from_ir(request, effort, ctx),
         service_tier=_service_tier_from_ir(request.service_tier, ctx),
+        cache_control=cache,
     )
 
 

@@ -186,7 +186,7 @@ def _is_result(part: object) -> bool:
 def _media_from_ir(part: object, ctx: RequestContext) -> ContentPartParam | None:
     match part:
         case TextPart():
-            return ContentPartParam(type="input_text", text=part.text)
+            return _text_from_ir(part)
         case ImagePart():
             url = part.url if part.url is not None else f"data:{part.media_type};base64,{part.data}"
             return ContentPartParam(type="input_image", image_url=url, detail=part.detail or "auto")
@@ -195,6 +195,13 @@ def _media_from_ir(part: object, ctx: RequestContext) -> ContentPartParam | None
         case _:
             ctx.warn(f"{type(part).__name__} in a user message is not supported; dropped")
             return None
+
+
+def _text_from_ir(part: TextPart) -> ContentPartParam:
+    """A text part, with its cache breakpoint (Anthropic's ttls have no OpenAI match: the
+    breakpoint takes the request's)."""
+    mark = {"mode": "explicit"} if part.cache_control is not None else None
+    return ContentPartParam(type="input_text", text=part.text, prompt_cache_breakpoint=mark)
 
 
 def _document_from_ir(part: DocumentPart) -> ContentPartParam:
@@ -274,7 +281,7 @@ def _tool_result_from_ir(part: object) -> InputItemParam:
 
 def _result_media(part: TextPart | ImagePart | DocumentPart) -> ContentPartParam | None:
     if isinstance(part, TextPart):
-        return ContentPartParam(type="input_text", text=part.text)
+        return _text_from_ir(part)
     if isinstance(part, ImagePart):
         url = part.url if part.url is not None else f"data:{part.media_type};base64,{part.data}"
         return ContentPartParam(type="input_image", image_url=url, detail=part.detail or "auto")

@@ -37,13 +37,13 @@ def test_every_block_type_decodes() -> None:
     request = FRONTEND.decode((CLIENTS / "all-blocks.json").read_bytes(), ctx)
     assert request.model == "claude-opus-4-6"
     assert request.system == (
-        TextPart(text="top", cache_control=True),
+        TextPart(text="top", cache_control="5m"),
         TextPart(text="leading system"),
     )
     roles = [m.role for m in request.messages]
     assert roles == [Role.USER, Role.ASSISTANT, Role.TOOL, Role.USER, Role.SYSTEM]
     user = request.messages[0].parts
-    assert user[0] == TextPart(text="look", cache_control=True)
+    assert user[0] == TextPart(text="look", cache_control="5m")
     assert user[1] == ImagePart(media_type="image/png", data="iVBOR")
     assert user[2] == ImagePart(url="https://x.test/a.png")
     assert user[3] == DocumentPart(media_type="application/pdf", data="JVBER", title="doc")

@@ -103,7 +103,7 @@ def test_system_mid_conversation_and_tool_turns() -> None:
         ChatRequest(
             model="claude",
             messages=messages,
-            system=(TextPart(text="sys A"), TextPart(text="sys B", cache_control=True)),
+            system=(TextPart(text="sys A"), TextPart(text="sys B", cache_control="5m")),
         ),
         ctx,
     )
@@ -370,7 +370,7 @@ def test_empty_text_is_never_sent() -> None:
         Message(role=Role.ASSISTANT, parts=(TextPart(text=""), call)),
         Message(role=Role.TOOL, parts=(result,)),
     )
-    system = (TextPart(text=""), TextPart(text="sys", cache_control=True))
+    system = (TextPart(text=""), TextPart(text="sys", cache_control="5m"))
     body = _build(ChatRequest(model="claude", messages=messages, system=system))
     assert body["messages"][1]["content"] == [
         {"type": "tool_use", "id": "toolu_1", "name": "get", "input": {}}
