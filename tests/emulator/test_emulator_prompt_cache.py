@@ -273,3 +273,21 @@ def test_delete_clears_the_prompt_cache(emulator_server_class: Any) -> None:
         assert client.messages.create(**ask).usage.cache_read_input_tokens == 0
     finally:
         server.stop()
+
+
+def test_anthropic_counts_automatic_caching_among_the_four_marks(base_url: str) -> None:
+    """A top-level cache_control takes one of the four slots, as the API says ("Found 5"
+    with four marked blocks): the emulator took five, so a gateway adding one would pass
+    its tests and fail on Anthropic."""
+    system = [*_cached_system("a", "5m"), *_cached_system("b", "5m")]
+    marked = {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}
+    request: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 5,
+        "system": system,
+        "messages": [{"role": "user", "content": [marked, {**marked, "text": "there"}]}],
+    }
+    client = _anthropic(base_url, "sk-ant")
+    client.messages.create(**request)  # four
+    with pytest.raises(anthropic.BadRequestError, match="Found 5"):
+        client.messages.create(**request, extra_body={"cache_control": {"type": "ephemeral"}})

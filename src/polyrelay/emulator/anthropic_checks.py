@@ -12,7 +12,7 @@
 - a final assistant message (a prefill) whose text ends in whitespace, or, with thinking
   on, that does not start with its thinking;
 - a client tool whose `input_schema` has no `type` (the API requires `type: object`);
-- more than 4 blocks with `cache_control`;
+- more than 4 blocks with `cache_control` (a top-level one, automatic caching's, counts);
 - an object in a structured output schema (`output_config.format`, a `strict` tool's
   input) without `additionalProperties: false`, and the keywords such a schema may not
   hold (anthropic_schema_checks.py).
@@ -181,6 +181,8 @@ def _refuse_cache_markers(
             blocks.append(block)
             blocks.extend(as_list(block.get("content")))  # a tool_result's blocks
     found = sum(1 for block in blocks if isinstance(block, dict) and block.get("cache_control"))
+    if body.get("cache_control"):  # automatic caching takes one of the four slots
+        found += 1
     if found > _MAX_CACHE_MARKERS:
         raise RequestError(
             400,
