@@ -7,6 +7,7 @@ batches, count_tokens), decoded from its Content-Encoding (body_coding.py).
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -28,6 +29,10 @@ INLINE_DECODED_BYTES = 1024 * 1024
 """The most a compressed body is decoded to on the event loop (about a millisecond per
 coding); a larger one is decoded in a thread: 32 MiB took 30 to 150 ms (a bomb of a few
 bytes as much), every other request on the loop waiting meanwhile."""
+DECODE_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="body-decode")
+"""The threads large bodies are decoded in (started on the first one): two, so a flood of
+bombs holds at most two decodes' memory (up to twice the limit each) and never takes the
+default executor's threads, which run the SQLite store's calls."""
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -63,7 +68,8 @@ async def _decoded(body: bytes, coding: str, limit: int) -> bytes:
     except RequestTooLargeError:
         if limit <= INLINE_DECODED_BYTES:
             raise
-    return await asyncio.to_thread(decoded_body, body, coding, limit)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(DECODE_THREADS, decoded_body, body, coding, limit)
 
 
 def _length_and_coding(request: Request) -> tuple[str | None, str | None]:

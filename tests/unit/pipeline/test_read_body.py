@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
 from typing import Any
 
 import pytest
@@ -73,10 +74,11 @@ def compressed_request(body: bytes, coding: str) -> Request:
 
 
 def test_a_small_compressed_body_is_decoded_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_thread(*args: Any) -> Any:
-        raise AssertionError("a thread for a small body")
+    class NoThreads:
+        def submit(self, *args: Any) -> Any:
+            raise AssertionError("a thread for a small body")
 
-    monkeypatch.setattr(body.asyncio, "to_thread", no_thread)
+    monkeypatch.setattr(body, "DECODE_THREADS", NoThreads())
     request = compressed_request(gzip.compress(b'{"a":1}'), "gzip")
     assert asyncio.run(handler.read_body(request, LIMIT)) == b'{"a":1}'
     with pytest.raises(RequestTooLargeError):  # a limit under the inline size: on the loop
@@ -114,3 +116,20 @@ def test_a_large_decode_leaves_the_loop_free(coding: str) -> None:
 
     asyncio.run(main())
     assert ticks > 10
+
+
+def test_large_decodes_keep_off_the_default_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQLite store's calls run on the default executor: a flood of bombs there would
+    hold them up. Large bodies are decoded on two threads of their own."""
+    threads: list[str] = []
+    real = body.decoded_body
+
+    def recorded(*args: Any) -> bytes:
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(body, "decoded_body", recorded)
+    large = gzip.compress(bytes(2 * 1024 * 1024), 1)
+    assert len(asyncio.run(handler.read_body(compressed_request(large, "gzip"), LIMIT))) == 2**21
+    assert threads[0] == threading.main_thread().name  # the first MiB, on the loop
+    assert threads[1].startswith("body-decode")
