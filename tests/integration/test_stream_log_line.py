@@ -58,9 +58,10 @@ _SCENARIOS = {
     "unknown": _START + _TEXT + PAUSE + _UNKNOWN_BLOCK + _END,
     "failed": _START + _TEXT + PAUSE + _OVERLOADED,
     "long": _START + _TEXT + PAUSE * 5 + _END,
+    "silent": PAUSE * 5 + _START + _TEXT + _END,
 }
-"""By the SCEN marker of the prompt; each sends content before its first PAUSE, so its
-head goes out before what follows."""
+"""By the SCEN marker of the prompt; each but `silent` sends content before its first
+PAUSE, so its head goes out before what follows."""
 
 
 def _answering(path: str, body: bytes) -> Answer:
@@ -164,3 +165,20 @@ def test_a_websocket_turn_failed_mid_way_is_logged_as_its_row_says(served: Meter
     assert served.recorded(key)[2] == 529
     line = _logged(served, seen, f"WS /v1/responses model={MODEL} ")
     assert " status=529 " in line, (line, event)
+
+
+@pytest.mark.parametrize("client", list(_PATHS))
+def test_a_client_gone_before_the_first_byte_is_logged_once_as_closed(
+    served: Metered, client: str
+) -> None:
+    """The upstream is silent for a second; the client gives up after 0.3 s, before any byte
+    of the answer (no head went out): one line, 499, without a first byte."""
+    key, seen = served.new_key(), len(served.log.read_text())
+    request = _request(served, key, client, "silent") | {"timeout": 0.3}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(**request)
+    line = _logged(served, seen, f"POST {_PATHS[client]} model={MODEL} ")
+    assert " status=499 " in line and "first byte" not in line, line
+    time.sleep(1.2)  # the upstream's whole answer: still that one line, as the row says
+    assert served.recorded(key)[2] == 499
+    _logged(served, seen, f"POST {_PATHS[client]} model={MODEL} ")
