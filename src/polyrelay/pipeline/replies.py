@@ -87,4 +87,5 @@ def sse_response(
         refuse=refuse,
         late_headers=late_headers,
         outcome=None if meter is None else meter.outcome,
+        crashed=None if meter is None else meter.fail,
     )

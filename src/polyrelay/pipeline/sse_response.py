@@ -83,6 +83,7 @@ class SSEResponse(Response):
         refuse: Callable[[GatewayError], Response] | None = None,
         late_headers: Callable[[], Mapping[str, str] | None] | None = None,
         outcome: Callable[[], int] | None = None,
+        crashed: Callable[[int], None] | None = None,
     ) -> None:
         """`client_gone`: called when the client goes away before the stream's end.
         `refuse`: the error response to a stream that failed before its first frames
@@ -90,7 +91,9 @@ class SSEResponse(Response):
         headers anew when they changed since (warnings a stream parser gave before the
         first frames), else None; asked once, as the head goes out. `outcome`: the status
         of a stream that ended after its head (its meter's, which knows an in-band error's
-        status), asked once at its end."""
+        status), asked once at its end. `crashed(500)`: the stream raised (a fault of the
+        gateway's), told before its frames are closed so that its row says 500 as its log
+        line does."""
         self.frames = frames
         self.status_code = 200
         self.background = None
@@ -101,6 +104,7 @@ class SSEResponse(Response):
         self.refuse = refuse
         self.late_headers = late_headers
         self.outcome = outcome
+        self.crashed = crashed
         self.head_sent: float | None = None
         """When the head went out (`time.perf_counter()`), if it did."""
         self.ended: Callable[[int, float | None], None] | None = None
@@ -111,6 +115,7 @@ class SSEResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pump = _Pump(send, receive, self.heartbeat, self.keepalive, self.client_gone)
+        pump.crashed = self.crashed
         refusal: Response | None = None
         status = 500  # the stream raised: before its head, the server answers 500
         try:
@@ -159,6 +164,7 @@ class _Pump:
     __slots__ = (
         "beat",
         "client_gone",
+        "crashed",
         "cycle",
         "disconnected",
         "heartbeat",
@@ -185,6 +191,7 @@ class _Pump:
     ) -> None:
         self.send = send
         self.client_gone = client_gone
+        self.crashed: Callable[[int], None] | None = None
         self.receive = receive
         self.cycle = getattr(receive, "__self__", None)
         """uvicorn's request cycle, whose `disconnected` the server sets (None elsewhere)."""
@@ -219,6 +226,10 @@ class _Pump:
             self.task.uncancel()  # our own cancellation: the client is gone, end quietly
             self._left()
             return None
+        except Exception:
+            if self.crashed is not None:
+                self.crashed(500)  # before `aclose` below, which settles the row
+            raise
         finally:
             self._stop()
             aclose = getattr(frames, "aclose", None)

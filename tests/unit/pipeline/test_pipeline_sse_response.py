@@ -181,3 +181,33 @@ def test_a_stream_that_raised_after_its_head_is_told_500_not_its_outcome() -> No
     except RuntimeError:
         pass
     assert told == [(500, True, True)]
+
+
+def test_a_stream_that_raised_tells_its_meter_500_before_its_frames_close() -> None:
+    """The row says what the log line says: `crashed(500)` comes before `aclose`, which
+    settles the meter (MeteredFrames; it used to settle 200 for a stream the gateway
+    broke off)."""
+    order: list[object] = []
+
+    class Frames:
+        sent = False
+
+        def __aiter__(self) -> Frames:
+            return self
+
+        async def __anext__(self) -> bytes:
+            if self.sent:
+                raise RuntimeError("a bug mid-stream")
+            self.sent = True
+            return b"data: 0\n\n"
+
+        async def aclose(self) -> None:
+            order.append("closed")
+
+    response = _response(Frames(), keepalive=0)
+    response.crashed = order.append
+    try:
+        asyncio.run(FakeServer().run(response))
+    except RuntimeError:
+        pass
+    assert order == [500, "closed"]
