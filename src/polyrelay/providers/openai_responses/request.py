@@ -198,10 +198,12 @@ def _media_from_ir(part: object, ctx: RequestContext) -> ContentPartParam | None
 
 
 def _text_from_ir(part: TextPart) -> ContentPartParam:
-    """A text part, with its cache breakpoint (Anthropic's ttls have no OpenAI match: the
-    breakpoint takes the request's)."""
-    mark = {"mode": "explicit"} if part.cache_control is not None else None
-    return ContentPartParam(type="input_text", text=part.text, prompt_cache_breakpoint=mark)
+    """A text part, without its cache breakpoint: OpenAI takes `prompt_cache_breakpoint`
+    only from gpt-5.6 on (its SDK's words), and other Responses servers (vLLM, Ollama) may
+    refuse a field they do not know, where every model caches a repeated prefix by itself.
+    A Messages client's markers (Claude Code's, on every request) would risk a 400 for
+    nothing."""
+    return ContentPartParam(type="input_text", text=part.text)
 
 
 def _document_from_ir(part: DocumentPart) -> ContentPartParam:

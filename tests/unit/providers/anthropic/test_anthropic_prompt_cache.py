@@ -116,8 +116,9 @@ def test_an_anthropic_clients_marked_tool_counts_as_own() -> None:
     assert "cache_control" not in body
 
 
-def test_responses_upstream_gets_the_breakpoint() -> None:
+def test_responses_upstream_gets_no_breakpoint() -> None:
+    """OpenAI takes explicit breakpoints only from gpt-5.6 on and caches by itself."""
     body = json.loads(build_body(_request("1h", None), "gpt-5-mini", RequestContext()))
     parts = body["input"][0]["content"]
-    assert parts[0]["prompt_cache_breakpoint"] == {"mode": "explicit"}
-    assert "prompt_cache_breakpoint" not in parts[1]
+    assert [part["text"] for part in parts] == ["part 0", "part 1"]
+    assert all("prompt_cache_breakpoint" not in part for part in parts)
