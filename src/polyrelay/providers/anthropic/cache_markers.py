@@ -15,7 +15,7 @@ the client chose what to cache (and to pay for), and the limit holds with the on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
@@ -46,14 +46,15 @@ def automatic_cache(
     route: Route,
     system: str | list[TextBlock] | None,
     messages: list[MessageParam],
-    own: JSONObject,
+    own: Callable[[], JSONObject],
 ) -> CacheControl | None:
-    """The top-level `cache_control` to send, if any; `own` holds the Anthropic client's
-    own top-level fields (its tools with their markers), sent as it wrote them."""
+    """The top-level `cache_control` to send, if any; `own()` gives the Anthropic client's
+    own top-level fields (its tools with their markers), sent as it wrote them (asked
+    only when caching is, so that other requests do not gather them a second time)."""
     ttl = request.prompt_cache
     if ttl is None and route.model.prompt_caching == "auto":
         ttl = _DEFAULT_TTL
-    if ttl is None or _marked(system, messages, own):
+    if ttl is None or _marked(system, messages, own()):
         return None
     return cache_control_from_ir(ttl)
 

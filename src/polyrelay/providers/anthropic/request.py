@@ -127,7 +127,7 @@ def params_from_ir(request: ChatRequest, route: Route, ctx: RequestContext) -> M
     sampling = sampling_from_ir(request, route.upstream_model, thinks=thinks, ctx=ctx)
     system = _system_from_ir(request, ctx)
     cap_cache_markers(system, messages, ctx)
-    cache = automatic_cache(request, route, system, messages, _own_fields(request))
+    cache = automatic_cache(request, route, system, messages, lambda: _own_fields(request))
     return MessageCreateParams(
         model=route.upstream_model,
         messages=messages,
