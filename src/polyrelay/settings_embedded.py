@@ -30,17 +30,20 @@ _CATALOGUE_FIELDS = (
     "output_price",
     "cache_read_price",
     "cache_write_price",
+    "cache_write_1h_price",
 )
-# The providers' list prices; Anthropic's cache writes at the 5-minute lifetime's (the
-# default), OpenAI and Gemini charging none beyond the input price.
-_CATALOGUE: dict[str, tuple[tuple[str, int, int, float, float, float, float], ...]] = {
+_Row = tuple[str, int, int, float, float, float, float, float]
+# The providers' list prices. Anthropic's cache writes cost 1.25x the input for the
+# 5-minute lifetime (the default), 2x for one hour; OpenAI (whatever the retention) and
+# Gemini charge none beyond the input price.
+_CATALOGUE: dict[str, tuple[_Row, ...]] = {
     "anthropic": (
-        ("claude-opus-4-6", 1_000_000, 128_000, 5.0, 25.0, 0.5, 6.25),
-        ("claude-sonnet-4-5", 200_000, 64_000, 3.0, 15.0, 0.3, 3.75),
+        ("claude-opus-4-6", 1_000_000, 128_000, 5.0, 25.0, 0.5, 6.25, 10.0),
+        ("claude-sonnet-4-5", 200_000, 64_000, 3.0, 15.0, 0.3, 3.75, 6.0),
     ),
-    "openai": (("gpt-4o-mini", 128_000, 16_384, 0.15, 0.6, 0.075, 0.15),),
-    "openai-responses": (("gpt-5-mini", 400_000, 128_000, 0.25, 2.0, 0.025, 0.25),),
-    "gemini": (("gemini-2.5-flash", 1_048_576, 65_536, 0.3, 2.5, 0.03, 0.3),),
+    "openai": (("gpt-4o-mini", 128_000, 16_384, 0.15, 0.6, 0.075, 0.15, 0.15),),
+    "openai-responses": (("gpt-5-mini", 400_000, 128_000, 0.25, 2.0, 0.025, 0.25, 0.25),),
+    "gemini": (("gemini-2.5-flash", 1_048_576, 65_536, 0.3, 2.5, 0.03, 0.3, 0.3),),
 }
 _REAL_PROVIDERS: tuple[tuple[str, ProviderType, str, str], ...] = (
     ("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),

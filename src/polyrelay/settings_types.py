@@ -85,6 +85,9 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     `input_price`."""
     cache_write_price: NonNegative | None = None
     """USD per million input tokens written to the prompt cache; unset, `input_price`."""
+    cache_write_1h_price: NonNegative | None = None
+    """USD per million input tokens written to the prompt cache for one hour (Anthropic's
+    `ttl: 1h`, billed above a 5-minute write); unset, `cache_write_price`."""
     vision: bool = True
     pdf: bool | None = None
     reasoning: bool = True

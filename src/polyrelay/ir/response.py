@@ -29,6 +29,9 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    """The part of `cache_write_tokens` written for one hour (Anthropic's `ttl: 1h`), which
+    costs more than a 5-minute write; the other providers' writes have no such split."""
     reasoning_tokens: int = 0
     web_search_requests: int = 0
 
@@ -42,6 +45,7 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
             output_tokens=self.output_tokens + other.output_tokens,
             cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens + other.cache_write_1h_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             web_search_requests=self.web_search_requests + other.web_search_requests,
         )

@@ -20,6 +20,7 @@ from msgspec import UNSET, UnsetType
 __all__ = [
     "Base64Source",
     "CacheControl",
+    "CacheCreation",
     "CitationsDelta",
     "ContentBlock",
     "ContentBlockParam",
@@ -392,6 +393,14 @@ class OutputTokensDetails(msgspec.Struct, kw_only=True):
     thinking_tokens: int = 0
 
 
+class CacheCreation(msgspec.Struct, kw_only=True):
+    """The cache writes by lifetime (they are billed at different rates); both counts are
+    always written, as the SDK's CacheCreation requires them."""
+
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
+
+
 class Usage(msgspec.Struct, kw_only=True):
     """Written in full: the SDK requires `input_tokens` and `output_tokens` even when 0
     (a stream's message_start, a reply with no output), so defaults are not omitted;
@@ -402,6 +411,9 @@ class Usage(msgspec.Struct, kw_only=True):
     output_tokens: int = 0
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
+    cache_creation: CacheCreation | UnsetType | None = UNSET
+    """`cache_creation_input_tokens` by lifetime; left out when not known (the gateway's
+    own Messages usage, whose upstream has no such split)."""
     server_tool_use: ServerToolUsage | None = None
     output_tokens_details: OutputTokensDetails | UnsetType | None = UNSET
     """Left out when not known, as it is from an upstream that does not report it."""
@@ -473,6 +485,8 @@ class MessageDeltaUsage(_Param, kw_only=True):
     input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
+    cache_creation: CacheCreation | UnsetType | None = UNSET
+    """Not in the SDK's MessageDeltaUsage (message_start tells it): read if sent."""
     server_tool_use: ServerToolUsage | None = None
     output_tokens_details: OutputTokensDetails | UnsetType | None = UNSET
 

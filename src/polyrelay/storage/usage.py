@@ -122,6 +122,8 @@ class Tokens(Protocol):
     def cache_read_tokens(self) -> int: ...
     @property
     def cache_write_tokens(self) -> int: ...
+    @property
+    def cache_write_1h_tokens(self) -> int: ...
 
 
 class Prices(Protocol):
@@ -135,21 +137,28 @@ class Prices(Protocol):
     def cache_read_price(self) -> float | None: ...
     @property
     def cache_write_price(self) -> float | None: ...
+    @property
+    def cache_write_1h_price(self) -> float | None: ...
 
 
 def cost_usd(usage: Tokens, prices: Prices) -> float | None:
     """USD for `usage` at `prices`; None when the model has neither an input nor an output
     price (a missing one of the two counts as free). Cache reads and writes, which
-    `usage.input_tokens` includes, go at their own prices when set, else at the input's."""
+    `usage.input_tokens` includes, go at their own prices when set, else at the input's;
+    the writes' 1-hour part at `cache_write_1h_price`, else at the other writes'."""
     input_price, output_price = prices.input_price, prices.output_price
     if input_price is None and output_price is None:
         return None
     per_input = input_price or 0.0
     read, write = usage.cache_read_tokens, usage.cache_write_tokens
+    write_1h = usage.cache_write_1h_tokens
     uncached = max(usage.input_tokens - read - write, 0)
     read_price = per_input if prices.cache_read_price is None else prices.cache_read_price
     write_price = per_input if prices.cache_write_price is None else prices.cache_write_price
-    input_cost = uncached * per_input + read * read_price + write * write_price
+    price_1h = prices.cache_write_1h_price
+    write_1h_price = write_price if price_1h is None else price_1h
+    input_cost = uncached * per_input + read * read_price
+    input_cost += (write - write_1h) * write_price + write_1h * write_1h_price
     return (input_cost + usage.output_tokens * (output_price or 0.0)) / 1e6
 
 

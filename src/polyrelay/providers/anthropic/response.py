@@ -1,7 +1,8 @@
 """Anthropic response and error bodies → IR ChatResponse / UpstreamError.
 
 Usage (translation.md §8): Anthropic's `input_tokens` EXCLUDES cache reads and writes;
-the IR's includes them, so IR input = input + cache_read + cache_creation.
+the IR's includes them, so IR input = input + cache_read + cache_creation. Its
+`cache_creation` splits the writes by lifetime: the 1-hour part is priced apart.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def stop_reason_to_ir(reason: str | None, ctx: RequestContext) -> StopReason:
 
 
 def usage_to_ir(usage: WireUsage | MessageDeltaUsage, base: Usage | None = None) -> Usage:
-    """`base` holds earlier stream values: absent optional fields keep them."""
+    """`base` holds earlier stream values: absent optional fields keep them (a
+    message_delta has no `cache_creation`: message_start's split stands)."""
     prev = base or Usage()
     cache_read = usage.cache_read_input_tokens
     cache_write = usage.cache_creation_input_tokens
@@ -115,11 +117,14 @@ def usage_to_ir(usage: WireUsage | MessageDeltaUsage, base: Usage | None = None)
         input_total = usage.input_tokens
     server = usage.server_tool_use
     details = usage.output_tokens_details
+    by_ttl = usage.cache_creation
+    written_1h = by_ttl.ephemeral_1h_input_tokens if by_ttl else prev.cache_write_1h_tokens
     return Usage(
         input_tokens=input_total + cache_read + cache_write,
         output_tokens=usage.output_tokens,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
+        cache_write_1h_tokens=min(written_1h, cache_write),
         reasoning_tokens=details.thinking_tokens if details else prev.reasoning_tokens,
         web_search_requests=server.web_search_requests if server else prev.web_search_requests,
     )
