@@ -3,8 +3,8 @@ them for Claude models (the convention OpenAI-format clients use): `cache_contro
 {"type": "ephemeral", "ttl"?: "5m" | "1h"}` on a text content part, or on a whole message,
 which marks its last text part. OpenAI has no such field: the fast path to an OpenAI
 upstream relays the body as sent; translated, a breakpoint is `TextPart.cache_control`
-(Anthropic's `cache_control`, a Responses upstream's `prompt_cache_breakpoint`; other
-upstreams cache by themselves and leave it out).
+(Anthropic's `cache_control`; other upstreams cache a repeated prefix by themselves and
+leave it out).
 """
 
 from __future__ import annotations
