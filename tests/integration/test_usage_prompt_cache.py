@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,61 +21,24 @@ import httpx
 import openai
 import pytest
 
-from polyrelay.storage import open_database
-from tests.integration.conftest import Emulator, Gateway, serving
+from tests.integration.cache_usage import UsageReader, words
+from tests.integration.conftest import Emulator, serving
 
-_SAMPLE = Path("/work/shared/clients/samples/claude_code_tool_result_turn.json")
+_SAMPLE = Path(__file__).parents[1] / "fixtures/clients/anthropic/claude_code_tool_result_turn.json"
 _MODEL = "claude-sonnet-4-5"
 
 
-class Served:
-    def __init__(self, gateway: Gateway, db: Path) -> None:
-        self.url = gateway.url
-        self.db = db
-
-    def new_key(self) -> tuple[str, str]:
-        """A fresh key (id, secret), so each test reads only its own rows."""
-        database = open_database(f"sqlite:///{self.db}")
-        try:
-            key, secret = database.keys.create("cache-test", None)
-        finally:
-            database.close()
-        return key.id, secret
-
-    def rows(self, key: tuple[str, str], count: int) -> list[tuple[int, int, int]]:
-        """(input, cache read, cache write) of the key's rows, oldest first, once `count`
-        are in (GET /v1/usage commits the rows parked for writing)."""
-        deadline = time.monotonic() + 5
-        headers = {"authorization": f"Bearer {key[1]}"}
-        while True:
-            data = httpx.get(self.url + "/v1/usage", headers=headers).json()["data"]
-            if sum(d["requests"] for d in data) >= count or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        with sqlite3.connect(self.db) as conn:
-            rows = conn.execute(
-                "SELECT input_tokens, cache_read_tokens, cache_write_tokens FROM usage"
-                " WHERE key_id = ? ORDER BY created_at, rowid",
-                (key[0],),
-            ).fetchall()
-        return [tuple(row) for row in rows]
-
-
 @pytest.fixture(scope="module")
-def served(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UsageReader]:
     workdir = tmp_path_factory.mktemp("usage-prompt-cache")
     for gateway in serving(workdir, emulator):
-        yield Served(gateway, workdir / "polyrelay.db")
+        yield UsageReader(gateway, workdir / "polyrelay.db")
 
 
-def _words(n: int) -> str:
-    return f"{time.monotonic_ns()} " + " ".join(f"w{i}" for i in range(n - 1))
-
-
-def test_messages_fast_path_writes_then_reads(served: Served) -> None:
+def test_messages_fast_path_writes_then_reads(served: UsageReader) -> None:
     key = served.new_key()
     client = anthropic.Anthropic(base_url=served.url, api_key=key[1], max_retries=0)
-    system: Any = [{"type": "text", "text": _words(1200), "cache_control": {"type": "ephemeral"}}]
+    system: Any = [{"type": "text", "text": words(1200), "cache_control": {"type": "ephemeral"}}]
     ask: Any = {"model": _MODEL, "max_tokens": 50, "system": system}
     first = client.messages.create(**ask, messages=[{"role": "user", "content": "hi there"}])
     assert first.usage.input_tokens == 2
@@ -93,12 +55,12 @@ def test_messages_fast_path_writes_then_reads(served: Served) -> None:
     assert served.rows(key, 2) == [(1202, 0, 1200), (1201, 1200, 0)]
 
 
-def test_responses_client_to_anthropic_reads_in_openai_terms(served: Served) -> None:
+def test_responses_client_to_anthropic_reads_in_openai_terms(served: UsageReader) -> None:
     """Translated: the Responses breakpoint becomes Anthropic's cache_control, and the
     cache read comes back inside `input_tokens`, as OpenAI counts."""
     key = served.new_key()
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0)
-    marked = {"type": "input_text", "text": _words(1100)}
+    marked = {"type": "input_text", "text": words(1100)}
     marked["prompt_cache_breakpoint"] = {"mode": "explicit"}  # type: ignore[assignment]
     content: Any = [marked, {"type": "input_text", "text": "so what"}]
     ask: Any = {"model": _MODEL, "input": [{"role": "user", "content": content}]}
@@ -110,11 +72,11 @@ def test_responses_client_to_anthropic_reads_in_openai_terms(served: Served) -> 
     assert served.rows(key, 2) == [(1102, 0, 1100), (1102, 1100, 0)]
 
 
-def test_chat_client_to_openai_reads_the_automatic_cache(served: Served) -> None:
+def test_chat_client_to_openai_reads_the_automatic_cache(served: UsageReader) -> None:
     key = served.new_key()
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0)
     messages: Any = [
-        {"role": "system", "content": _words(1200)},
+        {"role": "system", "content": words(1200)},
         {"role": "user", "content": "hi"},
     ]
     cached = []
@@ -135,7 +97,7 @@ def _message_start_usage(response: httpx.Response) -> dict[str, Any]:
     raise AssertionError(f"no message_start in {response.text[:300]}")
 
 
-def test_claude_code_turn_replayed_writes_then_reads(served: Served) -> None:
+def test_claude_code_turn_replayed_writes_then_reads(served: UsageReader) -> None:
     """Claude Code's tool-result turn (cache_control on two system blocks and on the
     tool result) sent twice: all of it up to the tool result is written, then read."""
     key = served.new_key()
