@@ -10,16 +10,15 @@ model, which every test of the session shares."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
+from tests.integration.cache_usage import UsageReader, words
 from tests.integration.conftest import Emulator, serving_config
 from tests.integration.servers import gateway_config
-from tests.integration.test_usage_prompt_cache import Served
 
 _MODEL = "claude-sonnet-4-5"
 _AUTO = "claude-auto"
@@ -28,17 +27,13 @@ _MARK = {"type": "ephemeral"}
 
 
 @pytest.fixture(scope="module")
-def served(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UsageReader]:
     workdir = tmp_path_factory.mktemp("prompt-cache-translated")
     config = workdir / "polyrelay.yaml"
     text = gateway_config(emulator.url, workdir / "polyrelay.db")
     config.write_text(text.replace("models:\n", "models:\n" + _AUTO_MODEL, 1))
     for gateway in serving_config(config):
-        yield Served(gateway, workdir / "polyrelay.db")
-
-
-def _words(n: int) -> str:
-    return f"{time.monotonic_ns()} " + " ".join(f"w{i}" for i in range(n - 1))
+        yield UsageReader(gateway, workdir / "polyrelay.db")
 
 
 def _upstream(emulator: Emulator) -> dict[str, Any]:
@@ -61,16 +56,16 @@ def _markers(body: dict[str, Any]) -> int:
     return sum(1 for b in blocks if b.get("cache_control")) + ("cache_control" in body)
 
 
-def _openai(served: Served) -> tuple[openai.OpenAI, tuple[str, str]]:
+def _openai(served: UsageReader) -> tuple[openai.OpenAI, tuple[str, str]]:
     key = served.new_key()
     return openai.OpenAI(base_url=served.url + "/v1", api_key=key[1], max_retries=0), key
 
 
 def test_chat_breakpoint_on_a_system_part_writes_then_reads(
-    served: Served, emulator: Emulator
+    served: UsageReader, emulator: Emulator
 ) -> None:
     client, key = _openai(served)
-    system = [{"type": "text", "text": _words(1200), "cache_control": _MARK}]
+    system = [{"type": "text", "text": words(1200), "cache_control": _MARK}]
     messages: Any = [{"role": "system", "content": system}, {"role": "user", "content": "hi"}]
     cached = []
     for _ in range(2):
@@ -85,11 +80,11 @@ def test_chat_breakpoint_on_a_system_part_writes_then_reads(
     assert served.rows(key, 2) == [(1201, 0, 1200), (1201, 1200, 0)]
 
 
-def test_chat_breakpoint_keeps_a_1h_ttl(served: Served, emulator: Emulator) -> None:
+def test_chat_breakpoint_keeps_a_1h_ttl(served: UsageReader, emulator: Emulator) -> None:
     client, _ = _openai(served)
     hour = {"type": "ephemeral", "ttl": "1h"}
     messages: Any = [
-        {"role": "system", "content": _words(1100), "cache_control": hour},
+        {"role": "system", "content": words(1100), "cache_control": hour},
         {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": _MARK}]},
     ]
     client.chat.completions.create(model=_MODEL, messages=messages)
@@ -98,12 +93,14 @@ def test_chat_breakpoint_keeps_a_1h_ttl(served: Served, emulator: Emulator) -> N
     assert body["messages"][0]["content"][0]["cache_control"] == _MARK
 
 
-def test_responses_cache_key_caches_the_conversation(served: Served, emulator: Emulator) -> None:
+def test_responses_cache_key_caches_the_conversation(
+    served: UsageReader, emulator: Emulator
+) -> None:
     """Codex's way: a prompt_cache_key on every turn and no breakpoints; the next turn
     (by previous_response_id) reads the prompt the first one wrote."""
     client, key = _openai(served)
     ask: Any = {"model": _MODEL, "prompt_cache_key": "session-1", "max_output_tokens": 20}
-    first = client.responses.create(**ask, input=_words(1200))
+    first = client.responses.create(**ask, input=words(1200))
     assert _upstream(emulator)["cache_control"] == _MARK
     second = client.responses.create(**ask, input="and then", previous_response_id=first.id)
     assert _upstream(emulator)["cache_control"] == _MARK
@@ -117,16 +114,18 @@ def test_responses_cache_key_caches_the_conversation(served: Served, emulator: E
     assert written == total - 1200  # the answer and the new turn, cached for the next
 
 
-def test_responses_24h_retention_is_the_1h_ttl(served: Served, emulator: Emulator) -> None:
+def test_responses_24h_retention_is_the_1h_ttl(served: UsageReader, emulator: Emulator) -> None:
     client, _ = _openai(served)
     client.responses.create(model=_MODEL, input="hi", prompt_cache_retention="24h")
     assert _upstream(emulator)["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
 
 
-def test_model_configured_auto_caches_a_plain_request(served: Served, emulator: Emulator) -> None:
+def test_model_configured_auto_caches_a_plain_request(
+    served: UsageReader, emulator: Emulator
+) -> None:
     client, key = _openai(served)
     messages: Any = [
-        {"role": "system", "content": _words(1100)},
+        {"role": "system", "content": words(1100)},
         {"role": "user", "content": "hi"},
     ]
     client.chat.completions.create(model=_MODEL, messages=messages)
@@ -142,7 +141,7 @@ def test_model_configured_auto_caches_a_plain_request(served: Served, emulator: 
 
 
 def test_own_breakpoints_and_a_cache_key_stay_within_four(
-    served: Served, emulator: Emulator
+    served: UsageReader, emulator: Emulator
 ) -> None:
     client, _ = _openai(served)
     parts = [{"type": "text", "text": f"part {i}", "cache_control": _MARK} for i in range(5)]
