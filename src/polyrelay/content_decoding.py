@@ -1,6 +1,7 @@
 """Data in an HTTP content coding (gzip, x-gzip, deflate, br, zstd) decoded under a limit
 on its decoded size: request bodies (pipeline/body_coding.py) and the answers the URL
-fetcher and the search backends read (fetch/body.py).
+fetcher and the search backends read (fetch/body.py). `Deflate` also reads an upstream
+provider's answers (providers/http1/coding.py), a socket read at a time.
 
 Each coding is undone a bounded step at a time and stops as soon as its output passes
 the limit (DecodedTooLargeError), so a compression bomb (zstd turns 32 KiB into 1 GiB)
@@ -17,9 +18,14 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from polyrelay.providers.http1.coding import Deflate
-
-__all__ = ["DECODABLE", "CorruptDataError", "DecodedTooLargeError", "decode_capped"]
+__all__ = [
+    "DECODABLE",
+    "GZIP_WBITS",
+    "CorruptDataError",
+    "DecodedTooLargeError",
+    "Deflate",
+    "decode_capped",
+]
 
 _ZSTD_STEP = 256
 """The fewest compressed bytes given to zstd at a time: its decoder has no bound on its
@@ -39,7 +45,7 @@ decoder."""
 _ZSTD_WINDOW = 8 * 1024 * 1024
 """The largest zstd window read: the bound RFC 8878 §3.1.1.1.2 sets on the coding, so a
 frame cannot make the decoder reserve more memory than that."""
-_GZIP = zlib.MAX_WBITS | 32
+GZIP_WBITS = zlib.MAX_WBITS | 32
 """gzip, or zlib data labelled gzip: zlib tells them by their header."""
 
 
@@ -55,6 +61,48 @@ class _Decoder(Protocol):
 
     @property
     def unused_data(self) -> bytes: ...
+
+
+class Deflate:
+    """`deflate`, zlib-wrapped or raw: the zlib reading is tried first and, when the first
+    bytes are refused before anything came out, raw deflate takes over from the start
+    (many servers and clients send raw data under that name, as browsers and urllib3
+    accept). Upstream answers (providers/http1/coding.py) are read with it too; `eof` and
+    `unused_data` as zlib's own."""
+
+    __slots__ = ("_inflater", "_taken")
+
+    def __init__(self) -> None:
+        self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
+        self._taken: bytearray | None = bytearray()
+        """The bytes taken before the first output, to start again from as raw deflate;
+        None once the choice is made."""
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        taken = self._taken
+        if taken is None:
+            return self._inflater.decompress(data, max_length)
+        taken += data
+        try:
+            out = self._inflater.decompress(data, max_length)
+        except zlib.error:
+            self._taken = None
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._inflater.decompress(bytes(taken), max_length)
+        if out:
+            self._taken = None
+        return out
+
+    def flush(self) -> bytes:
+        return self._inflater.flush()
+
+    @property
+    def eof(self) -> bool:
+        return self._inflater.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._inflater.unused_data
 
 
 class _Zstd:
@@ -131,8 +179,8 @@ class _Brotli:
 
 
 _DECODERS: dict[str, Callable[[], _Decoder]] = {
-    "gzip": lambda: zlib.decompressobj(_GZIP),
-    "x-gzip": lambda: zlib.decompressobj(_GZIP),
+    "gzip": lambda: zlib.decompressobj(GZIP_WBITS),
+    "x-gzip": lambda: zlib.decompressobj(GZIP_WBITS),
     "deflate": Deflate,  # zlib-wrapped, or raw as some clients send it
     "br": _Brotli,
     "zstd": _Zstd,

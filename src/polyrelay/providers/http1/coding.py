@@ -26,11 +26,12 @@ import re
 import zlib
 from typing import Protocol
 
+from polyrelay.content_decoding import GZIP_WBITS, Deflate
+
 __all__ = [
     "DISCARDED",
     "INFLATED_CAP",
     "Decoder",
-    "Deflate",
     "UnreadableEncodingError",
     "decoder_for",
     "nameable",
@@ -41,10 +42,6 @@ INFLATED_CAP = 64 * 1024 * 1024
 """The most inflated bytes an answer holds unread (the whole-body limit of the transport,
 MAX_BODY_BYTES, is the same)."""
 
-_GZIP = zlib.MAX_WBITS | 32
-"""gzip, or zlib data a server labelled gzip: zlib tells them by their header."""
-_ZLIB = zlib.MAX_WBITS
-_RAW = -zlib.MAX_WBITS
 _NAMEABLE = re.compile(r"[a-z0-9][a-z0-9._, -]{0,63}")
 """A coding the error names to the client; another header value is only described."""
 
@@ -74,45 +71,6 @@ class Decoder(Protocol):
     def flush(self) -> bytes: ...
 
 
-class Deflate:
-    """`deflate`, zlib-wrapped or raw (see the module doc). Request bodies are read with
-    it too (pipeline/body_coding.py), hence `eof` and `unused_data`, as zlib's own."""
-
-    __slots__ = ("_inflater", "_taken")
-
-    def __init__(self) -> None:
-        self._inflater = zlib.decompressobj(_ZLIB)
-        self._taken: bytearray | None = bytearray()
-        """The bytes taken before the first output, to start again from as raw deflate;
-        None once the choice is made."""
-
-    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
-        taken = self._taken
-        if taken is None:
-            return self._inflater.decompress(data, max_length)
-        taken += data
-        try:
-            out = self._inflater.decompress(data, max_length)
-        except zlib.error:
-            self._taken = None
-            self._inflater = zlib.decompressobj(_RAW)
-            return self._inflater.decompress(bytes(taken), max_length)
-        if out:
-            self._taken = None
-        return out
-
-    def flush(self) -> bytes:
-        return self._inflater.flush()
-
-    @property
-    def eof(self) -> bool:
-        return self._inflater.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._inflater.unused_data
-
-
 class _Discarded:
     """An error answer's body in a coding the client cannot read: its status and headers
     still say what happened (a 429 and its retry-after), so only the body is dropped."""
@@ -135,7 +93,7 @@ def decoder_for(encoding: str) -> Decoder | None:
     if encoding in ("", "identity"):
         return None
     if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(_GZIP)
+        return zlib.decompressobj(GZIP_WBITS)
     if encoding == "deflate":
         return Deflate()
     raise UnreadableEncodingError(encoding)
