@@ -105,12 +105,11 @@ class OpenAIResponsesFrontend:
         items = [*history, *current]
         names = ["previous_response_id"] * len(history)
         names += [f"input[{i}]" for i in range(len(current))]
+        limit = self._input_limit(params)
+        # The tools are encoded only to be counted, so not for a model with no window.
+        fixed = 0 if limit is None else self._fixed_chars(params)
         kept = fit_context(
-            items,
-            fixed_chars=self._fixed_chars(params),
-            limit=self._input_limit(params),
-            truncation=options.truncation,
-            ctx=ctx,
+            items, fixed_chars=fixed, limit=limit, truncation=options.truncation, ctx=ctx
         )
         options.input_items = current
         options.history = [items[i] for i in kept if i < len(history)]
