@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError
-from polyrelay.pipeline.sse_response import SSEResponse
-
-if TYPE_CHECKING:
-    from polyrelay.pipeline.metering import Meter
+from polyrelay.pipeline.sse_response import SSEResponse, StreamMeter
 
 __all__ = ["SSE_HEADERS", "conforms", "header_safe", "response_headers", "sse_response"]
 
@@ -58,7 +54,7 @@ def sse_response(
     beat: Callable[[], list[bytes]],
     ctx: RequestContext,
     keepalive: float,
-    meter: Meter | None = None,
+    meter: StreamMeter | None = None,
     refuse: Callable[[GatewayError], Response] | None = None,
 ) -> SSEResponse:
     """The streamed answer: frames as they come, and during silence `beat()`, a renderer's
@@ -83,9 +79,7 @@ def sse_response(
         headers,
         heartbeat=heartbeat,
         keepalive=keepalive,
-        client_gone=None if meter is None else meter.abandon,
+        meter=meter,
         refuse=refuse,
         late_headers=late_headers,
-        outcome=None if meter is None else meter.outcome,
-        crashed=None if meter is None else meter.fail,
     )

@@ -5,9 +5,10 @@ listening for the client's disconnect; per stream that costs more CPU than trans
 short answer (bench/README.md). This response sends each frame batch as it comes and:
 
 - watches for the client's disconnect only once a stream has lasted `_WATCH_AFTER` seconds
-  (a short stream is over before that); a disconnect calls `client_gone` (the meter's, so the
-  usage row says 499) and cancels the stream, whose generators close the upstream
-  streams in their `finally` (dropping the upstream connection);
+  (a short stream is over before that); a disconnect tells the stream's meter
+  (`StreamMeter.abandon`, so the usage row says 499) and cancels the stream, whose
+  generators close the upstream streams in their `finally` (dropping the upstream
+  connection);
 - before that, a connection the server knows is lost (uvicorn's request cycle says so, and
   drops whatever is sent after) ends the stream the same way at its next frames, so that a
   short stream left early is not sent to its end into nothing and recorded as a 200;
@@ -26,7 +27,8 @@ error before the stream would be, since the SDKs retry a 429 or 529 status but n
 in-band error. A failure after the first frames ends the stream with its in-band error.
 So a stream's status is known only at its end, and so are the warnings its parser and
 renderer give on the way: `ended` tells the request log then, once, with the status its
-usage row records (`outcome`: 200, 499 for a client gone, an in-band error's status).
+usage row records (its meter's `outcome`: 200, 499 for a client gone, an in-band error's
+status).
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Protocol
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from polyrelay.errors import ClientClosedError, GatewayError
 
-__all__ = ["FailedFrames", "FinalFrames", "SSEResponse"]
+__all__ = ["FailedFrames", "FinalFrames", "SSEResponse", "StreamMeter"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,24 @@ _WATCH_AFTER = 0.25
 """Seconds into a stream before its client's disconnect is watched for."""
 
 
+class StreamMeter(Protocol):
+    """What the SSE response tells the usage meter of the upstream call its frames come
+    from (metering.Meter), and asks it. The frames' `aclose` settles that meter's row, so
+    the order of these calls against it matters."""
+
+    def abandon(self) -> None:
+        """The client went away before the stream's end (the row says 499): told before
+        the frames are closed, which settles the stream's usage."""
+
+    def outcome(self) -> int:
+        """The status of a stream that ended after its head (the meter knows an in-band
+        error's status): asked once, at its end, after the frames are closed."""
+
+    def fail(self, status: int) -> None:
+        """The stream raised (a fault of the gateway's), told with 500 before its frames
+        are closed, so that its row says 500 as its log line does."""
+
+
 class SSEResponse(Response):
     media_type = "text/event-stream"
 
@@ -79,43 +100,35 @@ class SSEResponse(Response):
         *,
         heartbeat: Callable[[], bytes],
         keepalive: float,
-        client_gone: Callable[[], None] | None = None,
+        meter: StreamMeter | None = None,
         refuse: Callable[[GatewayError], Response] | None = None,
         late_headers: Callable[[], Mapping[str, str] | None] | None = None,
-        outcome: Callable[[], int] | None = None,
-        crashed: Callable[[int], None] | None = None,
     ) -> None:
-        """`client_gone`: called when the client goes away before the stream's end.
-        `refuse`: the error response to a stream that failed before its first frames
-        (without it, such a stream is a 200 with its in-band error). `late_headers`: the
-        headers anew when they changed since (warnings a stream parser gave before the
-        first frames), else None; asked once, as the head goes out. `outcome`: the status
-        of a stream that ended after its head (its meter's, which knows an in-band error's
-        status), asked once at its end. `crashed(500)`: the stream raised (a fault of the
-        gateway's), told before its frames are closed so that its row says 500 as its log
-        line does."""
+        """`meter`: the usage meter of the upstream call the frames come from, told when
+        the client leaves before the end or the stream raises, and asked the status the
+        stream ended with. `refuse`: the error response to a stream that failed before its
+        first frames (without it, such a stream is a 200 with its in-band error).
+        `late_headers`: the headers anew when they changed since (warnings a stream parser
+        gave before the first frames), else None; asked once, as the head goes out."""
         self.frames = frames
         self.status_code = 200
         self.background = None
         self.heartbeat = heartbeat
         """The bytes that keep the stream alive now (b"" for none), from the renderer."""
         self.keepalive = keepalive
-        self.client_gone = client_gone
+        self.meter = meter
         self.refuse = refuse
         self.late_headers = late_headers
-        self.outcome = outcome
-        self.crashed = crashed
         self.head_sent: float | None = None
         """When the head went out (`time.perf_counter()`), if it did."""
         self.ended: Callable[[int, float | None], None] | None = None
         """Told, once, as the stream ends (for the request log): its status (a refusal's,
-        499 when the client left, else the `outcome`, or 200, or 500 when the stream
+        499 when the client left, else the meter's `outcome`, or 200, or 500 when the stream
         raised) and `head_sent`."""
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = _Pump(send, receive, self.heartbeat, self.keepalive, self.client_gone)
-        pump.crashed = self.crashed
+        pump = _Pump(send, receive, self.heartbeat, self.keepalive, self.meter)
         refusal: Response | None = None
         status = 500  # the stream raised: before its head, the server answers 500
         try:
@@ -145,8 +158,8 @@ class SSEResponse(Response):
         try:
             if refusal is not None:
                 status = refusal.status_code
-            elif status == 200 and self.head_sent is not None and self.outcome is not None:
-                status = self.outcome()  # an in-band error's; a 500 (it raised) stays
+            elif status == 200 and self.head_sent is not None and self.meter is not None:
+                status = self.meter.outcome()  # an in-band error's; a 500 (it raised) stays
             ended(status, self.head_sent)
         except Exception:
             log.exception("telling the end of a stream failed")
@@ -163,8 +176,6 @@ async def _first(frames: AsyncIterator[bytes]) -> bytes:
 class _Pump:
     __slots__ = (
         "beat",
-        "client_gone",
-        "crashed",
         "cycle",
         "disconnected",
         "heartbeat",
@@ -172,6 +183,7 @@ class _Pump:
         "last",
         "left",
         "loop",
+        "meter",
         "receive",
         "send",
         "started",
@@ -187,11 +199,10 @@ class _Pump:
         receive: Receive,
         heartbeat: Callable[[], bytes],
         keepalive: float,
-        client_gone: Callable[[], None] | None,
+        meter: StreamMeter | None,
     ) -> None:
         self.send = send
-        self.client_gone = client_gone
-        self.crashed: Callable[[int], None] | None = None
+        self.meter = meter
         self.receive = receive
         self.cycle = getattr(receive, "__self__", None)
         """uvicorn's request cycle, whose `disconnected` the server sets (None elsewhere)."""
@@ -227,8 +238,8 @@ class _Pump:
             self._left()
             return None
         except Exception:
-            if self.crashed is not None:
-                self.crashed(500)  # before `aclose` below, which settles the row
+            if self.meter is not None:
+                self.meter.fail(500)  # before `aclose` below, which settles the row
             raise
         finally:
             self._stop()
@@ -292,8 +303,8 @@ class _Pump:
     def _left(self) -> None:
         """The client is gone before the stream's end."""
         self.left = True
-        if self.client_gone is not None:
-            self.client_gone()  # before `aclose` in `run`, which settles the stream's usage
+        if self.meter is not None:
+            self.meter.abandon()  # before `aclose` in `run`, which settles the stream's usage
 
     def _stop(self) -> None:
         if self.timer is not None:

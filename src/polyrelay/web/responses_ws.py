@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -45,6 +44,7 @@ from polyrelay.frontends.openai_responses.encode import response_id, response_sh
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.frontends.openai_responses.persist import save_response
 from polyrelay.pipeline.replies import header_safe
+from polyrelay.pipeline.sse_response import SSEResponse
 from polyrelay.sse import SSEDecoder
 from polyrelay.storage import ApiKey
 from polyrelay.web import RESPONSES, logged_unexpected
@@ -261,9 +261,9 @@ class _Connection:
         """Run the turn as a streamed POST and send its events; its status, as its usage
         row records it (an in-band error's, when the upstream failed mid-stream)."""
         reply = await self.gateway.dispatch(self.frontend, job.body, self.key, ctx, self.headers)
-        frames: AsyncIterator[bytes] | None = getattr(reply, "frames", None)
-        if frames is None:  # only a stream can answer a streamed request
+        if not isinstance(reply, SSEResponse):  # only a stream can answer a streamed request
             raise internal_error()
+        frames, meter = reply.frames, reply.meter
         decoder = SSEDecoder()
         try:
             async for chunk in frames:
@@ -274,15 +274,13 @@ class _Connection:
         except _Gone:
             # The socket closed under a send, before the receive loop cancelled this turn:
             # the client left before the end all the same (the row said 200).
-            client_gone: Callable[[], None] | None = getattr(reply, "client_gone", None)
-            if client_gone is not None:
-                client_gone()
+            if meter is not None:
+                meter.abandon()
             raise
         finally:
             with contextlib.suppress(Exception):
                 await frames.aclose()  # type: ignore[attr-defined]
-        outcome: Callable[[], int] | None = getattr(reply, "outcome", None)
-        return 200 if outcome is None else outcome()
+        return 200 if meter is None else meter.outcome()
 
     async def prepare(self, job: _Job, ctx: RequestContext) -> None:
         """`generate: false`: validate, route and keep the turn, with no model output."""

@@ -6,7 +6,7 @@ is told."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -39,6 +39,26 @@ class FakeServer:
         self.start = asyncio.get_running_loop().time()
         scope = {"type": "http", "method": "POST", "path": "/"}
         await response(scope, self.receive, self.send)
+
+
+class FakeMeter:
+    """A stream's meter (StreamMeter): what it is told, in order, into `told`, and the
+    status `outcome` gives."""
+
+    def __init__(
+        self, outcome: Callable[[], int] = lambda: 200, told: list[object] | None = None
+    ) -> None:
+        self._outcome = outcome
+        self.told: list[object] = [] if told is None else told
+
+    def abandon(self) -> None:
+        self.told.append("abandoned")
+
+    def outcome(self) -> int:
+        return self._outcome()
+
+    def fail(self, status: int) -> None:
+        self.told.append(status)
 
 
 def _response(frames: AsyncIterator[bytes], keepalive: float) -> SSEResponse:
@@ -114,7 +134,7 @@ def test_the_end_is_told_once_with_the_outcome_after_the_frames_closed() -> None
     are closed, which settles the meter."""
     server, closed = FakeServer(), []
     response = _response(_paced([0, 0.05], closed), keepalive=0)
-    response.outcome = lambda: 529 if closed else 200
+    response.meter = FakeMeter(lambda: 529 if closed else 200)
     told = _ending(response, closed)
     asyncio.run(server.run(response))
     assert told == [(529, True, True)]
@@ -123,12 +143,14 @@ def test_the_end_is_told_once_with_the_outcome_after_the_frames_closed() -> None
 def test_a_client_gone_mid_stream_is_told_499() -> None:
     server, closed = FakeServer(disconnect_after=0.1), []
     response = _response(_paced([0.0] + [0.2] * 50, closed), keepalive=10)
+    response.meter = meter = FakeMeter()
     told = _ending(response, closed)
     asyncio.run(server.run(response))
     assert told == [(499, True, True)]
+    assert meter.told == ["abandoned"]
 
 
-def _refused(outcome: Any = lambda: 200) -> SSEResponse:
+def _refused() -> SSEResponse:
     async def failed() -> AsyncIterator[bytes]:
         yield FailedFrames(b"event: error\n\n", RateLimitError("busy"))
 
@@ -137,8 +159,8 @@ def _refused(outcome: Any = lambda: 200) -> SSEResponse:
         {},
         heartbeat=lambda: b"",
         keepalive=0,
+        meter=FakeMeter(),
         refuse=lambda error: Response(b"{}", error.status),
-        outcome=outcome,
     )
 
 
@@ -174,7 +196,7 @@ def test_a_stream_that_raised_after_its_head_is_told_500_not_its_outcome() -> No
         raise RuntimeError("a bug mid-stream")
 
     response = _response(raising(), keepalive=0)
-    response.outcome = lambda: 200  # the meter knew of no error
+    response.meter = FakeMeter(lambda: 200)  # the meter knew of no error
     told = _ending(response, [True])
     try:
         asyncio.run(FakeServer().run(response))
@@ -184,7 +206,7 @@ def test_a_stream_that_raised_after_its_head_is_told_500_not_its_outcome() -> No
 
 
 def test_a_stream_that_raised_tells_its_meter_500_before_its_frames_close() -> None:
-    """The row says what the log line says: `crashed(500)` comes before `aclose`, which
+    """The row says what the log line says: `fail(500)` comes before `aclose`, which
     settles the meter (MeteredFrames; it used to settle 200 for a stream the gateway
     broke off)."""
     order: list[object] = []
@@ -205,7 +227,7 @@ def test_a_stream_that_raised_tells_its_meter_500_before_its_frames_close() -> N
             order.append("closed")
 
     response = _response(Frames(), keepalive=0)
-    response.crashed = order.append
+    response.meter = FakeMeter(told=order)
     try:
         asyncio.run(FakeServer().run(response))
     except RuntimeError:

@@ -12,34 +12,41 @@ from typing import Any
 import pytest
 
 from polyrelay.context import RequestContext
+from polyrelay.pipeline.sse_response import SSEResponse
 from polyrelay.web import responses_ws
 
 
-class _Reply:
+class _Meter:
+    """The stream's meter (StreamMeter): how many times it heard the client left."""
+
     def __init__(self) -> None:
         self.gone = 0
+
+    def abandon(self) -> None:
+        self.gone += 1
+
+    def outcome(self) -> int:
+        return 200
+
+    def fail(self, status: int) -> None:
+        raise AssertionError(f"the stream did not raise, yet was told {status}")
+
+
+class _Closing:
+    def __init__(self) -> None:
         self.closed = False
 
         async def frames() -> AsyncIterator[bytes]:
             yield b'event: response.created\ndata: {"type":"response.created"}\n\n'
             yield b'event: response.output_text.delta\ndata: {"type":"x"}\n\n'
 
-        self.frames = _Closing(frames(), self)
-
-    def client_gone(self) -> None:
-        self.gone += 1
-
-
-class _Closing:
-    def __init__(self, source: AsyncIterator[bytes], reply: _Reply) -> None:
-        self._source = source
-        self._reply = reply
+        self._source = frames()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._source
 
     async def aclose(self) -> None:
-        self._reply.closed = True
+        self.closed = True
 
 
 class _ClosedSocket:
@@ -48,15 +55,16 @@ class _ClosedSocket:
 
 
 class _Gateway:
-    def __init__(self, reply: _Reply) -> None:
+    def __init__(self, reply: SSEResponse) -> None:
         self.reply = reply
 
-    async def dispatch(self, *args: Any) -> _Reply:
+    async def dispatch(self, *args: Any) -> SSEResponse:
         return self.reply
 
 
 def test_a_send_into_a_closed_socket_tells_the_meter_the_client_left() -> None:
-    reply = _Reply()
+    frames, meter = _Closing(), _Meter()
+    reply = SSEResponse(frames, {}, heartbeat=lambda: b"", keepalive=0, meter=meter)
     connection: Any = object.__new__(responses_ws._Connection)
     connection.gateway = _Gateway(reply)
     connection.frontend = connection.key = None
@@ -70,4 +78,4 @@ def test_a_send_into_a_closed_socket_tells_the_meter_the_client_left() -> None:
 
     with pytest.raises(responses_ws._Gone):
         asyncio.run(run())
-    assert (reply.gone, reply.closed) == (1, True)
+    assert (meter.gone, frames.closed) == (1, True)
