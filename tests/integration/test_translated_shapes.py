@@ -118,10 +118,6 @@ ALLOWED: dict[tuple[str, str, str, str], str] = {
     # upstreams' tiers have other names and meanings.
     ("messages", OTHERS, ANY, r"usage\.server_tool_use: extra \(\"null\"\)"): "null allowed",
     ("messages", OTHERS, ANY, r"usage\.service_tier: missing"): "Anthropic's own tiers",
-    # Messages: `cache_creation` splits the cache writes by Anthropic's own lifetimes (5m,
-    # 1h); the other upstreams' writes have other lifetimes or none (the SDK types it
-    # optional), so the gateway writes only their total, cache_creation_input_tokens.
-    ("messages", OTHERS, ANY, r"usage\.cache_creation: missing"): "Anthropic's own ttls",
     # Messages: thinking tokens reported by the upstream (README, usage accounting).
     ("messages", OTHERS, "think", r"usage\.output_tokens_details: extra"): "documented",
     # Messages: OpenAI's and Gemini's answers say "stop" whether a stop sequence or the

@@ -89,3 +89,37 @@ def test_chat_24h_retention_writes_at_the_1h_price(priced: UsageReader) -> None:
     [row] = priced.rows(key, 1, _COLUMNS)
     assert row[3] >= 1200
     assert row[4] == pytest.approx(_cost(row, _1H))
+
+
+_MARKDOWN = {
+    "type": "document",
+    "source": {"type": "base64", "media_type": "text/markdown", "data": "IyBOb3Rlcw=="},
+}
+"""A block only the gateway converts: the request leaves the fast path (docs/messages.md)."""
+
+
+def test_a_translated_messages_answer_splits_its_writes(priced: UsageReader) -> None:
+    """Off the fast path the Messages answer is the gateway's rendering of the IR usage:
+    its `cache_creation` tells the 1-hour writes apart, whole and in message_start (the
+    message_delta leaves it out, as Anthropic's does)."""
+    key = priced.new_key()
+    client = anthropic.Anthropic(base_url=priced.url, api_key=key[1], max_retries=0)
+    content: Any = [_MARKDOWN, {"type": "text", "text": "hi"}]
+    ask: Any = {
+        "model": _MODEL,
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": content}],
+    }
+    split = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1200}
+    usage = client.messages.create(**ask, system=_system("1h")).usage
+    assert usage.cache_creation is not None
+    assert usage.cache_creation.model_dump() == split
+    events = list(client.messages.create(**ask, system=_system("1h"), stream=True))
+    [start] = [e.message.usage for e in events if e.type == "message_start"]
+    assert start.cache_creation is not None
+    assert start.cache_creation.model_dump() == split
+    [delta] = [e.usage for e in events if e.type == "message_delta"]
+    assert getattr(delta, "cache_creation", None) is None  # told once, as Anthropic does
+    five_minutes = client.messages.create(**ask, system=_system(None)).usage
+    assert five_minutes.cache_creation is not None
+    assert five_minutes.cache_creation.ephemeral_5m_input_tokens == 1200

@@ -191,6 +191,38 @@ def test_a_messages_client(served: Metered, upstream: str, stream: bool) -> None
     _check_row(served, key, upstream)
 
 
+def _told_writes(served: Metered, key: tuple[str, str], model: str) -> tuple[Any, Any]:
+    """A streamed Messages answer's cache-write split: message_start's, and message_delta's
+    (None when it leaves it out; the SDK's MessageDeltaUsage has no such field)."""
+    client = anthropic.Anthropic(base_url=served.url, api_key=key[1], max_retries=0)
+    events = list(client.messages.create(model=model, max_tokens=100, messages=_say(), stream=True))
+    [start] = [e.message.usage for e in events if e.type == "message_start"]
+    [delta] = [e.usage for e in events if e.type == "message_delta"]
+    return start.cache_creation, getattr(delta, "cache_creation", None)
+
+
+@_EACH_UPSTREAM
+def test_a_messages_client_gets_the_cache_writes_split(served: Metered, upstream: str) -> None:
+    """`cache_creation` as Anthropic writes it, whichever upstream wrote to the cache (an
+    OpenAI upstream's writes count as 5-minute ones): always in a Message's usage, zeros
+    when nothing was written; streamed, in message_start, and again in message_delta when
+    the upstream told its usage only at the end."""
+    key = served.new_key()
+    model = MODELS[upstream][0]
+    split = {"ephemeral_5m_input_tokens": WRITES[upstream], "ephemeral_1h_input_tokens": 0}
+    usage = _message(served, key, model, False, "hi").usage
+    assert usage.cache_creation is not None
+    assert usage.cache_creation.model_dump() == split
+    start, delta = _told_writes(served, key, model)
+    assert start is not None
+    reports_at_end = upstream in ("chat", "responses")
+    if reports_at_end:
+        assert start.model_dump() == {**split, "ephemeral_5m_input_tokens": 0}
+        assert delta == split
+    else:
+        assert (start.model_dump(), delta) == (split, None)
+
+
 @pytest.mark.parametrize("client", ["chat", "responses", "messages"])
 def test_a_message_delta_with_output_tokens_alone_keeps_the_input_side(
     served: Metered, client: str

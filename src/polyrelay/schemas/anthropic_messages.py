@@ -412,8 +412,8 @@ class Usage(msgspec.Struct, kw_only=True):
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_creation: CacheCreation | UnsetType | None = UNSET
-    """`cache_creation_input_tokens` by lifetime; left out when not known (the gateway's
-    own Messages usage, whose upstream has no such split)."""
+    """`cache_creation_input_tokens` by lifetime; left out when not known (an upstream's
+    usage without it, as Anthropic's older answers)."""
     server_tool_use: ServerToolUsage | None = None
     output_tokens_details: OutputTokensDetails | UnsetType | None = UNSET
     """Left out when not known, as it is from an upstream that does not report it."""
@@ -486,7 +486,8 @@ class MessageDeltaUsage(_Param, kw_only=True):
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_creation: CacheCreation | UnsetType | None = UNSET
-    """Not in the SDK's MessageDeltaUsage (message_start tells it): read if sent."""
+    """Not in the SDK's MessageDeltaUsage (message_start tells it): read if sent; the
+    gateway sends it only when message_start's split was not the final one."""
     server_tool_use: ServerToolUsage | None = None
     output_tokens_details: OutputTokensDetails | UnsetType | None = UNSET
 

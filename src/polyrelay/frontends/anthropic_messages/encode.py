@@ -1,7 +1,9 @@
 """IR → Anthropic response bodies: the Message object, usage, and error bodies.
 
 Usage (translation.md §8): the IR's input count includes cache tokens; Anthropic's
-`input_tokens` excludes them, so they are subtracted (clamped at 0).
+`input_tokens` excludes them, so they are subtracted (clamped at 0). The cache writes are
+split by lifetime in `cache_creation`, as Anthropic's usage always is (zeros when nothing
+was written), whichever upstream wrote them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from polyrelay.ir import (
 )
 from polyrelay.providers.anthropic.content import ORIGIN, web_search_result_from_ir
 from polyrelay.schemas.anthropic_messages import (
+    CacheCreation,
     ContentBlock,
     ErrorObject,
     ErrorResponse,
@@ -108,8 +111,25 @@ def usage_from_ir(usage: Usage) -> WireUsage:
         output_tokens=usage.output_tokens,
         cache_creation_input_tokens=cache_write,
         cache_read_input_tokens=cache_read,
+        cache_creation=cache_creation_from_ir(usage),
         server_tool_use=ServerToolUsage(web_search_requests=server) if server > 0 else None,
         output_tokens_details=thinking_details(usage),
+    )
+
+
+_NOTHING_WRITTEN = CacheCreation()
+"""Shared by every usage without cache writes (never mutated): most answers have none."""
+
+
+def cache_creation_from_ir(usage: Usage) -> CacheCreation:
+    """The cache writes by lifetime: the IR's 1-hour part (only Anthropic reports one), the
+    rest written for 5 minutes, the default lifetime."""
+    written, written_1h = usage.cache_write_tokens, usage.cache_write_1h_tokens
+    if written <= 0:
+        return _NOTHING_WRITTEN
+    written_1h = min(written_1h, written)
+    return CacheCreation(
+        ephemeral_5m_input_tokens=written - written_1h, ephemeral_1h_input_tokens=written_1h
     )
 
 

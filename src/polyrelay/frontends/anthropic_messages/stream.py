@@ -5,8 +5,12 @@ or 0) is followed by one `ping`; blocks get their own counter 0,1,2… with no g
 never interleave; a thinking block's signature is held and sent as one
 `signature_delta` just before its `content_block_stop` (a gateway token when the
 upstream is not Anthropic); `message_delta` carries the cumulative usage, then
-`message_stop`. A signature-only reasoning part right after text is held: sent before
-the next block, dropped (warned) if the message ends there (encode.trails_text). Errors
+`message_stop`. `message_start` splits the cache writes by lifetime (`cache_creation`), as
+Anthropic's does; `message_delta` repeats the split only when it is not the one
+`message_start` told (an upstream that reports its usage at the end, several upstream
+calls): Anthropic's never has it, and the SDK's MessageDeltaUsage leaves it out. A
+signature-only reasoning part right after text is held: sent before the next block,
+dropped (warned) if the message ends there (encode.trails_text). Errors
 after the start become one `event: error` frame, which ends the stream. Text deltas, the
 hot path, are framed from pre-encoded byte pieces.
 `heartbeat()` is a `ping`, which the pipeline sends while the upstream is silent.
@@ -17,6 +21,7 @@ from __future__ import annotations
 from typing import assert_never
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from polyrelay.codec import encode
 from polyrelay.context import RequestContext
@@ -81,6 +86,12 @@ def _delta(index: int, kind: str, value: str) -> bytes:
     return _DELTA_HEAD + str(index).encode() + middle + encode(value) + tail
 
 
+def _unless_told(
+    writes: wire.CacheCreation | UnsetType | None, told: wire.CacheCreation | None
+) -> wire.CacheCreation | UnsetType | None:
+    return UNSET if writes == told else writes
+
+
 class AnthropicStreamRenderer:
     def __init__(self, ctx: RequestContext) -> None:
         self._ctx = ctx
@@ -91,6 +102,8 @@ class AnthropicStreamRenderer:
         self._skip = False
         self._signature: str | None = None
         self._usage = Usage()
+        self._told_writes: wire.CacheCreation | None = None
+        """The cache writes' split message_start told."""
         self._previous: Part | None = None
         """The part whose block was closed last."""
         self._held: list[bytes] | None = None
@@ -189,8 +202,10 @@ class AnthropicStreamRenderer:
                 output_tokens=0,
                 cache_creation_input_tokens=usage.cache_creation_input_tokens,
                 cache_read_input_tokens=usage.cache_read_input_tokens,
+                cache_creation=usage.cache_creation,
             ),
         )
+        self._told_writes = usage.cache_creation or None
         return [_frame(wire.RawMessageStartEvent(message=message)), _PING]
 
     def _part_start(self, part: Part) -> list[bytes]:
@@ -258,6 +273,7 @@ class AnthropicStreamRenderer:
             input_tokens=usage.input_tokens,
             cache_creation_input_tokens=usage.cache_creation_input_tokens,
             cache_read_input_tokens=usage.cache_read_input_tokens,
+            cache_creation=_unless_told(usage.cache_creation, self._told_writes),
             server_tool_use=usage.server_tool_use,
             output_tokens_details=usage.output_tokens_details,
         )
