@@ -8,7 +8,9 @@ install: $(UV)
 	$(UV) sync --locked
 
 $(UV):
-	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
+	python3 -m pip install --user --quiet uv 2>/dev/null \
+	  || python3 -m pip install --user --quiet --break-system-packages uv 2>/dev/null \
+	  || python3 -m pip install --quiet uv
 
 serve: install          ## run the gateway on its embedded default (or ./polyrelay.yaml)
 	$(RUN) polyrelay serve
