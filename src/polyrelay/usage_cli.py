@@ -23,6 +23,7 @@ _HEADER = (
     "OUTPUT",
     "CACHE_READ",
     "CACHE_WRITE",
+    "CACHE_WRITE_1H",
     "REASONING",
     "SEARCHES",
     "COST_USD",
@@ -75,6 +76,7 @@ def usage_rows(groups: list[UsageGroup]) -> list[tuple[str, ...]]:
         output_tokens=sum(g.output_tokens for g in groups),
         cache_read_tokens=sum(g.cache_read_tokens for g in groups),
         cache_write_tokens=sum(g.cache_write_tokens for g in groups),
+        cache_write_1h_tokens=sum(g.cache_write_1h_tokens for g in groups),
         reasoning_tokens=sum(g.reasoning_tokens for g in groups),
         web_search_requests=sum(g.web_search_requests for g in groups),
         cost_usd=sum(costs) if costs else None,
@@ -91,6 +93,7 @@ def _row(name: str, g: UsageGroup) -> tuple[str, ...]:
         g.output_tokens,
         g.cache_read_tokens,
         g.cache_write_tokens,
+        g.cache_write_1h_tokens,
         g.reasoning_tokens,
         g.web_search_requests,
     )

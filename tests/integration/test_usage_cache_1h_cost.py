@@ -10,10 +10,13 @@ model, which every test of the session shares."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -123,3 +126,27 @@ def test_a_translated_messages_answer_splits_its_writes(priced: UsageReader) -> 
     five_minutes = client.messages.create(**ask, system=_system(None)).usage
     assert five_minutes.cache_creation is not None
     assert five_minutes.cache_creation.ephemeral_5m_input_tokens == 1200
+
+
+def test_the_usage_report_shows_the_1h_writes(priced: UsageReader) -> None:
+    """GET /v1/usage and `polyrelay usage` tell the 1-hour writes beside all the writes."""
+    key = priced.new_key()
+    client = anthropic.Anthropic(base_url=priced.url, api_key=key[1], max_retries=0)
+    ask: Any = {"model": _MODEL, "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    client.messages.create(**ask, system=_system("1h"))
+    client.messages.create(**ask, system=_system(None))
+    priced.rows(key, 2)
+    headers = {"authorization": f"Bearer {key[1]}"}
+    [report] = httpx.get(priced.url + "/v1/usage", headers=headers).json()["data"]
+    assert (report["cache_write_tokens"], report["cache_write_1h_tokens"]) == (2400, 1200)
+    config = priced.db.parent / "polyrelay.yaml"
+    out = subprocess.run(
+        [sys.executable, "-m", "polyrelay", "usage", "--config", str(config), "--key", key[0]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    header, mine, total = (line.split() for line in out.splitlines())
+    column = header.index("CACHE_WRITE_1H")
+    assert header[column - 1] == "CACHE_WRITE"
+    assert mine[column - 1 : column + 1] == total[column - 1 : column + 1] == ["2400", "1200"]

@@ -3,8 +3,10 @@ values and day strings on each), key scoping, cost math."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -13,6 +15,7 @@ from tests.backends import is_postgres, query
 from polyrelay.ir import Usage
 from polyrelay.settings import ModelConfig
 from polyrelay.storage import Database, UsageGroup, UsageRecord, open_database
+from polyrelay.storage.migrations import MIGRATIONS, migrate
 from polyrelay.storage.usage import cost_usd, parse_since
 
 DAY = 86_400
@@ -131,9 +134,41 @@ def totals(group: UsageGroup) -> tuple[int, ...]:
         group.output_tokens,
         group.cache_read_tokens,
         group.cache_write_tokens,
+        group.cache_write_1h_tokens,
         group.reasoning_tokens,
         group.web_search_requests,
     )
+
+
+def test_summary_sums_the_1h_cache_writes_apart(db: Database) -> None:
+    """The 1-hour part of the cache writes (priced apart) is a total of its own, beside
+    all the writes, on both backends."""
+    db.usage.record(row("a", cache_write_tokens=300, cache_write_1h_tokens=200))
+    db.usage.record(row("b", cache_write_tokens=50))
+    db.usage.record(row("c", cache_write_tokens=70, cache_write_1h_tokens=70))
+    [group] = db.usage.summary()
+    assert (group.cache_write_tokens, group.cache_write_1h_tokens) == (420, 270)
+    assert type(group.cache_write_1h_tokens) is int
+
+
+def test_rows_from_before_the_1h_column_read_no_1h_writes(tmp_path: Path) -> None:
+    """A database from before migration 0014: its rows' split was not kept, so 0."""
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    migrate(conn, 1, tuple((name, step) for name, step in MIGRATIONS if name < "0014"))
+    conn.execute(
+        "INSERT INTO usage (id, key_id, model, provider, created_at, input_tokens,"
+        " output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"
+        " web_search_requests, cost_usd, status, stream)"
+        " VALUES ('old', 'k1', 'm1', 'p', 1, 10, 5, 0, 4, 0, 0, NULL, 200, 0)"
+    )
+    conn.close()
+    database = open_database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        database.usage.record(row("new", cache_write_tokens=3, cache_write_1h_tokens=3))
+        [group] = database.usage.summary()
+    finally:
+        database.close()
+    assert (group.requests, group.cache_write_tokens, group.cache_write_1h_tokens) == (2, 7, 3)
 
 
 def test_days_are_utc_dates_at_their_edges(database_url: str) -> None:

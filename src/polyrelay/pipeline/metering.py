@@ -175,6 +175,7 @@ class Meter:
                 output_tokens=usage.output_tokens,
                 cache_read_tokens=usage.cache_read_tokens,
                 cache_write_tokens=usage.cache_write_tokens,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
                 web_search_requests=usage.web_search_requests,
                 cost_usd=cost_usd(usage, model),

@@ -30,7 +30,7 @@ from polyrelay.storage.task_schema import (
     index_claim_order,
     keep_webhook_bodies,
 )
-from polyrelay.storage.usage import create_usage_table
+from polyrelay.storage.usage_schema import create_usage_table, keep_cache_write_1h
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
 
@@ -51,6 +51,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0011_tasks_claim_order", index_claim_order),
     ("0012_demo_keys", mark_demo_keys),
     ("0013_webhook_bodies", keep_webhook_bodies),
+    ("0014_usage_cache_write_1h", keep_cache_write_1h),
 )
 
 

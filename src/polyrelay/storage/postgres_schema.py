@@ -15,6 +15,7 @@ from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.keys import mark_demo_keys
 from polyrelay.storage.migrations import Migration
 from polyrelay.storage.task_schema import index_claim_order, keep_webhook_bodies
+from polyrelay.storage.usage_schema import keep_cache_write_1h
 
 __all__ = ["POSTGRES_MIGRATIONS"]
 
@@ -165,4 +166,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0003_tasks_claim_order", index_claim_order),
     ("0004_demo_keys", mark_demo_keys),
     ("0005_webhook_bodies", keep_webhook_bodies),
+    ("0006_usage_cache_write_1h", keep_cache_write_1h),
 )

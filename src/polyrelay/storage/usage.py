@@ -35,7 +35,6 @@ __all__ = [
     "UsageGroup",
     "UsageRecord",
     "cost_usd",
-    "create_usage_table",
     "parse_since",
 ]
 
@@ -53,13 +52,15 @@ _TOKEN_SUMS = ", ".join(
         "output_tokens",
         "cache_read_tokens",
         "cache_write_tokens",
+        "cache_write_1h_tokens",
         "reasoning_tokens",
         "web_search_requests",
     )
 )
 _COLUMNS = (
     "id, key_id, model, provider, created_at, input_tokens, output_tokens, cache_read_tokens,"
-    " cache_write_tokens, reasoning_tokens, web_search_requests, cost_usd, status, stream"
+    " cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests,"
+    " cost_usd, status, stream"
 )
 _GROUP_EXPRESSIONS: dict[GroupBy, str] = {
     "key": "key_id",
@@ -82,6 +83,9 @@ class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    """The part of `cache_write_tokens` written for one hour (Anthropic's 1h ttl); 0 in
+    rows from before migration 0014 (PostgreSQL's 0006), whose split was not kept."""
     reasoning_tokens: int = 0
     web_search_requests: int = 0
     cost_usd: float | None = None
@@ -104,6 +108,7 @@ class UsageGroup(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    cache_write_1h_tokens: int
     reasoning_tokens: int
     web_search_requests: int
     cost_usd: float | None
@@ -160,32 +165,6 @@ def cost_usd(usage: Tokens, prices: Prices) -> float | None:
     input_cost = uncached * per_input + read * read_price
     input_cost += (write - write_1h) * write_price + write_1h * write_1h_price
     return (input_cost + usage.output_tokens * (output_price or 0.0)) / 1e6
-
-
-def create_usage_table(conn: SqlConnection) -> None:
-    """Migration `0004_usage`."""
-    conn.execute(
-        """
-        CREATE TABLE usage (
-            id TEXT NOT NULL,
-            key_id TEXT NOT NULL,
-            model TEXT NOT NULL,
-            provider TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            input_tokens INTEGER NOT NULL,
-            output_tokens INTEGER NOT NULL,
-            cache_read_tokens INTEGER NOT NULL,
-            cache_write_tokens INTEGER NOT NULL,
-            reasoning_tokens INTEGER NOT NULL,
-            web_search_requests INTEGER NOT NULL,
-            cost_usd REAL,
-            status INTEGER NOT NULL,
-            stream INTEGER NOT NULL
-        )
-        """
-    )
-    conn.execute("CREATE INDEX usage_by_key ON usage (key_id, created_at)")
-    conn.execute("CREATE INDEX usage_by_time ON usage (created_at)")
 
 
 class SqlUsageStore:
@@ -308,11 +287,12 @@ class SqlUsageStore:
                 output_tokens=o,
                 cache_read_tokens=cr,
                 cache_write_tokens=cw,
+                cache_write_1h_tokens=cw1h,
                 reasoning_tokens=r,
                 web_search_requests=ws,
                 cost_usd=cost,
             )
-            for g, n, i, o, cr, cw, r, ws, cost in rows
+            for g, n, i, o, cr, cw, cw1h, r, ws, cost in rows
         ]
 
     def _write(self, batch: list[UsageRecord], counted: dict[tuple[str, int], int]) -> None:
@@ -323,7 +303,7 @@ class SqlUsageStore:
             tokens = counted if records is batch else _counted_tokens(records)
             with write_transaction(self._conn):
                 self._conn.executemany(
-                    f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
+                    f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",  # noqa: S608
                     [
                         (
                             r.id,
@@ -335,6 +315,7 @@ class SqlUsageStore:
                             r.output_tokens,
                             r.cache_read_tokens,
                             r.cache_write_tokens,
+                            r.cache_write_1h_tokens,
                             r.reasoning_tokens,
                             r.web_search_requests,
                             r.cost_usd,

@@ -59,6 +59,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
                 "output_tokens": g.output_tokens,
                 "cache_read_tokens": g.cache_read_tokens,
                 "cache_write_tokens": g.cache_write_tokens,
+                "cache_write_1h_tokens": g.cache_write_1h_tokens,
                 "reasoning_tokens": g.reasoning_tokens,
                 "web_search_requests": g.web_search_requests,
                 "cost_usd": g.cost_usd,
