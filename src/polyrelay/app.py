@@ -19,7 +19,7 @@ from polyrelay.providers.transport import UpstreamClient
 from polyrelay.settings import Settings
 from polyrelay.storage import Database
 from polyrelay.storage.unreachable import database_unreachable
-from polyrelay.web import EndpointModule, failure_response, unrouted
+from polyrelay.web import EndpointModule, failure_response, unrouted, with_request_id
 
 __all__ = ["Deps", "create_app"]
 
@@ -152,7 +152,7 @@ def create_app(settings: Settings, deps: Deps) -> Starlette:
     ]
     for module in endpoint_modules():
         routes.extend(module.routes(gateway))
-    routes.append(Route("/", _root, methods=["GET", "HEAD"]))
+    routes.append(Route("/", with_request_id(_root), methods=["GET", "HEAD"]))
     if settings.embedded_emulator:
         from polyrelay.emulator.app import create_emulator_app
 

@@ -359,4 +359,8 @@ def test_models_list_and_retrieve(client: anthropic.Anthropic) -> None:
 
 
 def test_head_root_answers(gateway: Gateway) -> None:
-    assert httpx.head(gateway.url + "/").status_code == 200
+    response = httpx.head(gateway.url + "/")
+    assert response.status_code == 200
+    # docs/messages.md: every answer carries `request-id`, Claude Code's probe included.
+    assert response.headers["request-id"].startswith("req_")
+    assert response.headers["x-request-id"] == response.headers["request-id"]
