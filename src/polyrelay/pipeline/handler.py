@@ -81,9 +81,12 @@ class TaskSubmitter(Protocol):
         """`headers` are the client's: the task keeps those the frontends read."""
         ...
 
-    async def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
+    async def stream_response(
+        self, response_id: str, key: ApiKey, after: int, *, logprobs: bool = True
+    ) -> Response:
         """The events of a background streamed response numbered above `after`, then
-        its new ones as they come (`GET /v1/responses/{id}?stream=true`)."""
+        its new ones as they come (`GET /v1/responses/{id}?stream=true`); their token
+        logprobs emptied unless `logprobs`."""
         ...
 
 

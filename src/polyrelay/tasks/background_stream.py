@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from polyrelay import codec
@@ -250,7 +250,7 @@ async def follow(
     after: int,
     *,
     call: StoreCall = call_at_once,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The recorded events numbered above `after`, then the run's new ones as they are
     recorded, until the terminal event; or until the response ended without one
     (cancelled, or its events purged). `call` makes the reads (Database.call)."""

@@ -29,6 +29,7 @@ from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import response_headers
 from polyrelay.pipeline.replies import SSE_HEADERS, sse_response
 from polyrelay.pipeline.sse_response import SSEResponse
+from polyrelay.pipeline.stored_logprobs import frames_without_logprobs
 from polyrelay.pipeline.stored_soon import looking_again
 from polyrelay.signals import TASK_CANCELLED, TASK_ENDED, TASK_QUEUED, Wakeups
 from polyrelay.storage import ApiKey, RecordedEvent, StoredResponse
@@ -210,9 +211,12 @@ class TaskService:
         self.announce_queued()
         return record
 
-    async def stream_response(self, response_id: str, key: ApiKey, after: int) -> Response:
+    async def stream_response(
+        self, response_id: str, key: ApiKey, after: int, *, logprobs: bool = True
+    ) -> Response:
         """`GET /v1/responses/{id}?stream=true`: the recorded events of a background
-        streamed response after `after`, then its new ones until it ends."""
+        streamed response after `after`, then its new ones until it ends; their token
+        logprobs emptied unless `logprobs` (the GET included them: stored_logprobs)."""
         store, call = self._gateway.database.responses, self._call
         if await call(store.get, response_id, key.id) is None:
             raise NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
@@ -224,6 +228,8 @@ class TaskService:
                 param="stream",
             )
         frames = follow(self.events, store, self.feed, response_id, key.id, after, call=call)
+        if not logprobs:
+            frames = frames_without_logprobs(frames)
         keepalive = self._gateway.settings.stream_keepalive_seconds
         return SSEResponse(frames, SSE_HEADERS, heartbeat=lambda: KEEPALIVE, keepalive=keepalive)
 

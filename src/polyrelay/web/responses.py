@@ -25,6 +25,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, NotFoundError, UnsupportedError
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
 from polyrelay.pipeline.handler import log_request, read_body, response_headers
+from polyrelay.pipeline.stored_logprobs import includes_logprobs, response_without_logprobs
 from polyrelay.pipeline.stored_soon import found_again, looking_again
 from polyrelay.storage import ApiKey
 from polyrelay.storage.retention import ResponseRetention
@@ -56,6 +57,7 @@ def _retrieve(gateway: Gateway) -> Handler:
         )
         if record is None:
             raise _not_found(response_id)
+        logprobs = includes_logprobs(query)
         if query.get("stream") in ("true", "1"):
             if gateway.tasks is None:
                 raise UnsupportedError(
@@ -67,10 +69,12 @@ def _retrieve(gateway: Gateway) -> Handler:
             ctx = RequestContext(key_id=key.id)
             model = record.response.get("model")
             ctx.model = model if isinstance(model, str) else ""
-            reply = await gateway.tasks.stream_response(response_id, key, after)
+            reply = await gateway.tasks.stream_response(response_id, key, after, logprobs=logprobs)
             log_request(request, reply, ctx, started)
             return reply
-        return json_response(record.response)
+        return json_response(
+            record.response if logprobs else response_without_logprobs(record.response)
+        )
 
     return handle
 
