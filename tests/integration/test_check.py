@@ -176,3 +176,37 @@ def test_check_and_serve_refuse_loose_values_as_config_errors(
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr.startswith(f"polyrelay: error: {config}{problem}"), done.stderr
         assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("search", "problem"),
+    [
+        ("{backend: searxng}", ":6: search: base_url: required for the searxng backend"),
+        (
+            '{backend: brave, api_key: "${POLYRELAY_TEST_UNSET_KEY}"}',
+            ":6: search: api_key: required for the brave backend",
+        ),
+        ("{backend: tavily}", ":6: search: api_key: required for the tavily backend"),
+    ],
+)
+def test_check_and_serve_refuse_a_search_backend_without_its_url_or_key(
+    tmp_path: Path, search: str, problem: str
+) -> None:
+    """docs/web_search.md's backends: `check` said such a config was ready, and `serve`
+    printed its banner, then a traceback from its start-up."""
+    config = tmp_path / "search.yaml"
+    config.write_text(
+        f"database: sqlite:///{tmp_path}/search.db\nproviders:\n"
+        "  p: {type: openai, base_url: http://127.0.0.1:1/v1}\n"
+        f"models:\n  m: {{provider: p}}\nsearch: {search}\n"
+    )
+    for command in (["check", "--offline"], ["serve", "--port", "0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "polyrelay", *command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,  # serve would run: the test times out
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.startswith(f"polyrelay: error: {config}{problem}"), done.stderr
+        assert len(done.stderr.splitlines()) == 1 and done.stdout == ""

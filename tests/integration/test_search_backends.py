@@ -247,18 +247,26 @@ async def test_shared_session_is_used(api: RecordedApi) -> None:
         assert not session.closed
 
 
+def test_make_backend_names_the_missing_setting() -> None:
+    with pytest.raises(SearchConfigError, match=r"search\.index_path"):
+        make_backend(SearchSettings(index_path="/nonexistent/dir/search.db"))
+
+
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("backend", "base_url", "message"),
     [
-        (SearchSettings(backend="searxng"), "search.base_url is required"),
-        (SearchSettings(backend="brave"), "search.api_key is required for the brave"),
-        (SearchSettings(backend="tavily", base_url="http://x"), "search.api_key is required"),
-        (SearchSettings(index_path="/nonexistent/dir/search.db"), "search.index_path"),
+        ("searxng", None, "base_url: required for the searxng backend"),
+        ("brave", None, "api_key: required for the brave backend"),
+        ("tavily", "http://x", "api_key: required for the tavily backend"),
     ],
 )
-def test_make_backend_names_the_missing_setting(settings: SearchSettings, message: str) -> None:
-    with pytest.raises(SearchConfigError, match=message):
-        make_backend(settings)
+def test_a_backend_without_its_url_or_key_is_refused_with_the_config(
+    backend: str, base_url: str | None, message: str
+) -> None:
+    """When the config is read (`check` says so, `serve` stops with one line), not when
+    `serve` builds the backend (tests/integration/test_check.py)."""
+    with pytest.raises(ValueError, match=message):
+        SearchSettings(backend=backend, base_url=base_url)  # type: ignore[arg-type]
 
 
 async def test_simple_fetcher_for_ingest(api: RecordedApi) -> None:

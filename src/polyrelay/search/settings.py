@@ -29,3 +29,9 @@ class SearchSettings(msgspec.Struct, frozen=True, kw_only=True):
         if self.base_url is not None:
             check_http_url("base_url", self.base_url)
         check_header_value("api_key", self.api_key)  # Brave sends it in a header
+        # Refused when the config is read (so `check` says it, and `serve` stops with one
+        # line) rather than when `serve` builds the backend; an unset ${VAR} is empty.
+        if self.backend == "searxng" and not self.base_url:
+            raise ValueError("base_url: required for the searxng backend")
+        if self.backend in ("brave", "tavily") and not self.api_key:
+            raise ValueError(f"api_key: required for the {self.backend} backend")
