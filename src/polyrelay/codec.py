@@ -13,12 +13,14 @@ import msgspec
 __all__ = [
     "DecodeError",
     "JSONObject",
+    "LazyObject",
     "compact",
     "decode",
     "decode_as",
     "decode_known",
     "encode",
     "encode_str",
+    "holds_string",
     "member_replacements",
 ]
 
@@ -29,6 +31,7 @@ DecodeError = msgspec.DecodeError
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 _typed_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+_members_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def encode(value: object) -> bytes:
@@ -105,3 +108,74 @@ def member_replacements(name: bytes, old: object, new: object) -> list[tuple[byt
     compact or with a space after the colon (for rewriting relayed bytes undecoded)."""
     key, before, after = b'"' + name + b'":', encode(old), encode(new)
     return [(key + before, key + after), (key + b" " + before, key + b" " + after)]
+
+
+class LazyObject(dict[str, Any]):
+    """A JSON object decoded one level deep: each member's value stays its JSON text
+    (`msgspec.Raw`) until it is read, and `encode` writes the members nobody read back
+    as they came. For the fast path, which changes a few top-level members of a body that
+    can be hundreds of KB: a 78 KB Claude Code turn took ≈ 100 µs to decode whole and
+    encode again, ≈ 27 µs one level deep (bench/README.md).
+
+    A member read through `[]`, `get`, `pop`, `setdefault`, `values` or `items` is
+    decoded once and kept decoded, so what is changed inside it (a list edited in place)
+    is encoded too. `dict(...)`, `{**...}` and `copy` would see the raw members: use
+    `plain()` for a fully decoded copy."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, data: bytes) -> LazyObject:
+        """`data`, a JSON object, one level deep. Raises DecodeError (ValidationError when
+        it is JSON but not an object). The nested values are checked only for their
+        JSON shape, so `data` should have been decoded (validated) whole before."""
+        try:
+            return cls(_members_decoder.decode(data))
+        except RecursionError:
+            raise _too_deep() from None
+
+    def raw(self, name: str) -> msgspec.Raw | None:
+        """The JSON text of member `name` while nobody has read it, else None."""
+        value = dict.get(self, name)
+        return value if type(value) is msgspec.Raw else None
+
+    def plain(self) -> JSONObject:
+        return {name: self[name] for name in self}
+
+    def __getitem__(self, name: str) -> Any:
+        value = dict.__getitem__(self, name)
+        if type(value) is msgspec.Raw:
+            value = decode(value)
+            dict.__setitem__(self, name, value)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = dict.get(self, name, default)
+        if type(value) is msgspec.Raw:
+            value = decode(value)
+            dict.__setitem__(self, name, value)
+        return value
+
+    def pop(self, name: str, *default: Any) -> Any:
+        value = dict.pop(self, name, *default)
+        return decode(value) if type(value) is msgspec.Raw else value
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name in self:
+            return self[name]
+        dict.__setitem__(self, name, default)
+        return default
+
+    def values(self) -> Any:
+        return [self[name] for name in self]
+
+    def items(self) -> Any:
+        return [(name, self[name]) for name in self]
+
+
+def holds_string(document: JSONObject, name: str) -> bool:
+    """Whether member `name` of `document` is a string, read without decoding it."""
+    raw = document.raw(name) if type(document) is LazyObject else None
+    if raw is None:
+        return isinstance(document.get(name), str)
+    return memoryview(raw)[:1].tobytes() == b'"'

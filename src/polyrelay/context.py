@@ -96,6 +96,7 @@ class RequestContext:
 
     __slots__ = (
         "created",
+        "foreign_reasoning",
         "frontend_state",
         "include_usage",
         "key_id",
@@ -140,6 +141,9 @@ class RequestContext:
         content (`(i, j)`) that may hold media, where it is not `messages[i]` /
         `messages[i].content[j].content` (a Chat system message or a Responses `input` item
         before it), so the media pass names the field the client sent; None while none was."""
+        self.foreign_reasoning = False
+        """Set by a decoder whose body carries reasoning another provider issued (this
+        gateway's tokens), which the fast path must leave out: only its issuer takes it."""
         self.frontend_state: object | None = None
         """Protocol-specific options a frontend's decode keeps for its own encode and
         renderer (e.g. the Responses options); opaque to everything else."""

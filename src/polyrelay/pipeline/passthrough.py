@@ -61,11 +61,12 @@ async def relay(
     assert conforms(provider, SupportsPassthrough)
     relaying = cast(SupportsPassthrough, provider)
     hooks = cast(PassthroughHooks, frontend) if conforms(frontend, PassthroughHooks) else None
-    raw = codec.decode(body)
-    if isinstance(raw, dict):
-        # The service's own field (`async: false` asks for the plain synchronous call);
-        # the provider's API does not know it and would refuse it.
-        raw.pop("async", None)
+    # Decoded one level deep: the changes below are to top-level members, and the rest
+    # (the conversation, most of the body) goes out as the client wrote it.
+    raw: codec.JSONObject = codec.LazyObject.of(body)
+    # The service's own field (`async: false` asks for the plain synchronous call); the
+    # provider's API does not know it and would refuse it.
+    raw.pop("async", None)
     if hooks is not None:
         raw = hooks.passthrough_body(raw, ctx)
     if extended_ids:

@@ -64,6 +64,7 @@ __all__ = [
     "DOCUMENT_TYPES",
     "IMAGE_TYPES",
     "block_to_ir",
+    "drop_foreign_thinking",
     "reasoning_from_signature",
     "signature_token",
 ]
@@ -87,6 +88,22 @@ def reasoning_from_signature(text: str, signature: str, path: str) -> ReasoningP
             f"{path}.signature: not a signature this gateway issued", param=f"{path}.signature"
         )
     return ReasoningPart(text=text, signature=part.signature, origin=part.origin)
+
+
+def drop_foreign_thinking(messages: object) -> None:
+    """Leave out of a client's raw `messages` (in place) the thinking blocks another
+    provider issued (this gateway's tokens), for the fast path to Anthropic: only their
+    issuer accepts them (translation.md §6)."""
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            content[:] = [block for block in content if not _is_foreign_thinking(block)]
+
+
+def _is_foreign_thinking(block: object) -> bool:
+    if not isinstance(block, dict) or block.get("type") != "thinking":
+        return False
+    return is_reasoning_token(block.get("signature"))
 
 
 def _fail(path: str, message: str) -> InvalidRequestError:

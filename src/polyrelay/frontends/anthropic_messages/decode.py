@@ -132,6 +132,7 @@ def decode_request(
     if not passthrough:
         _warn_betas(upstream or "non-Anthropic", ctx)
     elif _has_foreign_reasoning(messages):
+        ctx.foreign_reasoning = True
         ctx.warn("reasoning from another provider was dropped from the history")
     # To Anthropic, server tools ride in `extensions` (the client's own tool list).
     tools, web_search = tools_to_ir(params.tools, ctx, forward_server_tools=to_anthropic)

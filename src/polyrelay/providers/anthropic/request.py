@@ -29,7 +29,6 @@ from polyrelay.ir import (
     ToolResultPart,
     WebSearchTool,
 )
-from polyrelay.ir.reasoning_token import TOKEN_PREFIX
 from polyrelay.ir.request import SUMMARY_OMITTED
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.anthropic.cache_markers import automatic_cache, cap_cache_markers
@@ -56,7 +55,6 @@ __all__ = [
     "API_VERSION",
     "DEFAULT_MAX_TOKENS",
     "EFFORT_BUDGETS",
-    "GATEWAY_TOKEN_PREFIX",
     "build_request",
     "count_tokens_request",
     "headers_for",
@@ -64,8 +62,6 @@ __all__ = [
 ]
 
 API_VERSION = "2023-06-01"
-GATEWAY_TOKEN_PREFIX = TOKEN_PREFIX
-"""frontends/anthropic_messages/content.py: reasoning another provider issued."""
 DEFAULT_MAX_TOKENS = 4096
 EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 """translation.md §6: the gateway's published effort → thinking budget policy."""
@@ -391,12 +387,10 @@ def _tool_choice_from_ir(request: ChatRequest) -> ToolChoiceParam | None:
 def passthrough_request(
     body: JSONObject, route: Route, stream: bool, headers: dict[str, str]
 ) -> UpstreamRequest:
-    """The fast path: the client's body with `model` replaced and thinking blocks that
-    another provider issued (gateway `gw1.` tokens) left out, since only their issuer
-    accepts them (translation.md §6; the frontend records the warning)."""
+    """The fast path: the client's body with `model` replaced (the Messages frontend
+    has left out the thinking another provider issued: frontends/anthropic_messages)."""
     del stream  # the client's body already says whether it streams
     body["model"] = route.upstream_model
-    _drop_foreign_thinking(body)
     out = headers_for(route, headers.get("anthropic-version", API_VERSION))
     beta = headers.get("anthropic-beta")
     if beta is not None and "anthropic-beta" not in route.provider.headers:
@@ -404,23 +398,6 @@ def passthrough_request(
     return UpstreamRequest(
         method="POST", url=_url(route, "/v1/messages"), headers=out, body=encode(body)
     )
-
-
-def _drop_foreign_thinking(body: JSONObject) -> None:
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return
-    for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            content[:] = [block for block in content if not _is_foreign_thinking(block)]
-
-
-def _is_foreign_thinking(block: object) -> bool:
-    if not isinstance(block, dict) or block.get("type") != "thinking":
-        return False
-    signature = block.get("signature")
-    return isinstance(signature, str) and signature.startswith(GATEWAY_TOKEN_PREFIX)
 
 
 def count_tokens_request(

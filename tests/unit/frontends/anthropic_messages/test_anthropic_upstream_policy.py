@@ -199,13 +199,29 @@ def test_passthrough_body_normalises_service_additions() -> None:
 
 
 def test_fast_path_drops_thinking_another_provider_issued() -> None:
-    route = build_route("anthropic", public="a", upstream="a-up", base_url="https://a.test")
     foreign = {"type": "thinking", "thinking": "t", "signature": signature_token("gemini", "s")}
     own = {"type": "thinking", "thinking": "t", "signature": "EqQB"}
-    body = {"messages": [{"role": "assistant", "content": [foreign, own]}]}
+    text = {"type": "text", "text": "yo"}
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [foreign, own, text]},
+        {"role": "user", "content": "more"},
+    ]
+    body = {"model": "a", "max_tokens": 50, "messages": messages}
+    _, ctx = decode(body)
+    assert ctx.foreign_reasoning and ctx.warnings
+    out = FRONTEND.passthrough_body(json.loads(json.dumps(body)), ctx)
+    assert out["messages"][1]["content"] == [own, text]
+    _, plain = decode({**body, "messages": [messages[0]]})
+    assert not plain.foreign_reasoning
+
+
+def test_fast_path_request_replaces_the_model_and_forwards_betas() -> None:
+    route = build_route("anthropic", public="a", upstream="a-up", base_url="https://a.test")
+    body = {"model": "a", "messages": [{"role": "user", "content": "hi"}]}
     request = passthrough_request(body, route, True, {"anthropic-beta": "b-1"})
     sent = json.loads(request.body)
-    assert sent["messages"][0]["content"] == [own] and sent["model"] == "a-up"
+    assert sent == {**body, "model": "a-up"}
     assert request.headers["anthropic-beta"] == "b-1"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend, ResponsesOptions
@@ -133,6 +134,21 @@ def test_passthrough_expands_history_and_strips_foreign_reasoning(store: Respons
     assert kinds == [("message", None), ("reasoning", None), ("message", "msg_o"), (None, None)]
     assert raw["input"][1]["encrypted_content"] == "gAAA"
     assert any("reasoning" in w for w in ctx.warnings)
+
+
+def test_passthrough_strips_foreign_reasoning_from_the_input_and_keeps_the_rest_undecoded(
+    store: ResponseStore,
+) -> None:
+    frontend = OpenAIResponsesFrontend(store=store)
+    foreign = {"type": "reasoning", "summary": [], "encrypted_content": "gw1.abc"}
+    items: list[dict[str, object]] = [user("one"), said("You said: one"), user("two")]
+    for given, kept in ((items, items), ([items[0], foreign, *items[1:]], items)):
+        ctx = RequestContext(model="m", key_id="k")
+        frontend.decode(body(input=given), ctx)
+        raw = codec.LazyObject.of(json.dumps({"model": "m", "input": given}).encode())
+        raw = frontend.passthrough_body(raw, ctx)
+        assert (raw.raw("input") is None) is (given is not items)  # decoded only to strip
+        assert raw["input"] == kept
 
 
 def test_passthrough_observer_saves_at_the_terminal_event(store: ResponseStore) -> None:
