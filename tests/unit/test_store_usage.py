@@ -221,3 +221,12 @@ def test_close_flushes_parked_rows(database_url: str) -> None:
     db.usage.record(row("last", status=502))
     db.close()
     assert committed(database_url) == [("last", 502, 0)]
+
+
+def test_costs_read_as_their_decimals(db: Database) -> None:
+    """4 input and 8 output tokens at gpt-4o-mini's 0.15 / 0.60 per million come to
+    5.4e-06 (the float sum says 5.399999999999999e-06), and so do their sums."""
+    assert cost_usd(Usage(input_tokens=4, output_tokens=8), _prices(0.15, 0.6)) == 5.4e-06
+    for rid in ("a", "b", "c"):
+        db.usage.record(row(rid, cost_usd=0.1))
+    assert [g.cost_usd for g in db.usage.summary()] == [0.3]

@@ -164,7 +164,13 @@ def cost_usd(usage: Tokens, prices: Prices) -> float | None:
     write_1h_price = write_price if price_1h is None else price_1h
     input_cost = uncached * per_input + read * read_price
     input_cost += (write - write_1h) * write_price + write_1h * write_1h_price
-    return (input_cost + usage.output_tokens * (output_price or 0.0)) / 1e6
+    return round_usd((input_cost + usage.output_tokens * (output_price or 0.0)) / 1e6)
+
+
+def round_usd(amount: float) -> float:
+    """`amount` to 12 decimals: sums and products of prices like 0.15 / 1e6 come out as
+    5.399999999999999e-06, not the 5.4e-06 a reader expects, and no price is that fine."""
+    return round(amount, 12)
 
 
 class SqlUsageStore:
@@ -290,7 +296,7 @@ class SqlUsageStore:
                 cache_write_1h_tokens=cw1h,
                 reasoning_tokens=r,
                 web_search_requests=ws,
-                cost_usd=cost,
+                cost_usd=None if cost is None else round_usd(cost),
             )
             for g, n, i, o, cr, cw, cw1h, r, ws, cost in rows
         ]
