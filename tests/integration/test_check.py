@@ -145,6 +145,20 @@ def test_a_base_url_with_credentials_is_shown_without_them(tmp_path: Path) -> No
     assert "hunter2" not in done.stdout + done.stderr
 
 
+def _check_and_serve_refuse(config: Path, problem: str) -> None:
+    """`check` and `serve` each exit 2 with one line naming `config` and `problem`."""
+    for command in (["check", "--offline"], ["serve", "--port", "0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "polyrelay", *command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,  # serve would run: the test times out
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.startswith(f"polyrelay: error: {config}{problem}"), done.stderr
+        assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("provider", "models", "problem"),
     [
@@ -166,16 +180,7 @@ def test_check_and_serve_refuse_loose_values_as_config_errors(
         f"  p: {{type: openai, base_url: http://127.0.0.1:1/v1, {provider}}}\n"
         f"models:\n  m: {models}\n"
     )
-    for command in (["check", "--offline"], ["serve", "--port", "0"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "polyrelay", *command, "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=30,  # serve would run: the test times out
-        )
-        assert done.returncode == 2, done.stdout + done.stderr
-        assert done.stderr.startswith(f"polyrelay: error: {config}{problem}"), done.stderr
-        assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+    _check_and_serve_refuse(config, problem)
 
 
 @pytest.mark.parametrize(
@@ -200,13 +205,4 @@ def test_check_and_serve_refuse_a_search_backend_without_its_url_or_key(
         "  p: {type: openai, base_url: http://127.0.0.1:1/v1}\n"
         f"models:\n  m: {{provider: p}}\nsearch: {search}\n"
     )
-    for command in (["check", "--offline"], ["serve", "--port", "0"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "polyrelay", *command, "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=30,  # serve would run: the test times out
-        )
-        assert done.returncode == 2, done.stdout + done.stderr
-        assert done.stderr.startswith(f"polyrelay: error: {config}{problem}"), done.stderr
-        assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+    _check_and_serve_refuse(config, problem)
