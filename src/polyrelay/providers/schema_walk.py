@@ -62,7 +62,9 @@ def _rewrite(schema: SchemaNode, fix: Callable[[SchemaNode], SchemaNode], depth:
         )
     node = fix(schema)
     out = node
-    for key, value in list(node.items()):
+    # No snapshot of the items: `out` is `node` only when `fix` made a copy, and then
+    # only the value of a key already passed is replaced (the size never changes).
+    for key, value in node.items():
         if key in _SCHEMA_MAPS:
             fixed = _map(value, fix, depth + 1)
         elif key in _SCHEMAS:
@@ -78,14 +80,26 @@ def _rewrite(schema: SchemaNode, fix: Callable[[SchemaNode], SchemaNode], depth:
 def _schemas(value: Any, fix: Callable[[SchemaNode], SchemaNode], depth: int) -> Any:
     if isinstance(value, dict):
         return _rewrite(value, fix, depth)
-    if isinstance(value, list):
-        fixed = [_rewrite(v, fix, depth) if isinstance(v, dict) else v for v in value]
-        return value if all(a is b for a, b in zip(fixed, value, strict=True)) else fixed
-    return value
+    if not isinstance(value, list):
+        return value
+    fixed: list[Any] | None = None  # copied at the first change only
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            new = _rewrite(item, fix, depth)
+            if new is not item:
+                fixed = list(value) if fixed is None else fixed
+                fixed[i] = new
+    return value if fixed is None else fixed
 
 
 def _map(value: Any, fix: Callable[[SchemaNode], SchemaNode], depth: int) -> Any:
     if not isinstance(value, dict):
         return value
-    fixed = {k: _rewrite(v, fix, depth) if isinstance(v, dict) else v for k, v in value.items()}
-    return value if all(fixed[k] is v for k, v in value.items()) else fixed
+    fixed: dict[str, Any] | None = None  # copied at the first change only
+    for name, sub in value.items():
+        if isinstance(sub, dict):
+            new = _rewrite(sub, fix, depth)
+            if new is not sub:
+                fixed = dict(value) if fixed is None else fixed
+                fixed[name] = new
+    return value if fixed is None else fixed
