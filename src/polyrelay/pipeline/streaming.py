@@ -178,15 +178,20 @@ async def _merge(
     meter: Meter,
 ) -> AsyncIterator[bytes]:
     """Interleave the choices' frames in arrival order (n > 1 by parallel calls)."""
-    queue: asyncio.Queue[bytes | BaseException | object] = asyncio.Queue()
+    # Bounded, so a client that stops reading stops the upstream reads as one stream's does;
+    # unbounded, the pumps drained every upstream into it (n x max_tokens held per request).
+    queue: asyncio.Queue[bytes | BaseException | object] = asyncio.Queue(len(streams))
 
     async def pump(choice: int, stream: UpstreamStream) -> None:
         try:
             async for frames in _pump_one(stream, provider, route, ctx, renderer, meter, choice):
-                queue.put_nowait(frames)
-            queue.put_nowait(_DONE)
+                await queue.put(frames)
+            end: object = _DONE
+        except asyncio.CancelledError:
+            raise  # the consumer is gone (it cancels the pumps): nobody reads the queue
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            queue.put_nowait(exc)
+            end = exc
+        await queue.put(end)
 
     tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
     try:

@@ -134,3 +134,52 @@ def test_a_fault_mid_stream_ends_in_an_error_frame_not_a_cut(
     assert frames[-1].startswith(b'data: {"error":{"message":"The gateway hit an internal error')
     assert stream.closed
     assert "a bug in the gateway" in caplog.text
+
+
+class EndlessStream(ScriptedStream):
+    """An upstream that keeps answering (up to `most` chunks), one event-loop turn per
+    chunk as a socket gives them; counts the chunks taken from it."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__([START])
+        self._most = most
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield START + TEXT
+        self._taken = 1
+        while self._taken < self._most:
+            await asyncio.sleep(0)
+            self._taken += 1
+            yield TEXT.split(b"\n\n", 1)[1]  # one more content_block_delta
+
+    @property
+    def taken(self) -> int:
+        return self._taken
+
+
+def test_parallel_choices_are_not_read_ahead_of_a_client_that_stops_reading() -> None:
+    """n > 1 by parallel calls: the choices' frames go through one queue; a client that
+    reads one frame and then nothing must stop the upstream reads, as with one stream."""
+    streams = [EndlessStream(5_000), EndlessStream(5_000)]
+    ctx = RequestContext(model="m", key_id="k")
+    upstream = route("anthropic", upstream="up")
+    renderer = OpenAIChatStreamRenderer(ChatRequest(model="m", messages=(), n=2), ctx)
+    meter = Meter(UsageRows(), ctx, upstream, stream=True)
+
+    async def read_one_then_stall() -> None:
+        frames = render_streams(
+            streams,  # type: ignore[arg-type]
+            AnthropicProvider(),
+            upstream,
+            ctx,
+            renderer,
+            meter,
+        )
+        assert b'"content":"hello"' in await anext(frames)
+        for _ in range(2_000):  # event-loop turns in which the client reads nothing
+            await asyncio.sleep(0)
+        await frames.aclose()
+
+    asyncio.run(read_one_then_stall())
+    assert all(stream.taken < 10 for stream in streams), [s.taken for s in streams]
+    assert all(stream.closed for stream in streams)
