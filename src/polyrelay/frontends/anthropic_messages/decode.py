@@ -29,6 +29,11 @@ from polyrelay.frontends.anthropic_messages.tools import (
     tool_choice_to_ir,
     tools_to_ir,
 )
+from polyrelay.frontends.anthropic_messages.tools_json import (
+    RawToolsParams,
+    RawToolsParamsStrict,
+    with_tools,
+)
 from polyrelay.frontends.anthropic_messages.unknown_blocks import (
     refuse_translated,
     without_unknown_blocks,
@@ -46,7 +51,6 @@ from polyrelay.ir import (
 )
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
-    MessageCreateParamsStrict,
     MessageParam,
     TextBlock,
     ToolParam,
@@ -208,19 +212,25 @@ def _decode_params(body: bytes, ctx: RequestContext) -> tuple[MessageCreateParam
     fast path relays them; a translation has nowhere to put them). Content blocks of
     types it does not know are left to the fast path too (unknown_blocks.py)."""
     try:
-        return decode_known(body, MessageCreateParamsStrict, MessageCreateParams)
+        return _decode_known(body)
     except msgspec.ValidationError as exc:
         known = without_unknown_blocks(body, exc)
         if known is None:
             raise _field_error(exc) from exc
         try:
-            decoded = decode_known(known[0], MessageCreateParamsStrict, MessageCreateParams)
+            decoded = _decode_known(known[0])
         except msgspec.ValidationError as again:
             raise _field_error(again) from again
         refuse_translated(known[1], ctx)
         return decoded
     except msgspec.DecodeError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
+
+
+def _decode_known(body: bytes) -> tuple[MessageCreateParams, list[str]]:
+    """The body with its tools decoded through their cache (tools_json.py)."""
+    params, unknown = decode_known(body, RawToolsParamsStrict, RawToolsParams)
+    return with_tools(params), unknown
 
 
 def _warn_uncarried(params: MessageCreateParams, upstream: str, ctx: RequestContext) -> None:
