@@ -6,11 +6,13 @@ than the encode itself for small bodies.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 
 __all__ = [
+    "CachedMember",
     "DecodeError",
     "JSONObject",
     "LazyObject",
@@ -25,6 +27,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
 JSONObject = dict[str, Any]
 DecodeError = msgspec.DecodeError
 
@@ -85,6 +88,65 @@ def decode_known(data: bytes, strict: type[T], lenient: type[T]) -> tuple[T, lis
     value = decode_as(data, lenient)
     known = _known_fields(lenient)
     return value, [key for key in decode_as(data, dict[str, msgspec.Raw]) if key not in known]
+
+
+class CachedMember(Generic[S]):
+    """`decode_known` of a body whose member `name` is mostly the same on every request
+    (a client's tool list: Claude Code's 24 tools are 63 KB of JSON schemas, Codex's 9 are
+    17 KB): the member is read as its JSON text (msgspec.Raw), and that text is decoded
+    through an LRU of `entries` values keyed by the text itself (hashing 63 KB costs
+    ~12 us, building those schemas as dicts ~57). A hit returns the value the first decode
+    made, shared by every request that sent those bytes, so nothing may change it in
+    place. A text longer than `max_bytes` is decoded every time, which bounds the memory.
+    An error names the member's path as a decode of the whole body does."""
+
+    def __init__(
+        self,
+        strict: type[S],
+        lenient: type[S],
+        name: str,
+        member: Any,
+        *,
+        entries: int = 16,
+        max_bytes: int = 256 * 1024,
+    ) -> None:
+        """`strict` and `lenient` as `decode_known` takes them; `member` is the type of
+        the member `name` in both."""
+        self._name = name
+        self._path = f" - at `$.{name}"
+        self._max_bytes = max_bytes
+        fields = [(name, msgspec.Raw, _NULL)]
+        # Subclasses with the member as its text: a Struct still, read as `strict`'s.
+        self._strict = cast(
+            type[S], msgspec.defstruct(f"{strict.__name__}Raw", fields, bases=(strict,))
+        )
+        self._lenient = cast(
+            type[S], msgspec.defstruct(f"{lenient.__name__}Raw", fields, bases=(lenient,))
+        )
+        self._decoder = msgspec.json.Decoder(member)
+        self._cached = lru_cache(maxsize=entries)(self._decode)
+
+    def decode_known(self, data: bytes) -> tuple[S, list[str]]:
+        """As `decode_known(data, strict, lenient)`, the member decoded (see the class)."""
+        value, unknown = decode_known(data, self._strict, self._lenient)
+        text = bytes(getattr(value, self._name))
+        member = self._decode(text) if len(text) > self._max_bytes else self._cached(text)
+        setattr(value, self._name, member)
+        return value, unknown
+
+    def _decode(self, text: bytes) -> Any:
+        try:
+            return self._decoder.decode(text)
+        except msgspec.ValidationError as exc:  # raised, not cached
+            message, sep, path = str(exc).rpartition(" - at `$")
+            if not sep:
+                message, path = str(exc), "`"
+            raise msgspec.ValidationError(f"{message}{self._path}{path}") from None
+        except RecursionError:
+            raise _too_deep() from None
+
+
+_NULL = msgspec.Raw(b"null")
 
 
 _known: dict[type, frozenset[str]] = {}

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from polyrelay.codec import decode_known
+from polyrelay.codec import CachedMember
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
 from polyrelay.frontends.anthropic_messages.betas import warn_betas
@@ -28,11 +28,6 @@ from polyrelay.frontends.anthropic_messages.tools import (
     reasoning_to_ir,
     tool_choice_to_ir,
     tools_to_ir,
-)
-from polyrelay.frontends.anthropic_messages.tools_json import (
-    RawToolsParams,
-    RawToolsParamsStrict,
-    with_tools,
 )
 from polyrelay.frontends.anthropic_messages.unknown_blocks import (
     refuse_translated,
@@ -51,6 +46,7 @@ from polyrelay.ir import (
 )
 from polyrelay.schemas.anthropic_messages import (
     MessageCreateParams,
+    MessageCreateParamsStrict,
     MessageParam,
     TextBlock,
     ToolParam,
@@ -85,6 +81,10 @@ _UNCARRIED = (
 # Anthropic's service tiers in OpenAI's words (ChatRequest.service_tier); any other value
 # is not carried (warned), as the fields above.
 _SERVICE_TIERS = {"auto": "auto", "standard_only": "default"}
+_WITH_TOOLS = CachedMember(
+    MessageCreateParamsStrict, MessageCreateParams, "tools", list[ToolParam] | None
+)
+"""The body, its tool list (the same on every turn of a client) decoded once per list."""
 
 
 def _field_error(exc: msgspec.ValidationError) -> InvalidRequestError:
@@ -212,25 +212,19 @@ def _decode_params(body: bytes, ctx: RequestContext) -> tuple[MessageCreateParam
     fast path relays them; a translation has nowhere to put them). Content blocks of
     types it does not know are left to the fast path too (unknown_blocks.py)."""
     try:
-        return _decode_known(body)
+        return _WITH_TOOLS.decode_known(body)
     except msgspec.ValidationError as exc:
         known = without_unknown_blocks(body, exc)
         if known is None:
             raise _field_error(exc) from exc
         try:
-            decoded = _decode_known(known[0])
+            decoded = _WITH_TOOLS.decode_known(known[0])
         except msgspec.ValidationError as again:
             raise _field_error(again) from again
         refuse_translated(known[1], ctx)
         return decoded
     except msgspec.DecodeError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
-
-
-def _decode_known(body: bytes) -> tuple[MessageCreateParams, list[str]]:
-    """The body with its tools decoded through their cache (tools_json.py)."""
-    params, unknown = decode_known(body, RawToolsParamsStrict, RawToolsParams)
-    return with_tools(params), unknown
 
 
 def _warn_uncarried(params: MessageCreateParams, upstream: str, ctx: RequestContext) -> None:

@@ -2,7 +2,8 @@
 
 The body is decoded with msgspec into `ChatCompletionCreateParamsStrict` (types checked,
 unknown top-level fields rejected). Only when that fails on an unknown field do we decode
-again leniently and warn about each extra field, so well-formed requests pay one pass.
+again leniently and warn about each extra field, so well-formed requests pay one pass. The
+tools are decoded once per distinct list (codec.CachedMember).
 Value ranges are checked here so the messages read like OpenAI's own
 (`Invalid 'temperature': 2.5 is greater than the maximum of 2.`).
 """
@@ -76,6 +77,13 @@ _MODES = {
 _MAX_STOP = 4
 _MAX_METADATA = 16
 _MAX_TOP_LOGPROBS = 20
+_WITH_TOOLS = codec.CachedMember(
+    ChatCompletionCreateParamsStrict,
+    ChatCompletionCreateParams,
+    "tools",
+    list[ChatCompletionFunctionToolParam | ChatCompletionCustomToolParam] | None,
+)
+"""The body, its tool list (the same on every turn of a client) decoded once per list."""
 
 
 def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
@@ -131,9 +139,7 @@ def decode_request(body: bytes, ctx: RequestContext) -> ChatRequest:
 
 def _decode_params(body: bytes, ctx: RequestContext) -> ChatCompletionCreateParams:
     try:
-        params, unknown = codec.decode_known(
-            body, ChatCompletionCreateParamsStrict, ChatCompletionCreateParams
-        )
+        params, unknown = _WITH_TOOLS.decode_known(body)
     except msgspec.ValidationError as exc:
         raise _validation_error(exc) from None
     except msgspec.DecodeError:

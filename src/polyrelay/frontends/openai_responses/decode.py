@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from polyrelay.codec import DecodeError, decode_known
+from polyrelay.codec import CachedMember, DecodeError
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.frontends.openai_prompt_cache import prompt_cache_to_ir
@@ -48,6 +48,7 @@ from polyrelay.schemas.openai_responses import (
     ResponseCreateParams,
     ResponseCreateParamsStrict,
     TextConfigParam,
+    ToolParam,
 )
 
 __all__ = ["decode_request", "options_from_params", "parse_params", "request_from_params"]
@@ -56,6 +57,10 @@ _PATH = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 _TRUNCATION = frozenset({"auto", "disabled"})
 _MAX_TOP_LOGPROBS = 20
+_WITH_TOOLS = CachedMember(
+    ResponseCreateParamsStrict, ResponseCreateParams, "tools", list[ToolParam] | None
+)
+"""The body, its tool list (the same on every turn of a client) decoded once per list."""
 
 
 def _param_of(message: str) -> str | None:
@@ -72,7 +77,7 @@ def parse_params(body: bytes, ctx: RequestContext | None = None) -> ResponseCrea
     """The body; with `ctx`, its top-level fields this gateway does not know are warned
     about should the request be translated (the fast path relays them)."""
     try:
-        params, unknown = decode_known(body, ResponseCreateParamsStrict, ResponseCreateParams)
+        params, unknown = _WITH_TOOLS.decode_known(body)
     except msgspec.ValidationError as exc:
         raise InvalidRequestError(str(exc), param=_param_of(str(exc))) from exc
     except DecodeError as exc:
