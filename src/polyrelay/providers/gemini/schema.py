@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from polyrelay.context import RequestContext
+from polyrelay.providers.schema_memo import SchemaMemo
 from polyrelay.providers.schema_walk import SchemaNode, rewrite_schema
 
 __all__ = ["schema_for_gemini"]
@@ -29,6 +30,21 @@ def schema_for_gemini(
     """`schema` as Gemini takes it; `where` names it in the warning (e.g. "tool get_x")."""
     if schema is None:
         return None
+    fixed, dropped = _MEMO.get(schema, _cleaned)
+    if dropped:
+        ctx.warn(
+            f"gemini allows only description and default beside $ref; dropped "
+            f"{dropped} beside $ref in the schema of {where}"
+        )
+    return fixed
+
+
+_MEMO: SchemaMemo[tuple[SchemaNode, str]] = SchemaMemo()
+"""A client's tools are the same schemas on every turn (codec.CachedMember): cleaned once."""
+
+
+def _cleaned(schema: SchemaNode) -> tuple[SchemaNode, str]:
+    """The schema cleaned, and the names of the keywords dropped (empty for none)."""
     dropped: set[str] = set()
 
     def ref_alone(node: SchemaNode) -> SchemaNode:
@@ -38,10 +54,4 @@ def schema_for_gemini(
         dropped.update(extra)
         return {k: v for k, v in node.items() if k not in extra} if extra else node
 
-    fixed = rewrite_schema(schema, ref_alone)
-    if dropped:
-        ctx.warn(
-            f"gemini allows only description and default beside $ref; dropped "
-            f"{', '.join(sorted(dropped))} beside $ref in the schema of {where}"
-        )
-    return fixed
+    return rewrite_schema(schema, ref_alone), ", ".join(sorted(dropped))
