@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -12,6 +13,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Mount
 
 from polyrelay.emulator import create_emulator_app
+from polyrelay.emulator.state import RequestLog
 
 
 def wait_until(predicate, timeout: float = 3.0) -> bool:
@@ -170,3 +172,35 @@ def test_log_is_bounded():
     for number in range(1005):
         log.record("POST", "/v1/messages", "", headers, {"n": number})
     assert len(log) == 1000
+
+
+def test_log_is_bounded_by_the_size_of_its_bodies():
+    log = RequestLog(capacity=1000, max_bytes=100)
+    headers = Headers(headers={})
+    for number in range(5):
+        log.record("POST", "/v1/messages", "", headers, {"n": number}, size=40)
+    assert [r["body"]["n"] for r in json.loads(log.to_json())["requests"]] == [3, 4]
+    log.record("POST", "/v1/messages", "", headers, {"n": 5}, size=500)  # the newest stays
+    assert len(log) == 1
+    log.clear()
+    log.record("POST", "/v1/messages", "", headers, {"n": 6}, size=60)
+    assert len(log) == 1
+
+
+def test_the_log_counts_each_body_as_sent(emulator_server_class):
+    """A gateway's embedded emulator logs its clients' bodies: large ones are not kept a
+    thousand at a time (the app gives the log each body's size)."""
+    app = create_emulator_app()
+    app.state.emulator.log = RequestLog(max_bytes=3000)
+    server = emulator_server_class(app=app).start()
+    try:
+        for number in range(4):
+            body = {
+                "model": "m",
+                "messages": [{"role": "user", "content": f"{number} " + "x" * 1000}],
+            }
+            httpx.post(f"{server.base_url}/v1/chat/completions", json=body).raise_for_status()
+        log = httpx.get(f"{server.base_url}/_emulator/requests").json()["requests"]
+        assert [r["body"]["messages"][0]["content"][0] for r in log] == ["2", "3"]
+    finally:
+        server.stop()

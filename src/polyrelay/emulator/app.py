@@ -201,7 +201,9 @@ class _Handlers:
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :] or "/"
         query = scope.get("query_string", b"").decode("latin-1")
-        record = self.state.log.record(request.method, path, query, request.headers, body)
+        record = self.state.log.record(
+            request.method, path, query, request.headers, body, size=len(raw)
+        )
         return record, body
 
 

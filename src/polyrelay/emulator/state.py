@@ -31,24 +31,36 @@ class RequestRecord:
 
 
 class RequestLog:
-    """The last `capacity` API requests, newest last, with credentials masked."""
+    """The last `capacity` API requests, newest last, with credentials masked, whose
+    bodies (`size`, as sent) come to at most `max_bytes` together; the newest is kept
+    whatever its size. Bounded by count alone, the log of the emulator embedded in a
+    gateway held its last thousand clients' bodies: a GB for bodies of a MB."""
 
-    def __init__(self, capacity: int = 1000) -> None:
-        self._records: deque[RequestRecord] = deque(maxlen=capacity)
+    def __init__(self, capacity: int = 1000, max_bytes: int = 64 << 20) -> None:
+        self._capacity = capacity
+        self._max_bytes = max_bytes
+        self._records: deque[tuple[RequestRecord, int]] = deque()
+        self._bytes = 0
 
     def record(
-        self, method: str, path: str, query: str, headers: Headers, body: Any
+        self, method: str, path: str, query: str, headers: Headers, body: Any, size: int = 0
     ) -> RequestRecord:
         masked_query = _KEY_IN_QUERY.sub(r"\1\2" + MASK, query)
         entry = RequestRecord(method, path, masked_query, _masked(headers), body)
-        self._records.append(entry)
+        self._records.append((entry, size))
+        self._bytes += size
+        while len(self._records) > self._capacity or (
+            self._bytes > self._max_bytes and len(self._records) > 1
+        ):
+            self._bytes -= self._records.popleft()[1]
         return entry
 
     def clear(self) -> None:
         self._records.clear()
+        self._bytes = 0
 
     def to_json(self) -> bytes:
-        return encode({"requests": list(self._records)})
+        return encode({"requests": [record for record, _ in self._records]})
 
     def __len__(self) -> int:
         return len(self._records)
