@@ -3,13 +3,18 @@ within its bounds; Gemini's cleaning goes through it and still warns on every re
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from tests.unit.builders import route
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
+from polyrelay.ir import ChatRequest, FunctionTool, Message, Role, TextPart
 from polyrelay.providers.gemini.schema import schema_for_gemini
+from polyrelay.providers.openai_chat.request import build_request as chat_request
+from polyrelay.providers.openai_responses.request import build_body as responses_body
 from polyrelay.providers.schema_memo import SchemaMemo
 
 
@@ -30,12 +35,11 @@ def test_a_schema_is_worked_out_once_while_kept() -> None:
     assert memo.get(a, make) == 1 and memo.get(a, make) == 1 and len(calls) == 1
     memo.get(b, make)  # equal, but another object: worked out again
     assert len(calls) == 2
-    memo.get(a, make)  # the most recent now: b is the oldest
-    memo.get(c, make)  # a third: b leaves
-    memo.get(a, make)
-    assert len(calls) == 3
+    memo.get(c, make)  # a third: the oldest, a, leaves
     memo.get(b, make)
-    assert len(calls) == 4
+    assert len(calls) == 3
+    memo.get(a, make)
+    assert len(calls) == 4 and memo.peek(a) == 1 and memo.peek({}) is None
 
 
 def test_the_kept_schemas_are_bounded_in_bytes() -> None:
@@ -79,3 +83,38 @@ def test_gemini_warns_of_a_kept_schema_on_every_request() -> None:
         "properties": {"p": {"$ref": "#/$defs/X"}},
     }
     assert schema["properties"]["p"]["title"] == "X"  # the client's schema is unchanged
+
+
+def _request(*tools: FunctionTool) -> ChatRequest:
+    user = Message(role=Role.USER, parts=(TextPart(text="hi"),))
+    return ChatRequest(model="m", messages=(user,), tools=tools)
+
+
+def test_declarations_are_encoded_once_with_the_same_bytes() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    loose = {"type": "object", "properties": {"a": {"type": "string"}}}
+    tools = (
+        FunctionTool(name="f", description="d", parameters=schema, strict=False),
+        FunctionTool(name="s", parameters=loose, strict=True),
+    )
+    openai = route("openai")
+    bodies = [chat_request(_request(*tools), openai, RequestContext()).body for _ in range(2)]
+    assert bodies[0] == bodies[1]
+    declared = json.loads(bodies[0])["tools"]
+    assert declared[0]["function"] == {
+        "name": "f",
+        "description": "d",
+        "parameters": schema,
+        "strict": False,
+    }
+    # The same schema under another name is that tool's own declaration.
+    renamed = FunctionTool(name="g", description="d", parameters=schema, strict=False)
+    again = json.loads(chat_request(_request(renamed), openai, RequestContext()).body)
+    assert again["tools"][0]["function"]["name"] == "g"
+    # A strict tool is declared on each request: its warning is each request's.
+    for _ in range(2):
+        ctx = RequestContext()
+        body = json.loads(responses_body(_request(*tools), "gpt-5", ctx))
+        assert [t["name"] for t in body["tools"]] == ["f", "s"]
+        assert body["tools"][1]["strict"] is False
+        assert any("'s' was sent without strict" in w for w in ctx.warnings)

@@ -29,6 +29,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import UnsupportedError
 from polyrelay.ir import (
     ChatRequest,
+    FunctionTool,
     OutputFormat,
     OutputFormatKind,
     ReasoningConfig,
@@ -52,6 +53,7 @@ from polyrelay.providers.openai_models import (
     sampler,
     verbosity,
 )
+from polyrelay.providers.schema_memo import Declarations
 from polyrelay.providers.strict_mode import strict_or_warn
 from polyrelay.schemas.openai_chat import (
     ChatCompletionCreateParams,
@@ -110,17 +112,7 @@ def _params_from_ir(
         # enabled": metadata tags stored completions, and a translated request asks OpenAI
         # to store nothing (the gateway keeps a Responses client's responses itself).
         ctx.warn("metadata is not supported by this upstream and was ignored")
-    tools = [
-        ChatCompletionFunctionToolParam(
-            function=FunctionDefinition(
-                name=t.name,
-                description=t.description,
-                parameters=t.parameters,
-                strict=_strict_from_ir(t.name, t.strict, t.parameters, ctx),
-            )
-        )
-        for t in request.tools
-    ]
+    tools: list[ChatCompletionFunctionToolParam] = [_DECLARED(t, ctx) for t in request.tools]
     native_cap = _takes_completion_cap(route)
     model = route.upstream_model
     effort = reasoning_effort_from_ir(request.reasoning, model, ctx)
@@ -161,6 +153,21 @@ def _params_from_ir(
         params.safety_identifier = own.get(OPENAI_SAFETY_IDENTIFIER)
         params.user = own.get(OPENAI_USER, request.user)
     return params
+
+
+def _declared(tool: FunctionTool, ctx: RequestContext) -> ChatCompletionFunctionToolParam:
+    return ChatCompletionFunctionToolParam(
+        function=FunctionDefinition(
+            name=tool.name,
+            description=tool.description,
+            parameters=tool.parameters,
+            strict=_strict_from_ir(tool.name, tool.strict, tool.parameters, ctx),
+        )
+    )
+
+
+_DECLARED = Declarations(_declared)
+"""A client's tools are the same schemas every turn (codec.CachedMember): encoded once."""
 
 
 def _strict_from_ir(

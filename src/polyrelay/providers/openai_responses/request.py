@@ -16,6 +16,7 @@ from polyrelay.errors import UnsupportedError
 from polyrelay.ir import (
     ChatRequest,
     DocumentPart,
+    FunctionTool,
     ImagePart,
     Message,
     OutputFormat,
@@ -48,6 +49,7 @@ from polyrelay.providers.openai_responses.reasoning import (
     reasoning_effort,
     reasoning_from_ir,
 )
+from polyrelay.providers.schema_memo import Declarations
 from polyrelay.providers.strict_mode import strict_or_warn
 from polyrelay.schemas.openai_responses import (
     ContentPartParam,
@@ -291,20 +293,25 @@ def _result_media(part: TextPart | ImagePart | DocumentPart) -> ContentPartParam
 
 
 def tools_from_ir(request: ChatRequest, ctx: RequestContext) -> list[ToolParam]:
-    tools = [
-        ToolParam(
-            type="function",
-            name=tool.name,
-            description=tool.description,
-            parameters=tool.parameters if tool.parameters is not None else _EMPTY_SCHEMA,
-            # Sent always: a Responses tool without `strict` is strict.
-            strict=bool(tool.strict) and strict_or_warn(tool.name, tool.parameters, ctx),
-        )
-        for tool in request.tools
-    ]
+    tools: list[ToolParam] = [_DECLARED(tool, ctx) for tool in request.tools]
     if request.web_search is not None:
         tools.append(_web_search_from_ir(request.web_search, ctx))
     return tools
+
+
+def _declared(tool: FunctionTool, ctx: RequestContext) -> ToolParam:
+    return ToolParam(
+        type="function",
+        name=tool.name,
+        description=tool.description,
+        parameters=tool.parameters if tool.parameters is not None else _EMPTY_SCHEMA,
+        # Sent always: a Responses tool without `strict` is strict.
+        strict=bool(tool.strict) and strict_or_warn(tool.name, tool.parameters, ctx),
+    )
+
+
+_DECLARED = Declarations(_declared)
+"""A client's tools are the same schemas every turn (codec.CachedMember): encoded once."""
 
 
 def _web_search_from_ir(tool: WebSearchTool, ctx: RequestContext) -> ToolParam:
