@@ -6,7 +6,8 @@ than the encode itself for small bodies.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from typing import Any, Generic, TypeVar, cast
 
 import msgspec
@@ -97,8 +98,11 @@ class CachedMember(Generic[S]):
     through an LRU of `entries` values keyed by the text itself (hashing 63 KB costs
     ~12 us, building those schemas as dicts ~57). A hit returns the value the first decode
     made, shared by every request that sent those bytes, so nothing may change it in
-    place. A text longer than `max_bytes` is decoded every time, which bounds the memory.
-    An error names the member's path as a decode of the whole body does."""
+    place. A text longer than `max_bytes` is decoded every time, and the texts kept come
+    to at most `kept_bytes` together (the least recently used go first): decoded, a text
+    takes several times its size (24x for a list of empty objects), so sixteen distinct
+    lists of 256 KB, which any key could send, held ~65 MB on each protocol. An error
+    names the member's path as a decode of the whole body does."""
 
     def __init__(
         self,
@@ -109,6 +113,7 @@ class CachedMember(Generic[S]):
         *,
         entries: int = 16,
         max_bytes: int = 256 * 1024,
+        kept_bytes: int = 1 << 20,
     ) -> None:
         """`strict` and `lenient` as `decode_known` takes them; `member` is the type of
         the member `name` in both."""
@@ -124,7 +129,12 @@ class CachedMember(Generic[S]):
             type[S], msgspec.defstruct(f"{lenient.__name__}Raw", fields, bases=(lenient,))
         )
         self._decoder = msgspec.json.Decoder(member)
-        self._cached = lru_cache(maxsize=entries)(self._decode)
+        self._entries = entries
+        self._kept_bytes = kept_bytes
+        self._kept: OrderedDict[bytes, tuple[bytes, Any]] = OrderedDict()
+        self._size = 0
+        """The kept texts' bytes."""
+        self._lock = threading.Lock()  # a hit moves its entry, a miss evicts: not atomic
 
     def decode_known(self, data: bytes) -> tuple[S, list[str]]:
         """As `decode_known(data, strict, lenient)`, the member decoded (see the class)."""
@@ -133,6 +143,22 @@ class CachedMember(Generic[S]):
         member = self._decode(text) if len(text) > self._max_bytes else self._cached(text)
         setattr(value, self._name, member)
         return value, unknown
+
+    def _cached(self, text: bytes) -> Any:
+        with self._lock:
+            kept = self._kept.get(text)
+            if kept is not None:
+                # By the kept key itself: found by identity, not a second compare of the text.
+                self._kept.move_to_end(kept[0])
+                return kept[1]
+        value = self._decode(text)  # an error is raised, not kept
+        with self._lock:
+            if text not in self._kept:
+                self._kept[text] = (text, value)
+                self._size += len(text)
+            while len(self._kept) > self._entries or self._size > self._kept_bytes:
+                self._size -= len(self._kept.popitem(last=False)[0])
+        return value
 
     def _decode(self, text: bytes) -> Any:
         try:

@@ -106,3 +106,25 @@ def test_a_long_list_is_not_kept() -> None:
     first = _tools(_body(tools=long))
     assert first is not None and len(first) == 300
     assert _tools(_body(tools=long)) is not first
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True):
+    tools: list[Any] | None = None
+
+
+class _LenientBody(msgspec.Struct):
+    tools: list[Any] | None = None
+
+
+def test_the_kept_lists_are_bounded_in_bytes_too() -> None:
+    """Sixteen distinct lists just under `max_bytes` each, which any key may send, would
+    be kept decoded (several times their size): the texts kept come to `kept_bytes`."""
+    member = codec.CachedMember(_Body, _LenientBody, "tools", list[Any] | None, kept_bytes=1000)
+
+    def tools(number: int) -> object:
+        body = json.dumps({"tools": [{"n": number, "pad": "x" * 380}]}).encode()
+        return member.decode_known(body)[0].tools
+
+    first = [tools(number) for number in range(4)]  # ~400 bytes each: two fit
+    assert tools(3) is first[3] and tools(2) is first[2]
+    assert tools(0) is not first[0]  # the least recently used went
