@@ -179,6 +179,9 @@ def test_parallel_choices_are_not_read_ahead_of_a_client_that_stops_reading() ->
         for _ in range(2_000):  # event-loop turns in which the client reads nothing
             await asyncio.sleep(0)
         await frames.aclose()
+        for _ in range(10):  # the pumps, waiting on the full queue, are cancelled
+            await asyncio.sleep(0)
+        assert asyncio.all_tasks() == {asyncio.current_task()}
 
     asyncio.run(read_one_then_stall())
     assert all(stream.taken < 10 for stream in streams), [s.taken for s in streams]
