@@ -12,6 +12,7 @@ from tests.unit.builders import route
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError
 from polyrelay.ir import ChatRequest, FunctionTool, Message, Role, TextPart
+from polyrelay.providers.anthropic.request import build_request as anthropic_request
 from polyrelay.providers.gemini.schema import schema_for_gemini
 from polyrelay.providers.openai_chat.request import build_request as chat_request
 from polyrelay.providers.openai_responses.request import build_body as responses_body
@@ -118,3 +119,27 @@ def test_declarations_are_encoded_once_with_the_same_bytes() -> None:
         assert [t["name"] for t in body["tools"]] == ["f", "s"]
         assert body["tools"][1]["strict"] is False
         assert any("'s' was sent without strict" in w for w in ctx.warnings)
+
+
+def test_anthropic_declarations_are_encoded_once_with_the_same_bytes() -> None:
+    open_schema = {"properties": {"a": {"type": "string"}}}  # no type: made an object
+    tools = (
+        FunctionTool(name="f", description="d", parameters=open_schema),
+        FunctionTool(
+            name="s", parameters={"type": "object", "additionalProperties": True}, strict=True
+        ),
+    )
+    bodies = []
+    for _ in range(2):
+        ctx = RequestContext()
+        bodies.append(anthropic_request(_request(*tools), route("anthropic"), ctx).body)
+        assert any("additionalProperties was set to false" in w for w in ctx.warnings)
+    assert bodies[0] == bodies[1]
+    declared = json.loads(bodies[0])["tools"]
+    assert declared[0] == {
+        "name": "f",
+        "description": "d",
+        "input_schema": {"type": "object", **open_schema},
+    }
+    assert declared[1]["input_schema"]["additionalProperties"] is False
+    assert open_schema == {"properties": {"a": {"type": "string"}}}

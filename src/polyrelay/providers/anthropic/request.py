@@ -33,6 +33,7 @@ from polyrelay.ir.request import SUMMARY_OMITTED
 from polyrelay.providers import Route, UpstreamRequest, upstream_headers
 from polyrelay.providers.anthropic.cache_markers import automatic_cache, cap_cache_markers
 from polyrelay.providers.anthropic.content import ORIGIN, messages_from_ir, text_block_from_ir
+from polyrelay.providers.anthropic.declarations import EMPTY_SCHEMA, declared
 from polyrelay.providers.anthropic.sampling import sampling_from_ir, stop_sequences_from_ir
 from polyrelay.providers.anthropic.schema import structured_schema
 from polyrelay.providers.anthropic.thinking_fit import budget_beside_answer
@@ -66,7 +67,6 @@ DEFAULT_MAX_TOKENS = 4096
 EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 """translation.md §6: the gateway's published effort → thinking budget policy."""
 _MAX_EFFORT_BUDGET = 32000
-_EMPTY_SCHEMA: JSONObject = {"type": "object", "properties": {}}
 _SERVICE_TIERS = {"auto": "auto", "priority": "auto", "scale": "auto", "default": "standard_only"}
 _JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
 
@@ -308,7 +308,7 @@ def _output_config_from_ir(
     fmt = None
     if output_format is not None and output_format.kind is OutputFormatKind.JSON_SCHEMA:
         schema = structured_schema(
-            output_format.described_schema() or _EMPTY_SCHEMA, ctx, "response_format"
+            output_format.described_schema() or EMPTY_SCHEMA, ctx, "response_format"
         )
         fmt = OutputFormatParam(type="json_schema", schema=schema)
     if fmt is None and effort is None:
@@ -319,31 +319,10 @@ def _output_config_from_ir(
 def _tools_from_ir(
     tools: tuple[FunctionTool, ...], web_search: WebSearchTool | None, ctx: RequestContext
 ) -> list[ToolParam]:
-    out = [
-        ToolParam(
-            name=t.name,
-            description=t.description,
-            input_schema=_input_schema(t, ctx),
-            strict=t.strict,
-        )
-        for t in tools
-    ]
+    out: list[ToolParam] = [declared(t, ctx) for t in tools]
     if web_search is not None:
         out.append(_web_search_from_ir(web_search))
     return out
-
-
-def _object_schema(parameters: JSONObject | None) -> JSONObject:
-    """Anthropic requires `input_schema.type` ("Field required"); OpenAI takes parameters
-    without it (`{"properties": ...}`), which describe an object all the same."""
-    if not parameters:
-        return _EMPTY_SCHEMA
-    return parameters if "type" in parameters else {"type": "object", **parameters}
-
-
-def _input_schema(tool: FunctionTool, ctx: RequestContext) -> JSONObject:
-    schema = _object_schema(tool.parameters)
-    return structured_schema(schema, ctx, f"tool {tool.name}") if tool.strict else schema
 
 
 def _web_search_from_ir(tool: WebSearchTool) -> ToolParam:
