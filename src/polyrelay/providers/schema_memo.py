@@ -5,10 +5,10 @@ schemas are the same dict objects on every turn of that client, and a rule that 
 the schema alone (Gemini's `$ref` siblings) need not walk them again. Keyed by identity:
 an entry holds its schema, so no other object can take its id while it is kept; a schema
 decoded afresh on each request (a tool list too long to cache) only misses. Bounded in
-entries and in the kept schemas' JSON size, measured on a miss: 1 MB, which decoded may
-take several times that (the schemas are mostly those CachedMember keeps anyway). Neither
-the schemas nor the results may be changed in place, which no rule does
-(providers/schema_walk.py).
+entries and in the kept schemas' JSON size (with what the results hold besides), measured
+on a miss: 512 KB, which decoded may take several times that (24x for a schema of empty
+objects; mostly they are the schemas CachedMember keeps anyway). Neither the schemas nor
+the results may be changed in place, which no rule does (providers/schema_walk.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ V = TypeVar("V")
 
 
 class SchemaMemo(Generic[V]):
-    def __init__(self, entries: int = 256, max_bytes: int = 1 << 20) -> None:
+    def __init__(self, entries: int = 256, max_bytes: int = 512 << 10) -> None:
         self._entries: dict[int, tuple[SchemaNode, V, int]] = {}
         self._max_entries = entries
         self._max_bytes = max_bytes
@@ -51,11 +51,12 @@ class SchemaMemo(Generic[V]):
         entry = self._entries.get(id(schema))
         return entry[1] if entry is not None and entry[0] is schema else None
 
-    def keep(self, schema: SchemaNode, value: V) -> None:
+    def keep(self, schema: SchemaNode, value: V, value_bytes: int = 0) -> None:
         """Keeps `value` for `schema` (in place of what was), the oldest entries leaving
         when over the bounds: a client's schemas come back each turn, and a miss only
-        costs working one out again."""
-        size = len(codec.encode(schema))
+        costs working one out again. `value_bytes`: what `value` holds besides the schema
+        (an encoded declaration's description), counted with it."""
+        size = len(codec.encode(schema)) + value_bytes
         if size > self._max_bytes:
             return
         with self._lock:
@@ -97,5 +98,5 @@ class Declarations:
             return kept[3]
         declared = self._declare(tool, ctx)
         raw = msgspec.Raw(codec.encode(declared))
-        self._memo.keep(schema, (tool.name, tool.description, tool.strict, raw))
+        self._memo.keep(schema, (tool.name, tool.description, tool.strict, raw), len(raw))
         return declared

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 from tests.unit.builders import route
 
@@ -16,7 +17,7 @@ from polyrelay.providers.anthropic.request import build_request as anthropic_req
 from polyrelay.providers.gemini.schema import schema_for_gemini
 from polyrelay.providers.openai_chat.request import build_request as chat_request
 from polyrelay.providers.openai_responses.request import build_body as responses_body
-from polyrelay.providers.schema_memo import SchemaMemo
+from polyrelay.providers.schema_memo import Declarations, SchemaMemo
 
 
 def _counting() -> tuple[list[int], Any]:
@@ -143,3 +144,17 @@ def test_anthropic_declarations_are_encoded_once_with_the_same_bytes() -> None:
     }
     assert declared[1]["input_schema"]["additionalProperties"] is False
     assert open_schema == {"properties": {"a": {"type": "string"}}}
+
+
+def test_a_declaration_counts_its_description_against_the_bound() -> None:
+    def declare(tool: FunctionTool, ctx: RequestContext) -> FunctionTool:
+        return tool
+
+    declarations = Declarations(declare)
+    ctx = RequestContext()
+    small = FunctionTool(name="f", description="d", parameters={"type": "object"})
+    assert not isinstance(declarations(small, ctx), msgspec.Raw)
+    assert isinstance(declarations(small, ctx), msgspec.Raw)  # kept: its encoded text
+    long = FunctionTool(name="g", description="x" * (600 << 10), parameters={"type": "object"})
+    for _ in range(2):
+        assert not isinstance(declarations(long, ctx), msgspec.Raw)  # over 512 KB: not kept
