@@ -22,7 +22,6 @@ import msgspec
 from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.ir import FunctionTool
-from polyrelay.providers.schema_walk import SchemaNode
 
 __all__ = ["Declarations", "SchemaMemo"]
 
@@ -30,14 +29,16 @@ V = TypeVar("V")
 
 
 class SchemaMemo(Generic[V]):
+    """Keyed by a schema, or any JSON value a frontend shares the same way (a tool list)."""
+
     def __init__(self, entries: int = 256, max_bytes: int = 512 << 10) -> None:
-        self._entries: dict[int, tuple[SchemaNode, V, int]] = {}
+        self._entries: dict[int, tuple[Any, V, int]] = {}
         self._max_entries = entries
         self._max_bytes = max_bytes
         self._bytes = 0
         self._lock = threading.Lock()  # `polyrelay check` builds requests on threads
 
-    def get(self, schema: SchemaNode, make: Callable[[SchemaNode], V]) -> V:
+    def get(self, schema: Any, make: Callable[[Any], V]) -> V:
         """`make(schema)`, worked out once while `schema` is kept (an error is not kept)."""
         entry = self._entries.get(id(schema))
         if entry is not None and entry[0] is schema:
@@ -46,12 +47,12 @@ class SchemaMemo(Generic[V]):
         self.keep(schema, value)
         return value
 
-    def peek(self, schema: SchemaNode) -> V | None:
+    def peek(self, schema: Any) -> V | None:
         """What is kept for `schema`, if anything."""
         entry = self._entries.get(id(schema))
         return entry[1] if entry is not None and entry[0] is schema else None
 
-    def keep(self, schema: SchemaNode, value: V, value_bytes: int = 0) -> None:
+    def keep(self, schema: Any, value: V, value_bytes: int = 0) -> None:
         """Keeps `value` for `schema` (in place of what was), the oldest entries leaving
         when over the bounds: a client's schemas come back each turn, and a miss only
         costs working one out again. `value_bytes`: what `value` holds besides the schema

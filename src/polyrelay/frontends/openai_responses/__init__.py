@@ -25,7 +25,11 @@ from polyrelay.frontends.openai_responses.decode import (
     parse_params,
     request_from_params,
 )
-from polyrelay.frontends.openai_responses.encode import encode_error, encode_response
+from polyrelay.frontends.openai_responses.encode import (
+    encode_echoing,
+    encode_error,
+    encode_response,
+)
 from polyrelay.frontends.openai_responses.history import fit_context, load_history, normalise_input
 from polyrelay.frontends.openai_responses.options import ResponsesOptions, ToolNames
 from polyrelay.frontends.openai_responses.persist import (
@@ -144,7 +148,7 @@ class OpenAIResponsesFrontend:
     ) -> bytes:
         opts = options or _options(ctx)
         response = self.encode_response(responses, ctx, opts)
-        body = codec.encode(response)
+        body = encode_echoing(response)
         if opts is not None:
             save_encoded(self._store, response, body, opts, ctx)
         return body

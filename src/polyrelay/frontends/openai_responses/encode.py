@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, assert_never
+from typing import Any, assert_never, cast
 
+import msgspec
+
+from polyrelay import codec
 from polyrelay.codec import DecodeError, decode
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError
@@ -31,6 +34,7 @@ from polyrelay.ir import (
     ToolCallPart,
     Usage,
 )
+from polyrelay.providers.schema_memo import SchemaMemo
 from polyrelay.schemas.openai_responses import (
     ErrorObject,
     IncompleteDetails,
@@ -44,6 +48,7 @@ from polyrelay.schemas.openai_responses import (
     SummaryTextParam,
     TextConfigParam,
     TextFormatParam,
+    ToolParam,
     URLCitation,
     WebSearchAction,
 )
@@ -52,6 +57,7 @@ __all__ = [
     "SOURCES",
     "call_item_from_ir",
     "citation_from_ir",
+    "encode_echoing",
     "encode_error",
     "encode_response",
     "output_text",
@@ -116,6 +122,25 @@ def response_shell(
         user=opts.user,
         metadata=opts.metadata,
     )
+
+
+def encode_echoing(response: Response) -> bytes:
+    """`response` as JSON, its echoed tools written from their text encoded once per tool
+    list (a client's list is the same object every turn, codec.CachedMember): Codex's 9
+    tools are 17 KB of every Response, twice in a stream. `response` itself is untouched
+    (it may be stored, or made builtins, where a Raw cannot go)."""
+    tools = response.tools
+    if not tools:
+        return codec.encode(response)
+    echo = _ECHOES.get(tools, _encoded)
+    return codec.encode(msgspec.structs.replace(response, tools=cast(list[ToolParam], echo)))
+
+
+_ECHOES: SchemaMemo[msgspec.Raw] = SchemaMemo(entries=16)
+
+
+def _encoded(tools: list[ToolParam]) -> msgspec.Raw:
+    return msgspec.Raw(codec.encode(tools))
 
 
 def _text_echo(text: TextConfigParam | None) -> TextConfigParam:

@@ -30,6 +30,7 @@ from polyrelay.frontends.openai_responses.encode import (
     call_item_from_ir,
     citation_from_ir,
     custom_input,
+    encode_echoing,
     error_object_from_ir,
     output_text,
     reasoning_item_from_ir,
@@ -232,7 +233,7 @@ class OpenAIResponsesStreamRenderer:
 
     def _begin(self, out: list[bytes]) -> None:
         self._started = True
-        shell = _encode(response_shell(self._ctx, self._options, "in_progress", self._id))
+        shell = encode_echoing(response_shell(self._ctx, self._options, "in_progress", self._id))
         out.append(self._response_frame(b"response.created", shell))
         out.append(self._response_frame(b"response.in_progress", shell))
 
@@ -489,7 +490,7 @@ class OpenAIResponsesStreamRenderer:
     def _terminal_frame(self, kind: str, final: Response) -> bytes:
         """The terminal event, with the Response encoded once and kept (`final_json`) for
         storage."""
-        self._final_json = encoded = _encode(final)
+        self._final_json = encoded = encode_echoing(final)
         return self._response_frame(kind.encode(), encoded)
 
     def _response_frame(self, kind: bytes, response: bytes) -> bytes:
