@@ -90,13 +90,12 @@ class Declarations:
         if tool.strict or schema is None:
             return self._declare(tool, ctx)
         kept = self._memo.peek(schema)
-        if (
-            kept is not None
-            and kept[0] == tool.name
-            and kept[1] == tool.description
-            and kept[2] is tool.strict
-        ):
-            return kept[3]
+        if kept is not None:
+            if kept[0] == tool.name and kept[1] == tool.description and kept[2] is tool.strict:
+                return kept[3]
+            # The same schema in another tool (every custom tool of a Responses client has
+            # one constant schema): declared each time, the first one's entry kept.
+            return self._declare(tool, ctx)
         declared = self._declare(tool, ctx)
         raw = msgspec.Raw(codec.encode(declared))
         self._memo.keep(schema, (tool.name, tool.description, tool.strict, raw), len(raw))

@@ -158,3 +158,14 @@ def test_a_declaration_counts_its_description_against_the_bound() -> None:
     long = FunctionTool(name="g", description="x" * (600 << 10), parameters={"type": "object"})
     for _ in range(2):
         assert not isinstance(declarations(long, ctx), msgspec.Raw)  # over 512 KB: not kept
+
+
+def test_tools_sharing_a_schema_keep_the_first_ones_declaration() -> None:
+    declarations = Declarations(lambda tool, ctx: tool)
+    ctx, shared = RequestContext(), {"type": "object"}
+    first = FunctionTool(name="a", parameters=shared)
+    second = FunctionTool(name="b", parameters=shared)
+    for _ in range(3):
+        out = [declarations(first, ctx), declarations(second, ctx)]
+    assert isinstance(out[0], msgspec.Raw) and json.loads(bytes(out[0]))["name"] == "a"
+    assert out[1] is second  # declared each time, never in place of the first's
