@@ -113,9 +113,9 @@ def _names(request: ChatRequest) -> set[str]:
     names = {tool.name for tool in request.tools}
     if request.tool_choice is not None and request.tool_choice.name is not None:
         names.add(request.tool_choice.name)
-    for message in request.messages:
-        for part in message.parts:
-            if isinstance(part, ToolCallPart | ToolResultPart) and part.name:
+    for message in request.messages:  # every part of the history, on every translated request
+        for part in message.parts:  # exact types (final Structs): a union isinstance costs 3x
+            if (type(part) is ToolCallPart or type(part) is ToolResultPart) and part.name:
                 names.add(part.name)
     return names
 
