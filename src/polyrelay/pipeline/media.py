@@ -154,13 +154,15 @@ def _media_parts(
     messages: tuple[Message, ...], ctx: RequestContext
 ) -> list[tuple[_Where, ImagePart | DocumentPart, str]]:
     jobs: list[tuple[_Where, ImagePart | DocumentPart, str]] = []
+    # Every part of the history, on every request: exact-type checks (the parts are final
+    # Structs), as a union isinstance costs 3x (90 -> 26 us for 152 messages).
     for i, message in enumerate(messages):
         for j, part in enumerate(message.parts):
-            if isinstance(part, ImagePart | DocumentPart):
+            if type(part) is ImagePart or type(part) is DocumentPart:
                 jobs.append(((i, j, None), part, f"{ctx.message_path(i)}.content[{j}]"))
-            elif isinstance(part, ToolResultPart):
+            elif type(part) is ToolResultPart:
                 for k, item in enumerate(part.content):
-                    if isinstance(item, ImagePart | DocumentPart):
+                    if type(item) is ImagePart or type(item) is DocumentPart:
                         path = f"{ctx.message_path(i, j)}[{k}]"
                         jobs.append(((i, j, k), item, path))
     return jobs
