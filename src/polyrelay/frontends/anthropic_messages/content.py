@@ -117,6 +117,18 @@ def _check_type(media_type: str, allowed: tuple[str, ...], path: str) -> str:
 
 
 def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Part:
+    # The common blocks first, by their exact type: matching class patterns cost more than
+    # converting such a block, and a long conversation is hundreds of them on every request.
+    if type(block) is TextBlock:
+        return _text_to_ir(block, ctx)
+    if type(block) is ToolUseBlock:
+        return _tool_use_to_ir(block)
+    if type(block) is ToolResultBlockParam:
+        return _tool_result_to_ir(block, path, ctx)
+    return _any_block_to_ir(block, path, ctx)
+
+
+def _any_block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Part:
     match block:
         case TextBlock() | ImageBlockParam() | DocumentBlockParam():
             return media_to_ir(block, path, ctx)
@@ -133,8 +145,7 @@ def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Par
                 media_type=media_type, data=block.data, title=title, filename=block.filename
             )
         case ToolUseBlock():
-            arguments = bytes(block.input).decode()
-            return ToolCallPart(id=block.id, name=block.name, arguments=arguments)
+            return _tool_use_to_ir(block)
         case ToolResultBlockParam():
             return _tool_result_to_ir(block, path, ctx)
         case ThinkingBlock():
@@ -160,14 +171,25 @@ def cache_ttl_to_ir(cache: CacheControl | None) -> CacheTTL | None:
     return "1h" if cache.ttl == "1h" else "5m"
 
 
+def _tool_use_to_ir(block: ToolUseBlock) -> ToolCallPart:
+    return ToolCallPart(id=block.id, name=block.name, arguments=bytes(block.input).decode())
+
+
+def _text_to_ir(block: TextBlock, ctx: RequestContext) -> TextPart:
+    citations = citations_to_ir(block.citations, ctx)
+    if citations and any(gateway_citation(c) for c in citations):
+        ctx.passthrough_ok = False  # cites the gateway's own search: see above
+    return TextPart(
+        text=block.text, citations=citations, cache_control=cache_ttl_to_ir(block.cache_control)
+    )
+
+
 def media_to_ir(block: ToolResultContentParam, path: str, ctx: RequestContext) -> MediaPart:
+    if type(block) is TextBlock:  # the common one first (see block_to_ir)
+        return _text_to_ir(block, ctx)
     match block:
         case TextBlock():
-            citations = citations_to_ir(block.citations, ctx)
-            if citations and any(gateway_citation(c) for c in citations):
-                ctx.passthrough_ok = False  # cites the gateway's own search: see above
-            cache = cache_ttl_to_ir(block.cache_control)
-            return TextPart(text=block.text, citations=citations, cache_control=cache)
+            return _text_to_ir(block, ctx)
         case ImageBlockParam():
             return _image_to_ir(block.source, f"{path}.source")
         case DocumentBlockParam():
