@@ -115,6 +115,8 @@ def _without_trailing_thinking(
     block in an assistant message cannot be `thinking`"), which a Responses client sends
     back of a turn cut short while thinking: that thinking goes (warned), and a turn left
     empty with it, its neighbours then one message."""
+    if not any(_ends_thinking(turn) for turn in turns):  # nearly always: nothing copied
+        return turns
     cut: list[tuple[_WireRole, list[ContentBlockParam]]] = []
     for turn in turns:
         blocks = turn.content if isinstance(turn.content, list) else []
@@ -126,6 +128,11 @@ def _without_trailing_thinking(
         return turns
     ctx.warn("thinking that ended an assistant turn was dropped (Anthropic refuses it)")
     return _merged(cut)
+
+
+def _ends_thinking(turn: MessageParam) -> bool:
+    blocks = turn.content if turn.role == "assistant" else None
+    return isinstance(blocks, list) and bool(blocks) and _is_thinking(blocks[-1])
 
 
 def _is_thinking(block: ContentBlockParam) -> bool:
@@ -180,6 +187,13 @@ def _blocks_from_ir(parts: tuple[Part, ...], ctx: RequestContext) -> list[Conten
 def _block_from_ir(
     part: Part, parts: tuple[Part, ...], ctx: RequestContext
 ) -> ContentBlockParam | None:
+    # The common parts by exact type first: a `match` of classes costs more than they do.
+    if type(part) is TextPart:
+        return text_block_from_ir(part, ctx)
+    if type(part) is ToolCallPart:
+        return ToolUseBlock(id=_tool_use_id(part.id), name=part.name, input=_tool_input(part))
+    if type(part) is ToolResultPart:
+        return _tool_result_from_ir(part, ctx)
     match part:
         case TextPart() | ImagePart() | DocumentPart():
             return _media_from_ir(part, ctx)
