@@ -73,16 +73,16 @@ def messages_to_ir(
         if results and not isinstance(msg, _RESULT_MESSAGES):
             out.append(Message(role=Role.TOOL, parts=tuple(results)))
             results = []
-        match msg:
-            case ChatCompletionSystemMessageParam() | ChatCompletionDeveloperMessageParam():
-                _system_to_ir(msg, i, system, out, ctx)
-            case ChatCompletionUserMessageParam():
-                out.append(_user_to_ir(msg, i, len(out), ctx))
-            case ChatCompletionAssistantMessageParam():
-                out.append(_assistant_to_ir(msg, i, legacy_calls, ctx))
+        match msg:  # the most frequent first: each class pattern tried costs
             case ChatCompletionToolMessageParam():
                 content = _text_to_ir(msg, f"messages[{i}]", ctx)
                 results.append(ToolResultPart(tool_call_id=msg.tool_call_id, content=content))
+            case ChatCompletionAssistantMessageParam():
+                out.append(_assistant_to_ir(msg, i, legacy_calls, ctx))
+            case ChatCompletionUserMessageParam():
+                out.append(_user_to_ir(msg, i, len(out), ctx))
+            case ChatCompletionSystemMessageParam() | ChatCompletionDeveloperMessageParam():
+                _system_to_ir(msg, i, system, out, ctx)
             case ChatCompletionFunctionMessageParam():
                 results.extend(_function_result_to_ir(msg, i, legacy_calls, ctx))
             case _:
