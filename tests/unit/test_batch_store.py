@@ -1,15 +1,20 @@
 """The batch store on both backends: newest-first pages both ways, key scope, a state
-derived from the batch's tasks, and results in custom_id order."""
+derived from the batch's tasks, results in custom_id order, and the purge of old batches."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
+from tests.backends import query
 
 from polyrelay.storage import ApiKey, Database, open_database
-from polyrelay.storage.batches import BatchRow
+from polyrelay.storage.batches import KEPT_SECONDS, PURGE_CHUNK, BatchRow
 from polyrelay.tasks.model import NewTask, TaskError, TaskKind
+from polyrelay.tasks.runner import Outcome
+from polyrelay.tasks.settings import TasksSettings
+from polyrelay.tasks.worker import TaskWorker
 
 KEY = ApiKey(id="k1", name="k1", prefix="", created_at=0)
 
@@ -121,3 +126,63 @@ def test_a_batch_whose_tasks_are_purged_has_still_ended(database: Database) -> N
     state = store.state("b")  # purged results read expired, as if they ended at expiry
     assert state.counts == {"missing": 2} and state.ended_at == 500
     assert {r.status for r in store.results("b")} == {"missing"}
+
+
+def test_ended_batches_made_before_the_cutoff_are_purged_a_chunk_at_a_time(
+    database: Database, database_url: str
+) -> None:
+    store = database.batches
+    store.create(
+        BatchRow(id="running", key_id="k1", created_at=0, expires_at=5), [("a", task("tr"))]
+    )
+    assert (claimed := database.tasks.claim("w", 30)) is not None and claimed.id == "tr"
+    store.create(
+        BatchRow(id="old", key_id="k1", created_at=0, expires_at=5),
+        [("a", task("to1")), ("b", task("to2")), ("c", task("to3"))],
+    )
+    store.create(BatchRow(id="new", key_id="k1", created_at=20, expires_at=25), [("a", task("tn"))])
+    store.cancel("old", 1000.0)
+    store.cancel("new", 1000.0)
+    # Two request rows a call, then the batch left with none; then nothing.
+    assert [store.purge(10, 2) for _ in range(3)] == [2, 2, 0]
+    assert store.get("old", "k1") is None
+    assert [database.tasks.get(t) for t in ("to1", "to2", "to3")] == [None, None, None]
+    requests = "SELECT batch_id FROM message_batch_requests ORDER BY batch_id"
+    assert query(database_url, requests) == [("new",), ("running",)]
+    # A request still running keeps its batch; a batch made after the cutoff stays.
+    assert store.get("running", "k1") is not None and database.tasks.get("tr") is not None
+    assert store.state("new").counts == {"cancelled": 1}
+
+
+def test_the_task_workers_purge_deletes_batches_29_days_after_their_creation(
+    database: Database,
+) -> None:
+    now = 100 * 86_400.0
+    for name, age in (("kept", KEPT_SECONDS - 60), ("gone", KEPT_SECONDS + 60)):
+        requests = [(f"c{n}", task(f"{name}{n}")) for n in range(PURGE_CHUNK + 1)]
+        made = now - age
+        database.batches.create(
+            BatchRow(id=name, key_id="k1", created_at=made, expires_at=made + 86_400), requests
+        )
+        database.batches.cancel(name, made)
+
+    async def never(_: object) -> Outcome:
+        raise AssertionError("no task is pending")
+
+    async def sweep() -> None:
+        worker = TaskWorker(
+            database.tasks, TasksSettings(workers=1), never, lambda: now, batches=database.batches
+        )
+        await worker.start()
+        try:
+            for _ in range(500):
+                if database.batches.get("gone", "k1") is None:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await worker.stop()
+
+    asyncio.run(sweep())
+    assert database.batches.get("gone", "k1") is None
+    assert database.batches.get("kept", "k1") is not None
+    assert len(list(database.batches.results("kept"))) == PURGE_CHUNK + 1

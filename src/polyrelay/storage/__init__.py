@@ -220,6 +220,11 @@ class BatchStore(Protocol):
         """End `expired` a just-claimed request whose batch is past `expires_at`."""
         ...
 
+    def purge(self, created_before: float, limit: int) -> int:
+        """Delete a chunk of the ended batches made before `created_before` (their
+        requests and tasks first); the rows deleted, 0 when none are left."""
+        ...
+
     def delete(self, batch_id: str) -> None: ...
 
 

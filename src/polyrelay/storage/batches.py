@@ -21,6 +21,8 @@ from polyrelay.storage.transaction import write_transaction
 from polyrelay.tasks.model import NewTask, TaskError
 
 __all__ = [
+    "KEPT_SECONDS",
+    "PURGE_CHUNK",
     "BatchRequestResult",
     "BatchRow",
     "BatchState",
@@ -82,6 +84,13 @@ def create_batch_tables(conn: SqlConnection) -> None:
     )
 
 
+KEPT_SECONDS = 29 * 24 * 3600
+"""Anthropic keeps a batch's results 29 days after its creation; so does the gateway, then
+the task worker's purge deletes the batch, its request rows and their tasks (without it
+they stayed until the client deleted the batch, forever for most)."""
+PURGE_CHUNK = 500
+"""Request rows (with their tasks) per purge transaction, as the responses' purge does."""
+
 _REQUESTS_PER_INSERT = 1000
 """Requests (tasks and request rows) per slice of a batch's insert."""
 _TASKS_OF = "SELECT task_id FROM message_batch_requests WHERE batch_id = ?"
@@ -89,6 +98,16 @@ _OVERDUE_TASKS = (
     "SELECT r.task_id FROM message_batch_requests r"
     " JOIN message_batches b ON b.id = r.batch_id WHERE b.expires_at <= ?"
 )
+
+
+_PURGEABLE = (
+    "SELECT b.id FROM message_batches b WHERE b.created_at < ?"
+    " AND NOT EXISTS (SELECT 1 FROM message_batch_requests r JOIN tasks t ON t.id = r.task_id"
+    " WHERE r.batch_id = b.id AND t.status = 'processing')"
+)
+"""Batches made before the cutoff (days, where a batch expires in 24 hours) that have
+ended: a request of theirs not started can only end `expired` (a worker that claims one
+ends it so), and none may still run."""
 
 
 def index_requests_by_task(conn: SqlConnection) -> None:
@@ -256,6 +275,33 @@ class SqlBatchStore:
                 (int(now), task_id, now, task_id),
             )
         return cursor.rowcount == 1
+
+    def purge(self, created_before: float, limit: int) -> int:
+        """Delete up to `limit` request rows (and their tasks) of the ended batches made
+        before `created_before`, then up to `limit` of those batches left with none; how
+        many rows went, 0 once nothing is left. One short transaction: a batch of 100,000
+        requests goes over many calls, never in one long write."""
+        with self._lock, write_transaction(self._conn):
+            requests = self._conn.execute(
+                "SELECT batch_id, custom_id, task_id FROM message_batch_requests"  # noqa: S608
+                f" WHERE batch_id IN ({_PURGEABLE}) LIMIT ?",
+                (created_before, limit),
+            ).fetchall()
+            if requests:
+                self._conn.executemany(
+                    "DELETE FROM tasks WHERE id = ?", [(task,) for _, _, task in requests]
+                )
+                self._conn.executemany(
+                    "DELETE FROM message_batch_requests WHERE batch_id = ? AND custom_id = ?",
+                    [(batch, custom) for batch, custom, _ in requests],
+                )
+            batches = self._conn.execute(
+                f"DELETE FROM message_batches WHERE id IN ({_PURGEABLE}"  # noqa: S608
+                " AND NOT EXISTS (SELECT 1 FROM message_batch_requests r"
+                " WHERE r.batch_id = b.id) LIMIT ?)",
+                (created_before, limit),
+            )
+        return len(requests) + batches.rowcount
 
     def delete(self, batch_id: str) -> None:
         """The batch, its request rows and its tasks."""

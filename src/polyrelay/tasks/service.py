@@ -83,7 +83,13 @@ class TaskService:
         self._call = call = gateway.database.call
         settings = gateway.settings.tasks
         self.worker = TaskWorker(
-            self.store, settings, self._execute, time.time, self._on_end, call=call
+            self.store,
+            settings,
+            self._execute,
+            time.time,
+            self._on_end,
+            call=call,
+            batches=gateway.database.batches,
         )
         self.webhooks = WebhookSender(
             self.store, gateway.fetcher, settings, self.worker.id, time.time, call=call

@@ -26,7 +26,8 @@ from typing import Any
 
 from polyrelay.background_loop import Outage, keep_running, retry_until, stored_until
 from polyrelay.backoff import DELAYS, Backoff, Delays
-from polyrelay.storage import StoreCall, TaskStore, call_at_once
+from polyrelay.storage import BatchStore, StoreCall, TaskStore, call_at_once
+from polyrelay.storage.batches import KEPT_SECONDS, PURGE_CHUNK
 from polyrelay.tasks.lease import Lease
 from polyrelay.tasks.model import Task, TaskError, TaskStatus
 from polyrelay.tasks.runner import Outcome, crashed
@@ -57,11 +58,14 @@ class TaskWorker:
         *,
         call: StoreCall = call_at_once,
         delays: Delays = DELAYS,
+        batches: BatchStore | None = None,
     ) -> None:
         """`call` makes the store calls (Database.call: never blocking the event loop);
-        `delays` are the pauses between the retries of failing ones."""
+        `delays` are the pauses between the retries of failing ones; the purge deletes
+        `batches` KEPT_SECONDS after their creation."""
         self.id = f"worker_{secrets.token_hex(6)}"
         self._store = store
+        self._batches = batches
         self._outage = Outage(log, f"task worker {self.id}: task store calls", delays)
         """Shared by the loops: one outage of the database is logged once, not per slot."""
         self._call = self._outage.watched(call)
@@ -274,7 +278,19 @@ class TaskWorker:
         purged = await self._call(self._store.purge, self._clock() - retention)
         if purged:
             log.info("purged %d finished tasks older than %ds", purged, retention)
+        if self._batches is not None:
+            await self._purge_batches(self._batches)
         await asyncio.sleep(min(retention / 4, _MAX_PURGE_INTERVAL))
+
+    async def _purge_batches(self, batches: BatchStore) -> None:
+        """The ended Message Batches past Anthropic's 29 days, a chunk per transaction."""
+        cutoff = self._clock() - KEPT_SECONDS
+        total = 0
+        while deleted := await self._call(batches.purge, cutoff, PURGE_CHUNK):
+            total += deleted
+            await asyncio.sleep(0)  # let requests in between chunks
+        if total:
+            log.info("purged %d rows of Message Batches older than 29 days", total)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

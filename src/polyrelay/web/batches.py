@@ -12,7 +12,8 @@ A batch expires 24 hours after it was made, as at Anthropic: its requests that h
 started by then end `expired` (a worker that claims one later ends it instead of running
 it; reading the batch ends the rest), and one already running runs to its end.
 Results stay as long as their tasks (`tasks.retention_seconds`); a purged one is also
-reported `expired`.
+reported `expired`. The task worker's purge deletes a batch 29 days after its creation
+(storage.batches.KEPT_SECONDS), as Anthropic's results go.
 
 A batch's state is counted from its requests' tasks (0.07 s for 100,000 on SQLite), and
 a cancel, a delete or an expiry writes each of them: every store call that touches a
