@@ -34,6 +34,7 @@ from polyrelay.pipeline.stored_soon import looking_again
 from polyrelay.signals import TASK_CANCELLED, TASK_ENDED, TASK_QUEUED, Wakeups
 from polyrelay.storage import ApiKey, RecordedEvent, StoredResponse
 from polyrelay.tasks import background
+from polyrelay.tasks.asking import CALLBACK_FIELDS, asks_async
 from polyrelay.tasks.background_stream import (
     KEEPALIVE,
     EventFeed,
@@ -52,15 +53,13 @@ from polyrelay.tasks.worker import TaskWorker
 if TYPE_CHECKING:
     from polyrelay.pipeline import Gateway
 
-__all__ = ["MAX_WAIT_SECONDS", "TaskService"]
+__all__ = ["CALLBACK_FIELDS", "MAX_WAIT_SECONDS", "TaskService"]
 
 log = logging.getLogger("polyrelay.tasks")
 
 MAX_WAIT_SECONDS = 60.0
-CALLBACK_FIELDS = ("callback_url", "webhook_url")
 _KEPT_HEADERS = ("anthropic-version", "anthropic-beta")
 _POLL_SECONDS = 0.2
-_MARKERS = (b'"async"', b'"background"', b'"callback_url"', b'"webhook_url"')
 _WITHDRAWN = TaskError(
     type="invalid_request_error", message="the response was deleted before it ran", status=404
 )
@@ -111,16 +110,7 @@ class TaskService:
         await self.worker.stop()
 
     def wants_async(self, frontend: Frontend, body: bytes) -> bool:
-        if not any(marker in body for marker in _MARKERS):
-            return False
-        try:
-            document = codec.decode(body)
-        except codec.DecodeError:
-            return False  # the frontend reports the broken JSON
-        if not isinstance(document, dict):
-            return False
-        flag = "background" if isinstance(frontend, OpenAIResponsesFrontend) else "async"
-        return document.get(flag) is True or any(f in document for f in CALLBACK_FIELDS)
+        return asks_async(frontend, body)
 
     async def submit(
         self,
