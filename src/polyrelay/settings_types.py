@@ -143,6 +143,14 @@ class ResponsesSettings(msgspec.Struct, frozen=True, kw_only=True):
     websocket_max_seconds: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
     """A Responses WebSocket connection lasts at most this long (OpenAI's 60 minutes): its
     turns under way finish, then it closes with `websocket_connection_limit_reached`."""
+    websocket_memory_bytes: Annotated[int, msgspec.Meta(gt=0)] = 128 * 1024 * 1024
+    """What the WebSocket connections of a server process remember of their responses
+    together (turns' bodies and answers as sent), for `store: false` chains; past it the
+    oldest across connections are forgotten. Connections per key are not limited, and
+    each may hold twice max_body_bytes for its hour. 128 MiB is 4 of the default 32 MB
+    bodies; kept, a response takes 2 to 3 times its JSON, so this bounds the memories
+    near 400 MB of RSS (100 idle connections after a 2 MB turn each: 53 -> 424 MB, was
+    1305), while the newest turns of hundreds of Codex connections (tens of KB each) fit."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):

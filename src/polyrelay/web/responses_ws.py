@@ -39,7 +39,7 @@ from polyrelay import codec
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, InvalidRequestError, error_headers, internal_error
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
-from polyrelay.frontends.openai_responses.connection import ConnectionStore
+from polyrelay.frontends.openai_responses.connection import ConnectionStore, MemoryBudget
 from polyrelay.frontends.openai_responses.encode import response_id, response_shell
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.frontends.openai_responses.persist import save_response
@@ -72,6 +72,8 @@ class _Gone(Exception):
 def routes(gateway: Gateway) -> list[BaseRoute]:
     frontend = gateway.frontends[RESPONSES]
     assert isinstance(frontend, OpenAIResponsesFrontend)
+    # One per process (each server process builds its app): all its connections' memories.
+    budget = MemoryBudget(gateway.settings.responses.websocket_memory_bytes)
 
     async def endpoint(websocket: WebSocket) -> None:
         try:
@@ -84,7 +86,13 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
             await websocket.send_denial_response(refusal)
             return
         await websocket.accept()
-        await _Connection(gateway, frontend, websocket, key).run()
+        connection = _Connection(gateway, frontend, websocket, key, budget)
+        try:
+            await connection.run()
+        finally:
+            # Every way out (a close, the client gone, the time limit, an error, a
+            # shutdown's cancel): what it remembered leaves the process's budget.
+            connection.store.close()
 
     return [WebSocketRoute(RESPONSES, endpoint)]
 
@@ -102,11 +110,12 @@ class _Connection:
         frontend: OpenAIResponsesFrontend,
         websocket: WebSocket,
         key: ApiKey,
+        budget: MemoryBudget,
     ) -> None:
         self.gateway = gateway
         # Twice a body: the newest turn's and its answer, or a few smaller ones.
         memory = 2 * gateway.settings.max_body_bytes
-        self.store = ConnectionStore(gateway.database.responses, memory)
+        self.store = ConnectionStore(gateway.database.responses, memory, budget)
         self.frontend = frontend.reading(self.store)
         self.websocket = websocket
         self.key = key
@@ -136,6 +145,8 @@ class _Connection:
                 if text is None:
                     text = (message.get("bytes") or b"").decode("utf-8", "replace")
                 await self.on_event(text)
+                # Not kept while the socket waits for the next event (an idle hour).
+                del message, text
         except _Gone:
             return
         finally:
@@ -208,6 +219,7 @@ class _Connection:
                 await self.respond(job)
             finally:
                 lane.task_done()
+            del job  # its body is not kept while the lane waits for the next turn
 
     async def end_at_limit(self, limit: float) -> None:
         """The connection's time is up: what the lanes hold runs to its end, then the

@@ -6,10 +6,18 @@ ConnectionStore is the ResponseStore a connection's frontend reads through: its 
 responses first (the newest `LIMIT`, whatever their `store`, and fewer when their JSON
 passes `max_bytes` together: the newest is always kept), then the database's. Writes go to
 the database. Nothing here outlives the connection.
+
+Connections per key are not limited, so the process's connections together are bounded
+too: every ConnectionStore registers what it remembers with the process's MemoryBudget,
+which forgets the oldest responses across all connections once they pass its bytes (a
+connection's newest too, when it is among the oldest). A forgotten `store: true` response
+is still in the database; a turn continuing a forgotten `store: false` one gets
+`previous_response_not_found`, as for any response no longer remembered.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Literal
 
@@ -20,15 +28,48 @@ from polyrelay.context import RequestContext
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.storage import EncodedResponse, InputItemsPage, ResponseStore, StoredResponse
 
-__all__ = ["LIMIT", "ConnectionStore"]
+__all__ = ["LIMIT", "ConnectionStore", "MemoryBudget"]
 
 LIMIT = 64
 """Responses a connection remembers (each lane continues its newest; forks may reach back)."""
 
 
+class MemoryBudget:
+    """The bytes every connection of the process remembers together, oldest first."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[ConnectionStore, str], int] = OrderedDict()
+        """By connection and response id, oldest first: the size its store was told."""
+        self.held = 0
+        """The sizes of `_entries` together."""
+        # The stores are used from the event loop, and read from Database.call's threads.
+        self._lock = threading.Lock()
+
+    def add(self, store: ConnectionStore, response_id: str, size: int) -> None:
+        """Count a response `store` now remembers; past `max_bytes`, the oldest of every
+        connection are forgotten until the rest fit (the newest stays, whatever its size)."""
+        with self._lock:
+            self._entries[store, response_id] = size
+            self.held += size
+            while self.held > self.max_bytes and len(self._entries) > 1:
+                (owner, oldest), freed = self._entries.popitem(last=False)
+                self.held -= freed
+                owner.evicted(oldest)
+
+    def remove(self, store: ConnectionStore, response_ids: list[str]) -> None:
+        """`store` forgot these responses (its own bound, a delete, its close)."""
+        with self._lock:
+            for response_id in response_ids:
+                self.held -= self._entries.pop((store, response_id), 0)
+
+
 class ConnectionStore:
-    def __init__(self, store: ResponseStore, max_bytes: int) -> None:
+    def __init__(self, store: ResponseStore, max_bytes: int, budget: MemoryBudget) -> None:
         self._store = store
+        self._budget = budget
+        self._closed = False
+        """Closed: remembers nothing more (a turn still finishing after the close)."""
         self._local: OrderedDict[str, tuple[StoredResponse, int]] = OrderedDict()
         """By id: the response, and its size as `remember` was told it."""
         self._held = 0
@@ -45,7 +86,7 @@ class ConnectionStore:
         that continue it; `size`: the bytes of its turn's body and of that event."""
         response_id = response.get("id")
         output = response.get("output")
-        if not isinstance(response_id, str) or ctx.key_id is None:
+        if not isinstance(response_id, str) or ctx.key_id is None or self._closed:
             return
         stored = StoredResponse(
             id=response_id,
@@ -60,13 +101,28 @@ class ConnectionStore:
         self._forget(response_id)  # a response remembered again counts once
         self._local[response_id] = (stored, size)
         self._held += size
+        self._budget.add(self, response_id, size)
         while len(self._local) > LIMIT or (self._held > self._max_bytes and len(self._local) > 1):
             self._forget(next(iter(self._local)))
 
     def _forget(self, response_id: str) -> None:
+        if self.evicted(response_id):
+            self._budget.remove(self, [response_id])
+
+    def evicted(self, response_id: str) -> bool:
+        """Drop a response from this connection's memory (the budget's call, when it
+        forgets it); whether it was remembered."""
         forgotten = self._local.pop(response_id, None)
         if forgotten is not None:
             self._held -= forgotten[1]
+        return forgotten is not None
+
+    def close(self) -> None:
+        """The connection has ended: its responses leave the process's budget."""
+        self._closed = True
+        self._budget.remove(self, list(self._local))
+        self._local.clear()
+        self._held = 0
 
     def get(self, response_id: str, key_id: str) -> StoredResponse | None:
         local = self._local.get(response_id)
