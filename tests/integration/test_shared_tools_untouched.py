@@ -1,7 +1,8 @@
 """The caches that share a client's decoded tools across requests, and so across API keys
 (codec.CachedMember, providers/schema_memo.py: the Gemini cleaning, the providers'
 Declarations, the Responses echo), change no byte: the same body sent again, by the
-same key or another, streamed or not, reaches the upstream exactly as on its first send.
+same key or another, streamed or not, reaches the upstream exactly as on its first send,
+and is answered with the same warnings.
 
 Each body of tool_battery.py goes to every upstream type of the emulator, twice by each of
 two keys, whole and streamed (~450 requests, ~10 s). The caches' contents themselves are
@@ -36,7 +37,7 @@ def _send(client: httpx.Client, url: str, key: str, protocol: str, body: bytes) 
     if protocol == "messages":
         headers = {"x-api-key": key, "anthropic-version": "2023-06-01", **headers}
     response = client.post(url + PATHS[protocol], content=body, headers=headers)
-    return response.status_code, response.text
+    return response.status_code, response.text, response.headers.get("polyrelay-warnings")
 
 
 def _upstream(emulator: Emulator) -> list[tuple[str, str]]:
@@ -67,10 +68,12 @@ def test_the_upstream_gets_the_same_bytes_on_every_send(
                     results = [_send(client, two_keys.url, k, protocol, body) for k, _ in sends]
                     seen = _upstream(emulator)
                     where = f"{name} on {protocol} to {upstream} (stream={stream})"
-                    statuses = {status for status, _ in results}
+                    statuses = {status for status, _, _ in results}
                     if len(statuses) != 1:
-                        failures.append(f"{where}: statuses {[s for s, _ in results]}")
+                        failures.append(f"{where}: statuses {[r[0] for r in results]}")
                         continue
+                    if len({said for _, _, said in results}) != 1:
+                        failures.append(f"{where}: the warnings differ")
                     answered += statuses == {200}
                     if len(seen) % len(sends):
                         failures.append(f"{where}: {len(seen)} upstream calls for {len(sends)}")
@@ -81,7 +84,7 @@ def test_the_upstream_gets_the_same_bytes_on_every_send(
                         if seen[n * per_send : (n + 1) * per_send] != first:
                             key, repeat = sends[n]
                             failures.append(f"{where}: send {repeat} of key {key[:10]} differs")
-                    echoes = {_echoed_tools(protocol, stream, text) for _, text in results}
+                    echoes = {_echoed_tools(protocol, stream, text) for _, text, _ in results}
                     if len(echoes) != 1:
                         failures.append(f"{where}: the echoed tools differ")
     assert not failures, "\n".join(failures)

@@ -32,6 +32,7 @@ from polyrelay.frontends.openai_chat import decode as chat_decode
 from polyrelay.frontends.openai_responses import (
     decode as responses_decode,
     encode as responses_encode,
+    tools as responses_tools,
 )
 from polyrelay.ir import ChatRequest, FunctionTool, Message, Role, TextPart
 from polyrelay.pipeline.calls import built
@@ -41,6 +42,7 @@ from polyrelay.providers.gemini import schema as gemini_schema
 from polyrelay.providers.openai_chat import request as chat_request
 from polyrelay.providers.openai_responses import request as responses_request
 from polyrelay.providers.schema_memo import SchemaMemo
+from polyrelay.tools import web_search
 from polyrelay.tools.loop import prepare_request
 from polyrelay.tools.web_search import WebSearch
 
@@ -59,6 +61,13 @@ DECLARATIONS = {
     "openai-responses": responses_request._DECLARED,
     "anthropic": anthropic_declarations.declared,
 }
+CONSTANTS = {
+    "anthropic EMPTY_SCHEMA": anthropic_declarations.EMPTY_SCHEMA,
+    "openai-responses _EMPTY_SCHEMA": responses_request._EMPTY_SCHEMA,
+    "responses custom tools' schema": responses_tools._CUSTOM_INPUT_SCHEMA,
+    "web search function's schema": web_search._PARAMETERS,
+}
+"""Schemas of the gateway's own that requests share (as the memos key them) too."""
 Case = tuple[str, str, str, bool, bytes]
 """name, protocol, upstream type, stream, body."""
 
@@ -96,10 +105,14 @@ def _decoded(protocol: str, upstream: str, body: bytes) -> tuple[ChatRequest, An
     return chat, options, ctx
 
 
-def build(protocol: str, upstream: str, body: bytes) -> tuple[bytes, bytes | None]:
-    """The upstream body as the IR path makes it, and a Responses client's echo."""
+def build(protocol: str, upstream: str, body: bytes) -> tuple[Any, ...]:
+    """The upstream body as the IR path makes it, a Responses client's echo, the warnings
+    and the tool names renamed."""
     chat, options, ctx = _decoded(protocol, upstream, body)
-    return upstream_body(chat, upstream, ctx), _echo(options, ctx)
+    ctx.translating()
+    built_body = upstream_body(chat, upstream, ctx)
+    said = (list(ctx.warnings), list(ctx.translation_warnings), ctx.tool_names_back)
+    return built_body, _echo(options, ctx), said
 
 
 def upstream_body(chat: ChatRequest, upstream: str, ctx: RequestContext) -> bytes:
@@ -116,7 +129,7 @@ def _echo(options: Any, ctx: RequestContext) -> bytes | None:
     return responses_encode.encode_echoing(shell)
 
 
-def _outcome(case: Case) -> tuple[bytes, bytes | None] | str:
+def _outcome(case: Case) -> tuple[Any, ...] | str:
     _, protocol, upstream, _, body = case
     try:
         return build(protocol, upstream, body)
@@ -145,9 +158,13 @@ def _assert_same(expected: dict[Case, Any], got: dict[Case, Any]) -> None:
     assert not differ, "\n".join(differ)
 
 
+_CONSTANTS_TEXT = {name: codec.encode(value) for name, value in CONSTANTS.items()}
+
+
 def _assert_caches_hold_their_keys() -> None:
     """Each kept list equal to a fresh decode of its text; each memo's result to what its
-    key makes afresh."""
+    key makes afresh; the shared constants as they were."""
+    assert {name: codec.encode(value) for name, value in CONSTANTS.items()} == _CONSTANTS_TEXT
     for member in MEMBERS.values():
         for text, value in list(member._kept.values()):
             assert value == member._decode(text)
