@@ -25,6 +25,7 @@ __all__ = [
     "encode_str",
     "holds_string",
     "member_replacements",
+    "top_level",
 ]
 
 T = TypeVar("T")
@@ -259,6 +260,15 @@ class LazyObject(dict[str, Any]):
 
     def items(self) -> Any:
         return [(name, self[name]) for name in self]
+
+
+def top_level(data: bytes) -> LazyObject | None:
+    """`data`'s members one level deep (LazyObject), or None when it is not a JSON object:
+    read once per request, for the async mode's fields and the fast path's body."""
+    try:
+        return LazyObject.of(data)
+    except DecodeError:  # not an object either (a ValidationError)
+        return None
 
 
 def holds_string(document: JSONObject, name: str) -> bool:

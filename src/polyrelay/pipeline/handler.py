@@ -17,7 +17,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from polyrelay import codec
 from polyrelay.auth import Authenticator
+from polyrelay.codec import JSONObject, LazyObject
 from polyrelay.context import RequestContext
 from polyrelay.errors import (
     ClientClosedError,
@@ -68,7 +70,9 @@ _LEFT_UNANSWERED = "The client closed the connection before its answer."
 class TaskSubmitter(Protocol):
     """The async task mode (`async: true`): takes a request instead of running it."""
 
-    def wants_async(self, frontend: Frontend, body: bytes) -> bool: ...
+    def wants_async(self, frontend: Frontend, document: JSONObject | None) -> bool:
+        """`document`: the body's top-level members (codec.top_level)."""
+        ...
 
     async def submit(
         self,
@@ -165,7 +169,9 @@ class Gateway:
         ctx.key_id = key.id
         await self.limiter.admit(key)
         body = await read_body(request, self.settings.max_body_bytes)
-        if self.tasks is not None and self.tasks.wants_async(frontend, body):
+        # Its top level read once: for the async mode's fields, and as the fast path's body.
+        top = codec.top_level(body)
+        if self.tasks is not None and self.tasks.wants_async(frontend, top):
             return await self.tasks.submit(frontend, body, key, ctx, request.headers)
         # Unlike a task, this run is its client's: it stops if the client leaves before its
         # answer (http_protocol.CANCEL_ON_DISCONNECT). What must not be cut halfway cannot
@@ -173,7 +179,7 @@ class Gateway:
         # between the upstream's answer and them.
         request.scope[CANCEL_ON_DISCONNECT] = asyncio.current_task()
         try:
-            return await self.dispatch(frontend, body, key, ctx, request.headers)
+            return await self.dispatch(frontend, body, key, ctx, request.headers, top=top)
         except asyncio.CancelledError:
             if cancelled_for_disconnect(request.scope):  # logged and answered as a 499
                 raise ClientClosedError(_LEFT_UNANSWERED) from None
@@ -188,9 +194,12 @@ class Gateway:
         key: ApiKey,
         ctx: RequestContext,
         headers: Mapping[str, str],
+        *,
+        top: LazyObject | None = None,
     ) -> Response:
         """Run one authenticated request: decode, route, call, render. Async tasks call
-        this too, so a task's result is exactly what the synchronous call returns."""
+        this too, so a task's result is exactly what the synchronous call returns. `top`:
+        `body`'s top level if already read (codec.top_level), which the fast path takes."""
         if conforms(frontend, ReadsHeaders):
             cast(ReadsHeaders, frontend).note_headers(headers, ctx)
         decoded = await _decode(frontend, body, ctx, self.database)
@@ -205,18 +214,7 @@ class Gateway:
         # A web search the upstream cannot run takes the IR path, where the gateway runs it.
         fast = fast and not self.server_tools.emulates(chat, provider.capabilities)
         if not fast:
-            ctx.translating()
-            chat = _without_reasoning(chat, route, ctx)
-            if provider.type != frontend.name:
-                # The client asked in its own protocol's terms (Claude Code: 32000), not
-                # the upstream model's; its own protocol's upstream answers for itself.
-                chat = capped(chat, route, ctx)
-            if not chat.messages:  # only a Responses body decodes so (Chat, Messages refuse it)
-                raise InvalidRequestError(
-                    "input: there is nothing to answer: no input items and no history"
-                    " from previous_response_id.",
-                    param="input",
-                )
+            chat = _translating(chat, route, provider.type != frontend.name, ctx)
         # Usage accounting (pipeline/metering.py): every path below settles this once.
         meter = Meter(
             self.database.usage, ctx, route, stream=chat.stream, counted=key.limits.counts_tokens
@@ -224,7 +222,17 @@ class Gateway:
         try:
             if fast and conforms(provider, SupportsPassthrough):
                 return await passthrough.relay(
-                    self, provider, route, body, chat, frontend, ctx, headers, meter, extended_ids
+                    self,
+                    provider,
+                    route,
+                    body,
+                    chat,
+                    frontend,
+                    ctx,
+                    headers,
+                    meter,
+                    extended_ids,
+                    top,
                 )
             if chat.stream:
                 return await self._stream(frontend, provider, chat, route, ctx, meter)
@@ -324,6 +332,25 @@ def _log_request(
         "" if head_sent is None else f" (first byte {(head_sent - started) * 1000:.1f}ms)",
         f" warnings={ctx.warnings}" if ctx.warnings else "",
     )
+
+
+def _translating(
+    chat: ChatRequest, route: Route, other_protocol: bool, ctx: RequestContext
+) -> ChatRequest:
+    """`chat` made ready to translate (`other_protocol`: the upstream's is not the client's)."""
+    ctx.translating()
+    chat = _without_reasoning(chat, route, ctx)
+    if other_protocol:
+        # The client asked in its own protocol's terms (Claude Code: 32000), not the
+        # upstream model's; its own protocol's upstream answers for itself.
+        chat = capped(chat, route, ctx)
+    if not chat.messages:  # only a Responses body decodes so (Chat, Messages refuse it)
+        raise InvalidRequestError(
+            "input: there is nothing to answer: no input items and no history"
+            " from previous_response_id.",
+            param="input",
+        )
+    return chat
 
 
 def _without_reasoning(chat: ChatRequest, route: Route, ctx: RequestContext) -> ChatRequest:

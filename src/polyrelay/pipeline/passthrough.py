@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 from starlette.responses import Response
 
 from polyrelay import codec
+from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends import Frontend, PassthroughHooks, StreamObserver, StreamRenderer
@@ -54,16 +55,18 @@ async def relay(
     headers: Mapping[str, str],
     meter: Meter,
     extended_ids: bool = False,
+    top: codec.LazyObject | None = None,
 ) -> Response:
-    """`meter` gets the usage: read from the relayed body, or from the stream's parser.
-    `extended_ids`: the conversation holds tool-call ids this gateway extended for another
-    upstream (ir/tool_ids.py), which go out plain."""
+    """`body` goes decoded one level deep (codec.LazyObject; `top` if the handler read it
+    already): the changes below are to top-level members, and the rest (the conversation,
+    most of the body) goes out as the client wrote it. `meter` gets the usage: read from
+    the relayed body, or from the stream's parser. `extended_ids`: the conversation holds
+    tool-call ids this gateway extended for another upstream (ir/tool_ids.py), which go
+    out plain."""
     assert conforms(provider, SupportsPassthrough)
     relaying = cast(SupportsPassthrough, provider)
     hooks = cast(PassthroughHooks, frontend) if conforms(frontend, PassthroughHooks) else None
-    # Decoded one level deep: the changes below are to top-level members, and the rest
-    # (the conversation, most of the body) goes out as the client wrote it.
-    raw: codec.JSONObject = codec.LazyObject.of(body)
+    raw: JSONObject = top if top is not None else codec.LazyObject.of(body)
     # The service's own field (`async: false` asks for the plain synchronous call); the
     # provider's API does not know it and would refuse it.
     raw.pop("async", None)

@@ -22,6 +22,7 @@ import msgspec
 from starlette.responses import Response
 
 from polyrelay import codec
+from polyrelay.codec import JSONObject
 from polyrelay.context import RequestContext, new_id
 from polyrelay.errors import GatewayError, InvalidRequestError, NotFoundError
 from polyrelay.frontends import Frontend, ReadsHeaders
@@ -109,8 +110,8 @@ class TaskService:
     async def stop(self) -> None:
         await self.worker.stop()
 
-    def wants_async(self, frontend: Frontend, body: bytes) -> bool:
-        return asks_async(frontend, body)
+    def wants_async(self, frontend: Frontend, document: JSONObject | None) -> bool:
+        return asks_async(frontend, document)
 
     async def submit(
         self,

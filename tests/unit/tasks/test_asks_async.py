@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from polyrelay import codec
 from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
 from polyrelay.frontends.openai_chat import OpenAIChatFrontend
 from polyrelay.frontends.openai_responses import OpenAIResponsesFrontend
@@ -25,7 +26,8 @@ NESTED = {
 
 
 def asks(frontend: object, document: object) -> bool:
-    return asks_async(frontend, json.dumps(document).encode())  # type: ignore[arg-type]
+    top = codec.top_level(json.dumps(document).encode())
+    return asks_async(frontend, top)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("frontend", [MESSAGES, CHAT])
@@ -49,4 +51,5 @@ def test_a_callback_url_at_the_top_asks(field: str) -> None:
 
 @pytest.mark.parametrize("body", [b"", b"{", b"[1]", b'"async"', b"null"])
 def test_a_body_that_is_no_object_asks_for_nothing(body: bytes) -> None:
-    assert not asks_async(CHAT, body)
+    assert codec.top_level(body) is None
+    assert not asks_async(CHAT, None)
