@@ -11,13 +11,16 @@ and end with `message_stop`; Responses events number `sequence_number` from 0 an
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "CLIENT_PROTOCOLS",
     "END_MARKER",
+    "REAL_CLIENTS",
     "REPLY_TEXT",
     "REPLY_WORDS",
     "UPSTREAM_PROTOCOLS",
@@ -264,9 +267,32 @@ def path_alias(path: str) -> str:
     return path.replace("→", "-").replace(UNSTORED, "-nostore")
 
 
+REAL_CLIENTS = {
+    "claude-code": "clients/anthropic/claude_code_tool_result_turn.json",
+    "codex": "clients/codex/codex_responses_function_call_output_turn.json",
+}
+"""Requests real clients sent (tests/fixtures), for the paths named after the client
+(`--real-bodies`): a Claude Code turn is 78 KB (24 tools, 63 KB of JSON schemas, and a
+system prompt), a Codex turn 40 KB, where the other paths send 80 bytes. The Codex turn
+goes without its `web_search` tool, which the gateway runs itself on every upstream but
+Anthropic's (docs/web_search.md): with it, no Codex request takes the fast path."""
+_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
 def path_request(path: str, protocol: str, model: str, stream: bool) -> bytes:
-    """`client_request` for a benchmark path (a path named with UNSTORED sends no store)."""
+    """`client_request` for a benchmark path (a path named with UNSTORED sends no store),
+    or a real client's request for a path named after one."""
+    client = path.split("→")[0]
+    if client in REAL_CLIENTS:
+        return _dumps({**_real_body(client), "model": model, "stream": stream}).encode()
     return client_request(protocol, model, stream, store=not path.endswith(UNSTORED))
+
+
+@functools.cache
+def _real_body(client: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((_FIXTURES / REAL_CLIENTS[client]).read_text())["body"]
+    tools = body.get("tools") or []
+    return {**body, "tools": [t for t in tools if t.get("type") != "web_search"]}
 
 
 def client_request(protocol: str, model: str, stream: bool, *, store: bool = True) -> bytes:

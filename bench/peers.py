@@ -51,6 +51,7 @@ _LITELLM_PREFIX = {"openai": "openai", "anthropic": "anthropic", "openai-respons
 _LITELLM_COMPAT = "bench-openai-compat"
 _LITELLM_PATH_MODELS = {
     "messages→openai": _LITELLM_COMPAT,
+    "claude-code→openai": _LITELLM_COMPAT,
     "responses→openai": _LITELLM_COMPAT,
     "responses→openai" + bodies.UNSTORED: _LITELLM_COMPAT,
 }

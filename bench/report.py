@@ -202,6 +202,8 @@ _FAST_BY_CLIENT = {
     "chat": "chat→openai",
     "messages": "messages→anthropic",
     "responses": "responses→openai-responses",
+    "claude-code": "claude-code→anthropic",
+    "codex": "codex→openai-responses",
 }
 """The same-protocol relay (fast path) that serves each client protocol."""
 _FAST = frozenset(_FAST_BY_CLIENT.values())
@@ -213,13 +215,15 @@ _FAST_BY_UPSTREAM = {
 """The fast path that reads each upstream protocol."""
 
 
-def _baselines(path: str, upstream_of: dict[str, str]) -> tuple[str, str]:
+def _baselines(path: str, upstream_of: dict[str, str]) -> tuple[str, str | None]:
     """A translated path's two fast paths: its client protocol's (what translating costs
     that client over relaying) and its upstream protocol's (the same upstream stream
-    parsed, only the client side differs)."""
+    parsed, only the client side differs). A real client's path has the first only: the
+    other fast paths send other bodies."""
     client = path.split("→")[0]
     upstream = _FAST_BY_UPSTREAM.get(upstream_of.get(path, ""), "chat→openai")
-    return _FAST_BY_CLIENT.get(client, "chat→openai"), upstream
+    same_body = client in ("chat", "messages", "responses")
+    return _FAST_BY_CLIENT.get(client, "chat→openai"), upstream if same_body else None
 
 
 Multiple = Callable[[str, str], float | None]
@@ -261,7 +265,7 @@ def _ratio_lines(
             for base, side in zip(
                 _baselines(path, upstream_of), ("client", "upstream"), strict=True
             ):
-                ratio = multiple(key, f"{base}/{kind}")
+                ratio = multiple(key, f"{base}/{kind}") if base else None
                 if ratio:
                     line += f"  {ratio:.2f}x {base} (same {side})"
         lines.append(line)
@@ -277,7 +281,7 @@ def _worst(
         for key in figures:
             path, kind = key.split("/")
             base = _baselines(path, upstream_of)[side]
-            ratio = multiple(key, f"{base}/{kind}") if path not in _FAST else None
+            ratio = multiple(key, f"{base}/{kind}") if base and path not in _FAST else None
             if ratio:
                 ratios.append((ratio, path, kind, base))
         if ratios:

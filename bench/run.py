@@ -41,7 +41,14 @@ PATHS: dict[str, tuple[str, str]] = {
     # The Responses API stores every response unless told not to; this is what the same
     # path costs without it (the CPU target's comparison with chat→openai, bench/README).
     "responses→openai" + bodies.UNSTORED: ("responses", "openai"),
+    # A real client's request instead of the 80-byte ones (--real-bodies): what a Claude
+    # Code or Codex turn costs relayed and translated (bodies.REAL_CLIENTS).
+    "claude-code→anthropic": ("messages", "anthropic"),
+    "claude-code→openai": ("messages", "openai"),
+    "codex→openai-responses": ("responses", "openai-responses"),
+    "codex→anthropic": ("responses", "anthropic"),
 }
+REAL_PATHS = [name for name in PATHS if name.split("→")[0] in bodies.REAL_CLIENTS]
 _ALIASES = {bodies.path_alias(name): name for name in PATHS} | {n: n for n in PATHS}
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -76,9 +83,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
     parser.add_argument(
         "--paths",
-        default=",".join(bodies.path_alias(n) for n in PATHS),
-        help="comma-separated paths (default: all): " + ", ".join(_ALIASES),
+        default=",".join(bodies.path_alias(n) for n in PATHS if n not in REAL_PATHS),
+        help="comma-separated paths (default: all but the real clients'): " + ", ".join(_ALIASES),
     )
+    real = ", ".join(bodies.path_alias(n) for n in REAL_PATHS)
+    parser.add_argument("--real-bodies", action="store_true", help=f"also {real}")
     parser.add_argument("--connections", default="1,16,64", help="default: 1,16,64")
     parser.add_argument("--duration", type=_whole_seconds, default=5.0, help="seconds per wrk run")
     parser.add_argument(
@@ -131,6 +140,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.paths = [_ALIASES[p.strip()] for p in args.paths.split(",") if p.strip()]
     except KeyError as exc:
         parser.error(f"unknown path {exc.args[0]!r}; choose from {', '.join(_ALIASES)}")
+    if args.real_bodies:
+        args.paths += [p for p in REAL_PATHS if p not in args.paths]
     args.connections = [int(c) for c in args.connections.split(",")]
     if args.quick:
         args.connections, args.duration = [1], 1.0

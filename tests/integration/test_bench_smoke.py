@@ -43,8 +43,10 @@ def test_quick_benchmark_measures_every_path_and_the_litellm_peer() -> None:
     bench/.peer-venv-* venv (never a dependency of the project) and measured on the same
     upstream in the same run: every cell good but responses→openai (its Responses bridge
     needs a Responses upstream), reported as failed with and without store; and the
-    polyrelay/LiteLLM ratios printed."""
-    stdout, report = _quick_run("--peer", "litellm", "--slow-streams", "20")
+    polyrelay/LiteLLM ratios printed. `--real-bodies` adds the paths that send a real
+    Claude Code and Codex turn (bench/bodies.REAL_CLIENTS), each translated path's CPU
+    compared with its own client's fast path."""
+    stdout, report = _quick_run("--peer", "litellm", "--slow-streams", "20", "--real-bodies")
     cells = [c for c in report["cells"] if c["target"] == "polyrelay"]
     assert len(cells) == PATHS * 2, cells  # json and stream, one connection count
     for cell in cells:
@@ -55,6 +57,7 @@ def test_quick_benchmark_measures_every_path_and_the_litellm_peer() -> None:
     assert len(report["cpu_min"]) == PATHS * 2, report["cpu_min"]
     assert report["start_seconds"]["polyrelay"] is not None
     assert "translated CPU/request" in stdout
+    assert re.search(r"claude-code→openai +json .*x claude-code→anthropic \(same client\)", stdout)
     assert not report["failures"], report["failures"]
     peer = {(c["path"], c["stream"]): c for c in report["cells"] if c["target"] == "litellm"}
     assert len(peer) == PATHS * 2, sorted(peer)
