@@ -13,25 +13,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import websockets.sync.client as ws_client
 
 from tests.integration.conftest import Emulator, Gateway, serving
-from tests.integration.servers import STATIC_KEY
+from tests.integration.ws_support import ENDS, connect
 
 BUDGET = 30_000
 """Two of the turns below (a body of 10 KB and a short answer each), not three."""
-ENDS = ("response.completed", "response.failed", "response.incomplete", "error")
 
 
 @pytest.fixture(scope="module")
 def small_budget(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("ws-budget")
     yield from serving(workdir, emulator, extra=f"responses:\n  websocket_memory_bytes: {BUDGET}\n")
-
-
-def connect(gateway: Gateway) -> Any:
-    url = gateway.url.replace("http://", "ws://") + "/v1/responses"
-    return ws_client.connect(url, additional_headers={"authorization": f"Bearer {STATIC_KEY}"})
 
 
 def turn(socket: Any, previous: str | None = None) -> dict[str, Any]:

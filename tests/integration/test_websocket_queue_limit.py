@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import websockets.sync.client as ws_client
 
 from tests.integration.conftest import Emulator, Gateway, serving
-from tests.integration.servers import STATIC_KEY
+from tests.integration.ws_support import ENDS, connect
 
 LIMIT = 1_000_000
-ENDS = ("response.completed", "response.failed", "response.incomplete", "error")
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +30,8 @@ def create(text: str) -> str:
 
 
 def test_queued_turns_past_max_body_bytes_are_refused_with_a_429(small_bodies: Gateway) -> None:
-    url = small_bodies.url.replace("http://", "ws://") + "/v1/responses"
-    headers = {"authorization": f"Bearer {STATIC_KEY}"}
     third = "x" * (LIMIT * 2 // 5)  # two of them queue, a third would pass the limit
-    with ws_client.connect(url, additional_headers=headers) as socket:
+    with connect(small_bodies) as socket:
         socket.send(create("[[delay 1500]] slow"))  # under way while the others queue
         for _ in range(3):
             socket.send(create(third))
