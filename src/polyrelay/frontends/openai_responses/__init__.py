@@ -43,7 +43,6 @@ from polyrelay.frontends.openai_responses.persist import (
 from polyrelay.frontends.openai_responses.relayed import RelayedStream
 from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
 from polyrelay.ir import ChatRequest, ChatResponse
-from polyrelay.ir.reasoning_token import is_reasoning_token
 from polyrelay.schemas.openai_responses import InputItemParam, Response, ResponseCreateParams
 from polyrelay.settings import ModelConfig
 from polyrelay.storage import ResponseStore
@@ -185,10 +184,9 @@ class OpenAIResponsesFrontend:
             return raw
         # The upstream's own state is not ours: the history goes in `input` instead.
         raw.pop("previous_response_id", None)
-        if _input_may_change(options):
-            expanded = upstream_input(raw.get("input"), options, ctx)
-            if expanded is not None:
-                raw["input"] = expanded
+        expanded = upstream_input(raw, options, ctx)
+        if expanded is not None:
+            raw["input"] = expanded
         # The gateway holds the conversation state, so the upstream keeps no copy; the
         # reasoning then has to travel as encrypted_content to be replayable next turn.
         raw["store"] = False
@@ -229,18 +227,6 @@ class OpenAIResponsesFrontend:
         if previous is not None:
             pairs += codec.member_replacements(b"previous_response_id", None, previous)
         return pairs
-
-
-def _input_may_change(options: ResponsesOptions) -> bool:
-    """Whether `upstream_input` may change the client's `input`: history to put before
-    it, items truncation left out, or reasoning this gateway issued for another provider.
-    Otherwise the input (most of a Codex turn) is relayed undecoded."""
-    if options.history or options.kept_input is not None:
-        return True
-    return any(
-        item.type == "reasoning" and is_reasoning_token(item.encrypted_content)
-        for item in options.input_items
-    )
 
 
 def _options(ctx: RequestContext) -> ResponsesOptions | None:

@@ -31,6 +31,7 @@ from polyrelay.errors import UpstreamError
 from polyrelay.frontends.openai_responses.blob import BLOB_PREFIX
 from polyrelay.frontends.openai_responses.options import ResponsesOptions
 from polyrelay.frontends.openai_responses.stream import OpenAIResponsesStreamRenderer
+from polyrelay.ir.reasoning_token import is_reasoning_token
 from polyrelay.schemas.openai_responses import InputItemParam, Response
 from polyrelay.sse import MAX_EVENT_BYTES, HeldEvent, SSEDecoder, SSEEvent
 from polyrelay.storage import EncodedResponse, ResponseStore
@@ -272,15 +273,19 @@ def _inherited(item: InputItemParam) -> JSONObject | None:
 
 
 def upstream_input(
-    raw_input: object, options: ResponsesOptions, ctx: RequestContext
+    raw: JSONObject, options: ResponsesOptions, ctx: RequestContext
 ) -> object | None:
-    """The `input` to relay upstream, or None when the client's may go as it is."""
+    """The `input` to relay upstream, or None when the client's may go as it is: no
+    history to put before it, no items truncation left out, no reasoning this gateway
+    issued for another provider. That is told from the decoded request's items, so that
+    `raw`'s input (most of a Codex turn, codec.LazyObject) is decoded only to be changed."""
     if not options.history and options.kept_input is None:
-        if not isinstance(raw_input, list) or not any(
-            isinstance(i, dict) and i.get("type") == "reasoning" and _is_gateway_blob(i)
-            for i in raw_input
+        if not any(
+            item.type == "reasoning" and is_reasoning_token(item.encrypted_content)
+            for item in options.input_items
         ):
             return None
+    raw_input = raw.get("input")
     current: list[Any] = (
         [{"role": "user", "content": raw_input}] if isinstance(raw_input, str) else []
     )
