@@ -7,7 +7,7 @@ changed in place: a copy is made only along a path that needs changing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from polyrelay.errors import InvalidRequestError
@@ -82,24 +82,29 @@ def _schemas(value: Any, fix: Callable[[SchemaNode], SchemaNode], depth: int) ->
         return _rewrite(value, fix, depth)
     if not isinstance(value, list):
         return value
-    fixed: list[Any] | None = None  # copied at the first change only
-    for i, item in enumerate(value):
-        if isinstance(item, dict):
-            new = _rewrite(item, fix, depth)
-            if new is not item:
-                fixed = list(value) if fixed is None else fixed
-                fixed[i] = new
-    return value if fixed is None else fixed
+    return _members(value, enumerate(value), list, fix, depth)
 
 
 def _map(value: Any, fix: Callable[[SchemaNode], SchemaNode], depth: int) -> Any:
     if not isinstance(value, dict):
         return value
-    fixed: dict[str, Any] | None = None  # copied at the first change only
-    for name, sub in value.items():
+    return _members(value, value.items(), dict, fix, depth)
+
+
+def _members(
+    value: Any,
+    members: Iterable[tuple[Any, Any]],
+    copy: Callable[[Any], Any],
+    fix: Callable[[SchemaNode], SchemaNode],
+    depth: int,
+) -> Any:
+    """`value` (a list or a map of schemas, its `members` as (index or name, schema)) with
+    each schema rewritten; `copy` made at the first one that changes only."""
+    fixed: Any = None
+    for key, sub in members:
         if isinstance(sub, dict):
             new = _rewrite(sub, fix, depth)
             if new is not sub:
-                fixed = dict(value) if fixed is None else fixed
-                fixed[name] = new
+                fixed = copy(value) if fixed is None else fixed
+                fixed[key] = new
     return value if fixed is None else fixed
