@@ -89,7 +89,15 @@ def decode_known(data: bytes, strict: type[T], lenient: type[T]) -> tuple[T, lis
             raise
     value = decode_as(data, lenient)
     known = _known_fields(lenient)
-    return value, [key for key in decode_as(data, dict[str, msgspec.Raw]) if key not in known]
+    return value, [key for key in _members(data) if key not in known]
+
+
+def _members(data: bytes) -> dict[str, msgspec.Raw]:
+    """`data`, a JSON object, one level deep: each member's value as its JSON text."""
+    try:
+        return _members_decoder.decode(data)
+    except RecursionError:
+        raise _too_deep() from None
 
 
 class CachedMember(Generic[S]):
@@ -218,10 +226,7 @@ class LazyObject(dict[str, Any]):
         """`data`, a JSON object, one level deep. Raises DecodeError (ValidationError when
         it is JSON but not an object). The nested values are checked only for their
         JSON shape, so `data` should have been decoded (validated) whole before."""
-        try:
-            return cls(_members_decoder.decode(data))
-        except RecursionError:
-            raise _too_deep() from None
+        return cls(_members(data))
 
     def raw(self, name: str) -> msgspec.Raw | None:
         """The JSON text of member `name` while nobody has read it, else None."""
