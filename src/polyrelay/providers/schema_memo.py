@@ -40,9 +40,9 @@ class SchemaMemo(Generic[V]):
 
     def get(self, schema: Any, make: Callable[[Any], V]) -> V:
         """`make(schema)`, worked out once while `schema` is kept (an error is not kept)."""
-        entry = self._entries.get(id(schema))
-        if entry is not None and entry[0] is schema:
-            return entry[1]
+        kept = self.peek(schema)
+        if kept is not None:
+            return kept
         value = make(schema)
         self.keep(schema, value)
         return value
