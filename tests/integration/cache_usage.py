@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from polyrelay.storage import open_database
 from tests.integration.conftest import Gateway
+from tests.integration.servers import new_key
 
 __all__ = ["CACHE_COLUMNS", "UsageReader", "words"]
 
@@ -25,12 +25,7 @@ class UsageReader:
 
     def new_key(self) -> tuple[str, str]:
         """A fresh key (id, secret), so each test reads only its own rows."""
-        database = open_database(f"sqlite:///{self.db}")
-        try:
-            key, secret = database.keys.create("cache-test", None)
-        finally:
-            database.close()
-        return key.id, secret
+        return new_key(self.db, "cache-test")
 
     def rows(
         self, key: tuple[str, str], count: int, columns: str = CACHE_COLUMNS

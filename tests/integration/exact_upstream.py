@@ -17,9 +17,8 @@ from typing import Any
 
 import httpx
 
-from polyrelay.storage import open_database
 from tests.integration.conftest import Gateway, serving_config
-from tests.integration.servers import STATIC_KEY
+from tests.integration.servers import STATIC_KEY, new_key
 
 Answer = tuple[int, dict[str, str], bytes]
 """Status, headers (content-type among them) and body."""
@@ -110,12 +109,7 @@ class Metered:
 
     def new_key(self) -> tuple[str, str]:
         """A fresh key (id, secret), so each test sees only its own usage."""
-        database = open_database(f"sqlite:///{self.db}")
-        try:
-            key, secret = database.keys.create("metered", None)
-            return key.id, secret
-        finally:
-            database.close()
+        return new_key(self.db, "metered")
 
     def recorded(self, key: tuple[str, str]) -> tuple[int, int, int]:
         """(input tokens, output tokens, status) of the key's one row, once it is in (a

@@ -15,6 +15,9 @@ from typing import Any
 
 import httpx
 
+from polyrelay.storage import KeyLimits, open_database
+from polyrelay.storage.key_limits import NO_LIMITS
+
 STATIC_KEY = "sk-test-" + "a" * 40
 LIMITED_KEY = "sk-limited-" + "b" * 37
 RPM_KEY = "sk-rpm-" + "c" * 41
@@ -141,3 +144,14 @@ def uvicorn_in_thread(app: Any, protocol: type) -> Iterator[int]:
     yield port
     instance.should_exit = True
     thread.join(timeout=5)
+
+
+def new_key(db: Path, name: str, limits: KeyLimits = NO_LIMITS) -> tuple[str, str]:
+    """A key of its own (id, secret) in the gateway's SQLite file `db`, made as
+    `polyrelay keys create` makes one: a test that reads usage reads only its own rows."""
+    database = open_database(f"sqlite:///{db}")
+    try:
+        key, secret = database.keys.create(name, None, limits)
+    finally:
+        database.close()
+    return key.id, secret

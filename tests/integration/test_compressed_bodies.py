@@ -23,9 +23,8 @@ import pytest
 import zstandard
 
 from polyrelay import codec
-from polyrelay.storage import open_database
 from tests.integration.conftest import Emulator, Gateway
-from tests.integration.servers import STATIC_KEY
+from tests.integration.servers import STATIC_KEY, new_key
 
 Compress = Callable[[bytes], bytes]
 CODINGS: dict[str, Compress] = {
@@ -77,11 +76,7 @@ class _Httpx2Compressing(_Compressing, httpx2.HTTPTransport):
 
 def fresh_key(gateway: Gateway) -> str:
     """A key of its own, so the test reads only its own usage."""
-    database = open_database(f"sqlite:///{gateway.log.parent / 'polyrelay.db'}")
-    try:
-        return database.keys.create("compressed-bodies", None)[1]
-    finally:
-        database.close()
+    return new_key(gateway.log.parent / "polyrelay.db", "compressed-bodies")[1]
 
 
 def openai_sdk(url: str, key: str, sending: Sending | None) -> openai.OpenAI:

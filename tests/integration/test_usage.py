@@ -18,9 +18,15 @@ import httpx
 import openai
 import pytest
 
-from polyrelay.storage import open_database
 from tests.integration.conftest import Emulator
-from tests.integration.servers import LIMITED_KEY, free_port, gateway_config, start, stop
+from tests.integration.servers import (
+    LIMITED_KEY,
+    free_port,
+    gateway_config,
+    new_key,
+    start,
+    stop,
+)
 
 PRICES = {  # USD per million tokens: (input, output)
     "gpt-4o-mini": (2.0, 8.0),
@@ -38,12 +44,7 @@ class Priced:
 
     def new_key(self) -> tuple[str, str]:
         """A fresh key (id, secret), so every test sees only its own usage."""
-        database = open_database(f"sqlite:///{self.db}")
-        try:
-            key, secret = database.keys.create("usage-test", None)
-        finally:
-            database.close()
-        return key.id, secret
+        return new_key(self.db, "usage-test")
 
     def usage(self, secret: str, **params: str) -> httpx.Response:
         return httpx.get(

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import websockets.sync.client as ws_client
 
-from polyrelay.storage import open_database
 from tests.integration.conftest import Emulator, Gateway, serving
+from tests.integration.servers import new_key
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +33,8 @@ def gateway(emulator: Emulator, workdir: Path) -> Iterator[Gateway]:
     yield from serving(workdir, emulator)
 
 
-def new_key(workdir: Path) -> tuple[str, str]:
-    database = open_database(f"sqlite:///{workdir / 'polyrelay.db'}")
-    try:
-        key, secret = database.keys.create("cancelled", None)
-    finally:
-        database.close()
-    return key.id, secret
+def cancelled_key(workdir: Path) -> tuple[str, str]:
+    return new_key(workdir / "polyrelay.db", "cancelled")
 
 
 def wait_upstream(emulator: Emulator, marker: str) -> None:
@@ -85,7 +80,7 @@ SUBMISSIONS = {
 def test_a_run_cancelled_during_its_call_is_recorded(
     gateway: Gateway, emulator: Emulator, workdir: Path, kind: str
 ) -> None:
-    key = new_key(workdir)
+    key = cancelled_key(workdir)
     headers = {"authorization": f"Bearer {key[1]}", "anthropic-version": "2023-06-01"}
     path, body, cancel = SUBMISSIONS[kind]
     marker = uuid.uuid4().hex
@@ -114,7 +109,7 @@ def test_a_stream_its_client_leaves_is_recorded_as_closed(
 ) -> None:
     """499, as for any run stopped before its end, with the input tokens the upstream's
     first event reported (the stream was 200 for its client, who never saw it end)."""
-    key = new_key(workdir)
+    key = cancelled_key(workdir)
     headers = {"authorization": f"Bearer {key[1]}", "anthropic-version": "2023-06-01"}
     marker = uuid.uuid4().hex
     body = {
@@ -140,7 +135,7 @@ def test_a_short_stream_its_client_leaves_early_is_recorded_as_closed(
     """Left 50 ms in, a stream that would end at 150 ms, before the SSE response watches
     for the disconnect (sse_response._WATCH_AFTER): its frames went into the lost
     connection to the end, and its row said 200."""
-    key = new_key(workdir)
+    key = cancelled_key(workdir)
     headers = {"authorization": f"Bearer {key[1]}", "anthropic-version": "2023-06-01"}
     words = " ".join(["word"] * 15)  # at 100 tokens a second: 150 ms
     body = {
@@ -160,7 +155,7 @@ def test_a_websocket_turn_its_client_leaves_is_recorded_as_closed(
     gateway: Gateway, workdir: Path
 ) -> None:
     """The connection closed mid-stream: 499, as the turn's log line says (it said 200)."""
-    key = new_key(workdir)
+    key = cancelled_key(workdir)
     url = gateway.url.replace("http", "ws") + "/v1/responses"
     with ws_client.connect(url, additional_headers={"authorization": f"Bearer {key[1]}"}) as ws:
         turn = {"type": "response.create", "model": "claude-sonnet-4-5", "store": False}
@@ -175,7 +170,7 @@ def test_a_streamed_background_response_cancelled_mid_stream_is_recorded_as_clos
     gateway: Gateway, emulator: Emulator, workdir: Path
 ) -> None:
     """Cancelled by its owner while the run reads the stream: 499 (it said 200)."""
-    key = new_key(workdir)
+    key = cancelled_key(workdir)
     headers = {"authorization": f"Bearer {key[1]}"}
     marker = uuid.uuid4().hex
     body = {

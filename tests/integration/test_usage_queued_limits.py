@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from polyrelay.storage import KeyLimits, open_database
+from polyrelay.storage import KeyLimits
 from tests.integration.conftest import Emulator, Gateway, serving
+from tests.integration.servers import new_key
 
 SLOTS = 4
 QUEUED = 6
@@ -35,12 +36,7 @@ def gateway(emulator: Emulator, workdir: Path) -> Iterator[Gateway]:
 
 
 def budget_key(workdir: Path, budget: int) -> tuple[str, str]:
-    database = open_database(f"sqlite:///{workdir / 'polyrelay.db'}")
-    try:
-        key, secret = database.keys.create("budget", None, KeyLimits(token_budget=budget))
-    finally:
-        database.close()
-    return key.id, secret
+    return new_key(workdir / "polyrelay.db", "budget", KeyLimits(token_budget=budget))
 
 
 def until_ended(gateway: Gateway, url: str, headers: dict[str, str]) -> dict[str, Any]:
