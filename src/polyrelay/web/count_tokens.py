@@ -39,6 +39,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
 from polyrelay.frontends.anthropic_messages.betas import betas_from_headers
+from polyrelay.frontends.anthropic_messages.content import list_string_messages
 from polyrelay.ir import (
     ChatRequest,
     DocumentPart,
@@ -170,8 +171,8 @@ async def _count_anthropic(
     assert isinstance(raw, dict)  # decode_count_tokens accepted it as an object
     if changed is not None:
         raw["messages"] = codec.decode(codec.encode(messages_from_ir(changed.messages, ctx)))
-    elif isinstance(raw.get("messages"), str):  # the service's addition: one user message
-        raw["messages"] = [{"role": "user", "content": raw["messages"]}]
+    else:
+        list_string_messages(raw)
     headers = {"anthropic-version": request.headers.get("anthropic-version", "2023-06-01")}
     betas = betas_from_headers(request.headers)
     if betas:

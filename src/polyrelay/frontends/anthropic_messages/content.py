@@ -16,6 +16,7 @@ from typing import assert_never
 
 import msgspec
 
+from polyrelay.codec import JSONObject, holds_string
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
 from polyrelay.ir import (
@@ -65,6 +66,7 @@ __all__ = [
     "IMAGE_TYPES",
     "block_to_ir",
     "drop_foreign_thinking",
+    "list_string_messages",
     "reasoning_from_signature",
     "signature_token",
 ]
@@ -88,6 +90,16 @@ def reasoning_from_signature(text: str, signature: str, path: str) -> ReasoningP
             f"{path}.signature: not a signature this gateway issued", param=f"{path}.signature"
         )
     return ReasoningPart(text=text, signature=part.signature, origin=part.origin)
+
+
+def list_string_messages(raw: JSONObject) -> bool:
+    """A client's raw `messages` given as a string (the service's addition) made the one
+    user message the Anthropic API takes, in place; whether it was one. Read undecoded
+    (codec.holds_string): the messages are most of a body."""
+    if not holds_string(raw, "messages"):
+        return False
+    raw["messages"] = [{"role": "user", "content": raw["messages"]}]
+    return True
 
 
 def drop_foreign_thinking(messages: object) -> None:
