@@ -265,6 +265,26 @@ def test_gemini_signature_never_reaches_another_provider(
     assert "dropped" in response.headers.get("polyrelay-warnings", "")
 
 
+def test_count_tokens_counts_without_foreign_thinking(
+    client: anthropic.Anthropic, emulator: Emulator
+) -> None:
+    """count_tokens to Anthropic relays the client's body, so it must leave out what
+    /v1/messages leaves out: thinking another provider issued (a gw1 token Anthropic
+    cannot verify), or it counts, or is refused for, what the request would not send."""
+    history = _gemini_thinking_turn(client, stream=False)
+    model = MODELS_BY_PROVIDER["anthropic"]
+    client.messages.create(model=model, max_tokens=2048, tools=[WEATHER_TOOL], messages=history)
+    relayed = emulator.last()["body"]["messages"]
+    response = client.messages.with_raw_response.count_tokens(
+        model=model, tools=[WEATHER_TOOL], messages=history
+    )
+    assert response.parse().input_tokens > 0
+    counted = emulator.last()["body"]["messages"]
+    assert "gw1" not in json.dumps(counted)
+    assert counted == relayed
+    assert "dropped" in response.headers.get("polyrelay-warnings", "")
+
+
 # --- auth forms, request ids and size limits ------------------------------------------
 
 

@@ -1,7 +1,9 @@
 """POST /v1/messages/count_tokens: `{"input_tokens": N}` for any upstream type.
 
 Exact where the upstream counts: an Anthropic upstream gets the client's body (model
-replaced, anthropic-version and betas passed on); a Gemini upstream answers
+replaced, anthropic-version and betas passed on, the messages as `/v1/messages` relays
+them: thinking another provider signed left out, tool-call ids this gateway extended made
+plain); a Gemini upstream answers
 `:countTokens` for the decoded request. OpenAI Chat and Responses upstreams have no
 counting endpoint, so the answer is an estimate, flagged in `polyrelay-warnings`:
 one token per 4 characters (rounded up) of all text in the request — system, messages,
@@ -39,7 +41,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, UpstreamError
 from polyrelay.frontends.anthropic_messages import AnthropicMessagesFrontend
 from polyrelay.frontends.anthropic_messages.betas import betas_from_headers
-from polyrelay.frontends.anthropic_messages.content import list_string_messages
+from polyrelay.frontends.anthropic_messages.content import relayed_messages
 from polyrelay.ir import (
     ChatRequest,
     DocumentPart,
@@ -52,7 +54,7 @@ from polyrelay.ir import (
     ToolCallPart,
     ToolResultPart,
 )
-from polyrelay.ir.tool_ids import restore_request
+from polyrelay.ir.tool_ids import plain_wire_ids, restore_request
 from polyrelay.ir.tool_names import upstream_request
 from polyrelay.pipeline.handler import read_body, response_headers
 from polyrelay.pipeline.media import prepare_media
@@ -171,8 +173,9 @@ async def _count_anthropic(
     assert isinstance(raw, dict)  # decode_count_tokens accepted it as an object
     if changed is not None:
         raw["messages"] = codec.decode(codec.encode(messages_from_ir(changed.messages, ctx)))
-    else:
-        list_string_messages(raw)
+    else:  # the messages the fast path would relay: as its relay makes them
+        relayed_messages(raw, ctx)
+        plain_wire_ids(raw)
     headers = {"anthropic-version": request.headers.get("anthropic-version", "2023-06-01")}
     betas = betas_from_headers(request.headers)
     if betas:

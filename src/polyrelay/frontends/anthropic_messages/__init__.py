@@ -9,10 +9,7 @@ from polyrelay.context import RequestContext
 from polyrelay.errors import GatewayError, InvalidRequestError
 from polyrelay.frontends import StreamObserver
 from polyrelay.frontends.anthropic_messages.betas import betas_from_headers
-from polyrelay.frontends.anthropic_messages.content import (
-    drop_foreign_thinking,
-    list_string_messages,
-)
+from polyrelay.frontends.anthropic_messages.content import relayed_messages
 from polyrelay.frontends.anthropic_messages.decode import (
     DEFAULT_MAX_TOKENS,
     MAX_TOKENS_LIMIT,
@@ -74,8 +71,7 @@ class AnthropicMessagesFrontend:
         left out (the decode warned), as the translated path leaves it out. (Tool ids lose
         the round-trip data this gateway appended for another provider in the relay:
         ir/tool_ids.plain_wire_ids.) `messages`, most of the body, is decoded only then."""
-        if not list_string_messages(raw) and ctx.foreign_reasoning:
-            drop_foreign_thinking(raw["messages"])
+        relayed_messages(raw, ctx)
         raw.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         return raw
 

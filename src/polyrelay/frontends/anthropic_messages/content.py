@@ -68,6 +68,7 @@ __all__ = [
     "drop_foreign_thinking",
     "list_string_messages",
     "reasoning_from_signature",
+    "relayed_messages",
     "signature_token",
 ]
 
@@ -100,6 +101,16 @@ def list_string_messages(raw: JSONObject) -> bool:
         return False
     raw["messages"] = [{"role": "user", "content": raw["messages"]}]
     return True
+
+
+def relayed_messages(raw: JSONObject, ctx: RequestContext) -> None:
+    """A client's raw body made what its `messages` must be to reach Anthropic as the
+    client wrote them, in place: a plain string made the one user message the API takes,
+    and thinking another provider issued left out (the decode warned and set
+    `ctx.foreign_reasoning`), as the translated path leaves it out. The fast path and
+    count_tokens both send this, so a count counts what the request would send."""
+    if not list_string_messages(raw) and ctx.foreign_reasoning:
+        drop_foreign_thinking(raw["messages"])
 
 
 def drop_foreign_thinking(messages: object) -> None:
