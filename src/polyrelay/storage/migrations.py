@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from polyrelay.storage.batches import create_batch_tables, index_requests_by_task
+from polyrelay.storage.batches import (
+    create_batch_tables,
+    index_batches_by_creation,
+    index_requests_by_task,
+)
 from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.key_limits import create_key_limit_tables
 from polyrelay.storage.keys import create_api_keys, mark_demo_keys
@@ -52,6 +56,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0012_demo_keys", mark_demo_keys),
     ("0013_webhook_bodies", keep_webhook_bodies),
     ("0014_usage_cache_write_1h", keep_cache_write_1h),
+    ("0015_message_batches_by_created", index_batches_by_creation),
 )
 
 

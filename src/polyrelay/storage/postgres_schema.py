@@ -10,7 +10,7 @@ SQLite (collation "C").
 
 from __future__ import annotations
 
-from polyrelay.storage.batches import index_requests_by_task
+from polyrelay.storage.batches import index_batches_by_creation, index_requests_by_task
 from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.keys import mark_demo_keys
 from polyrelay.storage.migrations import Migration
@@ -167,4 +167,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0004_demo_keys", mark_demo_keys),
     ("0005_webhook_bodies", keep_webhook_bodies),
     ("0006_usage_cache_write_1h", keep_cache_write_1h),
+    ("0007_message_batches_by_created", index_batches_by_creation),
 )
