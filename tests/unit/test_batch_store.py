@@ -112,7 +112,9 @@ def test_requests_not_started_when_their_batch_expires_end_expired(database: Dat
     # Noticed at 1000, but they ended when the batch expired (as Anthropic's ended_at).
     assert state.counts == {"expired": 3} and state.ended_at == 500
     assert {r.status for r in store.results("old")} == {"expired"}
-    assert database.tasks.purge(finished_before=2000.0) == 3  # expired tasks are purgeable
+    assert (
+        database.tasks.purge(finished_before=2000.0, limit=10) == 3
+    )  # expired tasks are purgeable
     assert store.state("old").counts == {"missing": 3}
 
 
@@ -126,7 +128,7 @@ def test_a_batch_whose_tasks_are_purged_has_still_ended(database: Database) -> N
         claimed = database.tasks.claim("w", 30)
         assert claimed is not None and database.tasks.complete(claimed.id, "w", b"{}")
     assert store.state("b").ended_at == 1000
-    assert database.tasks.purge(finished_before=2000.0) == 2
+    assert database.tasks.purge(finished_before=2000.0, limit=10) == 2
     state = store.state("b")  # purged results read expired, as if they ended at expiry
     assert state.counts == {"missing": 2} and state.ended_at == 500
     assert {r.status for r in store.results("b")} == {"missing"}

@@ -293,8 +293,10 @@ class TaskStore(Protocol):
         error. False when the key has no such task."""
         ...
 
-    def purge(self, finished_before: float) -> int:
-        """Delete tasks that ended before then (keeping those with pending webhooks)."""
+    def purge(self, finished_before: float, limit: int) -> int:
+        """Delete up to `limit` tasks that ended before then (keeping those with pending
+        webhooks), in one short transaction; how many were deleted, fewer than `limit`
+        once none are left."""
         ...
 
     def claim_delivery(self, worker: str, lease_seconds: float) -> Delivery | None:

@@ -90,7 +90,8 @@ KEPT_SECONDS = 29 * 24 * 3600
 the task worker's purge deletes the batch, its request rows and their tasks (without it
 they stayed until the client deleted the batch, forever for most)."""
 PURGE_CHUNK = 500
-"""Request rows (with their tasks) per purge transaction, as the responses' purge does."""
+"""Request rows (with their tasks) per purge transaction, as the responses' purge does;
+the finished tasks' purge goes by as many tasks (TaskWorker)."""
 
 _REQUESTS_PER_INSERT = 1000
 """Requests (tasks and request rows) per slice of a batch's insert."""

@@ -32,6 +32,7 @@ from polyrelay.storage.responses import (
 from polyrelay.storage.task_schema import (
     create_task_tables,
     index_claim_order,
+    index_webhooks_by_task,
     keep_webhook_bodies,
 )
 from polyrelay.storage.usage_schema import create_usage_table, keep_cache_write_1h
@@ -57,6 +58,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0013_webhook_bodies", keep_webhook_bodies),
     ("0014_usage_cache_write_1h", keep_cache_write_1h),
     ("0015_message_batches_by_created", index_batches_by_creation),
+    ("0016_webhooks_by_task", index_webhooks_by_task),
 )
 
 

@@ -14,7 +14,11 @@ from polyrelay.storage.batches import index_batches_by_creation, index_requests_
 from polyrelay.storage.dialect import SqlConnection
 from polyrelay.storage.keys import mark_demo_keys
 from polyrelay.storage.migrations import Migration
-from polyrelay.storage.task_schema import index_claim_order, keep_webhook_bodies
+from polyrelay.storage.task_schema import (
+    index_claim_order,
+    index_webhooks_by_task,
+    keep_webhook_bodies,
+)
 from polyrelay.storage.usage_schema import keep_cache_write_1h
 
 __all__ = ["POSTGRES_MIGRATIONS"]
@@ -168,4 +172,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0005_webhook_bodies", keep_webhook_bodies),
     ("0006_usage_cache_write_1h", keep_cache_write_1h),
     ("0007_message_batches_by_created", index_batches_by_creation),
+    ("0008_webhooks_by_task", index_webhooks_by_task),
 )

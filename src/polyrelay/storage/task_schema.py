@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from polyrelay.storage.dialect import SqlConnection
 
-__all__ = ["create_task_tables", "index_claim_order", "keep_webhook_bodies"]
+__all__ = [
+    "create_task_tables",
+    "index_claim_order",
+    "index_webhooks_by_task",
+    "keep_webhook_bodies",
+]
 
 
 def create_task_tables(conn: SqlConnection) -> None:
@@ -73,3 +78,10 @@ def keep_webhook_bodies(conn: SqlConnection) -> None:
     """Migration `0013_webhook_bodies` (PostgreSQL's `0005`): the task object a delivery
     sends once its task has been deleted (SqlTaskStore.delete)."""
     conn.execute("ALTER TABLE task_webhooks ADD COLUMN body TEXT")
+
+
+def index_webhooks_by_task(conn: SqlConnection) -> None:
+    """Migration `0016_webhooks_by_task` (PostgreSQL's `0008`): the purge deletes the
+    webhooks of each chunk of tasks it deletes, and `delete` those of one task, by task
+    id (SqlTaskStore.purge, .delete); without it, each read every webhook."""
+    conn.execute("CREATE INDEX task_webhooks_by_task ON task_webhooks (task_id)")

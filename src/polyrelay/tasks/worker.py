@@ -275,12 +275,23 @@ class TaskWorker:
 
     async def _purge_once(self) -> None:
         retention = self._settings.retention_seconds
-        purged = await self._call(self._store.purge, self._clock() - retention)
+        purged = await self._purge_tasks(self._clock() - retention)
         if purged:
             log.info("purged %d finished tasks older than %ds", purged, retention)
         if self._batches is not None:
             await self._purge_batches(self._batches)
         await asyncio.sleep(min(retention / 4, _MAX_PURGE_INTERVAL))
+
+    async def _purge_tasks(self, cutoff: float) -> int:
+        """The tasks that ended before `cutoff`, a chunk per transaction: a backlog of
+        200,000 (a large batch's) in one write held the database's write lock throughout."""
+        total = 0
+        while True:
+            deleted = await self._call(self._store.purge, cutoff, PURGE_CHUNK)
+            total += deleted
+            if deleted < PURGE_CHUNK:
+                return total
+            await asyncio.sleep(0)  # let requests in between chunks
 
     async def _purge_batches(self, batches: BatchStore) -> None:
         """The ended Message Batches past Anthropic's 29 days, a chunk per transaction."""

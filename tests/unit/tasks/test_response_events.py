@@ -103,8 +103,8 @@ def test_events_go_with_their_response_and_with_their_purged_task(
     )  # fmt: skip
     claimed = tasks.claim("w", 10)
     assert claimed is not None and tasks.complete(RESP, "w", b"{}")
-    assert tasks.purge(0) == 0 and log.read(RESP, -1) != []  # not old enough yet
-    assert tasks.purge(2_000_000_000) == 1
+    assert tasks.purge(0, 10) == 0 and log.read(RESP, -1) != []  # not old enough yet
+    assert tasks.purge(2_000_000_000, 10) == 1
     assert log.read(RESP, -1) == []
     assert database.responses.get(RESP, KEY.id) is not None  # the response stays
 
