@@ -28,6 +28,7 @@ from polyrelay.background_loop import Outage, keep_running, retry_until, stored_
 from polyrelay.backoff import DELAYS, Backoff, Delays
 from polyrelay.storage import BatchStore, StoreCall, TaskStore, call_at_once
 from polyrelay.storage.batches import KEPT_SECONDS, PURGE_CHUNK
+from polyrelay.storage.retention import purge_in_chunks
 from polyrelay.tasks.lease import Lease
 from polyrelay.tasks.model import Task, TaskError, TaskStatus
 from polyrelay.tasks.runner import Outcome, crashed
@@ -283,23 +284,15 @@ class TaskWorker:
         await asyncio.sleep(min(retention / 4, _MAX_PURGE_INTERVAL))
 
     async def _purge_tasks(self, cutoff: float) -> int:
-        """The tasks that ended before `cutoff`, a chunk per transaction: a backlog of
-        200,000 (a large batch's) in one write held the database's write lock throughout."""
-        total = 0
-        while True:
-            deleted = await self._call(self._store.purge, cutoff, PURGE_CHUNK)
-            total += deleted
-            if deleted < PURGE_CHUNK:
-                return total
-            await asyncio.sleep(0)  # let requests in between chunks
+        """The tasks that ended before `cutoff`, a chunk per transaction."""
+        return await purge_in_chunks(self._call, self._store.purge, cutoff, PURGE_CHUNK)
 
     async def _purge_batches(self, batches: BatchStore) -> None:
-        """The ended Message Batches past Anthropic's 29 days, a chunk per transaction."""
+        """The ended Message Batches past Anthropic's 29 days, a chunk per transaction (a
+        chunk comes short only once none is left: fewer request rows than a chunk were
+        left, so every such batch is empty and fewer than a chunk of them were)."""
         cutoff = self._clock() - KEPT_SECONDS
-        total = 0
-        while deleted := await self._call(batches.purge, cutoff, PURGE_CHUNK):
-            total += deleted
-            await asyncio.sleep(0)  # let requests in between chunks
+        total = await purge_in_chunks(self._call, batches.purge, cutoff, PURGE_CHUNK)
         if total:
             log.info("purged %d rows of Message Batches older than 29 days", total)
 
