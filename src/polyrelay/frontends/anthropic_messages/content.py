@@ -139,13 +139,16 @@ def _check_type(media_type: str, allowed: tuple[str, ...], path: str) -> str:
     return media_type
 
 
-def block_to_ir(block: ContentBlockParam, path: str, ctx: RequestContext) -> Part:
-    # The common blocks first, by their exact type: matching class patterns cost more than
-    # converting such a block, and a long conversation is hundreds of them on every request.
+def block_to_ir(block: ContentBlockParam, message: int, j: int, ctx: RequestContext) -> Part:
+    """Block `j` of `messages[message]`, named `messages.{message}.content.{j}` in errors.
+    The common blocks first, by their exact type: matching class patterns cost more than
+    converting such a block, and a long conversation is hundreds of them on every request
+    (nor is their path, which they never name, written out for them)."""
     if type(block) is TextBlock:
         return _text_to_ir(block, ctx)
     if type(block) is ToolUseBlock:
         return _tool_use_to_ir(block)
+    path = f"messages.{message}.content.{j}"
     if type(block) is ToolResultBlockParam:
         return _tool_result_to_ir(block, path, ctx)
     return _any_block_to_ir(block, path, ctx)
@@ -293,6 +296,15 @@ def _file_to_ir(block: FileBlockParam, path: str) -> ImagePart | DocumentPart:
     return document
 
 
+def _content_to_ir(
+    block: ToolResultContentParam, path: str, i: int, ctx: RequestContext
+) -> MediaPart:
+    """Item `i` of a tool result's content; its path written out only if it may name it."""
+    if type(block) is TextBlock:
+        return _text_to_ir(block, ctx)
+    return media_to_ir(block, f"{path}.content.{i}", ctx)
+
+
 def _tool_result_to_ir(
     block: ToolResultBlockParam, path: str, ctx: RequestContext
 ) -> ToolResultPart:
@@ -302,9 +314,7 @@ def _tool_result_to_ir(
     elif isinstance(block.content, str):
         content = (TextPart(text=block.content),)
     else:
-        content = tuple(
-            media_to_ir(b, f"{path}.content.{i}", ctx) for i, b in enumerate(block.content)
-        )
+        content = tuple(_content_to_ir(b, path, i, ctx) for i, b in enumerate(block.content))
     return ToolResultPart(
         tool_call_id=block.tool_use_id,
         content=content,

@@ -327,15 +327,14 @@ def messages_to_ir(
         raise InvalidRequestError("messages: at least one message is required", param="messages")
     out: list[Message] = []
     for i, message in enumerate(params.messages):
-        path = f"messages.{i}"
         if message.role == "system":
-            parts = _system_message_to_ir(message, path)
+            parts = _system_message_to_ir(message, f"messages.{i}")
             if out:
                 out.append(Message(role=Role.SYSTEM, parts=tuple(parts)))
             else:
                 system.extend(parts)
         else:
-            out.extend(_turn_to_ir(message, path, ctx))
+            out.extend(_turn_to_ir(message, i, ctx))
             last = len(out) - 1
             if last != i and out[last].role is Role.USER and may_be_emptied(out[last].parts):
                 ctx.name_message(last, f"messages[{i}]")  # errors name the client's message
@@ -358,19 +357,20 @@ def _system_message_to_ir(message: MessageParam, path: str) -> list[TextPart]:
     return parts
 
 
-def _turn_to_ir(message: MessageParam, path: str, ctx: RequestContext) -> list[Message]:
+def _turn_to_ir(message: MessageParam, i: int, ctx: RequestContext) -> list[Message]:
+    """`messages[i]`, a user or an assistant turn."""
     if isinstance(message.content, str):
         role = Role.USER if message.role == "user" else Role.ASSISTANT
         return [Message(role=role, parts=(TextPart(text=message.content),))]
     results: list[Part] = []
     rest: list[Part] = []
     for j, block in enumerate(message.content):
-        part = block_to_ir(block, f"{path}.content.{j}", ctx)
-        if isinstance(part, ToolResultPart):
+        part = block_to_ir(block, i, j, ctx)
+        if type(part) is ToolResultPart:
             if message.role != "user":
+                path = f"messages.{i}.content.{j}.type"
                 raise InvalidRequestError(
-                    f"{path}.content.{j}.type: tool_result is allowed only in user messages",
-                    param=f"{path}.content.{j}.type",
+                    f"{path}: tool_result is allowed only in user messages", param=path
                 )
             results.append(part)
         else:

@@ -28,6 +28,9 @@ CLIENTS = Path(__file__).parents[3] / "fixtures" / "clients" / "anthropic"
 FRONTEND = AnthropicMessagesFrontend(default_model="claude-opus-4-6")
 
 
+_BMP = {"type": "base64", "media_type": "image/bmp", "data": "AAAA"}
+
+
 def _decode(body: object, ctx: RequestContext | None = None):
     return FRONTEND.decode(json.dumps(body).encode(), ctx or RequestContext())
 
@@ -180,12 +183,68 @@ def test_gateway_signature_round_trip() -> None:
             "messages.0.content.0.signature",
         ),
         ({"messages": []}, "messages"),
+        # Paths the decoder writes out only when it needs them (never for text or tool use)
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "text", "text": "b"},
+                            {"type": "tool_result", "tool_use_id": "t", "content": "x"},
+                        ],
+                    },
+                ]
+            },
+            "messages.1.content.1.type",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {
+                        "role": "assistant",
+                        "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+                    },
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": "t",
+                                "content": [
+                                    {"type": "text", "text": "ok"},
+                                    {"type": "image", "source": _BMP},
+                                ],
+                            }
+                        ],
+                    },
+                ]
+            },
+            "messages.2.content.0.content.1.source.media_type",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "a"},
+                            {"type": "file_data", "data": "x", "media_type": "audio/wav"},
+                        ],
+                    }
+                ]
+            },
+            "messages.0.content.1",
+        ),
     ],
 )
 def test_field_errors_name_the_field(body: object, field: str) -> None:
     with pytest.raises(InvalidRequestError) as info:
         _decode(body)
     assert info.value.message.startswith(f"{field}: ")
+    assert info.value.param in (None, field)
     assert info.value.status == 400
 
 
