@@ -17,7 +17,7 @@ models) is a cache breakpoint: cache_marks.py.
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import Any, assert_never
 
 from polyrelay.context import RequestContext
 from polyrelay.errors import InvalidRequestError, UnsupportedError
@@ -75,7 +75,7 @@ def messages_to_ir(
             results = []
         match msg:  # the most frequent first: each class pattern tried costs
             case ChatCompletionToolMessageParam():
-                content = _text_to_ir(msg, f"messages[{i}]", ctx)
+                content = _text_to_ir(msg, i, ctx)
                 results.append(ToolResultPart(tool_call_id=msg.tool_call_id, content=content))
             case ChatCompletionAssistantMessageParam():
                 out.append(_assistant_to_ir(msg, i, legacy_calls, ctx))
@@ -107,7 +107,7 @@ def _system_to_ir(
     out: list[Message],
     ctx: RequestContext,
 ) -> None:
-    parts = _text_to_ir(msg, f"messages[{index}]", ctx)
+    parts = _text_to_ir(msg, index, ctx)
     if out:
         out.append(Message(role=Role.SYSTEM, parts=parts, name=msg.name))
         return
@@ -120,22 +120,33 @@ def _text_to_ir(
     msg: ChatCompletionSystemMessageParam
     | ChatCompletionDeveloperMessageParam
     | ChatCompletionToolMessageParam,
-    param: str,
+    index: int,
     ctx: RequestContext,
 ) -> tuple[TextPart, ...]:
+    """`messages[index]`'s text. Its path is written out only where it may be named: most
+    messages of a long conversation are tool results with a string and no cache marker."""
     content: TextContent = msg.content
     if isinstance(content, str):
         parts = [TextPart(text=content)]
     else:
+        param = f"messages[{index}]"
         parts = [_text_part_to_ir(p, f"{param}.content[{j}]", ctx) for j, p in enumerate(content)]
-    mark_last_text(parts, msg.cache_control, f"{param}.cache_control", ctx)
+    _mark_message(parts, msg.cache_control, index, ctx)
     return tuple(parts)
+
+
+def _mark_message(parts: list[Any], value: Any, index: int, ctx: RequestContext) -> None:
+    """`messages[index]`'s own cache marker, if it has one, on its last text part."""
+    if value is not None:
+        mark_last_text(parts, value, f"messages[{index}].cache_control", ctx)
 
 
 def _text_part_to_ir(
     part: ChatCompletionContentPartTextParam, param: str, ctx: RequestContext
 ) -> TextPart:
-    cache = cache_ttl_to_ir(part.cache_control, f"{param}.cache_control", ctx)
+    cache = part.cache_control
+    if cache is not None:
+        cache = cache_ttl_to_ir(cache, f"{param}.cache_control", ctx)
     return TextPart(text=part.text, cache_control=cache)
 
 
@@ -184,7 +195,7 @@ def _assistant_to_ir(
                 parts.append(_text_part_to_ir(item, f"messages[{index}].content[{j}]", ctx))
     if msg.refusal and not parts:
         parts.append(TextPart(text=msg.refusal, refusal=True))
-    mark_last_text(parts, msg.cache_control, f"messages[{index}].cache_control", ctx)
+    _mark_message(parts, msg.cache_control, index, ctx)
     legacy = msg.function_call
     if legacy is not None:
         call_id = legacy_calls[legacy.name] = legacy_call_id(index)
@@ -253,7 +264,7 @@ def _user_content_to_ir(
             for j, part in enumerate(content)
         )
         parts = [part for part in each if part is not None]
-    mark_last_text(parts, msg.cache_control, f"messages[{index}].cache_control", ctx)
+    _mark_message(parts, msg.cache_control, index, ctx)
     return tuple(parts)
 
 

@@ -161,3 +161,20 @@ def test_responses_breakpoint_ttl() -> None:
         TextPart(text="a", cache_control="1h"),
         TextPart(text="b", cache_control="5m"),
     )
+
+
+def test_warnings_name_the_tool_and_system_messages_paths() -> None:
+    """Those paths are written out only when a mark needs them (most tool results have
+    none): they must still name the client's message and part."""
+    ctx = RequestContext()
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages = [
+        {"role": "system", "content": "rules", "cache_control": {"type": "persistent"}},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": [_text("out", {"type": "x"})]},
+    ]
+    _chat(messages, ctx)
+    ctx.translating()
+    assert any(w.startswith("messages[0].cache_control is not") for w in ctx.warnings)
+    assert any(w.startswith("messages[3].content[0].cache_control is not") for w in ctx.warnings)
