@@ -36,6 +36,7 @@ __all__ = ["content_to_ir", "data_url_to_ir", "input_to_ir"]
 
 ITEM_ID_KEY = "openai-responses.item_id"
 _OUTPUT_TYPES = frozenset({"function_call_output", "custom_tool_call_output"})
+_TEXT_TYPES = frozenset({"input_text", "output_text", "text"})
 
 
 class _History:
@@ -110,7 +111,7 @@ def _item_to_ir(item: InputItemParam, param: str, history: _History, ctx: Reques
 def _message_to_ir(
     item: InputItemParam, param: str, history: _History, ctx: RequestContext
 ) -> None:
-    parts = content_to_ir(item.content, f"{param}.content", ctx)
+    parts = content_to_ir(item.content, param, "content", ctx)
     match item.role:
         case "system" | "developer":
             if history.at_start:
@@ -128,9 +129,12 @@ def _message_to_ir(
             raise InvalidRequestError(f"invalid role {role!r}", param=f"{param}.role")
 
 
-def _require(value: str | None, param: str) -> str:
+def _require(value: str | None, param: str, field: str) -> str:
+    """`value` of `{param}.{field}`, a path written out only for the error: a long
+    conversation's items are hundreds of these on every request."""
     if value is None:
-        raise InvalidRequestError(f"{param} is required", param=param)
+        path = f"{param}.{field}"
+        raise InvalidRequestError(f"{path} is required", param=path)
     return value
 
 
@@ -142,35 +146,38 @@ def _assistant_item_to_ir(item: InputItemParam, param: str) -> Part:
         query = (item.action or {}).get("query")
         args = encode_str({"query": query} if query is not None else {})
         return ServerToolCallPart(id=item.id or "", name="web_search", arguments=args)
-    call_id = _require(item.call_id, f"{param}.call_id")
-    name = _require(item.name, f"{param}.name")
+    call_id = _require(item.call_id, param, "call_id")
+    name = _require(item.name, param, "name")
     if item.namespace:
         name = f"{item.namespace}{NAMESPACE_SEPARATOR}{name}"
     if item.type == "custom_tool_call":
         arguments = encode_str({"input": item.input or ""})
     else:
-        arguments = _require(item.arguments, f"{param}.arguments")
+        arguments = _require(item.arguments, param, "arguments")
     extensions = {ITEM_ID_KEY: item.id} if item.id else {}
     return ToolCallPart(id=call_id, name=name, arguments=arguments, extensions=extensions)
 
 
 def _tool_output_to_ir(item: InputItemParam, param: str, ctx: RequestContext) -> ToolResultPart:
-    call_id = _require(item.call_id, f"{param}.call_id")
+    call_id = _require(item.call_id, param, "call_id")
     output = item.output
     if output is None:
         raise InvalidRequestError(f"{param}.output is required", param=f"{param}.output")
-    content = content_to_ir(output, f"{param}.output", ctx)
+    content = content_to_ir(output, param, "output", ctx)
     return ToolResultPart(tool_call_id=call_id, content=content)
 
 
 def content_to_ir(
-    content: str | list[ContentPartParam] | None, param: str, ctx: RequestContext
+    content: str | list[ContentPartParam] | None, item: str, field: str, ctx: RequestContext
 ) -> tuple[MediaPart, ...]:
+    """The `field` (`content`, `output`) of the input item named `item` in errors."""
     if content is None:
-        raise InvalidRequestError(f"{param} is required", param=param)
+        path = f"{item}.{field}"
+        raise InvalidRequestError(f"{path} is required", param=path)
     if isinstance(content, str):
         return (TextPart(text=content),)
-    return tuple(_part_to_ir(p, f"{param}[{i}]", ctx) for i, p in enumerate(content))
+    param = f"{item}.{field}"
+    return tuple(_part_to_ir(p, param, i, ctx) for i, p in enumerate(content))
 
 
 def _breakpoint_to_ir(breakpoint: dict[str, Any] | None) -> CacheTTL | None:
@@ -180,16 +187,20 @@ def _breakpoint_to_ir(breakpoint: dict[str, Any] | None) -> CacheTTL | None:
     return "1h" if breakpoint.get("ttl") == "12h" else "5m"
 
 
-def _part_to_ir(part: ContentPartParam, param: str, ctx: RequestContext) -> MediaPart:
-    match part.type:
-        case "input_text" | "output_text" | "text":
-            # An explicit cache breakpoint is Anthropic's cache marker (and a translated
-            # request's to a Responses upstream); Chat and Gemini upstreams cache by
-            # themselves (a hint, left out there as cache_control is).
-            cache = _breakpoint_to_ir(part.prompt_cache_breakpoint)
-            return TextPart(text=_require(part.text, f"{param}.text"), cache_control=cache)
+def _part_to_ir(part: ContentPartParam, content: str, i: int, ctx: RequestContext) -> MediaPart:
+    """Part `i` of `content` (a path), named `{content}[{i}]` in errors."""
+    kind = part.type
+    if kind in _TEXT_TYPES:  # nearly every part: its path is written out only for an error
+        # An explicit cache breakpoint is Anthropic's cache marker (and a translated
+        # request's to a Responses upstream); Chat and Gemini upstreams cache by
+        # themselves (a hint, left out there as cache_control is).
+        cache = _breakpoint_to_ir(part.prompt_cache_breakpoint)
+        text = part.text if part.text is not None else _require(None, f"{content}[{i}]", "text")
+        return TextPart(text=text, cache_control=cache)
+    param = f"{content}[{i}]"
+    match kind:
         case "refusal":
-            return TextPart(text=_require(part.refusal, f"{param}.refusal"), refusal=True)
+            return TextPart(text=_require(part.refusal, param, "refusal"), refusal=True)
         case "input_image":
             return _image_to_ir(part, param)
         case "input_file":
@@ -203,7 +214,7 @@ def _part_to_ir(part: ContentPartParam, param: str, ctx: RequestContext) -> Medi
 def _image_to_ir(part: ContentPartParam, param: str) -> ImagePart:
     if part.file_id is not None:
         raise UnsupportedError("file_id inputs are not supported; send image_url", param=param)
-    url = _require(part.image_url, f"{param}.image_url")
+    url = _require(part.image_url, param, "image_url")
     inline = data_url_to_ir(url)
     if inline is None:
         return ImagePart(url=url, detail=part.detail)
@@ -216,7 +227,7 @@ def _file_to_ir(part: ContentPartParam, param: str) -> DocumentPart:
         raise UnsupportedError("file_id inputs are not supported; send file_data", param=param)
     if part.file_url is not None:
         return DocumentPart(url=part.file_url, filename=part.filename)
-    inline = data_url_to_ir(_require(part.file_data, f"{param}.file_data"))
+    inline = data_url_to_ir(_require(part.file_data, param, "file_data"))
     if inline is None:
         raise InvalidRequestError("file_data must be a base64 data URL", param=f"{param}.file_data")
     media_type, data = inline

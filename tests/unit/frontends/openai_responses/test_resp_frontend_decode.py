@@ -28,6 +28,10 @@ from polyrelay.storage import StoredResponse, open_database
 from .conftest import CLIENTS, SAMPLES
 
 FRONTEND = OpenAIResponsesFrontend()
+_TEXT = {"type": "input_text", "text": "a"}
+_CALL_WITHOUT_NAME = {"type": "function_call", "call_id": "c", "arguments": "{}"}
+_OUTPUT = "input[0].output"
+_AUDIO = {"type": "input_audio"}
 
 
 def decode(
@@ -191,6 +195,30 @@ def test_codex_captures_decode(name: str) -> None:
             "text.format.schema",
         ),
         ({"model": "m", "input": "x", "tools": [{"type": "function"}]}, "tools[0].name"),
+        # Paths the decoder writes out only for the error
+        (
+            {"model": "m", "input": [{"role": "user", "content": "a"}, _CALL_WITHOUT_NAME]},
+            "input[1].name",
+        ),
+        ({"model": "m", "input": [{"type": "function_call_output", "call_id": "c"}]}, _OUTPUT),
+        ({"model": "m", "input": [{"role": "user"}]}, "input[0].content"),
+        (
+            {"model": "m", "input": [{"role": "user", "content": [_TEXT, {"type": "input_text"}]}]},
+            "input[0].content[1].text",
+        ),
+        (
+            {"model": "m", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
+            "input[0].content[0].image_url",
+        ),
+        (
+            {
+                "model": "m",
+                "input": [
+                    {"type": "function_call_output", "call_id": "c", "output": [_TEXT, _AUDIO]}
+                ],
+            },
+            "input[0].output[1]",
+        ),
     ],
 )
 def test_invalid_fields_are_named(body: dict[str, Any], param: str | None) -> None:
