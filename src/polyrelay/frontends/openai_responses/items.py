@@ -160,10 +160,7 @@ def _assistant_item_to_ir(item: InputItemParam, param: str) -> Part:
 
 def _tool_output_to_ir(item: InputItemParam, param: str, ctx: RequestContext) -> ToolResultPart:
     call_id = _require(item.call_id, param, "call_id")
-    output = item.output
-    if output is None:
-        raise InvalidRequestError(f"{param}.output is required", param=f"{param}.output")
-    content = content_to_ir(output, param, "output", ctx)
+    content = content_to_ir(item.output, param, "output", ctx)  # None: "….output is required"
     return ToolResultPart(tool_call_id=call_id, content=content)
 
 
