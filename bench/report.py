@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench import bodies
+
 __all__ = ["Cell", "Report"]
 
 
@@ -222,7 +224,7 @@ def _baselines(path: str, upstream_of: dict[str, str]) -> tuple[str, str | None]
     other fast paths send other bodies."""
     client = path.split("→")[0]
     upstream = _FAST_BY_UPSTREAM.get(upstream_of.get(path, ""), "chat→openai")
-    same_body = client in ("chat", "messages", "responses")
+    same_body = client not in bodies.REAL_CLIENTS
     return _FAST_BY_CLIENT.get(client, "chat→openai"), upstream if same_body else None
 
 
